@@ -1,0 +1,330 @@
+//! An in-memory AWS for tests of what moto cannot emulate: scripted errors
+//! (CloudTrail's `InsufficientEncryptionPolicyException`, throttling that
+//! outlasts retries, ...) and a crash between two writes. It records every
+//! call so tests can assert what was, and was not, written.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use super::{
+    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
+    Organization, Trail,
+};
+
+/// The operations that change AWS state.
+pub const WRITES: &[&str] = &[
+    "CreateKey",
+    "CreateAlias",
+    "UpdateAlias",
+    "PutKeyPolicy",
+    "EnableKeyRotation",
+    "EnableKey",
+    "CancelKeyDeletion",
+    "TagResource",
+    "UpdateTrail",
+];
+
+#[derive(Debug, Clone)]
+pub struct FakeKey {
+    pub info: KeyInfo,
+    pub policy: String,
+    pub rotation: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub identity: Option<CallerIdentity>,
+    pub organization: Option<Organization>,
+    /// Trails by ARN.
+    pub trails: BTreeMap<String, Trail>,
+    pub keys: Vec<FakeKey>,
+    /// Alias name (`alias/...`) to key ID.
+    pub aliases: BTreeMap<String, String>,
+    /// Every operation called, in order (`AssumeRole` included).
+    pub calls: Vec<&'static str>,
+    /// Errors to return, by operation, each used once.
+    pub failures: HashMap<&'static str, Vec<AwsError>>,
+    /// Fail every write after this many writes succeeded (a crash).
+    pub crash_after_writes: Option<usize>,
+    pub region: String,
+    pub security_tooling_account: String,
+}
+
+/// A fake AWS: cheap to clone, clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeCloud {
+    pub state: Rc<RefCell<FakeState>>,
+}
+
+impl FakeCloud {
+    /// An organization with management account `management`, a trail named
+    /// `trail` in `region`, and an empty Security Tooling account.
+    pub fn new(region: &str, management: &str, security_tooling: &str, trail: &str) -> Self {
+        let arn = format!("arn:aws:cloudtrail:{region}:{management}:trail/{trail}");
+        let state = FakeState {
+            identity: Some(CallerIdentity {
+                account: management.to_owned(),
+                arn: format!("arn:aws:iam::{management}:user/admin"),
+            }),
+            organization: Some(Organization {
+                id: "o-fake00001".to_owned(),
+                management_account: management.to_owned(),
+                feature_set: "ALL".to_owned(),
+            }),
+            trails: BTreeMap::from([(
+                arn.clone(),
+                Trail {
+                    name: trail.to_owned(),
+                    arn,
+                    home_region: region.to_owned(),
+                    kms_key_id: None,
+                    is_organization_trail: true,
+                    is_multi_region_trail: true,
+                    s3_bucket: "org-trail-logs".to_owned(),
+                },
+            )]),
+            region: region.to_owned(),
+            security_tooling_account: security_tooling.to_owned(),
+            ..FakeState::default()
+        };
+        Self {
+            state: Rc::new(RefCell::new(state)),
+        }
+    }
+
+    /// Makes the next call of `operation` fail with `code`.
+    pub fn fail_next(&self, operation: &'static str, code: &str, message: &str) {
+        self.state
+            .borrow_mut()
+            .failures
+            .entry(operation)
+            .or_default()
+            .push(AwsError::new(operation, code, message));
+    }
+
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.state.borrow().calls.clone()
+    }
+
+    /// The write operations called, in order.
+    pub fn writes(&self) -> Vec<&'static str> {
+        self.calls()
+            .into_iter()
+            .filter(|c| WRITES.contains(c))
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state.borrow_mut().calls.clear();
+    }
+
+    /// Records the call and returns the scripted failure, if any.
+    fn call(&self, op: &'static str) -> AwsResult<()> {
+        let mut s = self.state.borrow_mut();
+        if WRITES.contains(&op)
+            && let Some(limit) = s.crash_after_writes
+        {
+            let writes = s.calls.iter().filter(|c| WRITES.contains(c)).count();
+            if writes >= limit {
+                return Err(AwsError::new(op, "Crash", "the process stopped here"));
+            }
+        }
+        s.calls.push(op);
+        if let Some(list) = s.failures.get_mut(op)
+            && !list.is_empty()
+        {
+            return Err(list.remove(0));
+        }
+        Ok(())
+    }
+
+    fn with_key<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        f: impl FnOnce(&mut FakeKey) -> T,
+    ) -> AwsResult<T> {
+        let mut s = self.state.borrow_mut();
+        let id = s
+            .aliases
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_owned());
+        s.keys
+            .iter_mut()
+            .find(|k| k.info.key_id == id || k.info.arn == id)
+            .map(f)
+            .ok_or_else(|| AwsError::new(op, "NotFoundException", format!("key {key} not found")))
+    }
+
+    fn find_trail(&self, op: &'static str, name: &str) -> AwsResult<String> {
+        self.state
+            .borrow()
+            .trails
+            .values()
+            .find(|t| t.arn == name || t.name == name)
+            .map(|t| t.arn.clone())
+            .ok_or_else(|| {
+                AwsError::new(
+                    op,
+                    "TrailNotFoundException",
+                    format!("Unknown trail: {name}"),
+                )
+            })
+    }
+}
+
+impl Management for FakeCloud {
+    async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
+        self.call("GetCallerIdentity")?;
+        Ok(self.state.borrow().identity.clone().expect("fake identity"))
+    }
+
+    async fn describe_organization(&self) -> AwsResult<Organization> {
+        self.call("DescribeOrganization")?;
+        self.state.borrow().organization.clone().ok_or_else(|| {
+            AwsError::new(
+                "DescribeOrganization",
+                "AWSOrganizationsNotInUseException",
+                "Your account is not a member of an organization.",
+            )
+        })
+    }
+
+    async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
+        self.call("GetTrail")?;
+        let arn = self.find_trail("GetTrail", name)?;
+        Ok(self.state.borrow().trails[&arn].clone())
+    }
+
+    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
+        self.call("UpdateTrail")?;
+        let arn = self.find_trail("UpdateTrail", trail)?;
+        let mut s = self.state.borrow_mut();
+        let t = s.trails.get_mut(&arn).expect("found above");
+        t.kms_key_id = Some(key_arn.to_owned());
+        Ok(t.clone())
+    }
+}
+
+impl Connect for FakeCloud {
+    type Management = FakeCloud;
+    type KeyStore = FakeCloud;
+
+    fn management(&self) -> &FakeCloud {
+        self
+    }
+
+    async fn security_tooling(&self, _role_arn: &str) -> AwsResult<FakeCloud> {
+        self.call("AssumeRole")?;
+        Ok(self.clone())
+    }
+}
+
+impl KeyStore for FakeCloud {
+    async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
+        self.call("DescribeKey")?;
+        match self.with_key("DescribeKey", key, |k| k.info.clone()) {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.code == "NotFoundException" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_key_policy(&self, key_id: &str) -> AwsResult<String> {
+        self.call("GetKeyPolicy")?;
+        self.with_key("GetKeyPolicy", key_id, |k| k.policy.clone())
+    }
+
+    async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
+        self.call("GetKeyRotationStatus")?;
+        self.with_key("GetKeyRotationStatus", key_id, |k| k.rotation)
+    }
+
+    async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
+        self.call("ListResourceTags")?;
+        self.with_key("ListResourceTags", key_id, |k| k.tags.clone())
+    }
+
+    async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
+        self.call("CreateKey")?;
+        let mut s = self.state.borrow_mut();
+        let key_id = format!("00000000-0000-4000-8000-{:012}", s.keys.len() + 1);
+        let info = KeyInfo {
+            arn: format!(
+                "arn:aws:kms:{}:{}:key/{key_id}",
+                s.region, s.security_tooling_account
+            ),
+            key_id,
+            state: "Enabled".to_owned(),
+            key_spec: "SYMMETRIC_DEFAULT".to_owned(),
+            key_usage: "ENCRYPT_DECRYPT".to_owned(),
+            origin: "AWS_KMS".to_owned(),
+            multi_region: false,
+            description: key.description.clone(),
+            key_manager: "CUSTOMER".to_owned(),
+        };
+        s.keys.push(FakeKey {
+            info: info.clone(),
+            policy: key.policy.clone(),
+            rotation: false,
+            tags: key.tags.clone(),
+        });
+        Ok(info)
+    }
+
+    async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
+        self.call("CreateAlias")?;
+        let mut s = self.state.borrow_mut();
+        if s.aliases.contains_key(alias) {
+            return Err(AwsError::new(
+                "CreateAlias",
+                "AlreadyExistsException",
+                format!("An alias with the name {alias} already exists"),
+            ));
+        }
+        s.aliases.insert(alias.to_owned(), key_id.to_owned());
+        Ok(())
+    }
+
+    async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
+        self.call("UpdateAlias")?;
+        self.state
+            .borrow_mut()
+            .aliases
+            .insert(alias.to_owned(), key_id.to_owned());
+        Ok(())
+    }
+
+    async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
+        self.call("PutKeyPolicy")?;
+        self.with_key("PutKeyPolicy", key_id, |k| k.policy = policy.to_owned())
+    }
+
+    async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
+        self.call("EnableKeyRotation")?;
+        self.with_key("EnableKeyRotation", key_id, |k| k.rotation = true)
+    }
+
+    async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
+        self.call("EnableKey")?;
+        self.with_key("EnableKey", key_id, |k| k.info.state = "Enabled".to_owned())
+    }
+
+    async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
+        self.call("CancelKeyDeletion")?;
+        self.with_key("CancelKeyDeletion", key_id, |k| {
+            k.info.state = "Disabled".to_owned()
+        })
+    }
+
+    async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.call("TagResource")?;
+        self.with_key("TagResource", key_id, |k| {
+            k.tags
+                .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
+        })
+    }
+}

@@ -1,0 +1,440 @@
+//! The real AWS clients: the only module that imports `aws-sdk-*` types.
+//!
+//! Configuration comes from the standard AWS environment through
+//! `aws-config` (profile, environment variables, SSO, `AWS_ENDPOINT_URL`,
+//! ...), so the same binary runs against AWS or a local emulator. Retries
+//! (throttling, transient errors) are the SDK's standard retry strategy.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, Tag};
+
+use super::{
+    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
+    Organization, Trail,
+};
+
+/// Bounded attempts for the SDK's standard retry strategy (exponential
+/// backoff with jitter for throttling and transient errors).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Where the caller's credentials come from.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A named profile (`--profile`); otherwise the default chain.
+    pub profile: Option<String>,
+    /// A role to assume for management-account calls (`roles.management`).
+    pub management_role: Option<String>,
+}
+
+pub struct SdkConnect {
+    config: SdkConfig,
+    management: SdkManagement,
+}
+
+impl SdkConnect {
+    /// Loads the AWS configuration for `region`. Makes no AWS call.
+    pub async fn new(region: &str, options: &Options) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .app_name(AppName::new("trailkey").expect("valid app name"));
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let mut config = loader.load().await;
+        if let Some(role) = &options.management_role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("trailkey-management")
+                .configure(&config)
+                .build()
+                .await;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_credential_types_shared(provider))
+                .build();
+        }
+        let management = SdkManagement {
+            sts: aws_sdk_sts::Client::new(&config),
+            org: aws_sdk_organizations::Client::new(&config),
+            trail: aws_sdk_cloudtrail::Client::new(&config),
+        };
+        Self { config, management }
+    }
+}
+
+fn aws_credential_types_shared(
+    provider: aws_config::sts::AssumeRoleProvider,
+) -> aws_sdk_kms::config::SharedCredentialsProvider {
+    aws_sdk_kms::config::SharedCredentialsProvider::new(provider)
+}
+
+impl Connect for SdkConnect {
+    type Management = SdkManagement;
+    type KeyStore = SdkKeyStore;
+
+    fn management(&self) -> &SdkManagement {
+        &self.management
+    }
+
+    async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
+        let out = self
+            .management
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name("trailkey")
+            .send()
+            .await
+            .map_err(|e| aws_error("AssumeRole", e))?;
+        let c = out.credentials().ok_or_else(|| {
+            AwsError::new("AssumeRole", "NoCredentials", "STS returned no credentials")
+        })?;
+        let creds = aws_sdk_kms::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "trailkey-assume-role",
+        );
+        let conf = aws_sdk_kms::config::Builder::from(&self.config)
+            .credentials_provider(creds)
+            .build();
+        Ok(SdkKeyStore {
+            kms: aws_sdk_kms::Client::from_conf(conf),
+        })
+    }
+}
+
+/// Reduces any SDK error to an [`AwsError`] with the AWS error code.
+fn aws_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    let (code, message) = match &e {
+        SdkError::ServiceError(_) => (
+            e.code().unwrap_or("Unknown").to_owned(),
+            e.message().unwrap_or_default().to_owned(),
+        ),
+        SdkError::TimeoutError(_) => ("Timeout".to_owned(), detail),
+        _ if detail.contains("credentials") && detail.contains("provider") => {
+            ("CredentialsNotLoaded".to_owned(), detail)
+        }
+        _ => ("DispatchFailure".to_owned(), detail),
+    };
+    AwsError::new(operation, code, message)
+}
+
+pub struct SdkManagement {
+    sts: aws_sdk_sts::Client,
+    org: aws_sdk_organizations::Client,
+    trail: aws_sdk_cloudtrail::Client,
+}
+
+fn trail_from(
+    name: Option<&str>,
+    arn: Option<&str>,
+    home_region: Option<&str>,
+    kms_key_id: Option<&str>,
+    is_org: Option<bool>,
+    is_multi: Option<bool>,
+    bucket: Option<&str>,
+) -> Trail {
+    Trail {
+        name: name.unwrap_or_default().to_owned(),
+        arn: arn.unwrap_or_default().to_owned(),
+        // GetTrail may omit HomeRegion (moto does); the trail ARN carries it.
+        home_region: home_region
+            .filter(|r| !r.is_empty())
+            .or_else(|| arn.and_then(|a| a.split(':').nth(3)))
+            .unwrap_or_default()
+            .to_owned(),
+        kms_key_id: kms_key_id.filter(|k| !k.is_empty()).map(str::to_owned),
+        is_organization_trail: is_org.unwrap_or(false),
+        is_multi_region_trail: is_multi.unwrap_or(false),
+        s3_bucket: bucket.unwrap_or_default().to_owned(),
+    }
+}
+
+impl Management for SdkManagement {
+    async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error("GetCallerIdentity", e))?;
+        Ok(CallerIdentity {
+            account: out.account().unwrap_or_default().to_owned(),
+            arn: out.arn().unwrap_or_default().to_owned(),
+        })
+    }
+
+    async fn describe_organization(&self) -> AwsResult<Organization> {
+        let out = self
+            .org
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeOrganization", e))?;
+        let org = out.organization().ok_or_else(|| {
+            AwsError::new(
+                "DescribeOrganization",
+                "NoOrganization",
+                "no organization returned",
+            )
+        })?;
+        Ok(Organization {
+            id: org.id().unwrap_or_default().to_owned(),
+            management_account: org.master_account_id().unwrap_or_default().to_owned(),
+            feature_set: org
+                .feature_set()
+                .map(|f| f.as_str().to_owned())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
+        let out = self
+            .trail
+            .get_trail()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetTrail", e))?;
+        let t = out.trail().ok_or_else(|| {
+            AwsError::new(
+                "GetTrail",
+                "TrailNotFoundException",
+                format!("no trail {name}"),
+            )
+        })?;
+        Ok(trail_from(
+            t.name(),
+            t.trail_arn(),
+            t.home_region(),
+            t.kms_key_id(),
+            t.is_organization_trail(),
+            t.is_multi_region_trail(),
+            t.s3_bucket_name(),
+        ))
+    }
+
+    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
+        let t = self
+            .trail
+            .update_trail()
+            .name(trail)
+            .kms_key_id(key_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateTrail", e))?;
+        Ok(trail_from(
+            t.name(),
+            t.trail_arn(),
+            None,
+            t.kms_key_id(),
+            t.is_organization_trail(),
+            t.is_multi_region_trail(),
+            t.s3_bucket_name(),
+        ))
+    }
+}
+
+pub struct SdkKeyStore {
+    kms: aws_sdk_kms::Client,
+}
+
+fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> AwsResult<KeyInfo> {
+    let m = m.ok_or_else(|| AwsError::new(op, "NoKeyMetadata", "KMS returned no key metadata"))?;
+    Ok(KeyInfo {
+        key_id: m.key_id().to_owned(),
+        arn: m.arn().unwrap_or_default().to_owned(),
+        state: m
+            .key_state()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        key_spec: m
+            .key_spec()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        key_usage: m
+            .key_usage()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        origin: m
+            .origin()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        multi_region: m.multi_region().unwrap_or(false),
+        description: m.description().unwrap_or_default().to_owned(),
+        key_manager: m
+            .key_manager()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+    })
+}
+
+impl KeyStore for SdkKeyStore {
+    async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
+        match self.kms.describe_key().key_id(key).send().await {
+            Ok(out) => key_info("DescribeKey", out.key_metadata()).map(Some),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error("DescribeKey", e)),
+        }
+    }
+
+    async fn get_key_policy(&self, key_id: &str) -> AwsResult<String> {
+        let out = self
+            .kms
+            .get_key_policy()
+            .key_id(key_id)
+            .policy_name("default")
+            .send()
+            .await
+            .map_err(|e| aws_error("GetKeyPolicy", e))?;
+        Ok(out.policy().unwrap_or_default().to_owned())
+    }
+
+    async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
+        let out = self
+            .kms
+            .get_key_rotation_status()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetKeyRotationStatus", e))?;
+        Ok(out.key_rotation_enabled())
+    }
+
+    async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
+        let mut tags = BTreeMap::new();
+        let mut pages = self
+            .kms
+            .list_resource_tags()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListResourceTags", e))?;
+            for t in page.tags() {
+                tags.insert(t.tag_key().to_owned(), t.tag_value().to_owned());
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
+        let tags = key
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AwsError::new("CreateKey", "InvalidTag", e.to_string()))?;
+        let out = self
+            .kms
+            .create_key()
+            .description(&key.description)
+            .key_spec(KeySpec::SymmetricDefault)
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .origin(OriginType::AwsKms)
+            .multi_region(false)
+            .policy(&key.policy)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateKey", e))?;
+        key_info("CreateKey", out.key_metadata())
+    }
+
+    async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
+        self.kms
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(key_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("CreateAlias", e))
+    }
+
+    async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
+        self.kms
+            .update_alias()
+            .alias_name(alias)
+            .target_key_id(key_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("UpdateAlias", e))
+    }
+
+    async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
+        self.kms
+            .put_key_policy()
+            .key_id(key_id)
+            .policy_name("default")
+            .policy(policy)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("PutKeyPolicy", e))
+    }
+
+    async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
+        self.kms
+            .enable_key_rotation()
+            .key_id(key_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("EnableKeyRotation", e))
+    }
+
+    async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
+        self.kms
+            .enable_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("EnableKey", e))
+    }
+
+    async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
+        self.kms
+            .cancel_key_deletion()
+            .key_id(key_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("CancelKeyDeletion", e))
+    }
+
+    async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AwsError::new("TagResource", "InvalidTag", e.to_string()))?;
+        self.kms
+            .tag_resource()
+            .key_id(key_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("TagResource", e))
+    }
+}

@@ -1,0 +1,66 @@
+//! Command-line interface (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trailkey",
+    version,
+    about = "Encrypt an AWS Organization's CloudTrail trail with a customer-managed KMS key in the Security Tooling account",
+    long_about = None,
+)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "trailkey.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+
+    /// AWS named profile for the management-account credentials (default: the standard AWS chain).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config file offline; makes no AWS call.
+    Validate,
+    /// Show what apply would change. Read-only.
+    Plan {
+        /// Exit 2 when there are changes (0: none, 1: error), like Terraform.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Make the changes shown by plan, then verify the result.
+    Apply {
+        /// Do not ask for confirmation (required without a terminal, e.g. in a pipeline).
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the key policy trailkey would attach (read-only).
+    Policy {
+        /// Render trailkey's statements from the config alone, with no AWS call
+        /// (needs accounts.management; the trail ARN is built from trail.name).
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}

@@ -1,0 +1,171 @@
+//! The one error type of trailkey. Every variant carries what the user needs
+//! to act: where (file and field, or AWS operation), what, and a hint. It is
+//! rendered in one place ([`Error::render`]) and mapped to exit status 1 in
+//! `main.rs`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::aws::AwsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file is unreadable or invalid. No AWS call has been made.
+    #[error("{}: {message}", file.display())]
+    Config {
+        file: PathBuf,
+        field: Option<String>,
+        message: String,
+        hint: String,
+    },
+    /// An AWS call failed.
+    #[error("{context}: {source}")]
+    Aws {
+        context: String,
+        source: AwsError,
+        hint: String,
+    },
+    /// What AWS reports contradicts the config or makes the change unsafe
+    /// (wrong account, trail in another Region, unusable key, ...). Found
+    /// before any write.
+    #[error("{message}")]
+    Check { message: String, hint: String },
+    /// The command cannot run as asked (e.g. apply without a terminal).
+    #[error("{message}")]
+    Usage { message: String, hint: String },
+}
+
+impl Error {
+    pub fn config(file: &Path, field: Option<String>, message: String, hint: String) -> Self {
+        Error::Config {
+            file: file.to_owned(),
+            field,
+            message,
+            hint,
+        }
+    }
+
+    pub fn check(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Check {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// An AWS failure while doing `context`, with a plain-language hint chosen
+    /// from the error code.
+    pub fn aws(context: impl Into<String>, source: AwsError) -> Self {
+        let hint = aws_hint(&source);
+        Error::Aws {
+            context: context.into(),
+            source,
+            hint,
+        }
+    }
+
+    pub fn hint(&self) -> &str {
+        match self {
+            Error::Config { hint, .. }
+            | Error::Aws { hint, .. }
+            | Error::Check { hint, .. }
+            | Error::Usage { hint, .. } => hint,
+        }
+    }
+
+    /// The text printed on stderr: an `error:` line, where it applies, and a `hint:` line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        match self {
+            Error::Config {
+                file,
+                field,
+                message,
+                ..
+            } => {
+                let _ = writeln!(out, "error: invalid config {}", file.display());
+                if let Some(field) = field {
+                    let _ = writeln!(out, "  field: {field}");
+                }
+                let _ = writeln!(out, "  {message}");
+            }
+            Error::Aws {
+                context, source, ..
+            } => {
+                let _ = writeln!(out, "error: {context}");
+                let _ = writeln!(
+                    out,
+                    "  AWS {} returned {}: {}",
+                    source.operation, source.code, source.message
+                );
+            }
+            Error::Check { message, .. } | Error::Usage { message, .. } => {
+                let _ = writeln!(out, "error: {message}");
+            }
+        }
+        let _ = writeln!(out, "hint: {}", self.hint());
+        out
+    }
+}
+
+/// Plain-language cause and fix for the AWS error codes trailkey meets.
+pub fn aws_hint(e: &AwsError) -> String {
+    let s = match e.code.as_str() {
+        "InsufficientEncryptionPolicyException" => {
+            "the key policy does not let CloudTrail use the key: run `trailkey plan` to see the key policy changes, and check that no foreign Deny statement blocks cloudtrail.amazonaws.com"
+        }
+        "KmsKeyNotFoundException" => {
+            "CloudTrail could not find the key: the key must be in the trail's home Region and be named by its full key ARN"
+        }
+        "KmsKeyDisabledException" => {
+            "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`"
+        }
+        "TrailNotFoundException" => {
+            "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials"
+        }
+        "NotOrganizationMasterAccountException" => {
+            "organization trails can only be changed from the management account: run trailkey with management-account credentials or set roles.management"
+        }
+        "OrganizationNotInAllFeaturesModeException" => {
+            "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console"
+        }
+        "AWSOrganizationsNotInUseException" => {
+            "the caller's account is not in an organization: run trailkey with the management account's credentials"
+        }
+        "AccessDenied" | "AccessDeniedException" if e.operation == "AssumeRole" => {
+            "could not assume the role in the Security Tooling account: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it"
+        }
+        "AccessDenied" | "AccessDeniedException" => {
+            "the caller lacks a permission for this call: see README.md, \"Permissions\", for the actions trailkey needs"
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            "the AWS credentials have expired: refresh them (e.g. `aws sso login`) and run again"
+        }
+        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" => {
+            "the AWS credentials are not valid: check AWS_PROFILE / AWS_ACCESS_KEY_ID and run `aws sts get-caller-identity`"
+        }
+        "CredentialsNotLoaded" => {
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+        }
+        "LimitExceededException" => {
+            "a KMS quota was reached (keys or aliases per account and Region, or a request rate): remove unused keys or ask for a quota increase, then run again"
+        }
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
+            "AWS kept throttling the requests after the retries: wait a minute and run again"
+        }
+        "MalformedPolicyDocumentException" => {
+            "KMS rejected the key policy: a principal in it may not exist yet (new accounts take a few minutes); run `trailkey policy` to inspect it and run again"
+        }
+        "DispatchFailure" | "Timeout" => {
+            "could not reach AWS: check the network, proxy settings and AWS_ENDPOINT_URL"
+        }
+        _ => "see the AWS message above; `trailkey plan` shows what trailkey would change",
+    };
+    s.to_owned()
+}

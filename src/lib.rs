@@ -1,0 +1,252 @@
+//! trailkey: make an AWS Organization's CloudTrail trail encrypted with a
+//! customer-managed KMS key owned by the Security Tooling account.
+//!
+//! Terraform-style and stateless (AWS is the state):
+//! [`observe`](observe::observe) reads (read-only) →
+//! [`plan`](plan::plan) computes the changes (pure) →
+//! [`apply`](apply::apply) executes exactly those changes, then trailkey
+//! re-observes and re-plans to verify that nothing is left to do.
+//!
+//! Reconciliation is idempotent: with the same config and an unchanged AWS
+//! state, a second `apply` makes no write call. After a partial failure, the
+//! next `apply` observes what was done and converges.
+
+pub mod apply;
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod observe;
+pub mod plan;
+pub mod policy;
+pub mod render;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use aws::Connect;
+use cli::{Cli, Command, Format};
+use config::Desired;
+pub use error::Error;
+use plan::Plan;
+
+/// How a successful run ends; `main` maps it to the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0.
+    Success,
+    /// Exit 2: `plan --detailed-exitcode` found changes.
+    ChangesPresent,
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<Status, Error> {
+    // Fail before any AWS call when apply could not ask for confirmation.
+    if let Command::Apply {
+        auto_approve: false,
+        ..
+    } = cli.command
+        && !std::io::stdin().is_terminal()
+    {
+        return Err(Error::usage(
+            "apply needs confirmation, but stdin is not a terminal",
+            "review `trailkey plan` and run `trailkey apply --auto-approve` in pipelines",
+        ));
+    }
+    let desired = config::load(&cli.config)?;
+    match cli.command {
+        Command::Validate => {
+            print!("{}", validate_summary(&desired));
+            Ok(Status::Success)
+        }
+        Command::Policy { offline: true } => {
+            let policy = offline_policy(&desired)?;
+            println!("{}", policy::to_document(&policy));
+            Ok(Status::Success)
+        }
+        command => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Error::usage(
+                        format!("cannot start the async runtime: {e}"),
+                        "report this as a bug",
+                    )
+                })?;
+            runtime.block_on(async {
+                let options = aws::sdk::Options {
+                    profile: cli.profile.clone(),
+                    management_role: desired.management_role.clone(),
+                };
+                let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
+                run_online(&connect, &desired, command).await
+            })
+        }
+    }
+}
+
+/// The commands that talk to AWS, generic over the AWS boundary.
+pub async fn run_online<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    command: Command,
+) -> Result<Status, Error> {
+    let (observed, keys) = observe::observe(connect, desired).await?;
+    let plan = plan::plan(desired, &observed)?;
+    match command {
+        Command::Plan {
+            detailed_exitcode,
+            format,
+        } => {
+            match format {
+                Format::Human => print!("{}", render::plan_human(&plan)),
+                Format::Json => print!("{}", render::json(&render::PlanJson::from(&plan))),
+            }
+            Ok(if detailed_exitcode && plan.has_changes() {
+                Status::ChangesPresent
+            } else {
+                Status::Success
+            })
+        }
+        Command::Policy { .. } => {
+            let policy = plan::desired_policy(desired, &observed)?;
+            println!("{}", policy::to_document(&policy));
+            Ok(Status::Success)
+        }
+        Command::Apply {
+            auto_approve,
+            format,
+        } => {
+            if format == Format::Human {
+                print!("{}", render::plan_human(&plan));
+            }
+            let done = if plan.has_changes() {
+                if !auto_approve {
+                    confirm()?;
+                }
+                apply::apply(&plan, connect.management(), &keys, |address, step| {
+                    eprintln!("{}: {}...", address.as_str(), step.operation());
+                })
+                .await?
+            } else {
+                Vec::new()
+            };
+            let result = verify(connect, &keys, desired, &observed, &plan).await?;
+            match format {
+                Format::Human if plan.has_changes() => {
+                    print!("{}", render::apply_human(&done, &plan, &result))
+                }
+                Format::Human => {}
+                Format::Json => print!(
+                    "{}",
+                    render::json(&render::ApplyJson {
+                        format_version: plan::FORMAT_VERSION,
+                        plan: render::PlanJson::from(&plan),
+                        applied: &done,
+                        result,
+                    })
+                ),
+            }
+            Ok(Status::Success)
+        }
+        Command::Validate => unreachable!("validate makes no AWS call"),
+    }
+}
+
+/// Re-reads the trail and key after apply and checks that a new plan is empty.
+async fn verify<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    observed: &plan::Observed,
+    applied: &Plan,
+) -> Result<render::ApplyResult, Error> {
+    if !applied.has_changes() {
+        return Ok(render::ApplyResult {
+            key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
+            trail_kms_key_id: observed.trail.kms_key_id.clone(),
+            converged: true,
+        });
+    }
+    let after = observe::refresh(connect, keys, desired, observed).await?;
+    let again = plan::plan(desired, &after)?;
+    if again.has_changes() {
+        return Err(Error::check(
+            format!(
+                "apply finished, but AWS does not show the desired state yet:\n{}",
+                render::plan_human(&again)
+            ),
+            "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
+        ));
+    }
+    Ok(render::ApplyResult {
+        key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
+        trail_kms_key_id: after.trail.kms_key_id.clone(),
+        converged: true,
+    })
+}
+
+fn confirm() -> Result<(), Error> {
+    print!(
+        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    );
+    std::io::stdout().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::usage(format!("cannot read the answer: {e}"), "run again"))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            "apply cancelled: nothing was changed",
+            "answer 'yes' to apply, or use --auto-approve",
+        ))
+    }
+}
+
+fn validate_summary(d: &Desired) -> String {
+    format!(
+        "{}: valid\n  region            {}\n  key alias         {}\n  security tooling  {} (role {})\n  log archive       {}\n  management        {}\n  trail             {}\n  rotation          {}\n",
+        d.source.display(),
+        d.region,
+        d.alias.full(),
+        d.security_tooling,
+        d.security_tooling_role_arn(),
+        d.log_archive,
+        d.management.as_ref().map_or_else(
+            || "(read from Organizations)".to_owned(),
+            ToString::to_string
+        ),
+        d.trail.as_api_name(),
+        if d.rotation { "on" } else { "left as is" },
+    )
+}
+
+/// trailkey's statements rendered from the config alone.
+fn offline_policy(d: &Desired) -> Result<serde_json::Value, Error> {
+    let Some(management) = &d.management else {
+        return Err(Error::config(
+            &d.source,
+            Some("accounts.management".to_owned()),
+            "`policy --offline` needs the management account ID".to_owned(),
+            "set accounts.management, or run `trailkey policy` without --offline to read it from AWS".to_owned(),
+        ));
+    };
+    let trail_arn = match &d.trail {
+        config::TrailRef::Arn(a) => a.clone(),
+        config::TrailRef::Name(n) => format!(
+            "arn:{}:cloudtrail:{}:{management}:trail/{n}",
+            d.partition(),
+            d.region
+        ),
+    };
+    Ok(policy::render(&policy::PolicyInputs {
+        partition: d.partition(),
+        security_tooling: &d.security_tooling,
+        management: management.as_str(),
+        log_archive: &d.log_archive,
+        trail_arn: &trail_arn,
+    }))
+}

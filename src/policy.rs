@@ -1,0 +1,364 @@
+//! The key policy: render the canonical statements from the template in
+//! `policies/` (embedded at build time), merge them into the key's current
+//! policy without dropping anyone else's statements, and compare policies
+//! semantically.
+//!
+//! Ownership is by `Sid`: a statement whose `Sid` starts with
+//! [`OUR_SID_PREFIX`] is trailkey's; every other statement is foreign and is
+//! kept as it is, in its order.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::AccountId;
+
+/// The policy template, with `${...}` placeholders.
+pub const TEMPLATE: &str = include_str!("../policies/org-cloudtrail-key-policy.json");
+/// Statements whose `Sid` starts with this are managed by trailkey.
+pub const OUR_SID_PREFIX: &str = "Trailkey";
+/// KMS rejects key policies larger than this (bytes).
+pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+/// What the policy is rendered from.
+#[derive(Debug, Clone)]
+pub struct PolicyInputs<'a> {
+    pub partition: &'a str,
+    pub security_tooling: &'a AccountId,
+    pub management: &'a str,
+    pub log_archive: &'a AccountId,
+    pub trail_arn: &'a str,
+}
+
+/// The canonical policy: trailkey's statements only.
+pub fn render(inputs: &PolicyInputs<'_>) -> Value {
+    let vars = [
+        ("${partition}", inputs.partition),
+        (
+            "${security_tooling_account}",
+            inputs.security_tooling.as_str(),
+        ),
+        ("${management_account}", inputs.management),
+        ("${log_archive_account}", inputs.log_archive.as_str()),
+        ("${trail_arn}", inputs.trail_arn),
+    ];
+    let mut policy: Value = serde_json::from_str(TEMPLATE)
+        .expect("policies/org-cloudtrail-key-policy.json is valid JSON");
+    substitute(&mut policy, &vars);
+    policy
+}
+
+fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
+    match v {
+        Value::String(s) => {
+            for (k, val) in vars {
+                if s.contains(k) {
+                    *s = s.replace(k, val);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, vars)),
+        Value::Object(o) => o.values_mut().for_each(|x| substitute(x, vars)),
+        _ => {}
+    }
+}
+
+/// The statements of a policy, a single statement object counting as a list of one.
+pub fn statements(policy: &Value) -> Vec<&Value> {
+    match policy.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => Vec::new(),
+    }
+}
+
+pub fn sid(statement: &Value) -> Option<&str> {
+    statement.get("Sid").and_then(Value::as_str)
+}
+
+pub fn is_ours(statement: &Value) -> bool {
+    sid(statement).is_some_and(|s| s.starts_with(OUR_SID_PREFIX))
+}
+
+/// The policy trailkey would attach: its own statements (from `ours`),
+/// followed by every foreign statement of `current` in its original order.
+/// `Version` comes from the template; `Id` is kept from `current` if it has one.
+pub fn merge(current: Option<&Value>, ours: &Value) -> Value {
+    let mut merged: Vec<Value> = statements(ours).into_iter().cloned().collect();
+    if let Some(current) = current {
+        merged.extend(
+            statements(current)
+                .into_iter()
+                .filter(|s| !is_ours(s))
+                .cloned(),
+        );
+    }
+    let id = current
+        .and_then(|c| c.get("Id"))
+        .or_else(|| ours.get("Id"))
+        .cloned();
+    let mut doc = Map::new();
+    doc.insert(
+        "Version".into(),
+        ours.get("Version").cloned().unwrap_or(json!("2012-10-17")),
+    );
+    if let Some(id) = id {
+        doc.insert("Id".into(), id);
+    }
+    doc.insert("Statement".into(), Value::Array(merged));
+    Value::Object(doc)
+}
+
+/// A canonical form for comparison: statement order, single value vs
+/// one-element list, value order in lists, key order, the case of action
+/// names and condition keys, and `"AWS": "<account id>"` vs
+/// `"arn:<partition>:iam::<account id>:root"` do not matter. `Id` is ignored.
+pub fn normalize(policy: &Value, partition: &str) -> Value {
+    let mut stmts: Vec<Value> = statements(policy)
+        .into_iter()
+        .map(|s| normalize_statement(s, partition))
+        .collect();
+    stmts.sort_by_cached_key(|s| s.to_string());
+    json!({
+        "Version": policy.get("Version").cloned().unwrap_or(Value::Null),
+        "Statement": stmts,
+    })
+}
+
+/// True when the two policies grant the same thing (see [`normalize`]).
+pub fn equivalent(a: &Value, b: &Value, partition: &str) -> bool {
+    normalize(a, partition) == normalize(b, partition)
+}
+
+fn normalize_statement(s: &Value, partition: &str) -> Value {
+    let Value::Object(obj) = s else {
+        return s.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in obj {
+        let nv = match k.as_str() {
+            "Action" | "NotAction" => string_set(v, |x| x.to_ascii_lowercase()),
+            "Resource" | "NotResource" => string_set(v, str::to_owned),
+            "Principal" | "NotPrincipal" => normalize_principal(v, partition),
+            "Condition" => normalize_condition(v),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), nv);
+    }
+    Value::Object(out)
+}
+
+/// A string or list of strings as a sorted, de-duplicated list.
+fn string_set(v: &Value, f: impl Fn(&str) -> String) -> Value {
+    let mut items: Vec<String> = match v {
+        Value::String(s) => vec![f(s)],
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), &f))
+            .collect(),
+        other => vec![other.to_string()],
+    };
+    items.sort();
+    items.dedup();
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
+fn normalize_principal(v: &Value, partition: &str) -> Value {
+    match v {
+        Value::String(s) if s == "*" => json!({ "AWS": ["*"] }),
+        Value::Object(o) => {
+            let mut out = Map::new();
+            for (k, vals) in o {
+                let set = if k == "AWS" {
+                    string_set(vals, |p| match AccountId::parse(p) {
+                        Some(id) => format!("arn:{partition}:iam::{id}:root"),
+                        None => p.to_owned(),
+                    })
+                } else {
+                    string_set(vals, str::to_owned)
+                };
+                out.insert(k.clone(), set);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn normalize_condition(v: &Value) -> Value {
+    let Value::Object(ops) = v else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    for (op, keys) in ops {
+        let Value::Object(keys) = keys else {
+            out.insert(op.clone(), keys.clone());
+            continue;
+        };
+        let mut nk = Map::new();
+        for (key, vals) in keys {
+            nk.insert(key.to_ascii_lowercase(), string_set(vals, str::to_owned));
+        }
+        out.insert(op.clone(), Value::Object(nk));
+    }
+    Value::Object(out)
+}
+
+/// How the statements of `after` differ from `before`, by `Sid`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatementDiff {
+    /// trailkey statements that are missing and will be added.
+    pub added: Vec<String>,
+    /// trailkey statements present with different content.
+    pub changed: Vec<String>,
+    /// trailkey statements (by prefix) that the template no longer has.
+    pub removed: Vec<String>,
+    /// Foreign statements, kept unchanged (a statement without `Sid` shows as `(no Sid)`).
+    pub kept: Vec<String>,
+}
+
+impl StatementDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> StatementDiff {
+    let by_sid = |p: Option<&Value>| -> BTreeMap<String, Value> {
+        p.map(statements)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| is_ours(s))
+            .filter_map(|s| Some((sid(s)?.to_owned(), normalize_statement(s, partition))))
+            .collect()
+    };
+    let old = by_sid(before);
+    let new = by_sid(Some(after));
+    let mut d = StatementDiff::default();
+    // Keep the template's order for readability.
+    for s in statements(after).into_iter().filter(|s| is_ours(s)) {
+        let Some(id) = sid(s) else { continue };
+        match old.get(id) {
+            None => d.added.push(id.to_owned()),
+            Some(o) if Some(o) != new.get(id) => d.changed.push(id.to_owned()),
+            Some(_) => {}
+        }
+    }
+    d.removed = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    if let Some(before) = before {
+        d.kept = statements(before)
+            .into_iter()
+            .filter(|s| !is_ours(s))
+            .map(|s| sid(s).unwrap_or("(no Sid)").to_owned())
+            .collect();
+    }
+    d
+}
+
+/// The document sent to KMS: pretty-printed JSON.
+pub fn to_document(policy: &Value) -> String {
+    serde_json::to_string_pretty(policy).expect("a JSON value serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(s: &str) -> AccountId {
+        AccountId::parse(s).unwrap()
+    }
+
+    fn ours() -> Value {
+        render(&PolicyInputs {
+            partition: "aws",
+            security_tooling: &acct("111111111111"),
+            management: "333333333333",
+            log_archive: &acct("222222222222"),
+            trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail",
+        })
+    }
+
+    #[test]
+    fn render_fills_every_placeholder() {
+        let text = ours().to_string();
+        assert!(!text.contains("${"), "{text}");
+        assert!(text.contains("arn:aws:iam::111111111111:root"));
+        assert!(text.contains("arn:aws:iam::222222222222:root"));
+        assert!(text.contains("arn:aws:iam::333333333333:root"));
+        assert!(text.contains("arn:aws:cloudtrail:*:333333333333:trail/*"));
+        assert!(text.contains(
+            "\"aws:SourceArn\":\"arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail\""
+        ));
+        assert!(statements(&ours()).iter().all(|s| is_ours(s)));
+    }
+
+    #[test]
+    fn merge_keeps_foreign_statements_in_order_and_replaces_ours() {
+        let current = json!({
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"},
+                {"Sid": "TrailkeyLogReadersDecrypt", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "kms:Decrypt", "Resource": "*"},
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444444444444:root"}, "Action": "kms:Encrypt", "Resource": "*"}
+            ]
+        });
+        let merged = merge(Some(&current), &ours());
+        let sids: Vec<_> = statements(&merged).iter().map(|s| sid(s)).collect();
+        assert_eq!(
+            sids,
+            vec![
+                Some("TrailkeyRootAdministration"),
+                Some("TrailkeyCloudTrailEncrypt"),
+                Some("TrailkeyCloudTrailDescribeKey"),
+                Some("TrailkeyCloudTrailDecrypt"),
+                Some("TrailkeyLogReadersDecrypt"),
+                Some("Enable IAM User Permissions"),
+                None,
+            ]
+        );
+        assert_eq!(merged["Id"], "key-default-1");
+        let d = diff(Some(&current), &merged, "aws");
+        assert_eq!(d.changed, vec!["TrailkeyLogReadersDecrypt"]);
+        assert_eq!(d.added.len(), 4);
+        assert_eq!(d.kept, vec!["Enable IAM User Permissions", "(no Sid)"]);
+        assert!(!equivalent(&current, &merged, "aws"));
+        // Merging again changes nothing.
+        assert!(equivalent(&merge(Some(&merged), &ours()), &merged, "aws"));
+    }
+
+    #[test]
+    fn normalize_ignores_order_shape_and_account_id_form() {
+        let a = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "A", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::222222222222:root", "333333333333"]},
+             "Action": ["kms:Decrypt"], "Resource": "*",
+             "Condition": {"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"}}},
+            {"Sid": "B", "Effect": "Allow", "Principal": "*", "Action": "kms:DescribeKey", "Resource": ["*"]}
+        ]});
+        let b = json!({"Statement": [
+            {"Resource": "*", "Action": "kms:DescribeKey", "Effect": "Allow", "Principal": {"AWS": "*"}, "Sid": "B"},
+            {"Condition": {"Null": {"kms:encryptioncontext:aws:cloudtrail:arn": ["false"]}}, "Resource": ["*"],
+             "Action": "KMS:Decrypt", "Principal": {"AWS": ["arn:aws:iam::333333333333:root", "222222222222"]},
+             "Effect": "Allow", "Sid": "A"}
+        ], "Version": "2012-10-17", "Id": "other"});
+        assert!(equivalent(&a, &b, "aws"));
+        let mut c = b.clone();
+        c["Statement"][1]["Principal"]["AWS"][0] = json!("arn:aws:iam::444444444444:root");
+        assert!(!equivalent(&a, &c, "aws"));
+    }
+
+    #[test]
+    fn single_statement_object_counts_as_a_list() {
+        let one = json!({"Version": "2012-10-17", "Statement": {"Sid": "X", "Effect": "Allow", "Action": "kms:*", "Resource": "*", "Principal": {"AWS": "111111111111"}}});
+        assert_eq!(statements(&one).len(), 1);
+        let list = json!({"Version": "2012-10-17", "Statement": [{"Sid": "X", "Effect": "Allow", "Action": ["kms:*"], "Resource": "*", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}}]});
+        assert!(equivalent(&one, &list, "aws"));
+    }
+}
