@@ -96,3 +96,7 @@ async fn run_step<M: Management, K: KeyStore>(
     }
     Ok(k.arn.clone())
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

@@ -587,3 +587,7 @@ fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {
         _ => format!("the trail uses another key: {current}"),
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
