@@ -279,17 +279,48 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
     });
     let field = field_at(text, e.span().map(|s| s.start));
     let hint = if message.starts_with("unknown field") {
-        "remove or rename the key; the accepted keys are listed above and in config/trailkey.example.toml"
+        return Error::config(
+            path,
+            field,
+            with_location(message, location),
+            unknown_field_hint(e.message()),
+        );
     } else if message.starts_with("invalid type") {
         "account IDs, names and the Region are quoted strings, e.g. log_archive = \"222222222222\"; rotation is true or false"
     } else {
         "fix the TOML syntax; see config/trailkey.example.toml"
     };
-    let message = match location {
+    Error::config(
+        path,
+        field,
+        with_location(message, location),
+        hint.to_owned(),
+    )
+}
+
+fn with_location(message: String, location: Option<String>) -> String {
+    match location {
         Some(loc) => format!("{message} (at {loc})"),
         None => message,
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": suggests the
+/// closest accepted key.
+fn unknown_field_hint(message: &str) -> String {
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let generic = "remove or rename the key; the accepted keys are listed above and in config/trailkey.example.toml".to_owned();
+    let Some((unknown, expected)) = quoted.split_first() else {
+        return generic;
     };
-    Error::config(path, field, message, hint.to_owned())
+    expected
+        .iter()
+        .map(|k| (strsim::jaro_winkler(unknown, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(generic, |(_, k)| {
+            format!("did you mean `{k}`? Rename the key; see config/trailkey.example.toml")
+        })
 }
 
 /// Best effort: the dotted key path (`accounts.log_archive`) at a byte offset,

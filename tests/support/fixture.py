@@ -54,7 +54,16 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 # `recording show` can leave the fixture's own requests out.
 FIXTURE_USER_AGENT = "trailkey-fixture"
 
-DRIFT_KINDS = ("trail-unencrypt", "rotation-off", "alias-delete", "key-disable")
+DRIFT_KINDS = ("trail-unencrypt", "rotation-off", "alias-delete", "key-disable", "policy-foreign")
+
+# Added by `drift policy-foreign`: a statement trailkey does not own.
+FOREIGN_STATEMENT = {
+    "Sid": "ThirdPartyAudit",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+    "Action": "kms:DescribeKey",
+    "Resource": "*",
+}
 
 
 class FixtureError(Exception):
@@ -312,6 +321,18 @@ def unencrypt_trail(aws: Aws, trail_name: str, recreate: bool) -> None:
         cloudtrail.start_logging(Name=trail_name)
 
 
+def add_foreign_statement(kms: Any, key_id: str) -> None:
+    """As another team would: add their own statement and, by mistake, drop
+    the Log Archive principal from trailkey's readers statement."""
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    for statement in policy["Statement"]:
+        if statement.get("Sid") == "TrailkeyLogReadersDecrypt":
+            principals = statement["Principal"]["AWS"]
+            statement["Principal"]["AWS"] = principals[-1] if isinstance(principals, list) else principals
+    policy["Statement"].append(FOREIGN_STATEMENT)
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+
+
 def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     if args.kind == "trail-unencrypt":
         unencrypt_trail(aws, args.trail, args.recreate)
@@ -326,6 +347,8 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
             kms.disable_key_rotation(KeyId=aliased_key_id(kms, args.alias))
         elif args.kind == "key-disable":
             kms.disable_key(KeyId=aliased_key_id(kms, args.alias))
+        elif args.kind == "policy-foreign":
+            add_foreign_statement(kms, aliased_key_id(kms, args.alias))
         else:  # argparse's choices make this unreachable
             raise FixtureError(f"unknown drift kind {args.kind!r}")
     return {"drift": args.kind, "done": True}

@@ -1,0 +1,379 @@
+//! End-to-end scenarios: the real `trailkey` binary against a moto server
+//! (one per test), seeded with an organization, a Log Archive bucket and an
+//! organization trail. Results are asserted on the AWS state read back from
+//! moto by an independent client (boto3, `tests/support/fixture.py`), not on
+//! trailkey's own output; moto's request recorder proves which calls were made.
+
+mod support;
+
+use serde_json::Value;
+use support::{Moto, Seed, is_write, transcript};
+
+fn run(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
+    moto.trailkey(&seed.config)
+        .args(args)
+        .output()
+        .expect("run trailkey")
+}
+
+fn exit_code(out: &std::process::Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+/// Replaces the values moto makes up (account IDs, key IDs, temp paths) so
+/// snapshots are stable.
+fn redact(text: &str, moto: &Moto, seed: &Seed) -> String {
+    let mut s = text
+        .replace(&seed.security_tooling, "[SECURITY_TOOLING]")
+        .replace(&seed.log_archive, "[LOG_ARCHIVE]")
+        .replace(&seed.management, "[MANAGEMENT]")
+        .replace(moto.dir.path().to_str().unwrap(), "[TMP]");
+    // Key IDs are UUIDs.
+    let re = uuid_like(&s);
+    for id in re {
+        s = s.replace(&id, "[KEY_ID]");
+    }
+    s
+}
+
+fn uuid_like(s: &str) -> Vec<String> {
+    let shape = [8, 4, 4, 4, 12];
+    let mut found = Vec::new();
+    for (i, _) in s.char_indices() {
+        let rest = &s[i..];
+        let candidate: String = rest.chars().take(36).collect();
+        if candidate.len() == 36
+            && candidate.split('-').map(str::len).eq(shape.iter().copied())
+            && candidate.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+        {
+            found.push(candidate);
+        }
+    }
+    found
+}
+
+fn only_key(state: &Value) -> &Value {
+    let keys = state["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "exactly one customer key: {state:#}");
+    &keys[0]
+}
+
+fn statement<'a>(policy: &'a Value, sid: &str) -> &'a Value {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("statement {sid} in {policy:#}"))
+}
+
+#[test]
+fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+
+    // Before: plan shows every resource, exit 2 with --detailed-exitcode.
+    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
+    insta::assert_snapshot!(
+        "plan_from_scratch",
+        redact(&transcript(&plan), &moto, &seed)
+    );
+    let json = run(&moto, &seed, &["plan", "--format", "json"]);
+    assert_eq!(
+        exit_code(&json),
+        0,
+        "without --detailed-exitcode changes exit 0"
+    );
+    let json: Value = serde_json::from_slice(&json.stdout).expect("JSON plan");
+    assert_eq!(json["format_version"], "1");
+    let actions: Vec<(String, String)> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        actions,
+        vec![
+            expect("kms_key", "create"),
+            expect("kms_alias", "create"),
+            expect("kms_key_policy", "create"),
+            expect("kms_key_rotation", "create"),
+            expect("trail_encryption", "update"),
+        ]
+    );
+    assert_eq!(
+        moto.state(&seed)["keys"].as_array().unwrap().len(),
+        0,
+        "plan wrote nothing"
+    );
+
+    // Apply.
+    moto.start_recording();
+    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
+    let calls = moto.recorded();
+    let writes: Vec<&String> = calls.iter().filter(|c| is_write(c)).collect();
+    assert_eq!(
+        writes,
+        [
+            "kms:CreateKey",
+            "kms:CreateAlias",
+            "kms:EnableKeyRotation",
+            "cloudtrail:UpdateTrail"
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .iter()
+        .collect::<Vec<_>>(),
+        "first apply writes: {calls:?}"
+    );
+    eprintln!("first apply: {} AWS calls: {calls:?}", calls.len());
+    assert!(calls.len() <= 18, "first apply within 18 calls: {calls:?}");
+
+    // The AWS state, read back by boto3.
+    let state = moto.state(&seed);
+    let key = only_key(&state);
+    assert_eq!(key["key_state"], "Enabled");
+    assert_eq!(key["key_spec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(key["key_usage"], "ENCRYPT_DECRYPT");
+    assert_eq!(key["origin"], "AWS_KMS");
+    assert_eq!(key["multi_region"], false);
+    assert_eq!(key["rotation_enabled"], true);
+    assert_eq!(key["tags"]["ManagedBy"], "trailkey");
+    assert_eq!(key["tags"]["trailkey:alias"], "cloudtrail-org-key");
+    let key_arn = key["arn"].as_str().unwrap();
+    assert!(key_arn.starts_with(&format!(
+        "arn:aws:kms:us-east-1:{}:key/",
+        seed.security_tooling
+    )));
+    assert_eq!(
+        state["aliases"],
+        serde_json::json!([{"name": "alias/cloudtrail-org-key", "target_key_id": key["key_id"]}])
+    );
+    assert_eq!(
+        state["trail"]["kms_key_id"], key_arn,
+        "trail points at the key ARN"
+    );
+
+    let policy = &key["policy"];
+    let p = |acct: &str| format!("arn:aws:iam::{acct}:root");
+    let context = format!("arn:aws:cloudtrail:*:{}:trail/*", seed.management);
+    let root = statement(policy, "TrailkeyRootAdministration");
+    assert_eq!(root["Principal"]["AWS"], p(&seed.security_tooling));
+    assert_eq!(root["Action"], "kms:*");
+    let encrypt = statement(policy, "TrailkeyCloudTrailEncrypt");
+    assert_eq!(encrypt["Principal"]["Service"], "cloudtrail.amazonaws.com");
+    assert_eq!(encrypt["Action"], "kms:GenerateDataKey*");
+    assert_eq!(
+        encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"],
+        context.as_str()
+    );
+    assert_eq!(
+        encrypt["Condition"]["StringEquals"]["aws:SourceArn"],
+        seed.trail_arn.as_str()
+    );
+    let describe = statement(policy, "TrailkeyCloudTrailDescribeKey");
+    assert_eq!(describe["Action"], "kms:DescribeKey");
+    assert_eq!(
+        describe["Condition"]["StringEquals"]["aws:SourceArn"],
+        seed.trail_arn.as_str()
+    );
+    let readers = statement(policy, "TrailkeyLogReadersDecrypt");
+    assert_eq!(
+        readers["Principal"]["AWS"],
+        serde_json::json!([p(&seed.log_archive), p(&seed.management)])
+    );
+    assert_eq!(readers["Action"], "kms:Decrypt");
+    assert_eq!(
+        readers["Condition"]["Null"]["kms:EncryptionContext:aws:cloudtrail:arn"],
+        "false"
+    );
+    assert_eq!(
+        readers["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"],
+        context.as_str()
+    );
+
+    // After: plan is clean, exit 0.
+    moto.start_recording();
+    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
+    let plan_calls = moto.recorded();
+    eprintln!("no-op plan: {} AWS calls: {plan_calls:?}", plan_calls.len());
+    assert!(
+        plan_calls.iter().all(|c| !is_write(c)),
+        "plan is read-only: {plan_calls:?}"
+    );
+    assert_eq!(plan_calls.len(), 8, "no-op plan reads: {plan_calls:?}");
+    insta::assert_snapshot!("plan_converged", redact(&transcript(&plan), &moto, &seed));
+
+    // A second apply makes no write at all.
+    moto.start_recording();
+    let again = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&again), 0, "{}", transcript(&again));
+    let calls = moto.recorded();
+    assert!(
+        calls.iter().all(|c| !is_write(c)),
+        "second apply wrote: {calls:?}"
+    );
+    assert_eq!(
+        calls.len(),
+        8,
+        "a no-op apply makes the plan's reads only: {calls:?}"
+    );
+    assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn drift_behind_trailkeys_back_is_detected_and_repaired() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(
+        exit_code(&run(&moto, &seed, &["apply", "--auto-approve"])),
+        0
+    );
+    let key_arn = only_key(&moto.state(&seed))["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    moto.fixture(&["drift", "trail-unencrypt", "--trail", &seed.trail_name]);
+    moto.fixture(&[
+        "drift",
+        "rotation-off",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+
+    let plan = run(
+        &moto,
+        &seed,
+        &["plan", "--detailed-exitcode", "--format", "json"],
+    );
+    assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
+    let json: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let changed: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["kms_key_rotation", "trail_encryption"]);
+
+    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
+    let state = moto.state(&seed);
+    assert_eq!(
+        only_key(&state)["arn"],
+        key_arn.as_str(),
+        "the same key, no second one"
+    );
+    assert_eq!(only_key(&state)["rotation_enabled"], true);
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+    assert_eq!(
+        exit_code(&run(&moto, &seed, &["plan", "--detailed-exitcode"])),
+        0
+    );
+}
+
+#[test]
+fn missing_trail_fails_clearly_with_no_aws_write() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace("name = \"org-trail\"", "name = \"no-such-trail\""),
+    )
+    .unwrap();
+
+    moto.start_recording();
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let out = run(&moto, &seed, args);
+        assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("TrailNotFoundException"), "{stderr}");
+        assert!(
+            stderr.contains("hint: ") && stderr.contains("trail.name"),
+            "{stderr}"
+        );
+    }
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|c| !is_write(c)), "no write: {calls:?}");
+    assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn wrong_management_account_is_refused_before_any_write() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace(
+            &format!("management = \"{}\"", seed.management),
+            "management = \"999999999999\"",
+        ),
+    )
+    .unwrap();
+    moto.start_recording();
+    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+    insta::assert_snapshot!(redact(&transcript(&out), &moto, &seed));
+    assert!(moto.recorded().iter().all(|c| !is_write(c)));
+}
+
+#[test]
+fn foreign_key_policy_statements_are_kept() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(
+        exit_code(&run(&moto, &seed, &["apply", "--auto-approve"])),
+        0
+    );
+    moto.fixture(&[
+        "drift",
+        "policy-foreign",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("statement TrailkeyLogReadersDecrypt (differs)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"ThirdPartyAudit\" is not managed by trailkey: kept"),
+        "{stdout}"
+    );
+
+    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
+    let state = moto.state(&seed);
+    let policy = &only_key(&state)["policy"];
+    let foreign = statement(policy, "ThirdPartyAudit");
+    assert_eq!(
+        foreign["Principal"]["AWS"],
+        "arn:aws:iam::444455556666:root"
+    );
+    let readers = statement(policy, "TrailkeyLogReadersDecrypt");
+    assert_eq!(
+        readers["Principal"]["AWS"][0],
+        format!("arn:aws:iam::{}:root", seed.log_archive)
+    );
+    assert_eq!(
+        exit_code(&run(&moto, &seed, &["plan", "--detailed-exitcode"])),
+        0
+    );
+}

@@ -1,0 +1,246 @@
+//! Test harness: a moto server per test on 127.0.0.1 (free port, stopped on
+//! drop), the boto3 fixture (`fixture.py`) to seed and read back AWS state
+//! independently of trailkey, and the real `trailkey` binary pointed at moto
+//! through the standard AWS environment only.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The venv with moto and boto3 (`make test` creates it).
+pub fn venv() -> PathBuf {
+    let dir = std::env::var_os("TRAILKEY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    assert!(
+        dir.join("bin/moto_server").exists(),
+        "no moto in {}: run `make test`, which installs tests/requirements.txt into .venv",
+        dir.display()
+    );
+    dir
+}
+
+fn fixture_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fixture.py")
+}
+
+/// Environment that keeps any real AWS configuration of the machine out.
+pub fn isolate_aws_env(cmd: &mut Command, endpoint: &str) {
+    for var in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/trailkey-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/trailkey-test/credentials",
+        )
+        .env("NO_COLOR", "1");
+}
+
+/// A moto server on a free loopback port, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let venv = venv();
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let child = Command::new(venv.join("bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording"))
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server");
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                dir,
+            };
+            if moto.wait_ready(port) {
+                return moto;
+            }
+        }
+        panic!("moto_server did not start on a free port after 5 tries");
+    }
+
+    fn wait_ready(&mut self, port: u16) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false; // exited: port taken, try another
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Runs `fixture.py <args> --endpoint <moto>` and returns its JSON.
+    pub fn fixture(&self, args: &[&str]) -> Value {
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.arg(fixture_script())
+            .args(args)
+            .args(["--endpoint", &self.endpoint]);
+        isolate_aws_env(&mut cmd, &self.endpoint);
+        let out = cmd.output().expect("run fixture.py");
+        assert!(
+            out.status.success(),
+            "fixture.py {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("fixture.py prints JSON")
+    }
+
+    /// Seeds an organization and writes a config; returns the seed facts.
+    pub fn seed(&self) -> Seed {
+        let config = self.dir.path().join("trailkey.toml");
+        let v = self.fixture(&["seed", "--write-config", config.to_str().unwrap()]);
+        Seed {
+            config,
+            management: v["management_account"].as_str().unwrap().to_owned(),
+            security_tooling: v["security_tooling_account"].as_str().unwrap().to_owned(),
+            log_archive: v["log_archive_account"].as_str().unwrap().to_owned(),
+            trail_name: v["trail_name"].as_str().unwrap().to_owned(),
+            trail_arn: v["trail_arn"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// KMS state of the Security Tooling account and the trail, read by boto3.
+    pub fn state(&self, seed: &Seed) -> Value {
+        self.fixture(&[
+            "state",
+            "--security-tooling",
+            &seed.security_tooling,
+            "--trail",
+            &seed.trail_name,
+        ])
+    }
+
+    pub fn start_recording(&self) {
+        self.fixture(&["recording", "start"]);
+    }
+
+    /// `service:Action` of every request recorded since `start_recording`,
+    /// the fixture's own left out.
+    pub fn recorded(&self) -> Vec<String> {
+        self.fixture(&["recording", "show"])["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}",
+                    r["service"].as_str().unwrap(),
+                    r["action"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    /// The trailkey binary with the AWS environment pointed at this moto.
+    pub fn trailkey(&self, config: &Path) -> assert_cmd::Command {
+        let mut std_cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        isolate_aws_env(&mut std_cmd, &self.endpoint);
+        let mut cmd = assert_cmd::Command::from_std(std_cmd);
+        cmd.arg("-c").arg(config);
+        cmd
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Seed {
+    pub config: PathBuf,
+    pub management: String,
+    pub security_tooling: String,
+    pub log_archive: String,
+    pub trail_name: String,
+    pub trail_arn: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// API actions that change AWS state.
+pub fn is_write(action: &str) -> bool {
+    let action = action.rsplit(':').next().unwrap_or(action);
+    !["Get", "Describe", "List", "AssumeRole"]
+        .iter()
+        .any(|p| action.starts_with(p))
+}
+
+/// A loopback TCP server that only counts connections: point
+/// `AWS_ENDPOINT_URL` at it to prove a command makes no AWS request.
+pub struct CountingServer {
+    pub endpoint: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl CountingServer {
+    pub fn start() -> CountingServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&count);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                c.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        CountingServer { endpoint, count }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Exit code, stdout and stderr of a finished command, as one snapshot text.
+pub fn transcript(out: &std::process::Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status
+            .code()
+            .map_or("signal".to_owned(), |c| c.to_string()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
