@@ -117,8 +117,11 @@ pub async fn run_online<C: Connect>(
             auto_approve,
             format,
         } => {
-            if format == Format::Human {
-                print!("{}", render::plan_human(&plan));
+            match format {
+                Format::Human => print!("{}", render::plan_human(&plan)),
+                // Whoever confirms must see the plan; stdout stays pure JSON.
+                Format::Json if !auto_approve => eprint!("{}", render::plan_human(&plan)),
+                Format::Json => {}
             }
             let done = if plan.has_changes() {
                 if !auto_approve {

@@ -377,3 +377,28 @@ fn foreign_key_policy_statements_are_kept() {
         0
     );
 }
+
+#[test]
+fn management_role_is_assumed_for_the_management_calls() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", seed.management);
+    std::fs::write(
+        &seed.config,
+        format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
+    )
+    .unwrap();
+
+    moto.start_recording();
+    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    let calls = moto.recorded();
+    let assumes = calls.iter().filter(|c| *c == "sts:AssumeRole").count();
+    assert_eq!(
+        assumes, 2,
+        "management role, then Security Tooling role: {calls:?}"
+    );
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["kms_key_id"], only_key(&state)["arn"]);
+}
