@@ -1,1 +1,988 @@
+//! The plan as a specification: every combination of observed state, with
+//! the action, steps, summary and before/after values each one must give,
+//! and the inputs that must stop trailkey before any write.
 
+use std::path::Path;
+
+use super::*;
+
+const SECURITY_TOOLING: &str = "111111111111";
+const LOG_ARCHIVE: &str = "222222222222";
+const MANAGEMENT: &str = "333333333333";
+const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
+const OTHER_TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/other-trail";
+const ALIAS: &str = "alias/cloudtrail-org-key";
+const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const OTHER_KEY_ARN: &str =
+    "arn:aws:kms:us-east-1:111111111111:key/99999999-9999-4999-8999-999999999999";
+
+const ADDRESSES: [Address; 5] = [
+    Address::KmsKey,
+    Address::KmsAlias,
+    Address::KmsKeyPolicy,
+    Address::KmsKeyRotation,
+    Address::TrailEncryption,
+];
+
+// ---------------------------------------------------------------------------
+// Inputs
+
+fn config_text(rotation: bool, management: Option<&str>) -> String {
+    let management = management.map_or_else(String::new, |m| format!("management = \"{m}\"\n"));
+    format!(
+        r#"
+region = "us-east-1"
+
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "{LOG_ARCHIVE}"
+{management}
+[trail]
+name = "org-trail"
+
+[key]
+rotation = {rotation}
+tags = {{ Owner = "platform" }}
+"#
+    )
+}
+
+fn config(rotation: bool) -> Desired {
+    crate::config::parse(Path::new("t.toml"), config_text(rotation, None).as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+fn key_info(state: &str) -> KeyInfo {
+    KeyInfo {
+        key_id: KEY_ID.to_owned(),
+        arn: KEY_ARN.to_owned(),
+        state: state.to_owned(),
+        key_spec: "SYMMETRIC_DEFAULT".to_owned(),
+        key_usage: "ENCRYPT_DECRYPT".to_owned(),
+        origin: "AWS_KMS".to_owned(),
+        multi_region: false,
+        description: "CloudTrail organization trail logs (org-trail), managed by trailkey"
+            .to_owned(),
+        key_manager: "CUSTOMER".to_owned(),
+    }
+}
+
+/// An organization whose management account runs trailkey, its trail, and no key.
+fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
+    Observed {
+        identity: CallerIdentity {
+            account: MANAGEMENT.to_owned(),
+            arn: format!("arn:aws:iam::{MANAGEMENT}:user/admin"),
+        },
+        organization: Organization {
+            id: "o-example111".to_owned(),
+            management_account: MANAGEMENT.to_owned(),
+            feature_set: "ALL".to_owned(),
+        },
+        trail: Trail {
+            name: "org-trail".to_owned(),
+            arn: TRAIL_ARN.to_owned(),
+            home_region: "us-east-1".to_owned(),
+            kms_key_id: trail_kms_key_id.map(str::to_owned),
+            is_organization_trail: true,
+            is_multi_region_trail: true,
+            s3_bucket: "org-trail-logs".to_owned(),
+        },
+        key: None,
+    }
+}
+
+/// trailkey's own policy, as `desired_policy` renders it when there is no key yet.
+fn ours(desired: &Desired) -> Value {
+    desired_policy(desired, &observed_without_key(None)).expect("the template renders")
+}
+
+fn statements_of(policy: &Value) -> Vec<Value> {
+    policy::statements(policy).into_iter().cloned().collect()
+}
+
+fn statement_mut<'a>(policy: &'a mut Value, sid: &str) -> &'a mut Value {
+    policy["Statement"]
+        .as_array_mut()
+        .expect("a statement list")
+        .iter_mut()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+}
+
+fn kms_default_statement() -> Value {
+    json!({
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": { "AWS": format!("arn:aws:iam::{SECURITY_TOOLING}:root") },
+        "Action": "kms:*",
+        "Resource": "*"
+    })
+}
+
+fn third_party_statement() -> Value {
+    json!({
+        "Sid": "ThirdParty",
+        "Effect": "Allow",
+        "Principal": { "AWS": "arn:aws:iam::444444444444:role/scanner" },
+        "Action": ["kms:DescribeKey", "kms:GetKeyPolicy"],
+        "Resource": "*"
+    })
+}
+
+/// Turns every single string value an IAM policy may also write as a list
+/// (actions, resources, principals, condition values) into a one-element list.
+fn as_one_element_lists(statement: &mut Value) {
+    let listify = |v: &mut Value| {
+        if let Value::String(s) = v {
+            *v = json!([s.clone()]);
+        }
+    };
+    for field in ["Action", "Resource"] {
+        if let Some(v) = statement.get_mut(field) {
+            listify(v);
+        }
+    }
+    if let Some(Value::Object(principal)) = statement.get_mut("Principal") {
+        principal.values_mut().for_each(listify);
+    }
+    if let Some(Value::Object(condition)) = statement.get_mut("Condition") {
+        for keys in condition.values_mut() {
+            if let Value::Object(keys) = keys {
+                keys.values_mut().for_each(listify);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The dimensions of observed state
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    const ALL: [Self; 3] = [Self::Enabled, Self::Disabled, Self::PendingDeletion];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "Enabled",
+            Self::Disabled => "Disabled",
+            Self::PendingDeletion => "PendingDeletion",
+        }
+    }
+
+    /// What must happen for the key to be usable again.
+    fn repair(self) -> Vec<&'static str> {
+        match self {
+            Self::Enabled => vec![],
+            Self::Disabled => vec!["EnableKey"],
+            Self::PendingDeletion => vec!["CancelKeyDeletion", "EnableKey"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyCase {
+    /// Exactly what `desired_policy` renders.
+    Exact,
+    /// The same policy printed compactly, statements shuffled, single values as lists.
+    Reformatted,
+    /// `TrailkeyCloudTrailDescribeKey` is missing.
+    StatementRemoved,
+    /// `TrailkeyCloudTrailEncrypt` is scoped to another trail.
+    ConditionChanged,
+    /// `TrailkeyLogReadersDecrypt` no longer names the Log Archive account.
+    LogArchiveRemoved,
+    /// The default policy KMS gives a new key: root `kms:*` only.
+    KmsDefaultOnly,
+    /// trailkey's statements plus a foreign one.
+    WithForeign,
+}
+
+impl PolicyCase {
+    const ALL: [Self; 7] = [
+        Self::Exact,
+        Self::Reformatted,
+        Self::StatementRemoved,
+        Self::ConditionChanged,
+        Self::LogArchiveRemoved,
+        Self::KmsDefaultOnly,
+        Self::WithForeign,
+    ];
+
+    fn text(self, ours: &Value) -> String {
+        let mut p = ours.clone();
+        match self {
+            Self::Exact => return policy::to_document(ours),
+            Self::Reformatted => {
+                let list = p["Statement"].as_array_mut().unwrap();
+                list.reverse();
+                list.rotate_left(2);
+                list.iter_mut().for_each(as_one_element_lists);
+                assert_ne!(statements_of(&p), statements_of(ours), "shuffled");
+                return p.to_string(); // compact, unlike the pretty template
+            }
+            Self::StatementRemoved => p["Statement"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|s| s["Sid"] != "TrailkeyCloudTrailDescribeKey"),
+            Self::ConditionChanged => {
+                statement_mut(&mut p, "TrailkeyCloudTrailEncrypt")["Condition"]["StringEquals"]["aws:SourceArn"] =
+                    json!(OTHER_TRAIL_ARN);
+            }
+            Self::LogArchiveRemoved => {
+                let readers = statement_mut(&mut p, "TrailkeyLogReadersDecrypt");
+                let log_archive = format!("arn:aws:iam::{LOG_ARCHIVE}:root");
+                let principals = readers["Principal"]["AWS"].as_array_mut().unwrap();
+                let before = principals.len();
+                principals.retain(|a| *a != log_archive.as_str());
+                assert_eq!(principals.len(), before - 1, "Log Archive was a reader");
+            }
+            Self::KmsDefaultOnly => {
+                p = json!({
+                    "Version": "2012-10-17",
+                    "Id": "key-default-1",
+                    "Statement": [kms_default_statement()]
+                });
+            }
+            Self::WithForeign => p["Statement"]
+                .as_array_mut()
+                .unwrap()
+                .push(third_party_statement()),
+        }
+        policy::to_document(&p)
+    }
+
+    /// The current policy already grants exactly what trailkey wants.
+    fn is_up_to_date(self) -> bool {
+        matches!(self, Self::Exact | Self::Reformatted | Self::WithForeign)
+    }
+
+    /// Statements that are not trailkey's, in their order: they must survive.
+    fn foreign(self) -> Vec<Value> {
+        match self {
+            Self::KmsDefaultOnly => vec![kms_default_statement()],
+            Self::WithForeign => vec![third_party_statement()],
+            _ => vec![],
+        }
+    }
+
+    fn reasons(self) -> Vec<String> {
+        let kept = |sid: &str| format!("= statement {sid:?} is not managed by trailkey: kept");
+        match self {
+            Self::Exact | Self::Reformatted => vec![],
+            Self::StatementRemoved => {
+                vec!["+ statement TrailkeyCloudTrailDescribeKey (missing)".to_owned()]
+            }
+            Self::ConditionChanged => {
+                vec!["~ statement TrailkeyCloudTrailEncrypt (differs)".to_owned()]
+            }
+            Self::LogArchiveRemoved => {
+                vec!["~ statement TrailkeyLogReadersDecrypt (differs)".to_owned()]
+            }
+            Self::KmsDefaultOnly => [
+                "TrailkeyRootAdministration",
+                "TrailkeyCloudTrailEncrypt",
+                "TrailkeyCloudTrailDescribeKey",
+                "TrailkeyCloudTrailDecrypt",
+                "TrailkeyLogReadersDecrypt",
+            ]
+            .iter()
+            .map(|s| format!("+ statement {s} (missing)"))
+            .chain([kept("Enable IAM User Permissions")])
+            .collect(),
+            Self::WithForeign => vec![kept("ThirdParty")],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagsCase {
+    AllPresent,
+    ManagedByMissing,
+    ExtraForeign,
+}
+
+impl TagsCase {
+    const ALL: [Self; 3] = [Self::AllPresent, Self::ManagedByMissing, Self::ExtraForeign];
+
+    fn tags(self, desired: &Desired) -> BTreeMap<String, String> {
+        let mut tags = desired.tags.clone();
+        match self {
+            Self::AllPresent => {}
+            Self::ManagedByMissing => {
+                tags.remove("ManagedBy");
+            }
+            Self::ExtraForeign => {
+                tags.insert("CostCenter".to_owned(), "42".to_owned());
+                tags.insert("aws:cloudformation:stack-name".to_owned(), "x".to_owned());
+            }
+        }
+        tags
+    }
+
+    /// The tags a `TagResource` must set (never removes any).
+    fn missing(self) -> BTreeMap<String, String> {
+        match self {
+            Self::ManagedByMissing => BTreeMap::from([("ManagedBy".into(), "trailkey".into())]),
+            Self::AllPresent | Self::ExtraForeign => BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrailKey {
+    None,
+    KeyArn,
+    KeyId,
+    Alias,
+    OtherKeyArn,
+}
+
+impl TrailKey {
+    const ALL: [Self; 5] = [
+        Self::None,
+        Self::KeyArn,
+        Self::KeyId,
+        Self::Alias,
+        Self::OtherKeyArn,
+    ];
+
+    fn kms_key_id(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::KeyArn => Some(KEY_ARN),
+            Self::KeyId => Some(KEY_ID),
+            Self::Alias => Some(ALIAS),
+            Self::OtherKeyArn => Some(OTHER_KEY_ARN),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeyCase {
+    state: KeyState,
+    rotation: bool,
+    policy: PolicyCase,
+    tags: TagsCase,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    /// `[key] rotation` in the config.
+    rotation_config: bool,
+    trail: TrailKey,
+    /// The key behind the alias, if any.
+    key: Option<KeyCase>,
+}
+
+impl Case {
+    fn desired(&self) -> Desired {
+        config(self.rotation_config)
+    }
+
+    fn observed(&self, desired: &Desired) -> Observed {
+        let ours = ours(desired);
+        Observed {
+            key: self.key.map(|k| ObservedKey {
+                info: key_info(k.state.as_str()),
+                policy: k.policy.text(&ours),
+                rotation: k.rotation,
+                tags: k.tags.tags(desired),
+            }),
+            ..observed_without_key(self.trail.kms_key_id())
+        }
+    }
+}
+
+/// Every combination: the config's rotation, the trail's key, and either no
+/// key or a key in every state, rotation, policy and tag set.
+fn all_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for rotation_config in [true, false] {
+        for trail in TrailKey::ALL {
+            cases.push(Case {
+                rotation_config,
+                trail,
+                key: None,
+            });
+            for state in KeyState::ALL {
+                for rotation in [true, false] {
+                    for policy in PolicyCase::ALL {
+                        for tags in TagsCase::ALL {
+                            cases.push(Case {
+                                rotation_config,
+                                trail,
+                                key: Some(KeyCase {
+                                    state,
+                                    rotation,
+                                    policy,
+                                    tags,
+                                }),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
+// ---------------------------------------------------------------------------
+// The specification: what each address must do
+
+/// The action and the operations of its steps, derived from the case alone.
+fn expected(case: &Case, address: Address) -> (Action, Vec<&'static str>) {
+    use Action::{Create, NoOp, Update};
+    let update_if = |ops: Vec<&'static str>| {
+        if ops.is_empty() {
+            (NoOp, ops)
+        } else {
+            (Update, ops)
+        }
+    };
+    match (address, case.key) {
+        (Address::KmsKey, None) => (Create, vec!["CreateKey"]),
+        (Address::KmsKey, Some(k)) => {
+            let mut ops = k.state.repair();
+            if !k.tags.missing().is_empty() {
+                ops.push("TagResource");
+            }
+            update_if(ops)
+        }
+        (Address::KmsAlias, None) => (Create, vec!["CreateAlias"]),
+        (Address::KmsAlias, Some(_)) => (NoOp, vec![]),
+        // CreateKey attaches the policy: no step of its own.
+        (Address::KmsKeyPolicy, None) => (Create, vec![]),
+        (Address::KmsKeyPolicy, Some(k)) if k.policy.is_up_to_date() => (NoOp, vec![]),
+        (Address::KmsKeyPolicy, Some(_)) => (Update, vec!["PutKeyPolicy"]),
+        (Address::KmsKeyRotation, None) if case.rotation_config => {
+            (Create, vec!["EnableKeyRotation"])
+        }
+        (Address::KmsKeyRotation, Some(k)) if case.rotation_config && !k.rotation => {
+            (Update, vec!["EnableKeyRotation"])
+        }
+        (Address::KmsKeyRotation, _) => (NoOp, vec![]),
+        (Address::TrailEncryption, Some(_)) if case.trail == TrailKey::KeyArn => (NoOp, vec![]),
+        (Address::TrailEncryption, _) => (Update, vec!["UpdateTrail"]),
+    }
+}
+
+fn change(p: &Plan, address: Address) -> &Change {
+    p.changes
+        .iter()
+        .find(|c| c.address == address)
+        .unwrap_or_else(|| panic!("no change for {}", address.as_str()))
+}
+
+fn assert_plan_follows_the_spec(case: &Case) {
+    let desired = case.desired();
+    let observed = case.observed(&desired);
+    let planned = plan(&desired, &observed).unwrap_or_else(|e| panic!("{case:?}\n{}", e.render()));
+
+    // Deterministic.
+    assert_eq!(planned, plan(&desired, &observed).unwrap(), "{case:?}");
+
+    // One change per address, in apply order.
+    let addresses: Vec<Address> = planned.changes.iter().map(|c| c.address).collect();
+    assert_eq!(addresses, ADDRESSES, "{case:?}");
+
+    // Actions and steps.
+    let mut any_change = false;
+    let (mut add, mut update) = (0, 0);
+    for c in &planned.changes {
+        let (action, ops) = expected(case, c.address);
+        let actual_ops: Vec<&str> = c.steps.iter().map(Step::operation).collect();
+        assert_eq!(
+            (c.action, actual_ops),
+            (action, ops),
+            "{} in {case:?}",
+            c.address.as_str()
+        );
+        if action == Action::NoOp {
+            assert!(c.steps.is_empty(), "a no-op has no steps");
+        }
+        any_change |= action != Action::NoOp;
+        add += usize::from(action == Action::Create);
+        update += usize::from(action == Action::Update);
+        for step in &c.steps {
+            assert_step_payload(case, &desired, &planned, step);
+        }
+    }
+    assert_eq!(planned.has_changes(), any_change, "{case:?}");
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add,
+            change: update,
+            destroy: 0
+        },
+        "{case:?}"
+    );
+    assert_eq!(
+        planned.steps().count(),
+        planned.changes.iter().map(|c| c.steps.len()).sum::<usize>()
+    );
+
+    assert_target(case, &planned);
+    assert_key_views(case, &desired, &observed, change(&planned, Address::KmsKey));
+    assert_alias_views(case, change(&planned, Address::KmsAlias));
+    assert_policy_views(case, &desired, change(&planned, Address::KmsKeyPolicy));
+    assert_rotation_views(case, change(&planned, Address::KmsKeyRotation));
+    assert_trail_views(case, change(&planned, Address::TrailEncryption));
+}
+
+fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &Step) {
+    let policy_after = &change(planned, Address::KmsKeyPolicy).after;
+    match step {
+        Step::CreateKey(new) => {
+            assert_eq!(new.description, desired.key_description());
+            assert_eq!(new.tags, desired.tags);
+            let sent: Value = serde_json::from_str(&new.policy).unwrap();
+            assert_eq!(
+                sent,
+                ours(desired),
+                "a new key gets exactly trailkey's policy"
+            );
+        }
+        Step::TagKey(tags) => assert_eq!(*tags, case.key.unwrap().tags.missing()),
+        Step::CreateAlias(alias) => assert_eq!(alias, ALIAS),
+        Step::PutKeyPolicy(doc) => {
+            let sent: Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(
+                &sent, policy_after,
+                "PutKeyPolicy sends the planned `after`"
+            );
+        }
+        Step::UpdateTrail(trail) => assert_eq!(trail, TRAIL_ARN),
+        Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation => {}
+        Step::UpdateAlias(_) => panic!("an alias found by name never needs UpdateAlias"),
+    }
+}
+
+fn assert_target(case: &Case, planned: &Plan) {
+    let t = &planned.target;
+    assert_eq!(t.region, "us-east-1");
+    assert_eq!(t.management_account, MANAGEMENT);
+    assert_eq!(t.security_tooling_account, SECURITY_TOOLING);
+    assert_eq!(t.trail_arn, TRAIL_ARN);
+    assert_eq!(t.alias, ALIAS);
+    let key_arn = case.key.map(|_| KEY_ARN.to_owned());
+    assert_eq!(t.key_arn, key_arn);
+    assert_eq!(planned.key.as_ref().map(|k| k.arn.clone()), key_arn);
+}
+
+fn assert_key_views(case: &Case, desired: &Desired, observed: &Observed, c: &Change) {
+    let tags = |v: &Value| -> BTreeMap<String, String> {
+        serde_json::from_value(v["tags"].clone()).unwrap()
+    };
+    match case.key {
+        None => {
+            assert_eq!(c.before, Value::Null);
+            assert_eq!(c.after["arn"], KNOWN_AFTER_APPLY);
+            assert_eq!(c.after["state"], "Enabled");
+            assert_eq!(c.after["key_spec"], "SYMMETRIC_DEFAULT");
+            assert_eq!(c.after["multi_region"], false);
+            assert_eq!(tags(&c.after), desired.tags);
+        }
+        Some(k) => {
+            let current = &observed.key.as_ref().unwrap().tags;
+            assert_eq!(c.before["arn"], KEY_ARN);
+            assert_eq!(c.after["arn"], KEY_ARN);
+            assert_eq!(c.before["state"], k.state.as_str());
+            assert_eq!(c.after["state"], "Enabled");
+            assert_eq!(tags(&c.before), *current);
+            // Every tag there was stays; every desired tag is set.
+            let mut after = current.clone();
+            after.extend(desired.tags.clone());
+            assert_eq!(tags(&c.after), after, "{case:?}");
+        }
+    }
+}
+
+fn assert_alias_views(case: &Case, c: &Change) {
+    match case.key {
+        None => {
+            assert_eq!(c.before, Value::Null);
+            assert_eq!(
+                c.after,
+                json!({ "name": ALIAS, "target_key_id": KNOWN_AFTER_APPLY })
+            );
+        }
+        Some(_) => {
+            let v = json!({ "name": ALIAS, "target_key_id": KEY_ID });
+            assert_eq!((&c.before, &c.after), (&v, &v));
+        }
+    }
+}
+
+fn assert_policy_views(case: &Case, desired: &Desired, c: &Change) {
+    let ours = ours(desired);
+    // `after` is trailkey's statements first, then every foreign statement in its order.
+    let mut expected = statements_of(&ours);
+    expected.extend(case.key.map(|k| k.policy.foreign()).unwrap_or_default());
+    assert_eq!(statements_of(&c.after), expected, "{case:?}");
+    assert_eq!(c.after["Version"], "2012-10-17");
+    match case.key {
+        None => assert_eq!(c.before, Value::Null),
+        Some(k) => {
+            let current: Value = serde_json::from_str(&k.policy.text(&ours)).unwrap();
+            assert_eq!(c.before, current, "{case:?}");
+            assert_eq!(c.reasons, k.policy.reasons(), "{case:?}");
+        }
+    }
+}
+
+fn assert_rotation_views(case: &Case, c: &Change) {
+    let enabled = |v: Option<bool>| json!({ "enabled": v });
+    let (before, after) = match case.key {
+        None if case.rotation_config => (Value::Null, enabled(Some(true))),
+        None => (enabled(None), enabled(None)),
+        Some(k) if case.rotation_config => (enabled(Some(k.rotation)), enabled(Some(true))),
+        Some(k) => (enabled(Some(k.rotation)), enabled(Some(k.rotation))),
+    };
+    assert_eq!((&c.before, &c.after), (&before, &after), "{case:?}");
+}
+
+fn assert_trail_views(case: &Case, c: &Change) {
+    assert_eq!(
+        c.before,
+        json!({ "trail": TRAIL_ARN, "kms_key_id": case.trail.kms_key_id() })
+    );
+    let after_key = if case.key.is_some() {
+        KEY_ARN
+    } else {
+        KNOWN_AFTER_APPLY
+    };
+    assert_eq!(
+        c.after,
+        json!({ "trail": TRAIL_ARN, "kms_key_id": after_key })
+    );
+    if c.action == Action::NoOp {
+        assert!(c.reasons.is_empty());
+        return;
+    }
+    let reason = c.reasons.join("\n");
+    match (case.trail.kms_key_id(), case.key) {
+        (None, _) => assert!(reason.contains("not encrypted"), "{reason}"),
+        (Some(current), Some(_)) if matches!(case.trail, TrailKey::KeyId | TrailKey::Alias) => {
+            assert!(
+                reason.contains(current) && reason.contains("not by its key ARN"),
+                "{reason}"
+            )
+        }
+        (Some(current), _) => {
+            assert!(
+                reason.contains(current) && reason.contains("another key"),
+                "{reason}"
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The exhaustive test
+
+/// 2 rotation settings × 5 trail keys × (no key + 3 states × 2 rotations × 7 policies × 3 tag sets).
+const COMBINATIONS: usize = 2 * 5 * (1 + 3 * 2 * 7 * 3);
+
+#[test]
+fn every_combination_of_observed_state_plans_as_specified() {
+    let cases = all_cases();
+    assert_eq!(cases.len(), COMBINATIONS);
+    assert_eq!(cases.len(), 1270);
+    for case in &cases {
+        assert_plan_follows_the_spec(case);
+    }
+}
+
+#[test]
+fn the_combinations_cover_both_no_op_and_change_plans() {
+    let outcomes: Vec<bool> = all_cases()
+        .iter()
+        .map(|c| {
+            plan(&c.desired(), &c.observed(&c.desired()))
+                .unwrap()
+                .has_changes()
+        })
+        .collect();
+    let no_op = outcomes.iter().filter(|changes| !**changes).count();
+    // Enabled key, any rotation when the config leaves it alone, on when it
+    // asks for it, an up-to-date policy, no missing tag, trail on the ARN.
+    assert_eq!(no_op, (1 + 2) * 3 * 2);
+}
+
+// ---------------------------------------------------------------------------
+// Named cases that read as examples
+
+fn converged_case() -> Case {
+    Case {
+        rotation_config: true,
+        trail: TrailKey::KeyArn,
+        key: Some(KeyCase {
+            state: KeyState::Enabled,
+            rotation: true,
+            policy: PolicyCase::Exact,
+            tags: TagsCase::AllPresent,
+        }),
+    }
+}
+
+fn converged() -> (Desired, Observed) {
+    let case = converged_case();
+    let desired = case.desired();
+    let observed = case.observed(&desired);
+    (desired, observed)
+}
+
+#[test]
+fn a_converged_state_plans_no_change() {
+    let (desired, observed) = converged();
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    assert_eq!(planned.steps().count(), 0);
+    assert_eq!(planned.summary(), Summary::default());
+}
+
+#[test]
+fn from_scratch_the_steps_are_create_key_alias_rotation_then_trail() {
+    let desired = config(true);
+    let planned = plan(&desired, &observed_without_key(None)).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(
+        ops,
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateTrail"
+        ]
+    );
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 4,
+            change: 1,
+            destroy: 0
+        }
+    );
+}
+
+#[test]
+fn a_foreign_statement_survives_a_policy_update_after_ours() {
+    let desired = config(true);
+    let mut current = ours(&desired);
+    // A foreign statement between ours, and one of ours missing.
+    let list = current["Statement"].as_array_mut().unwrap();
+    list.insert(2, third_party_statement());
+    list.retain(|s| s["Sid"] != "TrailkeyCloudTrailDecrypt");
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = policy::to_document(&current);
+
+    let planned = plan(&desired, &observed).unwrap();
+    let c = change(&planned, Address::KmsKeyPolicy);
+    assert_eq!(c.action, Action::Update);
+    let [Step::PutKeyPolicy(doc)] = c.steps.as_slice() else {
+        panic!("{:?}", c.steps)
+    };
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    let mut expected = statements_of(&ours(&desired));
+    expected.push(third_party_statement());
+    assert_eq!(statements_of(&sent), expected);
+    assert_eq!(statements_of(&c.after), expected);
+    assert!(
+        c.reasons
+            .contains(&"+ statement TrailkeyCloudTrailDecrypt (missing)".to_owned())
+    );
+    assert!(
+        c.reasons
+            .contains(&"= statement \"ThirdParty\" is not managed by trailkey: kept".to_owned())
+    );
+}
+
+#[test]
+fn policy_order_and_value_shape_do_not_count_but_a_value_does() {
+    let desired = config(true);
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = PolicyCase::Reformatted.text(&ours(&desired));
+    assert!(!plan(&desired, &observed).unwrap().has_changes());
+
+    let mut stale = ours(&desired);
+    statement_mut(&mut stale, "TrailkeyLogReadersDecrypt")["Principal"]["AWS"][0] =
+        json!("arn:aws:iam::999999999999:root");
+    observed.key.as_mut().unwrap().policy = policy::to_document(&stale);
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(
+        change(&planned, Address::KmsKeyPolicy).action,
+        Action::Update
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Inputs that are errors, not plans
+
+fn plan_error(desired: &Desired, observed: &Observed) -> Error {
+    let e = plan(desired, observed).expect_err("an error, not a plan");
+    assert!(matches!(e, Error::Check { .. }), "{e:?}");
+    assert!(!e.hint().is_empty());
+    e
+}
+
+#[test]
+fn a_key_that_cannot_encrypt_a_trail_is_an_error_naming_the_problem() {
+    let cases: [(&str, fn(&mut KeyInfo)); 7] = [
+        ("multi-Region", |k| k.multi_region = true),
+        ("RSA_2048", |k| k.key_spec = "RSA_2048".to_owned()),
+        ("SIGN_VERIFY", |k| k.key_usage = "SIGN_VERIFY".to_owned()),
+        ("EXTERNAL", |k| k.origin = "EXTERNAL".to_owned()),
+        ("HMAC_256", |k| {
+            k.key_spec = "HMAC_256".to_owned();
+            k.key_usage = "GENERATE_VERIFY_MAC".to_owned();
+        }),
+        ("AWS-managed", |k| k.key_manager = "AWS".to_owned()),
+        ("PendingImport", |k| k.state = "PendingImport".to_owned()),
+    ];
+    for (problem, spoil) in cases {
+        let (desired, mut observed) = converged();
+        spoil(&mut observed.key.as_mut().unwrap().info);
+        let message = plan_error(&desired, &observed).to_string();
+        assert!(message.contains(problem), "{problem}: {message}");
+        assert!(
+            message.contains(ALIAS) && message.contains(KEY_ARN),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_caller_outside_the_management_account_is_an_error() {
+    let (desired, mut observed) = converged();
+    observed.identity = CallerIdentity {
+        account: "444444444444".to_owned(),
+        arn: "arn:aws:iam::444444444444:user/someone".to_owned(),
+    };
+    let message = plan_error(&desired, &observed).to_string();
+    assert!(message.contains("444444444444"), "{message}");
+    assert!(
+        message.contains(&format!("not the management account {MANAGEMENT}")),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_configured_management_account_that_differs_is_an_error() {
+    let desired = crate::config::parse(
+        Path::new("t.toml"),
+        config_text(true, Some("444444444444")).as_bytes(),
+    )
+    .unwrap();
+    let (_, observed) = converged();
+    let e = plan_error(&desired, &observed);
+    assert!(
+        e.to_string()
+            .contains("accounts.management is 444444444444")
+    );
+    assert!(e.hint().contains(MANAGEMENT), "{}", e.hint());
+}
+
+#[test]
+fn an_organization_without_all_features_is_an_error() {
+    let (desired, mut observed) = converged();
+    observed.organization.feature_set = "CONSOLIDATED_BILLING".to_owned();
+    let message = plan_error(&desired, &observed).to_string();
+    assert!(message.contains("CONSOLIDATED_BILLING"), "{message}");
+}
+
+#[test]
+fn a_trail_in_another_region_is_an_error() {
+    let (desired, mut observed) = converged();
+    observed.trail.home_region = "eu-west-1".to_owned();
+    let e = plan_error(&desired, &observed);
+    let message = e.to_string();
+    assert!(
+        message.contains("eu-west-1") && message.contains("us-east-1"),
+        "{message}"
+    );
+    assert!(e.hint().contains("region = \"eu-west-1\""), "{}", e.hint());
+}
+
+#[test]
+fn credentials_of_another_partition_are_an_error() {
+    let (desired, mut observed) = converged();
+    observed.identity.arn = format!("arn:aws-us-gov:iam::{MANAGEMENT}:user/admin");
+    let message = plan_error(&desired, &observed).to_string();
+    assert!(message.contains("aws-us-gov"), "{message}");
+}
+
+#[test]
+fn a_security_tooling_account_that_is_the_management_account_is_an_error() {
+    let (desired, mut observed) = converged();
+    observed.identity.account = SECURITY_TOOLING.to_owned();
+    observed.identity.arn = format!("arn:aws:iam::{SECURITY_TOOLING}:user/admin");
+    observed.organization.management_account = SECURITY_TOOLING.to_owned();
+    let message = plan_error(&desired, &observed).to_string();
+    assert!(message.contains("accounts.security_tooling"), "{message}");
+}
+
+/// The key's current policy: the KMS default plus a foreign statement
+/// naming `readers` roles.
+fn policy_with_readers(readers: usize) -> String {
+    let principals: Vec<String> = (0..readers)
+        .map(|i| format!("arn:aws:iam::444444444444:role/log-reader-{i:05}"))
+        .collect();
+    let mut big = third_party_statement();
+    big["Principal"]["AWS"] = json!(principals);
+    policy::to_document(&json!({
+        "Version": "2012-10-17",
+        "Statement": [kms_default_statement(), big]
+    }))
+}
+
+#[test]
+fn a_merged_policy_over_32_kb_is_an_error_and_one_just_under_is_not() {
+    let desired = config(true);
+    let ours = ours(&desired);
+    let merged_size = |text: &str| {
+        let current: Value = serde_json::from_str(text).unwrap();
+        policy::to_document(&policy::merge(Some(&current), &ours)).len()
+    };
+    let fits = (0..)
+        .take_while(|&n| merged_size(&policy_with_readers(n + 1)) <= policy::MAX_POLICY_BYTES)
+        .last()
+        .unwrap()
+        + 1;
+    let (_, mut observed) = converged();
+
+    // The largest policy that fits is planned...
+    observed.key.as_mut().unwrap().policy = policy_with_readers(fits);
+    assert!(merged_size(&policy_with_readers(fits)) <= policy::MAX_POLICY_BYTES);
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(
+        change(&planned, Address::KmsKeyPolicy).action,
+        Action::Update
+    );
+
+    // ...one more reader is refused, although KMS accepts the current policy.
+    let current = policy_with_readers(fits + 1);
+    assert!(current.len() < policy::MAX_POLICY_BYTES, "KMS stores it");
+    observed.key.as_mut().unwrap().policy = current;
+    let e = plan_error(&desired, &observed);
+    assert!(e.to_string().contains("32768"), "{e}");
+    assert!(e.hint().contains("foreign statements"), "{}", e.hint());
+}
+
+#[test]
+fn a_current_policy_that_is_not_json_is_an_error() {
+    let (desired, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = "{\"Version\": \"2012-10-17\", ".to_owned();
+    let message = plan_error(&desired, &observed).to_string();
+    assert!(message.contains("not valid JSON"), "{message}");
+    assert!(message.contains(KEY_ARN), "{message}");
+}

@@ -55,7 +55,9 @@ impl SdkConnect {
                 .await;
             config = config
                 .into_builder()
-                .credentials_provider(aws_credential_types_shared(provider))
+                .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
                 .build();
         }
         let management = SdkManagement {
@@ -65,12 +67,6 @@ impl SdkConnect {
         };
         Self { config, management }
     }
-}
-
-fn aws_credential_types_shared(
-    provider: aws_config::sts::AssumeRoleProvider,
-) -> aws_sdk_kms::config::SharedCredentialsProvider {
-    aws_sdk_kms::config::SharedCredentialsProvider::new(provider)
 }
 
 impl Connect for SdkConnect {
@@ -281,6 +277,13 @@ fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Aw
     })
 }
 
+fn kms_tags(op: &'static str, tags: &BTreeMap<String, String>) -> AwsResult<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::new(op, "InvalidTag", e.to_string()))
+}
+
 impl KeyStore for SdkKeyStore {
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         match self.kms.describe_key().key_id(key).send().await {
@@ -336,12 +339,7 @@ impl KeyStore for SdkKeyStore {
     }
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
-        let tags = key
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AwsError::new("CreateKey", "InvalidTag", e.to_string()))?;
+        let tags = kms_tags("CreateKey", &key.tags)?;
         let out = self
             .kms
             .create_key()
@@ -423,11 +421,7 @@ impl KeyStore for SdkKeyStore {
     }
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AwsError::new("TagResource", "InvalidTag", e.to_string()))?;
+        let tags = kms_tags("TagResource", tags)?;
         self.kms
             .tag_resource()
             .key_id(key_id)
