@@ -260,9 +260,15 @@ pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> Statement
     d
 }
 
-/// The document sent to KMS: pretty-printed JSON.
+/// The document sent to KMS: pretty-printed JSON, readable in the console,
+/// or compact JSON when only that fits in [`MAX_POLICY_BYTES`].
 pub fn to_document(policy: &Value) -> String {
-    serde_json::to_string_pretty(policy).expect("a JSON value serializes")
+    let pretty = serde_json::to_string_pretty(policy).expect("a JSON value serializes");
+    if pretty.len() <= MAX_POLICY_BYTES {
+        pretty
+    } else {
+        policy.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -340,12 +340,9 @@ fn foreign_key_policy_statements_are_kept() {
         exit_code(&run(&moto, &seed, &["apply", "--auto-approve"])),
         0
     );
-    moto.fixture(&[
-        "drift",
-        "policy-foreign",
-        "--security-tooling",
-        &seed.security_tooling,
-    ]);
+    for kind in ["policy-foreign", "policy-remove-log-archive"] {
+        moto.fixture(&["drift", kind, "--security-tooling", &seed.security_tooling]);
+    }
     let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
     let stdout = String::from_utf8_lossy(&plan.stdout);

@@ -6,12 +6,50 @@ Run it with the project's venv, which has boto3 (it comes with moto):
     .venv/bin/python tests/support/fixture.py seed --write-config /tmp/x/trailkey.toml
     .venv/bin/python tests/support/fixture.py state --security-tooling 123456789012 --trail org-trail
     .venv/bin/python tests/support/fixture.py drift rotation-off --security-tooling 123456789012
+    .venv/bin/python tests/support/fixture.py drift policy-remove-statement --sid TrailkeyCloudTrailDecrypt \
+        --security-tooling 123456789012
+    .venv/bin/python tests/support/fixture.py make-key --security-tooling 123456789012 \
+        --alias cloudtrail-org-key --kind multi-region
     .venv/bin/python tests/support/fixture.py recording start
     .venv/bin/python tests/support/fixture.py recording show
 
 Every subcommand takes --endpoint (default: $AWS_ENDPOINT_URL) and --region
 (default: us-east-1), uses dummy credentials, prints exactly one JSON document on
 stdout, and on failure prints a message on stderr and exits non-zero.
+
+`drift KIND` does what another person or tool would do behind trailkey's back,
+finding trailkey's key through the alias (--alias, default cloudtrail-org-key).
+It prints {"drift": KIND, "done": true} plus facts such as "other_key_arn".
+All kinds but trail-unencrypt and trail-alias need --security-tooling.
+  trail-unencrypt            UpdateTrail(KmsKeyId=""); --recreate: recreate the trail without a key
+  trail-other-key            create another plain key, point the trail's KmsKeyId at its ARN
+  trail-alias                trail KmsKeyId = "alias/<alias>"
+  trail-key-id               trail KmsKeyId = the bare key ID of trailkey's key
+  alias-delete               DeleteAlias
+  alias-repoint              create another plain key, UpdateAlias the alias to it
+  rotation-off               DisableKeyRotation
+  key-disable                DisableKey
+  key-pending-deletion       ScheduleKeyDeletion, PendingWindowInDays=7
+  policy-remove-statement    remove the statement with Sid --sid (TrailkeyCloudTrailDescribeKey)
+  policy-condition           in TrailkeyCloudTrailEncrypt: aws:SourceArn names trail/another-trail,
+                             the StringLike encryption-context account becomes 999999999999
+  policy-remove-log-archive  TrailkeyLogReadersDecrypt keeps only the management principal
+  policy-remove-management   TrailkeyLogReadersDecrypt keeps only the Log Archive principal
+  policy-default             replace the policy with KMS's default key policy
+  policy-foreign             append a foreign Allow statement (Sid ThirdPartyAudit)
+  policy-deny                append a foreign Deny (Sid DenyCloudTrailEncrypt) of
+                             kms:GenerateDataKey* to cloudtrail.amazonaws.com
+  tags-remove                UntagResource ManagedBy and every repeated --tag-key
+
+`make-key --kind KIND` creates a key in the Security Tooling account and points
+the alias at it (CreateAlias, or UpdateAlias if it exists); prints {"key_id", "arn"}.
+Symmetric kinds are created with KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT.
+  plain            symmetric, no tags
+  multi-region     symmetric, MultiRegion=True (key ID mrk-...)
+  asymmetric       KeySpec RSA_2048, KeyUsage ENCRYPT_DECRYPT
+  hmac             KeySpec HMAC_256, KeyUsage GENERATE_VERIFY_MAC
+  external         Origin EXTERNAL; moto 5.2.5 reports it Enabled, not PendingImport
+  trailkey-tagged  tags ManagedBy=trailkey, trailkey:alias=<alias>; no alias is created
 
 Accounts as moto sees them: the dummy credentials act as moto's default account
 (123456789012), which seed makes the organization's management account. Any
@@ -54,7 +92,38 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 # `recording show` can leave the fixture's own requests out.
 FIXTURE_USER_AGENT = "trailkey-fixture"
 
-DRIFT_KINDS = ("trail-unencrypt", "rotation-off", "alias-delete", "key-disable", "policy-foreign")
+# What each `drift` kind does behind trailkey's back. All but trail-unencrypt
+# and trail-alias need --security-tooling; trailkey's key is found by its alias.
+DRIFT_KINDS = {
+    "trail-unencrypt": 'UpdateTrail(KmsKeyId="") (or recreate the trail with --recreate)',
+    "trail-other-key": "create another plain key and point the trail's KmsKeyId at its ARN",
+    "trail-alias": "set the trail's KmsKeyId to the alias name (alias/<alias>)",
+    "trail-key-id": "set the trail's KmsKeyId to the bare key ID of trailkey's key",
+    "alias-delete": "DeleteAlias",
+    "alias-repoint": "create another plain key and UpdateAlias the alias to it",
+    "rotation-off": "DisableKeyRotation",
+    "key-disable": "DisableKey",
+    "key-pending-deletion": "ScheduleKeyDeletion with a 7-day window",
+    "policy-remove-statement": "remove the statement whose Sid is --sid",
+    "policy-condition": "TrailkeyCloudTrailEncrypt: SourceArn trail/another-trail, context 999999999999",
+    "policy-remove-log-archive": "drop the Log Archive principal from TrailkeyLogReadersDecrypt",
+    "policy-remove-management": "drop the management principal from TrailkeyLogReadersDecrypt",
+    "policy-default": "replace the whole policy with KMS's default key policy",
+    "policy-foreign": "append a foreign Allow statement (Sid ThirdPartyAudit)",
+    "policy-deny": "append a foreign explicit Deny of kms:GenerateDataKey* to CloudTrail",
+    "tags-remove": "UntagResource ManagedBy and every --tag-key",
+}
+
+# `make-key` kinds: what CreateKey is given (symmetric ones get SYMMETRIC_DEFAULT
+# and ENCRYPT_DECRYPT).
+KEY_KINDS = {
+    "plain": "symmetric, no tags",
+    "multi-region": "symmetric, MultiRegion=True",
+    "asymmetric": "KeySpec RSA_2048, KeyUsage ENCRYPT_DECRYPT",
+    "hmac": "KeySpec HMAC_256, KeyUsage GENERATE_VERIFY_MAC",
+    "external": "symmetric, Origin EXTERNAL (no key material is imported)",
+    "trailkey-tagged": "symmetric, tagged ManagedBy=trailkey and trailkey:alias=<alias>; no alias",
+}
 
 # Added by `drift policy-foreign`: a statement trailkey does not own.
 FOREIGN_STATEMENT = {
@@ -64,6 +133,20 @@ FOREIGN_STATEMENT = {
     "Action": "kms:DescribeKey",
     "Resource": "*",
 }
+
+# Added by `drift policy-deny`: a foreign explicit Deny that breaks log delivery.
+DENY_STATEMENT = {
+    "Sid": "DenyCloudTrailEncrypt",
+    "Effect": "Deny",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "kms:GenerateDataKey*",
+    "Resource": "*",
+}
+
+# Used by `drift policy-condition`.
+ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:aws:cloudtrail:arn"
+OTHER_TRAIL = "another-trail"
+STALE_ACCOUNT = "999999999999"
 
 
 class FixtureError(Exception):
@@ -283,15 +366,52 @@ def alias_name(alias: str) -> str:
 
 
 def aliased_key_id(kms: Any, alias: str) -> str:
-    """The raw key ID behind an alias. moto's EnableKey/DisableKey/CancelKeyDeletion
-    fail with HTTP 500 when given a key ARN, and GetKeyRotationStatus and friends
-    refuse alias names, so drift always works with the raw ID."""
+    """The raw key ID behind an alias. moto's EnableKey/DisableKey/CancelKeyDeletion/
+    ScheduleKeyDeletion fail with HTTP 500 when given a key ARN, and
+    GetKeyRotationStatus and friends refuse alias names, so drift always works
+    with the raw ID."""
     try:
         return kms.describe_key(KeyId=alias_name(alias))["KeyMetadata"]["KeyId"]
     except ClientError as err:
         if err.response["Error"]["Code"] == "NotFoundException":
             raise FixtureError(f"{alias_name(alias)} does not exist (run trailkey apply first?)") from err
         raise
+
+
+def create_key(kms: Any, kind: str = "plain", alias_short: str = "") -> dict[str, Any]:
+    """Creates a customer-managed key as someone else would; returns its KeyMetadata.
+
+    KeySpec and KeyUsage are always passed: moto's DescribeKey leaves KeyUsage
+    out unless CreateKey was given it, whereas real KMS always returns it."""
+    options: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+    description = f"{kind} key made by fixture.py, not by trailkey"
+    if kind == "multi-region":
+        options["MultiRegion"] = True
+    elif kind == "asymmetric":
+        options.update(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+    elif kind == "hmac":
+        options.update(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    elif kind == "external":
+        options["Origin"] = "EXTERNAL"
+    elif kind == "trailkey-tagged":
+        description = "key tagged as trailkey's but made by fixture.py"
+        options["Tags"] = [
+            {"TagKey": "ManagedBy", "TagValue": "trailkey"},
+            {"TagKey": "trailkey:alias", "TagValue": alias_short},
+        ]
+    elif kind != "plain":
+        raise FixtureError(f"unknown key kind {kind!r}")
+    return kms.create_key(Description=description, **options)["KeyMetadata"]
+
+
+def point_alias(kms: Any, alias: str, key_id: str) -> None:
+    """CreateAlias, or UpdateAlias when the alias already exists."""
+    try:
+        kms.create_alias(AliasName=alias_name(alias), TargetKeyId=key_id)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "AlreadyExistsException":
+            raise
+        kms.update_alias(AliasName=alias_name(alias), TargetKeyId=key_id)
 
 
 def unencrypt_trail(aws: Aws, trail_name: str, recreate: bool) -> None:
@@ -321,37 +441,180 @@ def unencrypt_trail(aws: Aws, trail_name: str, recreate: bool) -> None:
         cloudtrail.start_logging(Name=trail_name)
 
 
-def add_foreign_statement(kms: Any, key_id: str) -> None:
-    """As another team would: add their own statement and, by mistake, drop
-    the Log Archive principal from trailkey's readers statement."""
-    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-    for statement in policy["Statement"]:
-        if statement.get("Sid") == "TrailkeyLogReadersDecrypt":
-            principals = statement["Principal"]["AWS"]
-            statement["Principal"]["AWS"] = principals[-1] if isinstance(principals, list) else principals
-    policy["Statement"].append(FOREIGN_STATEMENT)
+def set_trail_key(aws: Aws, trail_name: str, kms_key_id: str) -> None:
+    """UpdateTrail(KmsKeyId=...): moto stores the string as given, unvalidated."""
+    aws.client("cloudtrail").update_trail(Name=trail_name, KmsKeyId=kms_key_id)
+
+
+# ------------------------------------------------------------ policy drift
+
+
+def get_policy(kms: Any, key_id: str) -> dict[str, Any]:
+    return json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+
+
+def put_policy(kms: Any, key_id: str, policy: dict[str, Any]) -> None:
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
 
 
+def find_statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
+    for statement in policy.get("Statement", []):
+        if statement.get("Sid") == sid:
+            return statement
+    raise FixtureError(f"the key policy has no statement with Sid {sid!r}")
+
+
+def append_statement(policy: dict[str, Any], statement: dict[str, Any]) -> None:
+    """Appends a statement, replacing one with the same Sid (no duplicate Sids)."""
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != statement["Sid"]]
+    policy["Statement"].append(statement)
+
+
+def remove_statement(policy: dict[str, Any], sid: str) -> None:
+    find_statement(policy, sid)  # a clear error if it is not there
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != sid]
+
+
+def change_encrypt_conditions(policy: dict[str, Any]) -> dict[str, str]:
+    """Points TrailkeyCloudTrailEncrypt's aws:SourceArn at another trail of the
+    same account and its encryption-context pattern at a stale account."""
+    conditions = find_statement(policy, "TrailkeyCloudTrailEncrypt").get("Condition", {})
+    try:
+        source_arn = conditions["StringEquals"]["aws:SourceArn"]
+        context = conditions["StringLike"][ENCRYPTION_CONTEXT_KEY]
+    except KeyError as err:
+        raise FixtureError(f"TrailkeyCloudTrailEncrypt has no condition {err}") from err
+    if not isinstance(source_arn, str) or ":trail/" not in source_arn:
+        raise FixtureError(f"unexpected aws:SourceArn {source_arn!r}")
+    if not isinstance(context, str) or len(context.split(":")) < 6:
+        raise FixtureError(f"unexpected {ENCRYPTION_CONTEXT_KEY} {context!r}")
+    new_source_arn = source_arn.rsplit(":trail/", 1)[0] + f":trail/{OTHER_TRAIL}"
+    fields = context.split(":")
+    fields[4] = STALE_ACCOUNT  # arn:<p>:cloudtrail:<region>:<account>:trail/*
+    new_context = ":".join(fields)
+    conditions["StringEquals"]["aws:SourceArn"] = new_source_arn
+    conditions["StringLike"][ENCRYPTION_CONTEXT_KEY] = new_context
+    return {"source_arn": new_source_arn, "encryption_context": new_context}
+
+
+def remove_reader(policy: dict[str, Any], management: str, which: str) -> str:
+    """Removes the Log Archive or the management principal from
+    TrailkeyLogReadersDecrypt; the one left stays as a single string."""
+    principal = find_statement(policy, "TrailkeyLogReadersDecrypt").get("Principal", {})
+    principals = principal.get("AWS")
+    if isinstance(principals, str):
+        principals = [principals]
+    if not isinstance(principals, list) or len(principals) < 2:
+        raise FixtureError(f"TrailkeyLogReadersDecrypt does not have two AWS principals: {principals!r}")
+    is_management = [p.split(":")[4] == management if p.count(":") >= 5 else False for p in principals]
+    if which == "management":
+        removed = [p for p, m in zip(principals, is_management) if m]
+    else:  # the Log Archive one: every principal that is not the management account's
+        removed = [p for p, m in zip(principals, is_management) if not m]
+    kept = [p for p in principals if p not in removed]
+    if not removed or not kept:
+        raise FixtureError(f"cannot tell the {which} principal apart in {principals!r}")
+    principal["AWS"] = kept[0] if len(kept) == 1 else kept
+    return removed[0] if len(removed) == 1 else ", ".join(removed)
+
+
+def default_key_policy(account_id: str) -> dict[str, Any]:
+    """The policy KMS attaches when CreateKey is given none."""
+    return {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def drift_policy(aws: Aws, kms: Any, key_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Applies one policy-* drift kind to the key's policy; returns facts to print."""
+    facts: dict[str, Any] = {}
+    if args.kind == "policy-default":
+        put_policy(kms, key_id, default_key_policy(args.security_tooling))
+        return facts
+    policy = get_policy(kms, key_id)
+    if args.kind == "policy-foreign":
+        append_statement(policy, FOREIGN_STATEMENT)
+    elif args.kind == "policy-deny":
+        append_statement(policy, DENY_STATEMENT)
+    elif args.kind == "policy-remove-statement":
+        remove_statement(policy, args.sid)
+        facts["removed_sid"] = args.sid
+    elif args.kind == "policy-condition":
+        facts.update(change_encrypt_conditions(policy))
+    elif args.kind in ("policy-remove-log-archive", "policy-remove-management"):
+        management = aws.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
+        which = "management" if args.kind == "policy-remove-management" else "log archive"
+        facts["removed_principal"] = remove_reader(policy, management, which)
+    else:  # argparse's choices make this unreachable
+        raise FixtureError(f"unknown drift kind {args.kind!r}")
+    put_policy(kms, key_id, policy)
+    return facts
+
+
 def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
     if args.kind == "trail-unencrypt":
         unencrypt_trail(aws, args.trail, args.recreate)
+    elif args.kind == "trail-alias":
+        facts["kms_key_id"] = alias_name(args.alias)
+        set_trail_key(aws, args.trail, facts["kms_key_id"])
     else:
         if not args.security_tooling:
             raise FixtureError(f"drift {args.kind} needs --security-tooling ACCOUNT_ID")
         kms = aws.client("kms", aws.assume(args.security_tooling, args.role))
-        if args.kind == "alias-delete":
-            aliased_key_id(kms, args.alias)  # a clear error if it is already gone
+        # Every kind but trail-other-key works on trailkey's key: a clear error
+        # if the alias is already gone.
+        key_id = aliased_key_id(kms, args.alias) if args.kind != "trail-other-key" else None
+        if args.kind in ("trail-other-key", "alias-repoint"):
+            other = create_key(kms)
+            facts.update(other_key_id=other["KeyId"], other_key_arn=other["Arn"])
+            if args.kind == "trail-other-key":
+                set_trail_key(aws, args.trail, other["Arn"])
+            else:
+                kms.update_alias(AliasName=alias_name(args.alias), TargetKeyId=other["KeyId"])
+        elif args.kind == "trail-key-id":
+            facts["kms_key_id"] = key_id
+            set_trail_key(aws, args.trail, key_id)
+        elif args.kind == "alias-delete":
             kms.delete_alias(AliasName=alias_name(args.alias))
         elif args.kind == "rotation-off":
-            kms.disable_key_rotation(KeyId=aliased_key_id(kms, args.alias))
+            kms.disable_key_rotation(KeyId=key_id)
         elif args.kind == "key-disable":
-            kms.disable_key(KeyId=aliased_key_id(kms, args.alias))
-        elif args.kind == "policy-foreign":
-            add_foreign_statement(kms, aliased_key_id(kms, args.alias))
+            kms.disable_key(KeyId=key_id)
+        elif args.kind == "key-pending-deletion":
+            deletion = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)["DeletionDate"]
+            facts["deletion_date"] = deletion.isoformat()
+        elif args.kind == "tags-remove":
+            tag_keys = list(dict.fromkeys(["ManagedBy", *(args.tag_key or [])]))
+            kms.untag_resource(KeyId=key_id, TagKeys=tag_keys)
+            facts["removed_tag_keys"] = tag_keys
+        elif args.kind.startswith("policy-"):
+            facts.update(drift_policy(aws, kms, key_id, args))
         else:  # argparse's choices make this unreachable
             raise FixtureError(f"unknown drift kind {args.kind!r}")
-    return {"drift": args.kind, "done": True}
+    return {"drift": args.kind, "done": True, **facts}
+
+
+# ----------------------------------------------------------------- make-key
+
+
+def cmd_make_key(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    kms = aws.client("kms", aws.assume(args.security_tooling, args.role))
+    alias = alias_name(args.alias)
+    meta = create_key(kms, args.kind, alias_short=alias.removeprefix("alias/"))
+    if args.kind != "trailkey-tagged":  # that one stays unaliased, as after a lost alias
+        point_alias(kms, alias, meta["KeyId"])
+    return {"key_id": meta["KeyId"], "arn": meta["Arn"]}
 
 
 # ---------------------------------------------------------------- recording
@@ -460,9 +723,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     state.add_argument("--role", default=DEFAULT_ROLE)
     state.set_defaults(handler=cmd_state)
 
-    drift = commands.add_parser("drift", parents=[common], help="change one thing behind trailkey's back")
-    drift.add_argument("kind", choices=DRIFT_KINDS)
-    drift.add_argument("--security-tooling", metavar="ACCOUNT_ID", help="needed by all but trail-unencrypt")
+    drift = commands.add_parser(
+        "drift",
+        parents=[common],
+        help="change one thing behind trailkey's back",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="kinds:\n" + "\n".join(f"  {kind:26} {what}" for kind, what in DRIFT_KINDS.items()),
+    )
+    drift.add_argument("kind", choices=DRIFT_KINDS, metavar="KIND", help="see the list below")
+    drift.add_argument(
+        "--security-tooling",
+        metavar="ACCOUNT_ID",
+        help="needed by all but trail-unencrypt and trail-alias",
+    )
     drift.add_argument("--trail", default=DEFAULT_TRAIL, metavar="NAME")
     drift.add_argument("--alias", default=DEFAULT_ALIAS, help="with or without the alias/ prefix")
     drift.add_argument("--role", default=DEFAULT_ROLE)
@@ -472,7 +745,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="trail-unencrypt: recreate the trail without a key (GetTrail then has no KmsKeyId) "
         'instead of UpdateTrail(KmsKeyId="") (GetTrail then has KmsKeyId "")',
     )
+    drift.add_argument(
+        "--sid",
+        default="TrailkeyCloudTrailDescribeKey",
+        help="policy-remove-statement: the statement to remove (default: %(default)s)",
+    )
+    drift.add_argument(
+        "--tag-key",
+        action="append",
+        metavar="KEY",
+        help="tags-remove: also remove this tag (repeatable; ManagedBy is always removed)",
+    )
     drift.set_defaults(handler=cmd_drift)
+
+    make_key = commands.add_parser(
+        "make-key",
+        parents=[common],
+        help="create a key of some kind and point the alias at it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="kinds:\n" + "\n".join(f"  {kind:16} {what}" for kind, what in KEY_KINDS.items()),
+    )
+    make_key.add_argument("--security-tooling", required=True, metavar="ACCOUNT_ID")
+    make_key.add_argument("--alias", required=True, help="with or without the alias/ prefix")
+    make_key.add_argument(
+        "--kind", required=True, choices=KEY_KINDS, metavar="KIND", help="see the list below"
+    )
+    make_key.add_argument("--role", default=DEFAULT_ROLE)
+    make_key.set_defaults(handler=cmd_make_key)
 
     recording = commands.add_parser("recording", parents=[common], help="moto's request recorder")
     recording.add_argument("action", choices=("start", "show"))
