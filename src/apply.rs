@@ -87,6 +87,10 @@ async fn run_step<M: Management, K: KeyStore>(
         Step::TagKey(tags) => keys.tag_key(&k.key_id, tags).await?,
         Step::CreateAlias(alias) => keys.create_alias(alias, &k.key_id).await?,
         Step::UpdateAlias(alias) => keys.update_alias(alias, &k.key_id).await?,
+        Step::DeleteAlias(alias) => {
+            keys.delete_alias(alias).await?;
+            return Ok(alias.clone());
+        }
         Step::PutKeyPolicy(doc) => keys.put_key_policy(&k.key_id, doc).await?,
         Step::EnableRotation => keys.enable_rotation(&k.key_id).await?,
         Step::UpdateTrail(trail) => {

@@ -398,7 +398,6 @@ fn crash_then_rerun(k: usize) -> Result<(), String> {
 }
 
 #[test]
-#[ignore = "issue 5: adopt the orphan key created before a crash"]
 fn a_rerun_converges_after_a_crash_at_every_write_position() {
     let n = from_scratch_writes();
     assert_eq!(n, FROM_SCRATCH.len());

@@ -6,7 +6,23 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use anstyle::{AnsiColor, Style};
+
 use crate::aws::AwsError;
+
+const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
+const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();
+/// `error:` in bold red (stripped where colour is off).
+const ERROR: Painted = Painted(RED_BOLD, "error:");
+const HINT: Painted = Painted(CYAN_BOLD, "hint:");
+
+struct Painted(Style, &'static str);
+
+impl std::fmt::Display for Painted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}{:#}", self.0, self.1, self.0)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -89,7 +105,7 @@ impl Error {
                 message,
                 ..
             } => {
-                let _ = writeln!(out, "error: invalid config {}", file.display());
+                let _ = writeln!(out, "{ERROR} invalid config {}", file.display());
                 if let Some(field) = field {
                     let _ = writeln!(out, "  field: {field}");
                 }
@@ -98,7 +114,7 @@ impl Error {
             Error::Aws {
                 context, source, ..
             } => {
-                let _ = writeln!(out, "error: {context}");
+                let _ = writeln!(out, "{ERROR} {context}");
                 let _ = writeln!(
                     out,
                     "  AWS {} returned {}: {}",
@@ -106,10 +122,10 @@ impl Error {
                 );
             }
             Error::Check { message, .. } | Error::Usage { message, .. } => {
-                let _ = writeln!(out, "error: {message}");
+                let _ = writeln!(out, "{ERROR} {message}");
             }
         }
-        let _ = writeln!(out, "hint: {}", self.hint());
+        let _ = writeln!(out, "{HINT} {}", self.hint());
         out
     }
 }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod observe;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;
@@ -99,7 +100,7 @@ pub async fn run_online<C: Connect>(
             format,
         } => {
             match format {
-                Format::Human => print!("{}", render::plan_human(&plan)),
+                Format::Human => output::out(&render::plan_human(&plan)),
                 Format::Json => print!("{}", render::json(&render::PlanJson::from(&plan))),
             }
             Ok(if detailed_exitcode && plan.has_changes() {
@@ -118,9 +119,9 @@ pub async fn run_online<C: Connect>(
             format,
         } => {
             match format {
-                Format::Human => print!("{}", render::plan_human(&plan)),
+                Format::Human => output::out(&render::plan_human(&plan)),
                 // Whoever confirms must see the plan; stdout stays pure JSON.
-                Format::Json if !auto_approve => eprint!("{}", render::plan_human(&plan)),
+                Format::Json if !auto_approve => output::err(&render::plan_human(&plan)),
                 Format::Json => {}
             }
             let done = if plan.has_changes() {
@@ -128,7 +129,7 @@ pub async fn run_online<C: Connect>(
                     confirm()?;
                 }
                 apply::apply(&plan, connect.management(), &keys, |address, step| {
-                    eprintln!("{}: {}...", address.as_str(), step.operation());
+                    output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
                 })
                 .await?
             } else {
@@ -137,7 +138,7 @@ pub async fn run_online<C: Connect>(
             let result = verify(connect, &keys, desired, &observed, &plan).await?;
             match format {
                 Format::Human if plan.has_changes() => {
-                    print!("{}", render::apply_human(&done, &plan, &result))
+                    output::out(&render::apply_human(&done, &plan, &result))
                 }
                 Format::Human => {}
                 Format::Json => print!(

@@ -5,11 +5,18 @@
 //!    Tooling, all at once;
 //! 2. the key behind the alias (`DescribeKey alias/<name>`);
 //! 3. its policy, rotation status and tags, all at once.
+//!
+//! Only when the alias is missing or names a key trailkey did not create are
+//! the account's keys searched by tag (see [`observe_keys`]).
 
-use crate::aws::{Connect, KeyStore, Management};
-use crate::config::Desired;
+use std::collections::BTreeMap;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use crate::aws::{Connect, KeyInfo, KeyStore, Management, Trail};
+use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
-use crate::plan::{self, Observed, ObservedKey};
+use crate::plan::{self, FoundBy, Observed, ObservedKey};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
 /// too, so `apply` and the verification after it reuse the assumed role.
@@ -52,13 +59,15 @@ pub async fn observe<C: Connect>(
             e,
         )
     })?;
-    let key = observe_key(&keys, desired).await?;
+    let found = observe_keys(&keys, desired, &trail).await?;
     Ok((
         Observed {
             identity,
             organization,
             trail,
-            key,
+            alias_target: found.alias_target,
+            key: found.key,
+            other_keys: found.other_keys,
         },
         keys,
     ))
@@ -72,56 +81,189 @@ pub async fn refresh<C: Connect>(
     desired: &Desired,
     previous: &Observed,
 ) -> Result<Observed, Error> {
-    let (trail, key) = tokio::join!(
+    let (trail, found) = tokio::join!(
         connect.management().get_trail(&previous.trail.arn),
-        observe_key(keys, desired),
+        observe_keys(keys, desired, &previous.trail),
     );
     let trail = trail
         .map_err(|e| Error::aws("re-reading the trail after apply (cloudtrail:GetTrail)", e))?;
+    let found = found?;
     Ok(Observed {
         trail,
-        key: key?,
+        alias_target: found.alias_target,
+        key: found.key,
+        other_keys: found.other_keys,
         ..previous.clone()
     })
 }
 
-/// The key behind the alias, with its policy, rotation and tags.
-pub async fn observe_key<K: KeyStore>(
+/// The keys observe found in the Security Tooling account.
+#[derive(Debug, Clone, Default)]
+pub struct FoundKeys {
+    pub alias_target: Option<KeyInfo>,
+    pub key: Option<ObservedKey>,
+    pub other_keys: Vec<KeyInfo>,
+}
+
+fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1)
+}
+
+/// Finds the key trailkey manages.
+///
+/// The common case costs one `DescribeKey` of the alias plus three reads in
+/// parallel: the alias names a key tagged `ManagedBy = trailkey`. Otherwise
+/// (no alias, or an alias on a key trailkey did not create) the account's
+/// keys are searched by their tags, so that a key created by an earlier run
+/// (which crashed before `CreateAlias`, or whose alias was deleted or moved)
+/// is used again rather than replaced. Failing that, a key the alias names
+/// is adopted; failing that too, there is no key and the plan creates one.
+pub async fn observe_keys<K: KeyStore>(
     keys: &K,
     desired: &Desired,
-) -> Result<Option<ObservedKey>, Error> {
+    trail: &Trail,
+) -> Result<FoundKeys, Error> {
     let alias = desired.alias.full();
-    let ctx = |what: &str| {
-        format!(
-            "reading {what} of {alias} in account {}",
-            desired.security_tooling
+    let aliased = keys.describe_key(&alias).await.map_err(|e| {
+        Error::aws(
+            ctx(desired, "the key named by the alias (kms:DescribeKey)"),
+            e,
         )
+    })?;
+    let aliased = match aliased {
+        Some(info) => Some(key_details(keys, desired, info, FoundBy::Alias).await?),
+        None => None,
     };
-    let Some(info) = keys
-        .describe_key(&alias)
+    let alias_target = aliased.as_ref().map(|k| k.info.clone());
+    if let Some(k) = aliased.as_ref().filter(|k| is_trailkeys(&k.tags)) {
+        return Ok(FoundKeys {
+            alias_target,
+            key: Some(k.clone()),
+            other_keys: Vec::new(),
+        });
+    }
+
+    let skip = alias_target.as_ref().map(|k| k.key_id.as_str());
+    let mut tagged = tagged_keys(keys, desired, skip).await?;
+    let short = desired.alias.short();
+    let same_alias = |t: &(KeyInfo, BTreeMap<String, String>)| {
+        t.1.get(ALIAS_TAG).map(String::as_str) == Some(short)
+    };
+    let uses = |k: &KeyInfo| trail.kms_key_id.as_deref() == Some(k.arn.as_str());
+    // Prefer the key the trail uses, then an enabled one, then the oldest.
+    tagged.sort_by_key(|(k, _)| (!uses(k), k.state != "Enabled", k.created, k.key_id.clone()));
+    let chosen = match tagged.iter().position(same_alias) {
+        Some(i) => Some((tagged.remove(i), FoundBy::Tags)),
+        // A renamed ct_key_alias: the trail's key, tagged for its old alias.
+        None => tagged
+            .iter()
+            .position(|(k, _)| uses(k))
+            .map(|i| (tagged.remove(i), FoundBy::Trail)),
+    };
+    let other_keys = tagged
+        .into_iter()
+        .filter(same_alias)
+        .map(|(k, _)| k)
+        .collect();
+    let key = match chosen {
+        Some(((info, _), found_by)) => Some(key_details(keys, desired, info, found_by).await?),
+        None => aliased,
+    };
+    Ok(FoundKeys {
+        alias_target,
+        key,
+        other_keys,
+    })
+}
+
+fn ctx(desired: &Desired, what: &str) -> String {
+    format!(
+        "reading {what} in account {} ({})",
+        desired.security_tooling, desired.region
+    )
+}
+
+/// Customer-managed keys tagged `ManagedBy = trailkey`, with their tags.
+/// Reads tags of up to 8 keys at a time.
+async fn tagged_keys<K: KeyStore>(
+    keys: &K,
+    desired: &Desired,
+    skip: Option<&str>,
+) -> Result<Vec<(KeyInfo, BTreeMap<String, String>)>, Error> {
+    let ids = keys
+        .list_keys()
         .await
-        .map_err(|e| Error::aws(ctx("the key (kms:DescribeKey)"), e))?
-    else {
-        return Ok(None);
-    };
+        .map_err(|e| Error::aws(ctx(desired, "the keys (kms:ListKeys)"), e))?;
+    let tags: Vec<(String, BTreeMap<String, String>)> = stream::iter(ids)
+        .filter(|id| std::future::ready(Some(id.as_str()) != skip))
+        .map(|id| async move {
+            match keys.list_tags(&id).await {
+                Ok(tags) => Ok(Some((id, tags))),
+                // Deleted since ListKeys.
+                Err(e) if e.code == "NotFoundException" => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(8)
+        .try_filter_map(|found| std::future::ready(Ok(found.filter(|(_, t)| is_trailkeys(t)))))
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws(ctx(desired, "key tags (kms:ListResourceTags)"), e))?;
+    let mut found = Vec::new();
+    for (id, tags) in tags {
+        let info = keys
+            .describe_key(&id)
+            .await
+            .map_err(|e| Error::aws(ctx(desired, "a tagged key (kms:DescribeKey)"), e))?;
+        if let Some(info) = info.filter(|i| i.key_manager == "CUSTOMER") {
+            found.push((info, tags));
+        }
+    }
+    Ok(found)
+}
+
+/// Policy, rotation and tags of a key, read in parallel; its aliases too
+/// when its alias tag differs from `ct_key_alias`.
+async fn key_details<K: KeyStore>(
+    keys: &K,
+    desired: &Desired,
+    info: KeyInfo,
+    found_by: FoundBy,
+) -> Result<ObservedKey, Error> {
     let (policy, rotation, tags) = tokio::join!(
         keys.get_key_policy(&info.key_id),
         keys.rotation_enabled(&info.key_id),
         keys.list_tags(&info.key_id),
     );
     let rotation = match rotation {
-        // KMS does not report rotation for a key pending deletion; apply
-        // enables rotation again after cancelling the deletion.
-        Err(e) if e.code == "KMSInvalidStateException" && info.state == "PendingDeletion" => {
-            Ok(false)
+        Ok(r) => Some(r),
+        // KMS does not report rotation for a key pending deletion.
+        Err(e) if e.code == "KMSInvalidStateException" && info.state == "PendingDeletion" => None,
+        Err(e) => {
+            return Err(Error::aws(
+                ctx(desired, "the rotation status (kms:GetKeyRotationStatus)"),
+                e,
+            ));
         }
-        other => other,
     };
-    Ok(Some(ObservedKey {
-        policy: policy.map_err(|e| Error::aws(ctx("the key policy (kms:GetKeyPolicy)"), e))?,
-        rotation: rotation
-            .map_err(|e| Error::aws(ctx("the rotation status (kms:GetKeyRotationStatus)"), e))?,
-        tags: tags.map_err(|e| Error::aws(ctx("the tags (kms:ListResourceTags)"), e))?,
+    let tags =
+        tags.map_err(|e| Error::aws(ctx(desired, "the key tags (kms:ListResourceTags)"), e))?;
+    let aliases = if tags.get(ALIAS_TAG).map(String::as_str) == Some(desired.alias.short()) {
+        None
+    } else {
+        Some(
+            keys.list_aliases(&info.key_id)
+                .await
+                .map_err(|e| Error::aws(ctx(desired, "the key's aliases (kms:ListAliases)"), e))?,
+        )
+    };
+    Ok(ObservedKey {
+        policy: policy
+            .map_err(|e| Error::aws(ctx(desired, "the key policy (kms:GetKeyPolicy)"), e))?,
+        rotation,
+        tags,
+        found_by,
+        aliases,
         info,
-    }))
+    })
 }

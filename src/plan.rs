@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail};
-use crate::config::Desired;
+use crate::config::{ALIAS_TAG, Desired};
 use crate::error::Error;
 use crate::policy::{self, PolicyInputs};
 
@@ -20,14 +20,33 @@ pub const FORMAT_VERSION: &str = "1";
 /// Shown in `after` for values only known once apply has run.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
-/// The key found behind the alias, with what trailkey manages on it.
+/// How trailkey found the key it manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundBy {
+    /// `alias/<ct_key_alias>` names it.
+    Alias,
+    /// Its tags `ManagedBy = trailkey` and `trailkey:alias = <ct_key_alias>`
+    /// (the alias is missing or names another key).
+    Tags,
+    /// The trail uses it and it is tagged `ManagedBy = trailkey` for another
+    /// alias: `ct_key_alias` was renamed.
+    Trail,
+}
+
+/// The key trailkey manages, with what it manages on it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObservedKey {
     pub info: KeyInfo,
     /// The key policy as KMS returned it (a JSON document).
     pub policy: String,
-    pub rotation: bool,
+    /// `None` when KMS does not tell (a key pending deletion).
+    pub rotation: Option<bool>,
     pub tags: BTreeMap<String, String>,
+    pub found_by: FoundBy,
+    /// The aliases naming the key, read only when the key's alias tag differs
+    /// from `ct_key_alias` (to find the alias of a renamed `ct_key_alias`).
+    pub aliases: Option<Vec<String>>,
 }
 
 /// Everything `observe` read from AWS.
@@ -36,8 +55,13 @@ pub struct Observed {
     pub identity: CallerIdentity,
     pub organization: Organization,
     pub trail: Trail,
-    /// The key `alias/<ct_key_alias>` names in the Security Tooling account, if any.
+    /// The key `alias/<ct_key_alias>` names, if the alias exists.
+    pub alias_target: Option<KeyInfo>,
+    /// The key trailkey manages (see [`FoundBy`]), if there is one.
     pub key: Option<ObservedKey>,
+    /// Other keys tagged by trailkey for the same alias (left by a crash or
+    /// a concurrent run): reported, never touched.
+    pub other_keys: Vec<KeyInfo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +78,7 @@ pub enum Action {
 pub enum Address {
     KmsKey,
     KmsAlias,
+    KmsAliasPrevious,
     KmsKeyPolicy,
     KmsKeyRotation,
     TrailEncryption,
@@ -64,6 +89,7 @@ impl Address {
         match self {
             Address::KmsKey => "kms_key",
             Address::KmsAlias => "kms_alias",
+            Address::KmsAliasPrevious => "kms_alias_previous",
             Address::KmsKeyPolicy => "kms_key_policy",
             Address::KmsKeyRotation => "kms_key_rotation",
             Address::TrailEncryption => "trail_encryption",
@@ -81,6 +107,7 @@ pub enum Step {
     TagKey(BTreeMap<String, String>),
     CreateAlias(String),
     UpdateAlias(String),
+    DeleteAlias(String),
     PutKeyPolicy(String),
     EnableRotation,
     UpdateTrail(String),
@@ -96,6 +123,7 @@ impl Step {
             Step::TagKey(_) => "TagResource",
             Step::CreateAlias(_) => "CreateAlias",
             Step::UpdateAlias(_) => "UpdateAlias",
+            Step::DeleteAlias(_) => "DeleteAlias",
             Step::PutKeyPolicy(_) => "PutKeyPolicy",
             Step::EnableRotation => "EnableKeyRotation",
             Step::UpdateTrail(_) => "UpdateTrail",
@@ -110,8 +138,55 @@ pub struct Change {
     pub before: Value,
     pub after: Value,
     pub reasons: Vec<String>,
+    /// For `kms_key_policy`: the statement-level differences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<policy::StatementDiff>,
     #[serde(skip)]
     pub steps: Vec<Step>,
+}
+
+impl Change {
+    fn new(address: Address, action: Action, before: Value, after: Value) -> Self {
+        Change {
+            address,
+            action,
+            before,
+            after,
+            reasons: Vec::new(),
+            statements: None,
+            steps: Vec::new(),
+        }
+    }
+
+    fn no_op(address: Address, value: Value) -> Self {
+        Change::new(address, Action::NoOp, value.clone(), value)
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reasons.push(reason.into());
+        self
+    }
+
+    fn steps(mut self, steps: impl IntoIterator<Item = Step>) -> Self {
+        self.steps.extend(steps);
+        self
+    }
+}
+
+/// Something the plan cannot or will not change, reported to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Breaks or endangers log delivery; trailkey will not fix it.
+    Warning,
+    /// Worth knowing; nothing is wrong.
+    Note,
 }
 
 /// Where the plan applies; shown above the changes.
@@ -131,6 +206,7 @@ pub struct Plan {
     pub format_version: &'static str,
     pub target: Target,
     pub changes: Vec<Change>,
+    pub findings: Vec<Finding>,
     /// The existing key the steps act on (`None`: a `CreateKey` step makes it).
     #[serde(skip)]
     pub key: Option<KeyInfo>,
@@ -334,20 +410,45 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
     }
-    let partition = desired.partition();
-    let alias = desired.alias.full();
     let merged = desired_policy(desired, observed)?;
     let key = observed.key.as_ref();
+    let mut changes = vec![key_change(desired, observed, &merged)];
+    changes.extend(alias_changes(desired, observed));
+    changes.push(policy_change(desired, key, &merged)?);
+    changes.push(rotation_change(desired, key));
+    changes.push(trail_change(desired, observed));
+    let policy_unchanged = changes
+        .iter()
+        .any(|c| c.address == Address::KmsKeyPolicy && c.action == Action::NoOp);
+    let findings = findings(desired, observed, policy_unchanged)?;
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        target: Target {
+            region: desired.region.to_string(),
+            management_account: observed.organization.management_account.clone(),
+            security_tooling_account: desired.security_tooling.to_string(),
+            trail_arn: observed.trail.arn.clone(),
+            alias: desired.alias.full(),
+            key_arn: key.map(|k| k.info.arn.clone()),
+        },
+        changes,
+        findings,
+        key: key.map(|k| k.info.clone()),
+    })
+}
 
-    let mut changes = Vec::with_capacity(5);
+/// The tags trailkey manages on the key itself (the alias tag belongs to `kms_alias`).
+fn key_tags(desired: &Desired) -> impl Iterator<Item = (&String, &String)> {
+    desired.tags.iter().filter(|(k, _)| k.as_str() != ALIAS_TAG)
+}
 
-    // kms_key
-    changes.push(match key {
-        None => Change {
-            address: Address::KmsKey,
-            action: Action::Create,
-            before: Value::Null,
-            after: json!({
+fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change {
+    let Some(k) = &observed.key else {
+        return Change::new(
+            Address::KmsKey,
+            Action::Create,
+            Value::Null,
+            json!({
                 "arn": KNOWN_AFTER_APPLY,
                 "description": desired.key_description(),
                 "key_spec": "SYMMETRIC_DEFAULT",
@@ -357,219 +458,303 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
                 "state": "Enabled",
                 "tags": desired.tags,
             }),
-            reasons: vec![format!(
-                "no key is named {alias} in account {} ({})",
-                desired.security_tooling, desired.region
-            )],
-            steps: vec![Step::CreateKey(NewKey {
-                description: desired.key_description(),
-                policy: policy::to_document(&merged),
-                tags: desired.tags.clone(),
-            })],
-        },
-        Some(k) => {
-            let mut steps = Vec::new();
-            let mut reasons = Vec::new();
-            match k.info.state.as_str() {
-                "PendingDeletion" => {
-                    reasons.push(
-                        "THE KEY IS PENDING DELETION: once deleted, every log it encrypted is unreadable for ever; trailkey cancels the deletion and enables the key".to_owned(),
-                    );
-                    steps.extend([Step::CancelKeyDeletion, Step::EnableKey]);
-                }
-                "Disabled" => {
-                    reasons.push(
-                        "the key is disabled: CloudTrail cannot deliver logs encrypted with it".to_owned(),
-                    );
-                    steps.push(Step::EnableKey);
-                }
-                _ => {}
-            }
-            let missing: BTreeMap<String, String> = desired
-                .tags
-                .iter()
-                .filter(|(t, v)| k.tags.get(*t) != Some(*v))
-                .map(|(t, v)| (t.clone(), v.clone()))
-                .collect();
-            if !missing.is_empty() {
-                reasons.push(format!(
-                    "tags to set: {}",
-                    missing.keys().cloned().collect::<Vec<_>>().join(", ")
-                ));
-                steps.push(Step::TagKey(missing));
-            }
-            let mut after_tags = k.tags.clone();
-            after_tags.extend(desired.tags.iter().map(|(t, v)| (t.clone(), v.clone())));
-            let view = |state: &str, tags: &BTreeMap<String, String>| {
-                json!({
-                    "arn": k.info.arn,
-                    "description": k.info.description,
-                    "key_spec": k.info.key_spec,
-                    "key_usage": k.info.key_usage,
-                    "origin": k.info.origin,
-                    "multi_region": k.info.multi_region,
-                    "state": state,
-                    "tags": tags,
-                })
-            };
-            Change {
-                address: Address::KmsKey,
-                action: if steps.is_empty() { Action::NoOp } else { Action::Update },
-                before: view(&k.info.state, &k.tags),
-                after: view("Enabled", &after_tags),
-                reasons,
-                steps,
+        )
+        .because(format!(
+            "no key is named {} or tagged for it in account {} ({})",
+            desired.alias.full(),
+            desired.security_tooling,
+            desired.region
+        ))
+        .steps([Step::CreateKey(NewKey {
+            description: desired.key_description(),
+            policy: policy::to_document(merged),
+            tags: desired.tags.clone(),
+        })]);
+    };
+    let mut change = Change::new(Address::KmsKey, Action::NoOp, Value::Null, Value::Null);
+    match k.info.state.as_str() {
+        "PendingDeletion" => {
+            change = change
+                .because(
+                    "THE KEY IS PENDING DELETION: once it is deleted, every log it encrypted is unreadable for ever. trailkey cancels the deletion and enables the key",
+                )
+                .steps([Step::CancelKeyDeletion, Step::EnableKey]);
+            if desired.rotation && k.rotation.is_none() {
+                // KMS does not report rotation while deletion is pending.
+                change = change
+                    .because("rotation is turned on again with the key")
+                    .steps([Step::EnableRotation]);
             }
         }
-    });
-
-    // kms_alias: found by alias, so it exists and names the key when there is one.
-    changes.push(match key {
-        None => Change {
-            address: Address::KmsAlias,
-            action: Action::Create,
-            before: Value::Null,
-            after: json!({ "name": alias, "target_key_id": KNOWN_AFTER_APPLY }),
-            reasons: vec![],
-            steps: vec![Step::CreateAlias(alias.clone())],
-        },
-        Some(k) => {
-            let v = json!({ "name": alias, "target_key_id": k.info.key_id });
-            Change {
-                address: Address::KmsAlias,
-                action: Action::NoOp,
-                before: v.clone(),
-                after: v,
-                reasons: vec![],
-                steps: vec![],
-            }
+        "Disabled" => {
+            change = change
+                .because("the key is disabled: CloudTrail cannot deliver logs encrypted with it")
+                .steps([Step::EnableKey]);
         }
-    });
-
-    // kms_key_policy
-    changes.push(match key {
-        None => Change {
-            address: Address::KmsKeyPolicy,
-            action: Action::Create,
-            before: Value::Null,
-            after: merged.clone(),
-            reasons: vec!["attached by CreateKey with the new key".to_owned()],
-            steps: vec![],
-        },
-        Some(k) => {
-            let current = parse_policy(&k.policy, &k.info.arn)?;
-            let d = policy::diff(Some(&current), &merged, partition);
-            let same = policy::equivalent(&current, &merged, partition);
-            let mut reasons: Vec<String> = Vec::new();
-            reasons.extend(d.added.iter().map(|s| format!("+ statement {s} (missing)")));
-            reasons.extend(
-                d.changed
+        _ => {}
+    }
+    let missing: BTreeMap<String, String> = key_tags(desired)
+        .filter(|(t, v)| k.tags.get(*t) != Some(*v))
+        .map(|(t, v)| (t.clone(), v.clone()))
+        .collect();
+    if !missing.is_empty() {
+        change = change
+            .because(format!(
+                "tags to set: {}",
+                missing
                     .iter()
-                    .map(|s| format!("~ statement {s} (differs)")),
-            );
-            reasons.extend(
-                d.removed
-                    .iter()
-                    .map(|s| format!("- statement {s} (no longer in the template)")),
-            );
-            reasons.extend(
-                d.kept
-                    .iter()
-                    .map(|s| format!("= statement {s:?} is not managed by trailkey: kept")),
-            );
-            Change {
-                address: Address::KmsKeyPolicy,
-                action: if same { Action::NoOp } else { Action::Update },
-                before: current,
-                after: merged.clone(),
-                reasons,
-                steps: if same {
-                    vec![]
-                } else {
-                    vec![Step::PutKeyPolicy(policy::to_document(&merged))]
-                },
+                    .map(|(t, v)| format!("{t}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .steps([Step::TagKey(missing)]);
+    }
+    let mut after_tags = k.tags.clone();
+    after_tags.extend(key_tags(desired).map(|(t, v)| (t.clone(), v.clone())));
+    let view = |state: &str, tags: &BTreeMap<String, String>| {
+        json!({
+            "arn": k.info.arn,
+            "description": k.info.description,
+            "key_spec": k.info.key_spec,
+            "key_usage": k.info.key_usage,
+            "origin": k.info.origin,
+            "multi_region": k.info.multi_region,
+            "state": state,
+            "tags": tags,
+        })
+    };
+    change.before = view(&k.info.state, &k.tags);
+    change.after = view("Enabled", &after_tags);
+    if !change.steps.is_empty() {
+        change.action = Action::Update;
+    }
+    change
+}
+
+/// `kms_alias`, and `kms_alias_previous` when `ct_key_alias` was renamed.
+fn alias_changes(desired: &Desired, observed: &Observed) -> Vec<Change> {
+    let alias = desired.alias.full();
+    let target = observed.alias_target.as_ref();
+    let Some(k) = &observed.key else {
+        return vec![
+            Change::new(
+                Address::KmsAlias,
+                Action::Create,
+                Value::Null,
+                json!({ "name": alias, "target_key_id": KNOWN_AFTER_APPLY }),
+            )
+            .steps([Step::CreateAlias(alias.clone())]),
+        ];
+    };
+    let before = json!({ "name": alias, "target_key_id": target.map(|t| &t.key_id) });
+    let after = json!({ "name": alias, "target_key_id": k.info.key_id });
+    let mut alias_change = match target {
+        None => Change::new(Address::KmsAlias, Action::Create, Value::Null, after)
+            .because(format!(
+                "{alias} does not exist; trailkey's key {} was found by its tags",
+                k.info.arn
+            ))
+            .steps([Step::CreateAlias(alias.clone())]),
+        Some(t) if t.key_id != k.info.key_id => {
+            Change::new(Address::KmsAlias, Action::Update, before, after)
+                .because(format!(
+                    "{alias} names key {}, which trailkey did not create; it is pointed back at {} (the other key is left as it is)",
+                    t.arn, k.info.arn
+                ))
+                .steps([Step::UpdateAlias(alias.clone())])
+        }
+        Some(_) => Change::no_op(Address::KmsAlias, after),
+    };
+    let short = desired.alias.short();
+    let tagged_for = k.tags.get(ALIAS_TAG).map(String::as_str);
+    if tagged_for == Some(short) {
+        return vec![alias_change];
+    }
+    let tag_step = Step::TagKey(BTreeMap::from([(ALIAS_TAG.to_owned(), short.to_owned())]));
+    // The alias of the old name, if it still names the key: removed, then the
+    // tag is updated, so a crash in between is retried by the next run.
+    let previous = tagged_for
+        .map(|old| format!("alias/{old}"))
+        .filter(|old| k.aliases.iter().flatten().any(|a| a == old));
+    let Some(previous) = previous else {
+        let reason = match tagged_for {
+            Some(old) => format!("the key was tagged for alias/{old}: tag {ALIAS_TAG} = {short}"),
+            None => format!("tag {ALIAS_TAG} = {short} marks the key as the one for {alias}"),
+        };
+        if alias_change.action == Action::NoOp {
+            alias_change.action = Action::Update;
+        }
+        return vec![alias_change.because(reason).steps([tag_step])];
+    };
+    let previous_change = Change::new(
+        Address::KmsAliasPrevious,
+        Action::Delete,
+        json!({ "name": previous, "target_key_id": k.info.key_id }),
+        Value::Null,
+    )
+    .because(format!(
+        "ct_key_alias was renamed to {short}: the old alias {previous} is removed (the key and the logs it encrypted stay)"
+    ))
+    .steps([Step::DeleteAlias(previous.clone()), tag_step]);
+    vec![alias_change, previous_change]
+}
+
+fn policy_change(
+    desired: &Desired,
+    key: Option<&ObservedKey>,
+    merged: &Value,
+) -> Result<Change, Error> {
+    let Some(k) = key else {
+        let mut change = Change::new(
+            Address::KmsKeyPolicy,
+            Action::Create,
+            Value::Null,
+            merged.clone(),
+        )
+        .because("attached by CreateKey with the new key");
+        change.statements = Some(policy::diff(None, merged, desired.partition()));
+        return Ok(change);
+    };
+    let current = parse_policy(&k.policy, &k.info.arn)?;
+    let d = policy::diff(Some(&current), merged, desired.partition());
+    let same = policy::equivalent(&current, merged, desired.partition());
+    let mut change = Change::new(
+        Address::KmsKeyPolicy,
+        if same { Action::NoOp } else { Action::Update },
+        current,
+        merged.clone(),
+    );
+    change
+        .reasons
+        .extend(d.added.iter().map(|s| format!("+ statement {s} (missing)")));
+    change.reasons.extend(
+        d.changed
+            .iter()
+            .map(|c| format!("~ statement {} (differs)", c.sid)),
+    );
+    change.reasons.extend(
+        d.removed
+            .iter()
+            .map(|s| format!("- statement {s} (no longer in the template)")),
+    );
+    if !same {
+        change
+            .steps
+            .push(Step::PutKeyPolicy(policy::to_document(merged)));
+    }
+    change.statements = Some(d);
+    Ok(change)
+}
+
+fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> Change {
+    let enabled = |v: Option<bool>| json!({ "enabled": v });
+    match (key, desired.rotation) {
+        (None, true) => Change::new(
+            Address::KmsKeyRotation,
+            Action::Create,
+            Value::Null,
+            enabled(Some(true)),
+        )
+        .steps([Step::EnableRotation]),
+        (Some(k), true) if k.rotation == Some(false) => Change::new(
+            Address::KmsKeyRotation,
+            Action::Update,
+            enabled(Some(false)),
+            enabled(Some(true)),
+        )
+        .because("automatic key rotation is off (CIS: rotation on)")
+        .steps([Step::EnableRotation]),
+        (k, rotation) => {
+            let change =
+                Change::no_op(Address::KmsKeyRotation, enabled(k.and_then(|k| k.rotation)));
+            if rotation {
+                change
+            } else {
+                change.because("key.rotation = false: trailkey leaves rotation as it is")
             }
         }
-    });
+    }
+}
 
-    // kms_key_rotation
-    changes.push(match (key, desired.rotation) {
-        (None, true) => Change {
-            address: Address::KmsKeyRotation,
-            action: Action::Create,
-            before: Value::Null,
-            after: json!({ "enabled": true }),
-            reasons: vec![],
-            steps: vec![Step::EnableRotation],
-        },
-        (Some(k), true) if !k.rotation => Change {
-            address: Address::KmsKeyRotation,
-            action: Action::Update,
-            before: json!({ "enabled": false }),
-            after: json!({ "enabled": true }),
-            reasons: vec!["automatic key rotation is off (CIS: rotation on)".to_owned()],
-            steps: vec![Step::EnableRotation],
-        },
-        (k, _) => {
-            let v = json!({ "enabled": k.map(|k| k.rotation) });
-            Change {
-                address: Address::KmsKeyRotation,
-                action: Action::NoOp,
-                before: v.clone(),
-                after: v,
-                reasons: if desired.rotation {
-                    vec![]
-                } else {
-                    vec!["key.rotation = false: trailkey leaves rotation as it is".to_owned()]
-                },
-                steps: vec![],
-            }
-        }
-    });
-
-    // trail_encryption
+fn trail_change(desired: &Desired, observed: &Observed) -> Change {
     let trail = &observed.trail;
+    let alias = desired.alias.full();
     let before = json!({ "trail": trail.arn, "kms_key_id": trail.kms_key_id });
-    changes.push(match key {
-        None => Change {
-            address: Address::TrailEncryption,
-            action: Action::Update,
+    match &observed.key {
+        None => Change::new(
+            Address::TrailEncryption,
+            Action::Update,
             before,
-            after: json!({ "trail": trail.arn, "kms_key_id": KNOWN_AFTER_APPLY }),
-            reasons: vec![trail_reason(trail, None, &alias)],
-            steps: vec![Step::UpdateTrail(trail.arn.clone())],
-        },
-        Some(k) if trail.kms_key_id.as_deref() == Some(k.info.arn.as_str()) => Change {
-            address: Address::TrailEncryption,
-            action: Action::NoOp,
-            after: before.clone(),
+            json!({ "trail": trail.arn, "kms_key_id": KNOWN_AFTER_APPLY }),
+        )
+        .because(trail_reason(trail, None, &alias))
+        .steps([Step::UpdateTrail(trail.arn.clone())]),
+        Some(k) if trail.kms_key_id.as_deref() == Some(k.info.arn.as_str()) => {
+            Change::no_op(Address::TrailEncryption, before)
+        }
+        Some(k) => Change::new(
+            Address::TrailEncryption,
+            Action::Update,
             before,
-            reasons: vec![],
-            steps: vec![],
-        },
-        Some(k) => Change {
-            address: Address::TrailEncryption,
-            action: Action::Update,
-            before,
-            after: json!({ "trail": trail.arn, "kms_key_id": k.info.arn }),
-            reasons: vec![trail_reason(trail, Some(&k.info), &alias)],
-            steps: vec![Step::UpdateTrail(trail.arn.clone())],
-        },
-    });
+            json!({ "trail": trail.arn, "kms_key_id": k.info.arn }),
+        )
+        .because(trail_reason(trail, Some(&k.info), &alias))
+        .steps([Step::UpdateTrail(trail.arn.clone())]),
+    }
+}
 
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        target: Target {
-            region: desired.region.to_string(),
-            management_account: observed.organization.management_account.clone(),
-            security_tooling_account: desired.security_tooling.to_string(),
-            trail_arn: trail.arn.clone(),
-            alias,
-            key_arn: key.map(|k| k.info.arn.clone()),
-        },
-        changes,
-        key: key.map(|k| k.info.clone()),
-    })
+/// What the plan reports but does not change.
+fn findings(
+    desired: &Desired,
+    observed: &Observed,
+    policy_unchanged: bool,
+) -> Result<Vec<Finding>, Error> {
+    let mut out = Vec::new();
+    let partition = desired.partition();
+    if let Some(k) = &observed.key {
+        let current = parse_policy(&k.policy, &k.info.arn)?;
+        let readers = [
+            (desired.log_archive.as_str(), "the Log Archive account"),
+            (
+                observed.organization.management_account.as_str(),
+                "the management account",
+            ),
+        ];
+        for deny in policy::blocking_denies(&current, partition, &readers) {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "{deny}. trailkey does not change statements it does not own: remove or narrow that statement in the key policy of {}",
+                    k.info.arn
+                ),
+            });
+        }
+        // When the policy changes, the change itself lists the kept statements.
+        let kept = policy::foreign_sids(&current);
+        if policy_unchanged && !kept.is_empty() {
+            out.push(Finding {
+                level: Level::Note,
+                message: format!(
+                    "the key policy has {} statement(s) not managed by trailkey, kept on every write: {}",
+                    kept.len(),
+                    kept.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    for other in &observed.other_keys {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "another key tagged for {} exists: {} ({}). trailkey uses {} and leaves the other alone; if no trail or bucket uses it, schedule its deletion",
+                desired.alias.full(),
+                other.arn,
+                other.state,
+                observed.key.as_ref().map_or("a new key", |k| k.info.arn.as_str())
+            ),
+        });
+    }
+    Ok(out)
 }
 
 fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {

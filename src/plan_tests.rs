@@ -73,6 +73,7 @@ fn key_info(state: &str) -> KeyInfo {
         description: "CloudTrail organization trail logs (org-trail), managed by trailkey"
             .to_owned(),
         key_manager: "CUSTOMER".to_owned(),
+        created: Some(1_700_000_000),
     }
 }
 
@@ -97,7 +98,9 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
             is_multi_region_trail: true,
             s3_bucket: "org-trail-logs".to_owned(),
         },
+        alias_target: None,
         key: None,
+        other_keys: Vec::new(),
     }
 }
 
@@ -289,8 +292,16 @@ impl PolicyCase {
         }
     }
 
+    /// Foreign statements the plan reports as kept.
+    fn kept(self) -> Vec<String> {
+        match self {
+            Self::KmsDefaultOnly => vec!["Enable IAM User Permissions".to_owned()],
+            Self::WithForeign => vec!["ThirdParty".to_owned()],
+            _ => vec![],
+        }
+    }
+
     fn reasons(self) -> Vec<String> {
-        let kept = |sid: &str| format!("= statement {sid:?} is not managed by trailkey: kept");
         match self {
             Self::Exact | Self::Reformatted => vec![],
             Self::StatementRemoved => {
@@ -311,9 +322,8 @@ impl PolicyCase {
             ]
             .iter()
             .map(|s| format!("+ statement {s} (missing)"))
-            .chain([kept("Enable IAM User Permissions")])
             .collect(),
-            Self::WithForeign => vec![kept("ThirdParty")],
+            Self::WithForeign => vec![],
         }
     }
 }
@@ -387,7 +397,29 @@ struct KeyCase {
     rotation: bool,
     policy: PolicyCase,
     tags: TagsCase,
+    found: Found,
 }
+
+/// How observe found the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// The alias names it.
+    Alias,
+    /// The alias is missing; found by its tags.
+    TagsAliasMissing,
+    /// The alias names a key trailkey did not create; ours found by its tags.
+    TagsAliasElsewhere,
+}
+
+impl Found {
+    const ALL: [Self; 3] = [
+        Self::Alias,
+        Self::TagsAliasMissing,
+        Self::TagsAliasElsewhere,
+    ];
+}
+
+const OTHER_KEY_ID: &str = "0000aaaa-0000-4000-8000-00000000ffff";
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -409,8 +441,23 @@ impl Case {
             key: self.key.map(|k| ObservedKey {
                 info: key_info(k.state.as_str()),
                 policy: k.policy.text(&ours),
-                rotation: k.rotation,
+                rotation: Some(k.rotation),
                 tags: k.tags.tags(desired),
+                found_by: if k.found == Found::Alias {
+                    FoundBy::Alias
+                } else {
+                    FoundBy::Tags
+                },
+                aliases: None,
+            }),
+            alias_target: self.key.and_then(|k| match k.found {
+                Found::Alias => Some(key_info(k.state.as_str())),
+                Found::TagsAliasMissing => None,
+                Found::TagsAliasElsewhere => Some(KeyInfo {
+                    key_id: OTHER_KEY_ID.to_owned(),
+                    arn: format!("arn:aws:kms:us-east-1:{SECURITY_TOOLING}:key/{OTHER_KEY_ID}"),
+                    ..key_info("Enabled")
+                }),
             }),
             ..observed_without_key(self.trail.kms_key_id())
         }
@@ -432,16 +479,23 @@ fn all_cases() -> Vec<Case> {
                 for rotation in [true, false] {
                     for policy in PolicyCase::ALL {
                         for tags in TagsCase::ALL {
-                            cases.push(Case {
-                                rotation_config,
-                                trail,
-                                key: Some(KeyCase {
-                                    state,
-                                    rotation,
-                                    policy,
-                                    tags,
-                                }),
-                            });
+                            for found in Found::ALL {
+                                // A key found by its tags carries ManagedBy.
+                                if found != Found::Alias && tags == TagsCase::ManagedByMissing {
+                                    continue;
+                                }
+                                cases.push(Case {
+                                    rotation_config,
+                                    trail,
+                                    key: Some(KeyCase {
+                                        state,
+                                        rotation,
+                                        policy,
+                                        tags,
+                                        found,
+                                    }),
+                                });
+                            }
                         }
                     }
                 }
@@ -474,7 +528,12 @@ fn expected(case: &Case, address: Address) -> (Action, Vec<&'static str>) {
             update_if(ops)
         }
         (Address::KmsAlias, None) => (Create, vec!["CreateAlias"]),
-        (Address::KmsAlias, Some(_)) => (NoOp, vec![]),
+        (Address::KmsAlias, Some(k)) => match k.found {
+            Found::Alias => (NoOp, vec![]),
+            Found::TagsAliasMissing => (Create, vec!["CreateAlias"]),
+            Found::TagsAliasElsewhere => (Update, vec!["UpdateAlias"]),
+        },
+        (Address::KmsAliasPrevious, _) => unreachable!("no renamed alias in the matrix"),
         // CreateKey attaches the policy: no step of its own.
         (Address::KmsKeyPolicy, None) => (Create, vec![]),
         (Address::KmsKeyPolicy, Some(k)) if k.policy.is_up_to_date() => (NoOp, vec![]),
@@ -581,7 +640,11 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
         }
         Step::UpdateTrail(trail) => assert_eq!(trail, TRAIL_ARN),
         Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation => {}
-        Step::UpdateAlias(_) => panic!("an alias found by name never needs UpdateAlias"),
+        Step::UpdateAlias(alias) => {
+            assert_eq!(alias, ALIAS);
+            assert_eq!(case.key.unwrap().found, Found::TagsAliasElsewhere);
+        }
+        Step::DeleteAlias(_) => panic!("no renamed alias in the matrix"),
     }
 }
 
@@ -634,9 +697,16 @@ fn assert_alias_views(case: &Case, c: &Change) {
                 json!({ "name": ALIAS, "target_key_id": KNOWN_AFTER_APPLY })
             );
         }
-        Some(_) => {
-            let v = json!({ "name": ALIAS, "target_key_id": KEY_ID });
-            assert_eq!((&c.before, &c.after), (&v, &v));
+        Some(k) => {
+            let after = json!({ "name": ALIAS, "target_key_id": KEY_ID });
+            let before = match k.found {
+                Found::Alias => after.clone(),
+                Found::TagsAliasMissing => Value::Null,
+                Found::TagsAliasElsewhere => {
+                    json!({ "name": ALIAS, "target_key_id": OTHER_KEY_ID })
+                }
+            };
+            assert_eq!((&c.before, &c.after), (&before, &after));
         }
     }
 }
@@ -654,6 +724,8 @@ fn assert_policy_views(case: &Case, c: &Change) {
             let current: Value = serde_json::from_str(&k.policy.text(&ours)).unwrap();
             assert_eq!(c.before, current, "{case:?}");
             assert_eq!(c.reasons, k.policy.reasons(), "{case:?}");
+            let d = c.statements.as_ref().expect("a statement diff");
+            assert_eq!(d.kept, k.policy.kept(), "{case:?}");
         }
     }
 }
@@ -708,14 +780,15 @@ fn assert_trail_views(case: &Case, c: &Change) {
 // ---------------------------------------------------------------------------
 // The exhaustive test
 
-/// 2 rotation settings × 5 trail keys × (no key + 3 states × 2 rotations × 7 policies × 3 tag sets).
-const COMBINATIONS: usize = 2 * 5 * (1 + 3 * 2 * 7 * 3);
+/// 2 rotation settings × 5 trail keys × (no key + 3 states × 2 rotations ×
+/// 7 policies × (3 tag sets found by the alias + 2 tag sets × 2 ways found by tags)).
+const COMBINATIONS: usize = 2 * 5 * (1 + 3 * 2 * 7 * (3 + 2 * 2));
 
 #[test]
 fn every_combination_of_observed_state_plans_as_specified() {
     let cases = all_cases();
     assert_eq!(cases.len(), COMBINATIONS);
-    assert_eq!(cases.len(), 1270);
+    assert_eq!(cases.len(), 2950);
     let mut no_op = 0;
     for case in &cases {
         no_op += usize::from(!assert_plan_follows_the_spec(case));
@@ -737,6 +810,7 @@ fn converged_case() -> Case {
             rotation: true,
             policy: PolicyCase::Exact,
             tags: TagsCase::AllPresent,
+            found: Found::Alias,
         }),
     }
 }
@@ -807,10 +881,7 @@ fn a_foreign_statement_survives_a_policy_update_after_ours() {
         c.reasons
             .contains(&"+ statement TrailkeyCloudTrailDecrypt (missing)".to_owned())
     );
-    assert!(
-        c.reasons
-            .contains(&"= statement \"ThirdParty\" is not managed by trailkey: kept".to_owned())
-    );
+    assert_eq!(c.statements.as_ref().unwrap().kept, vec!["ThirdParty"]);
 }
 
 #[test]

@@ -206,22 +206,48 @@ fn normalize_condition(v: &Value) -> Value {
 }
 
 /// How the statements of `after` differ from `before`, by `Sid`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatementDiff {
     /// trailkey statements that are missing and will be added.
     pub added: Vec<String>,
     /// trailkey statements present with different content.
-    pub changed: Vec<String>,
+    pub changed: Vec<ChangedStatement>,
     /// trailkey statements (by prefix) that the template no longer has.
     pub removed: Vec<String>,
     /// Foreign statements, kept unchanged (a statement without `Sid` shows as `(no Sid)`).
     pub kept: Vec<String>,
 }
 
+/// A trailkey statement whose content differs, field by field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangedStatement {
+    pub sid: String,
+    pub fields: Vec<FieldChange>,
+}
+
+/// One changed field of a statement, in the normalized form (lists sorted,
+/// condition keys lower-case); `null` when absent on that side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// Dotted path, e.g. `Condition.StringEquals.aws:sourcearn`.
+    pub path: String,
+    pub before: Value,
+    pub after: Value,
+}
+
 impl StatementDiff {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
     }
+}
+
+/// The `Sid`s of the statements trailkey does not own, in order.
+pub fn foreign_sids(policy: &Value) -> Vec<String> {
+    statements(policy)
+        .into_iter()
+        .filter(|s| !is_ours(s))
+        .map(|s| sid(s).unwrap_or("(no Sid)").to_owned())
+        .collect()
 }
 
 pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> StatementDiff {
@@ -239,10 +265,13 @@ pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> Statement
     // Keep the template's order for readability.
     for s in statements(after).into_iter().filter(|s| is_ours(s)) {
         let Some(id) = sid(s) else { continue };
-        match old.get(id) {
-            None => d.added.push(id.to_owned()),
-            Some(o) if Some(o) != new.get(id) => d.changed.push(id.to_owned()),
-            Some(_) => {}
+        match (old.get(id), new.get(id)) {
+            (None, _) => d.added.push(id.to_owned()),
+            (Some(o), Some(n)) if o != n => d.changed.push(ChangedStatement {
+                sid: id.to_owned(),
+                fields: field_changes(o, n),
+            }),
+            _ => {}
         }
     }
     d.removed = old
@@ -250,14 +279,131 @@ pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> Statement
         .filter(|k| !new.contains_key(*k))
         .cloned()
         .collect();
-    if let Some(before) = before {
-        d.kept = statements(before)
-            .into_iter()
-            .filter(|s| !is_ours(s))
-            .map(|s| sid(s).unwrap_or("(no Sid)").to_owned())
-            .collect();
-    }
+    d.kept = before.map(foreign_sids).unwrap_or_default();
     d
+}
+
+/// The fields that differ between two normalized statements, from a JSON
+/// Patch diff; a change inside a list is reported as the whole list.
+fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut pointers: Vec<String> = Vec::new();
+    for op in json_patch::diff(before, after).0 {
+        let mut pointer = String::new();
+        for token in op.path().tokens() {
+            if token.decoded().parse::<usize>().is_ok() {
+                break;
+            }
+            pointer.push('/');
+            pointer.push_str(token.encoded());
+        }
+        if !pointers.contains(&pointer) {
+            pointers.push(pointer);
+        }
+    }
+    pointers
+        .into_iter()
+        .map(|pointer| FieldChange {
+            path: jsonptr::Pointer::parse(&pointer)
+                .map(|p| {
+                    p.tokens()
+                        .map(|t| t.decoded().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(".")
+                })
+                .unwrap_or_else(|_| pointer.clone()),
+            before: before.pointer(&pointer).cloned().unwrap_or(Value::Null),
+            after: after.pointer(&pointer).cloned().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+/// The actions CloudTrail and the log readers need.
+const NEEDED_ACTIONS: &[&str] = &["kms:GenerateDataKey", "kms:DescribeKey", "kms:Decrypt"];
+
+/// Foreign `Deny` statements that may block CloudTrail or the log readers,
+/// each described in a sentence. `readers` are (account ID, description).
+pub fn blocking_denies(policy: &Value, partition: &str, readers: &[(&str, &str)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in statements(policy) {
+        if is_ours(s) || s.get("Effect").and_then(Value::as_str) != Some("Deny") {
+            continue;
+        }
+        let n = normalize_statement(s, partition);
+        let mut whom = Vec::new();
+        if s.get("NotPrincipal").is_some() || principal_has(&n, "AWS", "*") {
+            whom.push("everyone, CloudTrail and the log readers included".to_owned());
+        } else {
+            if principal_has(&n, "Service", "cloudtrail.amazonaws.com") {
+                whom.push("CloudTrail".to_owned());
+            }
+            for (account, what) in readers {
+                if principal_has(&n, "AWS", &format!("arn:{partition}:iam::{account}:root")) {
+                    whom.push(format!("{what} ({account})"));
+                }
+            }
+        }
+        let actions: Vec<&str> = match (n.get("Action"), n.get("NotAction")) {
+            (Some(Value::Array(patterns)), _) => NEEDED_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| {
+                    patterns
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|p| wildcard_match(p, &a.to_ascii_lowercase()))
+                })
+                .collect(),
+            (_, Some(Value::Array(patterns))) => NEEDED_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| {
+                    !patterns
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|p| wildcard_match(p, &a.to_ascii_lowercase()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if whom.is_empty() || actions.is_empty() {
+            continue;
+        }
+        let conditional = if s.get("Condition").is_some() {
+            " (under conditions)"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "statement {:?} explicitly denies {} to {}{conditional}: an explicit Deny overrides trailkey's Allow statements",
+            sid(s).unwrap_or("(no Sid)"),
+            actions.join(", "),
+            whom.join(" and ")
+        ));
+    }
+    out
+}
+
+fn principal_has(normalized: &Value, kind: &str, who: &str) -> bool {
+    normalized
+        .get("Principal")
+        .and_then(|p| p.get(kind))
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|v| v == who))
+}
+
+/// IAM action wildcards: `*` any run, `?` one character (`pattern` is
+/// lower-case, as normalized).
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// The document sent to KMS: pretty-printed JSON, readable in the console,
@@ -332,7 +478,8 @@ mod tests {
         );
         assert_eq!(merged["Id"], "key-default-1");
         let d = diff(Some(&current), &merged, "aws");
-        assert_eq!(d.changed, vec!["TrailkeyLogReadersDecrypt"]);
+        let changed: Vec<&str> = d.changed.iter().map(|c| c.sid.as_str()).collect();
+        assert_eq!(changed, vec!["TrailkeyLogReadersDecrypt"]);
         assert_eq!(d.added.len(), 4);
         assert_eq!(d.kept, vec!["Enable IAM User Permissions", "(no Sid)"]);
         assert!(!equivalent(&current, &merged, "aws"));

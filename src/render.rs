@@ -6,9 +6,23 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use anstyle::{AnsiColor, Style};
+
 use crate::apply::Done;
-use crate::plan::{Action, Address, Change, KNOWN_AFTER_APPLY, Plan, Summary};
+use crate::plan::{Action, Address, Change, Finding, KNOWN_AFTER_APPLY, Level, Plan, Summary};
 use crate::policy;
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+/// `text` in `style` (ANSI codes; the output stream strips them where
+/// colour is off, see `crate::output`).
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
 
 /// The JSON form of a plan (`plan --format json`).
 #[derive(Serialize)]
@@ -16,6 +30,7 @@ pub struct PlanJson<'a> {
     pub format_version: &'static str,
     pub target: &'a crate::plan::Target,
     pub changes: &'a [Change],
+    pub findings: &'a [Finding],
     pub summary: Summary,
 }
 
@@ -25,6 +40,7 @@ impl<'a> From<&'a Plan> for PlanJson<'a> {
             format_version: plan.format_version,
             target: &plan.target,
             changes: &plan.changes,
+            findings: &plan.findings,
             summary: plan.summary(),
         }
     }
@@ -53,12 +69,12 @@ pub fn json<T: Serialize>(value: &T) -> String {
     s
 }
 
-fn symbol(action: Action) -> &'static str {
+fn symbol(action: Action) -> String {
     match action {
-        Action::Create => "+",
-        Action::Update => "~",
-        Action::Delete => "-",
-        Action::NoOp => " ",
+        Action::Create => paint(GREEN, "+"),
+        Action::Update => paint(YELLOW, "~"),
+        Action::Delete => paint(RED, "-"),
+        Action::NoOp => " ".to_owned(),
     }
 }
 
@@ -96,66 +112,116 @@ pub fn plan_human(plan: &Plan) -> String {
             .unwrap_or_default()
     );
     let _ = writeln!(out);
-    if !plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "No changes. The trail is encrypted with the key, and the key, alias, policy and rotation match the configuration."
-        );
-        return out;
-    }
-    let _ = writeln!(out, "trailkey will perform the following actions:");
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+    if plan.has_changes() {
+        let _ = writeln!(out, "trailkey will perform the following actions:");
+        for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                symbol(c.action),
+                paint(BOLD, c.address.as_str()),
+                verb(c.action)
+            );
+            match (&c.statements, c.address) {
+                (Some(d), Address::KmsKeyPolicy) => statements(&mut out, d),
+                _ => attributes(&mut out, c),
+            }
+            if c.address != Address::KmsKeyPolicy || c.action == Action::Create {
+                for r in &c.reasons {
+                    let _ = writeln!(out, "      {}", paint(DIM, &format!("# {r}")));
+                }
+            }
+        }
+        let s = plan.summary();
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "  {} {} {}",
-            symbol(c.action),
-            c.address.as_str(),
-            verb(c.action)
+            "{} {} to add, {} to change, {} to destroy.",
+            paint(BOLD, "Plan:"),
+            s.add,
+            s.change,
+            s.destroy
         );
-        if c.address == Address::KmsKeyPolicy {
-            if c.action == Action::Create {
-                for s in policy::statements(&c.after) {
-                    let _ = writeln!(
-                        out,
-                        "      + statement {}",
-                        policy::sid(s).unwrap_or("(no Sid)")
-                    );
-                }
-            }
-        } else {
-            attributes(&mut out, c);
-        }
-        for r in &c.reasons {
-            let _ = writeln!(out, "      # {r}");
-        }
+    } else {
+        let _ = writeln!(
+            out,
+            "{} The trail is encrypted with the key, and the key, alias, policy and rotation match the configuration.",
+            paint(GREEN.bold(), "No changes.")
+        );
     }
-    let s = plan.summary();
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
-    );
+    for f in &plan.findings {
+        let label = match f.level {
+            Level::Warning => paint(YELLOW.bold(), "Warning:"),
+            Level::Note => paint(BOLD, "Note:"),
+        };
+        let _ = writeln!(out, "\n{label} {}", f.message);
+    }
     out
 }
 
-/// The attributes of a change: all of them for a create, the changed ones
-/// (`before -> after`) for an update.
+/// The statement-level diff of a key policy.
+fn statements(out: &mut String, d: &policy::StatementDiff) {
+    for sid in &d.added {
+        let _ = writeln!(out, "      {} statement {sid}", paint(GREEN, "+"));
+    }
+    for c in &d.changed {
+        let _ = writeln!(out, "      {} statement {}", paint(YELLOW, "~"), c.sid);
+        for f in &c.fields {
+            let _ = writeln!(
+                out,
+                "          {} {} = {} -> {}",
+                paint(YELLOW, "~"),
+                f.path,
+                show(&f.before),
+                show(&f.after)
+            );
+        }
+    }
+    for sid in &d.removed {
+        let _ = writeln!(
+            out,
+            "      {} statement {sid} (no longer in the template)",
+            paint(RED, "-")
+        );
+    }
+    for sid in &d.kept {
+        let _ = writeln!(
+            out,
+            "      = statement {sid:?} (not managed by trailkey: kept)"
+        );
+    }
+}
+
+/// The attributes of a change: all of them for a create or delete, the
+/// changed ones (`before -> after`) for an update.
 fn attributes(out: &mut String, c: &Change) {
     let empty = serde_json::Map::new();
     let before = c.before.as_object().unwrap_or(&empty);
     let after = c.after.as_object().unwrap_or(&empty);
-    let width = after.keys().map(String::len).max().unwrap_or(0);
-    for (k, a) in after {
+    let shown = if c.action == Action::Delete {
+        before
+    } else {
+        after
+    };
+    let width = shown.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in shown {
         match (c.action, before.get(k)) {
             (Action::Create, _) => {
-                let _ = writeln!(out, "      + {k:width$} = {}", show(a));
+                let _ = writeln!(out, "      {} {k:width$} = {}", paint(GREEN, "+"), show(v));
             }
-            (_, Some(b)) if b == a => {}
+            (Action::Delete, _) => {
+                let _ = writeln!(out, "      {} {k:width$} = {}", paint(RED, "-"), show(v));
+            }
+            (_, Some(b)) if b == v => {}
             (_, b) => {
                 let b = b.map_or_else(|| "null".to_owned(), show);
-                let _ = writeln!(out, "      ~ {k:width$} = {b} -> {}", show(a));
+                let _ = writeln!(
+                    out,
+                    "      {} {k:width$} = {b} -> {}",
+                    paint(YELLOW, "~"),
+                    show(v)
+                );
             }
         }
     }

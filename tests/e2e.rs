@@ -347,11 +347,21 @@ fn foreign_key_policy_statements_are_kept() {
     assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert!(
-        stdout.contains("statement TrailkeyLogReadersDecrypt (differs)"),
+        stdout.contains("~ statement TrailkeyLogReadersDecrypt\n"),
         "{stdout}"
     );
+    // The plan shows lists sorted.
+    let root = |a: &str| format!("arn:aws:iam::{a}:root");
+    let mut readers = vec![root(&seed.management), root(&seed.log_archive)];
+    readers.sort();
+    let principals = format!(
+        "~ Principal.AWS = {} -> {}",
+        serde_json::json!([root(&seed.management)]),
+        serde_json::json!(readers)
+    );
+    assert!(stdout.contains(&principals), "{stdout}");
     assert!(
-        stdout.contains("\"ThirdPartyAudit\" is not managed by trailkey: kept"),
+        stdout.contains("= statement \"ThirdPartyAudit\" (not managed by trailkey: kept)"),
         "{stdout}"
     );
 

@@ -17,6 +17,7 @@ pub const WRITES: &[&str] = &[
     "CreateKey",
     "CreateAlias",
     "UpdateAlias",
+    "DeleteAlias",
     "PutKeyPolicy",
     "EnableKeyRotation",
     "EnableKey",
@@ -248,6 +249,27 @@ impl KeyStore for FakeCloud {
         self.with_key("ListResourceTags", key_id, |k| k.tags.clone())
     }
 
+    async fn list_keys(&self) -> AwsResult<Vec<String>> {
+        self.call("ListKeys")?;
+        Ok(self
+            .state
+            .borrow()
+            .keys
+            .iter()
+            .map(|k| k.info.key_id.clone())
+            .collect())
+    }
+
+    async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
+        self.call("ListAliases")?;
+        let s = self.state.borrow();
+        Ok(s.aliases
+            .iter()
+            .filter(|(_, target)| *target == key_id)
+            .map(|(name, _)| name.clone())
+            .collect())
+    }
+
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
         self.call("CreateKey")?;
         let mut s = self.state.borrow_mut();
@@ -265,6 +287,7 @@ impl KeyStore for FakeCloud {
             multi_region: false,
             description: key.description.clone(),
             key_manager: "CUSTOMER".to_owned(),
+            created: Some(1_700_000_000 + s.keys.len() as i64),
         };
         s.keys.push(FakeKey {
             info: info.clone(),
@@ -296,6 +319,18 @@ impl KeyStore for FakeCloud {
             .aliases
             .insert(alias.to_owned(), key_id.to_owned());
         Ok(())
+    }
+
+    async fn delete_alias(&self, alias: &str) -> AwsResult<()> {
+        self.call("DeleteAlias")?;
+        match self.state.borrow_mut().aliases.remove(alias) {
+            Some(_) => Ok(()),
+            None => Err(AwsError::new(
+                "DeleteAlias",
+                "NotFoundException",
+                format!("Alias {alias} is not found."),
+            )),
+        }
     }
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {

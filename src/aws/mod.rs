@@ -91,6 +91,8 @@ pub struct KeyInfo {
     pub multi_region: bool,
     pub description: String,
     pub key_manager: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: Option<i64>,
 }
 
 /// A key to create: trailkey always creates the same kind of key, so only
@@ -119,10 +121,15 @@ pub trait KeyStore {
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String>;
     async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool>;
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>>;
+    /// IDs of every key in the account and Region (`ListKeys`, all pages).
+    async fn list_keys(&self) -> AwsResult<Vec<String>>;
+    /// Alias names (`alias/...`) that name the key (`ListAliases --key-id`).
+    async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>>;
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo>;
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()>;
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()>;
+    async fn delete_alias(&self, alias: &str) -> AwsResult<()>;
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()>;
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()>;
     async fn enable_key(&self, key_id: &str) -> AwsResult<()>;

@@ -274,6 +274,7 @@ fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Aw
             .key_manager()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
+        created: m.creation_date().map(|d| d.secs()),
     })
 }
 
@@ -338,6 +339,39 @@ impl KeyStore for SdkKeyStore {
         Ok(tags)
     }
 
+    async fn list_keys(&self) -> AwsResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut pages = self.kms.list_keys().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListKeys", e))?;
+            ids.extend(
+                page.keys()
+                    .iter()
+                    .filter_map(|k| k.key_id().map(str::to_owned)),
+            );
+        }
+        Ok(ids)
+    }
+
+    async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .kms
+            .list_aliases()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListAliases", e))?;
+            names.extend(
+                page.aliases()
+                    .iter()
+                    .filter_map(|a| a.alias_name().map(str::to_owned)),
+            );
+        }
+        Ok(names)
+    }
+
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
         let tags = kms_tags("CreateKey", &key.tags)?;
         let out = self
@@ -376,6 +410,16 @@ impl KeyStore for SdkKeyStore {
             .await
             .map(drop)
             .map_err(|e| aws_error("UpdateAlias", e))
+    }
+
+    async fn delete_alias(&self, alias: &str) -> AwsResult<()> {
+        self.kms
+            .delete_alias()
+            .alias_name(alias)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("DeleteAlias", e))
     }
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
