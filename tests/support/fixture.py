@@ -236,6 +236,20 @@ def render_config(region: str, accounts: dict[str, str], trail_name: str) -> str
     )
 
 
+def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    """Another organization trail, writing to the same bucket as an existing one."""
+    cloudtrail = aws.client("cloudtrail")
+    existing = cloudtrail.get_trail(Name=args.like)["Trail"]
+    trail = cloudtrail.create_trail(
+        Name=args.name,
+        S3BucketName=existing["S3BucketName"],
+        IsOrganizationTrail=True,
+        IsMultiRegionTrail=True,
+    )
+    cloudtrail.start_logging(Name=args.name)
+    return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"]}
+
+
 def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     org = aws.client("organizations")
     organization = org.create_organization(FeatureSet="ALL")["Organization"]
@@ -716,6 +730,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     seed.add_argument("--bucket", help="default: org-trail-logs-<log archive id>")
     seed.add_argument("--write-config", metavar="PATH", help="also write a trailkey config here")
     seed.set_defaults(handler=cmd_seed)
+
+    create_trail = commands.add_parser(
+        "create-trail", parents=[common], help="another organization trail, on an existing trail's bucket"
+    )
+    create_trail.add_argument("--name", required=True)
+    create_trail.add_argument("--like", default=DEFAULT_TRAIL, metavar="TRAIL", help="take the bucket of this trail")
+    create_trail.set_defaults(handler=cmd_create_trail)
 
     state = commands.add_parser("state", parents=[common], help="KMS state and the trail, as JSON")
     state.add_argument("--security-tooling", required=True, metavar="ACCOUNT_ID")

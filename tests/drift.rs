@@ -1,0 +1,639 @@
+//! The drift catalogue: each way the setup can drift, caused behind
+//! trailkey's back with direct AWS calls (boto3, `fixture.py drift`), is
+//! detected by `plan --detailed-exitcode` (exit 2, the resource and the
+//! reason named in human and JSON output), repaired by `apply`, and followed
+//! by a clean plan. The repaired state is read back from moto.
+
+mod support;
+
+use serde_json::Value;
+use support::{Moto, Seed, is_write, transcript};
+
+struct Converged {
+    moto: Moto,
+    seed: Seed,
+    key_id: String,
+    key_arn: String,
+}
+
+impl Converged {
+    /// A seeded organization on which `trailkey apply` has run.
+    fn new() -> Converged {
+        Self::with_config(|text| text)
+    }
+
+    /// Same, with the config text changed first.
+    fn with_config(edit: impl FnOnce(String) -> String) -> Converged {
+        let moto = Moto::start();
+        let seed = moto.seed();
+        let text = std::fs::read_to_string(&seed.config).unwrap();
+        std::fs::write(&seed.config, edit(text)).unwrap();
+        let out = trailkey(&moto, &seed, &["apply", "--auto-approve"]);
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        let state = moto.state(&seed);
+        let key = trailkey_keys(&state)[0].clone();
+        Converged {
+            key_id: key["key_id"].as_str().unwrap().to_owned(),
+            key_arn: key["arn"].as_str().unwrap().to_owned(),
+            moto,
+            seed,
+        }
+    }
+
+    fn drift(&self, kind: &str, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "drift",
+            kind,
+            "--security-tooling",
+            &self.seed.security_tooling,
+        ];
+        args.extend_from_slice(extra);
+        self.moto.fixture(&args)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        trailkey(&self.moto, &self.seed, args)
+    }
+
+    /// Plan detects the drift: exit 2; the JSON plan changes exactly
+    /// `addresses` (address, action), each with a reason; the human plan
+    /// contains every text of `human`.
+    fn plan_detects(&self, addresses: &[(&str, &str)], human: &[&str]) {
+        let out = self.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for text in human {
+            assert!(stdout.contains(text), "missing {text:?} in:\n{stdout}");
+        }
+        let out = self.run(&["plan", "--detailed-exitcode", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+        let changed: Vec<(String, String)> = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] != "no-op")
+            .map(|c| {
+                let has_reason =
+                    !c["reasons"].as_array().unwrap().is_empty() || c["statements"].is_object();
+                assert!(has_reason, "a reason for {c:#}");
+                (
+                    c["address"].as_str().unwrap().to_owned(),
+                    c["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = addresses
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(changed, expected, "changes in the JSON plan");
+    }
+
+    /// Apply repairs it, a second plan is clean, and the state read back is
+    /// the converged one on the same key.
+    fn apply_repairs(&self) -> Value {
+        let out = self.run(&["apply", "--auto-approve"]);
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        let out = self.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        let state = self.moto.state(&self.seed);
+        let ours = trailkey_keys(&state);
+        assert_eq!(ours.len(), 1, "one trailkey key: {state:#}");
+        let key = ours[0];
+        assert_eq!(
+            key["arn"],
+            self.key_arn.as_str(),
+            "the same key, never a new one"
+        );
+        assert_eq!(key["key_state"], "Enabled");
+        assert_eq!(key["rotation_enabled"], true);
+        assert_eq!(state["trail"]["kms_key_id"], self.key_arn.as_str());
+        let alias = state["aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "alias/cloudtrail-org-key")
+            .expect("the alias");
+        assert_eq!(alias["target_key_id"], self.key_id.as_str());
+        assert_policy_is_trailkeys(&key["policy"], &self.seed);
+        state
+    }
+}
+
+fn trailkey(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
+    moto.trailkey(&seed.config)
+        .args(args)
+        .output()
+        .expect("run trailkey")
+}
+
+fn trailkey_keys(state: &Value) -> Vec<&Value> {
+    state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["tags"]["ManagedBy"] == "trailkey")
+        .collect()
+}
+
+fn statement<'a>(policy: &'a Value, sid: &str) -> Option<&'a Value> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == sid)
+}
+
+/// trailkey's five statements with the organization's IDs.
+fn assert_policy_is_trailkeys(policy: &Value, seed: &Seed) {
+    let root = |a: &str| format!("arn:aws:iam::{a}:root");
+    let get = |sid| statement(policy, sid).unwrap_or_else(|| panic!("{sid} in {policy:#}"));
+    assert_eq!(
+        get("TrailkeyRootAdministration")["Principal"]["AWS"],
+        root(&seed.security_tooling)
+    );
+    for sid in [
+        "TrailkeyCloudTrailEncrypt",
+        "TrailkeyCloudTrailDescribeKey",
+        "TrailkeyCloudTrailDecrypt",
+    ] {
+        assert_eq!(
+            get(sid)["Condition"]["StringEquals"]["aws:SourceArn"],
+            seed.trail_arn.as_str(),
+            "{sid}"
+        );
+    }
+    assert_eq!(
+        get("TrailkeyCloudTrailEncrypt")["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"],
+        format!("arn:aws:cloudtrail:*:{}:trail/*", seed.management)
+    );
+    assert_eq!(
+        get("TrailkeyLogReadersDecrypt")["Principal"]["AWS"],
+        serde_json::json!([root(&seed.log_archive), root(&seed.management)])
+    );
+}
+
+// 1. The trail's KmsKeyId.
+
+#[test]
+fn trail_key_removed_is_put_back() {
+    let c = Converged::new();
+    c.drift("trail-unencrypt", &[]);
+    c.plan_detects(
+        &[("trail_encryption", "update")],
+        &[
+            "~ trail_encryption",
+            "the trail is not encrypted with a KMS key",
+        ],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn trail_on_another_key_is_pointed_back() {
+    let c = Converged::new();
+    let other = c.drift("trail-other-key", &[]);
+    let other_arn = other["other_key_arn"].as_str().unwrap();
+    c.plan_detects(
+        &[("trail_encryption", "update")],
+        &[&format!("the trail uses another key: {other_arn}")],
+    );
+    let state = c.apply_repairs();
+    assert_eq!(
+        state["keys"].as_array().unwrap().len(),
+        2,
+        "the other key is left alone"
+    );
+}
+
+#[test]
+fn trail_naming_the_alias_is_set_to_the_key_arn() {
+    let c = Converged::new();
+    c.drift("trail-alias", &[]);
+    c.plan_detects(
+        &[("trail_encryption", "update")],
+        &["names the key as \"alias/cloudtrail-org-key\", not by its key ARN"],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn trail_naming_the_key_id_is_set_to_the_key_arn() {
+    let c = Converged::new();
+    c.drift("trail-key-id", &[]);
+    c.plan_detects(
+        &[("trail_encryption", "update")],
+        &[&format!(
+            "names the key as \"{}\", not by its key ARN",
+            c.key_id
+        )],
+    );
+    c.apply_repairs();
+}
+
+// 2. The alias.
+
+#[test]
+fn deleted_alias_is_recreated_on_the_same_key() {
+    let c = Converged::new();
+    c.drift("alias-delete", &[]);
+    c.plan_detects(
+        &[("kms_alias", "create")],
+        &[
+            "alias/cloudtrail-org-key does not exist; trailkey's key",
+            "found by its tags",
+        ],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn alias_moved_to_another_key_is_pointed_back() {
+    let c = Converged::new();
+    let other = c.drift("alias-repoint", &[]);
+    let other_arn = other["other_key_arn"].as_str().unwrap();
+    c.plan_detects(
+        &[("kms_alias", "update")],
+        &[&format!(
+            "names key {other_arn}, which trailkey did not create"
+        )],
+    );
+    let state = c.apply_repairs();
+    let other = state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["arn"] == other_arn)
+        .expect("the other key is left");
+    assert!(
+        other["tags"].as_object().unwrap().is_empty(),
+        "and not adopted"
+    );
+}
+
+// 3. The key's state.
+
+#[test]
+fn disabled_key_is_enabled() {
+    let c = Converged::new();
+    c.drift("key-disable", &[]);
+    c.plan_detects(
+        &[("kms_key", "update")],
+        &["the key is disabled", "\"Disabled\" -> \"Enabled\""],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn key_pending_deletion_is_rescued_loudly() {
+    let c = Converged::new();
+    c.drift("key-pending-deletion", &[]);
+    c.plan_detects(
+        &[("kms_key", "update")],
+        &[
+            "THE KEY IS PENDING DELETION",
+            "unreadable for ever",
+            "\"PendingDeletion\" -> \"Enabled\"",
+        ],
+    );
+    c.apply_repairs();
+}
+
+// 4. Rotation.
+
+#[test]
+fn rotation_turned_off_is_turned_on() {
+    let c = Converged::new();
+    c.drift("rotation-off", &[]);
+    c.plan_detects(
+        &[("kms_key_rotation", "update")],
+        &["~ enabled = false -> true", "automatic key rotation is off"],
+    );
+    c.apply_repairs();
+}
+
+// 5. The key policy.
+
+#[test]
+fn removed_statement_is_added_back() {
+    let c = Converged::new();
+    c.drift(
+        "policy-remove-statement",
+        &["--sid", "TrailkeyCloudTrailDescribeKey"],
+    );
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &["+ statement TrailkeyCloudTrailDescribeKey"],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn changed_conditions_are_restored_and_shown_before_and_after() {
+    let c = Converged::new();
+    c.drift("policy-condition", &[]);
+    let other_trail = c
+        .seed
+        .trail_arn
+        .replace(&c.seed.trail_name, "another-trail");
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &[
+            "~ statement TrailkeyCloudTrailEncrypt",
+            &format!(
+                "~ Condition.StringEquals.aws:sourcearn = [\"{other_trail}\"] -> [\"{}\"]",
+                c.seed.trail_arn
+            ),
+            &format!(
+                "[\"arn:aws:cloudtrail:*:999999999999:trail/*\"] -> [\"arn:aws:cloudtrail:*:{}:trail/*\"]",
+                c.seed.management
+            ),
+        ],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn removed_log_archive_reader_is_restored() {
+    let c = Converged::new();
+    c.drift("policy-remove-log-archive", &[]);
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &["~ statement TrailkeyLogReadersDecrypt", "~ Principal.AWS"],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn removed_management_reader_is_restored() {
+    let c = Converged::new();
+    c.drift("policy-remove-management", &[]);
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &["~ statement TrailkeyLogReadersDecrypt", "~ Principal.AWS"],
+    );
+    c.apply_repairs();
+}
+
+#[test]
+fn policy_replaced_by_the_kms_default_gets_ours_back_and_keeps_the_default() {
+    let c = Converged::new();
+    c.drift("policy-default", &[]);
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &[
+            "+ statement TrailkeyRootAdministration",
+            "+ statement TrailkeyCloudTrailEncrypt",
+            "+ statement TrailkeyLogReadersDecrypt",
+            "= statement \"Enable IAM User Permissions\" (not managed by trailkey: kept)",
+        ],
+    );
+    let state = c.apply_repairs();
+    let policy = &trailkey_keys(&state)[0]["policy"];
+    assert!(
+        statement(policy, "Enable IAM User Permissions").is_some(),
+        "kept: {policy:#}"
+    );
+}
+
+// 6. Statements trailkey does not own.
+
+#[test]
+fn foreign_statement_alone_is_no_drift_and_is_listed_as_kept() {
+    let c = Converged::new();
+    c.drift("policy-foreign", &[]);
+    c.moto.start_recording();
+    for args in [
+        &["plan", "--detailed-exitcode"][..],
+        &["apply", "--auto-approve"],
+    ] {
+        let out = c.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("No changes."), "{stdout}");
+        assert!(
+            stdout.contains("Note: the key policy has 1 statement(s) not managed by trailkey, kept on every write: \"ThirdPartyAudit\""),
+            "{stdout}"
+        );
+    }
+    assert!(c.moto.recorded().iter().all(|r| !is_write(r)), "no write");
+}
+
+#[test]
+fn foreign_deny_blocking_cloudtrail_is_a_warning_trailkey_does_not_override() {
+    let c = Converged::new();
+    c.drift("policy-deny", &[]);
+    c.moto.start_recording();
+    let out = c.run(&["plan", "--detailed-exitcode", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "nothing trailkey would change: {}",
+        transcript(&out)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warning = &json["findings"][0];
+    assert_eq!(warning["level"], "warning", "{json:#}");
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "\"DenyCloudTrailEncrypt\" explicitly denies kms:GenerateDataKey to CloudTrail"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("does not change statements it does not own"),
+        "{message}"
+    );
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Warning: statement \"DenyCloudTrailEncrypt\"")
+    );
+    assert!(c.moto.recorded().iter().all(|r| !is_write(r)), "no write");
+    let state = c.moto.state(&c.seed);
+    assert!(statement(&trailkey_keys(&state)[0]["policy"], "DenyCloudTrailEncrypt").is_some());
+}
+
+// 7. Tags.
+
+#[test]
+fn removed_tags_are_restored() {
+    let c =
+        Converged::with_config(|t| format!("{t}\n[key]\ntags = {{ CostCenter = \"security\" }}\n"));
+    c.drift("tags-remove", &["--tag-key", "CostCenter"]);
+    c.plan_detects(
+        &[("kms_key", "update")],
+        &["tags to set: CostCenter=security, ManagedBy=trailkey"],
+    );
+    let state = c.apply_repairs();
+    assert_eq!(trailkey_keys(&state)[0]["tags"]["CostCenter"], "security");
+}
+
+// 8. The config changed.
+
+#[test]
+fn renamed_alias_moves_and_the_old_alias_is_removed() {
+    let c = Converged::new();
+    let text = std::fs::read_to_string(&c.seed.config).unwrap();
+    std::fs::write(
+        &c.seed.config,
+        text.replace(
+            "ct_key_alias = \"cloudtrail-org-key\"",
+            "ct_key_alias = \"org-trail-logs\"",
+        ),
+    )
+    .unwrap();
+    c.plan_detects(
+        &[("kms_alias", "create"), ("kms_alias_previous", "delete")],
+        &[
+            "+ kms_alias will be created",
+            "- kms_alias_previous will be destroyed",
+            "- name          = \"alias/cloudtrail-org-key\"",
+            "the old alias alias/cloudtrail-org-key is removed (the key and the logs it encrypted stay)",
+        ],
+    );
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = c.moto.state(&c.seed);
+    let ours = trailkey_keys(&state);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["arn"], c.key_arn.as_str(), "the same key");
+    assert_eq!(ours[0]["tags"]["trailkey:alias"], "org-trail-logs");
+    assert_eq!(
+        state["aliases"],
+        serde_json::json!([{"name": "alias/org-trail-logs", "target_key_id": c.key_id}])
+    );
+    assert_eq!(state["trail"]["kms_key_id"], c.key_arn.as_str());
+}
+
+#[test]
+fn new_log_archive_account_updates_the_readers() {
+    let c = Converged::new();
+    let text = std::fs::read_to_string(&c.seed.config).unwrap();
+    let new_log_archive = "210987654321";
+    std::fs::write(
+        &c.seed.config,
+        text.replace(
+            &format!("log_archive = \"{}\"", c.seed.log_archive),
+            &format!("log_archive = \"{new_log_archive}\""),
+        ),
+    )
+    .unwrap();
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &[
+            "~ statement TrailkeyLogReadersDecrypt",
+            &format!("arn:aws:iam::{new_log_archive}:root"),
+        ],
+    );
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = c.moto.state(&c.seed);
+    let readers = &statement(
+        &trailkey_keys(&state)[0]["policy"],
+        "TrailkeyLogReadersDecrypt",
+    )
+    .unwrap()["Principal"]["AWS"];
+    assert_eq!(
+        readers,
+        &serde_json::json!([
+            format!("arn:aws:iam::{new_log_archive}:root"),
+            format!("arn:aws:iam::{}:root", c.seed.management)
+        ])
+    );
+    assert_eq!(
+        c.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn trail_renamed_in_config_moves_the_policy_and_encrypts_the_new_trail() {
+    let c = Converged::new();
+    let new_trail = c.moto.fixture(&["create-trail", "--name", "org-trail-2"]);
+    let new_arn = new_trail["trail_arn"].as_str().unwrap();
+    let text = std::fs::read_to_string(&c.seed.config).unwrap();
+    std::fs::write(
+        &c.seed.config,
+        text.replace("name = \"org-trail\"", "name = \"org-trail-2\""),
+    )
+    .unwrap();
+    c.plan_detects(
+        &[("kms_key_policy", "update"), ("trail_encryption", "update")],
+        &[
+            &format!("-> [\"{new_arn}\"]"),
+            "the trail is not encrypted with a KMS key",
+        ],
+    );
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = c.moto.fixture(&[
+        "state",
+        "--security-tooling",
+        &c.seed.security_tooling,
+        "--trail",
+        "org-trail-2",
+    ]);
+    assert_eq!(state["trail"]["kms_key_id"], c.key_arn.as_str());
+    let policy = &trailkey_keys(&state)[0]["policy"];
+    assert_eq!(
+        statement(policy, "TrailkeyCloudTrailEncrypt").unwrap()["Condition"]["StringEquals"]["aws:SourceArn"],
+        new_arn
+    );
+    assert_eq!(
+        c.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
+
+// 9. A key that cannot encrypt a trail.
+
+#[test]
+fn unusable_keys_behind_the_alias_are_refused_with_no_write() {
+    for (kind, problem) in [
+        ("multi-region", "it is a multi-Region key"),
+        ("asymmetric", "its key spec is RSA_2048"),
+        ("hmac", "its key spec is HMAC_256"),
+        ("external", "its origin is EXTERNAL"),
+    ] {
+        let moto = Moto::start();
+        let seed = moto.seed();
+        moto.fixture(&[
+            "make-key",
+            "--security-tooling",
+            &seed.security_tooling,
+            "--alias",
+            "cloudtrail-org-key",
+            "--kind",
+            kind,
+        ]);
+        moto.start_recording();
+        for args in [
+            &["plan", "--detailed-exitcode"][..],
+            &["apply", "--auto-approve"],
+        ] {
+            let out = trailkey(&moto, &seed, args);
+            assert_eq!(out.status.code(), Some(1), "{kind}: {}", transcript(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("which trailkey will not use for the trail"),
+                "{kind}: {stderr}"
+            );
+            assert!(stderr.contains(problem), "{kind}: {stderr}");
+            assert!(
+                stderr.contains("hint: trailkey needs a single-Region SYMMETRIC_DEFAULT"),
+                "{stderr}"
+            );
+        }
+        let calls = moto.recorded();
+        assert!(
+            calls.iter().all(|c| !is_write(c)),
+            "{kind}: no write: {calls:?}"
+        );
+    }
+}
