@@ -1085,3 +1085,185 @@ fn an_up_to_date_policy_that_kms_holds_is_never_refused_for_its_size() {
     let planned = plan(&desired, &observed).unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(change(&planned, Address::KmsKeyPolicy).action, Action::NoOp);
 }
+
+// ---------------------------------------------------------------------------
+// Key discovery beyond the alias, findings
+
+/// The converged key, tagged for `old` and named by `aliases`, found
+/// through the trail after `ct_key_alias` became `cloudtrail-org-key`.
+fn renamed_from(old: &str, aliases: &[&str]) -> (Desired, Observed) {
+    let (desired, mut observed) = converged();
+    let key = observed.key.as_mut().unwrap();
+    key.tags.insert(ALIAS_TAG.to_owned(), old.to_owned());
+    key.found_by = FoundBy::Trail;
+    key.aliases = Some(aliases.iter().map(|a| (*a).to_owned()).collect());
+    observed.alias_target = None;
+    (desired, observed)
+}
+
+#[test]
+fn a_renamed_alias_is_created_and_the_old_one_removed_then_the_tag_updated() {
+    let (desired, observed) = renamed_from("old-name", &["alias/old-name"]);
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<(Address, &str)> = planned.steps().map(|(a, s)| (a, s.operation())).collect();
+    assert_eq!(
+        ops,
+        [
+            (Address::KmsAlias, "CreateAlias"),
+            (Address::KmsAliasPrevious, "DeleteAlias"),
+            (Address::KmsAliasPrevious, "TagResource"),
+        ]
+    );
+    let previous = change(&planned, Address::KmsAliasPrevious);
+    assert_eq!(previous.action, Action::Delete);
+    assert_eq!(
+        previous.before,
+        json!({ "name": "alias/old-name", "target_key_id": KEY_ID })
+    );
+    assert_eq!(previous.after, Value::Null);
+    assert!(previous.reasons[0].contains("the old alias alias/old-name is removed"));
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 1,
+            change: 0,
+            destroy: 1
+        }
+    );
+    let Step::TagKey(tags) = &previous.steps[1] else {
+        panic!()
+    };
+    assert_eq!(tags[ALIAS_TAG], "cloudtrail-org-key");
+}
+
+#[test]
+fn a_renamed_alias_already_gone_only_updates_the_tag() {
+    let (desired, observed) = renamed_from("old-name", &[]);
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CreateAlias", "TagResource"]);
+    assert!(
+        planned
+            .changes
+            .iter()
+            .all(|c| c.address != Address::KmsAliasPrevious)
+    );
+}
+
+#[test]
+fn an_old_alias_naming_the_key_is_removed_only_if_it_is_the_tagged_one() {
+    // An alias the key's tag does not name (someone else's) is never removed.
+    let (desired, observed) = renamed_from("old-name", &["alias/someone-elses"]);
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(planned.steps().all(|(_, s)| s.operation() != "DeleteAlias"));
+}
+
+#[test]
+fn rotation_unknown_while_pending_deletion_is_enabled_with_the_key_and_listed_once() {
+    let (desired, mut observed) = converged();
+    let key = observed.key.as_mut().unwrap();
+    key.info.state = "PendingDeletion".to_owned();
+    key.rotation = None;
+    let planned = plan(&desired, &observed).unwrap();
+    let changed: Vec<Address> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(changed, [Address::KmsKey], "one drift, listed once");
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CancelKeyDeletion", "EnableKey", "EnableKeyRotation"]);
+    assert!(
+        change(&planned, Address::KmsKey).reasons[0].starts_with("THE KEY IS PENDING DELETION")
+    );
+}
+
+#[test]
+fn a_foreign_deny_on_cloudtrail_or_the_readers_is_a_warning_not_a_change() {
+    let (desired, mut observed) = converged();
+    let deny = |sid: &str, principal: Value, action: Value| json!({"Sid": sid, "Effect": "Deny", "Principal": principal, "Action": action, "Resource": "*"});
+    let mut policy = ours(&desired);
+    let list = policy["Statement"].as_array_mut().unwrap();
+    list.push(deny(
+        "NoTrail",
+        json!({"Service": "cloudtrail.amazonaws.com"}),
+        json!("kms:GenerateDataKey*"),
+    ));
+    list.push(deny(
+        "NoReaders",
+        json!({"AWS": LOG_ARCHIVE}),
+        json!(["kms:*"]),
+    ));
+    list.push(deny("NoOne", json!("*"), json!("kms:Decrypt")));
+    // Not blocking: another principal, or an action CloudTrail does not need.
+    list.push(deny(
+        "Unrelated",
+        json!({"AWS": "arn:aws:iam::444444444444:root"}),
+        json!("kms:*"),
+    ));
+    list.push(deny(
+        "NoDelete",
+        json!("*"),
+        json!("kms:ScheduleKeyDeletion"),
+    ));
+    observed.key.as_mut().unwrap().policy = policy.to_string();
+
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(
+        !planned.has_changes(),
+        "trailkey never overrides a foreign statement"
+    );
+    let warnings: Vec<&str> = planned
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "statement \"NoTrail\" explicitly denies kms:GenerateDataKey to CloudTrail"
+        )
+    );
+    assert!(warnings[1].contains("\"NoReaders\" explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to the Log Archive account (222222222222)"));
+    assert!(warnings[2].contains("\"NoOne\" explicitly denies kms:Decrypt to everyone"));
+    let note = planned
+        .findings
+        .iter()
+        .find(|f| f.level == Level::Note)
+        .unwrap();
+    assert!(
+        note.message
+            .contains("\"NoTrail\", \"NoReaders\", \"NoOne\", \"Unrelated\", \"NoDelete\"")
+    );
+}
+
+#[test]
+fn other_trailkey_keys_for_the_alias_are_reported_and_left_alone() {
+    let (desired, mut observed) = converged();
+    observed.other_keys.push(KeyInfo {
+        key_id: OTHER_KEY_ID.to_owned(),
+        arn: OTHER_KEY_ARN.to_owned(),
+        ..key_info("Enabled")
+    });
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    assert!(planned.steps().next().is_none());
+    let f = &planned.findings[0];
+    assert_eq!(f.level, Level::Warning);
+    assert!(
+        f.message.contains(OTHER_KEY_ARN)
+            && f.message.contains(&format!("trailkey uses {KEY_ARN}"))
+    );
+}
+
+#[test]
+fn a_key_found_by_tags_with_no_alias_gets_the_alias_not_a_new_key() {
+    let (desired, mut observed) = converged();
+    observed.alias_target = None;
+    observed.key.as_mut().unwrap().found_by = FoundBy::Tags;
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CreateAlias"]);
+}

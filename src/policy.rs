@@ -300,6 +300,7 @@ fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
             pointers.push(pointer);
         }
     }
+    pointers.sort();
     pointers
         .into_iter()
         .map(|pointer| FieldChange {
@@ -505,6 +506,66 @@ mod tests {
         let mut c = b.clone();
         c["Statement"][1]["Principal"]["AWS"][0] = json!("arn:aws:iam::444444444444:root");
         assert!(!equivalent(&a, &c, "aws"));
+    }
+
+    /// KMS returns policies pretty-printed with its own spacing, and IAM
+    /// may show a principal in the account-ID form.
+    #[test]
+    fn a_policy_as_kms_returns_it_equals_the_one_sent() {
+        let sent = ours();
+        let returned = to_document(&sent)
+            .replace("\n", "\r\n")
+            .replace("  ", "    ")
+            .replace("\"arn:aws:iam::111111111111:root\"", "\"111111111111\"");
+        let returned: Value = serde_json::from_str(&returned).unwrap();
+        assert_ne!(returned, sent);
+        assert!(equivalent(&returned, &sent, "aws"));
+        // A deleted role shows as an opaque principal ID: that is a difference.
+        let mut rewritten = sent.clone();
+        rewritten["Statement"][4]["Principal"]["AWS"][0] = json!("AROAEXAMPLEID1234567");
+        assert!(!equivalent(&rewritten, &sent, "aws"));
+    }
+
+    #[test]
+    fn field_changes_show_whole_lists_before_and_after() {
+        let before = normalize_statement(
+            &json!({"Sid": "X", "Principal": {"AWS": ["arn:aws:iam::222222222222:root", "333333333333"]},
+                    "Condition": {"StringEquals": {"aws:SourceArn": "arn:a"}}}),
+            "aws",
+        );
+        let after = normalize_statement(
+            &json!({"Sid": "X", "Principal": {"AWS": "arn:aws:iam::333333333333:root"},
+                    "Condition": {"StringEquals": {"aws:SourceArn": "arn:b"}}}),
+            "aws",
+        );
+        let changes = field_changes(&before, &after);
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["Condition.StringEquals.aws:sourcearn", "Principal.AWS"]
+        );
+        assert_eq!(changes[0].before, json!(["arn:a"]));
+        assert_eq!(changes[0].after, json!(["arn:b"]));
+        assert_eq!(
+            changes[1].before,
+            json!([
+                "arn:aws:iam::222222222222:root",
+                "arn:aws:iam::333333333333:root"
+            ])
+        );
+    }
+
+    #[test]
+    fn iam_wildcards_match_like_iam() {
+        assert!(wildcard_match("kms:*", "kms:decrypt"));
+        assert!(wildcard_match(
+            "kms:generatedatakey*",
+            "kms:generatedatakey"
+        ));
+        assert!(wildcard_match("*", "kms:describekey"));
+        assert!(wildcard_match("kms:de?rypt", "kms:decrypt"));
+        assert!(!wildcard_match("kms:encrypt", "kms:decrypt"));
+        assert!(!wildcard_match("s3:*", "kms:decrypt"));
     }
 
     #[test]

@@ -126,3 +126,28 @@ fn help_lists_the_commands() {
     let out = trailkey(&server, &["--help"]);
     insta::assert_snapshot!(transcript(&out));
 }
+
+#[test]
+fn colour_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
+    let server = CountingServer::start();
+    let run = |no_color: Option<&str>, force: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        isolate_aws_env(&mut cmd, &server.endpoint);
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        if let Some(v) = force {
+            cmd.env("CLICOLOR_FORCE", v);
+        }
+        let out = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["-c", "tests/configs/bad/account-13-digits.toml", "plan"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).contains('\x1b')
+    };
+    assert!(!run(None, None), "not a terminal: no colour");
+    assert!(run(None, Some("1")), "CLICOLOR_FORCE: colour");
+    assert!(!run(Some("1"), Some("1")), "NO_COLOR wins");
+}
