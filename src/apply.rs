@@ -9,9 +9,37 @@
 //! If a step fails, the steps before it stay done and the error says so;
 //! running `apply` again observes that state and converges.
 
-use crate::aws::{KeyInfo, KeyStore, Management};
+use std::time::Duration;
+
+use crate::aws::{AwsError, KeyInfo, KeyStore, Management};
 use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
+
+/// How long to keep retrying KMS's `MalformedPolicyDocumentException`
+/// (a principal in the policy that IAM does not know yet: eventual
+/// consistency after an account or role was just created), by default.
+pub const DEFAULT_POLICY_RETRY: Duration = Duration::from_secs(120);
+
+/// Days before a key this run created, and lost to a concurrent run, is deleted.
+pub const ORPHAN_DELETION_DAYS: i32 = 7;
+
+/// Tunables of an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Total time to retry `MalformedPolicyDocumentException`; zero: no retry.
+    pub policy_retry: Duration,
+    /// First backoff between those retries; doubles up to 10 s.
+    pub policy_retry_backoff: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            policy_retry: DEFAULT_POLICY_RETRY,
+            policy_retry_backoff: Duration::from_secs(1),
+        }
+    }
+}
 
 /// What one step did, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -21,58 +49,180 @@ pub struct Done {
     pub target: String,
 }
 
-/// Runs the plan's steps. `progress` is told about each step before it runs.
+/// Runs the plan's steps with the default options.
 pub async fn apply<M: Management, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
+    progress: impl FnMut(Address, &Step),
+) -> Result<Vec<Done>, Error> {
+    apply_with(plan, mgmt, keys, &ApplyOptions::default(), progress).await
+}
+
+/// Runs the plan's steps. `progress` is told about each step before it runs.
+///
+/// A concurrent run can win the race to create the alias. Then this run's
+/// `CreateAlias` fails with `AlreadyExistsException`, and the key this run
+/// just created is unused: unless the alias or the trail names it, its
+/// deletion is scheduled ([`ORPHAN_DELETION_DAYS`]), and the result is
+/// [`Error::Conflict`], after which the caller plans again against the
+/// winner's key.
+pub async fn apply_with<M: Management, K: KeyStore>(
+    plan: &Plan,
+    mgmt: &M,
+    keys: &K,
+    options: &ApplyOptions,
     mut progress: impl FnMut(Address, &Step),
 ) -> Result<Vec<Done>, Error> {
     let mut key: Option<KeyInfo> = plan.key.clone();
+    let mut created: Option<KeyInfo> = None;
     let mut done = Vec::new();
     for (address, step) in plan.steps() {
         progress(address, step);
-        let result = run_step(step, mgmt, keys, &mut key).await;
+        let result = run_step(step, mgmt, keys, options, &mut key).await;
         match result {
-            Ok(target) => done.push(Done {
-                address: address.as_str(),
-                operation: step.operation(),
-                target,
-            }),
-            Err(e) => {
-                let finished = if done.is_empty() {
-                    "no change was made before it".to_owned()
-                } else {
-                    format!(
-                        "done before it: {}",
-                        done.iter()
-                            .map(|d| format!("{} {}", d.operation, d.target))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                };
-                return Err(Error::aws(
-                    format!(
-                        "apply stopped at {} ({}); {finished}. Running apply again continues from there",
-                        address.as_str(),
-                        step.operation()
-                    ),
-                    e,
-                ));
+            Ok(target) => {
+                if let (Step::CreateKey(_), Some(k)) = (step, &key) {
+                    created = Some(k.clone());
+                }
+                done.push(Done {
+                    address: address.as_str(),
+                    operation: step.operation(),
+                    target,
+                })
             }
+            Err(e) if e.code == "AlreadyExistsException" && created.is_some() => {
+                if let Step::CreateAlias(alias) = step {
+                    let ours = created.as_ref().expect("checked");
+                    if lost_alias_race(plan, mgmt, keys, alias, ours, &mut done).await? {
+                        return Err(Error::conflict(
+                            format!(
+                                "another trailkey run created {alias} first; the key this run created ({}) is not used and is scheduled for deletion in {ORPHAN_DELETION_DAYS} days",
+                                ours.arn
+                            ),
+                            "run trailkey again: it continues with the other run's key",
+                        ));
+                    }
+                    // The alias names the key this run created (a concurrent
+                    // run found it by its tags): nothing was lost.
+                    done.push(Done {
+                        address: address.as_str(),
+                        operation: step.operation(),
+                        target: ours.arn.clone(),
+                    });
+                    continue;
+                }
+                return Err(stopped(address, step, &done, e));
+            }
+            Err(e) => return Err(stopped(address, step, &done, e)),
         }
     }
     Ok(done)
+}
+
+fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
+    let finished = if done.is_empty() {
+        "no change was made before it".to_owned()
+    } else {
+        format!(
+            "done before it: {}",
+            done.iter()
+                .map(|d| format!("{} {}", d.operation, d.target))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    Error::aws(
+        format!(
+            "apply stopped at {} ({}); {finished}. Running apply again continues from there",
+            address.as_str(),
+            step.operation()
+        ),
+        e,
+    )
+}
+
+/// After `CreateAlias` found the alias taken: true if another key holds it,
+/// in which case the key this run created is scheduled for deletion unless
+/// the trail uses it (it never deletes a key a trail uses).
+async fn lost_alias_race<M: Management, K: KeyStore>(
+    plan: &Plan,
+    mgmt: &M,
+    keys: &K,
+    alias: &str,
+    ours: &KeyInfo,
+    done: &mut Vec<Done>,
+) -> Result<bool, Error> {
+    let context = "resolving a concurrent run (the alias already exists)";
+    let holder = keys
+        .describe_key(alias)
+        .await
+        .map_err(|e| Error::aws(context, e))?;
+    if holder.as_ref().is_some_and(|h| h.key_id == ours.key_id) {
+        return Ok(false);
+    }
+    let trail = mgmt
+        .get_trail(&plan.target.trail_arn)
+        .await
+        .map_err(|e| Error::aws(context, e))?;
+    if trail.kms_key_id.as_deref() != Some(ours.arn.as_str()) {
+        keys.schedule_key_deletion(&ours.key_id, ORPHAN_DELETION_DAYS)
+            .await
+            .map_err(|e| {
+                Error::aws(format!("{context}: scheduling deletion of {}", ours.arn), e)
+            })?;
+        done.push(Done {
+            address: Address::KmsKey.as_str(),
+            operation: "ScheduleKeyDeletion",
+            target: ours.arn.clone(),
+        });
+    }
+    Ok(true)
+}
+
+/// Retries `MalformedPolicyDocumentException` with exponential backoff for
+/// up to `options.policy_retry`; every other result is returned at once.
+async fn retry_malformed_policy<T, F, Fut>(
+    options: &ApplyOptions,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut backoff = options.policy_retry_backoff;
+    loop {
+        match call().await {
+            Err(e)
+                if e.code == "MalformedPolicyDocumentException"
+                    && started.elapsed() + backoff <= options.policy_retry =>
+            {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(mut e) if e.code == "MalformedPolicyDocumentException" => {
+                e.message = format!(
+                    "{} (still rejected after retrying for {:.0?})",
+                    e.message,
+                    started.elapsed()
+                );
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn run_step<M: Management, K: KeyStore>(
     step: &Step,
     mgmt: &M,
     keys: &K,
+    options: &ApplyOptions,
     key: &mut Option<KeyInfo>,
-) -> Result<String, crate::aws::AwsError> {
+) -> Result<String, AwsError> {
     if let Step::CreateKey(new) = step {
-        let created = keys.create_key(new).await?;
+        let created = retry_malformed_policy(options, || keys.create_key(new)).await?;
         let arn = created.arn.clone();
         *key = Some(created);
         return Ok(arn);
@@ -91,7 +241,9 @@ async fn run_step<M: Management, K: KeyStore>(
             keys.delete_alias(alias).await?;
             return Ok(alias.clone());
         }
-        Step::PutKeyPolicy(doc) => keys.put_key_policy(&k.key_id, doc).await?,
+        Step::PutKeyPolicy(doc) => {
+            retry_malformed_policy(options, || keys.put_key_policy(&k.key_id, doc)).await?
+        }
         Step::EnableRotation => keys.enable_rotation(&k.key_id).await?,
         Step::UpdateTrail(trail) => {
             mgmt.set_trail_key(trail, &k.arn).await?;

@@ -402,17 +402,11 @@ fn a_rerun_converges_after_a_crash_at_every_write_position() {
     let n = from_scratch_writes();
     assert_eq!(n, FROM_SCRATCH.len());
     let failures: Vec<String> = (0..n).filter_map(|k| crash_then_rerun(k).err()).collect();
+    eprintln!(
+        "first apply: {n} writes; a crash at write position k = 1..{n} then a rerun converged for {} of {n}",
+        n - failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The positions that do converge today: before the key exists, or once the
-/// alias names it. (`a_rerun_converges_after_a_crash_at_every_write_position`
-/// covers all of them once issue 5 is fixed.)
-#[test]
-fn a_rerun_converges_after_a_crash_before_the_key_or_after_the_alias() {
-    for k in [0, 2, 3] {
-        crash_then_rerun(k).unwrap_or_else(|e| panic!("{e}"));
-    }
 }
 
 /// Repairing drift on an existing key never creates one, so a crash at any
@@ -595,4 +589,235 @@ fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
         e.render()
     );
     assert!(fake.writes().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Concurrent runs, eventual consistency, and the remaining AWS errors
+
+/// Another run creates its key and the alias between this run's observe and
+/// its `CreateAlias`.
+fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
+    block_on(async {
+        let (planned, keys) = observe_and_plan(fake, desired).await.unwrap();
+        let winner = keys
+            .create_key(&crate::aws::NewKey {
+                description: "the winner".to_owned(),
+                policy: "{}".to_owned(),
+                tags: desired.tags.clone(),
+            })
+            .await
+            .unwrap();
+        keys.create_alias(ALIAS, &winner.key_id).await.unwrap();
+        fake.clear_calls();
+        apply(&planned, fake.management(), &keys, |_, _| {})
+            .await
+            .unwrap_err()
+    })
+}
+
+#[test]
+fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let e = race_lost_to(&fake, &desired);
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    let text = e.render();
+    assert!(
+        text.contains("another trailkey run created alias/cloudtrail-org-key first"),
+        "{text}"
+    );
+    assert!(text.contains("hint: run trailkey again"), "{text}");
+    assert_eq!(
+        fake.writes(),
+        ["CreateKey", "CreateAlias", "ScheduleKeyDeletion"],
+        "it stops before touching the trail"
+    );
+    let s = fake.state.borrow();
+    let states: Vec<&str> = s.keys.iter().map(|k| k.info.state.as_str()).collect();
+    assert_eq!(
+        states,
+        ["Enabled", "PendingDeletion"],
+        "the winner's key stays enabled"
+    );
+    drop(s);
+    // The next run continues with the winner's key: no new key, nothing deleted.
+    fake.clear_calls();
+    apply_now(&fake, &desired);
+    assert!(!fake.writes().contains(&"CreateKey"));
+    assert!(!plan_now(&fake, &desired).has_changes());
+}
+
+#[test]
+fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
+    let desired = desired();
+    let fake = empty_cloud();
+    block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        let ours = keys
+            .create_key(&crate::aws::NewKey {
+                description: "created by this run".to_owned(),
+                policy: "{}".to_owned(),
+                tags: desired.tags.clone(),
+            })
+            .await
+            .unwrap();
+        // Somehow the trail already uses it, and the alias names another key.
+        fake.management()
+            .set_trail_key(TRAIL_ARN, &ours.arn)
+            .await
+            .unwrap();
+        keys.create_alias(ALIAS, "some-other-key").await.unwrap();
+        fake.clear_calls();
+        let mut done = Vec::new();
+        let lost = lost_alias_race(&planned, fake.management(), &keys, ALIAS, &ours, &mut done)
+            .await
+            .unwrap();
+        assert!(lost);
+        assert!(fake.writes().is_empty(), "no deletion: {:?}", fake.calls());
+    });
+}
+
+#[test]
+fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
+    let desired = desired();
+    let fake = empty_cloud();
+    block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        let ours = keys
+            .create_key(&crate::aws::NewKey {
+                description: "created by this run".to_owned(),
+                policy: "{}".to_owned(),
+                tags: desired.tags.clone(),
+            })
+            .await
+            .unwrap();
+        // A concurrent run found this run's key by its tags and aliased it.
+        keys.create_alias(ALIAS, &ours.key_id).await.unwrap();
+        let mut done = Vec::new();
+        let lost = lost_alias_race(&planned, fake.management(), &keys, ALIAS, &ours, &mut done)
+            .await
+            .unwrap();
+        assert!(!lost);
+        assert!(done.is_empty());
+    });
+}
+
+fn fast_retry(total_ms: u64) -> ApplyOptions {
+    ApplyOptions {
+        policy_retry: std::time::Duration::from_millis(total_ms),
+        policy_retry_backoff: std::time::Duration::from_millis(1),
+    }
+}
+
+#[test]
+fn malformed_policy_right_after_a_principal_was_created_is_retried() {
+    let desired = desired();
+    let fake = empty_cloud();
+    for _ in 0..3 {
+        fake.fail_next(
+            "CreateKey",
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.",
+        );
+    }
+    block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        apply_with(
+            &planned,
+            fake.management(),
+            &keys,
+            &fast_retry(5_000),
+            |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    });
+    let creates = fake.calls().iter().filter(|c| **c == "CreateKey").count();
+    assert_eq!(creates, 4, "three rejections, then success");
+    assert_eq!(fake.state.borrow().keys.len(), 1);
+}
+
+#[test]
+fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    policy_statement_missing(&fake);
+    for _ in 0..1000 {
+        fake.fail_next(
+            "PutKeyPolicy",
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.",
+        );
+    }
+    let e = block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        apply_with(
+            &planned,
+            fake.management(),
+            &keys,
+            &fast_retry(50),
+            |_, _| {},
+        )
+        .await
+        .unwrap_err()
+    });
+    let text = e.render();
+    assert!(text.contains("MalformedPolicyDocumentException"), "{text}");
+    assert!(text.contains("still rejected after retrying for"), "{text}");
+    assert!(
+        text.contains("hint: KMS rejected the key policy: a principal in it may not exist yet"),
+        "{text}"
+    );
+    let puts = fake
+        .calls()
+        .iter()
+        .filter(|c| **c == "PutKeyPolicy")
+        .count();
+    assert!((2..1000).contains(&puts), "bounded retries: {puts}");
+}
+
+/// `operation` fails with `code`; the error the user sees carries `hint`.
+fn assert_hint(operation: &'static str, code: &str, hint: &str) {
+    let desired = desired();
+    let fake = empty_cloud();
+    fake.fail_next(operation, code, "as AWS says it");
+    let e = block_on(run_apply(&fake, &desired)).unwrap_err();
+    let text = e.render();
+    assert!(text.contains(code), "{text}");
+    assert!(text.contains(hint), "{operation} {code}: {text}");
+    assert!(!text.contains("testing"), "no credentials in messages");
+}
+
+#[test]
+fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
+    assert_hint(
+        "UpdateTrail",
+        "KmsKeyDisabledException",
+        "the key is disabled: `trailkey apply` enables it",
+    );
+    assert_hint(
+        "UpdateTrail",
+        "NotOrganizationMasterAccountException",
+        "organization trails can only be changed from the management account",
+    );
+    assert_hint(
+        "UpdateTrail",
+        "OrganizationNotInAllFeaturesModeException",
+        "organization trails need AWS Organizations with all features enabled",
+    );
+    assert_hint(
+        "GetCallerIdentity",
+        "ExpiredToken",
+        "the AWS credentials have expired",
+    );
+    assert_hint(
+        "CreateKey",
+        "LimitExceededException",
+        "a KMS quota was reached",
+    );
+    assert_hint(
+        "DescribeOrganization",
+        "AWSOrganizationsNotInUseException",
+        "not in an organization",
+    );
 }

@@ -49,6 +49,10 @@ pub enum Command {
         auto_approve: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// How long to retry KMS's MalformedPolicyDocumentException, which a
+        /// principal created moments ago causes until IAM knows it (0: no retry).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        policy_retry_timeout: u64,
     },
     /// Print the key policy trailkey would attach (read-only).
     Policy {

@@ -49,6 +49,9 @@ pub enum Error {
     /// The command cannot run as asked (e.g. apply without a terminal).
     #[error("{message}")]
     Usage { message: String, hint: String },
+    /// A concurrent trailkey run won a race; this run stopped safely.
+    #[error("{message}")]
+    Conflict { message: String, hint: String },
 }
 
 impl Error {
@@ -63,6 +66,13 @@ impl Error {
 
     pub fn check(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Check {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Conflict {
             message: message.into(),
             hint: hint.into(),
         }
@@ -91,12 +101,18 @@ impl Error {
             Error::Config { hint, .. }
             | Error::Aws { hint, .. }
             | Error::Check { hint, .. }
-            | Error::Usage { hint, .. } => hint,
+            | Error::Usage { hint, .. }
+            | Error::Conflict { hint, .. } => hint,
         }
     }
 
-    /// The text printed on stderr: an `error:` line, where it applies, and a `hint:` line.
+    /// The message as plain text: an `error:` line, where it applies, and a `hint:` line.
     pub fn render(&self) -> String {
+        anstream::adapter::strip_str(&self.render_styled()).to_string()
+    }
+
+    /// The same with ANSI colours, for `output::err` (which strips them where colour is off).
+    pub fn render_styled(&self) -> String {
         let mut out = String::new();
         match self {
             Error::Config {
@@ -121,7 +137,9 @@ impl Error {
                     source.operation, source.code, source.message
                 );
             }
-            Error::Check { message, .. } | Error::Usage { message, .. } => {
+            Error::Check { message, .. }
+            | Error::Usage { message, .. }
+            | Error::Conflict { message, .. } => {
                 let _ = writeln!(out, "{ERROR} {message}");
             }
         }

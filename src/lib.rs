@@ -117,6 +117,7 @@ pub async fn run_online<C: Connect>(
         Command::Apply {
             auto_approve,
             format,
+            policy_retry_timeout,
         } => {
             match format {
                 Format::Human => output::out(&render::plan_human(&plan)),
@@ -124,20 +125,48 @@ pub async fn run_online<C: Connect>(
                 Format::Json if !auto_approve => output::err(&render::plan_human(&plan)),
                 Format::Json => {}
             }
-            let done = if plan.has_changes() {
+            let options = apply::ApplyOptions {
+                policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
+                ..apply::ApplyOptions::default()
+            };
+            let progress = |address: plan::Address, step: &plan::Step| {
+                output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
+            };
+            let (mut plan, mut observed, mut done) = (plan, observed, Vec::new());
+            if plan.has_changes() {
                 if !auto_approve {
                     confirm()?;
                 }
-                apply::apply(&plan, connect.management(), &keys, |address, step| {
-                    output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
-                })
-                .await?
-            } else {
-                Vec::new()
-            };
+                match apply::apply_with(&plan, connect.management(), &keys, &options, progress)
+                    .await
+                {
+                    Ok(d) => done = d,
+                    // Another run created the key and alias first: continue
+                    // with its key (the new plan creates none), once.
+                    Err(Error::Conflict { message, .. }) if auto_approve => {
+                        output::err(&format!(
+                            "{message}\nPlanning again against the other run's key.\n"
+                        ));
+                        observed = observe::refresh(connect, &keys, desired, &observed).await?;
+                        plan = plan::plan(desired, &observed)?;
+                        if plan.has_changes() {
+                            output::err(&render::plan_human(&plan));
+                            done = apply::apply_with(
+                                &plan,
+                                connect.management(),
+                                &keys,
+                                &options,
+                                progress,
+                            )
+                            .await?;
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let result = verify(connect, &keys, desired, &observed, &plan).await?;
             match format {
-                Format::Human if plan.has_changes() => {
+                Format::Human if !done.is_empty() => {
                     output::out(&render::apply_human(&done, &plan, &result))
                 }
                 Format::Human => {}

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(trailkey::Status::Success) => ExitCode::SUCCESS,
         Ok(trailkey::Status::ChangesPresent) => ExitCode::from(2),
         Err(e) => {
-            trailkey::output::err(&e.render());
+            trailkey::output::err(&e.render_styled());
             ExitCode::from(1)
         }
     }

@@ -160,9 +160,10 @@ pub async fn observe_keys<K: KeyStore>(
             .position(|(k, _)| uses(k))
             .map(|i| (tagged.remove(i), FoundBy::Trail)),
     };
+    // Keys pending deletion are the losers of concurrent runs, on their way out.
     let other_keys = tagged
         .into_iter()
-        .filter(same_alias)
+        .filter(|t| same_alias(t) && t.0.state != "PendingDeletion")
         .map(|(k, _)| k)
         .collect();
     let key = match chosen {

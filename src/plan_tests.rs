@@ -616,8 +616,30 @@ fn assert_plan_follows_the_spec(case: &Case) -> bool {
     planned.has_changes()
 }
 
+/// Safety: no policy trailkey sends lacks the Security Tooling root
+/// administration statement (the key would become unmanageable).
+fn assert_root_administration(doc: &str) {
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    let root = statements_of(&sent)
+        .into_iter()
+        .find(|s| s["Sid"] == "TrailkeyRootAdministration")
+        .expect("root administration in every policy sent");
+    assert_eq!(root["Effect"], "Allow");
+    assert_eq!(
+        root["Principal"]["AWS"],
+        format!("arn:aws:iam::{SECURITY_TOOLING}:root")
+    );
+    assert_eq!(root["Action"], "kms:*");
+    assert!(root.get("Condition").is_none());
+}
+
 fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &Step) {
     let policy_after = &change(planned, Address::KmsKeyPolicy).after;
+    match step {
+        Step::CreateKey(new) => assert_root_administration(&new.policy),
+        Step::PutKeyPolicy(doc) => assert_root_administration(doc),
+        _ => {}
+    }
     match step {
         Step::CreateKey(new) => {
             assert_eq!(new.description, desired.key_description());

@@ -409,3 +409,121 @@ fn management_role_is_assumed_for_the_management_calls() {
     let state = moto.state(&seed);
     assert_eq!(state["trail"]["kms_key_id"], only_key(&state)["arn"]);
 }
+
+#[test]
+fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
+    const RUNS: usize = 16;
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let children: Vec<_> = (0..RUNS)
+        .map(|_| {
+            moto.trailkey_command(&seed.config)
+                .args(["apply", "--auto-approve"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn trailkey")
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut lost_and_continued = 0;
+    for out in &outputs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => assert!(
+                stderr.contains("another trailkey run") && stderr.contains("run trailkey again"),
+                "a clear message: {}",
+                transcript(out)
+            ),
+            _ => panic!("{}", transcript(out)),
+        }
+        lost_and_continued +=
+            usize::from(stderr.contains("Planning again against the other run's key"));
+    }
+    let exit_zero = outputs
+        .iter()
+        .filter(|o| o.status.code() == Some(0))
+        .count();
+
+    let state = moto.state(&seed);
+    let keys = state["keys"].as_array().unwrap();
+    let enabled: Vec<&Value> = keys
+        .iter()
+        .filter(|k| k["key_state"] == "Enabled")
+        .collect();
+    assert_eq!(enabled.len(), 1, "exactly one enabled key: {state:#}");
+    let winner = enabled[0];
+    assert_eq!(winner["tags"]["ManagedBy"], "trailkey");
+    for k in keys.iter().filter(|k| k["arn"] != winner["arn"]) {
+        assert_eq!(
+            k["key_state"], "PendingDeletion",
+            "an orphan is on its way out: {k:#}"
+        );
+    }
+    assert_eq!(
+        state["aliases"],
+        serde_json::json!([{"name": "alias/cloudtrail-org-key", "target_key_id": winner["key_id"]}])
+    );
+    assert_eq!(state["trail"]["kms_key_id"], winner["arn"]);
+    eprintln!(
+        "{RUNS} concurrent applies: {exit_zero} exited 0 ({lost_and_continued} of them after losing the race), {} keys created, {} scheduled for deletion",
+        keys.len(),
+        keys.len() - 1
+    );
+    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
+}
+
+#[test]
+fn credentials_and_session_tokens_never_appear_in_any_output() {
+    const SECRET: &str = "Sup3rSecretAccessKey/trailkey+TEST0000000";
+    const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENtrailkey";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let mut outputs = Vec::new();
+    for args in [
+        &["plan", "--detailed-exitcode"][..],
+        &["apply", "--auto-approve"],
+        &["apply", "--auto-approve", "--format", "json"],
+        &["plan", "--format", "json"],
+        &["policy"],
+    ] {
+        let out = moto
+            .trailkey(&seed.config)
+            .env("AWS_ACCESS_KEY_ID", "AKIATRAILKEYTESTKEY1")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .args(args)
+            .output()
+            .unwrap();
+        outputs.push(out);
+    }
+    // A failing run too: the error path must not leak either.
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace("name = \"org-trail\"", "name = \"gone\""),
+    )
+    .unwrap();
+    outputs.push(
+        moto.trailkey(&seed.config)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .args(["plan"])
+            .output()
+            .unwrap(),
+    );
+    for out in &outputs {
+        let all = transcript(out);
+        for secret in [SECRET, TOKEN, "AKIATRAILKEYTESTKEY1"] {
+            assert!(!all.contains(secret), "{secret} leaked: {all}");
+        }
+        // moto's assumed-role credentials: access keys start ASIA.
+        assert!(!all.contains("ASIA"), "assumed-role key leaked: {all}");
+        assert!(!all.to_lowercase().contains("secret"), "{all}");
+    }
+}

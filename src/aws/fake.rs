@@ -22,6 +22,7 @@ pub const WRITES: &[&str] = &[
     "EnableKeyRotation",
     "EnableKey",
     "CancelKeyDeletion",
+    "ScheduleKeyDeletion",
     "TagResource",
     "UpdateTrail",
 ];
@@ -352,6 +353,13 @@ impl KeyStore for FakeCloud {
         self.call("CancelKeyDeletion")?;
         self.with_key("CancelKeyDeletion", key_id, |k| {
             k.info.state = "Disabled".to_owned()
+        })
+    }
+
+    async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
+        self.call("ScheduleKeyDeletion")?;
+        self.with_key("ScheduleKeyDeletion", key_id, |k| {
+            k.info.state = "PendingDeletion".to_owned()
         })
     }
 

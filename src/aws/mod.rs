@@ -134,6 +134,8 @@ pub trait KeyStore {
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()>;
     async fn enable_key(&self, key_id: &str) -> AwsResult<()>;
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()>;
+    /// Only for a key this run created and nothing uses (see `apply`).
+    async fn schedule_key_deletion(&self, key_id: &str, days: i32) -> AwsResult<()>;
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
 }
 

@@ -22,6 +22,12 @@ use super::{
 /// backoff with jitter for throttling and transient errors).
 const MAX_ATTEMPTS: u32 = 5;
 
+/// The SDK's standard retry strategy with [`MAX_ATTEMPTS`]: trailkey does
+/// not retry throttling or transient errors itself.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
 /// Where the caller's credentials come from.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -41,7 +47,7 @@ impl SdkConnect {
     pub async fn new(region: &str, options: &Options) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .retry_config(retry_config())
             .app_name(AppName::new("trailkey").expect("valid app name"));
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
@@ -464,6 +470,17 @@ impl KeyStore for SdkKeyStore {
             .map_err(|e| aws_error("CancelKeyDeletion", e))
     }
 
+    async fn schedule_key_deletion(&self, key_id: &str, days: i32) -> AwsResult<()> {
+        self.kms
+            .schedule_key_deletion()
+            .key_id(key_id)
+            .pending_window_in_days(days)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("ScheduleKeyDeletion", e))
+    }
+
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         let tags = kms_tags("TagResource", tags)?;
         self.kms
@@ -474,5 +491,260 @@ impl KeyStore for SdkKeyStore {
             .await
             .map(drop)
             .map_err(|e| aws_error("TagResource", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The real SDK clients against `aws-smithy-mocks`: AWS errors moto
+    //! cannot produce are mapped to their codes (and so to their hints), the
+    //! retry configuration bounds throttling, and requests carry what they
+    //! must (never the policy-lockout bypass).
+
+    use std::time::Duration;
+
+    use aws_sdk_kms::operation::create_key::{CreateKeyError, CreateKeyOutput};
+    use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyOutput;
+    use aws_sdk_kms::types::KeyMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::error::Error;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    const NONE: [&Rule; 0] = [];
+
+    fn management(trail_rules: &[&Rule]) -> SdkManagement {
+        SdkManagement {
+            sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, NONE),
+            org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, NONE),
+            trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, trail_rules),
+        }
+    }
+
+    fn key_store(rules: &[&Rule]) -> SdkKeyStore {
+        SdkKeyStore {
+            kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, rules, |c| c
+                .retry_config(
+                    retry_config().with_initial_backoff(Duration::from_millis(1))
+                )),
+        }
+    }
+
+    /// An AWS JSON-protocol error response as it comes over the wire, so
+    /// the SDK's own deserializer reads the error code.
+    fn json_error(code: &'static str, message: &'static str) -> impl Fn() -> HttpResponse {
+        move || {
+            HttpResponse::new(
+                StatusCode::try_from(400).unwrap(),
+                SdkBody::from(format!(r#"{{"__type":"{code}","message":"{message}"}}"#)),
+            )
+        }
+    }
+
+    #[test]
+    fn cloudtrail_errors_moto_cannot_produce_are_mapped_with_their_hints() {
+        let cases = [
+            (
+                "InsufficientEncryptionPolicyException",
+                "the key policy does not let CloudTrail use the key",
+            ),
+            (
+                "KmsKeyNotFoundException",
+                "the key must be in the trail's home Region and be named by its full key ARN",
+            ),
+            ("KmsKeyDisabledException", "the key is disabled"),
+            (
+                "NotOrganizationMasterAccountException",
+                "only be changed from the management account",
+            ),
+            (
+                "OrganizationNotInAllFeaturesModeException",
+                "all features enabled",
+            ),
+        ];
+        for (code, hint) in cases {
+            let rule = mock!(aws_sdk_cloudtrail::Client::update_trail)
+                .then_http_response(json_error(code, "as CloudTrail says it"));
+            let e = block_on(management(&[&rule]).set_trail_key("org-trail", "arn:aws:kms:k"))
+                .unwrap_err();
+            assert_eq!((e.operation, e.code.as_str()), ("UpdateTrail", code));
+            assert_eq!(e.message, "as CloudTrail says it");
+            let text = Error::aws("pointing the trail at the key", e).render();
+            assert!(text.contains(hint), "{code}: {text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_trail_is_trail_not_found() {
+        let rule = mock!(aws_sdk_cloudtrail::Client::get_trail).then_http_response(json_error(
+            "TrailNotFoundException",
+            "Unknown trail: org-trail for the user: 123456789012",
+        ));
+        let e = block_on(management(&[&rule]).get_trail("org-trail")).unwrap_err();
+        assert_eq!(
+            (e.operation, e.code.as_str()),
+            ("GetTrail", "TrailNotFoundException")
+        );
+        assert!(e.message.contains("Unknown trail"));
+    }
+
+    #[test]
+    fn a_denied_assume_role_names_the_role_and_its_trust() {
+        let rule = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
+            AssumeRoleError::generic(
+                aws_sdk_sts::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole")
+                    .build(),
+            )
+        });
+        let management = SdkManagement {
+            sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, [&rule]),
+            ..management(&[])
+        };
+        let connect = SdkConnect {
+            config: SdkConfig::builder().build(),
+            management,
+        };
+        let Err(e) = block_on(
+            connect.security_tooling("arn:aws:iam::111111111111:role/AWSControlTowerExecution"),
+        ) else {
+            panic!("AssumeRole must fail");
+        };
+        assert_eq!(
+            (e.operation, e.code.as_str()),
+            ("AssumeRole", "AccessDenied")
+        );
+        let text = Error::aws("assuming the role", e).render();
+        assert!(
+            text.contains(
+                "check roles.security_tooling (the role name) and that its trust policy allows"
+            ),
+            "{text}"
+        );
+    }
+
+    fn throttled() -> CreateKeyError {
+        CreateKeyError::generic(
+            aws_sdk_kms::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    }
+
+    fn created() -> CreateKeyOutput {
+        CreateKeyOutput::builder()
+            .key_metadata(
+                KeyMetadata::builder()
+                    .key_id("k-1")
+                    .arn("arn:aws:kms:us-east-1:111111111111:key/k-1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    fn new_key() -> NewKey {
+        NewKey {
+            description: "d".to_owned(),
+            policy: "{}".to_owned(),
+            tags: BTreeMap::from([("ManagedBy".to_owned(), "trailkey".to_owned())]),
+        }
+    }
+
+    #[test]
+    fn throttling_is_retried_by_the_sdk_and_succeeds() {
+        let rule = mock!(aws_sdk_kms::Client::create_key)
+            .sequence()
+            .error(throttled)
+            .times(2)
+            .output(created)
+            .build();
+        let key = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap();
+        assert_eq!(key.key_id, "k-1");
+        assert_eq!(rule.num_calls(), 3, "two throttles, then success");
+    }
+
+    #[test]
+    fn throttling_that_outlasts_the_bounded_retries_fails_with_its_hint() {
+        let rule = mock!(aws_sdk_kms::Client::create_key)
+            .sequence()
+            .error(throttled)
+            .repeatedly()
+            .build();
+        let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+        assert_eq!(e.code, "ThrottlingException");
+        assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize, "bounded attempts");
+        assert!(
+            Error::aws("creating the key", e)
+                .render()
+                .contains("wait a minute and run again")
+        );
+    }
+
+    #[test]
+    fn a_kms_quota_is_limit_exceeded_with_its_hint() {
+        let rule = mock!(aws_sdk_kms::Client::create_key).then_http_response(json_error(
+            "LimitExceededException",
+            "The request was rejected because a quota was exceeded.",
+        ));
+        let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+        assert_eq!(e.code, "LimitExceededException");
+        assert!(
+            Error::aws("creating the key", e)
+                .render()
+                .contains("a KMS quota was reached")
+        );
+    }
+
+    #[test]
+    fn keys_are_created_single_region_symmetric_tagged_and_never_bypass_the_lockout_check() {
+        let rule = mock!(aws_sdk_kms::Client::create_key)
+            .match_requests(|r| {
+                r.key_spec() == Some(&KeySpec::SymmetricDefault)
+                    && r.key_usage() == Some(&KeyUsageType::EncryptDecrypt)
+                    && r.origin() == Some(&OriginType::AwsKms)
+                    && r.multi_region() == Some(false)
+                    && r.bypass_policy_lockout_safety_check().is_none()
+                    && r.policy() == Some("{}")
+                    && r.tags()
+                        .iter()
+                        .any(|t| t.tag_key() == "ManagedBy" && t.tag_value() == "trailkey")
+            })
+            .then_output(created);
+        block_on(key_store(&[&rule]).create_key(&new_key())).unwrap();
+        assert_eq!(rule.num_calls(), 1);
+
+        let rule = mock!(aws_sdk_kms::Client::put_key_policy)
+            .match_requests(|r| {
+                r.bypass_policy_lockout_safety_check().is_none()
+                    && r.policy_name() == Some("default")
+            })
+            .then_output(|| PutKeyPolicyOutput::builder().build());
+        block_on(key_store(&[&rule]).put_key_policy("k-1", "{}")).unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn a_malformed_policy_is_reported_with_its_code() {
+        let rule = mock!(aws_sdk_kms::Client::put_key_policy).then_http_response(json_error(
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.",
+        ));
+        let e = block_on(key_store(&[&rule]).put_key_policy("k-1", "{}")).unwrap_err();
+        assert_eq!(e.code, "MalformedPolicyDocumentException");
     }
 }

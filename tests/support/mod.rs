@@ -167,9 +167,13 @@ impl Moto {
 
     /// The trailkey binary with the AWS environment pointed at this moto.
     pub fn trailkey(&self, config: &Path) -> assert_cmd::Command {
-        let mut std_cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
-        isolate_aws_env(&mut std_cmd, &self.endpoint);
-        let mut cmd = assert_cmd::Command::from_std(std_cmd);
+        assert_cmd::Command::from_std(self.trailkey_command(config))
+    }
+
+    /// The same as a `std::process::Command`, e.g. to spawn several at once.
+    pub fn trailkey_command(&self, config: &Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        isolate_aws_env(&mut cmd, &self.endpoint);
         cmd.arg("-c").arg(config);
         cmd
     }
