@@ -91,28 +91,30 @@ pub async fn apply_with<M: Management, K: KeyStore>(
                     target,
                 })
             }
-            Err(e) if e.code == "AlreadyExistsException" && created.is_some() => {
-                if let Step::CreateAlias(alias) = step {
-                    let ours = created.as_ref().expect("checked");
-                    if lost_alias_race(plan, mgmt, keys, alias, ours, &mut done).await? {
+            Err(e)
+                if e.code == "AlreadyExistsException" && matches!(step, Step::CreateAlias(_)) =>
+            {
+                let Step::CreateAlias(alias) = step else {
+                    unreachable!("matched above")
+                };
+                let wanted = key.as_ref().expect("CreateAlias follows the key");
+                match alias_race(plan, mgmt, keys, alias, wanted, created.as_ref(), &mut done)
+                    .await?
+                {
+                    // The alias already names the key: a concurrent run
+                    // found it by its tags and aliased it. Nothing lost.
+                    Race::AlreadyDone => done.push(Done {
+                        address: address.as_str(),
+                        operation: step.operation(),
+                        target: wanted.arn.clone(),
+                    }),
+                    Race::Lost(cleanup) => {
                         return Err(Error::conflict(
-                            format!(
-                                "another trailkey run created {alias} first; the key this run created ({}) is not used and is scheduled for deletion in {ORPHAN_DELETION_DAYS} days",
-                                ours.arn
-                            ),
+                            format!("another trailkey run created {alias} first{cleanup}"),
                             "run trailkey again: it continues with the other run's key",
                         ));
                     }
-                    // The alias names the key this run created (a concurrent
-                    // run found it by its tags): nothing was lost.
-                    done.push(Done {
-                        address: address.as_str(),
-                        operation: step.operation(),
-                        target: ours.arn.clone(),
-                    });
-                    continue;
                 }
-                return Err(stopped(address, step, &done, e));
             }
             Err(e) => return Err(stopped(address, step, &done, e)),
         }
@@ -142,42 +144,60 @@ fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
     )
 }
 
-/// After `CreateAlias` found the alias taken: true if another key holds it,
-/// in which case the key this run created is scheduled for deletion unless
-/// the trail uses it (it never deletes a key a trail uses).
-async fn lost_alias_race<M: Management, K: KeyStore>(
+/// How a `CreateAlias` that found the alias taken ends.
+#[derive(Debug, PartialEq, Eq)]
+enum Race {
+    /// The alias names the key this run wanted it on.
+    AlreadyDone,
+    /// Another key holds it; the text says what this run cleaned up.
+    Lost(String),
+}
+
+/// After `CreateAlias` found the alias taken: if another key holds it and
+/// this run created `created`, that key is unused, and its deletion is
+/// scheduled, unless the trail uses it (a key a trail uses is never deleted).
+async fn alias_race<M: Management, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
     alias: &str,
-    ours: &KeyInfo,
+    wanted: &KeyInfo,
+    created: Option<&KeyInfo>,
     done: &mut Vec<Done>,
-) -> Result<bool, Error> {
+) -> Result<Race, Error> {
     let context = "resolving a concurrent run (the alias already exists)";
     let holder = keys
         .describe_key(alias)
         .await
         .map_err(|e| Error::aws(context, e))?;
-    if holder.as_ref().is_some_and(|h| h.key_id == ours.key_id) {
-        return Ok(false);
+    if holder.as_ref().is_some_and(|h| h.key_id == wanted.key_id) {
+        return Ok(Race::AlreadyDone);
     }
+    let Some(ours) = created else {
+        return Ok(Race::Lost(String::new()));
+    };
     let trail = mgmt
         .get_trail(&plan.target.trail_arn)
         .await
         .map_err(|e| Error::aws(context, e))?;
-    if trail.kms_key_id.as_deref() != Some(ours.arn.as_str()) {
-        keys.schedule_key_deletion(&ours.key_id, ORPHAN_DELETION_DAYS)
-            .await
-            .map_err(|e| {
-                Error::aws(format!("{context}: scheduling deletion of {}", ours.arn), e)
-            })?;
-        done.push(Done {
-            address: Address::KmsKey.as_str(),
-            operation: "ScheduleKeyDeletion",
-            target: ours.arn.clone(),
-        });
+    if trail.kms_key_id.as_deref() == Some(ours.arn.as_str()) {
+        return Ok(Race::Lost(format!(
+            "; the key this run created ({}) is kept because the trail uses it",
+            ours.arn
+        )));
     }
-    Ok(true)
+    keys.schedule_key_deletion(&ours.key_id, ORPHAN_DELETION_DAYS)
+        .await
+        .map_err(|e| Error::aws(format!("{context}: scheduling deletion of {}", ours.arn), e))?;
+    done.push(Done {
+        address: Address::KmsKey.as_str(),
+        operation: "ScheduleKeyDeletion",
+        target: ours.arn.clone(),
+    });
+    Ok(Race::Lost(format!(
+        "; the key this run created ({}) is not used and is scheduled for deletion in {ORPHAN_DELETION_DAYS} days",
+        ours.arn
+    )))
 }
 
 /// Retries `MalformedPolicyDocumentException` with exponential backoff for

@@ -669,10 +669,20 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
         keys.create_alias(ALIAS, "some-other-key").await.unwrap();
         fake.clear_calls();
         let mut done = Vec::new();
-        let lost = lost_alias_race(&planned, fake.management(), &keys, ALIAS, &ours, &mut done)
-            .await
-            .unwrap();
-        assert!(lost);
+        let race = alias_race(
+            &planned,
+            fake.management(),
+            &keys,
+            ALIAS,
+            &ours,
+            Some(&ours),
+            &mut done,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(race, Race::Lost(ref text) if text.contains("kept because the trail uses it"))
+        );
         assert!(fake.writes().is_empty(), "no deletion: {:?}", fake.calls());
     });
 }
@@ -694,10 +704,18 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
         // A concurrent run found this run's key by its tags and aliased it.
         keys.create_alias(ALIAS, &ours.key_id).await.unwrap();
         let mut done = Vec::new();
-        let lost = lost_alias_race(&planned, fake.management(), &keys, ALIAS, &ours, &mut done)
-            .await
-            .unwrap();
-        assert!(!lost);
+        let race = alias_race(
+            &planned,
+            fake.management(),
+            &keys,
+            ALIAS,
+            &ours,
+            Some(&ours),
+            &mut done,
+        )
+        .await
+        .unwrap();
+        assert_eq!(race, Race::AlreadyDone);
         assert!(done.is_empty());
     });
 }
