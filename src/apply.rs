@@ -269,6 +269,25 @@ async fn run_step<M: Management, K: KeyStore>(
             mgmt.set_trail_key(trail, &k.arn).await?;
             return Ok(format!("{trail} -> {}", k.arn));
         }
+        Step::DisableTrailEncryption(trail) => {
+            mgmt.set_trail_key(trail, "").await?;
+            return Ok(format!("{trail} -> SSE-S3"));
+        }
+        Step::ScheduleKeyDeletion(days) => {
+            // Checked again right before: never a key any trail uses.
+            let trails = mgmt.describe_trails().await?;
+            if let Some(t) = trails
+                .iter()
+                .find(|t| crate::plan::names_key(t.kms_key_id.as_deref(), k, ""))
+            {
+                return Err(AwsError::new(
+                    "ScheduleKeyDeletion",
+                    "KeyInUse",
+                    format!("refused: trail {} uses {}", t.arn, k.arn),
+                ));
+            }
+            keys.schedule_key_deletion(&k.key_id, *days).await?
+        }
     }
     Ok(k.arn.clone())
 }

@@ -54,6 +54,37 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         policy_retry_timeout: u64,
     },
+    /// Read the organization and write a commented config (to -c/--config).
+    Init {
+        /// Overwrite the config file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The Region to look for the organization trail in.
+        #[arg(long, env = "AWS_REGION", default_value = crate::config::DEFAULT_REGION)]
+        region: String,
+    },
+    /// Back out: set the trail back to SSE-S3; keeps the key unless --delete-key.
+    Destroy {
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Also delete the alias and schedule deletion of the key, only if no
+        /// trail in the organization still uses it.
+        #[arg(long)]
+        delete_key: bool,
+        /// Waiting period before KMS deletes the key (7-30 days).
+        #[arg(long, value_name = "DAYS", default_value_t = 30,
+              value_parser = clap::value_parser!(i32).range(7..=30), requires = "delete_key")]
+        deletion_window_days: i32,
+        /// Only show what destroy would change (read-only).
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: exit 2 when destroy would change something.
+        #[arg(long, requires = "dry_run")]
+        detailed_exitcode: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Print the key policy trailkey would attach (read-only).
     Policy {
         /// Render trailkey's statements from the config alone, with no AWS call

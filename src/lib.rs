@@ -16,6 +16,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod init;
 pub mod observe;
 pub mod output;
 pub mod plan;
@@ -24,7 +25,7 @@ pub mod render;
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use aws::Connect;
+use aws::{Connect, Management};
 use cli::{Cli, Command, Format};
 use config::Desired;
 pub use error::Error;
@@ -41,17 +42,40 @@ pub enum Status {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<Status, Error> {
-    // Fail before any AWS call when apply could not ask for confirmation.
-    if let Command::Apply {
-        auto_approve: false,
-        ..
-    } = cli.command
+    // Fail before any AWS call when apply or destroy could not ask for confirmation.
+    let unconfirmed = match cli.command {
+        Command::Apply { auto_approve, .. } => (!auto_approve).then_some("apply"),
+        Command::Destroy {
+            auto_approve,
+            dry_run,
+            ..
+        } => (!auto_approve && !dry_run).then_some("destroy"),
+        _ => None,
+    };
+    if let Some(command) = unconfirmed
         && !std::io::stdin().is_terminal()
     {
         return Err(Error::usage(
-            "apply needs confirmation, but stdin is not a terminal",
-            "review `trailkey plan` and run `trailkey apply --auto-approve` in pipelines",
+            format!("{command} needs confirmation, but stdin is not a terminal"),
+            format!("review the plan and run `trailkey {command} --auto-approve` in pipelines"),
         ));
+    }
+    if let Command::Init { force, region } = &cli.command {
+        // Before any config exists: discover one.
+        let region = config::Region::parse(region).ok_or_else(|| {
+            Error::usage(
+                format!("{region:?} is not an AWS Region name"),
+                "pass --region with the Region of the organization trail, e.g. --region us-east-1",
+            )
+        })?;
+        let options = aws::sdk::Options {
+            profile: cli.profile.clone(),
+            management_role: None,
+        };
+        return block_on(async {
+            let connect = aws::sdk::SdkConnect::new(region.as_str(), &options).await;
+            init::run(connect.management(), &region, &cli.config, *force).await
+        });
     }
     let desired = config::load(&cli.config)?;
     match cli.command {
@@ -64,26 +88,30 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             println!("{}", policy::to_document(&policy));
             Ok(Status::Success)
         }
-        command => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    Error::usage(
-                        format!("cannot start the async runtime: {e}"),
-                        "report this as a bug",
-                    )
-                })?;
-            runtime.block_on(async {
-                let options = aws::sdk::Options {
-                    profile: cli.profile.clone(),
-                    management_role: desired.management_role.clone(),
-                };
-                let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
-                run_online(&connect, &desired, command).await
-            })
-        }
+        command => block_on(async {
+            let options = aws::sdk::Options {
+                profile: cli.profile.clone(),
+                management_role: desired.management_role.clone(),
+            };
+            let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
+            run_online(&connect, &desired, command).await
+        }),
     }
+}
+
+/// Runs `f` on a single-threaded runtime: the AWS calls of a run are
+/// concurrent (`tokio::join!`), never parallel.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot start the async runtime: {e}"),
+                "report this as a bug",
+            )
+        })?
+        .block_on(f)
 }
 
 /// The commands that talk to AWS, generic over the AWS boundary.
@@ -93,6 +121,24 @@ pub async fn run_online<C: Connect>(
     command: Command,
 ) -> Result<Status, Error> {
     let (observed, keys) = observe::observe(connect, desired).await?;
+    if let Command::Destroy {
+        auto_approve,
+        delete_key,
+        deletion_window_days,
+        dry_run,
+        detailed_exitcode,
+        format,
+    } = command
+    {
+        let destroy = DestroyArgs {
+            auto_approve,
+            delete_key: delete_key.then_some(deletion_window_days),
+            dry_run,
+            detailed_exitcode,
+            format,
+        };
+        return run_destroy(connect, &keys, desired, observed, destroy).await;
+    }
     let plan = plan::plan(desired, &observed)?;
     match command {
         Command::Plan {
@@ -182,8 +228,96 @@ pub async fn run_online<C: Connect>(
             }
             Ok(Status::Success)
         }
-        Command::Validate => unreachable!("validate makes no AWS call"),
+        Command::Validate | Command::Init { .. } | Command::Destroy { .. } => {
+            unreachable!("handled before observing")
+        }
     }
+}
+
+struct DestroyArgs {
+    auto_approve: bool,
+    /// The deletion window, with --delete-key.
+    delete_key: Option<i32>,
+    dry_run: bool,
+    detailed_exitcode: bool,
+    format: Format,
+}
+
+/// `trailkey destroy`: plan the backout, confirm, apply it, verify.
+async fn run_destroy<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    observed: plan::Observed,
+    args: DestroyArgs,
+) -> Result<Status, Error> {
+    let trails = match args.delete_key {
+        Some(_) => connect.management().describe_trails().await.map_err(|e| {
+            Error::aws(
+                "listing the trails that may use the key (cloudtrail:DescribeTrails)",
+                e,
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;
+    let show = |plan: &Plan| match args.format {
+        Format::Human => output::out(&render::plan_human(plan)),
+        Format::Json => print!("{}", render::json(&render::PlanJson::from(plan))),
+    };
+    if args.dry_run || !plan.has_changes() {
+        show(&plan);
+        return Ok(if args.detailed_exitcode && plan.has_changes() {
+            Status::ChangesPresent
+        } else {
+            Status::Success
+        });
+    }
+    match args.format {
+        Format::Human => output::out(&render::plan_human(&plan)),
+        Format::Json if !args.auto_approve => output::err(&render::plan_human(&plan)),
+        Format::Json => {}
+    }
+    if !args.auto_approve {
+        confirm()?;
+    }
+    let done = apply::apply(&plan, connect.management(), keys, |address, step| {
+        output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
+    })
+    .await?;
+    let after = observe::refresh(connect, keys, desired, &observed).await?;
+    if after.trail.kms_key_id.is_some()
+        && plan
+            .changes
+            .iter()
+            .any(|c| c.address == plan::Address::TrailEncryption && c.action != plan::Action::NoOp)
+    {
+        return Err(Error::check(
+            format!(
+                "destroy finished, but the trail still names a KMS key: {}",
+                after.trail.kms_key_id.unwrap_or_default()
+            ),
+            "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
+        ));
+    }
+    let result = render::ApplyResult {
+        key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
+        trail_kms_key_id: after.trail.kms_key_id.clone(),
+        converged: true,
+    };
+    match args.format {
+        Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
+        Format::Json => print!(
+            "{}",
+            render::json(&render::ApplyJson {
+                format_version: plan::FORMAT_VERSION,
+                plan: render::PlanJson::from(&plan),
+                applied: &done,
+                result,
+            })
+        ),
+    }
+    Ok(Status::Success)
 }
 
 /// Re-reads the trail and key after apply and checks that a new plan is empty.

@@ -111,6 +111,10 @@ pub enum Step {
     PutKeyPolicy(String),
     EnableRotation,
     UpdateTrail(String),
+    /// `UpdateTrail` with an empty `KmsKeyId`: back to SSE-S3 (destroy).
+    DisableTrailEncryption(String),
+    /// `ScheduleKeyDeletion` with this waiting period in days (destroy --delete-key).
+    ScheduleKeyDeletion(i32),
 }
 
 impl Step {
@@ -126,7 +130,8 @@ impl Step {
             Step::DeleteAlias(_) => "DeleteAlias",
             Step::PutKeyPolicy(_) => "PutKeyPolicy",
             Step::EnableRotation => "EnableKeyRotation",
-            Step::UpdateTrail(_) => "UpdateTrail",
+            Step::UpdateTrail(_) | Step::DisableTrailEncryption(_) => "UpdateTrail",
+            Step::ScheduleKeyDeletion(_) => "ScheduleKeyDeletion",
         }
     }
 }
@@ -755,6 +760,114 @@ fn findings(
         });
     }
     Ok(out)
+}
+
+/// Does `kms_key_id` (as a trail holds it) name `key`, by ARN, ID or alias?
+pub fn names_key(kms_key_id: Option<&str>, key: &KeyInfo, alias: &str) -> bool {
+    kms_key_id.is_some_and(|id| {
+        id == key.arn || id == key.key_id || id == alias || id.ends_with(&format!(":{alias}"))
+    })
+}
+
+/// The destroy plan (the backout of seed 001): the trail back to SSE-S3;
+/// the key and alias kept, because existing logs need the key to be read,
+/// unless `delete_key`, which removes the alias and schedules the key's
+/// deletion, refused while any other trail (`trails`) uses the key.
+pub fn plan_destroy(
+    desired: &Desired,
+    observed: &Observed,
+    delete_key: Option<i32>,
+    trails: &[Trail],
+) -> Result<Plan, Error> {
+    check_context(desired, &observed.identity, &observed.organization)?;
+    check_trail(desired, &observed.trail)?;
+    let alias = desired.alias.full();
+    let key = observed.key.as_ref();
+    let trail = &observed.trail;
+    let mut changes = Vec::new();
+
+    let before = json!({ "trail": trail.arn, "kms_key_id": trail.kms_key_id });
+    changes.push(match key {
+        Some(k) if names_key(trail.kms_key_id.as_deref(), &k.info, &alias) => Change::new(
+            Address::TrailEncryption,
+            Action::Update,
+            before,
+            json!({ "trail": trail.arn, "kms_key_id": null }),
+        )
+        .because("the trail goes back to SSE-S3: new log files are encrypted with S3-managed keys, not the KMS key")
+        .steps([Step::DisableTrailEncryption(trail.arn.clone())]),
+        _ if trail.kms_key_id.is_some() => Change::no_op(Address::TrailEncryption, before)
+            .because("the trail uses a key trailkey does not manage: left as it is"),
+        _ => Change::no_op(Address::TrailEncryption, before),
+    });
+
+    if let (Some(k), Some(days)) = (key, delete_key) {
+        let users: Vec<&str> = trails
+            .iter()
+            .filter(|t| t.arn != trail.arn && names_key(t.kms_key_id.as_deref(), &k.info, &alias))
+            .map(|t| t.arn.as_str())
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::check(
+                format!(
+                    "--delete-key refused: the key {} still encrypts trail(s) {}",
+                    k.info.arn,
+                    users.join(", ")
+                ),
+                "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
+            ));
+        }
+        if observed
+            .alias_target
+            .as_ref()
+            .is_some_and(|t| t.key_id == k.info.key_id)
+        {
+            changes.push(
+                Change::new(
+                    Address::KmsAlias,
+                    Action::Delete,
+                    json!({ "name": alias, "target_key_id": k.info.key_id }),
+                    Value::Null,
+                )
+                .steps([Step::DeleteAlias(alias.clone())]),
+            );
+        }
+        let view = json!({ "arn": k.info.arn, "state": k.info.state });
+        changes.push(if k.info.state == "PendingDeletion" {
+            Change::no_op(Address::KmsKey, view).because("the key is already pending deletion")
+        } else {
+            Change::new(Address::KmsKey, Action::Delete, view, Value::Null)
+                .because(format!(
+                    "KMS deletes the key after {days} days; every log file it encrypted is unreadable from then on. Until then `aws kms cancel-key-deletion` (or `trailkey apply`) rescues it"
+                ))
+                .steps([Step::ScheduleKeyDeletion(days)])
+        });
+    } else if let Some(k) = key {
+        changes.push(
+            Change::no_op(
+                Address::KmsKey,
+                json!({ "arn": k.info.arn, "state": k.info.state }),
+            )
+            .because(
+                "kept: the logs already written need the key to be read (--delete-key removes it)",
+            ),
+        );
+    }
+
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        target: Target {
+            region: desired.region.to_string(),
+            management_account: observed.organization.management_account.clone(),
+            security_tooling_account: desired.security_tooling.to_string(),
+            trail_arn: trail.arn.clone(),
+            alias,
+            key_arn: key.map(|k| k.info.arn.clone()),
+        },
+        changes,
+        findings: Vec::new(),
+        key: key.map(|k| k.info.clone()),
+    })
 }
 
 fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {

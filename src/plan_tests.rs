@@ -667,6 +667,9 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
             assert_eq!(case.key.unwrap().found, Found::TagsAliasElsewhere);
         }
         Step::DeleteAlias(_) => panic!("no renamed alias in the matrix"),
+        Step::DisableTrailEncryption(_) | Step::ScheduleKeyDeletion(_) => {
+            panic!("only destroy turns encryption off or deletes a key")
+        }
     }
 }
 

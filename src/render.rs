@@ -250,3 +250,48 @@ pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
     }
     out
 }
+
+/// What a human sees after a successful destroy.
+pub fn destroy_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
+    let mut out = String::new();
+    let s = plan.summary();
+    let _ = writeln!(
+        out,
+        "Destroy complete! Resources: {} changed, {} destroyed ({} AWS writes).",
+        s.change,
+        s.destroy,
+        done.len()
+    );
+    match &result.trail_kms_key_id {
+        None => {
+            let _ = writeln!(
+                out,
+                "The trail {} is back on SSE-S3.",
+                plan.target.trail_arn
+            );
+        }
+        Some(k) => {
+            let _ = writeln!(out, "The trail {} uses {k}.", plan.target.trail_arn);
+        }
+    }
+    let deleted = plan
+        .changes
+        .iter()
+        .any(|c| c.address == Address::KmsKey && c.action == Action::Delete);
+    match (&result.key_arn, deleted) {
+        (Some(key), true) => {
+            let _ = writeln!(
+                out,
+                "The key {key} is scheduled for deletion; `aws kms cancel-key-deletion` or `trailkey apply` rescues it until then."
+            );
+        }
+        (Some(key), false) => {
+            let _ = writeln!(
+                out,
+                "The key {key} is kept: the logs already written need it to be read."
+            );
+        }
+        (None, _) => {}
+    }
+    out
+}

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::{
-    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
-    Organization, Trail,
+    Account, AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
+    Organization, Trail, TrailStatus,
 };
 
 /// The operations that change AWS state.
@@ -52,6 +52,13 @@ pub struct FakeState {
     pub crash_after_writes: Option<usize>,
     pub region: String,
     pub security_tooling_account: String,
+    /// `GetTrailStatus` by trail ARN (default: logging, no errors).
+    pub trail_status: BTreeMap<String, TrailStatus>,
+    /// Trail tags by trail ARN.
+    pub trail_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Bucket Regions (default: the fake's Region).
+    pub bucket_regions: BTreeMap<String, String>,
+    pub accounts: Vec<Account>,
 }
 
 /// A fake AWS: cheap to clone, clones share state.
@@ -206,8 +213,54 @@ impl Management for FakeCloud {
         let arn = self.find_trail("UpdateTrail", trail)?;
         let mut s = self.state.borrow_mut();
         let t = s.trails.get_mut(&arn).expect("found above");
-        t.kms_key_id = Some(key_arn.to_owned());
+        t.kms_key_id = Some(key_arn.to_owned()).filter(|k| !k.is_empty());
         Ok(t.clone())
+    }
+
+    async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
+        self.call("GetTrailStatus")?;
+        let arn = self.find_trail("GetTrailStatus", trail)?;
+        Ok(self
+            .state
+            .borrow()
+            .trail_status
+            .get(&arn)
+            .cloned()
+            .unwrap_or(TrailStatus {
+                is_logging: true,
+                ..TrailStatus::default()
+            }))
+    }
+
+    async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        self.call("ListTags")?;
+        let arn = self.find_trail("ListTags", trail_arn)?;
+        Ok(self
+            .state
+            .borrow()
+            .trail_tags
+            .get(&arn)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
+        self.call("GetBucketLocation")?;
+        let s = self.state.borrow();
+        Ok(s.bucket_regions
+            .get(bucket)
+            .cloned()
+            .unwrap_or_else(|| s.region.clone()))
+    }
+
+    async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
+        self.call("ListAccounts")?;
+        Ok(self.state.borrow().accounts.clone())
+    }
+
+    async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
+        self.call("DescribeTrails")?;
+        Ok(self.state.borrow().trails.values().cloned().collect())
     }
 }
 

@@ -95,6 +95,24 @@ pub struct KeyInfo {
     pub created: Option<i64>,
 }
 
+/// `GetTrailStatus`: is the trail logging, and does delivery work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrailStatus {
+    pub is_logging: bool,
+    pub latest_delivery_error: Option<String>,
+    pub latest_digest_delivery_error: Option<String>,
+}
+
+/// An account of the organization (`ListAccounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// `ACTIVE`, `SUSPENDED`, ...
+    pub status: String,
+}
+
 /// A key to create: trailkey always creates the same kind of key, so only
 /// what varies is here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,8 +128,18 @@ pub trait Management {
     async fn describe_organization(&self) -> AwsResult<Organization>;
     /// `GetTrail` by name or ARN in the client's Region.
     async fn get_trail(&self, name: &str) -> AwsResult<Trail>;
-    /// `UpdateTrail` setting `KmsKeyId`.
+    /// `UpdateTrail` setting `KmsKeyId`; an empty `key_arn` turns SSE-KMS off (SSE-S3).
     async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail>;
+    /// `GetTrailStatus`.
+    async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus>;
+    /// The trail's tags (`ListTags`), by trail ARN.
+    async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>>;
+    /// The Region of an S3 bucket (`GetBucketLocation`, normalized: `us-east-1` for none, `eu-west-1` for `EU`).
+    async fn bucket_region(&self, bucket: &str) -> AwsResult<String>;
+    /// Every account of the organization (`ListAccounts`, all pages).
+    async fn list_accounts(&self) -> AwsResult<Vec<Account>>;
+    /// The trails visible in the client's Region, shadow copies excluded (`DescribeTrails`).
+    async fn describe_trails(&self) -> AwsResult<Vec<Trail>>;
 }
 
 /// KMS in the Security Tooling account.

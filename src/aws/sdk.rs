@@ -14,8 +14,8 @@ use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, Tag};
 
 use super::{
-    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
-    Organization, Trail,
+    Account, AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
+    Organization, Trail, TrailStatus,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -70,6 +70,7 @@ impl SdkConnect {
             sts: aws_sdk_sts::Client::new(&config),
             org: aws_sdk_organizations::Client::new(&config),
             trail: aws_sdk_cloudtrail::Client::new(&config),
+            s3: aws_sdk_s3::Client::new(&config),
         };
         Self { config, management }
     }
@@ -137,6 +138,7 @@ pub struct SdkManagement {
     sts: aws_sdk_sts::Client,
     org: aws_sdk_organizations::Client,
     trail: aws_sdk_cloudtrail::Client,
+    s3: aws_sdk_s3::Client,
 }
 
 fn trail_from(
@@ -246,6 +248,98 @@ impl Management for SdkManagement {
             t.is_multi_region_trail(),
             t.s3_bucket_name(),
         ))
+    }
+
+    async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
+        let out = self
+            .trail
+            .get_trail_status()
+            .name(trail)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetTrailStatus", e))?;
+        let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+        Ok(TrailStatus {
+            is_logging: out.is_logging().unwrap_or(false),
+            latest_delivery_error: non_empty(out.latest_delivery_error()),
+            latest_digest_delivery_error: non_empty(out.latest_digest_delivery_error()),
+        })
+    }
+
+    async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        let out = self
+            .trail
+            .list_tags()
+            .resource_id_list(trail_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTags", e))?;
+        Ok(out
+            .resource_tag_list()
+            .iter()
+            .flat_map(|r| r.tags_list())
+            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect())
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
+        let out = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketLocation", e))?;
+        Ok(match out.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(other) => other.to_owned(),
+        })
+    }
+
+    async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
+        let mut accounts = Vec::new();
+        let mut pages = self.org.list_accounts().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListAccounts", e))?;
+            accounts.extend(page.accounts().iter().map(|a| {
+                Account {
+                    id: a.id().unwrap_or_default().to_owned(),
+                    name: a.name().unwrap_or_default().to_owned(),
+                    email: a.email().unwrap_or_default().to_owned(),
+                    status: a
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                }
+            }));
+        }
+        Ok(accounts)
+    }
+
+    async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
+        let out = self
+            .trail
+            .describe_trails()
+            .include_shadow_trails(false)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeTrails", e))?;
+        Ok(out
+            .trail_list()
+            .iter()
+            .map(|t| {
+                trail_from(
+                    t.name(),
+                    t.trail_arn(),
+                    t.home_region(),
+                    t.kms_key_id(),
+                    t.is_organization_trail(),
+                    t.is_multi_region_trail(),
+                    t.s3_bucket_name(),
+                )
+            })
+            .collect())
     }
 }
 
@@ -530,6 +624,11 @@ mod tests {
             sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, NONE),
             org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, NONE),
             trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, trail_rules),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                    .build(),
+            ),
         }
     }
 
