@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::aws::{AwsError, KeyInfo, KeyStore, Management};
+use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail};
 use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
 
@@ -47,6 +47,15 @@ pub struct Done {
     pub address: &'static str,
     pub operation: &'static str,
     pub target: String,
+    /// The trail as `UpdateTrail` returned it, so the verification after
+    /// apply need not read it again.
+    #[serde(skip)]
+    pub trail: Option<Trail>,
+}
+
+/// The trail as the last `UpdateTrail` of an apply returned it.
+pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
+    done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
 /// Runs the plan's steps with the default options.
@@ -81,7 +90,7 @@ pub async fn apply_with<M: Management, K: KeyStore>(
         progress(address, step);
         let result = run_step(step, mgmt, keys, options, &mut key).await;
         match result {
-            Ok(target) => {
+            Ok((target, trail)) => {
                 if let (Step::CreateKey(_), Some(k)) = (step, &key) {
                     created = Some(k.clone());
                 }
@@ -89,6 +98,7 @@ pub async fn apply_with<M: Management, K: KeyStore>(
                     address: address.as_str(),
                     operation: step.operation(),
                     target,
+                    trail,
                 })
             }
             Err(e)
@@ -107,6 +117,7 @@ pub async fn apply_with<M: Management, K: KeyStore>(
                         address: address.as_str(),
                         operation: step.operation(),
                         target: wanted.arn.clone(),
+                        trail: None,
                     }),
                     Race::Lost(cleanup) => {
                         return Err(Error::conflict(
@@ -193,6 +204,7 @@ async fn alias_race<M: Management, K: KeyStore>(
         address: Address::KmsKey.as_str(),
         operation: "ScheduleKeyDeletion",
         target: ours.arn.clone(),
+        trail: None,
     });
     Ok(Race::Lost(format!(
         "; the key this run created ({}) is not used and is scheduled for deletion in {ORPHAN_DELETION_DAYS} days",
@@ -240,12 +252,12 @@ async fn run_step<M: Management, K: KeyStore>(
     keys: &K,
     options: &ApplyOptions,
     key: &mut Option<KeyInfo>,
-) -> Result<String, AwsError> {
+) -> Result<(String, Option<Trail>), AwsError> {
     if let Step::CreateKey(new) = step {
         let created = retry_malformed_policy(options, || keys.create_key(new)).await?;
         let arn = created.arn.clone();
         *key = Some(created);
-        return Ok(arn);
+        return Ok((arn, None));
     }
     let k = key
         .as_ref()
@@ -259,19 +271,19 @@ async fn run_step<M: Management, K: KeyStore>(
         Step::UpdateAlias(alias) => keys.update_alias(alias, &k.key_id).await?,
         Step::DeleteAlias(alias) => {
             keys.delete_alias(alias).await?;
-            return Ok(alias.clone());
+            return Ok((alias.clone(), None));
         }
         Step::PutKeyPolicy(doc) => {
             retry_malformed_policy(options, || keys.put_key_policy(&k.key_id, doc)).await?
         }
         Step::EnableRotation => keys.enable_rotation(&k.key_id).await?,
         Step::UpdateTrail(trail) => {
-            mgmt.set_trail_key(trail, &k.arn).await?;
-            return Ok(format!("{trail} -> {}", k.arn));
+            let updated = mgmt.set_trail_key(trail, &k.arn).await?;
+            return Ok((format!("{trail} -> {}", k.arn), Some(updated)));
         }
         Step::DisableTrailEncryption(trail) => {
-            mgmt.set_trail_key(trail, "").await?;
-            return Ok(format!("{trail} -> SSE-S3"));
+            let updated = mgmt.set_trail_key(trail, "").await?;
+            return Ok((format!("{trail} -> SSE-S3"), Some(updated)));
         }
         Step::ScheduleKeyDeletion(days) => {
             // Checked again right before: never a key any trail uses.
@@ -289,7 +301,7 @@ async fn run_step<M: Management, K: KeyStore>(
             keys.schedule_key_deletion(&k.key_id, *days).await?
         }
     }
-    Ok(k.arn.clone())
+    Ok((k.arn.clone(), None))
 }
 
 #[cfg(test)]

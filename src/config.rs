@@ -58,6 +58,10 @@ pub struct RawRoles {
 #[serde(deny_unknown_fields)]
 pub struct RawTrail {
     pub name: Option<String>,
+    /// `false`: the trail is not an organization trail, on purpose.
+    pub organization_trail: Option<bool>,
+    /// `true`: change a trail managed by Control Tower anyway.
+    pub allow_control_tower: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +199,10 @@ pub struct Desired {
     pub security_tooling_role: RoleRef,
     pub management_role: Option<String>,
     pub trail: TrailRef,
+    /// The trail must be an organization trail (default); `false` accepts another trail.
+    pub organization_trail: bool,
+    /// Change a trail Control Tower manages (it will revert the change).
+    pub allow_control_tower: bool,
     pub rotation: bool,
     /// Tags the key must carry: `ManagedBy = trailkey`, the alias tag, and the configured ones.
     pub tags: BTreeMap<String, String>,
@@ -465,6 +473,16 @@ impl RawConfig {
             },
         };
 
+        let organization_trail = self
+            .trail
+            .as_ref()
+            .and_then(|t| t.organization_trail)
+            .unwrap_or(true);
+        let allow_control_tower = self
+            .trail
+            .as_ref()
+            .and_then(|t| t.allow_control_tower)
+            .unwrap_or(false);
         let trail_name = self.trail.and_then(|t| t.name).ok_or_else(|| {
             err(
                 "trail.name",
@@ -506,6 +524,8 @@ impl RawConfig {
             security_tooling_role,
             management_role,
             trail,
+            organization_trail,
+            allow_control_tower,
             rotation: self.key.rotation.unwrap_or(true),
             tags,
         })

@@ -139,7 +139,9 @@ pub async fn run_online<C: Connect>(
         };
         return run_destroy(connect, &keys, desired, observed, destroy).await;
     }
-    let plan = plan::plan(desired, &observed)?;
+    let mut observed = observed;
+    let plan = plan_guarded(connect, desired, &mut observed).await?;
+    let observed = observed;
     match command {
         Command::Plan {
             detailed_exitcode,
@@ -193,7 +195,8 @@ pub async fn run_online<C: Connect>(
                         output::err(&format!(
                             "{message}\nPlanning again against the other run's key.\n"
                         ));
-                        observed = observe::refresh(connect, &keys, desired, &observed).await?;
+                        observed =
+                            observe::refresh(connect, &keys, desired, &observed, None).await?;
                         plan = plan::plan(desired, &observed)?;
                         if plan.has_changes() {
                             output::err(&render::plan_human(&plan));
@@ -210,7 +213,7 @@ pub async fn run_online<C: Connect>(
                     Err(e) => return Err(e),
                 }
             }
-            let result = verify(connect, &keys, desired, &observed, &plan).await?;
+            let result = verify(connect, &keys, desired, &observed, &plan, &done).await?;
             match format {
                 Format::Human if !done.is_empty() => {
                     output::out(&render::apply_human(&done, &plan, &result))
@@ -260,6 +263,10 @@ async fn run_destroy<C: Connect>(
         })?,
         None => Vec::new(),
     };
+    let mut observed = observed;
+    if observed.trail.kms_key_id.is_some() {
+        observe::trail_tags(connect, &mut observed).await?;
+    }
     let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;
     let show = |plan: &Plan| match args.format {
         Format::Human => output::out(&render::plan_human(plan)),
@@ -285,7 +292,14 @@ async fn run_destroy<C: Connect>(
         output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
     })
     .await?;
-    let after = observe::refresh(connect, keys, desired, &observed).await?;
+    let after = observe::refresh(
+        connect,
+        keys,
+        desired,
+        &observed,
+        apply::updated_trail(&done),
+    )
+    .await?;
     if after.trail.kms_key_id.is_some()
         && plan
             .changes
@@ -304,6 +318,7 @@ async fn run_destroy<C: Connect>(
         key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
         trail_kms_key_id: after.trail.kms_key_id.clone(),
         converged: true,
+        findings: Vec::new(),
     };
     match args.format {
         Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
@@ -320,6 +335,25 @@ async fn run_destroy<C: Connect>(
     Ok(Status::Success)
 }
 
+/// Plans; when the plan would change the trail, reads its tags first for
+/// the Control Tower guard and plans again (a no-op plan never pays for them).
+async fn plan_guarded<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    observed: &mut plan::Observed,
+) -> Result<Plan, Error> {
+    let plan = plan::plan(desired, observed)?;
+    let changes_trail = plan
+        .changes
+        .iter()
+        .any(|c| c.address == plan::Address::TrailEncryption && c.action != plan::Action::NoOp);
+    if changes_trail && observed.trail_tags.is_none() {
+        observe::trail_tags(connect, observed).await?;
+        return plan::plan(desired, observed);
+    }
+    Ok(plan)
+}
+
 /// Re-reads the trail and key after apply and checks that a new plan is empty.
 async fn verify<C: Connect>(
     connect: &C,
@@ -327,15 +361,18 @@ async fn verify<C: Connect>(
     desired: &Desired,
     observed: &plan::Observed,
     applied: &Plan,
+    done: &[apply::Done],
 ) -> Result<render::ApplyResult, Error> {
     if !applied.has_changes() {
         return Ok(render::ApplyResult {
             key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
             trail_kms_key_id: observed.trail.kms_key_id.clone(),
             converged: true,
+            findings: Vec::new(),
         });
     }
-    let after = observe::refresh(connect, keys, desired, observed).await?;
+    let after =
+        observe::refresh(connect, keys, desired, observed, apply::updated_trail(done)).await?;
     let again = plan::plan(desired, &after)?;
     if again.has_changes() {
         return Err(Error::check(
@@ -350,6 +387,7 @@ async fn verify<C: Connect>(
         key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
         trail_kms_key_id: after.trail.kms_key_id.clone(),
         converged: true,
+        findings: again.findings,
     })
 }
 

@@ -26,10 +26,12 @@ pub async fn observe<C: Connect>(
 ) -> Result<(Observed, C::KeyStore), Error> {
     let mgmt = connect.management();
     let role_arn = desired.security_tooling_role_arn();
-    let (identity, organization, trail, keys) = tokio::join!(
+    let trail_name = desired.trail.as_api_name();
+    let (identity, organization, trail, status, keys) = tokio::join!(
         mgmt.caller_identity(),
         mgmt.describe_organization(),
-        mgmt.get_trail(desired.trail.as_api_name()),
+        mgmt.get_trail(trail_name),
+        mgmt.trail_status(trail_name),
         connect.security_tooling(&role_arn),
     );
     // Report in dependency order: who we are first, then what we can see.
@@ -45,26 +47,50 @@ pub async fn observe<C: Connect>(
     let trail = trail.map_err(|e| {
         Error::aws(
             format!(
-                "reading trail {:?} in {} (cloudtrail:GetTrail)",
-                desired.trail.as_api_name(),
+                "reading trail {trail_name:?} in {} (cloudtrail:GetTrail)",
                 desired.region
             ),
             e,
         )
     })?;
-    plan::check_trail(desired, &trail)?;
+    plan::check_trail(desired, &trail, None)?;
+    let trail_status = status.map_err(|e| {
+        Error::aws(
+            format!("reading the status of trail {trail_name:?} (cloudtrail:GetTrailStatus)"),
+            e,
+        )
+    })?;
     let keys = keys.map_err(|e| {
         Error::aws(
             format!("assuming {role_arn} in the Security Tooling account (sts:AssumeRole)"),
             e,
         )
     })?;
-    let found = observe_keys(&keys, desired, &trail).await?;
+    let (found, bucket_region) = tokio::join!(
+        observe_keys(&keys, desired, &trail),
+        mgmt.bucket_region(&trail.s3_bucket),
+    );
+    let found = found?;
+    let bucket_region = match bucket_region {
+        Ok(region) => Ok(region),
+        Err(e) if e.code == "NoSuchBucket" => {
+            return Err(Error::check(
+                format!("the trail's bucket {} does not exist", trail.s3_bucket),
+                "CloudTrail cannot deliver logs: fix the trail's S3 bucket first",
+            ));
+        }
+        // The bucket belongs to Log Archive; its policy may not let the
+        // management account read its location. Reported, not fatal.
+        Err(e) => Err(format!("{}: {}", e.code, e.message)),
+    };
     Ok((
         Observed {
             identity,
             organization,
             trail,
+            trail_status: Some(trail_status),
+            trail_tags: None,
+            bucket_region,
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
@@ -73,23 +99,56 @@ pub async fn observe<C: Connect>(
     ))
 }
 
-/// Re-reads what apply may have changed (the trail and the key), keeping
-/// the identity and organization already known.
+/// The trail's tags, read only when a plan would change the trail (for the
+/// Control Tower guard), so that a no-op plan does not pay for them.
+pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Result<(), Error> {
+    let tags = connect
+        .management()
+        .trail_tags(&observed.trail.arn)
+        .await
+        .map_err(|e| Error::aws("reading the trail's tags (cloudtrail:ListTags)", e))?;
+    observed.trail_tags = Some(tags);
+    Ok(())
+}
+
+/// Re-reads what apply may have changed (the trail, its status and the
+/// key), keeping the identity and organization already known. The trail is
+/// taken from `UpdateTrail`'s answer when apply updated it.
 pub async fn refresh<C: Connect>(
     connect: &C,
     keys: &C::KeyStore,
     desired: &Desired,
     previous: &Observed,
+    updated_trail: Option<&Trail>,
 ) -> Result<Observed, Error> {
-    let (trail, found) = tokio::join!(
-        connect.management().get_trail(&previous.trail.arn),
+    let mgmt = connect.management();
+    let read_trail = async {
+        match updated_trail {
+            // What UpdateTrail returned is the trail after the write.
+            Some(t) => Ok(Trail {
+                home_region: previous.trail.home_region.clone(),
+                ..t.clone()
+            }),
+            None => mgmt.get_trail(&previous.trail.arn).await,
+        }
+    };
+    let (trail, status, found) = tokio::join!(
+        read_trail,
+        mgmt.trail_status(&previous.trail.arn),
         observe_keys(keys, desired, &previous.trail),
     );
     let trail = trail
         .map_err(|e| Error::aws("re-reading the trail after apply (cloudtrail:GetTrail)", e))?;
+    let status = status.map_err(|e| {
+        Error::aws(
+            "re-reading the trail status after apply (cloudtrail:GetTrailStatus)",
+            e,
+        )
+    })?;
     let found = found?;
     Ok(Observed {
         trail,
+        trail_status: Some(status),
         alias_target: found.alias_target,
         key: found.key,
         other_keys: found.other_keys,

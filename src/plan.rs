@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail};
+use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail, TrailStatus};
 use crate::config::{ALIAS_TAG, Desired};
 use crate::error::Error;
 use crate::policy::{self, PolicyInputs};
@@ -55,6 +55,12 @@ pub struct Observed {
     pub identity: CallerIdentity,
     pub organization: Organization,
     pub trail: Trail,
+    /// `GetTrailStatus` (`None` where not read).
+    pub trail_status: Option<TrailStatus>,
+    /// The trail's tags, read only when the trail would change (`None`: not read).
+    pub trail_tags: Option<BTreeMap<String, String>>,
+    /// The Region of the trail's S3 bucket, or why it could not be read.
+    pub bucket_region: Result<String, String>,
     /// The key `alias/<ct_key_alias>` names, if the alias exists.
     pub alias_target: Option<KeyInfo>,
     /// The key trailkey manages (see [`FoundBy`]), if there is one.
@@ -311,8 +317,18 @@ pub fn check_context(
     Ok(())
 }
 
-/// Checks the trail against the config.
-pub fn check_trail(desired: &Desired, trail: &Trail) -> Result<(), Error> {
+/// The name Control Tower gives its organization trail.
+pub const CONTROL_TOWER_TRAIL: &str = "aws-controltower-BaselineCloudTrail";
+
+/// Checks the trail against the config: its home Region, that it is an
+/// organization trail, and the Control Tower guard (by name, and by tags
+/// when they were read).
+pub fn check_trail(
+    desired: &Desired,
+    trail: &Trail,
+    tags: Option<&BTreeMap<String, String>>,
+) -> Result<(), Error> {
+    let file = desired.source.display();
     if trail.home_region != desired.region.as_str() {
         return Err(Error::check(
             format!(
@@ -320,13 +336,56 @@ pub fn check_trail(desired: &Desired, trail: &Trail) -> Result<(), Error> {
                 trail.arn, trail.home_region, desired.region
             ),
             format!(
-                "the key, the trail and its bucket must be in one Region: set region = \"{}\" in {}",
-                trail.home_region,
-                desired.source.display()
+                "the key, the trail and its bucket must be in one Region: set region = \"{}\" in {file}",
+                trail.home_region
+            ),
+        ));
+    }
+    if desired.organization_trail && !trail.is_organization_trail {
+        return Err(Error::check(
+            format!("trail {} is not an organization trail", trail.arn),
+            format!(
+                "name the organization trail in trail.name, or set organization_trail = false under [trail] in {file} to encrypt this trail on purpose"
+            ),
+        ));
+    }
+    let tagged = tags.and_then(|t| {
+        t.keys().find(|k| {
+            k.to_ascii_lowercase()
+                .replace('-', "")
+                .contains("controltower")
+        })
+    });
+    if !desired.allow_control_tower && (trail.name == CONTROL_TOWER_TRAIL || tagged.is_some()) {
+        let why = match tagged {
+            Some(tag) => format!("its tag {tag:?}"),
+            None => format!("its name {CONTROL_TOWER_TRAIL}"),
+        };
+        return Err(Error::check(
+            format!(
+                "trail {} is managed by AWS Control Tower ({why}): Control Tower reverts changes made to it",
+                trail.arn
+            ),
+            format!(
+                "encrypt Control Tower's trail through the landing zone instead: Control Tower console, Landing zone settings, KMS encryption (a key in the management account), or update the landing zone's manifest. To change it anyway, set allow_control_tower = true under [trail] in {file}"
             ),
         ));
     }
     Ok(())
+}
+
+/// Checks the trail's bucket Region, when it could be read.
+pub fn check_bucket(desired: &Desired, observed: &Observed) -> Result<(), Error> {
+    match &observed.bucket_region {
+        Ok(region) if region != desired.region.as_str() => Err(Error::check(
+            format!(
+                "the trail's bucket {} is in {region}, but region is {}",
+                observed.trail.s3_bucket, desired.region
+            ),
+            "CloudTrail needs the key in the bucket's Region (it would only say KmsKeyNotFoundException): keep the trail, its bucket and region in one Region",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that the key behind the alias can encrypt a trail at all. A key
@@ -411,7 +470,8 @@ fn parse_policy(text: &str, key_arn: &str) -> Result<Value, Error> {
 /// Builds the plan. Pure: the same inputs give the same plan.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
-    check_trail(desired, &observed.trail)?;
+    check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
+    check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
     }
@@ -747,6 +807,37 @@ fn findings(
             });
         }
     }
+    if let Some(status) = &observed.trail_status {
+        if !status.is_logging {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "trail {} is not logging: no events are recorded. Start it with `aws cloudtrail start-logging --name {}`",
+                    observed.trail.arn, observed.trail.arn
+                ),
+            });
+        }
+        for (what, error) in [
+            ("log", &status.latest_delivery_error),
+            ("digest", &status.latest_digest_delivery_error),
+        ] {
+            if let Some(error) = error {
+                out.push(Finding {
+                    level: Level::Warning,
+                    message: delivery_error(what, error),
+                });
+            }
+        }
+    }
+    if let Err(why) = &observed.bucket_region {
+        out.push(Finding {
+            level: Level::Note,
+            message: format!(
+                "the Region of bucket {} could not be read ({why}); check that it is in {}",
+                observed.trail.s3_bucket, desired.region
+            ),
+        });
+    }
     for other in &observed.other_keys {
         out.push(Finding {
             level: Level::Warning,
@@ -760,6 +851,20 @@ fn findings(
         });
     }
     Ok(out)
+}
+
+/// A `GetTrailStatus` delivery error in plain language.
+fn delivery_error(what: &str, error: &str) -> String {
+    let meaning = if error.contains("KMS") || error.contains("kms") {
+        "CloudTrail could not use the KMS key: check that the key is enabled, in the bucket's Region, and that its policy lets cloudtrail.amazonaws.com GenerateDataKey* for this trail (`trailkey plan` shows policy drift)"
+    } else if error.contains("AccessDenied") {
+        "the bucket policy does not let CloudTrail write: check the Log Archive bucket policy"
+    } else if error.contains("NoSuchBucket") {
+        "the bucket is gone: fix the trail's S3 bucket"
+    } else {
+        "see the CloudTrail console for the trail's delivery status"
+    };
+    format!("the latest {what} file delivery failed with {error}: {meaning}")
 }
 
 /// Does `kms_key_id` (as a trail holds it) name `key`, by ARN, ID or alias?
@@ -780,7 +885,7 @@ pub fn plan_destroy(
     trails: &[Trail],
 ) -> Result<Plan, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
-    check_trail(desired, &observed.trail)?;
+    check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
     let alias = desired.alias.full();
     let key = observed.key.as_ref();
     let trail = &observed.trail;

@@ -98,6 +98,12 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
             is_multi_region_trail: true,
             s3_bucket: "org-trail-logs".to_owned(),
         },
+        trail_status: Some(crate::aws::TrailStatus {
+            is_logging: true,
+            ..Default::default()
+        }),
+        trail_tags: None,
+        bucket_region: Ok("us-east-1".to_owned()),
         alias_target: None,
         key: None,
         other_keys: Vec::new(),
@@ -1291,4 +1297,184 @@ fn a_key_found_by_tags_with_no_alias_gets_the_alias_not_a_new_key() {
     let planned = plan(&desired, &observed).unwrap();
     let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
     assert_eq!(ops, ["CreateAlias"]);
+}
+
+// ---------------------------------------------------------------------------
+// Landing-zone checks and trail health
+
+#[test]
+fn a_bucket_in_another_region_is_an_error_before_any_write() {
+    let (desired, mut observed) = converged();
+    observed.bucket_region = Ok("eu-west-1".to_owned());
+    let text = plan_error(&desired, &observed).render();
+    assert!(
+        text.contains("bucket org-trail-logs is in eu-west-1, but region is us-east-1"),
+        "{text}"
+    );
+    assert!(text.contains("KmsKeyNotFoundException"), "{text}");
+}
+
+#[test]
+fn an_unreadable_bucket_region_is_a_note_not_an_error() {
+    let (desired, mut observed) = converged();
+    observed.bucket_region = Err("AccessDenied: Access Denied".to_owned());
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(planned.findings.iter().any(|f| {
+        f.level == Level::Note
+            && f.message
+                .contains("could not be read (AccessDenied: Access Denied)")
+    }));
+}
+
+#[test]
+fn a_trail_that_is_not_an_organization_trail_needs_the_opt_in() {
+    let (desired, mut observed) = converged();
+    observed.trail.is_organization_trail = false;
+    let text = plan_error(&desired, &observed).render();
+    assert!(text.contains("is not an organization trail"), "{text}");
+    assert!(text.contains("organization_trail = false"), "{text}");
+    let text = config_text(true, None).replace("[trail]", "[trail]\norganization_trail = false");
+    let opted_in = crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap();
+    assert!(plan(&opted_in, &observed).is_ok());
+}
+
+#[test]
+fn a_control_tower_trail_is_refused_by_name_or_tag_unless_allowed() {
+    let (desired, observed) = converged();
+    let mut by_name = observed.clone();
+    by_name.trail.name = CONTROL_TOWER_TRAIL.to_owned();
+    let mut by_tag = observed.clone();
+    by_tag.trail_tags = Some(BTreeMap::from([(
+        "aws-control-tower".to_owned(),
+        "managed-by-control-tower".to_owned(),
+    )]));
+    for o in [&by_name, &by_tag] {
+        let text = plan_error(&desired, o).render();
+        assert!(text.contains("is managed by AWS Control Tower"), "{text}");
+        assert!(text.contains("Control Tower reverts changes"), "{text}");
+        assert!(text.contains("Landing zone settings"), "{text}");
+        assert!(text.contains("allow_control_tower = true"), "{text}");
+    }
+    let text = config_text(true, None).replace("[trail]", "[trail]\nallow_control_tower = true");
+    let allowed = crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap();
+    assert!(plan(&allowed, &by_name).is_ok());
+    assert!(plan(&allowed, &by_tag).is_ok());
+}
+
+#[test]
+fn delivery_errors_and_a_stopped_trail_are_warnings_with_their_meaning() {
+    let (desired, mut observed) = converged();
+    observed.trail_status = Some(crate::aws::TrailStatus {
+        is_logging: false,
+        latest_delivery_error: Some("InsufficientEncryptionPolicyException: KMS".to_owned()),
+        latest_digest_delivery_error: Some("AccessDenied".to_owned()),
+    });
+    let planned = plan(&desired, &observed).unwrap();
+    let warnings: Vec<&str> = planned
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(warnings[0].contains("is not logging") && warnings[0].contains("start-logging"));
+    assert!(
+        warnings[1].contains("latest log file delivery failed")
+            && warnings[1].contains("could not use the KMS key")
+    );
+    assert!(
+        warnings[2].contains("latest digest file delivery failed")
+            && warnings[2].contains("bucket policy")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Destroy
+
+fn destroy(
+    desired: &Desired,
+    observed: &Observed,
+    delete_key: Option<i32>,
+    trails: &[Trail],
+) -> Result<Plan, Error> {
+    plan_destroy(desired, observed, delete_key, trails)
+}
+
+#[test]
+fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key() {
+    let (desired, observed) = converged();
+    let planned = destroy(&desired, &observed, None, &[]).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["UpdateTrail"]);
+    assert!(
+        matches!(planned.steps().next().unwrap().1, Step::DisableTrailEncryption(t) if t == TRAIL_ARN)
+    );
+    let key = change(&planned, Address::KmsKey);
+    assert_eq!(key.action, Action::NoOp);
+    assert!(key.reasons[0].contains("the logs already written need the key"));
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 0,
+            change: 1,
+            destroy: 0
+        }
+    );
+}
+
+#[test]
+fn destroy_with_delete_key_removes_the_alias_then_schedules_deletion() {
+    let (desired, observed) = converged();
+    let planned = destroy(&desired, &observed, Some(7), &[observed.trail.clone()]).unwrap();
+    let ops: Vec<(Address, &str)> = planned.steps().map(|(a, s)| (a, s.operation())).collect();
+    assert_eq!(
+        ops,
+        [
+            (Address::TrailEncryption, "UpdateTrail"),
+            (Address::KmsAlias, "DeleteAlias"),
+            (Address::KmsKey, "ScheduleKeyDeletion"),
+        ]
+    );
+    assert!(
+        planned
+            .steps()
+            .any(|(_, s)| *s == Step::ScheduleKeyDeletion(7))
+    );
+    assert!(change(&planned, Address::KmsKey).reasons[0].contains("unreadable"));
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 0,
+            change: 1,
+            destroy: 2
+        }
+    );
+}
+
+#[test]
+fn destroy_never_deletes_a_key_another_trail_uses() {
+    let (desired, observed) = converged();
+    let mut other = observed.trail.clone();
+    other.arn = OTHER_TRAIL_ARN.to_owned();
+    for id in [KEY_ARN, KEY_ID, ALIAS] {
+        other.kms_key_id = Some(id.to_owned());
+        let text = destroy(
+            &desired,
+            &observed,
+            Some(30),
+            &[observed.trail.clone(), other.clone()],
+        )
+        .unwrap_err()
+        .render();
+        assert!(text.contains("--delete-key refused"), "{text}");
+        assert!(text.contains(OTHER_TRAIL_ARN), "{text}");
+    }
+}
+
+#[test]
+fn destroy_leaves_a_trail_on_someone_elses_key_alone() {
+    let (desired, mut observed) = converged();
+    observed.trail.kms_key_id = Some(OTHER_KEY_ARN.to_owned());
+    let planned = destroy(&desired, &observed, None, &[]).unwrap();
+    assert!(!planned.has_changes());
 }

@@ -61,6 +61,8 @@ pub struct ApplyResult {
     pub key_arn: Option<String>,
     pub trail_kms_key_id: Option<String>,
     pub converged: bool,
+    /// Findings of the verification after apply (trail health included).
+    pub findings: Vec<Finding>,
 }
 
 pub fn json<T: Serialize>(value: &T) -> String {
@@ -150,14 +152,18 @@ pub fn plan_human(plan: &Plan) -> String {
             paint(GREEN.bold(), "No changes.")
         );
     }
-    for f in &plan.findings {
+    findings(&mut out, &plan.findings);
+    out
+}
+
+fn findings(out: &mut String, findings: &[Finding]) {
+    for f in findings {
         let label = match f.level {
             Level::Warning => paint(YELLOW.bold(), "Warning:"),
             Level::Note => paint(BOLD, "Note:"),
         };
         let _ = writeln!(out, "\n{label} {}", f.message);
     }
-    out
 }
 
 /// The statement-level diff of a key policy.
@@ -248,6 +254,7 @@ pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
             plan.target.trail_arn
         );
     }
+    findings(&mut out, &result.findings);
     out
 }
 

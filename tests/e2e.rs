@@ -212,7 +212,11 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
         plan_calls.iter().all(|c| !is_write(c)),
         "plan is read-only: {plan_calls:?}"
     );
-    assert_eq!(plan_calls.len(), 8, "no-op plan reads: {plan_calls:?}");
+    assert_eq!(
+        plan_calls.len(),
+        10,
+        "no-op plan reads (8 core, trail status, bucket Region): {plan_calls:?}"
+    );
     insta::assert_snapshot!("plan_converged", redact(&transcript(&plan), &moto, &seed));
 
     // A second apply makes no write at all.
@@ -226,7 +230,7 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
     );
     assert_eq!(
         calls.len(),
-        8,
+        10,
         "a no-op apply makes the plan's reads only: {calls:?}"
     );
     assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 1);

@@ -682,7 +682,12 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         if "Action" in form:
             action = form["Action"][0]
     if action is None and path not in ("", "/"):
-        action = path  # REST protocols (S3): the path is the best we have
+        # REST protocols (S3): name the few reads trailkey makes, else method and path.
+        query = urllib.parse.urlsplit(entry.get("url", "")).query
+        if entry.get("method") == "GET" and "location" in urllib.parse.parse_qs(query, keep_blank_values=True):
+            action = "GetBucketLocation"
+        else:
+            action = f"{entry.get('method')} {path}"
     return {"service": service, "action": action, "method": entry.get("method")}
 
 
