@@ -239,11 +239,14 @@ def render_config(region: str, accounts: dict[str, str], trail_name: str) -> str
 def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     """Another organization trail, writing to the same bucket as an existing one."""
     cloudtrail = aws.client("cloudtrail")
-    existing = cloudtrail.get_trail(Name=args.like)["Trail"]
+    bucket = cloudtrail.get_trail(Name=args.like)["Trail"]["S3BucketName"]
+    if args.bucket_region:
+        bucket = f"{args.name}-logs"
+        create_bucket(aws.client("s3"), bucket, args.bucket_region)
     trail = cloudtrail.create_trail(
         Name=args.name,
-        S3BucketName=existing["S3BucketName"],
-        IsOrganizationTrail=True,
+        S3BucketName=bucket,
+        IsOrganizationTrail=not args.not_organization,
         IsMultiRegionTrail=True,
     )
     cloudtrail.start_logging(Name=args.name)
@@ -740,6 +743,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "create-trail", parents=[common], help="another organization trail, on an existing trail's bucket"
     )
     create_trail.add_argument("--name", required=True)
+    create_trail.add_argument(
+        "--not-organization", action="store_true", help="an account trail, not an organization trail"
+    )
+    create_trail.add_argument(
+        "--bucket-region", metavar="REGION", help="write to a new bucket <name>-logs in this Region"
+    )
     create_trail.add_argument("--like", default=DEFAULT_TRAIL, metavar="TRAIL", help="take the bucket of this trail")
     create_trail.set_defaults(handler=cmd_create_trail)
 

@@ -1,0 +1,245 @@
+//! Landing-zone checks before any write, and the backout (`destroy`),
+//! against moto: the real binary, state read back with boto3.
+
+mod support;
+
+use serde_json::Value;
+use support::{Moto, Seed, is_write, transcript};
+
+fn run(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
+    moto.trailkey(&seed.config)
+        .args(args)
+        .output()
+        .expect("run trailkey")
+}
+
+/// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
+fn seeded_with_trail(create_trail: &[&str]) -> (Moto, Seed) {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let mut args = vec!["create-trail"];
+    args.extend_from_slice(create_trail);
+    let trail = moto.fixture(&args);
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace(
+            "name = \"org-trail\"",
+            &format!("name = \"{}\"", trail["trail_name"].as_str().unwrap()),
+        ),
+    )
+    .unwrap();
+    (moto, seed)
+}
+
+/// Both plan and apply refuse with `message` and `hint`, and nothing is written.
+fn refused_before_any_write(moto: &Moto, seed: &Seed, message: &str, hint: &str) {
+    moto.start_recording();
+    for args in [
+        &["plan", "--detailed-exitcode"][..],
+        &["apply", "--auto-approve"],
+    ] {
+        let out = run(moto, seed, args);
+        assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(stderr.contains(hint), "{stderr}");
+    }
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|c| !is_write(c)), "no write: {calls:?}");
+    assert_eq!(moto.state(seed)["keys"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_bucket_in_another_region_is_refused_before_any_write() {
+    let (moto, seed) =
+        seeded_with_trail(&["--name", "eu-bucket-trail", "--bucket-region", "eu-west-1"]);
+    refused_before_any_write(
+        &moto,
+        &seed,
+        "the trail's bucket eu-bucket-trail-logs is in eu-west-1, but region is us-east-1",
+        "KmsKeyNotFoundException",
+    );
+}
+
+#[test]
+fn a_trail_that_is_not_an_organization_trail_is_refused_unless_opted_in() {
+    let (moto, seed) = seeded_with_trail(&["--name", "account-trail", "--not-organization"]);
+    refused_before_any_write(
+        &moto,
+        &seed,
+        "is not an organization trail",
+        "organization_trail = false",
+    );
+
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(&seed.config, format!("{text}organization_trail = false\n")).unwrap();
+    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+#[test]
+fn a_control_tower_trail_is_refused_with_the_landing_zone_way() {
+    let (moto, seed) = seeded_with_trail(&["--name", "aws-controltower-BaselineCloudTrail"]);
+    refused_before_any_write(
+        &moto,
+        &seed,
+        "is managed by AWS Control Tower (its name aws-controltower-BaselineCloudTrail): Control Tower reverts changes made to it",
+        "Landing zone settings",
+    );
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(&seed.config, format!("{text}allow_control_tower = true\n")).unwrap();
+    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "explicit opt-in: {}",
+        transcript(&out)
+    );
+}
+
+fn trailkey_key(state: &Value) -> &Value {
+    state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["tags"]["ManagedBy"] == "trailkey")
+        .expect("trailkey's key")
+}
+
+#[test]
+fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(
+        run(&moto, &seed, &["apply", "--auto-approve"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let dry = run(
+        &moto,
+        &seed,
+        &["destroy", "--dry-run", "--detailed-exitcode"],
+    );
+    assert_eq!(dry.status.code(), Some(2), "{}", transcript(&dry));
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        stdout.contains("~ trail_encryption will be updated in place"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{stdout}"
+    );
+
+    let refused = run(&moto, &seed, &["destroy"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("destroy needs confirmation"));
+
+    let out = run(&moto, &seed, &["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is back on SSE-S3"));
+    let state = moto.state(&seed);
+    assert!(
+        state["trail"]["kms_key_id"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "SSE-S3: {state:#}"
+    );
+    let key = trailkey_key(&state);
+    assert_eq!(
+        key["key_state"], "Enabled",
+        "the key is kept for the logs already written"
+    );
+    assert_eq!(
+        state["aliases"].as_array().unwrap().len(),
+        1,
+        "the alias is kept"
+    );
+
+    let again = run(
+        &moto,
+        &seed,
+        &["destroy", "--dry-run", "--detailed-exitcode"],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "nothing left to destroy: {}",
+        transcript(&again)
+    );
+    // And apply brings encryption back on the same key.
+    assert_eq!(
+        run(&moto, &seed, &["apply", "--auto-approve"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(moto.state(&seed)["trail"]["kms_key_id"], key["arn"]);
+}
+
+#[test]
+fn destroy_delete_key_removes_the_alias_and_schedules_deletion() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(
+        run(&moto, &seed, &["apply", "--auto-approve"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = run(
+        &moto,
+        &seed,
+        &[
+            "destroy",
+            "--auto-approve",
+            "--delete-key",
+            "--deletion-window-days",
+            "7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("- kms_key will be destroyed"), "{stdout}");
+    assert!(stdout.contains("- kms_alias will be destroyed"), "{stdout}");
+    assert!(stdout.contains("scheduled for deletion"), "{stdout}");
+    let state = moto.state(&seed);
+    assert_eq!(trailkey_key(&state)["key_state"], "PendingDeletion");
+    assert!(state["aliases"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(
+        run(&moto, &seed, &["apply", "--auto-approve"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let key_arn = trailkey_key(&moto.state(&seed))["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    moto.fixture(&["create-trail", "--name", "second-trail"]);
+    // Point the second trail at trailkey's key, as another team might.
+    moto.fixture(&["drift", "trail-alias", "--trail", "second-trail"]);
+    moto.start_recording();
+    let out = run(&moto, &seed, &["destroy", "--auto-approve", "--delete-key"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--delete-key refused"), "{stderr}");
+    assert!(stderr.contains("second-trail"), "{stderr}");
+    assert!(
+        moto.recorded().iter().all(|c| !is_write(c)),
+        "no write at all"
+    );
+    let state = moto.state(&seed);
+    assert_eq!(trailkey_key(&state)["key_state"], "Enabled");
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+}
