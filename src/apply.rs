@@ -230,6 +230,11 @@ where
                 if e.code == "MalformedPolicyDocumentException"
                     && started.elapsed() + backoff <= options.policy_retry =>
             {
+                tracing::info!(operation = e.operation, wait = ?backoff, "policy not accepted yet, retrying");
+                crate::output::err(&format!(
+                    "  {} not accepted yet ({}: IAM may not know a new principal); retrying in {backoff:.0?}\n",
+                    e.operation, e.code
+                ));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

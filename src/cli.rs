@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "trailkey",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("TRAILKEY_GIT_REV"), ")"),
     about = "Encrypt an AWS Organization's CloudTrail trail with a customer-managed KMS key in the Security Tooling account",
     long_about = None,
 )]
@@ -25,6 +25,10 @@ pub struct Cli {
     /// AWS named profile for the management-account credentials (default: the standard AWS chain).
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+
+    /// Log to stderr: -v what trailkey does, -vv also every AWS call.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Command,
@@ -85,6 +89,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `trailkey man > trailkey.1`.
+    Man,
     /// Print the key policy trailkey would attach (read-only).
     Policy {
         /// Render trailkey's statements from the config alone, with no AWS call

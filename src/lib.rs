@@ -17,13 +17,14 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod init;
+pub mod logging;
 pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use aws::{Connect, Management};
 use cli::{Cli, Command, Format};
@@ -42,6 +43,30 @@ pub enum Status {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<Status, Error> {
+    logging::init(cli.verbose);
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "trailkey", &mut script);
+            output::out(&String::from_utf8_lossy(&script));
+            return Ok(Status::Success);
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| {
+                    Error::usage(
+                        format!("cannot render the man page: {e}"),
+                        "report this as a bug",
+                    )
+                })?;
+            output::out(&String::from_utf8_lossy(&page));
+            return Ok(Status::Success);
+        }
+        _ => {}
+    }
     // Fail before any AWS call when apply or destroy could not ask for confirmation.
     let unconfirmed = match cli.command {
         Command::Apply { auto_approve, .. } => (!auto_approve).then_some("apply"),
@@ -80,12 +105,12 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
     let desired = config::load(&cli.config)?;
     match cli.command {
         Command::Validate => {
-            print!("{}", validate_summary(&desired));
+            output::out(&validate_summary(&desired));
             Ok(Status::Success)
         }
         Command::Policy { offline: true } => {
             let policy = offline_policy(&desired)?;
-            println!("{}", policy::to_document(&policy));
+            output::out(&format!("{}\n", policy::to_document(&policy)));
             Ok(Status::Success)
         }
         command => block_on(async {
@@ -149,7 +174,7 @@ pub async fn run_online<C: Connect>(
         } => {
             match format {
                 Format::Human => output::out(&render::plan_human(&plan)),
-                Format::Json => print!("{}", render::json(&render::PlanJson::from(&plan))),
+                Format::Json => output::out(&render::json(&render::PlanJson::from(&plan))),
             }
             Ok(if detailed_exitcode && plan.has_changes() {
                 Status::ChangesPresent
@@ -159,7 +184,7 @@ pub async fn run_online<C: Connect>(
         }
         Command::Policy { .. } => {
             let policy = plan::desired_policy(desired, &observed)?;
-            println!("{}", policy::to_document(&policy));
+            output::out(&format!("{}\n", policy::to_document(&policy)));
             Ok(Status::Success)
         }
         Command::Apply {
@@ -177,15 +202,27 @@ pub async fn run_online<C: Connect>(
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
                 ..apply::ApplyOptions::default()
             };
-            let progress = |address: plan::Address, step: &plan::Step| {
-                output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
+            let total = plan.steps().count();
+            let mut index = 0;
+            let mut progress = |address: plan::Address, step: &plan::Step| {
+                index += 1;
+                tracing::info!(
+                    address = address.as_str(),
+                    operation = step.operation(),
+                    "apply step"
+                );
+                output::err(&format!(
+                    "[{index}/{total}] {}: {}\n",
+                    address.as_str(),
+                    step.operation()
+                ));
             };
             let (mut plan, mut observed, mut done) = (plan, observed, Vec::new());
             if plan.has_changes() {
                 if !auto_approve {
                     confirm()?;
                 }
-                match apply::apply_with(&plan, connect.management(), &keys, &options, progress)
+                match apply::apply_with(&plan, connect.management(), &keys, &options, &mut progress)
                     .await
                 {
                     Ok(d) => done = d,
@@ -205,7 +242,7 @@ pub async fn run_online<C: Connect>(
                                 connect.management(),
                                 &keys,
                                 &options,
-                                progress,
+                                &mut progress,
                             )
                             .await?;
                         }
@@ -219,21 +256,20 @@ pub async fn run_online<C: Connect>(
                     output::out(&render::apply_human(&done, &plan, &result))
                 }
                 Format::Human => {}
-                Format::Json => print!(
-                    "{}",
-                    render::json(&render::ApplyJson {
-                        format_version: plan::FORMAT_VERSION,
-                        plan: render::PlanJson::from(&plan),
-                        applied: &done,
-                        result,
-                    })
-                ),
+                Format::Json => output::out(&render::json(&render::ApplyJson {
+                    format_version: plan::FORMAT_VERSION,
+                    plan: render::PlanJson::from(&plan),
+                    applied: &done,
+                    result,
+                })),
             }
             Ok(Status::Success)
         }
-        Command::Validate | Command::Init { .. } | Command::Destroy { .. } => {
-            unreachable!("handled before observing")
-        }
+        Command::Validate
+        | Command::Init { .. }
+        | Command::Destroy { .. }
+        | Command::Completions { .. }
+        | Command::Man => unreachable!("handled before observing"),
     }
 }
 
@@ -270,7 +306,7 @@ async fn run_destroy<C: Connect>(
     let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;
     let show = |plan: &Plan| match args.format {
         Format::Human => output::out(&render::plan_human(plan)),
-        Format::Json => print!("{}", render::json(&render::PlanJson::from(plan))),
+        Format::Json => output::out(&render::json(&render::PlanJson::from(plan))),
     };
     if args.dry_run || !plan.has_changes() {
         show(&plan);
@@ -322,15 +358,12 @@ async fn run_destroy<C: Connect>(
     };
     match args.format {
         Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
-        Format::Json => print!(
-            "{}",
-            render::json(&render::ApplyJson {
-                format_version: plan::FORMAT_VERSION,
-                plan: render::PlanJson::from(&plan),
-                applied: &done,
-                result,
-            })
-        ),
+        Format::Json => output::out(&render::json(&render::ApplyJson {
+            format_version: plan::FORMAT_VERSION,
+            plan: render::PlanJson::from(&plan),
+            applied: &done,
+            result,
+        })),
     }
     Ok(Status::Success)
 }
@@ -392,10 +425,9 @@ async fn verify<C: Connect>(
 }
 
 fn confirm() -> Result<(), Error> {
-    print!(
-        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    output::out(
+        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
     );
-    std::io::stdout().flush().ok();
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -1425,7 +1425,13 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key() {
 #[test]
 fn destroy_with_delete_key_removes_the_alias_then_schedules_deletion() {
     let (desired, observed) = converged();
-    let planned = destroy(&desired, &observed, Some(7), &[observed.trail.clone()]).unwrap();
+    let planned = destroy(
+        &desired,
+        &observed,
+        Some(7),
+        std::slice::from_ref(&observed.trail),
+    )
+    .unwrap();
     let ops: Vec<(Address, &str)> = planned.steps().map(|(a, s)| (a, s.operation())).collect();
     assert_eq!(
         ops,

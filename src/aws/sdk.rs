@@ -10,8 +10,14 @@ use std::fmt::Debug;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_kms::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, Tag};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
@@ -67,10 +73,26 @@ impl SdkConnect {
                 .build();
         }
         let management = SdkManagement {
-            sts: aws_sdk_sts::Client::new(&config),
-            org: aws_sdk_organizations::Client::new(&config),
-            trail: aws_sdk_cloudtrail::Client::new(&config),
-            s3: aws_sdk_s3::Client::new(&config),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .interceptor(LogCalls)
+                    .build(),
+            ),
+            org: aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(&config)
+                    .interceptor(LogCalls)
+                    .build(),
+            ),
+            trail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(&config)
+                    .interceptor(LogCalls)
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .interceptor(LogCalls)
+                    .build(),
+            ),
         };
         Self { config, management }
     }
@@ -106,10 +128,56 @@ impl Connect for SdkConnect {
         );
         let conf = aws_sdk_kms::config::Builder::from(&self.config)
             .credentials_provider(creds)
+            .interceptor(LogCalls)
             .build();
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
         })
+    }
+}
+
+/// Logs every AWS call (`-vv`): service, operation and HTTP status of the
+/// last attempt. Nothing else of the request: no headers, no credentials.
+#[derive(Debug)]
+struct LogCalls;
+
+impl Intercept for LogCalls {
+    fn name(&self) -> &'static str {
+        "trailkey-log-calls"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        if attempt > 1 {
+            let (service, operation) = cfg
+                .load::<Metadata>()
+                .map_or(("?", "?"), |m| (m.service(), m.name()));
+            tracing::info!(service, operation, attempt, "retrying");
+            crate::output::err(&format!(
+                "  retrying {service} {operation} (attempt {attempt} of {MAX_ATTEMPTS})\n"
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map_or(("?", "?"), |m| (m.service(), m.name()));
+        let status = context.response().map(|r| r.status().as_u16());
+        let ok = context.output_or_error().is_some_and(|r| r.is_ok());
+        tracing::debug!(service, operation, status, ok, "aws call");
+        Ok(())
     }
 }
 
