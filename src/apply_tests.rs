@@ -842,3 +842,75 @@ fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
         "not in an organization",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Rounds of AWS calls: every call of the fake takes 50 ms on a paused clock,
+// so a run's duration tells how many calls were sequential.
+
+const LATENCY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// (calls, rounds) of `f` run against `fake` with [`LATENCY`] per call.
+fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
+    fake.clear_calls();
+    fake.state.borrow_mut().latency = Some(LATENCY);
+    let elapsed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let start = tokio::time::Instant::now();
+            f.await;
+            start.elapsed()
+        });
+    fake.state.borrow_mut().latency = None;
+    (
+        fake.calls().len(),
+        elapsed.as_millis() / LATENCY.as_millis(),
+    )
+}
+
+#[test]
+fn a_no_op_plan_is_ten_calls_in_three_rounds() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let (calls, rounds) = calls_and_rounds(&fake, async {
+        let (planned, _) = observe_and_plan(&fake, &desired).await.unwrap();
+        assert!(!planned.has_changes());
+    });
+    eprintln!("no-op plan: {calls} calls in {rounds} rounds");
+    assert_eq!((calls, rounds), (10, 3));
+    let mut counts = std::collections::BTreeMap::new();
+    for c in fake.calls() {
+        *counts.entry(c).or_insert(0) += 1;
+    }
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "each API once: {counts:?}"
+    );
+}
+
+#[test]
+fn a_first_apply_with_its_verification_is_at_most_eighteen_calls() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let (calls, rounds) = calls_and_rounds(&fake, async {
+        let (observed, keys) = observe(&fake, &desired).await.unwrap();
+        let planned = plan(&desired, &observed).unwrap();
+        // The Control Tower guard reads the trail's tags before changing it.
+        let mut observed = observed;
+        observed.trail_tags = Some(fake.trail_tags(TRAIL_ARN).await.unwrap());
+        let done = apply(&planned, fake.management(), &keys, |_, _| {})
+            .await
+            .unwrap();
+        let after =
+            crate::observe::refresh(&fake, &keys, &desired, &observed, updated_trail(&done))
+                .await
+                .unwrap();
+        assert!(!plan(&desired, &after).unwrap().has_changes());
+    });
+    eprintln!("first apply: {calls} calls in {rounds} rounds");
+    assert_eq!(calls, 18, "{:?}", fake.calls());
+    assert!(rounds <= 12, "{rounds} rounds: {:?}", fake.calls());
+}

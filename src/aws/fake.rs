@@ -50,6 +50,10 @@ pub struct FakeState {
     pub failures: HashMap<&'static str, Vec<AwsError>>,
     /// Fail every write after this many writes succeeded (a crash).
     pub crash_after_writes: Option<usize>,
+    /// Simulated latency of every call (on tokio's clock): with a paused
+    /// clock, the time a run takes divided by this is its number of
+    /// sequential rounds of AWS calls.
+    pub latency: Option<std::time::Duration>,
     pub region: String,
     pub security_tooling_account: String,
     /// `GetTrailStatus` by trail ARN (default: logging, no errors).
@@ -129,6 +133,13 @@ impl FakeCloud {
         self.state.borrow_mut().calls.clear();
     }
 
+    async fn delay(&self) {
+        let latency = self.state.borrow().latency;
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     /// Records the call and returns the scripted failure, if any.
     fn call(&self, op: &'static str) -> AwsResult<()> {
         let mut s = self.state.borrow_mut();
@@ -188,11 +199,13 @@ impl FakeCloud {
 impl Management for FakeCloud {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
         self.call("GetCallerIdentity")?;
+        self.delay().await;
         Ok(self.state.borrow().identity.clone().expect("fake identity"))
     }
 
     async fn describe_organization(&self) -> AwsResult<Organization> {
         self.call("DescribeOrganization")?;
+        self.delay().await;
         self.state.borrow().organization.clone().ok_or_else(|| {
             AwsError::new(
                 "DescribeOrganization",
@@ -204,12 +217,14 @@ impl Management for FakeCloud {
 
     async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
         self.call("GetTrail")?;
+        self.delay().await;
         let arn = self.find_trail("GetTrail", name)?;
         Ok(self.state.borrow().trails[&arn].clone())
     }
 
     async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
         self.call("UpdateTrail")?;
+        self.delay().await;
         let arn = self.find_trail("UpdateTrail", trail)?;
         let mut s = self.state.borrow_mut();
         let t = s.trails.get_mut(&arn).expect("found above");
@@ -219,6 +234,7 @@ impl Management for FakeCloud {
 
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
         self.call("GetTrailStatus")?;
+        self.delay().await;
         let arn = self.find_trail("GetTrailStatus", trail)?;
         Ok(self
             .state
@@ -234,6 +250,7 @@ impl Management for FakeCloud {
 
     async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {
         self.call("ListTags")?;
+        self.delay().await;
         let arn = self.find_trail("ListTags", trail_arn)?;
         Ok(self
             .state
@@ -246,6 +263,7 @@ impl Management for FakeCloud {
 
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
         self.call("GetBucketLocation")?;
+        self.delay().await;
         let s = self.state.borrow();
         Ok(s.bucket_regions
             .get(bucket)
@@ -255,11 +273,13 @@ impl Management for FakeCloud {
 
     async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
         self.call("ListAccounts")?;
+        self.delay().await;
         Ok(self.state.borrow().accounts.clone())
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
         self.call("DescribeTrails")?;
+        self.delay().await;
         Ok(self.state.borrow().trails.values().cloned().collect())
     }
 }
@@ -274,6 +294,7 @@ impl Connect for FakeCloud {
 
     async fn security_tooling(&self, _role_arn: &str) -> AwsResult<FakeCloud> {
         self.call("AssumeRole")?;
+        self.delay().await;
         Ok(self.clone())
     }
 }
@@ -281,6 +302,7 @@ impl Connect for FakeCloud {
 impl KeyStore for FakeCloud {
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         self.call("DescribeKey")?;
+        self.delay().await;
         match self.with_key("DescribeKey", key, |k| k.info.clone()) {
             Ok(info) => Ok(Some(info)),
             Err(e) if e.code == "NotFoundException" => Ok(None),
@@ -290,21 +312,25 @@ impl KeyStore for FakeCloud {
 
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String> {
         self.call("GetKeyPolicy")?;
+        self.delay().await;
         self.with_key("GetKeyPolicy", key_id, |k| k.policy.clone())
     }
 
     async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
         self.call("GetKeyRotationStatus")?;
+        self.delay().await;
         self.with_key("GetKeyRotationStatus", key_id, |k| k.rotation)
     }
 
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
         self.call("ListResourceTags")?;
+        self.delay().await;
         self.with_key("ListResourceTags", key_id, |k| k.tags.clone())
     }
 
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
         self.call("ListKeys")?;
+        self.delay().await;
         Ok(self
             .state
             .borrow()
@@ -316,6 +342,7 @@ impl KeyStore for FakeCloud {
 
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
         self.call("ListAliases")?;
+        self.delay().await;
         let s = self.state.borrow();
         Ok(s.aliases
             .iter()
@@ -326,6 +353,7 @@ impl KeyStore for FakeCloud {
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
         self.call("CreateKey")?;
+        self.delay().await;
         let mut s = self.state.borrow_mut();
         let key_id = format!("00000000-0000-4000-8000-{:012}", s.keys.len() + 1);
         let info = KeyInfo {
@@ -354,6 +382,7 @@ impl KeyStore for FakeCloud {
 
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("CreateAlias")?;
+        self.delay().await;
         let mut s = self.state.borrow_mut();
         if s.aliases.contains_key(alias) {
             return Err(AwsError::new(
@@ -368,6 +397,7 @@ impl KeyStore for FakeCloud {
 
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("UpdateAlias")?;
+        self.delay().await;
         self.state
             .borrow_mut()
             .aliases
@@ -377,6 +407,7 @@ impl KeyStore for FakeCloud {
 
     async fn delete_alias(&self, alias: &str) -> AwsResult<()> {
         self.call("DeleteAlias")?;
+        self.delay().await;
         match self.state.borrow_mut().aliases.remove(alias) {
             Some(_) => Ok(()),
             None => Err(AwsError::new(
@@ -389,21 +420,25 @@ impl KeyStore for FakeCloud {
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
         self.call("PutKeyPolicy")?;
+        self.delay().await;
         self.with_key("PutKeyPolicy", key_id, |k| k.policy = policy.to_owned())
     }
 
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKeyRotation")?;
+        self.delay().await;
         self.with_key("EnableKeyRotation", key_id, |k| k.rotation = true)
     }
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKey")?;
+        self.delay().await;
         self.with_key("EnableKey", key_id, |k| k.info.state = "Enabled".to_owned())
     }
 
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
         self.call("CancelKeyDeletion")?;
+        self.delay().await;
         self.with_key("CancelKeyDeletion", key_id, |k| {
             k.info.state = "Disabled".to_owned()
         })
@@ -411,6 +446,7 @@ impl KeyStore for FakeCloud {
 
     async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
         self.call("ScheduleKeyDeletion")?;
+        self.delay().await;
         self.with_key("ScheduleKeyDeletion", key_id, |k| {
             k.info.state = "PendingDeletion".to_owned()
         })
@@ -418,6 +454,7 @@ impl KeyStore for FakeCloud {
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.call("TagResource")?;
+        self.delay().await;
         self.with_key("TagResource", key_id, |k| {
             k.tags
                 .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
