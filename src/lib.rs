@@ -256,12 +256,7 @@ pub async fn run_online<C: Connect>(
                     output::out(&render::apply_human(&done, &plan, &result))
                 }
                 Format::Human => {}
-                Format::Json => output::out(&render::json(&render::ApplyJson {
-                    format_version: plan::FORMAT_VERSION,
-                    plan: render::PlanJson::from(&plan),
-                    applied: &done,
-                    result,
-                })),
+                Format::Json => output::out(&render::apply_json(&plan, &done, result)),
             }
             Ok(Status::Success)
         }
@@ -336,12 +331,7 @@ async fn run_destroy<C: Connect>(
         apply::updated_trail(&done),
     )
     .await?;
-    if after.trail.kms_key_id.is_some()
-        && plan
-            .changes
-            .iter()
-            .any(|c| c.address == plan::Address::TrailEncryption && c.action != plan::Action::NoOp)
-    {
+    if after.trail.kms_key_id.is_some() && plan.changes(plan::Address::TrailEncryption) {
         return Err(Error::check(
             format!(
                 "destroy finished, but the trail still names a KMS key: {}",
@@ -358,12 +348,7 @@ async fn run_destroy<C: Connect>(
     };
     match args.format {
         Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
-        Format::Json => output::out(&render::json(&render::ApplyJson {
-            format_version: plan::FORMAT_VERSION,
-            plan: render::PlanJson::from(&plan),
-            applied: &done,
-            result,
-        })),
+        Format::Json => output::out(&render::apply_json(&plan, &done, result)),
     }
     Ok(Status::Success)
 }
@@ -376,11 +361,7 @@ async fn plan_guarded<C: Connect>(
     observed: &mut plan::Observed,
 ) -> Result<Plan, Error> {
     let plan = plan::plan(desired, observed)?;
-    let changes_trail = plan
-        .changes
-        .iter()
-        .any(|c| c.address == plan::Address::TrailEncryption && c.action != plan::Action::NoOp);
-    if changes_trail && observed.trail_tags.is_none() {
+    if plan.changes(plan::Address::TrailEncryption) && observed.trail_tags.is_none() {
         observe::trail_tags(connect, observed).await?;
         return plan::plan(desired, observed);
     }

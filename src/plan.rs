@@ -212,6 +212,19 @@ pub struct Target {
     pub key_arn: Option<String>,
 }
 
+impl Target {
+    fn of(desired: &Desired, observed: &Observed) -> Target {
+        Target {
+            region: desired.region.to_string(),
+            management_account: observed.organization.management_account.clone(),
+            security_tooling_account: desired.security_tooling.to_string(),
+            trail_arn: observed.trail.arn.clone(),
+            alias: desired.alias.full(),
+            key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub format_version: &'static str,
@@ -233,6 +246,13 @@ pub struct Summary {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// Whether the plan changes `address`.
+    pub fn changes(&self, address: Address) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.address == address && c.action != Action::NoOp)
     }
 
     pub fn summary(&self) -> Summary {
@@ -482,20 +502,13 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     changes.push(policy_change(desired, key, &merged)?);
     changes.push(rotation_change(desired, key));
     changes.push(trail_change(desired, observed));
-    let policy_unchanged = changes
+    let policy_unchanged = !changes
         .iter()
-        .any(|c| c.address == Address::KmsKeyPolicy && c.action == Action::NoOp);
+        .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
     let findings = findings(desired, observed, policy_unchanged)?;
     Ok(Plan {
         format_version: FORMAT_VERSION,
-        target: Target {
-            region: desired.region.to_string(),
-            management_account: observed.organization.management_account.clone(),
-            security_tooling_account: desired.security_tooling.to_string(),
-            trail_arn: observed.trail.arn.clone(),
-            alias: desired.alias.full(),
-            key_arn: key.map(|k| k.info.arn.clone()),
-        },
+        target: Target::of(desired, observed),
         changes,
         findings,
         key: key.map(|k| k.info.clone()),
@@ -961,14 +974,7 @@ pub fn plan_destroy(
 
     Ok(Plan {
         format_version: FORMAT_VERSION,
-        target: Target {
-            region: desired.region.to_string(),
-            management_account: observed.organization.management_account.clone(),
-            security_tooling_account: desired.security_tooling.to_string(),
-            trail_arn: trail.arn.clone(),
-            alias,
-            key_arn: key.map(|k| k.info.arn.clone()),
-        },
+        target: Target::of(desired, observed),
         changes,
         findings: Vec::new(),
         key: key.map(|k| k.info.clone()),

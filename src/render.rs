@@ -65,6 +65,16 @@ pub struct ApplyResult {
     pub findings: Vec<Finding>,
 }
 
+/// `apply --format json` and `destroy --format json`.
+pub fn apply_json(plan: &Plan, done: &[Done], result: ApplyResult) -> String {
+    json(&ApplyJson {
+        format_version: crate::plan::FORMAT_VERSION,
+        plan: PlanJson::from(plan),
+        applied: done,
+        result,
+    })
+}
+
 pub fn json<T: Serialize>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("plan data serializes");
     s.push('\n');
@@ -281,10 +291,7 @@ pub fn destroy_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String
             let _ = writeln!(out, "The trail {} uses {k}.", plan.target.trail_arn);
         }
     }
-    let deleted = plan
-        .changes
-        .iter()
-        .any(|c| c.address == Address::KmsKey && c.action == Action::Delete);
+    let deleted = plan.changes(Address::KmsKey);
     match (&result.key_arn, deleted) {
         (Some(key), true) => {
             let _ = writeln!(
