@@ -4,6 +4,8 @@
 Run it with the project's venv, which has boto3 (it comes with moto):
 
     .venv/bin/python tests/support/fixture.py seed --write-config /tmp/x/trailkey.toml
+    .venv/bin/python tests/support/fixture.py seed --security-tooling-name Audit \
+        --extra-account Dev --closed-account Security
     .venv/bin/python tests/support/fixture.py state --security-tooling 123456789012 --trail org-trail
     .venv/bin/python tests/support/fixture.py drift rotation-off --security-tooling 123456789012
     .venv/bin/python tests/support/fixture.py drift policy-remove-statement --sid TrailkeyCloudTrailDecrypt \
@@ -253,12 +255,27 @@ def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"]}
 
 
+def email_for(name: str, taken: set[str]) -> str:
+    """A unique example.com address from an account name ("Log Archive" -> log-archive@...)."""
+    slug = "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "account"
+    email, n = f"{slug}@example.com", 2
+    while email in taken:
+        email, n = f"{slug}-{n}@example.com", n + 1
+    taken.add(email)
+    return email
+
+
 def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     org = aws.client("organizations")
     organization = org.create_organization(FeatureSet="ALL")["Organization"]
     management = organization["MasterAccountId"]
-    security_tooling = create_account(org, "Security Tooling", "security-tooling@example.com")
-    log_archive = create_account(org, "Log Archive", "log-archive@example.com")
+    emails: set[str] = set()
+    security_tooling = create_account(org, args.security_tooling_name, email_for(args.security_tooling_name, emails))
+    log_archive = create_account(org, args.log_archive_name, email_for(args.log_archive_name, emails))
+    for name in args.extra_account or []:
+        create_account(org, name, email_for(name, emails))
+    for name in args.closed_account or []:
+        org.close_account(AccountId=create_account(org, name, email_for(name, emails)))
 
     # The bucket belongs to Log Archive, as in a real landing zone. moto's
     # CreateTrail looks the bucket up from the trail owner's (management)
@@ -287,6 +304,12 @@ def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "region": aws.region,
+        "organization_id": organization["Id"],
+        "accounts": [
+            {"id": a["Id"], "name": a["Name"], "email": a["Email"], "status": a["Status"]}
+            for page in org.get_paginator("list_accounts").paginate()
+            for a in page["Accounts"]
+        ],
         "management_account": management,
         "security_tooling_account": security_tooling,
         "log_archive_account": log_archive,
@@ -661,15 +684,19 @@ def recorded_body(entry: dict[str, Any]) -> str:
 
 
 def classify(entry: dict[str, Any]) -> dict[str, Any]:
-    """service/action/method of one recorded request."""
+    """service/action/method of one recorded request, the access key ID that
+    signed it ("access_key": which credentials made the call, e.g. the
+    caller's own or an assumed role's) and, for sts:AssumeRole, the role
+    asked for ("role_arn")."""
     headers = entry.get("headers") or {}
     path = urllib.parse.urlsplit(entry.get("url", "")).path
-    service = action = None
+    service = action = access_key = role_arn = None
 
     # SigV4: "... Credential=AKID/20240101/us-east-1/kms/aws4_request, ..."
     authorization = header(headers, "Authorization")
     if "Credential=" in authorization:
         scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        access_key = scope[0].strip() or None
         if len(scope) >= 5:
             service = scope[3]
 
@@ -684,6 +711,8 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         form = urllib.parse.parse_qs(recorded_body(entry))
         if "Action" in form:
             action = form["Action"][0]
+        if "RoleArn" in form:
+            role_arn = form["RoleArn"][0]
     if action is None and path not in ("", "/"):
         # REST protocols (S3): name the few reads trailkey makes, else method and path.
         query = urllib.parse.urlsplit(entry.get("url", "")).query
@@ -691,7 +720,10 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
             action = "GetBucketLocation"
         else:
             action = f"{entry.get('method')} {path}"
-    return {"service": service, "action": action, "method": entry.get("method")}
+    request = {"service": service, "action": action, "method": entry.get("method"), "access_key": access_key}
+    if role_arn is not None:
+        request["role_arn"] = role_arn
+    return request
 
 
 def is_own_request(entry: dict[str, Any]) -> bool:
@@ -735,6 +767,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "seed", parents=[common], help="organization, accounts, bucket and an organization trail"
     )
     seed.add_argument("--trail-name", default=DEFAULT_TRAIL)
+    seed.add_argument(
+        "--security-tooling-name",
+        default="Security Tooling",
+        metavar="NAME",
+        help="name of the account that owns the key (Control Tower: Audit; default: %(default)s)",
+    )
+    seed.add_argument(
+        "--log-archive-name",
+        default="Log Archive",
+        metavar="NAME",
+        help="name of the account that owns the log bucket (default: %(default)s)",
+    )
+    seed.add_argument(
+        "--extra-account", action="append", metavar="NAME", help="another ACTIVE member account (repeatable)"
+    )
+    seed.add_argument(
+        "--closed-account",
+        action="append",
+        metavar="NAME",
+        help="a member account created and then closed: SUSPENDED (repeatable)",
+    )
     seed.add_argument("--bucket", help="default: org-trail-logs-<log archive id>")
     seed.add_argument("--write-config", metavar="PATH", help="also write a trailkey config here")
     seed.set_defaults(handler=cmd_seed)

@@ -133,6 +133,27 @@ impl Moto {
         }
     }
 
+    /// Seeds an organization with `fixture.py seed <args>` (e.g.
+    /// `--security-tooling-name Audit`, `--extra-account Dev`) and writes no
+    /// config: `Seed::config` is where one would go (`<moto dir>/trailkey.toml`).
+    /// Returns the seed facts and the fixture's whole JSON (`accounts`,
+    /// `organization_id`, ...).
+    pub fn seed_with(&self, args: &[&str]) -> (Seed, Value) {
+        let config = self.dir.path().join("trailkey.toml");
+        let mut all = vec!["seed"];
+        all.extend_from_slice(args);
+        let v = self.fixture(&all);
+        let seed = Seed {
+            config,
+            management: v["management_account"].as_str().unwrap().to_owned(),
+            security_tooling: v["security_tooling_account"].as_str().unwrap().to_owned(),
+            log_archive: v["log_archive_account"].as_str().unwrap().to_owned(),
+            trail_name: v["trail_name"].as_str().unwrap().to_owned(),
+            trail_arn: v["trail_arn"].as_str().unwrap().to_owned(),
+        };
+        (seed, v)
+    }
+
     /// KMS state of the Security Tooling account and the trail, read by boto3.
     pub fn state(&self, seed: &Seed) -> Value {
         self.fixture(&[
@@ -163,6 +184,17 @@ impl Moto {
                 )
             })
             .collect()
+    }
+
+    /// Every request recorded since `start_recording`, the fixture's own
+    /// left out, as `recording show` prints them: `service`, `action`,
+    /// `method`, `access_key` (the access key ID that signed it) and, for
+    /// `sts:AssumeRole`, `role_arn`.
+    pub fn recorded_requests(&self) -> Vec<Value> {
+        self.fixture(&["recording", "show"])["requests"]
+            .as_array()
+            .expect("recording show lists requests")
+            .clone()
     }
 
     /// The trailkey binary with the AWS environment pointed at this moto.
