@@ -576,16 +576,7 @@ async fn pick_trail<M: Management>(
 
 fn trail_info(trail: Trail, tags: Result<BTreeMap<String, String>, AwsError>) -> TrailInfo {
     let (tag, tags_error) = match &tags {
-        Ok(tags) => (
-            tags.keys()
-                .find(|k| {
-                    k.to_ascii_lowercase()
-                        .replace('-', "")
-                        .contains("controltower")
-                })
-                .cloned(),
-            None,
-        ),
+        Ok(tags) => (crate::plan::control_tower_tag(tags).cloned(), None),
         Err(e) => (None, Some(e.code.clone())),
     };
     let control_tower = if trail.name == CONTROL_TOWER_TRAIL {

@@ -340,6 +340,16 @@ pub fn check_context(
 /// The name Control Tower gives its organization trail.
 pub const CONTROL_TOWER_TRAIL: &str = "aws-controltower-BaselineCloudTrail";
 
+/// A tag that marks a trail as Control Tower's (a key mentioning it, with
+/// or without dashes, any case).
+pub fn control_tower_tag(tags: &BTreeMap<String, String>) -> Option<&String> {
+    tags.keys().find(|k| {
+        k.to_ascii_lowercase()
+            .replace('-', "")
+            .contains("controltower")
+    })
+}
+
 /// Checks the trail against the config: its home Region, that it is an
 /// organization trail, and the Control Tower guard (by name, and by tags
 /// when they were read).
@@ -369,13 +379,7 @@ pub fn check_trail(
             ),
         ));
     }
-    let tagged = tags.and_then(|t| {
-        t.keys().find(|k| {
-            k.to_ascii_lowercase()
-                .replace('-', "")
-                .contains("controltower")
-        })
-    });
+    let tagged = tags.and_then(control_tower_tag);
     if !desired.allow_control_tower && (trail.name == CONTROL_TOWER_TRAIL || tagged.is_some()) {
         let why = match tagged {
             Some(tag) => format!("its tag {tag:?}"),
