@@ -70,7 +70,7 @@ export AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials"
 # ----------------------------------------------------------------------- seed
 heading "Creating an organization, its accounts and an unencrypted organization trail"
 CONFIG="$WORK/trailkey.toml"
-"$PYTHON" "$FIXTURE" seed --write-config "$CONFIG" >"$WORK/seed.json"
+"$PYTHON" "$FIXTURE" seed >"$WORK/seed.json"
 seed_field() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/seed.json" "$1"; }
 SECURITY_TOOLING="$(seed_field security_tooling_account)"
 TRAIL="$(seed_field trail_name)"
@@ -79,9 +79,6 @@ note "Security Tooling account:  $SECURITY_TOOLING"
 note "Log Archive account:       $(seed_field log_archive_account)"
 note "trail:                     $(seed_field trail_arn)"
 note "log bucket:                $(seed_field bucket)"
-heading "The trailkey config for this organization ($CONFIG)"
-sed 's/^/    /' "$CONFIG"
-
 # ---------------------------------------------------------------------- steps
 FAILURES=0
 # run_step EXPECTED_EXIT_CODE WHAT_IT_SHOWS -- COMMAND...
@@ -109,6 +106,10 @@ run_step() {
     fi
 }
 
+run_step 0 "0. Init: read the organization and write a config ($CONFIG)" \
+    -- "$TRAILKEY" -c "$CONFIG" init
+heading "The config init wrote"
+sed 's/^/    /' "$CONFIG"
 run_step 2 "1. Plan: the key, alias, policy and rotation are missing, the trail is unencrypted (exit 2 = changes)" \
     -- "$TRAILKEY" -c "$CONFIG" plan --detailed-exitcode
 run_step 0 "2. Apply: create the key in Security Tooling and point the trail at it" \
