@@ -197,9 +197,18 @@ async fn alias_race<M: Management, K: KeyStore>(
             ours.arn
         )));
     }
-    keys.schedule_key_deletion(&ours.key_id, ORPHAN_DELETION_DAYS)
+    if let Err(e) = keys
+        .schedule_key_deletion(&ours.key_id, ORPHAN_DELETION_DAYS)
         .await
-        .map_err(|e| Error::aws(format!("{context}: scheduling deletion of {}", ours.arn), e))?;
+    {
+        // E.g. a tag-conditioned IAM policy that does not see the new key's
+        // tags yet: the winner's key is fine; report the leftover.
+        tracing::warn!(key = %ours.arn, code = %e.code, "could not schedule deletion of this run's unused key");
+        return Ok(Race::Lost(format!(
+            "; the key this run created ({}) is unused, but scheduling its deletion failed ({}: {}): schedule it by hand with `aws kms schedule-key-deletion --key-id {}`",
+            ours.arn, e.code, e.message, ours.key_id
+        )));
+    }
     done.push(Done {
         address: Address::KmsKey.as_str(),
         operation: "ScheduleKeyDeletion",

@@ -176,7 +176,14 @@ pub fn aws_hint(e: &AwsError) -> String {
             "could not assume the role in the Security Tooling account: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it"
         }
         "AccessDenied" | "AccessDeniedException" => {
-            "the caller lacks a permission for this call: see README.md, \"Permissions\", for the actions trailkey needs"
+            "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs (docs/control-tower.md explains them)"
+        }
+        "InsufficientDependencyServiceAccessPermissionException"
+        | "CloudTrailAccessNotEnabledException" => {
+            "CloudTrail's trusted access to AWS Organizations is not enabled, or the caller cannot check it: enable it in the Organizations console (Services, CloudTrail) or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`"
+        }
+        "InsufficientIAMAccessPermissionException" => {
+            "the caller lacks the IAM permissions CloudTrail checks for organization trails (e.g. iam:GetRole): see policies/iam-management.json"
         }
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
             "the AWS credentials have expired: refresh them (e.g. `aws sso login`) and run again"

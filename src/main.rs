@@ -1,13 +1,25 @@
 //! `trailkey`: thin binary. Parses arguments, runs, and maps the one error
 //! type to an exit status in one place: 0 success (no changes), 2 changes
-//! present (`plan --detailed-exitcode`), 1 error.
+//! present (`plan --detailed-exitcode`), 1 error. A command-line error is 1
+//! too (clap's own 2 would read as "drift" in a pipeline).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = trailkey::cli::Cli::parse();
+    let cli = match trailkey::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version print to stdout and succeed.
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match trailkey::run(cli) {
         Ok(trailkey::Status::Success) => ExitCode::SUCCESS,
         Ok(trailkey::Status::ChangesPresent) => ExitCode::from(2),

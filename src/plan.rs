@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail, TrailStatus};
-use crate::config::{ALIAS_TAG, Desired};
+use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::policy::{self, PolicyInputs};
 
@@ -924,6 +924,15 @@ pub fn plan_destroy(
     });
 
     if let (Some(k), Some(days)) = (key, delete_key) {
+        if k.tags.get(MANAGED_BY_TAG.0).map(String::as_str) != Some(MANAGED_BY_TAG.1) {
+            return Err(Error::check(
+                format!(
+                    "--delete-key refused: {alias} names key {}, which trailkey did not create (no tag {}={})",
+                    k.info.arn, MANAGED_BY_TAG.0, MANAGED_BY_TAG.1
+                ),
+                "trailkey deletes only keys it created: run destroy without --delete-key, and delete that key yourself if it is really unused",
+            ));
+        }
         let users: Vec<&str> = trails
             .iter()
             .filter(|t| t.arn != trail.arn && names_key(t.kms_key_id.as_deref(), &k.info, &alias))

@@ -1484,3 +1484,15 @@ fn destroy_leaves_a_trail_on_someone_elses_key_alone() {
     let planned = destroy(&desired, &observed, None, &[]).unwrap();
     assert!(!planned.has_changes());
 }
+
+#[test]
+fn destroy_never_deletes_a_key_trailkey_did_not_create() {
+    let (desired, mut observed) = converged();
+    observed.key.as_mut().unwrap().tags.remove("ManagedBy");
+    let text = destroy(&desired, &observed, Some(30), &[])
+        .unwrap_err()
+        .render();
+    assert!(text.contains("which trailkey did not create"), "{text}");
+    // Without --delete-key the backout itself still works.
+    assert!(destroy(&desired, &observed, None, &[]).is_ok());
+}

@@ -117,13 +117,32 @@ pub fn merge(current: Option<&Value>, ours: &Value) -> Value {
 pub fn normalize(policy: &Value, partition: &str) -> Value {
     let mut stmts: Vec<Value> = statements(policy)
         .into_iter()
-        .map(|s| normalize_statement(s, partition))
+        .map(|s| sorted_keys(&normalize_statement(s, partition)))
         .collect();
     stmts.sort_by_cached_key(|s| s.to_string());
     json!({
         "Version": policy.get("Version").cloned().unwrap_or(Value::Null),
         "Statement": stmts,
     })
+}
+
+/// `v` with every object's keys in sorted order, so that its text is
+/// canonical whether or not serde_json preserves insertion order (its
+/// `preserve_order` feature may be on through another crate).
+fn sorted_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_keys(&o[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 /// True when the two policies grant the same thing (see [`normalize`]).
@@ -566,6 +585,31 @@ mod tests {
         assert!(wildcard_match("kms:de?rypt", "kms:decrypt"));
         assert!(!wildcard_match("kms:encrypt", "kms:decrypt"));
         assert!(!wildcard_match("s3:*", "kms:decrypt"));
+    }
+
+    /// Key order inside statements never matters, with or without
+    /// serde_json's `preserve_order` (on in test builds through dev-dependencies).
+    #[test]
+    fn key_order_inside_statements_does_not_count() {
+        let a: Value = serde_json::from_str(
+            r#"{"Statement": [
+                {"Sid": "B", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Principal": {"AWS": "*"}},
+                {"Sid": "A", "Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*", "Principal": {"AWS": "*"}}
+            ]}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"Statement": [
+                {"Action": "kms:Decrypt", "Sid": "B", "Principal": {"AWS": "*"}, "Resource": "*", "Effect": "Allow"},
+                {"Resource": "*", "Effect": "Allow", "Principal": {"AWS": "*"}, "Sid": "A", "Action": "kms:Encrypt"}
+            ]}"#,
+        )
+        .unwrap();
+        assert!(equivalent(&a, &b, "aws"));
+        assert_eq!(
+            normalize(&a, "aws").to_string(),
+            normalize(&b, "aws").to_string()
+        );
     }
 
     #[test]
