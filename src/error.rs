@@ -210,3 +210,52 @@ pub fn aws_hint(e: &AwsError) -> String {
     };
     s.to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages users see for the AWS errors trailkey knows, as one
+    /// reviewable snapshot: every one has an `error:` line and a `hint:` line.
+    #[test]
+    fn every_known_aws_error_renders_with_a_hint() {
+        let cases = [
+            ("UpdateTrail", "InsufficientEncryptionPolicyException"),
+            ("UpdateTrail", "KmsKeyNotFoundException"),
+            ("UpdateTrail", "KmsKeyDisabledException"),
+            ("GetTrail", "TrailNotFoundException"),
+            ("UpdateTrail", "NotOrganizationMasterAccountException"),
+            ("UpdateTrail", "OrganizationNotInAllFeaturesModeException"),
+            ("DescribeOrganization", "AWSOrganizationsNotInUseException"),
+            ("AssumeRole", "AccessDenied"),
+            ("PutKeyPolicy", "AccessDeniedException"),
+            (
+                "UpdateTrail",
+                "InsufficientDependencyServiceAccessPermissionException",
+            ),
+            ("UpdateTrail", "CloudTrailAccessNotEnabledException"),
+            ("UpdateTrail", "InsufficientIAMAccessPermissionException"),
+            ("GetCallerIdentity", "ExpiredToken"),
+            ("GetCallerIdentity", "InvalidClientTokenId"),
+            ("GetCallerIdentity", "CredentialsNotLoaded"),
+            ("CreateKey", "LimitExceededException"),
+            ("CreateKey", "ThrottlingException"),
+            ("PutKeyPolicy", "MalformedPolicyDocumentException"),
+            ("GetTrail", "DispatchFailure"),
+            ("CreateAlias", "SomethingNew"),
+        ];
+        let mut all = String::new();
+        for (operation, code) in cases {
+            let text = Error::aws(
+                "doing the thing",
+                AwsError::new(operation, code, "the AWS message"),
+            )
+            .render();
+            assert!(text.starts_with("error: doing the thing\n"), "{text}");
+            assert!(text.contains("\nhint: "), "{text}");
+            all.push_str(&text);
+            all.push('\n');
+        }
+        insta::assert_snapshot!(all);
+    }
+}
