@@ -93,47 +93,169 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// An AWS Region name such as `us-east-1`, with the partition it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Region(String);
+/// Every AWS Region trailkey accepts, with its partition, sorted by partition
+/// and name.
+///
+/// Source: `botocore/data/partitions.json` of botocore 1.44.5 (the version
+/// pinned in tests/requirements.txt), checked against the partition table
+/// built into aws-sdk-kms 1.129.0 (`endpoint_lib.rs`, which lacks only
+/// `me-west-1` and `sa-west-1`) and the AWS documentation page "AWS Region
+/// billing codes". Taken on 2026-11-24. The `*-global` pseudo-Regions of those
+/// tables are not Regions a trail can live in and are left out.
+///
+/// A Region AWS opens later is rejected with a hint to upgrade trailkey; add
+/// it here (with its partition) when that happens.
+pub const KNOWN_REGIONS: &[(&str, &str)] = &[
+    // Commercial (aws)
+    ("af-south-1", "aws"),     // Africa (Cape Town)
+    ("ap-east-1", "aws"),      // Asia Pacific (Hong Kong)
+    ("ap-east-2", "aws"),      // Asia Pacific (Taipei)
+    ("ap-northeast-1", "aws"), // Asia Pacific (Tokyo)
+    ("ap-northeast-2", "aws"), // Asia Pacific (Seoul)
+    ("ap-northeast-3", "aws"), // Asia Pacific (Osaka)
+    ("ap-south-1", "aws"),     // Asia Pacific (Mumbai)
+    ("ap-south-2", "aws"),     // Asia Pacific (Hyderabad)
+    ("ap-southeast-1", "aws"), // Asia Pacific (Singapore)
+    ("ap-southeast-2", "aws"), // Asia Pacific (Sydney)
+    ("ap-southeast-3", "aws"), // Asia Pacific (Jakarta)
+    ("ap-southeast-4", "aws"), // Asia Pacific (Melbourne)
+    ("ap-southeast-5", "aws"), // Asia Pacific (Malaysia)
+    ("ap-southeast-6", "aws"), // Asia Pacific (New Zealand)
+    ("ap-southeast-7", "aws"), // Asia Pacific (Thailand)
+    ("ca-central-1", "aws"),   // Canada (Central)
+    ("ca-west-1", "aws"),      // Canada West (Calgary)
+    ("eu-central-1", "aws"),   // Europe (Frankfurt)
+    ("eu-central-2", "aws"),   // Europe (Zurich)
+    ("eu-north-1", "aws"),     // Europe (Stockholm)
+    ("eu-south-1", "aws"),     // Europe (Milan)
+    ("eu-south-2", "aws"),     // Europe (Spain)
+    ("eu-west-1", "aws"),      // Europe (Ireland)
+    ("eu-west-2", "aws"),      // Europe (London)
+    ("eu-west-3", "aws"),      // Europe (Paris)
+    ("il-central-1", "aws"),   // Israel (Tel Aviv)
+    ("me-central-1", "aws"),   // Middle East (UAE)
+    ("me-south-1", "aws"),     // Middle East (Bahrain)
+    ("me-west-1", "aws"),      // Middle East (Saudi Arabia)
+    ("mx-central-1", "aws"),   // Mexico (Central)
+    ("sa-east-1", "aws"),      // South America (Sao Paulo)
+    ("sa-west-1", "aws"),      // South America (Chile)
+    ("us-east-1", "aws"),      // US East (N. Virginia)
+    ("us-east-2", "aws"),      // US East (Ohio)
+    ("us-west-1", "aws"),      // US West (N. California)
+    ("us-west-2", "aws"),      // US West (Oregon)
+    // China (aws-cn)
+    ("cn-north-1", "aws-cn"),     // China (Beijing)
+    ("cn-northwest-1", "aws-cn"), // China (Ningxia)
+    // AWS European Sovereign Cloud (aws-eusc)
+    ("eusc-de-east-1", "aws-eusc"), // Germany
+    // GovCloud (aws-us-gov)
+    ("us-gov-east-1", "aws-us-gov"), // AWS GovCloud (US-East)
+    ("us-gov-west-1", "aws-us-gov"), // AWS GovCloud (US-West)
+    // ISO partitions
+    ("us-iso-east-1", "aws-iso"),     // US ISO East
+    ("us-iso-west-1", "aws-iso"),     // US ISO West
+    ("us-isob-east-1", "aws-iso-b"),  // US ISOB East (Ohio)
+    ("us-isob-west-1", "aws-iso-b"),  // US ISOB West
+    ("eu-isoe-west-1", "aws-iso-e"),  // EU ISOE West
+    ("us-isof-east-1", "aws-iso-f"),  // US ISOF East
+    ("us-isof-south-1", "aws-iso-f"), // US ISOF South
+];
+
+/// An AWS Region name such as `us-east-1`, one of [`KNOWN_REGIONS`], with
+/// the partition it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    name: &'static str,
+    partition: &'static str,
+}
+
+impl Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+/// Why a Region name was refused, as a message and a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionError {
+    pub message: String,
+    pub hint: String,
+}
 
 impl Region {
-    /// Accepts the shape of every commercial, GovCloud, China and ISO Region
-    /// name: lowercase words separated by `-`, ending in a number.
+    /// Accepts the Regions of [`KNOWN_REGIONS`] only.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::check(s).ok()
+    }
+
+    /// Like [`Region::parse`], saying why a name is refused: not the shape of
+    /// a Region name, or well-formed but not a Region this build knows.
+    pub fn check(s: &str) -> Result<Self, RegionError> {
+        if let Some(&(name, partition)) = KNOWN_REGIONS.iter().find(|(name, _)| *name == s) {
+            return Ok(Region { name, partition });
+        }
+        if !Self::well_formed(s) {
+            return Err(RegionError {
+                message: format!("{s:?} is not an AWS Region name"),
+                hint: "use the Region code of the trail's home Region, such as region = \"us-east-1\" (not the display name \"US East (N. Virginia)\")".to_owned(),
+            });
+        }
+        let suggestion = Self::nearest(s)
+            .map(|r| format!("did you mean region = \"{r}\"? Otherwise, "))
+            .unwrap_or_default();
+        Err(RegionError {
+            message: format!(
+                "{s:?} looks like a Region name, but it is not one of the {} AWS Regions this trailkey {} knows",
+                KNOWN_REGIONS.len(),
+                env!("CARGO_PKG_VERSION"),
+            ),
+            hint: format!(
+                "{suggestion}list the Regions of your account with `aws ec2 describe-regions --all-regions --query \"Regions[].RegionName\"`; a Region newer than this build of trailkey needs a newer trailkey"
+            ),
+        })
+    }
+
+    /// The shape of every Region name: lowercase words separated by `-`,
+    /// ending in a number.
+    fn well_formed(s: &str) -> bool {
         let parts: Vec<&str> = s.split('-').collect();
-        let (last, words) = parts.split_last()?;
-        let ok = parts.len() >= 3
+        let Some((last, words)) = parts.split_last() else {
+            return false;
+        };
+        parts.len() >= 3
             && !last.is_empty()
             && last.bytes().all(|b| b.is_ascii_digit())
             && words
                 .iter()
-                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
-        ok.then(|| Self(s.to_owned()))
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
+
+    /// A known Region that differs from `s` by a typo (at most two edits) and
+    /// has the same number, e.g. `us-esat-1` -> `us-east-1`.
+    fn nearest(s: &str) -> Option<&'static str> {
+        let number = s.rsplit('-').next()?;
+        KNOWN_REGIONS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| name.rsplit('-').next() == Some(number))
+            .map(|name| (strsim::damerau_levenshtein(s, name), name))
+            .filter(|(d, _)| *d <= 2)
+            .min()
+            .map(|(_, name)| name)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.name
     }
     /// The partition the Region belongs to; ARNs are built from it, never hard-coded.
     pub fn partition(&self) -> &'static str {
-        if self.0.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else if self.0.starts_with("cn-") {
-            "aws-cn"
-        } else if self.0.starts_with("us-isob-") {
-            "aws-iso-b"
-        } else if self.0.starts_with("us-iso-") {
-            "aws-iso"
-        } else {
-            "aws"
-        }
+        self.partition
     }
 }
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.name)
     }
 }
 
@@ -228,7 +350,8 @@ impl Desired {
 /// Reads and validates a config file. Any problem is an [`Error::Config`]
 /// naming the file, the field and the fix.
 pub fn load(path: &Path) -> Result<Desired, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    use std::io::Read as _;
+    let read_error = |e: std::io::Error| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             "create it from config/trailkey.example.toml, or pass another file with -c/--config"
                 .to_owned()
@@ -241,12 +364,18 @@ pub fn load(path: &Path) -> Result<Desired, Error> {
             format!("cannot read the config file: {e}"),
             hint,
         )
-    })?;
+    };
+    // Read at most one byte more than the limit, so a huge file, a device
+    // such as /dev/zero or a pipe that never ends is refused, not read whole.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
     parse(path, &bytes)
 }
 
 /// Largest config file trailkey reads; a real one is well under 4 KiB.
-const MAX_CONFIG_BYTES: usize = 64 * 1024;
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 /// Parses and validates config text; `path` is used in messages only.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Desired, Error> {
@@ -255,10 +384,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Desired, Error> {
             path,
             None,
             format!(
-                "the file is {} bytes; a trailkey config is a few lines of TOML (limit {MAX_CONFIG_BYTES} bytes)",
-                bytes.len()
+                "the file is larger than {MAX_CONFIG_BYTES} bytes; a trailkey config is a few lines of TOML"
             ),
-            "point -c/--config at the trailkey TOML file".to_owned(),
+            "point -c/--config at the trailkey TOML file (see config/trailkey.example.toml)"
+                .to_owned(),
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -269,41 +398,146 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Desired, Error> {
                 "the file is not UTF-8 text (invalid byte at offset {})",
                 e.valid_up_to()
             ),
-            "point -c/--config at the trailkey TOML file".to_owned(),
+            "point -c/--config at the trailkey TOML file (see config/trailkey.example.toml)"
+                .to_owned(),
         )
     })?;
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(Error::config(
+            path,
+            Some("accounts".to_owned()),
+            "the file has no settings; [accounts] and [trail] are required".to_owned(),
+            "start from config/trailkey.example.toml: set accounts.security_tooling, accounts.log_archive and trail.name".to_owned(),
+        ));
+    }
+    if text.trim_start().starts_with('{') {
+        return Err(Error::config(
+            path,
+            None,
+            "the file looks like JSON; a trailkey config is TOML".to_owned(),
+            "rewrite it as TOML, with [accounts] and [trail] tables; see config/trailkey.example.toml".to_owned(),
+        ));
+    }
+    // The syntax, and that each section is a table: serde would otherwise
+    // read a list such as accounts = ["1", "2", "3"] into the fields in order.
+    let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    for section in ["accounts", "roles", "trail", "key"] {
+        if let Some(value) = table.get(section)
+            && !value.is_table()
+        {
+            return Err(Error::config(
+                path,
+                Some(section.to_owned()),
+                format!(
+                    "{section} is {} {}; it must be a table",
+                    if value.is_array() || value.is_integer() {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    value.type_str()
+                ),
+                type_hint(Some(section)),
+            ));
+        }
+    }
     let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
     raw.validate(path)
 }
 
 /// Turns a TOML/serde error into a config error that names the field.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let message = e.message().trim().to_owned();
-    let location = e.span().map(|span| {
-        let before = &text[..span.start.min(text.len())];
+    let message = readable_message(e.message().trim());
+    let start = e.span().map(|span| floor_char_boundary(text, span.start));
+    let location = start.map(|start| {
+        let before = &text[..start];
         let line = before.matches('\n').count() + 1;
-        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
         format!("line {line}, column {col}")
     });
-    let field = field_at(text, e.span().map(|s| s.start));
+    let field = field_at(text, start);
     let hint = if message.starts_with("unknown field") {
-        return Error::config(
-            path,
-            field,
-            with_location(message, location),
-            unknown_field_hint(e.message()),
-        );
-    } else if message.starts_with("invalid type") {
-        "account IDs, names and the Region are quoted strings, e.g. log_archive = \"222222222222\"; rotation is true or false"
+        unknown_field_hint(&message)
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        type_hint(field.as_deref())
+    } else if message.starts_with("duplicate key") {
+        "each key may appear once per table: remove the repeated one".to_owned()
+    } else if message.starts_with("missing field") {
+        "add it; see config/trailkey.example.toml".to_owned()
     } else {
-        "fix the TOML syntax; see config/trailkey.example.toml"
+        "fix the TOML syntax (strings in double quotes, tables as [name]); see config/trailkey.example.toml".to_owned()
     };
-    Error::config(
-        path,
-        field,
-        with_location(message, location),
-        hint.to_owned(),
-    )
+    Error::config(path, field, with_location(message, location), hint)
+}
+
+/// serde's messages name trailkey's internal structs; say "a table" instead.
+fn readable_message(message: &str) -> String {
+    let mut m = message.to_owned();
+    for internal in [
+        "struct RawConfig",
+        "struct RawAccounts",
+        "struct RawRoles",
+        "struct RawTrail",
+        "struct RawKey",
+        "a map",
+    ] {
+        m = m.replace(internal, "a table");
+    }
+    m
+}
+
+/// What each field's value looks like, for a value of the wrong type.
+fn type_hint(field: Option<&str>) -> String {
+    let hint = match field {
+        Some("accounts") => {
+            "[accounts] is a table: write [accounts] on its own line, then security_tooling = \"<12-digit ID>\" and log_archive = \"<12-digit ID>\" below it"
+        }
+        Some("roles") => {
+            "[roles] is a table: write [roles] on its own line, then security_tooling = \"<role name or ARN>\" below it"
+        }
+        Some("trail") => {
+            "[trail] is a table: write [trail] on its own line, then name = \"<trail name or ARN>\" below it"
+        }
+        Some("key") => {
+            "[key] is a table: write [key] on its own line, then rotation = true below it"
+        }
+        Some(f) if f.starts_with("key.tags") => {
+            "tags is a table of strings: tags = { CostCenter = \"security\" }, or a [key.tags] table"
+        }
+        Some("key.rotation" | "trail.organization_trail" | "trail.allow_control_tower") => {
+            "write true or false, without quotes"
+        }
+        Some(f) if f.starts_with("accounts.") => {
+            "an account ID is a quoted string of 12 digits, e.g. log_archive = \"222222222222\" (quotes keep leading zeros)"
+        }
+        Some("region") => "the Region is a quoted string, e.g. region = \"us-east-1\"",
+        Some("ct_key_alias") => {
+            "the alias is a quoted string, e.g. ct_key_alias = \"cloudtrail-org-key\""
+        }
+        Some(f) if f.starts_with("roles.") => {
+            "a role is a quoted name or ARN, e.g. security_tooling = \"AWSControlTowerExecution\""
+        }
+        Some("trail.name") => "the trail is a quoted name or ARN, e.g. name = \"org-trail\"",
+        _ => {
+            "account IDs, names, the Region and the alias are quoted strings, e.g. log_archive = \"222222222222\"; rotation is true or false; see config/trailkey.example.toml"
+        }
+    };
+    hint.to_owned()
+}
+
+/// The largest char boundary at or below `i` (clamped to the text).
+fn floor_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn with_location(message: String, location: Option<String>) -> String {
@@ -352,7 +586,11 @@ fn field_at(text: &str, offset: Option<usize>) -> Option<String> {
         );
     }
     let key = line.split('=').next()?.trim();
-    if key.is_empty() || key.starts_with('#') {
+    let plausible = |k: &str| {
+        k.chars()
+            .all(|c| c.is_alphanumeric() || "_-.\"' :".contains(c))
+    };
+    if key.is_empty() || key.starts_with('#') || !plausible(key) {
         return table;
     }
     Some(match table {
@@ -369,16 +607,10 @@ impl RawConfig {
         };
 
         let region_text = self.region.as_deref().unwrap_or(DEFAULT_REGION);
-        let region = Region::parse(region_text).ok_or_else(|| {
-            err(
-                "region",
-                format!("{region_text:?} is not an AWS Region name"),
-                "use the trail's home Region, e.g. region = \"us-east-1\"",
-            )
-        })?;
+        let region = Region::check(region_text).map_err(|e| err("region", e.message, &e.hint))?;
 
         let alias = parse_alias(self.ct_key_alias.as_deref().unwrap_or(DEFAULT_ALIAS))
-            .map_err(|m| err("ct_key_alias", m, "use a name such as \"cloudtrail-org-key\": letters, digits, '/', '_' and '-', not starting with \"aws/\""))?;
+            .map_err(|m| err("ct_key_alias", m, "use a name such as \"cloudtrail-org-key\": at most 250 letters, digits, '/', '_' and '-', not starting with \"aws/\""))?;
 
         let accounts = self.accounts.ok_or_else(|| {
             err(
@@ -392,8 +624,13 @@ impl RawConfig {
                 None => Ok(None),
                 Some(v) => AccountId::parse(&v).map(Some).ok_or_else(|| {
                     let digits = v.bytes().filter(u8::is_ascii_digit).count();
+                    let bare: String = v.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
                     let what = if v.bytes().all(|b| b.is_ascii_digit()) {
                         format!("{v:?} has {digits} digits; an AWS account ID has exactly 12")
+                    } else if AccountId::parse(&bare).is_some() {
+                        format!(
+                            "{v:?} is written with separators, as the console shows it; write {bare:?}"
+                        )
                     } else {
                         format!("{v:?} is not an AWS account ID (12 digits)")
                     };
@@ -442,35 +679,55 @@ impl RawConfig {
 
         let security_tooling_role = match self.roles.security_tooling {
             None => RoleRef::Name(DEFAULT_SECURITY_TOOLING_ROLE.to_owned()),
-            Some(r) => parse_role(&r, region.partition(), Some(&security_tooling)).map_err(|m| {
+            Some(r) => parse_role(
+                &r,
+                &region,
+                Some(("accounts.security_tooling", &security_tooling)),
+            ).map_err(|m| {
                 err(
                     "roles.security_tooling",
                     m,
-                    "give a role name such as \"AWSControlTowerExecution\" or a role ARN in the Security Tooling account",
+                    &format!(
+                        "give a role name such as \"AWSControlTowerExecution\", or a role ARN in the Security Tooling account: \"arn:{}:iam::{security_tooling}:role/<name>\"",
+                        region.partition()
+                    ),
                 )
             })?,
         };
         let management_role = match self.roles.management {
             None => None,
-            Some(r) => match parse_role(&r, region.partition(), management.as_ref()) {
-                Ok(RoleRef::Arn(a)) => Some(a),
-                Ok(RoleRef::Name(_)) => {
-                    return Err(err(
-                        "roles.management",
+            Some(r) => {
+                let account = management
+                    .as_ref()
+                    .map_or("<management account>".to_owned(), ToString::to_string);
+                let name = match parse_role(
+                    &r,
+                    &region,
+                    management.as_ref().map(|m| ("accounts.management", m)),
+                ) {
+                    Ok(RoleRef::Arn(a)) => Ok(a),
+                    Ok(RoleRef::Name(n)) => Err((
                         format!(
                             "{r:?} is a role name; the management role must be a full role ARN"
                         ),
-                        "write it as \"arn:aws:iam::<management account>:role/<name>\"",
-                    ));
+                        n,
+                    )),
+                    Err(m) => Err((m, "<name>".to_owned())),
+                };
+                match name {
+                    Ok(a) => Some(a),
+                    Err((m, n)) => {
+                        return Err(err(
+                            "roles.management",
+                            m,
+                            &format!(
+                                "write it as \"arn:{}:iam::{account}:role/{n}\", the role in the management account that trailkey assumes for the CloudTrail, Organizations and STS calls",
+                                region.partition()
+                            ),
+                        ));
+                    }
                 }
-                Err(m) => {
-                    return Err(err(
-                        "roles.management",
-                        m,
-                        "write it as \"arn:aws:iam::<management account>:role/<name>\"",
-                    ));
-                }
-            },
+            }
         };
 
         let organization_trail = self
@@ -499,7 +756,7 @@ impl RawConfig {
                 err(
                     &format!("key.tags.{k}"),
                     m,
-                    "tag keys are 1-128 characters, values up to 256, and may not start with \"aws:\"",
+                    "tag keys are 1-128 characters and values up to 256, of letters, digits, spaces and _ . : / = + - @; keys may not start with \"aws:\"",
                 )
             })?;
             if k == MANAGED_BY_TAG.0 || k == ALIAS_TAG {
@@ -562,47 +819,55 @@ fn parse_alias(value: &str) -> Result<AliasName, String> {
 
 fn parse_role(
     value: &str,
-    partition: &str,
-    account: Option<&AccountId>,
+    home: &Region,
+    account: Option<(&str, &AccountId)>,
 ) -> Result<RoleRef, String> {
+    let partition = home.partition();
     if let Some(rest) = value.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         let [p, service, region, acct, resource] = parts[..] else {
             return Err(format!("{value:?} is not a valid role ARN"));
         };
-        if service != "iam" || !region.is_empty() || !resource.starts_with("role/") {
+        let role_name = resource
+            .strip_prefix("role/")
+            .and_then(|path| path.rsplit('/').next())
+            .unwrap_or_default();
+        if service != "iam" || !region.is_empty() || !valid_role_name(role_name) {
             return Err(format!(
                 "{value:?} is not an IAM role ARN (arn:{partition}:iam::<account>:role/<name>)"
             ));
         }
         if p != partition {
             return Err(format!(
-                "{value:?} is in partition {p:?}, but the Region is in {partition:?}"
+                "{value:?} is in partition {p:?}, but region {home} is in {partition:?}"
             ));
         }
         let Some(acct_id) = AccountId::parse(acct) else {
             return Err(format!("{value:?} does not contain a 12-digit account ID"));
         };
-        if let Some(expected) = account
+        if let Some((field, expected)) = account
             && &acct_id != expected
         {
             return Err(format!(
-                "{value:?} is in account {acct_id}, not in the configured account {expected}"
+                "{value:?} is in account {acct_id}, but {field} is {expected}; the role must be in that account"
             ));
         }
         return Ok(RoleRef::Arn(value.to_owned()));
     }
-    let valid = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-    if !valid {
+    if !valid_role_name(value) {
         return Err(format!(
             "{value:?} is not a valid IAM role name (1-64 characters: letters, digits and +=,.@_-)"
         ));
     }
     Ok(RoleRef::Name(value.to_owned()))
+}
+
+/// IAM's rule for role names: 1-64 letters, digits and `+=,.@_-`.
+fn valid_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 fn parse_trail(
@@ -615,36 +880,52 @@ fn parse_trail(
         let bad = || {
             (
                 format!("{value:?} is not a CloudTrail trail ARN"),
-                "use arn:<partition>:cloudtrail:<home Region>:<management account>:trail/<name>, or just the trail name".to_owned(),
+                format!(
+                    "use arn:{}:cloudtrail:{region}:<management account>:trail/<name> as `aws cloudtrail describe-trails` shows it, or just the trail name",
+                    region.partition()
+                ),
             )
         };
         let [p, service, trail_region, acct, resource] = parts[..] else {
             return Err(bad());
         };
         let name = resource.strip_prefix("trail/").ok_or_else(bad)?;
-        if service != "cloudtrail" || name.is_empty() {
+        if service != "cloudtrail" || !valid_trail_name(name) {
             return Err(bad());
-        }
-        if p != region.partition() {
-            return Err((
-                format!(
-                    "the trail ARN is in partition {p:?}, but region {region} is in {:?}",
-                    region.partition()
-                ),
-                "the key, the trail and its bucket must be in one Region: set `region` to the trail's home Region".to_owned(),
-            ));
-        }
-        if trail_region != region.as_str() {
-            return Err((
-                format!("the trail's home Region is {trail_region}, but region is {region}"),
-                format!(
-                    "the key must be created in the trail's home Region: set region = \"{trail_region}\""
-                ),
-            ));
         }
         let Some(acct_id) = AccountId::parse(acct) else {
             return Err(bad());
         };
+        let home = Region::check(trail_region)
+            .map_err(|e| (format!("in the trail ARN, {}", e.message), e.hint))?;
+        if p != home.partition() {
+            return Err((
+                format!(
+                    "the trail ARN is in partition {p:?}, but its Region {home} is in {:?}",
+                    home.partition()
+                ),
+                "copy the trail ARN from `aws cloudtrail describe-trails`, or give just the trail name".to_owned(),
+            ));
+        }
+        if home != *region {
+            let partition_note = if home.partition() == region.partition() {
+                String::new()
+            } else {
+                format!(
+                    " (the trail is in partition {:?}, region {region} in {:?})",
+                    home.partition(),
+                    region.partition()
+                )
+            };
+            return Err((
+                format!(
+                    "the trail's home Region is {home}, but region is {region}{partition_note}"
+                ),
+                format!(
+                    "the key must be created in the trail's home Region: set region = \"{home}\""
+                ),
+            ));
+        }
         if let Some(m) = management
             && &acct_id != m
         {
@@ -657,19 +938,27 @@ fn parse_trail(
         }
         return Ok(TrailRef::Arn(value.to_owned()));
     }
-    let valid = (3..=128).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !valid {
+    if !valid_trail_name(value) {
         return Err((
             format!("{value:?} is not a valid trail name"),
-            "a trail name is 3-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit; or give the trail ARN".to_owned(),
+            "a trail name is 3-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit, with no two of '._-' in a row; or give the trail ARN (see `aws cloudtrail describe-trails`)".to_owned(),
         ));
     }
     Ok(TrailRef::Name(value.to_owned()))
+}
+
+/// CloudTrail's rule for trail names: 3-128 ASCII letters, digits, `.`, `_`
+/// and `-`, starting and ending with a letter or digit, no two of `._-` in a row.
+fn valid_trail_name(name: &str) -> bool {
+    let punct = |c: char| "._-".contains(c);
+    (3..=128).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || punct(c))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name
+            .as_bytes()
+            .windows(2)
+            .any(|w| punct(w[0] as char) && punct(w[1] as char))
 }
 
 fn check_tag(key: &str, value: &str) -> Result<(), String> {
@@ -684,5 +973,227 @@ fn check_tag(key: &str, value: &str) -> Result<(), String> {
     if value.chars().count() > 256 {
         return Err(format!("the value of tag {key:?} is over 256 characters"));
     }
+    // KMS tags: Unicode letters, digits, spaces and _ . : / = + - @
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    if let Some(c) = key.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "tag key {key:?} contains {c:?}, which a tag may not contain"
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "the value of tag {key:?} contains {c:?}, which a tag may not contain"
+        ));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Desired, Error> {
+        parse(Path::new("t.toml"), text.as_bytes())
+    }
+
+    fn config_error(text: &str) -> (Option<String>, String, String) {
+        match parse_str(text) {
+            Err(Error::Config {
+                field,
+                message,
+                hint,
+                ..
+            }) => (field, message, hint),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    const MINIMAL: &str = "[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n";
+
+    #[test]
+    fn known_regions_are_well_formed_unique_and_in_the_right_partition() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, partition) in KNOWN_REGIONS {
+            assert!(Region::well_formed(name), "{name}");
+            assert!(seen.insert(name), "{name} listed twice");
+            let expected = [
+                ("us-gov-", "aws-us-gov"),
+                ("cn-", "aws-cn"),
+                ("us-isob-", "aws-iso-b"),
+                ("us-isof-", "aws-iso-f"),
+                ("us-iso-", "aws-iso"),
+                ("eu-isoe-", "aws-iso-e"),
+                ("eusc-", "aws-eusc"),
+            ]
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+            .map_or("aws", |(_, p)| p);
+            assert_eq!(*partition, expected, "{name}");
+            let region = Region::parse(name).unwrap();
+            assert_eq!(region.as_str(), *name);
+            assert_eq!(region.partition(), *partition);
+        }
+        assert!(KNOWN_REGIONS.len() >= 48);
+    }
+
+    #[test]
+    fn region_check_tells_a_bad_shape_from_an_unknown_region_and_suggests_typos() {
+        let shape = Region::check("US East 1").unwrap_err();
+        assert!(
+            shape.message.contains("not an AWS Region name"),
+            "{shape:?}"
+        );
+        let unknown = Region::check("us-east-9").unwrap_err();
+        assert!(unknown.message.contains("looks like a Region name"));
+        assert!(unknown.hint.contains("aws ec2 describe-regions"));
+        assert!(unknown.hint.contains("newer trailkey"));
+        assert!(!unknown.hint.contains("did you mean"));
+        let typo = Region::check("us-esat-1").unwrap_err();
+        assert!(
+            typo.hint
+                .starts_with("did you mean region = \"us-east-1\"?"),
+            "{typo:?}"
+        );
+        assert!(Region::check("moon-base-1").is_err());
+        assert!(Region::check("").is_err());
+        assert!(
+            Region::check("aws-global").is_err(),
+            "pseudo-Regions are refused"
+        );
+    }
+
+    #[test]
+    fn a_config_using_every_key_is_accepted() {
+        let d = parse_str(
+            "region = \"us-gov-west-1\"\nct_key_alias = \"alias/org/cloudtrail_key-1\"\n\
+             [accounts]\nsecurity_tooling = \"011111111111\"\nlog_archive = \"222222222222\"\nmanagement = \"333333333333\"\n\
+             [roles]\nsecurity_tooling = \"arn:aws-us-gov:iam::011111111111:role/path/to/Admin\"\n\
+             management = \"arn:aws-us-gov:iam::333333333333:role/TrailkeyRunner\"\n\
+             [trail]\nname = \"arn:aws-us-gov:cloudtrail:us-gov-west-1:333333333333:trail/org.trail_1\"\n\
+             organization_trail = true\nallow_control_tower = false\n\
+             [key]\nrotation = false\ntags = { \"Cost Center\" = \"sécurité\", \"team/owner\" = \"a+b=c@d\" }\n",
+        )
+        .unwrap();
+        assert_eq!(d.partition(), "aws-us-gov");
+        assert_eq!(d.security_tooling.as_str(), "011111111111");
+        assert_eq!(d.alias.full(), "alias/org/cloudtrail_key-1");
+        assert!(!d.rotation);
+        assert_eq!(d.tags.len(), 4);
+        assert_eq!(
+            d.security_tooling_role_arn(),
+            "arn:aws-us-gov:iam::011111111111:role/path/to/Admin"
+        );
+    }
+
+    #[test]
+    fn partitions_outside_aws_have_their_own_arns() {
+        for (region, partition) in [
+            ("cn-north-1", "aws-cn"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            let d = parse_str(&format!("region = \"{region}\"\n{MINIMAL}")).unwrap();
+            assert_eq!(d.partition(), partition);
+            assert!(
+                d.security_tooling_role_arn()
+                    .starts_with(&format!("arn:{partition}:iam::"))
+            );
+        }
+    }
+
+    #[test]
+    fn sections_must_be_tables_not_lists() {
+        // serde would otherwise fill the fields of [accounts] from the list, in order.
+        let (field, message, hint) = config_error(
+            "accounts = [\"111111111111\", \"222222222222\", \"333333333333\"]\n[trail]\nname = \"org-trail\"\n",
+        );
+        assert_eq!(field.as_deref(), Some("accounts"));
+        assert!(message.contains("must be a table"), "{message}");
+        assert!(hint.contains("[accounts]"), "{hint}");
+        let (field, ..) = config_error(&format!("key = [true]\n{MINIMAL}"));
+        assert_eq!(field.as_deref(), Some("key"));
+    }
+
+    #[test]
+    fn trail_names_and_role_arns_follow_the_aws_rules() {
+        for bad in ["my--trail", "a.-b", "-abc", "ab", "org trail", "trail."] {
+            let (field, ..) = config_error(&MINIMAL.replace("org-trail", bad));
+            assert_eq!(field.as_deref(), Some("trail.name"), "{bad}");
+        }
+        for good in ["a.b_c-d", "abc", "Org-Trail-2"] {
+            parse_str(&MINIMAL.replace("org-trail", good)).unwrap();
+        }
+        let (_, message, _) = config_error(&MINIMAL.replace(
+            "org-trail",
+            "arn:aws:cloudtrail:us-east-1:333333333333:trail/bad name",
+        ));
+        assert!(message.contains("not a CloudTrail trail ARN"), "{message}");
+        for bad in [
+            "arn:aws:iam::111111111111:role/",
+            "arn:aws:iam::111111111111:user/Admin",
+            "arn:aws:iam:us-east-1:111111111111:role/Admin",
+            "arn:aws:sts::111111111111:role/Admin",
+        ] {
+            let (field, ..) =
+                config_error(&format!("{MINIMAL}[roles]\nsecurity_tooling = \"{bad}\"\n"));
+            assert_eq!(field.as_deref(), Some("roles.security_tooling"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_follow_the_kms_rules() {
+        for (tags, needle) in [
+            ("{ \"aws:x\" = \"v\" }", "reserves"),
+            ("{ \"AWS:x\" = \"v\" }", "reserves"),
+            ("{ ManagedBy = \"v\" }", "set by trailkey"),
+            ("{ \"trailkey:alias\" = \"v\" }", "set by trailkey"),
+            ("{ \"a\\nb\" = \"v\" }", "may not contain"),
+            ("{ k = \"semi;colon\" }", "may not contain"),
+            ("{ \"\" = \"v\" }", "1-128"),
+        ] {
+            let (field, message, _) = config_error(&format!("{MINIMAL}[key]\ntags = {tags}\n"));
+            assert!(field.unwrap().starts_with("key.tags."), "{tags}");
+            assert!(message.contains(needle), "{tags}: {message}");
+        }
+    }
+
+    #[test]
+    fn type_errors_get_a_hint_for_the_field() {
+        let (field, message, hint) = config_error(&format!("{MINIMAL}[key]\ntags = [\"a\"]\n"));
+        assert_eq!(field.as_deref(), Some("key.tags"));
+        assert!(!message.contains("map"), "{message}");
+        assert!(hint.contains("tags = {"), "{hint}");
+        let (_, _, hint) = config_error(&format!("region = 1\n{MINIMAL}"));
+        assert!(hint.contains("region = \"us-east-1\""), "{hint}");
+    }
+
+    #[test]
+    fn positions_count_characters_and_never_split_one() {
+        // A multi-byte character before the error: the column is in characters.
+        let (_, message, _) = config_error("# é ✓\nct_key_alias = \"é\" region = 1\n");
+        assert!(message.contains("line 2, column 20"), "{message}");
+        assert_eq!(floor_char_boundary("é", 1), 0);
+        assert_eq!(floor_char_boundary("é", 99), 2);
+    }
+
+    #[test]
+    fn load_reads_no_more_than_the_limit() {
+        let started = std::time::Instant::now();
+        match load(Path::new("/dev/zero")) {
+            Err(Error::Config { message, .. }) => assert!(message.contains("larger than")),
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_empty_or_comment_only_file_says_so() {
+        for text in ["", "\n\n", "# just a comment\n   # another\n"] {
+            let (field, message, hint) = config_error(text);
+            assert_eq!(field.as_deref(), Some("accounts"));
+            assert!(message.contains("no settings"), "{message}");
+            assert!(hint.contains("config/trailkey.example.toml"));
+        }
+    }
 }

@@ -20,6 +20,26 @@ fn trailkey(server: &CountingServer, args: &[&str]) -> std::process::Output {
         .expect("run trailkey")
 }
 
+/// Corpus files whose error is about the whole file, so there is no field.
+const FILE_LEVEL_ERRORS: &[&str] = &["binary-garbage.toml", "syntax-json-instead-of-toml.toml"];
+
+/// The corpus must cover at least what issue 5 lists (30 files or more).
+#[test]
+fn the_bad_config_corpus_has_at_least_30_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/bad");
+    let count = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert!(count >= 30, "{count} files in {}", dir.display());
+}
+
 #[test]
 fn bad_configs_fail_clearly_without_any_aws_request() {
     insta::glob!("configs/bad/*.toml", |path| {
@@ -43,6 +63,11 @@ fn bad_configs_fail_clearly_without_any_aws_request() {
                 "{rel}: the message names the file: {stderr}"
             );
             assert!(stderr.contains("\nhint: "), "{rel}: a hint: {stderr}");
+            // Every message names the field, except where the file as a
+            // whole is not a config (not text at all).
+            if !FILE_LEVEL_ERRORS.iter().any(|f| rel.ends_with(f)) {
+                assert!(stderr.contains("\n  field: "), "{rel}: a field: {stderr}");
+            }
             assert!(!stderr.contains("panicked"), "{rel}: {stderr}");
             if command == "plan" {
                 insta::assert_snapshot!(transcript(&out));
@@ -150,4 +175,149 @@ fn colour_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
     assert!(!run(None, None), "not a terminal: no colour");
     assert!(run(None, Some("1")), "CLICOLOR_FORCE: colour");
     assert!(!run(Some("1"), Some("1")), "NO_COLOR wins");
+}
+
+/// Runs the venv's parliament (IAM policy linter, pinned in
+/// tests/requirements.txt) on every `*.json` policy in `dir`, with the
+/// settings in tests/support/parliament.yaml; returns its exit code and
+/// findings (one JSON object per line).
+fn parliament(dir: &Path, community: bool) -> (Option<i32>, Vec<serde_json::Value>) {
+    let bin = support::venv().join("bin/parliament");
+    assert!(
+        bin.exists(),
+        "no parliament in the test venv: run `make test`, which installs tests/requirements.txt"
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg("--directory")
+        .arg(dir)
+        .args(["--include_policy_extension", ".json"])
+        .args(["--minimum_severity", "INFO", "--json", "--config"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/parliament.yaml"))
+        // parliament reads a policy from stdin when stdin is not a terminal.
+        .stdin(std::process::Stdio::null());
+    if community {
+        cmd.arg("--include-community-auditors");
+    }
+    let out = cmd.output().expect("run parliament");
+    assert!(
+        out.stderr.is_empty(),
+        "parliament: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (out.status.code(), findings)
+}
+
+/// The one community-auditor finding trailkey's policy is expected to have:
+/// "permissions management" actions that are all KMS actions on this key
+/// (kms:PutKeyPolicy, kms:CreateGrant, ... from `kms:*`), which only
+/// `TrailkeyRootAdministration` grants, to the Security Tooling account's
+/// root, so the key stays manageable (docs/testing.md). Any other finding,
+/// or such actions of another service, is unexpected.
+fn unexpected(findings: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    findings
+        .into_iter()
+        .filter(|f| {
+            let kms_only = f["location"]["actions"].as_array().is_some_and(|a| {
+                !a.is_empty()
+                    && a.iter()
+                        .all(|x| x.as_str().is_some_and(|s| s.starts_with("kms:")))
+            });
+            !(f["issue"] == "PERMISSIONS_MANAGEMENT_ACTIONS" && kms_only)
+        })
+        .collect()
+}
+
+#[test]
+fn the_offline_policy_passes_the_parliament_linter() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = CountingServer::start();
+    let mut policies = Vec::new();
+    for region in ["us-east-1", "us-gov-west-1", "cn-north-1"] {
+        let cfg = dir.path().join(format!("{region}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "region = \"{region}\"\n[accounts]\nsecurity_tooling = \"111111111111\"\n\
+                 log_archive = \"222222222222\"\nmanagement = \"333333333333\"\n\
+                 [trail]\nname = \"org-trail\"\n"
+            ),
+        )
+        .unwrap();
+        let out = trailkey(
+            &server,
+            &["-c", cfg.to_str().unwrap(), "policy", "--offline"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        let policies_dir = dir.path().join(region);
+        std::fs::create_dir(&policies_dir).unwrap();
+        std::fs::write(policies_dir.join("trailkey-key-policy.json"), &out.stdout).unwrap();
+        policies.push((policies_dir, String::from_utf8(out.stdout).unwrap()));
+    }
+    assert_eq!(server.connections(), 0);
+
+    for (policies_dir, _) in &policies {
+        // parliament's own auditors: no finding at all, down to INFO.
+        let (code, findings) = parliament(policies_dir, false);
+        assert_eq!(findings, Vec::<serde_json::Value>::new());
+        assert_eq!(code, Some(0));
+        // With the community auditors: only the expected KMS administration.
+        let (_, findings) = parliament(policies_dir, true);
+        assert_eq!(unexpected(findings), Vec::<serde_json::Value>::new());
+    }
+
+    // The linter does look: a misspelled action is reported, and so is a
+    // permissions management action of another service.
+    let broken = |name: &str, policy: String| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("trailkey-key-policy.json"), policy).unwrap();
+        d
+    };
+    let typo = broken(
+        "typo",
+        policies[0]
+            .1
+            .replacen("\"kms:DescribeKey\"", "\"kms:DescribeKee\"", 1),
+    );
+    let (code, findings) = parliament(&typo, false);
+    assert_eq!(code, Some(1));
+    assert!(
+        findings.iter().any(|f| f["issue"] == "UNKNOWN_ACTION"),
+        "{findings:?}"
+    );
+    let pass_role = broken(
+        "pass-role",
+        policies[0]
+            .1
+            .replacen("\"kms:*\"", "[\"kms:*\", \"iam:PassRole\"]", 1),
+    );
+    let (_, findings) = parliament(&pass_role, true);
+    assert!(
+        unexpected(findings)
+            .iter()
+            .any(|f| f["issue"] == "PERMISSIONS_MANAGEMENT_ACTIONS"),
+        "iam:PassRole is not a KMS action"
+    );
+}
+
+#[test]
+fn a_command_line_typo_exits_1_never_2_which_means_drift() {
+    let server = CountingServer::start();
+    for args in [
+        &["plna"][..],
+        &["plan", "--detailed-exit-code"],
+        &["destroy", "--detailed-exitcode"],
+    ] {
+        let out = trailkey(&server, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", transcript(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+    }
+    for args in [&["--help"][..], &["--version"], &["plan", "--help"]] {
+        assert_eq!(trailkey(&server, args).status.code(), Some(0), "{args:?}");
+    }
+    assert_eq!(server.connections(), 0);
 }
