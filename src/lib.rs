@@ -87,12 +87,8 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
     }
     if let Command::Init { force, region } = &cli.command {
         // Before any config exists: discover one.
-        let region = config::Region::parse(region).ok_or_else(|| {
-            Error::usage(
-                format!("{region:?} is not an AWS Region name"),
-                "pass --region with the Region of the organization trail, e.g. --region us-east-1",
-            )
-        })?;
+        let region = config::Region::check(region)
+            .map_err(|e| Error::usage(format!("--region: {}", e.message), e.hint))?;
         let options = aws::sdk::Options {
             profile: cli.profile.clone(),
             management_role: None,

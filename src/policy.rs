@@ -172,11 +172,13 @@ fn normalize_statement(s: &Value, partition: &str) -> Value {
 fn string_set(v: &Value, f: impl Fn(&str) -> String) -> Value {
     let mut items: Vec<String> = match v {
         Value::String(s) => vec![f(s)],
+        // Non-string values (malformed policies) go through `f` as text too,
+        // so that normalizing twice gives the same result.
         Value::Array(a) => a
             .iter()
-            .map(|x| x.as_str().map_or_else(|| x.to_string(), &f))
+            .map(|x| x.as_str().map_or_else(|| f(&x.to_string()), &f))
             .collect(),
-        other => vec![other.to_string()],
+        other => vec![f(&other.to_string())],
     };
     items.sort();
     items.dedup();
