@@ -597,17 +597,22 @@ fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
 // ---------------------------------------------------------------------------
 // Concurrent runs, eventual consistency, and the remaining AWS errors
 
+/// A key as trailkey creates it (tags), with a placeholder policy.
+fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
+    crate::aws::NewKey {
+        description: description.to_owned(),
+        policy: "{}".to_owned(),
+        tags: desired.tags.clone(),
+    }
+}
+
 /// Another run creates its key and the alias between this run's observe and
 /// its `CreateAlias`.
 fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
     block_on(async {
         let (planned, keys) = observe_and_plan(fake, desired).await.unwrap();
         let winner = keys
-            .create_key(&crate::aws::NewKey {
-                description: "the winner".to_owned(),
-                policy: "{}".to_owned(),
-                tags: desired.tags.clone(),
-            })
+            .create_key(&tagged_key(desired, "the winner"))
             .await
             .unwrap();
         keys.create_alias(ALIAS, &winner.key_id).await.unwrap();
@@ -657,11 +662,7 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
     block_on(async {
         let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
         let ours = keys
-            .create_key(&crate::aws::NewKey {
-                description: "created by this run".to_owned(),
-                policy: "{}".to_owned(),
-                tags: desired.tags.clone(),
-            })
+            .create_key(&tagged_key(&desired, "created by this run"))
             .await
             .unwrap();
         // Somehow the trail already uses it, and the alias names another key.
@@ -697,11 +698,7 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     block_on(async {
         let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
         let ours = keys
-            .create_key(&crate::aws::NewKey {
-                description: "created by this run".to_owned(),
-                policy: "{}".to_owned(),
-                tags: desired.tags.clone(),
-            })
+            .create_key(&tagged_key(&desired, "created by this run"))
             .await
             .unwrap();
         // A concurrent run found this run's key by its tags and aliased it.

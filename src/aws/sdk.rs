@@ -72,27 +72,21 @@ impl SdkConnect {
                 ))
                 .build();
         }
+        // Every client logs its calls (-vv).
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(LogCalls)
+                        .build(),
+                )
+            };
+        }
         let management = SdkManagement {
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config)
-                    .interceptor(LogCalls)
-                    .build(),
-            ),
-            org: aws_sdk_organizations::Client::from_conf(
-                aws_sdk_organizations::config::Builder::from(&config)
-                    .interceptor(LogCalls)
-                    .build(),
-            ),
-            trail: aws_sdk_cloudtrail::Client::from_conf(
-                aws_sdk_cloudtrail::config::Builder::from(&config)
-                    .interceptor(LogCalls)
-                    .build(),
-            ),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config)
-                    .interceptor(LogCalls)
-                    .build(),
-            ),
+            sts: client!(aws_sdk_sts),
+            org: client!(aws_sdk_organizations),
+            trail: client!(aws_sdk_cloudtrail),
+            s3: client!(aws_sdk_s3),
         };
         Self { config, management }
     }
