@@ -5,9 +5,11 @@
 //! tags in one `CreateKey`, so a crash never leaves an untagged or
 //! policy-less key), then the alias, the policy, rotation, and last the
 //! trail, which CloudTrail only accepts once the key policy lets it in.
+//! Consecutive steps that do not depend on each other (the key's tags,
+//! alias, policy, rotation) run concurrently: see [`waves`].
 //!
-//! If a step fails, the steps before it stay done and the error says so;
-//! running `apply` again observes that state and converges.
+//! If a step fails, the steps that succeeded stay done and the error says
+//! so; running `apply` again observes that state and converges.
 
 use std::time::Duration;
 
@@ -58,6 +60,15 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
     done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
+/// The ARN of the key the plan's steps acted on: the one it created, or
+/// the existing one.
+pub fn key_arn<'a>(plan: &'a Plan, done: &'a [Done]) -> Option<&'a str> {
+    done.iter()
+        .find(|d| d.operation == "CreateKey")
+        .map(|d| d.target.as_str())
+        .or_else(|| plan.key.as_ref().map(|k| k.arn.as_str()))
+}
+
 /// Runs the plan's steps with the default options.
 pub async fn apply<M: Management, K: KeyStore>(
     plan: &Plan,
@@ -68,7 +79,8 @@ pub async fn apply<M: Management, K: KeyStore>(
     apply_with(plan, mgmt, keys, &ApplyOptions::default(), progress).await
 }
 
-/// Runs the plan's steps. `progress` is told about each step before it runs.
+/// Runs the plan's steps, wave by wave ([`waves`]). `progress` is told about
+/// each step before it runs.
 ///
 /// A concurrent run can win the race to create the alias. Then this run's
 /// `CreateAlias` fails with `AlreadyExistsException`, and the key this run
@@ -86,51 +98,111 @@ pub async fn apply_with<M: Management, K: KeyStore>(
     let mut key: Option<KeyInfo> = plan.key.clone();
     let mut created: Option<KeyInfo> = None;
     let mut done = Vec::new();
-    for (address, step) in plan.steps() {
-        progress(address, step);
-        let result = run_step(step, mgmt, keys, options, &mut key).await;
-        match result {
-            Ok((target, trail)) => {
-                if let (Step::CreateKey(_), Some(k)) = (step, &key) {
-                    created = Some(k.clone());
-                }
-                done.push(Done {
+    for wave in waves(plan) {
+        for (address, step) in &wave {
+            progress(*address, step);
+        }
+        if let [(_, Step::CreateKey(new))] = wave.as_slice() {
+            let new_key = retry_malformed_policy(options, || keys.create_key(new))
+                .await
+                .map_err(|e| stopped(Address::KmsKey, wave[0].1, &done, e))?;
+            done.push(Done {
+                address: Address::KmsKey.as_str(),
+                operation: "CreateKey",
+                target: new_key.arn.clone(),
+                trail: None,
+            });
+            key = Some(new_key.clone());
+            created = Some(new_key);
+            continue;
+        }
+        let k = key.as_ref();
+        let results = futures_util::future::join_all(
+            wave.iter()
+                .map(|(_, step)| run_step(step, mgmt, keys, options, k)),
+        )
+        .await;
+        let mut failed = None;
+        for ((address, step), result) in wave.iter().zip(results) {
+            match result {
+                Ok((target, trail)) => done.push(Done {
                     address: address.as_str(),
                     operation: step.operation(),
                     target,
                     trail,
-                })
-            }
-            Err(e)
-                if e.code == "AlreadyExistsException" && matches!(step, Step::CreateAlias(_)) =>
-            {
-                let Step::CreateAlias(alias) = step else {
-                    unreachable!("matched above")
-                };
-                let wanted = key.as_ref().expect("CreateAlias follows the key");
-                match alias_race(plan, mgmt, keys, alias, wanted, created.as_ref(), &mut done)
-                    .await?
+                }),
+                Err(e)
+                    if e.code == "AlreadyExistsException"
+                        && matches!(step, Step::CreateAlias(_)) =>
                 {
-                    // The alias already names the key: a concurrent run
-                    // found it by its tags and aliased it. Nothing lost.
-                    Race::AlreadyDone => done.push(Done {
-                        address: address.as_str(),
-                        operation: step.operation(),
-                        target: wanted.arn.clone(),
-                        trail: None,
-                    }),
-                    Race::Lost(cleanup) => {
-                        return Err(Error::conflict(
-                            format!("another trailkey run created {alias} first{cleanup}"),
-                            "run trailkey again: it continues with the other run's key",
-                        ));
+                    let Step::CreateAlias(alias) = step else {
+                        unreachable!("matched above")
+                    };
+                    let wanted = k.expect("CreateAlias follows the key");
+                    match alias_race(plan, mgmt, keys, alias, wanted, created.as_ref(), &mut done)
+                        .await?
+                    {
+                        // The alias already names the key: a concurrent run
+                        // found it by its tags and aliased it. Nothing lost.
+                        Race::AlreadyDone => done.push(Done {
+                            address: address.as_str(),
+                            operation: step.operation(),
+                            target: wanted.arn.clone(),
+                            trail: None,
+                        }),
+                        Race::Lost(cleanup) => {
+                            return Err(Error::conflict(
+                                format!("another trailkey run created {alias} first{cleanup}"),
+                                "run trailkey again: it continues with the other run's key",
+                            ));
+                        }
                     }
                 }
+                Err(e) => {
+                    failed.get_or_insert((*address, *step, e));
+                }
             }
-            Err(e) => return Err(stopped(address, step, &done, e)),
+        }
+        if let Some((address, step, e)) = failed {
+            return Err(stopped(address, step, &done, e));
         }
     }
     Ok(done)
+}
+
+/// The plan's steps in waves: the steps of a wave run concurrently, the
+/// waves one after the other, in the plan's order. Only consecutive steps
+/// that set independent properties of a key that already exists share a
+/// wave (its tags, alias, policy and rotation); everything else runs
+/// alone: `CreateKey` (the others need its key), `CancelKeyDeletion` and
+/// `EnableKey` (a key pending deletion or disabled refuses the others),
+/// `DeleteAlias` (after the alias that replaces it exists), the trail
+/// (CloudTrail checks the key policy, and after a lost alias race the trail
+/// must not name this run's key), and `ScheduleKeyDeletion`.
+///
+/// A first apply is three waves: `CreateKey`; `CreateAlias` with
+/// `EnableKeyRotation`; `UpdateTrail`.
+pub fn waves(plan: &Plan) -> Vec<Vec<(Address, &Step)>> {
+    let shares = |s: &Step| {
+        matches!(
+            s,
+            Step::TagKey(_)
+                | Step::CreateAlias(_)
+                | Step::UpdateAlias(_)
+                | Step::PutKeyPolicy(_)
+                | Step::EnableRotation
+        )
+    };
+    let mut waves: Vec<Vec<(Address, &Step)>> = Vec::new();
+    for (address, step) in plan.steps() {
+        match waves.last_mut() {
+            Some(wave) if shares(step) && wave.iter().all(|(_, s)| shares(s)) => {
+                wave.push((address, step))
+            }
+            _ => waves.push(vec![(address, step)]),
+        }
+    }
+    waves
 }
 
 fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
@@ -138,7 +210,7 @@ fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
         "no change was made before it".to_owned()
     } else {
         format!(
-            "done before it: {}",
+            "done: {}",
             done.iter()
                 .map(|d| format!("{} {}", d.operation, d.target))
                 .collect::<Vec<_>>()
@@ -265,19 +337,11 @@ async fn run_step<M: Management, K: KeyStore>(
     mgmt: &M,
     keys: &K,
     options: &ApplyOptions,
-    key: &mut Option<KeyInfo>,
+    key: Option<&KeyInfo>,
 ) -> Result<(String, Option<Trail>), AwsError> {
-    if let Step::CreateKey(new) = step {
-        let created = retry_malformed_policy(options, || keys.create_key(new)).await?;
-        let arn = created.arn.clone();
-        *key = Some(created);
-        return Ok((arn, None));
-    }
-    let k = key
-        .as_ref()
-        .expect("plan invariant: steps on the key follow CreateKey or an existing key");
+    let k = key.expect("plan invariant: steps on the key follow CreateKey or an existing key");
     match step {
-        Step::CreateKey(_) => unreachable!("handled above"),
+        Step::CreateKey(_) => unreachable!("CreateKey runs alone, in apply_with"),
         Step::CancelKeyDeletion => keys.cancel_key_deletion(&k.key_id).await?,
         Step::EnableKey => keys.enable_key(&k.key_id).await?,
         Step::TagKey(tags) => keys.tag_key(&k.key_id, tags).await?,

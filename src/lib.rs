@@ -228,8 +228,8 @@ pub async fn run_online<C: Connect>(
                         output::err(&format!(
                             "{message}\nPlanning again against the other run's key.\n"
                         ));
-                        observed =
-                            observe::refresh(connect, &keys, desired, &observed, None).await?;
+                        observed = observe::refresh(connect, &keys, desired, &observed, None, None)
+                            .await?;
                         plan = plan::plan(desired, &observed)?;
                         if plan.has_changes() {
                             output::err(&render::plan_human(&plan));
@@ -325,6 +325,7 @@ async fn run_destroy<C: Connect>(
         desired,
         &observed,
         apply::updated_trail(&done),
+        apply::key_arn(&plan, &done),
     )
     .await?;
     if after.trail.kms_key_id.is_some() && plan.changes(plan::Address::TrailEncryption) {
@@ -381,8 +382,15 @@ async fn verify<C: Connect>(
             findings: Vec::new(),
         });
     }
-    let after =
-        observe::refresh(connect, keys, desired, observed, apply::updated_trail(done)).await?;
+    let after = observe::refresh(
+        connect,
+        keys,
+        desired,
+        observed,
+        apply::updated_trail(done),
+        apply::key_arn(applied, done),
+    )
+    .await?;
     let again = plan::plan(desired, &after)?;
     if again.has_changes() {
         return Err(Error::check(

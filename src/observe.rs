@@ -1,10 +1,18 @@
 //! Observe: read the current state from AWS. Read-only, and concurrent
 //! where the calls do not depend on each other:
 //!
-//! 1. caller identity, organization, trail and `AssumeRole` into Security
-//!    Tooling, all at once;
-//! 2. the key behind the alias (`DescribeKey alias/<name>`);
-//! 3. its policy, rotation status and tags, all at once.
+//! 1. caller identity, organization, trail, trail status and `AssumeRole`
+//!    into Security Tooling, all at once;
+//! 2. the key behind the alias (`DescribeKey alias/<name>`) and the trail's
+//!    bucket Region, and with them, speculatively, the policy, rotation
+//!    status and tags of the key the trail names (the key the alias names,
+//!    once converged), all at once.
+//!
+//! So a converged setup is read in two rounds of calls, each API once. When
+//! the alias names another key than the trail, its details take a third
+//! round. When the trail names no key of Security Tooling at all (a first
+//! run), round 2 also reads what a change needs: the key list for the tag
+//! search and the trail's tags for the Control Tower guard.
 //!
 //! Only when the alias is missing or names a key trailkey did not create are
 //! the account's keys searched by tag (see [`observe_keys`]).
@@ -13,7 +21,7 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{Connect, KeyInfo, KeyStore, Management, Trail};
+use crate::aws::{AwsResult, Connect, KeyInfo, KeyStore, Management, Trail};
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::plan::{self, FoundBy, Observed, ObservedKey};
@@ -66,11 +74,23 @@ pub async fn observe<C: Connect>(
             e,
         )
     })?;
-    let (found, bucket_region) = tokio::join!(
-        observe_keys(&keys, desired, &trail),
+    let likely = trail_key(desired, &trail);
+    let read_trail_tags = async {
+        match likely {
+            // The trail will change: the Control Tower guard needs its tags.
+            None => Some(mgmt.trail_tags(&trail.arn).await),
+            Some(_) => None,
+        }
+    };
+    let (found, bucket_region, trail_tags) = tokio::join!(
+        observe_keys(&keys, desired, &trail, likely),
         mgmt.bucket_region(&trail.s3_bucket),
+        read_trail_tags,
     );
     let found = found?;
+    let trail_tags = trail_tags
+        .transpose()
+        .map_err(|e| Error::aws("reading the trail's tags (cloudtrail:ListTags)", e))?;
     let bucket_region = match bucket_region {
         Ok(region) => Ok(region),
         Err(e) if e.code == "NoSuchBucket" => {
@@ -89,7 +109,7 @@ pub async fn observe<C: Connect>(
             organization,
             trail,
             trail_status: Some(trail_status),
-            trail_tags: None,
+            trail_tags,
             bucket_region,
             alias_target: found.alias_target,
             key: found.key,
@@ -97,6 +117,22 @@ pub async fn observe<C: Connect>(
         },
         keys,
     ))
+}
+
+/// The key ARN the trail names, when it is a key of the Security Tooling
+/// account in the configured Region: the key trailkey most likely manages,
+/// whose details `observe` reads before knowing what the alias names.
+fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
+    let arn = trail.kms_key_id.as_deref()?;
+    let prefix = format!(
+        "arn:{}:kms:{}:{}:key/",
+        desired.partition(),
+        desired.region,
+        desired.security_tooling
+    );
+    arn.strip_prefix(&prefix)
+        .filter(|id| !id.is_empty())
+        .map(|_| arn)
 }
 
 /// The trail's tags, read only when a plan would change the trail (for the
@@ -113,13 +149,16 @@ pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Res
 
 /// Re-reads what apply may have changed (the trail, its status and the
 /// key), keeping the identity and organization already known. The trail is
-/// taken from `UpdateTrail`'s answer when apply updated it.
+/// taken from `UpdateTrail`'s answer when apply updated it. `key` is the key
+/// the alias should name now (apply's): its details are read together with
+/// the alias, so the whole re-read is one round of calls.
 pub async fn refresh<C: Connect>(
     connect: &C,
     keys: &C::KeyStore,
     desired: &Desired,
     previous: &Observed,
     updated_trail: Option<&Trail>,
+    key: Option<&str>,
 ) -> Result<Observed, Error> {
     let mgmt = connect.management();
     let read_trail = async {
@@ -135,7 +174,7 @@ pub async fn refresh<C: Connect>(
     let (trail, status, found) = tokio::join!(
         read_trail,
         mgmt.trail_status(&previous.trail.arn),
-        observe_keys(keys, desired, &previous.trail),
+        observe_keys(keys, desired, &previous.trail, key),
     );
     let trail = trail
         .map_err(|e| Error::aws("re-reading the trail after apply (cloudtrail:GetTrail)", e))?;
@@ -170,8 +209,12 @@ fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
 
 /// Finds the key trailkey manages.
 ///
-/// The common case costs one `DescribeKey` of the alias plus three reads in
-/// parallel: the alias names a key tagged `ManagedBy = trailkey`. Otherwise
+/// The common case is one round: `DescribeKey` of the alias and, at the same
+/// time, the policy, rotation and tags of `likely` (a key ID or ARN: the key
+/// the alias is expected to name), and the alias names that key, tagged
+/// `ManagedBy = trailkey`. If the alias names another key, that key's
+/// details are read next and `likely`'s are dropped. With no `likely` key,
+/// the key list is read in the first round too, for the tag search. Otherwise
 /// (no alias, or an alias on a key trailkey did not create) the account's
 /// keys are searched by their tags, so that a key created by an earlier run
 /// (which crashed before `CreateAlias`, or whose alias was deleted or moved)
@@ -181,16 +224,34 @@ pub async fn observe_keys<K: KeyStore>(
     keys: &K,
     desired: &Desired,
     trail: &Trail,
+    likely: Option<&str>,
 ) -> Result<FoundKeys, Error> {
     let alias = desired.alias.full();
-    let aliased = keys.describe_key(&alias).await.map_err(|e| {
+    let prefetch = async {
+        match likely {
+            Some(key) => Some(read_details(keys, key).await),
+            None => None,
+        }
+    };
+    let list = async {
+        match likely {
+            None => Some(keys.list_keys().await),
+            Some(_) => None,
+        }
+    };
+    let (aliased, prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
+    let aliased = aliased.map_err(|e| {
         Error::aws(
             ctx(desired, "the key named by the alias (kms:DescribeKey)"),
             e,
         )
     })?;
     let aliased = match aliased {
-        Some(info) => Some(key_details(keys, desired, info, FoundBy::Alias).await?),
+        Some(info) => {
+            let is_likely = likely.is_some_and(|l| l == info.key_id || l == info.arn);
+            let details = prefetched.filter(|_| is_likely);
+            Some(key_details(keys, desired, info, FoundBy::Alias, details).await?)
+        }
         None => None,
     };
     let alias_target = aliased.as_ref().map(|k| k.info.clone());
@@ -203,7 +264,7 @@ pub async fn observe_keys<K: KeyStore>(
     }
 
     let skip = alias_target.as_ref().map(|k| k.key_id.as_str());
-    let mut tagged = tagged_keys(keys, desired, skip).await?;
+    let mut tagged = tagged_keys(keys, desired, skip, listed).await?;
     let short = desired.alias.short();
     let same_alias = |t: &(KeyInfo, BTreeMap<String, String>)| {
         t.1.get(ALIAS_TAG).map(String::as_str) == Some(short)
@@ -226,7 +287,9 @@ pub async fn observe_keys<K: KeyStore>(
         .map(|(k, _)| k)
         .collect();
     let key = match chosen {
-        Some(((info, _), found_by)) => Some(key_details(keys, desired, info, found_by).await?),
+        Some(((info, _), found_by)) => {
+            Some(key_details(keys, desired, info, found_by, None).await?)
+        }
         None => aliased,
     };
     Ok(FoundKeys {
@@ -244,16 +307,19 @@ fn ctx(desired: &Desired, what: &str) -> String {
 }
 
 /// Customer-managed keys tagged `ManagedBy = trailkey`, with their tags.
-/// Reads tags of up to 8 keys at a time.
+/// Lists the keys unless `listed` already did; reads tags, then describes
+/// the tagged keys, up to 8 keys at a time.
 async fn tagged_keys<K: KeyStore>(
     keys: &K,
     desired: &Desired,
     skip: Option<&str>,
+    listed: Option<AwsResult<Vec<String>>>,
 ) -> Result<Vec<(KeyInfo, BTreeMap<String, String>)>, Error> {
-    let ids = keys
-        .list_keys()
-        .await
-        .map_err(|e| Error::aws(ctx(desired, "the keys (kms:ListKeys)"), e))?;
+    let ids = match listed {
+        Some(ids) => ids,
+        None => keys.list_keys().await,
+    }
+    .map_err(|e| Error::aws(ctx(desired, "the keys (kms:ListKeys)"), e))?;
     let tags: Vec<(String, BTreeMap<String, String>)> = stream::iter(ids)
         .filter(|id| std::future::ready(Some(id.as_str()) != skip))
         .map(|id| async move {
@@ -269,32 +335,51 @@ async fn tagged_keys<K: KeyStore>(
         .try_collect()
         .await
         .map_err(|e| Error::aws(ctx(desired, "key tags (kms:ListResourceTags)"), e))?;
-    let mut found = Vec::new();
-    for (id, tags) in tags {
-        let info = keys
-            .describe_key(&id)
-            .await
-            .map_err(|e| Error::aws(ctx(desired, "a tagged key (kms:DescribeKey)"), e))?;
-        if let Some(info) = info.filter(|i| i.key_manager == "CUSTOMER") {
-            found.push((info, tags));
-        }
-    }
-    Ok(found)
+    stream::iter(tags)
+        .map(|(id, tags)| async move {
+            let info = keys.describe_key(&id).await?;
+            Ok::<_, crate::aws::AwsError>(
+                info.filter(|i| i.key_manager == "CUSTOMER")
+                    .map(|info| (info, tags)),
+            )
+        })
+        .buffered(8)
+        .try_filter_map(|found| std::future::ready(Ok(found)))
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws(ctx(desired, "a tagged key (kms:DescribeKey)"), e))
 }
 
-/// Policy, rotation and tags of a key, read in parallel; its aliases too
-/// when its alias tag differs from `ct_key_alias`.
+/// A key's policy, rotation status and tags, as read.
+type Details = (
+    AwsResult<String>,
+    AwsResult<bool>,
+    AwsResult<BTreeMap<String, String>>,
+);
+
+/// Reads a key's policy, rotation status and tags in parallel.
+async fn read_details<K: KeyStore>(keys: &K, key: &str) -> Details {
+    tokio::join!(
+        keys.get_key_policy(key),
+        keys.rotation_enabled(key),
+        keys.list_tags(key),
+    )
+}
+
+/// Policy, rotation and tags of a key (read now unless `read` already
+/// holds them); its aliases too when its alias tag differs from
+/// `ct_key_alias`.
 async fn key_details<K: KeyStore>(
     keys: &K,
     desired: &Desired,
     info: KeyInfo,
     found_by: FoundBy,
+    read: Option<Details>,
 ) -> Result<ObservedKey, Error> {
-    let (policy, rotation, tags) = tokio::join!(
-        keys.get_key_policy(&info.key_id),
-        keys.rotation_enabled(&info.key_id),
-        keys.list_tags(&info.key_id),
-    );
+    let (policy, rotation, tags) = match read {
+        Some(details) => details,
+        None => read_details(keys, &info.key_id).await,
+    };
     let rotation = match rotation {
         Ok(r) => Some(r),
         // KMS does not report rotation for a key pending deletion.
