@@ -48,7 +48,7 @@ BENCH_VENV := .venv-bench
 BENCH_RUNS ?= 10
 BENCH_DELAY_MS ?= 50
 GUARD_TESTS := apply::tests::a_no_op_plan_is_ten_calls_in_two_rounds \
-	apply::tests::a_first_apply_with_its_verification_is_eighteen_calls_in_six_rounds
+	apply::tests::a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds
 
 $(BENCH_VENV)/bin/aws: tests/bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q -r tests/bench/requirements.txt
@@ -58,7 +58,7 @@ bench: $(VENV)/bin/moto_server $(BENCH_VENV)/bin/aws
 	cargo build --release
 	@mkdir -p target/bench
 	@echo "== guard tests: calls and rounds on the fake (paused clock, 50 ms a call)"
-	@cargo test --quiet --lib -- --exact --nocapture $(GUARD_TESTS) >target/bench/guard.log 2>&1 \
+	@cargo test --quiet --lib -- --exact --nocapture --test-threads=1 $(GUARD_TESTS) >target/bench/guard.log 2>&1 \
 		|| { cat target/bench/guard.log; exit 1; }
 	@grep -E 'calls in [0-9]+ rounds' target/bench/guard.log
 	@echo "== latency proxy self-test ($(BENCH_DELAY_MS) ms per request)"

@@ -93,30 +93,97 @@ pub async fn apply_with<M: Management, K: KeyStore>(
     mgmt: &M,
     keys: &K,
     options: &ApplyOptions,
-    mut progress: impl FnMut(Address, &Step),
+    progress: impl FnMut(Address, &Step),
 ) -> Result<Vec<Done>, Error> {
-    let mut key: Option<KeyInfo> = plan.key.clone();
-    let mut created: Option<KeyInfo> = None;
-    let mut done = Vec::new();
-    for wave in waves(plan) {
-        for (address, step) in &wave {
+    let (done, ()) = apply_then(plan, mgmt, keys, options, progress, |_| async {}).await?;
+    Ok(done)
+}
+
+/// [`apply_with`], and `after`: a read of the result (the verification)
+/// that starts as soon as every step on the key is done, given the key's
+/// ARN. It runs concurrently with the last wave when that wave only
+/// updates the trail (whose result is `UpdateTrail`'s answer), after the
+/// last wave otherwise. Its output is returned only if every step succeeded.
+pub async fn apply_then<M, K, T, F, Fut>(
+    plan: &Plan,
+    mgmt: &M,
+    keys: &K,
+    options: &ApplyOptions,
+    mut progress: impl FnMut(Address, &Step),
+    after: F,
+) -> Result<(Vec<Done>, T), Error>
+where
+    M: Management,
+    K: KeyStore,
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut run = Run {
+        plan,
+        key: plan.key.clone(),
+        created: None,
+        done: Vec::new(),
+    };
+    let mut waves = waves(plan);
+    let trail_last = waves.last().is_some_and(|w| {
+        w.iter()
+            .all(|(_, s)| matches!(s, Step::UpdateTrail(_) | Step::DisableTrailEncryption(_)))
+    });
+    let trail_wave = if trail_last { waves.pop() } else { None };
+    for wave in &waves {
+        run.wave(wave, mgmt, keys, options, &mut progress).await?;
+    }
+    let after = after(run.key.as_ref().map(|k| k.arn.clone()));
+    let read = match trail_wave {
+        Some(wave) => {
+            let (applied, read) =
+                tokio::join!(run.wave(&wave, mgmt, keys, options, &mut progress), after);
+            applied?;
+            read
+        }
+        None => after.await,
+    };
+    Ok((run.done, read))
+}
+
+/// The state of an apply between waves.
+struct Run<'p> {
+    plan: &'p Plan,
+    /// The key the steps act on: the plan's, or the one `CreateKey` made.
+    key: Option<KeyInfo>,
+    /// The key this run created, if any.
+    created: Option<KeyInfo>,
+    done: Vec<Done>,
+}
+
+impl Run<'_> {
+    /// Runs one wave's steps concurrently and records what they did.
+    async fn wave<M: Management, K: KeyStore>(
+        &mut self,
+        wave: &[(Address, &Step)],
+        mgmt: &M,
+        keys: &K,
+        options: &ApplyOptions,
+        progress: &mut impl FnMut(Address, &Step),
+    ) -> Result<(), Error> {
+        for (address, step) in wave {
             progress(*address, step);
         }
-        if let [(_, Step::CreateKey(new))] = wave.as_slice() {
+        if let [(address, step @ Step::CreateKey(new))] = wave {
             let new_key = retry_malformed_policy(options, || keys.create_key(new))
                 .await
-                .map_err(|e| stopped(Address::KmsKey, wave[0].1, &done, e))?;
-            done.push(Done {
-                address: Address::KmsKey.as_str(),
-                operation: "CreateKey",
+                .map_err(|e| stopped(*address, step, &self.done, e))?;
+            self.done.push(Done {
+                address: address.as_str(),
+                operation: step.operation(),
                 target: new_key.arn.clone(),
                 trail: None,
             });
-            key = Some(new_key.clone());
-            created = Some(new_key);
-            continue;
+            self.key = Some(new_key.clone());
+            self.created = Some(new_key);
+            return Ok(());
         }
-        let k = key.as_ref();
+        let k = self.key.as_ref();
         let results = futures_util::future::join_all(
             wave.iter()
                 .map(|(_, step)| run_step(step, mgmt, keys, options, k)),
@@ -125,7 +192,7 @@ pub async fn apply_with<M: Management, K: KeyStore>(
         let mut failed = None;
         for ((address, step), result) in wave.iter().zip(results) {
             match result {
-                Ok((target, trail)) => done.push(Done {
+                Ok((target, trail)) => self.done.push(Done {
                     address: address.as_str(),
                     operation: step.operation(),
                     target,
@@ -139,12 +206,20 @@ pub async fn apply_with<M: Management, K: KeyStore>(
                         unreachable!("matched above")
                     };
                     let wanted = k.expect("CreateAlias follows the key");
-                    match alias_race(plan, mgmt, keys, alias, wanted, created.as_ref(), &mut done)
-                        .await?
-                    {
+                    let race = alias_race(
+                        self.plan,
+                        mgmt,
+                        keys,
+                        alias,
+                        wanted,
+                        self.created.as_ref(),
+                        &mut self.done,
+                    )
+                    .await?;
+                    match race {
                         // The alias already names the key: a concurrent run
                         // found it by its tags and aliased it. Nothing lost.
-                        Race::AlreadyDone => done.push(Done {
+                        Race::AlreadyDone => self.done.push(Done {
                             address: address.as_str(),
                             operation: step.operation(),
                             target: wanted.arn.clone(),
@@ -163,11 +238,11 @@ pub async fn apply_with<M: Management, K: KeyStore>(
                 }
             }
         }
-        if let Some((address, step, e)) = failed {
-            return Err(stopped(address, step, &done, e));
+        match failed {
+            Some((address, step, e)) => Err(stopped(address, step, &self.done, e)),
+            None => Ok(()),
         }
     }
-    Ok(done)
 }
 
 /// The plan's steps in waves: the steps of a wave run concurrently, the

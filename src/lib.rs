@@ -213,15 +213,25 @@ pub async fn run_online<C: Connect>(
                     step.operation()
                 ));
             };
-            let (mut plan, mut observed, mut done) = (plan, observed, Vec::new());
+            // The verification's reads, started by apply as soon as the
+            // key is done (concurrently with UpdateTrail).
+            let reread = |observed: &plan::Observed, plan: &Plan| {
+                let read_trail = !plan.changes(plan::Address::TrailEncryption);
+                let (keys, observed) = (&keys, observed.clone());
+                move |key: Option<String>| async move {
+                    observe::reread(connect, keys, desired, &observed, read_trail, key).await
+                }
+            };
+            let (mut plan, mut observed, mut done, mut reread_after) =
+                (plan, observed, Vec::new(), None);
             if plan.has_changes() {
                 if !auto_approve {
                     confirm()?;
                 }
-                match apply::apply_with(&plan, connect.management(), &keys, &options, &mut progress)
-                    .await
-                {
-                    Ok(d) => done = d,
+                let mgmt = connect.management();
+                let after = reread(&observed, &plan);
+                match apply::apply_then(&plan, mgmt, &keys, &options, &mut progress, after).await {
+                    Ok((d, r)) => (done, reread_after) = (d, Some(r)),
                     // Another run created the key and alias first: continue
                     // with its key (the new plan creates none), once.
                     Err(Error::Conflict { message, .. }) if auto_approve => {
@@ -233,20 +243,23 @@ pub async fn run_online<C: Connect>(
                         plan = plan::plan(desired, &observed)?;
                         if plan.has_changes() {
                             output::err(&render::plan_human(&plan));
-                            done = apply::apply_with(
+                            let after = reread(&observed, &plan);
+                            let (d, r) = apply::apply_then(
                                 &plan,
-                                connect.management(),
+                                mgmt,
                                 &keys,
                                 &options,
                                 &mut progress,
+                                after,
                             )
                             .await?;
+                            (done, reread_after) = (d, Some(r));
                         }
                     }
                     Err(e) => return Err(e),
                 }
             }
-            let result = verify(connect, &keys, desired, &observed, &plan, &done).await?;
+            let result = verify(desired, &observed, &done, reread_after)?;
             match format {
                 Format::Human if !done.is_empty() => {
                     output::out(&render::apply_human(&done, &plan, &result))
@@ -365,32 +378,23 @@ async fn plan_guarded<C: Connect>(
     Ok(plan)
 }
 
-/// Re-reads the trail and key after apply and checks that a new plan is empty.
-async fn verify<C: Connect>(
-    connect: &C,
-    keys: &C::KeyStore,
+/// Checks, with what was re-read after apply (`reread`, `None` when nothing
+/// was applied), that a new plan is empty.
+fn verify(
     desired: &Desired,
     observed: &plan::Observed,
-    applied: &Plan,
     done: &[apply::Done],
+    reread: Option<observe::Reread>,
 ) -> Result<render::ApplyResult, Error> {
-    if !applied.has_changes() {
+    let Some(reread) = reread else {
         return Ok(render::ApplyResult {
             key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
             trail_kms_key_id: observed.trail.kms_key_id.clone(),
             converged: true,
             findings: Vec::new(),
         });
-    }
-    let after = observe::refresh(
-        connect,
-        keys,
-        desired,
-        observed,
-        apply::updated_trail(done),
-        apply::key_arn(applied, done),
-    )
-    .await?;
+    };
+    let after = reread.into_observed(observed, apply::updated_trail(done))?;
     let again = plan::plan(desired, &after)?;
     if again.has_changes() {
         return Err(Error::check(

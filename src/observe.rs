@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{AwsResult, Connect, KeyInfo, KeyStore, Management, Trail};
+use crate::aws::{AwsResult, Connect, KeyInfo, KeyStore, Management, Trail, TrailStatus};
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::plan::{self, FoundBy, Observed, ObservedKey};
@@ -160,39 +160,93 @@ pub async fn refresh<C: Connect>(
     updated_trail: Option<&Trail>,
     key: Option<&str>,
 ) -> Result<Observed, Error> {
+    reread(
+        connect,
+        keys,
+        desired,
+        previous,
+        updated_trail.is_none(),
+        key.map(str::to_owned),
+    )
+    .await
+    .into_observed(previous, updated_trail)
+}
+
+/// What [`reread`] read: the verification after apply, before it is
+/// interpreted.
+#[derive(Debug)]
+pub struct Reread {
+    trail: Option<AwsResult<Trail>>,
+    status: AwsResult<TrailStatus>,
+    found: Result<FoundKeys, Error>,
+}
+
+/// The reads of [`refresh`], in one round: the trail status, the keys (with
+/// `key` read speculatively, see [`observe_keys`]) and, if `read_trail`, the
+/// trail. `apply::apply_then` starts it while `UpdateTrail` runs, so that
+/// the verification adds no round of its own.
+pub async fn reread<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    previous: &Observed,
+    read_trail: bool,
+    key: Option<String>,
+) -> Reread {
     let mgmt = connect.management();
-    let read_trail = async {
-        match updated_trail {
-            // What UpdateTrail returned is the trail after the write.
-            Some(t) => Ok(Trail {
-                home_region: previous.trail.home_region.clone(),
-                ..t.clone()
-            }),
-            None => mgmt.get_trail(&previous.trail.arn).await,
+    let trail = async {
+        match read_trail {
+            true => Some(mgmt.get_trail(&previous.trail.arn).await),
+            false => None,
         }
     };
     let (trail, status, found) = tokio::join!(
-        read_trail,
-        mgmt.trail_status(&previous.trail.arn),
-        observe_keys(keys, desired, &previous.trail, key),
-    );
-    let trail = trail
-        .map_err(|e| Error::aws("re-reading the trail after apply (cloudtrail:GetTrail)", e))?;
-    let status = status.map_err(|e| {
-        Error::aws(
-            "re-reading the trail status after apply (cloudtrail:GetTrailStatus)",
-            e,
-        )
-    })?;
-    let found = found?;
-    Ok(Observed {
         trail,
-        trail_status: Some(status),
-        alias_target: found.alias_target,
-        key: found.key,
-        other_keys: found.other_keys,
-        ..previous.clone()
-    })
+        mgmt.trail_status(&previous.trail.arn),
+        observe_keys(keys, desired, &previous.trail, key.as_deref()),
+    );
+    Reread {
+        trail,
+        status,
+        found,
+    }
+}
+
+impl Reread {
+    /// The state after apply: `previous` with what was re-read, and the
+    /// trail as `UpdateTrail` returned it when apply updated it.
+    pub fn into_observed(
+        self,
+        previous: &Observed,
+        updated_trail: Option<&Trail>,
+    ) -> Result<Observed, Error> {
+        let trail = match (updated_trail, self.trail) {
+            // What UpdateTrail returned is the trail after the write.
+            (Some(t), _) => Trail {
+                home_region: previous.trail.home_region.clone(),
+                ..t.clone()
+            },
+            (None, Some(read)) => read.map_err(|e| {
+                Error::aws("re-reading the trail after apply (cloudtrail:GetTrail)", e)
+            })?,
+            (None, None) => previous.trail.clone(),
+        };
+        let status = self.status.map_err(|e| {
+            Error::aws(
+                "re-reading the trail status after apply (cloudtrail:GetTrailStatus)",
+                e,
+            )
+        })?;
+        let found = self.found?;
+        Ok(Observed {
+            trail,
+            trail_status: Some(status),
+            alias_target: found.alias_target,
+            key: found.key,
+            other_keys: found.other_keys,
+            ..previous.clone()
+        })
+    }
 }
 
 /// The keys observe found in the Security Tooling account.
