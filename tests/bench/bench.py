@@ -404,12 +404,22 @@ def report(bench: Bench, args: argparse.Namespace, started: str, loads: list) ->
         f"| AWS calls, no-op / first run | {len(bench.jobs['cli_check'].calls)} vs {len(bench.jobs['tk_plan'].calls)}"
         f" | {len(bench.jobs['cli_remediate'].calls)} vs {len(bench.jobs['tk_apply'].calls)} |",
         "",
-        "Targets:",
-        f"- trailkey at least 20x faster (median wall): "
-        + ", ".join(f"{k} {v:.1f}x {'met' if v >= 20 else 'MISSED'}" for k, v in ratios.items()),
+        "Targets (issue 7):",
+        "- side by side against the same moto, trailkey at least 20x faster (median wall): "
+        + ", ".join(
+            f"{k.removesuffix(' direct')} {v:.1f}x {'met' if v >= 20 else 'MISSED'}"
+            for k, v in ratios.items()
+            if k.endswith("direct")
+        ),
         f"- no-op plan with {lat} latency within 3 x {lat} + 100 ms = {budget:g} ms: median"
         f" {ms(statistics.median(plan_proxied))} ms {'met' if statistics.median(plan_proxied) * 1000 <= budget else 'MISSED'},"
         f" max {ms(max(plan_proxied))} ms {'met' if max(plan_proxied) * 1000 <= budget else 'MISSED'}",
+        f"Also measured (no target): the same ratios through the {lat} proxy: "
+        + ", ".join(
+            f"{k.removesuffix(' proxied')} {v:.1f}x{'' if v >= 20 else ' (under 20x)'}"
+            for k, v in ratios.items()
+            if k.endswith("proxied")
+        ),
         "",
         "Calls:",
         *(f"- {JOBS[k]}: {', '.join(j.calls)}" for k, j in bench.jobs.items()),
