@@ -1,5 +1,6 @@
-//! Apply: execute exactly the steps of a [`Plan`], in order, through the AWS
-//! traits. Nothing is read or decided here; the plan already says what to do.
+//! Apply: execute exactly the steps of a [`Plan`], in the plan's order (in
+//! waves of independent steps), through the AWS traits. Nothing is read or
+//! decided here; the plan already says what to do.
 //!
 //! Order matters and is the plan's: the key (created with its policy and
 //! tags in one `CreateKey`, so a crash never leaves an untagged or
@@ -172,7 +173,7 @@ impl Run<'_> {
         if let [(address, step @ Step::CreateKey(new))] = wave {
             let new_key = retry_malformed_policy(options, || keys.create_key(new))
                 .await
-                .map_err(|e| stopped(*address, step, &self.done, e))?;
+                .map_err(|e| stopped(*address, step, &self.done, &[], e))?;
             self.done.push(Done {
                 address: address.as_str(),
                 operation: step.operation(),
@@ -189,7 +190,9 @@ impl Run<'_> {
                 .map(|(_, step)| run_step(step, mgmt, keys, options, k)),
         )
         .await;
-        let mut failed = None;
+        // Record every step that succeeded before acting on any failure.
+        let mut race = None;
+        let mut failed = Vec::new();
         for ((address, step), result) in wave.iter().zip(results) {
             match result {
                 Ok((target, trail)) => self.done.push(Done {
@@ -198,80 +201,98 @@ impl Run<'_> {
                     target,
                     trail,
                 }),
-                Err(e)
-                    if e.code == "AlreadyExistsException"
-                        && matches!(step, Step::CreateAlias(_)) =>
-                {
-                    let Step::CreateAlias(alias) = step else {
-                        unreachable!("matched above")
-                    };
-                    let wanted = k.expect("CreateAlias follows the key");
-                    let race = alias_race(
-                        self.plan,
-                        mgmt,
-                        keys,
-                        alias,
-                        wanted,
-                        self.created.as_ref(),
-                        &mut self.done,
-                    )
-                    .await?;
-                    match race {
-                        // The alias already names the key: a concurrent run
-                        // found it by its tags and aliased it. Nothing lost.
-                        Race::AlreadyDone => self.done.push(Done {
-                            address: address.as_str(),
-                            operation: step.operation(),
-                            target: wanted.arn.clone(),
-                            trail: None,
-                        }),
-                        Race::Lost(cleanup) => {
-                            return Err(Error::conflict(
-                                format!("another trailkey run created {alias} first{cleanup}"),
-                                "run trailkey again: it continues with the other run's key",
-                            ));
-                        }
+                Err(e) => match step {
+                    Step::CreateAlias(alias) if e.code == "AlreadyExistsException" => {
+                        race = Some((*address, step, alias))
                     }
-                }
-                Err(e) => {
-                    failed.get_or_insert((*address, *step, e));
+                    _ => failed.push((*address, *step, e)),
+                },
+            }
+        }
+        if let Some((address, step, alias)) = race {
+            let wanted = k.expect("CreateAlias follows the key");
+            let race = alias_race(
+                self.plan,
+                mgmt,
+                keys,
+                alias,
+                wanted,
+                self.created.as_ref(),
+                &mut self.done,
+            )
+            .await?;
+            match race {
+                // The alias already names the key: a concurrent run found
+                // it by its tags and aliased it. Nothing lost.
+                Race::AlreadyDone => self.done.push(Done {
+                    address: address.as_str(),
+                    operation: step.operation(),
+                    target: wanted.arn.clone(),
+                    trail: None,
+                }),
+                Race::Lost(cleanup) => {
+                    return Err(Error::conflict(
+                        format!("another trailkey run created {alias} first{cleanup}"),
+                        "run trailkey again: it continues with the other run's key",
+                    ));
                 }
             }
         }
-        match failed {
-            Some((address, step, e)) => Err(stopped(address, step, &self.done, e)),
+        let mut failed = failed.into_iter();
+        match failed.next() {
             None => Ok(()),
+            Some((address, step, e)) => {
+                let others: Vec<String> = failed
+                    .map(|(a, s, e)| format!("{} ({}): {}", a.as_str(), s.operation(), e.code))
+                    .collect();
+                Err(stopped(address, step, &self.done, &others, e))
+            }
         }
     }
 }
 
 /// The plan's steps in waves: the steps of a wave run concurrently, the
 /// waves one after the other, in the plan's order. Only consecutive steps
-/// that set independent properties of a key that already exists share a
-/// wave (its tags, alias, policy and rotation); everything else runs
-/// alone: `CreateKey` (the others need its key), `CancelKeyDeletion` and
-/// `EnableKey` (a key pending deletion or disabled refuses the others),
-/// `DeleteAlias` (after the alias that replaces it exists), the trail
-/// (CloudTrail checks the key policy, and after a lost alias race the trail
-/// must not name this run's key), and `ScheduleKeyDeletion`.
+/// that set independent properties of the key share a wave: its tags,
+/// alias, policy and rotation, with two limits. A step never shares a wave
+/// with a `PutKeyPolicy` before it, since the new policy may be what lets it
+/// in. `CreateAlias` shares a wave only on a key this run created: if it
+/// loses the race for the alias, that key's deletion is scheduled, so what
+/// the rest of the wave wrote to it does not matter, whereas an existing
+/// key must not be changed alongside a `CreateAlias` that may lose.
+///
+/// Everything else runs alone: `CreateKey` (the others need its key),
+/// `CancelKeyDeletion` and `EnableKey` (a key pending deletion or disabled
+/// refuses the others), `DeleteAlias` (after the alias that replaces it
+/// exists), the trail (CloudTrail checks the key policy, and after a lost
+/// alias race the trail must not name this run's key), and
+/// `ScheduleKeyDeletion`.
 ///
 /// A first apply is three waves: `CreateKey`; `CreateAlias` with
 /// `EnableKeyRotation`; `UpdateTrail`.
 pub fn waves(plan: &Plan) -> Vec<Vec<(Address, &Step)>> {
-    let shares = |s: &Step| {
-        matches!(
-            s,
-            Step::TagKey(_)
-                | Step::CreateAlias(_)
-                | Step::UpdateAlias(_)
-                | Step::PutKeyPolicy(_)
-                | Step::EnableRotation
-        )
+    let creates = plan.steps().any(|(_, s)| matches!(s, Step::CreateKey(_)));
+    let shares = |s: &Step| match s {
+        Step::TagKey(_) | Step::UpdateAlias(_) | Step::PutKeyPolicy(_) | Step::EnableRotation => {
+            true
+        }
+        // Only on a key this run created: if the alias race is lost, that
+        // key is unused and its deletion is scheduled, so what the rest of
+        // the wave wrote to it does not matter. On an existing key, nothing
+        // may be written to it alongside a CreateAlias that may lose.
+        Step::CreateAlias(_) => creates,
+        _ => false,
     };
     let mut waves: Vec<Vec<(Address, &Step)>> = Vec::new();
     for (address, step) in plan.steps() {
         match waves.last_mut() {
-            Some(wave) if shares(step) && wave.iter().all(|(_, s)| shares(s)) => {
+            Some(wave)
+                if shares(step)
+                    && wave.iter().all(|(_, s)| shares(s))
+                    // The policy may be what lets the later steps in: they
+                    // wait for it, as they did when every step ran alone.
+                    && !wave.iter().any(|(_, s)| matches!(s, Step::PutKeyPolicy(_))) =>
+            {
                 wave.push((address, step))
             }
             _ => waves.push(vec![(address, step)]),
@@ -280,7 +301,14 @@ pub fn waves(plan: &Plan) -> Vec<Vec<(Address, &Step)>> {
     waves
 }
 
-fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
+/// The error of a wave that failed at `step` (and at `others`, the other
+/// steps of the same wave that failed), saying what was done.
+fn stopped(address: Address, step: &Step, done: &[Done], others: &[String], e: AwsError) -> Error {
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" and at {}", others.join(", "))
+    };
     let finished = if done.is_empty() {
         "no change was made before it".to_owned()
     } else {
@@ -294,7 +322,7 @@ fn stopped(address: Address, step: &Step, done: &[Done], e: AwsError) -> Error {
     };
     Error::aws(
         format!(
-            "apply stopped at {} ({}); {finished}. Running apply again continues from there",
+            "apply stopped at {} ({}){also}; {finished}. Running apply again continues from there",
             address.as_str(),
             step.operation()
         ),
@@ -416,7 +444,7 @@ async fn run_step<M: Management, K: KeyStore>(
 ) -> Result<(String, Option<Trail>), AwsError> {
     let k = key.expect("plan invariant: steps on the key follow CreateKey or an existing key");
     match step {
-        Step::CreateKey(_) => unreachable!("CreateKey runs alone, in apply_with"),
+        Step::CreateKey(_) => unreachable!("CreateKey runs alone, in Run::wave"),
         Step::CancelKeyDeletion => keys.cancel_key_deletion(&k.key_id).await?,
         Step::EnableKey => keys.enable_key(&k.key_id).await?,
         Step::TagKey(tags) => keys.tag_key(&k.key_id, tags).await?,

@@ -967,12 +967,9 @@ fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
             vec!["CancelKeyDeletion"],
             vec!["EnableKey"],
             // The key's tags and the alias tag, the policy, rotation.
-            vec![
-                "TagResource",
-                "TagResource",
-                "PutKeyPolicy",
-                "EnableKeyRotation"
-            ],
+            vec!["TagResource", "TagResource", "PutKeyPolicy"],
+            // After the policy, which may be what lets it in.
+            vec!["EnableKeyRotation"],
             vec!["UpdateTrail"],
         ]
     );
@@ -1020,4 +1017,53 @@ fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
     });
     // Round 2 reads the trail's key (failing), round 3 the alias's key.
     assert_eq!((calls, rounds), (13, 3), "{:?}", fake.calls());
+}
+
+#[test]
+fn on_an_existing_key_create_alias_runs_alone() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    fake.state.borrow_mut().aliases.clear();
+    policy_statement_missing(&fake);
+    rotation_off(&fake);
+    let planned = plan_now(&fake, &desired);
+    // Found by its tags. If a concurrent run wins the alias with another
+    // key, this run must not have changed the key it found.
+    assert_eq!(
+        wave_operations(&planned),
+        [
+            vec!["CreateAlias"],
+            vec!["PutKeyPolicy"],
+            vec!["EnableKeyRotation"],
+        ]
+    );
+    apply_now(&fake, &desired);
+    assert!(!plan_now(&fake, &desired).has_changes());
+}
+
+#[test]
+fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    tags_missing(&fake);
+    policy_statement_missing(&fake);
+    rotation_off(&fake);
+    fake.fail_next("TagResource", "AccessDeniedException", "denied");
+    fake.fail_next("PutKeyPolicy", "LimitExceededException", "slow down");
+    fake.clear_calls();
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("apply stopped at kms_key (TagResource) and at kms_key_policy (PutKeyPolicy): LimitExceededException;"),
+        "{text}"
+    );
+    assert!(text.contains("done: TagResource"), "{text}");
+    // The wave after the failed one (rotation) did not run.
+    assert!(
+        !fake.writes().contains(&"EnableKeyRotation"),
+        "{:?}",
+        fake.writes()
+    );
+    // A rerun converges.
+    apply_now(&fake, &desired);
+    assert!(!plan_now(&fake, &desired).has_changes());
 }

@@ -304,7 +304,7 @@ async fn run_destroy<C: Connect>(
         None => Vec::new(),
     };
     let mut observed = observed;
-    if observed.trail.kms_key_id.is_some() {
+    if observed.trail.kms_key_id.is_some() && observed.trail_tags.is_none() {
         observe::trail_tags(connect, &mut observed).await?;
     }
     let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;

@@ -15,7 +15,10 @@
 //! search and the trail's tags for the Control Tower guard.
 //!
 //! Only when the alias is missing or names a key trailkey did not create are
-//! the account's keys searched by tag (see [`observe_keys`]).
+//! the account's keys searched by tag (see [`observe_keys`]); the key list
+//! itself is read early, in round 2, when the trail names no key of
+//! Security Tooling. The search reads the tags of up to 8 keys at a time, so
+//! in an account with many keys it adds rounds.
 
 use std::collections::BTreeMap;
 
@@ -151,7 +154,8 @@ pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Res
 /// key), keeping the identity and organization already known. The trail is
 /// taken from `UpdateTrail`'s answer when apply updated it. `key` is the key
 /// the alias should name now (apply's): its details are read together with
-/// the alias, so the whole re-read is one round of calls.
+/// the alias, so when the alias names it, as after a successful apply, the
+/// whole re-read is one round of calls.
 pub async fn refresh<C: Connect>(
     connect: &C,
     keys: &C::KeyStore,
@@ -181,9 +185,9 @@ pub struct Reread {
     found: Result<FoundKeys, Error>,
 }
 
-/// The reads of [`refresh`], in one round: the trail status, the keys (with
-/// `key` read speculatively, see [`observe_keys`]) and, if `read_trail`, the
-/// trail. `apply::apply_then` starts it while `UpdateTrail` runs, so that
+/// The reads of [`refresh`]: the trail status, the keys (with `key` read
+/// speculatively, see [`observe_keys`]) and, if `read_trail`, the trail; one
+/// round when the alias names `key`, a trailkey key. `apply::apply_then` starts it while `UpdateTrail` runs, so that
 /// the verification adds no round of its own.
 pub async fn reread<C: Connect>(
     connect: &C,
@@ -300,10 +304,11 @@ pub async fn observe_keys<K: KeyStore>(
             e,
         )
     })?;
+    let is_likely = |info: &KeyInfo| likely.is_some_and(|l| l == info.key_id || l == info.arn);
+    let mut prefetched = prefetched;
     let aliased = match aliased {
         Some(info) => {
-            let is_likely = likely.is_some_and(|l| l == info.key_id || l == info.arn);
-            let details = prefetched.filter(|_| is_likely);
+            let details = prefetched.take_if(|_| is_likely(&info));
             Some(key_details(keys, desired, info, FoundBy::Alias, details).await?)
         }
         None => None,
@@ -342,7 +347,8 @@ pub async fn observe_keys<K: KeyStore>(
         .collect();
     let key = match chosen {
         Some(((info, _), found_by)) => {
-            Some(key_details(keys, desired, info, found_by, None).await?)
+            let details = prefetched.take_if(|_| is_likely(&info));
+            Some(key_details(keys, desired, info, found_by, details).await?)
         }
         None => aliased,
     };
