@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Moto, Seed, is_write, transcript};
+use support::{Moto, Seed, is_write, trailkey_keys, transcript};
 
 struct Converged {
     moto: Moto,
@@ -28,7 +28,7 @@ impl Converged {
         let seed = moto.seed();
         let text = std::fs::read_to_string(&seed.config).unwrap();
         std::fs::write(&seed.config, edit(text)).unwrap();
-        let out = trailkey(&moto, &seed, &["apply", "--auto-approve"]);
+        let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
         assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
         let state = moto.state(&seed);
         let key = trailkey_keys(&state)[0].clone();
@@ -52,7 +52,7 @@ impl Converged {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        trailkey(&self.moto, &self.seed, args)
+        self.moto.run(&self.seed.config, args)
     }
 
     /// Plan detects the drift: exit 2; the JSON plan changes exactly
@@ -119,22 +119,6 @@ impl Converged {
         assert_policy_is_trailkeys(&key["policy"], &self.seed);
         state
     }
-}
-
-fn trailkey(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
-    moto.trailkey(&seed.config)
-        .args(args)
-        .output()
-        .expect("run trailkey")
-}
-
-fn trailkey_keys(state: &Value) -> Vec<&Value> {
-    state["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["tags"]["ManagedBy"] == "trailkey")
-        .collect()
 }
 
 fn statement<'a>(policy: &'a Value, sid: &str) -> Option<&'a Value> {
@@ -617,7 +601,7 @@ fn unusable_keys_behind_the_alias_are_refused_with_no_write() {
             &["plan", "--detailed-exitcode"][..],
             &["apply", "--auto-approve"],
         ] {
-            let out = trailkey(&moto, &seed, args);
+            let out = moto.run(&seed.config, args);
             assert_eq!(out.status.code(), Some(1), "{kind}: {}", transcript(&out));
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(

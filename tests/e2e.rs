@@ -9,13 +9,6 @@ mod support;
 use serde_json::Value;
 use support::{Moto, Seed, is_write, transcript};
 
-fn run(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
-    moto.trailkey(&seed.config)
-        .args(args)
-        .output()
-        .expect("run trailkey")
-}
-
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
 }
@@ -73,13 +66,13 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
     let seed = moto.seed();
 
     // Before: plan shows every resource, exit 2 with --detailed-exitcode.
-    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
     insta::assert_snapshot!(
         "plan_from_scratch",
         redact(&transcript(&plan), &moto, &seed)
     );
-    let json = run(&moto, &seed, &["plan", "--format", "json"]);
+    let json = moto.run(&seed.config, &["plan", "--format", "json"]);
     assert_eq!(
         exit_code(&json),
         0,
@@ -117,7 +110,7 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
 
     // Apply.
     moto.start_recording();
-    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     let calls = moto.recorded();
     let mut writes: Vec<&str> = calls
@@ -206,7 +199,7 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
 
     // After: plan is clean, exit 0.
     moto.start_recording();
-    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
     let plan_calls = moto.recorded();
     eprintln!("no-op plan: {} AWS calls: {plan_calls:?}", plan_calls.len());
@@ -223,7 +216,7 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
 
     // A second apply makes no write at all.
     moto.start_recording();
-    let again = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let again = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&again), 0, "{}", transcript(&again));
     let calls = moto.recorded();
     assert!(
@@ -243,7 +236,7 @@ fn drift_behind_trailkeys_back_is_detected_and_repaired() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(
-        exit_code(&run(&moto, &seed, &["apply", "--auto-approve"])),
+        exit_code(&moto.run(&seed.config, &["apply", "--auto-approve"])),
         0
     );
     let key_arn = only_key(&moto.state(&seed))["arn"]
@@ -259,9 +252,8 @@ fn drift_behind_trailkeys_back_is_detected_and_repaired() {
         &seed.security_tooling,
     ]);
 
-    let plan = run(
-        &moto,
-        &seed,
+    let plan = moto.run(
+        &seed.config,
         &["plan", "--detailed-exitcode", "--format", "json"],
     );
     assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
@@ -275,7 +267,7 @@ fn drift_behind_trailkeys_back_is_detected_and_repaired() {
         .collect();
     assert_eq!(changed, ["kms_key_rotation", "trail_encryption"]);
 
-    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     let state = moto.state(&seed);
     assert_eq!(
@@ -286,7 +278,7 @@ fn drift_behind_trailkeys_back_is_detected_and_repaired() {
     assert_eq!(only_key(&state)["rotation_enabled"], true);
     assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
     assert_eq!(
-        exit_code(&run(&moto, &seed, &["plan", "--detailed-exitcode"])),
+        exit_code(&moto.run(&seed.config, &["plan", "--detailed-exitcode"])),
         0
     );
 }
@@ -304,7 +296,7 @@ fn missing_trail_fails_clearly_with_no_aws_write() {
 
     moto.start_recording();
     for args in [&["plan"][..], &["apply", "--auto-approve"]] {
-        let out = run(&moto, &seed, args);
+        let out = moto.run(&seed.config, args);
         assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("TrailNotFoundException"), "{stderr}");
@@ -332,7 +324,7 @@ fn wrong_management_account_is_refused_before_any_write() {
     )
     .unwrap();
     moto.start_recording();
-    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
     insta::assert_snapshot!(redact(&transcript(&out), &moto, &seed));
     assert!(moto.recorded().iter().all(|c| !is_write(c)));
@@ -343,13 +335,13 @@ fn foreign_key_policy_statements_are_kept() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(
-        exit_code(&run(&moto, &seed, &["apply", "--auto-approve"])),
+        exit_code(&moto.run(&seed.config, &["apply", "--auto-approve"])),
         0
     );
     for kind in ["policy-foreign", "policy-remove-log-archive"] {
         moto.fixture(&["drift", kind, "--security-tooling", &seed.security_tooling]);
     }
-    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 2, "{}", transcript(&plan));
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -371,7 +363,7 @@ fn foreign_key_policy_statements_are_kept() {
         "{stdout}"
     );
 
-    let apply = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     let state = moto.state(&seed);
     let policy = &only_key(&state)["policy"];
@@ -386,7 +378,7 @@ fn foreign_key_policy_statements_are_kept() {
         format!("arn:aws:iam::{}:root", seed.log_archive)
     );
     assert_eq!(
-        exit_code(&run(&moto, &seed, &["plan", "--detailed-exitcode"])),
+        exit_code(&moto.run(&seed.config, &["plan", "--detailed-exitcode"])),
         0
     );
 }
@@ -404,7 +396,7 @@ fn management_role_is_assumed_for_the_management_calls() {
     .unwrap();
 
     moto.start_recording();
-    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
     let calls = moto.recorded();
     let assumes = calls.iter().filter(|c| *c == "sts:AssumeRole").count();
@@ -480,7 +472,7 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
         keys.len(),
         keys.len() - 1
     );
-    let plan = run(&moto, &seed, &["plan", "--detailed-exitcode"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
 }
 

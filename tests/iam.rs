@@ -132,12 +132,7 @@ impl Org {
 
     /// Runs trailkey with `config` and checks its exit code.
     fn run(&self, config: &Path, args: &[&str], expect: i32) -> Output {
-        let out = self
-            .moto
-            .trailkey(config)
-            .args(args)
-            .output()
-            .expect("run trailkey");
+        let out = self.moto.run(config, args);
         assert_eq!(
             out.status.code(),
             Some(expect),

@@ -18,13 +18,6 @@ fn init(moto: &Moto, config: &Path, args: &[&str]) -> std::process::Output {
         .expect("run trailkey init")
 }
 
-fn run(moto: &Moto, config: &Path, args: &[&str]) -> std::process::Output {
-    moto.trailkey(config)
-        .args(args)
-        .output()
-        .expect("run trailkey")
-}
-
 fn code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
 }
@@ -120,15 +113,15 @@ fn standard_organization_gives_a_complete_config_that_plans_and_applies() {
     assert_eq!(desired.trail.as_api_name(), seed.trail_name);
     assert_eq!(desired.region.as_str(), "us-east-1");
 
-    let validate = run(&moto, &seed.config, &["validate"]);
+    let validate = moto.run(&seed.config, &["validate"]);
     assert_eq!(code(&validate), 0, "{}", transcript(&validate));
 
     // The config works: the plan has changes, apply makes them, then nothing is left.
-    let plan = run(&moto, &seed.config, &["plan", "--detailed-exitcode"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 2, "{}", transcript(&plan));
-    let apply = run(&moto, &seed.config, &["apply", "--auto-approve"]);
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(code(&apply), 0, "{}", transcript(&apply));
-    let again = run(&moto, &seed.config, &["plan", "--detailed-exitcode"]);
+    let again = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&again), 0, "{}", transcript(&again));
     let state = moto.state(&seed);
     let key_arn = state["keys"][0]["arn"].as_str().expect("a key");
@@ -198,7 +191,7 @@ fn control_tower_trail_is_written_with_its_warning() {
         "aws-controltower-BaselineCloudTrail"
     );
     // plan refuses the trail, as the comment says.
-    let plan = run(&moto, &seed.config, &["plan"]);
+    let plan = moto.run(&seed.config, &["plan"]);
     assert_eq!(code(&plan), 1, "{}", transcript(&plan));
     assert!(
         String::from_utf8_lossy(&plan.stderr).contains("allow_control_tower"),
@@ -247,7 +240,7 @@ fn without_matching_accounts_the_candidates_are_listed_and_init_exits_1() {
         !text.contains(&format!("= \"{}\"  #", seed.management)),
         "the management account is no candidate:\n{text}"
     );
-    let validate = run(&moto, &seed.config, &["validate"]);
+    let validate = moto.run(&seed.config, &["validate"]);
     assert_eq!(code(&validate), 1);
     assert!(
         String::from_utf8_lossy(&validate.stderr).contains("accounts.security_tooling is required"),

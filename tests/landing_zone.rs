@@ -3,15 +3,7 @@
 
 mod support;
 
-use serde_json::Value;
-use support::{Moto, Seed, is_write, transcript};
-
-fn run(moto: &Moto, seed: &Seed, args: &[&str]) -> std::process::Output {
-    moto.trailkey(&seed.config)
-        .args(args)
-        .output()
-        .expect("run trailkey")
-}
+use support::{Moto, Seed, is_write, trailkey_keys, transcript};
 
 /// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
 fn seeded_with_trail(create_trail: &[&str]) -> (Moto, Seed) {
@@ -39,7 +31,7 @@ fn refused_before_any_write(moto: &Moto, seed: &Seed, message: &str, hint: &str)
         &["plan", "--detailed-exitcode"][..],
         &["apply", "--auto-approve"],
     ] {
-        let out = run(moto, seed, args);
+        let out = moto.run(&seed.config, args);
         assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
@@ -74,7 +66,7 @@ fn a_trail_that_is_not_an_organization_trail_is_refused_unless_opted_in() {
 
     let text = std::fs::read_to_string(&seed.config).unwrap();
     std::fs::write(&seed.config, format!("{text}organization_trail = false\n")).unwrap();
-    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
 
@@ -89,7 +81,7 @@ fn a_control_tower_trail_is_refused_with_the_landing_zone_way() {
     );
     let text = std::fs::read_to_string(&seed.config).unwrap();
     std::fs::write(&seed.config, format!("{text}allow_control_tower = true\n")).unwrap();
-    let out = run(&moto, &seed, &["apply", "--auto-approve"]);
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -98,29 +90,19 @@ fn a_control_tower_trail_is_refused_with_the_landing_zone_way() {
     );
 }
 
-fn trailkey_key(state: &Value) -> &Value {
-    state["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["tags"]["ManagedBy"] == "trailkey")
-        .expect("trailkey's key")
-}
-
 #[test]
 fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(
-        run(&moto, &seed, &["apply", "--auto-approve"])
+        moto.run(&seed.config, &["apply", "--auto-approve"])
             .status
             .code(),
         Some(0)
     );
 
-    let dry = run(
-        &moto,
-        &seed,
+    let dry = moto.run(
+        &seed.config,
         &["destroy", "--dry-run", "--detailed-exitcode"],
     );
     assert_eq!(dry.status.code(), Some(2), "{}", transcript(&dry));
@@ -134,11 +116,11 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
         "{stdout}"
     );
 
-    let refused = run(&moto, &seed, &["destroy"]);
+    let refused = moto.run(&seed.config, &["destroy"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("destroy needs confirmation"));
 
-    let out = run(&moto, &seed, &["destroy", "--auto-approve"]);
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("is back on SSE-S3"));
     let state = moto.state(&seed);
@@ -149,7 +131,7 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
             .is_empty(),
         "SSE-S3: {state:#}"
     );
-    let key = trailkey_key(&state);
+    let key = trailkey_keys(&state)[0];
     assert_eq!(
         key["key_state"], "Enabled",
         "the key is kept for the logs already written"
@@ -160,9 +142,8 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
         "the alias is kept"
     );
 
-    let again = run(
-        &moto,
-        &seed,
+    let again = moto.run(
+        &seed.config,
         &["destroy", "--dry-run", "--detailed-exitcode"],
     );
     assert_eq!(
@@ -173,7 +154,7 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
     );
     // And apply brings encryption back on the same key.
     assert_eq!(
-        run(&moto, &seed, &["apply", "--auto-approve"])
+        moto.run(&seed.config, &["apply", "--auto-approve"])
             .status
             .code(),
         Some(0)
@@ -186,14 +167,13 @@ fn destroy_delete_key_removes_the_alias_and_schedules_deletion() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(
-        run(&moto, &seed, &["apply", "--auto-approve"])
+        moto.run(&seed.config, &["apply", "--auto-approve"])
             .status
             .code(),
         Some(0)
     );
-    let out = run(
-        &moto,
-        &seed,
+    let out = moto.run(
+        &seed.config,
         &[
             "destroy",
             "--auto-approve",
@@ -208,7 +188,7 @@ fn destroy_delete_key_removes_the_alias_and_schedules_deletion() {
     assert!(stdout.contains("- kms_alias will be destroyed"), "{stdout}");
     assert!(stdout.contains("scheduled for deletion"), "{stdout}");
     let state = moto.state(&seed);
-    assert_eq!(trailkey_key(&state)["key_state"], "PendingDeletion");
+    assert_eq!(trailkey_keys(&state)[0]["key_state"], "PendingDeletion");
     assert!(state["aliases"].as_array().unwrap().is_empty());
 }
 
@@ -217,12 +197,12 @@ fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(
-        run(&moto, &seed, &["apply", "--auto-approve"])
+        moto.run(&seed.config, &["apply", "--auto-approve"])
             .status
             .code(),
         Some(0)
     );
-    let key_arn = trailkey_key(&moto.state(&seed))["arn"]
+    let key_arn = trailkey_keys(&moto.state(&seed))[0]["arn"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -230,7 +210,7 @@ fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
     // Point the second trail at trailkey's key, as another team might.
     moto.fixture(&["drift", "trail-alias", "--trail", "second-trail"]);
     moto.start_recording();
-    let out = run(&moto, &seed, &["destroy", "--auto-approve", "--delete-key"]);
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve", "--delete-key"]);
     assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--delete-key refused"), "{stderr}");
@@ -240,6 +220,6 @@ fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
         "no write at all"
     );
     let state = moto.state(&seed);
-    assert_eq!(trailkey_key(&state)["key_state"], "Enabled");
+    assert_eq!(trailkey_keys(&state)[0]["key_state"], "Enabled");
     assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
 }

@@ -197,6 +197,14 @@ impl Moto {
             .clone()
     }
 
+    /// Runs `trailkey -c <config> <args>` against this moto and waits for it.
+    pub fn run(&self, config: &Path, args: &[&str]) -> std::process::Output {
+        self.trailkey(config)
+            .args(args)
+            .output()
+            .expect("run trailkey")
+    }
+
     /// The trailkey binary with the AWS environment pointed at this moto.
     pub fn trailkey(&self, config: &Path) -> assert_cmd::Command {
         assert_cmd::Command::from_std(self.trailkey_command(config))
@@ -270,6 +278,16 @@ impl CountingServer {
 }
 
 /// Exit code, stdout and stderr of a finished command, as one snapshot text.
+/// The keys tagged `ManagedBy = trailkey` in a `fixture.py state` answer.
+pub fn trailkey_keys(state: &Value) -> Vec<&Value> {
+    state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["tags"]["ManagedBy"] == "trailkey")
+        .collect()
+}
+
 pub fn transcript(out: &std::process::Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
