@@ -61,15 +61,6 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
     done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
-/// The ARN of the key the plan's steps acted on: the one it created, or
-/// the existing one.
-pub fn key_arn<'a>(plan: &'a Plan, done: &'a [Done]) -> Option<&'a str> {
-    done.iter()
-        .find(|d| d.operation == "CreateKey")
-        .map(|d| d.target.as_str())
-        .or_else(|| plan.key.as_ref().map(|k| k.arn.as_str()))
-}
-
 /// Runs the plan's steps with the default options.
 pub async fn apply<M: Management, K: KeyStore>(
     plan: &Plan,

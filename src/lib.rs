@@ -213,53 +213,50 @@ pub async fn run_online<C: Connect>(
                     step.operation()
                 ));
             };
-            // The verification's reads, started by apply as soon as the
-            // key is done (concurrently with UpdateTrail).
-            let reread = |observed: &plan::Observed, plan: &Plan| {
-                let read_trail = !plan.changes(plan::Address::TrailEncryption);
-                let (keys, observed) = (&keys, observed.clone());
-                move |key: Option<String>| async move {
-                    observe::reread(connect, keys, desired, &observed, read_trail, key).await
-                }
-            };
-            let (mut plan, mut observed, mut done, mut reread_after) =
-                (plan, observed, Vec::new(), None);
+            let (mut plan, mut observed, mut done, mut after) = (plan, observed, Vec::new(), None);
             if plan.has_changes() {
                 if !auto_approve {
                     confirm()?;
                 }
-                let mgmt = connect.management();
-                let after = reread(&observed, &plan);
-                match apply::apply_then(&plan, mgmt, &keys, &options, &mut progress, after).await {
-                    Ok((d, r)) => (done, reread_after) = (d, Some(r)),
+                let applied = apply_and_reread(
+                    connect,
+                    &keys,
+                    desired,
+                    &observed,
+                    &plan,
+                    &options,
+                    &mut progress,
+                )
+                .await;
+                match applied {
+                    Ok((d, a)) => (done, after) = (d, Some(a)),
                     // Another run created the key and alias first: continue
                     // with its key (the new plan creates none), once.
                     Err(Error::Conflict { message, .. }) if auto_approve => {
                         output::err(&format!(
                             "{message}\nPlanning again against the other run's key.\n"
                         ));
-                        observed = observe::refresh(connect, &keys, desired, &observed, None, None)
-                            .await?;
+                        observed = observe::refresh(connect, &keys, desired, &observed).await?;
                         plan = plan::plan(desired, &observed)?;
                         if plan.has_changes() {
                             output::err(&render::plan_human(&plan));
-                            let after = reread(&observed, &plan);
-                            let (d, r) = apply::apply_then(
-                                &plan,
-                                mgmt,
+                            let (d, a) = apply_and_reread(
+                                connect,
                                 &keys,
+                                desired,
+                                &observed,
+                                &plan,
                                 &options,
                                 &mut progress,
-                                after,
                             )
                             .await?;
-                            (done, reread_after) = (d, Some(r));
+                            (done, after) = (d, Some(a));
                         }
                     }
                     Err(e) => return Err(e),
                 }
             }
-            let result = verify(desired, &observed, &done, reread_after)?;
+            let result = verify(desired, &observed, after)?;
             match format {
                 Format::Human if !done.is_empty() => {
                     output::out(&render::apply_human(&done, &plan, &result))
@@ -328,19 +325,12 @@ async fn run_destroy<C: Connect>(
     if !args.auto_approve {
         confirm()?;
     }
-    let done = apply::apply(&plan, connect.management(), keys, |address, step| {
+    let progress = |address: plan::Address, step: &plan::Step| {
         output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
-    })
-    .await?;
-    let after = observe::refresh(
-        connect,
-        keys,
-        desired,
-        &observed,
-        apply::updated_trail(&done),
-        apply::key_arn(&plan, &done),
-    )
-    .await?;
+    };
+    let options = apply::ApplyOptions::default();
+    let (done, after) =
+        apply_and_reread(connect, keys, desired, &observed, &plan, &options, progress).await?;
     if after.trail.kms_key_id.is_some() && plan.changes(plan::Address::TrailEncryption) {
         return Err(Error::check(
             format!(
@@ -378,15 +368,36 @@ async fn plan_guarded<C: Connect>(
     Ok(plan)
 }
 
-/// Checks, with what was re-read after apply (`reread`, `None` when nothing
-/// was applied), that a new plan is empty.
+/// Applies `plan`, and re-reads what it changed to verify it: the re-read
+/// (`observe::reread`) starts as soon as the steps on the key are done, so
+/// it runs concurrently with `UpdateTrail` (`apply::apply_then`).
+async fn apply_and_reread<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    observed: &plan::Observed,
+    plan: &Plan,
+    options: &apply::ApplyOptions,
+    progress: impl FnMut(plan::Address, &plan::Step),
+) -> Result<(Vec<apply::Done>, plan::Observed), Error> {
+    let read_trail = !plan.changes(plan::Address::TrailEncryption);
+    let (done, reread) =
+        apply::apply_then(plan, connect.management(), keys, options, progress, |key| {
+            observe::reread(connect, keys, desired, observed, read_trail, key)
+        })
+        .await?;
+    let after = reread.into_observed(observed, apply::updated_trail(&done))?;
+    Ok((done, after))
+}
+
+/// Checks that a plan made from the state after apply (`after`, `None` when
+/// nothing was applied) is empty.
 fn verify(
     desired: &Desired,
     observed: &plan::Observed,
-    done: &[apply::Done],
-    reread: Option<observe::Reread>,
+    after: Option<plan::Observed>,
 ) -> Result<render::ApplyResult, Error> {
-    let Some(reread) = reread else {
+    let Some(after) = after else {
         return Ok(render::ApplyResult {
             key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
             trail_kms_key_id: observed.trail.kms_key_id.clone(),
@@ -394,7 +405,6 @@ fn verify(
             findings: Vec::new(),
         });
     };
-    let after = reread.into_observed(observed, apply::updated_trail(done))?;
     let again = plan::plan(desired, &after)?;
     if again.has_changes() {
         return Err(Error::check(

@@ -150,30 +150,18 @@ pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Res
     Ok(())
 }
 
-/// Re-reads what apply may have changed (the trail, its status and the
-/// key), keeping the identity and organization already known. The trail is
-/// taken from `UpdateTrail`'s answer when apply updated it. `key` is the key
-/// the alias should name now (apply's): its details are read together with
-/// the alias, so when the alias names it, as after a successful apply, the
-/// whole re-read is one round of calls.
+/// Re-reads the trail, its status and the key, keeping the identity and
+/// organization already known (after a lost race for the alias, to plan
+/// again against the other run's key).
 pub async fn refresh<C: Connect>(
     connect: &C,
     keys: &C::KeyStore,
     desired: &Desired,
     previous: &Observed,
-    updated_trail: Option<&Trail>,
-    key: Option<&str>,
 ) -> Result<Observed, Error> {
-    reread(
-        connect,
-        keys,
-        desired,
-        previous,
-        updated_trail.is_none(),
-        key.map(str::to_owned),
-    )
-    .await
-    .into_observed(previous, updated_trail)
+    reread(connect, keys, desired, previous, true, None)
+        .await
+        .into_observed(previous, None)
 }
 
 /// What [`reread`] read: the verification after apply, before it is
@@ -185,10 +173,12 @@ pub struct Reread {
     found: Result<FoundKeys, Error>,
 }
 
-/// The reads of [`refresh`]: the trail status, the keys (with `key` read
-/// speculatively, see [`observe_keys`]) and, if `read_trail`, the trail; one
-/// round when the alias names `key`, a trailkey key. `apply::apply_then` starts it while `UpdateTrail` runs, so that
-/// the verification adds no round of its own.
+/// Re-reads what apply may have changed: the trail status, the keys (with
+/// `key`, the key the alias should name now, read speculatively, see
+/// [`observe_keys`]) and, if `read_trail`, the trail (otherwise it is
+/// `UpdateTrail`'s answer, see [`Reread::into_observed`]). One round when the
+/// alias names `key`, a trailkey key. The verification after apply starts
+/// it while `UpdateTrail` runs (`apply::apply_then`), so it adds no round.
 pub async fn reread<C: Connect>(
     connect: &C,
     keys: &C::KeyStore,

@@ -122,20 +122,14 @@ impl Moto {
     /// Seeds an organization and writes a config; returns the seed facts.
     pub fn seed(&self) -> Seed {
         let config = self.dir.path().join("trailkey.toml");
-        let v = self.fixture(&["seed", "--write-config", config.to_str().unwrap()]);
-        Seed {
-            config,
-            management: v["management_account"].as_str().unwrap().to_owned(),
-            security_tooling: v["security_tooling_account"].as_str().unwrap().to_owned(),
-            log_archive: v["log_archive_account"].as_str().unwrap().to_owned(),
-            trail_name: v["trail_name"].as_str().unwrap().to_owned(),
-            trail_arn: v["trail_arn"].as_str().unwrap().to_owned(),
-        }
+        self.seed_with(&["--write-config", config.to_str().unwrap()])
+            .0
     }
 
     /// Seeds an organization with `fixture.py seed <args>` (e.g.
-    /// `--security-tooling-name Audit`, `--extra-account Dev`) and writes no
-    /// config: `Seed::config` is where one would go (`<moto dir>/trailkey.toml`).
+    /// `--security-tooling-name Audit`, `--extra-account Dev`); it writes a
+    /// config only if `args` has `--write-config`. `Seed::config` is
+    /// `<moto dir>/trailkey.toml` either way.
     /// Returns the seed facts and the fixture's whole JSON (`accounts`,
     /// `organization_id`, ...).
     pub fn seed_with(&self, args: &[&str]) -> (Seed, Value) {
