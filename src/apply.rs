@@ -61,18 +61,12 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
     done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
-/// Runs the plan's steps with the default options.
-pub async fn apply<M: Management, K: KeyStore>(
-    plan: &Plan,
-    mgmt: &M,
-    keys: &K,
-    progress: impl FnMut(Address, &Step),
-) -> Result<Vec<Done>, Error> {
-    apply_with(plan, mgmt, keys, &ApplyOptions::default(), progress).await
-}
-
-/// Runs the plan's steps, wave by wave ([`waves`]). `progress` is told about
-/// each step before it runs.
+/// Runs the plan's steps, wave by wave ([`waves`]), then `after`: a read of
+/// the result (the verification) that starts as soon as every step on the
+/// key is done, given the key's ARN. It runs concurrently with the last wave
+/// when that wave only updates the trail (whose result is `UpdateTrail`'s
+/// answer), after the last wave otherwise. Its output is returned only if
+/// every step succeeded. `progress` is told about each step before it runs.
 ///
 /// A concurrent run can win the race to create the alias. Then this run's
 /// `CreateAlias` fails with `AlreadyExistsException`, and the key this run
@@ -80,22 +74,6 @@ pub async fn apply<M: Management, K: KeyStore>(
 /// deletion is scheduled ([`ORPHAN_DELETION_DAYS`]), and the result is
 /// [`Error::Conflict`], after which the caller plans again against the
 /// winner's key.
-pub async fn apply_with<M: Management, K: KeyStore>(
-    plan: &Plan,
-    mgmt: &M,
-    keys: &K,
-    options: &ApplyOptions,
-    progress: impl FnMut(Address, &Step),
-) -> Result<Vec<Done>, Error> {
-    let (done, ()) = apply_then(plan, mgmt, keys, options, progress, |_| async {}).await?;
-    Ok(done)
-}
-
-/// [`apply_with`], and `after`: a read of the result (the verification)
-/// that starts as soon as every step on the key is done, given the key's
-/// ARN. It runs concurrently with the last wave when that wave only
-/// updates the trail (whose result is `UpdateTrail`'s answer), after the
-/// last wave otherwise. Its output is returned only if every step succeeded.
 pub async fn apply_then<M, K, T, F, Fut>(
     plan: &Plan,
     mgmt: &M,

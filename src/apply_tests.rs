@@ -29,6 +29,28 @@ const FROM_SCRATCH: [&str; 4] = [
     "UpdateTrail",
 ];
 
+/// Runs the plan's steps with the default options, and no verification.
+async fn apply<M: Management, K: KeyStore>(
+    plan: &Plan,
+    mgmt: &M,
+    keys: &K,
+    progress: impl FnMut(Address, &Step),
+) -> Result<Vec<Done>, Error> {
+    apply_with(plan, mgmt, keys, &ApplyOptions::default(), progress).await
+}
+
+/// Runs the plan's steps, and no verification.
+async fn apply_with<M: Management, K: KeyStore>(
+    plan: &Plan,
+    mgmt: &M,
+    keys: &K,
+    options: &ApplyOptions,
+    progress: impl FnMut(Address, &Step),
+) -> Result<Vec<Done>, Error> {
+    let (done, ()) = apply_then(plan, mgmt, keys, options, progress, |_| async {}).await?;
+    Ok(done)
+}
+
 fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,7 +4,7 @@
 //! Terraform-style and stateless (AWS is the state):
 //! [`observe`](observe::observe) reads (read-only) →
 //! [`plan`](plan::plan) computes the changes (pure) →
-//! [`apply`](apply::apply) executes exactly those changes, then trailkey
+//! [`apply`](apply::apply_then) executes exactly those changes, then trailkey
 //! re-observes and re-plans to verify that nothing is left to do.
 //!
 //! Reconciliation is idempotent: with the same config and an unchanged AWS

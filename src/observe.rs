@@ -15,13 +15,13 @@
 //! search and the trail's tags for the Control Tower guard.
 //!
 //! Only when the alias is missing or names a key trailkey did not create are
-//! the account's keys searched by tag (see [`observe_keys`]); the key list
-//! itself is read early, in round 2, when the trail names no key of
-//! Security Tooling. The search reads the tags of up to 8 keys at a time, so
-//! in an account with many keys it adds rounds.
+//! the account's keys searched by tag (see [`observe_keys`]). The search
+//! reads the tags of up to 8 keys at a time, so in an account with many
+//! keys it adds rounds.
 
 use std::collections::BTreeMap;
 
+use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsResult, Connect, KeyInfo, KeyStore, Management, Trail, TrailStatus};
@@ -78,22 +78,17 @@ pub async fn observe<C: Connect>(
         )
     })?;
     let likely = trail_key(desired, &trail);
-    let read_trail_tags = async {
-        match likely {
-            // The trail will change: the Control Tower guard needs its tags.
-            None => Some(mgmt.trail_tags(&trail.arn).await),
-            Some(_) => None,
-        }
-    };
+    // Without a likely key the trail will change: the Control Tower guard
+    // needs its tags.
+    let trail_tags =
+        OptionFuture::from(likely.is_none().then(|| read_trail_tags(mgmt, &trail.arn)));
     let (found, bucket_region, trail_tags) = tokio::join!(
         observe_keys(&keys, desired, &trail, likely),
         mgmt.bucket_region(&trail.s3_bucket),
-        read_trail_tags,
+        trail_tags,
     );
     let found = found?;
-    let trail_tags = trail_tags
-        .transpose()
-        .map_err(|e| Error::aws("reading the trail's tags (cloudtrail:ListTags)", e))?;
+    let trail_tags = trail_tags.transpose()?;
     let bucket_region = match bucket_region {
         Ok(region) => Ok(region),
         Err(e) if e.code == "NoSuchBucket" => {
@@ -141,13 +136,17 @@ fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
 /// The trail's tags, read only when a plan would change the trail (for the
 /// Control Tower guard), so that a no-op plan does not pay for them.
 pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Result<(), Error> {
-    let tags = connect
-        .management()
-        .trail_tags(&observed.trail.arn)
-        .await
-        .map_err(|e| Error::aws("reading the trail's tags (cloudtrail:ListTags)", e))?;
-    observed.trail_tags = Some(tags);
+    observed.trail_tags = Some(read_trail_tags(connect.management(), &observed.trail.arn).await?);
     Ok(())
+}
+
+async fn read_trail_tags<M: Management>(
+    mgmt: &M,
+    trail_arn: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    mgmt.trail_tags(trail_arn)
+        .await
+        .map_err(|e| Error::aws("reading the trail's tags (cloudtrail:ListTags)", e))
 }
 
 /// Re-reads the trail, its status and the key, keeping the identity and
@@ -188,12 +187,7 @@ pub async fn reread<C: Connect>(
     key: Option<String>,
 ) -> Reread {
     let mgmt = connect.management();
-    let trail = async {
-        match read_trail {
-            true => Some(mgmt.get_trail(&previous.trail.arn).await),
-            false => None,
-        }
-    };
+    let trail = OptionFuture::from(read_trail.then(|| mgmt.get_trail(&previous.trail.arn)));
     let (trail, status, found) = tokio::join!(
         trail,
         mgmt.trail_status(&previous.trail.arn),
@@ -275,19 +269,9 @@ pub async fn observe_keys<K: KeyStore>(
     likely: Option<&str>,
 ) -> Result<FoundKeys, Error> {
     let alias = desired.alias.full();
-    let prefetch = async {
-        match likely {
-            Some(key) => Some(read_details(keys, key).await),
-            None => None,
-        }
-    };
-    let list = async {
-        match likely {
-            None => Some(keys.list_keys().await),
-            Some(_) => None,
-        }
-    };
-    let (aliased, prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
+    let prefetch = OptionFuture::from(likely.map(|key| read_details(keys, key)));
+    let list = OptionFuture::from(likely.is_none().then(|| keys.list_keys()));
+    let (aliased, mut prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
     let aliased = aliased.map_err(|e| {
         Error::aws(
             ctx(desired, "the key named by the alias (kms:DescribeKey)"),
@@ -295,7 +279,6 @@ pub async fn observe_keys<K: KeyStore>(
         )
     })?;
     let is_likely = |info: &KeyInfo| likely.is_some_and(|l| l == info.key_id || l == info.arn);
-    let mut prefetched = prefetched;
     let aliased = match aliased {
         Some(info) => {
             let details = prefetched.take_if(|_| is_likely(&info));
