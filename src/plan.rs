@@ -456,6 +456,24 @@ pub fn check_key(desired: &Desired, key: &KeyInfo) -> Result<(), Error> {
 
 /// The policy trailkey would attach, given what is observed.
 pub fn desired_policy(desired: &Desired, observed: &Observed) -> Result<Value, Error> {
+    merged_policy(desired, observed, current_policy(observed)?.as_ref())
+}
+
+/// The observed key's policy, parsed.
+fn current_policy(observed: &Observed) -> Result<Option<Value>, Error> {
+    observed
+        .key
+        .as_ref()
+        .map(|k| parse_policy(&k.policy, &k.info.arn))
+        .transpose()
+}
+
+/// trailkey's statements merged into `current`, within KMS's size limit.
+fn merged_policy(
+    desired: &Desired,
+    observed: &Observed,
+    current: Option<&Value>,
+) -> Result<Value, Error> {
     let ours = policy::render(&PolicyInputs {
         partition: desired.partition(),
         security_tooling: &desired.security_tooling,
@@ -463,12 +481,7 @@ pub fn desired_policy(desired: &Desired, observed: &Observed) -> Result<Value, E
         log_archive: &desired.log_archive,
         trail_arn: &observed.trail.arn,
     });
-    let current = observed
-        .key
-        .as_ref()
-        .map(|k| parse_policy(&k.policy, &k.info.arn))
-        .transpose()?;
-    let merged = policy::merge(current.as_ref(), &ours);
+    let merged = policy::merge(current, &ours);
     let size = policy::to_document(&merged).len();
     if size > policy::MAX_POLICY_BYTES {
         return Err(Error::check(
@@ -499,17 +512,18 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
     }
-    let merged = desired_policy(desired, observed)?;
+    let current = current_policy(observed)?;
+    let merged = merged_policy(desired, observed, current.as_ref())?;
     let key = observed.key.as_ref();
     let mut changes = vec![key_change(desired, observed, &merged)];
     changes.extend(alias_changes(desired, observed));
-    changes.push(policy_change(desired, key, &merged)?);
+    changes.push(policy_change(desired, current.as_ref(), &merged));
     changes.push(rotation_change(desired, key));
     changes.push(trail_change(desired, observed));
     let policy_unchanged = !changes
         .iter()
         .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
-    let findings = findings(desired, observed, policy_unchanged)?;
+    let findings = findings(desired, observed, current.as_ref(), policy_unchanged);
     Ok(Plan {
         format_version: FORMAT_VERSION,
         target: Target::of(desired, observed),
@@ -681,12 +695,9 @@ fn alias_changes(desired: &Desired, observed: &Observed) -> Vec<Change> {
     vec![alias_change, previous_change]
 }
 
-fn policy_change(
-    desired: &Desired,
-    key: Option<&ObservedKey>,
-    merged: &Value,
-) -> Result<Change, Error> {
-    let Some(k) = key else {
+/// `current` is the observed key's policy, parsed (`None`: no key yet).
+fn policy_change(desired: &Desired, current: Option<&Value>, merged: &Value) -> Change {
+    let Some(current) = current else {
         let mut change = Change::new(
             Address::KmsKeyPolicy,
             Action::Create,
@@ -695,15 +706,14 @@ fn policy_change(
         )
         .because("attached by CreateKey with the new key");
         change.statements = Some(policy::diff(None, merged, desired.partition()));
-        return Ok(change);
+        return change;
     };
-    let current = parse_policy(&k.policy, &k.info.arn)?;
-    let d = policy::diff(Some(&current), merged, desired.partition());
-    let same = policy::equivalent(&current, merged, desired.partition());
+    let d = policy::diff(Some(current), merged, desired.partition());
+    let same = policy::equivalent(current, merged, desired.partition());
     let mut change = Change::new(
         Address::KmsKeyPolicy,
         if same { Action::NoOp } else { Action::Update },
-        current,
+        current.clone(),
         merged.clone(),
     );
     change
@@ -725,7 +735,7 @@ fn policy_change(
             .push(Step::PutKeyPolicy(policy::to_document(merged)));
     }
     change.statements = Some(d);
-    Ok(change)
+    change
 }
 
 fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> Change {
@@ -786,15 +796,16 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
 }
 
 /// What the plan reports but does not change.
+/// `current` is the observed key's policy, parsed.
 fn findings(
     desired: &Desired,
     observed: &Observed,
+    current: Option<&Value>,
     policy_unchanged: bool,
-) -> Result<Vec<Finding>, Error> {
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let partition = desired.partition();
-    if let Some(k) = &observed.key {
-        let current = parse_policy(&k.policy, &k.info.arn)?;
+    if let (Some(k), Some(current)) = (&observed.key, current) {
         let readers = [
             (desired.log_archive.as_str(), "the Log Archive account"),
             (
@@ -802,7 +813,7 @@ fn findings(
                 "the management account",
             ),
         ];
-        for deny in policy::blocking_denies(&current, partition, &readers) {
+        for deny in policy::blocking_denies(current, partition, &readers) {
             out.push(Finding {
                 level: Level::Warning,
                 message: format!(
@@ -812,7 +823,7 @@ fn findings(
             });
         }
         // When the policy changes, the change itself lists the kept statements.
-        let kept = policy::foreign_sids(&current);
+        let kept = policy::foreign_sids(current);
         if policy_unchanged && !kept.is_empty() {
             out.push(Finding {
                 level: Level::Note,
@@ -867,7 +878,7 @@ fn findings(
             ),
         });
     }
-    Ok(out)
+    out
 }
 
 /// A `GetTrailStatus` delivery error in plain language.
@@ -999,11 +1010,8 @@ fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {
         return "the trail is not encrypted with a KMS key (SSE-S3 only)".to_owned();
     };
     match key {
-        Some(k)
-            if current == k.key_id
-                || current == alias
-                || current.ends_with(&format!(":{alias}")) =>
-        {
+        // Not by its ARN: that would be no change.
+        Some(k) if names_key(Some(current), k, alias) => {
             format!("the trail names the key as {current:?}, not by its key ARN")
         }
         _ => format!("the trail uses another key: {current}"),
