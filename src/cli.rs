@@ -17,7 +17,7 @@ pub struct Cli {
         short,
         long,
         global = true,
-        default_value = "trailkey.toml",
+        default_value = crate::config::DEFAULT_CONFIG,
         value_name = "PATH"
     )]
     pub config: PathBuf,

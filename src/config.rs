@@ -16,6 +16,8 @@ use crate::error::Error;
 
 /// Default alias name (without the `alias/` prefix), as in the cloud-foundations template.
 pub const DEFAULT_ALIAS: &str = "cloudtrail-org-key";
+/// `-c/--config` when not given.
+pub const DEFAULT_CONFIG: &str = "trailkey.toml";
 /// Default trail home Region, as in the cloud-foundations template.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Default role assumed in the Security Tooling account (Control Tower landing zones).

@@ -16,7 +16,8 @@ const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();
 const ERROR: Painted = Painted(RED_BOLD, "error:");
 const HINT: Painted = Painted(CYAN_BOLD, "hint:");
 
-struct Painted(Style, &'static str);
+/// A label in a style, for messages (`error:`, `hint:`, init's `warning:`).
+pub(crate) struct Painted(pub(crate) Style, pub(crate) &'static str);
 
 impl std::fmt::Display for Painted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -73,8 +73,10 @@ use anstyle::{AnsiColor, Style};
 
 use crate::Status;
 use crate::aws::{Account, AwsError, CallerIdentity, Management, Organization, Trail};
-use crate::config::{self, DEFAULT_ALIAS, DEFAULT_SECURITY_TOOLING_ROLE, Region};
-use crate::error::Error;
+use crate::config::{
+    self, DEFAULT_ALIAS, DEFAULT_CONFIG, DEFAULT_REGION, DEFAULT_SECURITY_TOOLING_ROLE, Region,
+};
+use crate::error::{Error, Painted};
 use crate::output;
 use crate::plan::CONTROL_TOWER_TRAIL;
 
@@ -205,7 +207,6 @@ pub struct TrailInfo {
 #[derive(Debug, Clone)]
 pub struct Discovery {
     pub region: Region,
-    pub caller: CallerIdentity,
     pub organization: Organization,
     pub security_tooling: Found<Candidate>,
     pub log_archive: Found<Candidate>,
@@ -273,14 +274,6 @@ pub async fn write_config<M: Management>(
 }
 
 const YELLOW_BOLD: Style = AnsiColor::Yellow.on_default().bold();
-
-struct Painted(Style, &'static str);
-
-impl std::fmt::Display for Painted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}{:#}", self.0, self.1, self.0)
-    }
-}
 
 const WARNING: Painted = Painted(YELLOW_BOLD, "warning:");
 
@@ -423,24 +416,19 @@ pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discov
         }
     }
 
-    let control_tower = match &trail {
-        Found::One(t) if t.control_tower.is_some() => Some(format!("trail {}", t.trail.name)),
-        Found::Several(ts) => ts
-            .iter()
-            .find(|t| t.control_tower.is_some())
-            .map(|t| format!("trail {}", t.trail.name)),
-        _ => None,
-    }
-    .or_else(|| {
-        members
-            .iter()
-            .find(|a| a.status == "ACTIVE" && normalize(&a.name) == "audit")
-            .map(|a| format!("an account named {:?}", a.name))
-    });
+    let control_tower = trail_list(&trail)
+        .into_iter()
+        .find(|t| t.control_tower.is_some())
+        .map(|t| format!("trail {}", t.trail.name))
+        .or_else(|| {
+            members
+                .iter()
+                .find(|a| a.status == "ACTIVE" && normalize(&a.name) == "audit")
+                .map(|a| format!("an account named {:?}", a.name))
+        });
 
     Ok(Discovery {
         region: region.clone(),
-        caller,
         organization,
         security_tooling,
         log_archive,
@@ -507,7 +495,7 @@ fn pick_account(
         })
         .collect();
     // Exact names first, then similar names, then a bucket named after it.
-    candidates.sort_by_key(|c| {
+    candidates.sort_by_cached_key(|c| {
         (
             c.name_match.map_or(2, |m| m as u8),
             c.bucket.is_none(),
@@ -695,7 +683,7 @@ pub fn render(d: &Discovery) -> String {
     let _ = writeln!(
         o,
         "
-# The trail's home Region: the key is created here. Default \"us-east-1\".
+# The trail's home Region: the key is created here. Default \"{DEFAULT_REGION}\".
 region = {}
 
 # Alias of the key (an \"alias/\" prefix is accepted). Must not start with \"aws/\".
@@ -987,7 +975,7 @@ fn plural(n: usize, noun: &str) -> String {
 
 /// ` -c PATH`, unless `path` is the default.
 fn config_arg(path: &Path) -> String {
-    if path == Path::new("trailkey.toml") {
+    if path == Path::new(DEFAULT_CONFIG) {
         String::new()
     } else {
         format!(" -c {}", path.display())

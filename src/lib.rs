@@ -168,10 +168,7 @@ pub async fn run_online<C: Connect>(
             detailed_exitcode,
             format,
         } => {
-            match format {
-                Format::Human => output::out(&render::plan_human(&plan)),
-                Format::Json => output::out(&render::json(&render::PlanJson::from(&plan))),
-            }
+            show_plan(&plan, format);
             Ok(if detailed_exitcode && plan.has_changes() {
                 Status::ChangesPresent
             } else {
@@ -188,12 +185,7 @@ pub async fn run_online<C: Connect>(
             format,
             policy_retry_timeout,
         } => {
-            match format {
-                Format::Human => output::out(&render::plan_human(&plan)),
-                // Whoever confirms must see the plan; stdout stays pure JSON.
-                Format::Json if !auto_approve => output::err(&render::plan_human(&plan)),
-                Format::Json => {}
-            }
+            show_plan_to_confirm(&plan, format, auto_approve);
             let options = apply::ApplyOptions {
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
                 ..apply::ApplyOptions::default()
@@ -305,23 +297,15 @@ async fn run_destroy<C: Connect>(
         observe::trail_tags(connect, &mut observed).await?;
     }
     let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;
-    let show = |plan: &Plan| match args.format {
-        Format::Human => output::out(&render::plan_human(plan)),
-        Format::Json => output::out(&render::json(&render::PlanJson::from(plan))),
-    };
     if args.dry_run || !plan.has_changes() {
-        show(&plan);
+        show_plan(&plan, args.format);
         return Ok(if args.detailed_exitcode && plan.has_changes() {
             Status::ChangesPresent
         } else {
             Status::Success
         });
     }
-    match args.format {
-        Format::Human => output::out(&render::plan_human(&plan)),
-        Format::Json if !args.auto_approve => output::err(&render::plan_human(&plan)),
-        Format::Json => {}
-    }
+    show_plan_to_confirm(&plan, args.format, args.auto_approve);
     if !args.auto_approve {
         confirm()?;
     }
@@ -340,12 +324,7 @@ async fn run_destroy<C: Connect>(
             "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
         ));
     }
-    let result = render::ApplyResult {
-        key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
-        trail_kms_key_id: after.trail.kms_key_id.clone(),
-        converged: true,
-        findings: Vec::new(),
-    };
+    let result = render::ApplyResult::of(&after, Vec::new());
     match args.format {
         Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
         Format::Json => output::out(&render::apply_json(&plan, &done, result)),
@@ -398,12 +377,7 @@ fn verify(
     after: Option<plan::Observed>,
 ) -> Result<render::ApplyResult, Error> {
     let Some(after) = after else {
-        return Ok(render::ApplyResult {
-            key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
-            trail_kms_key_id: observed.trail.kms_key_id.clone(),
-            converged: true,
-            findings: Vec::new(),
-        });
+        return Ok(render::ApplyResult::of(observed, Vec::new()));
     };
     let again = plan::plan(desired, &after)?;
     if again.has_changes() {
@@ -415,12 +389,26 @@ fn verify(
             "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
         ));
     }
-    Ok(render::ApplyResult {
-        key_arn: after.key.as_ref().map(|k| k.info.arn.clone()),
-        trail_kms_key_id: after.trail.kms_key_id.clone(),
-        converged: true,
-        findings: again.findings,
-    })
+    Ok(render::ApplyResult::of(&after, again.findings))
+}
+
+/// Prints the plan on stdout, as `format` says.
+fn show_plan(plan: &Plan, format: Format) {
+    match format {
+        Format::Human => output::out(&render::plan_human(plan)),
+        Format::Json => output::out(&render::json(&render::PlanJson::from(plan))),
+    }
+}
+
+/// Prints the plan before apply or destroy: on stdout in human format; with
+/// JSON, on stderr only when someone must confirm it, so that stdout stays
+/// pure JSON.
+fn show_plan_to_confirm(plan: &Plan, format: Format, auto_approve: bool) {
+    match format {
+        Format::Human => output::out(&render::plan_human(plan)),
+        Format::Json if !auto_approve => output::err(&render::plan_human(plan)),
+        Format::Json => {}
+    }
 }
 
 fn confirm() -> Result<(), Error> {

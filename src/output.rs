@@ -2,8 +2,9 @@
 //! and errors. Colour only on a terminal, never with `NO_COLOR`
 //! (<https://no-color.org>); `CLICOLOR_FORCE` forces it elsewhere.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
+use anstream::stream::{AsLockedWrite, RawStream};
 use anstream::{AutoStream, ColorChoice};
 
 /// The colour choice for a stream, from the environment.
@@ -20,18 +21,18 @@ pub fn color_choice(is_terminal: bool) -> ColorChoice {
 
 /// Writes `text` to stdout, with colour codes kept or stripped.
 pub fn out(text: &str) {
-    let stdout = std::io::stdout();
-    let choice = color_choice(stdout.is_terminal());
-    let mut s = AutoStream::new(stdout.lock(), choice);
-    let _ = s.write_all(text.as_bytes());
-    let _ = s.flush();
+    write(std::io::stdout().lock(), text);
 }
 
 /// Writes `text` to stderr, with colour codes kept or stripped.
 pub fn err(text: &str) {
-    let stderr = std::io::stderr();
-    let choice = color_choice(stderr.is_terminal());
-    let mut s = AutoStream::new(stderr.lock(), choice);
+    write(std::io::stderr().lock(), text);
+}
+
+/// Writes `text` to `stream`, ignoring errors (a closed pipe must not panic).
+fn write(stream: impl RawStream + AsLockedWrite, text: &str) {
+    let choice = color_choice(stream.is_terminal());
+    let mut s = AutoStream::new(stream, choice);
     let _ = s.write_all(text.as_bytes());
     let _ = s.flush();
 }

@@ -65,6 +65,18 @@ pub struct ApplyResult {
     pub findings: Vec<Finding>,
 }
 
+impl ApplyResult {
+    /// The result as `state` (read after apply) shows it, with `findings`.
+    pub fn of(state: &crate::plan::Observed, findings: Vec<Finding>) -> Self {
+        ApplyResult {
+            key_arn: state.key.as_ref().map(|k| k.info.arn.clone()),
+            trail_kms_key_id: state.trail.kms_key_id.clone(),
+            converged: true,
+            findings,
+        }
+    }
+}
+
 /// `apply --format json` and `destroy --format json`.
 pub fn apply_json(plan: &Plan, done: &[Done], result: ApplyResult) -> String {
     json(&ApplyJson {
@@ -179,15 +191,15 @@ fn findings(out: &mut String, findings: &[Finding]) {
 /// The statement-level diff of a key policy.
 fn statements(out: &mut String, d: &policy::StatementDiff) {
     for sid in &d.added {
-        let _ = writeln!(out, "      {} statement {sid}", paint(GREEN, "+"));
+        let _ = writeln!(out, "      {} statement {sid}", symbol(Action::Create));
     }
     for c in &d.changed {
-        let _ = writeln!(out, "      {} statement {}", paint(YELLOW, "~"), c.sid);
+        let _ = writeln!(out, "      {} statement {}", symbol(Action::Update), c.sid);
         for f in &c.fields {
             let _ = writeln!(
                 out,
                 "          {} {} = {} -> {}",
-                paint(YELLOW, "~"),
+                symbol(Action::Update),
                 f.path,
                 show(&f.before),
                 show(&f.after)
@@ -198,7 +210,7 @@ fn statements(out: &mut String, d: &policy::StatementDiff) {
         let _ = writeln!(
             out,
             "      {} statement {sid} (no longer in the template)",
-            paint(RED, "-")
+            symbol(Action::Delete)
         );
     }
     for sid in &d.kept {
@@ -223,11 +235,8 @@ fn attributes(out: &mut String, c: &Change) {
     let width = shown.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in shown {
         match (c.action, before.get(k)) {
-            (Action::Create, _) => {
-                let _ = writeln!(out, "      {} {k:width$} = {}", paint(GREEN, "+"), show(v));
-            }
-            (Action::Delete, _) => {
-                let _ = writeln!(out, "      {} {k:width$} = {}", paint(RED, "-"), show(v));
+            (Action::Create | Action::Delete, _) => {
+                let _ = writeln!(out, "      {} {k:width$} = {}", symbol(c.action), show(v));
             }
             (_, Some(b)) if b == v => {}
             (_, b) => {
@@ -235,7 +244,7 @@ fn attributes(out: &mut String, c: &Change) {
                 let _ = writeln!(
                     out,
                     "      {} {k:width$} = {b} -> {}",
-                    paint(YELLOW, "~"),
+                    symbol(Action::Update),
                     show(v)
                 );
             }
