@@ -696,41 +696,34 @@ impl RawConfig {
                 )
             })?,
         };
-        let management_role = match self.roles.management {
-            None => None,
-            Some(r) => {
-                let account = management
-                    .as_ref()
-                    .map_or("<management account>".to_owned(), ToString::to_string);
-                let name = match parse_role(
-                    &r,
-                    &region,
-                    management.as_ref().map(|m| ("accounts.management", m)),
-                ) {
-                    Ok(RoleRef::Arn(a)) => Ok(a),
-                    Ok(RoleRef::Name(n)) => Err((
-                        format!(
-                            "{r:?} is a role name; the management role must be a full role ARN"
+        let management_role = self
+            .roles
+            .management
+            .map(|r| {
+                let wrong = |message: String, name: &str| {
+                    let account = management
+                        .as_ref()
+                        .map_or("<management account>".to_owned(), ToString::to_string);
+                    err(
+                        "roles.management",
+                        message,
+                        &format!(
+                            "write it as \"arn:{}:iam::{account}:role/{name}\", the role in the management account that trailkey assumes for the CloudTrail, Organizations and STS calls",
+                            region.partition()
                         ),
-                        n,
-                    )),
-                    Err(m) => Err((m, "<name>".to_owned())),
+                    )
                 };
-                match name {
-                    Ok(a) => Some(a),
-                    Err((m, n)) => {
-                        return Err(err(
-                            "roles.management",
-                            m,
-                            &format!(
-                                "write it as \"arn:{}:iam::{account}:role/{n}\", the role in the management account that trailkey assumes for the CloudTrail, Organizations and STS calls",
-                                region.partition()
-                            ),
-                        ));
-                    }
+                let checked_against = management.as_ref().map(|m| ("accounts.management", m));
+                match parse_role(&r, &region, checked_against) {
+                    Ok(RoleRef::Arn(a)) => Ok(a),
+                    Ok(RoleRef::Name(n)) => Err(wrong(
+                        format!("{r:?} is a role name; the management role must be a full role ARN"),
+                        &n,
+                    )),
+                    Err(m) => Err(wrong(m, "<name>")),
                 }
-            }
-        };
+            })
+            .transpose()?;
 
         let organization_trail = self
             .trail
