@@ -148,9 +148,7 @@ impl Intercept for LogCalls {
     ) -> Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
         if attempt > 1 {
-            let (service, operation) = cfg
-                .load::<Metadata>()
-                .map_or(("?", "?"), |m| (m.service(), m.name()));
+            let (service, operation) = service_and_operation(cfg);
             tracing::info!(service, operation, attempt, "retrying");
             crate::output::err(&format!(
                 "  retrying {service} {operation} (attempt {attempt} of {MAX_ATTEMPTS})\n"
@@ -165,14 +163,18 @@ impl Intercept for LogCalls {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map_or(("?", "?"), |m| (m.service(), m.name()));
+        let (service, operation) = service_and_operation(cfg);
         let status = context.response().map(|r| r.status().as_u16());
         let ok = context.output_or_error().is_some_and(|r| r.is_ok());
         tracing::debug!(service, operation, status, ok, "aws call");
         Ok(())
     }
+}
+
+/// The service and operation of the call `cfg` belongs to.
+fn service_and_operation(cfg: &ConfigBag) -> (&str, &str) {
+    cfg.load::<Metadata>()
+        .map_or(("?", "?"), |m| (m.service(), m.name()))
 }
 
 /// Reduces any SDK error to an [`AwsError`] with the AWS error code.
