@@ -140,8 +140,16 @@ impl FakeCloud {
         }
     }
 
+    /// One call of `op`: recorded, failed if scripted to, and otherwise
+    /// taking the simulated latency.
+    async fn call(&self, op: &'static str) -> AwsResult<()> {
+        self.record(op)?;
+        self.delay().await;
+        Ok(())
+    }
+
     /// Records the call and returns the scripted failure, if any.
-    fn call(&self, op: &'static str) -> AwsResult<()> {
+    fn record(&self, op: &'static str) -> AwsResult<()> {
         let mut s = self.state.borrow_mut();
         if WRITES.contains(&op)
             && let Some(limit) = s.crash_after_writes
@@ -198,14 +206,12 @@ impl FakeCloud {
 
 impl Management for FakeCloud {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
-        self.call("GetCallerIdentity")?;
-        self.delay().await;
+        self.call("GetCallerIdentity").await?;
         Ok(self.state.borrow().identity.clone().expect("fake identity"))
     }
 
     async fn describe_organization(&self) -> AwsResult<Organization> {
-        self.call("DescribeOrganization")?;
-        self.delay().await;
+        self.call("DescribeOrganization").await?;
         self.state.borrow().organization.clone().ok_or_else(|| {
             AwsError::new(
                 "DescribeOrganization",
@@ -216,15 +222,13 @@ impl Management for FakeCloud {
     }
 
     async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
-        self.call("GetTrail")?;
-        self.delay().await;
+        self.call("GetTrail").await?;
         let arn = self.find_trail("GetTrail", name)?;
         Ok(self.state.borrow().trails[&arn].clone())
     }
 
     async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
-        self.call("UpdateTrail")?;
-        self.delay().await;
+        self.call("UpdateTrail").await?;
         let arn = self.find_trail("UpdateTrail", trail)?;
         let mut s = self.state.borrow_mut();
         let t = s.trails.get_mut(&arn).expect("found above");
@@ -233,8 +237,7 @@ impl Management for FakeCloud {
     }
 
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
-        self.call("GetTrailStatus")?;
-        self.delay().await;
+        self.call("GetTrailStatus").await?;
         let arn = self.find_trail("GetTrailStatus", trail)?;
         Ok(self
             .state
@@ -249,8 +252,7 @@ impl Management for FakeCloud {
     }
 
     async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {
-        self.call("ListTags")?;
-        self.delay().await;
+        self.call("ListTags").await?;
         let arn = self.find_trail("ListTags", trail_arn)?;
         Ok(self
             .state
@@ -262,8 +264,7 @@ impl Management for FakeCloud {
     }
 
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
-        self.call("GetBucketLocation")?;
-        self.delay().await;
+        self.call("GetBucketLocation").await?;
         let s = self.state.borrow();
         Ok(s.bucket_regions
             .get(bucket)
@@ -272,14 +273,12 @@ impl Management for FakeCloud {
     }
 
     async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
-        self.call("ListAccounts")?;
-        self.delay().await;
+        self.call("ListAccounts").await?;
         Ok(self.state.borrow().accounts.clone())
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
-        self.call("DescribeTrails")?;
-        self.delay().await;
+        self.call("DescribeTrails").await?;
         Ok(self.state.borrow().trails.values().cloned().collect())
     }
 }
@@ -293,16 +292,14 @@ impl Connect for FakeCloud {
     }
 
     async fn security_tooling(&self, _role_arn: &str) -> AwsResult<FakeCloud> {
-        self.call("AssumeRole")?;
-        self.delay().await;
+        self.call("AssumeRole").await?;
         Ok(self.clone())
     }
 }
 
 impl KeyStore for FakeCloud {
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
-        self.call("DescribeKey")?;
-        self.delay().await;
+        self.call("DescribeKey").await?;
         match self.with_key("DescribeKey", key, |k| k.info.clone()) {
             Ok(info) => Ok(Some(info)),
             Err(e) if e.code == "NotFoundException" => Ok(None),
@@ -311,26 +308,22 @@ impl KeyStore for FakeCloud {
     }
 
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String> {
-        self.call("GetKeyPolicy")?;
-        self.delay().await;
+        self.call("GetKeyPolicy").await?;
         self.with_key("GetKeyPolicy", key_id, |k| k.policy.clone())
     }
 
     async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
-        self.call("GetKeyRotationStatus")?;
-        self.delay().await;
+        self.call("GetKeyRotationStatus").await?;
         self.with_key("GetKeyRotationStatus", key_id, |k| k.rotation)
     }
 
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
-        self.call("ListResourceTags")?;
-        self.delay().await;
+        self.call("ListResourceTags").await?;
         self.with_key("ListResourceTags", key_id, |k| k.tags.clone())
     }
 
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
-        self.call("ListKeys")?;
-        self.delay().await;
+        self.call("ListKeys").await?;
         Ok(self
             .state
             .borrow()
@@ -341,8 +334,7 @@ impl KeyStore for FakeCloud {
     }
 
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
-        self.call("ListAliases")?;
-        self.delay().await;
+        self.call("ListAliases").await?;
         let s = self.state.borrow();
         Ok(s.aliases
             .iter()
@@ -352,8 +344,7 @@ impl KeyStore for FakeCloud {
     }
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {
-        self.call("CreateKey")?;
-        self.delay().await;
+        self.call("CreateKey").await?;
         let mut s = self.state.borrow_mut();
         let key_id = format!("00000000-0000-4000-8000-{:012}", s.keys.len() + 1);
         let info = KeyInfo {
@@ -381,8 +372,7 @@ impl KeyStore for FakeCloud {
     }
 
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
-        self.call("CreateAlias")?;
-        self.delay().await;
+        self.call("CreateAlias").await?;
         let mut s = self.state.borrow_mut();
         if s.aliases.contains_key(alias) {
             return Err(AwsError::new(
@@ -396,8 +386,7 @@ impl KeyStore for FakeCloud {
     }
 
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
-        self.call("UpdateAlias")?;
-        self.delay().await;
+        self.call("UpdateAlias").await?;
         self.state
             .borrow_mut()
             .aliases
@@ -406,8 +395,7 @@ impl KeyStore for FakeCloud {
     }
 
     async fn delete_alias(&self, alias: &str) -> AwsResult<()> {
-        self.call("DeleteAlias")?;
-        self.delay().await;
+        self.call("DeleteAlias").await?;
         match self.state.borrow_mut().aliases.remove(alias) {
             Some(_) => Ok(()),
             None => Err(AwsError::new(
@@ -419,42 +407,36 @@ impl KeyStore for FakeCloud {
     }
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
-        self.call("PutKeyPolicy")?;
-        self.delay().await;
+        self.call("PutKeyPolicy").await?;
         self.with_key("PutKeyPolicy", key_id, |k| k.policy = policy.to_owned())
     }
 
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
-        self.call("EnableKeyRotation")?;
-        self.delay().await;
+        self.call("EnableKeyRotation").await?;
         self.with_key("EnableKeyRotation", key_id, |k| k.rotation = true)
     }
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
-        self.call("EnableKey")?;
-        self.delay().await;
+        self.call("EnableKey").await?;
         self.with_key("EnableKey", key_id, |k| k.info.state = "Enabled".to_owned())
     }
 
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
-        self.call("CancelKeyDeletion")?;
-        self.delay().await;
+        self.call("CancelKeyDeletion").await?;
         self.with_key("CancelKeyDeletion", key_id, |k| {
             k.info.state = "Disabled".to_owned()
         })
     }
 
     async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
-        self.call("ScheduleKeyDeletion")?;
-        self.delay().await;
+        self.call("ScheduleKeyDeletion").await?;
         self.with_key("ScheduleKeyDeletion", key_id, |k| {
             k.info.state = "PendingDeletion".to_owned()
         })
     }
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        self.call("TagResource")?;
-        self.delay().await;
+        self.call("TagResource").await?;
         self.with_key("TagResource", key_id, |k| {
             k.tags
                 .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
