@@ -1,6 +1,8 @@
 //! Apply: execute exactly the steps of a [`Plan`], in the plan's order (in
-//! waves of independent steps), through the AWS traits. Nothing is read or
-//! decided here; the plan already says what to do.
+//! waves of independent steps), through the AWS traits. Nothing is decided
+//! here; the plan already says what to do. The one read is a safety check:
+//! right before `ScheduleKeyDeletion`, the plan's deletion check is made
+//! again on what AWS says then.
 //!
 //! Order matters and is the plan's: the key (created with its policy and
 //! tags in one `CreateKey`, so a crash never leaves an untagged or
@@ -16,7 +18,8 @@ use std::time::Duration;
 
 use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail};
 use crate::error::Error;
-use crate::plan::{Address, Plan, Step};
+use crate::observe;
+use crate::plan::{self, Address, Plan, Step};
 
 /// How long to keep retrying KMS's `MalformedPolicyDocumentException`
 /// (a principal in the policy that IAM does not know yet: eventual
@@ -126,6 +129,27 @@ struct Run<'p> {
     done: Vec<Done>,
 }
 
+/// What one step did: the target for the report, the trail as
+/// `UpdateTrail` returned it, and the key `CreateKey` made.
+struct Outcome {
+    target: String,
+    trail: Option<Trail>,
+    created: Option<KeyInfo>,
+}
+
+impl Outcome {
+    fn on(target: impl Into<String>) -> Self {
+        Outcome {
+            target: target.into(),
+            trail: None,
+            created: None,
+        }
+    }
+}
+
+/// A step of a wave that failed.
+type Failed<'s> = (Address, &'s Step, AwsError);
+
 impl Run<'_> {
     /// Runs one wave's steps concurrently and records what they did.
     async fn wave<M: Management, K: KeyStore>(
@@ -139,73 +163,27 @@ impl Run<'_> {
         for (address, step) in wave {
             progress(*address, step);
         }
-        if let [(address, step @ Step::CreateKey(new))] = wave {
-            let new_key = retry_malformed_policy(options, || keys.create_key(new))
-                .await
-                .map_err(|e| stopped(*address, step, &self.done, &[], e))?;
-            self.done.push(Done {
-                address: address.as_str(),
-                operation: step.operation(),
-                target: new_key.arn.clone(),
-                trail: None,
-            });
-            self.key = Some(new_key.clone());
-            self.created = Some(new_key);
-            return Ok(());
-        }
-        let k = self.key.as_ref();
+        self.check_before_deletion(wave, mgmt, keys).await?;
+        let key = self.key.clone();
         let results = futures_util::future::join_all(
             wave.iter()
-                .map(|(_, step)| run_step(step, mgmt, keys, options, k)),
+                .map(|(_, step)| run_step(step, mgmt, keys, options, key.as_ref())),
         )
         .await;
         // Record every step that succeeded before acting on any failure.
         let mut race = None;
-        let mut failed = Vec::new();
-        for ((address, step), result) in wave.iter().zip(results) {
-            match result {
-                Ok((target, trail)) => self.done.push(Done {
-                    address: address.as_str(),
-                    operation: step.operation(),
-                    target,
-                    trail,
-                }),
-                Err(e) => match step {
-                    Step::CreateAlias(alias) if e.code == "AlreadyExistsException" => {
-                        race = Some((*address, step, alias))
-                    }
-                    _ => failed.push((*address, *step, e)),
-                },
+        let mut failed: Vec<Failed> = Vec::new();
+        for (&(address, step), result) in wave.iter().zip(results) {
+            match (result, step) {
+                (Ok(outcome), _) => self.record(address, step, outcome),
+                (Err(e), Step::CreateAlias(alias)) if e.code == "AlreadyExistsException" => {
+                    race = Some((address, step, alias.as_str()))
+                }
+                (Err(e), _) => failed.push((address, step, e)),
             }
         }
         if let Some((address, step, alias)) = race {
-            let wanted = k.expect("CreateAlias follows the key");
-            let race = alias_race(
-                self.plan,
-                mgmt,
-                keys,
-                alias,
-                wanted,
-                self.created.as_ref(),
-                &mut self.done,
-            )
-            .await?;
-            match race {
-                // The alias already names the key: a concurrent run found
-                // it by its tags and aliased it. Nothing lost.
-                Race::AlreadyDone => self.done.push(Done {
-                    address: address.as_str(),
-                    operation: step.operation(),
-                    target: wanted.arn.clone(),
-                    trail: None,
-                }),
-                Race::Lost(cleanup) => {
-                    return Err(Error::conflict(
-                        format!("another trailkey run created {alias} first{cleanup}"),
-                        "run trailkey again: it continues with the other run's key",
-                    ));
-                }
-            }
+            self.resolve_race(address, step, alias, mgmt, keys).await?;
         }
         let mut failed = failed.into_iter();
         match failed.next() {
@@ -216,6 +194,81 @@ impl Run<'_> {
                     .collect();
                 Err(stopped(address, step, &self.done, &others, e))
             }
+        }
+    }
+
+    fn record(&mut self, address: Address, step: &Step, outcome: Outcome) {
+        self.done.push(Done {
+            address: address.as_str(),
+            operation: step.operation(),
+            target: outcome.target,
+            trail: outcome.trail,
+        });
+        if let Some(key) = outcome.created {
+            self.key = Some(key.clone());
+            self.created = Some(key);
+        }
+    }
+
+    /// Right before `ScheduleKeyDeletion`: the plan's own check
+    /// ([`plan::check_deletion`]) on the key's tags, aliases and trails read
+    /// now, with no trail exempt (destroy moved its trail off the key first).
+    async fn check_before_deletion<M: Management, K: KeyStore>(
+        &self,
+        wave: &[(Address, &Step)],
+        mgmt: &M,
+        keys: &K,
+    ) -> Result<(), Error> {
+        let deletes = wave
+            .iter()
+            .any(|(_, s)| matches!(s, Step::ScheduleKeyDeletion(_)));
+        let (true, Some(key)) = (deletes, &self.key) else {
+            return Ok(());
+        };
+        let checked = match observe::key_users(mgmt, keys, &key.key_id).await {
+            Ok(users) => plan::check_deletion(&self.plan.target.alias, key, &users, None),
+            Err(e) => Err(e),
+        };
+        checked.map_err(|e| e.noting(&finished(&self.done)))
+    }
+
+    /// `CreateAlias` found the alias taken: [`alias_race`] decides whether
+    /// that is this run's own key (done) or a lost race ([`Error::Conflict`]).
+    async fn resolve_race<M: Management, K: KeyStore>(
+        &mut self,
+        address: Address,
+        step: &Step,
+        alias: &str,
+        mgmt: &M,
+        keys: &K,
+    ) -> Result<(), Error> {
+        let Some(wanted) = self.key.clone() else {
+            return Err(Error::check(
+                format!("{alias} exists, and this apply has no key to put it on"),
+                "run `trailkey plan` to see the state, then apply again",
+            ));
+        };
+        let race = alias_race(
+            self.plan,
+            mgmt,
+            keys,
+            alias,
+            &wanted,
+            self.created.as_ref(),
+            &mut self.done,
+        )
+        .await?;
+        match race {
+            // The alias already names the key: a concurrent run found it by
+            // its tags and aliased it. Nothing lost.
+            Race::AlreadyDone => {
+                self.record(address, step, Outcome::on(wanted.arn));
+                Ok(())
+            }
+            Race::Lost(cleanup) => Err(Error::conflict(
+                format!("another trailkey run created {alias} first{cleanup}"),
+                "run trailkey again: it continues with the other run's key",
+            )),
         }
     }
 }
@@ -278,24 +331,28 @@ fn stopped(address: Address, step: &Step, done: &[Done], others: &[String], e: A
     } else {
         format!(" and at {}", others.join(", "))
     };
-    let finished = if done.is_empty() {
-        "no change was made before it".to_owned()
-    } else {
-        format!(
-            "done: {}",
-            done.iter()
-                .map(|d| format!("{} {}", d.operation, d.target))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    };
     Error::aws(
         format!(
-            "apply stopped at {} ({}){also}; {finished}. Running apply again continues from there",
+            "apply stopped at {} ({}){also}; {}. Running apply again continues from there",
             address.as_str(),
-            step.operation()
+            step.operation(),
+            finished(done)
         ),
         e,
+    )
+}
+
+/// What an apply did before it stopped, in a sentence.
+fn finished(done: &[Done]) -> String {
+    if done.is_empty() {
+        return "no change was made before it".to_owned();
+    }
+    format!(
+        "done: {}",
+        done.iter()
+            .map(|d| format!("{} {}", d.operation, d.target))
+            .collect::<Vec<_>>()
+            .join("; ")
     )
 }
 
@@ -410,48 +467,58 @@ async fn run_step<M: Management, K: KeyStore>(
     keys: &K,
     options: &ApplyOptions,
     key: Option<&KeyInfo>,
-) -> Result<(String, Option<Trail>), AwsError> {
-    let k = key.expect("plan invariant: steps on the key follow CreateKey or an existing key");
+) -> Result<Outcome, AwsError> {
+    let k = || {
+        key.ok_or_else(|| {
+            AwsError::new(
+                step.operation(),
+                "NoKey",
+                "the plan names no key for this step and no CreateKey came before it",
+            )
+        })
+    };
     match step {
-        Step::CreateKey(_) => unreachable!("CreateKey runs alone, in Run::wave"),
-        Step::CancelKeyDeletion => keys.cancel_key_deletion(&k.key_id).await?,
-        Step::EnableKey => keys.enable_key(&k.key_id).await?,
-        Step::TagKey(tags) => keys.tag_key(&k.key_id, tags).await?,
-        Step::CreateAlias(alias) => keys.create_alias(alias, &k.key_id).await?,
-        Step::UpdateAlias(alias) => keys.update_alias(alias, &k.key_id).await?,
+        Step::CreateKey(new) => {
+            let created = retry_malformed_policy(options, || keys.create_key(new)).await?;
+            return Ok(Outcome {
+                target: created.arn.clone(),
+                trail: None,
+                created: Some(created),
+            });
+        }
+        Step::CancelKeyDeletion => keys.cancel_key_deletion(&k()?.key_id).await?,
+        Step::EnableKey => keys.enable_key(&k()?.key_id).await?,
+        Step::TagKey(tags) => keys.tag_key(&k()?.key_id, tags).await?,
+        Step::CreateAlias(alias) => keys.create_alias(alias, &k()?.key_id).await?,
+        Step::UpdateAlias(alias) => keys.update_alias(alias, &k()?.key_id).await?,
         Step::DeleteAlias(alias) => {
             keys.delete_alias(alias).await?;
-            return Ok((alias.clone(), None));
+            return Ok(Outcome::on(alias));
         }
         Step::PutKeyPolicy(doc) => {
-            retry_malformed_policy(options, || keys.put_key_policy(&k.key_id, doc)).await?
+            let id = &k()?.key_id;
+            retry_malformed_policy(options, || keys.put_key_policy(id, doc)).await?
         }
-        Step::EnableRotation => keys.enable_rotation(&k.key_id).await?,
+        Step::EnableRotation => keys.enable_rotation(&k()?.key_id).await?,
         Step::UpdateTrail(trail) => {
-            let updated = mgmt.set_trail_key(trail, &k.arn).await?;
-            return Ok((format!("{trail} -> {}", k.arn), Some(updated)));
+            let arn = &k()?.arn;
+            let updated = mgmt.set_trail_key(trail, arn).await?;
+            return Ok(Outcome {
+                trail: Some(updated),
+                ..Outcome::on(format!("{trail} -> {arn}"))
+            });
         }
         Step::DisableTrailEncryption(trail) => {
             let updated = mgmt.set_trail_key(trail, "").await?;
-            return Ok((format!("{trail} -> SSE-S3"), Some(updated)));
+            return Ok(Outcome {
+                trail: Some(updated),
+                ..Outcome::on(format!("{trail} -> SSE-S3"))
+            });
         }
-        Step::ScheduleKeyDeletion(days) => {
-            // Checked again right before: never a key any trail uses.
-            let trails = mgmt.describe_trails().await?;
-            if let Some(t) = trails
-                .iter()
-                .find(|t| crate::plan::names_key(t.kms_key_id.as_deref(), k, ""))
-            {
-                return Err(AwsError::new(
-                    "ScheduleKeyDeletion",
-                    "KeyInUse",
-                    format!("refused: trail {} uses {}", t.arn, k.arn),
-                ));
-            }
-            keys.schedule_key_deletion(&k.key_id, *days).await?
-        }
+        // Checked right before, in the wave (`Run::check_before_deletion`).
+        Step::ScheduleKeyDeletion(days) => keys.schedule_key_deletion(&k()?.key_id, *days).await?,
     }
-    Ok((k.arn.clone(), None))
+    Ok(Outcome::on(&k()?.arn))
 }
 
 #[cfg(test)]

@@ -177,8 +177,11 @@ fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
     );
     assert_eq!(done[3].target, format!("{TRAIL_ARN} -> {}", key.info.arn));
 
-    // The key carries trailkey's policy and tags from its creation on.
-    assert_eq!(key.tags, desired.tags);
+    // The key carries trailkey's policy and tags from its creation on, with
+    // the mark that trailkey created it.
+    let mut tags = desired.tags.clone();
+    tags.insert("trailkey:created".to_owned(), "true".to_owned());
+    assert_eq!(key.tags, tags);
     assert!(key.rotation);
     assert!(statements(&key.policy).iter().all(crate::policy::is_ours));
     assert_eq!(fake.state.borrow().aliases[ALIAS], key.info.key_id);
@@ -1008,8 +1011,9 @@ fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
     let fake = empty_cloud();
     apply_now(&fake, &desired);
     let (observed, _) = block_on(observe(&fake, &desired)).unwrap();
-    let trails = block_on(fake.describe_trails()).unwrap();
-    let planned = crate::plan::plan_destroy(&desired, &observed, Some(7), &trails).unwrap();
+    let k = &observed.key.as_ref().unwrap().info.key_id;
+    let users = block_on(crate::observe::key_users(&fake, &fake, k)).unwrap();
+    let planned = crate::plan::plan_destroy(&desired, &observed, Some((7, &users))).unwrap();
     assert_eq!(
         wave_operations(&planned),
         [
@@ -1087,5 +1091,149 @@ fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
     );
     // A rerun converges.
     apply_now(&fake, &desired);
+    assert!(!plan_now(&fake, &desired).has_changes());
+}
+
+// ---------------------------------------------------------------------------
+// Deleting a key: the check right before ScheduleKeyDeletion
+
+/// A converged fake and the `destroy --delete-key` plan for it, planned
+/// while nothing else uses the key.
+fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
+    apply_now(fake, desired);
+    block_on(async {
+        let (observed, keys) = observe(fake, desired).await.unwrap();
+        let key_id = &observed.key.as_ref().unwrap().info.key_id;
+        let users = crate::observe::key_users(fake, &keys, key_id)
+            .await
+            .unwrap();
+        crate::plan::plan_destroy(desired, &observed, Some((7, &users))).unwrap()
+    })
+}
+
+fn run_destroy_plan(fake: &FakeCloud, planned: &Plan) -> Result<Vec<Done>, Error> {
+    fake.clear_calls();
+    block_on(apply(planned, fake, fake, |_, _| {}))
+}
+
+fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, says: &str) {
+    let text = result.expect_err("the deletion is refused").render();
+    assert!(text.contains("--delete-key refused"), "{text}");
+    assert!(text.contains(says), "{text}");
+    // What destroy did before the check is said.
+    assert!(text.contains("done: UpdateTrail"), "{text}");
+    assert!(text.contains(&format!("DeleteAlias {ALIAS}")), "{text}");
+    assert_eq!(fake.writes(), ["UpdateTrail", "DeleteAlias"], "no deletion");
+    assert_eq!(only_key(fake).info.state, "Enabled");
+}
+
+#[test]
+fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    // While destroy runs, another team points its trail, homed in another
+    // Region, at the key through an alias of its own.
+    let other = "arn:aws:cloudtrail:eu-west-1:333333333333:trail/team-x";
+    fake.before("DeleteAlias", move |s| {
+        let key_id = s.keys[0].info.key_id.clone();
+        s.aliases.insert("alias/team-x".to_owned(), key_id);
+        let mut trail = s.trails[TRAIL_ARN].clone();
+        trail.name = "team-x".to_owned();
+        trail.arn = other.to_owned();
+        trail.home_region = "eu-west-1".to_owned();
+        trail.kms_key_id = Some("alias/team-x".to_owned());
+        s.trails.insert(other.to_owned(), trail);
+    });
+    let result = run_destroy_plan(&fake, &planned);
+    assert_deletion_refused(&fake, result, other);
+}
+
+#[test]
+fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    fake.before("DeleteAlias", |s| {
+        s.keys[0].tags.remove("trailkey:created");
+    });
+    let result = run_destroy_plan(&fake, &planned);
+    assert_deletion_refused(&fake, result, "trailkey manages it but did not create it");
+}
+
+#[test]
+fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    // Someone points the configured trail back at the key right after
+    // destroy moved it to SSE-S3.
+    fake.before("DeleteAlias", |s| {
+        let arn = s.keys[0].info.arn.clone();
+        s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(arn);
+    });
+    let result = run_destroy_plan(&fake, &planned);
+    assert_deletion_refused(&fake, result, TRAIL_ARN);
+}
+
+#[test]
+fn with_nothing_changed_the_deletion_goes_ahead() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    run_destroy_plan(&fake, &planned).unwrap();
+    assert_eq!(
+        fake.writes(),
+        ["UpdateTrail", "DeleteAlias", "ScheduleKeyDeletion"]
+    );
+    assert_eq!(only_key(&fake).info.state, "PendingDeletion");
+}
+
+// ---------------------------------------------------------------------------
+// A run that loses the alias, through the product's own loop
+
+#[test]
+fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
+    let desired = desired();
+    let fake = empty_cloud();
+    // Between this run's CreateKey and its CreateAlias, another run creates
+    // its own key (the same kind, policy and tags) and takes the alias.
+    fake.before("CreateAlias", |s| {
+        let mut winner = s.keys[0].clone();
+        winner.info.key_id = "99999999-9999-4999-8999-999999999999".to_owned();
+        winner.info.arn = OTHER_KEY_ARN.to_owned();
+        winner.rotation = true;
+        s.aliases
+            .insert(ALIAS.to_owned(), winner.info.key_id.clone());
+        s.keys.push(winner);
+    });
+    let apply = crate::cli::Command::Apply {
+        auto_approve: true,
+        format: crate::cli::Format::Json,
+        policy_retry_timeout: 0,
+    };
+    block_on(run_command(&fake, &desired, apply));
+    let s = fake.state.borrow();
+    let (ours, winner) = (&s.keys[0], &s.keys[1]);
+    assert_eq!(ours.info.state, "PendingDeletion", "this run's unused key");
+    assert_eq!(winner.info.state, "Enabled");
+    assert_eq!(s.aliases[ALIAS], winner.info.key_id);
+    assert_eq!(
+        s.trails[TRAIL_ARN].kms_key_id.as_deref(),
+        Some(OTHER_KEY_ARN)
+    );
+    drop(s);
+    // The first attempt stopped before the trail; the second only pointed
+    // the trail at the winner's key.
+    assert_eq!(
+        fake.writes(),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "ScheduleKeyDeletion",
+            "UpdateTrail"
+        ]
+    );
     assert!(!plan_now(&fake, &desired).has_changes());
 }

@@ -26,6 +26,14 @@ pub const DEFAULT_SECURITY_TOOLING_ROLE: &str = "AWSControlTowerExecution";
 pub const MANAGED_BY_TAG: (&str, &str) = ("ManagedBy", "trailkey");
 /// Tag naming the alias a trailkey key was created for.
 pub const ALIAS_TAG: &str = "trailkey:alias";
+/// Tag that only trailkey's own `CreateKey` sets, in the same call that
+/// creates the key: the mark that trailkey created the key, rather than
+/// adopting one the alias named. Only such a key may be deleted by
+/// `destroy --delete-key`. Tags trailkey adds to an existing key never
+/// include it, and trailkey never removes a tag, so it survives reruns.
+pub const CREATED_TAG: (&str, &str) = ("trailkey:created", "true");
+/// Tag keys starting with this are trailkey's own; a config may not set them.
+pub const RESERVED_TAG_PREFIX: &str = "trailkey:";
 
 /// The config file exactly as written. Unknown keys are an error.
 #[derive(Debug, Deserialize)]
@@ -754,11 +762,11 @@ impl RawConfig {
                     "tag keys are 1-128 characters and values up to 256, of letters, digits, spaces and _ . : / = + - @; keys may not start with \"aws:\"",
                 )
             })?;
-            if k == MANAGED_BY_TAG.0 || k == ALIAS_TAG {
+            if k == MANAGED_BY_TAG.0 || k.to_lowercase().starts_with(RESERVED_TAG_PREFIX) {
                 return Err(err(
                     &format!("key.tags.{k}"),
                     format!("the tag {k:?} is set by trailkey itself"),
-                    "remove it from [key.tags]",
+                    "remove it from [key.tags]: ManagedBy and every tag key starting with \"trailkey:\" are trailkey's own",
                 ));
             }
             tags.insert(k.clone(), v.clone());
@@ -1143,6 +1151,9 @@ mod tests {
             ("{ \"AWS:x\" = \"v\" }", "reserves"),
             ("{ ManagedBy = \"v\" }", "set by trailkey"),
             ("{ \"trailkey:alias\" = \"v\" }", "set by trailkey"),
+            ("{ \"trailkey:created\" = \"true\" }", "set by trailkey"),
+            ("{ \"TrailKey:Created\" = \"true\" }", "set by trailkey"),
+            ("{ \"trailkey:anything\" = \"v\" }", "set by trailkey"),
             ("{ \"a\\nb\" = \"v\" }", "may not contain"),
             ("{ k = \"semi;colon\" }", "may not contain"),
             ("{ \"\" = \"v\" }", "1-128"),

@@ -97,6 +97,28 @@ impl Error {
         }
     }
 
+    /// The same error, with `note` added to what it says (e.g. what an
+    /// apply had done when it stopped).
+    pub fn noting(self, note: &str) -> Self {
+        match self {
+            Error::Aws {
+                context,
+                source,
+                hint,
+            } => Error::Aws {
+                context: format!("{context}; {note}"),
+                source,
+                hint,
+            },
+            Error::Check { message, hint } => Error::check(format!("{message}; {note}"), hint),
+            Error::Usage { message, hint } => Error::usage(format!("{message}; {note}"), hint),
+            Error::Conflict { message, hint } => {
+                Error::conflict(format!("{message}; {note}"), hint)
+            }
+            Error::Config { .. } => self,
+        }
+    }
+
     pub fn hint(&self) -> &str {
         match self {
             Error::Config { hint, .. }

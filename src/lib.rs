@@ -26,7 +26,7 @@ pub mod render;
 
 use std::io::{BufRead, IsTerminal};
 
-use aws::{Connect, Management};
+use aws::Connect;
 use cli::{Cli, Command, Format};
 use config::Desired;
 pub use error::Error;
@@ -283,20 +283,17 @@ async fn run_destroy<C: Connect>(
     observed: plan::Observed,
     args: DestroyArgs,
 ) -> Result<Status, Error> {
-    let trails = match args.delete_key {
-        Some(_) => connect.management().describe_trails().await.map_err(|e| {
-            Error::aws(
-                "listing the trails that may use the key (cloudtrail:DescribeTrails)",
-                e,
-            )
-        })?,
-        None => Vec::new(),
-    };
     let mut observed = observed;
     if observed.trail.kms_key_id.is_some() && observed.trail_tags.is_none() {
         observe::trail_tags(connect, &mut observed).await?;
     }
-    let plan = plan::plan_destroy(desired, &observed, args.delete_key, &trails)?;
+    let users = match (args.delete_key, &observed.key) {
+        (Some(_), Some(k)) => {
+            Some(observe::key_users(connect.management(), keys, &k.info.key_id).await?)
+        }
+        _ => None,
+    };
+    let plan = plan::plan_destroy(desired, &observed, args.delete_key.zip(users.as_ref()))?;
     if args.dry_run || !plan.has_changes() {
         show_plan(&plan, args.format);
         return Ok(if args.detailed_exitcode && plan.has_changes() {

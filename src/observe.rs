@@ -163,6 +163,34 @@ pub async fn refresh<C: Connect>(
         .into_observed(previous, None)
 }
 
+/// What decides whether `key_id` may be deleted ([`plan::check_deletion`]),
+/// read in one round: its tags, the aliases naming it, and every trail
+/// visible from the home Region, shadow copies included. Read for
+/// `destroy --delete-key` when planning, and again just before
+/// `ScheduleKeyDeletion`.
+pub async fn key_users<M: Management, K: KeyStore>(
+    mgmt: &M,
+    keys: &K,
+    key_id: &str,
+) -> Result<plan::KeyUsers, Error> {
+    let (trails, tags, aliases) = tokio::join!(
+        mgmt.describe_trails(),
+        keys.list_tags(key_id),
+        keys.list_aliases(key_id),
+    );
+    Ok(plan::KeyUsers {
+        trails: trails.map_err(|e| {
+            Error::aws(
+                "listing the trails that may use the key (cloudtrail:DescribeTrails)",
+                e,
+            )
+        })?,
+        tags: tags.map_err(|e| Error::aws("reading the key's tags (kms:ListResourceTags)", e))?,
+        aliases: aliases
+            .map_err(|e| Error::aws("reading the key's aliases (kms:ListAliases)", e))?,
+    })
+}
+
 /// What [`reread`] read: the verification after apply, before it is
 /// interpreted.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail, TrailStatus};
-use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
+use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::policy::{self, PolicyInputs};
 
@@ -538,6 +538,19 @@ fn key_tags(desired: &Desired) -> impl Iterator<Item = (&String, &String)> {
     desired.tags.iter().filter(|(k, _)| k.as_str() != ALIAS_TAG)
 }
 
+/// The tags of a key trailkey creates: the desired ones and the mark that
+/// trailkey created it ([`CREATED_TAG`]), which no other step sets.
+fn new_key_tags(desired: &Desired) -> BTreeMap<String, String> {
+    let mut tags = desired.tags.clone();
+    tags.insert(CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned());
+    tags
+}
+
+/// Whether trailkey's own `CreateKey` made the key with these tags.
+pub fn created_by_trailkey(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(CREATED_TAG.0).map(String::as_str) == Some(CREATED_TAG.1)
+}
+
 fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change {
     let Some(k) = &observed.key else {
         return Change::new(
@@ -552,7 +565,7 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
                 "origin": "AWS_KMS",
                 "multi_region": false,
                 "state": "Enabled",
-                "tags": desired.tags,
+                "tags": new_key_tags(desired),
             }),
         )
         .because(format!(
@@ -564,7 +577,7 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
         .steps([Step::CreateKey(NewKey {
             description: desired.key_description(),
             policy: policy::to_document(merged),
-            tags: desired.tags.clone(),
+            tags: new_key_tags(desired),
         })]);
     };
     let mut change = Change::new(Address::KmsKey, Action::NoOp, Value::Null, Value::Null);
@@ -895,33 +908,135 @@ fn delivery_error(what: &str, error: &str) -> String {
     format!("the latest {what} file delivery failed with {error}: {meaning}")
 }
 
-/// Does `kms_key_id` (as a trail holds it) name `key`, by ARN, ID or alias?
-pub fn names_key(kms_key_id: Option<&str>, key: &KeyInfo, alias: &str) -> bool {
+/// Does `kms_key_id` (as a trail holds it) name `key`: by its ARN, its ID,
+/// or one of `aliases` (`alias/...`, as a name or inside an alias ARN)?
+pub fn names_key(kms_key_id: Option<&str>, key: &KeyInfo, aliases: &[&str]) -> bool {
     kms_key_id.is_some_and(|id| {
-        id == key.arn || id == key.key_id || id == alias || id.ends_with(&format!(":{alias}"))
+        id == key.arn
+            || id == key.key_id
+            || aliases
+                .iter()
+                .any(|alias| id == *alias || id.ends_with(&format!(":{alias}")))
     })
+}
+
+/// What decides whether a key may be deleted, read just before deciding
+/// (`observe::key_users`): the key's tags, the aliases that name it, and
+/// every trail visible from the home Region, shadow copies of multi-Region
+/// trails homed elsewhere included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUsers {
+    pub tags: BTreeMap<String, String>,
+    pub aliases: Vec<String>,
+    pub trails: Vec<Trail>,
+}
+
+/// Refuses the deletion of `key` unless trailkey's own `CreateKey` made it
+/// ([`created_by_trailkey`]) and no trail names it, by ARN, ID, the
+/// configured `alias` or any alias that names it. `moving_off` is the trail
+/// the same destroy moves back to SSE-S3 first (at plan time); just before
+/// `ScheduleKeyDeletion` it is `None`, so that trail must not name the key
+/// either. The plan and the apply make this one check.
+pub fn check_deletion(
+    alias: &str,
+    key: &KeyInfo,
+    users: &KeyUsers,
+    moving_off: Option<&str>,
+) -> Result<(), Error> {
+    if !created_by_trailkey(&users.tags) {
+        let how = if users.tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1)
+        {
+            format!(
+                "trailkey manages it but did not create it: it carries {}={} but not {}={}, so it is a key trailkey adopted (the alias named it first) or one an older trailkey created without that mark",
+                MANAGED_BY_TAG.0, MANAGED_BY_TAG.1, CREATED_TAG.0, CREATED_TAG.1
+            )
+        } else {
+            format!(
+                "trailkey did not create it (no tag {}={})",
+                CREATED_TAG.0, CREATED_TAG.1
+            )
+        };
+        return Err(Error::check(
+            format!(
+                "--delete-key refused: key {} may encrypt more than this trail's logs; {how}",
+                key.arn
+            ),
+            "trailkey deletes only keys it created: run destroy without --delete-key (the trail goes back to SSE-S3 and the key is kept), and delete that key yourself once you know nothing else uses it",
+        ));
+    }
+    let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
+    aliases.push(alias);
+    let using: Vec<&str> = users
+        .trails
+        .iter()
+        .filter(|t| Some(t.arn.as_str()) != moving_off)
+        .filter(|t| names_key(t.kms_key_id.as_deref(), key, &aliases))
+        .map(|t| t.arn.as_str())
+        .collect();
+    if using.is_empty() {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "--delete-key refused: the key {} still encrypts trail(s) {}",
+            key.arn,
+            using.join(", ")
+        ),
+        "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
+    ))
 }
 
 /// The destroy plan (the backout of seed 001): the trail back to SSE-S3;
 /// the key and alias kept, because existing logs need the key to be read,
-/// unless `delete_key`, which removes the alias and schedules the key's
-/// deletion, refused while any other trail (`trails`) uses the key.
+/// unless `delete_key` (the deletion window in days, and the key's users
+/// read for it), which removes the alias and schedules the key's deletion,
+/// refused by [`check_deletion`].
 pub fn plan_destroy(
     desired: &Desired,
     observed: &Observed,
-    delete_key: Option<i32>,
-    trails: &[Trail],
+    delete_key: Option<(i32, &KeyUsers)>,
 ) -> Result<Plan, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
     check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
-    let alias = desired.alias.full();
     let key = observed.key.as_ref();
-    let trail = &observed.trail;
-    let mut changes = Vec::new();
+    let mut changes = vec![trail_backout(desired, observed)];
+    match (key, delete_key) {
+        (Some(k), Some((days, users))) => {
+            check_deletion(
+                &desired.alias.full(),
+                &k.info,
+                users,
+                Some(&observed.trail.arn),
+            )?;
+            changes.extend(key_deletion(desired, observed, k, days));
+        }
+        (Some(k), None) => changes.push(
+            Change::no_op(
+                Address::KmsKey,
+                json!({ "arn": k.info.arn, "state": k.info.state }),
+            )
+            .because(
+                "kept: the logs already written need the key to be read (--delete-key removes it)",
+            ),
+        ),
+        (None, _) => {}
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        target: Target::of(desired, observed),
+        changes,
+        findings: Vec::new(),
+        key: key.map(|k| k.info.clone()),
+    })
+}
 
+/// Destroy's change to the trail: back to SSE-S3 if it names trailkey's key.
+fn trail_backout(desired: &Desired, observed: &Observed) -> Change {
+    let trail = &observed.trail;
+    let alias = desired.alias.full();
     let before = json!({ "trail": trail.arn, "kms_key_id": trail.kms_key_id });
-    changes.push(match key {
-        Some(k) if names_key(trail.kms_key_id.as_deref(), &k.info, &alias) => Change::new(
+    match &observed.key {
+        Some(k) if names_key(trail.kms_key_id.as_deref(), &k.info, &[&alias]) => Change::new(
             Address::TrailEncryption,
             Action::Update,
             before,
@@ -932,77 +1047,40 @@ pub fn plan_destroy(
         _ if trail.kms_key_id.is_some() => Change::no_op(Address::TrailEncryption, before)
             .because("the trail uses a key trailkey does not manage: left as it is"),
         _ => Change::no_op(Address::TrailEncryption, before),
-    });
+    }
+}
 
-    if let (Some(k), Some(days)) = (key, delete_key) {
-        if k.tags.get(MANAGED_BY_TAG.0).map(String::as_str) != Some(MANAGED_BY_TAG.1) {
-            return Err(Error::check(
-                format!(
-                    "--delete-key refused: {alias} names key {}, which trailkey did not create (no tag {}={})",
-                    k.info.arn, MANAGED_BY_TAG.0, MANAGED_BY_TAG.1
-                ),
-                "trailkey deletes only keys it created: run destroy without --delete-key, and delete that key yourself if it is really unused",
-            ));
-        }
-        let users: Vec<&str> = trails
-            .iter()
-            .filter(|t| t.arn != trail.arn && names_key(t.kms_key_id.as_deref(), &k.info, &alias))
-            .map(|t| t.arn.as_str())
-            .collect();
-        if !users.is_empty() {
-            return Err(Error::check(
-                format!(
-                    "--delete-key refused: the key {} still encrypts trail(s) {}",
-                    k.info.arn,
-                    users.join(", ")
-                ),
-                "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
-            ));
-        }
-        if observed
-            .alias_target
-            .as_ref()
-            .is_some_and(|t| t.key_id == k.info.key_id)
-        {
-            changes.push(
-                Change::new(
-                    Address::KmsAlias,
-                    Action::Delete,
-                    json!({ "name": alias, "target_key_id": k.info.key_id }),
-                    Value::Null,
-                )
-                .steps([Step::DeleteAlias(alias.clone())]),
-            );
-        }
-        let view = json!({ "arn": k.info.arn, "state": k.info.state });
-        changes.push(if k.info.state == "PendingDeletion" {
-            Change::no_op(Address::KmsKey, view).because("the key is already pending deletion")
-        } else {
-            Change::new(Address::KmsKey, Action::Delete, view, Value::Null)
-                .because(format!(
-                    "KMS deletes the key after {days} days; every log file it encrypted is unreadable from then on. Until then `aws kms cancel-key-deletion` (or `trailkey apply`) rescues it"
-                ))
-                .steps([Step::ScheduleKeyDeletion(days)])
-        });
-    } else if let Some(k) = key {
+/// `destroy --delete-key`'s changes to a key [`check_deletion`] allowed:
+/// its alias removed, then its deletion scheduled after `days`.
+fn key_deletion(desired: &Desired, observed: &Observed, k: &ObservedKey, days: i32) -> Vec<Change> {
+    let alias = desired.alias.full();
+    let mut changes = Vec::new();
+    if observed
+        .alias_target
+        .as_ref()
+        .is_some_and(|t| t.key_id == k.info.key_id)
+    {
         changes.push(
-            Change::no_op(
-                Address::KmsKey,
-                json!({ "arn": k.info.arn, "state": k.info.state }),
+            Change::new(
+                Address::KmsAlias,
+                Action::Delete,
+                json!({ "name": alias, "target_key_id": k.info.key_id }),
+                Value::Null,
             )
-            .because(
-                "kept: the logs already written need the key to be read (--delete-key removes it)",
-            ),
+            .steps([Step::DeleteAlias(alias.clone())]),
         );
     }
-
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        target: Target::of(desired, observed),
-        changes,
-        findings: Vec::new(),
-        key: key.map(|k| k.info.clone()),
-    })
+    let view = json!({ "arn": k.info.arn, "state": k.info.state });
+    changes.push(if k.info.state == "PendingDeletion" {
+        Change::no_op(Address::KmsKey, view).because("the key is already pending deletion")
+    } else {
+        Change::new(Address::KmsKey, Action::Delete, view, Value::Null)
+            .because(format!(
+                "KMS deletes the key after {days} days; every log file it encrypted is unreadable from then on. Until then `aws kms cancel-key-deletion` (or `trailkey apply`) rescues it"
+            ))
+            .steps([Step::ScheduleKeyDeletion(days)])
+    });
+    changes
 }
 
 fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {
@@ -1011,7 +1089,7 @@ fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) -> String {
     };
     match key {
         // Not by its ARN: that would be no change.
-        Some(k) if names_key(Some(current), k, alias) => {
+        Some(k) if names_key(Some(current), k, &[alias]) => {
             format!("the trail names the key as {current:?}, not by its key ARN")
         }
         _ => format!("the trail uses another key: {current}"),

@@ -649,7 +649,9 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
     match step {
         Step::CreateKey(new) => {
             assert_eq!(new.description, desired.key_description());
-            assert_eq!(new.tags, desired.tags);
+            let mut tags = desired.tags.clone();
+            tags.insert(CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned());
+            assert_eq!(new.tags, tags);
             let sent: Value = serde_json::from_str(&new.policy).unwrap();
             assert_eq!(
                 sent,
@@ -702,7 +704,9 @@ fn assert_key_views(case: &Case, desired: &Desired, observed: &Observed, c: &Cha
             assert_eq!(c.after["state"], "Enabled");
             assert_eq!(c.after["key_spec"], "SYMMETRIC_DEFAULT");
             assert_eq!(c.after["multi_region"], false);
-            assert_eq!(tags(&c.after), desired.tags);
+            let mut created = desired.tags.clone();
+            created.insert(CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned());
+            assert_eq!(tags(&c.after), created);
         }
         Some(k) => {
             let current = &observed.key.as_ref().unwrap().tags;
@@ -1391,13 +1395,26 @@ fn delivery_errors_and_a_stopped_trail_are_warnings_with_their_meaning() {
 // ---------------------------------------------------------------------------
 // Destroy
 
+/// The key's users as `observe::key_users` reads them: the observed key's
+/// tags with the mark that trailkey created it, no other alias, `trails`.
+fn created_key_users(observed: &Observed, trails: &[Trail]) -> KeyUsers {
+    let mut tags = observed.key.as_ref().expect("a key").tags.clone();
+    tags.insert(CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned());
+    KeyUsers {
+        tags,
+        aliases: vec![ALIAS.to_owned()],
+        trails: trails.to_vec(),
+    }
+}
+
 fn destroy(
     desired: &Desired,
     observed: &Observed,
     delete_key: Option<i32>,
     trails: &[Trail],
 ) -> Result<Plan, Error> {
-    plan_destroy(desired, observed, delete_key, trails)
+    let users = delete_key.map(|_| created_key_users(observed, trails));
+    plan_destroy(desired, observed, delete_key.zip(users.as_ref()))
 }
 
 #[test]
@@ -1487,12 +1504,89 @@ fn destroy_leaves_a_trail_on_someone_elses_key_alone() {
 
 #[test]
 fn destroy_never_deletes_a_key_trailkey_did_not_create() {
-    let (desired, mut observed) = converged();
-    observed.key.as_mut().unwrap().tags.remove("ManagedBy");
-    let text = destroy(&desired, &observed, Some(30), &[])
-        .unwrap_err()
-        .render();
-    assert!(text.contains("which trailkey did not create"), "{text}");
+    let (desired, observed) = converged();
+    let created = created_key_users(&observed, &[]);
+    // Adopted: tagged ManagedBy by trailkey's repair, never marked as created.
+    let mut adopted = created.clone();
+    adopted.tags.remove(CREATED_TAG.0);
+    assert_eq!(
+        adopted.tags.get("ManagedBy").map(String::as_str),
+        Some("trailkey")
+    );
+    // Made by hand, never seen by trailkey.
+    let mut foreign = adopted.clone();
+    foreign.tags.remove("ManagedBy");
+    // The mark with another value is no mark.
+    let mut forged = created.clone();
+    forged
+        .tags
+        .insert(CREATED_TAG.0.to_owned(), "yes".to_owned());
+    for (users, says) in [
+        (&adopted, "trailkey manages it but did not create it"),
+        (&foreign, "trailkey did not create it"),
+        (&forged, "trailkey manages it but did not create it"),
+    ] {
+        let text = plan_destroy(&desired, &observed, Some((30, users)))
+            .unwrap_err()
+            .render();
+        assert!(text.contains("--delete-key refused"), "{text}");
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("run destroy without --delete-key"), "{text}");
+    }
+    assert!(plan_destroy(&desired, &observed, Some((30, &created))).is_ok());
     // Without --delete-key the backout itself still works.
     assert!(destroy(&desired, &observed, None, &[]).is_ok());
+}
+
+#[test]
+fn only_trailkeys_create_key_marks_a_key_as_created() {
+    let desired = cached_config(true);
+    let from_scratch = plan(&desired, &observed_without_key(None)).unwrap();
+    let Some((_, Step::CreateKey(new))) = from_scratch.steps().next() else {
+        panic!("a first plan creates the key");
+    };
+    assert_eq!(
+        new.tags.get(CREATED_TAG.0).map(String::as_str),
+        Some(CREATED_TAG.1)
+    );
+    assert!(!desired.tags.contains_key(CREATED_TAG.0));
+    // Every repair of an existing key, adopted or not: no step sets the mark.
+    for case in all_cases().iter().filter(|c| c.key.is_some()) {
+        let desired = case.desired();
+        let planned = plan(&desired, &case.observed(&desired)).unwrap();
+        for (_, step) in planned.steps() {
+            if let Step::TagKey(tags) = step {
+                assert!(!tags.contains_key(CREATED_TAG.0), "{case:?}: {tags:?}");
+            }
+            assert!(!matches!(step, Step::CreateKey(_)), "{case:?}");
+        }
+    }
+}
+
+#[test]
+fn destroy_never_deletes_a_key_a_trail_names_by_another_alias_or_from_another_region() {
+    let (desired, observed) = converged();
+    let mut users = created_key_users(&observed, std::slice::from_ref(&observed.trail));
+    users.aliases.push("alias/team-x".to_owned());
+    // A multi-Region trail homed in another Region, seen here as a shadow
+    // copy, naming the key through the other alias's ARN.
+    let shadow = Trail {
+        name: "eu-trail".to_owned(),
+        arn: "arn:aws:cloudtrail:eu-west-1:333333333333:trail/eu-trail".to_owned(),
+        home_region: "eu-west-1".to_owned(),
+        kms_key_id: Some("arn:aws:kms:us-east-1:111111111111:alias/team-x".to_owned()),
+        ..observed.trail.clone()
+    };
+    users.trails.push(shadow.clone());
+    let text = plan_destroy(&desired, &observed, Some((7, &users)))
+        .unwrap_err()
+        .render();
+    assert!(text.contains(&shadow.arn), "{text}");
+    // The check made right before ScheduleKeyDeletion exempts no trail: the
+    // configured one must have left the key by then.
+    users.trails.pop();
+    let k = &observed.key.as_ref().unwrap().info;
+    assert!(check_deletion(ALIAS, k, &users, Some(TRAIL_ARN)).is_ok());
+    let text = check_deletion(ALIAS, k, &users, None).unwrap_err().render();
+    assert!(text.contains(TRAIL_ARN), "{text}");
 }

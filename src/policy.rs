@@ -307,7 +307,9 @@ pub fn diff(before: Option<&Value>, after: &Value, partition: &str) -> Statement
 /// The fields that differ between two normalized statements, from a JSON
 /// Patch diff; a change inside a list is reported as the whole list.
 fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
-    let mut pointers: Vec<String> = Vec::new();
+    // A set: a foreign statement under a trailkey Sid may differ in
+    // thousands of places, and each distinct field is listed once.
+    let mut pointers = std::collections::BTreeSet::new();
     for op in json_patch::diff(before, after).0 {
         let mut pointer = String::new();
         for token in op.path().tokens() {
@@ -317,11 +319,8 @@ fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
             pointer.push('/');
             pointer.push_str(token.encoded());
         }
-        if !pointers.contains(&pointer) {
-            pointers.push(pointer);
-        }
+        pointers.insert(pointer);
     }
-    pointers.sort();
     pointers
         .into_iter()
         .map(|pointer| FieldChange {
@@ -414,18 +413,39 @@ fn principal_has(normalized: &Value, kind: &str, who: &str) -> bool {
 }
 
 /// IAM action wildcards: `*` any run, `?` one character (`pattern` is
-/// lower-case, as normalized).
+/// lower-case, as normalized). The pattern comes from a policy someone else
+/// wrote, so matching must stay cheap whatever it holds: this is the greedy
+/// matcher that, on a mismatch, only moves the text position of the last `*`
+/// forward, so it takes at most O(pattern × text) steps (a backtracking
+/// matcher is exponential in the number of `*`).
 fn wildcard_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // After the last `*` seen: where the pattern resumes, and the text
+    // position that `*` has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                pi += 1;
+                star = Some((pi, ti));
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((resume, swallowed)) => {
+                    pi = resume;
+                    ti = swallowed + 1;
+                    star = Some((resume, ti));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// The document sent to KMS: pretty-printed JSON, readable in the console,
@@ -587,6 +607,103 @@ mod tests {
         assert!(wildcard_match("kms:de?rypt", "kms:decrypt"));
         assert!(!wildcard_match("kms:encrypt", "kms:decrypt"));
         assert!(!wildcard_match("s3:*", "kms:decrypt"));
+        assert!(wildcard_match("**?*", "k"));
+        assert!(!wildcard_match("*?", ""));
+        assert!(wildcard_match("", ""));
+        assert!(!wildcard_match("", "k"));
+    }
+
+    /// The plain definition of the wildcards, by backtracking: exponential,
+    /// so only for the short strings of the property below.
+    fn reference_match(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                reference_match(&p[1..], t) || (!t.is_empty() && reference_match(p, &t[1..]))
+            }
+            (Some('?'), Some(_)) => reference_match(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => reference_match(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+        /// Small alphabets, so that stars, `?` and letters meet often.
+        #[test]
+        fn wildcard_match_agrees_with_the_reference(
+            pattern in "[ab*?é]{0,12}",
+            text in "[abé]{0,12}",
+        ) {
+            let chars = |s: &str| s.chars().collect::<Vec<_>>();
+            proptest::prop_assert_eq!(
+                wildcard_match(&pattern, &text),
+                reference_match(&chars(&pattern), &chars(&text)),
+                "pattern {:?} text {:?}", pattern, text
+            );
+        }
+    }
+
+    fn hostile_deny(action: String) -> Value {
+        json!({"Sid": "Hostile", "Effect": "Deny",
+               "Principal": {"Service": "cloudtrail.amazonaws.com"},
+               "Action": [action], "Resource": "*"})
+    }
+
+    fn with_statements(extra: Vec<Value>) -> Value {
+        let mut policy = ours();
+        policy["Statement"].as_array_mut().unwrap().extend(extra);
+        policy
+    }
+
+    /// A foreign Deny whose action has 30 wildcards before a letter no
+    /// action ends with: a backtracking matcher tries every way to split
+    /// each needed action among the stars, and never finishes.
+    #[test]
+    fn thirty_wildcards_in_a_foreign_deny_are_matched_at_once() {
+        let action = format!("kms:{}q", "*".repeat(30));
+        let policy = with_statements(vec![hostile_deny(action)]);
+        let readers = [("222222222222", "the Log Archive account")];
+        assert_eq!(
+            blocking_denies(&policy, "aws", &readers),
+            Vec::<String>::new()
+        );
+        // The same stars before a letter the actions do end with: a match.
+        let policy = with_statements(vec![hostile_deny(format!("kms:{}y", "*".repeat(30)))]);
+        let denies = blocking_denies(&policy, "aws", &readers);
+        assert_eq!(denies.len(), 1, "{denies:?}");
+        assert!(denies[0].contains("kms:DescribeKey"), "{denies:?}");
+        assert!(!denies[0].contains("kms:Decrypt"), "{denies:?}");
+    }
+
+    /// A policy close to KMS's 32 KB limit, with 1,000 wildcards in one
+    /// action and more in the statements that fill it.
+    pub(crate) fn near_limit_policy_with_wildcards() -> Value {
+        let mut extra = vec![hostile_deny(format!("kms:{}q", "*".repeat(1000)))];
+        let mut i = 0;
+        while to_document(&with_statements(extra.clone())).len() < MAX_POLICY_BYTES - 400 {
+            extra.push(hostile_deny(format!("kms:{}?{i}", "*?".repeat(20))));
+            i += 1;
+        }
+        with_statements(extra)
+    }
+
+    #[test]
+    fn a_thousand_wildcards_in_a_policy_near_the_size_limit_are_matched_at_once() {
+        let policy = near_limit_policy_with_wildcards();
+        let size = to_document(&policy).len();
+        assert!(
+            size > MAX_POLICY_BYTES - 1024 && size <= MAX_POLICY_BYTES,
+            "{size}"
+        );
+        let readers = [("222222222222", "the Log Archive account")];
+        assert_eq!(
+            blocking_denies(&policy, "aws", &readers),
+            Vec::<String>::new()
+        );
+        assert!(equivalent(&policy, &policy.clone(), "aws"));
+        let d = diff(Some(&policy), &merge(Some(&policy), &ours()), "aws");
+        assert!(d.is_empty(), "{d:?}");
     }
 
     /// Key order inside statements never matters, with or without

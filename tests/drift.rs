@@ -441,6 +441,32 @@ fn foreign_deny_blocking_cloudtrail_is_a_warning_trailkey_does_not_override() {
     assert!(statement(&trailkey_keys(&state)[0]["policy"], "DenyCloudTrailEncrypt").is_some());
 }
 
+/// A foreign Deny with 30 wildcards in one action: someone allowed
+/// `PutKeyPolicy` must not be able to stall every scheduled drift check.
+#[test]
+fn a_foreign_deny_full_of_wildcards_does_not_stall_plan() {
+    let c = Converged::new();
+    c.drift("policy-wildcard-deny", &[]);
+    let started = std::time::Instant::now();
+    let out = c.run(&["plan", "--detailed-exitcode", "--format", "json"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // It matches none of the actions CloudTrail and the readers need, so it
+    // is only listed as a kept foreign statement.
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["level"], "note");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"ManyWildcards\""),
+        "{json:#}"
+    );
+    eprintln!("plan with 30 wildcards in a foreign Deny: {took:?}");
+}
+
 // 7. Tags.
 
 #[test]

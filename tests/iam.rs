@@ -671,14 +671,17 @@ fn the_security_tooling_policy_denies_the_lockout_bypass_and_limits_what_it_crea
     let create = by_sid("TrailkeyCreateOnlyItsKindOfKey");
     let equals = &create["Condition"]["StringEquals"];
     assert_eq!(equals["aws:RequestTag/ManagedBy"], "trailkey");
+    assert_eq!(equals["aws:RequestTag/trailkey:created"], "true");
     assert_eq!(equals["kms:KeySpec"], "SYMMETRIC_DEFAULT");
     assert_eq!(equals["kms:KeyUsage"], "ENCRYPT_DECRYPT");
     assert_eq!(equals["kms:KeyOrigin"], "AWS_KMS");
     assert_eq!(create["Condition"]["Bool"]["kms:MultiRegion"], "false");
     let delete = by_sid("TrailkeyScheduleDeletionOfItsOwnKeysOnly");
+    // Only keys trailkey's own CreateKey made: an adopted key carries
+    // ManagedBy = trailkey too, never trailkey:created.
     assert_eq!(
-        delete["Condition"]["StringEquals"]["aws:ResourceTag/ManagedBy"],
-        "trailkey"
+        delete["Condition"]["StringEquals"],
+        serde_json::json!({"aws:ResourceTag/trailkey:created": "true"})
     );
 }
 

@@ -223,3 +223,125 @@ fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
     assert_eq!(trailkey_keys(&state)[0]["key_state"], "Enabled");
     assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
 }
+
+fn apply_ok(moto: &Moto, seed: &Seed) {
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+/// `destroy --auto-approve --delete-key` exits 1 saying `says`, and writes
+/// nothing at all: the trail keeps the key, which stays enabled.
+fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) {
+    let before = moto.state(seed);
+    moto.start_recording();
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve", "--delete-key"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--delete-key refused"), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+    let writes: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|c| is_write(c))
+        .collect();
+    assert!(writes.is_empty(), "no write at all: {writes:?}");
+    let after = moto.state(seed);
+    assert_eq!(after, before, "nothing changed");
+    let key = after["trail"]["kms_key_id"]
+        .as_str()
+        .expect("the trail keeps its key");
+    let state = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["arn"] == key)
+        .expect("the trail's key is listed");
+    assert_eq!(state["key_state"], "Enabled");
+}
+
+#[test]
+fn destroy_delete_key_never_deletes_a_key_trailkey_adopted() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    // A key made by hand for other data, and the alias pointed at it.
+    let made = moto.fixture(&[
+        "make-key",
+        "--security-tooling",
+        &seed.security_tooling,
+        "--alias",
+        "cloudtrail-org-key",
+        "--kind",
+        "plain",
+        "--description",
+        "payments data key",
+    ]);
+    apply_ok(&moto, &seed);
+    apply_ok(&moto, &seed);
+    let state = moto.state(&seed);
+    let keys = state["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "adopted, not replaced: {state:#}");
+    assert_eq!(keys[0]["key_id"], made["key_id"]);
+    assert_eq!(keys[0]["tags"]["ManagedBy"], "trailkey", "adopted");
+    assert!(
+        keys[0]["tags"].get("trailkey:created").is_none(),
+        "adoption and reruns never set the created mark: {:#}",
+        keys[0]["tags"]
+    );
+    assert_eq!(state["trail"]["kms_key_id"], made["arn"]);
+    delete_key_refused(&moto, &seed, "trailkey manages it but did not create it");
+    // The backout without --delete-key still works and keeps the key.
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(trailkey_keys(&moto.state(&seed))[0]["key_state"], "Enabled");
+}
+
+#[test]
+fn destroy_delete_key_treats_a_key_of_an_older_trailkey_as_adopted() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let created = trailkey_keys(&moto.state(&seed))[0]["tags"].clone();
+    assert_eq!(created["trailkey:created"], "true", "{created:#}");
+    // What an older trailkey left: ManagedBy and trailkey:alias only.
+    moto.fixture(&[
+        "drift",
+        "tags-remove",
+        "--security-tooling",
+        &seed.security_tooling,
+        "--tag-key",
+        "trailkey:created",
+    ]);
+    apply_ok(&moto, &seed);
+    let tags = trailkey_keys(&moto.state(&seed))[0]["tags"].clone();
+    assert_eq!(tags["ManagedBy"], "trailkey");
+    assert!(tags.get("trailkey:created").is_none(), "{tags:#}");
+    delete_key_refused(&moto, &seed, "an older trailkey created without that mark");
+}
+
+#[test]
+fn destroy_delete_key_is_refused_while_a_trail_homed_elsewhere_uses_the_key() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let state = moto.state(&seed);
+    let key_arn = trailkey_keys(&state)[0]["arn"].as_str().unwrap().to_owned();
+    let bucket = state["trail"]["s3_bucket"].as_str().unwrap();
+    // A multi-Region trail homed in eu-west-1, writing to the organization
+    // trail's bucket in the key's Region: from us-east-1 it is only a
+    // shadow copy.
+    let args = [
+        "create-trail",
+        "--region",
+        "eu-west-1",
+        "--name",
+        "eu-trail",
+        "--bucket",
+        bucket,
+        "--kms-key-id",
+        &key_arn,
+    ];
+    let eu = moto.fixture(&args);
+    let eu_arn = eu["trail_arn"].as_str().unwrap();
+    assert!(eu_arn.contains(":eu-west-1:"), "{eu_arn}");
+    delete_key_refused(&moto, &seed, eu_arn);
+}

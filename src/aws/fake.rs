@@ -35,6 +35,16 @@ pub struct FakeKey {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Something another actor does at the moment trailkey calls an operation,
+/// before the fake answers it (see [`FakeCloud::before`]).
+pub struct Hook(Box<dyn FnOnce(&mut FakeState)>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct FakeState {
     pub identity: Option<CallerIdentity>,
@@ -63,6 +73,8 @@ pub struct FakeState {
     /// Bucket Regions (default: the fake's Region).
     pub bucket_regions: BTreeMap<String, String>,
     pub accounts: Vec<Account>,
+    /// What other actors do when trailkey calls an operation, each once.
+    pub hooks: Vec<(&'static str, Hook)>,
 }
 
 /// A fake AWS: cheap to clone, clones share state.
@@ -117,6 +129,15 @@ impl FakeCloud {
             .push(AwsError::new(operation, code, message));
     }
 
+    /// The next time trailkey calls `operation`, `then` changes the state
+    /// first, as another actor would between trailkey's reads and that call.
+    pub fn before(&self, operation: &'static str, then: impl FnOnce(&mut FakeState) + 'static) {
+        self.state
+            .borrow_mut()
+            .hooks
+            .push((operation, Hook(Box::new(then))));
+    }
+
     pub fn calls(&self) -> Vec<&'static str> {
         self.state.borrow().calls.clone()
     }
@@ -160,6 +181,10 @@ impl FakeCloud {
             }
         }
         s.calls.push(op);
+        if let Some(i) = s.hooks.iter().position(|(o, _)| *o == op) {
+            let (_, Hook(then)) = s.hooks.remove(i);
+            then(&mut s);
+        }
         if let Some(list) = s.failures.get_mut(op)
             && !list.is_empty()
         {

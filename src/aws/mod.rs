@@ -138,7 +138,8 @@ pub trait Management {
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String>;
     /// Every account of the organization (`ListAccounts`, all pages).
     async fn list_accounts(&self) -> AwsResult<Vec<Account>>;
-    /// The trails visible in the client's Region, shadow copies excluded (`DescribeTrails`).
+    /// Every trail visible in the client's Region (`DescribeTrails`), the
+    /// shadow copies of multi-Region trails homed in other Regions included.
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>>;
 }
 

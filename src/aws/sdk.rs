@@ -385,7 +385,7 @@ impl Management for SdkManagement {
         let out = self
             .trail
             .describe_trails()
-            .include_shadow_trails(false)
+            .include_shadow_trails(true)
             .send()
             .await
             .map_err(|e| aws_error("DescribeTrails", e))?;

@@ -41,6 +41,8 @@ All kinds but trail-unencrypt and trail-alias need --security-tooling.
   policy-foreign             append a foreign Allow statement (Sid ThirdPartyAudit)
   policy-deny                append a foreign Deny (Sid DenyCloudTrailEncrypt) of
                              kms:GenerateDataKey* to cloudtrail.amazonaws.com
+  policy-wildcard-deny       append a foreign Deny (Sid ManyWildcards) to CloudTrail of the
+                             action kms:******************************q (30 wildcards)
   tags-remove                UntagResource ManagedBy and every repeated --tag-key
 
 `make-key --kind KIND` creates a key in the Security Tooling account and points
@@ -51,7 +53,8 @@ Symmetric kinds are created with KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DEC
   asymmetric       KeySpec RSA_2048, KeyUsage ENCRYPT_DECRYPT
   hmac             KeySpec HMAC_256, KeyUsage GENERATE_VERIFY_MAC
   external         Origin EXTERNAL; moto 5.2.5 reports it Enabled, not PendingImport
-  trailkey-tagged  tags ManagedBy=trailkey, trailkey:alias=<alias>; no alias is created
+  trailkey-tagged  tags ManagedBy=trailkey, trailkey:alias=<alias> (as an older trailkey
+                   created keys, without trailkey:created); no alias is created
 
 Accounts as moto sees them: the dummy credentials act as moto's default account
 (123456789012), which seed makes the organization's management account. Any
@@ -113,6 +116,7 @@ DRIFT_KINDS = {
     "policy-default": "replace the whole policy with KMS's default key policy",
     "policy-foreign": "append a foreign Allow statement (Sid ThirdPartyAudit)",
     "policy-deny": "append a foreign explicit Deny of kms:GenerateDataKey* to CloudTrail",
+    "policy-wildcard-deny": "append a foreign Deny to CloudTrail of kms: + 30 wildcards + q",
     "tags-remove": "UntagResource ManagedBy and every --tag-key",
 }
 
@@ -142,6 +146,16 @@ DENY_STATEMENT = {
     "Effect": "Deny",
     "Principal": {"Service": "cloudtrail.amazonaws.com"},
     "Action": "kms:GenerateDataKey*",
+    "Resource": "*",
+}
+
+# Added by `drift policy-wildcard-deny`: 30 wildcards before a letter no
+# action ends with, which a backtracking wildcard matcher never finishes.
+WILDCARD_DENY_STATEMENT = {
+    "Sid": "ManyWildcards",
+    "Effect": "Deny",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": ["kms:" + "*" * 30 + "q"],
     "Resource": "*",
 }
 
@@ -241,15 +255,22 @@ def render_config(region: str, accounts: dict[str, str], trail_name: str) -> str
 def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     """Another organization trail, writing to the same bucket as an existing one."""
     cloudtrail = aws.client("cloudtrail")
-    bucket = cloudtrail.get_trail(Name=args.like)["Trail"]["S3BucketName"]
+    if args.bucket:
+        bucket = args.bucket
+    else:
+        bucket = cloudtrail.get_trail(Name=args.like)["Trail"]["S3BucketName"]
     if args.bucket_region:
         bucket = f"{args.name}-logs"
         create_bucket(aws.client("s3"), bucket, args.bucket_region)
+    options: dict[str, Any] = {}
+    if args.kms_key_id:
+        options["KmsKeyId"] = args.kms_key_id
     trail = cloudtrail.create_trail(
         Name=args.name,
         S3BucketName=bucket,
         IsOrganizationTrail=not args.not_organization,
         IsMultiRegionTrail=True,
+        **options,
     )
     cloudtrail.start_logging(Name=args.name)
     return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"]}
@@ -418,13 +439,13 @@ def aliased_key_id(kms: Any, alias: str) -> str:
         raise
 
 
-def create_key(kms: Any, kind: str = "plain", alias_short: str = "") -> dict[str, Any]:
+def create_key(kms: Any, kind: str = "plain", alias_short: str = "", description: str = "") -> dict[str, Any]:
     """Creates a customer-managed key as someone else would; returns its KeyMetadata.
 
     KeySpec and KeyUsage are always passed: moto's DescribeKey leaves KeyUsage
     out unless CreateKey was given it, whereas real KMS always returns it."""
     options: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
-    description = f"{kind} key made by fixture.py, not by trailkey"
+    description = description or f"{kind} key made by fixture.py, not by trailkey"
     if kind == "multi-region":
         options["MultiRegion"] = True
     elif kind == "asymmetric":
@@ -586,6 +607,8 @@ def drift_policy(aws: Aws, kms: Any, key_id: str, args: argparse.Namespace) -> d
         append_statement(policy, FOREIGN_STATEMENT)
     elif args.kind == "policy-deny":
         append_statement(policy, DENY_STATEMENT)
+    elif args.kind == "policy-wildcard-deny":
+        append_statement(policy, WILDCARD_DENY_STATEMENT)
     elif args.kind == "policy-remove-statement":
         remove_statement(policy, args.sid)
         facts["removed_sid"] = args.sid
@@ -651,7 +674,7 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
 def cmd_make_key(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     kms = aws.client("kms", aws.assume(args.security_tooling, args.role))
     alias = alias_name(args.alias)
-    meta = create_key(kms, args.kind, alias_short=alias.removeprefix("alias/"))
+    meta = create_key(kms, args.kind, alias_short=alias.removeprefix("alias/"), description=args.description)
     if args.kind != "trailkey-tagged":  # that one stays unaliased, as after a lost alias
         point_alias(kms, alias, meta["KeyId"])
     return {"key_id": meta["KeyId"], "arn": meta["Arn"]}
@@ -803,6 +826,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--bucket-region", metavar="REGION", help="write to a new bucket <name>-logs in this Region"
     )
     create_trail.add_argument("--like", default=DEFAULT_TRAIL, metavar="TRAIL", help="take the bucket of this trail")
+    create_trail.add_argument("--bucket", metavar="NAME", help="write to this existing bucket instead of --like's")
+    create_trail.add_argument("--kms-key-id", metavar="KEY", help="encrypt the trail with this key (ARN, ID or alias)")
     create_trail.set_defaults(handler=cmd_create_trail)
 
     state = commands.add_parser("state", parents=[common], help="KMS state and the trail, as JSON")
@@ -858,6 +883,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     make_key.add_argument(
         "--kind", required=True, choices=KEY_KINDS, metavar="KIND", help="see the list below"
     )
+    make_key.add_argument("--description", default="", help="the key's description (default: names the kind)")
     make_key.add_argument("--role", default=DEFAULT_ROLE)
     make_key.set_defaults(handler=cmd_make_key)
 
