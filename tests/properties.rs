@@ -733,12 +733,12 @@ proptest! {
     }
 }
 
-/// Found by `equivalent_ignores_statement_order_list_order_and_forms` with
-/// key order added: `normalize` sorts statements by their JSON text, which
-/// keeps the input's key order (serde_json's `preserve_order` is on in this
-/// build, through the AWS SDK), so two statements with their keys in
-/// another order can sort the other way round and the policies compare
-/// unequal. Reported; un-ignore when `normalize` sorts a canonical form.
+/// `equivalent_ignores_statement_order_list_order_and_forms`, with the keys
+/// of every object shuffled too. `normalize` sorts statements by their JSON
+/// text, and serde_json's `preserve_order` is on in this test build (through
+/// the AWS SDK's test utilities), so that text follows the input's key order
+/// unless `normalize` first sorts the keys of every object (`sorted_keys`),
+/// as it does. This property fails if it stops doing so.
 #[test]
 fn equivalent_ignores_key_order() {
     let mut runner = proptest::test_runner::TestRunner::new(cases(256));
@@ -754,12 +754,12 @@ fn equivalent_ignores_key_order() {
         .unwrap();
 }
 
-/// Found by the idempotence property on malformed statements: for a value
+/// `normalize_is_idempotent` on policies with malformed statements. A value
 /// that is neither a string nor a list of strings (`"Action": {"Sid": null}`,
-/// `"AWS": 111111111111`), `string_set` stringifies it without applying the
-/// per-item rewrite (lower-casing, account ID to root ARN), so a second
-/// `normalize` rewrites it again. KMS rejects such policies, so only
-/// malformed input is affected. Reported; un-ignore when fixed.
+/// `"AWS": 111111111111`) is stringified, and `string_set` must apply the
+/// per-item rewrite (lower-casing, account ID to root ARN) to that text too;
+/// otherwise a second `normalize` rewrites it again. KMS rejects such
+/// policies, so only malformed input is at stake.
 #[test]
 fn normalize_is_idempotent_on_malformed_policies() {
     let mut runner = proptest::test_runner::TestRunner::new(cases(256));
