@@ -901,7 +901,10 @@ fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
 
 /// `trailkey <command>` (the product's code path, `run_online`) against the fake.
 async fn run_command(fake: &FakeCloud, desired: &Desired, command: crate::cli::Command) {
-    match crate::run_online(fake, desired, command).await {
+    let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
+        panic!("not a command that talks to AWS");
+    };
+    match crate::run_online(fake, desired, command, view).await {
         Ok(_) => {}
         Err(e) => panic!("{}", e.render()),
     }

@@ -5,11 +5,9 @@
 //! [`observe`](observe::observe) reads (read-only) →
 //! [`plan`](plan::plan) computes the changes (pure) →
 //! [`apply`](apply::apply_then) executes exactly those changes, then trailkey
-//! re-observes and re-plans to verify that nothing is left to do.
-//!
-//! Reconciliation is idempotent: with the same config and an unchanged AWS
-//! state, a second `apply` makes no write call. After a partial failure, the
-//! next `apply` observes what was done and converges.
+//! re-observes and re-plans to verify that nothing is left to do. The loop
+//! itself is [`reconcile`]; this file only turns a command line into a
+//! reconcile (or an offline command) and shows the outcome.
 
 pub mod apply;
 pub mod aws;
@@ -22,37 +20,123 @@ pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod reconcile;
 pub mod render;
 
 use std::io::{BufRead, IsTerminal};
+use std::path::Path;
 
 use aws::Connect;
 use cli::{Cli, Command, Format};
 use config::Desired;
 pub use error::Error;
 use plan::Plan;
+use reconcile::Outcome;
 
 /// How a successful run ends; `main` maps it to the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Exit 0.
     Success,
-    /// Exit 2: `plan --detailed-exitcode` found changes.
+    /// Exit 2: `plan --detailed-exitcode` or `destroy --dry-run
+    /// --detailed-exitcode` found changes.
     ChangesPresent,
+}
+
+/// What a command line asks for, once clap has parsed it.
+enum Dispatch {
+    /// A reconcile against AWS, shown as `View` says.
+    Online(reconcile::Command, View),
+    Validate,
+    OfflinePolicy,
+    Init {
+        force: bool,
+        region: String,
+    },
+    Completions(clap_complete::Shell),
+    Man,
+}
+
+/// How the command line shows a reconcile's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub format: Format,
+    /// Exit 2 when the plan has changes.
+    pub detailed_exitcode: bool,
+    /// The outcome is a destroy's.
+    pub destroy: bool,
+}
+
+fn dispatch(command: Command) -> Dispatch {
+    let view = |format, detailed_exitcode, destroy| View {
+        format,
+        detailed_exitcode,
+        destroy,
+    };
+    match command {
+        Command::Validate => Dispatch::Validate,
+        Command::Plan {
+            detailed_exitcode,
+            format,
+        } => Dispatch::Online(
+            reconcile::Command::Plan,
+            view(format, detailed_exitcode, false),
+        ),
+        Command::Apply {
+            auto_approve,
+            format,
+            policy_retry_timeout,
+        } => Dispatch::Online(
+            reconcile::Command::Apply {
+                auto_approve,
+                policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
+            },
+            view(format, false, false),
+        ),
+        Command::Init { force, region } => Dispatch::Init { force, region },
+        Command::Destroy {
+            auto_approve,
+            delete_key,
+            deletion_window_days,
+            dry_run,
+            detailed_exitcode,
+            format,
+        } => Dispatch::Online(
+            reconcile::Command::Destroy {
+                delete_key: delete_key.then_some(deletion_window_days),
+                dry_run,
+                auto_approve,
+            },
+            view(format, detailed_exitcode, true),
+        ),
+        Command::Completions { shell } => Dispatch::Completions(shell),
+        Command::Man => Dispatch::Man,
+        Command::Policy { offline: true } => Dispatch::OfflinePolicy,
+        Command::Policy { offline: false } => Dispatch::Online(
+            reconcile::Command::Policy,
+            view(Format::Human, false, false),
+        ),
+    }
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<Status, Error> {
-    logging::init(cli.verbose);
-    match &cli.command {
-        Command::Completions { shell } => {
+    let Cli {
+        config,
+        profile,
+        verbose,
+        command,
+    } = cli;
+    logging::init(verbose);
+    match dispatch(command) {
+        Dispatch::Completions(shell) => {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut command, "trailkey", &mut script);
+            clap_complete::generate(shell, &mut command, "trailkey", &mut script);
             output::out(&String::from_utf8_lossy(&script));
-            return Ok(Status::Success);
+            Ok(Status::Success)
         }
-        Command::Man => {
+        Dispatch::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
                 .render(&mut page)
@@ -63,61 +147,75 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
                     )
                 })?;
             output::out(&String::from_utf8_lossy(&page));
-            return Ok(Status::Success);
-        }
-        _ => {}
-    }
-    // Fail before any AWS call when apply or destroy could not ask for confirmation.
-    let unconfirmed = match cli.command {
-        Command::Apply { auto_approve, .. } => (!auto_approve).then_some("apply"),
-        Command::Destroy {
-            auto_approve,
-            dry_run,
-            ..
-        } => (!auto_approve && !dry_run).then_some("destroy"),
-        _ => None,
-    };
-    if let Some(command) = unconfirmed
-        && !std::io::stdin().is_terminal()
-    {
-        return Err(Error::usage(
-            format!("{command} needs confirmation, but stdin is not a terminal"),
-            format!("review the plan and run `trailkey {command} --auto-approve` in pipelines"),
-        ));
-    }
-    if let Command::Init { force, region } = &cli.command {
-        // Before any config exists: discover one.
-        let region = config::Region::check(region)
-            .map_err(|e| Error::usage(format!("--region: {}", e.message), e.hint))?;
-        let options = aws::sdk::Options {
-            profile: cli.profile.clone(),
-            management_role: None,
-        };
-        return block_on(async {
-            let connect = aws::sdk::SdkConnect::new(region.as_str(), &options).await;
-            init::run(connect.management(), &region, &cli.config, *force).await
-        });
-    }
-    let desired = config::load(&cli.config)?;
-    match cli.command {
-        Command::Validate => {
-            output::out(&validate_summary(&desired));
             Ok(Status::Success)
         }
-        Command::Policy { offline: true } => {
-            let policy = offline_policy(&desired)?;
+        Dispatch::Init { force, region } => init(&config, profile, &region, force),
+        Dispatch::Validate => {
+            output::out(&validate_summary(&config::load(&config)?));
+            Ok(Status::Success)
+        }
+        Dispatch::OfflinePolicy => {
+            let policy = offline_policy(&config::load(&config)?)?;
             output::out(&format!("{}\n", policy::to_document(&policy)));
             Ok(Status::Success)
         }
-        command => block_on(async {
-            let options = aws::sdk::Options {
-                profile: cli.profile.clone(),
-                management_role: desired.management_role.clone(),
-            };
-            let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
-            run_online(&connect, &desired, command).await
-        }),
+        Dispatch::Online(command, view) => {
+            // Before any AWS call, and before the config is read: apply and
+            // destroy that could not ask for confirmation fail at once.
+            if needs_confirmation(&command) && !std::io::stdin().is_terminal() {
+                let name = if view.destroy { "destroy" } else { "apply" };
+                return Err(Error::usage(
+                    format!("{name} needs confirmation, but stdin is not a terminal"),
+                    format!(
+                        "review the plan and run `trailkey {name} --auto-approve` in pipelines"
+                    ),
+                ));
+            }
+            let desired = config::load(&config)?;
+            block_on(async {
+                let options = aws::sdk::Options {
+                    profile,
+                    management_role: desired.management_role.clone(),
+                };
+                let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
+                run_online(&connect, &desired, command, view).await
+            })
+        }
     }
+}
+
+/// Whether `command` writes only after someone confirms the plan.
+fn needs_confirmation(command: &reconcile::Command) -> bool {
+    matches!(
+        command,
+        reconcile::Command::Apply {
+            auto_approve: false,
+            ..
+        } | reconcile::Command::Destroy {
+            auto_approve: false,
+            dry_run: false,
+            ..
+        }
+    )
+}
+
+/// `trailkey init`: before any config exists, discover one.
+fn init(
+    config: &Path,
+    profile: Option<String>,
+    region: &str,
+    force: bool,
+) -> Result<Status, Error> {
+    let region = config::Region::check(region)
+        .map_err(|e| Error::usage(format!("--region: {}", e.message), e.hint))?;
+    let options = aws::sdk::Options {
+        profile,
+        management_role: None,
+    };
+    block_on(async {
+        let connect = aws::sdk::SdkConnect::new(region.as_str(), &options).await;
+        init::run(connect.management(), &region, config, force).await
+    })
 }
 
 /// Runs `f` on a single-threaded runtime: the AWS calls of a run are
@@ -135,258 +233,97 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>) -> Result
         .block_on(f)
 }
 
-/// The commands that talk to AWS, generic over the AWS boundary.
+/// A reconcile against AWS through `connect`, shown on the terminal.
 pub async fn run_online<C: Connect>(
     connect: &C,
     desired: &Desired,
-    command: Command,
+    command: reconcile::Command,
+    view: View,
 ) -> Result<Status, Error> {
-    let (observed, keys) = observe::observe(connect, desired).await?;
-    if let Command::Destroy {
-        auto_approve,
-        delete_key,
-        deletion_window_days,
-        dry_run,
-        detailed_exitcode,
-        format,
-    } = command
-    {
-        let destroy = DestroyArgs {
-            auto_approve,
-            delete_key: delete_key.then_some(deletion_window_days),
-            dry_run,
-            detailed_exitcode,
-            format,
-        };
-        return run_destroy(connect, &keys, desired, observed, destroy).await;
-    }
-    let mut observed = observed;
-    let plan = plan_guarded(connect, desired, &mut observed).await?;
-    let observed = observed;
-    match command {
-        Command::Plan {
-            detailed_exitcode,
-            format,
-        } => {
-            show_plan(&plan, format);
-            Ok(if detailed_exitcode && plan.has_changes() {
-                Status::ChangesPresent
-            } else {
-                Status::Success
-            })
-        }
-        Command::Policy { .. } => {
-            let policy = plan::desired_policy(desired, &observed)?;
-            output::out(&format!("{}\n", policy::to_document(&policy)));
-            Ok(Status::Success)
-        }
-        Command::Apply {
-            auto_approve,
-            format,
-            policy_retry_timeout,
-        } => {
-            show_plan_to_confirm(&plan, format, auto_approve);
-            let options = apply::ApplyOptions {
-                policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
-                ..apply::ApplyOptions::default()
-            };
-            let total = plan.steps().count();
-            let mut index = 0;
-            let mut progress = |address: plan::Address, step: &plan::Step| {
-                index += 1;
-                tracing::info!(
-                    address = address.as_str(),
-                    operation = step.operation(),
-                    "apply step"
-                );
-                output::err(&format!(
-                    "[{index}/{total}] {}: {}\n",
-                    address.as_str(),
-                    step.operation()
-                ));
-            };
-            let (mut plan, mut observed, mut done, mut after) = (plan, observed, Vec::new(), None);
-            if plan.has_changes() {
-                if !auto_approve {
-                    confirm()?;
-                }
-                let applied = apply_and_reread(
-                    connect,
-                    &keys,
-                    desired,
-                    &observed,
-                    &plan,
-                    &options,
-                    &mut progress,
-                )
-                .await;
-                match applied {
-                    Ok((d, a)) => (done, after) = (d, Some(a)),
-                    // Another run created the key and alias first: continue
-                    // with its key (the new plan creates none), once.
-                    Err(Error::Conflict { message, .. }) if auto_approve => {
-                        output::err(&format!(
-                            "{message}\nPlanning again against the other run's key.\n"
-                        ));
-                        observed = observe::refresh(connect, &keys, desired, &observed).await?;
-                        plan = plan::plan(desired, &observed)?;
-                        if plan.has_changes() {
-                            output::err(&render::plan_human(&plan));
-                            let (d, a) = apply_and_reread(
-                                connect,
-                                &keys,
-                                desired,
-                                &observed,
-                                &plan,
-                                &options,
-                                &mut progress,
-                            )
-                            .await?;
-                            (done, after) = (d, Some(a));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let result = verify(desired, &observed, after)?;
-            match format {
-                Format::Human if !done.is_empty() => {
-                    output::out(&render::apply_human(&done, &plan, &result))
-                }
-                Format::Human => {}
-                Format::Json => output::out(&render::apply_json(&plan, &done, result)),
-            }
-            Ok(Status::Success)
-        }
-        Command::Validate
-        | Command::Init { .. }
-        | Command::Destroy { .. }
-        | Command::Completions { .. }
-        | Command::Man => unreachable!("handled before observing"),
-    }
+    let mut terminal = Terminal {
+        format: view.format,
+        auto_approve: !needs_confirmation(&command),
+        name: if view.destroy { "destroy" } else { "apply" },
+    };
+    let outcome = reconcile::run(connect, desired, command, &mut terminal).await?;
+    Ok(show(outcome, view))
 }
 
-struct DestroyArgs {
-    auto_approve: bool,
-    /// The deletion window, with --delete-key.
-    delete_key: Option<i32>,
-    dry_run: bool,
-    detailed_exitcode: bool,
+/// Prints an outcome on stdout and says how the run ends.
+fn show(outcome: Outcome, view: View) -> Status {
+    match outcome {
+        Outcome::Planned(plan) => {
+            show_plan(&plan, view.format);
+            if view.detailed_exitcode && plan.has_changes() {
+                return Status::ChangesPresent;
+            }
+        }
+        Outcome::Policy(policy) => output::out(&format!("{}\n", policy::to_document(&policy))),
+        Outcome::Applied { plan, done, result } => match (view.format, view.destroy) {
+            (Format::Json, _) => output::out(&render::apply_json(&plan, &done, result)),
+            (Format::Human, true) => output::out(&render::destroy_human(&done, &plan, &result)),
+            // The plan shown before says there was nothing to do.
+            (Format::Human, false) if done.is_empty() => {}
+            (Format::Human, false) => output::out(&render::apply_human(&done, &plan, &result)),
+        },
+    }
+    Status::Success
+}
+
+/// The terminal as the reconcile loop's [`reconcile::Ui`]: the plan on
+/// stdout (on stderr with JSON, so that stdout stays one JSON document),
+/// the prompt and progress on stderr, the answer from stdin.
+struct Terminal {
     format: Format,
+    auto_approve: bool,
+    /// `apply` or `destroy`, for the prompt's answer.
+    name: &'static str,
 }
 
-/// `trailkey destroy`: plan the backout, confirm, apply it, verify.
-async fn run_destroy<C: Connect>(
-    connect: &C,
-    keys: &C::KeyStore,
-    desired: &Desired,
-    observed: plan::Observed,
-    args: DestroyArgs,
-) -> Result<Status, Error> {
-    let mut observed = observed;
-    if observed.trail.kms_key_id.is_some() && observed.trail_tags.is_none() {
-        observe::trail_tags(connect, &mut observed).await?;
-    }
-    let users = match (args.delete_key, &observed.key) {
-        (Some(_), Some(k)) => {
-            Some(observe::key_users(connect.management(), keys, &k.info.key_id).await?)
+impl reconcile::Ui for Terminal {
+    fn about_to_apply(&mut self, plan: &Plan) {
+        match self.format {
+            Format::Human => output::out(&render::plan_human(plan)),
+            Format::Json if !self.auto_approve => output::err(&render::plan_human(plan)),
+            Format::Json => {}
         }
-        _ => None,
-    };
-    let plan = plan::plan_destroy(desired, &observed, args.delete_key.zip(users.as_ref()))?;
-    if args.dry_run || !plan.has_changes() {
-        show_plan(&plan, args.format);
-        return Ok(if args.detailed_exitcode && plan.has_changes() {
-            Status::ChangesPresent
+    }
+
+    fn confirm(&mut self, _plan: &Plan) -> Result<(), Error> {
+        output::err(
+            "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Error::usage(format!("cannot read the answer: {e}"), "run again"))?;
+        if answer.trim() == "yes" {
+            Ok(())
         } else {
-            Status::Success
-        });
+            Err(Error::usage(
+                format!("{} cancelled: nothing was changed", self.name),
+                format!("answer 'yes' to {}, or use --auto-approve", self.name),
+            ))
+        }
     }
-    show_plan_to_confirm(&plan, args.format, args.auto_approve);
-    if !args.auto_approve {
-        confirm()?;
-    }
-    let progress = |address: plan::Address, step: &plan::Step| {
-        output::err(&format!("{}: {}...\n", address.as_str(), step.operation()));
-    };
-    let options = apply::ApplyOptions::default();
-    let (done, after) =
-        apply_and_reread(connect, keys, desired, &observed, &plan, &options, progress).await?;
-    if after.trail.kms_key_id.is_some() && plan.changes(plan::Address::TrailEncryption) {
-        return Err(Error::check(
-            format!(
-                "destroy finished, but the trail still names a KMS key: {}",
-                after.trail.kms_key_id.unwrap_or_default()
-            ),
-            "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
+
+    fn step(&mut self, index: usize, total: usize, address: plan::Address, step: &plan::Step) {
+        output::err(&format!(
+            "[{index}/{total}] {}: {}\n",
+            address.as_str(),
+            step.operation()
         ));
     }
-    let result = render::ApplyResult::of(&after, Vec::new());
-    match args.format {
-        Format::Human => output::out(&render::destroy_human(&done, &plan, &result)),
-        Format::Json => output::out(&render::apply_json(&plan, &done, result)),
-    }
-    Ok(Status::Success)
-}
 
-/// Plans; when the plan would change the trail, reads its tags first for
-/// the Control Tower guard and plans again (a no-op plan never pays for them).
-async fn plan_guarded<C: Connect>(
-    connect: &C,
-    desired: &Desired,
-    observed: &mut plan::Observed,
-) -> Result<Plan, Error> {
-    let plan = plan::plan(desired, observed)?;
-    if plan.changes(plan::Address::TrailEncryption) && observed.trail_tags.is_none() {
-        observe::trail_tags(connect, observed).await?;
-        return plan::plan(desired, observed);
-    }
-    Ok(plan)
-}
-
-/// Applies `plan`, and re-reads what it changed to verify it: the re-read
-/// (`observe::reread`) starts as soon as the steps on the key are done, so
-/// it runs concurrently with `UpdateTrail` (`apply::apply_then`).
-async fn apply_and_reread<C: Connect>(
-    connect: &C,
-    keys: &C::KeyStore,
-    desired: &Desired,
-    observed: &plan::Observed,
-    plan: &Plan,
-    options: &apply::ApplyOptions,
-    progress: impl FnMut(plan::Address, &plan::Step),
-) -> Result<(Vec<apply::Done>, plan::Observed), Error> {
-    let read_trail = !plan.changes(plan::Address::TrailEncryption);
-    let (done, reread) =
-        apply::apply_then(plan, connect.management(), keys, options, progress, |key| {
-            observe::reread(connect, keys, desired, observed, read_trail, key)
-        })
-        .await?;
-    let after = reread.into_observed(observed, apply::updated_trail(&done))?;
-    Ok((done, after))
-}
-
-/// Checks that a plan made from the state after apply (`after`, `None` when
-/// nothing was applied) is empty.
-fn verify(
-    desired: &Desired,
-    observed: &plan::Observed,
-    after: Option<plan::Observed>,
-) -> Result<render::ApplyResult, Error> {
-    let Some(after) = after else {
-        return Ok(render::ApplyResult::of(observed, Vec::new()));
-    };
-    let again = plan::plan(desired, &after)?;
-    if again.has_changes() {
-        return Err(Error::check(
-            format!(
-                "apply finished, but AWS does not show the desired state yet:\n{}",
-                render::plan_human(&again)
-            ),
-            "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
+    fn planning_again(&mut self, why: &str, plan: &Plan) {
+        output::err(&format!(
+            "{why}\nPlanning again against the other run's key.\n"
         ));
+        if plan.has_changes() {
+            output::err(&render::plan_human(plan));
+        }
     }
-    Ok(render::ApplyResult::of(&after, again.findings))
 }
 
 /// Prints the plan on stdout, as `format` says.
@@ -394,36 +331,6 @@ fn show_plan(plan: &Plan, format: Format) {
     match format {
         Format::Human => output::out(&render::plan_human(plan)),
         Format::Json => output::out(&render::json(&render::PlanJson::from(plan))),
-    }
-}
-
-/// Prints the plan before apply or destroy: on stdout in human format; with
-/// JSON, on stderr only when someone must confirm it, so that stdout stays
-/// pure JSON.
-fn show_plan_to_confirm(plan: &Plan, format: Format, auto_approve: bool) {
-    match format {
-        Format::Human => output::out(&render::plan_human(plan)),
-        Format::Json if !auto_approve => output::err(&render::plan_human(plan)),
-        Format::Json => {}
-    }
-}
-
-fn confirm() -> Result<(), Error> {
-    output::out(
-        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
-    );
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::usage(format!("cannot read the answer: {e}"), "run again"))?;
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Error::usage(
-            "apply cancelled: nothing was changed",
-            "answer 'yes' to apply, or use --auto-approve",
-        ))
     }
 }
 

@@ -1,0 +1,285 @@
+//! The reconcile loop: observe (read-only) → plan (pure) → confirm → apply
+//! exactly that plan → verify, by re-reading what apply changed and planning
+//! again. When another run wins the race for the alias, the loop observes
+//! and plans again once, against the other run's key.
+//!
+//! Reconciliation is idempotent: with the same desired state and an
+//! unchanged AWS state, a second run plans no change and writes nothing.
+//! After a partial failure, the next run observes what was done and
+//! converges.
+//!
+//! The loop talks to AWS only through the [`Connect`] traits and to the
+//! user only through [`Ui`]; it returns an [`Outcome`], which the caller
+//! renders (the command line in `lib.rs`).
+
+use std::time::Duration;
+
+use crate::apply::{self, ApplyOptions, Done};
+use crate::aws::Connect;
+use crate::config::Desired;
+use crate::error::Error;
+use crate::observe;
+use crate::plan::{self, Address, Observed, Plan, Step};
+use crate::render::ApplyResult;
+
+/// What to reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Observe and plan; write nothing.
+    Plan,
+    /// Work out the key policy trailkey would attach; write nothing.
+    Policy,
+    /// Converge: apply the plan, then verify that nothing is left to do.
+    Apply {
+        /// Apply without [`Ui::confirm`]; after a lost race for the alias,
+        /// plan again and apply that plan too.
+        auto_approve: bool,
+        /// How long to retry KMS's `MalformedPolicyDocumentException`.
+        policy_retry: Duration,
+    },
+    /// Back out: the trail to SSE-S3 and, with `delete_key` (the deletion
+    /// window in days), the alias and the key, if trailkey created it and no
+    /// trail uses it.
+    Destroy {
+        delete_key: Option<i32>,
+        /// Plan the backout only.
+        dry_run: bool,
+        /// Apply without [`Ui::confirm`].
+        auto_approve: bool,
+    },
+}
+
+/// What the loop shows the user and asks them, while it runs.
+pub trait Ui {
+    /// The plan that apply or destroy is about to carry out (also when it
+    /// has no change).
+    fn about_to_apply(&mut self, plan: &Plan);
+    /// Whether to carry out `plan`; asked only without auto-approve, and
+    /// only for a plan with changes. An error stops the run before any write.
+    fn confirm(&mut self, plan: &Plan) -> Result<(), Error>;
+    /// Step `index` of `total` is about to run.
+    fn step(&mut self, index: usize, total: usize, address: Address, step: &Step);
+    /// Another run won the race for the alias (`why`); the loop planned
+    /// again against its key and will carry out `plan`.
+    fn planning_again(&mut self, why: &str, plan: &Plan);
+}
+
+/// How a reconcile ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `Plan`; and `Destroy` as a dry run, or with nothing to back out.
+    Planned(Plan),
+    /// `Policy`: the whole key policy trailkey would attach.
+    Policy(serde_json::Value),
+    /// `Apply` or `Destroy` carried out `plan`: `done` lists the writes
+    /// (none when the plan had no change) and `result` the verified state.
+    Applied {
+        plan: Plan,
+        done: Vec<Done>,
+        result: ApplyResult,
+    },
+}
+
+/// Runs `command` against AWS through `connect`.
+pub async fn run<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    command: Command,
+    ui: &mut impl Ui,
+) -> Result<Outcome, Error> {
+    let (observed, keys) = observe::observe(connect, desired).await?;
+    let run = Reconcile {
+        connect,
+        keys: &keys,
+        desired,
+    };
+    match command {
+        Command::Plan => Ok(Outcome::Planned(run.plan(observed).await?.0)),
+        Command::Policy => {
+            let (_, observed) = run.plan(observed).await?;
+            Ok(Outcome::Policy(plan::desired_policy(desired, &observed)?))
+        }
+        Command::Apply {
+            auto_approve,
+            policy_retry,
+        } => {
+            let options = ApplyOptions {
+                policy_retry,
+                ..ApplyOptions::default()
+            };
+            run.converge(observed, auto_approve, &options, ui).await
+        }
+        Command::Destroy {
+            delete_key,
+            dry_run,
+            auto_approve,
+        } => {
+            run.back_out(observed, delete_key, dry_run, auto_approve, ui)
+                .await
+        }
+    }
+}
+
+/// One reconcile: the clients and the desired state.
+struct Reconcile<'a, C: Connect> {
+    connect: &'a C,
+    /// The Security Tooling KMS client `observe` assumed the role for.
+    keys: &'a C::KeyStore,
+    desired: &'a Desired,
+}
+
+impl<C: Connect> Reconcile<'_, C> {
+    /// Plans; when the plan would change the trail, reads its tags first for
+    /// the Control Tower guard and plans again (a no-op plan never pays for
+    /// them). Returns the plan and what it was made from.
+    async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
+        let plan = plan::plan(self.desired, &observed)?;
+        if plan.changes(Address::TrailEncryption) && observed.trail_tags.is_none() {
+            observe::trail_tags(self.connect, &mut observed).await?;
+            return Ok((plan::plan(self.desired, &observed)?, observed));
+        }
+        Ok((plan, observed))
+    }
+
+    /// `apply`: plan, confirm, apply and verify; once more after a lost
+    /// race for the alias, when auto-approved.
+    async fn converge(
+        &self,
+        observed: Observed,
+        auto_approve: bool,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<Outcome, Error> {
+        let (plan, observed) = self.plan(observed).await?;
+        ui.about_to_apply(&plan);
+        if !plan.has_changes() {
+            return Ok(unchanged(plan, &observed));
+        }
+        if !auto_approve {
+            ui.confirm(&plan)?;
+        }
+        let message = match self.apply_verified(&plan, &observed, options, ui).await {
+            Ok((done, result)) => return Ok(Outcome::Applied { plan, done, result }),
+            // Another run created the key and alias first. Without approval
+            // for a new plan, stop; otherwise continue with its key (the new
+            // plan creates none), once.
+            Err(Error::Conflict { message, .. }) if auto_approve => message,
+            Err(e) => return Err(e),
+        };
+        let observed = observe::refresh(self.connect, self.keys, self.desired, &observed).await?;
+        let (plan, observed) = self.plan(observed).await?;
+        ui.planning_again(&message, &plan);
+        if !plan.has_changes() {
+            return Ok(unchanged(plan, &observed));
+        }
+        let (done, result) = self.apply_verified(&plan, &observed, options, ui).await?;
+        Ok(Outcome::Applied { plan, done, result })
+    }
+
+    /// Applies `plan`, then checks that a plan made from the state after it
+    /// is empty.
+    async fn apply_verified(
+        &self,
+        plan: &Plan,
+        observed: &Observed,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<(Vec<Done>, ApplyResult), Error> {
+        let (done, after) = self.apply(plan, observed, options, ui).await?;
+        let again = plan::plan(self.desired, &after)?;
+        if again.has_changes() {
+            return Err(Error::check(
+                format!(
+                    "apply finished, but AWS does not show the desired state yet:\n{}",
+                    crate::render::plan_human(&again)
+                ),
+                "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
+            ));
+        }
+        Ok((done, ApplyResult::of(&after, again.findings)))
+    }
+
+    /// `destroy`: plan the backout; unless a dry run, confirm, apply it and
+    /// check that the trail no longer names a key.
+    async fn back_out(
+        &self,
+        mut observed: Observed,
+        delete_key: Option<i32>,
+        dry_run: bool,
+        auto_approve: bool,
+        ui: &mut impl Ui,
+    ) -> Result<Outcome, Error> {
+        if observed.trail.kms_key_id.is_some() && observed.trail_tags.is_none() {
+            observe::trail_tags(self.connect, &mut observed).await?;
+        }
+        let users = match (delete_key, &observed.key) {
+            (Some(_), Some(k)) => Some(
+                observe::key_users(self.connect.management(), self.keys, &k.info.key_id).await?,
+            ),
+            _ => None,
+        };
+        let plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
+        if dry_run || !plan.has_changes() {
+            return Ok(Outcome::Planned(plan));
+        }
+        ui.about_to_apply(&plan);
+        if !auto_approve {
+            ui.confirm(&plan)?;
+        }
+        let (done, after) = self
+            .apply(&plan, &observed, &ApplyOptions::default(), ui)
+            .await?;
+        if let Some(key) = &after.trail.kms_key_id
+            && plan.changes(Address::TrailEncryption)
+        {
+            return Err(Error::check(
+                format!("destroy finished, but the trail still names a KMS key: {key}"),
+                "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
+            ));
+        }
+        let result = ApplyResult::of(&after, Vec::new());
+        Ok(Outcome::Applied { plan, done, result })
+    }
+
+    /// Applies `plan` and re-reads what it changed: the re-read
+    /// (`observe::reread`) starts as soon as the steps on the key are done,
+    /// so it runs concurrently with `UpdateTrail` (`apply::apply_then`).
+    /// Returns the writes and the state after them.
+    async fn apply(
+        &self,
+        plan: &Plan,
+        observed: &Observed,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<(Vec<Done>, Observed), Error> {
+        let total = plan.steps().count();
+        let mut index = 0;
+        let progress = |address: Address, step: &Step| {
+            index += 1;
+            tracing::info!(
+                address = address.as_str(),
+                operation = step.operation(),
+                "apply step"
+            );
+            ui.step(index, total, address, step);
+        };
+        let read_trail = !plan.changes(Address::TrailEncryption);
+        let (connect, keys, desired) = (self.connect, self.keys, self.desired);
+        let (done, reread) =
+            apply::apply_then(plan, connect.management(), keys, options, progress, |key| {
+                observe::reread(connect, keys, desired, observed, read_trail, key)
+            })
+            .await?;
+        let after = reread.into_observed(observed, apply::updated_trail(&done))?;
+        Ok((done, after))
+    }
+}
+
+/// An apply whose plan has no change: nothing written, `observed` as it is.
+fn unchanged(plan: Plan, observed: &Observed) -> Outcome {
+    Outcome::Applied {
+        plan,
+        done: Vec::new(),
+        result: ApplyResult::of(observed, Vec::new()),
+    }
+}
