@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail};
+use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, code};
 use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Plan, Step};
@@ -176,7 +176,7 @@ impl Run<'_> {
         for (&(address, step), result) in wave.iter().zip(results) {
             match (result, step) {
                 (Ok(outcome), _) => self.record(address, step, outcome),
-                (Err(e), Step::CreateAlias(alias)) if e.code == "AlreadyExistsException" => {
+                (Err(e), Step::CreateAlias(alias)) if e.code == code::ALREADY_EXISTS => {
                     race = Some((address, step, alias.as_str()))
                 }
                 (Err(e), _) => failed.push((address, step, e)),
@@ -437,7 +437,7 @@ where
     loop {
         match call().await {
             Err(e)
-                if e.code == "MalformedPolicyDocumentException"
+                if e.code == code::MALFORMED_POLICY
                     && started.elapsed() + backoff <= options.policy_retry =>
             {
                 tracing::info!(operation = e.operation, wait = ?backoff, "policy not accepted yet, retrying");
@@ -448,7 +448,7 @@ where
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
-            Err(mut e) if e.code == "MalformedPolicyDocumentException" => {
+            Err(mut e) if e.code == code::MALFORMED_POLICY => {
                 e.message = format!(
                     "{} (still rejected after retrying for {:.0?})",
                     e.message,

@@ -265,11 +265,11 @@ fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeCloud {
 }
 
 fn key_disabled(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].info.state = "Disabled".to_owned();
+    f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
 }
 
 fn key_pending_deletion(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].info.state = "PendingDeletion".to_owned();
+    f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("PendingDeletion");
     // KMS does not report rotation for a key pending deletion.
     f.fail_next(
         "GetKeyRotationStatus",
@@ -359,7 +359,7 @@ fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
         let after = plan_now(&fake, &desired);
         assert!(!after.has_changes(), "{name}: {:#?}", after.changes);
         let key = only_key(&fake);
-        assert_eq!(key.info.state, "Enabled", "{name}");
+        assert_eq!(key.info.state.as_str(), "Enabled", "{name}");
         assert!(key.rotation, "{name}");
         assert_eq!(trail_kms_key_id(&fake), Some(key.info.arn), "{name}");
         assert!(
@@ -1127,7 +1127,7 @@ fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, s
     assert!(text.contains("done: UpdateTrail"), "{text}");
     assert!(text.contains(&format!("DeleteAlias {ALIAS}")), "{text}");
     assert_eq!(fake.writes(), ["UpdateTrail", "DeleteAlias"], "no deletion");
-    assert_eq!(only_key(fake).info.state, "Enabled");
+    assert_eq!(only_key(fake).info.state.as_str(), "Enabled");
 }
 
 #[test]
@@ -1189,7 +1189,7 @@ fn with_nothing_changed_the_deletion_goes_ahead() {
         fake.writes(),
         ["UpdateTrail", "DeleteAlias", "ScheduleKeyDeletion"]
     );
-    assert_eq!(only_key(&fake).info.state, "PendingDeletion");
+    assert_eq!(only_key(&fake).info.state.as_str(), "PendingDeletion");
 }
 
 // ---------------------------------------------------------------------------
@@ -1218,8 +1218,12 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     block_on(run_command(&fake, &desired, apply));
     let s = fake.state.borrow();
     let (ours, winner) = (&s.keys[0], &s.keys[1]);
-    assert_eq!(ours.info.state, "PendingDeletion", "this run's unused key");
-    assert_eq!(winner.info.state, "Enabled");
+    assert_eq!(
+        ours.info.state.as_str(),
+        "PendingDeletion",
+        "this run's unused key"
+    );
+    assert_eq!(winner.info.state.as_str(), "Enabled");
     assert_eq!(s.aliases[ALIAS], winner.info.key_id);
     assert_eq!(
         s.trails[TRAIL_ARN].kms_key_id.as_deref(),

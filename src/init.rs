@@ -72,7 +72,9 @@ use std::path::Path;
 use anstyle::{AnsiColor, Style};
 
 use crate::Status;
-use crate::aws::{Account, AwsError, CallerIdentity, Management, Organization, Trail};
+use crate::aws::{
+    Account, AccountStatus, AwsError, CallerIdentity, FeatureSet, Management, Organization, Trail,
+};
 use crate::config::{
     self, DEFAULT_ALIAS, DEFAULT_CONFIG, DEFAULT_REGION, DEFAULT_SECURITY_TOOLING_ROLE, Region,
 };
@@ -364,10 +366,10 @@ pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discov
     })?;
 
     let mut warnings = Vec::new();
-    if organization.feature_set != "ALL" {
+    if organization.feature_set != FeatureSet::All {
         warnings.push(format!(
             "organization {} has feature set {:?}: organization trails need all features; enable them in AWS Organizations (Settings)",
-            organization.id, organization.feature_set
+            organization.id, organization.feature_set.as_str()
         ));
     }
 
@@ -410,7 +412,9 @@ pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discov
     let mut inactive = Vec::new();
     for kind in [AccountKind::SecurityTooling, AccountKind::LogArchive] {
         for a in &members {
-            if a.status != "ACTIVE" && name_match(kind, &a.name) == Some(NameMatch::Exact) {
+            if a.status != AccountStatus::Active
+                && name_match(kind, &a.name) == Some(NameMatch::Exact)
+            {
                 inactive.push((kind, (*a).clone()));
             }
         }
@@ -423,7 +427,7 @@ pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discov
         .or_else(|| {
             members
                 .iter()
-                .find(|a| a.status == "ACTIVE" && normalize(&a.name) == "audit")
+                .find(|a| a.status == AccountStatus::Active && normalize(&a.name) == "audit")
                 .map(|a| format!("an account named {:?}", a.name))
         });
 
@@ -485,7 +489,7 @@ fn pick_account(
 ) -> Found<Candidate> {
     let mut candidates: Vec<Candidate> = members
         .iter()
-        .filter(|a| a.status == "ACTIVE" && Some(a.id.as_str()) != taken)
+        .filter(|a| a.status == AccountStatus::Active && Some(a.id.as_str()) != taken)
         .map(|a| Candidate {
             account: (*a).clone(),
             name_match: name_match(kind, &a.name),
@@ -817,7 +821,7 @@ fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d
                     "Not considered: {} {} is {}.",
                     a.id,
                     describe_account(a),
-                    clean(&a.status)
+                    clean(a.status.as_str())
                 ),
             );
         }
@@ -1094,7 +1098,7 @@ mod tests {
             id: id.to_owned(),
             name: name.to_owned(),
             email: format!("{}@example.com", normalize(name)),
-            status: "ACTIVE".to_owned(),
+            status: crate::aws::AccountStatus::from("ACTIVE"),
         }
     }
 
@@ -1371,7 +1375,7 @@ mod tests {
             ("555555555555", "Security Tooling"),
             ("222222222222", "Log Archive"),
         ]);
-        fake.state.borrow_mut().accounts[2].status = "SUSPENDED".to_owned();
+        fake.state.borrow_mut().accounts[2].status = crate::aws::AccountStatus::from("SUSPENDED");
         let (result, text, _dir) = init(&fake);
         assert!(decided(&result), "{result:?}\n{text}");
         assert!(

@@ -24,7 +24,10 @@ use std::collections::BTreeMap;
 use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{AwsResult, Connect, KeyInfo, KeyStore, Management, Trail, TrailStatus};
+use crate::aws::{
+    AwsResult, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management, Trail, TrailStatus,
+    code,
+};
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::plan::{self, FoundBy, Observed, ObservedKey};
@@ -91,7 +94,7 @@ pub async fn observe<C: Connect>(
     let trail_tags = trail_tags.transpose()?;
     let bucket_region = match bucket_region {
         Ok(region) => Ok(region),
-        Err(e) if e.code == "NoSuchBucket" => {
+        Err(e) if e.code == code::NO_SUCH_BUCKET => {
             return Err(Error::check(
                 format!("the trail's bucket {} does not exist", trail.s3_bucket),
                 "CloudTrail cannot deliver logs: fix the trail's S3 bucket first",
@@ -331,7 +334,14 @@ pub async fn observe_keys<K: KeyStore>(
     };
     let uses = |k: &KeyInfo| trail.kms_key_id.as_deref() == Some(k.arn.as_str());
     // Prefer the key the trail uses, then an enabled one, then the oldest.
-    tagged.sort_by_key(|(k, _)| (!uses(k), k.state != "Enabled", k.created, k.key_id.clone()));
+    tagged.sort_by_key(|(k, _)| {
+        (
+            !uses(k),
+            k.state != KeyState::Enabled,
+            k.created,
+            k.key_id.clone(),
+        )
+    });
     let chosen = match tagged.iter().position(same_alias) {
         Some(i) => Some((tagged.remove(i), FoundBy::Tags)),
         // A renamed ct_key_alias: the trail's key, tagged for its old alias.
@@ -343,7 +353,7 @@ pub async fn observe_keys<K: KeyStore>(
     // Keys pending deletion are the losers of concurrent runs, on their way out.
     let other_keys = tagged
         .into_iter()
-        .filter(|t| same_alias(t) && t.0.state != "PendingDeletion")
+        .filter(|t| same_alias(t) && t.0.state != KeyState::PendingDeletion)
         .map(|(k, _)| k)
         .collect();
     let key = match chosen {
@@ -387,7 +397,7 @@ async fn tagged_keys<K: KeyStore>(
             match keys.list_tags(&id).await {
                 Ok(tags) => Ok(Some((id, tags))),
                 // Deleted since ListKeys.
-                Err(e) if e.code == "NotFoundException" => Ok(None),
+                Err(e) if e.code == code::NOT_FOUND => Ok(None),
                 Err(e) => Err(e),
             }
         })
@@ -400,7 +410,7 @@ async fn tagged_keys<K: KeyStore>(
         .map(|(id, tags)| async move {
             let info = keys.describe_key(&id).await?;
             Ok::<_, crate::aws::AwsError>(
-                info.filter(|i| i.key_manager == "CUSTOMER")
+                info.filter(|i| i.key_manager == KeyManager::Customer)
                     .map(|info| (info, tags)),
             )
         })
@@ -444,7 +454,9 @@ async fn key_details<K: KeyStore>(
     let rotation = match rotation {
         Ok(r) => Some(r),
         // KMS does not report rotation for a key pending deletion.
-        Err(e) if e.code == "KMSInvalidStateException" && info.state == "PendingDeletion" => None,
+        Err(e) if e.code == code::KMS_INVALID_STATE && info.state == KeyState::PendingDeletion => {
+            None
+        }
         Err(e) => {
             return Err(Error::aws(
                 ctx(desired, "the rotation status (kms:GetKeyRotationStatus)"),

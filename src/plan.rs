@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::aws::{CallerIdentity, KeyInfo, NewKey, Organization, Trail, TrailStatus};
+use crate::aws::{
+    CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, NewKey,
+    Organization, Origin, Trail, TrailStatus,
+};
 use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
 use crate::policy::{self, PolicyInputs};
@@ -290,11 +293,12 @@ pub fn check_context(
             "use credentials for the partition of `region`, or fix `region`",
         ));
     }
-    if org.feature_set != "ALL" {
+    if org.feature_set != FeatureSet::All {
         return Err(Error::check(
             format!(
                 "organization {} has feature set {:?}; organization trails need all features",
-                org.id, org.feature_set
+                org.id,
+                org.feature_set.as_str()
             ),
             "enable all features in AWS Organizations (Settings), then run again",
         ));
@@ -416,25 +420,22 @@ pub fn check_bucket(desired: &Desired, observed: &Observed) -> Result<(), Error>
 /// that cannot is never modified or replaced silently.
 pub fn check_key(desired: &Desired, key: &KeyInfo) -> Result<(), Error> {
     let mut problems = Vec::new();
-    if key.key_manager != "CUSTOMER" {
+    if key.key_manager != KeyManager::Customer {
         problems.push(format!("it is {}-managed", key.key_manager));
     }
-    if key.key_spec != "SYMMETRIC_DEFAULT" {
+    if key.key_spec != KeySpec::SymmetricDefault {
         problems.push(format!("its key spec is {}", key.key_spec));
     }
-    if key.key_usage != "ENCRYPT_DECRYPT" {
+    if key.key_usage != KeyUsage::EncryptDecrypt {
         problems.push(format!("its key usage is {}", key.key_usage));
     }
-    if key.origin != "AWS_KMS" {
+    if key.origin != Origin::AwsKms {
         problems.push(format!("its origin is {}", key.origin));
     }
     if key.multi_region {
         problems.push("it is a multi-Region key".to_owned());
     }
-    if !matches!(
-        key.state.as_str(),
-        "Enabled" | "Disabled" | "PendingDeletion"
-    ) {
+    if let KeyState::Other(_) = key.state {
         problems.push(format!("its state is {}", key.state));
     }
     if problems.is_empty() {
@@ -560,11 +561,11 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
             json!({
                 "arn": KNOWN_AFTER_APPLY,
                 "description": desired.key_description(),
-                "key_spec": "SYMMETRIC_DEFAULT",
-                "key_usage": "ENCRYPT_DECRYPT",
-                "origin": "AWS_KMS",
+                "key_spec": KeySpec::SymmetricDefault,
+                "key_usage": KeyUsage::EncryptDecrypt,
+                "origin": Origin::AwsKms,
                 "multi_region": false,
-                "state": "Enabled",
+                "state": KeyState::Enabled,
                 "tags": new_key_tags(desired),
             }),
         )
@@ -581,8 +582,8 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
         })]);
     };
     let mut change = Change::new(Address::KmsKey, Action::NoOp, Value::Null, Value::Null);
-    match k.info.state.as_str() {
-        "PendingDeletion" => {
+    match k.info.state {
+        KeyState::PendingDeletion => {
             change = change
                 .because(
                     "THE KEY IS PENDING DELETION: once it is deleted, every log it encrypted is unreadable for ever. trailkey cancels the deletion and enables the key",
@@ -595,7 +596,7 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
                     .steps([Step::EnableRotation]);
             }
         }
-        "Disabled" => {
+        KeyState::Disabled => {
             change = change
                 .because("the key is disabled: CloudTrail cannot deliver logs encrypted with it")
                 .steps([Step::EnableKey]);
@@ -620,7 +621,7 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
     }
     let mut after_tags = k.tags.clone();
     after_tags.extend(key_tags(desired).map(|(t, v)| (t.clone(), v.clone())));
-    let view = |state: &str, tags: &BTreeMap<String, String>| {
+    let view = |state: &KeyState, tags: &BTreeMap<String, String>| {
         json!({
             "arn": k.info.arn,
             "description": k.info.description,
@@ -633,7 +634,7 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
         })
     };
     change.before = view(&k.info.state, &k.tags);
-    change.after = view("Enabled", &after_tags);
+    change.after = view(&KeyState::Enabled, &after_tags);
     if !change.steps.is_empty() {
         change.action = Action::Update;
     }
@@ -1071,7 +1072,7 @@ fn key_deletion(desired: &Desired, observed: &Observed, k: &ObservedKey, days: i
         );
     }
     let view = json!({ "arn": k.info.arn, "state": k.info.state });
-    changes.push(if k.info.state == "PendingDeletion" {
+    changes.push(if k.info.state == KeyState::PendingDeletion {
         Change::no_op(Address::KmsKey, view).because("the key is already pending deletion")
     } else {
         Change::new(Address::KmsKey, Action::Delete, view, Value::Null)

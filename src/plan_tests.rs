@@ -65,14 +65,14 @@ fn key_info(state: &str) -> KeyInfo {
     KeyInfo {
         key_id: KEY_ID.to_owned(),
         arn: KEY_ARN.to_owned(),
-        state: state.to_owned(),
-        key_spec: "SYMMETRIC_DEFAULT".to_owned(),
-        key_usage: "ENCRYPT_DECRYPT".to_owned(),
-        origin: "AWS_KMS".to_owned(),
+        state: crate::aws::KeyState::from(state),
+        key_spec: crate::aws::KeySpec::from("SYMMETRIC_DEFAULT"),
+        key_usage: crate::aws::KeyUsage::from("ENCRYPT_DECRYPT"),
+        origin: crate::aws::Origin::from("AWS_KMS"),
         multi_region: false,
         description: "CloudTrail organization trail logs (org-trail), managed by trailkey"
             .to_owned(),
-        key_manager: "CUSTOMER".to_owned(),
+        key_manager: crate::aws::KeyManager::from("CUSTOMER"),
         created: Some(1_700_000_000),
     }
 }
@@ -87,7 +87,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         organization: Organization {
             id: "o-example111".to_owned(),
             management_account: MANAGEMENT.to_owned(),
-            feature_set: "ALL".to_owned(),
+            feature_set: crate::aws::FeatureSet::from("ALL"),
         },
         trail: Trail {
             name: "org-trail".to_owned(),
@@ -952,15 +952,25 @@ fn a_key_that_cannot_encrypt_a_trail_is_an_error_naming_the_problem() {
     type Spoil = fn(&mut KeyInfo);
     let cases: [(&str, Spoil); 7] = [
         ("multi-Region", |k| k.multi_region = true),
-        ("RSA_2048", |k| k.key_spec = "RSA_2048".to_owned()),
-        ("SIGN_VERIFY", |k| k.key_usage = "SIGN_VERIFY".to_owned()),
-        ("EXTERNAL", |k| k.origin = "EXTERNAL".to_owned()),
-        ("HMAC_256", |k| {
-            k.key_spec = "HMAC_256".to_owned();
-            k.key_usage = "GENERATE_VERIFY_MAC".to_owned();
+        ("RSA_2048", |k| {
+            k.key_spec = crate::aws::KeySpec::from("RSA_2048")
         }),
-        ("AWS-managed", |k| k.key_manager = "AWS".to_owned()),
-        ("PendingImport", |k| k.state = "PendingImport".to_owned()),
+        ("SIGN_VERIFY", |k| {
+            k.key_usage = crate::aws::KeyUsage::from("SIGN_VERIFY")
+        }),
+        ("EXTERNAL", |k| {
+            k.origin = crate::aws::Origin::from("EXTERNAL")
+        }),
+        ("HMAC_256", |k| {
+            k.key_spec = crate::aws::KeySpec::from("HMAC_256");
+            k.key_usage = crate::aws::KeyUsage::from("GENERATE_VERIFY_MAC");
+        }),
+        ("AWS-managed", |k| {
+            k.key_manager = crate::aws::KeyManager::from("AWS")
+        }),
+        ("PendingImport", |k| {
+            k.state = crate::aws::KeyState::from("PendingImport")
+        }),
     ];
     for (problem, spoil) in cases {
         let (desired, mut observed) = converged();
@@ -1008,7 +1018,7 @@ fn a_configured_management_account_that_differs_is_an_error() {
 #[test]
 fn an_organization_without_all_features_is_an_error() {
     let (desired, mut observed) = converged();
-    observed.organization.feature_set = "CONSOLIDATED_BILLING".to_owned();
+    observed.organization.feature_set = crate::aws::FeatureSet::from("CONSOLIDATED_BILLING");
     let message = plan_error(&desired, &observed).to_string();
     assert!(message.contains("CONSOLIDATED_BILLING"), "{message}");
 }
@@ -1197,7 +1207,7 @@ fn an_old_alias_naming_the_key_is_removed_only_if_it_is_the_tagged_one() {
 fn rotation_unknown_while_pending_deletion_is_enabled_with_the_key_and_listed_once() {
     let (desired, mut observed) = converged();
     let key = observed.key.as_mut().unwrap();
-    key.info.state = "PendingDeletion".to_owned();
+    key.info.state = crate::aws::KeyState::from("PendingDeletion");
     key.rotation = None;
     let planned = plan(&desired, &observed).unwrap();
     let changed: Vec<Address> = planned

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::{
-    Account, AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
-    Organization, Trail, TrailStatus,
+    Account, AwsError, AwsResult, CallerIdentity, Connect, FeatureSet, KeyInfo, KeyManager,
+    KeySpec, KeyState, KeyStore, KeyUsage, Management, NewKey, Organization, Origin, Trail,
+    TrailStatus, code,
 };
 
 /// The operations that change AWS state.
@@ -96,7 +97,7 @@ impl FakeCloud {
             organization: Some(Organization {
                 id: "o-fake00001".to_owned(),
                 management_account: management.to_owned(),
-                feature_set: "ALL".to_owned(),
+                feature_set: FeatureSet::All,
             }),
             trails: BTreeMap::from([(
                 arn.clone(),
@@ -209,7 +210,7 @@ impl FakeCloud {
             .iter_mut()
             .find(|k| k.info.key_id == id || k.info.arn == id)
             .map(f)
-            .ok_or_else(|| AwsError::new(op, "NotFoundException", format!("key {key} not found")))
+            .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))
     }
 
     fn find_trail(&self, op: &'static str, name: &str) -> AwsResult<String> {
@@ -327,7 +328,7 @@ impl KeyStore for FakeCloud {
         self.call("DescribeKey").await?;
         match self.with_key("DescribeKey", key, |k| k.info.clone()) {
             Ok(info) => Ok(Some(info)),
-            Err(e) if e.code == "NotFoundException" => Ok(None),
+            Err(e) if e.code == code::NOT_FOUND => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -378,13 +379,13 @@ impl KeyStore for FakeCloud {
                 s.region, s.security_tooling_account
             ),
             key_id,
-            state: "Enabled".to_owned(),
-            key_spec: "SYMMETRIC_DEFAULT".to_owned(),
-            key_usage: "ENCRYPT_DECRYPT".to_owned(),
-            origin: "AWS_KMS".to_owned(),
+            state: KeyState::Enabled,
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
             multi_region: false,
             description: key.description.clone(),
-            key_manager: "CUSTOMER".to_owned(),
+            key_manager: KeyManager::Customer,
             created: Some(1_700_000_000 + s.keys.len() as i64),
         };
         s.keys.push(FakeKey {
@@ -402,7 +403,7 @@ impl KeyStore for FakeCloud {
         if s.aliases.contains_key(alias) {
             return Err(AwsError::new(
                 "CreateAlias",
-                "AlreadyExistsException",
+                code::ALREADY_EXISTS,
                 format!("An alias with the name {alias} already exists"),
             ));
         }
@@ -425,7 +426,7 @@ impl KeyStore for FakeCloud {
             Some(_) => Ok(()),
             None => Err(AwsError::new(
                 "DeleteAlias",
-                "NotFoundException",
+                code::NOT_FOUND,
                 format!("Alias {alias} is not found."),
             )),
         }
@@ -443,20 +444,20 @@ impl KeyStore for FakeCloud {
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKey").await?;
-        self.with_key("EnableKey", key_id, |k| k.info.state = "Enabled".to_owned())
+        self.with_key("EnableKey", key_id, |k| k.info.state = KeyState::Enabled)
     }
 
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
         self.call("CancelKeyDeletion").await?;
         self.with_key("CancelKeyDeletion", key_id, |k| {
-            k.info.state = "Disabled".to_owned()
+            k.info.state = KeyState::Disabled
         })
     }
 
     async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
         self.call("ScheduleKeyDeletion").await?;
         self.with_key("ScheduleKeyDeletion", key_id, |k| {
-            k.info.state = "PendingDeletion".to_owned()
+            k.info.state = KeyState::PendingDeletion
         })
     }
 

@@ -1,6 +1,7 @@
 //! The AWS boundary: small traits in domain terms, one real implementation
 //! ([`sdk`], the only module that imports `aws-sdk-*` types) and a recording
-//! fake ([`fake`]) for tests of what moto cannot emulate.
+//! fake (`fake`, compiled only for tests, never into the binary) for tests
+//! of what moto cannot emulate.
 //!
 //! Two roles talk to AWS:
 //! - [`Management`]: the caller's credentials (or `roles.management`):
@@ -12,12 +13,129 @@
 //! with `tokio::join!`, never spawned), so no `Send` bound is needed.
 #![allow(async_fn_in_trait)]
 
+#[cfg(test)]
 pub mod fake;
 pub mod sdk;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+/// The AWS error codes trailkey acts on (other codes only choose a hint,
+/// see `error::aws_hint`).
+pub mod code {
+    /// KMS: no such key or alias.
+    pub const NOT_FOUND: &str = "NotFoundException";
+    /// KMS `CreateAlias`: the alias exists.
+    pub const ALREADY_EXISTS: &str = "AlreadyExistsException";
+    /// KMS: the key's state does not allow the call (e.g. rotation of a key
+    /// pending deletion).
+    pub const KMS_INVALID_STATE: &str = "KMSInvalidStateException";
+    /// KMS: a principal in the policy is unknown to IAM (yet).
+    pub const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
+    /// S3: the bucket does not exist.
+    pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
+}
+
+/// An enum of the values an AWS string field takes that trailkey tells
+/// apart, with `Other` for the rest (AWS adds values over time). It reads
+/// from and shows as the AWS string, in JSON too.
+macro_rules! aws_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+            /// A value trailkey does not tell apart, as AWS wrote it.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => $name::$variant,)+
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum! {
+    /// A KMS key's state (`KeyState`).
+    KeyState {
+        Enabled = "Enabled",
+        Disabled = "Disabled",
+        PendingDeletion = "PendingDeletion",
+    }
+}
+
+aws_enum! {
+    /// A KMS key's `KeySpec`.
+    KeySpec {
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
+    }
+}
+
+aws_enum! {
+    /// A KMS key's `KeyUsage`.
+    KeyUsage {
+        EncryptDecrypt = "ENCRYPT_DECRYPT",
+    }
+}
+
+aws_enum! {
+    /// Where a KMS key's material comes from (`Origin`).
+    Origin {
+        AwsKms = "AWS_KMS",
+    }
+}
+
+aws_enum! {
+    /// Who manages a KMS key (`KeyManager`).
+    KeyManager {
+        Customer = "CUSTOMER",
+        Aws = "AWS",
+    }
+}
+
+aws_enum! {
+    /// An organization's feature set.
+    FeatureSet {
+        /// All features: what organization trails need.
+        All = "ALL",
+        ConsolidatedBilling = "CONSOLIDATED_BILLING",
+    }
+}
+
+aws_enum! {
+    /// An organization account's status.
+    AccountStatus {
+        Active = "ACTIVE",
+        Suspended = "SUSPENDED",
+    }
+}
 
 /// A failed AWS call, reduced to what trailkey needs: which operation, the
 /// AWS error code and message. Never carries credentials.
@@ -62,8 +180,7 @@ impl CallerIdentity {
 pub struct Organization {
     pub id: String,
     pub management_account: String,
-    /// `ALL` or `CONSOLIDATED_BILLING`.
-    pub feature_set: String,
+    pub feature_set: FeatureSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,14 +200,13 @@ pub struct Trail {
 pub struct KeyInfo {
     pub key_id: String,
     pub arn: String,
-    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`, `Unavailable`, ...
-    pub state: String,
-    pub key_spec: String,
-    pub key_usage: String,
-    pub origin: String,
+    pub state: KeyState,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
     pub multi_region: bool,
     pub description: String,
-    pub key_manager: String,
+    pub key_manager: KeyManager,
     /// Creation time, seconds since the Unix epoch.
     pub created: Option<i64>,
 }
@@ -109,8 +225,7 @@ pub struct Account {
     pub id: String,
     pub name: String,
     pub email: String,
-    /// `ACTIVE`, `SUSPENDED`, ...
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 /// A key to create: trailkey always creates the same kind of key, so only

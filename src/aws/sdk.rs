@@ -261,10 +261,7 @@ impl Management for SdkManagement {
         Ok(Organization {
             id: org.id().unwrap_or_default().to_owned(),
             management_account: org.master_account_id().unwrap_or_default().to_owned(),
-            feature_set: org
-                .feature_set()
-                .map(|f| f.as_str().to_owned())
-                .unwrap_or_default(),
+            feature_set: text(org.feature_set().map(|f| f.as_str())),
         })
     }
 
@@ -366,16 +363,11 @@ impl Management for SdkManagement {
         let mut pages = self.org.list_accounts().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("ListAccounts", e))?;
-            accounts.extend(page.accounts().iter().map(|a| {
-                Account {
-                    id: a.id().unwrap_or_default().to_owned(),
-                    name: a.name().unwrap_or_default().to_owned(),
-                    email: a.email().unwrap_or_default().to_owned(),
-                    status: a
-                        .status()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                }
+            accounts.extend(page.accounts().iter().map(|a| Account {
+                id: a.id().unwrap_or_default().to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+                email: a.email().unwrap_or_default().to_owned(),
+                status: text(a.status().map(|s| s.as_str())),
             }));
         }
         Ok(accounts)
@@ -411,33 +403,23 @@ pub struct SdkKeyStore {
     kms: aws_sdk_kms::Client,
 }
 
+/// An SDK enum's wire value as trailkey's type for it (`""` when absent).
+fn text<'a, T: From<&'a str>>(value: Option<&'a str>) -> T {
+    T::from(value.unwrap_or_default())
+}
+
 fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> AwsResult<KeyInfo> {
     let m = m.ok_or_else(|| AwsError::new(op, "NoKeyMetadata", "KMS returned no key metadata"))?;
     Ok(KeyInfo {
         key_id: m.key_id().to_owned(),
         arn: m.arn().unwrap_or_default().to_owned(),
-        state: m
-            .key_state()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        key_spec: m
-            .key_spec()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        key_usage: m
-            .key_usage()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        origin: m
-            .origin()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
+        state: text(m.key_state().map(|s| s.as_str())),
+        key_spec: text(m.key_spec().map(|s| s.as_str())),
+        key_usage: text(m.key_usage().map(|s| s.as_str())),
+        origin: text(m.origin().map(|s| s.as_str())),
         multi_region: m.multi_region().unwrap_or(false),
         description: m.description().unwrap_or_default().to_owned(),
-        key_manager: m
-            .key_manager()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
+        key_manager: text(m.key_manager().map(|s| s.as_str())),
         created: m.creation_date().map(|d| d.secs()),
     })
 }
