@@ -103,27 +103,20 @@ async fn read_organization<M: Management>(
     Ok((organization, accounts, trails))
 }
 
+/// The caller checks `plan` makes too, worded for `init --region`.
 fn check_caller(region: &Region, caller: &CallerIdentity, org: &Organization) -> Result<(), Error> {
-    let partition = caller.partition().unwrap_or_default();
-    if partition != region.partition() {
-        return Err(Error::check(
-            format!(
-                "the credentials are for partition {partition:?}, but Region {region} is in {:?}",
-                region.partition()
-            ),
-            "pass --region with a Region of the credentials' partition, or use credentials for that partition",
-        ));
-    }
-    if caller.account != org.management_account {
-        return Err(Error::check(
-            format!(
-                "init runs as {} in account {}, which is not the management account {} of organization {}",
-                caller.arn, caller.account, org.management_account, org.id
-            ),
-            "run `trailkey init` with credentials of the management account (e.g. --profile NAME): only it can list the organization's accounts and manage its organization trail",
-        ));
-    }
-    Ok(())
+    plan::check_caller_partition(
+        caller,
+        region,
+        "Region",
+        "pass --region with a Region of the credentials' partition, or use credentials for that partition",
+    )?;
+    plan::check_caller_is_management(
+        caller,
+        org,
+        "init",
+        "run `trailkey init` with credentials of the management account (e.g. --profile NAME): only it can list the organization's accounts and manage its organization trail",
+    )
 }
 
 /// What init warns about on stderr: an organization without all features,
