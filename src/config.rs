@@ -612,126 +612,33 @@ fn field_at(text: &str, offset: Option<usize>) -> Option<String> {
 impl RawConfig {
     /// Checks every value and builds the typed [`Desired`].
     pub fn validate(self, path: &Path) -> Result<Desired, Error> {
-        let err = |field: &str, message: String, hint: &str| {
-            Error::config(path, Some(field.to_owned()), message, hint.to_owned())
-        };
-
         let region_text = self.region.as_deref().unwrap_or(DEFAULT_REGION);
-        let region = Region::check(region_text).map_err(|e| err("region", e.message, &e.hint))?;
+        let region = Region::check(region_text)
+            .map_err(|e| field_error(path, "region", e.message, &e.hint))?;
 
         let alias = parse_alias(self.ct_key_alias.as_deref().unwrap_or(DEFAULT_ALIAS))
-            .map_err(|m| err("ct_key_alias", m, "use a name such as \"cloudtrail-org-key\": at most 250 letters, digits, '/', '_' and '-', not starting with \"aws/\""))?;
-
-        let accounts = self.accounts.ok_or_else(|| {
-            err(
-                "accounts",
-                "the [accounts] table is missing".to_owned(),
-                "add [accounts] with security_tooling = \"<12-digit ID>\" and log_archive = \"<12-digit ID>\"",
-            )
-        })?;
-        let account = |field: &str, value: Option<String>| -> Result<Option<AccountId>, Error> {
-            match value {
-                None => Ok(None),
-                Some(v) => AccountId::parse(&v).map(Some).ok_or_else(|| {
-                    let digits = v.bytes().filter(u8::is_ascii_digit).count();
-                    let bare: String = v.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
-                    let what = if v.bytes().all(|b| b.is_ascii_digit()) {
-                        format!("{v:?} has {digits} digits; an AWS account ID has exactly 12")
-                    } else if AccountId::parse(&bare).is_some() {
-                        format!(
-                            "{v:?} is written with separators, as the console shows it; write {bare:?}"
-                        )
-                    } else {
-                        format!("{v:?} is not an AWS account ID (12 digits)")
-                    };
-                    err(
-                        &format!("accounts.{field}"),
-                        what,
-                        "copy the ID from the Organizations console or `aws organizations list-accounts`, keeping leading zeros, as a quoted string",
-                    )
-                }),
-            }
-        };
-        let required = |field: &str, value: Option<AccountId>| {
-            value.ok_or_else(|| {
-                err(
-                    &format!("accounts.{field}"),
-                    format!("accounts.{field} is required"),
-                    "add it under [accounts] as a quoted 12-digit ID",
-                )
-            })
-        };
-        let security_tooling = required(
-            "security_tooling",
-            account("security_tooling", accounts.security_tooling)?,
-        )?;
-        let log_archive = required("log_archive", account("log_archive", accounts.log_archive)?)?;
-        let management = account("management", accounts.management)?;
-
-        let distinct = [
-            ("security_tooling", Some(&security_tooling)),
-            ("log_archive", Some(&log_archive)),
-            ("management", management.as_ref()),
-        ];
-        for (i, (a_name, a)) in distinct.iter().enumerate() {
-            for (b_name, b) in &distinct[i + 1..] {
-                if let (Some(a), Some(b)) = (a, b)
-                    && a == b
-                {
-                    return Err(err(
-                        &format!("accounts.{b_name}"),
-                        format!("accounts.{a_name} and accounts.{b_name} are both {a}"),
-                        "the Security Tooling, Log Archive and Management accounts are three different accounts; check the IDs",
-                    ));
-                }
-            }
-        }
-
-        let security_tooling_role = match self.roles.security_tooling {
-            None => RoleRef::Name(DEFAULT_SECURITY_TOOLING_ROLE.to_owned()),
-            Some(r) => parse_role(
-                &r,
-                &region,
-                Some(("accounts.security_tooling", &security_tooling)),
-            ).map_err(|m| {
-                err(
-                    "roles.security_tooling",
+            .map_err(|m| {
+                field_error(
+                    path,
+                    "ct_key_alias",
                     m,
-                    &format!(
-                        "give a role name such as \"AWSControlTowerExecution\", or a role ARN in the Security Tooling account: \"arn:{}:iam::{security_tooling}:role/<name>\"",
-                        region.partition()
-                    ),
+                    "use a name such as \"cloudtrail-org-key\": at most 250 letters, digits, '/', '_' and '-', not starting with \"aws/\"",
                 )
-            })?,
-        };
-        let management_role = self
-            .roles
-            .management
-            .map(|r| {
-                let wrong = |message: String, name: &str| {
-                    let account = management
-                        .as_ref()
-                        .map_or("<management account>".to_owned(), ToString::to_string);
-                    err(
-                        "roles.management",
-                        message,
-                        &format!(
-                            "write it as \"arn:{}:iam::{account}:role/{name}\", the role in the management account that trailkey assumes for the CloudTrail, Organizations and STS calls",
-                            region.partition()
-                        ),
-                    )
-                };
-                let checked_against = management.as_ref().map(|m| ("accounts.management", m));
-                match parse_role(&r, &region, checked_against) {
-                    Ok(RoleRef::Arn(a)) => Ok(a),
-                    Ok(RoleRef::Name(n)) => Err(wrong(
-                        format!("{r:?} is a role name; the management role must be a full role ARN"),
-                        &n,
-                    )),
-                    Err(m) => Err(wrong(m, "<name>")),
-                }
-            })
-            .transpose()?;
+            })?;
+
+        let accounts = validate_accounts(self.accounts, path)?;
+        let security_tooling_role = validate_security_tooling_role(
+            self.roles.security_tooling,
+            &region,
+            &accounts.security_tooling,
+            path,
+        )?;
+        let management_role = validate_management_role(
+            self.roles.management,
+            &region,
+            accounts.management.as_ref(),
+            path,
+        )?;
 
         let organization_trail = self
             .trail
@@ -743,44 +650,22 @@ impl RawConfig {
             .as_ref()
             .and_then(|t| t.allow_control_tower)
             .unwrap_or(false);
-        let trail_name = self.trail.and_then(|t| t.name).ok_or_else(|| {
-            err(
-                "trail.name",
-                "trail.name is required".to_owned(),
-                "add [trail] with name = \"<organization trail name or ARN>\" (see `aws cloudtrail describe-trails`)",
-            )
-        })?;
-        let trail = parse_trail(&trail_name, &region, management.as_ref())
-            .map_err(|(m, h)| err("trail.name", m, &h))?;
+        let trail = validate_trail_name(
+            self.trail.and_then(|t| t.name),
+            &region,
+            accounts.management.as_ref(),
+            path,
+        )?;
 
-        let mut tags = BTreeMap::new();
-        for (k, v) in &self.key.tags {
-            check_tag(k, v).map_err(|m| {
-                err(
-                    &format!("key.tags.{k}"),
-                    m,
-                    "tag keys are 1-128 characters and values up to 256, of letters, digits, spaces and _ . : / = + - @; keys may not start with \"aws:\"",
-                )
-            })?;
-            if k == MANAGED_BY_TAG.0 || k.to_lowercase().starts_with(RESERVED_TAG_PREFIX) {
-                return Err(err(
-                    &format!("key.tags.{k}"),
-                    format!("the tag {k:?} is set by trailkey itself"),
-                    "remove it from [key.tags]: ManagedBy and every tag key starting with \"trailkey:\" are trailkey's own",
-                ));
-            }
-            tags.insert(k.clone(), v.clone());
-        }
-        tags.insert(MANAGED_BY_TAG.0.to_owned(), MANAGED_BY_TAG.1.to_owned());
-        tags.insert(ALIAS_TAG.to_owned(), alias.short().to_owned());
+        let tags = validate_tags(&self.key.tags, &alias, path)?;
 
         Ok(Desired {
             source: path.to_owned(),
             region,
             alias,
-            security_tooling,
-            log_archive,
-            management,
+            security_tooling: accounts.security_tooling,
+            log_archive: accounts.log_archive,
+            management: accounts.management,
             security_tooling_role,
             management_role,
             trail,
@@ -790,6 +675,229 @@ impl RawConfig {
             tags,
         })
     }
+}
+
+/// A config error about `field` of the file at `path`.
+fn field_error(path: &Path, field: &str, message: String, hint: &str) -> Error {
+    Error::config(path, Some(field.to_owned()), message, hint.to_owned())
+}
+
+/// The account IDs of a validated `[accounts]` table.
+struct Accounts {
+    security_tooling: AccountId,
+    log_archive: AccountId,
+    management: Option<AccountId>,
+}
+
+/// Checks `[accounts]`: present, with the two required IDs, every ID well
+/// formed, and no account given twice.
+fn validate_accounts(accounts: Option<RawAccounts>, path: &Path) -> Result<Accounts, Error> {
+    let accounts = accounts.ok_or_else(|| {
+        field_error(
+            path,
+            "accounts",
+            "the [accounts] table is missing".to_owned(),
+            "add [accounts] with security_tooling = \"<12-digit ID>\" and log_archive = \"<12-digit ID>\"",
+        )
+    })?;
+    let security_tooling = required_account(
+        "security_tooling",
+        parse_account_field("security_tooling", accounts.security_tooling, path)?,
+        path,
+    )?;
+    let log_archive = required_account(
+        "log_archive",
+        parse_account_field("log_archive", accounts.log_archive, path)?,
+        path,
+    )?;
+    let management = parse_account_field("management", accounts.management, path)?;
+    let accounts = Accounts {
+        security_tooling,
+        log_archive,
+        management,
+    };
+    check_distinct_accounts(&accounts, path)?;
+    Ok(accounts)
+}
+
+/// `accounts.<field>`, when given, as an account ID; the message names the
+/// usual mistakes (a digit too few or many, the console's separators).
+fn parse_account_field(
+    field: &str,
+    value: Option<String>,
+    path: &Path,
+) -> Result<Option<AccountId>, Error> {
+    match value {
+        None => Ok(None),
+        Some(v) => AccountId::parse(&v).map(Some).ok_or_else(|| {
+            let digits = v.bytes().filter(u8::is_ascii_digit).count();
+            let bare: String = v.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+            let what = if v.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{v:?} has {digits} digits; an AWS account ID has exactly 12")
+            } else if AccountId::parse(&bare).is_some() {
+                format!("{v:?} is written with separators, as the console shows it; write {bare:?}")
+            } else {
+                format!("{v:?} is not an AWS account ID (12 digits)")
+            };
+            field_error(
+                path,
+                &format!("accounts.{field}"),
+                what,
+                "copy the ID from the Organizations console or `aws organizations list-accounts`, keeping leading zeros, as a quoted string",
+            )
+        }),
+    }
+}
+
+/// `accounts.<field>`, which must be given.
+fn required_account(
+    field: &str,
+    value: Option<AccountId>,
+    path: &Path,
+) -> Result<AccountId, Error> {
+    value.ok_or_else(|| {
+        field_error(
+            path,
+            &format!("accounts.{field}"),
+            format!("accounts.{field} is required"),
+            "add it under [accounts] as a quoted 12-digit ID",
+        )
+    })
+}
+
+/// The Security Tooling, Log Archive and management accounts are three
+/// different accounts.
+fn check_distinct_accounts(accounts: &Accounts, path: &Path) -> Result<(), Error> {
+    let distinct = [
+        ("security_tooling", Some(&accounts.security_tooling)),
+        ("log_archive", Some(&accounts.log_archive)),
+        ("management", accounts.management.as_ref()),
+    ];
+    for (i, (a_name, a)) in distinct.iter().enumerate() {
+        for (b_name, b) in &distinct[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b)
+                && a == b
+            {
+                return Err(field_error(
+                    path,
+                    &format!("accounts.{b_name}"),
+                    format!("accounts.{a_name} and accounts.{b_name} are both {a}"),
+                    "the Security Tooling, Log Archive and Management accounts are three different accounts; check the IDs",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `roles.security_tooling`: a role name, or a role ARN in the Security
+/// Tooling account; [`DEFAULT_SECURITY_TOOLING_ROLE`] when not set.
+fn validate_security_tooling_role(
+    value: Option<String>,
+    region: &Region,
+    security_tooling: &AccountId,
+    path: &Path,
+) -> Result<RoleRef, Error> {
+    let Some(r) = value else {
+        return Ok(RoleRef::Name(DEFAULT_SECURITY_TOOLING_ROLE.to_owned()));
+    };
+    parse_role(&r, region, Some(("accounts.security_tooling", security_tooling))).map_err(|m| {
+        field_error(
+            path,
+            "roles.security_tooling",
+            m,
+            &format!(
+                "give a role name such as \"AWSControlTowerExecution\", or a role ARN in the Security Tooling account: \"arn:{}:iam::{security_tooling}:role/<name>\"",
+                region.partition()
+            ),
+        )
+    })
+}
+
+/// `roles.management`, when set: a full role ARN, in `accounts.management`
+/// when that is set.
+fn validate_management_role(
+    value: Option<String>,
+    region: &Region,
+    management: Option<&AccountId>,
+    path: &Path,
+) -> Result<Option<String>, Error> {
+    value
+        .map(|r| {
+            let wrong = |message: String, name: &str| {
+                let account =
+                    management.map_or("<management account>".to_owned(), ToString::to_string);
+                field_error(
+                    path,
+                    "roles.management",
+                    message,
+                    &format!(
+                        "write it as \"arn:{}:iam::{account}:role/{name}\", the role in the management account that trailkey assumes for the CloudTrail, Organizations and STS calls",
+                        region.partition()
+                    ),
+                )
+            };
+            let checked_against = management.map(|m| ("accounts.management", m));
+            match parse_role(&r, region, checked_against) {
+                Ok(RoleRef::Arn(a)) => Ok(a),
+                Ok(RoleRef::Name(n)) => Err(wrong(
+                    format!("{r:?} is a role name; the management role must be a full role ARN"),
+                    &n,
+                )),
+                Err(m) => Err(wrong(m, "<name>")),
+            }
+        })
+        .transpose()
+}
+
+/// `trail.name`: required, a trail name or ARN.
+fn validate_trail_name(
+    name: Option<String>,
+    region: &Region,
+    management: Option<&AccountId>,
+    path: &Path,
+) -> Result<TrailRef, Error> {
+    let name = name.ok_or_else(|| {
+        field_error(
+            path,
+            "trail.name",
+            "trail.name is required".to_owned(),
+            "add [trail] with name = \"<organization trail name or ARN>\" (see `aws cloudtrail describe-trails`)",
+        )
+    })?;
+    parse_trail(&name, region, management).map_err(|(m, h)| field_error(path, "trail.name", m, &h))
+}
+
+/// The tags the key must carry: those of `[key.tags]`, checked against the
+/// KMS rules and never one trailkey sets, plus trailkey's own.
+fn validate_tags(
+    configured: &BTreeMap<String, String>,
+    alias: &AliasName,
+    path: &Path,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut tags = BTreeMap::new();
+    for (k, v) in configured {
+        check_tag(k, v).map_err(|m| {
+            field_error(
+                path,
+                &format!("key.tags.{k}"),
+                m,
+                "tag keys are 1-128 characters and values up to 256, of letters, digits, spaces and _ . : / = + - @; keys may not start with \"aws:\"",
+            )
+        })?;
+        if k == MANAGED_BY_TAG.0 || k.to_lowercase().starts_with(RESERVED_TAG_PREFIX) {
+            return Err(field_error(
+                path,
+                &format!("key.tags.{k}"),
+                format!("the tag {k:?} is set by trailkey itself"),
+                "remove it from [key.tags]: ManagedBy and every tag key starting with \"trailkey:\" are trailkey's own",
+            ));
+        }
+        tags.insert(k.clone(), v.clone());
+    }
+    tags.insert(MANAGED_BY_TAG.0.to_owned(), MANAGED_BY_TAG.1.to_owned());
+    tags.insert(ALIAS_TAG.to_owned(), alias.short().to_owned());
+    Ok(tags)
 }
 
 fn parse_alias(value: &str) -> Result<AliasName, String> {

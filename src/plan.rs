@@ -282,17 +282,12 @@ pub fn check_context(
     identity: &CallerIdentity,
     org: &Organization,
 ) -> Result<(), Error> {
-    let partition = identity.partition().unwrap_or_default();
-    if partition != desired.partition() {
-        return Err(Error::check(
-            format!(
-                "the credentials are for partition {partition:?}, but region {} is in {:?}",
-                desired.region,
-                desired.partition()
-            ),
-            "use credentials for the partition of `region`, or fix `region`",
-        ));
-    }
+    check_caller_partition(
+        identity,
+        &desired.region,
+        "region",
+        "use credentials for the partition of `region`, or fix `region`",
+    )?;
     if org.feature_set != FeatureSet::All {
         return Err(Error::check(
             format!(
@@ -318,15 +313,12 @@ pub fn check_context(
             ),
         ));
     }
-    if identity.account != org.management_account {
-        return Err(Error::check(
-            format!(
-                "trailkey runs as {} in account {}, which is not the management account {} of organization {}",
-                identity.arn, identity.account, org.management_account, org.id
-            ),
-            "run trailkey with credentials of the management account (e.g. --profile), or set roles.management to a role there",
-        ));
-    }
+    check_caller_is_management(
+        identity,
+        org,
+        "trailkey",
+        "run trailkey with credentials of the management account (e.g. --profile), or set roles.management to a role there",
+    )?;
     for (field, acct) in [
         ("security_tooling", &desired.security_tooling),
         ("log_archive", &desired.log_archive),
@@ -337,6 +329,49 @@ pub fn check_context(
                 "the key belongs in the Security Tooling (Audit) account and the logs in Log Archive: use those accounts' IDs",
             ));
         }
+    }
+    Ok(())
+}
+
+/// Fails unless the credentials are in `region`'s partition. `region_word`
+/// is how the command's user names the Region (the config's `region`, or
+/// `--region`); `hint` is the command's own fix.
+pub fn check_caller_partition(
+    identity: &CallerIdentity,
+    region: &crate::config::Region,
+    region_word: &str,
+    hint: &str,
+) -> Result<(), Error> {
+    let partition = identity.partition().unwrap_or_default();
+    if partition != region.partition() {
+        return Err(Error::check(
+            format!(
+                "the credentials are for partition {partition:?}, but {region_word} {region} is in {:?}",
+                region.partition()
+            ),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
+/// Fails unless the caller is in the organization's management account.
+/// `runner` is who runs as the caller (`trailkey`, `init`); `hint` is the
+/// command's own fix.
+pub fn check_caller_is_management(
+    identity: &CallerIdentity,
+    org: &Organization,
+    runner: &str,
+    hint: &str,
+) -> Result<(), Error> {
+    if identity.account != org.management_account {
+        return Err(Error::check(
+            format!(
+                "{runner} runs as {} in account {}, which is not the management account {} of organization {}",
+                identity.arn, identity.account, org.management_account, org.id
+            ),
+            hint,
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,311 @@
+//! What `trailkey init` reads: the caller, the organization, its accounts
+//! and the Region's trails; and how it picks the accounts (by name) and the
+//! trail among them. See the [module documentation](super) for the rules.
+
+use std::collections::BTreeMap;
+
+use super::{AccountKind, Candidate, Discovery, Found, MAX_CANDIDATES, NameMatch, TrailInfo};
+use crate::aws::{
+    Account, AccountStatus, AwsError, CallerIdentity, FeatureSet, Management, Organization, Trail,
+};
+use crate::config::Region;
+use crate::error::Error;
+use crate::plan::{self, CONTROL_TOWER_TRAIL};
+
+/// Lower-cased letters and digits of `name`; everything else is dropped.
+pub fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `name` names an account of `kind`.
+pub fn name_match(kind: AccountKind, name: &str) -> Option<NameMatch> {
+    let n = normalize(name);
+    if kind.exact().contains(&n.as_str()) {
+        Some(NameMatch::Exact)
+    } else if kind.similar().iter().any(|s| n.contains(s)) {
+        Some(NameMatch::Similar)
+    } else {
+        None
+    }
+}
+
+/// The trails of a [`Found`]: the one, the several, or none.
+fn trail_list(found: &Found<TrailInfo>) -> Vec<&TrailInfo> {
+    match found {
+        Found::One(t) => vec![t],
+        Found::Several(ts) => ts.iter().collect(),
+        Found::None { .. } => Vec::new(),
+    }
+}
+
+/// Reads the organization, its accounts and the Region's trails.
+pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discovery, Error> {
+    let (organization, accounts, trails) = read_organization(mgmt, region).await?;
+    let (trail, other_trails, elsewhere) = pick_trail(mgmt, region, trails).await;
+    let warnings = warnings(&organization, &trail);
+    let members: Vec<&Account> = accounts
+        .iter()
+        .filter(|a| a.id != organization.management_account)
+        .collect();
+    let (security_tooling, log_archive) = pick_accounts(&members, &trail_buckets(&trail));
+    let inactive = inactive_accounts(&members);
+    let control_tower = control_tower_sign(&trail, &members);
+    Ok(Discovery {
+        region: region.clone(),
+        organization,
+        security_tooling,
+        log_archive,
+        trail,
+        other_trails,
+        elsewhere,
+        inactive,
+        control_tower,
+        warnings,
+    })
+}
+
+/// Reads the caller, the organization, its accounts and the Region's trails
+/// at once; fails unless the caller is in the organization's management
+/// account and the Region's partition.
+async fn read_organization<M: Management>(
+    mgmt: &M,
+    region: &Region,
+) -> Result<(Organization, Vec<Account>, Vec<Trail>), Error> {
+    let (identity, organization, accounts, trails) = tokio::join!(
+        mgmt.caller_identity(),
+        mgmt.describe_organization(),
+        mgmt.list_accounts(),
+        mgmt.describe_trails(),
+    );
+    // Who we are first: a member account's ListAccounts error says less.
+    let caller = identity
+        .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
+    let organization = organization.map_err(|e| {
+        Error::aws(
+            "reading the organization (organizations:DescribeOrganization)",
+            e,
+        )
+    })?;
+    check_caller(region, &caller, &organization)?;
+    let accounts = accounts.map_err(|e| {
+        Error::aws(
+            "listing the organization's accounts (organizations:ListAccounts)",
+            e,
+        )
+    })?;
+    let trails = trails.map_err(|e| {
+        Error::aws(
+            format!("listing the trails in {region} (cloudtrail:DescribeTrails)"),
+            e,
+        )
+    })?;
+    Ok((organization, accounts, trails))
+}
+
+/// The caller checks `plan` makes too, worded for `init --region`.
+fn check_caller(region: &Region, caller: &CallerIdentity, org: &Organization) -> Result<(), Error> {
+    plan::check_caller_partition(
+        caller,
+        region,
+        "Region",
+        "pass --region with a Region of the credentials' partition, or use credentials for that partition",
+    )?;
+    plan::check_caller_is_management(
+        caller,
+        org,
+        "init",
+        "run `trailkey init` with credentials of the management account (e.g. --profile NAME): only it can list the organization's accounts and manage its organization trail",
+    )
+}
+
+/// What init warns about on stderr: an organization without all features,
+/// and a trail Control Tower manages.
+fn warnings(organization: &Organization, trail: &Found<TrailInfo>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if organization.feature_set != FeatureSet::All {
+        warnings.push(format!(
+            "organization {} has feature set {:?}: organization trails need all features; enable them in AWS Organizations (Settings)",
+            organization.id, organization.feature_set.as_str()
+        ));
+    }
+    if let Some(t) = trail.one()
+        && let Some(why) = &t.control_tower
+    {
+        warnings.push(format!(
+            "trail {} is managed by AWS Control Tower ({why}): Control Tower reverts changes made to it, and `trailkey plan` refuses it unless allow_control_tower = true is set under [trail]. The supported way is the landing zone's own KMS key setting (Control Tower console, Landing zone settings).",
+            t.trail.name
+        ));
+    }
+    warnings
+}
+
+/// The buckets of the organization trails found: Log Archive's ID may be
+/// in their names.
+fn trail_buckets(trail: &Found<TrailInfo>) -> Vec<String> {
+    trail_list(trail)
+        .iter()
+        .map(|t| t.trail.s3_bucket.clone())
+        .collect()
+}
+
+/// Picks the Security Tooling and the Log Archive accounts among the
+/// members.
+fn pick_accounts(members: &[&Account], buckets: &[String]) -> (Found<Candidate>, Found<Candidate>) {
+    let id = |f: &Found<Candidate>| f.one().map(|c| c.account.id.clone());
+    let security_tooling = pick_account(AccountKind::SecurityTooling, members, None, buckets);
+    let log_archive = pick_account(
+        AccountKind::LogArchive,
+        members,
+        id(&security_tooling).as_deref(),
+        buckets,
+    );
+    // Once Log Archive is known, it is no Security Tooling candidate.
+    let security_tooling = match security_tooling {
+        Found::One(a) => Found::One(a),
+        _ => pick_account(
+            AccountKind::SecurityTooling,
+            members,
+            id(&log_archive).as_deref(),
+            buckets,
+        ),
+    };
+    (security_tooling, log_archive)
+}
+
+/// The members named like a landing-zone account that are not ACTIVE.
+fn inactive_accounts(members: &[&Account]) -> Vec<(AccountKind, Account)> {
+    let mut inactive = Vec::new();
+    for kind in [AccountKind::SecurityTooling, AccountKind::LogArchive] {
+        for a in members {
+            if a.status != AccountStatus::Active
+                && name_match(kind, &a.name) == Some(NameMatch::Exact)
+            {
+                inactive.push((kind, (*a).clone()));
+            }
+        }
+    }
+    inactive
+}
+
+/// Why this looks like a Control Tower landing zone: its trail, or else an
+/// ACTIVE account named "Audit".
+fn control_tower_sign(trail: &Found<TrailInfo>, members: &[&Account]) -> Option<String> {
+    trail_list(trail)
+        .into_iter()
+        .find(|t| t.control_tower.is_some())
+        .map(|t| format!("trail {}", t.trail.name))
+        .or_else(|| {
+            members
+                .iter()
+                .find(|a| a.status == AccountStatus::Active && normalize(&a.name) == "audit")
+                .map(|a| format!("an account named {:?}", a.name))
+        })
+}
+
+/// Chooses the account of `kind` among the members, leaving out `taken`.
+/// Only an exact name match among ACTIVE accounts is chosen; otherwise
+/// every other ACTIVE account is a candidate, the likeliest first.
+fn pick_account(
+    kind: AccountKind,
+    members: &[&Account],
+    taken: Option<&str>,
+    buckets: &[String],
+) -> Found<Candidate> {
+    let mut candidates: Vec<Candidate> = members
+        .iter()
+        .filter(|a| a.status == AccountStatus::Active && Some(a.id.as_str()) != taken)
+        .map(|a| Candidate {
+            account: (*a).clone(),
+            name_match: name_match(kind, &a.name),
+            bucket: (kind == AccountKind::LogArchive)
+                .then(|| buckets.iter().find(|b| b.contains(&a.id)).cloned())
+                .flatten(),
+        })
+        .collect();
+    // Exact names first, then similar names, then a bucket named after it.
+    candidates.sort_by_cached_key(|c| {
+        (
+            c.name_match.map_or(2, |m| m as u8),
+            c.bucket.is_none(),
+            normalize(&c.account.name),
+            c.account.id.clone(),
+        )
+    });
+    let exact = candidates
+        .iter()
+        .take_while(|c| c.name_match == Some(NameMatch::Exact))
+        .count();
+    match exact {
+        1 => Found::One(candidates.swap_remove(0)),
+        2.. => {
+            candidates.truncate(exact);
+            Found::Several(candidates)
+        }
+        0 => {
+            let more = candidates.len().saturating_sub(MAX_CANDIDATES);
+            candidates.truncate(MAX_CANDIDATES);
+            Found::None { candidates, more }
+        }
+    }
+}
+
+/// Chooses the organization trail homed in `region`; returns it, the other
+/// trails there, and organization trails homed elsewhere.
+async fn pick_trail<M: Management>(
+    mgmt: &M,
+    region: &Region,
+    trails: Vec<Trail>,
+) -> (Found<TrailInfo>, Vec<Trail>, Vec<Trail>) {
+    let mut org = Vec::new();
+    let mut other = Vec::new();
+    let mut elsewhere = Vec::new();
+    for t in trails {
+        if t.home_region != region.as_str() {
+            if t.is_organization_trail {
+                elsewhere.push(t);
+            }
+        } else if t.is_organization_trail {
+            org.push(t);
+        } else {
+            other.push(t);
+        }
+    }
+    for v in [&mut org, &mut other, &mut elsewhere] {
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let tags = futures_util::future::join_all(org.iter().map(|t| mgmt.trail_tags(&t.arn))).await;
+    let mut infos: Vec<TrailInfo> = org
+        .into_iter()
+        .zip(tags)
+        .map(|(trail, tags)| trail_info(trail, tags))
+        .collect();
+    let found = match infos.len() {
+        0 => Found::None {
+            candidates: Vec::new(),
+            more: 0,
+        },
+        1 => Found::One(infos.remove(0)),
+        _ => Found::Several(infos),
+    };
+    (found, other, elsewhere)
+}
+
+fn trail_info(trail: Trail, tags: Result<BTreeMap<String, String>, AwsError>) -> TrailInfo {
+    let (tag, tags_error) = match &tags {
+        Ok(tags) => (plan::control_tower_tag(tags).cloned(), None),
+        Err(e) => (None, Some(e.code.clone())),
+    };
+    let control_tower = if trail.name == CONTROL_TOWER_TRAIL {
+        Some("recognised by its name".to_owned())
+    } else {
+        tag.map(|k| format!("recognised by its tag {k:?}"))
+    };
+    TrailInfo {
+        trail,
+        control_tower,
+        tags_error,
+    }
+}
