@@ -25,8 +25,8 @@ use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsResult, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management, Trail, TrailStatus,
-    code,
+    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management,
+    Organization, Trail, TrailStatus, code,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
@@ -39,6 +39,67 @@ pub async fn observe<C: Connect>(
     desired: &Desired,
 ) -> Result<(Observed, C::KeyStore), Error> {
     let mgmt = connect.management();
+    let first = first_round(connect, desired).await?;
+    let trail = &first.trail;
+    let likely = trail_key(desired, trail);
+    // Without a likely key the trail will change: the Control Tower guard
+    // needs its tags.
+    let trail_tags =
+        OptionFuture::from(likely.is_none().then(|| read_trail_tags(mgmt, &trail.arn)));
+    let (found, bucket_region, trail_tags) = tokio::join!(
+        observe_keys(&first.keys, desired, trail, likely),
+        mgmt.bucket_region(&trail.s3_bucket),
+        trail_tags,
+    );
+    let found = found?;
+    let trail_tags = trail_tags.transpose()?;
+    let bucket_region = match bucket_region {
+        Ok(region) => Ok(region),
+        Err(e) if e.code == code::NO_SUCH_BUCKET => {
+            return Err(Error::check(
+                format!("the trail's bucket {} does not exist", trail.s3_bucket),
+                "CloudTrail cannot deliver logs: fix the trail's S3 bucket first",
+            ));
+        }
+        // The bucket belongs to Log Archive; its policy may not let the
+        // management account read its location. Reported, not fatal.
+        Err(e) => Err(format!("{}: {}", e.code, e.message)),
+    };
+    Ok((
+        Observed {
+            identity: first.identity,
+            organization: first.organization,
+            trail: first.trail,
+            trail_status: Some(first.trail_status),
+            trail_tags,
+            bucket_region,
+            alias_target: found.alias_target,
+            key: found.key,
+            other_keys: found.other_keys,
+        },
+        first.keys,
+    ))
+}
+
+/// What the first round of `observe` read, checked against the config.
+struct FirstRound<K> {
+    identity: CallerIdentity,
+    organization: Organization,
+    trail: Trail,
+    trail_status: TrailStatus,
+    keys: K,
+}
+
+/// The first round: caller identity, organization, trail, trail status and
+/// `AssumeRole` into Security Tooling, all at once. Errors are reported in
+/// dependency order, who we are first, then what we can see, and the
+/// caller, organization and trail are checked against the config before
+/// anything else is read.
+async fn first_round<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+) -> Result<FirstRound<C::KeyStore>, Error> {
+    let mgmt = connect.management();
     let role_arn = desired.security_tooling_role_arn();
     let trail_name = desired.trail.as_api_name();
     let (identity, organization, trail, status, keys) = tokio::join!(
@@ -48,7 +109,6 @@ pub async fn observe<C: Connect>(
         mgmt.trail_status(trail_name),
         connect.security_tooling(&role_arn),
     );
-    // Report in dependency order: who we are first, then what we can see.
     let identity = identity
         .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
     let organization = organization.map_err(|e| {
@@ -80,44 +140,13 @@ pub async fn observe<C: Connect>(
             e,
         )
     })?;
-    let likely = trail_key(desired, &trail);
-    // Without a likely key the trail will change: the Control Tower guard
-    // needs its tags.
-    let trail_tags =
-        OptionFuture::from(likely.is_none().then(|| read_trail_tags(mgmt, &trail.arn)));
-    let (found, bucket_region, trail_tags) = tokio::join!(
-        observe_keys(&keys, desired, &trail, likely),
-        mgmt.bucket_region(&trail.s3_bucket),
-        trail_tags,
-    );
-    let found = found?;
-    let trail_tags = trail_tags.transpose()?;
-    let bucket_region = match bucket_region {
-        Ok(region) => Ok(region),
-        Err(e) if e.code == code::NO_SUCH_BUCKET => {
-            return Err(Error::check(
-                format!("the trail's bucket {} does not exist", trail.s3_bucket),
-                "CloudTrail cannot deliver logs: fix the trail's S3 bucket first",
-            ));
-        }
-        // The bucket belongs to Log Archive; its policy may not let the
-        // management account read its location. Reported, not fatal.
-        Err(e) => Err(format!("{}: {}", e.code, e.message)),
-    };
-    Ok((
-        Observed {
-            identity,
-            organization,
-            trail,
-            trail_status: Some(trail_status),
-            trail_tags,
-            bucket_region,
-            alias_target: found.alias_target,
-            key: found.key,
-            other_keys: found.other_keys,
-        },
+    Ok(FirstRound {
+        identity,
+        organization,
+        trail,
+        trail_status,
         keys,
-    ))
+    })
 }
 
 /// The key ARN the trail names, when it is a key of the Security Tooling

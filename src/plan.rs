@@ -588,56 +588,45 @@ pub fn created_by_trailkey(tags: &BTreeMap<String, String>) -> bool {
 }
 
 fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change {
-    let Some(k) = &observed.key else {
-        return Change::new(
-            Address::KmsKey,
-            Action::Create,
-            Value::Null,
-            json!({
-                "arn": KNOWN_AFTER_APPLY,
-                "description": desired.key_description(),
-                "key_spec": KeySpec::SymmetricDefault,
-                "key_usage": KeyUsage::EncryptDecrypt,
-                "origin": Origin::AwsKms,
-                "multi_region": false,
-                "state": KeyState::Enabled,
-                "tags": new_key_tags(desired),
-            }),
-        )
-        .because(format!(
-            "no key is named {} or tagged for it in account {} ({})",
-            desired.alias.full(),
-            desired.security_tooling,
-            desired.region
-        ))
-        .steps([Step::CreateKey(NewKey {
-            description: desired.key_description(),
-            policy: policy::to_document(merged),
-            tags: new_key_tags(desired),
-        })]);
-    };
-    let mut change = Change::new(Address::KmsKey, Action::NoOp, Value::Null, Value::Null);
-    match k.info.state {
-        KeyState::PendingDeletion => {
-            change = change
-                .because(
-                    "THE KEY IS PENDING DELETION: once it is deleted, every log it encrypted is unreadable for ever. trailkey cancels the deletion and enables the key",
-                )
-                .steps([Step::CancelKeyDeletion, Step::EnableKey]);
-            if desired.rotation && k.rotation.is_none() {
-                // KMS does not report rotation while deletion is pending.
-                change = change
-                    .because("rotation is turned on again with the key")
-                    .steps([Step::EnableRotation]);
-            }
-        }
-        KeyState::Disabled => {
-            change = change
-                .because("the key is disabled: CloudTrail cannot deliver logs encrypted with it")
-                .steps([Step::EnableKey]);
-        }
-        _ => {}
+    match &observed.key {
+        None => key_creation(desired, merged),
+        Some(k) => key_repair(desired, k),
     }
+}
+
+/// `kms_key` when there is no key: one `CreateKey` with the policy and tags.
+fn key_creation(desired: &Desired, merged: &Value) -> Change {
+    Change::new(
+        Address::KmsKey,
+        Action::Create,
+        Value::Null,
+        json!({
+            "arn": KNOWN_AFTER_APPLY,
+            "description": desired.key_description(),
+            "key_spec": KeySpec::SymmetricDefault,
+            "key_usage": KeyUsage::EncryptDecrypt,
+            "origin": Origin::AwsKms,
+            "multi_region": false,
+            "state": KeyState::Enabled,
+            "tags": new_key_tags(desired),
+        }),
+    )
+    .because(format!(
+        "no key is named {} or tagged for it in account {} ({})",
+        desired.alias.full(),
+        desired.security_tooling,
+        desired.region
+    ))
+    .steps([Step::CreateKey(NewKey {
+        description: desired.key_description(),
+        policy: policy::to_document(merged),
+        tags: new_key_tags(desired),
+    })])
+}
+
+/// `kms_key` for an existing key: enabled again if needed, its tags set.
+fn key_repair(desired: &Desired, k: &ObservedKey) -> Change {
+    let mut change = state_repair(desired, k);
     let missing: BTreeMap<String, String> = key_tags(desired)
         .filter(|(t, v)| k.tags.get(*t) != Some(*v))
         .map(|(t, v)| (t.clone(), v.clone()))
@@ -674,6 +663,32 @@ fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change 
         change.action = Action::Update;
     }
     change
+}
+
+/// The steps that bring a key pending deletion or disabled back to
+/// `Enabled` (none for an enabled key), in a change still to be completed.
+fn state_repair(desired: &Desired, k: &ObservedKey) -> Change {
+    let change = Change::new(Address::KmsKey, Action::NoOp, Value::Null, Value::Null);
+    match k.info.state {
+        KeyState::PendingDeletion => {
+            let change = change
+                .because(
+                    "THE KEY IS PENDING DELETION: once it is deleted, every log it encrypted is unreadable for ever. trailkey cancels the deletion and enables the key",
+                )
+                .steps([Step::CancelKeyDeletion, Step::EnableKey]);
+            if desired.rotation && k.rotation.is_none() {
+                // KMS does not report rotation while deletion is pending.
+                return change
+                    .because("rotation is turned on again with the key")
+                    .steps([Step::EnableRotation]);
+            }
+            change
+        }
+        KeyState::Disabled => change
+            .because("the key is disabled: CloudTrail cannot deliver logs encrypted with it")
+            .steps([Step::EnableKey]),
+        KeyState::Enabled | KeyState::Other(_) => change,
+    }
 }
 
 /// `kms_alias`, and `kms_alias_previous` when `ct_key_alias` was renamed.
@@ -853,58 +868,17 @@ fn findings(
     policy_unchanged: bool,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let partition = desired.partition();
     if let (Some(k), Some(current)) = (&observed.key, current) {
-        let readers = [
-            (desired.log_archive.as_str(), "the Log Archive account"),
-            (
-                observed.organization.management_account.as_str(),
-                "the management account",
-            ),
-        ];
-        for deny in policy::blocking_denies(current, partition, &readers) {
-            out.push(Finding {
-                level: Level::Warning,
-                message: format!(
-                    "{deny}. trailkey does not change statements it does not own: remove or narrow that statement in the key policy of {}",
-                    k.info.arn
-                ),
-            });
-        }
-        // When the policy changes, the change itself lists the kept statements.
-        let kept = policy::foreign_sids(current);
-        if policy_unchanged && !kept.is_empty() {
-            out.push(Finding {
-                level: Level::Note,
-                message: format!(
-                    "the key policy has {} statement(s) not managed by trailkey, kept on every write: {}",
-                    kept.len(),
-                    kept.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        }
+        out.extend(policy_findings(
+            desired,
+            observed,
+            k,
+            current,
+            policy_unchanged,
+        ));
     }
     if let Some(status) = &observed.trail_status {
-        if !status.is_logging {
-            out.push(Finding {
-                level: Level::Warning,
-                message: format!(
-                    "trail {} is not logging: no events are recorded. Start it with `aws cloudtrail start-logging --name {}`",
-                    observed.trail.arn, observed.trail.arn
-                ),
-            });
-        }
-        for (what, error) in [
-            ("log", &status.latest_delivery_error),
-            ("digest", &status.latest_digest_delivery_error),
-        ] {
-            if let Some(error) = error {
-                out.push(Finding {
-                    level: Level::Warning,
-                    message: delivery_error(what, error),
-                });
-            }
-        }
+        out.extend(trail_findings(&observed.trail, status));
     }
     if let Err(why) = &observed.bucket_region {
         out.push(Finding {
@@ -926,6 +900,73 @@ fn findings(
                 observed.key.as_ref().map_or("a new key", |k| k.info.arn.as_str())
             ),
         });
+    }
+    out
+}
+
+/// The key policy's foreign `Deny` statements that block CloudTrail or the
+/// readers, and, when the policy does not change, the statements kept.
+fn policy_findings(
+    desired: &Desired,
+    observed: &Observed,
+    k: &ObservedKey,
+    current: &Value,
+    policy_unchanged: bool,
+) -> Vec<Finding> {
+    let readers = [
+        (desired.log_archive.as_str(), "the Log Archive account"),
+        (
+            observed.organization.management_account.as_str(),
+            "the management account",
+        ),
+    ];
+    let mut out: Vec<Finding> = policy::blocking_denies(current, desired.partition(), &readers)
+        .into_iter()
+        .map(|deny| Finding {
+            level: Level::Warning,
+            message: format!(
+                "{deny}. trailkey does not change statements it does not own: remove or narrow that statement in the key policy of {}",
+                k.info.arn
+            ),
+        })
+        .collect();
+    // When the policy changes, the change itself lists the kept statements.
+    let kept = policy::foreign_sids(current);
+    if policy_unchanged && !kept.is_empty() {
+        out.push(Finding {
+            level: Level::Note,
+            message: format!(
+                "the key policy has {} statement(s) not managed by trailkey, kept on every write: {}",
+                kept.len(),
+                kept.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    out
+}
+
+/// A trail that is not logging, and its latest delivery errors.
+fn trail_findings(trail: &Trail, status: &TrailStatus) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !status.is_logging {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "trail {} is not logging: no events are recorded. Start it with `aws cloudtrail start-logging --name {}`",
+                trail.arn, trail.arn
+            ),
+        });
+    }
+    for (what, error) in [
+        ("log", &status.latest_delivery_error),
+        ("digest", &status.latest_digest_delivery_error),
+    ] {
+        if let Some(error) = error {
+            out.push(Finding {
+                level: Level::Warning,
+                message: delivery_error(what, error),
+            });
+        }
     }
     out
 }
