@@ -412,7 +412,7 @@ fn show_plan_to_confirm(plan: &Plan, format: Format, auto_approve: bool) {
 }
 
 fn confirm() -> Result<(), Error> {
-    output::out(
+    output::err(
         "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
     );
     let mut answer = String::new();

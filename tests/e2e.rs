@@ -2,12 +2,14 @@
 //! (one per test), seeded with an organization, a Log Archive bucket and an
 //! organization trail. Results are asserted on the AWS state read back from
 //! moto by an independent client (boto3, `tests/support/fixture.py`), not on
-//! trailkey's own output; moto's request recorder proves which calls were made.
+//! trailkey's own output; moto's request recorder, or a recording proxy in
+//! front of moto (`support::proxy`), proves which calls were made.
 
 mod support;
 
 use serde_json::Value;
-use support::{Moto, Seed, is_write, transcript};
+use support::proxy::Exchange;
+use support::{Moto, Seed, is_write, transcript, with_tty_stdin};
 
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
@@ -524,4 +526,126 @@ fn credentials_and_session_tokens_never_appear_in_any_output() {
         assert!(!all.contains("ASIA"), "assumed-role key leaked: {all}");
         assert!(!all.to_lowercase().contains("secret"), "{all}");
     }
+}
+
+#[test]
+fn the_confirmation_prompt_is_on_stderr_and_json_stdout_is_one_document() {
+    const PROMPT: &str = "Do you want to perform these actions?";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let proxy = moto.proxy();
+    // Runs trailkey with stdin on a terminal that answers `answer`; returns
+    // its output and the AWS calls it made.
+    let confirm = |args: &[&str], answer: &str| {
+        let before = proxy.exchanges().len();
+        let mut cmd = moto.trailkey_command_via(&proxy, &seed.config);
+        cmd.args(args);
+        let out = with_tty_stdin(&cmd, answer)
+            .output()
+            .expect("run trailkey on a terminal");
+        let calls = proxy.exchanges().split_off(before);
+        assert!(!calls.is_empty(), "it read AWS: {}", transcript(&out));
+        (out, calls)
+    };
+    let writes = |calls: &[Exchange]| -> Vec<String> {
+        calls
+            .iter()
+            .filter(|e| e.is_write())
+            .map(Exchange::call)
+            .collect()
+    };
+
+    // Declined: exit 1, nothing written; with JSON nothing on stdout, in
+    // human format the plan on stdout; the prompt on stderr either way.
+    for (args, answer) in [
+        (&["apply", "--format", "json"][..], "no"),
+        (&["apply"], "no"),
+        (&["apply", "--format", "json"], ""),
+    ] {
+        let (out, calls) = confirm(args, answer);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(exit_code(&out), 1, "{args:?}: {}", transcript(&out));
+        assert!(stderr.contains(PROMPT), "{args:?}: {}", transcript(&out));
+        assert!(
+            stderr.contains("apply cancelled"),
+            "{args:?}: {}",
+            transcript(&out)
+        );
+        assert!(!stdout.contains(PROMPT), "{args:?}: {}", transcript(&out));
+        if args.contains(&"json") {
+            assert_eq!(stdout, "", "{args:?}: {}", transcript(&out));
+            assert!(
+                stderr.contains("+ kms_key will be created"),
+                "the plan to confirm, on stderr: {}",
+                transcript(&out)
+            );
+        } else {
+            assert!(
+                stdout.contains("+ kms_key will be created"),
+                "{}",
+                transcript(&out)
+            );
+        }
+        assert_eq!(writes(&calls), Vec::<String>::new(), "{args:?} declined");
+    }
+    assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
+
+    // Accepted: all of stdout is one JSON document.
+    let (out, calls) = confirm(&["apply", "--format", "json"], "yes");
+    assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    let applied: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", transcript(&out)));
+    assert_eq!(applied["format_version"], "1", "{applied:#}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(PROMPT),
+        "{}",
+        transcript(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert!(
+        writes(&calls).contains(&"kms:CreateKey".to_owned()),
+        "{:?}",
+        calls.iter().map(Exchange::call).collect::<Vec<_>>()
+    );
+    let state = moto.state(&seed);
+    let key_arn = only_key(&state)["arn"].clone();
+    assert_eq!(state["trail"]["kms_key_id"], key_arn);
+    let applied_targets: Vec<&Value> = applied["applied"]
+        .as_array()
+        .expect("applied steps")
+        .iter()
+        .map(|d| &d["target"])
+        .collect();
+    assert!(applied_targets.contains(&&key_arn), "{applied:#}");
+
+    // The same for destroy.
+    let (out, calls) = confirm(&["destroy", "--format", "json"], "no");
+    assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+    assert_eq!(out.stdout, b"", "{}", transcript(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert_eq!(writes(&calls), Vec::<String>::new(), "destroy declined");
+    assert_eq!(moto.state(&seed)["trail"]["kms_key_id"], key_arn);
+
+    let (out, calls) = confirm(&["destroy", "--format", "json"], "yes");
+    assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    let destroyed: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", transcript(&out)));
+    assert_eq!(destroyed["format_version"], "1", "{destroyed:#}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert!(
+        writes(&calls).contains(&"cloudtrail:UpdateTrail".to_owned()),
+        "{:?}",
+        calls.iter().map(Exchange::call).collect::<Vec<_>>()
+    );
+    let state = moto.state(&seed);
+    assert!(
+        state["trail"]["kms_key_id"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "back on SSE-S3: {state:#}"
+    );
 }
