@@ -478,53 +478,167 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
 }
 
+/// The text of each `<tag>...</tag>` element in `xml`.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .map(|rest| {
+            let (text, _) = rest
+                .split_once(close.as_str())
+                .unwrap_or_else(|| panic!("{open} without {close} in {xml}"));
+            text.trim().to_owned()
+        })
+        .collect()
+}
+
+/// The lines of `stderr` that `tracing`'s formatter wrote: a timestamp,
+/// then a level.
+fn log_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace();
+            let timestamp = words.next().unwrap_or_default();
+            let level = words.next().unwrap_or_default();
+            timestamp.starts_with(|c: char| c.is_ascii_digit())
+                && timestamp.contains('T')
+                && timestamp.ends_with('Z')
+                && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level)
+        })
+        .collect()
+}
+
 #[test]
-fn credentials_and_session_tokens_never_appear_in_any_output() {
+fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() {
+    const ACCESS_KEY: &str = "AKIATRAILKEYTESTKEY1";
     const SECRET: &str = "Sup3rSecretAccessKey/trailkey+TEST0000000";
     const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENtrailkey";
-    let moto = Moto::start();
-    let seed = moto.seed();
-    let mut outputs = Vec::new();
-    for args in [
-        &["plan", "--detailed-exitcode"][..],
-        &["apply", "--auto-approve"],
-        &["apply", "--auto-approve", "--format", "json"],
-        &["plan", "--format", "json"],
-        &["policy"],
-    ] {
-        let out = moto
-            .trailkey(&seed.config)
-            .env("AWS_ACCESS_KEY_ID", "AKIATRAILKEYTESTKEY1")
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .args(args)
-            .output()
-            .unwrap();
-        outputs.push(out);
-    }
-    // A failing run too: the error path must not leak either.
-    let text = std::fs::read_to_string(&seed.config).unwrap();
-    std::fs::write(
-        &seed.config,
-        text.replace("name = \"org-trail\"", "name = \"gone\""),
-    )
-    .unwrap();
-    outputs.push(
-        moto.trailkey(&seed.config)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .args(["plan"])
-            .output()
-            .unwrap(),
-    );
-    for out in &outputs {
-        let all = transcript(out);
-        for secret in [SECRET, TOKEN, "AKIATRAILKEYTESTKEY1"] {
-            assert!(!all.contains(secret), "{secret} leaked: {all}");
+    // Run in this order on a fresh organization, with their exit statuses.
+    // The last one runs with the trail renamed to a missing one.
+    let commands: [(&[&str], i32); 7] = [
+        (&["plan", "--detailed-exitcode"], 2),
+        (&["apply", "--auto-approve"], 0),
+        (&["apply", "--auto-approve", "--format", "json"], 0),
+        (&["plan", "--format", "json"], 0),
+        (&["policy"], 0),
+        (&["destroy", "--dry-run", "--detailed-exitcode"], 2),
+        (&["plan"], 1),
+    ];
+    let failing = commands.len() - 1;
+    let expected: Vec<i32> = commands.iter().map(|(_, code)| *code).collect();
+    for (level, verbosity) in [(0, &[][..]), (1, &["-v"]), (2, &["-vv"])] {
+        let moto = Moto::start();
+        let seed = moto.seed();
+        // Both kinds of AssumeRole: aws-config's provider for the
+        // management role, and trailkey's own for the Security Tooling role.
+        let text = std::fs::read_to_string(&seed.config).unwrap();
+        let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", seed.management);
+        std::fs::write(
+            &seed.config,
+            format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
+        )
+        .unwrap();
+        let proxy = moto.proxy();
+        let mut outputs = Vec::new();
+        for (i, (args, _)) in commands.iter().enumerate() {
+            if i == failing {
+                let text = std::fs::read_to_string(&seed.config).unwrap();
+                std::fs::write(
+                    &seed.config,
+                    text.replace("name = \"org-trail\"", "name = \"gone\""),
+                )
+                .unwrap();
+            }
+            let out = moto
+                .trailkey_via(&proxy, &seed.config)
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET)
+                .env("AWS_SESSION_TOKEN", TOKEN)
+                .args(verbosity)
+                .args(*args)
+                .output()
+                .unwrap();
+            outputs.push(out);
         }
-        // moto's assumed-role credentials: access keys start ASIA.
-        assert!(!all.contains("ASIA"), "assumed-role key leaked: {all}");
-        assert!(!all.to_lowercase().contains("secret"), "{all}");
+        let all: Vec<String> = outputs.iter().map(transcript).collect();
+        let codes: Vec<i32> = outputs.iter().map(exit_code).collect();
+        assert_eq!(
+            codes, expected,
+            "exit statuses with {verbosity:?}: {all:#?}"
+        );
+
+        // What AssumeRole handed out during these runs.
+        let mut secrets = vec![ACCESS_KEY.to_owned(), SECRET.to_owned(), TOKEN.to_owned()];
+        let assumed: Vec<_> = proxy
+            .exchanges()
+            .into_iter()
+            .filter(|e| e.is("sts", "AssumeRole"))
+            .collect();
+        assert!(
+            assumed.len() >= 2,
+            "AssumeRole for both roles went through the proxy: {:?}",
+            proxy
+                .exchanges()
+                .iter()
+                .map(|e| e.call())
+                .collect::<Vec<_>>()
+        );
+        for exchange in &assumed {
+            let body = exchange.response_text();
+            assert_eq!(exchange.response.status, 200, "{body}");
+            for tag in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+                let values = xml_texts(&body, tag);
+                assert_eq!(values.len(), 1, "one {tag} in {body}");
+                assert!(values[0].len() >= 16, "a real {tag} in {body}");
+                secrets.push(values[0].clone());
+            }
+        }
+
+        for ((out, all), (args, _)) in outputs.iter().zip(&all).zip(&commands) {
+            for secret in &secrets {
+                assert!(
+                    !all.contains(secret.as_str()),
+                    "{verbosity:?} {args:?}: {secret} leaked: {all}"
+                );
+            }
+            // moto's assumed-role access keys start ASIA.
+            assert!(!all.contains("ASIA"), "{verbosity:?} {args:?}: {all}");
+            assert!(
+                !all.to_lowercase().contains("secret"),
+                "{verbosity:?} {args:?}: {all}"
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let logs = log_lines(&stderr);
+            let calls = logs.iter().filter(|l| l.contains("aws call")).count();
+            match level {
+                0 => assert!(logs.is_empty(), "no log without -v: {all}"),
+                // -v logs the apply steps only.
+                1 => assert_eq!(calls, 0, "AWS calls are logged at -vv only: {all}"),
+                _ => assert!(
+                    logs.iter()
+                        .any(|l| l.contains(" DEBUG ") && l.contains("aws call")),
+                    "-vv logs every AWS call: {all}"
+                ),
+            }
+        }
+        if level == 1 {
+            let first_apply = String::from_utf8_lossy(&outputs[1].stderr);
+            let steps = log_lines(&first_apply)
+                .into_iter()
+                .filter(|l| l.contains(" INFO ") && l.contains("apply step"))
+                .count();
+            assert_eq!(steps, 4, "-v logs each apply step: {}", all[1]);
+        }
+        let logged: usize = outputs
+            .iter()
+            .map(|o| log_lines(&String::from_utf8_lossy(&o.stderr)).len())
+            .sum();
+        eprintln!(
+            "{verbosity:?}: {} AWS calls through the proxy, {} AssumeRole, {logged} log lines",
+            proxy.exchanges().len(),
+            assumed.len()
+        );
     }
 }
 
