@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::Value;
-use support::proxy::Exchange;
+use support::proxy::{Exchange, hold_until};
 use support::{Moto, Seed, is_write, transcript, with_tty_stdin};
 
 fn exit_code(out: &std::process::Output) -> i32 {
@@ -415,9 +415,22 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     const RUNS: usize = 16;
     let moto = Moto::start();
     let seed = moto.seed();
+    let proxy = moto.proxy_with(vec![
+        // No key exists until two runs have asked for one: every run that
+        // observes before then plans a key, so at least two create one.
+        Box::new(hold_until("kms", "CreateKey", |t| {
+            t.arrived("kms", "CreateKey") >= 2
+        })),
+        // No alias exists before two keys do: only one key gets it, so at
+        // least one run that created a key loses the alias.
+        Box::new(hold_until("kms", "CreateAlias", |t| {
+            t.answered("kms", "CreateKey") >= 2
+        })),
+    ]);
+    let started = std::time::Instant::now();
     let children: Vec<_> = (0..RUNS)
         .map(|_| {
-            moto.trailkey_command(&seed.config)
+            moto.trailkey_command_via(&proxy, &seed.config)
                 .args(["apply", "--auto-approve"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -429,16 +442,22 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())
         .collect();
-    let mut lost_and_continued = 0;
+    let elapsed = started.elapsed();
+    assert_eq!(proxy.expired_holds(), Vec::<String>::new());
+    let (mut lost_and_continued, mut lost_and_stopped) = (0, 0);
     for out in &outputs {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match out.status.code() {
             Some(0) => {}
-            Some(1) => assert!(
-                stderr.contains("another trailkey run") && stderr.contains("run trailkey again"),
-                "a clear message: {}",
-                transcript(out)
-            ),
+            Some(1) => {
+                assert!(
+                    stderr.contains("another trailkey run")
+                        && stderr.contains("run trailkey again"),
+                    "a clear message: {}",
+                    transcript(out)
+                );
+                lost_and_stopped += 1;
+            }
             _ => panic!("{}", transcript(out)),
         }
         lost_and_continued +=
@@ -448,9 +467,43 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
         .iter()
         .filter(|o| o.status.code() == Some(0))
         .count();
+    let exchanges = proxy.exchanges();
+    let count = |action: &str, status: u16| {
+        exchanges
+            .iter()
+            .filter(|e| e.is("kms", action) && e.response.status == status)
+            .count()
+    };
+    let (created, aliased, alias_taken) = (
+        count("CreateKey", 200),
+        count("CreateAlias", 200),
+        exchanges
+            .iter()
+            .filter(|e| {
+                e.is("kms", "CreateAlias") && e.response_text().contains("AlreadyExistsException")
+            })
+            .count(),
+    );
+    assert!(created >= 2, "at least two runs created a key: {created}");
+    assert_eq!(aliased, 1, "one CreateAlias succeeded");
+    assert!(alias_taken >= 1, "at least one run lost the alias");
+    assert!(
+        lost_and_continued + lost_and_stopped >= 1,
+        "a run lost the race and said so: {}",
+        outputs
+            .iter()
+            .map(transcript)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     let state = moto.state(&seed);
     let keys = state["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        created,
+        "every key created is accounted for: {state:#}"
+    );
     let enabled: Vec<&Value> = keys
         .iter()
         .filter(|k| k["key_state"] == "Enabled")
@@ -470,7 +523,7 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     );
     assert_eq!(state["trail"]["kms_key_id"], winner["arn"]);
     eprintln!(
-        "{RUNS} concurrent applies: {exit_zero} exited 0 ({lost_and_continued} of them after losing the race), {} keys created, {} scheduled for deletion",
+        "{RUNS} concurrent applies in {elapsed:.1?}: {exit_zero} exited 0 ({lost_and_continued} of them after losing the race and planning again), {lost_and_stopped} exited 1, {} keys created, {} scheduled for deletion, {alias_taken} CreateAlias refused",
         keys.len(),
         keys.len() - 1
     );
