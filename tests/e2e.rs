@@ -2,12 +2,14 @@
 //! (one per test), seeded with an organization, a Log Archive bucket and an
 //! organization trail. Results are asserted on the AWS state read back from
 //! moto by an independent client (boto3, `tests/support/fixture.py`), not on
-//! trailkey's own output; moto's request recorder proves which calls were made.
+//! trailkey's own output; moto's request recorder, or a recording proxy in
+//! front of moto (`support::proxy`), proves which calls were made.
 
 mod support;
 
 use serde_json::Value;
-use support::{Moto, Seed, is_write, transcript};
+use support::proxy::{Exchange, hold_until};
+use support::{Moto, Seed, is_write, transcript, with_tty_stdin};
 
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
@@ -413,9 +415,22 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     const RUNS: usize = 16;
     let moto = Moto::start();
     let seed = moto.seed();
+    let proxy = moto.proxy_with(vec![
+        // No key exists until two runs have asked for one: every run that
+        // observes before then plans a key, so at least two create one.
+        Box::new(hold_until("kms", "CreateKey", |t| {
+            t.arrived("kms", "CreateKey") >= 2
+        })),
+        // No alias exists before two keys do: only one key gets it, so at
+        // least one run that created a key loses the alias.
+        Box::new(hold_until("kms", "CreateAlias", |t| {
+            t.answered("kms", "CreateKey") >= 2
+        })),
+    ]);
+    let started = std::time::Instant::now();
     let children: Vec<_> = (0..RUNS)
         .map(|_| {
-            moto.trailkey_command(&seed.config)
+            moto.trailkey_command_via(&proxy, &seed.config)
                 .args(["apply", "--auto-approve"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -427,16 +442,22 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())
         .collect();
-    let mut lost_and_continued = 0;
+    let elapsed = started.elapsed();
+    assert_eq!(proxy.expired_holds(), Vec::<String>::new());
+    let (mut lost_and_continued, mut lost_and_stopped) = (0, 0);
     for out in &outputs {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match out.status.code() {
             Some(0) => {}
-            Some(1) => assert!(
-                stderr.contains("another trailkey run") && stderr.contains("run trailkey again"),
-                "a clear message: {}",
-                transcript(out)
-            ),
+            Some(1) => {
+                assert!(
+                    stderr.contains("another trailkey run")
+                        && stderr.contains("run trailkey again"),
+                    "a clear message: {}",
+                    transcript(out)
+                );
+                lost_and_stopped += 1;
+            }
             _ => panic!("{}", transcript(out)),
         }
         lost_and_continued +=
@@ -446,9 +467,43 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
         .iter()
         .filter(|o| o.status.code() == Some(0))
         .count();
+    let exchanges = proxy.exchanges();
+    let count = |action: &str, status: u16| {
+        exchanges
+            .iter()
+            .filter(|e| e.is("kms", action) && e.response.status == status)
+            .count()
+    };
+    let (created, aliased, alias_taken) = (
+        count("CreateKey", 200),
+        count("CreateAlias", 200),
+        exchanges
+            .iter()
+            .filter(|e| {
+                e.is("kms", "CreateAlias") && e.response_text().contains("AlreadyExistsException")
+            })
+            .count(),
+    );
+    assert!(created >= 2, "at least two runs created a key: {created}");
+    assert_eq!(aliased, 1, "one CreateAlias succeeded");
+    assert!(alias_taken >= 1, "at least one run lost the alias");
+    assert!(
+        lost_and_continued + lost_and_stopped >= 1,
+        "a run lost the race and said so: {}",
+        outputs
+            .iter()
+            .map(transcript)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     let state = moto.state(&seed);
     let keys = state["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        created,
+        "every key created is accounted for: {state:#}"
+    );
     let enabled: Vec<&Value> = keys
         .iter()
         .filter(|k| k["key_state"] == "Enabled")
@@ -468,7 +523,7 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     );
     assert_eq!(state["trail"]["kms_key_id"], winner["arn"]);
     eprintln!(
-        "{RUNS} concurrent applies: {exit_zero} exited 0 ({lost_and_continued} of them after losing the race), {} keys created, {} scheduled for deletion",
+        "{RUNS} concurrent applies in {elapsed:.1?}: {exit_zero} exited 0 ({lost_and_continued} of them after losing the race and planning again), {lost_and_stopped} exited 1, {} keys created, {} scheduled for deletion, {alias_taken} CreateAlias refused",
         keys.len(),
         keys.len() - 1
     );
@@ -476,52 +531,288 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
 }
 
+/// The text of each `<tag>...</tag>` element in `xml`.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .map(|rest| {
+            let (text, _) = rest
+                .split_once(close.as_str())
+                .unwrap_or_else(|| panic!("{open} without {close} in {xml}"));
+            text.trim().to_owned()
+        })
+        .collect()
+}
+
+/// The lines of `stderr` that `tracing`'s formatter wrote: a timestamp,
+/// then a level.
+fn log_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace();
+            let timestamp = words.next().unwrap_or_default();
+            let level = words.next().unwrap_or_default();
+            timestamp.starts_with(|c: char| c.is_ascii_digit())
+                && timestamp.contains('T')
+                && timestamp.ends_with('Z')
+                && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level)
+        })
+        .collect()
+}
+
 #[test]
-fn credentials_and_session_tokens_never_appear_in_any_output() {
+fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() {
+    const ACCESS_KEY: &str = "AKIATRAILKEYTESTKEY1";
     const SECRET: &str = "Sup3rSecretAccessKey/trailkey+TEST0000000";
     const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENtrailkey";
+    // Run in this order on a fresh organization, with their exit statuses.
+    // The last one runs with the trail renamed to a missing one.
+    let commands: [(&[&str], i32); 7] = [
+        (&["plan", "--detailed-exitcode"], 2),
+        (&["apply", "--auto-approve"], 0),
+        (&["apply", "--auto-approve", "--format", "json"], 0),
+        (&["plan", "--format", "json"], 0),
+        (&["policy"], 0),
+        (&["destroy", "--dry-run", "--detailed-exitcode"], 2),
+        (&["plan"], 1),
+    ];
+    let failing = commands.len() - 1;
+    let expected: Vec<i32> = commands.iter().map(|(_, code)| *code).collect();
+    for (level, verbosity) in [(0, &[][..]), (1, &["-v"]), (2, &["-vv"])] {
+        let moto = Moto::start();
+        let seed = moto.seed();
+        // Both kinds of AssumeRole: aws-config's provider for the
+        // management role, and trailkey's own for the Security Tooling role.
+        let text = std::fs::read_to_string(&seed.config).unwrap();
+        let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", seed.management);
+        std::fs::write(
+            &seed.config,
+            format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
+        )
+        .unwrap();
+        let proxy = moto.proxy();
+        let mut outputs = Vec::new();
+        for (i, (args, _)) in commands.iter().enumerate() {
+            if i == failing {
+                let text = std::fs::read_to_string(&seed.config).unwrap();
+                std::fs::write(
+                    &seed.config,
+                    text.replace("name = \"org-trail\"", "name = \"gone\""),
+                )
+                .unwrap();
+            }
+            let out = moto
+                .trailkey_via(&proxy, &seed.config)
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET)
+                .env("AWS_SESSION_TOKEN", TOKEN)
+                .args(verbosity)
+                .args(*args)
+                .output()
+                .unwrap();
+            outputs.push(out);
+        }
+        let all: Vec<String> = outputs.iter().map(transcript).collect();
+        let codes: Vec<i32> = outputs.iter().map(exit_code).collect();
+        assert_eq!(
+            codes, expected,
+            "exit statuses with {verbosity:?}: {all:#?}"
+        );
+
+        // What AssumeRole handed out during these runs.
+        let mut secrets = vec![ACCESS_KEY.to_owned(), SECRET.to_owned(), TOKEN.to_owned()];
+        let assumed: Vec<_> = proxy
+            .exchanges()
+            .into_iter()
+            .filter(|e| e.is("sts", "AssumeRole"))
+            .collect();
+        assert!(
+            assumed.len() >= 2,
+            "AssumeRole for both roles went through the proxy: {:?}",
+            proxy
+                .exchanges()
+                .iter()
+                .map(|e| e.call())
+                .collect::<Vec<_>>()
+        );
+        for exchange in &assumed {
+            let body = exchange.response_text();
+            assert_eq!(exchange.response.status, 200, "{body}");
+            for tag in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+                let values = xml_texts(&body, tag);
+                assert_eq!(values.len(), 1, "one {tag} in {body}");
+                assert!(values[0].len() >= 16, "a real {tag} in {body}");
+                secrets.push(values[0].clone());
+            }
+        }
+
+        for ((out, all), (args, _)) in outputs.iter().zip(&all).zip(&commands) {
+            for secret in &secrets {
+                assert!(
+                    !all.contains(secret.as_str()),
+                    "{verbosity:?} {args:?}: {secret} leaked: {all}"
+                );
+            }
+            // moto's assumed-role access keys start ASIA.
+            assert!(!all.contains("ASIA"), "{verbosity:?} {args:?}: {all}");
+            assert!(
+                !all.to_lowercase().contains("secret"),
+                "{verbosity:?} {args:?}: {all}"
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let logs = log_lines(&stderr);
+            let calls = logs.iter().filter(|l| l.contains("aws call")).count();
+            match level {
+                0 => assert!(logs.is_empty(), "no log without -v: {all}"),
+                // -v logs the apply steps only.
+                1 => assert_eq!(calls, 0, "AWS calls are logged at -vv only: {all}"),
+                _ => assert!(
+                    logs.iter()
+                        .any(|l| l.contains(" DEBUG ") && l.contains("aws call")),
+                    "-vv logs every AWS call: {all}"
+                ),
+            }
+        }
+        if level == 1 {
+            let first_apply = String::from_utf8_lossy(&outputs[1].stderr);
+            let steps = log_lines(&first_apply)
+                .into_iter()
+                .filter(|l| l.contains(" INFO ") && l.contains("apply step"))
+                .count();
+            assert_eq!(steps, 4, "-v logs each apply step: {}", all[1]);
+        }
+        let logged: usize = outputs
+            .iter()
+            .map(|o| log_lines(&String::from_utf8_lossy(&o.stderr)).len())
+            .sum();
+        eprintln!(
+            "{verbosity:?}: {} AWS calls through the proxy, {} AssumeRole, {logged} log lines",
+            proxy.exchanges().len(),
+            assumed.len()
+        );
+    }
+}
+
+#[test]
+fn the_confirmation_prompt_is_on_stderr_and_json_stdout_is_one_document() {
+    const PROMPT: &str = "Do you want to perform these actions?";
     let moto = Moto::start();
     let seed = moto.seed();
-    let mut outputs = Vec::new();
-    for args in [
-        &["plan", "--detailed-exitcode"][..],
-        &["apply", "--auto-approve"],
-        &["apply", "--auto-approve", "--format", "json"],
-        &["plan", "--format", "json"],
-        &["policy"],
+    let proxy = moto.proxy();
+    // Runs trailkey with stdin on a terminal that answers `answer`; returns
+    // its output and the AWS calls it made.
+    let confirm = |args: &[&str], answer: &str| {
+        let before = proxy.exchanges().len();
+        let mut cmd = moto.trailkey_command_via(&proxy, &seed.config);
+        cmd.args(args);
+        let out = with_tty_stdin(&cmd, answer)
+            .output()
+            .expect("run trailkey on a terminal");
+        let calls = proxy.exchanges().split_off(before);
+        assert!(!calls.is_empty(), "it read AWS: {}", transcript(&out));
+        (out, calls)
+    };
+    let writes = |calls: &[Exchange]| -> Vec<String> {
+        calls
+            .iter()
+            .filter(|e| e.is_write())
+            .map(Exchange::call)
+            .collect()
+    };
+
+    // Declined: exit 1, nothing written; with JSON nothing on stdout, in
+    // human format the plan on stdout; the prompt on stderr either way.
+    for (args, answer) in [
+        (&["apply", "--format", "json"][..], "no"),
+        (&["apply"], "no"),
+        (&["apply", "--format", "json"], ""),
     ] {
-        let out = moto
-            .trailkey(&seed.config)
-            .env("AWS_ACCESS_KEY_ID", "AKIATRAILKEYTESTKEY1")
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .args(args)
-            .output()
-            .unwrap();
-        outputs.push(out);
-    }
-    // A failing run too: the error path must not leak either.
-    let text = std::fs::read_to_string(&seed.config).unwrap();
-    std::fs::write(
-        &seed.config,
-        text.replace("name = \"org-trail\"", "name = \"gone\""),
-    )
-    .unwrap();
-    outputs.push(
-        moto.trailkey(&seed.config)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .args(["plan"])
-            .output()
-            .unwrap(),
-    );
-    for out in &outputs {
-        let all = transcript(out);
-        for secret in [SECRET, TOKEN, "AKIATRAILKEYTESTKEY1"] {
-            assert!(!all.contains(secret), "{secret} leaked: {all}");
+        let (out, calls) = confirm(args, answer);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(exit_code(&out), 1, "{args:?}: {}", transcript(&out));
+        assert!(stderr.contains(PROMPT), "{args:?}: {}", transcript(&out));
+        assert!(
+            stderr.contains("apply cancelled"),
+            "{args:?}: {}",
+            transcript(&out)
+        );
+        assert!(!stdout.contains(PROMPT), "{args:?}: {}", transcript(&out));
+        if args.contains(&"json") {
+            assert_eq!(stdout, "", "{args:?}: {}", transcript(&out));
+            assert!(
+                stderr.contains("+ kms_key will be created"),
+                "the plan to confirm, on stderr: {}",
+                transcript(&out)
+            );
+        } else {
+            assert!(
+                stdout.contains("+ kms_key will be created"),
+                "{}",
+                transcript(&out)
+            );
         }
-        // moto's assumed-role credentials: access keys start ASIA.
-        assert!(!all.contains("ASIA"), "assumed-role key leaked: {all}");
-        assert!(!all.to_lowercase().contains("secret"), "{all}");
+        assert_eq!(writes(&calls), Vec::<String>::new(), "{args:?} declined");
     }
+    assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
+
+    // Accepted: all of stdout is one JSON document.
+    let (out, calls) = confirm(&["apply", "--format", "json"], "yes");
+    assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    let applied: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", transcript(&out)));
+    assert_eq!(applied["format_version"], "1", "{applied:#}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(PROMPT),
+        "{}",
+        transcript(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert!(
+        writes(&calls).contains(&"kms:CreateKey".to_owned()),
+        "{:?}",
+        calls.iter().map(Exchange::call).collect::<Vec<_>>()
+    );
+    let state = moto.state(&seed);
+    let key_arn = only_key(&state)["arn"].clone();
+    assert_eq!(state["trail"]["kms_key_id"], key_arn);
+    let applied_targets: Vec<&Value> = applied["applied"]
+        .as_array()
+        .expect("applied steps")
+        .iter()
+        .map(|d| &d["target"])
+        .collect();
+    assert!(applied_targets.contains(&&key_arn), "{applied:#}");
+
+    // The same for destroy.
+    let (out, calls) = confirm(&["destroy", "--format", "json"], "no");
+    assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+    assert_eq!(out.stdout, b"", "{}", transcript(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert_eq!(writes(&calls), Vec::<String>::new(), "destroy declined");
+    assert_eq!(moto.state(&seed)["trail"]["kms_key_id"], key_arn);
+
+    let (out, calls) = confirm(&["destroy", "--format", "json"], "yes");
+    assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    let destroyed: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", transcript(&out)));
+    assert_eq!(destroyed["format_version"], "1", "{destroyed:#}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(PROMPT));
+    assert!(
+        writes(&calls).contains(&"cloudtrail:UpdateTrail".to_owned()),
+        "{:?}",
+        calls.iter().map(Exchange::call).collect::<Vec<_>>()
+    );
+    let state = moto.state(&seed);
+    assert!(
+        state["trail"]["kms_key_id"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "back on SSE-S3: {state:#}"
+    );
 }

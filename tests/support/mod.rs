@@ -1,8 +1,11 @@
 //! Test harness: a moto server per test on 127.0.0.1 (free port, stopped on
 //! drop), the boto3 fixture (`fixture.py`) to seed and read back AWS state
 //! independently of trailkey, and the real `trailkey` binary pointed at moto
-//! through the standard AWS environment only.
+//! through the standard AWS environment only, directly or through a
+//! recording [`Proxy`] (`proxy.rs`).
 #![allow(dead_code)]
+
+pub mod proxy;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub use proxy::Proxy;
 
 /// The venv with moto and boto3 (`make test` creates it).
 pub fn venv() -> PathBuf {
@@ -206,11 +211,63 @@ impl Moto {
 
     /// The same as a `std::process::Command`, e.g. to spawn several at once.
     pub fn trailkey_command(&self, config: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
-        isolate_aws_env(&mut cmd, &self.endpoint);
-        cmd.arg("-c").arg(config);
-        cmd
+        trailkey_at(&self.endpoint, config)
     }
+
+    /// A recording proxy in front of this moto.
+    pub fn proxy(&self) -> Proxy {
+        Proxy::start(&self.endpoint)
+    }
+
+    /// A proxy in front of this moto that asks `rules` about each request.
+    pub fn proxy_with(&self, rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
+        Proxy::with_rules(&self.endpoint, rules)
+    }
+
+    /// The trailkey binary with the AWS environment pointed at `proxy`,
+    /// which must be in front of this moto.
+    pub fn trailkey_via(&self, proxy: &Proxy, config: &Path) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.trailkey_command_via(proxy, config))
+    }
+
+    /// The same as a `std::process::Command`.
+    pub fn trailkey_command_via(&self, proxy: &Proxy, config: &Path) -> Command {
+        assert_eq!(
+            proxy.upstream, self.endpoint,
+            "the proxy forwards to another moto"
+        );
+        trailkey_at(&proxy.endpoint, config)
+    }
+}
+
+/// `trailkey -c <config>` with the AWS environment pointed at `endpoint`.
+fn trailkey_at(endpoint: &str, config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+    isolate_aws_env(&mut cmd, endpoint);
+    cmd.arg("-c").arg(config);
+    cmd
+}
+
+/// `cmd` with its stdin on a pseudo-terminal that receives `answer` and a
+/// newline (`tty_stdin.py`); its stdout and stderr are the caller's to set.
+/// The exit status is `cmd`'s.
+pub fn with_tty_stdin(cmd: &Command, answer: &str) -> Command {
+    let mut wrapped = Command::new(venv().join("bin/python"));
+    wrapped
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tty_stdin.py"))
+        .arg(answer)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
 
 impl Drop for Moto {
@@ -271,7 +328,6 @@ impl CountingServer {
     }
 }
 
-/// Exit code, stdout and stderr of a finished command, as one snapshot text.
 /// The keys tagged `ManagedBy = trailkey` in a `fixture.py state` answer.
 pub fn trailkey_keys(state: &Value) -> Vec<&Value> {
     state["keys"]
@@ -282,6 +338,7 @@ pub fn trailkey_keys(state: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// Exit code, stdout and stderr of a finished command, as one snapshot text.
 pub fn transcript(out: &std::process::Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
