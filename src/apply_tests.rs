@@ -1114,9 +1114,19 @@ fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
     })
 }
 
-fn run_destroy_plan(fake: &FakeCloud, planned: &Plan) -> Result<Vec<Done>, Error> {
+/// `destroy --delete-key`, planned on a converged fake while nothing else
+/// used the key, then applied, with `meanwhile` done by someone else the
+/// moment destroy deletes the alias: after the plan, before the deletion.
+fn delete_key_with(
+    meanwhile: impl FnOnce(&mut crate::aws::fake::FakeState) + 'static,
+) -> (FakeCloud, Result<Vec<Done>, Error>) {
+    let desired = desired();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    fake.before("DeleteAlias", meanwhile);
     fake.clear_calls();
-    block_on(apply(planned, fake, fake, |_, _| {}))
+    let result = block_on(apply(&planned, &fake, &fake, |_, _| {}));
+    (fake, result)
 }
 
 fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, says: &str) {
@@ -1132,13 +1142,10 @@ fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, s
 
 #[test]
 fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
-    let desired = desired();
-    let fake = empty_cloud();
-    let planned = delete_key_plan(&fake, &desired);
     // While destroy runs, another team points its trail, homed in another
     // Region, at the key through an alias of its own.
     let other = "arn:aws:cloudtrail:eu-west-1:333333333333:trail/team-x";
-    fake.before("DeleteAlias", move |s| {
+    let (fake, result) = delete_key_with(move |s| {
         let key_id = s.keys[0].info.key_id.clone();
         s.aliases.insert("alias/team-x".to_owned(), key_id);
         let mut trail = s.trails[TRAIL_ARN].clone();
@@ -1148,43 +1155,32 @@ fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
         trail.kms_key_id = Some("alias/team-x".to_owned());
         s.trails.insert(other.to_owned(), trail);
     });
-    let result = run_destroy_plan(&fake, &planned);
     assert_deletion_refused(&fake, result, other);
 }
 
 #[test]
 fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
-    let desired = desired();
-    let fake = empty_cloud();
-    let planned = delete_key_plan(&fake, &desired);
-    fake.before("DeleteAlias", |s| {
+    let (fake, result) = delete_key_with(|s| {
         s.keys[0].tags.remove("trailkey:created");
     });
-    let result = run_destroy_plan(&fake, &planned);
     assert_deletion_refused(&fake, result, "trailkey manages it but did not create it");
 }
 
 #[test]
 fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
-    let desired = desired();
-    let fake = empty_cloud();
-    let planned = delete_key_plan(&fake, &desired);
     // Someone points the configured trail back at the key right after
     // destroy moved it to SSE-S3.
-    fake.before("DeleteAlias", |s| {
+    let (fake, result) = delete_key_with(|s| {
         let arn = s.keys[0].info.arn.clone();
         s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(arn);
     });
-    let result = run_destroy_plan(&fake, &planned);
     assert_deletion_refused(&fake, result, TRAIL_ARN);
 }
 
 #[test]
 fn with_nothing_changed_the_deletion_goes_ahead() {
-    let desired = desired();
-    let fake = empty_cloud();
-    let planned = delete_key_plan(&fake, &desired);
-    run_destroy_plan(&fake, &planned).unwrap();
+    let (fake, result) = delete_key_with(|_| {});
+    result.unwrap();
     assert_eq!(
         fake.writes(),
         ["UpdateTrail", "DeleteAlias", "ScheduleKeyDeletion"]

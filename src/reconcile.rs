@@ -88,6 +88,12 @@ pub async fn run<C: Connect>(
     ui: &mut impl Ui,
 ) -> Result<Outcome, Error> {
     let (observed, keys) = observe::observe(connect, desired).await?;
+    tracing::info!(
+        trail = %observed.trail.arn,
+        trail_key = observed.trail.kms_key_id.as_deref().unwrap_or("none"),
+        key = observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
+        "observed"
+    );
     let run = Reconcile {
         connect,
         keys: &keys,
@@ -133,11 +139,12 @@ impl<C: Connect> Reconcile<'_, C> {
     /// the Control Tower guard and plans again (a no-op plan never pays for
     /// them). Returns the plan and what it was made from.
     async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
-        let plan = plan::plan(self.desired, &observed)?;
+        let mut plan = plan::plan(self.desired, &observed)?;
         if plan.changes(Address::TrailEncryption) && observed.trail_tags.is_none() {
             observe::trail_tags(self.connect, &mut observed).await?;
-            return Ok((plan::plan(self.desired, &observed)?, observed));
+            plan = plan::plan(self.desired, &observed)?;
         }
+        log_plan(&plan);
         Ok((plan, observed))
     }
 
@@ -219,6 +226,7 @@ impl<C: Connect> Reconcile<'_, C> {
             _ => None,
         };
         let plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
+        log_plan(&plan);
         if dry_run || !plan.has_changes() {
             return Ok(Outcome::Planned(plan));
         }
@@ -273,6 +281,18 @@ impl<C: Connect> Reconcile<'_, C> {
         let after = reread.into_observed(observed, apply::updated_trail(&done))?;
         Ok((done, after))
     }
+}
+
+/// `-v`: what a plan changes, in numbers.
+fn log_plan(plan: &Plan) {
+    let summary = plan.summary();
+    tracing::info!(
+        add = summary.add,
+        change = summary.change,
+        destroy = summary.destroy,
+        findings = plan.findings.len(),
+        "planned"
+    );
 }
 
 /// An apply whose plan has no change: nothing written, `observed` as it is.

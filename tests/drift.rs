@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Moto, Seed, is_write, trailkey_keys, transcript};
+use support::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
 
 struct Converged {
     moto: Moto,
@@ -244,12 +244,7 @@ fn alias_moved_to_another_key_is_pointed_back() {
         )],
     );
     let state = c.apply_repairs();
-    let other = state["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["arn"] == other_arn)
-        .expect("the other key is left");
+    let other = key_with_arn(&state, other_arn);
     assert!(
         other["tags"].as_object().unwrap().is_empty(),
         "and not adopted"

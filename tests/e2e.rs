@@ -389,13 +389,7 @@ fn foreign_key_policy_statements_are_kept() {
 fn management_role_is_assumed_for_the_management_calls() {
     let moto = Moto::start();
     let seed = moto.seed();
-    let text = std::fs::read_to_string(&seed.config).unwrap();
-    let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", seed.management);
-    std::fs::write(
-        &seed.config,
-        format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
-    )
-    .unwrap();
+    seed.add_management_role();
 
     moto.start_recording();
     let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
@@ -585,13 +579,7 @@ fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() 
         let seed = moto.seed();
         // Both kinds of AssumeRole: aws-config's provider for the
         // management role, and trailkey's own for the Security Tooling role.
-        let text = std::fs::read_to_string(&seed.config).unwrap();
-        let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", seed.management);
-        std::fs::write(
-            &seed.config,
-            format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
-        )
-        .unwrap();
+        seed.add_management_role();
         let proxy = moto.proxy();
         let mut outputs = Vec::new();
         for (i, (args, _)) in commands.iter().enumerate() {
@@ -676,6 +664,20 @@ fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() 
             }
         }
         if level == 1 {
+            for ((out, all), (args, _)) in outputs.iter().zip(&all).zip(&commands) {
+                if out.status.code() == Some(1) {
+                    continue;
+                }
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let logs = log_lines(&stderr);
+                for what in ["observed", "planned"] {
+                    assert!(
+                        logs.iter()
+                            .any(|l| l.contains(" INFO ") && l.contains(what)),
+                        "-v logs what trailkey {what} for {args:?}: {all}"
+                    );
+                }
+            }
             let first_apply = String::from_utf8_lossy(&outputs[1].stderr);
             let steps = log_lines(&first_apply)
                 .into_iter()

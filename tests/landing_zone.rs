@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Moto, Seed, is_write, trailkey_keys, transcript};
+use support::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
 
 /// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
 fn seeded_with_trail(create_trail: &[&str]) -> (Moto, Seed) {
@@ -250,13 +250,7 @@ fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) {
     let key = after["trail"]["kms_key_id"]
         .as_str()
         .expect("the trail keeps its key");
-    let state = after["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["arn"] == key)
-        .expect("the trail's key is listed");
-    assert_eq!(state["key_state"], "Enabled");
+    assert_eq!(key_with_arn(&after, key)["key_state"], "Enabled");
 }
 
 #[test]

@@ -404,7 +404,7 @@ def report(bench: Bench, args: argparse.Namespace, started: str, loads: list) ->
         f"| AWS calls, no-op / first run | {len(bench.jobs['cli_check'].calls)} vs {len(bench.jobs['tk_plan'].calls)}"
         f" | {len(bench.jobs['cli_remediate'].calls)} vs {len(bench.jobs['tk_apply'].calls)} |",
         "",
-        "Targets (issue 7):",
+        "Targets:",
         "- side by side against the same moto, trailkey at least 20x faster (median wall): "
         + ", ".join(
             f"{k.removesuffix(' direct')} {v:.1f}x {'met' if v >= 20 else 'MISSED'}"

@@ -286,6 +286,31 @@ pub struct Seed {
     pub trail_arn: String,
 }
 
+impl Seed {
+    /// Adds `roles.management` (a role in the management account) to the
+    /// config; returns the role's ARN.
+    pub fn add_management_role(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", self.management);
+        std::fs::write(
+            &self.config,
+            format!("{text}\n[roles]\nmanagement = \"{role}\"\n"),
+        )
+        .unwrap();
+        role
+    }
+}
+
+/// The key with ARN `arn` in a `fixture.py state` answer.
+pub fn key_with_arn<'s>(state: &'s Value, arn: &str) -> &'s Value {
+    state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["arn"] == arn)
+        .unwrap_or_else(|| panic!("no key {arn} in {state:#}"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
