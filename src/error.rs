@@ -43,8 +43,10 @@ pub enum Error {
         hint: String,
     },
     /// What AWS reports contradicts the config or makes the change unsafe
-    /// (wrong account, trail in another Region, unusable key, ...). Found
-    /// before any write.
+    /// (wrong account, trail in another Region, unusable key, a key
+    /// `--delete-key` must not delete, ...). Found before any write, except
+    /// by the verification after apply or destroy and by the deletion check
+    /// made again right before `ScheduleKeyDeletion`.
     #[error("{message}")]
     Check { message: String, hint: String },
     /// The command cannot run as asked (e.g. apply without a terminal).

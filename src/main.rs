@@ -1,6 +1,7 @@
 //! `trailkey`: thin binary. Parses arguments, runs, and maps the one error
 //! type to an exit status in one place: 0 success (no changes), 2 changes
-//! present (`plan --detailed-exitcode`), 1 error. A command-line error is 1
+//! present (`plan --detailed-exitcode`, `destroy --dry-run
+//! --detailed-exitcode`), 1 error. A command-line error is 1
 //! too (clap's own 2 would read as "drift" in a pipeline).
 
 use std::process::ExitCode;
