@@ -249,7 +249,6 @@ impl Run<'_> {
             ));
         };
         let race = alias_race(
-            self.plan,
             mgmt,
             keys,
             alias,
@@ -369,7 +368,6 @@ enum Race {
 /// this run created `created`, that key is unused, and its deletion is
 /// scheduled, unless the trail uses it (a key a trail uses is never deleted).
 async fn alias_race<M: Management, K: KeyStore>(
-    plan: &Plan,
     mgmt: &M,
     keys: &K,
     alias: &str,
@@ -388,14 +386,19 @@ async fn alias_race<M: Management, K: KeyStore>(
     let Some(ours) = created else {
         return Ok(Race::Lost(String::new()));
     };
-    let trail = mgmt
-        .get_trail(&plan.target.trail_arn)
+    // Not even a key this run made moments ago is deleted while a trail
+    // names it. No alias names it (its CreateAlias just failed), and it is
+    // this run's own, so only the trails are read (its tags may not be
+    // visible yet).
+    let trails = mgmt
+        .describe_trails()
         .await
         .map_err(|e| Error::aws(context, e))?;
-    if trail.kms_key_id.as_deref() == Some(ours.arn.as_str()) {
+    if let Err(using) = plan::check_unused(ours, &trails, &[], None) {
         return Ok(Race::Lost(format!(
-            "; the key this run created ({}) is kept because the trail uses it",
-            ours.arn
+            "; the key this run created ({}) is kept because trail(s) {} use it",
+            ours.arn,
+            using.join(", ")
         )));
     }
     if let Err(e) = keys

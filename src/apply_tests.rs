@@ -692,7 +692,7 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
-        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        let (_, keys) = observe_and_plan(&fake, &desired).await.unwrap();
         let ours = keys
             .create_key(&tagged_key(&desired, "created by this run"))
             .await
@@ -706,7 +706,6 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
         fake.clear_calls();
         let mut done = Vec::new();
         let race = alias_race(
-            &planned,
             fake.management(),
             &keys,
             ALIAS,
@@ -717,7 +716,7 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
         .await
         .unwrap();
         assert!(
-            matches!(race, Race::Lost(ref text) if text.contains("kept because the trail uses it"))
+            matches!(race, Race::Lost(ref text) if text.contains(&format!("kept because trail(s) {TRAIL_ARN} use it")))
         );
         assert!(fake.writes().is_empty(), "no deletion: {:?}", fake.calls());
     });
@@ -728,7 +727,7 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
-        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        let (_, keys) = observe_and_plan(&fake, &desired).await.unwrap();
         let ours = keys
             .create_key(&tagged_key(&desired, "created by this run"))
             .await
@@ -737,7 +736,6 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
         keys.create_alias(ALIAS, &ours.key_id).await.unwrap();
         let mut done = Vec::new();
         let race = alias_race(
-            &planned,
             fake.management(),
             &keys,
             ALIAS,
@@ -1010,13 +1008,7 @@ fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
 
 #[test]
 fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let (observed, _) = block_on(observe(&fake, &desired)).unwrap();
-    let k = &observed.key.as_ref().unwrap().info.key_id;
-    let users = block_on(crate::observe::key_users(&fake, &fake, k)).unwrap();
-    let planned = crate::plan::plan_destroy(&desired, &observed, Some((7, &users))).unwrap();
+    let planned = delete_key_plan(&empty_cloud(), &desired());
     assert_eq!(
         wave_operations(&planned),
         [
@@ -1191,12 +1183,9 @@ fn with_nothing_changed_the_deletion_goes_ahead() {
 // ---------------------------------------------------------------------------
 // A run that loses the alias, through the product's own loop
 
-#[test]
-fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
-    let desired = desired();
-    let fake = empty_cloud();
-    // Between this run's CreateKey and its CreateAlias, another run creates
-    // its own key (the same kind, policy and tags) and takes the alias.
+/// Between this run's `CreateKey` and its `CreateAlias`, another run creates
+/// its own key (the same kind, policy and tags) and takes the alias.
+fn another_run_takes_the_alias(fake: &FakeCloud) {
     fake.before("CreateAlias", |s| {
         let mut winner = s.keys[0].clone();
         winner.info.key_id = "99999999-9999-4999-8999-999999999999".to_owned();
@@ -1206,6 +1195,13 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
             .insert(ALIAS.to_owned(), winner.info.key_id.clone());
         s.keys.push(winner);
     });
+}
+
+#[test]
+fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
+    let desired = desired();
+    let fake = empty_cloud();
+    another_run_takes_the_alias(&fake);
     let apply = crate::cli::Command::Apply {
         auto_approve: true,
         format: crate::cli::Format::Json,
@@ -1239,4 +1235,56 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
         ]
     );
     assert!(!plan_now(&fake, &desired).has_changes());
+}
+
+/// A [`crate::reconcile::Ui`] that answers yes and counts what it was asked and told.
+#[derive(Default)]
+struct Yes {
+    confirmed: usize,
+    planned_again: usize,
+}
+
+impl crate::reconcile::Ui for Yes {
+    fn about_to_apply(&mut self, _: &Plan) {}
+    fn confirm(&mut self, _: &Plan) -> Result<(), Error> {
+        self.confirmed += 1;
+        Ok(())
+    }
+    fn step(&mut self, _: usize, _: usize, _: Address, _: &Step) {}
+    fn planning_again(&mut self, _: &str, _: &Plan) {
+        self.planned_again += 1;
+    }
+}
+
+/// Someone confirmed one plan: after a lost race, the loop stops rather than
+/// apply a second plan nobody saw.
+#[test]
+fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
+    let desired = desired();
+    let fake = empty_cloud();
+    another_run_takes_the_alias(&fake);
+    let mut ui = Yes::default();
+    let command = crate::reconcile::Command::Apply {
+        auto_approve: false,
+        policy_retry: std::time::Duration::ZERO,
+    };
+    let e = block_on(crate::reconcile::run(&fake, &desired, command, &mut ui)).unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    assert!(
+        e.render().contains("hint: run trailkey again"),
+        "{}",
+        e.render()
+    );
+    assert_eq!((ui.confirmed, ui.planned_again), (1, 0));
+    assert_eq!(
+        fake.writes(),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "ScheduleKeyDeletion"
+        ],
+        "the trail is not touched"
+    );
+    assert_eq!(trail_kms_key_id(&fake), None);
 }

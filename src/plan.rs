@@ -977,7 +977,7 @@ fn delivery_error(what: &str, error: &str) -> String {
         "CloudTrail could not use the KMS key: check that the key is enabled, in the bucket's Region, and that its policy lets cloudtrail.amazonaws.com GenerateDataKey* for this trail (`trailkey plan` shows policy drift)"
     } else if error.contains("AccessDenied") {
         "the bucket policy does not let CloudTrail write: check the Log Archive bucket policy"
-    } else if error.contains("NoSuchBucket") {
+    } else if error.contains(crate::aws::code::NO_SUCH_BUCKET) {
         "the bucket is gone: fix the trail's S3 bucket"
     } else {
         "see the CloudTrail console for the trail's delivery status"
@@ -1009,11 +1009,11 @@ pub struct KeyUsers {
 }
 
 /// Refuses the deletion of `key` unless trailkey's own `CreateKey` made it
-/// ([`created_by_trailkey`]) and no trail names it, by ARN, ID, the
-/// configured `alias` or any alias that names it. `moving_off` is the trail
-/// the same destroy moves back to SSE-S3 first (at plan time); just before
-/// `ScheduleKeyDeletion` it is `None`, so that trail must not name the key
-/// either. The plan and the apply make this one check.
+/// ([`created_by_trailkey`]) and no trail names it ([`check_unused`]), by
+/// ARN, ID, the configured `alias` or any alias that names it. `moving_off`
+/// is the trail the same destroy moves back to SSE-S3 first (at plan time);
+/// just before `ScheduleKeyDeletion` it is `None`, so that trail must not
+/// name the key either. The plan and the apply make this one check.
 pub fn check_deletion(
     alias: &str,
     key: &KeyInfo,
@@ -1043,27 +1043,36 @@ pub fn check_deletion(
     }
     let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
     aliases.push(alias);
-    let using: Vec<&str> = users
-        .trails
-        .iter()
-        .filter(|t| Some(t.arn.as_str()) != moving_off)
-        .filter(|t| names_key(t.kms_key_id.as_deref(), key, &aliases))
-        .map(|t| t.arn.as_str())
-        .collect();
-    if using.is_empty() {
-        return Ok(());
-    }
-    Err(Error::check(
-        format!(
-            "--delete-key refused: the key {} still encrypts trail(s) {}",
-            key.arn,
-            using.join(", ")
-        ),
-        "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
-    ))
+    check_unused(key, &users.trails, &aliases, moving_off).map_err(|using| {
+        Error::check(
+            format!(
+                "--delete-key refused: the key {} still encrypts trail(s) {}",
+                key.arn,
+                using.join(", ")
+            ),
+            "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
+        )
+    })
 }
 
-/// The destroy plan (the backout of seed 001): the trail back to SSE-S3;
+/// Whether any of `trails` but `moving_off` names `key`, by ARN, ID or one
+/// of `aliases`; `Err` lists the ARNs of those that do.
+pub fn check_unused(
+    key: &KeyInfo,
+    trails: &[Trail],
+    aliases: &[&str],
+    moving_off: Option<&str>,
+) -> Result<(), Vec<String>> {
+    let using: Vec<String> = trails
+        .iter()
+        .filter(|t| Some(t.arn.as_str()) != moving_off)
+        .filter(|t| names_key(t.kms_key_id.as_deref(), key, aliases))
+        .map(|t| t.arn.clone())
+        .collect();
+    if using.is_empty() { Ok(()) } else { Err(using) }
+}
+
+/// The destroy plan, the backout: the trail back to SSE-S3;
 /// the key and alias kept, because existing logs need the key to be read,
 /// unless `delete_key` (the deletion window in days, and the key's users
 /// read for it), which removes the alias and schedules the key's deletion,
@@ -1076,15 +1085,13 @@ pub fn plan_destroy(
     check_context(desired, &observed.identity, &observed.organization)?;
     check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
     let key = observed.key.as_ref();
-    let mut changes = vec![trail_backout(desired, observed)];
+    let backout = trail_backout(desired, observed);
+    // Only a trail this destroy moves off the key is exempt from the check.
+    let moving_off = (backout.action == Action::Update).then_some(observed.trail.arn.as_str());
+    let mut changes = vec![backout];
     match (key, delete_key) {
         (Some(k), Some((days, users))) => {
-            check_deletion(
-                &desired.alias.full(),
-                &k.info,
-                users,
-                Some(&observed.trail.arn),
-            )?;
+            check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
             changes.extend(key_deletion(desired, observed, k, days));
         }
         (Some(k), None) => changes.push(

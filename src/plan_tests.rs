@@ -1599,4 +1599,13 @@ fn destroy_never_deletes_a_key_a_trail_names_by_another_alias_or_from_another_re
     assert!(check_deletion(ALIAS, k, &users, Some(TRAIL_ARN)).is_ok());
     let text = check_deletion(ALIAS, k, &users, None).unwrap_err().render();
     assert!(text.contains(TRAIL_ARN), "{text}");
+    // The configured trail names the key through the other alias: destroy
+    // does not move it off, so it is not exempt, and the plan refuses.
+    let mut observed = observed.clone();
+    observed.trail.kms_key_id = Some("alias/team-x".to_owned());
+    users.trails = vec![observed.trail.clone()];
+    let text = plan_destroy(&desired, &observed, Some((7, &users)))
+        .unwrap_err()
+        .render();
+    assert!(text.contains(TRAIL_ARN), "{text}");
 }

@@ -51,8 +51,9 @@ pub enum Command {
 
 /// What the loop shows the user and asks them, while it runs.
 pub trait Ui {
-    /// The plan that apply or destroy is about to carry out (also when it
-    /// has no change).
+    /// The plan that apply or destroy is about to carry out: for apply also
+    /// when it has no change; destroy returns a plan without changes as
+    /// [`Outcome::Planned`] instead.
     fn about_to_apply(&mut self, plan: &Plan);
     /// Whether to carry out `plan`; asked only without auto-approve, and
     /// only for a plan with changes. An error stops the run before any write.

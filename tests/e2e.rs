@@ -654,7 +654,7 @@ fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() 
             let calls = logs.iter().filter(|l| l.contains("aws call")).count();
             match level {
                 0 => assert!(logs.is_empty(), "no log without -v: {all}"),
-                // -v logs the apply steps only.
+                // -v logs what trailkey does, not each AWS call.
                 1 => assert_eq!(calls, 0, "AWS calls are logged at -vv only: {all}"),
                 _ => assert!(
                     logs.iter()

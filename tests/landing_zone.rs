@@ -196,32 +196,11 @@ fn destroy_delete_key_removes_the_alias_and_schedules_deletion() {
 fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
     let moto = Moto::start();
     let seed = moto.seed();
-    assert_eq!(
-        moto.run(&seed.config, &["apply", "--auto-approve"])
-            .status
-            .code(),
-        Some(0)
-    );
-    let key_arn = trailkey_keys(&moto.state(&seed))[0]["arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    apply_ok(&moto, &seed);
     moto.fixture(&["create-trail", "--name", "second-trail"]);
     // Point the second trail at trailkey's key, as another team might.
     moto.fixture(&["drift", "trail-alias", "--trail", "second-trail"]);
-    moto.start_recording();
-    let out = moto.run(&seed.config, &["destroy", "--auto-approve", "--delete-key"]);
-    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--delete-key refused"), "{stderr}");
-    assert!(stderr.contains("second-trail"), "{stderr}");
-    assert!(
-        moto.recorded().iter().all(|c| !is_write(c)),
-        "no write at all"
-    );
-    let state = moto.state(&seed);
-    assert_eq!(trailkey_keys(&state)[0]["key_state"], "Enabled");
-    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+    delete_key_refused(&moto, &seed, "second-trail");
 }
 
 fn apply_ok(moto: &Moto, seed: &Seed) {
