@@ -26,6 +26,15 @@ use crate::plan::{self, Address, Plan, Step};
 /// consistency after an account or role was just created), by default.
 pub const DEFAULT_POLICY_RETRY: Duration = Duration::from_secs(120);
 
+/// How long to wait, by default, for AWS to show this run's own writes (a
+/// new key, alias or policy) to the calls that follow them. KMS is
+/// eventually consistent: "KMS eventual consistency" in the AWS KMS
+/// Developer Guide.
+pub const DEFAULT_PROPAGATION_RETRY: Duration = Duration::from_secs(120);
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 /// Days before a key this run created, and lost to a concurrent run, is deleted.
 pub const ORPHAN_DELETION_DAYS: i32 = 7;
 
@@ -34,15 +43,106 @@ pub const ORPHAN_DELETION_DAYS: i32 = 7;
 pub struct ApplyOptions {
     /// Total time to retry `MalformedPolicyDocumentException`; zero: no retry.
     pub policy_retry: Duration,
-    /// First backoff between those retries; doubles up to 10 s.
-    pub policy_retry_backoff: Duration,
+    /// Total time to wait for this run's own writes to propagate, when a
+    /// call after them fails as if they had not happened; zero: no wait.
+    pub propagation_retry: Duration,
+    /// First backoff between retries; doubles up to 10 s.
+    pub retry_backoff: Duration,
+}
+
+impl ApplyOptions {
+    pub fn policy(&self) -> Backoff {
+        Backoff {
+            total: self.policy_retry,
+            first: self.retry_backoff,
+        }
+    }
+
+    pub fn propagation(&self) -> Backoff {
+        Backoff {
+            total: self.propagation_retry,
+            first: self.retry_backoff,
+        }
+    }
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             policy_retry: DEFAULT_POLICY_RETRY,
-            policy_retry_backoff: Duration::from_secs(1),
+            propagation_retry: DEFAULT_PROPAGATION_RETRY,
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A bounded retry with exponential backoff: waits `first`, then twice as
+/// long each time up to [`MAX_BACKOFF`], as long as the next wait still ends
+/// within `total` of the first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub total: Duration,
+    pub first: Duration,
+}
+
+impl Backoff {
+    /// How many attempts the schedule allows at most: the first, and one
+    /// after each wait.
+    pub fn attempts(&self) -> usize {
+        let (mut spent, mut wait, mut attempts) = (Duration::ZERO, self.first, 1);
+        while !wait.is_zero() && spent + wait <= self.total {
+            spent += wait;
+            wait = Self::after(wait);
+            attempts += 1;
+        }
+        attempts
+    }
+
+    /// The wait after `wait`: twice as long, at most [`MAX_BACKOFF`].
+    pub fn after(wait: Duration) -> Duration {
+        (wait * 2).min(MAX_BACKOFF)
+    }
+
+    /// Calls `call` until it succeeds, fails with an error `transient` does
+    /// not recognise, or the schedule is spent. For a transient error,
+    /// `transient` says what is awaited, for the line on stderr.
+    pub async fn retry<T, F, Fut>(
+        &self,
+        transient: impl Fn(&AwsError) -> Option<&'static str>,
+        mut call: F,
+    ) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let attempts = self.attempts();
+        let started = tokio::time::Instant::now();
+        let (mut wait, mut attempt) = (self.first, 1);
+        loop {
+            let e = match call().await {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let Some(what) = transient(&e) else {
+                return Err(e);
+            };
+            if attempt >= attempts {
+                let mut e = e;
+                e.message = format!(
+                    "{} (still rejected after retrying for {:.0?})",
+                    e.message,
+                    started.elapsed()
+                );
+                return Err(e);
+            }
+            attempt += 1;
+            tracing::info!(operation = e.operation, code = %e.code, wait = ?wait, attempt, "retrying");
+            crate::output::err(&format!(
+                "  {what} ({} returned {}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
+                e.operation, e.code
+            ));
+            tokio::time::sleep(wait).await;
+            wait = Self::after(wait);
         }
     }
 }
@@ -95,6 +195,7 @@ where
         plan,
         key: plan.key.clone(),
         created: None,
+        written: Written::default(),
         done: Vec::new(),
     };
     let mut waves = waves(plan);
@@ -126,6 +227,7 @@ struct Run<'p> {
     key: Option<KeyInfo>,
     /// The key this run created, if any.
     created: Option<KeyInfo>,
+    written: Written,
     done: Vec<Done>,
 }
 
@@ -164,10 +266,10 @@ impl Run<'_> {
             progress(*address, step);
         }
         self.check_before_deletion(wave, mgmt, keys).await?;
-        let key = self.key.clone();
+        let (key, written) = (self.key.clone(), self.written);
         let results = futures_util::future::join_all(
             wave.iter()
-                .map(|(_, step)| run_step(step, mgmt, keys, options, key.as_ref())),
+                .map(|(_, step)| run_step(step, mgmt, keys, options, key.as_ref(), written)),
         )
         .await;
         // Record every step that succeeded before acting on any failure.
@@ -207,6 +309,13 @@ impl Run<'_> {
         if let Some(key) = outcome.created {
             self.key = Some(key.clone());
             self.created = Some(key);
+            self.written = Written {
+                key: true,
+                policy: true,
+            };
+        }
+        if let Step::PutKeyPolicy(_) = step {
+            self.written.policy = true;
         }
     }
 
@@ -425,46 +534,67 @@ async fn alias_race<M: Management, K: KeyStore>(
     )))
 }
 
-/// Retries `MalformedPolicyDocumentException` with exponential backoff for
-/// up to `options.policy_retry`; every other result is returned at once.
-async fn retry_malformed_policy<T, F, Fut>(
-    options: &ApplyOptions,
-    mut call: F,
-) -> Result<T, AwsError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AwsError>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut backoff = options.policy_retry_backoff;
-    loop {
-        match call().await {
-            Err(e)
-                if e.code == code::MALFORMED_POLICY
-                    && started.elapsed() + backoff <= options.policy_retry =>
-            {
-                tracing::info!(operation = e.operation, wait = ?backoff, "policy not accepted yet, retrying");
-                crate::output::err(&format!(
-                    "  {} not accepted yet ({}: IAM may not know a new principal); retrying in {backoff:.0?}\n",
-                    e.operation, e.code
-                ));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-            Err(mut e) if e.code == code::MALFORMED_POLICY => {
-                e.message = format!(
-                    "{} (still rejected after retrying for {:.0?})",
-                    e.message,
-                    started.elapsed()
-                );
-                return Err(e);
-            }
-            other => return other,
+/// This run's own writes, which the calls after them may not see yet.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    /// The key the steps act on is the one this run created.
+    key: bool,
+    /// This run set the key's policy (`CreateKey` or `PutKeyPolicy`).
+    policy: bool,
+}
+
+/// What a step waits for when it fails as if this run's own earlier writes
+/// had not happened: the errors that only mean "not visible yet" after
+/// them, never otherwise (the same errors without such a cause fail at once).
+fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'static str> {
+    let trail = matches!(step, Step::UpdateTrail(_));
+    let on_key = !matches!(
+        step,
+        Step::CreateKey(_)
+            | Step::UpdateTrail(_)
+            | Step::DisableTrailEncryption(_)
+            | Step::DeleteAlias(_)
+    );
+    move |e: &AwsError| match e.code.as_str() {
+        code::KMS_KEY_NOT_FOUND if trail && written.key => {
+            Some("waiting for CloudTrail to see the new key")
         }
+        code::INSUFFICIENT_ENCRYPTION_POLICY if trail && (written.key || written.policy) => {
+            Some("waiting for CloudTrail to see the new key policy")
+        }
+        code::NOT_FOUND if on_key && written.key => {
+            Some("waiting for KMS to make the new key visible")
+        }
+        _ => None,
     }
 }
 
+/// Runs one step, retried while it fails only because this run's own
+/// earlier writes have not propagated yet ([`propagating`]).
 async fn run_step<M: Management, K: KeyStore>(
+    step: &Step,
+    mgmt: &M,
+    keys: &K,
+    options: &ApplyOptions,
+    key: Option<&KeyInfo>,
+    written: Written,
+) -> Result<Outcome, AwsError> {
+    options
+        .propagation()
+        .retry(propagating(step, written), || {
+            call_step(step, mgmt, keys, options, key)
+        })
+        .await
+}
+
+/// `MalformedPolicyDocumentException` retried: a principal in the policy
+/// that IAM does not know yet.
+fn malformed_policy(e: &AwsError) -> Option<&'static str> {
+    (e.code == code::MALFORMED_POLICY)
+        .then_some("the key policy is not accepted yet: IAM may not know a new principal")
+}
+
+async fn call_step<M: Management, K: KeyStore>(
     step: &Step,
     mgmt: &M,
     keys: &K,
@@ -482,7 +612,10 @@ async fn run_step<M: Management, K: KeyStore>(
     };
     match step {
         Step::CreateKey(new) => {
-            let created = retry_malformed_policy(options, || keys.create_key(new)).await?;
+            let created = options
+                .policy()
+                .retry(malformed_policy, || keys.create_key(new))
+                .await?;
             return Ok(Outcome {
                 target: created.arn.clone(),
                 trail: None,
@@ -500,7 +633,10 @@ async fn run_step<M: Management, K: KeyStore>(
         }
         Step::PutKeyPolicy(doc) => {
             let id = &k()?.key_id;
-            retry_malformed_policy(options, || keys.put_key_policy(id, doc)).await?
+            options
+                .policy()
+                .retry(malformed_policy, || keys.put_key_policy(id, doc))
+                .await?
         }
         Step::EnableRotation => keys.enable_rotation(&k()?.key_id).await?,
         Step::UpdateTrail(trail) => {

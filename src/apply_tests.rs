@@ -487,7 +487,17 @@ fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
         "InsufficientEncryptionPolicyException",
         "Insufficient permissions to access S3 bucket or KMS key",
     );
-    let text = apply_error(&fake, &desired).render();
+    // With no time to wait for CloudTrail to see the new key's policy.
+    let no_wait = ApplyOptions {
+        propagation_retry: std::time::Duration::ZERO,
+        ..ApplyOptions::default()
+    };
+    let text = block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await?;
+        apply_with(&planned, &fake, &keys, &no_wait, |_, _| {}).await
+    })
+    .expect_err("apply fails")
+    .render();
     assert!(text.contains("hint:"), "{text}");
     assert!(text.contains("key policy"), "{text}");
     assert!(
@@ -574,13 +584,20 @@ fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
 
 #[test]
 fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
-    let fake = empty_cloud();
+    // An existing key: nothing this run wrote explains the error, so it is
+    // not waited for.
+    let fake = converged_with_unencrypted_trail();
     fake.fail_next(
         "UpdateTrail",
         "KmsKeyNotFoundException",
         "Cannot find KMS key",
     );
     let e = apply_error(&fake, &desired());
+    assert_eq!(
+        fake.calls().iter().filter(|c| **c == "UpdateTrail").count(),
+        1,
+        "no retry"
+    );
     assert!(
         e.hint().contains("Region") && e.hint().contains("ARN"),
         "{}",
@@ -753,7 +770,8 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
 fn fast_retry(total_ms: u64) -> ApplyOptions {
     ApplyOptions {
         policy_retry: std::time::Duration::from_millis(total_ms),
-        policy_retry_backoff: std::time::Duration::from_millis(1),
+        retry_backoff: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
     }
 }
 
@@ -944,6 +962,7 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,
+        propagation_timeout: 0,
     };
     let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, apply));
     eprintln!("first apply: {calls} calls in {rounds} rounds");
@@ -1206,6 +1225,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,
+        propagation_timeout: 0,
     };
     block_on(run_command(&fake, &desired, apply));
     let s = fake.state.borrow();
@@ -1254,6 +1274,7 @@ impl crate::reconcile::Ui for Yes {
     fn planning_again(&mut self, _: &str, _: &Plan) {
         self.planned_again += 1;
     }
+    fn waiting(&mut self, _: &str, _: usize, _: usize) {}
 }
 
 /// Someone confirmed one plan: after a lost race, the loop stops rather than
@@ -1267,6 +1288,7 @@ fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
     let command = crate::reconcile::Command::Apply {
         auto_approve: false,
         policy_retry: std::time::Duration::ZERO,
+        propagation_retry: std::time::Duration::ZERO,
     };
     let e = block_on(crate::reconcile::run(&fake, &desired, command, &mut ui)).unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
@@ -1287,4 +1309,169 @@ fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
         "the trail is not touched"
     );
     assert_eq!(trail_kms_key_id(&fake), None);
+}
+
+// ---------------------------------------------------------------------------
+// Eventual consistency: this run's own writes, not visible at once
+
+/// A converged fake whose trail someone set back to SSE-S3.
+fn converged_with_unencrypted_trail() -> FakeCloud {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    fake.state
+        .borrow_mut()
+        .trails
+        .get_mut(TRAIL_ARN)
+        .unwrap()
+        .kms_key_id = None;
+    fake.clear_calls();
+    fake
+}
+
+/// `trailkey apply --auto-approve --propagation-timeout <seconds>` through
+/// the product's own code path on a paused clock (waits cost no wall
+/// time), then a plan once every window has passed; returns the apply's
+/// result, the plan, and the time the apply waited.
+fn apply_paused(
+    fake: &FakeCloud,
+    seconds: u64,
+) -> (Result<crate::Status, Error>, Plan, std::time::Duration) {
+    let desired = desired();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let started = tokio::time::Instant::now();
+            let command = crate::cli::Command::Apply {
+                auto_approve: true,
+                format: crate::cli::Format::Json,
+                policy_retry_timeout: 0,
+                propagation_timeout: seconds,
+            };
+            let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
+                panic!("apply talks to AWS");
+            };
+            let applied = crate::run_online(fake, &desired, command, view).await;
+            let waited = started.elapsed();
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            let (planned, _) = observe_and_plan(fake, &desired).await.unwrap();
+            (applied, planned, waited)
+        })
+}
+
+fn count(fake: &FakeCloud, operation: &str) -> usize {
+    fake.calls().iter().filter(|c| **c == operation).count()
+}
+
+#[test]
+fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_one_run() {
+    let fake = empty_cloud();
+    fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(2));
+    let (applied, after, waited) = apply_paused(&fake, 120);
+    if let Err(e) = &applied {
+        panic!("{}", e.render());
+    }
+    assert!(!after.has_changes(), "converged");
+    let key = only_key(&fake);
+    assert_eq!(trail_kms_key_id(&fake), Some(key.info.arn));
+    // CreateAlias and EnableKeyRotation on the new key were refused with
+    // NotFoundException, then retried; nothing was created twice.
+    assert!(count(&fake, "CreateAlias") >= 2, "{:?}", fake.calls());
+    assert!(count(&fake, "EnableKeyRotation") >= 2, "{:?}", fake.calls());
+    assert_eq!(count(&fake, "CreateKey"), 1);
+    assert!(!fake.writes().contains(&"ScheduleKeyDeletion"));
+    // The verification waited for the new alias too.
+    assert!(waited >= std::time::Duration::from_secs(4), "{waited:?}");
+    assert!(waited < std::time::Duration::from_secs(30), "{waited:?}");
+}
+
+#[test]
+fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
+    let fake = empty_cloud();
+    fake.fail_next(
+        "UpdateTrail",
+        "KmsKeyNotFoundException",
+        "Cannot find KMS key",
+    );
+    fake.fail_next(
+        "UpdateTrail",
+        "InsufficientEncryptionPolicyException",
+        "Insufficient permissions to access S3 bucket or KMS key",
+    );
+    let (applied, after, _) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes());
+    assert_eq!(
+        count(&fake, "UpdateTrail"),
+        3,
+        "two refusals, then accepted"
+    );
+}
+
+#[test]
+fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
+    for (operation, error) in [
+        ("UpdateTrail", "InsufficientEncryptionPolicyException"),
+        ("UpdateTrail", "KmsKeyNotFoundException"),
+    ] {
+        let fake = converged_with_unencrypted_trail();
+        fake.fail_next(operation, error, "as AWS says it");
+        let (applied, _, waited) = apply_paused(&fake, 120);
+        let text = applied.expect_err("fails").render();
+        assert!(text.contains(error) && text.contains("hint:"), "{text}");
+        assert_eq!(count(&fake, operation), 1, "{error}: not retried");
+        assert_eq!(waited, std::time::Duration::ZERO, "{error}");
+    }
+    // NotFoundException on a key this run did not create: not waited for.
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    fake.state.borrow_mut().keys[0].rotation = false;
+    fake.clear_calls();
+    fake.fail_next("EnableKeyRotation", "NotFoundException", "gone");
+    let (applied, _, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_err());
+    assert_eq!(count(&fake, "EnableKeyRotation"), 1);
+    assert_eq!(waited, std::time::Duration::ZERO);
+}
+
+#[test]
+fn a_wait_is_bounded_and_then_fails_with_the_error() {
+    let fake = empty_cloud();
+    for _ in 0..50 {
+        fake.fail_next(
+            "UpdateTrail",
+            "KmsKeyNotFoundException",
+            "Cannot find KMS key",
+        );
+    }
+    let (applied, _, waited) = apply_paused(&fake, 10);
+    let text = applied.expect_err("gives up").render();
+    assert!(text.contains("KmsKeyNotFoundException"), "{text}");
+    assert!(text.contains("still rejected after retrying for"), "{text}");
+    // 10 s allow waits of 1, 2 and 4 s: four attempts.
+    let schedule = Backoff {
+        total: std::time::Duration::from_secs(10),
+        first: std::time::Duration::from_secs(1),
+    };
+    assert_eq!(schedule.attempts(), 4);
+    assert_eq!(count(&fake, "UpdateTrail"), 4);
+    assert_eq!(waited, std::time::Duration::from_secs(7));
+}
+
+#[test]
+fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
+    let schedule = |total: u64| Backoff {
+        total: std::time::Duration::from_secs(total),
+        first: std::time::Duration::from_secs(1),
+    };
+    // 1 + 2 + 4 + 8 = 15, then 10 s at a time: 120 s allow 1 + 4 + 10 attempts.
+    assert_eq!(schedule(120).attempts(), 15);
+    assert_eq!(schedule(0).attempts(), 1);
+    assert_eq!(schedule(1).attempts(), 2);
+    assert_eq!(
+        Backoff::after(std::time::Duration::from_secs(8)),
+        std::time::Duration::from_secs(10)
+    );
 }

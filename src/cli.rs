@@ -57,6 +57,11 @@ pub enum Command {
         /// principal created moments ago causes until IAM knows it (0: no retry).
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         policy_retry_timeout: u64,
+        /// How long to wait for AWS to show this run's own new key, alias or
+        /// key policy to the calls that follow them (KMS is eventually
+        /// consistent; 0: no wait).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        propagation_timeout: u64,
     },
     /// Read the organization and write a commented config (to -c/--config).
     Init {

@@ -121,6 +121,14 @@ impl Error {
         }
     }
 
+    /// The AWS error code, for an [`Error::Aws`].
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { source, .. } => Some(&source.code),
+            _ => None,
+        }
+    }
+
     pub fn hint(&self) -> &str {
         match self {
             Error::Config { hint, .. }

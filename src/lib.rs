@@ -86,10 +86,12 @@ fn dispatch(command: Command) -> Dispatch {
             auto_approve,
             format,
             policy_retry_timeout,
+            propagation_timeout,
         } => Dispatch::Online(
             reconcile::Command::Apply {
                 auto_approve,
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
+                propagation_retry: std::time::Duration::from_secs(propagation_timeout),
             },
             view(format, false, false),
         ),
@@ -314,6 +316,10 @@ impl reconcile::Ui for Terminal {
             address.as_str(),
             step.operation()
         ));
+    }
+
+    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
+        output::err(&format!("  waiting for {what} ({attempt}/{attempts})\n"));
     }
 
     fn planning_again(&mut self, why: &str, plan: &Plan) {

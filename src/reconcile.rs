@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use crate::apply::{self, ApplyOptions, Done};
-use crate::aws::Connect;
+use crate::apply::{self, ApplyOptions, Backoff, Done};
+use crate::aws::{Connect, code};
 use crate::config::Desired;
 use crate::error::Error;
 use crate::observe;
@@ -36,6 +36,8 @@ pub enum Command {
         auto_approve: bool,
         /// How long to retry KMS's `MalformedPolicyDocumentException`.
         policy_retry: Duration,
+        /// How long to wait for this run's own writes to propagate.
+        propagation_retry: Duration,
     },
     /// Back out: the trail to SSE-S3 and, with `delete_key` (the deletion
     /// window in days), the alias and the key, if trailkey created it and no
@@ -63,6 +65,8 @@ pub trait Ui {
     /// Another run won the race for the alias (`why`); the loop planned
     /// again against its key and will carry out `plan`.
     fn planning_again(&mut self, why: &str, plan: &Plan);
+    /// The loop waits for `what` before attempt `attempt` of at most `attempts`.
+    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize);
 }
 
 /// How a reconcile ended.
@@ -109,9 +113,11 @@ pub async fn run<C: Connect>(
         Command::Apply {
             auto_approve,
             policy_retry,
+            propagation_retry,
         } => {
             let options = ApplyOptions {
                 policy_retry,
+                propagation_retry,
                 ..ApplyOptions::default()
             };
             run.converge(observed, auto_approve, &options, ui).await
@@ -185,7 +191,11 @@ impl<C: Connect> Reconcile<'_, C> {
     }
 
     /// Applies `plan`, then checks that a plan made from the state after it
-    /// is empty.
+    /// is empty. AWS may not show this run's writes at once (KMS is
+    /// eventually consistent), so while the only differences left are on
+    /// what apply wrote, or a re-read does not find this run's key yet, it
+    /// reads again, on the same bounded backoff as apply's own retries. Any
+    /// other difference fails at once.
     async fn apply_verified(
         &self,
         plan: &Plan,
@@ -193,18 +203,35 @@ impl<C: Connect> Reconcile<'_, C> {
         options: &ApplyOptions,
         ui: &mut impl Ui,
     ) -> Result<(Vec<Done>, ApplyResult), Error> {
-        let (done, after) = self.apply(plan, observed, options, ui).await?;
-        let again = plan::plan(self.desired, &after)?;
-        if again.has_changes() {
-            return Err(Error::check(
-                format!(
-                    "apply finished, but AWS does not show the desired state yet:\n{}",
-                    crate::render::plan_human(&again)
-                ),
-                "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
-            ));
+        let (done, mut read) = self.apply(plan, observed, options, ui).await?;
+        let schedule = options.propagation();
+        let (attempts, mut wait, mut attempt) = (schedule.attempts(), schedule.first, 1);
+        loop {
+            let (propagating, error) = match read {
+                Ok(after) => {
+                    let again = plan::plan(self.desired, &after)?;
+                    if !again.has_changes() {
+                        return Ok((done, ApplyResult::of(&after, again.findings)));
+                    }
+                    let wrote_only = again
+                        .changes
+                        .iter()
+                        .filter(|c| c.action != plan::Action::NoOp)
+                        .all(|c| done.iter().any(|d| d.address == c.address.as_str()));
+                    (wrote_only, not_converged(&again))
+                }
+                Err(e) if e.aws_code() == Some(code::NOT_FOUND) => (true, e),
+                Err(e) => return Err(e),
+            };
+            if !propagating || attempt >= attempts {
+                return Err(error);
+            }
+            attempt += 1;
+            ui.waiting("AWS to show what apply wrote", attempt, attempts);
+            tokio::time::sleep(wait).await;
+            wait = Backoff::after(wait);
+            read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
         }
-        Ok((done, ApplyResult::of(&after, again.findings)))
     }
 
     /// `destroy`: plan the backout; unless a dry run, confirm, apply it and
@@ -238,6 +265,7 @@ impl<C: Connect> Reconcile<'_, C> {
         let (done, after) = self
             .apply(&plan, &observed, &ApplyOptions::default(), ui)
             .await?;
+        let after = after?;
         if let Some(key) = &after.trail.kms_key_id
             && plan.changes(Address::TrailEncryption)
         {
@@ -253,14 +281,14 @@ impl<C: Connect> Reconcile<'_, C> {
     /// Applies `plan` and re-reads what it changed: the re-read
     /// (`observe::reread`) starts as soon as the steps on the key are done,
     /// so it runs concurrently with `UpdateTrail` (`apply::apply_then`).
-    /// Returns the writes and the state after them.
+    /// Returns the writes and the state read after them.
     async fn apply(
         &self,
         plan: &Plan,
         observed: &Observed,
         options: &ApplyOptions,
         ui: &mut impl Ui,
-    ) -> Result<(Vec<Done>, Observed), Error> {
+    ) -> Result<(Vec<Done>, Result<Observed, Error>), Error> {
         let total = plan.steps().count();
         let mut index = 0;
         let progress = |address: Address, step: &Step| {
@@ -279,7 +307,7 @@ impl<C: Connect> Reconcile<'_, C> {
                 observe::reread(connect, keys, desired, observed, read_trail, key)
             })
             .await?;
-        let after = reread.into_observed(observed, apply::updated_trail(&done))?;
+        let after = reread.into_observed(observed, apply::updated_trail(&done));
         Ok((done, after))
     }
 }
@@ -294,6 +322,17 @@ fn log_plan(plan: &Plan) {
         findings = plan.findings.len(),
         "planned"
     );
+}
+
+/// The verification's error: the plan made after apply is not empty.
+fn not_converged(again: &Plan) -> Error {
+    Error::check(
+        format!(
+            "apply finished, but AWS does not show the desired state yet:\n{}",
+            crate::render::plan_human(again)
+        ),
+        "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
+    )
 }
 
 /// An apply whose plan has no change: nothing written, `observed` as it is.

@@ -76,6 +76,37 @@ pub struct FakeState {
     pub accounts: Vec<Account>,
     /// What other actors do when trailkey calls an operation, each once.
     pub hooks: Vec<(&'static str, Hook)>,
+    /// KMS's eventual consistency, as AWS shows it: for this long after
+    /// `CreateKey`, the new key is not found (`NotFoundException`, and
+    /// `KmsKeyNotFoundException` from `UpdateTrail`), nor listed; for this
+    /// long after `CreateAlias` or `UpdateAlias`, the alias is not found.
+    pub propagation: Option<std::time::Duration>,
+    /// When each new key (by ID) or new or moved alias becomes visible.
+    pub visible_at: HashMap<String, tokio::time::Instant>,
+}
+
+impl FakeState {
+    /// Whether `name` (a key ID, key ARN or alias name) is still hidden by
+    /// propagation: a key created, or an alias created or moved, moments ago.
+    fn hidden(&self, name: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let later = |id: &str| self.visible_at.get(id).is_some_and(|at| *at > now);
+        if name.starts_with("alias/") {
+            return later(name) || self.aliases.get(name).is_some_and(|id| later(id));
+        }
+        self.keys
+            .iter()
+            .find(|k| k.info.key_id == name || k.info.arn == name)
+            .is_some_and(|k| later(&k.info.key_id))
+    }
+
+    /// Starts the propagation window of `id` (a key ID or alias name).
+    fn propagating(&mut self, id: &str) {
+        if let Some(window) = self.propagation {
+            self.visible_at
+                .insert(id.to_owned(), tokio::time::Instant::now() + window);
+        }
+    }
 }
 
 /// A fake AWS: cheap to clone, clones share state.
@@ -201,6 +232,13 @@ impl FakeCloud {
         f: impl FnOnce(&mut FakeKey) -> T,
     ) -> AwsResult<T> {
         let mut s = self.state.borrow_mut();
+        if s.hidden(key) {
+            return Err(AwsError::new(
+                op,
+                code::NOT_FOUND,
+                format!("key {key} not found"),
+            ));
+        }
         let id = s
             .aliases
             .get(key)
@@ -257,6 +295,13 @@ impl Management for FakeCloud {
         self.call("UpdateTrail").await?;
         let arn = self.find_trail("UpdateTrail", trail)?;
         let mut s = self.state.borrow_mut();
+        if !key_arn.is_empty() && s.hidden(key_arn) {
+            return Err(AwsError::new(
+                "UpdateTrail",
+                code::KMS_KEY_NOT_FOUND,
+                format!("Cannot find KMS key {key_arn}"),
+            ));
+        }
         let t = s.trails.get_mut(&arn).expect("found above");
         t.kms_key_id = Some(key_arn.to_owned()).filter(|k| !k.is_empty());
         Ok(t.clone())
@@ -350,11 +395,10 @@ impl KeyStore for FakeCloud {
 
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
         self.call("ListKeys").await?;
-        Ok(self
-            .state
-            .borrow()
-            .keys
+        let s = self.state.borrow();
+        Ok(s.keys
             .iter()
+            .filter(|k| !s.hidden(&k.info.key_id))
             .map(|k| k.info.key_id.clone())
             .collect())
     }
@@ -394,12 +438,20 @@ impl KeyStore for FakeCloud {
             rotation: false,
             tags: key.tags.clone(),
         });
+        s.propagating(&info.key_id);
         Ok(info)
     }
 
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("CreateAlias").await?;
         let mut s = self.state.borrow_mut();
+        if s.hidden(key_id) {
+            return Err(AwsError::new(
+                "CreateAlias",
+                code::NOT_FOUND,
+                format!("key {key_id} not found"),
+            ));
+        }
         if s.aliases.contains_key(alias) {
             return Err(AwsError::new(
                 "CreateAlias",
@@ -408,15 +460,22 @@ impl KeyStore for FakeCloud {
             ));
         }
         s.aliases.insert(alias.to_owned(), key_id.to_owned());
+        s.propagating(alias);
         Ok(())
     }
 
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("UpdateAlias").await?;
-        self.state
-            .borrow_mut()
-            .aliases
-            .insert(alias.to_owned(), key_id.to_owned());
+        let mut s = self.state.borrow_mut();
+        if s.hidden(key_id) {
+            return Err(AwsError::new(
+                "UpdateAlias",
+                code::NOT_FOUND,
+                format!("key {key_id} not found"),
+            ));
+        }
+        s.aliases.insert(alias.to_owned(), key_id.to_owned());
+        s.propagating(alias);
         Ok(())
     }
 

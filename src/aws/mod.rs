@@ -33,6 +33,11 @@ pub mod code {
     pub const KMS_INVALID_STATE: &str = "KMSInvalidStateException";
     /// KMS: a principal in the policy is unknown to IAM (yet).
     pub const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
+    /// CloudTrail `UpdateTrail`: it cannot find the key (or not yet).
+    pub const KMS_KEY_NOT_FOUND: &str = "KmsKeyNotFoundException";
+    /// CloudTrail `UpdateTrail`: the key policy does not let CloudTrail use
+    /// the key for this trail (or CloudTrail does not see the new policy yet).
+    pub const INSUFFICIENT_ENCRYPTION_POLICY: &str = "InsufficientEncryptionPolicyException";
     /// S3: the bucket does not exist.
     pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
 }
