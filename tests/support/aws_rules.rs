@@ -72,13 +72,13 @@ pub fn error_code(response: &Response) -> Option<String> {
 
 /// KMS and CloudTrail while a new key or alias propagates.
 ///
-/// KMS is eventually consistent: "a change that you make might not be
-/// visible to all AWS KMS endpoints for up to several seconds"; right after
-/// `CreateKey`, a call that names the key can fail with `NotFoundException`,
-/// and right after `CreateAlias` or `UpdateAlias` the alias can fail to
-/// resolve or resolve to its former key
+/// The KMS API is eventually consistent: a change usually takes less than
+/// a few seconds to propagate, sometimes minutes, and meanwhile calls can
+/// fail with errors such as `NotFoundException`, e.g. a call naming a key
+/// right after its `CreateKey`
 /// (<https://docs.aws.amazon.com/kms/latest/developerguide/accessing-kms.html#programming-eventual-consistency>,
-/// "AWS KMS eventual consistency"). This rule makes that window certain:
+/// "AWS KMS eventual consistency"). This rule makes such a window certain
+/// for new keys and for aliases just created or moved:
 ///
 /// * For `window` after a `CreateKey` answer, every KMS request whose
 ///   `KeyId` or `TargetKeyId` names the new key, by ID or ARN, is answered
@@ -89,8 +89,9 @@ pub fn error_code(response: &Response) -> Option<String> {
 ///   answered `NotFoundException` ("Alias <name> is not found.").
 /// * A CloudTrail `UpdateTrail` or `CreateTrail` whose `KmsKeyId` names a
 ///   key or an alias still in its window is answered
-///   `KmsKeyNotFoundException`, as CloudTrail answers for a key it cannot
-///   find.
+///   `KmsKeyNotFoundException`, CloudTrail's error for a KMS key that does
+///   not exist
+///   (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html>).
 ///
 /// None of these reach moto. After the window, requests pass.
 pub fn kms_propagation(window: Duration) -> impl Rule {
