@@ -13,6 +13,8 @@ Run it with the project's venv, which has boto3 (it comes with moto):
     .venv/bin/python tests/support/fixture.py make-key --security-tooling 123456789012 \
         --alias cloudtrail-org-key --kind multi-region
     .venv/bin/python tests/support/fixture.py recording start
+    .venv/bin/python tests/support/fixture.py calls --json \
+        '[{"op": "kms:CreateKey"}, {"op": "kms:DescribeKey", "params": {"KeyId": "$KeyId"}, "until_ok": 5}]'
     .venv/bin/python tests/support/fixture.py recording show
 
 Every subcommand takes --endpoint (default: $AWS_ENDPOINT_URL) and --region
@@ -56,6 +58,17 @@ Symmetric kinds are created with KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DEC
   trailkey-tagged  tags ManagedBy=trailkey, trailkey:alias=<alias> (as an older trailkey
                    created keys, without trailkey:created); no alias is created
 
+`calls --json LIST` sends raw API calls in order from one process and prints
+{"results": [...]}, one result per call: "op", "ok", then "response" (the
+answer without ResponseMetadata) or "code", "message" and "status"; "attempts"
+and "at" (seconds since the first call, when the result came). A failed call
+is a result, not a failure of the command; boto3 does not retry. A call is
+{"op": "service:Operation", "params": {...}}, plus "until_ok": SECONDS to send
+it again every 20 ms until it succeeds or that long has passed. In params,
+"$KeyId" and "$Arn" stand for the key of the last successful kms:CreateKey.
+--account ID sends them with a role of that account (default: the dummy
+credentials, i.e. moto's default account).
+
 Accounts as moto sees them: the dummy credentials act as moto's default account
 (123456789012), which seed makes the organization's management account. Any
 AssumeRole into arn:aws:iam::<id>:role/<name> succeeds (the role need not exist)
@@ -85,6 +98,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_REGION = "us-east-1"
@@ -680,6 +694,70 @@ def cmd_make_key(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     return {"key_id": meta["KeyId"], "arn": meta["Arn"]}
 
 
+# -------------------------------------------------------------------- calls
+
+
+def substitute(value: Any, facts: dict[str, str]) -> Any:
+    """`value` with "$KeyId"/"$Arn" in its strings replaced by `facts`."""
+    if isinstance(value, str):
+        for name, fact in facts.items():
+            value = value.replace(f"${name}", fact)
+        return value
+    if isinstance(value, list):
+        return [substitute(v, facts) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, facts) for k, v in value.items()}
+    return value
+
+
+def send_call(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    method = getattr(client, xform_name(operation))
+    try:
+        response = method(**params)
+    except ClientError as err:
+        return {
+            "ok": False,
+            "code": err.response.get("Error", {}).get("Code"),
+            "message": err.response.get("Error", {}).get("Message"),
+            "status": err.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+        }
+    response.pop("ResponseMetadata", None)
+    return {"ok": True, "response": json.loads(json.dumps(response, default=str))}
+
+
+def cmd_calls(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    calls = json.loads(args.json)
+    credentials = aws.assume(args.account, args.role) if args.account else DUMMY_CREDENTIALS
+    config = Config(user_agent_extra=FIXTURE_USER_AGENT, retries={"max_attempts": 1, "mode": "standard"})
+    clients = {
+        service: boto3.client(
+            service, endpoint_url=aws.endpoint, region_name=aws.region, config=config, **credentials
+        )
+        for service in {call["op"].split(":", 1)[0] for call in calls}
+    }
+    facts: dict[str, str] = {}
+    results = []
+    start = time.monotonic()
+    for call in calls:
+        service, operation = call["op"].split(":", 1)
+        params = substitute(call.get("params", {}), facts)
+        deadline = time.monotonic() + float(call.get("until_ok", 0))
+        attempts = 0
+        while True:
+            attempts += 1
+            result = send_call(clients[service], operation, params)
+            if result["ok"] or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        if operation == "CreateKey" and result["ok"]:
+            meta = result["response"]["KeyMetadata"]
+            facts.update(KeyId=meta["KeyId"], Arn=meta["Arn"])
+        results.append(
+            {"op": call["op"], **result, "attempts": attempts, "at": round(time.monotonic() - start, 3)}
+        )
+    return {"results": results}
+
+
 # ---------------------------------------------------------------- recording
 
 # Service names for the X-Amz-Target prefixes of the JSON protocols, used when
@@ -886,6 +964,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     make_key.add_argument("--description", default="", help="the key's description (default: names the kind)")
     make_key.add_argument("--role", default=DEFAULT_ROLE)
     make_key.set_defaults(handler=cmd_make_key)
+
+    calls = commands.add_parser("calls", parents=[common], help="send raw API calls in order, report each result")
+    calls.add_argument("--json", required=True, metavar="LIST", help='[{"op": "kms:DescribeKey", "params": {...}}, ...]')
+    calls.add_argument("--account", metavar="ACCOUNT_ID", help="call as a role of this account")
+    calls.add_argument("--role", default=DEFAULT_ROLE)
+    calls.set_defaults(handler=cmd_calls)
 
     recording = commands.add_parser("recording", parents=[common], help="moto's request recorder")
     recording.add_argument("action", choices=("start", "show"))

@@ -5,6 +5,7 @@
 //! recording [`Proxy`] (`proxy.rs`).
 #![allow(dead_code)]
 
+pub mod aws_rules;
 pub mod proxy;
 
 use std::net::{TcpListener, TcpStream};
@@ -110,18 +111,44 @@ impl Moto {
 
     /// Runs `fixture.py <args> --endpoint <moto>` and returns its JSON.
     pub fn fixture(&self, args: &[&str]) -> Value {
-        let mut cmd = Command::new(venv().join("bin/python"));
-        cmd.arg(fixture_script())
-            .args(args)
-            .args(["--endpoint", &self.endpoint]);
-        isolate_aws_env(&mut cmd, &self.endpoint);
-        let out = cmd.output().expect("run fixture.py");
-        assert!(
-            out.status.success(),
-            "fixture.py {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        fixture_at(&self.endpoint, args)
+    }
+
+    /// Runs `fixture.py <args>` with its requests sent through `proxy`,
+    /// which must be in front of this moto.
+    pub fn fixture_via(&self, proxy: &Proxy, args: &[&str]) -> Value {
+        assert_eq!(
+            proxy.upstream, self.endpoint,
+            "the proxy forwards to another moto"
         );
-        serde_json::from_slice(&out.stdout).expect("fixture.py prints JSON")
+        fixture_at(&proxy.endpoint, args)
+    }
+
+    /// Sends `calls` in order from one boto3 process (`fixture.py calls`),
+    /// to this moto or through `proxy`, and returns one result per call:
+    /// `op`, `ok`, `response` or `code` and `message`, `attempts`, `at`.
+    /// Each call is `{"op": "kms:DescribeKey", "params": {...}}`, plus
+    /// `"until_ok": <seconds>` to repeat it until it succeeds or that long
+    /// has passed; `$KeyId` and `$Arn` in the params stand for the key of
+    /// the last successful `kms:CreateKey` before it.
+    pub fn calls(&self, proxy: Option<&Proxy>, calls: &Value) -> Vec<Value> {
+        let json = calls.to_string();
+        let args = ["calls", "--json", json.as_str()];
+        let out = match proxy {
+            Some(proxy) => self.fixture_via(proxy, &args),
+            None => self.fixture(&args),
+        };
+        out["results"]
+            .as_array()
+            .expect("calls prints results")
+            .clone()
+    }
+
+    /// A proxy in front of this moto that answers as real AWS does where
+    /// moto is lenient (`aws_rules::real_aws`); `window` is how long a new
+    /// KMS key or alias stays unseen.
+    pub fn real_aws(&self, window: Duration) -> Proxy {
+        self.proxy_with(aws_rules::real_aws(window))
     }
 
     /// Seeds an organization and writes a config; returns the seed facts.
@@ -238,6 +265,22 @@ impl Moto {
         );
         trailkey_at(&proxy.endpoint, config)
     }
+}
+
+/// Runs `fixture.py <args> --endpoint <endpoint>` and returns its JSON.
+fn fixture_at(endpoint: &str, args: &[&str]) -> Value {
+    let mut cmd = Command::new(venv().join("bin/python"));
+    cmd.arg(fixture_script())
+        .args(args)
+        .args(["--endpoint", endpoint]);
+    isolate_aws_env(&mut cmd, endpoint);
+    let out = cmd.output().expect("run fixture.py");
+    assert!(
+        out.status.success(),
+        "fixture.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("fixture.py prints JSON")
 }
 
 /// `trailkey -c <config>` with the AWS environment pointed at `endpoint`.

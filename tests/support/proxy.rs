@@ -7,6 +7,10 @@
 //! the response back (dechunked too) and closes both connections
 //! (`Connection: close`).
 //!
+//! A rule can also rewrite the response moto gave to a forwarded request
+//! ([`Rule::rewrite`]), e.g. to answer as real AWS would where moto is
+//! lenient (`aws_rules.rs`).
+//!
 //! A rule can hold a request until the traffic so far meets a condition
 //! ([`hold_until`]): it is asked again each time the traffic changes. A hold
 //! ends after [`HOLD_LIMIT`] at the latest: the request is then forwarded
@@ -69,6 +73,11 @@ pub struct Response {
 pub struct Exchange {
     pub request: Request,
     pub response: Response,
+    /// When the response was recorded, just before the client got it.
+    pub at: Instant,
+    /// Whether moto answered (the response possibly rewritten by a rule),
+    /// not a rule.
+    pub forwarded: bool,
 }
 
 impl Exchange {
@@ -140,6 +149,14 @@ pub enum Decision {
 /// run under the proxy's lock: they must not call the proxy.
 pub trait Rule: Send + Sync + 'static {
     fn decide(&self, request: &Request, traffic: &Traffic) -> Decision;
+
+    /// The response to give for a request that moto answered, given moto's
+    /// response and the traffic before it. Every rule rewrites in turn, in
+    /// order; by default a rule keeps the response as it is.
+    fn rewrite(&self, request: &Request, response: Response, traffic: &Traffic) -> Response {
+        let _ = (request, traffic);
+        response
+    }
 }
 
 impl<F> Rule for F
@@ -298,24 +315,41 @@ impl Shared {
             service,
             action,
         };
-        let response = match self.decide(&request) {
-            Some(response) => response,
-            None => self
-                .forward(&request_line, &request)
-                .unwrap_or_else(|e| Response {
-                    status: 502,
-                    headers: Vec::new(),
-                    body: format!("proxy: forwarding to {} failed: {e}", self.upstream)
-                        .into_bytes(),
-                }),
+        let (response, forwarded) = match self.decide(&request) {
+            Some(response) => (response, false),
+            None => match self.forward(&request_line, &request) {
+                Ok(response) => (response, true),
+                Err(e) => (
+                    Response {
+                        status: 502,
+                        headers: Vec::new(),
+                        body: format!("proxy: forwarding to {} failed: {e}", self.upstream)
+                            .into_bytes(),
+                    },
+                    false,
+                ),
+            },
         };
         let head_only = request.method == "HEAD";
-        let reply = encode_response(&response, head_only);
-        {
+        let reply = {
             let mut state = self.lock();
-            state.traffic.exchanges.push(Exchange { request, response });
+            let response = if forwarded {
+                self.rules.iter().fold(response, |response, rule| {
+                    rule.rewrite(&request, response, &state.traffic)
+                })
+            } else {
+                response
+            };
+            let reply = encode_response(&response, head_only);
+            state.traffic.exchanges.push(Exchange {
+                request,
+                response,
+                at: Instant::now(),
+                forwarded,
+            });
             self.changed.notify_all();
-        }
+            reply
+        };
         client.write_all(&reply)?;
         client.flush()
     }

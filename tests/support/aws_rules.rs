@@ -1,0 +1,644 @@
+//! Proxy rules that answer as real AWS does where moto 5.2.5 is lenient, to
+//! put in front of moto (`Moto::real_aws`, `Moto::proxy_with`). Each rule
+//! reads what it needs from the traffic so far: rules keep no state of their
+//! own, so the same traffic always gets the same answers.
+//!
+//! Errors are AWS JSON 1.1 errors as KMS and CloudTrail send them: status
+//! 400, `Content-Type: application/x-amz-json-1.1`, the code in
+//! `x-amzn-ErrorType` and in the body's `__type` (the AWS SDK for Rust
+//! reads the header first, then `__type`; see `json_errors.rs` of
+//! `aws-sdk-kms` and `aws-sdk-cloudtrail`).
+//!
+//! The account of a request is the account of the role whose credentials
+//! signed it, learnt from the `sts:AssumeRole` answers in the traffic; for
+//! other credentials (the default ones) it is their access key ID. Aliases
+//! are per account, key IDs are unique.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::proxy::{Decision, Exchange, Request, Response, Rule, Traffic};
+
+/// The content type of KMS and CloudTrail requests and answers.
+pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
+
+/// Every rule of this module: what a test puts in front of moto to meet
+/// AWS as it is. `window` is how long a new key or alias stays unseen
+/// ([`kms_propagation`]).
+pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
+    vec![
+        Box::new(kms_propagation(window)),
+        Box::new(kms_key_states()),
+        Box::new(update_alias_needs_an_alias()),
+        Box::new(describe_trails_honours_names()),
+    ]
+}
+
+/// An AWS JSON 1.1 error answer: status 400, `code` in `x-amzn-ErrorType`
+/// and in the body's `__type`.
+pub fn json_error(code: &str, message: &str) -> Response {
+    Response {
+        status: 400,
+        headers: vec![
+            ("Content-Type".to_owned(), AWS_JSON_1_1.to_owned()),
+            ("x-amzn-ErrorType".to_owned(), code.to_owned()),
+        ],
+        body: json!({"__type": code, "message": message})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+/// The error code of an answer: `x-amzn-ErrorType` up to a `:`, else the
+/// body's `__type` after a `#`.
+pub fn error_code(response: &Response) -> Option<String> {
+    let header = response
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-amzn-errortype"))
+        .map(|(_, v)| v.split(':').next().unwrap_or_default().to_owned());
+    header.or_else(|| {
+        serde_json::from_slice::<Value>(&response.body)
+            .ok()?
+            .get("__type")?
+            .as_str()
+            .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
+    })
+}
+
+// ------------------------------------------------------------ propagation
+
+/// KMS and CloudTrail while a new key or alias propagates.
+///
+/// The KMS API is eventually consistent: a change usually takes less than
+/// a few seconds to propagate, sometimes minutes, and meanwhile calls can
+/// fail with errors such as `NotFoundException`, e.g. a call naming a key
+/// right after its `CreateKey`
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/accessing-kms.html#programming-eventual-consistency>,
+/// "AWS KMS eventual consistency"). This rule makes such a window certain
+/// for new keys and for aliases just created or moved:
+///
+/// * For `window` after a `CreateKey` answer, every KMS request whose
+///   `KeyId` or `TargetKeyId` names the new key, by ID or ARN, is answered
+///   `NotFoundException` ("Key '<ARN>' does not exist"): `DescribeKey`,
+///   `GetKeyPolicy`, `PutKeyPolicy`, `CreateAlias`, `UpdateAlias`, ...
+/// * For `window` after a successful `CreateAlias` or `UpdateAlias`, a KMS
+///   request whose `KeyId` names the alias (name or ARN) in that account is
+///   answered `NotFoundException` ("Alias <name> is not found.").
+/// * A CloudTrail `UpdateTrail` or `CreateTrail` whose `KmsKeyId` names a
+///   key or an alias still in its window is answered
+///   `KmsKeyNotFoundException`, CloudTrail's error for a KMS key that does
+///   not exist
+///   (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html>).
+///
+/// None of these reach moto. After the window, requests pass.
+pub fn kms_propagation(window: Duration) -> impl Rule {
+    KmsPropagation { window }
+}
+
+struct KmsPropagation {
+    window: Duration,
+}
+
+/// A key as a `CreateKey` answer gave it.
+struct NewKey {
+    id: String,
+    arn: String,
+    at: Instant,
+}
+
+/// An alias as a successful `CreateAlias` or `UpdateAlias` set it.
+struct SetAlias {
+    account: String,
+    name: String,
+    target: String,
+    at: Instant,
+}
+
+impl Rule for KmsPropagation {
+    fn decide(&self, request: &Request, traffic: &Traffic) -> Decision {
+        let now = Instant::now();
+        let young = |at: Instant| now < at + self.window;
+        let keys: Vec<NewKey> = created_keys(traffic)
+            .into_iter()
+            .filter(|k| young(k.at))
+            .collect();
+        let aliases: Vec<SetAlias> = set_aliases(traffic)
+            .into_iter()
+            .filter(|a| young(a.at))
+            .collect();
+        if keys.is_empty() && aliases.is_empty() {
+            return Decision::Forward;
+        }
+        let body = json_body(request);
+        if request.service == "kms" && request.action != "CreateKey" {
+            let account = account_of(request, traffic);
+            for field in ["KeyId", "TargetKeyId"] {
+                let Some(named) = body.get(field).and_then(Value::as_str) else {
+                    continue;
+                };
+                match KeyName::parse(named) {
+                    KeyName::Key(id) => {
+                        if let Some(k) = keys.iter().find(|k| k.id == id) {
+                            return Decision::Respond(json_error(
+                                "NotFoundException",
+                                &format!("Key '{}' does not exist", k.arn),
+                            ));
+                        }
+                    }
+                    KeyName::Alias {
+                        name,
+                        account: in_arn,
+                    } => {
+                        let seen = aliases.iter().any(|a| {
+                            a.name == name && a.account == in_arn.map_or(account.as_str(), |x| x)
+                        });
+                        if seen {
+                            return Decision::Respond(json_error(
+                                "NotFoundException",
+                                &format!("Alias {named} is not found."),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if request.is("cloudtrail", "UpdateTrail") || request.is("cloudtrail", "CreateTrail") {
+            let Some(named) = body.get("KmsKeyId").and_then(Value::as_str) else {
+                return Decision::Forward;
+            };
+            let young_key = match KeyName::parse(named) {
+                KeyName::Key(id) => keys.iter().any(|k| k.id == id),
+                // The alias is looked up in the account of its ARN; a bare
+                // name names any account's.
+                KeyName::Alias { name, account } => aliases.iter().any(|a| {
+                    a.name == name
+                        && account.is_none_or(|x| a.account == x || !is_account(&a.account))
+                }),
+            };
+            if young_key {
+                return Decision::Respond(json_error(
+                    "KmsKeyNotFoundException",
+                    &format!("KMS key not found: {named}"),
+                ));
+            }
+        }
+        Decision::Forward
+    }
+}
+
+/// Every key `CreateKey` answered, in order.
+fn created_keys(traffic: &Traffic) -> Vec<NewKey> {
+    traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.is("kms", "CreateKey") && e.response.status == 200)
+        .filter_map(|e| {
+            let meta = response_json(e).get("KeyMetadata")?.clone();
+            Some(NewKey {
+                id: meta.get("KeyId")?.as_str()?.to_owned(),
+                arn: meta.get("Arn")?.as_str()?.to_owned(),
+                at: e.at,
+            })
+        })
+        .collect()
+}
+
+/// Every alias a successful `CreateAlias` or `UpdateAlias` set, in order.
+fn set_aliases(traffic: &Traffic) -> Vec<SetAlias> {
+    traffic
+        .exchanges
+        .iter()
+        .filter(|e| {
+            (e.is("kms", "CreateAlias") || e.is("kms", "UpdateAlias")) && e.response.status == 200
+        })
+        .filter_map(|e| {
+            let body = json_body(&e.request);
+            Some(SetAlias {
+                account: account_of(&e.request, traffic),
+                name: body.get("AliasName")?.as_str()?.to_owned(),
+                target: key_id_of(body.get("TargetKeyId")?.as_str()?),
+                at: e.at,
+            })
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------- key states
+
+/// Writes on a key in a state that refuses them fail with the codes real
+/// KMS gives, where moto 5.2.5 lets them through, per the key state table
+/// of <https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html>
+/// ("Key states of AWS KMS keys"; `doc_source/key-state.md` of
+/// awsdocs/aws-kms-developer-guide):
+///
+/// | operation | Disabled | PendingDeletion |
+/// |---|---|---|
+/// | CreateAlias, UpdateAlias (of the target key) | ✓ | `KMSInvalidStateException` |
+/// | PutKeyPolicy, GetKeyPolicy, DescribeKey, ListResourceTags | ✓ | ✓ |
+/// | GetKeyRotationStatus | ✓ | ✓ |
+/// | EnableKeyRotation, DisableKeyRotation | `DisabledException` | `KMSInvalidStateException` |
+/// | TagResource, UntagResource, UpdateKeyDescription | ✓ | `KMSInvalidStateException` |
+/// | EnableKey, DisableKey, ScheduleKeyDeletion | ✓ | `KMSInvalidStateException` |
+/// | CancelKeyDeletion | `KMSInvalidStateException` (also when Enabled) | ✓ |
+/// | Encrypt, Decrypt, GenerateDataKey*, ReEncrypt*, CreateGrant, Sign, Verify | `DisabledException` | `KMSInvalidStateException` |
+///
+/// (CreateKey uses no existing key: the table leaves it out.) The messages
+/// are the table's: "<key ARN> is disabled.", "<key ARN> is pending
+/// deletion.", "<key ARN> is not pending deletion.".
+///
+/// A key's state is what the traffic last showed: `CreateKey` (Enabled),
+/// `DescribeKey` answers, and successful `DisableKey`, `EnableKey`,
+/// `ScheduleKeyDeletion` and `CancelKeyDeletion` (Disabled). Keys the
+/// traffic says nothing about are left to moto.
+pub fn kms_key_states() -> impl Rule {
+    |request: &Request, traffic: &Traffic| {
+        if request.service != "kms" {
+            return Decision::Forward;
+        }
+        let field = match request.action.as_str() {
+            "CreateAlias" | "UpdateAlias" => "TargetKeyId",
+            _ => "KeyId",
+        };
+        let body = json_body(request);
+        let Some(named) = body.get(field).and_then(Value::as_str) else {
+            return Decision::Forward;
+        };
+        let account = account_of(request, traffic);
+        let Some(id) = resolve(named, &account, traffic) else {
+            return Decision::Forward;
+        };
+        let known = key_states(traffic);
+        let Some(key) = known.get(&id) else {
+            return Decision::Forward;
+        };
+        match refusal(&request.action, &key.state) {
+            Some((code, why)) => Decision::Respond(json_error(code, &format!("{} {why}", key.arn))),
+            None => Decision::Forward,
+        }
+    }
+}
+
+/// A key's state and ARN as the traffic last showed them.
+struct KeyState {
+    state: String,
+    arn: String,
+}
+
+/// The code and message ending real KMS answers `action` with on a key in
+/// `state`, if it refuses it (the table of [`kms_key_states`]).
+fn refusal(action: &str, state: &str) -> Option<(&'static str, &'static str)> {
+    const INVALID: &str = "KMSInvalidStateException";
+    let cryptographic = matches!(
+        action,
+        "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateDataKeyPair"
+            | "GenerateDataKeyPairWithoutPlaintext"
+            | "GenerateMac"
+            | "VerifyMac"
+            | "Sign"
+            | "Verify"
+            | "CreateGrant"
+            | "GetPublicKey"
+    );
+    match state {
+        "Enabled" if action == "CancelKeyDeletion" => Some((INVALID, "is not pending deletion.")),
+        "Disabled" => match action {
+            "CancelKeyDeletion" => Some((INVALID, "is not pending deletion.")),
+            "EnableKeyRotation" | "DisableKeyRotation" => {
+                Some(("DisabledException", "is disabled."))
+            }
+            _ if cryptographic => Some(("DisabledException", "is disabled.")),
+            _ => None,
+        },
+        "PendingDeletion" => match action {
+            "CancelKeyDeletion"
+            | "DescribeKey"
+            | "GetKeyPolicy"
+            | "PutKeyPolicy"
+            | "GetKeyRotationStatus"
+            | "ListResourceTags"
+            | "ListAliases"
+            | "ListGrants"
+            | "ListKeyPolicies"
+            | "ListRetirableGrants"
+            | "RetireGrant"
+            | "RevokeGrant"
+            | "ListKeyRotations" => None,
+            _ => Some((INVALID, "is pending deletion.")),
+        },
+        _ => None,
+    }
+}
+
+/// The state and ARN of every key the traffic shows, by key ID.
+fn key_states(traffic: &Traffic) -> HashMap<String, KeyState> {
+    let mut keys: HashMap<String, KeyState> = HashMap::new();
+    for e in traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.request.service == "kms" && e.response.status == 200)
+    {
+        let answer = response_json(e);
+        if let Some(meta) = answer.get("KeyMetadata") {
+            let (Some(id), Some(arn)) = (
+                meta.get("KeyId").and_then(Value::as_str),
+                meta.get("Arn").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let state = meta
+                .get("KeyState")
+                .and_then(Value::as_str)
+                .unwrap_or("Enabled");
+            keys.insert(
+                id.to_owned(),
+                KeyState {
+                    state: state.to_owned(),
+                    arn: arn.to_owned(),
+                },
+            );
+            continue;
+        }
+        let state = match e.request.action.as_str() {
+            "DisableKey" | "CancelKeyDeletion" => "Disabled",
+            "EnableKey" => "Enabled",
+            "ScheduleKeyDeletion" => "PendingDeletion",
+            _ => continue,
+        };
+        let named = json_body(&e.request)
+            .get("KeyId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let account = account_of(&e.request, traffic);
+        let Some(id) = named.and_then(|n| resolve_before(&n, &account, traffic, e.at)) else {
+            continue;
+        };
+        let arn = match keys.get(&id) {
+            Some(k) => k.arn.clone(),
+            None => named_arn(&e.request).unwrap_or_else(|| id.clone()),
+        };
+        keys.insert(
+            id,
+            KeyState {
+                state: state.to_owned(),
+                arn,
+            },
+        );
+    }
+    keys
+}
+
+/// The `KeyId` of a request if it is a key ARN.
+fn named_arn(request: &Request) -> Option<String> {
+    json_body(request)
+        .get("KeyId")
+        .and_then(Value::as_str)
+        .filter(|k| k.starts_with("arn:") && k.contains(":key/"))
+        .map(str::to_owned)
+}
+
+// ------------------------------------------------------------ UpdateAlias
+
+/// `UpdateAlias` of an alias that does not exist is answered
+/// `NotFoundException` ("Alias <name> is not found."): UpdateAlias
+/// "associates an existing KMS alias with a different KMS key"
+/// (<https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html>).
+///
+/// An alias does not exist when, in the caller's account, the traffic's
+/// last word on it is a successful `DeleteAlias`, or a complete
+/// `ListAliases` (no `KeyId`, not truncated) left it out and nothing
+/// created it since. Otherwise the request goes to moto, which in 5.2.5
+/// refuses an alias it does not have in the same way.
+pub fn update_alias_needs_an_alias() -> impl Rule {
+    |request: &Request, traffic: &Traffic| {
+        if !request.is("kms", "UpdateAlias") {
+            return Decision::Forward;
+        }
+        let body = json_body(request);
+        let Some(name) = body.get("AliasName").and_then(Value::as_str) else {
+            return Decision::Forward;
+        };
+        let account = account_of(request, traffic);
+        if alias_exists(name, &account, traffic) == Some(false) {
+            Decision::Respond(json_error(
+                "NotFoundException",
+                &format!("Alias {name} is not found."),
+            ))
+        } else {
+            Decision::Forward
+        }
+    }
+}
+
+/// Whether the traffic shows alias `name` of `account` to exist, if it says.
+fn alias_exists(name: &str, account: &str, traffic: &Traffic) -> Option<bool> {
+    let mut exists: HashMap<String, bool> = HashMap::new();
+    let mut listed = false;
+    for e in traffic.exchanges.iter().filter(|e| {
+        e.request.service == "kms"
+            && e.response.status == 200
+            && account_of(&e.request, traffic) == account
+    }) {
+        let body = json_body(&e.request);
+        let alias = body.get("AliasName").and_then(Value::as_str);
+        match (e.request.action.as_str(), alias) {
+            ("CreateAlias" | "UpdateAlias", Some(a)) => {
+                exists.insert(a.to_owned(), true);
+            }
+            ("DeleteAlias", Some(a)) => {
+                exists.insert(a.to_owned(), false);
+            }
+            ("ListAliases", _) if body.get("KeyId").is_none() => {
+                let answer = response_json(e);
+                if answer.get("Truncated").and_then(Value::as_bool) == Some(true) {
+                    continue;
+                }
+                exists = answer
+                    .get("Aliases")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.get("AliasName")?.as_str())
+                    .map(|a| (a.to_owned(), true))
+                    .collect();
+                listed = true;
+            }
+            _ => {}
+        }
+    }
+    exists
+        .get(name)
+        .copied()
+        .or(if listed { Some(false) } else { None })
+}
+
+// --------------------------------------------------------- DescribeTrails
+
+/// `DescribeTrails` with a `trailNameList` returns only the trails it
+/// names, by name or ARN; moto 5.2.5 ignores the list and returns every
+/// trail. "trailNameList: Specifies a list of trail names, trail ARNs, or
+/// both, of the trails to describe"
+/// (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_DescribeTrails.html>).
+/// The request goes to moto; its answer's `trailList` is filtered.
+pub fn describe_trails_honours_names() -> impl Rule {
+    DescribeTrailsHonoursNames
+}
+
+struct DescribeTrailsHonoursNames;
+
+impl Rule for DescribeTrailsHonoursNames {
+    fn decide(&self, _: &Request, _: &Traffic) -> Decision {
+        Decision::Forward
+    }
+
+    fn rewrite(&self, request: &Request, response: Response, _: &Traffic) -> Response {
+        if !request.is("cloudtrail", "DescribeTrails") || response.status != 200 {
+            return response;
+        }
+        let names: Vec<String> = json_body(request)
+            .get("trailNameList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect();
+        if names.is_empty() {
+            return response;
+        }
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        let named = |t: &Value| {
+            ["Name", "TrailARN"].iter().any(|f| {
+                t.get(*f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| names.iter().any(|n| n == v))
+            })
+        };
+        if let Some(trails) = answer.get_mut("trailList").and_then(Value::as_array_mut) {
+            trails.retain(named);
+        }
+        Response {
+            body: answer.to_string().into_bytes(),
+            ..response
+        }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// How a request names a key.
+enum KeyName<'a> {
+    /// A key ID, or the ID in a key ARN.
+    Key(&'a str),
+    /// An alias name (`alias/...`), with the account of an alias ARN.
+    Alias {
+        name: &'a str,
+        account: Option<&'a str>,
+    },
+}
+
+impl<'a> KeyName<'a> {
+    fn parse(named: &'a str) -> KeyName<'a> {
+        if named.starts_with("alias/") {
+            return KeyName::Alias {
+                name: named,
+                account: None,
+            };
+        }
+        if named.starts_with("arn:") {
+            if let Some(at) = named.find(":alias/") {
+                return KeyName::Alias {
+                    name: &named[at + 1..],
+                    account: named.split(':').nth(4),
+                };
+            }
+            if let Some((_, id)) = named.split_once(":key/") {
+                return KeyName::Key(id);
+            }
+        }
+        KeyName::Key(named)
+    }
+}
+
+/// The key ID in a key ID or key ARN; anything else as it is.
+fn key_id_of(named: &str) -> String {
+    match KeyName::parse(named) {
+        KeyName::Key(id) => id.to_owned(),
+        KeyName::Alias { name, .. } => name.to_owned(),
+    }
+}
+
+/// The key ID that `named` (key ID, key ARN, alias name or ARN) stands for
+/// in `account`, aliases as the traffic set them.
+fn resolve(named: &str, account: &str, traffic: &Traffic) -> Option<String> {
+    resolve_before(named, account, traffic, Instant::now())
+}
+
+/// The same, with the aliases as set before `at`.
+fn resolve_before(named: &str, account: &str, traffic: &Traffic, at: Instant) -> Option<String> {
+    match KeyName::parse(named) {
+        KeyName::Key(id) => Some(id.to_owned()),
+        KeyName::Alias {
+            name,
+            account: in_arn,
+        } => {
+            let account = in_arn.unwrap_or(account);
+            set_aliases(traffic)
+                .into_iter()
+                .rev()
+                .find(|a| a.at < at && a.name == name && a.account == account)
+                .map(|a| a.target)
+        }
+    }
+}
+
+/// The account a request acts in: the account of the assumed role whose
+/// credentials signed it, else the signing access key ID.
+fn account_of(request: &Request, traffic: &Traffic) -> String {
+    let key = request
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.is("sts", "AssumeRole") && e.response.status == 200)
+        .find_map(|e| {
+            let xml = e.response_text();
+            (xml_text(&xml, "AccessKeyId")? == key)
+                .then(|| xml_text(&xml, "Arn")?.split(':').nth(4).map(str::to_owned))?
+        })
+        .unwrap_or(key)
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The text of the first `<tag>` element of `xml`.
+fn xml_text<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..start + end].trim())
+}
+
+/// A JSON request body, or `null`.
+fn json_body(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
+}
+
+/// A JSON answer body, or `null`.
+fn response_json(exchange: &Exchange) -> Value {
+    serde_json::from_slice(&exchange.response.body).unwrap_or(Value::Null)
+}
