@@ -463,7 +463,6 @@ fn describe_trails_with_a_name_list_returns_only_those_trails() {
 }
 
 #[test]
-#[ignore = "trailkey does not yet retry while a new key or alias propagates"]
 fn a_first_apply_through_the_layer_converges_in_one_run() {
     let moto = Moto::start();
     let seed = moto.seed();
