@@ -486,3 +486,44 @@ fn a_first_apply_through_the_layer_converges_in_one_run() {
         .unwrap();
     assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
 }
+
+/// Someone moves the alias to another key; apply moves it back, and the
+/// check after apply waits for the moved alias to show.
+#[test]
+fn a_moved_alias_is_moved_back_in_one_run_through_the_layer() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let layer = moto.real_aws(WINDOW);
+    let run = |args: &[&str]| {
+        moto.trailkey_via(&layer, &seed.config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first = run(&["apply", "--auto-approve"]);
+    assert_eq!(first.status.code(), Some(0), "{}", transcript(&first));
+    let ours = trailkey_keys(&moto.state(&seed))[0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    moto.fixture(&[
+        "drift",
+        "alias-repoint",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    let repair = run(&["apply", "--auto-approve"]);
+    assert_eq!(repair.status.code(), Some(0), "{}", transcript(&repair));
+    let stderr = String::from_utf8_lossy(&repair.stderr);
+    assert!(stderr.contains("kms_alias: UpdateAlias"), "{stderr}");
+    assert!(
+        stderr.contains("waiting for AWS to show what apply wrote"),
+        "the moved alias was not visible at once: {stderr}"
+    );
+    let state = moto.state(&seed);
+    let alias = &state["aliases"].as_array().unwrap()[0];
+    assert_eq!(alias["target_key_id"], ours.as_str());
+    assert_eq!(trailkey_keys(&state).len(), 1, "{state:#}");
+    let plan = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
+}
