@@ -208,7 +208,7 @@ fn a_second_apply_reads_ten_times_and_writes_nothing() {
         sorted(vec![
             "GetCallerIdentity",
             "DescribeOrganization",
-            "GetTrail",
+            "DescribeTrails",
             "AssumeRole",
             "DescribeKey",
             "GetKeyPolicy",
@@ -537,12 +537,8 @@ fn a_failing_first_step_says_nothing_was_changed() {
 
 #[test]
 fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
-    let fake = empty_cloud();
-    fake.fail_next(
-        "GetTrail",
-        "TrailNotFoundException",
-        "Unknown trail: org-trail",
-    );
+    // The organization has no trail of that name.
+    let fake = FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "another-trail");
     let e = block_on(observe(&fake, &desired()))
         .map(|_| ())
         .unwrap_err();

@@ -25,10 +25,10 @@ use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management,
-    Organization, Trail, TrailStatus, code,
+    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore,
+    Management, Organization, Trail, TrailStatus, code,
 };
-use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG};
+use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
 use crate::plan::{self, FoundBy, Observed, ObservedKey};
 
@@ -70,6 +70,7 @@ pub async fn observe<C: Connect>(
             identity: first.identity,
             organization: first.organization,
             trail: first.trail,
+            other_trails: first.other_trails,
             trail_status: Some(first.trail_status),
             trail_tags,
             bucket_region,
@@ -86,12 +87,15 @@ struct FirstRound<K> {
     identity: CallerIdentity,
     organization: Organization,
     trail: Trail,
+    other_trails: Vec<Trail>,
     trail_status: TrailStatus,
     keys: K,
 }
 
-/// The first round: caller identity, organization, trail, trail status and
-/// `AssumeRole` into Security Tooling, all at once. Errors are reported in
+/// The first round: caller identity, organization, every trail visible from
+/// the home Region (`DescribeTrails`: the configured trail and the others
+/// that may share its key), trail status and `AssumeRole` into Security
+/// Tooling, all at once. Errors are reported in
 /// dependency order, who we are first, then what we can see, and the
 /// caller, organization and trail are checked against the config before
 /// anything else is read.
@@ -102,10 +106,10 @@ async fn first_round<C: Connect>(
     let mgmt = connect.management();
     let role_arn = desired.security_tooling_role_arn();
     let trail_name = desired.trail.as_api_name();
-    let (identity, organization, trail, status, keys) = tokio::join!(
+    let (identity, organization, trails, status, keys) = tokio::join!(
         mgmt.caller_identity(),
         mgmt.describe_organization(),
-        mgmt.get_trail(trail_name),
+        mgmt.describe_trails(),
         mgmt.trail_status(trail_name),
         connect.security_tooling(&role_arn),
     );
@@ -118,15 +122,25 @@ async fn first_round<C: Connect>(
         )
     })?;
     plan::check_context(desired, &identity, &organization)?;
-    let trail = trail.map_err(|e| {
-        Error::aws(
-            format!(
-                "reading trail {trail_name:?} in {} (cloudtrail:GetTrail)",
-                desired.region
-            ),
-            e,
+    let context = || {
+        format!(
+            "reading trail {trail_name:?} in {} (cloudtrail:DescribeTrails)",
+            desired.region
         )
-    })?;
+    };
+    let trails = trails.map_err(|e| Error::aws(context(), e))?;
+    let (trail, other_trails) = configured_trail(desired, trails)
+        .ok_or_else(|| {
+            AwsError::new(
+                "DescribeTrails",
+                code::TRAIL_NOT_FOUND,
+                format!(
+                    "Unknown trail: {trail_name} for the user: {}",
+                    identity.account
+                ),
+            )
+        })
+        .map_err(|e| Error::aws(context(), e))?;
     plan::check_trail(desired, &trail, None)?;
     let trail_status = status.map_err(|e| {
         Error::aws(
@@ -144,9 +158,26 @@ async fn first_round<C: Connect>(
         identity,
         organization,
         trail,
+        other_trails,
         trail_status,
         keys,
     })
+}
+
+/// The configured trail among `trails`, and the others. By ARN, or by name:
+/// the trail of that name homed in the configured Region, else one homed
+/// elsewhere (a shadow copy, so that `check_trail` says where it lives).
+fn configured_trail(desired: &Desired, mut trails: Vec<Trail>) -> Option<(Trail, Vec<Trail>)> {
+    let index = match &desired.trail {
+        TrailRef::Arn(arn) => trails.iter().position(|t| &t.arn == arn),
+        TrailRef::Name(name) => trails
+            .iter()
+            .position(|t| &t.name == name && t.home_region == desired.region.as_str())
+            .or_else(|| trails.iter().position(|t| &t.name == name)),
+    }?;
+    let trail = trails.remove(index);
+    trails.retain(|t| t.arn != trail.arn);
+    Some((trail, trails))
 }
 
 /// The key ARN the trail names, when it is a key of the Security Tooling

@@ -58,6 +58,10 @@ pub struct Observed {
     pub identity: CallerIdentity,
     pub organization: Organization,
     pub trail: Trail,
+    /// Every other trail visible from the home Region (`DescribeTrails`,
+    /// shadow copies of multi-Region trails included): those that use the
+    /// key keep CloudTrail's permission on it.
+    pub other_trails: Vec<Trail>,
     /// `GetTrailStatus` (`None` where not read).
     pub trail_status: Option<TrailStatus>,
     /// The trail's tags, read only when the trail would change (`None`: not read).
@@ -510,13 +514,17 @@ fn merged_policy(
     observed: &Observed,
     current: Option<&Value>,
 ) -> Result<Value, Error> {
-    let ours = policy::render(&PolicyInputs {
+    let mut ours = policy::render(&PolicyInputs {
         partition: desired.partition(),
         security_tooling: &desired.security_tooling,
         management: &observed.organization.management_account,
         log_archive: &desired.log_archive,
         trail_arn: &observed.trail.arn,
     });
+    let sharing: Vec<&str> = sharing_trails(desired, observed)
+        .map(|t| t.arn.as_str())
+        .collect();
+    policy::allow_trails(&mut ours, &observed.trail.arn, &sharing);
     let merged = policy::merge(current, &ours);
     let size = policy::to_document(&merged).len();
     if size > policy::MAX_POLICY_BYTES {
@@ -529,6 +537,27 @@ fn merged_policy(
         ));
     }
     Ok(merged)
+}
+
+/// The other trails of the management account that use trailkey's key, by
+/// its ARN, its ID or the alias: CloudTrail must keep its permission for
+/// them, or their log delivery would stop (after a rename of `trail.name`,
+/// the old trail, until it moves to another key).
+fn sharing_trails<'o>(
+    desired: &Desired,
+    observed: &'o Observed,
+) -> impl Iterator<Item = &'o Trail> {
+    let alias = desired.alias.full();
+    let prefix = format!("arn:{}:cloudtrail:", desired.partition());
+    let management = format!(":{}:trail/", observed.organization.management_account);
+    observed.other_trails.iter().filter(move |t| {
+        t.arn.starts_with(&prefix)
+            && t.arn.contains(&management)
+            && observed
+                .key
+                .as_ref()
+                .is_some_and(|k| names_key(t.kms_key_id.as_deref(), &k.info, &[&alias]))
+    })
 }
 
 fn parse_policy(text: &str, key_arn: &str) -> Result<Value, Error> {
@@ -879,6 +908,18 @@ fn findings(
     }
     if let Some(status) = &observed.trail_status {
         out.extend(trail_findings(&observed.trail, status));
+    }
+    let sharing: Vec<&str> = sharing_trails(desired, observed)
+        .map(|t| t.arn.as_str())
+        .collect();
+    if !sharing.is_empty() {
+        out.push(Finding {
+            level: Level::Note,
+            message: format!(
+                "trail(s) {} also use the key: trailkey's CloudTrail statements allow them too (aws:SourceArn), so that their log delivery keeps working; each leaves the policy once it no longer uses the key",
+                sharing.join(", ")
+            ),
+        });
     }
     if let Err(why) = &observed.bucket_region {
         out.push(Finding {

@@ -107,6 +107,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         alias_target: None,
         key: None,
         other_keys: Vec::new(),
+        other_trails: Vec::new(),
     }
 }
 
@@ -1608,4 +1609,78 @@ fn destroy_never_deletes_a_key_a_trail_names_by_another_alias_or_from_another_re
         .unwrap_err()
         .render();
     assert!(text.contains(TRAIL_ARN), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// Other trails on the key
+
+fn trail_named(name: &str, account: &str, kms_key_id: Option<&str>) -> Trail {
+    Trail {
+        name: name.to_owned(),
+        arn: format!("arn:aws:cloudtrail:us-east-1:{account}:trail/{name}"),
+        kms_key_id: kms_key_id.map(str::to_owned),
+        ..observed_without_key(None).trail
+    }
+}
+
+fn source_arns(policy: &Value, sid: &str) -> Value {
+    policy::statements(policy)
+        .into_iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no {sid}"))["Condition"]["StringEquals"]["aws:SourceArn"]
+        .clone()
+}
+
+#[test]
+fn every_trail_that_uses_the_key_keeps_cloudtrails_permission() {
+    let (desired, mut observed) = converged();
+    let old = trail_named("old-trail", MANAGEMENT, Some(KEY_ARN));
+    observed.other_trails = vec![
+        old.clone(),
+        // By the alias: the same key.
+        trail_named("alias-trail", MANAGEMENT, Some(ALIAS)),
+        // Another key, no key, another account: not ours to allow.
+        trail_named("other-key-trail", MANAGEMENT, Some(OTHER_KEY_ARN)),
+        trail_named("plain-trail", MANAGEMENT, None),
+        trail_named("foreign-trail", "444444444444", Some(KEY_ARN)),
+    ];
+    let planned = plan(&desired, &observed).unwrap();
+    let policy_change = change(&planned, Address::KmsKeyPolicy);
+    assert_eq!(policy_change.action, Action::Update, "{policy_change:#?}");
+    let alias_trail = "arn:aws:cloudtrail:us-east-1:333333333333:trail/alias-trail";
+    for sid in [
+        "TrailkeyCloudTrailEncrypt",
+        "TrailkeyCloudTrailDescribeKey",
+        "TrailkeyCloudTrailDecrypt",
+    ] {
+        assert_eq!(
+            source_arns(&policy_change.after, sid),
+            json!([TRAIL_ARN, old.arn, alias_trail]),
+            "{sid}"
+        );
+    }
+    let note = planned
+        .findings
+        .iter()
+        .find(|f| f.message.contains("also use the key"))
+        .expect("the plan names them and says why");
+    assert!(note.message.contains(&old.arn) && note.message.contains(alias_trail));
+    assert!(!note.message.contains("foreign-trail"), "{}", note.message);
+    // The trail is not changed for them, nor is the key.
+    assert!(!planned.changes(Address::TrailEncryption));
+
+    // Applied: the policy holds them, and planning again changes nothing.
+    let mut converged = observed.clone();
+    converged.key.as_mut().unwrap().policy = policy::to_document(&policy_change.after);
+    assert!(!plan(&desired, &converged).unwrap().has_changes());
+
+    // Once the old trails use another key, the next plan drops them.
+    converged.other_trails.retain(|t| t.name == "plain-trail");
+    let later = plan(&desired, &converged).unwrap();
+    let c = change(&later, Address::KmsKeyPolicy);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        source_arns(&c.after, "TrailkeyCloudTrailEncrypt"),
+        json!(TRAIL_ARN)
+    );
 }

@@ -64,6 +64,27 @@ fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
     }
 }
 
+/// Makes trailkey's CloudTrail statements in `ours` (rendered for
+/// `trail_arn`) allow the trails `also` too: each `aws:SourceArn`
+/// condition lists `trail_arn`, then those.
+pub fn allow_trails(ours: &mut Value, trail_arn: &str, also: &[&str]) {
+    if also.is_empty() {
+        return;
+    }
+    let arns: Vec<&str> = std::iter::once(trail_arn)
+        .chain(also.iter().copied())
+        .collect();
+    if let Some(Value::Array(list)) = ours.get_mut("Statement") {
+        for statement in list {
+            if let Some(arn) = statement.pointer_mut("/Condition/StringEquals/aws:SourceArn")
+                && arn == trail_arn
+            {
+                *arn = json!(arns);
+            }
+        }
+    }
+}
+
 /// The statements of a policy, a single statement object counting as a list of one.
 pub fn statements(policy: &Value) -> Vec<&Value> {
     match policy.get("Statement") {

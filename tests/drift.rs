@@ -558,25 +558,43 @@ fn new_log_archive_account_updates_the_readers() {
 }
 
 #[test]
-fn trail_renamed_in_config_moves_the_policy_and_encrypts_the_new_trail() {
+fn trail_renamed_in_config_moves_the_key_to_the_new_trail_without_cutting_off_the_old_one() {
     let c = Converged::new();
+    let old_arn = c.seed.trail_arn.clone();
     let new_trail = c.moto.fixture(&["create-trail", "--name", "org-trail-2"]);
-    let new_arn = new_trail["trail_arn"].as_str().unwrap();
+    let new_arn = new_trail["trail_arn"].as_str().unwrap().to_owned();
     let text = std::fs::read_to_string(&c.seed.config).unwrap();
     std::fs::write(
         &c.seed.config,
         text.replace("name = \"org-trail\"", "name = \"org-trail-2\""),
     )
     .unwrap();
+    // The old trail still uses the key: CloudTrail keeps its permission for
+    // it, next to the new trail's, and the plan says why.
     c.plan_detects(
         &[("kms_key_policy", "update"), ("trail_encryption", "update")],
         &[
-            &format!("-> [\"{new_arn}\"]"),
             "the trail is not encrypted with a KMS key",
+            &format!("trail(s) {old_arn} also use the key"),
         ],
     );
     let out = c.run(&["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let source_arns = |c: &Converged| {
+        let state = c.moto.state(&c.seed);
+        let policy = trailkey_keys(&state)[0]["policy"].clone();
+        [
+            "TrailkeyCloudTrailEncrypt",
+            "TrailkeyCloudTrailDescribeKey",
+            "TrailkeyCloudTrailDecrypt",
+        ]
+        .map(|sid| {
+            statement(&policy, sid).unwrap()["Condition"]["StringEquals"]["aws:SourceArn"].clone()
+        })
+    };
+    for arns in source_arns(&c) {
+        assert_eq!(arns, serde_json::json!([new_arn, old_arn]));
+    }
     let state = c.moto.fixture(&[
         "state",
         "--security-tooling",
@@ -585,11 +603,25 @@ fn trail_renamed_in_config_moves_the_policy_and_encrypts_the_new_trail() {
         "org-trail-2",
     ]);
     assert_eq!(state["trail"]["kms_key_id"], c.key_arn.as_str());
-    let policy = &trailkey_keys(&state)[0]["policy"];
     assert_eq!(
-        statement(policy, "TrailkeyCloudTrailEncrypt").unwrap()["Condition"]["StringEquals"]["aws:SourceArn"],
-        new_arn
+        c.moto.state(&c.seed)["trail"]["kms_key_id"],
+        c.key_arn.as_str(),
+        "the old trail is left as it is"
     );
+    assert_eq!(
+        c.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+
+    // Once the old trail no longer uses the key, the next apply drops it.
+    c.moto
+        .fixture(&["drift", "trail-unencrypt", "--trail", "org-trail"]);
+    c.plan_detects(&[("kms_key_policy", "update")], &[]);
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    for arns in source_arns(&c) {
+        assert_eq!(arns, new_arn.as_str());
+    }
     assert_eq!(
         c.run(&["plan", "--detailed-exitcode"]).status.code(),
         Some(0)

@@ -38,6 +38,8 @@ pub mod code {
     /// CloudTrail `UpdateTrail`: the key policy does not let CloudTrail use
     /// the key for this trail (or CloudTrail does not see the new policy yet).
     pub const INSUFFICIENT_ENCRYPTION_POLICY: &str = "InsufficientEncryptionPolicyException";
+    /// CloudTrail: no trail of that name or ARN.
+    pub const TRAIL_NOT_FOUND: &str = "TrailNotFoundException";
     /// S3: the bucket does not exist.
     pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
 }
