@@ -318,3 +318,42 @@ fn destroy_delete_key_is_refused_while_a_trail_homed_elsewhere_uses_the_key() {
     assert!(eu_arn.contains(":eu-west-1:"), "{eu_arn}");
     delete_key_refused(&moto, &seed, eu_arn);
 }
+
+#[test]
+fn destroy_backs_out_only_the_configured_trail() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let key_arn = trailkey_keys(&moto.state(&seed))[0]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    moto.fixture(&["create-trail", "--name", "second-trail"]);
+    moto.fixture(&["drift", "trail-alias", "--trail", "second-trail"]);
+    // The next apply lets CloudTrail use the key for the second trail too.
+    apply_ok(&moto, &seed);
+    let policy_before = key_with_arn(&moto.state(&seed), &key_arn)["policy"].clone();
+    assert!(policy_before.to_string().contains("trail/second-trail"));
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = moto.state(&seed);
+    assert!(
+        state["trail"]["kms_key_id"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "the configured trail is back on SSE-S3: {state:#}"
+    );
+    let second = moto.fixture(&[
+        "state",
+        "--security-tooling",
+        &seed.security_tooling,
+        "--trail",
+        "second-trail",
+    ]);
+    assert_eq!(second["trail"]["kms_key_id"], "alias/cloudtrail-org-key");
+    let key = key_with_arn(&state, &key_arn);
+    assert_eq!(key["key_state"], "Enabled");
+    // The other trail keeps CloudTrail's permission on the key.
+    assert_eq!(key["policy"], policy_before);
+}
