@@ -46,7 +46,7 @@ fn change(traffic: &Traffic) -> Option<Instant> {
             .map(|e| e.at)
     };
     answered("UpdateTrail")
-        .last()
+        .next_back()
         .or_else(|| answered("GetTrailStatus").next())
 }
 
