@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -62,6 +63,14 @@ pub enum Command {
         /// consistent; 0: no wait).
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         propagation_timeout: u64,
+        /// After apply, wait until CloudTrail delivers a log file to the
+        /// bucket (proof that the trail works with the key): at most
+        /// DURATION (e.g. 90s, 15m, 1h; 15m when given without a value).
+        /// Exit 1 on a delivery error, a trail that is not logging, or
+        /// when no file is delivered in time.
+        #[arg(long, value_name = "DURATION", num_args = 0..=1,
+              default_missing_value = "15m", value_parser = parse_duration)]
+        wait_for_delivery: Option<Duration>,
     },
     /// Read the organization and write a commented config (to -c/--config).
     Init {
@@ -114,4 +123,88 @@ pub enum Command {
 pub enum Format {
     Human,
     Json,
+}
+
+/// A duration as `--wait-for-delivery` takes it: whole seconds with an
+/// optional unit, `s`, `m` or `h` (`90`, `90s`, `15m`, `1h`), more than 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a whole number of seconds, minutes or hours, e.g. 90s, 15m or 1h";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?} is not a duration: {expected}")),
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_seconds))
+        .ok_or_else(|| format!("{text:?} is not a duration: {expected}"))?;
+    if seconds == 0 {
+        return Err(format!("{text:?}: the wait must be longer than 0"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_for_delivery(args: &[&str]) -> Result<Option<Duration>, String> {
+        let all = [&["trailkey", "apply"], args].concat();
+        match Cli::try_parse_from(all) {
+            Ok(Cli {
+                command:
+                    Command::Apply {
+                        wait_for_delivery, ..
+                    },
+                ..
+            }) => Ok(wait_for_delivery),
+            Ok(other) => panic!("not apply: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn wait_for_delivery_takes_seconds_minutes_or_hours_and_defaults_to_fifteen_minutes() {
+        let secs = |s| Ok(Some(Duration::from_secs(s)));
+        assert_eq!(wait_for_delivery(&[]), Ok(None));
+        assert_eq!(wait_for_delivery(&["--wait-for-delivery"]), secs(900));
+        assert_eq!(
+            wait_for_delivery(&["--wait-for-delivery", "--auto-approve"]),
+            secs(900)
+        );
+        assert_eq!(wait_for_delivery(&["--wait-for-delivery=90s"]), secs(90));
+        assert_eq!(wait_for_delivery(&["--wait-for-delivery", "90"]), secs(90));
+        assert_eq!(wait_for_delivery(&["--wait-for-delivery=15m"]), secs(900));
+        assert_eq!(wait_for_delivery(&["--wait-for-delivery=1h"]), secs(3600));
+    }
+
+    #[test]
+    fn a_bad_duration_is_a_command_line_error_that_says_what_is_expected() {
+        for bad in [
+            "abc",
+            "-5s",
+            "1.5m",
+            "10d",
+            "0s",
+            "m",
+            "",
+            "99999999999999999h",
+        ] {
+            let arg = format!("--wait-for-delivery={bad}");
+            let e = wait_for_delivery(&[&arg]).expect_err(bad);
+            assert!(e.contains("--wait-for-delivery"), "{bad}: {e}");
+            if bad == "0s" {
+                assert!(e.contains("longer than 0"), "{e}");
+            } else {
+                assert!(e.contains("e.g. 90s, 15m or 1h"), "{bad}: {e}");
+            }
+        }
+    }
 }

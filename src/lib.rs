@@ -13,6 +13,7 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod init;
 pub mod logging;
@@ -87,11 +88,13 @@ fn dispatch(command: Command) -> Dispatch {
             format,
             policy_retry_timeout,
             propagation_timeout,
+            wait_for_delivery,
         } => Dispatch::Online(
             reconcile::Command::Apply {
                 auto_approve,
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
                 propagation_retry: std::time::Duration::from_secs(propagation_timeout),
+                wait_for_delivery,
             },
             view(format, false, false),
         ),
@@ -264,9 +267,15 @@ fn show(outcome: Outcome, view: View) -> Status {
         Outcome::Applied { plan, done, result } => match (view.format, view.destroy) {
             (Format::Json, _) => output::out(&render::apply_json(&plan, &done, result)),
             (Format::Human, true) => output::out(&render::destroy_human(&done, &plan, &result)),
-            // The plan shown before says there was nothing to do.
-            (Format::Human, false) if done.is_empty() => {}
-            (Format::Human, false) => output::out(&render::apply_human(&done, &plan, &result)),
+            (Format::Human, false) => {
+                // For no change, the plan shown before says so.
+                if !done.is_empty() {
+                    output::out(&render::apply_human(&done, &plan, &result));
+                }
+                if let Some(delivery) = &result.delivery {
+                    output::out(&render::delivery_human(delivery));
+                }
+            }
         },
     }
     Status::Success
@@ -320,6 +329,14 @@ impl reconcile::Ui for Terminal {
 
     fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
         output::err(&format!("  waiting for {what} ({attempt}/{attempts})\n"));
+    }
+
+    fn delivery(&mut self, waited: std::time::Duration, within: std::time::Duration) {
+        output::err(&format!(
+            "  waiting for CloudTrail to deliver a log file with the key ({} of {})\n",
+            delivery::human(waited),
+            delivery::human(within)
+        ));
     }
 
     fn planning_again(&mut self, why: &str, plan: &Plan) {

@@ -1383,6 +1383,7 @@ fn delivery_errors_and_a_stopped_trail_are_warnings_with_their_meaning() {
         is_logging: false,
         latest_delivery_error: Some("InsufficientEncryptionPolicyException: KMS".to_owned()),
         latest_digest_delivery_error: Some("AccessDenied".to_owned()),
+        ..Default::default()
     });
     let planned = plan(&desired, &observed).unwrap();
     let warnings: Vec<&str> = planned

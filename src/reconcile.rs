@@ -12,11 +12,12 @@
 //! user only through [`Ui`]; it returns an [`Outcome`], which the caller
 //! renders (the command line in `lib.rs`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::apply::{self, ApplyOptions, Backoff, Done};
-use crate::aws::{Connect, code};
+use crate::aws::{Connect, Management, code};
 use crate::config::Desired;
+use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Observed, Plan, Step};
@@ -38,6 +39,9 @@ pub enum Command {
         policy_retry: Duration,
         /// How long to wait for this run's own writes to propagate.
         propagation_retry: Duration,
+        /// After apply (a change or none), how long to wait for CloudTrail
+        /// to deliver a log file; `None`: no wait.
+        wait_for_delivery: Option<Duration>,
     },
     /// Back out: the trail to SSE-S3 and, with `delete_key` (the deletion
     /// window in days), the alias and the key, if trailkey created it and no
@@ -67,6 +71,9 @@ pub trait Ui {
     fn planning_again(&mut self, why: &str, plan: &Plan);
     /// The loop waits for `what` before attempt `attempt` of at most `attempts`.
     fn waiting(&mut self, what: &str, attempt: usize, attempts: usize);
+    /// No log file delivered after the change yet: `waited` of at most
+    /// `within` have passed, and the loop reads the trail status again soon.
+    fn delivery(&mut self, waited: Duration, within: Duration);
 }
 
 /// How a reconcile ended.
@@ -92,6 +99,7 @@ pub async fn run<C: Connect>(
     command: Command,
     ui: &mut impl Ui,
 ) -> Result<Outcome, Error> {
+    let started = SystemTime::now();
     let (observed, keys) = observe::observe(connect, desired).await?;
     tracing::info!(
         trail = %observed.trail.arn,
@@ -114,13 +122,45 @@ pub async fn run<C: Connect>(
             auto_approve,
             policy_retry,
             propagation_retry,
+            wait_for_delivery,
         } => {
             let options = ApplyOptions {
                 policy_retry,
                 propagation_retry,
                 ..ApplyOptions::default()
             };
-            run.converge(observed, auto_approve, &options, ui).await
+            let trail = observed.trail.arn.clone();
+            let before = observed
+                .trail_status
+                .as_ref()
+                .and_then(|s| s.latest_delivery_error.clone());
+            let outcome = run.converge(observed, auto_approve, &options, ui).await?;
+            match (wait_for_delivery, outcome) {
+                (
+                    Some(within),
+                    Outcome::Applied {
+                        plan,
+                        done,
+                        mut result,
+                    },
+                ) => {
+                    let (since, after_what) = if done.is_empty() {
+                        (started, "the start of the run")
+                    } else {
+                        (SystemTime::now(), "the change")
+                    };
+                    let wait = Wait {
+                        trail: &trail,
+                        since,
+                        after_what,
+                        before: before.as_deref(),
+                        within,
+                    };
+                    result.delivery = Some(run.wait_for_delivery(&wait, ui).await?);
+                    Ok(Outcome::Applied { plan, done, result })
+                }
+                (_, outcome) => Ok(outcome),
+            }
         }
         Command::Destroy {
             delete_key,
@@ -131,6 +171,20 @@ pub async fn run<C: Connect>(
                 .await
         }
     }
+}
+
+/// What `apply --wait-for-delivery` waits for.
+struct Wait<'a> {
+    /// The trail's ARN.
+    trail: &'a str,
+    /// A delivery must be later than this (the process's clock).
+    since: SystemTime,
+    /// What `since` was, for messages.
+    after_what: &'static str,
+    /// The `LatestDeliveryError` the run started with.
+    before: Option<&'a str>,
+    /// How long to wait at most.
+    within: Duration,
 }
 
 /// One reconcile: the clients and the desired state.
@@ -231,6 +285,58 @@ impl<C: Connect> Reconcile<'_, C> {
             tokio::time::sleep(wait).await;
             wait = Backoff::after(wait);
             read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
+        }
+    }
+
+    /// Reads `GetTrailStatus` at once, then every [`delivery::POLL`] at
+    /// most, until CloudTrail reports a log file delivered after
+    /// `wait.since` (see [`delivery`] for the clock skew), a new delivery
+    /// error, or a trail that is not logging; or until `wait.within` has
+    /// passed.
+    async fn wait_for_delivery(
+        &self,
+        wait: &Wait<'_>,
+        ui: &mut impl Ui,
+    ) -> Result<Delivery, Error> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + wait.within;
+        loop {
+            let status = self
+                .connect
+                .management()
+                .trail_status(wait.trail)
+                .await
+                .map_err(|e| {
+                    Error::aws(
+                        "reading the trail's delivery status (cloudtrail:GetTrailStatus)",
+                        e,
+                    )
+                })?;
+            let now = tokio::time::Instant::now();
+            let waited = now - start;
+            match delivery::judge(
+                &status,
+                wait.since,
+                wait.before,
+                wait.trail,
+                wait.after_what,
+            ) {
+                Verdict::Delivered(at) => {
+                    tracing::info!(latest_delivery_time = at, "log file delivered");
+                    return Ok(Delivery {
+                        status: delivery::Status::Delivered,
+                        waited_seconds: waited.as_secs(),
+                        latest_delivery_time: at,
+                    });
+                }
+                Verdict::Failed(e) => return Err(e),
+                Verdict::Pending if now >= deadline => {
+                    return Err(delivery::timed_out(wait.within, &status, wait.after_what));
+                }
+                Verdict::Pending => {}
+            }
+            ui.delivery(waited, wait.within);
+            tokio::time::sleep(delivery::POLL.min(deadline - now)).await;
         }
     }
 

@@ -63,6 +63,9 @@ pub struct ApplyResult {
     pub converged: bool,
     /// Findings of the verification after apply (trail health included).
     pub findings: Vec<Finding>,
+    /// With `--wait-for-delivery`: the log file delivered after apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::delivery::Delivery>,
 }
 
 impl ApplyResult {
@@ -73,6 +76,7 @@ impl ApplyResult {
             trail_kms_key_id: state.trail.kms_key_id.clone(),
             converged: true,
             findings,
+            delivery: None,
         }
     }
 }
@@ -275,6 +279,15 @@ pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
     }
     findings(&mut out, &result.findings);
     out
+}
+
+/// The line a human sees when `--wait-for-delivery` proved a delivery.
+pub fn delivery_human(delivery: &crate::delivery::Delivery) -> String {
+    format!(
+        "CloudTrail delivered a log file at {} (waited {}).\n",
+        crate::delivery::timestamp(delivery.latest_delivery_time),
+        crate::delivery::human(std::time::Duration::from_secs(delivery.waited_seconds))
+    )
 }
 
 /// What a human sees after a successful destroy.

@@ -322,3 +322,22 @@ fn a_command_line_typo_exits_1_never_2_which_means_drift() {
     }
     assert_eq!(server.connections(), 0);
 }
+
+#[test]
+fn a_bad_wait_for_delivery_exits_1_with_what_is_expected_and_no_request() {
+    let server = CountingServer::start();
+    let out = trailkey(
+        &server,
+        &[
+            "-c",
+            "tests/configs/good/minimal.toml",
+            "apply",
+            "--auto-approve",
+            "--wait-for-delivery=abc",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert!(out.stdout.is_empty());
+    insta::assert_snapshot!(transcript(&out));
+    assert_eq!(server.connections(), 0);
+}

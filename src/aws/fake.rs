@@ -74,6 +74,17 @@ pub struct FakeState {
     /// Bucket Regions (default: the fake's Region).
     pub bucket_regions: BTreeMap<String, String>,
     pub accounts: Vec<Account>,
+    /// CloudTrail delivering over time: this long after the first
+    /// `GetTrailStatus` (see `status_clock`), `GetTrailStatus` reports a
+    /// log file delivered at that moment (`latest_delivery_time`).
+    pub delivery_after: Option<std::time::Duration>,
+    /// This long after the first `GetTrailStatus`, `GetTrailStatus` reports
+    /// this `LatestDeliveryError`.
+    pub delivery_error_after: Option<(std::time::Duration, String)>,
+    /// Tokio's clock and the system clock at the first `GetTrailStatus`:
+    /// the fake's delivery times are tokio's clock mapped onto the system
+    /// clock, so a paused clock moves them too. Reset it to start again.
+    pub status_clock: Option<(tokio::time::Instant, std::time::SystemTime)>,
     /// What other actors do when trailkey calls an operation, each once.
     pub hooks: Vec<(&'static str, Hook)>,
     /// KMS's eventual consistency, as AWS shows it: for this long after
@@ -310,16 +321,30 @@ impl Management for FakeCloud {
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
         self.call("GetTrailStatus").await?;
         let arn = self.find_trail("GetTrailStatus", trail)?;
-        Ok(self
-            .state
-            .borrow()
-            .trail_status
-            .get(&arn)
-            .cloned()
-            .unwrap_or(TrailStatus {
-                is_logging: true,
-                ..TrailStatus::default()
-            }))
+        let mut s = self.state.borrow_mut();
+        let now = tokio::time::Instant::now();
+        let (origin, wall) = *s
+            .status_clock
+            .get_or_insert((now, std::time::SystemTime::now()));
+        let elapsed = now.saturating_duration_since(origin);
+        let mut status = s.trail_status.get(&arn).cloned().unwrap_or(TrailStatus {
+            is_logging: true,
+            ..TrailStatus::default()
+        });
+        if let Some(after) = s.delivery_after
+            && elapsed >= after
+        {
+            let at = (wall + after)
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after the epoch");
+            status.latest_delivery_time = Some(i64::try_from(at.as_secs()).expect("in range"));
+        }
+        if let Some((after, error)) = &s.delivery_error_after
+            && elapsed >= *after
+        {
+            status.latest_delivery_error = Some(error.clone());
+        }
+        Ok(status)
     }
 
     async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {

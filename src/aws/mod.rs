@@ -224,6 +224,9 @@ pub struct TrailStatus {
     pub is_logging: bool,
     pub latest_delivery_error: Option<String>,
     pub latest_digest_delivery_error: Option<String>,
+    /// When CloudTrail last delivered a log file to the bucket
+    /// (`LatestDeliveryTime`), seconds since the Unix epoch.
+    pub latest_delivery_time: Option<i64>,
 }
 
 /// An account of the organization (`ListAccounts`).

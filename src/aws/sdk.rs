@@ -324,6 +324,7 @@ impl Management for SdkManagement {
             is_logging: out.is_logging().unwrap_or(false),
             latest_delivery_error: non_empty(out.latest_delivery_error()),
             latest_digest_delivery_error: non_empty(out.latest_digest_delivery_error()),
+            latest_delivery_time: out.latest_delivery_time().map(|t| t.secs()),
         })
     }
 
