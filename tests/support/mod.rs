@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod aws_rules;
+pub mod cloudtrail_policy;
 pub mod proxy;
 
 use std::net::{TcpListener, TcpStream};
