@@ -635,11 +635,19 @@ fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
 // ---------------------------------------------------------------------------
 // Concurrent runs, eventual consistency, and the remaining AWS errors
 
-/// A key as trailkey creates it (tags), with a placeholder policy.
+/// A key as trailkey creates it: its tags and its policy, which CloudTrail
+/// accepts for the trail.
 fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
+    let policy = crate::policy::render(&crate::policy::PolicyInputs {
+        partition: "aws",
+        security_tooling: &desired.security_tooling,
+        management: MANAGEMENT,
+        log_archive: &desired.log_archive,
+        trail_arn: TRAIL_ARN,
+    });
     crate::aws::NewKey {
         description: description.to_owned(),
-        policy: "{}".to_owned(),
+        policy: crate::policy::to_document(&policy),
         tags: desired.tags.clone(),
     }
 }

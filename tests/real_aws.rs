@@ -527,3 +527,239 @@ fn a_moved_alias_is_moved_back_in_one_run_through_the_layer() {
     let plan = run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
 }
+
+/// A key policy document: the account's root administers the key, plus
+/// `statements`.
+fn key_policy(account: &str, statements: &[Value]) -> String {
+    let mut all = vec![json!({
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*",
+        "Resource": "*",
+    })];
+    all.extend_from_slice(statements);
+    json!({"Version": "2012-10-17", "Statement": all}).to_string()
+}
+
+/// The statements "Configure AWS KMS key policies for CloudTrail" asks for:
+/// CloudTrail may encrypt for `trail_arn` and describe the key.
+fn cloudtrail_statements(trail_arn: &str, management: &str) -> Vec<Value> {
+    vec![
+        json!({
+            "Sid": "Allow CloudTrail to encrypt logs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail_arn},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn":
+                        format!("arn:aws:cloudtrail:*:{management}:trail/*")
+                },
+            },
+        }),
+        json!({
+            "Sid": "Allow CloudTrail to describe key",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+        }),
+    ]
+}
+
+/// Policies CloudTrail refuses for the seeded trail, each with what is
+/// wrong with it.
+fn wrong_policies(trail_arn: &str, management: &str) -> Vec<(&'static str, String)> {
+    let right = cloudtrail_statements(trail_arn, management);
+    let other_trail = format!("arn:aws:cloudtrail:us-east-1:{management}:trail/another-trail");
+    let mut for_other_trail = right.clone();
+    for s in &mut for_other_trail {
+        s["Condition"]["StringEquals"]["aws:SourceArn"] = Value::from(other_trail.clone());
+    }
+    let deny = json!({
+        "Sid": "NoDataKeysForServices",
+        "Effect": "Deny",
+        "Principal": {"Service": ["cloudtrail.amazonaws.com", "config.amazonaws.com"]},
+        "Action": "kms:GenerateDataKey*",
+        "Resource": "*",
+    });
+    let mut denied = right.clone();
+    denied.push(deny);
+    vec![
+        (
+            "aws:SourceArn names another trail",
+            key_policy(management, &for_other_trail),
+        ),
+        (
+            "no DescribeKey statement",
+            key_policy(management, &right[..1]),
+        ),
+        ("a foreign explicit Deny", key_policy(management, &denied)),
+        ("nothing for CloudTrail", key_policy(management, &[])),
+    ]
+}
+
+#[test]
+fn update_trail_is_refused_unless_the_key_policy_lets_cloudtrail_use_the_key() {
+    const REFUSED: &str = "InsufficientEncryptionPolicyException";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let (trail, management) = (seed.trail_arn.as_str(), seed.management.as_str());
+    let wrong = wrong_policies(trail, management);
+    let right = key_policy(management, &cloudtrail_statements(trail, management));
+    // Each key, then UpdateTrail to it by ARN.
+    let mut calls = Vec::new();
+    for policy in wrong.iter().map(|(_, p)| p).chain([&right]) {
+        calls.push(call("kms:CreateKey", json!({"Policy": policy})));
+        calls.push(call(
+            "cloudtrail:UpdateTrail",
+            json!({"Name": trail, "KmsKeyId": "$Arn"}),
+        ));
+    }
+    // By the trail's name, as DescribeTrails shows it; by an alias.
+    calls.extend([
+        call("kms:CreateKey", json!({"Policy": wrong[0].1})),
+        call(
+            "cloudtrail:DescribeTrails",
+            json!({"trailNameList": [seed.trail_name]}),
+        ),
+        call(
+            "cloudtrail:UpdateTrail",
+            json!({"Name": seed.trail_name, "KmsKeyId": "$Arn"}),
+        ),
+        call(
+            "kms:CreateAlias",
+            json!({"AliasName": "alias/wrong-for-cloudtrail", "TargetKeyId": "$KeyId"}),
+        ),
+        call(
+            "cloudtrail:UpdateTrail",
+            json!({"Name": trail, "KmsKeyId": "alias/wrong-for-cloudtrail"}),
+        ),
+    ]);
+    let calls = Value::Array(calls);
+    let alone = moto.calls(None, &calls);
+    assert_eq!(
+        outcomes(&alone),
+        vec!["ok"; calls.as_array().unwrap().len()],
+        "moto alone: {alone:#?}"
+    );
+
+    let moto = Moto::start();
+    let seed = moto.seed();
+    assert_eq!(seed.trail_arn, trail, "the same trail in a fresh moto");
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_key_policy_check(
+        WINDOW,
+    ))]);
+    let results = moto.calls(Some(&layer), &calls);
+    let mut expected = Vec::new();
+    for _ in &wrong {
+        expected.extend(["ok", REFUSED]);
+    }
+    expected.extend(["ok", "ok", "ok", "ok", REFUSED, "ok", REFUSED]);
+    assert_eq!(outcomes(&results), expected, "{results:#?}");
+    for (i, (what, _)) in wrong.iter().enumerate() {
+        let message = results[2 * i + 1]["message"].as_str().unwrap();
+        eprintln!("{what}: {message}");
+        assert!(message.contains(trail), "{what}: {message}");
+    }
+    assert!(
+        results[5]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"NoDataKeysForServices\" explicitly denies"),
+        "{:#?}",
+        results[5]
+    );
+    assert!(
+        results[3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kms:DescribeKey"),
+        "{:#?}",
+        results[3]
+    );
+    let exchanges = layer.exchanges();
+    assert_eq!(
+        answered_by_the_layer(&exchanges, REFUSED).len(),
+        wrong.len() + 2
+    );
+    let passed: Vec<_> = exchanges
+        .iter()
+        .filter(|e| e.is("cloudtrail", "UpdateTrail") && e.forwarded)
+        .collect();
+    assert_eq!(passed.len(), 1, "only the right policy reached moto");
+    let state = moto.state(&seed);
+    assert_eq!(
+        state["trail"]["kms_key_id"],
+        results[2 * wrong.len()]["response"]["KeyMetadata"]["Arn"],
+        "{state:#}"
+    );
+}
+
+/// CloudTrail sees a key policy change late, like other KMS changes: for
+/// the window after `PutKeyPolicy` it evaluates the previous policy.
+#[test]
+fn after_put_key_policy_cloudtrail_evaluates_the_previous_policy_during_the_window() {
+    const REFUSED: &str = "InsufficientEncryptionPolicyException";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let (trail, management) = (seed.trail_arn.as_str(), seed.management.as_str());
+    let wrong = wrong_policies(trail, management).remove(0).1;
+    let right = key_policy(management, &cloudtrail_statements(trail, management));
+    let update = json!({"Name": trail, "KmsKeyId": "$Arn"});
+    let put = |policy: &str| {
+        call(
+            "kms:PutKeyPolicy",
+            json!({"KeyId": "$KeyId", "PolicyName": "default", "Policy": policy}),
+        )
+    };
+    let alone = moto.calls(
+        None,
+        &json!([
+            call("kms:CreateKey", json!({"Policy": wrong})),
+            call("cloudtrail:UpdateTrail", update.clone()),
+            put(&right),
+            call("cloudtrail:UpdateTrail", update.clone()),
+        ]),
+    );
+    assert_eq!(outcomes(&alone), ["ok"; 4], "moto alone: {alone:#?}");
+
+    let layer = moto.real_aws(WINDOW);
+    let results = moto.calls(
+        Some(&layer),
+        &json!([
+            call("kms:CreateKey", json!({"Policy": wrong})),
+            until_ok("kms:DescribeKey", json!({"KeyId": "$KeyId"})),
+            call("cloudtrail:UpdateTrail", update.clone()),
+            put(&right),
+            call("cloudtrail:UpdateTrail", update.clone()),
+            until_ok("cloudtrail:UpdateTrail", update.clone()),
+        ]),
+    );
+    assert_eq!(
+        outcomes(&results),
+        ["ok", "ok", REFUSED, "ok", REFUSED, "ok"],
+        "{results:#?}"
+    );
+    assert!(results[5]["attempts"].as_u64() > Some(1), "{results:#?}");
+    let exchanges = layer.exchanges();
+    assert!(answered_by_the_layer(&exchanges, REFUSED).len() >= 3);
+    let fixed = only_exchange(&exchanges, "kms", "PutKeyPolicy");
+    let accepted = exchanges
+        .iter()
+        .find(|e| e.is("cloudtrail", "UpdateTrail") && e.forwarded)
+        .expect("an UpdateTrail reached moto");
+    let waited = accepted.at - fixed.at;
+    assert!(
+        waited >= WINDOW && waited < WINDOW + Duration::from_secs(5),
+        "accepted {waited:?} after PutKeyPolicy"
+    );
+    eprintln!(
+        "UpdateTrail was accepted {waited:.2?} after the PutKeyPolicy that fixed the policy, at attempt {}",
+        results[5]["attempts"]
+    );
+}

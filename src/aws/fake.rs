@@ -7,6 +7,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+#[path = "../../tests/support/cloudtrail_policy.rs"]
+mod cloudtrail_policy;
+
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, FeatureSet, KeyInfo, KeyManager,
     KeySpec, KeyState, KeyStore, KeyUsage, Management, NewKey, Organization, Origin, Trail,
@@ -94,6 +97,10 @@ pub struct FakeState {
     pub propagation: Option<std::time::Duration>,
     /// When each new key (by ID) or new or moved alias becomes visible.
     pub visible_at: HashMap<String, tokio::time::Instant>,
+    /// By key ID, the policy a key had before its last `PutKeyPolicy` and
+    /// when that call was made: for `propagation` after it, CloudTrail
+    /// still evaluates that previous policy on `UpdateTrail`.
+    pub previous_policies: HashMap<String, (String, tokio::time::Instant)>,
 }
 
 impl FakeState {
@@ -313,6 +320,40 @@ impl Management for FakeCloud {
                 format!("Cannot find KMS key {key_arn}"),
             ));
         }
+        // CloudTrail's check of the key policy, as the real-AWS test layer
+        // applies it (`tests/support/cloudtrail_policy.rs`), on the policy
+        // CloudTrail sees: the previous one for `propagation` after a
+        // `PutKeyPolicy`. A key the fake does not hold is not checked.
+        let id = s.aliases.get(key_arn).map_or(key_arn, String::as_str);
+        if let Some(key) = s
+            .keys
+            .iter()
+            .find(|k| !key_arn.is_empty() && (k.info.key_id == id || k.info.arn == id))
+        {
+            let now = tokio::time::Instant::now();
+            let policy = match s.previous_policies.get(&key.info.key_id) {
+                Some((previous, changed)) if s.propagation.is_some_and(|w| now < *changed + w) => {
+                    previous
+                }
+                _ => &key.policy,
+            };
+            let management = s
+                .organization
+                .as_ref()
+                .map(|o| o.management_account.clone())
+                .unwrap_or_default();
+            let partition = arn.split(':').nth(1).unwrap_or("aws");
+            let document = serde_json::from_str(policy).unwrap_or(serde_json::Value::Null);
+            if let Err(why) =
+                cloudtrail_policy::cloudtrail_accepts(&document, &arn, &management, partition)
+            {
+                return Err(AwsError::new(
+                    "UpdateTrail",
+                    code::INSUFFICIENT_ENCRYPTION_POLICY,
+                    format!("Insufficient permissions to use KMS key {key_arn} for {arn}: {why}"),
+                ));
+            }
+        }
         let t = s.trails.get_mut(&arn).expect("found above");
         t.kms_key_id = Some(key_arn.to_owned()).filter(|k| !k.is_empty());
         Ok(t.clone())
@@ -518,7 +559,17 @@ impl KeyStore for FakeCloud {
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
         self.call("PutKeyPolicy").await?;
-        self.with_key("PutKeyPolicy", key_id, |k| k.policy = policy.to_owned())
+        let (id, previous) = self.with_key("PutKeyPolicy", key_id, |k| {
+            (
+                k.info.key_id.clone(),
+                std::mem::replace(&mut k.policy, policy.to_owned()),
+            )
+        })?;
+        self.state
+            .borrow_mut()
+            .previous_policies
+            .insert(id, (previous, tokio::time::Instant::now()));
+        Ok(())
     }
 
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
@@ -551,5 +602,119 @@ impl KeyStore for FakeCloud {
             k.tags
                 .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::aws::Management;
+    use crate::config::AccountId;
+
+    const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
+
+    fn cloud() -> FakeCloud {
+        FakeCloud::new("us-east-1", "333333333333", "111111111111", "org-trail")
+    }
+
+    /// trailkey's rendered policy for the fake's trail.
+    fn trailkeys_policy() -> String {
+        let account = |id: &str| AccountId::parse(id).expect("an account ID");
+        crate::policy::to_document(&crate::policy::render(&crate::policy::PolicyInputs {
+            partition: "aws",
+            security_tooling: &account("111111111111"),
+            management: "333333333333",
+            log_archive: &account("222222222222"),
+            trail_arn: TRAIL_ARN,
+        }))
+    }
+
+    fn new_key(policy: &str) -> NewKey {
+        NewKey {
+            description: "test".to_owned(),
+            policy: policy.to_owned(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn update_trail_checks_the_key_policy_cloudtrail_sees() {
+        let fake = cloud();
+        fake.state.borrow_mut().propagation = Some(Duration::from_secs(5));
+        run(async {
+            let placeholder = fake.create_key(&new_key("{}")).await.unwrap();
+            tokio::time::advance(Duration::from_secs(6)).await;
+            let refused = fake
+                .set_trail_key(TRAIL_ARN, &placeholder.arn)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, code::INSUFFICIENT_ENCRYPTION_POLICY);
+            assert!(refused.message.contains("no Statement"), "{refused:?}");
+
+            fake.put_key_policy(&placeholder.key_id, &trailkeys_policy())
+                .await
+                .unwrap();
+            let during = fake
+                .set_trail_key(TRAIL_ARN, &placeholder.arn)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                during.code,
+                code::INSUFFICIENT_ENCRYPTION_POLICY,
+                "the previous policy during propagation"
+            );
+            tokio::time::advance(Duration::from_secs(6)).await;
+            let trail = fake
+                .set_trail_key(TRAIL_ARN, &placeholder.arn)
+                .await
+                .unwrap();
+            assert_eq!(trail.kms_key_id.as_deref(), Some(placeholder.arn.as_str()));
+
+            // Back to the placeholder: the good policy holds for a while.
+            fake.put_key_policy(&placeholder.arn, "{}").await.unwrap();
+            fake.set_trail_key(TRAIL_ARN, &placeholder.arn)
+                .await
+                .unwrap();
+            tokio::time::advance(Duration::from_secs(6)).await;
+            assert!(fake.set_trail_key(TRAIL_ARN, "").await.is_ok(), "no key");
+            let after = fake
+                .set_trail_key(TRAIL_ARN, &placeholder.arn)
+                .await
+                .unwrap_err();
+            assert_eq!(after.code, code::INSUFFICIENT_ENCRYPTION_POLICY);
+        });
+    }
+
+    #[test]
+    fn update_trail_by_alias_checks_the_aliased_key() {
+        let fake = cloud();
+        run(async {
+            let ours = fake
+                .create_key(&new_key(&trailkeys_policy()))
+                .await
+                .unwrap();
+            fake.create_alias("alias/ours", &ours.key_id).await.unwrap();
+            fake.set_trail_key(TRAIL_ARN, "alias/ours").await.unwrap();
+            let placeholder = fake.create_key(&new_key("{}")).await.unwrap();
+            fake.update_alias("alias/ours", &placeholder.key_id)
+                .await
+                .unwrap();
+            let refused = fake
+                .set_trail_key(TRAIL_ARN, "alias/ours")
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, code::INSUFFICIENT_ENCRYPTION_POLICY);
+        });
     }
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::cloudtrail_policy::cloudtrail_accepts;
 use super::proxy::{Decision, Exchange, Request, Response, Rule, Traffic};
 
 /// The content type of KMS and CloudTrail requests and answers.
@@ -26,13 +27,15 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// Every rule of this module: what a test puts in front of moto to meet
 /// AWS as it is. `window` is how long a new key or alias stays unseen
-/// ([`kms_propagation`]).
+/// ([`kms_propagation`]), and how long CloudTrail keeps evaluating a key's
+/// previous policy after `PutKeyPolicy` ([`cloudtrail_key_policy_check`]).
 pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(kms_propagation(window)),
         Box::new(kms_key_states()),
         Box::new(update_alias_needs_an_alias()),
         Box::new(describe_trails_honours_names()),
+        Box::new(cloudtrail_key_policy_check(window)),
     ]
 }
 
@@ -530,6 +533,249 @@ impl Rule for DescribeTrailsHonoursNames {
             ..response
         }
     }
+}
+
+// ------------------------------------------------- CloudTrail key policy
+
+/// `UpdateTrail` with a KMS key whose policy does not let CloudTrail use the
+/// key for that trail is answered `InsufficientEncryptionPolicyException`
+/// ("This exception is thrown when the policy on the S3 bucket or KMS key
+/// does not have sufficient permissions for the operation",
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html>);
+/// moto 5.2.5 accepts any key. What CloudTrail needs is
+/// [`cloudtrail_accepts`] (`cloudtrail_policy.rs`, which cites the
+/// CloudTrail and IAM pages it follows).
+///
+/// * The key: `KmsKeyId` by key ID or ARN, or by alias name or ARN as the
+///   traffic's successful `CreateAlias`/`UpdateAlias` set it (in the
+///   alias ARN's account, else the caller's, else any account's) or as a
+///   `DescribeKey` answer for that name showed it.
+/// * Its policy: the one the traffic last wrote, from the request body of
+///   a successful `CreateKey` (without `Policy`: KMS's default key policy,
+///   which gives CloudTrail nothing) or `PutKeyPolicy`. The rule does not
+///   ask moto: a key the traffic never wrote a policy for goes to moto
+///   unchecked, and so would a policy written around the proxy.
+/// * Key policy changes propagate like other KMS changes ("AWS KMS
+///   eventual consistency", see [`kms_propagation`]): for `window` after a
+///   successful `PutKeyPolicy`, CloudTrail still evaluates the key's
+///   previous policy.
+/// * The trail: `Name` if it is an ARN; else the `TrailARN` of the trail
+///   of that name in a `DescribeTrails` or `GetTrail` answer; else
+///   `arn:aws:cloudtrail:<Region of the signing scope>:<caller's
+///   account>:trail/<name>` when the caller's account is known (an
+///   assumed role's). Otherwise the request goes to moto unchecked. The
+///   trail's account is the organization's management account, and its
+///   partition the partition of the check.
+pub fn cloudtrail_key_policy_check(window: Duration) -> impl Rule {
+    CloudTrailKeyPolicyCheck { window }
+}
+
+struct CloudTrailKeyPolicyCheck {
+    window: Duration,
+}
+
+impl Rule for CloudTrailKeyPolicyCheck {
+    fn decide(&self, request: &Request, traffic: &Traffic) -> Decision {
+        if !request.is("cloudtrail", "UpdateTrail") {
+            return Decision::Forward;
+        }
+        let body = json_body(request);
+        let Some(named) = body
+            .get("KmsKeyId")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+        else {
+            return Decision::Forward;
+        };
+        let Some(trail) = body.get("Name").and_then(Value::as_str) else {
+            return Decision::Forward;
+        };
+        let Some(trail_arn) = trail_arn_of(trail, request, traffic) else {
+            return Decision::Forward;
+        };
+        let parts: Vec<&str> = trail_arn.split(':').collect();
+        let (Some(partition), Some(management)) = (parts.get(1), parts.get(4)) else {
+            return Decision::Forward;
+        };
+        let account = account_of(request, traffic);
+        let Some(key_id) = trail_key_id(named, &account, traffic) else {
+            return Decision::Forward;
+        };
+        let Some(policy) = policy_seen_by_cloudtrail(&key_id, traffic, self.window) else {
+            return Decision::Forward;
+        };
+        match cloudtrail_accepts(&policy, &trail_arn, management, partition) {
+            Ok(()) => Decision::Forward,
+            Err(why) => Decision::Respond(json_error(
+                "InsufficientEncryptionPolicyException",
+                &format!("Insufficient permissions to use KMS key {named} for {trail_arn}: {why}"),
+            )),
+        }
+    }
+}
+
+/// The ARN of the trail an `UpdateTrail` names (see
+/// [`cloudtrail_key_policy_check`]).
+fn trail_arn_of(name: &str, request: &Request, traffic: &Traffic) -> Option<String> {
+    if name.starts_with("arn:") {
+        return Some(name.to_owned());
+    }
+    let described = traffic
+        .exchanges
+        .iter()
+        .rev()
+        .filter(|e| {
+            (e.is("cloudtrail", "DescribeTrails") || e.is("cloudtrail", "GetTrail"))
+                && e.response.status == 200
+        })
+        .find_map(|e| {
+            let answer = response_json(e);
+            let trails = match answer.get("Trail") {
+                Some(one) => vec![one.clone()],
+                None => answer.get("trailList")?.as_array()?.clone(),
+            };
+            trails
+                .iter()
+                .find(|t| t.get("Name").and_then(Value::as_str) == Some(name))
+                .and_then(|t| t.get("TrailARN")?.as_str().map(str::to_owned))
+        });
+    if described.is_some() {
+        return described;
+    }
+    let account = account_of(request, traffic);
+    if !is_account(&account) {
+        return None;
+    }
+    let region = request
+        .header("authorization")?
+        .split("Credential=")
+        .nth(1)?
+        .split('/')
+        .nth(2)?
+        .to_owned();
+    Some(format!(
+        "arn:aws:cloudtrail:{region}:{account}:trail/{name}"
+    ))
+}
+
+/// The key ID an `UpdateTrail`'s `KmsKeyId` stands for, if the traffic
+/// tells (see [`cloudtrail_key_policy_check`]).
+fn trail_key_id(named: &str, account: &str, traffic: &Traffic) -> Option<String> {
+    let KeyName::Alias {
+        name,
+        account: in_arn,
+    } = KeyName::parse(named)
+    else {
+        return Some(key_id_of(named));
+    };
+    let aliases = set_aliases(traffic);
+    let set = |account: Option<&str>| {
+        aliases
+            .iter()
+            .rev()
+            .find(|a| a.name == name && account.is_none_or(|x| a.account == x))
+            .map(|a| a.target.clone())
+    };
+    let from_aliases = match in_arn {
+        Some(owner) => set(Some(owner)),
+        None => set(Some(account)).or_else(|| set(None)),
+    };
+    from_aliases.or_else(|| {
+        traffic
+            .exchanges
+            .iter()
+            .rev()
+            .filter(|e| e.is("kms", "DescribeKey") && e.response.status == 200)
+            .filter(|e| json_body(&e.request).get("KeyId").and_then(Value::as_str) == Some(named))
+            .find_map(|e| {
+                Some(
+                    response_json(e)
+                        .get("KeyMetadata")?
+                        .get("KeyId")?
+                        .as_str()?
+                        .to_owned(),
+                )
+            })
+    })
+}
+
+/// The policy CloudTrail evaluates for key `key_id` now: the last one the
+/// traffic wrote, a `PutKeyPolicy` counting only once `window` has passed
+/// since it; `None` if the traffic wrote none.
+fn policy_seen_by_cloudtrail(key_id: &str, traffic: &Traffic, window: Duration) -> Option<Value> {
+    let now = Instant::now();
+    let mut policy = None;
+    for e in traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.request.service == "kms" && e.response.status == 200)
+    {
+        let body = json_body(&e.request);
+        let written = match e.request.action.as_str() {
+            "CreateKey" => {
+                let meta = response_json(e).get("KeyMetadata").cloned();
+                let meta = meta.as_ref();
+                if meta.and_then(|m| m.get("KeyId")?.as_str()) != Some(key_id) {
+                    continue;
+                }
+                let arn = meta
+                    .and_then(|m| m.get("Arn")?.as_str())
+                    .unwrap_or_default();
+                match body.get("Policy").and_then(Value::as_str) {
+                    Some(text) => parse_policy(text),
+                    None => default_key_policy(arn),
+                }
+            }
+            "PutKeyPolicy" => {
+                if now < e.at + window {
+                    continue;
+                }
+                let account = account_of(&e.request, traffic);
+                let named = body.get("KeyId").and_then(Value::as_str);
+                if named
+                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
+                    .as_deref()
+                    != Some(key_id)
+                {
+                    continue;
+                }
+                parse_policy(
+                    body.get("Policy")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+            }
+            _ => continue,
+        };
+        policy = Some(written);
+    }
+    policy
+}
+
+/// A policy document; one that is not JSON gives CloudTrail nothing.
+fn parse_policy(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+}
+
+/// KMS's default key policy for a key created without one: the key's
+/// account (its root) may do anything with the key
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html>,
+/// "Default key policy").
+fn default_key_policy(key_arn: &str) -> Value {
+    let parts: Vec<&str> = key_arn.split(':').collect();
+    let partition = parts.get(1).copied().unwrap_or("aws");
+    let account = parts.get(4).copied().unwrap_or_default();
+    json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    })
 }
 
 // ---------------------------------------------------------------- helpers

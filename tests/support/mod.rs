@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod aws_rules;
+pub mod cloudtrail_policy;
 pub mod delivery_rules;
 pub mod proxy;
 
@@ -147,7 +148,8 @@ impl Moto {
 
     /// A proxy in front of this moto that answers as real AWS does where
     /// moto is lenient (`aws_rules::real_aws`); `window` is how long a new
-    /// KMS key or alias stays unseen.
+    /// KMS key or alias stays unseen, and how long CloudTrail still checks a
+    /// key's previous policy after `PutKeyPolicy`.
     pub fn real_aws(&self, window: Duration) -> Proxy {
         self.proxy_with(aws_rules::real_aws(window))
     }
