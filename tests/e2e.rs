@@ -110,9 +110,11 @@ fn first_apply_encrypts_the_trail_and_a_second_apply_writes_nothing() {
         "plan wrote nothing"
     );
 
-    // Apply.
+    // Apply, against moto alone: the counts are those of a run in which
+    // nothing has to propagate (the real-AWS layer's scenarios are in
+    // tests/real_aws.rs).
     moto.start_recording();
-    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    let apply = moto.run_direct(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     let calls = moto.recorded();
     let mut writes: Vec<&str> = calls
@@ -394,6 +396,14 @@ fn management_role_is_assumed_for_the_management_calls() {
     moto.start_recording();
     let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(exit_code(&out), 0, "{}", transcript(&out));
+    // Scenarios run through the real-AWS layer by default: the new key was
+    // not visible at once.
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("waiting for KMS to make the new key visible"),
+        "{}",
+        transcript(&out)
+    );
     let calls = moto.recorded();
     let assumes = calls.iter().filter(|c| *c == "sts:AssumeRole").count();
     assert_eq!(

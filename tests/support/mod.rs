@@ -64,11 +64,17 @@ pub fn isolate_aws_env(cmd: &mut Command, endpoint: &str) {
         .env("NO_COLOR", "1");
 }
 
+/// How long the real-AWS layer hides a new key, alias or key policy in the
+/// end-to-end scenarios ([`Moto::layer`]).
+pub const LAYER_WINDOW: Duration = Duration::from_secs(1);
+
 /// A moto server on a free loopback port, stopped when dropped.
 pub struct Moto {
     child: Child,
     pub endpoint: String,
     pub dir: tempfile::TempDir,
+    /// The real-AWS rules layer in front of it, started on first use.
+    layer: std::cell::OnceCell<Proxy>,
 }
 
 impl Moto {
@@ -89,6 +95,7 @@ impl Moto {
                 child,
                 endpoint: format!("http://127.0.0.1:{port}"),
                 dir,
+                layer: std::cell::OnceCell::new(),
             };
             if moto.wait_ready(port) {
                 return moto;
@@ -226,7 +233,24 @@ impl Moto {
             .clone()
     }
 
-    /// Runs `trailkey -c <config> <args>` against this moto and waits for it.
+    /// The real-AWS rules layer ([`aws_rules::real_aws`], [`LAYER_WINDOW`])
+    /// in front of this moto, which every scenario's trailkey goes through
+    /// unless it asks for moto alone ([`Moto::run_direct`]).
+    pub fn layer(&self) -> &Proxy {
+        self.layer.get_or_init(|| self.real_aws(LAYER_WINDOW))
+    }
+
+    /// Runs `trailkey -c <config> <args>` against moto alone: for the
+    /// tests that count a run's calls when nothing has to propagate.
+    pub fn run_direct(&self, config: &Path, args: &[&str]) -> std::process::Output {
+        trailkey_at(&self.endpoint, config)
+            .args(args)
+            .output()
+            .expect("run trailkey")
+    }
+
+    /// Runs `trailkey -c <config> <args>` through the real-AWS layer and
+    /// waits for it.
     pub fn run(&self, config: &Path, args: &[&str]) -> std::process::Output {
         self.trailkey(config)
             .args(args)
@@ -234,14 +258,15 @@ impl Moto {
             .expect("run trailkey")
     }
 
-    /// The trailkey binary with the AWS environment pointed at this moto.
+    /// The trailkey binary with the AWS environment pointed at the real-AWS
+    /// layer in front of this moto.
     pub fn trailkey(&self, config: &Path) -> assert_cmd::Command {
         assert_cmd::Command::from_std(self.trailkey_command(config))
     }
 
     /// The same as a `std::process::Command`, e.g. to spawn several at once.
     pub fn trailkey_command(&self, config: &Path) -> Command {
-        trailkey_at(&self.endpoint, config)
+        trailkey_at(&self.layer().endpoint, config)
     }
 
     /// A recording proxy in front of this moto.
