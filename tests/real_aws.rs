@@ -763,3 +763,54 @@ fn after_put_key_policy_cloudtrail_evaluates_the_previous_policy_during_the_wind
         results[5]["attempts"]
     );
 }
+
+/// Someone narrows CloudTrail's statement to another trail and turns the
+/// trail's encryption off; apply puts the policy back and then points the
+/// trail at the key. CloudTrail still sees the wrong policy for a moment
+/// after `PutKeyPolicy`, so `UpdateTrail` is refused until it sees the new
+/// one: trailkey waits, and converges in one run.
+#[test]
+fn a_policy_repair_then_the_trail_converge_in_one_run_through_the_layer() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let layer = moto.layer();
+    let first = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(first.status.code(), Some(0), "{}", transcript(&first));
+    // The drift goes through the layer too, so that it knows the policy.
+    let st = seed.security_tooling.as_str();
+    moto.fixture_via(
+        layer,
+        &["drift", "policy-condition", "--security-tooling", st],
+    );
+    moto.fixture_via(layer, &["drift", "trail-unencrypt"]);
+    // Until the window has passed, CloudTrail would still see the policy
+    // before the drift: let the drift take effect.
+    std::thread::sleep(WINDOW + Duration::from_millis(100));
+    let repair = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(repair.status.code(), Some(0), "{}", transcript(&repair));
+    let stderr = String::from_utf8_lossy(&repair.stderr);
+    let put = stderr.find("kms_key_policy: PutKeyPolicy").expect(&stderr);
+    let trail = stderr.find("trail_encryption: UpdateTrail").expect(&stderr);
+    assert!(put < trail, "the policy first: {stderr}");
+    assert!(
+        stderr.contains("waiting for CloudTrail to see the new key policy"),
+        "UpdateTrail was refused while CloudTrail saw the old policy: {stderr}"
+    );
+    let refused = layer
+        .exchanges()
+        .iter()
+        .filter(|e| {
+            error_code(&e.response).as_deref() == Some("InsufficientEncryptionPolicyException")
+        })
+        .count();
+    assert!(
+        refused >= 1,
+        "the layer's check refused the first UpdateTrail"
+    );
+    let state = moto.state(&seed);
+    let keys = trailkey_keys(&state);
+    assert_eq!(keys.len(), 1, "{state:#}");
+    assert_eq!(state["trail"]["kms_key_id"], keys[0]["arn"]);
+    let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
+}
