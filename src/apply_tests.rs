@@ -723,7 +723,11 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
             .set_trail_key(TRAIL_ARN, &ours.arn)
             .await
             .unwrap();
-        keys.create_alias(ALIAS, "some-other-key").await.unwrap();
+        let other = keys
+            .create_key(&tagged_key(&desired, "another run's"))
+            .await
+            .unwrap();
+        keys.create_alias(ALIAS, &other.key_id).await.unwrap();
         fake.clear_calls();
         let mut done = Vec::new();
         let race = alias_race(

@@ -269,6 +269,31 @@ impl FakeCloud {
             .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))
     }
 
+    /// [`FakeCloud::with_key`] for a write, refused as KMS refuses it in the
+    /// key's state ("Key states of AWS KMS keys" in the AWS KMS Developer
+    /// Guide): a key pending deletion takes only `CancelKeyDeletion` and
+    /// `PutKeyPolicy`; a disabled key refuses `EnableKeyRotation`; only a
+    /// key pending deletion can have its deletion cancelled.
+    fn write_key<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        f: impl FnOnce(&mut FakeKey) -> T,
+    ) -> AwsResult<T> {
+        let state = self.with_key(op, key, |k| k.info.state.clone())?;
+        let refused = match (&state, op) {
+            (KeyState::PendingDeletion, "CancelKeyDeletion" | "PutKeyPolicy") => None,
+            (KeyState::PendingDeletion, _) => Some(code::KMS_INVALID_STATE),
+            (KeyState::Disabled, "EnableKeyRotation") => Some(code::DISABLED),
+            (_, "CancelKeyDeletion") => Some(code::KMS_INVALID_STATE),
+            _ => None,
+        };
+        if let Some(code) = refused {
+            return Err(AwsError::new(op, code, format!("{key} is {state}.")));
+        }
+        self.with_key(op, key, f)
+    }
+
     fn find_trail(&self, op: &'static str, name: &str) -> AwsResult<String> {
         self.state
             .borrow()
@@ -510,14 +535,8 @@ impl KeyStore for FakeCloud {
 
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("CreateAlias").await?;
+        self.write_key("CreateAlias", key_id, |_| ())?;
         let mut s = self.state.borrow_mut();
-        if s.hidden(key_id) {
-            return Err(AwsError::new(
-                "CreateAlias",
-                code::NOT_FOUND,
-                format!("key {key_id} not found"),
-            ));
-        }
         if s.aliases.contains_key(alias) {
             return Err(AwsError::new(
                 "CreateAlias",
@@ -532,12 +551,14 @@ impl KeyStore for FakeCloud {
 
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
         self.call("UpdateAlias").await?;
+        self.write_key("UpdateAlias", key_id, |_| ())?;
         let mut s = self.state.borrow_mut();
-        if s.hidden(key_id) {
+        // UpdateAlias "associates an existing alias" (KMS API reference).
+        if !s.aliases.contains_key(alias) {
             return Err(AwsError::new(
                 "UpdateAlias",
                 code::NOT_FOUND,
-                format!("key {key_id} not found"),
+                format!("Alias {alias} is not found."),
             ));
         }
         s.aliases.insert(alias.to_owned(), key_id.to_owned());
@@ -574,31 +595,31 @@ impl KeyStore for FakeCloud {
 
     async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKeyRotation").await?;
-        self.with_key("EnableKeyRotation", key_id, |k| k.rotation = true)
+        self.write_key("EnableKeyRotation", key_id, |k| k.rotation = true)
     }
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKey").await?;
-        self.with_key("EnableKey", key_id, |k| k.info.state = KeyState::Enabled)
+        self.write_key("EnableKey", key_id, |k| k.info.state = KeyState::Enabled)
     }
 
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
         self.call("CancelKeyDeletion").await?;
-        self.with_key("CancelKeyDeletion", key_id, |k| {
+        self.write_key("CancelKeyDeletion", key_id, |k| {
             k.info.state = KeyState::Disabled
         })
     }
 
     async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
         self.call("ScheduleKeyDeletion").await?;
-        self.with_key("ScheduleKeyDeletion", key_id, |k| {
+        self.write_key("ScheduleKeyDeletion", key_id, |k| {
             k.info.state = KeyState::PendingDeletion
         })
     }
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.call("TagResource").await?;
-        self.with_key("TagResource", key_id, |k| {
+        self.write_key("TagResource", key_id, |k| {
             k.tags
                 .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
         })
@@ -610,6 +631,83 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn one_key(state: KeyState) -> FakeCloud {
+        let fake = FakeCloud::new("us-east-1", "333333333333", "111111111111", "org-trail");
+        let key = FakeKey {
+            info: KeyInfo {
+                key_id: "k-1".to_owned(),
+                arn: "arn:aws:kms:us-east-1:111111111111:key/k-1".to_owned(),
+                state,
+                key_spec: KeySpec::SymmetricDefault,
+                key_usage: KeyUsage::EncryptDecrypt,
+                origin: Origin::AwsKms,
+                multi_region: false,
+                description: String::new(),
+                key_manager: KeyManager::Customer,
+                created: None,
+            },
+            policy: "{}".to_owned(),
+            rotation: false,
+            tags: BTreeMap::new(),
+        };
+        fake.state.borrow_mut().keys.push(key);
+        fake
+    }
+
+    fn code_of<T>(result: AwsResult<T>) -> String {
+        result.err().map_or_else(|| "ok".to_owned(), |e| e.code)
+    }
+
+    /// Writes fail in the key's state as KMS's key-state table says.
+    #[tokio::test]
+    async fn writes_follow_the_key_state_table() {
+        let pending = one_key(KeyState::PendingDeletion);
+        assert_eq!(
+            code_of(pending.enable_rotation("k-1").await),
+            code::KMS_INVALID_STATE
+        );
+        assert_eq!(
+            code_of(pending.tag_key("k-1", &BTreeMap::new()).await),
+            code::KMS_INVALID_STATE
+        );
+        assert_eq!(
+            code_of(pending.create_alias("alias/a", "k-1").await),
+            code::KMS_INVALID_STATE
+        );
+        assert_eq!(
+            code_of(pending.enable_key("k-1").await),
+            code::KMS_INVALID_STATE
+        );
+        assert_eq!(code_of(pending.put_key_policy("k-1", "{}").await), "ok");
+        assert_eq!(code_of(pending.cancel_key_deletion("k-1").await), "ok");
+        let disabled = one_key(KeyState::Disabled);
+        assert_eq!(
+            code_of(disabled.enable_rotation("k-1").await),
+            code::DISABLED
+        );
+        assert_eq!(
+            code_of(disabled.cancel_key_deletion("k-1").await),
+            code::KMS_INVALID_STATE
+        );
+        assert_eq!(
+            code_of(disabled.tag_key("k-1", &BTreeMap::new()).await),
+            "ok"
+        );
+        assert_eq!(code_of(disabled.enable_key("k-1").await), "ok");
+        assert_eq!(code_of(disabled.enable_rotation("k-1").await), "ok");
+    }
+
+    #[tokio::test]
+    async fn update_alias_needs_an_existing_alias() {
+        let fake = one_key(KeyState::Enabled);
+        assert_eq!(
+            code_of(fake.update_alias("alias/a", "k-1").await),
+            code::NOT_FOUND
+        );
+        fake.create_alias("alias/a", "k-1").await.unwrap();
+        assert_eq!(code_of(fake.update_alias("alias/a", "k-1").await), "ok");
+    }
     use crate::aws::Management;
     use crate::config::AccountId;
 

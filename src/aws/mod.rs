@@ -31,6 +31,8 @@ pub mod code {
     /// KMS: the key's state does not allow the call (e.g. rotation of a key
     /// pending deletion).
     pub const KMS_INVALID_STATE: &str = "KMSInvalidStateException";
+    /// KMS: the key is disabled.
+    pub const DISABLED: &str = "DisabledException";
     /// KMS: a principal in the policy is unknown to IAM (yet).
     pub const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
     /// CloudTrail `UpdateTrail`: it cannot find the key (or not yet).
