@@ -46,6 +46,9 @@ pub struct ApplyOptions {
     /// Total time to wait for this run's own writes to propagate, when a
     /// call after them fails as if they had not happened; zero: no wait.
     pub propagation_retry: Duration,
+    /// When the run's whole propagation budget ends (`propagation_retry`
+    /// after the run started); `None`: each wait is bounded on its own.
+    pub propagation_deadline: Option<tokio::time::Instant>,
     /// First backoff between retries; doubles up to 10 s.
     pub retry_backoff: Duration,
 }
@@ -55,13 +58,17 @@ impl ApplyOptions {
         Backoff {
             total: self.policy_retry,
             first: self.retry_backoff,
+            deadline: None,
         }
     }
 
+    /// The waits for this run's own writes to propagate: all of them, in
+    /// apply and in the check after it, share `propagation_deadline`.
     pub fn propagation(&self) -> Backoff {
         Backoff {
             total: self.propagation_retry,
             first: self.retry_backoff,
+            deadline: self.propagation_deadline,
         }
     }
 }
@@ -71,6 +78,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             policy_retry: DEFAULT_POLICY_RETRY,
             propagation_retry: DEFAULT_PROPAGATION_RETRY,
+            propagation_deadline: None,
             retry_backoff: Duration::from_secs(1),
         }
     }
@@ -83,6 +91,8 @@ impl Default for ApplyOptions {
 pub struct Backoff {
     pub total: Duration,
     pub first: Duration,
+    /// No wait may end after this: a budget shared by every retry of a run.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Backoff {
@@ -96,6 +106,14 @@ impl Backoff {
             attempts += 1;
         }
         attempts
+    }
+
+    /// Whether attempt `attempt` of `attempts` may be followed by `wait`.
+    pub fn may_wait(&self, attempt: usize, attempts: usize, wait: Duration) -> bool {
+        attempt < attempts
+            && self
+                .deadline
+                .is_none_or(|d| tokio::time::Instant::now() + wait <= d)
     }
 
     /// The wait after `wait`: twice as long, at most [`MAX_BACKOFF`].
@@ -126,7 +144,7 @@ impl Backoff {
             let Some(what) = transient(&e) else {
                 return Err(e);
             };
-            if attempt >= attempts {
+            if !self.may_wait(attempt, attempts, wait) {
                 let mut e = e;
                 e.message = format!(
                     "{} (still rejected after retrying for {:.0?})",

@@ -1467,6 +1467,7 @@ fn a_wait_is_bounded_and_then_fails_with_the_error() {
     let schedule = Backoff {
         total: std::time::Duration::from_secs(10),
         first: std::time::Duration::from_secs(1),
+        deadline: None,
     };
     assert_eq!(schedule.attempts(), 4);
     assert_eq!(count(&fake, "UpdateTrail"), 4);
@@ -1478,6 +1479,7 @@ fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
     let schedule = |total: u64| Backoff {
         total: std::time::Duration::from_secs(total),
         first: std::time::Duration::from_secs(1),
+        deadline: None,
     };
     // 1 + 2 + 4 + 8 = 15, then 10 s at a time: 120 s allow 1 + 4 + 10 attempts.
     assert_eq!(schedule(120).attempts(), 15);
@@ -1805,4 +1807,29 @@ fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
         .unwrap()
         .block_on(crate::run_online(&fake, &desired, command, view));
     assert_eq!(status.map_err(|e| e.render()), Ok(crate::Status::Success));
+}
+
+#[test]
+fn every_wait_of_a_run_shares_one_budget() {
+    // The new key stays hidden for 6 s, then CloudTrail keeps refusing it:
+    // the waits for the alias and those for the trail add up to at most the
+    // 10 s the run has, not 10 s each.
+    let fake = empty_cloud();
+    fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(6));
+    for _ in 0..50 {
+        fake.fail_next(
+            "UpdateTrail",
+            "KmsKeyNotFoundException",
+            "Cannot find KMS key",
+        );
+    }
+    let (applied, _, waited) = apply_paused(&fake, 10);
+    let text = applied.expect_err("gives up").render();
+    assert!(text.contains("KmsKeyNotFoundException"), "{text}");
+    assert!(count(&fake, "CreateAlias") >= 2, "{:?}", fake.calls());
+    assert!(count(&fake, "UpdateTrail") >= 2, "{:?}", fake.calls());
+    assert!(
+        waited <= std::time::Duration::from_secs(10),
+        "{waited:?}: one budget for the run"
+    );
 }

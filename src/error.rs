@@ -181,6 +181,9 @@ impl Error {
     }
 }
 
+/// What to do when the configured trail does not exist.
+pub const TRAIL_NOT_FOUND_HINT: &str = "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials";
+
 /// Plain-language cause and fix for the AWS error codes trailkey meets.
 pub fn aws_hint(e: &AwsError) -> String {
     let s = match e.code.as_str() {
@@ -193,9 +196,7 @@ pub fn aws_hint(e: &AwsError) -> String {
         "KmsKeyDisabledException" => {
             "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`"
         }
-        "TrailNotFoundException" => {
-            "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials"
-        }
+        "TrailNotFoundException" => TRAIL_NOT_FOUND_HINT,
         "NotOrganizationMasterAccountException" => {
             "organization trails can only be changed from the management account: run trailkey with management-account credentials or set roles.management"
         }

@@ -25,8 +25,8 @@ use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore,
-    Management, Organization, Trail, TrailStatus, code,
+    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management,
+    Organization, Trail, TrailStatus, code,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
@@ -122,25 +122,24 @@ async fn first_round<C: Connect>(
         )
     })?;
     plan::check_context(desired, &identity, &organization)?;
-    let context = || {
-        format!(
-            "reading trail {trail_name:?} in {} (cloudtrail:DescribeTrails)",
-            desired.region
+    let trails = trails.map_err(|e| {
+        Error::aws(
+            format!(
+                "reading the trails in {} (cloudtrail:DescribeTrails)",
+                desired.region
+            ),
+            e,
         )
-    };
-    let trails = trails.map_err(|e| Error::aws(context(), e))?;
-    let (trail, other_trails) = configured_trail(desired, trails)
-        .ok_or_else(|| {
-            AwsError::new(
-                "DescribeTrails",
-                code::TRAIL_NOT_FOUND,
-                format!(
-                    "Unknown trail: {trail_name} for the user: {}",
-                    identity.account
-                ),
-            )
-        })
-        .map_err(|e| Error::aws(context(), e))?;
+    })?;
+    let (trail, other_trails) = configured_trail(desired, trails).ok_or_else(|| {
+        Error::check(
+            format!(
+                "trail {trail_name:?} is not among the trails visible in {} (cloudtrail:DescribeTrails)",
+                desired.region
+            ),
+            crate::error::TRAIL_NOT_FOUND_HINT,
+        )
+    })?;
     plan::check_trail(desired, &trail, None)?;
     let trail_status = status.map_err(|e| {
         Error::aws(

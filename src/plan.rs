@@ -539,24 +539,34 @@ fn merged_policy(
     Ok(merged)
 }
 
-/// The other trails of the management account that use trailkey's key, by
-/// its ARN, its ID or the alias: CloudTrail must keep its permission for
-/// them, or their log delivery would stop (after a rename of `trail.name`,
-/// the old trail, until it moves to another key).
+/// The other trails of the management account that use trailkey's key:
+/// CloudTrail must keep its permission for them, or their log delivery
+/// would stop (after a rename of `trail.name`, the old trail, until it
+/// moves to another key). Only an unambiguous name counts, since this
+/// grants: the key's ARN, or the alias's ARN in the Security Tooling
+/// account and Region (a bare key ID or alias name on a management-account
+/// trail would name a key of that account).
 fn sharing_trails<'o>(
     desired: &Desired,
     observed: &'o Observed,
 ) -> impl Iterator<Item = &'o Trail> {
-    let alias = desired.alias.full();
+    let alias_arn = format!(
+        "arn:{}:kms:{}:{}:{}",
+        desired.partition(),
+        desired.region,
+        desired.security_tooling,
+        desired.alias.full()
+    );
     let prefix = format!("arn:{}:cloudtrail:", desired.partition());
     let management = format!(":{}:trail/", observed.organization.management_account);
     observed.other_trails.iter().filter(move |t| {
         t.arn.starts_with(&prefix)
             && t.arn.contains(&management)
-            && observed
-                .key
-                .as_ref()
-                .is_some_and(|k| names_key(t.kms_key_id.as_deref(), &k.info, &[&alias]))
+            && observed.key.as_ref().is_some_and(|k| {
+                t.kms_key_id
+                    .as_deref()
+                    .is_some_and(|id| id == k.info.arn || id == alias_arn)
+            })
     })
 }
 

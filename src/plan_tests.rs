@@ -1638,8 +1638,22 @@ fn every_trail_that_uses_the_key_keeps_cloudtrails_permission() {
     let old = trail_named("old-trail", MANAGEMENT, Some(KEY_ARN));
     observed.other_trails = vec![
         old.clone(),
-        // By the alias: the same key.
-        trail_named("alias-trail", MANAGEMENT, Some(ALIAS)),
+        // By the alias's ARN: the same key.
+        trail_named(
+            "alias-trail",
+            MANAGEMENT,
+            Some("arn:aws:kms:us-east-1:111111111111:alias/cloudtrail-org-key"),
+        ),
+        // A bare alias name or key ID on a management-account trail names
+        // a key of that account: not granted.
+        trail_named("bare-alias-trail", MANAGEMENT, Some(ALIAS)),
+        trail_named("bare-id-trail", MANAGEMENT, Some(KEY_ID)),
+        // The same alias name in another account: not ours.
+        trail_named(
+            "their-alias-trail",
+            MANAGEMENT,
+            Some("arn:aws:kms:us-east-1:555555555555:alias/cloudtrail-org-key"),
+        ),
         // Another key, no key, another account: not ours to allow.
         trail_named("other-key-trail", MANAGEMENT, Some(OTHER_KEY_ARN)),
         trail_named("plain-trail", MANAGEMENT, None),
@@ -1666,7 +1680,14 @@ fn every_trail_that_uses_the_key_keeps_cloudtrails_permission() {
         .find(|f| f.message.contains("also use the key"))
         .expect("the plan names them and says why");
     assert!(note.message.contains(&old.arn) && note.message.contains(alias_trail));
-    assert!(!note.message.contains("foreign-trail"), "{}", note.message);
+    for not_granted in [
+        "foreign-trail",
+        "bare-alias-trail",
+        "bare-id-trail",
+        "their-alias-trail",
+    ] {
+        assert!(!note.message.contains(not_granted), "{}", note.message);
+    }
     // The trail is not changed for them, nor is the key.
     assert!(!planned.changes(Address::TrailEncryption));
 

@@ -127,6 +127,8 @@ pub async fn run<C: Connect>(
             let options = ApplyOptions {
                 policy_retry,
                 propagation_retry,
+                // One budget for every wait of the run, the check included.
+                propagation_deadline: Some(tokio::time::Instant::now() + propagation_retry),
                 ..ApplyOptions::default()
             };
             let trail = observed.trail.arn.clone();
@@ -258,6 +260,7 @@ impl<C: Connect> Reconcile<'_, C> {
         ui: &mut impl Ui,
     ) -> Result<(Vec<Done>, ApplyResult), Error> {
         let (done, mut read) = self.apply(plan, observed, options, ui).await?;
+        let created = done.iter().any(|d| d.operation == "CreateKey");
         let schedule = options.propagation();
         let (attempts, mut wait, mut attempt) = (schedule.attempts(), schedule.first, 1);
         loop {
@@ -267,17 +270,13 @@ impl<C: Connect> Reconcile<'_, C> {
                     if !again.has_changes() {
                         return Ok((done, ApplyResult::of(&after, again.findings)));
                     }
-                    let wrote_only = again
-                        .changes
-                        .iter()
-                        .filter(|c| c.action != plan::Action::NoOp)
-                        .all(|c| done.iter().any(|d| d.address == c.address.as_str()));
-                    (wrote_only, not_converged(&again))
+                    (not_visible_yet(plan, &again, &done), not_converged(&again))
                 }
-                Err(e) if e.aws_code() == Some(code::NOT_FOUND) => (true, e),
+                // This run's new key, not visible to the re-read yet.
+                Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
                 Err(e) => return Err(e),
             };
-            if !propagating || attempt >= attempts {
+            if !propagating || !schedule.may_wait(attempt, attempts, wait) {
                 return Err(error);
             }
             attempt += 1;
@@ -428,6 +427,27 @@ fn log_plan(plan: &Plan) {
         findings = plan.findings.len(),
         "planned"
     );
+}
+
+/// Whether every difference `again` (planned after apply) still shows can
+/// be this apply's own writes not visible yet: it is on an address apply
+/// wrote, and AWS shows there what it showed before apply, or nothing yet
+/// (a new or moved alias), or anything for what apply created. A difference
+/// apply did not write, or a third value (someone else's write), is not
+/// waited for.
+fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
+    again
+        .changes
+        .iter()
+        .filter(|c| c.action != plan::Action::NoOp)
+        .all(|c| {
+            let wrote = done.iter().any(|d| d.address == c.address.as_str());
+            let before = applied.changes.iter().find(|p| p.address == c.address);
+            wrote
+                && before.is_some_and(|p| {
+                    p.action == plan::Action::Create || p.before == c.before || c.before.is_null()
+                })
+        })
 }
 
 /// The verification's error: the plan made after apply is not empty.

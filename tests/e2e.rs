@@ -303,7 +303,10 @@ fn missing_trail_fails_clearly_with_no_aws_write() {
         let out = moto.run(&seed.config, args);
         assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("TrailNotFoundException"), "{stderr}");
+        assert!(
+            stderr.contains("is not among the trails visible in us-east-1"),
+            "{stderr}"
+        );
         assert!(
             stderr.contains("hint: ") && stderr.contains("trail.name"),
             "{stderr}"
@@ -419,7 +422,7 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     const RUNS: usize = 16;
     let moto = Moto::start();
     let seed = moto.seed();
-    let proxy = moto.proxy_with(vec![
+    let proxy = moto.layer_with(vec![
         // No key exists until two runs have asked for one: every run that
         // observes before then plans a key, so at least two create one.
         Box::new(hold_until("kms", "CreateKey", |t| {

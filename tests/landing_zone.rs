@@ -328,8 +328,13 @@ fn destroy_backs_out_only_the_configured_trail() {
         .as_str()
         .unwrap()
         .to_owned();
-    moto.fixture(&["create-trail", "--name", "second-trail"]);
-    moto.fixture(&["drift", "trail-alias", "--trail", "second-trail"]);
+    moto.fixture(&[
+        "create-trail",
+        "--name",
+        "second-trail",
+        "--kms-key-id",
+        &key_arn,
+    ]);
     // The next apply lets CloudTrail use the key for the second trail too.
     apply_ok(&moto, &seed);
     let policy_before = key_with_arn(&moto.state(&seed), &key_arn)["policy"].clone();
@@ -351,7 +356,7 @@ fn destroy_backs_out_only_the_configured_trail() {
         "--trail",
         "second-trail",
     ]);
-    assert_eq!(second["trail"]["kms_key_id"], "alias/cloudtrail-org-key");
+    assert_eq!(second["trail"]["kms_key_id"], key_arn.as_str());
     let key = key_with_arn(&state, &key_arn);
     assert_eq!(key["key_state"], "Enabled");
     // The other trail keeps CloudTrail's permission on the key.

@@ -745,11 +745,53 @@ fn policy_seen_by_cloudtrail(key_id: &str, traffic: &Traffic, window: Duration) 
                         .unwrap_or_default(),
                 )
             }
+            // What a read showed was in effect by then (policies written
+            // around the layer, e.g. by another actor), unless this key's
+            // policy was written through the layer within `window` before
+            // that read: CloudTrail may not see that write yet.
+            "GetKeyPolicy" => {
+                let account = account_of(&e.request, traffic);
+                let named = body.get("KeyId").and_then(Value::as_str);
+                if named
+                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
+                    .as_deref()
+                    != Some(key_id)
+                    || written_within(key_id, traffic, e.at, window)
+                {
+                    continue;
+                }
+                parse_policy(
+                    response_json(e)
+                        .get("Policy")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+            }
             _ => continue,
         };
         policy = Some(written);
     }
     policy
+}
+
+/// Whether key `key_id`'s policy was written through the layer in the
+/// `window` before `at`.
+fn written_within(key_id: &str, traffic: &Traffic, at: Instant, window: Duration) -> bool {
+    traffic.exchanges.iter().any(|e| {
+        e.is("kms", "PutKeyPolicy")
+            && e.response.status == 200
+            && e.at <= at
+            && at < e.at + window
+            && {
+                let account = account_of(&e.request, traffic);
+                json_body(&e.request)
+                    .get("KeyId")
+                    .and_then(Value::as_str)
+                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
+                    .as_deref()
+                    == Some(key_id)
+            }
+    })
 }
 
 /// A policy document; one that is not JSON gives CloudTrail nothing.

@@ -199,9 +199,12 @@ fn principal(statement: &Value) -> Match {
         }),
         _ => false,
     };
+    let deny = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
     match (statement.get("Principal"), statement.get("NotPrincipal")) {
         (Some(p), None) => Match::from_bool(names_cloudtrail(p)),
-        (None, Some(p)) => Match::from_bool(!names_cloudtrail(p)),
+        // AWS supports NotPrincipal only with Deny: in an Allow it grants
+        // nothing this evaluator will vouch for.
+        (None, Some(p)) if deny => Match::from_bool(!names_cloudtrail(p)),
         _ => Match::Unknown,
     }
 }

@@ -269,12 +269,22 @@ impl Moto {
         trailkey_at(&self.layer().endpoint, config)
     }
 
-    /// A recording proxy in front of this moto.
+    /// A recording proxy in front of this moto, with the real-AWS rules
+    /// ([`LAYER_WINDOW`]), for scenarios that read the traffic.
     pub fn proxy(&self) -> Proxy {
-        Proxy::start(&self.endpoint)
+        self.layer_with(Vec::new())
     }
 
-    /// A proxy in front of this moto that asks `rules` about each request.
+    /// The real-AWS layer in front of this moto, asking `rules` first: for
+    /// scenarios that need rules of their own (holds, delivery) and still
+    /// run under the real-AWS rules.
+    pub fn layer_with(&self, mut rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
+        rules.extend(aws_rules::real_aws(LAYER_WINDOW));
+        self.proxy_with(rules)
+    }
+
+    /// A proxy in front of this moto that asks only `rules` about each
+    /// request: for tests of one rule against moto.
     pub fn proxy_with(&self, rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
         Proxy::with_rules(&self.endpoint, rules)
     }
