@@ -26,7 +26,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
     AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore,
-    Management, Organization, Trail, TrailStatus, code,
+    LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
@@ -77,6 +77,7 @@ pub async fn observe<C: Connect>(
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
+            log_bucket: None,
         },
         first.keys,
     ))
@@ -201,6 +202,54 @@ fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
 pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Result<(), Error> {
     observed.trail_tags = Some(read_trail_tags(connect.management(), &observed.trail.arn).await?);
     Ok(())
+}
+
+/// The trail bucket's policy, default encryption and replication, read
+/// with `role_arn` in the Log Archive account: `AssumeRole`, then the three
+/// reads at once. Read only when a plan would change the trail.
+pub async fn log_bucket<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    observed: &Observed,
+    role_arn: &str,
+) -> Result<LogBucket, Error> {
+    let bucket = &observed.trail.s3_bucket;
+    let region = observed
+        .bucket_region
+        .as_deref()
+        .unwrap_or(desired.region.as_str());
+    let s3 = connect.log_archive(role_arn, region).await.map_err(|e| {
+        Error::aws(
+            format!("assuming {role_arn} in the Log Archive account (sts:AssumeRole)"),
+            e,
+        )
+    })?;
+    let (policy, encryption, replication) = tokio::join!(
+        s3.bucket_policy(bucket),
+        s3.bucket_encryption(bucket),
+        s3.bucket_replication(bucket),
+    );
+    let ctx = |what: &str| {
+        format!(
+            "reading {what} of bucket {bucket} in the Log Archive account {}",
+            desired.log_archive
+        )
+    };
+    Ok(LogBucket {
+        policy: policy.map_err(|e| Error::aws(ctx("the policy (s3:GetBucketPolicy)"), e))?,
+        encryption: encryption.map_err(|e| {
+            Error::aws(
+                ctx("the default encryption (s3:GetEncryptionConfiguration)"),
+                e,
+            )
+        })?,
+        replication: replication.map_err(|e| {
+            Error::aws(
+                ctx("the replication configuration (s3:GetReplicationConfiguration)"),
+                e,
+            )
+        })?,
+    })
 }
 
 async fn read_trail_tags<M: Management>(
