@@ -848,7 +848,7 @@ fn validate_log_archive_role(
                     "roles.log_archive",
                     m,
                     &format!(
-                        "give a role name such as \"trailkey-log-archive-read\", or a role ARN in the Log Archive account: \"arn:{}:iam::{log_archive}:role/<name>\"",
+                        "give a role name such as \"TrailkeyLogArchiveRead\", or a role ARN in the Log Archive account: \"arn:{}:iam::{log_archive}:role/<name>\"",
                         region.partition()
                     ),
                 )
