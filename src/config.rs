@@ -62,6 +62,7 @@ pub struct RawAccounts {
 pub struct RawRoles {
     pub security_tooling: Option<String>,
     pub management: Option<String>,
+    pub log_archive: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,6 +331,10 @@ pub struct Desired {
     pub management: Option<AccountId>,
     pub security_tooling_role: RoleRef,
     pub management_role: Option<String>,
+    /// The role in the Log Archive account trailkey assumes to read the
+    /// trail bucket's configuration before it changes the trail; `None`:
+    /// the bucket side is not checked.
+    pub log_archive_role: Option<RoleRef>,
     pub trail: TrailRef,
     /// The trail must be an organization trail (default); `false` accepts another trail.
     pub organization_trail: bool,
@@ -347,6 +352,12 @@ impl Desired {
     pub fn security_tooling_role_arn(&self) -> String {
         self.security_tooling_role
             .arn(self.partition(), &self.security_tooling)
+    }
+    /// The ARN of `roles.log_archive`, when set.
+    pub fn log_archive_role_arn(&self) -> Option<String> {
+        self.log_archive_role
+            .as_ref()
+            .map(|r| r.arn(self.partition(), &self.log_archive))
     }
     /// Description set on keys trailkey creates.
     pub fn key_description(&self) -> String {
@@ -639,6 +650,12 @@ impl RawConfig {
             accounts.management.as_ref(),
             path,
         )?;
+        let log_archive_role = validate_log_archive_role(
+            self.roles.log_archive,
+            &region,
+            &accounts.log_archive,
+            path,
+        )?;
 
         let organization_trail = self
             .trail
@@ -668,6 +685,7 @@ impl RawConfig {
             management: accounts.management,
             security_tooling_role,
             management_role,
+            log_archive_role,
             trail,
             organization_trail,
             allow_control_tower,
@@ -812,6 +830,31 @@ fn validate_security_tooling_role(
             ),
         )
     })
+}
+
+/// `roles.log_archive`, when set: a role name, or a role ARN in the Log
+/// Archive account.
+fn validate_log_archive_role(
+    value: Option<String>,
+    region: &Region,
+    log_archive: &AccountId,
+    path: &Path,
+) -> Result<Option<RoleRef>, Error> {
+    value
+        .map(|r| {
+            parse_role(&r, region, Some(("accounts.log_archive", log_archive))).map_err(|m| {
+                field_error(
+                    path,
+                    "roles.log_archive",
+                    m,
+                    &format!(
+                        "give a role name such as \"TrailkeyLogArchiveRead\", or a role ARN in the Log Archive account: \"arn:{}:iam::{log_archive}:role/<name>\"",
+                        region.partition()
+                    ),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// `roles.management`, when set: a full role ARN, in `accounts.management`
@@ -1249,6 +1292,42 @@ mod tests {
             let (field, ..) =
                 config_error(&format!("{MINIMAL}[roles]\nsecurity_tooling = \"{bad}\"\n"));
             assert_eq!(field.as_deref(), Some("roles.security_tooling"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_log_archive_role_is_a_name_or_an_arn_in_the_log_archive_account() {
+        let d = parse_str(MINIMAL).unwrap();
+        assert_eq!(d.log_archive_role_arn(), None);
+        let d = parse_str(&format!("{MINIMAL}[roles]\nlog_archive = \"LogReader\"\n")).unwrap();
+        assert_eq!(
+            d.log_archive_role_arn().as_deref(),
+            Some("arn:aws:iam::222222222222:role/LogReader")
+        );
+        let arn = "arn:aws:iam::222222222222:role/path/LogReader";
+        let d = parse_str(&format!("{MINIMAL}[roles]\nlog_archive = \"{arn}\"\n")).unwrap();
+        assert_eq!(d.log_archive_role_arn().as_deref(), Some(arn));
+        for (bad, needle) in [
+            (
+                "arn:aws:iam::111111111111:role/LogReader",
+                "but accounts.log_archive is 222222222222",
+            ),
+            ("arn:aws-cn:iam::222222222222:role/LogReader", "partition"),
+            (
+                "arn:aws:iam::222222222222:user/LogReader",
+                "not an IAM role ARN",
+            ),
+            ("Log Reader", "not a valid IAM role name"),
+            ("", "not a valid IAM role name"),
+        ] {
+            let (field, message, hint) =
+                config_error(&format!("{MINIMAL}[roles]\nlog_archive = \"{bad}\"\n"));
+            assert_eq!(field.as_deref(), Some("roles.log_archive"), "{bad}");
+            assert!(message.contains(needle), "{bad}: {message}");
+            assert!(
+                hint.contains("arn:aws:iam::222222222222:role/<name>"),
+                "{bad}: {hint}"
+            );
         }
     }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod init;
+pub mod log_archive;
 pub mod logging;
 pub mod observe;
 pub mod output;

@@ -25,8 +25,8 @@ use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, Management,
-    Organization, Trail, TrailStatus, code,
+    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, LogArchive,
+    LogBucket, Management, Organization, Trail, TrailStatus, code,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
@@ -77,6 +77,7 @@ pub async fn observe<C: Connect>(
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
+            log_bucket: None,
         },
         first.keys,
     ))
@@ -200,6 +201,54 @@ fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
 pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Result<(), Error> {
     observed.trail_tags = Some(read_trail_tags(connect.management(), &observed.trail.arn).await?);
     Ok(())
+}
+
+/// The trail bucket's policy, default encryption and replication, read
+/// with `role_arn` in the Log Archive account: `AssumeRole`, then the three
+/// reads at once. Read only when a plan would change the trail.
+pub async fn log_bucket<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    observed: &Observed,
+    role_arn: &str,
+) -> Result<LogBucket, Error> {
+    let bucket = &observed.trail.s3_bucket;
+    let region = observed
+        .bucket_region
+        .as_deref()
+        .unwrap_or(desired.region.as_str());
+    let s3 = connect.log_archive(role_arn, region).await.map_err(|e| {
+        Error::aws(
+            format!("assuming {role_arn} in the Log Archive account (sts:AssumeRole)"),
+            e,
+        )
+    })?;
+    let (policy, encryption, replication) = tokio::join!(
+        s3.bucket_policy(bucket),
+        s3.bucket_encryption(bucket),
+        s3.bucket_replication(bucket),
+    );
+    let ctx = |what: &str| {
+        format!(
+            "reading {what} of bucket {bucket} in the Log Archive account {}",
+            desired.log_archive
+        )
+    };
+    Ok(LogBucket {
+        policy: policy.map_err(|e| Error::aws(ctx("the policy (s3:GetBucketPolicy)"), e))?,
+        encryption: encryption.map_err(|e| {
+            Error::aws(
+                ctx("the default encryption (s3:GetEncryptionConfiguration)"),
+                e,
+            )
+        })?,
+        replication: replication.map_err(|e| {
+            Error::aws(
+                ctx("the replication configuration (s3:GetReplicationConfiguration)"),
+                e,
+            )
+        })?,
+    })
 }
 
 async fn read_trail_tags<M: Management>(
@@ -543,4 +592,62 @@ async fn key_details<K: KeyStore>(
         aliases,
         info,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn desired(trail: &str) -> Desired {
+        let text = format!(
+            "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"{trail}\"\n"
+        );
+        crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap()
+    }
+
+    fn trail(name: &str, region: &str) -> Trail {
+        Trail {
+            name: name.to_owned(),
+            arn: format!("arn:aws:cloudtrail:{region}:333333333333:trail/{name}"),
+            home_region: region.to_owned(),
+            kms_key_id: None,
+            is_organization_trail: true,
+            is_multi_region_trail: true,
+            s3_bucket: "logs".to_owned(),
+        }
+    }
+
+    fn chosen(config: &str, trails: &[Trail]) -> Option<(String, Vec<String>)> {
+        configured_trail(&desired(config), trails.to_vec())
+            .map(|(t, others)| (t.arn, others.into_iter().map(|o| o.arn).collect()))
+    }
+
+    #[test]
+    fn the_configured_trail_is_found_by_name_in_its_region_or_by_arn() {
+        let home = trail("org-trail", "us-east-1");
+        let shadow = trail("org-trail", "eu-west-1");
+        let other = trail("other", "us-east-1");
+        let all = [shadow.clone(), other.clone(), home.clone()];
+        // By name: the one homed in the configured Region, whatever the order.
+        assert_eq!(
+            chosen("org-trail", &all),
+            Some((
+                home.arn.clone(),
+                vec![shadow.arn.clone(), other.arn.clone()]
+            ))
+        );
+        // By ARN: exactly that trail.
+        assert_eq!(chosen(&home.arn, &all).map(|c| c.0), Some(home.arn.clone()));
+        assert_eq!(chosen(&home.arn, &[shadow.clone(), other.clone()]), None);
+        // Only a shadow copy of that name: it is chosen, so that the plan
+        // says where the trail lives.
+        assert_eq!(
+            chosen("org-trail", &[shadow.clone(), other.clone()]).map(|c| c.0),
+            Some(shadow.arn.clone())
+        );
+        // None of that name.
+        assert_eq!(chosen("missing", &all), None);
+    }
 }

@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aws::{
-    CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, NewKey,
-    Organization, Origin, Trail, TrailStatus,
+    CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, LogBucket,
+    NewKey, Organization, Origin, Trail, TrailStatus,
 };
 use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG};
 use crate::error::Error;
+use crate::log_archive;
 use crate::policy::{self, PolicyInputs};
 
 /// JSON plan format version.
@@ -75,6 +76,9 @@ pub struct Observed {
     /// Other keys tagged by trailkey for the same alias (left by a crash or
     /// a concurrent run): reported, never touched.
     pub other_keys: Vec<KeyInfo>,
+    /// The trail bucket as `roles.log_archive` reads it, read only when the
+    /// trail would change and the role is set (`None`: not read).
+    pub log_bucket: Option<LogBucket>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -598,7 +602,13 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     let policy_unchanged = !changes
         .iter()
         .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
-    let findings = findings(desired, observed, current.as_ref(), policy_unchanged);
+    let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
+    if changes
+        .iter()
+        .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp)
+    {
+        findings.extend(log_archive_findings(desired, observed)?);
+    }
     Ok(Plan {
         format_version: FORMAT_VERSION,
         target: Target::of(desired, observed),
@@ -896,6 +906,43 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
         .because(trail_reason(trail, Some(&k.info), &alias))
         .steps([Step::UpdateTrail(trail.arn.clone())]),
     }
+}
+
+/// The Log Archive side of a change of the trail's key: the bucket's
+/// policy must not deny CloudTrail's writes with the key (else an
+/// [`Error::Check`]), and its replication and encryption are reported.
+/// Without `roles.log_archive`, a note that it was not checked; with it but
+/// the bucket not read yet, nothing (the loop reads it and plans again).
+fn log_archive_findings(desired: &Desired, observed: &Observed) -> Result<Vec<Finding>, Error> {
+    let bucket = &observed.trail.s3_bucket;
+    if desired.log_archive_role.is_none() {
+        return Ok(vec![Finding {
+            level: Level::Note,
+            message: format!(
+                "the Log Archive side (the policy, encryption and replication of bucket {bucket}) was not checked: set roles.log_archive to a read-only role in account {} to check it before the trail changes",
+                desired.log_archive
+            ),
+        }]);
+    }
+    let Some(read) = &observed.log_bucket else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!(
+        "arn:{}:kms:{}:{}:key/",
+        desired.partition(),
+        desired.region,
+        desired.security_tooling
+    );
+    let key = match &observed.key {
+        Some(k) => log_archive::TrailKey::Arn(&k.info.arn),
+        None => log_archive::TrailKey::New { prefix: &prefix },
+    };
+    let write = log_archive::Write {
+        partition: desired.partition(),
+        bucket,
+        key,
+    };
+    log_archive::check(read, &write, desired.log_archive.as_str())
 }
 
 /// What the plan reports but does not change.

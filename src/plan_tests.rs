@@ -108,6 +108,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         key: None,
         other_keys: Vec::new(),
         other_trails: Vec::new(),
+        log_bucket: None,
     }
 }
 

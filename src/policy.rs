@@ -440,7 +440,7 @@ fn principal_has(normalized: &Value, kind: &str, who: &str) -> bool {
 /// matcher that, on a mismatch, only moves the text position of the last `*`
 /// forward, so it takes at most O(pattern × text) steps (a backtracking
 /// matcher is exponential in the number of `*`).
-fn wildcard_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);

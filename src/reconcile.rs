@@ -14,6 +14,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::OptionFuture;
+
 use crate::apply::{self, ApplyOptions, Backoff, Done};
 use crate::aws::{Connect, Management, code};
 use crate::config::Desired;
@@ -198,13 +200,38 @@ struct Reconcile<'a, C: Connect> {
 }
 
 impl<C: Connect> Reconcile<'_, C> {
-    /// Plans; when the plan would change the trail, reads its tags first for
-    /// the Control Tower guard and plans again (a no-op plan never pays for
-    /// them). Returns the plan and what it was made from.
+    /// Plans; when the plan would change the trail, reads what only a
+    /// change needs and plans again: the trail's tags for the Control Tower
+    /// guard and, with `roles.log_archive`, the bucket's configuration, at
+    /// the same time (a no-op plan never pays for them). Returns the plan
+    /// and what it was made from.
     async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
         let mut plan = plan::plan(self.desired, &observed)?;
-        if plan.changes(Address::TrailEncryption) && observed.trail_tags.is_none() {
-            observe::trail_tags(self.connect, &mut observed).await?;
+        if !plan.changes(Address::TrailEncryption) {
+            log_plan(&plan);
+            return Ok((plan, observed));
+        }
+        let role = self
+            .desired
+            .log_archive_role_arn()
+            .filter(|_| observed.log_bucket.is_none());
+        let need_tags = observed.trail_tags.is_none();
+        if need_tags || role.is_some() {
+            let mut with_tags = observed.clone();
+            let tags = OptionFuture::from(
+                need_tags.then(|| observe::trail_tags(self.connect, &mut with_tags)),
+            );
+            let bucket = OptionFuture::from(
+                role.as_deref()
+                    .map(|role| observe::log_bucket(self.connect, self.desired, &observed, role)),
+            );
+            let (tags, bucket) = tokio::join!(tags, bucket);
+            tags.transpose()?;
+            let bucket = bucket.transpose()?;
+            observed = Observed {
+                log_bucket: bucket.or(observed.log_bucket),
+                ..with_tags
+            };
             plan = plan::plan(self.desired, &observed)?;
         }
         log_plan(&plan);
@@ -236,7 +263,7 @@ impl<C: Connect> Reconcile<'_, C> {
             Err(Error::Conflict { message, .. }) if auto_approve => message,
             Err(e) => return Err(e),
         };
-        let observed = observe::refresh(self.connect, self.keys, self.desired, &observed).await?;
+        let observed = self.winners_alias(&observed, options, ui).await?;
         let (plan, observed) = self.plan(observed).await?;
         ui.planning_again(&message, &plan);
         if !plan.has_changes() {
@@ -244,6 +271,31 @@ impl<C: Connect> Reconcile<'_, C> {
         }
         let (done, result) = self.apply_verified(&plan, &observed, options, ui).await?;
         Ok(Outcome::Applied { plan, done, result })
+    }
+
+    /// The state after another run won the alias: read again until the
+    /// alias, which `CreateAlias` just said exists, is visible (a new alias
+    /// may not be at once), within the run's propagation budget. Planning
+    /// without it would pick a key by its tags, maybe another loser's,
+    /// whose deletion that run is about to schedule.
+    async fn winners_alias(
+        &self,
+        observed: &Observed,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<Observed, Error> {
+        let schedule = options.propagation();
+        let (attempts, mut wait, mut attempt) = (schedule.attempts(), schedule.first, 1);
+        loop {
+            let now = observe::refresh(self.connect, self.keys, self.desired, observed).await?;
+            if now.alias_target.is_some() || !schedule.may_wait(attempt, attempts, wait) {
+                return Ok(now);
+            }
+            attempt += 1;
+            ui.waiting("KMS to show the other run's alias", attempt, attempts);
+            tokio::time::sleep(wait).await;
+            wait = Backoff::after(wait);
+        }
     }
 
     /// Applies `plan`, then checks that a plan made from the state after it

@@ -76,7 +76,9 @@ fn a_healthy_trail_exits_0_with_the_delivery_in_the_json() {
     );
     // Observation, verification (read again each time it waited for the
     // real-AWS layer to show apply's writes), then polls at 0 and 10 s.
-    let rereads = stderr.matches("waiting for AWS to show what apply wrote").count();
+    let rereads = stderr
+        .matches("waiting for AWS to show what apply wrote")
+        .count();
     assert_eq!(status_reads(&proxy), 4 + rereads);
     assert!(
         took >= Duration::from_secs(10) && took < Duration::from_secs(30),
@@ -152,6 +154,8 @@ fn no_delivery_within_the_wait_exits_1_after_the_deadline() {
     );
     // Polls at 0 and at the deadline, after the observation and the
     // verification (and its reads again while apply's writes propagate).
-    let rereads = stderr.matches("waiting for AWS to show what apply wrote").count();
+    let rereads = stderr
+        .matches("waiting for AWS to show what apply wrote")
+        .count();
     assert_eq!(status_reads(&proxy), 4 + rereads);
 }

@@ -43,6 +43,8 @@ use support::{Moto, Seed, transcript};
 const MANAGEMENT_POLICY: &str = "policies/iam-management.json";
 const SECURITY_TOOLING_POLICY: &str = "policies/iam-security-tooling-role.json";
 const SECURITY_TOOLING_TRUST: &str = "policies/iam-security-tooling-trust.json";
+const LOG_ARCHIVE_POLICY: &str = "policies/iam-log-archive-role.json";
+const LOG_ARCHIVE_TRUST: &str = "policies/iam-log-archive-trust.json";
 
 /// Statements whose `Sid` starts with this grant what CloudTrail itself
 /// requires of the caller to update an organization trail. moto does not
@@ -57,7 +59,7 @@ const NOT_OBSERVABLE_ACTIONS: [&str; 2] = [
 
 /// The placeholders the policy files may use, as documented in
 /// `docs/control-tower.md`.
-const PLACEHOLDERS: [&str; 9] = [
+const PLACEHOLDERS: [&str; 11] = [
     "Partition",
     "Region",
     "ManagementAccountId",
@@ -67,6 +69,8 @@ const PLACEHOLDERS: [&str; 9] = [
     "TrailBucket",
     "AliasName",
     "RunnerRoleName",
+    "LogArchiveAccountId",
+    "LogArchiveRoleName",
 ];
 
 /// The access key ID of the caller's own credentials in the harness.
@@ -636,15 +640,45 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
 }
 
 #[test]
-fn the_trust_policy_lets_the_runner_assume_the_security_tooling_role() {
-    let statements = statements(SECURITY_TOOLING_TRUST);
-    assert_eq!(statements.len(), 1, "{statements:?}");
-    let s = &statements[0];
-    assert_eq!(s["Effect"], "Allow");
-    assert_eq!(strings(&s["Action"]), ["sts:AssumeRole"]);
+fn the_trust_policies_let_the_runner_assume_the_security_tooling_and_log_archive_roles() {
+    for path in [SECURITY_TOOLING_TRUST, LOG_ARCHIVE_TRUST] {
+        let statements = statements(path);
+        assert_eq!(statements.len(), 1, "{path}: {statements:?}");
+        let s = &statements[0];
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(strings(&s["Action"]), ["sts:AssumeRole"]);
+        assert_eq!(
+            strings(&s["Principal"]["AWS"]),
+            ["arn:${Partition}:iam::${ManagementAccountId}:role/${RunnerRoleName}"]
+        );
+    }
+}
+
+/// The Log Archive role reads the trail bucket's configuration and nothing
+/// else: three read actions, on that bucket only.
+#[test]
+fn the_log_archive_policy_reads_only_the_trail_bucket() {
+    no_wildcards_or_duplicates(LOG_ARCHIVE_POLICY);
+    let allows = allows(LOG_ARCHIVE_POLICY);
+    let actions: BTreeSet<String> = allows.iter().flat_map(|(_, a, _)| a.clone()).collect();
     assert_eq!(
-        strings(&s["Principal"]["AWS"]),
-        ["arn:${Partition}:iam::${ManagementAccountId}:role/${RunnerRoleName}"]
+        actions,
+        BTreeSet::from(
+            [
+                "s3:GetBucketPolicy",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetReplicationConfiguration"
+            ]
+            .map(str::to_owned)
+        )
+    );
+    for (_, _, resources) in &allows {
+        assert_eq!(resources, &["arn:${Partition}:s3:::${TrailBucket}"]);
+    }
+    assert!(
+        statements(LOG_ARCHIVE_POLICY)
+            .iter()
+            .all(|s| s["Effect"] == "Allow")
     );
 }
 
@@ -686,7 +720,7 @@ fn the_security_tooling_policy_denies_the_lockout_bypass_and_limits_what_it_crea
 }
 
 /// Example values for the placeholders, to lint the policies as IAM would see them.
-const EXAMPLE_VALUES: [(&str, &str); 9] = [
+const EXAMPLE_VALUES: [(&str, &str); 11] = [
     ("Partition", "aws"),
     ("Region", "us-east-1"),
     ("ManagementAccountId", "111111111111"),
@@ -696,6 +730,8 @@ const EXAMPLE_VALUES: [(&str, &str); 9] = [
     ("TrailBucket", "org-trail-logs-333333333333"),
     ("AliasName", "cloudtrail-org-key"),
     ("RunnerRoleName", "TrailkeyRunner"),
+    ("LogArchiveAccountId", "444444444444"),
+    ("LogArchiveRoleName", "TrailkeyLogArchiveRead"),
 ];
 
 /// parliament's findings (issue, actions) for a policy file with the
@@ -773,4 +809,5 @@ fn the_iam_policies_pass_the_parliament_linter() {
             &["kms:createkey", "kms:putkeypolicy"]
         )])
     );
+    assert_eq!(parliament(LOG_ARCHIVE_POLICY), BTreeSet::new());
 }

@@ -12,8 +12,8 @@ mod cloudtrail_policy;
 
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, FeatureSet, KeyInfo, KeyManager,
-    KeySpec, KeyState, KeyStore, KeyUsage, Management, NewKey, Organization, Origin, Trail,
-    TrailStatus, code,
+    KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey, Organization,
+    Origin, Trail, TrailStatus, code,
 };
 
 /// The operations that change AWS state.
@@ -76,6 +76,11 @@ pub struct FakeState {
     pub trail_tags: BTreeMap<String, BTreeMap<String, String>>,
     /// Bucket Regions (default: the fake's Region).
     pub bucket_regions: BTreeMap<String, String>,
+    /// What the Log Archive role reads of each bucket (default: no policy,
+    /// no default encryption, no replication).
+    pub log_buckets: BTreeMap<String, LogBucket>,
+    /// The roles assumed, in order.
+    pub assumed: Vec<String>,
     pub accounts: Vec<Account>,
     /// CloudTrail delivering over time: this long after the first
     /// `GetTrailStatus` (see `status_clock`), `GetTrailStatus` reports a
@@ -448,14 +453,48 @@ impl Management for FakeCloud {
 impl Connect for FakeCloud {
     type Management = FakeCloud;
     type KeyStore = FakeCloud;
+    type LogArchive = FakeCloud;
 
     fn management(&self) -> &FakeCloud {
         self
     }
 
-    async fn security_tooling(&self, _role_arn: &str) -> AwsResult<FakeCloud> {
+    async fn security_tooling(&self, role_arn: &str) -> AwsResult<FakeCloud> {
         self.call("AssumeRole").await?;
+        self.state.borrow_mut().assumed.push(role_arn.to_owned());
         Ok(self.clone())
+    }
+
+    async fn log_archive(&self, role_arn: &str, _bucket_region: &str) -> AwsResult<FakeCloud> {
+        self.call("AssumeRole").await?;
+        self.state.borrow_mut().assumed.push(role_arn.to_owned());
+        Ok(self.clone())
+    }
+}
+
+impl FakeCloud {
+    fn log_bucket(&self, bucket: &str) -> Option<LogBucket> {
+        self.state.borrow().log_buckets.get(bucket).cloned()
+    }
+}
+
+impl LogArchive for FakeCloud {
+    async fn bucket_policy(&self, bucket: &str) -> AwsResult<Option<String>> {
+        self.call("GetBucketPolicy").await?;
+        Ok(self.log_bucket(bucket).and_then(|b| b.policy))
+    }
+
+    async fn bucket_encryption(&self, bucket: &str) -> AwsResult<Option<super::BucketEncryption>> {
+        self.call("GetBucketEncryption").await?;
+        Ok(self.log_bucket(bucket).and_then(|b| b.encryption))
+    }
+
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<super::ReplicationRule>> {
+        self.call("GetBucketReplication").await?;
+        Ok(self
+            .log_bucket(bucket)
+            .map(|b| b.replication)
+            .unwrap_or_default())
     }
 }
 

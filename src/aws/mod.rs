@@ -8,6 +8,8 @@
 //!   STS identity, Organizations, CloudTrail.
 //! - [`KeyStore`]: credentials of the role assumed in the Security Tooling
 //!   account: every KMS call.
+//! - [`LogArchive`]: credentials of `roles.log_archive`, assumed in the Log
+//!   Archive account when set: read-only S3 calls on the trail's bucket.
 //!
 //! Methods are `async fn` used from one task (observations run concurrently
 //! with `tokio::join!`, never spawned), so no `Send` bound is needed.
@@ -44,6 +46,13 @@ pub mod code {
     pub const TRAIL_NOT_FOUND: &str = "TrailNotFoundException";
     /// S3: the bucket does not exist.
     pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
+    /// S3 `GetBucketPolicy`: the bucket has no policy.
+    pub const NO_SUCH_BUCKET_POLICY: &str = "NoSuchBucketPolicy";
+    /// S3 `GetBucketEncryption`: no default encryption configured (buckets
+    /// made before 2023).
+    pub const NO_ENCRYPTION_CONFIGURATION: &str = "ServerSideEncryptionConfigurationNotFoundError";
+    /// S3 `GetBucketReplication`: the bucket replicates nothing.
+    pub const NO_REPLICATION_CONFIGURATION: &str = "ReplicationConfigurationNotFoundError";
 }
 
 /// An enum of the values an AWS string field takes that trailkey tells
@@ -249,6 +258,39 @@ pub struct NewKey {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A bucket's default encryption (`GetBucketEncryption`, its first rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BucketEncryption {
+    /// `SSEAlgorithm`: `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub algorithm: String,
+    /// `KMSMasterKeyID`, when set.
+    pub kms_key_id: Option<String>,
+    /// `BucketKeyEnabled`: S3 uses a bucket-level key derived from the KMS key.
+    pub bucket_key_enabled: bool,
+}
+
+/// A replication rule of a bucket (`GetBucketReplication`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicationRule {
+    pub id: Option<String>,
+    /// `Status = Enabled`.
+    pub enabled: bool,
+    /// `SourceSelectionCriteria.SseKmsEncryptedObjects.Status = Enabled`:
+    /// objects encrypted with a KMS key are replicated too.
+    pub replicates_kms_encrypted: bool,
+}
+
+/// The trail bucket's configuration as read from the Log Archive account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogBucket {
+    /// The bucket policy document; `None`: the bucket has none.
+    pub policy: Option<String>,
+    /// `None`: no default encryption configured.
+    pub encryption: Option<BucketEncryption>,
+    /// Empty when the bucket replicates nothing.
+    pub replication: Vec<ReplicationRule>,
+}
+
 /// STS, Organizations and CloudTrail, with management-account credentials.
 pub trait Management {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity>;
@@ -295,11 +337,28 @@ pub trait KeyStore {
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
 }
 
-/// Makes the two clients. `security_tooling` assumes the given role with the
-/// management credentials and fails early (with the STS error) if it cannot.
+/// Read-only S3 calls on the trail's bucket, with the credentials of the
+/// role assumed in the Log Archive account.
+pub trait LogArchive {
+    /// `GetBucketPolicy`; `Ok(None)` when the bucket has no policy.
+    async fn bucket_policy(&self, bucket: &str) -> AwsResult<Option<String>>;
+    /// `GetBucketEncryption`; `Ok(None)` when none is configured.
+    async fn bucket_encryption(&self, bucket: &str) -> AwsResult<Option<BucketEncryption>>;
+    /// `GetBucketReplication`; empty when the bucket replicates nothing.
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<ReplicationRule>>;
+}
+
+/// Makes the clients. `security_tooling` and `log_archive` assume the given
+/// role with the management credentials and fail early (with the STS error)
+/// if they cannot.
 pub trait Connect {
     type Management: Management;
     type KeyStore: KeyStore;
+    type LogArchive: LogArchive;
     fn management(&self) -> &Self::Management;
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<Self::KeyStore>;
+    /// The S3 client of `role_arn` in the Log Archive account, for a bucket
+    /// in `bucket_region`.
+    async fn log_archive(&self, role_arn: &str, bucket_region: &str)
+    -> AwsResult<Self::LogArchive>;
 }

@@ -20,8 +20,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
-    Account, AwsError, AwsResult, CallerIdentity, Connect, KeyInfo, KeyStore, Management, NewKey,
-    Organization, Trail, TrailStatus,
+    Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, KeyInfo, KeyStore,
+    LogArchive, Management, NewKey, Organization, ReplicationRule, Trail, TrailStatus, code,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -95,31 +95,14 @@ impl SdkConnect {
 impl Connect for SdkConnect {
     type Management = SdkManagement;
     type KeyStore = SdkKeyStore;
+    type LogArchive = SdkLogArchive;
 
     fn management(&self) -> &SdkManagement {
         &self.management
     }
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
-        let out = self
-            .management
-            .sts
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name("trailkey")
-            .send()
-            .await
-            .map_err(|e| aws_error("AssumeRole", e))?;
-        let c = out.credentials().ok_or_else(|| {
-            AwsError::new("AssumeRole", "NoCredentials", "STS returned no credentials")
-        })?;
-        let creds = aws_sdk_kms::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
-            "trailkey-assume-role",
-        );
+        let creds = self.assume(role_arn, "trailkey").await?;
         let conf = aws_sdk_kms::config::Builder::from(&self.config)
             .credentials_provider(creds)
             .interceptor(LogCalls)
@@ -127,6 +110,127 @@ impl Connect for SdkConnect {
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
         })
+    }
+
+    async fn log_archive(&self, role_arn: &str, bucket_region: &str) -> AwsResult<SdkLogArchive> {
+        let creds = self.assume(role_arn, "trailkey-log-archive").await?;
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .credentials_provider(creds)
+            .region(Region::new(bucket_region.to_owned()))
+            .interceptor(LogCalls)
+            .build();
+        Ok(SdkLogArchive {
+            s3: aws_sdk_s3::Client::from_conf(conf),
+        })
+    }
+}
+
+impl SdkConnect {
+    /// `AssumeRole` with the management credentials: the role's temporary
+    /// credentials.
+    async fn assume(
+        &self,
+        role_arn: &str,
+        session: &str,
+    ) -> AwsResult<aws_sdk_kms::config::Credentials> {
+        let out = self
+            .management
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .send()
+            .await
+            .map_err(|e| aws_error("AssumeRole", e))?;
+        let c = out.credentials().ok_or_else(|| {
+            AwsError::new("AssumeRole", "NoCredentials", "STS returned no credentials")
+        })?;
+        Ok(aws_sdk_kms::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "trailkey-assume-role",
+        ))
+    }
+}
+
+/// S3 in the Log Archive account: the trail bucket's configuration, read only.
+pub struct SdkLogArchive {
+    s3: aws_sdk_s3::Client,
+}
+
+/// `Ok(None)` for the AWS error `absent` (the configuration does not exist).
+fn absent_as_none<T>(result: AwsResult<T>, absent: &str) -> AwsResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code == absent => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl LogArchive for SdkLogArchive {
+    async fn bucket_policy(&self, bucket: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketPolicy", e))
+            .map(|o| o.policy().unwrap_or_default().to_owned());
+        absent_as_none(out, code::NO_SUCH_BUCKET_POLICY)
+    }
+
+    async fn bucket_encryption(&self, bucket: &str) -> AwsResult<Option<BucketEncryption>> {
+        let out = self
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketEncryption", e));
+        let out = absent_as_none(out, code::NO_ENCRYPTION_CONFIGURATION)?;
+        Ok(out.and_then(|o| {
+            let rule = o.server_side_encryption_configuration()?.rules().first()?;
+            let default = rule.apply_server_side_encryption_by_default();
+            Some(BucketEncryption {
+                algorithm: default
+                    .map(|d| d.sse_algorithm().as_str().to_owned())
+                    .unwrap_or_default(),
+                kms_key_id: default
+                    .and_then(|d| d.kms_master_key_id())
+                    .map(str::to_owned),
+                bucket_key_enabled: rule.bucket_key_enabled().unwrap_or(false),
+            })
+        }))
+    }
+
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<ReplicationRule>> {
+        let out = self
+            .s3
+            .get_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketReplication", e));
+        let Some(out) = absent_as_none(out, code::NO_REPLICATION_CONFIGURATION)? else {
+            return Ok(Vec::new());
+        };
+        Ok(out
+            .replication_configuration()
+            .map(|c| c.rules())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| ReplicationRule {
+                id: r.id().map(str::to_owned),
+                enabled: r.status().as_str() == "Enabled",
+                replicates_kms_encrypted: r
+                    .source_selection_criteria()
+                    .and_then(|c| c.sse_kms_encrypted_objects())
+                    .is_some_and(|o| o.status().as_str() == "Enabled"),
+            })
+            .collect())
     }
 }
 

@@ -1,0 +1,718 @@
+//! The Log Archive side: what the trail's bucket does with log files once
+//! CloudTrail encrypts them with the key. Pure: it judges a [`LogBucket`]
+//! that `observe` read with `roles.log_archive`.
+//!
+//! The bucket policy is someone else's document, so it is untrusted input:
+//! its size is capped, every statement is looked at once, wildcards are
+//! matched with [`policy::wildcard_match`] (O(pattern × text), the text
+//! being a short ARN or action), and nothing in it can make this panic.
+//!
+//! A `Deny` statement counts when it applies to CloudTrail's `s3:PutObject`
+//! of a log file and one of its conditions is on the encryption headers
+//! (`s3:x-amz-server-side-encryption-aws-kms-key-id`,
+//! `s3:x-amz-server-side-encryption`): those are the statements whose
+//! effect changes with the key. A `Deny` without such a condition applies
+//! (or not) whatever the key, so the change does not affect it. When a
+//! condition of such a statement cannot be evaluated (an operator or a
+//! condition key trailkey does not model), the statement is taken to deny:
+//! trailkey refuses rather than risk stopping log delivery.
+
+use serde_json::Value;
+
+use crate::aws::LogBucket;
+use crate::error::Error;
+use crate::plan::{Finding, Level};
+use crate::policy::wildcard_match;
+
+/// S3 accepts bucket policies up to 20 KB; anything much larger is not a
+/// policy S3 returned, and is not evaluated.
+pub const MAX_BUCKET_POLICY_BYTES: usize = 64 * 1024;
+
+const KEY_ID: &str = "s3:x-amz-server-side-encryption-aws-kms-key-id";
+const SSE: &str = "s3:x-amz-server-side-encryption";
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
+
+/// The key CloudTrail will name in `s3:x-amz-server-side-encryption-aws-kms-key-id`.
+#[derive(Debug, Clone, Copy)]
+pub enum TrailKey<'a> {
+    /// An existing key, by ARN.
+    Arn(&'a str),
+    /// A key the plan creates: only its ARN's prefix
+    /// (`arn:<partition>:kms:<region>:<account>:key/`) is known.
+    New { prefix: &'a str },
+}
+
+impl TrailKey<'_> {
+    fn describe(&self) -> String {
+        match self {
+            TrailKey::Arn(arn) => arn.to_string(),
+            TrailKey::New { prefix } => format!("the new key ({prefix}<known after apply>)"),
+        }
+    }
+}
+
+/// What CloudTrail's write of a log file looks like to the bucket policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub partition: &'a str,
+    pub bucket: &'a str,
+    pub key: TrailKey<'a>,
+}
+
+/// A statement of the bucket policy that would deny the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The statement's `Sid`, or its position when it has none.
+    pub sid: String,
+    /// The encryption conditions that make it deny.
+    pub because: Vec<String>,
+    /// Conditions trailkey could not evaluate (empty: it certainly denies).
+    pub unknown: Vec<String>,
+}
+
+/// A condition's value for this write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cond {
+    Holds,
+    Fails,
+    Unknown,
+}
+
+/// The statements of `policy` that would deny CloudTrail's write, or why
+/// the policy could not be read at all.
+pub fn denials(policy: &str, write: &Write<'_>) -> Result<Vec<Denial>, String> {
+    if policy.len() > MAX_BUCKET_POLICY_BYTES {
+        return Err(format!(
+            "the bucket policy is {} bytes, more than S3 allows; trailkey does not evaluate it",
+            policy.len()
+        ));
+    }
+    let doc: Value = serde_json::from_str(policy)
+        .map_err(|e| format!("the bucket policy is not valid JSON ({e})"))?;
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return Err("the bucket policy has no Statement".to_owned()),
+    };
+    Ok(statements
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| denial(i, s, write))
+        .collect())
+}
+
+fn denial(index: usize, s: &Value, write: &Write<'_>) -> Option<Denial> {
+    if s.get("Effect").and_then(Value::as_str) != Some("Deny")
+        || !principal_applies(s)
+        || !action_applies(s)
+        || !resource_applies(s, write)
+    {
+        return None;
+    }
+    let mut because = Vec::new();
+    let mut unknown = Vec::new();
+    let mut on_encryption = false;
+    let conditions = match s.get("Condition") {
+        None => return None,
+        Some(Value::Object(c)) => c,
+        Some(_) => {
+            return Some(Denial {
+                sid: sid(index, s),
+                because,
+                unknown: vec!["a Condition that is not an object".to_owned()],
+            });
+        }
+    };
+    for (operator, block) in conditions {
+        let Value::Object(block) = block else {
+            unknown.push(format!("{operator} (not an object)"));
+            continue;
+        };
+        for (key, values) in block {
+            let values = strings(values);
+            let lower = key.to_ascii_lowercase();
+            let encryption = lower == KEY_ID || lower == SSE;
+            on_encryption |= encryption;
+            let shown = format!("{operator} {key} {}", show(&values));
+            match condition(operator, &lower, &values, write) {
+                Cond::Fails => return None,
+                Cond::Holds if encryption => because.push(shown),
+                Cond::Holds => {}
+                Cond::Unknown => unknown.push(shown),
+            }
+        }
+    }
+    on_encryption.then(|| Denial {
+        sid: sid(index, s),
+        because,
+        unknown,
+    })
+}
+
+fn sid(index: usize, s: &Value) -> String {
+    match s.get("Sid").and_then(Value::as_str) {
+        Some(sid) if !sid.is_empty() => truncate(sid),
+        _ => format!("#{} (no Sid)", index + 1),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 100;
+    match s.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+fn show(values: &[String]) -> String {
+    let shown: Vec<String> = values.iter().take(3).map(|v| truncate(v)).collect();
+    let more = values.len().saturating_sub(3);
+    if more > 0 {
+        format!("{shown:?} and {more} more")
+    } else {
+        format!("{shown:?}")
+    }
+}
+
+/// A string, or each item of a list, as text.
+fn strings(v: &Value) -> Vec<String> {
+    let one = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match v {
+        Value::Array(a) => a.iter().map(one).collect(),
+        other => vec![one(other)],
+    }
+}
+
+/// `Principal: "*"`, `{"AWS": "*"}` or CloudTrail's service principal; a
+/// `NotPrincipal` that does not exclude CloudTrail; a statement without
+/// either (not valid in a bucket policy) is taken to apply.
+fn principal_applies(s: &Value) -> bool {
+    let names_cloudtrail = |p: &Value| match p {
+        Value::String(p) => p == "*",
+        Value::Object(m) => {
+            m.get("AWS")
+                .is_some_and(|v| strings(v).iter().any(|a| a == "*"))
+                || m.get("Service")
+                    .is_some_and(|v| strings(v).iter().any(|a| a == "*" || a == CLOUDTRAIL))
+        }
+        _ => true,
+    };
+    match (s.get("Principal"), s.get("NotPrincipal")) {
+        (Some(p), _) => names_cloudtrail(p),
+        (None, Some(Value::Object(m))) => !m
+            .get("Service")
+            .is_some_and(|v| strings(v).iter().any(|a| a == CLOUDTRAIL)),
+        _ => true,
+    }
+}
+
+fn action_applies(s: &Value) -> bool {
+    let matches = |v: &Value| {
+        strings(v)
+            .iter()
+            .any(|a| wildcard_match(&a.to_ascii_lowercase(), "s3:putobject"))
+    };
+    match (s.get("Action"), s.get("NotAction")) {
+        (Some(a), _) => matches(a),
+        (None, Some(n)) => !matches(n),
+        (None, None) => true,
+    }
+}
+
+/// Whether a `Resource` pattern can cover objects of the bucket: its text
+/// up to the first wildcard agrees with `arn:<partition>:s3:::<bucket>/`.
+/// A pattern without a wildcard names one object, never a log file.
+fn resource_applies(s: &Value, write: &Write<'_>) -> bool {
+    let objects = format!("arn:{}:s3:::{}/", write.partition, write.bucket);
+    let covers = |pattern: &str| {
+        let Some(at) = pattern.find(['*', '?']) else {
+            return false;
+        };
+        let literal = &pattern[..at];
+        objects.starts_with(literal) || literal.starts_with(&objects)
+    };
+    match s.get("Resource") {
+        Some(r) => strings(r).iter().any(|p| covers(p)),
+        None => true,
+    }
+}
+
+fn condition(operator: &str, key: &str, values: &[String], write: &Write<'_>) -> Cond {
+    let base = operator.strip_suffix("IfExists").unwrap_or(operator);
+    match key {
+        KEY_ID => match write.key {
+            TrailKey::Arn(arn) => string_condition(base, values, arn),
+            TrailKey::New { prefix } => new_key_condition(base, values, prefix),
+        },
+        SSE => string_condition(base, values, "aws:kms"),
+        "aws:securetransport" if base == "Bool" => {
+            if values.iter().any(|v| v.eq_ignore_ascii_case("true")) {
+                Cond::Holds
+            } else {
+                Cond::Fails
+            }
+        }
+        _ => Cond::Unknown,
+    }
+}
+
+fn holds(b: bool) -> Cond {
+    if b { Cond::Holds } else { Cond::Fails }
+}
+
+/// A string operator on a header whose value is `actual`.
+fn string_condition(operator: &str, values: &[String], actual: &str) -> Cond {
+    let equal = || values.iter().any(|v| v == actual);
+    let equal_ci = || values.iter().any(|v| v.eq_ignore_ascii_case(actual));
+    let like = || values.iter().any(|v| wildcard_match(v, actual));
+    match operator {
+        "StringEquals" | "ArnEquals" => holds(equal()),
+        "StringNotEquals" | "ArnNotEquals" => holds(!equal()),
+        "StringEqualsIgnoreCase" => holds(equal_ci()),
+        "StringNotEqualsIgnoreCase" => holds(!equal_ci()),
+        "StringLike" | "ArnLike" => holds(like()),
+        "StringNotLike" | "ArnNotLike" => holds(!like()),
+        // The header is present on every write of an encrypted log file.
+        "Null" => holds(values.iter().any(|v| v.eq_ignore_ascii_case("false"))),
+        _ => Cond::Unknown,
+    }
+}
+
+/// A string operator on the key ID header of a key not created yet: no
+/// value can equal its ARN; a pattern covers it only when it covers every
+/// key of the account (`<prefix>*`).
+fn new_key_condition(operator: &str, values: &[String], prefix: &str) -> Cond {
+    let covers = |v: &String| {
+        v.find(['*', '?'])
+            .is_some_and(|at| prefix.starts_with(&v[..at]) && v[at..].chars().all(|c| c == '*'))
+    };
+    let may_match = |v: &String| {
+        let at = v.find(['*', '?']).unwrap_or(v.len());
+        let literal = &v[..at];
+        at < v.len() && (prefix.starts_with(literal) || literal.starts_with(prefix))
+    };
+    match operator {
+        "StringEquals" | "ArnEquals" | "StringEqualsIgnoreCase" => Cond::Fails,
+        "StringNotEquals" | "ArnNotEquals" | "StringNotEqualsIgnoreCase" => Cond::Holds,
+        "StringLike" | "ArnLike" if values.iter().any(covers) => Cond::Holds,
+        "StringLike" | "ArnLike" if values.iter().any(may_match) => Cond::Unknown,
+        "StringLike" | "ArnLike" => Cond::Fails,
+        "StringNotLike" | "ArnNotLike" if values.iter().any(covers) => Cond::Fails,
+        "StringNotLike" | "ArnNotLike" if values.iter().any(may_match) => Cond::Unknown,
+        "StringNotLike" | "ArnNotLike" => Cond::Holds,
+        "Null" => holds(values.iter().any(|v| v.eq_ignore_ascii_case("false"))),
+        _ => Cond::Unknown,
+    }
+}
+
+/// Judges the bucket before the trail is pointed at the key: an
+/// [`Error::Check`] when its policy would deny CloudTrail's writes, else
+/// the findings about its replication and encryption.
+pub fn check(bucket: &LogBucket, write: &Write<'_>, account: &str) -> Result<Vec<Finding>, Error> {
+    let name = write.bucket;
+    let key = write.key.describe();
+    if let Some(policy) = &bucket.policy {
+        let denials = denials(policy, write).map_err(|why| {
+            Error::check(
+                format!("bucket {name} (account {account}): {why}"),
+                "fix the bucket policy in the Log Archive account, then run trailkey again; nothing was written",
+            )
+        })?;
+        if let Some(d) = denials.first() {
+            return Err(refusal(d, name, account, &key, write));
+        }
+    }
+    let mut out = Vec::new();
+    for rule in bucket.replication.iter().filter(|r| r.enabled) {
+        if !rule.replicates_kms_encrypted {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "replication rule {} of bucket {name} does not replicate KMS-encrypted objects (SourceSelectionCriteria.SseKmsEncryptedObjects is not Enabled): once the trail uses {key}, replication of new log files would stop. Enable it, set a ReplicaKmsKeyID for the destination and let the replication role use the key (kms:Decrypt)",
+                    rule.id.as_deref().map_or("(no ID)".to_owned(), |id| format!("{:?}", truncate(id)))
+                ),
+            });
+        }
+    }
+    if let Some(enc) = &bucket.encryption
+        && enc.bucket_key_enabled
+    {
+        out.push(Finding {
+            level: Level::Note,
+            message: format!(
+                "bucket {name} uses an S3 Bucket Key: with it, CloudTrail needs kms:Decrypt on {key} as well as kms:GenerateDataKey; trailkey's key policy grants it (statement TrailkeyCloudTrailDecrypt)"
+            ),
+        });
+    }
+    Ok(out)
+}
+
+fn refusal(d: &Denial, bucket: &str, account: &str, key: &str, write: &Write<'_>) -> Error {
+    let how = if d.unknown.is_empty() {
+        format!("it denies when {}", d.because.join(" and "))
+    } else {
+        format!(
+            "trailkey cannot evaluate {} and takes it to deny{}",
+            d.unknown.join(" and "),
+            if d.because.is_empty() {
+                String::new()
+            } else {
+                format!(" (it also requires {})", d.because.join(" and "))
+            }
+        )
+    };
+    let allow = match write.key {
+        TrailKey::Arn(arn) => format!("allow {arn} in that condition"),
+        TrailKey::New { prefix } => format!(
+            "the key does not exist yet, so no condition names it: allow the account's keys in that condition (StringNotLike with \"{prefix}*\"), or run trailkey once the statement names the key"
+        ),
+    };
+    Error::check(
+        format!(
+            "refusing to point the trail at {key}: statement {:?} of the policy of bucket {bucket} (account {account}) would deny CloudTrail's s3:PutObject of log files encrypted with it: {how}",
+            d.sid
+        ),
+        format!(
+            "{allow} (s3:x-amz-server-side-encryption-aws-kms-key-id holds the key ARN), then run trailkey again; nothing was written"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::aws::{BucketEncryption, ReplicationRule};
+
+    const THIS: &str =
+        "arn:aws:kms:us-east-1:111111111111:key/1234abcd-0000-0000-0000-000000000001";
+    const OTHER: &str =
+        "arn:aws:kms:us-east-1:222222222222:key/9999abcd-0000-0000-0000-000000000009";
+    const PREFIX: &str = "arn:aws:kms:us-east-1:111111111111:key/";
+
+    fn write(key: TrailKey<'_>) -> Write<'_> {
+        Write {
+            partition: "aws",
+            bucket: "log-bucket",
+            key,
+        }
+    }
+
+    /// The AWS SRA log bucket template's statements, the key as given.
+    fn sra(key: &str) -> String {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "DenyExternalPrincipals", "Effect": "Deny", "Principal": "*",
+             "Action": "s3:*", "Resource": ["arn:aws:s3:::log-bucket", "arn:aws:s3:::log-bucket/*"],
+             "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"},
+                           "Bool": {"aws:PrincipalIsAWSService": "false"}}},
+            {"Sid": "SecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": ["arn:aws:s3:::log-bucket", "arn:aws:s3:::log-bucket/*"],
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Sid": "AWSBucketPermissionsCheck", "Effect": "Allow",
+             "Principal": {"Service": ["cloudtrail.amazonaws.com", "config.amazonaws.com"]},
+             "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::log-bucket"},
+            {"Sid": "DenyUnencryptedObjects", "Effect": "Deny", "Principal": "*",
+             "Action": "s3:PutObject", "Resource": "arn:aws:s3:::log-bucket/*",
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+            {"Sid": "DenyWrongKMSKey", "Effect": "Deny", "Principal": "*",
+             "Action": "s3:PutObject", "Resource": "arn:aws:s3:::log-bucket/*",
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key}}}
+        ]})
+        .to_string()
+    }
+
+    fn deny(principal: Value, action: Value, condition: Value) -> String {
+        json!({"Statement": [{"Sid": "D", "Effect": "Deny", "Principal": principal,
+            "Action": action, "Resource": "arn:aws:s3:::log-bucket/*", "Condition": condition}]})
+        .to_string()
+    }
+
+    fn sids(policy: &str, key: TrailKey<'_>) -> Vec<String> {
+        denials(policy, &write(key))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.sid)
+            .collect()
+    }
+
+    #[test]
+    fn the_sra_deny_wrong_kms_key_naming_another_key_denies() {
+        assert_eq!(sids(&sra(OTHER), TrailKey::Arn(THIS)), ["DenyWrongKMSKey"]);
+        let d = &denials(&sra(OTHER), &write(TrailKey::Arn(THIS))).unwrap()[0];
+        assert!(d.unknown.is_empty(), "{d:?}");
+        assert!(d.because[0].contains(OTHER), "{d:?}");
+    }
+
+    #[test]
+    fn the_sra_template_naming_this_key_denies_nothing() {
+        assert_eq!(sids(&sra(THIS), TrailKey::Arn(THIS)), Vec::<String>::new());
+        let listed = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotEqualsIfExists": {KEY_ID: [OTHER, THIS]}}),
+        );
+        assert!(sids(&listed, TrailKey::Arn(THIS)).is_empty());
+    }
+
+    #[test]
+    fn a_new_key_is_denied_by_a_condition_naming_one_key_but_not_by_the_accounts_keys() {
+        let new = TrailKey::New { prefix: PREFIX };
+        assert_eq!(sids(&sra(OTHER), new), ["DenyWrongKMSKey"]);
+        let accounts_keys = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotLike": {KEY_ID: format!("{PREFIX}*")}}),
+        );
+        assert!(sids(&accounts_keys, new).is_empty());
+        let some_keys = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotLike": {KEY_ID: format!("{PREFIX}ab*")}}),
+        );
+        let d = &denials(&some_keys, &write(new)).unwrap()[0];
+        assert_eq!(d.unknown.len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn wildcard_actions_and_principals_apply() {
+        for action in [
+            json!("s3:*"),
+            json!(["s3:Get*", "s3:Put*"]),
+            json!("*"),
+            json!("S3:PUTOBJECT"),
+        ] {
+            for principal in [
+                json!("*"),
+                json!({"AWS": "*"}),
+                json!({"Service": "cloudtrail.amazonaws.com"}),
+            ] {
+                let p = deny(
+                    principal.clone(),
+                    action.clone(),
+                    json!({"StringNotEquals": {KEY_ID: OTHER}}),
+                );
+                assert_eq!(sids(&p, TrailKey::Arn(THIS)), ["D"], "{action} {principal}");
+            }
+        }
+        let other_action = deny(
+            json!("*"),
+            json!("s3:GetObject"),
+            json!({"StringNotEquals": {KEY_ID: OTHER}}),
+        );
+        assert!(sids(&other_action, TrailKey::Arn(THIS)).is_empty());
+        let other_principal = deny(
+            json!({"AWS": "arn:aws:iam::222222222222:role/App"}),
+            json!("s3:PutObject"),
+            json!({"StringNotEquals": {KEY_ID: OTHER}}),
+        );
+        assert!(sids(&other_principal, TrailKey::Arn(THIS)).is_empty());
+    }
+
+    #[test]
+    fn an_encryption_header_other_than_kms_is_judged_too() {
+        let aes_only = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotEquals": {SSE: "AES256"}}),
+        );
+        assert_eq!(sids(&aes_only, TrailKey::Arn(THIS)), ["D"]);
+        let kms = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotEquals": {SSE: ["AES256", "aws:kms"]}}),
+        );
+        assert!(sids(&kms, TrailKey::Arn(THIS)).is_empty());
+        let header_missing = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"Null": {KEY_ID: "true"}}),
+        );
+        assert!(sids(&header_missing, TrailKey::Arn(THIS)).is_empty());
+    }
+
+    #[test]
+    fn a_deny_that_does_not_depend_on_encryption_is_not_the_keys_business() {
+        let org_only = deny(
+            json!("*"),
+            json!("s3:*"),
+            json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}),
+        );
+        assert!(sids(&org_only, TrailKey::Arn(THIS)).is_empty());
+        let no_condition = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}}).to_string();
+        assert!(sids(&no_condition, TrailKey::Arn(THIS)).is_empty());
+    }
+
+    #[test]
+    fn unknown_operators_and_keys_next_to_an_encryption_condition_count_as_denying() {
+        let unknown_operator = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"ForAnyValue:StringNotLike": {KEY_ID: THIS}}),
+        );
+        let d = &denials(&unknown_operator, &write(TrailKey::Arn(THIS))).unwrap()[0];
+        assert!(
+            d.unknown[0].starts_with("ForAnyValue:StringNotLike"),
+            "{d:?}"
+        );
+        let unknown_key = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotEquals": {KEY_ID: OTHER, "aws:SourceVpce": "vpce-1"}}),
+        );
+        let d = &denials(&unknown_key, &write(TrailKey::Arn(THIS))).unwrap()[0];
+        assert_eq!((d.because.len(), d.unknown.len()), (1, 1), "{d:?}");
+        // An unknown condition does not rescue a statement whose known
+        // encryption condition fails.
+        let fails = deny(
+            json!("*"),
+            json!("s3:PutObject"),
+            json!({"StringNotEquals": {KEY_ID: THIS}, "Weird": {"aws:SourceVpce": "x"}}),
+        );
+        assert!(sids(&fails, TrailKey::Arn(THIS)).is_empty());
+    }
+
+    #[test]
+    fn statements_without_a_sid_are_named_by_position() {
+        let p = json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "*",
+             "Condition": {"StringNotEquals": {KEY_ID: OTHER}}}]})
+        .to_string();
+        assert_eq!(sids(&p, TrailKey::Arn(THIS)), ["#2 (no Sid)"]);
+    }
+
+    #[test]
+    fn resources_of_other_buckets_do_not_apply() {
+        let p = json!({"Statement": [{"Sid": "D", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+            "Resource": ["arn:aws:s3:::other-bucket/*", "arn:aws:s3:::log-bucket/one-object"],
+            "Condition": {"StringNotEquals": {KEY_ID: OTHER}}}]})
+        .to_string();
+        assert!(sids(&p, TrailKey::Arn(THIS)).is_empty());
+        let prefix = p.replace(
+            "arn:aws:s3:::other-bucket/*",
+            "arn:aws:s3:::log-bucket/AWSLogs/*",
+        );
+        assert_eq!(sids(&prefix, TrailKey::Arn(THIS)), ["D"]);
+    }
+
+    #[test]
+    fn malformed_and_oversized_policies_are_refused_not_evaluated() {
+        for bad in ["not json", "{}", "[]", "{\"Statement\": 3}"] {
+            assert!(denials(bad, &write(TrailKey::Arn(THIS))).is_err(), "{bad}");
+        }
+        let huge = format!(
+            "{{\"Statement\": [], \"Pad\": \"{}\"}}",
+            "x".repeat(MAX_BUCKET_POLICY_BYTES)
+        );
+        let e = denials(&huge, &write(TrailKey::Arn(THIS))).unwrap_err();
+        assert!(e.contains("more than S3 allows"), "{e}");
+    }
+
+    /// A policy at the size cap full of statements whose patterns have
+    /// many wildcards: matched in linear time (a backtracking matcher would
+    /// not finish), without a panic.
+    #[test]
+    fn a_huge_hostile_policy_is_evaluated_quickly() {
+        let pattern = format!("arn:{}q", "*".repeat(200));
+        let statement = json!({"Sid": "H", "Effect": "Deny", "Principal": "*",
+            "Action": format!("s3:{}z", "*".repeat(60)), "Resource": "*",
+            "Condition": {"StringNotLike": {KEY_ID: pattern}}});
+        let one = statement.to_string().len() + 1;
+        let statements: Vec<Value> = (0..(MAX_BUCKET_POLICY_BYTES - 32) / one)
+            .map(|_| statement.clone())
+            .collect();
+        let mut policy = json!({"Statement": statements}).to_string();
+        assert!(policy.len() <= MAX_BUCKET_POLICY_BYTES, "{}", policy.len());
+        let started = std::time::Instant::now();
+        assert!(sids(&policy, TrailKey::Arn(THIS)).is_empty());
+        // The same statements with an action that does match: every one denies.
+        policy = policy.replace("*z\"", "*t\"");
+        assert_eq!(sids(&policy, TrailKey::Arn(THIS)).len(), statements.len());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(denials(&deep, &write(TrailKey::Arn(THIS))).is_err());
+    }
+
+    fn bucket(policy: Option<String>) -> LogBucket {
+        LogBucket {
+            policy,
+            encryption: None,
+            replication: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_the_statement_and_the_fix() {
+        let e = check(
+            &bucket(Some(sra(OTHER))),
+            &write(TrailKey::Arn(THIS)),
+            "222222222222",
+        )
+        .unwrap_err();
+        let Error::Check { message, hint } = e else {
+            panic!("{e:?}")
+        };
+        assert!(message.contains("\"DenyWrongKMSKey\""), "{message}");
+        assert!(
+            message.contains("log-bucket (account 222222222222)"),
+            "{message}"
+        );
+        assert!(
+            hint.contains(&format!("allow {THIS} in that condition")),
+            "{hint}"
+        );
+        assert!(hint.contains("nothing was written"), "{hint}");
+    }
+
+    #[test]
+    fn replication_without_kms_objects_warns_and_a_bucket_key_is_noted() {
+        let b = LogBucket {
+            policy: Some(sra(THIS)),
+            encryption: Some(BucketEncryption {
+                algorithm: "aws:kms".to_owned(),
+                kms_key_id: None,
+                bucket_key_enabled: true,
+            }),
+            replication: vec![
+                ReplicationRule {
+                    id: Some("to-dr".to_owned()),
+                    enabled: true,
+                    replicates_kms_encrypted: false,
+                },
+                ReplicationRule {
+                    id: Some("ok".to_owned()),
+                    enabled: true,
+                    replicates_kms_encrypted: true,
+                },
+                ReplicationRule {
+                    id: Some("off".to_owned()),
+                    enabled: false,
+                    replicates_kms_encrypted: false,
+                },
+            ],
+        };
+        let f = check(&b, &write(TrailKey::Arn(THIS)), "222222222222").unwrap();
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[0].level, Level::Warning);
+        assert!(f[0].message.contains("\"to-dr\""), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("replication of new log files would stop")
+        );
+        assert_eq!(f[1].level, Level::Note);
+        assert!(f[1].message.contains("TrailkeyCloudTrailDecrypt"));
+        assert!(
+            check(&bucket(None), &write(TrailKey::Arn(THIS)), "222222222222")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
