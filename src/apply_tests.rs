@@ -1449,9 +1449,9 @@ fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
     assert_eq!(waited, std::time::Duration::ZERO);
 }
 
-#[test]
-fn a_wait_is_bounded_and_then_fails_with_the_error() {
-    let fake = empty_cloud();
+/// From now on, CloudTrail answers every `UpdateTrail` that it cannot find
+/// the key.
+fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
     for _ in 0..50 {
         fake.fail_next(
             "UpdateTrail",
@@ -1459,6 +1459,12 @@ fn a_wait_is_bounded_and_then_fails_with_the_error() {
             "Cannot find KMS key",
         );
     }
+}
+
+#[test]
+fn a_wait_is_bounded_and_then_fails_with_the_error() {
+    let fake = empty_cloud();
+    cloudtrail_never_finds_the_key(&fake);
     let (applied, _, waited) = apply_paused(&fake, 10);
     let text = applied.expect_err("gives up").render();
     assert!(text.contains("KmsKeyNotFoundException"), "{text}");
@@ -1816,13 +1822,7 @@ fn every_wait_of_a_run_shares_one_budget() {
     // 10 s the run has, not 10 s each.
     let fake = empty_cloud();
     fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(6));
-    for _ in 0..50 {
-        fake.fail_next(
-            "UpdateTrail",
-            "KmsKeyNotFoundException",
-            "Cannot find KMS key",
-        );
-    }
+    cloudtrail_never_finds_the_key(&fake);
     let (applied, _, waited) = apply_paused(&fake, 10);
     let text = applied.expect_err("gives up").render();
     assert!(text.contains("KmsKeyNotFoundException"), "{text}");
