@@ -123,12 +123,21 @@ pub fn timed_out(within: Duration, last: &TrailStatus, after_what: &str) -> Erro
         .as_ref()
         .map(|e| format!("; the trail's latest delivery error, there before this run: {e}"))
         .unwrap_or_default();
+    // A delivery error older than the run may be what keeps every delivery
+    // from arriving: its hint comes first.
+    let hint = match &last.latest_delivery_error {
+        Some(e) => format!(
+            "{}; it was failing before this run already, so no log file may arrive until that is fixed",
+            hint(e)
+        ),
+        None => "CloudTrail delivers log files about every 5 minutes while there is activity: wait longer (e.g. --wait-for-delivery=30m), and check the trail's delivery status in the CloudTrail console".to_owned(),
+    };
     Error::check(
         format!(
             "no log file was delivered within {} after {after_what} (latest delivery: {latest}){standing}",
             human(within)
         ),
-        "CloudTrail delivers log files about every 5 minutes while there is activity: wait longer (e.g. --wait-for-delivery=30m), and check the trail's delivery status in the CloudTrail console",
+        hint,
     )
 }
 
@@ -256,6 +265,26 @@ mod tests {
             "{}",
             e.render()
         );
+    }
+
+    #[test]
+    fn a_timeout_behind_an_error_from_before_the_run_gives_that_errors_hint() {
+        let within = Duration::from_secs(60);
+        let plain = timed_out(within, &status(Some(900), None), "the change");
+        assert!(plain.hint().contains("wait longer"), "{}", plain.render());
+        let failing = timed_out(
+            within,
+            &status(Some(900), Some("AccessDenied")),
+            "the change",
+        );
+        let text = failing.render();
+        assert!(
+            text.contains("there before this run: AccessDenied"),
+            "{text}"
+        );
+        assert!(failing.hint().contains("bucket policy"), "{text}");
+        assert!(failing.hint().contains("failing before this run"), "{text}");
+        assert!(!failing.hint().contains("wait longer"), "{text}");
     }
 
     #[test]
