@@ -1657,8 +1657,8 @@ fn a_delivery_before_the_change_is_no_proof() {
         .unwrap()
         .as_secs()
         - 3600;
-    fake.state.borrow_mut().trail_status.insert(
-        TRAIL_ARN.to_owned(),
+    trail_status_now(
+        &fake,
         crate::aws::TrailStatus {
             is_logging: true,
             latest_delivery_time: Some(i64::try_from(an_hour_ago).unwrap()),
@@ -1671,6 +1671,14 @@ fn a_delivery_before_the_change_is_no_proof() {
         text.contains("no log file was delivered within 1m after the change"),
         "{text}"
     );
+}
+
+/// What `GetTrailStatus` answers for the configured trail from now on.
+fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
+    fake.state
+        .borrow_mut()
+        .trail_status
+        .insert(TRAIL_ARN.to_owned(), status);
 }
 
 #[test]
@@ -1697,24 +1705,21 @@ fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
 #[test]
 fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
     let fake = converged_with_unencrypted_trail();
-    {
-        let mut s = fake.state.borrow_mut();
-        s.trail_status.insert(
-            TRAIL_ARN.to_owned(),
-            crate::aws::TrailStatus {
-                is_logging: true,
-                latest_delivery_error: Some("AccessDenied".to_owned()),
-                ..Default::default()
-            },
-        );
-        s.delivery_after = Some(40 * SECOND);
-    }
+    trail_status_now(
+        &fake,
+        crate::aws::TrailStatus {
+            is_logging: true,
+            latest_delivery_error: Some("AccessDenied".to_owned()),
+            ..Default::default()
+        },
+    );
+    fake.state.borrow_mut().delivery_after = Some(40 * SECOND);
     let w = apply_waiting(&fake, Some(15 * 60 * SECOND));
     assert_eq!(delivered(&w).waited_seconds, 40);
     // Without a delivery, the timeout names the standing error.
     let fake = converged_with_unencrypted_trail();
-    fake.state.borrow_mut().trail_status.insert(
-        TRAIL_ARN.to_owned(),
+    trail_status_now(
+        &fake,
         crate::aws::TrailStatus {
             is_logging: true,
             latest_delivery_error: Some("AccessDenied".to_owned()),
@@ -1731,8 +1736,8 @@ fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
 #[test]
 fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
     let fake = converged_with_unencrypted_trail();
-    fake.state.borrow_mut().trail_status.insert(
-        TRAIL_ARN.to_owned(),
+    trail_status_now(
+        &fake,
         crate::aws::TrailStatus {
             is_logging: false,
             ..Default::default()

@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::Value;
 use support::proxy::{Exchange, hold_until};
-use support::{Moto, Seed, is_write, transcript, with_tty_stdin};
+use support::{Moto, Seed, is_write, on_sse_s3, transcript, with_tty_stdin};
 
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
@@ -828,11 +828,5 @@ fn the_confirmation_prompt_is_on_stderr_and_json_stdout_is_one_document() {
         calls.iter().map(Exchange::call).collect::<Vec<_>>()
     );
     let state = moto.state(&seed);
-    assert!(
-        state["trail"]["kms_key_id"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty(),
-        "back on SSE-S3: {state:#}"
-    );
+    assert!(on_sse_s3(&state), "back on SSE-S3: {state:#}");
 }

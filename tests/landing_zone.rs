@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
+use support::{Moto, Seed, is_write, key_with_arn, on_sse_s3, trailkey_keys, transcript};
 
 /// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
 fn seeded_with_trail(create_trail: &[&str]) -> (Moto, Seed) {
@@ -124,13 +124,7 @@ fn destroy_sets_the_trail_back_to_sse_s3_and_keeps_the_key_by_default() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("is back on SSE-S3"));
     let state = moto.state(&seed);
-    assert!(
-        state["trail"]["kms_key_id"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty(),
-        "SSE-S3: {state:#}"
-    );
+    assert!(on_sse_s3(&state), "SSE-S3: {state:#}");
     let key = trailkey_keys(&state)[0];
     assert_eq!(
         key["key_state"], "Enabled",
@@ -343,10 +337,7 @@ fn destroy_backs_out_only_the_configured_trail() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     let state = moto.state(&seed);
     assert!(
-        state["trail"]["kms_key_id"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty(),
+        on_sse_s3(&state),
         "the configured trail is back on SSE-S3: {state:#}"
     );
     let second = moto.fixture(&[

@@ -730,13 +730,7 @@ fn policy_seen_by_cloudtrail(key_id: &str, traffic: &Traffic, window: Duration) 
                 if now < e.at + window {
                     continue;
                 }
-                let account = account_of(&e.request, traffic);
-                let named = body.get("KeyId").and_then(Value::as_str);
-                if named
-                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
-                    .as_deref()
-                    != Some(key_id)
-                {
+                if request_key_id(e, traffic).as_deref() != Some(key_id) {
                     continue;
                 }
                 parse_policy(
@@ -750,12 +744,7 @@ fn policy_seen_by_cloudtrail(key_id: &str, traffic: &Traffic, window: Duration) 
             // policy was written through the layer within `window` before
             // that read: CloudTrail may not see that write yet.
             "GetKeyPolicy" => {
-                let account = account_of(&e.request, traffic);
-                let named = body.get("KeyId").and_then(Value::as_str);
-                if named
-                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
-                    .as_deref()
-                    != Some(key_id)
+                if request_key_id(e, traffic).as_deref() != Some(key_id)
                     || written_within(key_id, traffic, e.at, window)
                 {
                     continue;
@@ -782,16 +771,18 @@ fn written_within(key_id: &str, traffic: &Traffic, at: Instant, window: Duration
             && e.response.status == 200
             && e.at <= at
             && at < e.at + window
-            && {
-                let account = account_of(&e.request, traffic);
-                json_body(&e.request)
-                    .get("KeyId")
-                    .and_then(Value::as_str)
-                    .and_then(|n| resolve_before(n, &account, traffic, e.at))
-                    .as_deref()
-                    == Some(key_id)
-            }
+            && request_key_id(e, traffic).as_deref() == Some(key_id)
     })
+}
+
+/// The key ID the `KeyId` of exchange `e`'s request named when it was sent
+/// (an ID, a key ARN, or an alias resolved as the traffic then stood).
+fn request_key_id(e: &Exchange, traffic: &Traffic) -> Option<String> {
+    let account = account_of(&e.request, traffic);
+    json_body(&e.request)
+        .get("KeyId")
+        .and_then(Value::as_str)
+        .and_then(|n| resolve_before(n, &account, traffic, e.at))
 }
 
 /// A policy document; one that is not JSON gives CloudTrail nothing.

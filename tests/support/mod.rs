@@ -382,6 +382,15 @@ impl Seed {
     }
 }
 
+/// Whether the trail of a `fixture.py state` answer is back on SSE-S3 (no
+/// `KmsKeyId`, or moto's `""` after `UpdateTrail(KmsKeyId="")`).
+pub fn on_sse_s3(state: &Value) -> bool {
+    state["trail"]["kms_key_id"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty()
+}
+
 /// The key with ARN `arn` in a `fixture.py state` answer.
 pub fn key_with_arn<'s>(state: &'s Value, arn: &str) -> &'s Value {
     state["keys"]
