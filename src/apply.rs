@@ -35,6 +35,35 @@ pub const DEFAULT_PROPAGATION_RETRY: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// Where a wait is in its [`Backoff`] schedule.
+#[derive(Debug)]
+pub struct Turns {
+    schedule: Backoff,
+    attempts: usize,
+    attempt: usize,
+    wait: Duration,
+}
+
+impl Turns {
+    /// Waits before the next attempt if the schedule (its attempts and its
+    /// deadline) allows one, after telling `announce` the attempt number,
+    /// the attempts at most and the wait; `false` when the schedule is spent.
+    pub async fn wait(&mut self, announce: impl FnOnce(usize, usize, Duration)) -> bool {
+        let deadline_allows = self
+            .schedule
+            .deadline
+            .is_none_or(|d| tokio::time::Instant::now() + self.wait <= d);
+        if self.attempt >= self.attempts || !deadline_allows {
+            return false;
+        }
+        self.attempt += 1;
+        announce(self.attempt, self.attempts, self.wait);
+        tokio::time::sleep(self.wait).await;
+        self.wait = Backoff::after(self.wait);
+        true
+    }
+}
+
 /// Days before a key this run created, and lost to a concurrent run, is deleted.
 pub const ORPHAN_DELETION_DAYS: i32 = 7;
 
@@ -108,12 +137,14 @@ impl Backoff {
         attempts
     }
 
-    /// Whether attempt `attempt` of `attempts` may be followed by `wait`.
-    pub fn may_wait(&self, attempt: usize, attempts: usize, wait: Duration) -> bool {
-        attempt < attempts
-            && self
-                .deadline
-                .is_none_or(|d| tokio::time::Instant::now() + wait <= d)
+    /// The schedule from its first attempt on.
+    pub fn turns(&self) -> Turns {
+        Turns {
+            schedule: *self,
+            attempts: self.attempts(),
+            attempt: 1,
+            wait: self.first,
+        }
     }
 
     /// The wait after `wait`: twice as long, at most [`MAX_BACKOFF`].
@@ -133,9 +164,8 @@ impl Backoff {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        let attempts = self.attempts();
         let started = tokio::time::Instant::now();
-        let (mut wait, mut attempt) = (self.first, 1);
+        let mut turns = self.turns();
         loop {
             let e = match call().await {
                 Err(e) => e,
@@ -144,7 +174,16 @@ impl Backoff {
             let Some(what) = transient(&e) else {
                 return Err(e);
             };
-            if !self.may_wait(attempt, attempts, wait) {
+            let waited = turns
+                .wait(|attempt, attempts, wait| {
+                    tracing::info!(operation = e.operation, code = %e.code, wait = ?wait, attempt, "retrying");
+                    crate::output::err(&format!(
+                        "  {what} ({} returned {}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
+                        e.operation, e.code
+                    ));
+                })
+                .await;
+            if !waited {
                 let mut e = e;
                 e.message = format!(
                     "{} (still rejected after retrying for {:.0?})",
@@ -153,14 +192,6 @@ impl Backoff {
                 );
                 return Err(e);
             }
-            attempt += 1;
-            tracing::info!(operation = e.operation, code = %e.code, wait = ?wait, attempt, "retrying");
-            crate::output::err(&format!(
-                "  {what} ({} returned {}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
-                e.operation, e.code
-            ));
-            tokio::time::sleep(wait).await;
-            wait = Self::after(wait);
         }
     }
 }

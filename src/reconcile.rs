@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::OptionFuture;
 
-use crate::apply::{self, ApplyOptions, Backoff, Done};
+use crate::apply::{self, ApplyOptions, Done};
 use crate::aws::{Connect, Management, code};
 use crate::config::Desired;
 use crate::delivery::{self, Delivery, Verdict};
@@ -284,17 +284,18 @@ impl<C: Connect> Reconcile<'_, C> {
         options: &ApplyOptions,
         ui: &mut impl Ui,
     ) -> Result<Observed, Error> {
-        let schedule = options.propagation();
-        let (attempts, mut wait, mut attempt) = (schedule.attempts(), schedule.first, 1);
+        let mut turns = options.propagation().turns();
         loop {
             let now = observe::refresh(self.connect, self.keys, self.desired, observed).await?;
-            if now.alias_target.is_some() || !schedule.may_wait(attempt, attempts, wait) {
+            if now.alias_target.is_some()
+                || !turns
+                    .wait(|attempt, attempts, _| {
+                        ui.waiting("KMS to show the other run's alias", attempt, attempts)
+                    })
+                    .await
+            {
                 return Ok(now);
             }
-            attempt += 1;
-            ui.waiting("KMS to show the other run's alias", attempt, attempts);
-            tokio::time::sleep(wait).await;
-            wait = Backoff::after(wait);
         }
     }
 
@@ -313,8 +314,7 @@ impl<C: Connect> Reconcile<'_, C> {
     ) -> Result<(Vec<Done>, ApplyResult), Error> {
         let (done, mut read) = self.apply(plan, observed, options, ui).await?;
         let created = done.iter().any(|d| d.operation == "CreateKey");
-        let schedule = options.propagation();
-        let (attempts, mut wait, mut attempt) = (schedule.attempts(), schedule.first, 1);
+        let mut turns = options.propagation().turns();
         loop {
             let (propagating, error) = match read {
                 Ok(after) => {
@@ -328,13 +328,15 @@ impl<C: Connect> Reconcile<'_, C> {
                 Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
                 Err(e) => return Err(e),
             };
-            if !propagating || !schedule.may_wait(attempt, attempts, wait) {
+            if !propagating
+                || !turns
+                    .wait(|attempt, attempts, _| {
+                        ui.waiting("AWS to show what apply wrote", attempt, attempts)
+                    })
+                    .await
+            {
                 return Err(error);
             }
-            attempt += 1;
-            ui.waiting("AWS to show what apply wrote", attempt, attempts);
-            tokio::time::sleep(wait).await;
-            wait = Backoff::after(wait);
             read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
         }
     }
