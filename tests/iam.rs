@@ -4,17 +4,18 @@
 //! The real binary runs against moto through scenarios that together reach
 //! every code path that calls AWS: plan from scratch, the first apply,
 //! no-op plan and apply, `policy`, repair of eight kinds of drift,
-//! `roles.management`, an alias rename, `destroy` (keeping the key), a
-//! re-apply, `destroy --delete-key`, `init`, and concurrent applies from
-//! scratch (the losers schedule deletion of their own keys). moto's recorder
-//! lists every request with the access key ID that signed it, which tells
-//! whose credentials made it:
+//! `roles.management`, `roles.log_archive`, an alias rename, `destroy`
+//! (keeping the key), a re-apply, `destroy --delete-key`, `init`, and
+//! concurrent applies from scratch (the losers schedule deletion of their
+//! own keys). moto's recorder lists every request with the access key ID
+//! that signed it, and the fixture asks moto who those credentials are
+//! (`GetCallerIdentity`), which tells whose credentials made it:
 //!
 //! - the management side: the caller's own credentials
 //!   (`AWS_ACCESS_KEY_ID=testing` in the harness), or with `roles.management`
-//!   the credentials that assumed the Security Tooling role;
-//! - the Security Tooling side: the credentials of the assumed Security
-//!   Tooling role (keys moto issues);
+//!   the management role's session;
+//! - the Security Tooling side: the Security Tooling role's session;
+//! - the Log Archive side: the `roles.log_archive` role's session;
 //! - with `roles.management`, the caller's own credentials only assume the
 //!   management role.
 //!
@@ -78,6 +79,7 @@ const BASE_ACCESS_KEY: &str = "testing";
 
 const SECURITY_TOOLING_ROLE: &str = "AWSControlTowerExecution";
 const MANAGEMENT_ROLE: &str = "TrailkeyRunner";
+const LOG_ARCHIVE_ROLE: &str = "TrailkeyLogArchiveRead";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Side {
@@ -87,6 +89,9 @@ enum Side {
     Management,
     /// KMS in Security Tooling: `policies/iam-security-tooling-role.json`.
     SecurityTooling,
+    /// S3 reads in Log Archive (`roles.log_archive`):
+    /// `policies/iam-log-archive-role.json`.
+    LogArchive,
 }
 
 /// The actions each side used, with the scenarios that used them, and the
@@ -109,6 +114,7 @@ struct Org {
     seed: Seed,
     security_tooling_role: String,
     management_role: String,
+    log_archive_role: String,
 }
 
 impl Org {
@@ -121,6 +127,7 @@ impl Org {
                 seed.security_tooling
             ),
             management_role: format!("arn:aws:iam::{}:role/{MANAGEMENT_ROLE}", seed.management),
+            log_archive_role: format!("arn:aws:iam::{}:role/{LOG_ARCHIVE_ROLE}", seed.log_archive),
             moto,
             seed,
         }
@@ -164,13 +171,7 @@ impl Org {
         // A scenario that made no request (init failing early) adds nothing;
         // the coverage checks at the end notice anything missing.
         let requests = self.moto.recorded_requests();
-        attribute(
-            usage,
-            scenario,
-            &requests,
-            &self.security_tooling_role,
-            management_role,
-        );
+        attribute(usage, scenario, &requests, self, management_role);
     }
 }
 
@@ -180,41 +181,43 @@ fn text<'a>(request: &'a Value, field: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {field} in recorded request {request}"))
 }
 
-/// Attributes each recorded request to a side by the access key that signed it.
+/// Attributes each recorded request to a side by who signed it: the
+/// recording names the principal of each access key (moto answers
+/// `GetCallerIdentity` for it), so an assumed role's requests are told
+/// apart by the role, not guessed.
 fn attribute(
     usage: &mut Usage,
     scenario: &str,
     requests: &[Value],
-    security_tooling_role: &str,
+    org: &Org,
     management_role: bool,
 ) {
-    // The management side is whoever assumed the Security Tooling role: the
-    // caller itself, or the management role's credentials.
-    let mut management: BTreeSet<&str> = requests
-        .iter()
-        .filter(|r| r["action"] == "AssumeRole" && r["role_arn"] == security_tooling_role)
-        .map(|r| text(r, "access_key"))
-        .collect();
-    if !management_role {
-        management.insert(BASE_ACCESS_KEY);
-    }
     for r in requests {
         let key = text(r, "access_key");
+        let principal = text(r, "principal");
         let action = format!("{}:{}", text(r, "service"), text(r, "action"));
         assert!(
             !action.contains(' '),
             "{scenario}: a request the fixture cannot name as an IAM action: {r}"
         );
-        let side = if key == BASE_ACCESS_KEY && management_role {
-            Side::Runner
-        } else if management.contains(key) {
-            Side::Management
+        let side = if key == BASE_ACCESS_KEY {
+            if management_role {
+                Side::Runner
+            } else {
+                Side::Management
+            }
         } else {
-            assert!(
-                key.starts_with("ASIA"),
-                "{scenario}: {action} signed by {key}, neither the caller nor an assumed role"
-            );
-            Side::SecurityTooling
+            let role = assumed_role(principal).unwrap_or_else(|| {
+                panic!("{scenario}: {action} signed by {principal}, neither the caller nor an assumed role")
+            });
+            match role {
+                r if r == org.management_role => Side::Management,
+                r if r == org.security_tooling_role => Side::SecurityTooling,
+                r if r == org.log_archive_role => Side::LogArchive,
+                other => {
+                    panic!("{scenario}: {action} signed by a role trailkey was not given: {other}")
+                }
+            }
         };
         if action == "sts:AssumeRole" {
             usage
@@ -231,6 +234,15 @@ fn attribute(
             .or_default()
             .insert(scenario.to_owned());
     }
+}
+
+/// The role ARN behind an assumed-role session ARN
+/// (`arn:aws:sts::<id>:assumed-role/<role>/<session>`).
+fn assumed_role(principal: &str) -> Option<String> {
+    let rest = principal.strip_prefix("arn:aws:sts::")?;
+    let (account, rest) = rest.split_once(":assumed-role/")?;
+    let (role, _session) = rest.split_once('/')?;
+    Some(format!("arn:aws:iam::{account}:role/{role}"))
 }
 
 /// A policy file's statements.
@@ -477,6 +489,17 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         org.run(&with_role, &["apply", "--auto-approve"], 0);
     });
 
+    // The Log Archive reads happen when a plan would change the trail.
+    let with_log_archive = org.config("log-archive-role.toml", |text| {
+        format!("{text}\n[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n")
+    });
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "roles.log_archive", false, || {
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 2);
+        org.run(&with_log_archive, &["apply", "--auto-approve"], 0);
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 0);
+    });
+
     let renamed = org.config("renamed.toml", |text| {
         text.replace(
             "ct_key_alias = \"cloudtrail-org-key\"",
@@ -571,11 +594,16 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         usage.assumed[&Side::Runner],
         BTreeSet::from([org.management_role.clone()])
     );
-    // The management side assumes only the Security Tooling role, whose ARN
-    // matches the policy's Resource; the Security Tooling side assumes nothing.
+    // The management side assumes the Security Tooling and Log Archive
+    // roles, whose ARNs match the policy's Resource; the other sides assume
+    // nothing.
+    for side in [Side::SecurityTooling, Side::LogArchive] {
+        assert!(!usage.assumed.contains_key(&side), "{:?}", usage.assumed);
+    }
     assert!(
-        !usage.assumed.contains_key(&Side::SecurityTooling),
-        "{:?}",
+        usage.assumed[&Side::Management].contains(&org.log_archive_role),
+        "the roles.log_archive scenario assumed {}: {:?}",
+        org.log_archive_role,
         usage.assumed
     );
     let assume_resources: Vec<String> = allows(MANAGEMENT_POLICY)
@@ -592,6 +620,8 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
                     ("Partition", "aws"),
                     ("SecurityToolingAccountId", account),
                     ("SecurityToolingRoleName", SECURITY_TOOLING_ROLE),
+                    ("LogArchiveAccountId", account),
+                    ("LogArchiveRoleName", LOG_ARCHIVE_ROLE),
                 ],
             );
             glob(&r, arn, false)
@@ -602,11 +632,16 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         );
     }
 
-    for path in [MANAGEMENT_POLICY, SECURITY_TOOLING_POLICY] {
+    for path in [
+        MANAGEMENT_POLICY,
+        SECURITY_TOOLING_POLICY,
+        LOG_ARCHIVE_POLICY,
+    ] {
         no_wildcards_or_duplicates(path);
     }
     let management = usage.of(Side::Management);
     let security_tooling = usage.of(Side::SecurityTooling);
+    let log_archive = usage.of(Side::LogArchive);
     let show = |used: &BTreeMap<String, BTreeSet<String>>| {
         used.iter()
             .map(|(a, s)| {
@@ -637,6 +672,13 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         &[],
     );
     eprintln!("{SECURITY_TOOLING_POLICY} grants: {}", granted.join(", "));
+    eprintln!(
+        "Log Archive role ({LOG_ARCHIVE_POLICY}), {} actions used:\n{}",
+        log_archive.len(),
+        show(&log_archive)
+    );
+    let granted = check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[]);
+    eprintln!("{LOG_ARCHIVE_POLICY} grants: {}", granted.join(", "));
 }
 
 #[test]

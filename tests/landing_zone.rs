@@ -353,3 +353,263 @@ fn destroy_backs_out_only_the_configured_trail() {
     // The other trail keeps CloudTrail's permission on the key.
     assert_eq!(key["policy"], policy_before);
 }
+
+// The Log Archive side (`roles.log_archive`): before the trail is pointed at
+// the key, trailkey reads the bucket's policy, default encryption and
+// replication with that role. The bucket belongs to the Log Archive account,
+// so these tests set it up with that account's credentials.
+
+/// Sends `calls` (S3 operations on the trail bucket) as the Log Archive
+/// account, through the real-AWS layer; each must succeed.
+fn as_log_archive(moto: &Moto, seed: &Seed, calls: serde_json::Value) {
+    for r in moto.calls_as(&seed.log_archive, Some(moto.layer()), &calls) {
+        assert_eq!(r["ok"], true, "{r}");
+    }
+}
+
+/// The AWS SRA log bucket template's `DenyWrongKMSKey`: CloudTrail's
+/// writes are denied unless `s3:x-amz-server-side-encryption-aws-kms-key-id`
+/// passes `operator` against `key`.
+fn deny_wrong_key(moto: &Moto, seed: &Seed, operator: &str, key: &str) {
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyWrongKMSKey", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{}/*", seed.bucket),
+         "Condition": {operator: {"s3:x-amz-server-side-encryption-aws-kms-key-id": key}}}
+    ]});
+    as_log_archive(
+        moto,
+        seed,
+        serde_json::json!([{"op": "s3:PutBucketPolicy",
+            "params": {"Bucket": seed.bucket, "Policy": policy.to_string()}}]),
+    );
+}
+
+/// The bucket's reads were made with the Log Archive role, and only those.
+fn bucket_read_by(moto: &Moto, role: &str) {
+    let requests = moto.recorded_requests();
+    let reads: Vec<&serde_json::Value> = requests
+        .iter()
+        .filter(|r| {
+            [
+                "GetBucketPolicy",
+                "GetEncryptionConfiguration",
+                "GetReplicationConfiguration",
+            ]
+            .contains(&r["action"].as_str().unwrap())
+        })
+        .collect();
+    assert!(!reads.is_empty(), "the bucket was not read: {requests:?}");
+    let session = role
+        .replace(":iam::", ":sts::")
+        .replace(":role/", ":assumed-role/")
+        + "/";
+    for r in reads {
+        assert!(
+            r["principal"].as_str().unwrap().starts_with(&session),
+            "read by {} rather than {role}",
+            r["principal"]
+        );
+    }
+}
+
+#[test]
+fn a_bucket_policy_that_would_deny_the_key_is_refused_before_any_write() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let role = seed.add_log_archive_role();
+    let other = format!(
+        "arn:aws:kms:us-east-1:{}:key/0000abcd-0000-4000-8000-000000000000",
+        seed.log_archive
+    );
+    let account_keys = format!("arn:aws:kms:us-east-1:{}:key/", seed.security_tooling);
+
+    // From scratch: the statement names another key, so the new one is denied.
+    deny_wrong_key(&moto, &seed, "StringNotEquals", &other);
+    refused_before_any_write(
+        &moto,
+        &seed,
+        &format!(
+            "statement \"DenyWrongKMSKey\" of the policy of bucket {} (account {}) would deny CloudTrail's s3:PutObject of log files encrypted with it",
+            seed.bucket, seed.log_archive
+        ),
+        &format!("StringNotLike with \"{account_keys}*\""),
+    );
+    bucket_read_by(&moto, &role);
+    assert!(on_sse_s3(&moto.state(&seed)));
+
+    // The statement allows the Security Tooling account's keys: apply goes on.
+    deny_wrong_key(&moto, &seed, "StringNotLike", &format!("{account_keys}*"));
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = moto.state(&seed);
+    let keys = trailkey_keys(&state);
+    assert_eq!(keys.len(), 1, "{state:#}");
+    let key_arn = keys[0]["arn"].as_str().unwrap().to_owned();
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+
+    // Someone narrows the statement to another key, and the trail drifts to
+    // SSE-S3: trailkey does not re-point it into a bucket that would refuse
+    // the log files.
+    deny_wrong_key(&moto, &seed, "StringNotEquals", &other);
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    moto.start_recording();
+    for args in [
+        &["plan", "--detailed-exitcode"][..],
+        &["apply", "--auto-approve"],
+    ] {
+        let out = moto.run(&seed.config, args);
+        assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("refusing to point the trail at {key_arn}")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("allow {key_arn} in that condition")),
+            "{stderr}"
+        );
+    }
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|c| !is_write(c)), "no write: {calls:?}");
+    let state = moto.state(&seed);
+    assert!(on_sse_s3(&state), "{state:#}");
+    assert_eq!(trailkey_keys(&state).len(), 1);
+
+    // The statement names trailkey's key: the trail is re-pointed.
+    deny_wrong_key(&moto, &seed, "StringNotEquals", &key_arn);
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+    assert_eq!(trailkey_keys(&state).len(), 1);
+}
+
+#[test]
+fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_on() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    seed.add_log_archive_role();
+    let rule = |id: &str, priority: u32, kms_objects: bool| {
+        let mut r = serde_json::json!({"ID": id, "Status": "Enabled", "Priority": priority,
+            "Filter": {"Prefix": format!("{id}/")},
+            "DeleteMarkerReplication": {"Status": "Disabled"},
+            "Destination": {"Bucket": "arn:aws:s3:::log-replica"}});
+        if kms_objects {
+            r["SourceSelectionCriteria"] =
+                serde_json::json!({"SseKmsEncryptedObjects": {"Status": "Enabled"}});
+            r["Destination"]["EncryptionConfiguration"] = serde_json::json!({
+                "ReplicaKmsKeyID": format!("arn:aws:kms:us-east-1:{}:key/replica", seed.log_archive)});
+        }
+        r
+    };
+    as_log_archive(
+        &moto,
+        &seed,
+        serde_json::json!([
+            {"op": "s3:PutBucketEncryption", "params": {"Bucket": seed.bucket,
+                "ServerSideEncryptionConfiguration": {"Rules": [{
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                    "BucketKeyEnabled": true}]}}},
+            {"op": "s3:PutBucketVersioning", "params": {"Bucket": seed.bucket,
+                "VersioningConfiguration": {"Status": "Enabled"}}},
+            {"op": "s3:PutBucketReplication", "params": {"Bucket": seed.bucket,
+                "ReplicationConfiguration": {
+                    "Role": format!("arn:aws:iam::{}:role/replication", seed.log_archive),
+                    "Rules": [rule("plain", 1, false), rule("kms", 2, true)]}}}
+        ]),
+    );
+
+    let out = moto.run(&seed.config, &["plan", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<(String, String)> = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["level"].as_str().unwrap().to_owned(),
+                f["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let replication: Vec<_> = findings
+        .iter()
+        .filter(|(_, m)| m.starts_with("replication rule"))
+        .collect();
+    assert_eq!(
+        replication.len(),
+        1,
+        "only the rule without KMS objects: {findings:#?}"
+    );
+    assert_eq!(replication[0].0, "warning");
+    assert!(
+        replication[0].1.starts_with(&format!(
+            "replication rule \"plain\" of bucket {} does not replicate KMS-encrypted objects",
+            seed.bucket
+        )),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().any(|(level, m)| level == "note"
+            && m.starts_with(&format!("bucket {} uses an S3 Bucket Key", seed.bucket))
+            && m.contains("trailkey's key policy grants it (statement TrailkeyCloudTrailDecrypt)")),
+        "{findings:#?}"
+    );
+    assert!(
+        !findings.iter().any(|(_, m)| m.contains("was not checked")),
+        "{findings:#?}"
+    );
+
+    // Findings do not stop the apply; the human plan shows them too.
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Warning: replication rule \"plain\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("uses an S3 Bucket Key"), "{stdout}");
+    let state = moto.state(&seed);
+    assert_eq!(trailkey_keys(&state).len(), 1);
+    assert_eq!(
+        state["trail"]["kms_key_id"],
+        trailkey_keys(&state)[0]["arn"]
+    );
+
+    // Once converged, the trail does not change and the bucket is not read.
+    moto.start_recording();
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let calls = moto.recorded();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("s3:Get") && c != "s3:GetBucketLocation"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn without_roles_log_archive_the_plan_says_the_bucket_was_not_checked() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    moto.start_recording();
+    let out = moto.run(&seed.config, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Note: the Log Archive side (the policy, encryption and replication of bucket {}) was not checked: set roles.log_archive",
+            seed.bucket
+        )),
+        "{stdout}"
+    );
+    let calls = moto.recorded();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("s3:Get") && c != "s3:GetBucketLocation"),
+        "{calls:?}"
+    );
+}

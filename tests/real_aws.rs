@@ -463,6 +463,74 @@ fn describe_trails_with_a_name_list_returns_only_those_trails() {
 }
 
 #[test]
+fn get_bucket_replication_answers_the_rules_as_they_were_put() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let bucket = seed.bucket.as_str();
+    let put = call(
+        "s3:PutBucketReplication",
+        json!({"Bucket": bucket, "ReplicationConfiguration": {
+            "Role": format!("arn:aws:iam::{}:role/replication", seed.log_archive),
+            "Rules": [{"ID": "logs", "Status": "Enabled", "Priority": 1,
+                "Filter": {"Prefix": "AWSLogs/"},
+                "DeleteMarkerReplication": {"Status": "Disabled"},
+                "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                "Destination": {"Bucket": "arn:aws:s3:::log-replica",
+                    "EncryptionConfiguration": {"ReplicaKmsKeyID": "arn:aws:kms:us-east-1:111111111111:key/replica"}}}]}}),
+    );
+    let calls = json!([
+        call(
+            "s3:PutBucketVersioning",
+            json!({"Bucket": bucket, "VersioningConfiguration": {"Status": "Enabled"}})
+        ),
+        put,
+        call("s3:GetBucketReplication", json!({"Bucket": bucket})),
+        call("s3:DeleteBucketReplication", json!({"Bucket": bucket})),
+        call("s3:GetBucketReplication", json!({"Bucket": bucket})),
+    ]);
+    let rule_of = |r: &Value| r["response"]["ReplicationConfiguration"]["Rules"][0].clone();
+
+    let alone = moto.calls_as(&seed.log_archive, None, &calls);
+    assert_eq!(
+        outcomes(&alone),
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ReplicationConfigurationNotFoundError"
+        ]
+    );
+    let rule = rule_of(&alone[2]);
+    assert_eq!(
+        rule["SourceSelectionCriteria"],
+        Value::Null,
+        "moto alone drops it: {rule}"
+    );
+    assert_eq!(rule["Filter"]["Prefix"], "", "moto alone drops it: {rule}");
+
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::s3_replication_as_put())]);
+    let results = moto.calls_as(&seed.log_archive, Some(&layer), &calls);
+    assert_eq!(
+        outcomes(&results),
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ReplicationConfigurationNotFoundError"
+        ]
+    );
+    let rule = rule_of(&results[2]);
+    assert_eq!(
+        rule["SourceSelectionCriteria"],
+        json!({"SseKmsEncryptedObjects": {"Status": "Enabled"}})
+    );
+    assert_eq!(rule["Filter"], json!({"Prefix": "AWSLogs/"}));
+    assert_eq!(rule["ID"], "logs");
+}
+
+#[test]
 fn a_first_apply_through_the_layer_converges_in_one_run() {
     let moto = Moto::start();
     let seed = moto.seed();

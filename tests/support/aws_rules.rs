@@ -36,6 +36,7 @@ pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
         Box::new(update_alias_needs_an_alias()),
         Box::new(describe_trails_honours_names()),
         Box::new(cloudtrail_key_policy_check(window)),
+        Box::new(s3_replication_as_put()),
     ]
 }
 
@@ -533,6 +534,62 @@ impl Rule for DescribeTrailsHonoursNames {
             ..response
         }
     }
+}
+
+// ------------------------------------------------------ S3 replication
+
+/// `GetBucketReplication` answers the rules as they were put, each with its
+/// `Filter` and `SourceSelectionCriteria`
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketReplication.html>);
+/// moto 5.2.5 drops `SourceSelectionCriteria` and the filter's prefix, so
+/// every rule looks as if it did not replicate KMS-encrypted objects. A
+/// successful `GetBucketReplication` is answered with the body of the
+/// bucket's last successful `PutBucketReplication` in the traffic, unless a
+/// `DeleteBucketReplication` came after it. A configuration put around the
+/// proxy is left as moto answers it.
+pub fn s3_replication_as_put() -> impl Rule {
+    ReplicationAsPut
+}
+
+struct ReplicationAsPut;
+
+impl Rule for ReplicationAsPut {
+    fn decide(&self, _: &Request, _: &Traffic) -> Decision {
+        Decision::Forward
+    }
+
+    fn rewrite(&self, request: &Request, response: Response, traffic: &Traffic) -> Response {
+        if request.service != "s3" || request.method != "GET" || response.status != 200 {
+            return response;
+        }
+        let Some(bucket) = replication_of(&request.target) else {
+            return response;
+        };
+        let last = traffic.exchanges.iter().rev().find(|e| {
+            matches!(e.request.method.as_str(), "PUT" | "DELETE")
+                && (200..300).contains(&e.response.status)
+                && replication_of(&e.request.target) == Some(bucket)
+        });
+        match last {
+            Some(put) if put.request.method == "PUT" => Response {
+                body: put.request.body.clone(),
+                ..response
+            },
+            _ => response,
+        }
+    }
+}
+
+/// The bucket of a path-style `/<bucket>?replication` request target (the
+/// AWS SDK for Rust sends `/<bucket>/?replication`).
+fn replication_of(target: &str) -> Option<&str> {
+    let (path, query) = target.split_once('?')?;
+    let bucket = path.strip_prefix('/')?;
+    let bucket = bucket.strip_suffix('/').unwrap_or(bucket);
+    let replication = query
+        .split('&')
+        .any(|p| p == "replication" || p == "replication=");
+    (replication && !bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
 }
 
 // ------------------------------------------------- CloudTrail key policy

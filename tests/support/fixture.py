@@ -79,7 +79,12 @@ environment variable (MOTO_ENABLE_RECORDING=true would only record from the
 server's start), but the recorder writes to the file MOTO_RECORDER_FILEPATH,
 by default ./moto_recording in the server's working directory: start each
 moto_server with its own MOTO_RECORDER_FILEPATH so that servers running in
-parallel do not share one recording.
+parallel do not share one recording. `recording show` lists each request's
+"service", "action" (S3 bucket reads by the IAM action they need, e.g.
+GetEncryptionConfiguration), "method", "access_key" (the access key ID that
+signed it), "principal" (who those credentials are, e.g.
+arn:aws:sts::<id>:assumed-role/<role>/<session>) and, for sts:AssumeRole,
+"role_arn".
 """
 
 from __future__ import annotations
@@ -769,6 +774,16 @@ TARGET_PREFIX_SERVICES = {
 }
 
 
+# The S3 bucket reads trailkey makes (GET /<bucket>?<subresource>), by the
+# IAM action each needs: GetBucketEncryption needs s3:GetEncryptionConfiguration.
+S3_BUCKET_READS = {
+    "location": "GetBucketLocation",
+    "policy": "GetBucketPolicy",
+    "encryption": "GetEncryptionConfiguration",
+    "replication": "GetReplicationConfiguration",
+}
+
+
 def header(headers: dict[str, str], name: str) -> str:
     """A header's value, looked up case-insensitively ("" when absent)."""
     for key, value in headers.items():
@@ -815,10 +830,12 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         if "RoleArn" in form:
             role_arn = form["RoleArn"][0]
     if action is None and path not in ("", "/"):
-        # REST protocols (S3): name the few reads trailkey makes, else method and path.
-        query = urllib.parse.urlsplit(entry.get("url", "")).query
-        if entry.get("method") == "GET" and "location" in urllib.parse.parse_qs(query, keep_blank_values=True):
-            action = "GetBucketLocation"
+        # REST protocols (S3): name the reads trailkey makes by the IAM action
+        # each needs, anything else by method and path.
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(entry.get("url", "")).query, keep_blank_values=True)
+        reads = [a for sub, a in S3_BUCKET_READS.items() if sub in query]
+        if entry.get("method") == "GET" and len(reads) == 1:
+            action = reads[0]
         else:
             action = f"{entry.get('method')} {path}"
     request = {"service": service, "action": action, "method": entry.get("method"), "access_key": access_key}
@@ -846,7 +863,23 @@ def cmd_recording(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     except FixtureError as err:
         raise FixtureError(f"{err} (was `recording start` run against this server?)") from err
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return {"requests": [classify(e) for e in entries if not is_own_request(e)]}
+    requests = [classify(e) for e in entries if not is_own_request(e)]
+    principals: dict[str, str] = {}
+    for request in requests:
+        key = request["access_key"]
+        if key is not None and key not in principals:
+            principals[key] = principal_of(aws, key)
+        request["principal"] = principals.get(key)
+    return {"requests": requests}
+
+
+def principal_of(aws: Aws, access_key: str) -> str:
+    """The ARN moto gives the credentials with this access key ID: an
+    assumed role's key answers arn:aws:sts::<account>:assumed-role/<role>/<session>.
+    moto does not check signatures, so GetCallerIdentity signed with the
+    key ID alone tells."""
+    sts = aws.client("sts", {"aws_access_key_id": access_key, "aws_secret_access_key": "unchecked"})
+    return sts.get_caller_identity()["Arn"]
 
 
 # --------------------------------------------------------------------- main

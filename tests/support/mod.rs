@@ -141,8 +141,21 @@ impl Moto {
     /// has passed; `$KeyId` and `$Arn` in the params stand for the key of
     /// the last successful `kms:CreateKey` before it.
     pub fn calls(&self, proxy: Option<&Proxy>, calls: &Value) -> Vec<Value> {
+        self.calls_in(None, proxy, calls)
+    }
+
+    /// [`Moto::calls`], signed by a role of `account`, as someone working
+    /// in that account (e.g. the Log Archive account, owner of the bucket).
+    pub fn calls_as(&self, account: &str, proxy: Option<&Proxy>, calls: &Value) -> Vec<Value> {
+        self.calls_in(Some(account), proxy, calls)
+    }
+
+    fn calls_in(&self, account: Option<&str>, proxy: Option<&Proxy>, calls: &Value) -> Vec<Value> {
         let json = calls.to_string();
-        let args = ["calls", "--json", json.as_str()];
+        let mut args = vec!["calls", "--json", json.as_str()];
+        if let Some(account) = account {
+            args.extend(["--account", account]);
+        }
         let out = match proxy {
             Some(proxy) => self.fixture_via(proxy, &args),
             None => self.fixture(&args),
@@ -186,6 +199,7 @@ impl Moto {
             log_archive: v["log_archive_account"].as_str().unwrap().to_owned(),
             trail_name: v["trail_name"].as_str().unwrap().to_owned(),
             trail_arn: v["trail_arn"].as_str().unwrap().to_owned(),
+            bucket: v["bucket"].as_str().unwrap().to_owned(),
         };
         (seed, v)
     }
@@ -224,8 +238,9 @@ impl Moto {
 
     /// Every request recorded since `start_recording`, the fixture's own
     /// left out, as `recording show` prints them: `service`, `action`,
-    /// `method`, `access_key` (the access key ID that signed it) and, for
-    /// `sts:AssumeRole`, `role_arn`.
+    /// `method`, `access_key` (the access key ID that signed it),
+    /// `principal` (the ARN of those credentials) and, for `sts:AssumeRole`,
+    /// `role_arn`.
     pub fn recorded_requests(&self) -> Vec<Value> {
         self.fixture(&["recording", "show"])["requests"]
             .as_array()
@@ -365,11 +380,28 @@ pub struct Seed {
     pub log_archive: String,
     pub trail_name: String,
     pub trail_arn: String,
+    /// The trail's bucket, owned by the Log Archive account.
+    pub bucket: String,
 }
 
 impl Seed {
     /// Adds `roles.management` (a role in the management account) to the
     /// config; returns the role's ARN.
+    /// Adds `roles.log_archive` (a role name) to the config; returns the
+    /// role's ARN in the Log Archive account.
+    pub fn add_log_archive_role(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(
+            &self.config,
+            format!("{text}\n[roles]\nlog_archive = \"TrailkeyLogArchiveRead\"\n"),
+        )
+        .unwrap();
+        format!(
+            "arn:aws:iam::{}:role/TrailkeyLogArchiveRead",
+            self.log_archive
+        )
+    }
+
     pub fn add_management_role(&self) -> String {
         let text = std::fs::read_to_string(&self.config).unwrap();
         let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", self.management);
