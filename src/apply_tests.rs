@@ -1578,18 +1578,19 @@ const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 fn delivered(w: &Waited) -> &crate::delivery::Delivery {
     match &w.outcome {
         Ok(crate::reconcile::Outcome::Applied { result, .. }) => {
-            result.delivery.as_ref().expect("a delivery")
+            result.delivery.as_deref().expect("a delivery")
         }
         Ok(other) => panic!("{other:?}"),
         Err(e) => panic!("{}", e.render()),
     }
 }
 
+/// The error a wait that proved no delivery ends the run with.
 fn wait_error(w: &Waited) -> String {
-    match &w.outcome {
-        Err(e) => e.render(),
-        Ok(other) => panic!("no error: {other:?}"),
-    }
+    delivered(w)
+        .failure()
+        .unwrap_or_else(|| panic!("no error: {:?}", w.outcome))
+        .render()
 }
 
 /// The times between the `GetTrailStatus` calls of the wait (the last
@@ -1639,7 +1640,7 @@ fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
     assert_eq!(json["result"]["delivery"]["waited_seconds"], 30);
     assert_eq!(
         json["result"]["delivery"]["latest_delivery_time"],
-        delivery.latest_delivery_time
+        delivery.latest_delivery_time.unwrap()
     );
     let Ok(crate::reconcile::Outcome::Applied { plan, done, result }) = plain.outcome else {
         unreachable!()
@@ -1697,7 +1698,13 @@ fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
         text.contains("bucket policy") && text.contains("key policy"),
         "{text}"
     );
-    assert!(matches!(w.outcome, Err(Error::Check { .. })));
+    let delivery = delivered(&w);
+    assert_eq!(delivery.status, crate::delivery::Status::Failed);
+    assert_eq!(
+        delivery.latest_delivery_error.as_deref(),
+        Some("AccessDenied")
+    );
+    assert_eq!(delivery.waited_seconds, 20);
     assert_eq!(w.took, 20 * SECOND, "failed at the poll that saw it");
     assert_eq!(fake.writes(), ["UpdateTrail"], "apply itself went through");
 }
@@ -1753,6 +1760,7 @@ fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
         )),
         "{text}"
     );
+    assert_eq!(delivered(&w).status, crate::delivery::Status::NotLogging);
     assert_eq!(w.took, std::time::Duration::ZERO);
     assert!(w.ui.delivery.is_empty());
 }
@@ -1770,7 +1778,12 @@ fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
         text.contains("hint: CloudTrail delivers log files about every 5 minutes"),
         "{text}"
     );
-    assert!(matches!(w.outcome, Err(Error::Check { .. })));
+    let delivery = delivered(&w);
+    assert_eq!(delivery.status, crate::delivery::Status::TimedOut);
+    assert_eq!(
+        (delivery.waited_seconds, delivery.latest_delivery_time),
+        (95, None)
+    );
     // Polls at 0, 10, ..., 90 s, and a last one at the deadline.
     assert_eq!(w.took, 95 * SECOND);
     assert_eq!(gaps(&w, 11), [10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);

@@ -30,16 +30,64 @@ pub const SKEW: Duration = Duration::from_secs(5);
 pub enum Status {
     /// CloudTrail delivered a log file after the change.
     Delivered,
+    /// A delivery error appeared after the change.
+    Failed,
+    /// The trail is not logging: CloudTrail delivers nothing.
+    NotLogging,
+    /// No log file arrived within the wait.
+    TimedOut,
 }
 
-/// A proven delivery.
+/// How the wait for a delivery ended. Apply's changes stand either way; a
+/// status other than [`Status::Delivered`] makes the run fail
+/// ([`Delivery::failure`]) after its result is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
     pub status: Status,
     /// How long trailkey waited, whole seconds.
     pub waited_seconds: u64,
-    /// CloudTrail's `LatestDeliveryTime`, seconds since the Unix epoch.
-    pub latest_delivery_time: i64,
+    /// CloudTrail's `LatestDeliveryTime` at the end, seconds since the
+    /// Unix epoch (`null`: CloudTrail has never delivered).
+    pub latest_delivery_time: Option<i64>,
+    /// CloudTrail's `LatestDeliveryError` at the end, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_delivery_error: Option<String>,
+    /// Why delivery is not proven, and what to check (not delivered only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Delivery {
+    /// The end of a wait: `verdict` on `last`, after `waited`. `None` while
+    /// the verdict is pending.
+    pub fn ended(verdict: Verdict, last: &TrailStatus, waited: Duration) -> Option<Delivery> {
+        let (status, error) = match verdict {
+            Verdict::Pending => return None,
+            Verdict::Delivered(_) => (Status::Delivered, None),
+            Verdict::Failed(status, error) => (status, Some(error)),
+        };
+        Some(Delivery {
+            status,
+            waited_seconds: waited.as_secs(),
+            latest_delivery_time: last.latest_delivery_time,
+            latest_delivery_error: last.latest_delivery_error.clone(),
+            hint: error.as_ref().map(|e| e.hint().to_owned()),
+            error: error.map(|e| e.to_string()),
+        })
+    }
+
+    /// The error the run ends with when delivery is not proven.
+    pub fn failure(&self) -> Option<Error> {
+        match (&self.error, &self.hint) {
+            (Some(message), hint) if self.status != Status::Delivered => Some(Error::check(
+                message.clone(),
+                hint.clone().unwrap_or_default(),
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What one `GetTrailStatus` answer says.
@@ -47,9 +95,9 @@ pub struct Delivery {
 pub enum Verdict {
     /// A log file was delivered at this time (epoch seconds), after the change.
     Delivered(i64),
-    /// Delivery cannot be proven: the trail is not logging, or a new
-    /// delivery error appeared.
-    Failed(Error),
+    /// Delivery cannot be proven: the trail is not logging, a new delivery
+    /// error appeared, or the time is up.
+    Failed(Status, Error),
     /// Nothing yet.
     Pending,
 }
@@ -66,12 +114,15 @@ pub fn judge(
     after_what: &str,
 ) -> Verdict {
     if !status.is_logging {
-        return Verdict::Failed(Error::check(
-            format!("trail {trail} is not logging: CloudTrail delivers no log files"),
-            format!(
-                "start it with `aws cloudtrail start-logging --name {trail}`, then run `trailkey apply --wait-for-delivery` again"
+        return Verdict::Failed(
+            Status::NotLogging,
+            Error::check(
+                format!("trail {trail} is not logging: CloudTrail delivers no log files"),
+                format!(
+                    "start it with `aws cloudtrail start-logging --name {trail}`, then run `trailkey apply --wait-for-delivery` again"
+                ),
             ),
-        ));
+        );
     }
     if let Some(at) = status.latest_delivery_time
         && counts(at, since)
@@ -79,12 +130,15 @@ pub fn judge(
         return Verdict::Delivered(at);
     }
     match &status.latest_delivery_error {
-        Some(error) if before != Some(error.as_str()) => Verdict::Failed(Error::check(
-            format!(
-                "CloudTrail could not deliver a log file of trail {trail} after {after_what}: {error}"
+        Some(error) if before != Some(error.as_str()) => Verdict::Failed(
+            Status::Failed,
+            Error::check(
+                format!(
+                    "CloudTrail could not deliver a log file of trail {trail} after {after_what}: {error}"
+                ),
+                hint(error),
             ),
-            hint(error),
-        )),
+        ),
         _ => Verdict::Pending,
     }
 }
@@ -113,8 +167,8 @@ pub fn hint(error: &str) -> String {
     .to_owned()
 }
 
-/// The error when no log file arrived within `within`.
-pub fn timed_out(within: Duration, last: &TrailStatus, after_what: &str) -> Error {
+/// The verdict when no log file arrived within `within`.
+pub fn timed_out(within: Duration, last: &TrailStatus, after_what: &str) -> Verdict {
     let latest = last
         .latest_delivery_time
         .map_or_else(|| "never".to_owned(), timestamp);
@@ -132,12 +186,15 @@ pub fn timed_out(within: Duration, last: &TrailStatus, after_what: &str) -> Erro
         ),
         None => "CloudTrail delivers log files about every 5 minutes while there is activity: wait longer (e.g. --wait-for-delivery=30m), and check the trail's delivery status in the CloudTrail console".to_owned(),
     };
-    Error::check(
-        format!(
-            "no log file was delivered within {} after {after_what} (latest delivery: {latest}){standing}",
-            human(within)
+    Verdict::Failed(
+        Status::TimedOut,
+        Error::check(
+            format!(
+                "no log file was delivered within {} after {after_what} (latest delivery: {latest}){standing}",
+                human(within)
+            ),
+            hint,
         ),
-        hint,
     )
 }
 
@@ -226,7 +283,7 @@ mod tests {
     #[test]
     fn a_new_or_changed_delivery_error_fails_one_there_before_does_not() {
         let failing = status(Some(900), Some("AccessDenied"));
-        let Verdict::Failed(e) = verdict(&failing, None) else {
+        let Verdict::Failed(Status::Failed, e) = verdict(&failing, None) else {
             panic!("fails");
         };
         let text = e.render();
@@ -241,7 +298,7 @@ mod tests {
         ));
         assert!(matches!(
             verdict(&failing, Some("NoSuchBucket")),
-            Verdict::Failed(_)
+            Verdict::Failed(Status::Failed, _)
         ));
         // A delivery after the change proves it, whatever the error field says.
         assert!(matches!(
@@ -256,7 +313,7 @@ mod tests {
             is_logging: false,
             ..status(Some(2000), None)
         };
-        let Verdict::Failed(e) = verdict(&stopped, None) else {
+        let Verdict::Failed(Status::NotLogging, e) = verdict(&stopped, None) else {
             panic!("fails");
         };
         assert!(
@@ -270,13 +327,13 @@ mod tests {
     #[test]
     fn a_timeout_behind_an_error_from_before_the_run_gives_that_errors_hint() {
         let within = Duration::from_secs(60);
-        let plain = timed_out(within, &status(Some(900), None), "the change");
+        let error = |last: &TrailStatus| match timed_out(within, last, "the change") {
+            Verdict::Failed(Status::TimedOut, e) => e,
+            other => panic!("{other:?}"),
+        };
+        let plain = error(&status(Some(900), None));
         assert!(plain.hint().contains("wait longer"), "{}", plain.render());
-        let failing = timed_out(
-            within,
-            &status(Some(900), Some("AccessDenied")),
-            "the change",
-        );
+        let failing = error(&status(Some(900), Some("AccessDenied")));
         let text = failing.render();
         assert!(
             text.contains("there before this run: AccessDenied"),

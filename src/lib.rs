@@ -31,6 +31,7 @@ use std::path::Path;
 use aws::Connect;
 use cli::{Cli, Command, Format};
 use config::Desired;
+use delivery::Delivery;
 pub use error::Error;
 use plan::Plan;
 use reconcile::Outcome;
@@ -252,34 +253,44 @@ pub async fn run_online<C: Connect>(
         name: if view.destroy { "destroy" } else { "apply" },
     };
     let outcome = reconcile::run(connect, desired, command, &mut terminal).await?;
-    Ok(show(outcome, view))
+    show(outcome, view)
 }
 
-/// Prints an outcome on stdout and says how the run ends.
-fn show(outcome: Outcome, view: View) -> Status {
+/// Prints an outcome on stdout and says how the run ends: an apply whose
+/// `--wait-for-delivery` proved no delivery shows its result, then fails.
+fn show(outcome: Outcome, view: View) -> Result<Status, Error> {
     match outcome {
         Outcome::Planned(plan) => {
             show_plan(&plan, view.format);
             if view.detailed_exitcode && plan.has_changes() {
-                return Status::ChangesPresent;
+                return Ok(Status::ChangesPresent);
             }
         }
         Outcome::Policy(policy) => output::out(&format!("{}\n", policy::to_document(&policy))),
-        Outcome::Applied { plan, done, result } => match (view.format, view.destroy) {
-            (Format::Json, _) => output::out(&render::apply_json(&plan, &done, result)),
-            (Format::Human, true) => output::out(&render::destroy_human(&done, &plan, &result)),
-            (Format::Human, false) => {
-                // For no change, the plan shown before says so.
-                if !done.is_empty() {
-                    output::out(&render::apply_human(&done, &plan, &result));
+        Outcome::Applied { plan, done, result } => {
+            let failure = result.delivery.as_deref().and_then(Delivery::failure);
+            match (view.format, view.destroy) {
+                (Format::Json, _) => output::out(&render::apply_json(&plan, &done, result)),
+                (Format::Human, true) => {
+                    output::out(&render::destroy_human(&done, &plan, &result));
                 }
-                if let Some(delivery) = &result.delivery {
-                    output::out(&render::delivery_human(delivery));
+                (Format::Human, false) => {
+                    // For no change, the plan shown before says so.
+                    if !done.is_empty() {
+                        output::out(&render::apply_human(&done, &plan, &result));
+                    }
+                    if let Some(delivery) = result.delivery.as_deref().filter(|_| failure.is_none())
+                    {
+                        output::out(&render::delivery_human(delivery));
+                    }
                 }
             }
-        },
+            if let Some(e) = failure {
+                return Err(e);
+            }
+        }
     }
-    Status::Success
+    Ok(Status::Success)
 }
 
 /// The terminal as the reconcile loop's [`reconcile::Ui`]: the plan on

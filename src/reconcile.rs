@@ -160,7 +160,7 @@ pub async fn run<C: Connect>(
                         before: before.as_deref(),
                         within,
                     };
-                    result.delivery = Some(run.wait_for_delivery(&wait, ui).await?);
+                    result.delivery = Some(Box::new(run.wait_for_delivery(&wait, ui).await?));
                     Ok(Outcome::Applied { plan, done, result })
                 }
                 (_, outcome) => Ok(outcome),
@@ -345,7 +345,8 @@ impl<C: Connect> Reconcile<'_, C> {
     /// most, until CloudTrail reports a log file delivered after
     /// `wait.since` (see [`delivery`] for the clock skew), a new delivery
     /// error, or a trail that is not logging; or until `wait.within` has
-    /// passed.
+    /// passed. Each of these ends is a [`Delivery`], part of the apply's
+    /// result; only a `GetTrailStatus` that fails is an error here.
     async fn wait_for_delivery(
         &self,
         wait: &Wait<'_>,
@@ -367,26 +368,21 @@ impl<C: Connect> Reconcile<'_, C> {
                 })?;
             let now = tokio::time::Instant::now();
             let waited = now - start;
-            match delivery::judge(
+            let verdict = match delivery::judge(
                 &status,
                 wait.since,
                 wait.before,
                 wait.trail,
                 wait.after_what,
             ) {
-                Verdict::Delivered(at) => {
-                    tracing::info!(latest_delivery_time = at, "log file delivered");
-                    return Ok(Delivery {
-                        status: delivery::Status::Delivered,
-                        waited_seconds: waited.as_secs(),
-                        latest_delivery_time: at,
-                    });
-                }
-                Verdict::Failed(e) => return Err(e),
                 Verdict::Pending if now >= deadline => {
-                    return Err(delivery::timed_out(wait.within, &status, wait.after_what));
+                    delivery::timed_out(wait.within, &status, wait.after_what)
                 }
-                Verdict::Pending => {}
+                verdict => verdict,
+            };
+            if let Some(ended) = Delivery::ended(verdict, &status, waited) {
+                tracing::info!(status = ?ended.status, latest_delivery_time = ?ended.latest_delivery_time, "delivery wait ended");
+                return Ok(ended);
             }
             ui.delivery(waited, wait.within);
             tokio::time::sleep(delivery::POLL.min(deadline - now)).await;

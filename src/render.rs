@@ -65,7 +65,7 @@ pub struct ApplyResult {
     pub findings: Vec<Finding>,
     /// With `--wait-for-delivery`: the log file delivered after apply.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<crate::delivery::Delivery>,
+    pub delivery: Option<Box<crate::delivery::Delivery>>,
 }
 
 impl ApplyResult {
@@ -285,7 +285,9 @@ pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
 pub fn delivery_human(delivery: &crate::delivery::Delivery) -> String {
     format!(
         "CloudTrail delivered a log file at {} (waited {}).\n",
-        crate::delivery::timestamp(delivery.latest_delivery_time),
+        delivery
+            .latest_delivery_time
+            .map_or_else(|| "an unknown time".to_owned(), crate::delivery::timestamp),
         crate::delivery::human(std::time::Duration::from_secs(delivery.waited_seconds))
     )
 }

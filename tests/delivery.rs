@@ -123,14 +123,51 @@ fn a_delivery_error_after_the_change_exits_1_with_the_policy_hint() {
             .contains("hint: CloudTrail was denied writing the log file: check the bucket policy"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "no result on stdout");
     assert!(
         took < Duration::from_secs(10),
         "failed at the first poll: {took:?}"
     );
-    // The apply itself went through.
+    // The apply itself went through, and its result says so with the failure.
     let state = moto.state(&seed);
-    assert!(state["trail"]["kms_key_id"].is_string(), "{state:#}");
+    let key = state["trail"]["kms_key_id"].as_str().unwrap();
+    assert!(key.starts_with("arn:aws:kms:"), "{state:#}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("the result on stdout");
+    assert_eq!(json["result"]["trail_kms_key_id"], key, "{json:#}");
+    let delivery = &json["result"]["delivery"];
+    assert_eq!(delivery["status"], "failed", "{json:#}");
+    assert_eq!(delivery["latest_delivery_error"], "AccessDenied");
+    assert_eq!(
+        delivery["error"],
+        format!(
+            "CloudTrail could not deliver a log file of trail {} after the change: AccessDenied",
+            seed.trail_arn
+        )
+    );
+    assert!(
+        delivery["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("CloudTrail was denied writing the log file"),
+        "{json:#}"
+    );
+
+    // The human output: what apply did on stdout, the failure on stderr.
+    let proxy = moto.layer_with(vec![Box::new(delivery_error("AccessDenied"))]);
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    let out = moto
+        .trailkey_via(&proxy, &seed.config)
+        .args(["apply", "--auto-approve", "--wait-for-delivery=1m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Apply complete!"), "{stdout}");
+    assert!(!stdout.contains("CloudTrail delivered"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: CloudTrail could not deliver a log file"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -151,6 +188,18 @@ fn no_delivery_within_the_wait_exits_1_after_the_deadline() {
     assert!(
         took >= Duration::from_secs(3) && took < Duration::from_secs(15),
         "{took:?}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("the result on stdout");
+    let delivery = &json["result"]["delivery"];
+    assert_eq!(delivery["status"], "timed_out", "{json:#}");
+    assert_eq!(delivery["waited_seconds"], 3, "{json:#}");
+    assert_eq!(delivery["latest_delivery_time"], Value::Null, "{json:#}");
+    assert!(
+        delivery["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no log file was delivered within 3s"),
+        "{json:#}"
     );
     // Polls at 0 and at the deadline, after the observation and the
     // verification (and its reads again while apply's writes propagate).
