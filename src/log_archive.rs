@@ -40,6 +40,12 @@ pub enum TrailKey<'a> {
     /// A key the plan creates: only its ARN's prefix
     /// (`arn:<partition>:kms:<region>:<account>:key/`) is known.
     New { prefix: &'a str },
+    /// No KMS key: `destroy` moves the trail back to SSE-S3. The write
+    /// carries no key ID header; whether CloudTrail sends
+    /// `x-amz-server-side-encryption: AES256` or leaves the header out (the
+    /// bucket's default encryption) is not documented, so a condition on
+    /// that header counts only when it holds the same either way.
+    SseS3,
 }
 
 impl TrailKey<'_> {
@@ -47,6 +53,7 @@ impl TrailKey<'_> {
         match self {
             TrailKey::Arn(arn) => arn.to_string(),
             TrailKey::New { prefix } => format!("the new key ({prefix}<known after apply>)"),
+            TrailKey::SseS3 => "SSE-S3 (no KMS key)".to_owned(),
         }
     }
 }
@@ -242,13 +249,17 @@ fn resource_applies(s: &Value, write: &Write<'_>) -> bool {
 
 fn condition(operator: &str, key: &str, values: &[String], write: &Write<'_>) -> Cond {
     let base = operator.strip_suffix("IfExists").unwrap_or(operator);
-    match key {
-        KEY_ID => match write.key {
-            TrailKey::Arn(arn) => string_condition(base, values, arn),
-            TrailKey::New { prefix } => new_key_condition(base, values, prefix),
+    let absent = || absent_condition(operator, values);
+    match (key, write.key) {
+        (KEY_ID, TrailKey::Arn(arn)) => string_condition(base, values, arn),
+        (KEY_ID, TrailKey::New { prefix }) => new_key_condition(base, values, prefix),
+        (KEY_ID, TrailKey::SseS3) => absent(),
+        (SSE, TrailKey::SseS3) => match (string_condition(base, values, "AES256"), absent()) {
+            (sent, left_out) if sent == left_out => sent,
+            _ => Cond::Unknown,
         },
-        SSE => string_condition(base, values, "aws:kms"),
-        "aws:securetransport" if base == "Bool" => {
+        (SSE, _) => string_condition(base, values, "aws:kms"),
+        ("aws:securetransport", _) if base == "Bool" => {
             if values.iter().any(|v| v.eq_ignore_ascii_case("true")) {
                 Cond::Holds
             } else {
@@ -277,6 +288,28 @@ fn string_condition(operator: &str, values: &[String], actual: &str) -> Cond {
         "StringNotLike" | "ArnNotLike" => holds(!like()),
         // The header is present on every write of an encrypted log file.
         "Null" => holds(values.iter().any(|v| v.eq_ignore_ascii_case("false"))),
+        _ => Cond::Unknown,
+    }
+}
+
+/// An operator on a header the write does not carry: `...IfExists` and
+/// the negated operators hold, the others fail ("Condition operators",
+/// IAM User Guide: a key missing from the request context); `Null` holds
+/// for `true`.
+fn absent_condition(operator: &str, values: &[String]) -> Cond {
+    if operator.ends_with("IfExists") {
+        return Cond::Holds;
+    }
+    match operator {
+        "StringEquals" | "ArnEquals" | "StringEqualsIgnoreCase" | "StringLike" | "ArnLike" => {
+            Cond::Fails
+        }
+        "StringNotEquals"
+        | "ArnNotEquals"
+        | "StringNotEqualsIgnoreCase"
+        | "StringNotLike"
+        | "ArnNotLike" => Cond::Holds,
+        "Null" => holds(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
         _ => Cond::Unknown,
     }
 }
@@ -326,6 +359,10 @@ pub fn check(bucket: &LogBucket, write: &Write<'_>, account: &str) -> Result<Vec
         }
     }
     let mut out = Vec::new();
+    // Objects under SSE-S3 replicate and need no key: the rest is about KMS.
+    if matches!(write.key, TrailKey::SseS3) {
+        return Ok(out);
+    }
     for rule in bucket.replication.iter().filter(|r| r.enabled) {
         if !rule.replicates_kms_encrypted {
             out.push(Finding {
@@ -364,16 +401,27 @@ fn refusal(d: &Denial, bucket: &str, account: &str, key: &str, write: &Write<'_>
             }
         )
     };
+    let statement = format!(
+        "statement {:?} of the policy of bucket {bucket} (account {account})",
+        d.sid
+    );
     let allow = match write.key {
         TrailKey::Arn(arn) => format!("allow {arn} in that condition"),
         TrailKey::New { prefix } => format!(
             "the key does not exist yet, so no condition names it: allow the account's keys in that condition (StringNotLike with \"{prefix}*\"), or run trailkey once the statement names the key"
         ),
+        TrailKey::SseS3 => {
+            return Error::check(
+                format!(
+                    "refusing to move the trail back to SSE-S3: {statement} would deny CloudTrail's s3:PutObject of log files not encrypted with a KMS key: {how}"
+                ),
+                "the trail keeps its key, and delivery goes on: to back out, first let the bucket policy accept SSE-S3 log files from CloudTrail, then run destroy again; nothing was written",
+            );
+        }
     };
     Error::check(
         format!(
-            "refusing to point the trail at {key}: statement {:?} of the policy of bucket {bucket} (account {account}) would deny CloudTrail's s3:PutObject of log files encrypted with it: {how}",
-            d.sid
+            "refusing to point the trail at {key}: {statement} would deny CloudTrail's s3:PutObject of log files encrypted with it: {how}"
         ),
         format!(
             "{allow} (s3:x-amz-server-side-encryption-aws-kms-key-id holds the key ARN), then run trailkey again; nothing was written"
@@ -475,6 +523,103 @@ mod tests {
         );
         let d = &denials(&some_keys, &write(new)).unwrap()[0];
         assert_eq!(d.unknown.len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn back_on_sse_s3_a_bucket_that_requires_a_kms_key_denies() {
+        // The SRA bucket denies files without aws:kms, and files without its key.
+        assert_eq!(
+            sids(&sra(THIS), TrailKey::SseS3),
+            ["DenyUnencryptedObjects", "DenyWrongKMSKey"]
+        );
+        // No key ID header: negated operators and ...IfExists hold, the
+        // others fail; Null holds for "true".
+        let on_key_id = |operator: &str, value: &str| {
+            sids(
+                &deny(
+                    json!("*"),
+                    json!("s3:PutObject"),
+                    json!({operator: {KEY_ID: value}}),
+                ),
+                TrailKey::SseS3,
+            )
+        };
+        for denies in [
+            ("StringNotEquals", THIS),
+            ("StringNotLike", PREFIX),
+            ("ArnNotEquals", THIS),
+            ("StringNotEqualsIfExists", THIS),
+            ("StringEqualsIfExists", THIS),
+            ("Null", "true"),
+        ] {
+            assert_eq!(on_key_id(denies.0, denies.1), ["D"], "{denies:?}");
+        }
+        for passes in [
+            ("StringEquals", THIS),
+            ("StringLike", "*"),
+            ("Null", "false"),
+        ] {
+            assert!(on_key_id(passes.0, passes.1).is_empty(), "{passes:?}");
+        }
+    }
+
+    #[test]
+    fn back_on_sse_s3_a_condition_that_depends_on_whether_the_header_is_sent_is_unknown() {
+        let on_sse = |condition: Value| {
+            denials(
+                &deny(json!("*"), json!("s3:PutObject"), condition),
+                &write(TrailKey::SseS3),
+            )
+            .unwrap()
+        };
+        // AES256 sent or the header left out: the same answer either way.
+        assert!(on_sse(json!({"StringEquals": {SSE: "aws:kms"}})).is_empty());
+        let d = on_sse(json!({"StringNotEquals": {SSE: "aws:kms"}}));
+        assert!(d[0].unknown.is_empty(), "{d:?}");
+        // Different answers: taken to deny, as a condition trailkey cannot evaluate.
+        for condition in [
+            json!({"StringNotEquals": {SSE: ["AES256", "aws:kms"]}}),
+            json!({"StringNotEqualsIfExists": {SSE: ["AES256", "aws:kms"]}}),
+            json!({"StringEquals": {SSE: "AES256"}}),
+            json!({"Null": {SSE: "true"}}),
+        ] {
+            let d = on_sse(condition.clone());
+            assert_eq!(d.len(), 1, "{condition}");
+            assert_eq!(d[0].unknown.len(), 1, "{condition}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn back_on_sse_s3_the_refusal_keeps_the_key_and_replication_is_not_reported() {
+        let bucket = LogBucket {
+            policy: Some(sra(THIS)),
+            encryption: Some(BucketEncryption {
+                algorithm: "aws:kms".to_owned(),
+                kms_key_id: Some(THIS.to_owned()),
+                bucket_key_enabled: true,
+            }),
+            replication: vec![ReplicationRule {
+                id: Some("r".to_owned()),
+                enabled: true,
+                replicates_kms_encrypted: false,
+            }],
+        };
+        let e = check(&bucket, &write(TrailKey::SseS3), "222222222222").unwrap_err();
+        let text = e.render();
+        assert!(
+            text.contains("refusing to move the trail back to SSE-S3: statement \"DenyUnencryptedObjects\" of the policy of bucket log-bucket (account 222222222222)"),
+            "{text}"
+        );
+        assert!(text.contains("the trail keeps its key"), "{text}");
+        let open = LogBucket {
+            policy: None,
+            ..bucket
+        };
+        assert!(
+            check(&open, &write(TrailKey::SseS3), "222222222222")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -607,7 +607,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
         .iter()
         .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp)
     {
-        findings.extend(log_archive_findings(desired, observed)?);
+        findings.extend(log_archive_findings(desired, observed, false)?);
     }
     Ok(Plan {
         format_version: FORMAT_VERSION,
@@ -908,12 +908,17 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
     }
 }
 
-/// The Log Archive side of a change of the trail's key: the bucket's
-/// policy must not deny CloudTrail's writes with the key (else an
-/// [`Error::Check`]), and its replication and encryption are reported.
-/// Without `roles.log_archive`, a note that it was not checked; with it but
-/// the bucket not read yet, nothing (the loop reads it and plans again).
-fn log_archive_findings(desired: &Desired, observed: &Observed) -> Result<Vec<Finding>, Error> {
+/// The Log Archive side of a change of the trail's key (to trailkey's key,
+/// or with `back_to_sse_s3` to none): the bucket's policy must not deny
+/// CloudTrail's writes with the new setting (else an [`Error::Check`]), and
+/// for a key, its replication and encryption are reported. Without
+/// `roles.log_archive`, a note that it was not checked; with it but the
+/// bucket not read yet, nothing (the loop reads it and plans again).
+fn log_archive_findings(
+    desired: &Desired,
+    observed: &Observed,
+    back_to_sse_s3: bool,
+) -> Result<Vec<Finding>, Error> {
     let bucket = &observed.trail.s3_bucket;
     if desired.log_archive_role.is_none() {
         return Ok(vec![Finding {
@@ -934,6 +939,7 @@ fn log_archive_findings(desired: &Desired, observed: &Observed) -> Result<Vec<Fi
         desired.security_tooling
     );
     let key = match &observed.key {
+        _ if back_to_sse_s3 => log_archive::TrailKey::SseS3,
         Some(k) => log_archive::TrailKey::Arn(&k.info.arn),
         None => log_archive::TrailKey::New { prefix: &prefix },
     };
@@ -1184,6 +1190,11 @@ pub fn plan_destroy(
     check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
     let key = observed.key.as_ref();
     let backout = trail_backout(desired, observed);
+    let findings = if backout.action == Action::Update {
+        log_archive_findings(desired, observed, true)?
+    } else {
+        Vec::new()
+    };
     // Only a trail this destroy moves off the key is exempt from the check.
     let moving_off = (backout.action == Action::Update).then_some(observed.trail.arn.as_str());
     let mut changes = vec![backout];
@@ -1207,7 +1218,7 @@ pub fn plan_destroy(
         format_version: FORMAT_VERSION,
         target: Target::of(desired, observed),
         changes,
-        findings: Vec::new(),
+        findings,
         key: key.map(|k| k.info.clone()),
     })
 }

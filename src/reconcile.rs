@@ -408,7 +408,16 @@ impl<C: Connect> Reconcile<'_, C> {
             ),
             _ => None,
         };
-        let plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
+        let mut plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
+        // Back on SSE-S3, the bucket policy must still take CloudTrail's files.
+        if let Some(role) = self.desired.log_archive_role_arn()
+            && plan.changes(Address::TrailEncryption)
+            && observed.log_bucket.is_none()
+        {
+            observed.log_bucket =
+                Some(observe::log_bucket(self.connect, self.desired, &observed, &role).await?);
+            plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
+        }
         log_plan(&plan);
         if dry_run || !plan.has_changes() {
             return Ok(Outcome::Planned(plan));

@@ -613,3 +613,64 @@ fn without_roles_log_archive_the_plan_says_the_bucket_was_not_checked() {
         "{calls:?}"
     );
 }
+
+#[test]
+fn destroy_is_refused_while_the_bucket_policy_would_deny_sse_s3_log_files() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let key_arn = moto.state(&seed)["trail"]["kms_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The SRA bucket: only files encrypted with trailkey's key.
+    deny_wrong_key(&moto, &seed, "StringNotEquals", &key_arn);
+
+    // Without roles.log_archive, destroy says the bucket was not checked.
+    let dry = moto.run(&seed.config, &["destroy", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", transcript(&dry));
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        stdout.contains(
+            "Note: the Log Archive side (the policy, encryption and replication of bucket"
+        ),
+        "{stdout}"
+    );
+
+    let role = seed.add_log_archive_role();
+    moto.start_recording();
+    for args in [
+        &["destroy", "--dry-run", "--detailed-exitcode"][..],
+        &["destroy", "--auto-approve"],
+        &["destroy", "--auto-approve", "--delete-key"],
+    ] {
+        let out = moto.run(&seed.config, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "refusing to move the trail back to SSE-S3: statement \"DenyWrongKMSKey\" of the policy of bucket {} (account {}) would deny CloudTrail's s3:PutObject of log files not encrypted with a KMS key",
+                seed.bucket, seed.log_archive
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: the trail keeps its key"), "{stderr}");
+    }
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|c| !is_write(c)), "no write: {calls:?}");
+    bucket_read_by(&moto, &role);
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str(), "{state:#}");
+    assert_eq!(key_with_arn(&state, &key_arn)["key_state"], "Enabled");
+
+    // Once the bucket takes SSE-S3 files, destroy backs out.
+    as_log_archive(
+        &moto,
+        &seed,
+        serde_json::json!([{"op": "s3:DeleteBucketPolicy", "params": {"Bucket": seed.bucket}}]),
+    );
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(on_sse_s3(&moto.state(&seed)));
+}
