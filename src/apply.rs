@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, code};
+use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
 use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Plan, Step};
@@ -248,10 +248,9 @@ where
         done: Vec::new(),
     };
     let mut waves = waves(plan);
-    let trail_last = waves.last().is_some_and(|w| {
-        w.iter()
-            .all(|(_, s)| matches!(s, Step::UpdateTrail(_) | Step::DisableTrailEncryption(_)))
-    });
+    let trail_last = waves
+        .last()
+        .is_some_and(|w| w.iter().all(|(_, s)| s.is_trail_update()));
     let trail_wave = if trail_last { waves.pop() } else { None };
     for wave in &waves {
         run.wave(wave, mgmt, keys, options, &mut progress).await?;
@@ -596,14 +595,9 @@ struct Written {
 /// had not happened: the errors that only mean "not visible yet" after
 /// them, never otherwise (the same errors without such a cause fail at once).
 fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'static str> {
-    let trail = matches!(step, Step::UpdateTrail(_));
-    let on_key = !matches!(
-        step,
-        Step::CreateKey(_)
-            | Step::UpdateTrail(_)
-            | Step::DisableTrailEncryption(_)
-            | Step::DeleteAlias(_)
-    );
+    let trail = matches!(step, Step::UpdateTrail { .. });
+    let on_key =
+        !(step.is_trail_update() || matches!(step, Step::CreateKey(_) | Step::DeleteAlias(_)));
     move |e: &AwsError| match e.code.as_str() {
         code::KMS_KEY_NOT_FOUND if trail && written.key => {
             Some("waiting for CloudTrail to see the new key")
@@ -688,12 +682,35 @@ async fn call_step<M: Management, K: KeyStore>(
                 .await?
         }
         Step::EnableRotation => keys.enable_rotation(&k()?.key_id).await?,
-        Step::UpdateTrail(trail) => {
+        Step::UpdateTrail {
+            trail,
+            log_file_validation,
+        } => {
             let arn = &k()?.arn;
-            let updated = mgmt.set_trail_key(trail, arn).await?;
+            let update = TrailUpdate {
+                kms_key_id: Some(arn),
+                enable_log_file_validation: *log_file_validation,
+            };
+            let updated = mgmt.update_trail(trail, update).await?;
+            let validation = if *log_file_validation {
+                ", log-file validation on"
+            } else {
+                ""
+            };
             return Ok(Outcome {
                 trail: Some(updated),
-                ..Outcome::on(format!("{trail} -> {arn}"))
+                ..Outcome::on(format!("{trail} -> {arn}{validation}"))
+            });
+        }
+        Step::EnableLogFileValidation(trail) => {
+            let update = TrailUpdate {
+                kms_key_id: None,
+                enable_log_file_validation: true,
+            };
+            let updated = mgmt.update_trail(trail, update).await?;
+            return Ok(Outcome {
+                trail: Some(updated),
+                ..Outcome::on(format!("{trail}: log-file validation on"))
             });
         }
         Step::DisableTrailEncryption(trail) => {

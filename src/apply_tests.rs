@@ -638,13 +638,9 @@ fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
 /// A key as trailkey creates it: its tags and its policy, which CloudTrail
 /// accepts for the trail.
 fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
-    let policy = crate::policy::render(&crate::policy::PolicyInputs {
-        partition: "aws",
-        security_tooling: &desired.security_tooling,
-        management: MANAGEMENT,
-        log_archive: &desired.log_archive,
-        trail_arn: TRAIL_ARN,
-    });
+    let policy = crate::policy::render(&crate::policy::PolicyInputs::of(
+        desired, MANAGEMENT, TRAIL_ARN,
+    ));
     crate::aws::NewKey {
         description: description.to_owned(),
         policy: crate::policy::to_document(&policy),

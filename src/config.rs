@@ -47,6 +47,8 @@ pub struct RawConfig {
     pub trail: Option<RawTrail>,
     #[serde(default)]
     pub key: RawKey,
+    #[serde(default)]
+    pub readers: RawReaders,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +75,8 @@ pub struct RawTrail {
     pub organization_trail: Option<bool>,
     /// `true`: change a trail managed by Control Tower anyway.
     pub allow_control_tower: Option<bool>,
+    /// `true`: turn log-file validation on; `false`: leave it as it is.
+    pub log_file_validation: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +85,18 @@ pub struct RawKey {
     pub rotation: Option<bool>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// `true`: deny disabling, deleting and un-rotating the key to all but
+    /// trailkey's role and `admins`.
+    pub protect: Option<bool>,
+    pub admins: Option<Vec<String>>,
+}
+
+/// `[readers]`: who else may decrypt the log files.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReaders {
+    pub accounts: Option<Vec<String>>,
+    pub principals: Option<Vec<String>>,
 }
 
 /// A 12-digit AWS account ID.
@@ -343,7 +359,124 @@ pub struct Desired {
     pub rotation: bool,
     /// Tags the key must carry: `ManagedBy = trailkey`, the alias tag, and the configured ones.
     pub tags: BTreeMap<String, String>,
+    /// `trail.log_file_validation`: `Some(true)` turns it on, `Some(false)`
+    /// leaves it as it is, `None` leaves it too but reports it when off.
+    pub log_file_validation: Option<bool>,
+    /// `[readers]`: accounts and principals that may decrypt the log files,
+    /// besides Log Archive and the management account.
+    pub readers: Readers,
+    /// `key.protect`: the admins exempt from the protection, besides
+    /// trailkey's own role; `None` without protection.
+    pub protect: Option<Vec<Principal>>,
 }
+
+/// Declared log readers, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Readers {
+    pub accounts: Vec<AccountId>,
+    pub principals: Vec<Principal>,
+}
+
+impl Readers {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.principals.is_empty()
+    }
+
+    /// The key policy principals: the accounts' roots, then the principals.
+    pub fn policy_principals(&self, partition: &str) -> Vec<String> {
+        self.accounts
+            .iter()
+            .map(|a| format!("arn:{partition}:iam::{a}:root"))
+            .chain(self.principals.iter().map(|p| p.arn.clone()))
+            .collect()
+    }
+
+    /// Whether `principal` may read through these readers: it is listed,
+    /// or its account is.
+    pub fn covers(&self, principal: &Principal) -> bool {
+        self.principals.contains(principal) || self.accounts.contains(&principal.account)
+    }
+}
+
+/// An IAM role or user, by ARN, as a key policy names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub arn: String,
+    pub account: AccountId,
+    pub kind: PrincipalKind,
+    /// The name without the path.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Role,
+    User,
+}
+
+impl Principal {
+    /// Parses `arn:<partition>:iam::<account>:role/[<path>/]<name>` (or
+    /// `user/`) in `partition`. Wildcards are refused: a key policy names
+    /// principals exactly.
+    pub fn parse(value: &str, partition: &str) -> Result<Principal, String> {
+        let shape = || {
+            format!(
+                "{value:?} is not an IAM role or user ARN (arn:{partition}:iam::<12-digit account>:role/<name> or :user/<name>)"
+            )
+        };
+        if value.contains(['*', '?']) {
+            return Err(format!(
+                "{value:?} contains a wildcard; a key policy names a principal by its exact ARN"
+            ));
+        }
+        let rest = value.strip_prefix("arn:").ok_or_else(shape)?;
+        let [p, service, region, account, resource] = rest.splitn(5, ':').collect::<Vec<_>>()[..]
+        else {
+            return Err(shape());
+        };
+        if service != "iam" || !region.is_empty() {
+            return Err(shape());
+        }
+        let account = AccountId::parse(account).ok_or_else(shape)?;
+        let (kind, path_and_name) = if let Some(r) = resource.strip_prefix("role/") {
+            (PrincipalKind::Role, r)
+        } else if let Some(u) = resource.strip_prefix("user/") {
+            (PrincipalKind::User, u)
+        } else {
+            return Err(shape());
+        };
+        let (path, name) = path_and_name
+            .rsplit_once('/')
+            .unwrap_or(("", path_and_name));
+        let path_ok = path.len() < 512 && path.chars().all(|c| ('!'..='~').contains(&c));
+        if !valid_role_name(name) || !path_ok {
+            return Err(format!(
+                "{value:?} has an invalid name: IAM names are 1-64 letters, digits and +=,.@_-, after an optional path"
+            ));
+        }
+        if p != partition {
+            return Err(format!(
+                "{value:?} is in partition {p:?}, but the Region is in {partition:?}"
+            ));
+        }
+        Ok(Principal {
+            arn: value.to_owned(),
+            account,
+            kind,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// At most this many `[readers]` entries (accounts and principals together):
+/// each is one principal of a key policy statement, and KMS keeps key
+/// policies under 32 KB. 50 ARNs of the longest form IAM allows (a 512-character
+/// path) would still not fit; real ARNs are under 100 characters, and the plan
+/// refuses a merged policy over the limit in any case.
+pub const MAX_READERS: usize = 50;
+/// At most this many `key.admins`.
+pub const MAX_ADMINS: usize = 10;
 
 impl Desired {
     pub fn partition(&self) -> &'static str {
@@ -359,6 +492,26 @@ impl Desired {
             .as_ref()
             .map(|r| r.arn(self.partition(), &self.log_archive))
     }
+    /// The `aws:PrincipalArn` patterns the protection exempts: trailkey's
+    /// own Security Tooling role (by name, with or without a path: a
+    /// session's `aws:PrincipalArn` carries the role's path, and role names
+    /// are unique in an account), then the admins. `None` without protection.
+    pub fn protect_exempt(&self) -> Option<Vec<String>> {
+        let admins = self.protect.as_ref()?;
+        let partition = self.partition();
+        let role = match &self.security_tooling_role {
+            RoleRef::Name(n) => n.clone(),
+            RoleRef::Arn(a) => a.rsplit('/').next().unwrap_or(a).to_owned(),
+        };
+        let account = &self.security_tooling;
+        let mut exempt = vec![
+            format!("arn:{partition}:iam::{account}:role/{role}"),
+            format!("arn:{partition}:iam::{account}:role/*/{role}"),
+        ];
+        exempt.extend(admins.iter().map(|a| a.arn.clone()));
+        Some(exempt)
+    }
+
     /// Description set on keys trailkey creates.
     pub fn key_description(&self) -> String {
         format!(
@@ -668,15 +821,24 @@ impl RawConfig {
             .and_then(|t| t.allow_control_tower)
             .unwrap_or(false);
         let trail = validate_trail_name(
-            self.trail.and_then(|t| t.name),
+            self.trail.as_ref().and_then(|t| t.name.clone()),
             &region,
             accounts.management.as_ref(),
             path,
         )?;
 
         let tags = validate_tags(&self.key.tags, &alias, path)?;
+        let readers = validate_readers(self.readers, &region, &accounts, path)?;
+        let protect = validate_protect(
+            self.key.protect,
+            self.key.admins,
+            &region,
+            &accounts.security_tooling,
+            path,
+        )?;
+        let log_file_validation = self.trail.as_ref().and_then(|t| t.log_file_validation);
 
-        Ok(Desired {
+        let desired = Desired {
             source: path.to_owned(),
             region,
             alias,
@@ -691,8 +853,218 @@ impl RawConfig {
             allow_control_tower,
             rotation: self.key.rotation.unwrap_or(true),
             tags,
-        })
+            log_file_validation,
+            readers,
+            protect,
+        };
+        check_protect_exempts_trailkey(&desired, path)?;
+        Ok(desired)
     }
+}
+
+/// The protection must never deny trailkey's own role: its sessions'
+/// `aws:PrincipalArn` (the role ARN, with the role's path if it has one)
+/// must be exempt, or trailkey could not repair a disabled key's rotation
+/// nor run `destroy --delete-key`. Proven on the statement trailkey
+/// writes, for the role without a path and under a path.
+fn check_protect_exempts_trailkey(desired: &Desired, path: &Path) -> Result<(), Error> {
+    let Some(exempt) = desired.protect_exempt() else {
+        return Ok(());
+    };
+    let role = desired.security_tooling_role_arn();
+    let (head, name) = role.rsplit_once('/').unwrap_or((role.as_str(), ""));
+    let under_a_path = format!("{head}/a/path/{name}");
+    for arn in [role.as_str(), under_a_path.as_str()] {
+        if !crate::policy::protect_exempts(&exempt, arn) {
+            return Err(field_error(
+                path,
+                "key.protect",
+                format!("the protection would deny trailkey's own role {arn}"),
+                "set roles.security_tooling to the role trailkey assumes, by name or ARN",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[readers]`: accounts of 12 digits, IAM role or user ARNs in the
+/// Region's partition; no entry twice, none that Log Archive or the
+/// management account already covers (their roots are readers), no
+/// principal whose account is listed too, at most [`MAX_READERS`].
+fn validate_readers(
+    raw: RawReaders,
+    region: &Region,
+    accounts: &Accounts,
+    path: &Path,
+) -> Result<Readers, Error> {
+    let account_hint =
+        "list account IDs as quoted 12-digit strings, e.g. accounts = [\"444455556666\"]";
+    let mut readers = Readers::default();
+    let covered = |id: &AccountId| -> Option<&'static str> {
+        if *id == accounts.log_archive {
+            Some("accounts.log_archive")
+        } else if accounts.management.as_ref() == Some(id) {
+            Some("accounts.management")
+        } else if *id == accounts.security_tooling {
+            Some("accounts.security_tooling")
+        } else {
+            None
+        }
+    };
+    for (i, value) in raw.accounts.unwrap_or_default().into_iter().enumerate() {
+        let field = format!("readers.accounts[{i}]");
+        let id = AccountId::parse(&value).ok_or_else(|| {
+            field_error(
+                path,
+                &field,
+                format!("{value:?} is not an AWS account ID (12 digits)"),
+                account_hint,
+            )
+        })?;
+        if let Some(other) = covered(&id) {
+            return Err(field_error(
+                path,
+                &field,
+                format!("{id} is {other}, which already reads the logs"),
+                "remove it from readers.accounts: the Log Archive and management accounts are always readers, and the Security Tooling account administers the key",
+            ));
+        }
+        if readers.accounts.contains(&id) {
+            return Err(field_error(
+                path,
+                &field,
+                format!("{id} is listed twice"),
+                "list each account once",
+            ));
+        }
+        readers.accounts.push(id);
+    }
+    for (i, value) in raw.principals.unwrap_or_default().into_iter().enumerate() {
+        let field = format!("readers.principals[{i}]");
+        let principal = Principal::parse(&value, region.partition()).map_err(|m| {
+            field_error(
+                path,
+                &field,
+                m,
+                &format!(
+                    "give the role or user ARN as IAM shows it, e.g. \"arn:{}:iam::444455556666:role/SIEM\"; for a whole account, list its ID in readers.accounts",
+                    region.partition()
+                ),
+            )
+        })?;
+        let redundant = covered(&principal.account)
+            .map(|other| format!("{other} ({})", principal.account))
+            .or_else(|| {
+                readers
+                    .accounts
+                    .contains(&principal.account)
+                    .then(|| format!("readers.accounts ({})", principal.account))
+            });
+        if let Some(by) = redundant {
+            return Err(field_error(
+                path,
+                &field,
+                format!("{value:?} is in {by}, whose root already reads the logs"),
+                "remove it: a listed account's root lets that account's IAM policies grant kms:Decrypt to any of its roles (`trailkey policy --reader-iam` prints the policy the role needs)",
+            ));
+        }
+        if readers.principals.contains(&principal) {
+            return Err(field_error(
+                path,
+                &field,
+                format!("{value:?} is listed twice"),
+                "list each principal once",
+            ));
+        }
+        readers.principals.push(principal);
+    }
+    let count = readers.accounts.len() + readers.principals.len();
+    if count > MAX_READERS {
+        return Err(field_error(
+            path,
+            "readers",
+            format!(
+                "{count} readers are listed; trailkey allows at most {MAX_READERS}, to keep the key policy within KMS's 32 KB"
+            ),
+            "list whole accounts in readers.accounts instead of many roles of one account",
+        ));
+    }
+    Ok(readers)
+}
+
+/// `key.protect` and `key.admins`: admins are IAM role or user ARNs of the
+/// Security Tooling account (KMS does not let other accounts disable or
+/// delete a key), each once, at most [`MAX_ADMINS`], and only with
+/// `protect = true`.
+fn validate_protect(
+    protect: Option<bool>,
+    admins: Option<Vec<String>>,
+    region: &Region,
+    security_tooling: &AccountId,
+    path: &Path,
+) -> Result<Option<Vec<Principal>>, Error> {
+    let admins = admins.unwrap_or_default();
+    if protect != Some(true) {
+        if admins.is_empty() {
+            return Ok(None);
+        }
+        return Err(field_error(
+            path,
+            "key.admins",
+            "key.admins is set, but key.protect is not true".to_owned(),
+            "set protect = true under [key] to deny kms:DisableKey, kms:ScheduleKeyDeletion and kms:DisableKeyRotation to all but trailkey and the admins, or remove admins",
+        ));
+    }
+    let example = format!(
+        "\"arn:{}:iam::{security_tooling}:role/BreakGlass\"",
+        region.partition()
+    );
+    let mut out: Vec<Principal> = Vec::new();
+    for (i, value) in admins.into_iter().enumerate() {
+        let field = format!("key.admins[{i}]");
+        let admin = Principal::parse(&value, region.partition()).map_err(|m| {
+            field_error(
+                path,
+                &field,
+                m,
+                &format!(
+                    "give an IAM role or user ARN of the Security Tooling account, e.g. {example}"
+                ),
+            )
+        })?;
+        if admin.account != *security_tooling {
+            return Err(field_error(
+                path,
+                &field,
+                format!(
+                    "{value:?} is in account {}, not the Security Tooling account {security_tooling}: KMS lets only the key's own account disable or delete it",
+                    admin.account
+                ),
+                &format!("give a role or user of the Security Tooling account, e.g. {example}"),
+            ));
+        }
+        if out.contains(&admin) {
+            return Err(field_error(
+                path,
+                &field,
+                format!("{value:?} is listed twice"),
+                "list each admin once",
+            ));
+        }
+        out.push(admin);
+    }
+    if out.len() > MAX_ADMINS {
+        return Err(field_error(
+            path,
+            "key.admins",
+            format!(
+                "{} admins are listed; trailkey allows at most {MAX_ADMINS}",
+                out.len()
+            ),
+            "give the break-glass roles only: trailkey's own role is always exempt",
+        ));
+    }
+    Ok(Some(out))
 }
 
 /// A config error about `field` of the file at `path`.

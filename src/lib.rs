@@ -405,11 +405,9 @@ fn offline_policy(d: &Desired) -> Result<serde_json::Value, Error> {
             d.region
         ),
     };
-    Ok(policy::render(&policy::PolicyInputs {
-        partition: d.partition(),
-        security_tooling: &d.security_tooling,
-        management: management.as_str(),
-        log_archive: &d.log_archive,
-        trail_arn: &trail_arn,
-    }))
+    Ok(policy::render(&policy::PolicyInputs::of(
+        d,
+        management.as_str(),
+        &trail_arn,
+    )))
 }

@@ -616,6 +616,8 @@ mod tests {
             is_organization_trail: true,
             is_multi_region_trail: true,
             s3_bucket: "logs".to_owned(),
+            s3_key_prefix: None,
+            log_file_validation: true,
         }
     }
 

@@ -99,6 +99,7 @@ pub enum Address {
     KmsKeyPolicy,
     KmsKeyRotation,
     TrailEncryption,
+    TrailLogFileValidation,
 }
 
 impl Address {
@@ -110,6 +111,7 @@ impl Address {
             Address::KmsKeyPolicy => "kms_key_policy",
             Address::KmsKeyRotation => "kms_key_rotation",
             Address::TrailEncryption => "trail_encryption",
+            Address::TrailLogFileValidation => "trail_log_file_validation",
         }
     }
 }
@@ -127,7 +129,14 @@ pub enum Step {
     DeleteAlias(String),
     PutKeyPolicy(String),
     EnableRotation,
-    UpdateTrail(String),
+    /// `UpdateTrail` pointing the trail at the key, turning log-file
+    /// validation on in the same call when `log_file_validation`.
+    UpdateTrail {
+        trail: String,
+        log_file_validation: bool,
+    },
+    /// `UpdateTrail` turning log-file validation on, the key left as it is.
+    EnableLogFileValidation(String),
     /// `UpdateTrail` with an empty `KmsKeyId`: back to SSE-S3 (destroy).
     DisableTrailEncryption(String),
     /// `ScheduleKeyDeletion` with this waiting period in days (destroy --delete-key).
@@ -135,6 +144,16 @@ pub enum Step {
 }
 
 impl Step {
+    /// Whether the step is an `UpdateTrail` call.
+    pub fn is_trail_update(&self) -> bool {
+        matches!(
+            self,
+            Step::UpdateTrail { .. }
+                | Step::EnableLogFileValidation(_)
+                | Step::DisableTrailEncryption(_)
+        )
+    }
+
     /// The AWS API operation the step calls.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -147,7 +166,9 @@ impl Step {
             Step::DeleteAlias(_) => "DeleteAlias",
             Step::PutKeyPolicy(_) => "PutKeyPolicy",
             Step::EnableRotation => "EnableKeyRotation",
-            Step::UpdateTrail(_) | Step::DisableTrailEncryption(_) => "UpdateTrail",
+            Step::UpdateTrail { .. }
+            | Step::EnableLogFileValidation(_)
+            | Step::DisableTrailEncryption(_) => "UpdateTrail",
             Step::ScheduleKeyDeletion(_) => "ScheduleKeyDeletion",
         }
     }
@@ -264,6 +285,11 @@ impl Plan {
         self.changes
             .iter()
             .any(|c| c.address == address && c.action != Action::NoOp)
+    }
+
+    /// Whether applying the plan writes to the trail (`UpdateTrail`).
+    pub fn changes_trail(&self) -> bool {
+        self.steps().any(|(_, s)| s.is_trail_update())
     }
 
     pub fn summary(&self) -> Summary {
@@ -518,13 +544,11 @@ fn merged_policy(
     observed: &Observed,
     current: Option<&Value>,
 ) -> Result<Value, Error> {
-    let mut ours = policy::render(&PolicyInputs {
-        partition: desired.partition(),
-        security_tooling: &desired.security_tooling,
-        management: &observed.organization.management_account,
-        log_archive: &desired.log_archive,
-        trail_arn: &observed.trail.arn,
-    });
+    let mut ours = policy::render(&PolicyInputs::of(
+        desired,
+        &observed.organization.management_account,
+        &observed.trail.arn,
+    ));
     let sharing: Vec<&str> = sharing_trails(desired, observed)
         .map(|t| t.arn.as_str())
         .collect();
@@ -541,6 +565,36 @@ fn merged_policy(
         ));
     }
     Ok(merged)
+}
+
+/// `[readers]` must not repeat the management account, which the config
+/// may leave out (it is read from AWS): its root is a reader already.
+fn check_readers(desired: &Desired, management: &str) -> Result<(), Error> {
+    let repeated = desired
+        .readers
+        .accounts
+        .iter()
+        .map(|a| (a.as_str(), "readers.accounts".to_owned()))
+        .chain(
+            desired
+                .readers
+                .principals
+                .iter()
+                .map(|p| (p.account.as_str(), format!("readers.principals {}", p.arn))),
+        )
+        .find(|(account, _)| *account == management);
+    match repeated {
+        None => Ok(()),
+        Some((_, field)) => Err(Error::config(
+            &desired.source,
+            Some("readers".to_owned()),
+            format!(
+                "{field} names the management account {management}, whose root already reads the logs"
+            ),
+            "remove it from [readers]: the Log Archive and management accounts are always readers"
+                .to_owned(),
+        )),
+    }
 }
 
 /// The other trails of the management account that use trailkey's key:
@@ -586,6 +640,7 @@ fn parse_policy(text: &str, key_arn: &str) -> Result<Value, Error> {
 /// Builds the plan. Pure: the same inputs give the same plan.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
+    check_readers(desired, &observed.organization.management_account)?;
     check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
     check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
@@ -598,7 +653,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     changes.extend(alias_changes(desired, observed));
     changes.push(policy_change(desired, current.as_ref(), &merged));
     changes.push(rotation_change(desired, key));
-    changes.push(trail_change(desired, observed));
+    let trail = trail_change(desired, observed);
+    let validation = validation_change(desired, &observed.trail, &trail);
+    changes.push(trail);
+    changes.extend(validation);
     let policy_unchanged = !changes
         .iter()
         .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
@@ -885,6 +943,10 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
     let trail = &observed.trail;
     let alias = desired.alias.full();
     let before = json!({ "trail": trail.arn, "kms_key_id": trail.kms_key_id });
+    let update = Step::UpdateTrail {
+        trail: trail.arn.clone(),
+        log_file_validation: enables_validation(desired, trail),
+    };
     match &observed.key {
         None => Change::new(
             Address::TrailEncryption,
@@ -893,7 +955,7 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
             json!({ "trail": trail.arn, "kms_key_id": KNOWN_AFTER_APPLY }),
         )
         .because(trail_reason(trail, None, &alias))
-        .steps([Step::UpdateTrail(trail.arn.clone())]),
+        .steps([update]),
         Some(k) if trail.kms_key_id.as_deref() == Some(k.info.arn.as_str()) => {
             Change::no_op(Address::TrailEncryption, before)
         }
@@ -904,8 +966,38 @@ fn trail_change(desired: &Desired, observed: &Observed) -> Change {
             json!({ "trail": trail.arn, "kms_key_id": k.info.arn }),
         )
         .because(trail_reason(trail, Some(&k.info), &alias))
-        .steps([Step::UpdateTrail(trail.arn.clone())]),
+        .steps([update]),
     }
+}
+
+/// Whether the config turns log-file validation on and the trail has it off.
+fn enables_validation(desired: &Desired, trail: &Trail) -> bool {
+    desired.log_file_validation == Some(true) && !trail.log_file_validation
+}
+
+/// `trail.log_file_validation = true`: turned on, in the same `UpdateTrail`
+/// as the key when `encryption` changes the trail, else on its own. Not
+/// managed (no change at all) unless the config asks for it.
+fn validation_change(desired: &Desired, trail: &Trail, encryption: &Change) -> Option<Change> {
+    if desired.log_file_validation != Some(true) {
+        return None;
+    }
+    let before = json!({ "trail": trail.arn, "log_file_validation": trail.log_file_validation });
+    if !enables_validation(desired, trail) {
+        return Some(Change::no_op(Address::TrailLogFileValidation, before));
+    }
+    let change = Change::new(
+        Address::TrailLogFileValidation,
+        Action::Update,
+        before,
+        json!({ "trail": trail.arn, "log_file_validation": true }),
+    )
+    .because("log_file_validation = true: CloudTrail will deliver signed digest files, so that changes to the log files can be detected (CIS AWS Foundations 3.2)");
+    Some(if encryption.steps.is_empty() {
+        change.steps([Step::EnableLogFileValidation(trail.arn.clone())])
+    } else {
+        change.because("in the same UpdateTrail call as the key")
+    })
 }
 
 /// The Log Archive side of a change of the trail's key (to trailkey's key,
@@ -972,6 +1064,7 @@ fn findings(
     if let Some(status) = &observed.trail_status {
         out.extend(trail_findings(&observed.trail, status));
     }
+    out.extend(trail_setting_findings(desired, &observed.trail));
     let sharing: Vec<&str> = sharing_trails(desired, observed)
         .map(|t| t.arn.as_str())
         .collect();
@@ -1043,6 +1136,32 @@ fn policy_findings(
                 "the key policy has {} statement(s) not managed by trailkey, kept on every write: {}",
                 kept.len(),
                 kept.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    out
+}
+
+/// What CIS AWS Foundations asks of the trail and trailkey does not set:
+/// log-file validation when the config does not ask for it (3.2), and a
+/// multi-Region trail (3.1). Warnings only: the exit code is unchanged.
+fn trail_setting_findings(desired: &Desired, trail: &Trail) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !trail.log_file_validation && desired.log_file_validation.is_none() {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "log-file validation is off on trail {}: CloudTrail delivers no digest files, so a log file changed or deleted in the bucket cannot be detected (CIS AWS Foundations 3.2). Set log_file_validation = true under [trail] to turn it on, or false to keep it as it is without this warning",
+                trail.arn
+            ),
+        });
+    }
+    if !trail.is_multi_region_trail {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "trail {} is not multi-Region: it records the events of {} only (CIS AWS Foundations 3.1). trailkey does not change that; `aws cloudtrail update-trail --name {} --is-multi-region-trail` does",
+                trail.arn, trail.home_region, trail.arn
             ),
         });
     }

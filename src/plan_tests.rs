@@ -97,6 +97,8 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
             is_organization_trail: true,
             is_multi_region_trail: true,
             s3_bucket: "org-trail-logs".to_owned(),
+            s3_key_prefix: None,
+            log_file_validation: true,
         },
         trail_status: Some(crate::aws::TrailStatus {
             is_logging: true,
@@ -555,6 +557,9 @@ fn expected(case: &Case, address: Address) -> (Action, Vec<&'static str>) {
         (Address::KmsKeyRotation, _) => (NoOp, vec![]),
         (Address::TrailEncryption, Some(_)) if case.trail == TrailKey::KeyArn => (NoOp, vec![]),
         (Address::TrailEncryption, _) => (Update, vec!["UpdateTrail"]),
+        (Address::TrailLogFileValidation, _) => {
+            unreachable!("the matrix does not configure log_file_validation")
+        }
     }
 }
 
@@ -670,7 +675,14 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
                 "PutKeyPolicy sends the planned `after`"
             );
         }
-        Step::UpdateTrail(trail) => assert_eq!(trail, TRAIL_ARN),
+        Step::UpdateTrail {
+            trail,
+            log_file_validation,
+        } => {
+            assert_eq!(trail, TRAIL_ARN);
+            assert!(!log_file_validation, "not configured in the matrix");
+        }
+        Step::EnableLogFileValidation(_) => unreachable!("not configured in the matrix"),
         Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation => {}
         Step::UpdateAlias(alias) => {
             assert_eq!(alias, ALIAS);
@@ -1706,4 +1718,266 @@ fn every_trail_that_uses_the_key_keeps_cloudtrails_permission() {
         source_arns(&c.after, "TrailkeyCloudTrailEncrypt"),
         json!(TRAIL_ARN)
     );
+}
+
+// ---------------------------------------------------------------------------
+// Declared readers, log-file validation, key protection
+
+/// The test config with `trail_extra` under `[trail]`, `key_extra` under
+/// `[key]` and `tables` (whole tables) after them.
+fn config_with(trail_extra: &str, key_extra: &str, tables: &str) -> Desired {
+    let text = config_text(true, None)
+        .replace(
+            "name = \"org-trail\"\n",
+            &format!("name = \"org-trail\"\n{trail_extra}\n"),
+        )
+        .replace(
+            "tags = { Owner = \"platform\" }\n",
+            &format!("tags = {{ Owner = \"platform\" }}\n{key_extra}\n{tables}\n"),
+        );
+    crate::config::parse(Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}\n{text}", e.render()))
+}
+
+fn validation_off(mut observed: Observed) -> Observed {
+    observed.trail.log_file_validation = false;
+    observed
+}
+
+fn ops(p: &Plan) -> Vec<&'static str> {
+    p.steps().map(|(_, s)| s.operation()).collect()
+}
+
+#[test]
+fn log_file_validation_goes_in_the_same_update_trail_as_the_key() {
+    let desired = config_with("log_file_validation = true", "", "");
+    let planned = plan(&desired, &validation_off(observed_without_key(None))).unwrap();
+    assert_eq!(
+        ops(&planned),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateTrail"
+        ]
+    );
+    let trail_step = planned.steps().last().unwrap().1.clone();
+    assert_eq!(
+        trail_step,
+        Step::UpdateTrail {
+            trail: TRAIL_ARN.to_owned(),
+            log_file_validation: true
+        }
+    );
+    let c = change(&planned, Address::TrailLogFileValidation);
+    assert_eq!(c.action, Action::Update);
+    assert!(c.steps.is_empty(), "no call of its own");
+    assert_eq!(c.before["log_file_validation"], false);
+    assert_eq!(c.after["log_file_validation"], true);
+    assert!(
+        c.reasons
+            .iter()
+            .any(|r| r.contains("same UpdateTrail call")),
+        "{c:?}"
+    );
+    assert_eq!(planned.summary().change, 2);
+}
+
+#[test]
+fn log_file_validation_alone_is_one_update_trail_without_the_key() {
+    let (_, observed) = converged();
+    let desired = config_with("log_file_validation = true", "", "");
+    let planned = plan(&desired, &validation_off(observed.clone())).unwrap();
+    assert_eq!(ops(&planned), ["UpdateTrail"]);
+    assert!(planned.changes_trail());
+    assert_eq!(
+        planned.steps().next().unwrap().1,
+        &Step::EnableLogFileValidation(TRAIL_ARN.to_owned())
+    );
+    // Already on: a no-op, and no finding.
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes(), "{planned:?}");
+    assert_eq!(
+        change(&planned, Address::TrailLogFileValidation).action,
+        Action::NoOp
+    );
+}
+
+#[test]
+fn unset_validation_that_is_off_is_a_warning_false_is_silent_and_nothing_changes() {
+    let (_, observed) = converged();
+    let off = validation_off(observed);
+    let warned = |desired: &Desired| {
+        let planned = plan(desired, &off).unwrap();
+        assert!(!planned.has_changes(), "{planned:?}");
+        assert!(
+            planned
+                .changes
+                .iter()
+                .all(|c| c.address != Address::TrailLogFileValidation),
+            "not managed"
+        );
+        planned
+            .findings
+            .iter()
+            .filter(|f| f.message.starts_with("log-file validation is off"))
+            .map(|f| f.level)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(warned(&config(true)), [Level::Warning]);
+    let kept_off = config_with("log_file_validation = false", "", "");
+    assert_eq!(warned(&kept_off), Vec::<Level>::new());
+}
+
+#[test]
+fn a_trail_that_is_not_multi_region_is_a_warning_and_nothing_changes() {
+    let (desired, mut observed) = converged();
+    observed.trail.is_multi_region_trail = false;
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    let f: Vec<&Finding> = planned
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("is not multi-Region"))
+        .collect();
+    assert_eq!(f.len(), 1, "{:?}", planned.findings);
+    assert_eq!(f[0].level, Level::Warning);
+    assert!(f[0].message.contains("CIS AWS Foundations 3.1"));
+}
+
+const READERS: &str = "[readers]\naccounts = [\"444455556666\"]\nprincipals = [\"arn:aws:iam::777788889999:role/SIEM\"]\n";
+
+fn statement<'p>(policy: &'p Value, sid: &str) -> Option<&'p Value> {
+    policy::statements(policy)
+        .into_iter()
+        .find(|s| policy::sid(s) == Some(sid))
+}
+
+#[test]
+fn declared_readers_get_their_own_statement_with_the_log_readers_condition() {
+    let desired = config_with("", "", READERS);
+    let ours = ours(&desired);
+    let readers = statement(&ours, policy::READERS_SID).expect("the readers' statement");
+    let log_readers = statement(&ours, "TrailkeyLogReadersDecrypt").unwrap();
+    assert_eq!(
+        readers["Principal"],
+        json!({"AWS": ["arn:aws:iam::444455556666:root", "arn:aws:iam::777788889999:role/SIEM"]})
+    );
+    assert_eq!(readers["Action"], "kms:Decrypt");
+    assert_eq!(readers["Condition"], log_readers["Condition"]);
+    assert_eq!(readers["Effect"], "Allow");
+    // Without readers, no such statement.
+    assert!(statement(&cached_ours(), policy::READERS_SID).is_none());
+}
+
+#[test]
+fn readers_added_changed_and_removed_keep_foreign_statements() {
+    let (_, mut observed) = converged();
+    let with_readers = config_with("", "", READERS);
+    let without = config(true);
+    let key = observed.key.as_mut().unwrap();
+    let mut current: Value = serde_json::from_str(&key.policy).unwrap();
+    current["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(third_party_statement());
+    key.policy = current.to_string();
+
+    // Added: one PutKeyPolicy, the new statement shown, the foreign one kept.
+    let added = plan(&with_readers, &observed).unwrap();
+    assert_eq!(ops(&added), ["PutKeyPolicy"]);
+    let diff = change(&added, Address::KmsKeyPolicy)
+        .statements
+        .clone()
+        .unwrap();
+    assert_eq!(diff.added, [policy::READERS_SID]);
+    let Step::PutKeyPolicy(doc) = added.steps().next().unwrap().1 else {
+        unreachable!()
+    };
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    assert!(statement(&sent, "ThirdParty").is_some());
+
+    // Removed from the config: only that statement goes.
+    observed.key.as_mut().unwrap().policy = doc.clone();
+    let removed = plan(&without, &observed).unwrap();
+    let diff = change(&removed, Address::KmsKeyPolicy)
+        .statements
+        .clone()
+        .unwrap();
+    assert_eq!(diff.removed, [policy::READERS_SID]);
+    let Step::PutKeyPolicy(doc) = removed.steps().next().unwrap().1 else {
+        unreachable!()
+    };
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    assert!(statement(&sent, policy::READERS_SID).is_none());
+    assert!(statement(&sent, "ThirdParty").is_some());
+}
+
+#[test]
+fn readers_may_not_repeat_the_management_account_read_from_aws() {
+    let desired = config_with(
+        "",
+        "",
+        &format!("[readers]\nprincipals = [\"arn:aws:iam::{MANAGEMENT}:role/Audit\"]\n"),
+    );
+    let e = plan(&desired, &observed_without_key(None)).expect_err("refused");
+    let text = e.render();
+    assert!(text.contains("names the management account"), "{text}");
+    assert!(matches!(e, Error::Config { .. }), "{text}");
+}
+
+#[test]
+fn protect_denies_the_three_calls_to_all_but_trailkeys_role_and_the_admins() {
+    let desired = config_with(
+        "",
+        &format!("protect = true\nadmins = [\"arn:aws:iam::{SECURITY_TOOLING}:role/BreakGlass\"]"),
+        "",
+    );
+    let ours = ours(&desired);
+    let protect = statement(&ours, policy::PROTECT_SID).expect("the protect statement");
+    assert_eq!(protect["Effect"], "Deny");
+    assert_eq!(protect["Principal"], json!({"AWS": "*"}));
+    assert_eq!(
+        protect["Action"],
+        json!([
+            "kms:DisableKey",
+            "kms:ScheduleKeyDeletion",
+            "kms:DisableKeyRotation"
+        ])
+    );
+    let exempt: Vec<String> =
+        serde_json::from_value(protect["Condition"]["ArnNotLike"]["aws:PrincipalArn"].clone())
+            .unwrap();
+    let role = format!("arn:aws:iam::{SECURITY_TOOLING}:role/AWSControlTowerExecution");
+    for free in [
+        role.clone(),
+        format!("arn:aws:iam::{SECURITY_TOOLING}:role/some/path/AWSControlTowerExecution"),
+        format!("arn:aws:iam::{SECURITY_TOOLING}:role/BreakGlass"),
+    ] {
+        assert!(policy::protect_exempts(&exempt, &free), "{free}");
+    }
+    for denied in [
+        format!("arn:aws:iam::{SECURITY_TOOLING}:role/Developer"),
+        format!("arn:aws:iam::{SECURITY_TOOLING}:role/xAWSControlTowerExecution"),
+        format!("arn:aws:iam::{SECURITY_TOOLING}:root"),
+        "arn:aws:iam::999999999999:role/AWSControlTowerExecution".to_owned(),
+    ] {
+        assert!(!policy::protect_exempts(&exempt, &denied), "{denied}");
+    }
+    // It never denies changing the policy: nobody is locked out.
+    let actions = protect["Action"].to_string().to_ascii_lowercase();
+    assert!(
+        !actions.contains("putkeypolicy") && !actions.contains('*'),
+        "{actions}"
+    );
+
+    // Turned off (or never set): the statement goes, foreign ones stay.
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = policy::to_document(&ours);
+    let off = plan(&config(true), &observed).unwrap();
+    let diff = change(&off, Address::KmsKeyPolicy)
+        .statements
+        .clone()
+        .unwrap();
+    assert_eq!(diff.removed, [policy::PROTECT_SID]);
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::config::AccountId;
+use crate::config::{AccountId, Desired};
 
 /// The policy template, with `${...}` placeholders.
 pub const TEMPLATE: &str = include_str!("../policies/org-cloudtrail-key-policy.json");
@@ -20,6 +20,23 @@ pub const TEMPLATE: &str = include_str!("../policies/org-cloudtrail-key-policy.j
 pub const OUR_SID_PREFIX: &str = "Trailkey";
 /// KMS rejects key policies larger than this (bytes).
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+/// The statement that lets the declared readers decrypt, when there are any.
+pub const READERS_SID: &str = "TrailkeyDeclaredReadersDecrypt";
+/// The statement that protects the key (`key.protect`).
+pub const PROTECT_SID: &str = "TrailkeyProtectKey";
+/// The template's statement for the Log Archive and management readers,
+/// whose condition the declared readers' statement repeats.
+const LOG_READERS_SID: &str = "TrailkeyLogReadersDecrypt";
+/// What `key.protect` denies: the calls that stop CloudTrail's encryption
+/// (a disabled or deleted key) or weaken it (rotation off). Never
+/// `kms:PutKeyPolicy`, so the protection can always be lifted by whoever
+/// may change the policy, and nobody is locked out.
+pub const PROTECTED_ACTIONS: [&str; 3] = [
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKeyRotation",
+];
 
 /// What the policy is rendered from.
 #[derive(Debug, Clone)]
@@ -29,9 +46,30 @@ pub struct PolicyInputs<'a> {
     pub management: &'a str,
     pub log_archive: &'a AccountId,
     pub trail_arn: &'a str,
+    /// Declared readers' principals (account roots, role and user ARNs).
+    pub readers: Vec<String>,
+    /// With `key.protect`: the `aws:PrincipalArn` patterns exempt from it.
+    pub protect_exempt: Option<Vec<String>>,
 }
 
-/// The canonical policy: trailkey's statements only.
+impl<'a> PolicyInputs<'a> {
+    /// The inputs for `desired`, the organization's management account and
+    /// the trail's ARN.
+    pub fn of(desired: &'a Desired, management: &'a str, trail_arn: &'a str) -> Self {
+        PolicyInputs {
+            partition: desired.partition(),
+            security_tooling: &desired.security_tooling,
+            management,
+            log_archive: &desired.log_archive,
+            trail_arn,
+            readers: desired.readers.policy_principals(desired.partition()),
+            protect_exempt: desired.protect_exempt(),
+        }
+    }
+}
+
+/// The canonical policy: trailkey's statements only: the template's, then
+/// the declared readers' and the protection, when configured.
 pub fn render(inputs: &PolicyInputs<'_>) -> Value {
     let vars = [
         ("${partition}", inputs.partition),
@@ -46,7 +84,57 @@ pub fn render(inputs: &PolicyInputs<'_>) -> Value {
     let mut policy: Value = serde_json::from_str(TEMPLATE)
         .expect("policies/org-cloudtrail-key-policy.json is valid JSON");
     substitute(&mut policy, &vars);
+    let readers = (!inputs.readers.is_empty())
+        .then(|| readers_statement(&policy, &inputs.readers))
+        .flatten();
+    let protect = inputs.protect_exempt.as_deref().map(protect_statement);
+    if let Some(Value::Array(list)) = policy.get_mut("Statement") {
+        list.extend(readers.into_iter().chain(protect));
+    }
     policy
+}
+
+/// The declared readers' statement: the template's Log Archive readers
+/// statement (the same action and encryption-context condition) for
+/// `principals`.
+fn readers_statement(template: &Value, principals: &[String]) -> Option<Value> {
+    let mut statement = statements(template)
+        .into_iter()
+        .find(|s| sid(s) == Some(LOG_READERS_SID))?
+        .clone();
+    statement["Sid"] = json!(READERS_SID);
+    statement["Principal"] = json!({ "AWS": principals });
+    Some(statement)
+}
+
+/// The protection: `Deny` of [`PROTECTED_ACTIONS`] to every principal
+/// whose `aws:PrincipalArn` is not like one of `exempt`.
+pub fn protect_statement(exempt: &[String]) -> Value {
+    json!({
+        "Sid": PROTECT_SID,
+        "Effect": "Deny",
+        "Principal": { "AWS": "*" },
+        "Action": PROTECTED_ACTIONS,
+        "Resource": "*",
+        "Condition": { "ArnNotLike": { "aws:PrincipalArn": exempt } }
+    })
+}
+
+/// Whether [`protect_statement`]`(exempt)` leaves `principal_arn` (as
+/// `aws:PrincipalArn` holds it) free to call the protected actions:
+/// `ArnNotLike` is false for it, so the `Deny` does not apply.
+pub fn protect_exempts(exempt: &[String], principal_arn: &str) -> bool {
+    exempt
+        .iter()
+        .any(|pattern| arn_like(pattern, principal_arn))
+}
+
+/// IAM's `ArnLike`: the six colon-separated parts matched one by one, with
+/// `*` and `?`, the resource part taking the rest of the ARN.
+fn arn_like(pattern: &str, arn: &str) -> bool {
+    let p: Vec<&str> = pattern.splitn(6, ':').collect();
+    let a: Vec<&str> = arn.splitn(6, ':').collect();
+    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| wildcard_match(p, a))
 }
 
 fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
@@ -496,6 +584,8 @@ mod tests {
             management: "333333333333",
             log_archive: &acct("222222222222"),
             trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail",
+            readers: Vec::new(),
+            protect_exempt: None,
         })
     }
 

@@ -207,14 +207,15 @@ impl<C: Connect> Reconcile<'_, C> {
     /// and what it was made from.
     async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
         let mut plan = plan::plan(self.desired, &observed)?;
-        if !plan.changes(Address::TrailEncryption) {
+        if !plan.changes_trail() {
             log_plan(&plan);
             return Ok((plan, observed));
         }
+        // The bucket matters only when the trail's key changes.
         let role = self
             .desired
             .log_archive_role_arn()
-            .filter(|_| observed.log_bucket.is_none());
+            .filter(|_| observed.log_bucket.is_none() && plan.changes(Address::TrailEncryption));
         let need_tags = observed.trail_tags.is_none();
         if need_tags || role.is_some() {
             let mut with_tags = observed.clone();

@@ -621,6 +621,8 @@ fn rendered(
         management,
         log_archive,
         trail_arn,
+        readers: Vec::new(),
+        protect_exempt: None,
     })
 }
 

@@ -13,7 +13,7 @@ mod cloudtrail_policy;
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, FeatureSet, KeyInfo, KeyManager,
     KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey, Organization,
-    Origin, Trail, TrailStatus, code,
+    Origin, Trail, TrailStatus, TrailUpdate, code,
 };
 
 /// The operations that change AWS state.
@@ -163,6 +163,8 @@ impl FakeCloud {
                     is_organization_trail: true,
                     is_multi_region_trail: true,
                     s3_bucket: "org-trail-logs".to_owned(),
+                    s3_key_prefix: None,
+                    log_file_validation: true,
                 },
             )]),
             region: region.to_owned(),
@@ -339,10 +341,18 @@ impl Management for FakeCloud {
         Ok(self.state.borrow().trails[&arn].clone())
     }
 
-    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
+    async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail> {
         self.call("UpdateTrail").await?;
         let arn = self.find_trail("UpdateTrail", trail)?;
         let mut s = self.state.borrow_mut();
+        // UpdateTrail changes everything or nothing: validation is set with
+        // the key, once the key passed CloudTrail's checks.
+        let validation = update.enable_log_file_validation;
+        let Some(key_arn) = update.kms_key_id else {
+            let t = s.trails.get_mut(&arn).expect("found above");
+            t.log_file_validation |= validation;
+            return Ok(t.clone());
+        };
         if !key_arn.is_empty() && s.hidden(key_arn) {
             return Err(AwsError::new(
                 "UpdateTrail",
@@ -386,6 +396,7 @@ impl Management for FakeCloud {
         }
         let t = s.trails.get_mut(&arn).expect("found above");
         t.kms_key_id = Some(key_arn.to_owned()).filter(|k| !k.is_empty());
+        t.log_file_validation |= validation;
         Ok(t.clone())
     }
 
@@ -765,6 +776,8 @@ mod tests {
             management: "333333333333",
             log_archive: &account("222222222222"),
             trail_arn: TRAIL_ARN,
+            readers: Vec::new(),
+            protect_exempt: None,
         }))
     }
 

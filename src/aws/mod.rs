@@ -211,6 +211,20 @@ pub struct Trail {
     pub is_organization_trail: bool,
     pub is_multi_region_trail: bool,
     pub s3_bucket: String,
+    /// `S3KeyPrefix`: the log files are under `<prefix>/AWSLogs/`.
+    pub s3_key_prefix: Option<String>,
+    /// `LogFileValidationEnabled`: CloudTrail delivers signed digest files.
+    pub log_file_validation: bool,
+}
+
+/// What one `UpdateTrail` call changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrailUpdate<'a> {
+    /// `KmsKeyId`: a key ARN, or `""` to turn SSE-KMS off (SSE-S3);
+    /// `None` leaves the trail's key as it is.
+    pub kms_key_id: Option<&'a str>,
+    /// `EnableLogFileValidation = true`; `false` leaves the setting as it is.
+    pub enable_log_file_validation: bool,
 }
 
 /// What `DescribeKey` tells about a key.
@@ -297,8 +311,17 @@ pub trait Management {
     async fn describe_organization(&self) -> AwsResult<Organization>;
     /// `GetTrail` by name or ARN in the client's Region.
     async fn get_trail(&self, name: &str) -> AwsResult<Trail>;
-    /// `UpdateTrail` setting `KmsKeyId`; an empty `key_arn` turns SSE-KMS off (SSE-S3).
-    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail>;
+    /// `UpdateTrail`: one call for every setting in `update`.
+    async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail>;
+    /// `UpdateTrail` setting `KmsKeyId` only; an empty `key_arn` turns
+    /// SSE-KMS off (SSE-S3).
+    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
+        let update = TrailUpdate {
+            kms_key_id: Some(key_arn),
+            enable_log_file_validation: false,
+        };
+        self.update_trail(trail, update).await
+    }
     /// `GetTrailStatus`.
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus>;
     /// The trail's tags (`ListTags`), by trail ARN.

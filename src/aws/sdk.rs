@@ -21,7 +21,8 @@ use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
     Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, KeyInfo, KeyStore,
-    LogArchive, Management, NewKey, Organization, ReplicationRule, Trail, TrailStatus, code,
+    LogArchive, Management, NewKey, Organization, ReplicationRule, Trail, TrailStatus, TrailUpdate,
+    code,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -309,29 +310,29 @@ pub struct SdkManagement {
     s3: aws_sdk_s3::Client,
 }
 
-fn trail_from(
-    name: Option<&str>,
-    arn: Option<&str>,
-    home_region: Option<&str>,
-    kms_key_id: Option<&str>,
-    is_org: Option<bool>,
-    is_multi: Option<bool>,
-    bucket: Option<&str>,
-) -> Trail {
+/// A trail as `GetTrail` and `DescribeTrails` return it.
+fn trail_from(t: &aws_sdk_cloudtrail::types::Trail) -> Trail {
     Trail {
-        name: name.unwrap_or_default().to_owned(),
-        arn: arn.unwrap_or_default().to_owned(),
+        name: t.name().unwrap_or_default().to_owned(),
+        arn: t.trail_arn().unwrap_or_default().to_owned(),
         // GetTrail may omit HomeRegion (moto does); the trail ARN carries it.
-        home_region: home_region
+        home_region: t
+            .home_region()
             .filter(|r| !r.is_empty())
-            .or_else(|| arn.and_then(|a| a.split(':').nth(3)))
+            .or_else(|| t.trail_arn().and_then(|a| a.split(':').nth(3)))
             .unwrap_or_default()
             .to_owned(),
-        kms_key_id: kms_key_id.filter(|k| !k.is_empty()).map(str::to_owned),
-        is_organization_trail: is_org.unwrap_or(false),
-        is_multi_region_trail: is_multi.unwrap_or(false),
-        s3_bucket: bucket.unwrap_or_default().to_owned(),
+        kms_key_id: non_empty(t.kms_key_id()),
+        is_organization_trail: t.is_organization_trail().unwrap_or(false),
+        is_multi_region_trail: t.is_multi_region_trail().unwrap_or(false),
+        s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
+        s3_key_prefix: non_empty(t.s3_key_prefix()),
+        log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
     }
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 impl Management for SdkManagement {
@@ -384,35 +385,31 @@ impl Management for SdkManagement {
                 format!("no trail {name}"),
             )
         })?;
-        Ok(trail_from(
-            t.name(),
-            t.trail_arn(),
-            t.home_region(),
-            t.kms_key_id(),
-            t.is_organization_trail(),
-            t.is_multi_region_trail(),
-            t.s3_bucket_name(),
-        ))
+        Ok(trail_from(t))
     }
 
-    async fn set_trail_key(&self, trail: &str, key_arn: &str) -> AwsResult<Trail> {
+    async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail> {
         let t = self
             .trail
             .update_trail()
             .name(trail)
-            .kms_key_id(key_arn)
+            .set_kms_key_id(update.kms_key_id.map(str::to_owned))
+            .set_enable_log_file_validation(update.enable_log_file_validation.then_some(true))
             .send()
             .await
             .map_err(|e| aws_error("UpdateTrail", e))?;
-        Ok(trail_from(
-            t.name(),
-            t.trail_arn(),
-            None,
-            t.kms_key_id(),
-            t.is_organization_trail(),
-            t.is_multi_region_trail(),
-            t.s3_bucket_name(),
-        ))
+        Ok(Trail {
+            name: t.name().unwrap_or_default().to_owned(),
+            arn: t.trail_arn().unwrap_or_default().to_owned(),
+            // UpdateTrail does not return it; the caller keeps the one it read.
+            home_region: String::new(),
+            kms_key_id: non_empty(t.kms_key_id()),
+            is_organization_trail: t.is_organization_trail().unwrap_or(false),
+            is_multi_region_trail: t.is_multi_region_trail().unwrap_or(false),
+            s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
+            s3_key_prefix: non_empty(t.s3_key_prefix()),
+            log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
+        })
     }
 
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
@@ -486,21 +483,7 @@ impl Management for SdkManagement {
             .send()
             .await
             .map_err(|e| aws_error("DescribeTrails", e))?;
-        Ok(out
-            .trail_list()
-            .iter()
-            .map(|t| {
-                trail_from(
-                    t.name(),
-                    t.trail_arn(),
-                    t.home_region(),
-                    t.kms_key_id(),
-                    t.is_organization_trail(),
-                    t.is_multi_region_trail(),
-                    t.s3_bucket_name(),
-                )
-            })
-            .collect())
+        Ok(out.trail_list().iter().map(trail_from).collect())
     }
 }
 

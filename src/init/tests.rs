@@ -55,6 +55,8 @@ fn add_trail(fake: &FakeCloud, name: &str, region: &str, org: bool) {
             is_organization_trail: org,
             is_multi_region_trail: true,
             s3_bucket: "bucket".to_owned(),
+            s3_key_prefix: None,
+            log_file_validation: true,
         },
     );
 }

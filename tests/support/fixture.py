@@ -24,11 +24,12 @@ stdout, and on failure prints a message on stderr and exits non-zero.
 `drift KIND` does what another person or tool would do behind trailkey's back,
 finding trailkey's key through the alias (--alias, default cloudtrail-org-key).
 It prints {"drift": KIND, "done": true} plus facts such as "other_key_arn".
-All kinds but trail-unencrypt and trail-alias need --security-tooling.
+All kinds but trail-unencrypt, trail-alias and trail-validation-off need --security-tooling.
   trail-unencrypt            UpdateTrail(KmsKeyId=""); --recreate: recreate the trail without a key
   trail-other-key            create another plain key, point the trail's KmsKeyId at its ARN
   trail-alias                trail KmsKeyId = "alias/<alias>"
   trail-key-id               trail KmsKeyId = the bare key ID of trailkey's key
+  trail-validation-off       UpdateTrail(EnableLogFileValidation=False)
   alias-delete               DeleteAlias
   alias-repoint              create another plain key, UpdateAlias the alias to it
   rotation-off               DisableKeyRotation
@@ -123,6 +124,7 @@ DRIFT_KINDS = {
     "trail-other-key": "create another plain key and point the trail's KmsKeyId at its ARN",
     "trail-alias": "set the trail's KmsKeyId to the alias name (alias/<alias>)",
     "trail-key-id": "set the trail's KmsKeyId to the bare key ID of trailkey's key",
+    "trail-validation-off": "turn the trail's log-file validation off",
     "alias-delete": "DeleteAlias",
     "alias-repoint": "create another plain key and UpdateAlias the alias to it",
     "rotation-off": "DisableKeyRotation",
@@ -288,7 +290,8 @@ def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         Name=args.name,
         S3BucketName=bucket,
         IsOrganizationTrail=not args.not_organization,
-        IsMultiRegionTrail=True,
+        IsMultiRegionTrail=not args.single_region,
+        EnableLogFileValidation=True,
         **options,
     )
     cloudtrail.start_logging(Name=args.name)
@@ -325,11 +328,14 @@ def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     create_bucket(aws.client("s3", aws.assume(log_archive)), bucket, aws.region)
 
     cloudtrail = aws.client("cloudtrail")
+    # As a landing zone sets it up (CIS AWS Foundations 3.2): log-file
+    # validation on, unless --no-log-file-validation.
     trail = cloudtrail.create_trail(
         Name=args.trail_name,
         S3BucketName=bucket,
         IsOrganizationTrail=True,
         IsMultiRegionTrail=True,
+        EnableLogFileValidation=not args.no_log_file_validation,
     )
     cloudtrail.start_logging(Name=args.trail_name)
 
@@ -650,6 +656,8 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     elif args.kind == "trail-alias":
         facts["kms_key_id"] = alias_name(args.alias)
         set_trail_key(aws, args.trail, facts["kms_key_id"])
+    elif args.kind == "trail-validation-off":
+        aws.client("cloudtrail").update_trail(Name=args.trail, EnableLogFileValidation=False)
     else:
         if not args.security_tooling:
             raise FixtureError(f"drift {args.kind} needs --security-tooling ACCOUNT_ID")
@@ -924,6 +932,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     seed.add_argument("--bucket", help="default: org-trail-logs-<log archive id>")
     seed.add_argument("--write-config", metavar="PATH", help="also write a trailkey config here")
+    seed.add_argument(
+        "--no-log-file-validation", action="store_true", help="create the trail with log-file validation off"
+    )
     seed.set_defaults(handler=cmd_seed)
 
     create_trail = commands.add_parser(
@@ -939,6 +950,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     create_trail.add_argument("--like", default=DEFAULT_TRAIL, metavar="TRAIL", help="take the bucket of this trail")
     create_trail.add_argument("--bucket", metavar="NAME", help="write to this existing bucket instead of --like's")
     create_trail.add_argument("--kms-key-id", metavar="KEY", help="encrypt the trail with this key (ARN, ID or alias)")
+    create_trail.add_argument("--single-region", action="store_true", help="a single-Region trail")
     create_trail.set_defaults(handler=cmd_create_trail)
 
     state = commands.add_parser("state", parents=[common], help="KMS state and the trail, as JSON")
