@@ -114,8 +114,14 @@ pub enum Command {
     Policy {
         /// Render trailkey's statements from the config alone, with no AWS call
         /// (needs accounts.management; the trail ARN is built from trail.name).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "reader_iam")]
         offline: bool,
+        /// Print instead the IAM policy that PRINCIPAL (a role or user ARN
+        /// of a reader account) needs in its own account to read the log
+        /// files: kms:Decrypt on the key, s3:GetObject and s3:ListBucket on
+        /// the trail's bucket and prefix.
+        #[arg(long, value_name = "PRINCIPAL")]
+        reader_iam: Option<String>,
     },
 }
 

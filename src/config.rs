@@ -698,6 +698,18 @@ fn type_hint(field: Option<&str>) -> String {
             "a role is a quoted name or ARN, e.g. security_tooling = \"AWSControlTowerExecution\""
         }
         Some("trail.name") => "the trail is a quoted name or ARN, e.g. name = \"org-trail\"",
+        Some("readers.accounts") => {
+            "readers.accounts is a list of quoted 12-digit account IDs, e.g. accounts = [\"444455556666\"]"
+        }
+        Some("readers.principals") => {
+            "readers.principals is a list of quoted role or user ARNs, e.g. principals = [\"arn:aws:iam::444455556666:role/SIEM\"]"
+        }
+        Some("key.admins") => {
+            "key.admins is a list of quoted role or user ARNs, e.g. admins = [\"arn:aws:iam::111111111111:role/BreakGlass\"]"
+        }
+        Some("trail.log_file_validation" | "key.protect" | "key.rotation") => {
+            "this setting is true or false, without quotes"
+        }
         _ => {
             "account IDs, names, the Region and the alias are quoted strings, e.g. log_archive = \"222222222222\"; rotation is true or false; see config/trailkey.example.toml"
         }

@@ -118,9 +118,18 @@ fn dispatch(command: Command) -> Dispatch {
         ),
         Command::Completions { shell } => Dispatch::Completions(shell),
         Command::Man => Dispatch::Man,
-        Command::Policy { offline: true } => Dispatch::OfflinePolicy,
-        Command::Policy { offline: false } => Dispatch::Online(
-            reconcile::Command::Policy,
+        Command::Policy {
+            offline: true,
+            reader_iam: _,
+        } => Dispatch::OfflinePolicy,
+        Command::Policy {
+            offline: false,
+            reader_iam,
+        } => Dispatch::Online(
+            match reader_iam {
+                Some(principal) => reconcile::Command::ReaderIam(principal),
+                None => reconcile::Command::Policy,
+            },
             view(Format::Human, false, false),
         ),
     }

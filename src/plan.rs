@@ -567,6 +567,85 @@ fn merged_policy(
     Ok(merged)
 }
 
+/// The IAM policy `reader` needs in its own account to read the trail's log
+/// files (`policy --reader-iam`): `kms:Decrypt` on the key under the same
+/// encryption-context condition as the key policy's reader statements, and
+/// `s3:ListBucket`/`s3:GetObject` on the trail's bucket, under its prefix.
+/// The reader must be one the key policy lets decrypt: of the Log Archive,
+/// management or Security Tooling account, or one `[readers]` lists.
+pub fn reader_iam_policy(
+    desired: &Desired,
+    observed: &Observed,
+    reader: &crate::config::Principal,
+) -> Result<Value, Error> {
+    let management = observed.organization.management_account.as_str();
+    // Those accounts' roots are in the key policy; the Security Tooling
+    // account's root administers the key.
+    let by_account = [
+        desired.log_archive.as_str(),
+        management,
+        desired.security_tooling.as_str(),
+    ]
+    .contains(&reader.account.as_str());
+    if !by_account && !desired.readers.covers(reader) {
+        return Err(Error::usage(
+            format!(
+                "{} is not a reader: the key policy does not let it decrypt the log files",
+                reader.arn
+            ),
+            format!(
+                "add it to readers.principals, or its account {} to readers.accounts, in {}, run `trailkey apply`, then ask again",
+                reader.account,
+                desired.source.display()
+            ),
+        ));
+    }
+    let Some(key) = &observed.key else {
+        return Err(Error::check(
+            format!("the key {} does not exist yet", desired.alias.full()),
+            "run `trailkey apply` first: the IAM policy names the key's ARN",
+        ));
+    };
+    let ours = policy::render(&PolicyInputs::of(desired, management, &observed.trail.arn));
+    let condition = policy::statements(&ours)
+        .into_iter()
+        .find(|s| policy::sid(s) == Some("TrailkeyLogReadersDecrypt"))
+        .and_then(|s| s.get("Condition"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let partition = desired.partition();
+    let bucket = &observed.trail.s3_bucket;
+    let logs = match observed.trail.s3_key_prefix.as_deref() {
+        Some(prefix) => format!("{}/AWSLogs/", prefix.trim_end_matches('/')),
+        None => "AWSLogs/".to_owned(),
+    };
+    Ok(json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DecryptCloudTrailLogFiles",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key.info.arn,
+                "Condition": condition
+            },
+            {
+                "Sid": "ListCloudTrailLogFiles",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": format!("arn:{partition}:s3:::{bucket}"),
+                "Condition": { "StringLike": { "s3:prefix": [format!("{logs}*")] } }
+            },
+            {
+                "Sid": "ReadCloudTrailLogFiles",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": format!("arn:{partition}:s3:::{bucket}/{logs}*")
+            }
+        ]
+    }))
+}
+
 /// `[readers]` must not repeat the management account, which the config
 /// may leave out (it is read from AWS): its root is a reader already.
 fn check_readers(desired: &Desired, management: &str) -> Result<(), Error> {

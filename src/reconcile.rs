@@ -18,7 +18,7 @@ use futures_util::future::OptionFuture;
 
 use crate::apply::{self, ApplyOptions, Done};
 use crate::aws::{Connect, Management, code};
-use crate::config::Desired;
+use crate::config::{Desired, Principal};
 use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
 use crate::observe;
@@ -32,6 +32,9 @@ pub enum Command {
     Plan,
     /// Work out the key policy trailkey would attach; write nothing.
     Policy,
+    /// Work out the IAM policy a reader principal (a role or user ARN, as
+    /// given on the command line) needs in its own account; write nothing.
+    ReaderIam(String),
     /// Converge: apply the plan, then verify that nothing is left to do.
     Apply {
         /// Apply without [`Ui::confirm`]; after a lost race for the alias,
@@ -102,6 +105,21 @@ pub async fn run<C: Connect>(
     ui: &mut impl Ui,
 ) -> Result<Outcome, Error> {
     let started = SystemTime::now();
+    // Bad input fails before any AWS call.
+    let reader = match &command {
+        Command::ReaderIam(arn) => Some(Principal::parse(arn, desired.partition()).map_err(
+            |m| {
+                Error::usage(
+                    format!("--reader-iam: {m}"),
+                    format!(
+                        "give the reader's role or user ARN, e.g. --reader-iam arn:{}:iam::444455556666:role/SIEM",
+                        desired.partition()
+                    ),
+                )
+            },
+        )?),
+        _ => None,
+    };
     let (observed, keys) = observe::observe(connect, desired).await?;
     tracing::info!(
         trail = %observed.trail.arn,
@@ -119,6 +137,13 @@ pub async fn run<C: Connect>(
         Command::Policy => {
             let (_, observed) = run.plan(observed).await?;
             Ok(Outcome::Policy(plan::desired_policy(desired, &observed)?))
+        }
+        Command::ReaderIam(_) => {
+            let (_, observed) = run.plan(observed).await?;
+            let reader = reader.expect("parsed above");
+            Ok(Outcome::Policy(plan::reader_iam_policy(
+                desired, &observed, &reader,
+            )?))
         }
         Command::Apply {
             auto_approve,

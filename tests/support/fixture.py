@@ -431,6 +431,7 @@ def describe_trail(cloudtrail: Any, name: str) -> dict[str, Any] | None:
         "is_organization_trail": trail.get("IsOrganizationTrail", False),
         "is_multi_region_trail": trail.get("IsMultiRegionTrail", False),
         "s3_bucket": trail.get("S3BucketName"),
+        "log_file_validation": trail.get("LogFileValidationEnabled", False),
     }
 
 
