@@ -674,3 +674,304 @@ fn unusable_keys_behind_the_alias_are_refused_with_no_write() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Declared in the config: readers, log-file validation, key protection.
+// Each is added, kept on reruns and removed with the config, and what
+// trailkey does not own stays.
+
+const READERS_SID: &str = "TrailkeyDeclaredReadersDecrypt";
+const PROTECT_SID: &str = "TrailkeyProtectKey";
+
+impl Converged {
+    /// The config with `text` appended (whole tables).
+    fn append_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(&self.seed.config).unwrap();
+        config.push_str(text);
+        std::fs::write(&self.seed.config, config).unwrap();
+    }
+
+    /// The config with `from` replaced by `to`.
+    fn edit_config(&self, from: &str, to: &str) {
+        let config = std::fs::read_to_string(&self.seed.config).unwrap();
+        assert!(config.contains(from), "{from:?} in {config}");
+        std::fs::write(&self.seed.config, config.replace(from, to)).unwrap();
+    }
+
+    /// The key's policy as moto holds it.
+    fn policy(&self) -> Value {
+        let state = self.moto.state(&self.seed);
+        key_with_arn(&state, &self.key_arn)["policy"].clone()
+    }
+
+    /// `apply` exits 0; returns the writes it made.
+    fn apply_writes(&self) -> Vec<String> {
+        self.moto.start_recording();
+        let out = self.run(&["apply", "--auto-approve"]);
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        self.moto
+            .recorded()
+            .into_iter()
+            .filter(|c| is_write(c))
+            .collect()
+    }
+}
+
+fn principals_of(statement: &Value) -> Vec<String> {
+    match &statement["Principal"]["AWS"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn declared_readers_are_added_kept_and_removed_with_the_config() {
+    let c = Converged::new();
+    c.drift("policy-foreign", &[]);
+    let foreign = statement(&c.policy(), "ThirdPartyAudit").unwrap().clone();
+    let siem = "arn:aws:iam::777788889999:role/SIEM";
+    let secops = "arn:aws:iam::777788889999:role/SecOps";
+    c.append_config(&format!(
+        "\n[readers]\naccounts = [\"444455556666\"]\nprincipals = [\"{siem}\", \"{secops}\"]\n"
+    ));
+
+    // Added: the plan shows the statement, apply writes only the policy.
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &[&format!("+ statement {READERS_SID}")],
+    );
+    assert_eq!(c.apply_writes(), ["kms:PutKeyPolicy"]);
+    let policy = c.policy();
+    let readers = statement(&policy, READERS_SID).expect("the readers' statement");
+    assert_eq!(
+        principals_of(readers),
+        ["arn:aws:iam::444455556666:root", siem, secops]
+    );
+    assert_eq!(readers["Action"], "kms:Decrypt");
+    assert_eq!(
+        readers["Condition"],
+        statement(&policy, "TrailkeyLogReadersDecrypt").unwrap()["Condition"]
+    );
+    assert_eq!(statement(&policy, "ThirdPartyAudit"), Some(&foreign));
+
+    // A second apply writes nothing.
+    assert_eq!(c.apply_writes(), Vec::<String>::new());
+
+    // One reader removed: only its part goes.
+    c.edit_config(&format!(", \"{secops}\""), "");
+    c.plan_detects(&[("kms_key_policy", "update")], &[READERS_SID]);
+    assert_eq!(c.apply_writes(), ["kms:PutKeyPolicy"]);
+    let after = c.policy();
+    assert_eq!(
+        principals_of(statement(&after, READERS_SID).unwrap()),
+        ["arn:aws:iam::444455556666:root", siem]
+    );
+    assert_eq!(statement(&after, "ThirdPartyAudit"), Some(&foreign));
+    for sid in [
+        "TrailkeyRootAdministration",
+        "TrailkeyCloudTrailEncrypt",
+        "TrailkeyLogReadersDecrypt",
+    ] {
+        assert_eq!(statement(&after, sid), statement(&policy, sid), "{sid}");
+    }
+
+    // `policy --reader-iam` for a listed reader; refused for another.
+    let out = c.run(&["policy", "--reader-iam", siem]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let iam: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decrypt = statement(&iam, "DecryptCloudTrailLogFiles").unwrap();
+    assert_eq!(decrypt["Resource"], c.key_arn.as_str());
+    assert_eq!(decrypt["Action"], "kms:Decrypt");
+    assert_eq!(
+        decrypt["Condition"],
+        statement(&after, "TrailkeyLogReadersDecrypt").unwrap()["Condition"]
+    );
+    assert_eq!(
+        statement(&iam, "ReadCloudTrailLogFiles").unwrap()["Resource"],
+        format!("arn:aws:s3:::{}/AWSLogs/*", c.seed.bucket)
+    );
+    assert_eq!(
+        statement(&iam, "ListCloudTrailLogFiles").unwrap()["Resource"],
+        format!("arn:aws:s3:::{}", c.seed.bucket)
+    );
+    let out = c.run(&["policy", "--reader-iam", secops]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a reader"));
+
+    // All readers removed: the statement goes, the foreign one stays.
+    let config = std::fs::read_to_string(&c.seed.config).unwrap();
+    let without = &config[..config.find("\n[readers]").unwrap()];
+    std::fs::write(&c.seed.config, format!("{without}\n")).unwrap();
+    assert_eq!(c.apply_writes(), ["kms:PutKeyPolicy"]);
+    let last = c.policy();
+    assert!(statement(&last, READERS_SID).is_none(), "{last:#}");
+    assert_eq!(statement(&last, "ThirdPartyAudit"), Some(&foreign));
+}
+
+#[test]
+fn log_file_validation_is_turned_on_in_the_same_update_trail_as_the_key() {
+    let moto = Moto::start();
+    let config = moto.dir.path().join("trailkey.toml");
+    let (seed, _) = moto.seed_with(&[
+        "--no-log-file-validation",
+        "--write-config",
+        config.to_str().unwrap(),
+    ]);
+    // Not set: a warning, no change of the setting.
+    let out = moto.run(&seed.config, &["plan", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["level"] == "warning"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("log-file validation is off")),
+        "{plan:#}"
+    );
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["address"] != "trail_log_file_validation")
+    );
+
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace(
+            "name = \"org-trail\"\n",
+            "name = \"org-trail\"\nlog_file_validation = true\n",
+        ),
+    )
+    .unwrap();
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("~ trail_log_file_validation will be updated in place")
+            && stdout.contains("~ log_file_validation = false -> true"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("log-file validation is off"), "{stdout}");
+
+    // From scratch: one UpdateTrail carries the key and the validation.
+    moto.start_recording();
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let updates = moto
+        .recorded()
+        .into_iter()
+        .filter(|c| c == "cloudtrail:UpdateTrail")
+        .count();
+    assert_eq!(updates, 1);
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["log_file_validation"], true, "{state:#}");
+    let key_arn = trailkey_keys(&state)[0]["arn"].as_str().unwrap().to_owned();
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+
+    // Turned off behind trailkey's back: one UpdateTrail, nothing on the key.
+    moto.fixture(&["drift", "trail-validation-off"]);
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    moto.start_recording();
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let writes: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|c| is_write(c))
+        .collect();
+    assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["log_file_validation"], true);
+    assert_eq!(state["trail"]["kms_key_id"], key_arn.as_str());
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+
+    // `false`: left as it is, and no warning.
+    moto.fixture(&["drift", "trail-validation-off"]);
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace("log_file_validation = true", "log_file_validation = false"),
+    )
+    .unwrap();
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("log-file validation is off"));
+}
+
+#[test]
+fn key_protection_is_turned_on_and_off_and_never_stops_trailkey() {
+    let c = Converged::new();
+    c.drift("policy-foreign", &[]);
+    let admin = format!("arn:aws:iam::{}:role/BreakGlass", c.seed.security_tooling);
+    c.append_config(&format!(
+        "\n[key]\nprotect = true\nadmins = [\"{admin}\"]\n"
+    ));
+    c.plan_detects(
+        &[("kms_key_policy", "update")],
+        &[&format!("+ statement {PROTECT_SID}")],
+    );
+    assert_eq!(c.apply_writes(), ["kms:PutKeyPolicy"]);
+    let policy = c.policy();
+    let protect = statement(&policy, PROTECT_SID).expect("the protect statement");
+    assert_eq!(protect["Effect"], "Deny");
+    assert_eq!(
+        protect["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        serde_json::json!([
+            format!(
+                "arn:aws:iam::{}:role/AWSControlTowerExecution",
+                c.seed.security_tooling
+            ),
+            format!(
+                "arn:aws:iam::{}:role/*/AWSControlTowerExecution",
+                c.seed.security_tooling
+            ),
+            admin
+        ])
+    );
+    assert!(statement(&policy, "ThirdPartyAudit").is_some());
+    assert_eq!(c.apply_writes(), Vec::<String>::new());
+
+    // trailkey's own role still repairs rotation under the protection.
+    c.drift("rotation-off", &[]);
+    assert_eq!(c.apply_writes(), ["kms:EnableKeyRotation"]);
+
+    // Off again: the statement goes, the foreign one stays.
+    c.edit_config(
+        &format!("protect = true\nadmins = [\"{admin}\"]\n"),
+        "protect = false\n",
+    );
+    c.plan_detects(&[("kms_key_policy", "update")], &[PROTECT_SID]);
+    assert_eq!(c.apply_writes(), ["kms:PutKeyPolicy"]);
+    let after = c.policy();
+    assert!(statement(&after, PROTECT_SID).is_none(), "{after:#}");
+    assert!(statement(&after, "ThirdPartyAudit").is_some());
+}
+
+#[test]
+fn destroy_delete_key_still_works_for_trailkey_under_the_protection() {
+    let c = Converged::with_config(|text| format!("{text}\n[key]\nprotect = true\n"));
+    assert!(statement(&c.policy(), PROTECT_SID).is_some());
+    let out = c.run(&[
+        "destroy",
+        "--auto-approve",
+        "--delete-key",
+        "--deletion-window-days",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = c.moto.state(&c.seed);
+    assert_eq!(
+        key_with_arn(&state, &c.key_arn)["key_state"],
+        "PendingDeletion"
+    );
+}
