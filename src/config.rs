@@ -684,9 +684,13 @@ fn type_hint(field: Option<&str>) -> String {
         Some(f) if f.starts_with("key.tags") => {
             "tags is a table of strings: tags = { CostCenter = \"security\" }, or a [key.tags] table"
         }
-        Some("key.rotation" | "trail.organization_trail" | "trail.allow_control_tower") => {
-            "write true or false, without quotes"
-        }
+        Some(
+            "key.rotation"
+            | "key.protect"
+            | "trail.organization_trail"
+            | "trail.allow_control_tower"
+            | "trail.log_file_validation",
+        ) => "write true or false, without quotes",
         Some(f) if f.starts_with("accounts.") => {
             "an account ID is a quoted string of 12 digits, e.g. log_archive = \"222222222222\" (quotes keep leading zeros)"
         }
@@ -706,9 +710,6 @@ fn type_hint(field: Option<&str>) -> String {
         }
         Some("key.admins") => {
             "key.admins is a list of quoted role or user ARNs, e.g. admins = [\"arn:aws:iam::111111111111:role/BreakGlass\"]"
-        }
-        Some("trail.log_file_validation" | "key.protect" | "key.rotation") => {
-            "this setting is true or false, without quotes"
         }
         _ => {
             "account IDs, names, the Region and the alias are quoted strings, e.g. log_archive = \"222222222222\"; rotation is true or false; see config/trailkey.example.toml"
