@@ -958,6 +958,35 @@ fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     );
 }
 
+/// Declared readers, protection and log-file validation change what is
+/// written, not what a no-op plan reads.
+#[test]
+fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
+    let text = format!(
+        r#"
+region = "{REGION}"
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "222222222222"
+[trail]
+name = "org-trail"
+log_file_validation = true
+[key]
+protect = true
+admins = ["arn:aws:iam::{SECURITY_TOOLING}:role/BreakGlass"]
+[readers]
+accounts = ["444455556666"]
+principals = ["arn:aws:iam::777788889999:role/SIEM"]
+"#
+    );
+    let desired = crate::config::parse(Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+}
+
 #[test]
 fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let desired = desired();

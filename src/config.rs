@@ -1774,4 +1774,70 @@ mod tests {
             assert!(hint.contains("config/trailkey.example.toml"));
         }
     }
+
+    #[test]
+    fn principals_are_role_or_user_arns_with_an_optional_path() {
+        for ok in [
+            "arn:aws:iam::444455556666:role/SIEM",
+            "arn:aws:iam::444455556666:role/service-role/team/SIEM",
+            "arn:aws:iam::444455556666:user/auditor",
+            "arn:aws:iam::444455556666:role/a+b=c,d.e@f_g-h",
+        ] {
+            let p = Principal::parse(ok, "aws").unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(p.arn, ok);
+            assert_eq!(p.account.as_str(), "444455556666");
+        }
+        assert_eq!(
+            Principal::parse("arn:aws:iam::444455556666:role/team/SIEM", "aws")
+                .unwrap()
+                .name,
+            "SIEM"
+        );
+        for bad in [
+            "SIEM",
+            "arn:aws:iam::444455556666:role/",
+            "arn:aws:iam::444455556666:role/*",
+            "arn:aws:iam::44445555666:role/SIEM",
+            "arn:aws:iam::444455556666:group/SIEM",
+            "arn:aws:iam::444455556666:root",
+            "arn:aws:iam:us-east-1:444455556666:role/SIEM",
+            "arn:aws:sts::444455556666:assumed-role/SIEM/s",
+            "arn:aws-cn:iam::444455556666:role/SIEM",
+            "arn:aws:iam::444455556666:role/name with space",
+            &format!("arn:aws:iam::444455556666:role/{}", "x".repeat(65)),
+        ] {
+            assert!(Principal::parse(bad, "aws").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_protection_exempts_trailkeys_role_by_name_with_any_path_and_the_admins() {
+        let d = parse_str(&format!(
+            "{MINIMAL}[key]\nprotect = true\nadmins = [\"arn:aws:iam::111111111111:user/breakglass\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            d.protect_exempt().unwrap(),
+            [
+                "arn:aws:iam::111111111111:role/AWSControlTowerExecution",
+                "arn:aws:iam::111111111111:role/*/AWSControlTowerExecution",
+                "arn:aws:iam::111111111111:user/breakglass",
+            ]
+        );
+        // A role given by ARN with a path: exempt by its name all the same.
+        let d = parse_str(&format!(
+            "{MINIMAL}[roles]\nsecurity_tooling = \"arn:aws:iam::111111111111:role/ops/Trailkey\"\n[key]\nprotect = true\n"
+        ))
+        .unwrap();
+        let exempt = d.protect_exempt().unwrap();
+        assert!(crate::policy::protect_exempts(
+            &exempt,
+            "arn:aws:iam::111111111111:role/ops/Trailkey"
+        ));
+        assert!(!crate::policy::protect_exempts(
+            &exempt,
+            "arn:aws:iam::111111111111:role/ops/Other"
+        ));
+        assert_eq!(parse_str(MINIMAL).unwrap().protect_exempt(), None);
+    }
 }
