@@ -310,25 +310,36 @@ pub struct SdkManagement {
     s3: aws_sdk_s3::Client,
 }
 
+/// A [`Trail`] from a CloudTrail answer that carries the trail's fields
+/// (`types::Trail` of `GetTrail` and `DescribeTrails`, `UpdateTrailOutput`),
+/// with its home Region as given.
+macro_rules! trail_of {
+    ($t:expr, $home_region:expr) => {{
+        let t = $t;
+        Trail {
+            name: t.name().unwrap_or_default().to_owned(),
+            arn: t.trail_arn().unwrap_or_default().to_owned(),
+            home_region: $home_region,
+            kms_key_id: non_empty(t.kms_key_id()),
+            is_organization_trail: t.is_organization_trail().unwrap_or(false),
+            is_multi_region_trail: t.is_multi_region_trail().unwrap_or(false),
+            s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
+            s3_key_prefix: non_empty(t.s3_key_prefix()),
+            log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
+        }
+    }};
+}
+
 /// A trail as `GetTrail` and `DescribeTrails` return it.
 fn trail_from(t: &aws_sdk_cloudtrail::types::Trail) -> Trail {
-    Trail {
-        name: t.name().unwrap_or_default().to_owned(),
-        arn: t.trail_arn().unwrap_or_default().to_owned(),
-        // GetTrail may omit HomeRegion (moto does); the trail ARN carries it.
-        home_region: t
-            .home_region()
-            .filter(|r| !r.is_empty())
-            .or_else(|| t.trail_arn().and_then(|a| a.split(':').nth(3)))
-            .unwrap_or_default()
-            .to_owned(),
-        kms_key_id: non_empty(t.kms_key_id()),
-        is_organization_trail: t.is_organization_trail().unwrap_or(false),
-        is_multi_region_trail: t.is_multi_region_trail().unwrap_or(false),
-        s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
-        s3_key_prefix: non_empty(t.s3_key_prefix()),
-        log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
-    }
+    // GetTrail may omit HomeRegion (moto does); the trail ARN carries it.
+    let home_region = t
+        .home_region()
+        .filter(|r| !r.is_empty())
+        .or_else(|| t.trail_arn().and_then(|a| a.split(':').nth(3)))
+        .unwrap_or_default()
+        .to_owned();
+    trail_of!(t, home_region)
 }
 
 fn non_empty(s: Option<&str>) -> Option<String> {
@@ -398,18 +409,9 @@ impl Management for SdkManagement {
             .send()
             .await
             .map_err(|e| aws_error("UpdateTrail", e))?;
-        Ok(Trail {
-            name: t.name().unwrap_or_default().to_owned(),
-            arn: t.trail_arn().unwrap_or_default().to_owned(),
-            // UpdateTrail does not return it; the caller keeps the one it read.
-            home_region: String::new(),
-            kms_key_id: non_empty(t.kms_key_id()),
-            is_organization_trail: t.is_organization_trail().unwrap_or(false),
-            is_multi_region_trail: t.is_multi_region_trail().unwrap_or(false),
-            s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
-            s3_key_prefix: non_empty(t.s3_key_prefix()),
-            log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
-        })
+        // UpdateTrail does not return the home Region; the caller keeps the
+        // one it read.
+        Ok(trail_of!(t, String::new()))
     }
 
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
