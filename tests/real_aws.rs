@@ -610,6 +610,108 @@ fn key_policy(account: &str, statements: &[Value]) -> String {
     json!({"Version": "2012-10-17", "Statement": all}).to_string()
 }
 
+/// trailkey's key protection for a key of `account`: `Deny` of disabling
+/// the key, its deletion and disabling its rotation, to every principal but
+/// the role trailkey assumes (with or without a path) and a declared admin.
+fn protect_statement(account: &str) -> Value {
+    json!({
+        "Sid": "TrailkeyProtectKey",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:DisableKeyRotation"],
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": [
+            format!("arn:aws:iam::{account}:role/AWSControlTowerExecution"),
+            format!("arn:aws:iam::{account}:role/*/AWSControlTowerExecution"),
+            format!("arn:aws:iam::{account}:role/BreakGlass"),
+        ]}},
+    })
+}
+
+#[test]
+fn a_key_policy_deny_refuses_the_roles_it_does_not_exempt() {
+    const DENIED: &str = "AccessDeniedException";
+    const OTHER: &str = "SomeoneElse";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let st = seed.security_tooling.as_str();
+    let create = json!([call(
+        "kms:CreateKey",
+        json!({"Policy": key_policy(st, &[protect_statement(st)])})
+    )]);
+    // By ARN where moto 5.2.5 takes one (it fails DisableKey and
+    // ScheduleKeyDeletion by ARN with a 500).
+    let protected = |key: &Value| {
+        let id = json!({"KeyId": key["KeyId"]});
+        json!([
+            call("kms:DisableKeyRotation", json!({"KeyId": key["Arn"]})),
+            call("kms:DisableKey", id),
+            call(
+                "kms:ScheduleKeyDeletion",
+                json!({"KeyId": key["KeyId"], "PendingWindowInDays": 7})
+            ),
+        ])
+    };
+    // The role trailkey assumes creates the key; another role of the same
+    // account disables it.
+    let key = moto.calls_as(st, None, &create)[0]["response"]["KeyMetadata"].clone();
+    let alone = moto.calls_as_role(st, OTHER, None, &protected(&key));
+    assert_eq!(outcomes(&alone), ["ok"; 3], "moto alone: {alone:#?}");
+
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::kms_key_policy_denies())]);
+    let key = moto.calls_as(st, Some(&layer), &create)[0]["response"]["KeyMetadata"].clone();
+    let (id, arn) = (key["KeyId"].as_str().unwrap(), key["Arn"].as_str().unwrap());
+    let other = moto.calls_as_role(st, OTHER, Some(&layer), &protected(&key));
+    assert_eq!(outcomes(&other), [DENIED; 3], "{other:#?}");
+    assert_eq!(
+        other[1]["message"],
+        format!(
+            "User: arn:aws:sts::{st}:assumed-role/{OTHER}/trailkey-fixture is not authorized to \
+             perform: kms:DisableKey on resource: {arn} with an explicit deny in a resource-based policy"
+        ),
+        "real KMS's message"
+    );
+    let unprotected = moto.calls_as_role(
+        st,
+        OTHER,
+        Some(&layer),
+        &json!([
+            call("kms:DescribeKey", json!({"KeyId": id})),
+            call("kms:EnableKeyRotation", json!({"KeyId": id})),
+        ]),
+    );
+    assert_eq!(
+        outcomes(&unprotected),
+        ["ok"; 2],
+        "other actions: {unprotected:#?}"
+    );
+    for exempt in [
+        "AWSControlTowerExecution",
+        "cross/path/AWSControlTowerExecution",
+        "BreakGlass",
+    ] {
+        let mut calls = protected(&key).as_array().unwrap().clone();
+        calls.extend([
+            call("kms:CancelKeyDeletion", json!({"KeyId": id})),
+            call("kms:EnableKey", json!({"KeyId": id})),
+            call("kms:EnableKeyRotation", json!({"KeyId": id})),
+        ]);
+        let results = moto.calls_as_role(st, exempt, Some(&layer), &Value::Array(calls));
+        assert_eq!(outcomes(&results), ["ok"; 6], "{exempt}: {results:#?}");
+    }
+    // Anyone may replace the policy; without the statement, nothing is
+    // protected.
+    let put = json!({"KeyId": id, "PolicyName": "default", "Policy": key_policy(st, &[])});
+    let mut calls = vec![call("kms:PutKeyPolicy", put)];
+    calls.extend(protected(&key).as_array().unwrap().iter().cloned());
+    let after = moto.calls_as_role(st, OTHER, Some(&layer), &Value::Array(calls));
+    assert_eq!(outcomes(&after), ["ok"; 4], "{after:#?}");
+
+    let exchanges = layer.exchanges();
+    let refused = answered_by_the_layer(&exchanges, DENIED);
+    assert_eq!(refused.len(), 3, "the rule, not moto, refused them");
+}
+
 /// The statements "Configure AWS KMS key policies for CloudTrail" asks for:
 /// CloudTrail may encrypt for `trail_arn` and describe the key.
 fn cloudtrail_statements(trail_arn: &str, management: &str) -> Vec<Value> {

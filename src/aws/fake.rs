@@ -81,6 +81,10 @@ pub struct FakeState {
     pub log_buckets: BTreeMap<String, LogBucket>,
     /// The roles assumed, in order.
     pub assumed: Vec<String>,
+    /// The principal ARN the KMS calls on a key are made as (a role's ARN
+    /// for its sessions), for the key policy check: an explicit `Deny` of
+    /// the call to it fails with `AccessDeniedException`. `None`: no check.
+    pub caller: Option<String>,
     pub accounts: Vec<Account>,
     /// CloudTrail delivering over time: this long after the first
     /// `GetTrailStatus` (see `status_clock`), `GetTrailStatus` reports a
@@ -269,11 +273,16 @@ impl FakeCloud {
             .get(key)
             .cloned()
             .unwrap_or_else(|| key.to_owned());
-        s.keys
+        let caller = s.caller.clone();
+        let found = s
+            .keys
             .iter_mut()
             .find(|k| k.info.key_id == id || k.info.arn == id)
-            .map(f)
-            .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))
+            .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))?;
+        if let Some(denied) = key_policy_denies(caller.as_deref(), op, found) {
+            return Err(denied);
+        }
+        Ok(f(found))
     }
 
     /// [`FakeCloud::with_key`] for a write, refused as KMS refuses it in the
@@ -315,6 +324,36 @@ impl FakeCloud {
                     format!("Unknown trail: {name}"),
                 )
             })
+    }
+}
+
+/// KMS's check of `key`'s policy for a call `op` by `caller` (see
+/// [`FakeState::caller`]), with the evaluator of the real-AWS test layer
+/// (`tests/support/key_policy.rs`): an explicit `Deny` fails the call with
+/// `AccessDeniedException`, worded as KMS words it. Only explicit denies:
+/// what the key policy does not allow may still be allowed by IAM, which
+/// the fake does not model.
+fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> Option<AwsError> {
+    use cloudtrail_policy::key_policy::{Caller, Decision, Request, evaluate};
+    let caller = caller?;
+    let document = serde_json::from_str(&key.policy).unwrap_or(serde_json::Value::Null);
+    let action = format!("kms:{op}");
+    let request = Request {
+        caller: Caller::aws(caller),
+        action: &action,
+        context: Vec::new(),
+    };
+    match evaluate(&document, &request) {
+        Decision::ExplicitlyDenied { .. } => Some(AwsError::new(
+            op,
+            "AccessDeniedException",
+            format!(
+                "User: {caller} is not authorized to perform: {action} on resource: {} \
+                 with an explicit deny in a resource-based policy",
+                key.info.arn
+            ),
+        )),
+        Decision::Allowed | Decision::NotAllowed => None,
     }
 }
 
@@ -758,6 +797,51 @@ mod tests {
         fake.create_alias("alias/a", "k-1").await.unwrap();
         assert_eq!(code_of(fake.update_alias("alias/a", "k-1").await), "ok");
     }
+
+    /// With a caller set, a KMS call on a key that its key policy
+    /// explicitly denies to that caller fails as KMS fails it.
+    #[tokio::test]
+    async fn an_explicit_deny_in_the_key_policy_refuses_the_caller() {
+        let fake = one_key(KeyState::Enabled);
+        let protect = serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "TrailkeyProtectKey", "Effect": "Deny", "Principal": {"AWS": "*"},
+             "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:DisableKeyRotation"],
+             "Resource": "*",
+             "Condition": {"ArnNotLike": {"aws:PrincipalArn":
+                 "arn:aws:iam::111111111111:role/AWSControlTowerExecution"}}},
+        ]});
+        fake.state.borrow_mut().keys[0].policy = protect.to_string();
+        // No caller: nothing is checked.
+        assert_eq!(code_of(fake.schedule_key_deletion("k-1", 7).await), "ok");
+        fake.cancel_key_deletion("k-1").await.unwrap();
+
+        fake.state.borrow_mut().caller = Some("arn:aws:iam::111111111111:role/SomeoneElse".into());
+        let denied = fake.schedule_key_deletion("k-1", 7).await.unwrap_err();
+        assert_eq!(denied.code, "AccessDeniedException");
+        assert_eq!(
+            denied.message,
+            "User: arn:aws:iam::111111111111:role/SomeoneElse is not authorized to perform: \
+             kms:ScheduleKeyDeletion on resource: arn:aws:kms:us-east-1:111111111111:key/k-1 \
+             with an explicit deny in a resource-based policy"
+        );
+        assert_eq!(
+            fake.state.borrow().keys[0].info.state,
+            KeyState::Disabled,
+            "unchanged"
+        );
+        assert_eq!(code_of(fake.enable_key("k-1").await), "ok", "not denied");
+        assert_eq!(code_of(fake.put_key_policy("k-1", "{}").await), "ok");
+        assert_eq!(code_of(fake.schedule_key_deletion("k-1", 7).await), "ok");
+
+        let exempt = one_key(KeyState::Enabled);
+        exempt.state.borrow_mut().keys[0].policy = protect.to_string();
+        exempt.state.borrow_mut().caller =
+            Some("arn:aws:iam::111111111111:role/AWSControlTowerExecution".into());
+        assert_eq!(code_of(exempt.schedule_key_deletion("k-1", 7).await), "ok");
+    }
+
     use crate::aws::Management;
     use crate::config::AccountId;
 

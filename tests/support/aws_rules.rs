@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::cloudtrail_policy::cloudtrail_accepts;
+use super::key_policy;
 use super::proxy::{Decision, Exchange, Request, Response, Rule, Traffic};
 
 /// The content type of KMS and CloudTrail requests and answers.
@@ -29,9 +30,13 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 /// AWS as it is. `window` is how long a new key or alias stays unseen
 /// ([`kms_propagation`]), and how long CloudTrail keeps evaluating a key's
 /// previous policy after `PutKeyPolicy` ([`cloudtrail_key_policy_check`]).
+/// The order is KMS's: a key not visible yet is not found before its
+/// policy is evaluated, and a request its policy denies is denied whatever
+/// the key's state.
 pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(kms_propagation(window)),
+        Box::new(kms_key_policy_denies()),
         Box::new(kms_key_states()),
         Box::new(update_alias_needs_an_alias()),
         Box::new(describe_trails_honours_names()),
@@ -866,6 +871,181 @@ fn default_key_policy(key_arn: &str) -> Value {
             "Resource": "*",
         }],
     })
+}
+
+// --------------------------------------------------------- KMS key policy
+
+/// A KMS request on a key whose key policy explicitly denies the caller is
+/// answered `AccessDeniedException` ("User: <session ARN> is not authorized
+/// to perform: kms:<Action> on resource: <key ARN> with an explicit deny in
+/// a resource-based policy", as KMS words it); moto 5.2.5 does not evaluate
+/// key policies at all. An explicit `Deny` wins over any `Allow` ("Policy
+/// evaluation logic", IAM User Guide); the evaluator is
+/// [`key_policy::evaluate`] (`key_policy.rs`, which cites the IAM pages it
+/// follows).
+///
+/// * The request: `X-Amz-Target` `TrentService.<Action>`, with a `KeyId`
+///   (`TargetKeyId` for `CreateAlias` and `UpdateAlias`) by key ID or ARN,
+///   or by alias name or ARN as the traffic's `CreateAlias`/`UpdateAlias`
+///   set it in the caller's account. Its `EncryptionContext`, if any, gives
+///   the `kms:EncryptionContext:<key>` condition keys.
+/// * The caller: the role session whose access key signed the request
+///   (SigV4 `Credential=`), learnt from a successful `sts:AssumeRole` in
+///   the traffic: its `RoleArn` (`aws:PrincipalArn`, path included) and
+///   account, and `RoleSessionName` for the message.
+/// * The policy: the last one the traffic shows for the key, with no
+///   propagation window: the `Policy` of its `CreateKey` (without one,
+///   KMS's default key policy), a successful `PutKeyPolicy`, or what a
+///   `GetKeyPolicy` answered.
+///
+/// Only an explicit `Deny` is enforced: a request the policy does not
+/// allow (an implicit deny) goes to moto, which allows everything. So do
+/// requests from callers the rule cannot name (the default credentials),
+/// on keys whose policy the traffic never showed, or naming no key.
+pub fn kms_key_policy_denies() -> impl Rule {
+    |request: &Request, traffic: &Traffic| {
+        let kms = request
+            .header("x-amz-target")
+            .is_some_and(|t| t.starts_with("TrentService."));
+        if !kms {
+            return Decision::Forward;
+        }
+        let field = match request.action.as_str() {
+            "CreateAlias" | "UpdateAlias" => "TargetKeyId",
+            _ => "KeyId",
+        };
+        let body = json_body(request);
+        let Some(named) = body.get(field).and_then(Value::as_str) else {
+            return Decision::Forward;
+        };
+        let Some(session) = session_of(request, traffic) else {
+            return Decision::Forward;
+        };
+        let Some(id) = resolve(named, &account_of(request, traffic), traffic) else {
+            return Decision::Forward;
+        };
+        let Some(policy) = policy_seen_by_cloudtrail(&id, traffic, Duration::ZERO) else {
+            return Decision::Forward;
+        };
+        let context: Vec<(String, String)> = body
+            .get("EncryptionContext")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                Some((format!("kms:EncryptionContext:{k}"), v.as_str()?.to_owned()))
+            })
+            .collect();
+        let action = format!("kms:{}", request.action);
+        let asked = key_policy::Request {
+            caller: key_policy::Caller::Aws {
+                arn: &session.role_arn,
+                account: &session.account,
+            },
+            action: &action,
+            context: context
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        };
+        match key_policy::evaluate(&policy, &asked) {
+            key_policy::Decision::ExplicitlyDenied { .. } => Decision::Respond(json_error(
+                "AccessDeniedException",
+                &format!(
+                    "User: {} is not authorized to perform: {action} on resource: {} \
+                     with an explicit deny in a resource-based policy",
+                    session.arn,
+                    key_arn(&id, named, traffic)
+                ),
+            )),
+            _ => Decision::Forward,
+        }
+    }
+}
+
+/// A role session, as the `sts:AssumeRole` that made it shows it.
+struct Session {
+    /// `arn:<partition>:iam::<account>:role/<path><name>`.
+    role_arn: String,
+    account: String,
+    /// `arn:<partition>:sts::<account>:assumed-role/<name>/<session name>`.
+    arn: String,
+}
+
+/// The role session whose access key signed `request`, if a successful
+/// `sts:AssumeRole` in the traffic gave that key.
+fn session_of(request: &Request, traffic: &Traffic) -> Option<Session> {
+    let key = request
+        .header("authorization")?
+        .split("Credential=")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .to_owned();
+    traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.is("sts", "AssumeRole") && e.response.status == 200)
+        .find_map(|e| {
+            if xml_text(&e.response_text(), "AccessKeyId")? != key {
+                return None;
+            }
+            let role_arn = form_value(&e.request.body, "RoleArn")?;
+            let session = form_value(&e.request.body, "RoleSessionName")?;
+            let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+            let [_, partition, _, _, account, resource] = parts[..] else {
+                return None;
+            };
+            let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+            Some(Session {
+                arn: format!("arn:{partition}:sts::{account}:assumed-role/{name}/{session}"),
+                account: account.to_owned(),
+                role_arn,
+            })
+        })
+}
+
+/// The value of `name` in a form-encoded body (`a=b&c=d`, percent-encoded).
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let raw = text
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The ARN of key `id` for messages: as `CreateKey` or another answer
+/// showed it, else the key ARN the request named, else the ID.
+fn key_arn(id: &str, named: &str, traffic: &Traffic) -> String {
+    created_keys(traffic)
+        .into_iter()
+        .find(|k| k.id == id)
+        .map(|k| k.arn)
+        .or_else(|| key_states(traffic).remove(id).map(|k| k.arn))
+        .filter(|arn| arn.starts_with("arn:"))
+        .or_else(|| {
+            (named.starts_with("arn:") && named.contains(":key/")).then(|| named.to_owned())
+        })
+        .unwrap_or_else(|| id.to_owned())
 }
 
 // ---------------------------------------------------------------- helpers

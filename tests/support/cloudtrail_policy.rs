@@ -14,25 +14,17 @@
 //! `InsufficientEncryptionPolicyException`
 //! (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html>).
 //!
-//! Statements are evaluated as IAM does ("Policy evaluation logic", IAM User
-//! Guide): a request is allowed when an `Allow` statement matches it and no
-//! `Deny` statement does; an explicit `Deny` wins. Conditions follow "IAM
-//! JSON policy elements: Condition operators" and "Conditions with multiple
-//! context keys or values": operators and keys are ANDed, the values of one
-//! key ORed (NORed for a negated operator), condition key names compare
-//! case-insensitively, a key missing from the request makes a positive
-//! operator false and a negated one true, except `...IfExists` (true) and
-//! `Null`.
-//!
-//! Where the evaluator does not understand a statement (a condition
-//! operator or key it does not know, `NotResource`, no principal), it is
-//! conservative: such a statement never allows, and a `Deny` of that kind
-//! counts as matching. A policy this refuses may be one AWS accepts, never
-//! the other way round.
-//!
-//! `Resource` is not evaluated: in a key policy it can only stand for the
-//! key itself.
+//! The evaluation is [`key_policy::evaluate`] (`key_policy.rs`, a child
+//! module of this one so that the fake's one `#[path]` include brings
+//! both), for the service principal `cloudtrail.amazonaws.com` and the
+//! condition keys CloudTrail's requests carry; that module cites the IAM
+//! pages it follows and says where it is conservative. A policy this
+//! refuses may be one AWS accepts, never the other way round.
 
+#[path = "key_policy.rs"]
+pub mod key_policy;
+
+use key_policy::{Caller, Decision, Request, evaluate};
 use serde_json::Value;
 
 /// The principal CloudTrail acts as.
@@ -54,22 +46,29 @@ pub fn cloudtrail_accepts(
             "{trail_arn} is not a trail of account {management_account} in partition {partition}"
         ));
     }
-    let encrypt = RequestContext {
+    if !matches!(
+        policy.get("Statement"),
+        Some(Value::Array(_) | Value::Object(_))
+    ) {
+        return Err("the key policy has no Statement".to_owned());
+    }
+    let encrypt = Request {
+        caller: Caller::Service(CLOUDTRAIL),
         action: "kms:GenerateDataKey",
-        keys: vec![
-            ("aws:sourcearn", trail_arn),
-            ("aws:sourceaccount", management_account),
-            ("kms:encryptioncontext:aws:cloudtrail:arn", trail_arn),
+        context: vec![
+            ("aws:SourceArn", trail_arn),
+            ("aws:SourceAccount", management_account),
+            ("kms:EncryptionContext:aws:cloudtrail:arn", trail_arn),
         ],
     };
-    let describe = RequestContext {
+    let describe = Request {
+        caller: Caller::Service(CLOUDTRAIL),
         action: "kms:DescribeKey",
-        keys: vec![
-            ("aws:sourcearn", trail_arn),
-            ("aws:sourceaccount", management_account),
+        context: vec![
+            ("aws:SourceArn", trail_arn),
+            ("aws:SourceAccount", management_account),
         ],
     };
-    let statements = statements(policy)?;
     for (request, what) in [
         (
             &encrypt,
@@ -83,263 +82,20 @@ pub fn cloudtrail_accepts(
             format!("{CLOUDTRAIL} kms:DescribeKey with aws:SourceArn = {trail_arn}"),
         ),
     ] {
-        if let Some(deny) = statements
-            .iter()
-            .enumerate()
-            .find(|(_, s)| effect(s) == Some(Effect::Deny) && matches(s, request) != Match::No)
-        {
-            return Err(format!("{} explicitly denies {what}", name(deny)));
-        }
-        let allowed = statements
-            .iter()
-            .any(|s| effect(s) == Some(Effect::Allow) && matches(s, request) == Match::Yes);
-        if !allowed {
-            return Err(format!("no statement allows {what}"));
+        match evaluate(policy, request) {
+            Decision::Allowed => {}
+            Decision::ExplicitlyDenied { statement } => {
+                return Err(format!("{statement} explicitly denies {what}"));
+            }
+            Decision::NotAllowed => return Err(format!("no statement allows {what}")),
         }
     }
     Ok(())
 }
 
-/// A request CloudTrail makes to KMS: its action and its condition keys
-/// (lower case) with their values.
-struct RequestContext<'a> {
-    action: &'a str,
-    keys: Vec<(&'a str, &'a str)>,
-}
-
-impl RequestContext<'_> {
-    fn value(&self, key: &str) -> Option<&str> {
-        self.keys.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
-    }
-}
-
-/// The condition keys the evaluator knows, in lower case: a key outside
-/// this list is not understood, even when the request does not carry it.
-const KNOWN_KEYS: &[&str] = &[
-    "aws:sourcearn",
-    "aws:sourceaccount",
-    "kms:encryptioncontext:aws:cloudtrail:arn",
-];
-
-/// Three-valued: a statement or condition matches, does not, or the
-/// evaluator cannot tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Match {
-    Yes,
-    No,
-    Unknown,
-}
-
-impl Match {
-    fn from_bool(b: bool) -> Match {
-        if b { Match::Yes } else { Match::No }
-    }
-
-    /// Both: `No` if either is `No`, else `Unknown` if either is.
-    fn and(self, other: Match) -> Match {
-        match (self, other) {
-            (Match::No, _) | (_, Match::No) => Match::No,
-            (Match::Unknown, _) | (_, Match::Unknown) => Match::Unknown,
-            _ => Match::Yes,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
-    Allow,
-    Deny,
-}
-
-fn statements(policy: &Value) -> Result<Vec<&Value>, String> {
-    match policy.get("Statement") {
-        Some(Value::Array(list)) => Ok(list.iter().collect()),
-        Some(one @ Value::Object(_)) => Ok(vec![one]),
-        _ => Err("the key policy has no Statement".to_owned()),
-    }
-}
-
-fn effect(statement: &Value) -> Option<Effect> {
-    match statement.get("Effect")?.as_str()? {
-        "Allow" => Some(Effect::Allow),
-        "Deny" => Some(Effect::Deny),
-        _ => None,
-    }
-}
-
-/// `statement "Sid"` or `statement #n` for messages.
-fn name((index, statement): (usize, &&Value)) -> String {
-    match statement.get("Sid").and_then(Value::as_str) {
-        Some(sid) if !sid.is_empty() => format!("statement {sid:?}"),
-        _ => format!("statement #{}", index + 1),
-    }
-}
-
-/// Whether `statement` applies to `request`, Effect aside.
-fn matches(statement: &Value, request: &RequestContext<'_>) -> Match {
-    if statement.get("NotResource").is_some() {
-        return Match::Unknown;
-    }
-    principal(statement)
-        .and(action(statement, request.action))
-        .and(conditions(statement, request))
-}
-
-/// Whether the statement's principal covers CloudTrail.
-fn principal(statement: &Value) -> Match {
-    let names_cloudtrail = |p: &Value| match p {
-        Value::String(s) => s == "*",
-        Value::Object(by_kind) => by_kind.iter().any(|(kind, who)| {
-            let list = strings(who);
-            match kind.as_str() {
-                "Service" => list.iter().any(|s| s.eq_ignore_ascii_case(CLOUDTRAIL)),
-                "AWS" => list.iter().any(|s| s == "*"),
-                _ => false,
-            }
-        }),
-        _ => false,
-    };
-    let deny = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-    match (statement.get("Principal"), statement.get("NotPrincipal")) {
-        (Some(p), None) => Match::from_bool(names_cloudtrail(p)),
-        // AWS supports NotPrincipal only with Deny: in an Allow it grants
-        // nothing this evaluator will vouch for.
-        (None, Some(p)) if deny => Match::from_bool(!names_cloudtrail(p)),
-        _ => Match::Unknown,
-    }
-}
-
-/// Whether the statement's `Action` (or `NotAction`) covers `wanted`;
-/// action names compare case-insensitively, with IAM's `*` and `?`.
-fn action(statement: &Value, wanted: &str) -> Match {
-    let wanted = wanted.to_ascii_lowercase();
-    let any_of = |v: &Value| {
-        strings(v)
-            .iter()
-            .any(|p| wildcard_match(&p.to_ascii_lowercase(), &wanted))
-    };
-    match (statement.get("Action"), statement.get("NotAction")) {
-        (Some(a), None) => Match::from_bool(any_of(a)),
-        (None, Some(a)) => Match::from_bool(!any_of(a)),
-        _ => Match::Unknown,
-    }
-}
-
-/// The statement's `Condition` block against the request.
-fn conditions(statement: &Value, request: &RequestContext<'_>) -> Match {
-    let Some(block) = statement.get("Condition") else {
-        return Match::Yes;
-    };
-    let Some(block) = block.as_object() else {
-        return Match::Unknown;
-    };
-    let mut result = Match::Yes;
-    for (operator, keys) in block {
-        let Some(keys) = keys.as_object() else {
-            return Match::Unknown;
-        };
-        for (key, values) in keys {
-            result = result.and(condition(operator, key, values, request));
-        }
-    }
-    result
-}
-
-/// One operator, one key, its values.
-fn condition(operator: &str, key: &str, values: &Value, request: &RequestContext<'_>) -> Match {
-    let key = key.to_ascii_lowercase();
-    if !KNOWN_KEYS.contains(&key.as_str()) {
-        return Match::Unknown;
-    }
-    let present = request.value(&key);
-    let values = strings(values);
-    if operator == "Null" {
-        let mut result = Match::No;
-        for v in &values {
-            let wants_absent = match v.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => return Match::Unknown,
-            };
-            if wants_absent == present.is_none() {
-                result = Match::Yes;
-            }
-        }
-        return result;
-    }
-    let (base, if_exists) = match operator.strip_suffix("IfExists") {
-        Some(base) => (base, true),
-        None => (operator, false),
-    };
-    let (negated, compare): (bool, fn(&str, &str) -> bool) = match base {
-        "StringEquals" => (false, |p, v| p == v),
-        "StringNotEquals" => (true, |p, v| p == v),
-        "StringEqualsIgnoreCase" => (false, |p, v| p.to_lowercase() == v.to_lowercase()),
-        "StringNotEqualsIgnoreCase" => (true, |p, v| p.to_lowercase() == v.to_lowercase()),
-        "StringLike" => (false, wildcard_match),
-        "StringNotLike" => (true, wildcard_match),
-        "ArnEquals" | "ArnLike" => (false, arn_like),
-        "ArnNotEquals" | "ArnNotLike" => (true, arn_like),
-        _ => return Match::Unknown,
-    };
-    let Some(value) = present else {
-        return Match::from_bool(if_exists || negated);
-    };
-    let any = values.iter().any(|p| compare(p, value));
-    Match::from_bool(any != negated)
-}
-
-/// `ArnLike`/`ArnEquals`: each of the six colon-separated parts matched on
-/// its own, with `*` and `?`; the last part takes the rest of the ARN.
-fn arn_like(pattern: &str, arn: &str) -> bool {
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
-    let a: Vec<&str> = arn.splitn(6, ':').collect();
-    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| wildcard_match(p, a))
-}
-
-/// A string or a list of strings as a list; numbers and booleans as text.
-fn strings(v: &Value) -> Vec<String> {
-    let one = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    match v {
-        Value::Array(list) => list.iter().filter_map(one).collect(),
-        other => one(other).into_iter().collect(),
-    }
-}
-
-/// Whether `text` matches `pattern`, where `*` matches any run of
-/// characters and `?` any one character. Case-sensitive. At most
-/// O(len(pattern) · len(text)) steps: on a mismatch it returns to the last
-/// `*` only, which then takes one more character.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut i, mut j) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while j < t.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some((i, j));
-            i += 1;
-        } else if let Some((si, sj)) = star {
-            i = si + 1;
-            j = sj + 1;
-            star = Some((si, sj + 1));
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
+    use super::key_policy::{arn_like, wildcard_match};
     use super::*;
     use serde_json::json;
 

@@ -10,6 +10,10 @@ pub mod cloudtrail_policy;
 pub mod delivery_rules;
 pub mod proxy;
 
+/// The general key policy evaluator, a child module of `cloudtrail_policy`
+/// (see there).
+pub use cloudtrail_policy::key_policy;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,11 +154,36 @@ impl Moto {
         self.calls_in(Some(account), proxy, calls)
     }
 
+    /// [`Moto::calls_as`], signed by the role `role` (a name, with its path
+    /// if it has one) of `account`, in a session named `trailkey-fixture`.
+    pub fn calls_as_role(
+        &self,
+        account: &str,
+        role: &str,
+        proxy: Option<&Proxy>,
+        calls: &Value,
+    ) -> Vec<Value> {
+        self.calls_with(Some(account), Some(role), proxy, calls)
+    }
+
     fn calls_in(&self, account: Option<&str>, proxy: Option<&Proxy>, calls: &Value) -> Vec<Value> {
+        self.calls_with(account, None, proxy, calls)
+    }
+
+    fn calls_with(
+        &self,
+        account: Option<&str>,
+        role: Option<&str>,
+        proxy: Option<&Proxy>,
+        calls: &Value,
+    ) -> Vec<Value> {
         let json = calls.to_string();
         let mut args = vec!["calls", "--json", json.as_str()];
         if let Some(account) = account {
             args.extend(["--account", account]);
+        }
+        if let Some(role) = role {
+            args.extend(["--role", role]);
         }
         let out = match proxy {
             Some(proxy) => self.fixture_via(proxy, &args),
