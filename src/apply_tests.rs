@@ -1233,6 +1233,38 @@ fn with_nothing_changed_the_deletion_goes_ahead() {
     assert_eq!(only_key(&fake).info.state.as_str(), "PendingDeletion");
 }
 
+/// Under `key.protect`, with the fake evaluating the key policy for
+/// trailkey's own role, `destroy --delete-key` still deletes the key; the
+/// same policy refuses another role of the account.
+#[test]
+fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_not() {
+    let text = format!(
+        "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n[key]\nprotect = true\n"
+    );
+    let desired = crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap();
+    let fake = empty_cloud();
+    let planned = delete_key_plan(&fake, &desired);
+    assert!(only_key(&fake).policy.contains(crate::policy::PROTECT_SID));
+
+    // Someone else in Security Tooling is refused.
+    fake.state.borrow_mut().caller =
+        Some(format!("arn:aws:iam::{SECURITY_TOOLING}:role/Developer"));
+    let key_id = only_key(&fake).info.key_id;
+    let refused = block_on(fake.schedule_key_deletion(&key_id, 7)).unwrap_err();
+    assert_eq!(refused.code, "AccessDeniedException", "{refused:?}");
+    assert_eq!(only_key(&fake).info.state.as_str(), "Enabled");
+
+    // trailkey's role is not.
+    fake.state.borrow_mut().caller = Some(desired.security_tooling_role_arn());
+    fake.clear_calls();
+    block_on(apply(&planned, &fake, &fake, |_, _| {})).unwrap();
+    assert_eq!(
+        fake.writes(),
+        ["UpdateTrail", "DeleteAlias", "ScheduleKeyDeletion"]
+    );
+    assert_eq!(only_key(&fake).info.state.as_str(), "PendingDeletion");
+}
+
 // ---------------------------------------------------------------------------
 // A run that loses the alias, through the product's own loop
 

@@ -975,3 +975,108 @@ fn destroy_delete_key_still_works_for_trailkey_under_the_protection() {
         "PendingDeletion"
     );
 }
+
+/// What the key policy trailkey wrote lets readers and admins do, judged by
+/// an IAM-style evaluator (`support::key_policy`, which shares no code with
+/// trailkey), and the protection enforced by the real-AWS layer on a role
+/// it does not exempt.
+#[test]
+fn the_written_policy_lets_declared_readers_decrypt_and_protects_the_key() {
+    use support::key_policy::{Caller, Decision, Request, evaluate};
+    let siem = "arn:aws:iam::777788889999:role/SIEM";
+    let c = Converged::with_config(|text| {
+        format!(
+            "{text}\n[key]\nprotect = true\nadmins = [\"arn:aws:iam::{{ST}}:role/BreakGlass\"]\n\n[readers]\naccounts = [\"444455556666\"]\nprincipals = [\"{siem}\"]\n"
+        )
+        .replace("{ST}", &security_tooling_of(&text))
+    });
+    let policy = c.policy();
+    let st = &c.seed.security_tooling;
+    let trail = &c.seed.trail_arn;
+    let decrypt = |arn: &str, context: bool| {
+        let mut request = Request {
+            caller: Caller::aws(arn),
+            action: "kms:Decrypt",
+            context: Vec::new(),
+        };
+        if context {
+            request
+                .context
+                .push(("kms:EncryptionContext:aws:cloudtrail:arn", trail.as_str()));
+        }
+        evaluate(&policy, &request)
+    };
+    // The SIEM role decrypts CloudTrail's log files, and nothing else.
+    assert_eq!(decrypt(siem, true), Decision::Allowed);
+    assert_eq!(decrypt(siem, false), Decision::NotAllowed);
+    // Another role of its account is not listed, so it may not.
+    assert_eq!(
+        decrypt("arn:aws:iam::777788889999:role/Other", true),
+        Decision::NotAllowed
+    );
+    // Any role of a listed account may (its own IAM policy permitting).
+    assert_eq!(
+        decrypt("arn:aws:iam::444455556666:role/Anyone", true),
+        Decision::Allowed
+    );
+
+    // The protection: a non-admin role of Security Tooling may not disable
+    // the key, an admin and trailkey's own role may; nobody is denied
+    // PutKeyPolicy.
+    let call = |arn: &str, action: &str| {
+        evaluate(
+            &policy,
+            &Request {
+                caller: Caller::aws(arn),
+                action,
+                context: Vec::new(),
+            },
+        )
+    };
+    let developer = format!("arn:aws:iam::{st}:role/Developer");
+    for action in [
+        "kms:DisableKey",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKeyRotation",
+    ] {
+        assert_eq!(
+            call(&developer, action),
+            Decision::ExplicitlyDenied {
+                statement: format!("statement \"{PROTECT_SID}\"")
+            },
+            "{action}"
+        );
+        for exempt in [
+            format!("arn:aws:iam::{st}:role/BreakGlass"),
+            format!("arn:aws:iam::{st}:role/AWSControlTowerExecution"),
+        ] {
+            assert_eq!(
+                call(&exempt, action),
+                Decision::Allowed,
+                "{exempt} {action}"
+            );
+        }
+    }
+    assert_eq!(call(&developer, "kms:PutKeyPolicy"), Decision::Allowed);
+
+    // Through the real-AWS layer: the developer's DisableKey is refused, the
+    // key stays enabled and trailkey finds nothing to do.
+    let results = c.moto.calls_as_role(
+        st,
+        "Developer",
+        Some(c.moto.layer()),
+        &serde_json::json!([{"op": "kms:DisableKey", "params": {"KeyId": c.key_id}}]),
+    );
+    assert_eq!(results[0]["code"], "AccessDeniedException", "{results:?}");
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+fn security_tooling_of(config: &str) -> String {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("security_tooling = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("security_tooling in the seeded config")
+        .to_owned()
+}
