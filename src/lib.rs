@@ -393,6 +393,33 @@ fn validate_summary(d: &Desired) -> String {
         ),
         d.trail.as_api_name(),
         if d.rotation { "on" } else { "left as is" },
+    ) + &format!(
+        "  log validation    {}\n  protection        {}\n  readers           {}\n",
+        match d.log_file_validation {
+            Some(true) => "on",
+            Some(false) => "left as is",
+            None => "left as is (a warning when off)",
+        },
+        match &d.protect {
+            None => "off".to_owned(),
+            Some(admins) if admins.is_empty() => "on (exempt: trailkey's role)".to_owned(),
+            Some(admins) => format!(
+                "on (exempt: trailkey's role, {})",
+                admins
+                    .iter()
+                    .map(|a| a.arn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        if d.readers.is_empty() {
+            "Log Archive and management accounts".to_owned()
+        } else {
+            format!(
+                "Log Archive and management accounts, {}",
+                d.readers.policy_principals(d.partition()).join(", ")
+            )
+        },
     )
 }
 

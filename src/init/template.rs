@@ -100,7 +100,7 @@ pub fn render(d: &Discovery) -> String {
     o.push('\n');
     render_trail(&mut o, d);
     o.push('\n');
-    render_key(&mut o);
+    render_key(&mut o, d.region.partition());
     o
 }
 
@@ -195,15 +195,25 @@ fn render_roles(o: &mut String, d: &Discovery) {
     );
 }
 
-fn render_key(o: &mut String) {
-    o.push_str(
+fn render_key(o: &mut String, partition: &str) {
+    let _ = write!(
+        o,
         "[key]
 # Enable automatic key rotation. Default true; false leaves rotation as it is.
 # rotation = true
 # Extra tags for the key. Every key trailkey creates also carries
 # ManagedBy = \"trailkey\" and trailkey:alias = \"<alias name>\".
-# tags = { CostCenter = \"security\" }
-",
+# tags = {{ CostCenter = \"security\" }}
+# Deny disabling, deleting and un-rotating the key to all but trailkey's
+# role and the admins (Security Tooling roles or users). Default false.
+# protect = true
+# admins = [\"arn:{partition}:iam::<security tooling>:role/BreakGlass\"]
+
+# Who else may decrypt the log files, besides Log Archive and management.
+# [readers]
+# accounts   = [\"444455556666\"]
+# principals = [\"arn:{partition}:iam::444455556666:role/SIEM\"]
+"
     );
 }
 
@@ -356,6 +366,15 @@ fn render_trail(o: &mut String, d: &Discovery) {
             let _ = writeln!(o, "# name = \"<organization trail name>\"");
         }
     }
+    let validation = match &d.trail {
+        Found::One(t) if t.trail.log_file_validation => "on",
+        Found::One(_) => "off",
+        _ => "as the trail has it",
+    };
+    let _ = writeln!(
+        o,
+        "# Log-file validation (now {validation}): true turns it on and keeps it on;\n# false leaves it as it is.\n# log_file_validation = true"
+    );
     if !d.elsewhere.is_empty() {
         let _ = writeln!(o, "# Organization trails homed in other Regions:");
         for t in &d.elsewhere {
