@@ -471,10 +471,13 @@ impl Principal {
 
 /// At most this many `[readers]` entries (accounts and principals together):
 /// each is one principal of a key policy statement, and KMS keeps key
-/// policies under 32 KB. 50 ARNs of the longest form IAM allows (a 512-character
-/// path) would still not fit; real ARNs are under 100 characters, and the plan
-/// refuses a merged policy over the limit in any case.
+/// policies under 32 KB (see also [`MAX_READERS_BYTES`]).
 pub const MAX_READERS: usize = 50;
+/// At most this many bytes of reader ARNs (each quoted, with its comma):
+/// with trailkey's other statements (about 3 KB) the policy stays well
+/// under KMS's 32 KB, leaving room for foreign statements. The plan still
+/// refuses a merged policy over the limit.
+pub const MAX_READERS_BYTES: usize = 16 * 1024;
 /// At most this many `key.admins`.
 pub const MAX_ADMINS: usize = 10;
 
@@ -990,6 +993,21 @@ fn validate_readers(
             ));
         }
         readers.principals.push(principal);
+    }
+    let bytes: usize = readers
+        .policy_principals(region.partition())
+        .iter()
+        .map(|p| p.len() + 4)
+        .sum();
+    if bytes > MAX_READERS_BYTES {
+        return Err(field_error(
+            path,
+            "readers",
+            format!(
+                "the readers' ARNs take {bytes} bytes of the key policy; trailkey allows at most {MAX_READERS_BYTES}, to keep it within KMS's 32 KB"
+            ),
+            "list whole accounts in readers.accounts instead of many roles of one account, or shorter role paths",
+        ));
     }
     let count = readers.accounts.len() + readers.principals.len();
     if count > MAX_READERS {
