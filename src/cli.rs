@@ -110,6 +110,12 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `trailkey man > trailkey.1`.
     Man,
+    /// Run as an AWS Lambda function (custom runtime): plan, and with
+    /// TRAILKEY_MODE=apply repair, on each CloudTrail, Control Tower or
+    /// scheduled event about the trail, the key or the alias. The config is
+    /// TRAILKEY_CONFIG, default trailkey.toml next to the binary. A binary
+    /// named `bootstrap` started without arguments runs this.
+    Lambda,
     /// Print the key policy trailkey would attach (read-only).
     Policy {
         /// Render trailkey's statements from the config alone, with no AWS call

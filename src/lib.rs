@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod init;
+pub mod lambda;
 pub mod log_archive;
 pub mod logging;
 pub mod observe;
@@ -58,6 +59,7 @@ enum Dispatch {
     },
     Completions(clap_complete::Shell),
     Man,
+    Lambda,
 }
 
 /// How the command line shows a reconcile's outcome.
@@ -118,6 +120,7 @@ fn dispatch(command: Command) -> Dispatch {
         ),
         Command::Completions { shell } => Dispatch::Completions(shell),
         Command::Man => Dispatch::Man,
+        Command::Lambda => Dispatch::Lambda,
         Command::Policy {
             offline: true,
             reader_iam: _,
@@ -166,6 +169,7 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             Ok(Status::Success)
         }
         Dispatch::Init { force, region } => init(&config, profile, &region, force),
+        Dispatch::Lambda => lambda::run(profile),
         Dispatch::Validate => {
             output::out(&validate_summary(&config::load(&config)?));
             Ok(Status::Success)

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match trailkey::cli::Cli::try_parse() {
+    let cli = match trailkey::cli::Cli::try_parse_from(arguments()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -29,4 +29,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The command line; a binary named `bootstrap` (a Lambda custom runtime's
+/// entry point, which Lambda starts without arguments) runs `lambda`.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let named_bootstrap = args.first().is_some_and(|a| {
+        std::path::Path::new(a).file_name() == Some(std::ffi::OsStr::new("bootstrap"))
+    });
+    if named_bootstrap && args.len() == 1 {
+        return vec!["bootstrap".into(), "lambda".into()];
+    }
+    args
 }

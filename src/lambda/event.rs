@@ -1,0 +1,334 @@
+//! Which events `trailkey lambda` acts on. Pure: an event and the config
+//! in, a [`Verdict`] out, with no AWS call, so that an event about another
+//! resource costs nothing.
+//!
+//! Events come from EventBridge
+//! (<https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html>):
+//! `source`, `detail-type`, `account`, `region`, `detail`.
+//!
+//! - **Scheduled events** (`aws.events`, `Scheduled Event`): always.
+//! - **Control Tower lifecycle events** (`aws.controltower`,
+//!   `detail.eventName` `UpdateLandingZone` or `CreateManagedAccount`): a
+//!   landing zone update or a new account may change what trailkey manages.
+//! - **"AWS API Call via CloudTrail"** events:
+//!   - CloudTrail's `UpdateTrail`, `StopLogging`, `DeleteTrail` naming the
+//!     configured trail (`requestParameters.name`, a name or an ARN);
+//!   - KMS's `PutKeyPolicy`, `DisableKey`, `ScheduleKeyDeletion`,
+//!     `DisableKeyRotation` on a key of the Security Tooling account in the
+//!     configured Region (`requestParameters.keyId` or `resources[].ARN`),
+//!     and, once this process has seen trailkey's key, on that key only;
+//!   - KMS's `DeleteAlias` and `UpdateAlias` of the configured alias, in the
+//!     Security Tooling account and Region.
+//!
+//! Anything else is acknowledged and ignored, with the reason. An event
+//! that is not an EventBridge event at all is bad input: an error.
+
+use serde_json::Value;
+
+use crate::config::{Desired, TrailRef};
+
+/// What triggered a run, for the response and the log line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventInfo {
+    /// EventBridge's event ID, or CloudTrail's `eventID` when the envelope has none.
+    pub id: Option<String>,
+    pub source: String,
+    pub detail_type: String,
+    /// The API call (`detail.eventName`), for CloudTrail and Control Tower events.
+    pub name: Option<String>,
+}
+
+/// Whether to run a plan for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// About the trail, the key or the alias trailkey manages, or a
+    /// schedule or lifecycle event: run.
+    Handle,
+    /// About something else: no AWS call; the reason.
+    Ignore(String),
+}
+
+const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
+const KEY_CALLS: [&str; 4] = [
+    "PutKeyPolicy",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "DisableKeyRotation",
+];
+const ALIAS_CALLS: [&str; 2] = ["DeleteAlias", "UpdateAlias"];
+const LIFECYCLE_EVENTS: [&str; 2] = ["UpdateLandingZone", "CreateManagedAccount"];
+
+/// Judges `event` for the config `desired`. `known_key` is trailkey's key
+/// ARN when this process has seen it. An event without `source` and
+/// `detail-type` is an error.
+pub fn classify(
+    event: &Value,
+    desired: &Desired,
+    known_key: Option<&str>,
+) -> Result<(EventInfo, Verdict), String> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (Some(source), Some(detail_type)) = (text(event, "source"), text(event, "detail-type"))
+    else {
+        return Err(
+            "the event is not an EventBridge event: it has no \"source\" and \"detail-type\""
+                .to_owned(),
+        );
+    };
+    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let name = text(detail, "eventName");
+    let info = EventInfo {
+        id: text(event, "id").or_else(|| text(detail, "eventID")),
+        source: source.clone(),
+        detail_type: detail_type.clone(),
+        name: name.clone(),
+    };
+    let verdict = match (source.as_str(), detail_type.as_str(), name.as_deref()) {
+        ("aws.events", "Scheduled Event", _) => Verdict::Handle,
+        ("aws.controltower", _, Some(n)) if LIFECYCLE_EVENTS.contains(&n) => Verdict::Handle,
+        ("aws.controltower", _, _) => Verdict::Ignore(format!(
+            "a Control Tower event other than {}",
+            LIFECYCLE_EVENTS.join(" and ")
+        )),
+        (_, "AWS API Call via CloudTrail", Some(n)) => {
+            api_call(event, detail, n, desired, known_key)
+        }
+        _ => Verdict::Ignore(format!(
+            "an event trailkey does not act on ({source}, {detail_type})"
+        )),
+    };
+    Ok((info, verdict))
+}
+
+/// An "AWS API Call via CloudTrail" event for the API call `name`.
+fn api_call(
+    event: &Value,
+    detail: &Value,
+    name: &str,
+    desired: &Desired,
+    known_key: Option<&str>,
+) -> Verdict {
+    let params = detail.get("requestParameters").unwrap_or(&Value::Null);
+    let param = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default();
+    let service = detail
+        .get("eventSource")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match service {
+        "cloudtrail.amazonaws.com" if CLOUDTRAIL_CALLS.contains(&name) => {
+            if names_trail(param("name"), &desired.trail) {
+                Verdict::Handle
+            } else {
+                Verdict::Ignore(format!("{name} of another trail ({:?})", param("name")))
+            }
+        }
+        "kms.amazonaws.com" if KEY_CALLS.contains(&name) || ALIAS_CALLS.contains(&name) => {
+            let account = detail
+                .get("recipientAccountId")
+                .and_then(Value::as_str)
+                .or_else(|| event.get("account").and_then(Value::as_str))
+                .unwrap_or_default();
+            let region = detail
+                .get("awsRegion")
+                .and_then(Value::as_str)
+                .or_else(|| event.get("region").and_then(Value::as_str))
+                .unwrap_or_default();
+            if account != desired.security_tooling.as_str() || region != desired.region.as_str() {
+                return Verdict::Ignore(format!(
+                    "{name} in account {account:?}, Region {region:?}, not the Security Tooling account {} in {}",
+                    desired.security_tooling, desired.region
+                ));
+            }
+            if ALIAS_CALLS.contains(&name) {
+                let alias = desired.alias.full();
+                return if param("aliasName") == alias {
+                    Verdict::Handle
+                } else {
+                    Verdict::Ignore(format!(
+                        "{name} of another alias ({:?})",
+                        param("aliasName")
+                    ))
+                };
+            }
+            match known_key {
+                Some(key) if !names_key(event, param("keyId"), key) => Verdict::Ignore(format!(
+                    "{name} of another key ({:?}), not trailkey's {key}",
+                    param("keyId")
+                )),
+                _ => Verdict::Handle,
+            }
+        }
+        _ => Verdict::Ignore(format!(
+            "an API call trailkey does not act on ({service} {name})"
+        )),
+    }
+}
+
+/// Whether `named` (a trail name or ARN, as `UpdateTrail` takes it) is the
+/// configured trail.
+fn names_trail(named: &str, trail: &TrailRef) -> bool {
+    let short = |s: &str| s.rsplit_once(":trail/").map_or(s, |(_, n)| n).to_owned();
+    match trail {
+        TrailRef::Arn(arn) => named == arn || (!named.contains(':') && short(arn) == named),
+        TrailRef::Name(name) => short(named) == *name,
+    }
+}
+
+/// Whether the event is about the key `key_arn`: its `keyId` (an ID or an
+/// ARN), or an ARN in its `resources`.
+fn names_key(event: &Value, key_id: &str, key_arn: &str) -> bool {
+    let id = key_arn.rsplit('/').next().unwrap_or(key_arn);
+    let in_resources = event
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(
+            event
+                .pointer("/detail/resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(|r| r.as_str().or_else(|| r.get("ARN").and_then(Value::as_str)))
+        .any(|arn| arn == key_arn);
+    in_resources || key_id == key_arn || key_id == id
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn desired() -> Desired {
+        crate::config::parse(
+            Path::new("t.toml"),
+            b"[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n",
+        )
+        .unwrap()
+    }
+
+    fn api(source: &str, name: &str, params: Value, account: &str) -> Value {
+        json!({
+            "id": "e-1", "source": format!("aws.{source}"), "detail-type": "AWS API Call via CloudTrail",
+            "account": account, "region": "us-east-1",
+            "detail": {"eventSource": format!("{source}.amazonaws.com"), "eventName": name,
+                       "awsRegion": "us-east-1", "recipientAccountId": account,
+                       "eventID": "ct-1", "requestParameters": params}
+        })
+    }
+
+    fn verdict(event: &Value, known: Option<&str>) -> Verdict {
+        classify(event, &desired(), known).unwrap().1
+    }
+
+    #[test]
+    fn trail_calls_on_the_configured_trail_are_handled_others_ignored() {
+        for name in CLOUDTRAIL_CALLS {
+            for trail in [
+                "org-trail",
+                "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail",
+            ] {
+                let e = api("cloudtrail", name, json!({"name": trail}), "333333333333");
+                assert_eq!(verdict(&e, None), Verdict::Handle, "{name} {trail}");
+            }
+            let other = api(
+                "cloudtrail",
+                name,
+                json!({"name": "other-trail"}),
+                "333333333333",
+            );
+            assert!(matches!(verdict(&other, None), Verdict::Ignore(_)));
+        }
+        let create = api(
+            "cloudtrail",
+            "CreateTrail",
+            json!({"name": "org-trail"}),
+            "333333333333",
+        );
+        assert!(matches!(verdict(&create, None), Verdict::Ignore(_)));
+    }
+
+    #[test]
+    fn key_calls_in_security_tooling_are_handled_then_only_for_trailkeys_key() {
+        for name in KEY_CALLS {
+            let ours = api("kms", name, json!({"keyId": KEY}), "111111111111");
+            assert_eq!(verdict(&ours, None), Verdict::Handle, "{name}");
+            assert_eq!(verdict(&ours, Some(KEY)), Verdict::Handle, "{name}");
+            let by_id = api(
+                "kms",
+                name,
+                json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+                "111111111111",
+            );
+            assert_eq!(verdict(&by_id, Some(KEY)), Verdict::Handle, "{name}");
+            let other = api(
+                "kms",
+                name,
+                json!({"keyId": "99999999-0000"}),
+                "111111111111",
+            );
+            assert_eq!(verdict(&other, None), Verdict::Handle, "unknown key: look");
+            assert!(matches!(verdict(&other, Some(KEY)), Verdict::Ignore(_)));
+            let elsewhere = api("kms", name, json!({"keyId": KEY}), "444455556666");
+            assert!(matches!(verdict(&elsewhere, None), Verdict::Ignore(_)));
+        }
+        let encrypt = api("kms", "Encrypt", json!({"keyId": KEY}), "111111111111");
+        assert!(matches!(verdict(&encrypt, None), Verdict::Ignore(_)));
+    }
+
+    #[test]
+    fn alias_calls_are_handled_only_for_the_configured_alias() {
+        for name in ALIAS_CALLS {
+            let ours = api(
+                "kms",
+                name,
+                json!({"aliasName": "alias/cloudtrail-org-key"}),
+                "111111111111",
+            );
+            assert_eq!(verdict(&ours, Some(KEY)), Verdict::Handle);
+            let other = api(
+                "kms",
+                name,
+                json!({"aliasName": "alias/app"}),
+                "111111111111",
+            );
+            assert!(matches!(verdict(&other, None), Verdict::Ignore(_)));
+        }
+    }
+
+    #[test]
+    fn schedules_and_lifecycle_events_are_handled_and_the_rest_ignored() {
+        let schedule = json!({"id": "s-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        let (info, v) = classify(&schedule, &desired(), None).unwrap();
+        assert_eq!(v, Verdict::Handle);
+        assert_eq!(info.id.as_deref(), Some("s-1"));
+        for name in LIFECYCLE_EVENTS {
+            let e = json!({"id": "c-1", "source": "aws.controltower",
+                "detail-type": "AWS Service Event via CloudTrail", "detail": {"eventName": name}});
+            assert_eq!(verdict(&e, None), Verdict::Handle, "{name}");
+        }
+        let other_ct = json!({"source": "aws.controltower",
+            "detail-type": "AWS Service Event via CloudTrail", "detail": {"eventName": "EnableGuardrail"}});
+        assert!(matches!(verdict(&other_ct, None), Verdict::Ignore(_)));
+        let s3 = json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+        assert!(matches!(verdict(&s3, None), Verdict::Ignore(_)));
+    }
+
+    #[test]
+    fn an_event_that_is_not_from_eventbridge_is_an_error() {
+        for bad in [
+            json!(null),
+            json!("text"),
+            json!([1, 2]),
+            json!({"detail": {}}),
+        ] {
+            let e = classify(&bad, &desired(), None).unwrap_err();
+            assert!(e.contains("not an EventBridge event"), "{e}");
+        }
+    }
+}

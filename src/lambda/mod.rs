@@ -1,0 +1,295 @@
+//! `trailkey lambda`: trailkey as an AWS Lambda function (custom runtime
+//! `provided.al2023`), repairing drift within seconds of the API call that
+//! caused it.
+//!
+//! The process starts once (a cold start): it reads the config
+//! (`TRAILKEY_CONFIG`, default `trailkey.toml` next to the binary) and the
+//! mode (`TRAILKEY_MODE`: `plan`, the default, or `apply`), and builds the
+//! AWS clients, which every invocation then reuses. Each event is judged by
+//! [`event::classify`] without any AWS call; an event about the configured
+//! trail, trailkey's key or alias, a schedule or a Control Tower lifecycle
+//! event runs the reconcile loop: a plan, and in `apply` mode an apply when
+//! the plan shows drift (the loop's `Apply` plans first and writes only on
+//! drift, so a converged setup costs the no-op plan's calls). The response
+//! and one JSON log line on stdout say what triggered the run, the plan
+//! and whether anything was applied. A bad config, a bad mode or an event
+//! that is not an EventBridge event gives an error response and no AWS call.
+
+pub mod event;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::sdk::{Options, SdkConnect};
+use crate::config::{self, Desired};
+use crate::error::Error;
+use crate::plan::{Address, Plan, Step};
+use crate::reconcile::{self, Command, Outcome};
+use crate::render::PlanJson;
+use event::{EventInfo, Verdict};
+
+/// The environment variables the Lambda runtime interface needs; the
+/// runtime client panics without them, so they are checked first.
+const RUNTIME_ENV: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+/// What a handled event does besides planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Report drift only.
+    Plan,
+    /// Apply when the plan shows drift.
+    Apply,
+}
+
+impl Mode {
+    fn from_env(value: Option<&str>) -> Result<Mode, String> {
+        match value {
+            None | Some("plan") => Ok(Mode::Plan),
+            Some("apply") => Ok(Mode::Apply),
+            Some(other) => Err(format!(
+                "TRAILKEY_MODE is {other:?}: set it to \"plan\" (report drift, the default) or \"apply\" (repair it)"
+            )),
+        }
+    }
+}
+
+/// Where the config is: `TRAILKEY_CONFIG`, else `trailkey.toml` next to
+/// the binary (`/var/task` in a Lambda deployment package).
+fn config_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRAILKEY_CONFIG") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(config::DEFAULT_CONFIG)))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG))
+}
+
+/// What the process set up once, for every invocation.
+struct Function {
+    /// The config and the clients, or why every invocation fails.
+    ready: Result<(Desired, SdkConnect, Mode), String>,
+    /// trailkey's key ARN, once a run has seen it: key events about other
+    /// keys are then ignored without an AWS call.
+    known_key: RefCell<Option<String>>,
+}
+
+/// The response of one invocation, also written as the log line.
+#[derive(Serialize)]
+struct Response<'a> {
+    event: &'a EventInfo,
+    /// Whether the event ran the reconcile loop.
+    handled: bool,
+    /// Why an event was ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<PlanJson<'a>>,
+    /// Whether the run wrote anything.
+    applied: bool,
+    /// The writes, `operation target` each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+
+/// Runs the Lambda runtime loop until the runtime ends it.
+pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
+    if let Some(missing) = RUNTIME_ENV.iter().find(|v| std::env::var_os(v).is_none()) {
+        return Err(Error::usage(
+            format!("trailkey lambda runs inside AWS Lambda, but {missing} is not set"),
+            "deploy the binary as `bootstrap` of a provided.al2023 function (docs/control-tower.md, event-driven repair); to try it locally, run it under a Lambda Runtime API emulator",
+        ));
+    }
+    if std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|m| m.parse::<i32>().ok())
+        .is_none()
+    {
+        return Err(Error::usage(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not a whole number",
+            "Lambda sets it to the function's memory in MB",
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot start the async runtime: {e}"),
+                "report this as a bug",
+            )
+        })?;
+    runtime.block_on(async {
+        let function = Function::start(profile).await;
+        let handler = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| {
+            function.invoke(e.payload)
+        });
+        lambda_runtime::run(handler).await.map_err(|e| {
+            Error::usage(
+                format!("the Lambda runtime stopped: {e}"),
+                "see the function's log for the invocation that stopped it",
+            )
+        })
+    })?;
+    Ok(crate::Status::Success)
+}
+
+impl Function {
+    /// The cold start: the config, the mode and the clients. Makes no AWS
+    /// call; a bad config or mode is kept and answers every invocation.
+    async fn start(profile: Option<String>) -> Function {
+        let path = config_path();
+        let mode = Mode::from_env(std::env::var("TRAILKEY_MODE").ok().as_deref());
+        let ready = match (config::load(&path), mode) {
+            (Err(e), _) => Err(e.render()),
+            (_, Err(e)) => Err(e),
+            (Ok(desired), Ok(mode)) => {
+                let options = Options {
+                    profile,
+                    management_role: desired.management_role.clone(),
+                };
+                let connect = SdkConnect::new(desired.region.as_str(), &options).await;
+                Ok((desired, connect, mode))
+            }
+        };
+        if let Err(e) = &ready {
+            log_line(&serde_json::json!({"level": "error", "message": e}));
+        }
+        Function {
+            ready,
+            known_key: RefCell::new(None),
+        }
+    }
+
+    async fn invoke(&self, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+        let failure = |kind: &str, message: String| {
+            log_line(
+                &serde_json::json!({"level": "error", "error_type": kind, "message": message}),
+            );
+            lambda_runtime::Diagnostic {
+                error_type: kind.to_owned(),
+                error_message: message,
+            }
+        };
+        let (desired, connect, mode) = self
+            .ready
+            .as_ref()
+            .map_err(|e| failure("trailkey.ConfigError", e.clone()))?;
+        let known = self.known_key.borrow().clone();
+        let (info, verdict) = event::classify(&payload, desired, known.as_deref())
+            .map_err(|e| failure("trailkey.BadEvent", e))?;
+        if let Verdict::Ignore(reason) = verdict {
+            let response = Response {
+                event: &info,
+                handled: false,
+                reason: Some(reason),
+                mode: *mode,
+                plan: None,
+                applied: false,
+                writes: Vec::new(),
+            };
+            return Ok(respond(&response));
+        }
+        let command = match mode {
+            Mode::Plan => Command::Plan,
+            Mode::Apply => Command::Apply {
+                auto_approve: true,
+                policy_retry: std::time::Duration::from_secs(120),
+                propagation_retry: std::time::Duration::from_secs(120),
+                wait_for_delivery: None,
+            },
+        };
+        let outcome = reconcile::run(connect, desired, command, &mut Quiet)
+            .await
+            .map_err(|e| {
+                let kind = match &e {
+                    Error::Aws { .. } => "trailkey.AwsError",
+                    Error::Conflict { .. } => "trailkey.Conflict",
+                    _ => "trailkey.CheckFailed",
+                };
+                failure(kind, format!("{} (event {:?})", e.render(), info.id))
+            })?;
+        let (plan, done) = match &outcome {
+            Outcome::Planned(plan) => (plan, &[][..]),
+            Outcome::Applied { plan, done, .. } => (plan, &done[..]),
+            Outcome::Policy(_) => unreachable!("only plan and apply run here"),
+        };
+        let key = match &outcome {
+            Outcome::Applied { result, .. } => result.key_arn.clone(),
+            _ => plan.key.as_ref().map(|k| k.arn.clone()),
+        };
+        if key.is_some() {
+            *self.known_key.borrow_mut() = key;
+        }
+        let response = Response {
+            event: &info,
+            handled: true,
+            reason: None,
+            mode: *mode,
+            plan: Some(PlanJson::from(plan)),
+            applied: !done.is_empty(),
+            writes: done
+                .iter()
+                .map(|d| format!("{} {}", d.operation, d.target))
+                .collect(),
+        };
+        Ok(respond(&response))
+    }
+}
+
+/// The response as JSON, also written as the invocation's log line.
+fn respond(response: &Response<'_>) -> Value {
+    let value = serde_json::to_value(response).expect("the response serializes");
+    let mut line = serde_json::json!({"level": "info", "message": "trailkey lambda invocation"});
+    line["response"] = value.clone();
+    log_line(&line);
+    value
+}
+
+/// One JSON object on one line of stdout, which Lambda sends to the
+/// function's log.
+fn log_line(value: &Value) {
+    crate::output::out(&format!("{value}\n"));
+}
+
+/// The reconcile loop's UI in Lambda: no terminal, nothing to confirm
+/// (apply runs auto-approved); progress goes to the debug log.
+struct Quiet;
+
+impl reconcile::Ui for Quiet {
+    fn about_to_apply(&mut self, _plan: &Plan) {}
+
+    fn confirm(&mut self, _plan: &Plan) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn step(&mut self, index: usize, total: usize, address: Address, step: &Step) {
+        tracing::info!(
+            index,
+            total,
+            address = address.as_str(),
+            operation = step.operation(),
+            "apply step"
+        );
+    }
+
+    fn planning_again(&mut self, why: &str, _plan: &Plan) {
+        tracing::info!(why, "planning again");
+    }
+
+    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
+        tracing::info!(what, attempt, attempts, "waiting");
+    }
+
+    fn delivery(&mut self, _waited: std::time::Duration, _within: std::time::Duration) {}
+}
