@@ -2,12 +2,15 @@
 //! drop), the boto3 fixture (`fixture.py`) to seed and read back AWS state
 //! independently of trailkey, and the real `trailkey` binary pointed at moto
 //! through the standard AWS environment only, directly or through a
-//! recording [`Proxy`] (`proxy.rs`).
+//! recording [`Proxy`] (`proxy.rs`). For `trailkey lambda`, a local Lambda
+//! Runtime API ([`lambda_api::RuntimeApi`]) to run the binary as a
+//! custom runtime against.
 #![allow(dead_code)]
 
 pub mod aws_rules;
 pub mod cloudtrail_policy;
 pub mod delivery_rules;
+pub mod lambda_api;
 pub mod proxy;
 
 /// The general key policy evaluator, a child module of `cloudtrail_policy`
