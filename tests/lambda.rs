@@ -1,0 +1,308 @@
+//! `trailkey lambda` end to end: the real binary as a Lambda custom runtime,
+//! under a local Lambda Runtime API (`support::lambda_api`), against moto
+//! through the real-AWS layer.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::lambda_api::RuntimeApi;
+use support::{CountingServer, Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `trailkey lambda`, its stdout and stderr (the function's log)
+/// going to files, so that a long run never blocks on a full pipe.
+struct Function {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+/// `trailkey lambda` serving `api`, with AWS at `endpoint`, the config at
+/// `config` (`TRAILKEY_CONFIG`) and `mode` (`TRAILKEY_MODE`).
+fn start_function(api: &RuntimeApi, endpoint: &str, config: &Path, mode: &str) -> Function {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+    isolate_aws_env(&mut cmd, endpoint);
+    cmd.arg("lambda")
+        .env("TRAILKEY_CONFIG", config)
+        .env("TRAILKEY_MODE", mode)
+        .envs(api.lambda_env())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap());
+    Function {
+        child: cmd.spawn().expect("start trailkey lambda"),
+        log,
+    }
+}
+
+/// Stops the function and returns what it logged.
+fn stop(mut function: Function) -> String {
+    let _ = function.child.kill();
+    let _ = function.child.wait();
+    std::fs::read_to_string(function.log.path()).unwrap()
+}
+
+/// The EventBridge event CloudTrail sends for `UpdateTrail` of `trail`.
+fn update_trail_event(seed: &Seed) -> Value {
+    json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
+        "account": seed.management, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09", "eventSource": "cloudtrail.amazonaws.com",
+            "eventName": "UpdateTrail", "awsRegion": "us-east-1",
+            "eventID": "0b4cc7f3-0bb5-4d3a-9b3c-2b3c1f0e9d11",
+            "recipientAccountId": seed.management,
+            "requestParameters": {"name": seed.trail_name, "kmsKeyId": ""}
+        }
+    })
+}
+
+fn applied(seed: &Seed, moto: &Moto) {
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+fn response(api: &RuntimeApi, id: &str) -> Value {
+    api.wait_result(id, WAIT).response().clone()
+}
+
+fn error(api: &RuntimeApi, id: &str) -> Value {
+    api.wait_result(id, WAIT).error().clone()
+}
+
+#[test]
+fn a_drift_event_in_apply_mode_repairs_then_a_second_event_is_a_no_op_plan() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    assert!(on_sse_s3(&moto.state(&seed)));
+
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &moto.layer().endpoint, &seed.config, "apply");
+    moto.start_recording();
+    let first = api.invoke(update_trail_event(&seed));
+    let r = response(&api, &first);
+    assert_eq!(r["handled"], true, "{r:#}");
+    assert_eq!(r["mode"], "apply");
+    assert_eq!(r["applied"], true, "{r:#}");
+    assert_eq!(r["event"]["name"], "UpdateTrail");
+    assert_eq!(r["event"]["id"], "6a7e8feb-b491-4cf7-a9f1-bf3703467718");
+    assert_eq!(r["plan"]["summary"]["change"], 1, "{r:#}");
+    let writes: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|c| is_write(c))
+        .collect();
+    assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
+    let state = moto.state(&seed);
+    assert!(!on_sse_s3(&state), "repaired: {state:#}");
+
+    // The same process serves the next event: a warm, converged run makes
+    // the no-op plan's 10 calls and writes nothing.
+    moto.start_recording();
+    let second = api.invoke(update_trail_event(&seed));
+    let r = response(&api, &second);
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(false)),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["plan"]["summary"],
+        json!({"add": 0, "change": 0, "destroy": 0})
+    );
+    let calls = moto.recorded();
+    assert_eq!(calls.len(), 10, "{calls:?}");
+    assert!(calls.iter().all(|c| !is_write(c)), "{calls:?}");
+    assert!(
+        api.polls() >= 3,
+        "one process polled for both events and the next"
+    );
+    let log = stop(function);
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "trailkey lambda invocation")
+        .collect();
+    assert_eq!(lines.len(), 2, "one JSON log line per invocation:\n{log}");
+    assert_eq!(lines[0]["response"]["applied"], true);
+}
+
+#[test]
+fn the_same_event_in_plan_mode_reports_the_drift_and_writes_nothing() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &moto.layer().endpoint, &seed.config, "plan");
+    moto.start_recording();
+    let id = api.invoke(update_trail_event(&seed));
+    let r = response(&api, &id);
+    stop(function);
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(false)),
+        "{r:#}"
+    );
+    assert_eq!(r["mode"], "plan");
+    let changed: Vec<&Value> = r["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .collect();
+    assert_eq!(changed.len(), 1, "{r:#}");
+    assert_eq!(changed[0]["address"], "trail_encryption");
+    assert!(moto.recorded().iter().all(|c| !is_write(c)));
+    assert!(on_sse_s3(&moto.state(&seed)), "nothing written");
+}
+
+#[test]
+fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let nobody = CountingServer::start();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
+    let mut other_trail = update_trail_event(&seed);
+    other_trail["detail"]["requestParameters"]["name"] = json!("someone-elses-trail");
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    for event in [other_trail, s3] {
+        let id = api.invoke(event);
+        let r = response(&api, &id);
+        assert_eq!(r["handled"], false, "{r:#}");
+        assert!(r["reason"].as_str().is_some_and(|s| !s.is_empty()), "{r:#}");
+    }
+    stop(function);
+    assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+#[test]
+fn a_bad_config_or_a_bad_event_gives_an_error_response_and_no_aws_call() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let nobody = CountingServer::start();
+
+    let bad = moto.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[accounts]\nsecurity_tooling = \"1111\"\n").unwrap();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &bad, "apply");
+    let id = api.invoke(update_trail_event(&seed));
+    let e = error(&api, &id);
+    assert_eq!(e["errorType"], "trailkey.ConfigError", "{e}");
+    assert!(
+        e["errorMessage"].as_str().unwrap().contains("bad.toml"),
+        "{e}"
+    );
+    stop(function);
+
+    // A good config, but an event that is not from EventBridge, or a bad mode.
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
+    let id = api.invoke(json!({"hello": "world"}));
+    let e = error(&api, &id);
+    assert_eq!(e["errorType"], "trailkey.BadEvent", "{e}");
+    stop(function);
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &seed.config, "repair");
+    let id = api.invoke(update_trail_event(&seed));
+    let e = error(&api, &id);
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("TRAILKEY_MODE"),
+        "{e}"
+    );
+    stop(function);
+    assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+/// A scheduled event, as EventBridge Scheduler's rule target gets it.
+fn schedule_event(n: usize) -> Value {
+    json!({"version": "0", "id": format!("schedule-{n}"), "detail-type": "Scheduled Event",
+           "source": "aws.events", "region": "us-east-1", "resources": [], "detail": {}})
+}
+
+/// The latency proxy of `make bench` (`tests/bench/latency_proxy.py`) in
+/// front of `endpoint`: 50 ms added to every AWS request.
+fn latency_proxy(endpoint: &str) -> (Child, String) {
+    let upstream = endpoint.trim_start_matches("http://");
+    let mut child = Command::new(support::venv().join("bin/python"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/latency_proxy.py"))
+        .args(["--upstream", upstream, "--delay-ms", "50"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the latency proxy");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let address = line
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("latency proxy: {line:?}"))
+        .trim()
+        .to_owned();
+    (child, format!("http://{address}"))
+}
+
+/// Cold start and warm invocations on a converged setup, timed: run with
+/// `make bench` (release build). Cold: from starting the process to its
+/// first response (config, clients, the first plan). Warm: from the event's
+/// hand-out to its response, as the Runtime API sees it. Directly against
+/// moto and with 50 ms added to every AWS request.
+#[test]
+#[ignore = "a measurement, run by make bench"]
+fn lambda_cold_start_and_warm_invocation_times() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    let mut report = Vec::new();
+    for latency in [0, 50] {
+        let (proxy, endpoint) = if latency == 0 {
+            (None, moto.endpoint.clone())
+        } else {
+            let (child, endpoint) = latency_proxy(&moto.endpoint);
+            (Some(child), endpoint)
+        };
+        let api = RuntimeApi::start();
+        let started = std::time::Instant::now();
+        let function = start_function(&api, &endpoint, &seed.config, "apply");
+        let first = api.invoke(schedule_event(0));
+        let cold = response(&api, &first);
+        let cold_ms = started.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(cold["applied"], false, "{cold:#}");
+        let mut warm: Vec<f64> = (1..=10)
+            .map(|n| {
+                let id = api.invoke(schedule_event(n));
+                let invocation = api.wait_result(&id, WAIT);
+                assert_eq!(invocation.response()["handled"], true);
+                invocation.took.as_secs_f64() * 1000.0
+            })
+            .collect();
+        stop(function);
+        if let Some(mut p) = proxy {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        warm.sort_by(f64::total_cmp);
+        eprintln!("latency {latency} ms: cold {cold_ms:.1} ms, warm {warm:?}");
+        report.push(json!({
+            "latency_ms": latency,
+            "cold_start_ms": (cold_ms * 10.0).round() / 10.0,
+            "warm_ms": {"min": warm[0], "median": warm[warm.len() / 2], "max": warm[warm.len() - 1]},
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
