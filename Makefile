@@ -67,3 +67,6 @@ bench: $(VENV)/bin/moto_server $(BENCH_VENV)/bin/aws
 	$(VENV)/bin/python tests/bench/bench.py --trailkey target/release/trailkey --venv $(VENV) \
 		--aws $(BENCH_VENV)/bin/aws --runs $(BENCH_RUNS) --delay-ms $(BENCH_DELAY_MS) \
 		--guard-log target/bench/guard.log --json target/bench/bench.json --markdown target/bench/bench.md
+	@echo "== trailkey lambda: cold start and warm invocations (release build)"
+	TRAILKEY_VENV=$(CURDIR)/$(VENV) cargo test --release --quiet --test lambda \
+		lambda_cold_start_and_warm_invocation_times -- --ignored --nocapture
