@@ -16,6 +16,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,13 +31,14 @@ use support::{Moto, Seed, isolate_aws_env, transcript};
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Says why the check cannot run here: fails under CI, otherwise prints it
-/// where `cargo test` shows it and lets the test pass.
+/// and lets the test pass. It writes to stderr itself, not with `eprintln!`,
+/// which the test harness would capture and hide for a passing test.
 fn unavailable(why: &str) {
     let msg = format!("static binary check NOT RUN: {why}");
     if std::env::var_os("CI").is_some() {
         panic!("{msg} (CI is set, so this is a failure)");
     }
-    eprintln!("\n!!!!!!!! {msg}\n");
+    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg}\n");
 }
 
 /// The static binary, if `make dist` built it from this same source
@@ -167,8 +169,8 @@ fn port_of(endpoint: &str) -> &str {
     endpoint.rsplit(':').next().expect("endpoint with a port")
 }
 
-/// The binary and its root for a freshly seeded moto, or why not.
-fn setup(moto: &Moto) -> Option<(Seed, Root)> {
+/// A moto, its seed and a root holding the static binary, or why not.
+fn setup() -> Option<(Moto, Seed, Root)> {
     let bin = match static_binary() {
         Ok(bin) => bin,
         Err(why) => {
@@ -176,19 +178,19 @@ fn setup(moto: &Moto) -> Option<(Seed, Root)> {
             return None;
         }
     };
+    let moto = Moto::start();
     let seed = moto.seed();
     let root = Root::new(&bin, &seed);
     if let Err(why) = root.usable() {
         unavailable(&why);
         return None;
     }
-    Some((seed, root))
+    Some((moto, seed, root))
 }
 
 #[test]
 fn the_static_binary_plans_in_an_empty_root_by_address_and_by_localhost() {
-    let moto = Moto::start();
-    let Some((seed, root)) = setup(&moto) else {
+    let Some((moto, seed, root)) = setup() else {
         return;
     };
     assert_eq!(
@@ -358,8 +360,7 @@ fn answer(query: &[u8]) -> Option<(String, u16, Vec<u8>)> {
 
 #[test]
 fn the_static_binary_resolves_a_name_through_resolv_conf() {
-    let moto = Moto::start();
-    let Some((_seed, root)) = setup(&moto) else {
+    let Some((moto, _seed, root)) = setup() else {
         return;
     };
     let dns = match FakeDns::start() {
