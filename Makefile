@@ -71,9 +71,11 @@ demo: $(VENV)/bin/moto_server
 
 # `make lint`: rustfmt and clippy, then the GitHub Actions workflows (the
 # repository's own and the example) against the workflow schema and zizmor's
-# security audit, offline, from the pinned tools in .venv-lint.
+# security audit, and the Lambda templates through cfn-lint, offline, from the
+# pinned tools in .venv-lint.
 LINT_VENV := .venv-lint
 WORKFLOWS := .github/workflows/ci.yml .github/workflows/release.yml docs/examples/github-actions.yml
+TEMPLATES := docs/examples/lambda/template.yaml docs/examples/lambda/security-tooling-forwarder.yaml
 
 $(LINT_VENV)/bin/zizmor: tests/lint-requirements.txt
 	$(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q -r tests/lint-requirements.txt
@@ -83,6 +85,7 @@ lint: $(LINT_VENV)/bin/zizmor
 	cargo fmt --check && cargo clippy --all-targets -- -D warnings
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(LINT_VENV)/bin/zizmor --offline $(WORKFLOWS)
+	$(LINT_VENV)/bin/cfn-lint $(TEMPLATES)
 
 # A long fuzz of the config parser and the key-policy normalizer/merger
 # (tests/properties.rs), FUZZ_CASES cases per property; not part of `make test`.
