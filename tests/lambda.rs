@@ -306,3 +306,38 @@ fn lambda_cold_start_and_warm_invocation_times() {
     }
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }
+
+/// As Lambda deploys it: the binary named `bootstrap`, started with no
+/// argument, with `trailkey.toml` next to it and no `TRAILKEY_CONFIG`.
+#[test]
+fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let task = tempfile::tempdir().unwrap();
+    let bootstrap = task.path().join("bootstrap");
+    std::fs::copy(env!("CARGO_BIN_EXE_trailkey"), &bootstrap).unwrap();
+    std::fs::copy(&seed.config, task.path().join("trailkey.toml")).unwrap();
+    let nobody = CountingServer::start();
+    let api = RuntimeApi::start();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(&bootstrap);
+    isolate_aws_env(&mut cmd, &nobody.endpoint);
+    cmd.env_remove("TRAILKEY_CONFIG")
+        .env_remove("TRAILKEY_MODE")
+        .current_dir(std::env::temp_dir())
+        .envs(api.lambda_env())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap());
+    let function = Function {
+        child: cmd.spawn().expect("start bootstrap"),
+        log,
+    };
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let id = api.invoke(s3);
+    let r = response(&api, &id);
+    let log = stop(function);
+    assert_eq!(r["handled"], false, "{r:#}\n{log}");
+    assert_eq!(r["mode"], "plan", "the default mode");
+    assert_eq!(nobody.connections(), 0);
+}

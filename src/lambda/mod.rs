@@ -4,8 +4,10 @@
 //!
 //! The process starts once (a cold start): it reads the config
 //! (`TRAILKEY_CONFIG`, default `trailkey.toml` next to the binary) and the
-//! mode (`TRAILKEY_MODE`: `plan`, the default, or `apply`), and builds the
-//! AWS clients, which every invocation then reuses. Each event is judged by
+//! mode (`TRAILKEY_MODE`: `plan`, the default, or `apply`), and loads the
+//! AWS configuration and the management-account clients, which every
+//! invocation then reuses (each run assumes the Security Tooling role anew,
+//! as every trailkey run does). Each event is judged by
 //! [`event::classify`] without any AWS call; an event about the configured
 //! trail, trailkey's key or alias, a schedule or a Control Tower lifecycle
 //! event runs the reconcile loop: a plan, and in `apply` mode an apply when
