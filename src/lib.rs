@@ -240,7 +240,9 @@ fn init(
 
 /// Runs `f` on a single-threaded runtime: the AWS calls of a run are
 /// concurrent (`tokio::join!`), never parallel.
-fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+pub(crate) fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -122,16 +122,7 @@ pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
             "Lambda sets it to the function's memory in MB",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::usage(
-                format!("cannot start the async runtime: {e}"),
-                "report this as a bug",
-            )
-        })?;
-    runtime.block_on(async {
+    crate::block_on(async {
         let function = Function::start(profile).await;
         let handler = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| {
             function.invoke(e.payload)
