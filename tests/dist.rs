@@ -79,9 +79,19 @@ struct Root {
 
 impl Root {
     fn new(bin: &Path, seed: &Seed) -> Root {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // Next to the binary, so that it can be hard-linked in: a copy is a
+        // file open for writing, which a child forked meanwhile by another
+        // test's thread holds until it execs, and running it then fails with
+        // "Text file busy".
+        let dir = tempfile::Builder::new()
+            .prefix("chroot-")
+            .tempdir_in(bin.parent().expect("the binary's directory"))
+            .or_else(|_| tempfile::tempdir())
+            .expect("temp dir");
         let root = dir.path();
-        std::fs::copy(bin, root.join("trailkey")).expect("copy the binary");
+        if std::fs::hard_link(bin, root.join("trailkey")).is_err() {
+            std::fs::copy(bin, root.join("trailkey")).expect("copy the binary");
+        }
         std::fs::copy(&seed.config, root.join("trailkey.toml")).expect("copy the config");
         std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
         std::fs::copy(CA_BUNDLE, root.join(&CA_BUNDLE[1..])).expect("copy the CA bundle");
@@ -136,7 +146,17 @@ impl Root {
     }
 
     fn run(&self, endpoint: &str, args: &[&str]) -> Output {
-        self.command(endpoint, args).output().expect("run chroot")
+        // Where the binary had to be copied, a run can still meet the copy's
+        // write handle in another test's child for a moment (see `new`).
+        let mut tries = 0;
+        loop {
+            let out = self.command(endpoint, args).output().expect("run chroot");
+            tries += 1;
+            if tries == 10 || !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Whether this user can run the binary in the root at all.
