@@ -313,9 +313,16 @@ fn lambda_cold_start_and_warm_invocation_times() {
 fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
     let moto = Moto::start();
     let seed = moto.seed();
-    let task = tempfile::tempdir().unwrap();
+    // Hard-linked next to the binary rather than copied: a copy is a file
+    // open for writing, which a child another test forks meanwhile holds
+    // until it execs, and running it then fails with "Text file busy".
+    let exe = Path::new(env!("CARGO_BIN_EXE_trailkey"));
+    let task = tempfile::Builder::new()
+        .prefix("lambda-task-")
+        .tempdir_in(exe.parent().unwrap())
+        .unwrap();
     let bootstrap = task.path().join("bootstrap");
-    std::fs::copy(env!("CARGO_BIN_EXE_trailkey"), &bootstrap).unwrap();
+    std::fs::hard_link(exe, &bootstrap).unwrap();
     std::fs::copy(&seed.config, task.path().join("trailkey.toml")).unwrap();
     let nobody = CountingServer::start();
     let api = RuntimeApi::start();
