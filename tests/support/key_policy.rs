@@ -1002,5 +1002,13 @@ mod tests {
             "arn:aws:iam::111111111111:role/AWSControlTowerExecution"
         ));
         assert!(!arn_like("arn:aws:iam::*", "arn:aws:iam::1:role/x"));
+        assert!(wildcard_match(
+            "*a*a*a*a*b",
+            &"a".repeat(5000).replace("aaaa", "aaab")
+        ));
+        assert!(!wildcard_match(&"*a".repeat(200), &"a".repeat(199)));
+        let trail = "arn:aws:cloudtrail:us-east-1:111111111111:trail/org-trail";
+        assert!(arn_like("arn:aws:cloudtrail:*:111111111111:trail/*", trail));
+        assert!(!arn_like("arn:aws:cloudtrail:*", trail), "six parts");
     }
 }
