@@ -1012,6 +1012,142 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
 }
 
+// ---------------------------------------------------------------------------
+// `trailkey lambda` invocations: the function's own code path on the fake.
+
+/// The EventBridge event of a KMS call `name` on the key `key_id`.
+fn kms_event(name: &str, key_id: &str) -> Value {
+    json!({
+        "id": format!("event-{name}"), "source": "aws.kms",
+        "detail-type": "AWS API Call via CloudTrail",
+        "account": SECURITY_TOOLING, "region": REGION,
+        "detail": {"eventSource": "kms.amazonaws.com", "eventName": name,
+                   "awsRegion": REGION, "recipientAccountId": SECURITY_TOOLING,
+                   "requestParameters": {"keyId": key_id}}
+    })
+}
+
+fn schedule_event() -> Value {
+    json!({"id": "schedule", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+}
+
+/// A function process in `mode` on `fake`, before its first invocation.
+fn lambda_function(
+    fake: &FakeCloud,
+    desired: &Desired,
+    mode: crate::lambda::Mode,
+) -> crate::lambda::Function<FakeCloud> {
+    crate::lambda::Function::new(Ok((desired.clone(), fake.clone(), mode)))
+}
+
+/// (calls, rounds, response) of one invocation.
+fn invoke(
+    fake: &FakeCloud,
+    function: &crate::lambda::Function<FakeCloud>,
+    event: Value,
+) -> (usize, u128, Value) {
+    let mut response = Value::Null;
+    let (calls, rounds) = calls_and_rounds(fake, async {
+        response = function
+            .invoke(event)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message));
+    });
+    (calls, rounds, response)
+}
+
+#[test]
+fn a_warm_lambda_invocation_on_a_converged_setup_is_the_no_op_plans_ten_calls_in_two_rounds() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let (calls, rounds, cold) = invoke(&fake, &function, schedule_event());
+    assert_eq!((calls, rounds), (10, 2), "cold: {:?}", fake.calls());
+    assert_eq!(cold["applied"], false, "{cold:#}");
+    for _ in 0..3 {
+        let (calls, rounds, warm) = invoke(&fake, &function, schedule_event());
+        eprintln!("warm lambda invocation: {calls} calls in {rounds} rounds");
+        assert_eq!((calls, rounds), (10, 2), "warm: {:?}", fake.calls());
+        assert!(fake.writes().is_empty());
+        assert_eq!(
+            (warm["handled"].clone(), warm["applied"].clone()),
+            (json!(true), json!(false)),
+            "{warm:#}"
+        );
+    }
+}
+
+#[test]
+fn before_its_first_plan_the_function_tells_a_key_event_by_the_keys_tags() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let ours = only_key(&fake);
+    let foreign = "0000aaaa-0000-4000-8000-00000000f00d";
+    {
+        let mut s = fake.state.borrow_mut();
+        let mut other = s.keys[0].clone();
+        other.info.key_id = foreign.to_owned();
+        other.info.arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{foreign}");
+        other.tags.clear();
+        s.keys.push(other);
+    }
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+
+    // A call on another key: its tags are read (AssumeRole, then
+    // ListResourceTags), and the event is ignored.
+    for _ in 0..2 {
+        let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", foreign));
+        assert_eq!((calls, rounds), (2, 2), "{:?}", fake.calls());
+        assert_eq!(fake.calls(), ["AssumeRole", "ListResourceTags"]);
+        assert_eq!(r["handled"], false, "{r:#}");
+        assert!(
+            r["reason"].as_str().unwrap().contains("did not create"),
+            "{r:#}"
+        );
+    }
+
+    // trailkey's key disabled: its tags say it is trailkey's; the plan runs
+    // and repairs, and the process now knows the key.
+    fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
+    let (_, _, r) = invoke(&fake, &function, kms_event("DisableKey", &ours.info.key_id));
+    assert_eq!(&fake.calls()[..2], ["AssumeRole", "ListResourceTags"]);
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(true)),
+        "{r:#}"
+    );
+    assert_eq!(fake.writes(), ["EnableKey"]);
+
+    // From now on a call on another key costs nothing, and one on
+    // trailkey's key, by ID or ARN, goes straight to the plan.
+    let (calls, _, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", foreign));
+    assert_eq!(calls, 0, "{:?}", fake.calls());
+    assert_eq!(r["handled"], false);
+    let (calls, rounds, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", &ours.info.arn));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+    assert_eq!(r["applied"], false, "{r:#}");
+}
+
+#[test]
+fn a_key_whose_tags_cannot_be_read_is_planned_for_not_ignored() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let ours = only_key(&fake);
+    // trailkey's key with a policy that no longer lets trailkey read it.
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Plan);
+    fake.fail_next("ListResourceTags", "AccessDeniedException", "not allowed");
+    let (_, _, r) = invoke(
+        &fake,
+        &function,
+        kms_event("PutKeyPolicy", &ours.info.key_id),
+    );
+    assert_eq!(r["handled"], true, "{r:#}");
+    assert!(fake.calls().len() > 2, "the plan ran: {:?}", fake.calls());
+}
+
 fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
     waves(p)
         .iter()

@@ -384,7 +384,7 @@ pub struct FoundKeys {
     pub other_keys: Vec<KeyInfo>,
 }
 
-fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
+pub(crate) fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
     tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1)
 }
 

@@ -186,6 +186,88 @@ fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
     assert_eq!(nobody.connections(), 0, "no AWS request");
 }
 
+/// The event of the KMS call `name` on the key `key_id`, as CloudTrail
+/// records it in the Security Tooling account and the forwarding rule
+/// hands it to the management account's bus.
+fn kms_event(seed: &Seed, name: &str, key_id: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("kms-{name}-{key_id}"),
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
+        "account": seed.security_tooling, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": name,
+            "awsRegion": "us-east-1", "recipientAccountId": seed.security_tooling,
+            "requestParameters": {"keyId": key_id},
+            "resources": [{"accountId": seed.security_tooling, "type": "AWS::KMS::Key",
+                           "ARN": format!("arn:aws:kms:us-east-1:{}:key/{key_id}", seed.security_tooling)}]
+        }
+    })
+}
+
+#[test]
+fn a_call_on_another_key_costs_one_tag_read_until_the_first_plan_then_nothing() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    // Another team's key in the Security Tooling account.
+    let create = json!([{"op": "kms:CreateKey", "params": {"Description": "GuardDuty findings"}}]);
+    let other = moto.calls_as(&seed.security_tooling, None, &create)[0]["response"]["KeyMetadata"]
+        ["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &moto.layer().endpoint, &seed.config, "apply");
+
+    moto.start_recording();
+    let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", &other)));
+    assert_eq!(r["handled"], false, "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("did not create"),
+        "{r:#}"
+    );
+    assert_eq!(
+        moto.recorded(),
+        ["sts:AssumeRole", "kms:ListResourceTags"],
+        "the key's tags, read in Security Tooling"
+    );
+
+    // trailkey's key disabled: its tags say it is trailkey's, so the plan
+    // runs and repairs; the process now knows the key.
+    let ours = moto.state(&seed)["trail"]["kms_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    moto.fixture(&[
+        "drift",
+        "key-disable",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    moto.start_recording();
+    let id = ours.rsplit('/').next().unwrap();
+    let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", id)));
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(true)),
+        "{r:#}"
+    );
+    let calls = moto.recorded();
+    assert_eq!(calls[..2], ["sts:AssumeRole", "kms:ListResourceTags"]);
+    let writes: Vec<&String> = calls.iter().filter(|c| is_write(c)).collect();
+    assert_eq!(writes, ["kms:EnableKey"]);
+    let state = moto.state(&seed);
+    let key = support::key_with_arn(&state, &ours);
+    assert_eq!(key["key_state"], "Enabled", "{state:#}");
+
+    moto.start_recording();
+    let r = response(&api, &api.invoke(kms_event(&seed, "PutKeyPolicy", &other)));
+    assert_eq!(r["handled"], false, "{r:#}");
+    assert_eq!(moto.recorded(), Vec::<String>::new(), "no AWS call");
+    stop(function);
+}
+
 #[test]
 fn a_bad_config_or_a_bad_event_gives_an_error_response_and_no_aws_call() {
     let moto = Moto::start();

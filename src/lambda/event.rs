@@ -14,9 +14,12 @@
 //!   - CloudTrail's `UpdateTrail`, `StopLogging`, `DeleteTrail` naming the
 //!     configured trail (`requestParameters.name`, a name or an ARN);
 //!   - KMS's `PutKeyPolicy`, `DisableKey`, `ScheduleKeyDeletion`,
-//!     `DisableKeyRotation` on a key of the Security Tooling account in the
-//!     configured Region (`requestParameters.keyId` or `resources[].ARN`),
-//!     and, once this process has seen trailkey's key, on that key only;
+//!     `DisableKeyRotation` on trailkey's key, in the Security Tooling
+//!     account and the configured Region (`requestParameters.keyId` or
+//!     `resources[].ARN`). Once this process has run a plan it knows that
+//!     key; before, the verdict is [`Verdict::IfTrailkeys`]: the caller
+//!     reads the key's tags to tell (the only case that costs a call
+//!     before the verdict);
 //!   - KMS's `DeleteAlias` and `UpdateAlias` of the configured alias, in the
 //!     Security Tooling account and Region.
 //!
@@ -46,6 +49,11 @@ pub enum Verdict {
     Handle,
     /// About something else: no AWS call; the reason.
     Ignore(String),
+    /// A key call in the Security Tooling account on the key with this ID
+    /// or ARN, while trailkey's key is not known yet: handle it if the key
+    /// is tagged `ManagedBy = trailkey`, the tag every key trailkey creates
+    /// carries.
+    IfTrailkeys(String),
 }
 
 const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
@@ -154,7 +162,12 @@ fn api_call(
                     "{name} of another key ({:?}), not trailkey's {key}",
                     param("keyId")
                 )),
-                _ => Verdict::Handle,
+                Some(_) => Verdict::Handle,
+                None => match named_key(event, param("keyId")) {
+                    Some(key) => Verdict::IfTrailkeys(key),
+                    // No key named: plan, which finds out.
+                    None => Verdict::Handle,
+                },
             }
         }
         _ => Verdict::Ignore(format!(
@@ -173,11 +186,10 @@ fn names_trail(named: &str, trail: &TrailRef) -> bool {
     }
 }
 
-/// Whether the event is about the key `key_arn`: its `keyId` (an ID or an
-/// ARN), or an ARN in its `resources`.
-fn names_key(event: &Value, key_id: &str, key_arn: &str) -> bool {
-    let id = key_arn.rsplit('/').next().unwrap_or(key_arn);
-    let in_resources = event
+/// The ARNs in the event's `resources` (EventBridge's strings and
+/// CloudTrail's `{"ARN": ...}` objects).
+fn resource_arns(event: &Value) -> impl Iterator<Item = &str> {
+    event
         .get("resources")
         .and_then(Value::as_array)
         .into_iter()
@@ -190,8 +202,24 @@ fn names_key(event: &Value, key_id: &str, key_arn: &str) -> bool {
                 .flatten(),
         )
         .filter_map(|r| r.as_str().or_else(|| r.get("ARN").and_then(Value::as_str)))
-        .any(|arn| arn == key_arn);
-    in_resources || key_id == key_arn || key_id == id
+}
+
+/// Whether the event is about the key `key_arn`: its `keyId` (an ID or an
+/// ARN), or an ARN in its `resources`.
+fn names_key(event: &Value, key_id: &str, key_arn: &str) -> bool {
+    let id = key_arn.rsplit('/').next().unwrap_or(key_arn);
+    resource_arns(event).any(|arn| arn == key_arn) || key_id == key_arn || key_id == id
+}
+
+/// The key the event is about: its `keyId`, else a key ARN in its
+/// `resources`.
+fn named_key(event: &Value, key_id: &str) -> Option<String> {
+    if !key_id.is_empty() {
+        return Some(key_id.to_owned());
+    }
+    resource_arns(event)
+        .find(|arn| arn.starts_with("arn:") && arn.contains(":key/"))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -257,7 +285,7 @@ mod tests {
     fn key_calls_in_security_tooling_are_handled_then_only_for_trailkeys_key() {
         for name in KEY_CALLS {
             let ours = api("kms", name, json!({"keyId": KEY}), "111111111111");
-            assert_eq!(verdict(&ours, None), Verdict::Handle, "{name}");
+            assert_eq!(verdict(&ours, None), Verdict::IfTrailkeys(KEY.into()));
             assert_eq!(verdict(&ours, Some(KEY)), Verdict::Handle, "{name}");
             let by_id = api(
                 "kms",
@@ -272,8 +300,27 @@ mod tests {
                 json!({"keyId": "99999999-0000"}),
                 "111111111111",
             );
-            assert_eq!(verdict(&other, None), Verdict::Handle, "unknown key: look");
+            assert_eq!(
+                verdict(&other, None),
+                Verdict::IfTrailkeys("99999999-0000".into()),
+                "trailkey's key not known yet: its tags tell"
+            );
             assert!(matches!(verdict(&other, Some(KEY)), Verdict::Ignore(_)));
+            // The key named only in `resources`, as CloudTrail records it.
+            let mut in_resources = api("kms", name, json!({}), "111111111111");
+            in_resources["detail"]["resources"] =
+                json!([{"accountId": "111111111111", "type": "AWS::KMS::Key", "ARN": KEY}]);
+            assert_eq!(
+                verdict(&in_resources, None),
+                Verdict::IfTrailkeys(KEY.into())
+            );
+            assert_eq!(verdict(&in_resources, Some(KEY)), Verdict::Handle);
+            let nameless = api("kms", name, json!({}), "111111111111");
+            assert_eq!(
+                verdict(&nameless, None),
+                Verdict::Handle,
+                "plan to find out"
+            );
             let elsewhere = api("kms", name, json!({"keyId": KEY}), "444455556666");
             assert!(matches!(verdict(&elsewhere, None), Verdict::Ignore(_)));
         }

@@ -12,10 +12,14 @@
 //! trail, trailkey's key or alias, a schedule or a Control Tower lifecycle
 //! event runs the reconcile loop: a plan, and in `apply` mode an apply when
 //! the plan shows drift (the loop's `Apply` plans first and writes only on
-//! drift, so a converged setup costs the no-op plan's calls). The response
-//! and one JSON log line on stdout say what triggered the run, the plan
-//! and whether anything was applied. A bad config, a bad mode or an event
-//! that is not an EventBridge event gives an error response and no AWS call.
+//! drift, so a converged setup costs the no-op plan's calls). Every plan
+//! tells the process which key is trailkey's; a key event that comes before
+//! the first plan is told apart by the key's tags (two calls: `AssumeRole`
+//! and `ListResourceTags`), and handled unless they were read and show a
+//! key trailkey did not create. The response and one JSON log line on
+//! stdout say what triggered the run, the plan and whether anything was
+//! applied. A bad config, a bad mode or an event that is not an EventBridge
+//! event gives an error response and no AWS call.
 
 pub mod event;
 
@@ -26,6 +30,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::sdk::{Options, SdkConnect};
+use crate::aws::{Connect, KeyStore};
 use crate::config::{self, Desired};
 use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
@@ -77,9 +82,9 @@ fn config_path() -> PathBuf {
 }
 
 /// What the process set up once, for every invocation.
-struct Function {
+pub(crate) struct Function<C> {
     /// The config and the clients, or why every invocation fails.
-    ready: Result<(Desired, SdkConnect, Mode), String>,
+    ready: Result<(Desired, C, Mode), String>,
     /// trailkey's key ARN, once a run has seen it: key events about other
     /// keys are then ignored without an AWS call.
     known_key: RefCell<Option<String>>,
@@ -137,10 +142,10 @@ pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
     Ok(crate::Status::Success)
 }
 
-impl Function {
+impl Function<SdkConnect> {
     /// The cold start: the config, the mode and the clients. Makes no AWS
     /// call; a bad config or mode is kept and answers every invocation.
-    async fn start(profile: Option<String>) -> Function {
+    async fn start(profile: Option<String>) -> Self {
         let path = config_path();
         let mode = Mode::from_env(std::env::var("TRAILKEY_MODE").ok().as_deref());
         let ready = match (config::load(&path), mode) {
@@ -158,13 +163,21 @@ impl Function {
         if let Err(e) = &ready {
             log_line(&serde_json::json!({"level": "error", "message": e}));
         }
+        Function::new(ready)
+    }
+}
+
+impl<C: Connect> Function<C> {
+    /// A process that has not seen trailkey's key yet.
+    pub(crate) fn new(ready: Result<(Desired, C, Mode), String>) -> Self {
         Function {
             ready,
             known_key: RefCell::new(None),
         }
     }
 
-    async fn invoke(&self, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+    /// One invocation: the response, or the error Lambda reports.
+    pub(crate) async fn invoke(&self, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
         let failure = |kind: &str, message: String| {
             log_line(
                 &serde_json::json!({"level": "error", "error_type": kind, "message": message}),
@@ -179,8 +192,17 @@ impl Function {
             .as_ref()
             .map_err(|e| failure("trailkey.ConfigError", e.clone()))?;
         let known = self.known_key.borrow().clone();
-        let (info, verdict) = event::classify(&payload, desired, known.as_deref())
+        let (info, mut verdict) = event::classify(&payload, desired, known.as_deref())
             .map_err(|e| failure("trailkey.BadEvent", e))?;
+        if let Verdict::IfTrailkeys(key) = &verdict {
+            verdict = match created_by_trailkey(connect, desired, key).await {
+                Some(false) => Verdict::Ignore(format!(
+                    "{} of a key trailkey did not create ({key:?}: not tagged ManagedBy = trailkey)",
+                    info.name.as_deref().unwrap_or("a call")
+                )),
+                Some(true) | None => Verdict::Handle,
+            };
+        }
         if let Verdict::Ignore(reason) = verdict {
             let response = Response {
                 event: &info,
@@ -240,6 +262,22 @@ impl Function {
     }
 }
 
+/// Whether trailkey created the key `key` (an ID or an ARN in the Security
+/// Tooling account), by its tags; `None` when they cannot be read (the role,
+/// the key policy or the network refused), which the plan then reports.
+async fn created_by_trailkey<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    key: &str,
+) -> Option<bool> {
+    let keys = connect
+        .security_tooling(&desired.security_tooling_role_arn())
+        .await
+        .ok()?;
+    let tags = keys.list_tags(key).await.ok()?;
+    Some(crate::observe::is_trailkeys(&tags))
+}
+
 /// The response as JSON, also written as the invocation's log line.
 fn respond(response: &Response<'_>) -> Value {
     let value = serde_json::to_value(response).expect("the response serializes");
@@ -252,6 +290,11 @@ fn respond(response: &Response<'_>) -> Value {
 /// One JSON object on one line of stdout, which Lambda sends to the
 /// function's log.
 fn log_line(value: &Value) {
+    // Unit tests run invocations in process: there the line goes through
+    // the test harness's captured output instead.
+    #[cfg(test)]
+    println!("{value}");
+    #[cfg(not(test))]
     crate::output::out(&format!("{value}\n"));
 }
 

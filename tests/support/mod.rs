@@ -417,8 +417,6 @@ pub struct Seed {
 }
 
 impl Seed {
-    /// Adds `roles.management` (a role in the management account) to the
-    /// config; returns the role's ARN.
     /// Adds `roles.log_archive` (a role name) to the config; returns the
     /// role's ARN in the Log Archive account.
     pub fn add_log_archive_role(&self) -> String {
@@ -434,6 +432,8 @@ impl Seed {
         )
     }
 
+    /// Adds `roles.management` (a role in the management account) to the
+    /// config; returns the role's ARN.
     pub fn add_management_role(&self) -> String {
         let text = std::fs::read_to_string(&self.config).unwrap();
         let role = format!("arn:aws:iam::{}:role/TrailkeyRunner", self.management);
