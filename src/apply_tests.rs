@@ -1078,41 +1078,51 @@ fn a_warm_lambda_invocation_on_a_converged_setup_is_the_no_op_plans_ten_calls_in
     }
 }
 
+/// Adds an untagged key of another team to the Security Tooling account of
+/// `fake`; returns its ID.
+fn add_foreign_key(fake: &FakeCloud, id: &str) -> String {
+    let mut s = fake.state.borrow_mut();
+    let mut other = s.keys[0].clone();
+    other.info.key_id = id.to_owned();
+    other.info.arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{id}");
+    other.tags.clear();
+    s.keys.push(other);
+    id.to_owned()
+}
+
 #[test]
-fn before_its_first_plan_the_function_tells_a_key_event_by_the_keys_tags() {
+fn before_its_first_plan_the_function_tells_a_key_event_by_the_trail_the_alias_and_the_tags() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
     let ours = only_key(&fake);
-    let foreign = "0000aaaa-0000-4000-8000-00000000f00d";
-    {
-        let mut s = fake.state.borrow_mut();
-        let mut other = s.keys[0].clone();
-        other.info.key_id = foreign.to_owned();
-        other.info.arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{foreign}");
-        other.tags.clear();
-        s.keys.push(other);
-    }
+    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
     let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
 
-    // A call on another key: its tags are read (AssumeRole, then
-    // ListResourceTags), and the event is ignored.
+    // A call on another key: the trail (and AssumeRole), then the key's
+    // tags and the alias's key; none names it, so the event is ignored.
     for _ in 0..2 {
-        let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", foreign));
-        assert_eq!((calls, rounds), (2, 2), "{:?}", fake.calls());
-        assert_eq!(fake.calls(), ["AssumeRole", "ListResourceTags"]);
+        let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
+        assert_eq!((calls, rounds), (4, 2), "{:?}", fake.calls());
+        assert_eq!(
+            sorted(fake.calls()),
+            ["AssumeRole", "DescribeKey", "GetTrail", "ListResourceTags"]
+        );
         assert_eq!(r["handled"], false, "{r:#}");
         assert!(
-            r["reason"].as_str().unwrap().contains("did not create"),
+            r["reason"].as_str().unwrap().contains("another key"),
             "{r:#}"
         );
     }
 
-    // trailkey's key disabled: its tags say it is trailkey's; the plan runs
-    // and repairs, and the process now knows the key.
+    // trailkey's key disabled: it is the trail's key, so the plan runs at
+    // once and repairs, and the process now knows the key.
     fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
     let (_, _, r) = invoke(&fake, &function, kms_event("DisableKey", &ours.info.key_id));
-    assert_eq!(&fake.calls()[..2], ["AssumeRole", "ListResourceTags"]);
+    assert_eq!(
+        sorted(fake.calls()[..2].to_vec()),
+        ["AssumeRole", "GetTrail"]
+    );
     assert_eq!(
         (r["handled"].clone(), r["applied"].clone()),
         (json!(true), json!(true)),
@@ -1122,7 +1132,7 @@ fn before_its_first_plan_the_function_tells_a_key_event_by_the_keys_tags() {
 
     // From now on a call on another key costs nothing, and one on
     // trailkey's key, by ID or ARN, goes straight to the plan.
-    let (calls, _, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", foreign));
+    let (calls, _, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", &foreign));
     assert_eq!(calls, 0, "{:?}", fake.calls());
     assert_eq!(r["handled"], false);
     let (calls, rounds, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", &ours.info.arn));
@@ -1131,21 +1141,93 @@ fn before_its_first_plan_the_function_tells_a_key_event_by_the_keys_tags() {
 }
 
 #[test]
-fn a_key_whose_tags_cannot_be_read_is_planned_for_not_ignored() {
+fn a_plan_that_finds_no_key_makes_the_function_forget_the_one_it_knew() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
-    let ours = only_key(&fake);
-    // trailkey's key with a policy that no longer lets trailkey read it.
+    let ours = only_key(&fake).info.key_id;
+    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
     let function = lambda_function(&fake, &desired, crate::lambda::Mode::Plan);
-    fake.fail_next("ListResourceTags", "AccessDeniedException", "not allowed");
-    let (_, _, r) = invoke(
-        &fake,
-        &function,
-        kms_event("PutKeyPolicy", &ours.info.key_id),
-    );
-    assert_eq!(r["handled"], true, "{r:#}");
-    assert!(fake.calls().len() > 2, "the plan ran: {:?}", fake.calls());
+    invoke(&fake, &function, schedule_event());
+    let (calls, _, _) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
+    assert_eq!(calls, 0, "the key is known");
+    // trailkey's key and alias gone (deleted elsewhere), the trail on SSE-S3.
+    {
+        let mut s = fake.state.borrow_mut();
+        s.keys.retain(|k| k.info.key_id != ours);
+        s.aliases.clear();
+        s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = None;
+    }
+    let (_, _, r) = invoke(&fake, &function, schedule_event());
+    assert!(r["plan"]["target"]["key_arn"].is_null(), "no key: {r:#}");
+    // Nothing known now: the next key call is settled by reading AWS.
+    let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
+    assert_eq!((calls, rounds), (4, 2), "{:?}", fake.calls());
+    assert_eq!(r["handled"], false, "{r:#}");
+}
+
+/// Before its first plan, the function is never talked out of a key that
+/// may be trailkey's: each hostile or broken case runs the plan.
+#[test]
+fn a_key_that_may_be_trailkeys_is_planned_for_not_ignored() {
+    type Setup = fn(&FakeCloud, &str);
+    let cases: [(&str, Setup); 6] = [
+        ("trailkey's key, its tags removed", |f, _| {
+            f.state.borrow_mut().keys[0].tags.clear();
+        }),
+        ("a second key tagged ManagedBy = trailkey", |f, id| {
+            let mut s = f.state.borrow_mut();
+            let tags = s.keys[0].tags.clone();
+            s.keys
+                .iter_mut()
+                .find(|k| k.info.key_id == id)
+                .unwrap()
+                .tags = tags;
+        }),
+        ("the key the alias names, untagged", |f, id| {
+            f.state
+                .borrow_mut()
+                .aliases
+                .insert(ALIAS.to_owned(), id.to_owned());
+        }),
+        ("its tags unreadable", |f, _| {
+            f.fail_next("ListResourceTags", "AccessDeniedException", "not allowed");
+        }),
+        ("the trail unreadable", |f, _| {
+            f.fail_next("GetTrail", "AccessDeniedException", "not allowed");
+        }),
+        ("the role refused", |f, _| {
+            f.fail_next("AssumeRole", "AccessDenied", "not allowed");
+        }),
+    ];
+    let desired = desired();
+    for (name, setup) in cases {
+        let fake = empty_cloud();
+        apply_now(&fake, &desired);
+        let ours = only_key(&fake).info.key_id;
+        let other = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
+        let key = if name.starts_with("trailkey's") {
+            ours
+        } else {
+            other
+        };
+        setup(&fake, &key);
+        let function = lambda_function(&fake, &desired, crate::lambda::Mode::Plan);
+        let mut response = None;
+        block_on(async {
+            response = Some(function.invoke(kms_event("DisableKey", &key)).await);
+        });
+        match response.unwrap() {
+            Ok(r) => assert_eq!(r["handled"], true, "{name}: {r:#}"),
+            // The plan ran and reported the refusal.
+            Err(e) => assert_eq!(e.error_type, "trailkey.AwsError", "{name}: {e:?}"),
+        }
+        assert!(
+            fake.calls().contains(&"DescribeOrganization"),
+            "{name}: the plan ran: {:?}",
+            fake.calls()
+        );
+    }
 }
 
 fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {

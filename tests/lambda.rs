@@ -186,6 +186,11 @@ fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
     assert_eq!(nobody.connections(), 0, "no AWS request");
 }
 
+fn sorted(mut calls: Vec<String>) -> Vec<String> {
+    calls.sort_unstable();
+    calls
+}
+
 /// The event of the KMS call `name` on the key `key_id`, as CloudTrail
 /// records it in the Security Tooling account and the forwarding rule
 /// hands it to the management account's bus.
@@ -206,7 +211,7 @@ fn kms_event(seed: &Seed, name: &str, key_id: &str) -> Value {
 }
 
 #[test]
-fn a_call_on_another_key_costs_one_tag_read_until_the_first_plan_then_nothing() {
+fn a_call_on_another_key_costs_four_reads_until_the_first_plan_then_nothing() {
     let moto = Moto::start();
     let seed = moto.seed();
     applied(&seed, &moto);
@@ -224,17 +229,22 @@ fn a_call_on_another_key_costs_one_tag_read_until_the_first_plan_then_nothing() 
     let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", &other)));
     assert_eq!(r["handled"], false, "{r:#}");
     assert!(
-        r["reason"].as_str().unwrap().contains("did not create"),
+        r["reason"].as_str().unwrap().contains("another key"),
         "{r:#}"
     );
     assert_eq!(
-        moto.recorded(),
-        ["sts:AssumeRole", "kms:ListResourceTags"],
-        "the key's tags, read in Security Tooling"
+        sorted(moto.recorded()),
+        [
+            "cloudtrail:GetTrail",
+            "kms:DescribeKey",
+            "kms:ListResourceTags",
+            "sts:AssumeRole"
+        ],
+        "the trail's key, the alias's key and the key's tags"
     );
 
-    // trailkey's key disabled: its tags say it is trailkey's, so the plan
-    // runs and repairs; the process now knows the key.
+    // trailkey's key disabled: it is the trail's key, so the plan runs and
+    // repairs; the process now knows the key.
     let ours = moto.state(&seed)["trail"]["kms_key_id"]
         .as_str()
         .unwrap()
@@ -254,7 +264,10 @@ fn a_call_on_another_key_costs_one_tag_read_until_the_first_plan_then_nothing() 
         "{r:#}"
     );
     let calls = moto.recorded();
-    assert_eq!(calls[..2], ["sts:AssumeRole", "kms:ListResourceTags"]);
+    assert_eq!(
+        sorted(calls[..2].to_vec()),
+        ["cloudtrail:GetTrail", "sts:AssumeRole"]
+    );
     let writes: Vec<&String> = calls.iter().filter(|c| is_write(c)).collect();
     assert_eq!(writes, ["kms:EnableKey"]);
     let state = moto.state(&seed);
@@ -429,4 +442,41 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
     assert_eq!(r["handled"], false, "{r:#}\n{log}");
     assert_eq!(r["mode"], "plan", "the default mode");
     assert_eq!(nobody.connections(), 0);
+}
+
+/// The `eventName` lists of a template's event patterns, in order.
+fn template_event_names(path: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("eventName: ["))
+        .map(|l| {
+            l.trim_end_matches(']')
+                .split(',')
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// The deployment templates forward exactly the calls the function acts on:
+/// an event the function handles but no rule sends would never arrive.
+#[test]
+fn the_templates_send_exactly_the_events_the_function_handles() {
+    use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
+    let list = |names: &[&[&str]]| -> Vec<String> {
+        names.concat().iter().map(|n| (*n).to_owned()).collect()
+    };
+    let kms = list(&[&KEY_CALLS, &ALIAS_CALLS]);
+    assert_eq!(
+        template_event_names("docs/examples/lambda/template.yaml"),
+        [
+            list(&[&CLOUDTRAIL_CALLS]),
+            kms.clone(),
+            list(&[&LIFECYCLE_EVENTS])
+        ]
+    );
+    assert_eq!(
+        template_event_names("docs/examples/lambda/security-tooling-forwarder.yaml"),
+        [kms]
+    );
 }

@@ -1,6 +1,5 @@
-//! Which events `trailkey lambda` acts on. Pure: an event and the config
-//! in, a [`Verdict`] out, with no AWS call, so that an event about another
-//! resource costs nothing.
+//! Which events `trailkey lambda` acts on. Pure: an event, the config and
+//! the key this process knows in, a [`Verdict`] out, with no AWS call.
 //!
 //! Events come from EventBridge
 //! (<https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html>):
@@ -11,20 +10,20 @@
 //!   `detail.eventName` `UpdateLandingZone` or `CreateManagedAccount`): a
 //!   landing zone update or a new account may change what trailkey manages.
 //! - **"AWS API Call via CloudTrail"** events:
-//!   - CloudTrail's `UpdateTrail`, `StopLogging`, `DeleteTrail` naming the
-//!     configured trail (`requestParameters.name`, a name or an ARN);
-//!   - KMS's `PutKeyPolicy`, `DisableKey`, `ScheduleKeyDeletion`,
-//!     `DisableKeyRotation` on trailkey's key, in the Security Tooling
+//!   - CloudTrail's [`CLOUDTRAIL_CALLS`] naming the configured trail
+//!     (`requestParameters.name`, a name or an ARN);
+//!   - KMS's [`KEY_CALLS`] on trailkey's key, in the Security Tooling
 //!     account and the configured Region (`requestParameters.keyId` or
-//!     `resources[].ARN`). Once this process has run a plan it knows that
-//!     key; before, the verdict is [`Verdict::IfTrailkeys`]: the caller
-//!     reads the key's tags to tell (the only case that costs a call
-//!     before the verdict);
-//!   - KMS's `DeleteAlias` and `UpdateAlias` of the configured alias, in the
-//!     Security Tooling account and Region.
+//!     `resources[].ARN`), or naming no key. Each plan tells the process
+//!     which key is trailkey's; before its first, the verdict on a named
+//!     key is [`Verdict::IfTrailkeys`], which the caller settles with AWS
+//!     reads: the one verdict that costs calls;
+//!   - KMS's [`ALIAS_CALLS`] of the configured alias, in the Security
+//!     Tooling account and Region.
 //!
-//! Anything else is acknowledged and ignored, with the reason. An event
-//! that is not an EventBridge event at all is bad input: an error.
+//! Anything else is acknowledged and ignored, with the reason, and costs
+//! no AWS call. An event that is not an EventBridge event at all is bad
+//! input: an error.
 
 use serde_json::Value;
 
@@ -47,24 +46,31 @@ pub enum Verdict {
     /// About the trail, the key or the alias trailkey manages, or a
     /// schedule or lifecycle event: run.
     Handle,
-    /// About something else: no AWS call; the reason.
+    /// About something else: the reason.
     Ignore(String),
     /// A key call in the Security Tooling account on the key with this ID
-    /// or ARN, while trailkey's key is not known yet: handle it if the key
-    /// is tagged `ManagedBy = trailkey`, the tag every key trailkey creates
-    /// carries.
+    /// or ARN, while this process does not know trailkey's key yet: handle
+    /// it if the key may be trailkey's, ignore it otherwise.
     IfTrailkeys(String),
 }
 
-const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
-const KEY_CALLS: [&str; 4] = [
+/// CloudTrail calls that may change the trail's key.
+pub const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
+/// KMS calls on a key that may drift trailkey's key: its policy, state,
+/// rotation and tags (`ManagedBy = trailkey` is how trailkey finds it).
+pub const KEY_CALLS: [&str; 6] = [
     "PutKeyPolicy",
     "DisableKey",
     "ScheduleKeyDeletion",
     "DisableKeyRotation",
+    "TagResource",
+    "UntagResource",
 ];
-const ALIAS_CALLS: [&str; 2] = ["DeleteAlias", "UpdateAlias"];
-const LIFECYCLE_EVENTS: [&str; 2] = ["UpdateLandingZone", "CreateManagedAccount"];
+/// KMS calls on an alias: the configured alias created on another key,
+/// moved or deleted.
+pub const ALIAS_CALLS: [&str; 3] = ["CreateAlias", "DeleteAlias", "UpdateAlias"];
+/// Control Tower lifecycle events.
+pub const LIFECYCLE_EVENTS: [&str; 2] = ["UpdateLandingZone", "CreateManagedAccount"];
 
 /// Judges `event` for the config `desired`. `known_key` is trailkey's key
 /// ARN when this process has seen it. An event without `source` and
@@ -157,17 +163,14 @@ fn api_call(
                     ))
                 };
             }
-            match known_key {
-                Some(key) if !names_key(event, param("keyId"), key) => Verdict::Ignore(format!(
-                    "{name} of another key ({:?}), not trailkey's {key}",
-                    param("keyId")
+            match (named_key(event, param("keyId")), known_key) {
+                // No key named: plan, which finds out.
+                (None, _) => Verdict::Handle,
+                (Some(_), Some(key)) if names_key(event, param("keyId"), key) => Verdict::Handle,
+                (Some(named), Some(key)) => Verdict::Ignore(format!(
+                    "{name} of another key ({named:?}), not trailkey's {key}"
                 )),
-                Some(_) => Verdict::Handle,
-                None => match named_key(event, param("keyId")) {
-                    Some(key) => Verdict::IfTrailkeys(key),
-                    // No key named: plan, which finds out.
-                    None => Verdict::Handle,
-                },
+                (Some(named), None) => Verdict::IfTrailkeys(named),
             }
         }
         _ => Verdict::Ignore(format!(

@@ -14,9 +14,9 @@
 //! the plan shows drift (the loop's `Apply` plans first and writes only on
 //! drift, so a converged setup costs the no-op plan's calls). Every plan
 //! tells the process which key is trailkey's; a key event that comes before
-//! the first plan is told apart by the key's tags (two calls: `AssumeRole`
-//! and `ListResourceTags`), and handled unless they were read and show a
-//! key trailkey did not create. The response and one JSON log line on
+//! the first plan is told apart by reading the trail's key, the alias's key
+//! and the key's tags ([`may_be_trailkeys`]), and handled unless all three
+//! were read and none points at that key. The response and one JSON log line on
 //! stdout say what triggered the run, the plan and whether anything was
 //! applied. A bad config, a bad mode or an event that is not an EventBridge
 //! event gives an error response and no AWS call.
@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::sdk::{Options, SdkConnect};
-use crate::aws::{Connect, KeyStore};
+use crate::aws::{Connect, KeyStore, Management};
 use crate::config::{self, Desired};
 use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
@@ -195,12 +195,13 @@ impl<C: Connect> Function<C> {
         let (info, mut verdict) = event::classify(&payload, desired, known.as_deref())
             .map_err(|e| failure("trailkey.BadEvent", e))?;
         if let Verdict::IfTrailkeys(key) = &verdict {
-            verdict = match created_by_trailkey(connect, desired, key).await {
-                Some(false) => Verdict::Ignore(format!(
-                    "{} of a key trailkey did not create ({key:?}: not tagged ManagedBy = trailkey)",
+            verdict = if may_be_trailkeys(connect, desired, key).await {
+                Verdict::Handle
+            } else {
+                Verdict::Ignore(format!(
+                    "{} of another key ({key:?}): not the trail's key, not the alias's, not tagged ManagedBy = trailkey",
                     info.name.as_deref().unwrap_or("a call")
-                )),
-                Some(true) | None => Verdict::Handle,
+                ))
             };
         }
         if let Verdict::Ignore(reason) = verdict {
@@ -243,9 +244,11 @@ impl<C: Connect> Function<C> {
             Outcome::Applied { result, .. } => result.key_arn.clone(),
             _ => plan.key.as_ref().map(|k| k.arn.clone()),
         };
-        if key.is_some() {
-            *self.known_key.borrow_mut() = key;
-        }
+        // Every plan says which key is trailkey's now: a key replaced
+        // elsewhere (its trail re-pointed, its alias deleted) is learned
+        // from the plan its events run, and none known means the next key
+        // call is settled by reading AWS again.
+        *self.known_key.borrow_mut() = key;
         let response = Response {
             event: &info,
             handled: true,
@@ -262,20 +265,35 @@ impl<C: Connect> Function<C> {
     }
 }
 
-/// Whether trailkey created the key `key` (an ID or an ARN in the Security
-/// Tooling account), by its tags; `None` when they cannot be read (the role,
-/// the key policy or the network refused), which the plan then reports.
-async fn created_by_trailkey<C: Connect>(
-    connect: &C,
-    desired: &Desired,
-    key: &str,
-) -> Option<bool> {
-    let keys = connect
-        .security_tooling(&desired.security_tooling_role_arn())
-        .await
-        .ok()?;
-    let tags = keys.list_tags(key).await.ok()?;
-    Some(crate::observe::is_trailkeys(&tags))
+/// Whether the key `key` (an ID or an ARN in the Security Tooling account)
+/// may be trailkey's: the key the trail uses, the key the alias names, or a
+/// key tagged `ManagedBy = trailkey`. Reads the trail with `AssumeRole`,
+/// then the key's tags with the alias's key: 4 calls in 2 rounds. It is
+/// not trailkey's only when all three were read and none points at it: a
+/// tag removed or an alias moved behind trailkey's back still leaves the
+/// trail's key, and anything unread (the role, a key policy or the network
+/// refused) is left to the plan, which reports it.
+async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str) -> bool {
+    let id = key.rsplit('/').next().unwrap_or(key);
+    let is = |arn: &str| arn == key || arn.rsplit('/').next() == Some(id);
+    let (role, alias) = (desired.security_tooling_role_arn(), desired.alias.full());
+    let (trail, keys) = tokio::join!(
+        connect.management().get_trail(desired.trail.as_api_name()),
+        connect.security_tooling(&role),
+    );
+    let (Ok(trail), Ok(keys)) = (trail, keys) else {
+        return true;
+    };
+    if trail.kms_key_id.as_deref().is_some_and(is) {
+        return true;
+    }
+    let (tags, aliased) = tokio::join!(keys.list_tags(key), keys.describe_key(&alias));
+    match (tags, aliased) {
+        (Ok(tags), Ok(aliased)) => {
+            crate::observe::is_trailkeys(&tags) || aliased.is_some_and(|k| is(&k.arn))
+        }
+        _ => true,
+    }
 }
 
 /// The response as JSON, also written as the invocation's log line.
