@@ -236,8 +236,8 @@ pub fn normalize(policy: &Value, partition: &str) -> Value {
 }
 
 /// `v` with every object's keys in sorted order, so that its text is
-/// canonical whether or not serde_json preserves insertion order (its
-/// `preserve_order` feature may be on through another crate).
+/// canonical: serde_json keeps insertion order (its `preserve_order`
+/// feature), so the input's key order would otherwise show through.
 fn sorted_keys(v: &Value) -> Value {
     match v {
         Value::Object(o) => {
@@ -838,8 +838,8 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
     }
 
-    /// Key order inside statements never matters, with or without
-    /// serde_json's `preserve_order` (on in test builds through dev-dependencies).
+    /// Key order inside statements never matters, though serde_json keeps
+    /// it (`preserve_order`).
     #[test]
     fn key_order_inside_statements_does_not_count() {
         let a: Value = serde_json::from_str(
