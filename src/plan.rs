@@ -1189,14 +1189,37 @@ fn policy_findings(
     current: &Value,
     policy_unchanged: bool,
 ) -> Vec<Finding> {
-    let readers = [
-        (desired.log_archive.as_str(), "the Log Archive account"),
+    let partition = desired.partition();
+    let root = |account: &str| format!("arn:{partition}:iam::{account}:root");
+    let mut readers = vec![
         (
-            observed.organization.management_account.as_str(),
-            "the management account",
+            root(desired.log_archive.as_str()),
+            "the Log Archive account".to_owned(),
+        ),
+        (
+            root(&observed.organization.management_account),
+            "the management account".to_owned(),
         ),
     ];
-    let mut out: Vec<Finding> = policy::blocking_denies(current, desired.partition(), &readers)
+    readers.extend(
+        desired
+            .readers
+            .accounts
+            .iter()
+            .map(|a| (root(a.as_str()), "the declared reader account".to_owned())),
+    );
+    readers.extend(
+        desired
+            .readers
+            .principals
+            .iter()
+            .map(|p| (p.arn.clone(), "the declared reader".to_owned())),
+    );
+    let readers: Vec<(&str, &str)> = readers
+        .iter()
+        .map(|(arn, what)| (arn.as_str(), what.as_str()))
+        .collect();
+    let mut out: Vec<Finding> = policy::blocking_denies(current, partition, &readers)
         .into_iter()
         .map(|deny| Finding {
             level: Level::Warning,

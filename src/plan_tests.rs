@@ -1871,6 +1871,47 @@ fn declared_readers_get_their_own_statement_with_the_log_readers_condition() {
 }
 
 #[test]
+fn a_foreign_deny_on_a_declared_reader_is_a_warning_not_a_change() {
+    let (_, mut observed) = converged();
+    let desired = config_with("", "", READERS);
+    let deny = |sid: &str, principal: &str, action: &str| json!({"Sid": sid, "Effect": "Deny", "Principal": {"AWS": principal}, "Action": action, "Resource": "*"});
+    let mut policy = ours(&desired);
+    let list = policy["Statement"].as_array_mut().unwrap();
+    list.push(deny(
+        "NoSiem",
+        "arn:aws:iam::777788889999:role/SIEM",
+        "kms:Decrypt",
+    ));
+    // An account's root, here as a bare ID, stands for all its principals.
+    list.push(deny("NoSiemAccount", "777788889999", "kms:*"));
+    list.push(deny(
+        "NoReaderAccount",
+        "arn:aws:iam::444455556666:root",
+        "kms:Decrypt",
+    ));
+    // Not blocking: another role of the reader's account.
+    list.push(deny(
+        "NoOther",
+        "arn:aws:iam::777788889999:role/Other",
+        "kms:Decrypt",
+    ));
+    observed.key.as_mut().unwrap().policy = policy.to_string();
+
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes(), "{:?}", ops(&planned));
+    let warnings: Vec<&str> = planned
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(warnings[0].starts_with("statement \"NoSiem\" explicitly denies kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
+    assert!(warnings[1].contains("\"NoSiemAccount\" explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
+    assert!(warnings[2].contains("\"NoReaderAccount\" explicitly denies kms:Decrypt to the declared reader account (444455556666)"), "{warnings:#?}");
+}
+
+#[test]
 fn readers_added_changed_and_removed_keep_foreign_statements() {
     let (_, mut observed) = converged();
     let with_readers = config_with("", "", READERS);

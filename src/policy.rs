@@ -452,7 +452,9 @@ fn differing<'v>(
 const NEEDED_ACTIONS: &[&str] = &["kms:GenerateDataKey", "kms:DescribeKey", "kms:Decrypt"];
 
 /// Foreign `Deny` statements that may block CloudTrail or the log readers,
-/// each described in a sentence. `readers` are (account ID, description).
+/// each described in a sentence. `readers` are (principal ARN, description):
+/// an account's root, or a role or user, which a Deny on its account's root
+/// blocks too.
 pub fn blocking_denies(policy: &Value, partition: &str, readers: &[(&str, &str)]) -> Vec<String> {
     let mut out = Vec::new();
     for s in statements(policy) {
@@ -467,9 +469,12 @@ pub fn blocking_denies(policy: &Value, partition: &str, readers: &[(&str, &str)]
             if principal_has(&n, "Service", "cloudtrail.amazonaws.com") {
                 whom.push("CloudTrail".to_owned());
             }
-            for (account, what) in readers {
-                if principal_has(&n, "AWS", &format!("arn:{partition}:iam::{account}:root")) {
-                    whom.push(format!("{what} ({account})"));
+            for (arn, what) in readers {
+                let account = arn.split(':').nth(4).unwrap_or_default();
+                let root = format!("arn:{partition}:iam::{account}:root");
+                if principal_has(&n, "AWS", arn) || principal_has(&n, "AWS", &root) {
+                    let shown = if *arn == root { account } else { arn };
+                    whom.push(format!("{what} ({shown})"));
                 }
             }
         }
@@ -795,7 +800,7 @@ mod tests {
     fn thirty_wildcards_in_a_foreign_deny_are_matched_at_once() {
         let action = format!("kms:{}q", "*".repeat(30));
         let policy = with_statements(vec![hostile_deny(action)]);
-        let readers = [("222222222222", "the Log Archive account")];
+        let readers = [("arn:aws:iam::222222222222:root", "the Log Archive account")];
         assert_eq!(
             blocking_denies(&policy, "aws", &readers),
             Vec::<String>::new()
@@ -828,7 +833,7 @@ mod tests {
             size > MAX_POLICY_BYTES - 1024 && size <= MAX_POLICY_BYTES,
             "{size}"
         );
-        let readers = [("222222222222", "the Log Archive account")];
+        let readers = [("arn:aws:iam::222222222222:root", "the Log Archive account")];
         assert_eq!(
             blocking_denies(&policy, "aws", &readers),
             Vec::<String>::new()
