@@ -1065,9 +1065,11 @@ fn a_warm_lambda_invocation_on_a_converged_setup_is_the_no_op_plans_ten_calls_in
     let (calls, rounds, cold) = invoke(&fake, &function, schedule_event());
     assert_eq!((calls, rounds), (10, 2), "cold: {:?}", fake.calls());
     assert_eq!(cold["applied"], false, "{cold:#}");
-    for _ in 0..3 {
+    for n in 0..3 {
         let (calls, rounds, warm) = invoke(&fake, &function, schedule_event());
-        eprintln!("warm lambda invocation: {calls} calls in {rounds} rounds");
+        if n == 0 {
+            eprintln!("warm lambda invocation: {calls} calls in {rounds} rounds");
+        }
         assert_eq!((calls, rounds), (10, 2), "warm: {:?}", fake.calls());
         assert!(fake.writes().is_empty());
         assert_eq!(
