@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: all test demo lint fuzz clean dist bench $(VENV)
+.PHONY: all test demo lint fuzz clean dist lambda-package lambda-zip bench $(VENV)
 
 all: test
 
@@ -68,6 +68,36 @@ dist:
 demo: $(VENV)/bin/moto_server
 	cargo build
 	tests/support/demo.sh
+
+# `make lambda-package LAMBDA_CONFIG=path/to/trailkey.toml`: the deployment
+# package of docs/examples/lambda/template.yaml, a zip with the static binary
+# as `bootstrap` (mode 755) and the config as `trailkey.toml` at its root, with
+# fixed timestamps. The config is checked with `trailkey validate` first.
+# `lambda-zip` packages LAMBDA_BIN without building it (tests/dist.rs uses it).
+LAMBDA_CONFIG ?= trailkey.toml
+LAMBDA_BIN ?= $(DIST_BIN)
+LAMBDA_ZIP ?= $(DIST_DIR)/trailkey-lambda-$(VERSION)-$(DIST_TARGET).zip
+
+define LAMBDA_ZIP_PY
+import sys, zipfile
+binary, config, out = sys.argv[1:4]
+with zipfile.ZipFile(out, "w") as z:
+    for path, name, mode in ((binary, "bootstrap", 0o755), (config, "trailkey.toml", 0o644)):
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = (0o100000 | mode) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with open(path, "rb") as f:
+            z.writestr(info, f.read())
+print(out)
+endef
+export LAMBDA_ZIP_PY
+
+lambda-package: dist lambda-zip
+
+lambda-zip:
+	$(LAMBDA_BIN) -c $(LAMBDA_CONFIG) validate >/dev/null
+	@mkdir -p $(dir $(LAMBDA_ZIP))
+	@$(PYTHON) -c "$$LAMBDA_ZIP_PY" $(LAMBDA_BIN) $(LAMBDA_CONFIG) $(LAMBDA_ZIP)
 
 # `make lint`: rustfmt and clippy, then the GitHub Actions workflows (the
 # repository's own and the example) against the workflow schema and zizmor's

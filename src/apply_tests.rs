@@ -1168,6 +1168,35 @@ fn a_plan_that_finds_no_key_makes_the_function_forget_the_one_it_knew() {
     assert_eq!(r["handled"], false, "{r:#}");
 }
 
+#[test]
+fn a_failed_run_is_an_error_naming_the_event() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    fake.fail_next(
+        "DescribeOrganization",
+        "AccessDeniedException",
+        "not allowed",
+    );
+    let mut result = None;
+    block_on(async {
+        result = Some(function.invoke(kms_event("DisableKey", "any")).await);
+    });
+    let e = result.unwrap().expect_err("the plan failed");
+    assert_eq!(e.error_type, "trailkey.AwsError");
+    assert!(
+        e.error_message
+            .contains("organizations:DescribeOrganization"),
+        "{e:?}"
+    );
+    assert!(
+        e.error_message
+            .ends_with("(DisableKey event event-DisableKey)"),
+        "{e:?}"
+    );
+}
+
 /// Before its first plan, the function is never talked out of a key that
 /// may be trailkey's: each hostile or broken case runs the plan.
 #[test]

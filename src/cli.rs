@@ -13,15 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     long_about = None,
 )]
 pub struct Cli {
-    /// Config file.
-    #[arg(
-        short,
-        long,
-        global = true,
-        default_value = crate::config::DEFAULT_CONFIG,
-        value_name = "PATH"
-    )]
-    pub config: PathBuf,
+    /// Config file [default: trailkey.toml; lambda: TRAILKEY_CONFIG, else next to the binary]
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// AWS named profile for the management-account credentials (default: the standard AWS chain).
     #[arg(long, global = true, value_name = "NAME")]
@@ -113,8 +107,9 @@ pub enum Command {
     /// Run as an AWS Lambda function (custom runtime): plan, and with
     /// TRAILKEY_MODE=apply repair, on each CloudTrail, Control Tower or
     /// scheduled event about the trail, the key or the alias. The config is
-    /// TRAILKEY_CONFIG, default trailkey.toml next to the binary. A binary
-    /// named `bootstrap` started without arguments runs this.
+    /// -c, else TRAILKEY_CONFIG, else trailkey.toml next to the binary;
+    /// TRAILKEY_VERBOSE=1 or 2 logs as -v or -vv. A binary named `bootstrap`
+    /// started without arguments runs this.
     Lambda,
     /// Print the key policy trailkey would attach (read-only).
     Policy {

@@ -27,7 +27,7 @@ pub mod reconcile;
 pub mod render;
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws::Connect;
 use cli::{Cli, Command, Format};
@@ -141,11 +141,14 @@ fn dispatch(command: Command) -> Dispatch {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<Status, Error> {
     let Cli {
-        config,
+        config: given_config,
         profile,
         verbose,
         command,
     } = cli;
+    let config = given_config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
     logging::init(verbose);
     match dispatch(command) {
         Dispatch::Completions(shell) => {
@@ -169,7 +172,7 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             Ok(Status::Success)
         }
         Dispatch::Init { force, region } => init(&config, profile, &region, force),
-        Dispatch::Lambda => lambda::run(profile),
+        Dispatch::Lambda => lambda::run(profile, given_config, verbose),
         Dispatch::Validate => {
             output::out(&validate_summary(&config::load(&config)?));
             Ok(Status::Success)

@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Moto, Seed, isolate_aws_env, transcript};
+use support::lambda_api::{RuntimeApi, update_trail_event};
+use support::{Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
 
 /// The CA bundle copied into the root (Debian's and Ubuntu's path; the SDK's
 /// TLS client loads the system's roots from it).
@@ -407,4 +408,93 @@ fn the_static_binary_resolves_a_name_through_resolv_conf() {
     drop(dns);
     let plan = root.run(&endpoint, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));
+}
+
+/// Unpacks a zip as Lambda does: every entry with its Unix mode.
+const UNPACK: &str = r#"
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for info in z.infolist():
+        path = z.extract(info, sys.argv[2])
+        os.chmod(path, (info.external_attr >> 16) & 0o777)
+        print(info.filename)
+"#;
+
+/// The deployment package of `make lambda-package`, unpacked as Lambda does
+/// and run as Lambda runs it: `bootstrap` with no argument and the config
+/// next to it, under the local Runtime API, against moto through the
+/// real-AWS layer. The static binary itself repairs a drift event in
+/// `apply` mode.
+#[test]
+fn the_lambda_package_runs_as_a_function_and_repairs_a_drift_event() {
+    let bin = match static_binary() {
+        Ok(bin) => bin,
+        Err(why) => return unavailable(&why),
+    };
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    moto.fixture(&["drift", "trail-unencrypt"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("function.zip");
+    let make = Command::new("make")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-s", "lambda-zip"])
+        .arg(format!("LAMBDA_BIN={}", bin.display()))
+        .arg(format!("LAMBDA_CONFIG={}", seed.config.display()))
+        .arg(format!("LAMBDA_ZIP={}", zip.display()))
+        .output()
+        .expect("run make");
+    assert!(make.status.success(), "{}", transcript(&make));
+    let task = dir.path().join("task");
+    let unpacked = Command::new(support::venv().join("bin/python"))
+        .args(["-c", UNPACK])
+        .arg(&zip)
+        .arg(&task)
+        .output()
+        .unwrap();
+    assert!(unpacked.status.success(), "{}", transcript(&unpacked));
+    assert_eq!(
+        String::from_utf8_lossy(&unpacked.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["bootstrap", "trailkey.toml"]
+    );
+
+    let api = RuntimeApi::start();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(task.join("bootstrap"));
+    isolate_aws_env(&mut cmd, &moto.layer().endpoint);
+    cmd.env_remove("TRAILKEY_CONFIG")
+        .env("TRAILKEY_MODE", "apply")
+        .envs(api.lambda_env())
+        .current_dir(&task)
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap());
+    let mut function = cmd.spawn().expect("start bootstrap");
+    moto.start_recording();
+    let id = api.invoke(update_trail_event(&seed));
+    let result = api.wait_result(&id, Duration::from_secs(60));
+    let _ = function.kill();
+    let _ = function.wait();
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    let r = result.response();
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (serde_json::json!(true), serde_json::json!(true)),
+        "{r:#}\n{logged}"
+    );
+    let writes: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|c| is_write(c))
+        .collect();
+    assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
+    assert!(!on_sse_s3(&moto.state(&seed)), "repaired");
+    assert!(
+        logged.contains("\"message\":\"trailkey lambda invocation\""),
+        "the invocation's log line: {logged}"
+    );
 }

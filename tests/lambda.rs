@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::lambda_api::RuntimeApi;
+use support::lambda_api::{RuntimeApi, update_trail_event};
 use support::{CountingServer, Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -44,23 +44,6 @@ fn stop(mut function: Function) -> String {
     let _ = function.child.kill();
     let _ = function.child.wait();
     std::fs::read_to_string(function.log.path()).unwrap()
-}
-
-/// The EventBridge event CloudTrail sends for `UpdateTrail` of `trail`.
-fn update_trail_event(seed: &Seed) -> Value {
-    json!({
-        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
-        "account": seed.management, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.09", "eventSource": "cloudtrail.amazonaws.com",
-            "eventName": "UpdateTrail", "awsRegion": "us-east-1",
-            "eventID": "0b4cc7f3-0bb5-4d3a-9b3c-2b3c1f0e9d11",
-            "recipientAccountId": seed.management,
-            "requestParameters": {"name": seed.trail_name, "kmsKeyId": ""}
-        }
-    })
 }
 
 fn applied(seed: &Seed, moto: &Moto) {
@@ -320,6 +303,52 @@ fn a_bad_config_or_a_bad_event_gives_an_error_response_and_no_aws_call() {
     );
     stop(function);
     assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+/// `trailkey -c PATH lambda` reads PATH, whatever `TRAILKEY_CONFIG` says;
+/// a bad `TRAILKEY_VERBOSE` is a config error.
+#[test]
+fn c_wins_over_trailkey_config_and_a_bad_trailkey_verbose_is_refused() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let nobody = CountingServer::start();
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let start = |verbose: &str| {
+        let api = RuntimeApi::start();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        isolate_aws_env(&mut cmd, &nobody.endpoint);
+        cmd.arg("-c")
+            .arg(&seed.config)
+            .arg("lambda")
+            .env("TRAILKEY_CONFIG", "/nonexistent/trailkey.toml")
+            .env("TRAILKEY_VERBOSE", verbose)
+            .envs(api.lambda_env())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap());
+        let function = Function {
+            child: cmd.spawn().unwrap(),
+            log,
+        };
+        (api, function)
+    };
+    let (api, function) = start("1");
+    let r = response(&api, &api.invoke(s3.clone()));
+    stop(function);
+    assert_eq!(r["handled"], false, "the config of -c was read: {r:#}");
+    let (api, function) = start("loud");
+    let e = error(&api, &api.invoke(s3));
+    stop(function);
+    assert_eq!(e["errorType"], "trailkey.ConfigError", "{e}");
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("TRAILKEY_VERBOSE"),
+        "{e}"
+    );
+    assert_eq!(nobody.connections(), 0);
 }
 
 /// A scheduled event, as EventBridge Scheduler's rule target gets it.

@@ -69,16 +69,31 @@ impl Mode {
     }
 }
 
-/// Where the config is: `TRAILKEY_CONFIG`, else `trailkey.toml` next to
-/// the binary (`/var/task` in a Lambda deployment package).
-fn config_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("TRAILKEY_CONFIG") {
-        return PathBuf::from(path);
+/// Where the config is: `-c` when given, else `TRAILKEY_CONFIG`, else
+/// `trailkey.toml` next to the binary (`/var/task` in a Lambda deployment
+/// package).
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    if let Some(path) = given.or_else(|| std::env::var_os("TRAILKEY_CONFIG").map(PathBuf::from)) {
+        return path;
     }
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(config::DEFAULT_CONFIG)))
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG))
+}
+
+/// `TRAILKEY_VERBOSE`: what `-v` (1) or `-vv` (2) log, for a function that
+/// Lambda starts without arguments; unset or 0: nothing besides the
+/// invocations' lines.
+fn verbosity_from_env(value: Option<&str>) -> Result<u8, String> {
+    match value {
+        None | Some("" | "0") => Ok(0),
+        Some("1") => Ok(1),
+        Some("2") => Ok(2),
+        Some(other) => Err(format!(
+            "TRAILKEY_VERBOSE is {other:?}: set it to 1 (what trailkey does, as -v) or 2 (also every AWS call, as -vv), or leave it unset"
+        )),
+    }
 }
 
 /// What the process set up once, for every invocation.
@@ -110,7 +125,13 @@ struct Response<'a> {
 }
 
 /// Runs the Lambda runtime loop until the runtime ends it.
-pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
+/// `config` is `-c` when given on the command line; `verbose` the number of
+/// `-v`, whose logging the caller has set up already.
+pub fn run(
+    profile: Option<String>,
+    config: Option<PathBuf>,
+    verbose: u8,
+) -> Result<crate::Status, Error> {
     if let Some(missing) = RUNTIME_ENV.iter().find(|v| std::env::var_os(v).is_none()) {
         return Err(Error::usage(
             format!("trailkey lambda runs inside AWS Lambda, but {missing} is not set"),
@@ -128,7 +149,7 @@ pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
         ));
     }
     crate::block_on(async {
-        let function = Function::start(profile).await;
+        let function = Function::start(profile, config, verbose).await;
         let handler = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| {
             function.invoke(e.payload)
         });
@@ -145,13 +166,17 @@ pub fn run(profile: Option<String>) -> Result<crate::Status, Error> {
 impl Function<SdkConnect> {
     /// The cold start: the config, the mode and the clients. Makes no AWS
     /// call; a bad config or mode is kept and answers every invocation.
-    async fn start(profile: Option<String>) -> Self {
-        let path = config_path();
+    async fn start(profile: Option<String>, config: Option<PathBuf>, verbose: u8) -> Self {
+        let path = config_path(config);
         let mode = Mode::from_env(std::env::var("TRAILKEY_MODE").ok().as_deref());
-        let ready = match (config::load(&path), mode) {
-            (Err(e), _) => Err(e.render()),
-            (_, Err(e)) => Err(e),
-            (Ok(desired), Ok(mode)) => {
+        let verbosity = verbosity_from_env(std::env::var("TRAILKEY_VERBOSE").ok().as_deref());
+        if let (0, Ok(level)) = (verbose, &verbosity) {
+            crate::logging::init(*level);
+        }
+        let ready = match (config::load(&path), mode, verbosity) {
+            (Err(e), _, _) => Err(e.render()),
+            (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+            (Ok(desired), Ok(mode), Ok(_)) => {
                 let options = Options {
                     profile,
                     management_role: desired.management_role.clone(),
@@ -178,10 +203,14 @@ impl<C: Connect> Function<C> {
 
     /// One invocation: the response, or the error Lambda reports.
     pub(crate) async fn invoke(&self, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
-        let failure = |kind: &str, message: String| {
-            log_line(
-                &serde_json::json!({"level": "error", "error_type": kind, "message": message}),
-            );
+        // The error's log line names the event, when there is one.
+        let failure = |kind: &str, message: String, event: Option<&EventInfo>| {
+            let mut line =
+                serde_json::json!({"level": "error", "error_type": kind, "message": message});
+            if let Some(event) = event {
+                line["event"] = serde_json::to_value(event).unwrap_or_default();
+            }
+            log_line(&line);
             lambda_runtime::Diagnostic {
                 error_type: kind.to_owned(),
                 error_message: message,
@@ -190,10 +219,10 @@ impl<C: Connect> Function<C> {
         let (desired, connect, mode) = self
             .ready
             .as_ref()
-            .map_err(|e| failure("trailkey.ConfigError", e.clone()))?;
+            .map_err(|e| failure("trailkey.ConfigError", e.clone(), None))?;
         let known = self.known_key.borrow().clone();
         let (info, mut verdict) = event::classify(&payload, desired, known.as_deref())
-            .map_err(|e| failure("trailkey.BadEvent", e))?;
+            .map_err(|e| failure("trailkey.BadEvent", e, None))?;
         if let Verdict::IfTrailkeys(key) = &verdict {
             verdict = if may_be_trailkeys(connect, desired, key).await {
                 Verdict::Handle
@@ -233,7 +262,12 @@ impl<C: Connect> Function<C> {
                     Error::Conflict { .. } => "trailkey.Conflict",
                     _ => "trailkey.CheckFailed",
                 };
-                failure(kind, format!("{} (event {:?})", e.render(), info.id))
+                let event = match (&info.name, &info.id) {
+                    (Some(name), Some(id)) => format!("{name} event {id}"),
+                    (None, Some(id)) => format!("{} event {id}", info.detail_type),
+                    (_, None) => format!("{} event without an ID", info.detail_type),
+                };
+                failure(kind, format!("{} ({event})", e.render()), Some(&info))
             })?;
         let (plan, done) = match &outcome {
             Outcome::Planned(plan) => (plan, &[][..]),
@@ -346,4 +380,39 @@ impl reconcile::Ui for Quiet {
     }
 
     fn delivery(&mut self, _waited: std::time::Duration, _within: std::time::Duration) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailkey_verbose_is_0_1_or_2() {
+        for (value, level) in [
+            (None, 0),
+            (Some(""), 0),
+            (Some("0"), 0),
+            (Some("1"), 1),
+            (Some("2"), 2),
+        ] {
+            assert_eq!(verbosity_from_env(value), Ok(level), "{value:?}");
+        }
+        for bad in ["3", "debug", "-1", " 1"] {
+            let e = verbosity_from_env(Some(bad)).unwrap_err();
+            assert!(e.starts_with("TRAILKEY_VERBOSE is"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_config_is_c_then_trailkey_config_then_next_to_the_binary() {
+        let given = PathBuf::from("/etc/given.toml");
+        assert_eq!(config_path(Some(given.clone())), given);
+        if std::env::var_os("TRAILKEY_CONFIG").is_none() {
+            let exe = std::env::current_exe().unwrap();
+            assert_eq!(
+                config_path(None),
+                exe.parent().unwrap().join("trailkey.toml")
+            );
+        }
+    }
 }

@@ -51,6 +51,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+/// The EventBridge event CloudTrail sends for `UpdateTrail` of the seed's
+/// trail, with `KmsKeyId` set to `""` (back to SSE-S3).
+pub fn update_trail_event(seed: &super::Seed) -> Value {
+    serde_json::json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
+        "account": seed.management, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09", "eventSource": "cloudtrail.amazonaws.com",
+            "eventName": "UpdateTrail", "awsRegion": "us-east-1",
+            "eventID": "0b4cc7f3-0bb5-4d3a-9b3c-2b3c1f0e9d11",
+            "recipientAccountId": seed.management,
+            "requestParameters": {"name": seed.trail_name, "kmsKeyId": ""}
+        }
+    })
+}
+
 /// The function the emulated environment runs.
 pub const FUNCTION_NAME: &str = "trailkey-test";
 
