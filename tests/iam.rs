@@ -860,39 +860,14 @@ fn the_iam_policies_pass_the_parliament_linter() {
 /// placeholders as CloudFormation pseudo-parameters and parameters.
 #[test]
 fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
-    // PyYAML (in the test venv, with moto) reads the template; the
-    // CloudFormation tags become {"Fn::<tag>": value}.
-    let script = r#"
-import json, sys, yaml
-class Loader(yaml.SafeLoader):
-    pass
-def tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Fn::" + suffix: value}
-Loader.add_multi_constructor("!", tag)
-template = yaml.load(open(sys.argv[1]), Loader=Loader)
-role = template["Resources"]["FunctionRole"]["Properties"]
-policy = next(p for p in role["Policies"] if p["PolicyName"] == "trailkey-management")
-print(json.dumps(policy["PolicyDocument"]["Statement"]))
-"#;
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/lambda/template.yaml");
-    let out = std::process::Command::new(support::venv().join("bin/python"))
-        .arg("-c")
-        .arg(script)
-        .arg(&template)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let in_template: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let template = support::cloudformation("docs/examples/lambda/template.yaml");
+    let policy = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PolicyName"] == "trailkey-management")
+        .expect("the trailkey-management policy");
+    let in_template = policy["PolicyDocument"]["Statement"].as_array().unwrap();
     // A resource as the template writes it, in the shipped file's terms.
     let resource = |v: &Value| -> Vec<String> {
         let one = |v: &Value| -> String {

@@ -473,39 +473,113 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
     assert_eq!(nobody.connections(), 0);
 }
 
-/// The `eventName` lists of a template's event patterns, in order.
-fn template_event_names(path: &str) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("eventName: ["))
-        .map(|l| {
-            l.trim_end_matches(']')
-                .split(',')
-                .map(|n| n.trim().to_owned())
-                .collect()
-        })
-        .collect()
-}
-
-/// The deployment templates forward exactly the calls the function acts on:
-/// an event the function handles but no rule sends would never arrive.
+/// The deployment templates forward exactly the calls the function acts on
+/// (an event the function handles but no rule sends would never arrive), and
+/// each rule can reach the function: read as CloudFormation reads them.
 #[test]
 fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
-    let list = |names: &[&[&str]]| -> Vec<String> {
-        names.concat().iter().map(|n| (*n).to_owned()).collect()
-    };
+    let list = |names: &[&[&str]]| -> Value { json!(names.concat()) };
     let kms = list(&[&KEY_CALLS, &ALIAS_CALLS]);
+    let main = support::cloudformation("docs/examples/lambda/template.yaml");
+    let forwarder = support::cloudformation("docs/examples/lambda/security-tooling-forwarder.yaml");
+    let resources = |t: &Value| t["Resources"].as_object().unwrap().clone();
+    let (main_resources, forwarder_resources) = (resources(&main), resources(&forwarder));
+    let get_att = |what: &str| json!({"Fn::GetAtt": what});
+    let param = |name: &str| json!({"Fn::Ref": name});
+
+    // The function as Lambda runs a custom runtime.
+    let function = &main_resources["Function"]["Properties"];
+    assert_eq!(function["Runtime"], "provided.al2023");
+    assert_eq!(function["Handler"], "bootstrap");
+    assert_eq!(function["ReservedConcurrentExecutions"], 1);
     assert_eq!(
-        template_event_names("docs/examples/lambda/template.yaml"),
-        [
-            list(&[&CLOUDTRAIL_CALLS]),
-            kms.clone(),
-            list(&[&LIFECYCLE_EVENTS])
-        ]
+        function["Environment"]["Variables"]["TRAILKEY_MODE"],
+        param("Mode")
+    );
+
+    // Every rule targets the function, with the dead-letter queue, and has
+    // its own permission to invoke it.
+    let rules: Vec<(&String, &Value)> = main_resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
+        .map(|(name, r)| (name, &r["Properties"]))
+        .collect();
+    assert_eq!(
+        rules.len(),
+        4,
+        "trail calls, key calls, Control Tower, schedule"
+    );
+    for (name, rule) in &rules {
+        let targets = rule["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{name}");
+        assert_eq!(targets[0]["Arn"], get_att("Function.Arn"), "{name}");
+        assert_eq!(
+            targets[0]["DeadLetterConfig"]["Arn"],
+            get_att("DeadLetterQueue.Arn"),
+            "{name}"
+        );
+        let permitted = main_resources.values().any(|r| {
+            r["Type"] == "AWS::Lambda::Permission"
+                && r["Properties"]["FunctionName"] == param("Function")
+                && r["Properties"]["Principal"] == "events.amazonaws.com"
+                && r["Properties"]["Action"] == "lambda:InvokeFunction"
+                && r["Properties"]["SourceArn"] == get_att(&format!("{name}.Arn"))
+        });
+        assert!(permitted, "{name} may invoke the function");
+    }
+    let pattern = |name: &str| &main_resources[name]["Properties"]["EventPattern"];
+    assert_eq!(
+        pattern("TrailCallsRule")["source"],
+        json!(["aws.cloudtrail"])
     );
     assert_eq!(
-        template_event_names("docs/examples/lambda/security-tooling-forwarder.yaml"),
-        [kms]
+        pattern("TrailCallsRule")["detail"]["eventName"],
+        list(&[&CLOUDTRAIL_CALLS])
+    );
+    // KMS calls arrive from the Security Tooling account only.
+    assert_eq!(pattern("KeyCallsRule")["source"], json!(["aws.kms"]));
+    assert_eq!(
+        pattern("KeyCallsRule")["account"],
+        json!([param("SecurityToolingAccountId")])
+    );
+    assert_eq!(pattern("KeyCallsRule")["detail"]["eventName"], kms);
+    assert_eq!(
+        pattern("ControlTowerRule")["detail"]["eventName"],
+        list(&[&LIFECYCLE_EVENTS])
+    );
+    assert_eq!(
+        main_resources["ScheduleRule"]["Properties"]["ScheduleExpression"],
+        param("Schedule")
+    );
+    // The bus takes KMS events from the Security Tooling account.
+    let bus = &main_resources["SecurityToolingEventsAllowed"]["Properties"]["Statement"];
+    assert_eq!(
+        bus["Principal"]["AWS"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${SecurityToolingAccountId}:root"})
+    );
+    assert_eq!(bus["Action"], "events:PutEvents");
+    assert_eq!(bus["Condition"]["StringEquals"]["events:source"], "aws.kms");
+
+    // The forwarder sends the same KMS calls to the management account's
+    // default bus, in its own Region, with a role allowed to put them there.
+    let management_bus = json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${ManagementAccountId}:event-bus/default"});
+    let forward = &forwarder_resources["KeyCallsForwardRule"]["Properties"];
+    assert_eq!(forward["EventPattern"]["source"], json!(["aws.kms"]));
+    assert_eq!(forward["EventPattern"]["detail"]["eventName"], kms);
+    let target = &forward["Targets"][0];
+    assert_eq!(target["Arn"], management_bus);
+    assert_eq!(target["RoleArn"], get_att("ForwardRole.Arn"));
+    let role = &forwarder_resources["ForwardRole"]["Properties"];
+    let put = &role["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (put["Action"].clone(), put["Resource"].clone()),
+        (json!("events:PutEvents"), management_bus)
+    );
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+        param("AWS::AccountId")
     );
 }

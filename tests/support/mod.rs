@@ -446,6 +446,41 @@ impl Seed {
     }
 }
 
+/// A CloudFormation template of this repository (`path` from its root) as
+/// JSON, read by PyYAML (in the test venv, with moto); the short-form tags
+/// become `{"Fn::<tag>": value}`: `!Ref X` is `{"Fn::Ref": "X"}`,
+/// `!GetAtt A.B` is `{"Fn::GetAtt": "A.B"}`.
+pub fn cloudformation(path: &str) -> Value {
+    let script = r#"
+import json, sys, yaml
+class Loader(yaml.SafeLoader):
+    pass
+def tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Fn::" + suffix: value}
+Loader.add_multi_constructor("!", tag)
+print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
+"#;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let out = Command::new(venv().join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Whether the trail of a `fixture.py state` answer is back on SSE-S3 (no
 /// `KmsKeyId`, or moto's `""` after `UpdateTrail(KmsKeyId="")`).
 pub fn on_sse_s3(state: &Value) -> bool {
