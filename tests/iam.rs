@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use serde_json::Value;
+use support::lambda_api::{RuntimeApi, kms_event, update_trail_event};
 use support::{Moto, Seed, transcript};
 
 const MANAGEMENT_POLICY: &str = "policies/iam-management.json";
@@ -539,6 +540,42 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
             ],
             0,
         );
+    });
+
+    // `trailkey lambda`, as the function role runs it: a call on another key
+    // before its first plan (the trail, then that key's tags and the alias's
+    // key), then a drift event it repairs.
+    org.run(&seed_config, &["apply", "--auto-approve"], 0);
+    let create =
+        serde_json::json!([{"op": "kms:CreateKey", "params": {"Description": "another team's"}}]);
+    let other =
+        org.moto.calls_as(&org.seed.security_tooling, None, &create)[0]["response"]["KeyMetadata"]
+            ["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "trailkey lambda", false, || {
+        let api = RuntimeApi::start();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        support::isolate_aws_env(&mut cmd, &org.moto.layer().endpoint);
+        cmd.args(["-c"])
+            .arg(&seed_config)
+            .arg("lambda")
+            .env("TRAILKEY_MODE", "apply")
+            .envs(api.lambda_env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut function = cmd.spawn().expect("start trailkey lambda");
+        let wait = std::time::Duration::from_secs(60);
+        let id = api.invoke(kms_event(&org.seed, "DisableKey", &other));
+        let ignored = api.wait_result(&id, wait).response().clone();
+        let id = api.invoke(update_trail_event(&org.seed));
+        let repaired = api.wait_result(&id, wait).response().clone();
+        let _ = function.kill();
+        let _ = function.wait();
+        assert_eq!(ignored["handled"], false, "{ignored:#}");
+        assert_eq!(repaired["applied"], true, "{repaired:#}");
     });
 
     // `init` reads the organization (ListAccounts, DescribeTrails, ListTags).

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::lambda_api::{RuntimeApi, update_trail_event};
+use support::lambda_api::{RuntimeApi, kms_event, update_trail_event};
 use support::{CountingServer, Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -172,25 +172,6 @@ fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
 fn sorted(mut calls: Vec<String>) -> Vec<String> {
     calls.sort_unstable();
     calls
-}
-
-/// The event of the KMS call `name` on the key `key_id`, as CloudTrail
-/// records it in the Security Tooling account and the forwarding rule
-/// hands it to the management account's bus.
-fn kms_event(seed: &Seed, name: &str, key_id: &str) -> Value {
-    json!({
-        "version": "0", "id": format!("kms-{name}-{key_id}"),
-        "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
-        "account": seed.security_tooling, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": name,
-            "awsRegion": "us-east-1", "recipientAccountId": seed.security_tooling,
-            "requestParameters": {"keyId": key_id},
-            "resources": [{"accountId": seed.security_tooling, "type": "AWS::KMS::Key",
-                           "ARN": format!("arn:aws:kms:us-east-1:{}:key/{key_id}", seed.security_tooling)}]
-        }
-    })
 }
 
 #[test]

@@ -69,6 +69,25 @@ pub fn update_trail_event(seed: &super::Seed) -> Value {
     })
 }
 
+/// The event of the KMS call `name` on the key `key_id`, as CloudTrail
+/// records it in the Security Tooling account and the forwarding rule
+/// hands it to the management account's bus.
+pub fn kms_event(seed: &super::Seed, name: &str, key_id: &str) -> Value {
+    serde_json::json!({
+        "version": "0", "id": format!("kms-{name}-{key_id}"),
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
+        "account": seed.security_tooling, "time": "2026-11-30T12:00:00Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": name,
+            "awsRegion": "us-east-1", "recipientAccountId": seed.security_tooling,
+            "requestParameters": {"keyId": key_id},
+            "resources": [{"accountId": seed.security_tooling, "type": "AWS::KMS::Key",
+                           "ARN": format!("arn:aws:kms:us-east-1:{}:key/{key_id}", seed.security_tooling)}]
+        }
+    })
+}
+
 /// The function the emulated environment runs.
 pub const FUNCTION_NAME: &str = "trailkey-test";
 
