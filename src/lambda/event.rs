@@ -54,7 +54,8 @@ pub enum Verdict {
     IfTrailkeys(String),
 }
 
-/// CloudTrail calls that may change the trail's key.
+/// CloudTrail calls on a trail: its key changed, its logging stopped, the
+/// trail deleted.
 pub const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
 /// KMS calls on a key that may drift trailkey's key: its policy, state,
 /// rotation and tags (`ManagedBy = trailkey` is how trailkey finds it).
@@ -306,7 +307,7 @@ mod tests {
             assert_eq!(
                 verdict(&other, None),
                 Verdict::IfTrailkeys("99999999-0000".into()),
-                "trailkey's key not known yet: its tags tell"
+                "trailkey's key not known yet: AWS reads tell"
             );
             assert!(matches!(verdict(&other, Some(KEY)), Verdict::Ignore(_)));
             // The key named only in `resources`, as CloudTrail records it.

@@ -16,10 +16,11 @@
 //! tells the process which key is trailkey's; a key event that comes before
 //! the first plan is told apart by reading the trail's key, the alias's key
 //! and the key's tags ([`may_be_trailkeys`]), and handled unless all three
-//! were read and none points at that key. The response and one JSON log line on
-//! stdout say what triggered the run, the plan and whether anything was
-//! applied. A bad config, a bad mode or an event that is not an EventBridge
-//! event gives an error response and no AWS call.
+//! were read and none points at that key. The response and one JSON log
+//! line on stdout say what triggered the run, the plan and whether anything
+//! was applied; a failed run's error names the event. A bad config, a bad
+//! `TRAILKEY_MODE` or `TRAILKEY_VERBOSE`, or an event that is not an
+//! EventBridge event gives an error response and no AWS call.
 
 pub mod event;
 
@@ -164,8 +165,9 @@ pub fn run(
 }
 
 impl Function<SdkConnect> {
-    /// The cold start: the config, the mode and the clients. Makes no AWS
-    /// call; a bad config or mode is kept and answers every invocation.
+    /// The cold start: the config, the mode, the log level and the
+    /// clients. Makes no AWS call; a bad config, mode or log level is kept
+    /// and answers every invocation.
     async fn start(profile: Option<String>, config: Option<PathBuf>, verbose: u8) -> Self {
         let path = config_path(config);
         let mode = Mode::from_env(std::env::var("TRAILKEY_MODE").ok().as_deref());
