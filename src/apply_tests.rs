@@ -1197,6 +1197,41 @@ fn a_failed_run_is_an_error_naming_the_event() {
     );
 }
 
+#[test]
+fn an_apply_that_stops_part_way_names_the_steps_it_started() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    // The trail back on SSE-S3 and rotation off: two steps; the trail's fails.
+    {
+        let mut s = fake.state.borrow_mut();
+        s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = None;
+        s.keys[0].rotation = false;
+    }
+    fake.fail_next("UpdateTrail", "AccessDeniedException", "not allowed");
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let mut result = None;
+    block_on(async {
+        result = Some(function.invoke(schedule_event()).await);
+    });
+    let e = result.unwrap().expect_err("the apply failed");
+    assert_eq!(e.error_type, "trailkey.AwsError", "{e:?}");
+    assert!(
+        e.error_message
+            .contains("(Scheduled Event event schedule); apply steps started before it: "),
+        "{e:?}"
+    );
+    for step in [
+        "EnableKeyRotation kms_key_rotation",
+        "UpdateTrail trail_encryption",
+    ] {
+        assert!(e.error_message.contains(step), "{step}: {e:?}");
+    }
+    let s = fake.state.borrow();
+    assert!(s.keys[0].rotation, "what was done stays done");
+    assert_eq!(s.trails[TRAIL_ARN].kms_key_id, None);
+}
+
 /// Before its first plan, the function is never talked out of a key that
 /// may be trailkey's: each hostile or broken case runs the plan.
 #[test]

@@ -256,7 +256,8 @@ impl<C: Connect> Function<C> {
                 wait_for_delivery: None,
             },
         };
-        let outcome = reconcile::run(connect, desired, command, &mut Quiet)
+        let mut ui = Quiet::default();
+        let outcome = reconcile::run(connect, desired, command, &mut ui)
             .await
             .map_err(|e| {
                 let kind = match &e {
@@ -269,7 +270,17 @@ impl<C: Connect> Function<C> {
                     (None, Some(id)) => format!("{} event {id}", info.detail_type),
                     (_, None) => format!("{} event without an ID", info.detail_type),
                 };
-                failure(kind, format!("{} ({event})", e.render()), Some(&info))
+                // An apply that stopped part-way: what it had started, which
+                // stays done (a rerun continues from there).
+                let started = match ui.started.as_slice() {
+                    [] => String::new(),
+                    steps => format!("; apply steps started before it: {}", steps.join(", ")),
+                };
+                failure(
+                    kind,
+                    format!("{} ({event}){started}", e.render()),
+                    Some(&info),
+                )
             })?;
         let (plan, done) = match &outcome {
             Outcome::Planned(plan) => (plan, &[][..]),
@@ -353,8 +364,13 @@ fn log_line(value: &Value) {
 }
 
 /// The reconcile loop's UI in Lambda: no terminal, nothing to confirm
-/// (apply runs auto-approved); progress goes to the debug log.
-struct Quiet;
+/// (apply runs auto-approved). The loop itself logs each step (`-v`,
+/// `TRAILKEY_VERBOSE=1`); this keeps them, `operation address` each, for
+/// the error of an apply that stops part-way.
+#[derive(Default)]
+struct Quiet {
+    started: Vec<String>,
+}
 
 impl reconcile::Ui for Quiet {
     fn about_to_apply(&mut self, _plan: &Plan) {}
@@ -363,14 +379,9 @@ impl reconcile::Ui for Quiet {
         Ok(())
     }
 
-    fn step(&mut self, index: usize, total: usize, address: Address, step: &Step) {
-        tracing::info!(
-            index,
-            total,
-            address = address.as_str(),
-            operation = step.operation(),
-            "apply step"
-        );
+    fn step(&mut self, _index: usize, _total: usize, address: Address, step: &Step) {
+        self.started
+            .push(format!("{} {}", step.operation(), address.as_str()));
     }
 
     fn planning_again(&mut self, why: &str, _plan: &Plan) {
