@@ -1229,6 +1229,17 @@ fn policy_findings(
             ),
         })
         .collect();
+    out.extend(
+        policy::unknown_reserved_sids(current)
+            .into_iter()
+            .map(|sid| Finding {
+                level: Level::Warning,
+                message: format!(
+                    "statement {sid:?} is not one of trailkey's, but its Sid starts with {:?}, which trailkey reserves for its own statements: apply removes it. Rename it (any Sid not starting with {0:?}) to keep it",
+                    policy::OUR_SID_PREFIX
+                ),
+            }),
+    );
     // When the policy changes, the change itself lists the kept statements.
     let kept = policy::foreign_sids(current);
     if policy_unchanged && !kept.is_empty() {

@@ -1911,6 +1911,50 @@ fn a_foreign_deny_on_a_declared_reader_is_a_warning_not_a_change() {
     assert!(warnings[2].contains("\"NoReaderAccount\" explicitly denies kms:Decrypt to the declared reader account (444455556666)"), "{warnings:#?}");
 }
 
+/// A statement someone else named with trailkey's Sid prefix is replaced
+/// like one of trailkey's: the plan removes it, and says why, loudly.
+#[test]
+fn a_foreign_statement_with_trailkeys_sid_prefix_is_removed_with_a_warning() {
+    let (desired, mut observed) = converged();
+    let mut policy = ours(&desired);
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "TrailkeySiemRead", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::777788889999:root"},
+        "Action": "kms:Decrypt", "Resource": "*"
+    }));
+    observed.key.as_mut().unwrap().policy = policy.to_string();
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(ops(&planned), ["PutKeyPolicy"]);
+    let diff = change(&planned, Address::KmsKeyPolicy)
+        .statements
+        .clone()
+        .unwrap();
+    assert_eq!(diff.removed, ["TrailkeySiemRead"]);
+    let warning = planned
+        .findings
+        .iter()
+        .find(|f| f.level == Level::Warning && f.message.contains("TrailkeySiemRead"))
+        .expect("a warning");
+    assert!(
+        warning.message.contains("apply removes it"),
+        "{}",
+        warning.message
+    );
+    // trailkey's own optional statements, left over from an earlier config,
+    // are removed without that warning.
+    let policy = ours(&config_with("", "", READERS));
+    observed.key.as_mut().unwrap().policy = policy.to_string();
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(
+        planned
+            .findings
+            .iter()
+            .all(|f| !f.message.contains("reserves")),
+        "{:?}",
+        planned.findings
+    );
+}
+
 #[test]
 fn readers_added_changed_and_removed_keep_foreign_statements() {
     let (_, mut observed) = converged();

@@ -372,6 +372,26 @@ impl StatementDiff {
 }
 
 /// The `Sid`s of the statements trailkey does not own, in order.
+/// The `Sid`s of `policy` that use trailkey's prefix but name no statement
+/// trailkey writes (the template's, the readers' and the protection): a
+/// statement someone else named `Trailkey...`, which a merge replaces like
+/// any of trailkey's own.
+pub fn unknown_reserved_sids(policy: &Value) -> Vec<String> {
+    let template: Value = serde_json::from_str(TEMPLATE).unwrap_or_default();
+    let known: Vec<&str> = statements(&template)
+        .into_iter()
+        .filter_map(sid)
+        .chain([READERS_SID, PROTECT_SID])
+        .collect();
+    statements(policy)
+        .into_iter()
+        .filter(|s| is_ours(s))
+        .filter_map(sid)
+        .filter(|s| !known.contains(s))
+        .map(str::to_owned)
+        .collect()
+}
+
 pub fn foreign_sids(policy: &Value) -> Vec<String> {
     statements(policy)
         .into_iter()
