@@ -471,8 +471,8 @@ fn the_lambda_package_runs_as_a_function_and_repairs_a_drift_event() {
         .env("TRAILKEY_MODE", "apply")
         .envs(api.lambda_env())
         .current_dir(&task)
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap());
+        .stdout(support::lambda_api::appending(&log))
+        .stderr(support::lambda_api::appending(&log));
     let mut function = cmd.spawn().expect("start bootstrap");
     moto.start_recording();
     let id = api.invoke(update_trail_event(&seed));

@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::Value;
 use support::proxy::{Exchange, hold_until};
-use support::{Moto, Seed, is_write, on_sse_s3, transcript, with_tty_stdin};
+use support::{Moto, Seed, is_write, on_sse_s3, transcript, with_tty_stdin, xml_texts};
 
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
@@ -541,20 +541,6 @@ fn sixteen_concurrent_applies_leave_exactly_one_enabled_key() {
     );
     let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(exit_code(&plan), 0, "{}", transcript(&plan));
-}
-
-/// The text of each `<tag>...</tag>` element in `xml`.
-fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    xml.split(open.as_str())
-        .skip(1)
-        .map(|rest| {
-            let (text, _) = rest
-                .split_once(close.as_str())
-                .unwrap_or_else(|| panic!("{open} without {close} in {xml}"));
-            text.trim().to_owned()
-        })
-        .collect()
 }
 
 /// The lines of `stderr` that `tracing`'s formatter wrote: a timestamp,

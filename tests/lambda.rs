@@ -31,8 +31,8 @@ fn start_function(api: &RuntimeApi, endpoint: &str, config: &Path, mode: &str) -
         .env("TRAILKEY_CONFIG", config)
         .env("TRAILKEY_MODE", mode)
         .envs(api.lambda_env())
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap());
+        .stdout(support::lambda_api::appending(&log))
+        .stderr(support::lambda_api::appending(&log));
     Function {
         child: cmd.spawn().expect("start trailkey lambda"),
         log,
@@ -306,8 +306,8 @@ fn c_wins_over_trailkey_config_and_a_bad_trailkey_verbose_is_refused() {
             .env("TRAILKEY_CONFIG", "/nonexistent/trailkey.toml")
             .env("TRAILKEY_VERBOSE", verbose)
             .envs(api.lambda_env())
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap());
+            .stdout(support::lambda_api::appending(&log))
+            .stderr(support::lambda_api::appending(&log));
         let function = Function {
             child: cmd.spawn().unwrap(),
             log,
@@ -330,6 +330,101 @@ fn c_wins_over_trailkey_config_and_a_bad_trailkey_verbose_is_refused() {
         "{e}"
     );
     assert_eq!(nobody.connections(), 0);
+}
+
+/// Credentials never appear in what the function says: not in its log at
+/// the most verbose level (`TRAILKEY_VERBOSE=2`: every AWS call), not in a
+/// response, not in an error. Both kinds of AssumeRole run (aws-config's for
+/// `roles.management`, trailkey's own for Security Tooling), in a repair
+/// and in a run that fails.
+#[test]
+fn credentials_never_appear_in_the_functions_log_or_responses() {
+    const ACCESS_KEY: &str = "AKIATRAILKEYLAMBDA01";
+    const SECRET: &str = "Sup3rSecretLambdaKey/trailkey+TEST000000";
+    const TOKEN: &str = "IQoJb3JpZ2luX2VjLAMBDASESSIONTOKENtrailkey";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    seed.add_management_role();
+    let gone = moto.dir.path().join("gone.toml");
+    std::fs::write(
+        &gone,
+        std::fs::read_to_string(&seed.config)
+            .unwrap()
+            .replace("name = \"org-trail\"", "name = \"gone\""),
+    )
+    .unwrap();
+    let proxy = moto.proxy();
+    let mut said = Vec::new();
+    let mut results = Vec::new();
+    for (config, event) in [
+        (&seed.config, update_trail_event(&seed)),
+        (&gone, schedule_event(0)),
+    ] {
+        let api = RuntimeApi::start();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+        isolate_aws_env(&mut cmd, &proxy.endpoint);
+        cmd.arg("lambda")
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("TRAILKEY_CONFIG", config)
+            .env("TRAILKEY_MODE", "apply")
+            .env("TRAILKEY_VERBOSE", "2")
+            .envs(api.lambda_env())
+            .stdout(support::lambda_api::appending(&log))
+            .stderr(support::lambda_api::appending(&log));
+        let function = Function {
+            child: cmd.spawn().unwrap(),
+            log,
+        };
+        let id = api.invoke(event);
+        let result = api.wait_result(&id, WAIT);
+        said.push(format!("{result:?}"));
+        said.push(stop(function));
+        results.push(result);
+    }
+    assert_eq!(results[0].response()["applied"], true, "{}", said[0]);
+    let e = results[1].error();
+    assert!(
+        e["errorMessage"].as_str().unwrap().contains("gone"),
+        "the missing trail: {e}"
+    );
+    for log in [&said[1], &said[3]] {
+        assert!(
+            log.contains("aws call"),
+            "TRAILKEY_VERBOSE=2 logs every AWS call: {log}"
+        );
+    }
+
+    let mut secrets = vec![ACCESS_KEY.to_owned(), SECRET.to_owned(), TOKEN.to_owned()];
+    let assumed: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.is("sts", "AssumeRole"))
+        .collect();
+    assert!(
+        assumed.len() >= 3,
+        "both roles, in both processes: {}",
+        assumed.len()
+    );
+    for exchange in &assumed {
+        let body = exchange.response_text();
+        for tag in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+            let values = support::xml_texts(&body, tag);
+            assert_eq!(values.len(), 1, "one {tag} in {body}");
+            secrets.push(values[0].clone());
+        }
+    }
+    for text in &said {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{secret} leaked: {text}");
+        }
+        assert!(!text.contains("ASIA"), "{text}");
+        assert!(!text.to_lowercase().contains("secret"), "{text}");
+    }
 }
 
 /// A scheduled event, as EventBridge Scheduler's rule target gets it.
@@ -438,8 +533,8 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
         .env_remove("TRAILKEY_MODE")
         .current_dir(std::env::temp_dir())
         .envs(api.lambda_env())
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap());
+        .stdout(support::lambda_api::appending(&log))
+        .stderr(support::lambda_api::appending(&log));
     let function = Function {
         child: cmd.spawn().expect("start bootstrap"),
         log,

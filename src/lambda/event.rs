@@ -370,6 +370,53 @@ mod tests {
         assert!(matches!(verdict(&s3, None), Verdict::Ignore(_)));
     }
 
+    /// EventBridge envelopes whose fields have the wrong types: judged
+    /// without a panic, and never handled as an API call they do not name.
+    #[test]
+    fn fields_of_the_wrong_type_are_judged_without_a_panic() {
+        let envelope = |detail: Value, resources: Value| {
+            json!({"id": 7, "source": "aws.kms", "detail-type": "AWS API Call via CloudTrail",
+                   "account": ["111111111111"], "region": {"r": 1},
+                   "resources": resources, "detail": detail})
+        };
+        let details = [
+            json!("a string"),
+            json!(42),
+            json!([{"eventName": "DisableKey"}]),
+            json!({"eventName": 42, "eventSource": "kms.amazonaws.com"}),
+            json!({"eventName": "DisableKey", "eventSource": ["kms.amazonaws.com"]}),
+            json!({"eventName": "DisableKey", "eventSource": "kms.amazonaws.com",
+                   "recipientAccountId": 111111111111_u64, "awsRegion": null,
+                   "requestParameters": [1, 2]}),
+            json!({"eventName": "DisableKey", "eventSource": "kms.amazonaws.com",
+                   "recipientAccountId": "111111111111", "awsRegion": "us-east-1",
+                   "requestParameters": {"keyId": {"nested": true}},
+                   "resources": "arn:aws:kms:us-east-1:111111111111:key/x"}),
+            json!({"eventName": "UpdateTrail", "eventSource": "cloudtrail.amazonaws.com",
+                   "requestParameters": {"name": ["org-trail"]}}),
+        ];
+        let resources = [
+            json!(null),
+            json!("arn:aws:kms:us-east-1:111111111111:key/x"),
+            json!([1, null, {"ARN": 5}, {"arn": "x"}, [KEY]]),
+        ];
+        for detail in &details {
+            for res in &resources {
+                let event = envelope(detail.clone(), res.clone());
+                for known in [None, Some(KEY)] {
+                    let (info, verdict) = classify(&event, &desired(), known).unwrap();
+                    assert_eq!(info.id, None, "a number is not an ID");
+                    if verdict == Verdict::Handle || matches!(verdict, Verdict::IfTrailkeys(_)) {
+                        // Only a well-formed KMS call in Security Tooling
+                        // that names no key (or an unknown one) gets here.
+                        assert_eq!(detail["recipientAccountId"], "111111111111", "{event}");
+                        assert_eq!(detail["eventSource"], "kms.amazonaws.com", "{event}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_event_that_is_not_from_eventbridge_is_an_error() {
         for bad in [

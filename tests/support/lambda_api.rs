@@ -88,6 +88,16 @@ pub fn kms_event(seed: &super::Seed, name: &str, key_id: &str) -> Value {
     })
 }
 
+/// `file` opened for appending: give one to the function's stdout and
+/// another to its stderr, and neither overwrites what the other wrote (two
+/// plain handles on one file each keep their own offset).
+pub fn appending(file: &tempfile::NamedTempFile) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(file.path())
+        .expect("open the log for appending")
+}
+
 /// The function the emulated environment runs.
 pub const FUNCTION_NAME: &str = "trailkey-test";
 

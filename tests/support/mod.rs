@@ -481,6 +481,20 @@ print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The text of each `<tag>...</tag>` element in `xml`.
+pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .map(|rest| {
+            let (text, _) = rest
+                .split_once(close.as_str())
+                .unwrap_or_else(|| panic!("{open} without {close} in {xml}"));
+            text.trim().to_owned()
+        })
+        .collect()
+}
+
 /// Whether the trail of a `fixture.py state` answer is back on SSE-S3 (no
 /// `KmsKeyId`, or moto's `""` after `UpdateTrail(KmsKeyId="")`).
 pub fn on_sse_s3(state: &Value) -> bool {
