@@ -341,3 +341,45 @@ fn a_bad_wait_for_delivery_exits_1_with_what_is_expected_and_no_request() {
     insta::assert_snapshot!(transcript(&out));
     assert_eq!(server.connections(), 0);
 }
+
+/// Bad flag values: exit 1, the flag and the value named, no AWS request.
+#[test]
+fn bad_flag_values_fail_clearly_without_any_aws_request() {
+    let server = CountingServer::start();
+    let example = "config/trailkey.example.toml";
+    let cases: [(&[&str], &[&str]); 6] = [
+        (
+            &["destroy", "--delete-key", "--deletion-window-days", "6"],
+            &["--deletion-window-days", "6 is not in 7..=30"],
+        ),
+        (
+            &["destroy", "--delete-key", "--deletion-window-days", "31"],
+            &["--deletion-window-days", "31 is not in 7..=30"],
+        ),
+        (
+            &["policy", "--reader-iam", "not-an-arn"],
+            &["--reader-iam", "\"not-an-arn\"", "hint: "],
+        ),
+        (
+            &["init", "--region", "bogus"],
+            &["--region", "\"bogus\"", "hint: "],
+        ),
+        (&["policy", "--offline"], &["accounts.management", "hint: "]),
+        (
+            &["apply", "--policy-retry-timeout", "soon"],
+            &["--policy-retry-timeout", "soon"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let mut all = vec!["-c", example];
+        all.extend_from_slice(args);
+        let out = trailkey(&server, &all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} in {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(server.connections(), 0, "no AWS request");
+}
