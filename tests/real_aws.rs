@@ -984,3 +984,57 @@ fn a_policy_repair_then_the_trail_converge_in_one_run_through_the_layer() {
     let plan = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
 }
+
+/// AWS answers a request rate it does not accept with
+/// `ThrottlingException` (HTTP 400); the SDK's standard strategy retries it
+/// with backoff. trailkey bounds that at 5 attempts and says each retry on
+/// stderr: throttled twice, the plan goes on; throttled every time, it
+/// stops after the 5th attempt with the error.
+#[test]
+fn throttling_is_retried_on_stderr_and_bounded_at_five_attempts() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    for (throttled, expect) in [(2, 2), (usize::MAX, 1)] {
+        let proxy = moto.layer_with(vec![Box::new(
+            move |request: &support::proxy::Request, traffic: &support::proxy::Traffic| {
+                if request.is("organizations", "DescribeOrganization")
+                    && traffic.arrived("organizations", "DescribeOrganization") <= throttled
+                {
+                    support::proxy::Decision::Respond(aws_rules::json_error(
+                        "ThrottlingException",
+                        "Rate exceeded",
+                    ))
+                } else {
+                    support::proxy::Decision::Forward
+                }
+            },
+        )]);
+        let out = moto
+            .trailkey_via(&proxy, &seed.config)
+            .args(["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expect), "{}", transcript(&out));
+        let attempts = proxy
+            .exchanges()
+            .iter()
+            .filter(|e| e.is("organizations", "DescribeOrganization"))
+            .count();
+        let retries: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("retrying") && l.contains("DescribeOrganization"))
+            .collect();
+        if expect == 2 {
+            assert_eq!(attempts, 3, "{stderr}");
+            assert_eq!(retries.len(), 2, "{stderr}");
+            assert!(retries[1].contains("(attempt 3 of 5)"), "{stderr}");
+        } else {
+            assert_eq!(attempts, 5, "bounded: {stderr}");
+            assert_eq!(retries.len(), 4, "{stderr}");
+            assert!(retries[3].contains("(attempt 5 of 5)"), "{stderr}");
+            assert!(stderr.contains("ThrottlingException"), "{stderr}");
+            assert!(stderr.contains("hint:"), "{stderr}");
+        }
+    }
+}
