@@ -1296,6 +1296,61 @@ fn a_key_that_may_be_trailkeys_is_planned_for_not_ignored() {
     }
 }
 
+/// Every ARN trailkey writes or prints follows the Region's partition: a
+/// whole apply (readers, protection and validation included), then a
+/// no-op plan, in the China and GovCloud partitions.
+#[test]
+fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
+    for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
+        let text = format!(
+            r#"
+region = "{region}"
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "222222222222"
+[trail]
+name = "org-trail"
+log_file_validation = true
+[key]
+protect = true
+admins = ["arn:{partition}:iam::{SECURITY_TOOLING}:role/BreakGlass"]
+[readers]
+accounts = ["444455556666"]
+principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
+"#
+        );
+        let desired = crate::config::parse(Path::new("t.toml"), text.as_bytes())
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let fake = FakeCloud::new(region, MANAGEMENT, SECURITY_TOOLING, "org-trail");
+        let (planned, _) = apply_now(&fake, &desired);
+        let trail_key = fake
+            .state
+            .borrow()
+            .trails
+            .values()
+            .next()
+            .and_then(|t| t.kms_key_id.clone())
+            .expect("the trail has the key");
+        let texts = [
+            (
+                "the plan (JSON)",
+                serde_json::to_string(&crate::render::PlanJson::from(&planned)).unwrap(),
+            ),
+            ("the plan", crate::render::plan_human(&planned)),
+            ("the key policy", only_key(&fake).policy),
+            ("the trail's key", trail_key),
+        ];
+        for (what, text) in texts {
+            assert!(!text.contains("arn:aws:"), "{region}, {what}: {text}");
+            assert!(
+                text.contains(&format!("arn:{partition}:")),
+                "{region}, {what}: {text}"
+            );
+        }
+        assert!(!plan_now(&fake, &desired).has_changes(), "{region}");
+    }
+}
+
 fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
     waves(p)
         .iter()

@@ -137,6 +137,12 @@ impl FakeState {
 }
 
 /// A fake AWS: cheap to clone, clones share state.
+/// The partition of `region`, as AWS builds its ARNs (`aws` for a name the
+/// config would refuse).
+fn partition_of(region: &str) -> &'static str {
+    crate::config::Region::check(region).map_or("aws", |r| r.partition())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FakeCloud {
     pub state: Rc<RefCell<FakeState>>,
@@ -146,11 +152,12 @@ impl FakeCloud {
     /// An organization with management account `management`, a trail named
     /// `trail` in `region`, and an empty Security Tooling account.
     pub fn new(region: &str, management: &str, security_tooling: &str, trail: &str) -> Self {
-        let arn = format!("arn:aws:cloudtrail:{region}:{management}:trail/{trail}");
+        let partition = partition_of(region);
+        let arn = format!("arn:{partition}:cloudtrail:{region}:{management}:trail/{trail}");
         let state = FakeState {
             identity: Some(CallerIdentity {
                 account: management.to_owned(),
-                arn: format!("arn:aws:iam::{management}:user/admin"),
+                arn: format!("arn:{partition}:iam::{management}:user/admin"),
             }),
             organization: Some(Organization {
                 id: "o-fake00001".to_owned(),
@@ -599,8 +606,10 @@ impl KeyStore for FakeCloud {
         let key_id = format!("00000000-0000-4000-8000-{:012}", s.keys.len() + 1);
         let info = KeyInfo {
             arn: format!(
-                "arn:aws:kms:{}:{}:key/{key_id}",
-                s.region, s.security_tooling_account
+                "arn:{}:kms:{}:{}:key/{key_id}",
+                partition_of(&s.region),
+                s.region,
+                s.security_tooling_account
             ),
             key_id,
             state: KeyState::Enabled,
