@@ -958,13 +958,12 @@ fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     );
 }
 
-/// Declared readers, protection and log-file validation change what is
-/// written, not what a no-op plan reads.
-#[test]
-fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
+/// The config with every option on: log-file validation, key protection
+/// with an admin, and declared readers, in `region` (of `partition`).
+fn desired_with_everything(region: &str, partition: &str) -> Desired {
     let text = format!(
         r#"
-region = "{REGION}"
+region = "{region}"
 [accounts]
 security_tooling = "{SECURITY_TOOLING}"
 log_archive = "222222222222"
@@ -973,14 +972,21 @@ name = "org-trail"
 log_file_validation = true
 [key]
 protect = true
-admins = ["arn:aws:iam::{SECURITY_TOOLING}:role/BreakGlass"]
+admins = ["arn:{partition}:iam::{SECURITY_TOOLING}:role/BreakGlass"]
 [readers]
 accounts = ["444455556666"]
-principals = ["arn:aws:iam::777788889999:role/SIEM"]
+principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
 "#
     );
-    let desired = crate::config::parse(Path::new("t.toml"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    crate::config::parse(Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+/// Declared readers, protection and log-file validation change what is
+/// written, not what a no-op plan reads.
+#[test]
+fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
+    let desired = desired_with_everything(REGION, "aws");
     let fake = empty_cloud();
     apply_now(&fake, &desired);
     let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
@@ -1302,25 +1308,7 @@ fn a_key_that_may_be_trailkeys_is_planned_for_not_ignored() {
 #[test]
 fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
     for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
-        let text = format!(
-            r#"
-region = "{region}"
-[accounts]
-security_tooling = "{SECURITY_TOOLING}"
-log_archive = "222222222222"
-[trail]
-name = "org-trail"
-log_file_validation = true
-[key]
-protect = true
-admins = ["arn:{partition}:iam::{SECURITY_TOOLING}:role/BreakGlass"]
-[readers]
-accounts = ["444455556666"]
-principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
-"#
-        );
-        let desired = crate::config::parse(Path::new("t.toml"), text.as_bytes())
-            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let desired = desired_with_everything(region, partition);
         let fake = FakeCloud::new(region, MANAGEMENT, SECURITY_TOOLING, "org-trail");
         let (planned, _) = apply_now(&fake, &desired);
         let trail_key = fake
