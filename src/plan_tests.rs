@@ -1238,6 +1238,16 @@ fn rotation_unknown_while_pending_deletion_is_enabled_with_the_key_and_listed_on
     );
 }
 
+/// The plan's warnings, in order.
+fn warnings(planned: &Plan) -> Vec<&str> {
+    planned
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .map(|f| f.message.as_str())
+        .collect()
+}
+
 #[test]
 fn a_foreign_deny_on_cloudtrail_or_the_readers_is_a_warning_not_a_change() {
     let (desired, mut observed) = converged();
@@ -1273,12 +1283,7 @@ fn a_foreign_deny_on_cloudtrail_or_the_readers_is_a_warning_not_a_change() {
         !planned.has_changes(),
         "trailkey never overrides a foreign statement"
     );
-    let warnings: Vec<&str> = planned
-        .findings
-        .iter()
-        .filter(|f| f.level == Level::Warning)
-        .map(|f| f.message.as_str())
-        .collect();
+    let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(
         warnings[0].starts_with(
@@ -1399,12 +1404,7 @@ fn delivery_errors_and_a_stopped_trail_are_warnings_with_their_meaning() {
         ..Default::default()
     });
     let planned = plan(&desired, &observed).unwrap();
-    let warnings: Vec<&str> = planned
-        .findings
-        .iter()
-        .filter(|f| f.level == Level::Warning)
-        .map(|f| f.message.as_str())
-        .collect();
+    let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(warnings[0].contains("is not logging") && warnings[0].contains("start-logging"));
     assert!(
@@ -1899,12 +1899,7 @@ fn a_foreign_deny_on_a_declared_reader_is_a_warning_not_a_change() {
 
     let planned = plan(&desired, &observed).unwrap();
     assert!(!planned.has_changes(), "{:?}", ops(&planned));
-    let warnings: Vec<&str> = planned
-        .findings
-        .iter()
-        .filter(|f| f.level == Level::Warning)
-        .map(|f| f.message.as_str())
-        .collect();
+    let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(warnings[0].starts_with("statement \"NoSiem\" explicitly denies kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
     assert!(warnings[1].contains("\"NoSiemAccount\" explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");

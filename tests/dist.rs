@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::lambda_api::{RuntimeApi, update_trail_event};
-use support::{Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
+use support::{Moto, Seed, isolate_aws_env, on_sse_s3, transcript};
 
 /// The CA bundle copied into the root (Debian's and Ubuntu's path; the SDK's
 /// TLS client loads the system's roots from it).
@@ -486,11 +486,7 @@ fn the_lambda_package_runs_as_a_function_and_repairs_a_drift_event() {
         (serde_json::json!(true), serde_json::json!(true)),
         "{r:#}\n{logged}"
     );
-    let writes: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|c| is_write(c))
-        .collect();
+    let writes = moto.recorded_writes();
     assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
     assert!(!on_sse_s3(&moto.state(&seed)), "repaired");
     assert!(

@@ -709,11 +709,7 @@ impl Converged {
         self.moto.start_recording();
         let out = self.run(&["apply", "--auto-approve"]);
         assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
-        self.moto
-            .recorded()
-            .into_iter()
-            .filter(|c| is_write(c))
-            .collect()
+        self.moto.recorded_writes()
     }
 }
 
@@ -883,11 +879,7 @@ fn log_file_validation_is_turned_on_in_the_same_update_trail_as_the_key() {
     moto.start_recording();
     let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
-    let writes: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|c| is_write(c))
-        .collect();
+    let writes = moto.recorded_writes();
     assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
     let state = moto.state(&seed);
     assert_eq!(state["trail"]["log_file_validation"], true);

@@ -78,11 +78,7 @@ fn a_drift_event_in_apply_mode_repairs_then_a_second_event_is_a_no_op_plan() {
     assert_eq!(r["event"]["name"], "UpdateTrail");
     assert_eq!(r["event"]["id"], "6a7e8feb-b491-4cf7-a9f1-bf3703467718");
     assert_eq!(r["plan"]["summary"]["change"], 1, "{r:#}");
-    let writes: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|c| is_write(c))
-        .collect();
+    let writes = moto.recorded_writes();
     assert_eq!(writes, ["cloudtrail:UpdateTrail"]);
     let state = moto.state(&seed);
     assert!(!on_sse_s3(&state), "repaired: {state:#}");
@@ -399,25 +395,10 @@ fn credentials_never_appear_in_the_functions_log_or_responses() {
         );
     }
 
+    let (assumed, handed_out) = support::assumed_credentials(&proxy);
+    assert!(assumed >= 3, "both roles, in both processes: {assumed}");
     let mut secrets = vec![ACCESS_KEY.to_owned(), SECRET.to_owned(), TOKEN.to_owned()];
-    let assumed: Vec<_> = proxy
-        .exchanges()
-        .into_iter()
-        .filter(|e| e.is("sts", "AssumeRole"))
-        .collect();
-    assert!(
-        assumed.len() >= 3,
-        "both roles, in both processes: {}",
-        assumed.len()
-    );
-    for exchange in &assumed {
-        let body = exchange.response_text();
-        for tag in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
-            let values = support::xml_texts(&body, tag);
-            assert_eq!(values.len(), 1, "one {tag} in {body}");
-            secrets.push(values[0].clone());
-        }
-    }
+    secrets.extend(handed_out);
     for text in &said {
         for secret in &secrets {
             assert!(!text.contains(secret.as_str()), "{secret} leaked: {text}");

@@ -212,11 +212,7 @@ fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--delete-key refused"), "{stderr}");
     assert!(stderr.contains(says), "{stderr}");
-    let writes: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|c| is_write(c))
-        .collect();
+    let writes = moto.recorded_writes();
     assert!(writes.is_empty(), "no write at all: {writes:?}");
     let after = moto.state(seed);
     assert_eq!(after, before, "nothing changed");

@@ -251,6 +251,14 @@ impl Moto {
         self.fixture(&["recording", "start"]);
     }
 
+    /// The writes among [`Moto::recorded`] ([`is_write`]), in order.
+    pub fn recorded_writes(&self) -> Vec<String> {
+        self.recorded()
+            .into_iter()
+            .filter(|c| is_write(c))
+            .collect()
+    }
+
     /// `service:Action` of every request recorded since `start_recording`,
     /// the fixture's own left out.
     pub fn recorded(&self) -> Vec<String> {
@@ -493,6 +501,29 @@ pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
             text.trim().to_owned()
         })
         .collect()
+}
+
+/// The credentials every `sts:AssumeRole` through `proxy` handed out (its
+/// access key ID, secret key and session token each), with how many
+/// AssumeRole calls there were: what must never appear in any output.
+pub fn assumed_credentials(proxy: &proxy::Proxy) -> (usize, Vec<String>) {
+    let assumed: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.is("sts", "AssumeRole"))
+        .collect();
+    let mut secrets = Vec::new();
+    for exchange in &assumed {
+        let body = exchange.response_text();
+        assert_eq!(exchange.response.status, 200, "{body}");
+        for tag in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+            let values = xml_texts(&body, tag);
+            assert_eq!(values.len(), 1, "one {tag} in {body}");
+            assert!(values[0].len() >= 16, "a real {tag} in {body}");
+            secrets.push(values[0].clone());
+        }
+    }
+    (assumed.len(), secrets)
 }
 
 /// Whether the trail of a `fixture.py state` answer is back on SSE-S3 (no
