@@ -267,16 +267,11 @@ pub fn kms_key_states() -> impl Rule {
         if request.service != "kms" {
             return Decision::Forward;
         }
-        let field = match request.action.as_str() {
-            "CreateAlias" | "UpdateAlias" => "TargetKeyId",
-            _ => "KeyId",
-        };
-        let body = json_body(request);
-        let Some(named) = body.get(field).and_then(Value::as_str) else {
+        let Some(named) = key_named(request) else {
             return Decision::Forward;
         };
         let account = account_of(request, traffic);
-        let Some(id) = resolve(named, &account, traffic) else {
+        let Some(id) = resolve(&named, &account, traffic) else {
             return Decision::Forward;
         };
         let known = key_states(traffic);
@@ -381,10 +376,7 @@ fn key_states(traffic: &Traffic) -> HashMap<String, KeyState> {
             "ScheduleKeyDeletion" => "PendingDeletion",
             _ => continue,
         };
-        let named = json_body(&e.request)
-            .get("KeyId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let named = key_named(&e.request);
         let account = account_of(&e.request, traffic);
         let Some(id) = named.and_then(|n| resolve_before(&n, &account, traffic, e.at)) else {
             continue;
@@ -910,24 +902,19 @@ pub fn kms_key_policy_denies() -> impl Rule {
         if !kms {
             return Decision::Forward;
         }
-        let field = match request.action.as_str() {
-            "CreateAlias" | "UpdateAlias" => "TargetKeyId",
-            _ => "KeyId",
-        };
-        let body = json_body(request);
-        let Some(named) = body.get(field).and_then(Value::as_str) else {
+        let Some(named) = key_named(request) else {
             return Decision::Forward;
         };
         let Some(session) = session_of(request, traffic) else {
             return Decision::Forward;
         };
-        let Some(id) = resolve(named, &account_of(request, traffic), traffic) else {
+        let Some(id) = resolve(&named, &account_of(request, traffic), traffic) else {
             return Decision::Forward;
         };
         let Some(policy) = policy_seen_by_cloudtrail(&id, traffic, Duration::ZERO) else {
             return Decision::Forward;
         };
-        let context: Vec<(String, String)> = body
+        let context: Vec<(String, String)> = json_body(request)
             .get("EncryptionContext")
             .and_then(Value::as_object)
             .into_iter()
@@ -955,7 +942,7 @@ pub fn kms_key_policy_denies() -> impl Rule {
                     "User: {} is not authorized to perform: {action} on resource: {} \
                      with an explicit deny in a resource-based policy",
                     session.arn,
-                    key_arn(&id, named, traffic)
+                    key_arn(&id, &named, traffic)
                 ),
             )),
             _ => Decision::Forward,
@@ -1150,6 +1137,19 @@ fn xml_text<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
 }
 
 /// A JSON request body, or `null`.
+/// The key a KMS request names, as the caller wrote it (an ID, an ARN or
+/// an alias): `TargetKeyId` of `CreateAlias` and `UpdateAlias`, else `KeyId`.
+fn key_named(request: &Request) -> Option<String> {
+    let field = match request.action.as_str() {
+        "CreateAlias" | "UpdateAlias" => "TargetKeyId",
+        _ => "KeyId",
+    };
+    json_body(request)
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 fn json_body(request: &Request) -> Value {
     serde_json::from_slice(&request.body).unwrap_or(Value::Null)
 }
