@@ -360,10 +360,13 @@ impl Run<'_> {
             self.written = Written {
                 key: true,
                 policy: true,
+                state: false,
             };
         }
-        if let Step::PutKeyPolicy(_) = step {
-            self.written.policy = true;
+        match step {
+            Step::PutKeyPolicy(_) => self.written.policy = true,
+            Step::EnableKey | Step::CancelKeyDeletion => self.written.state = true,
+            _ => {}
         }
     }
 
@@ -589,15 +592,23 @@ struct Written {
     key: bool,
     /// This run set the key's policy (`CreateKey` or `PutKeyPolicy`).
     policy: bool,
+    /// This run changed the key's state (`EnableKey` or `CancelKeyDeletion`):
+    /// KMS and CloudTrail may still see the old state for a while ("AWS KMS
+    /// eventual consistency", KMS Developer Guide).
+    state: bool,
 }
 
 /// What a step waits for when it fails as if this run's own earlier writes
 /// had not happened: the errors that only mean "not visible yet" after
-/// them, never otherwise (the same errors without such a cause fail at once).
+/// them, never otherwise (the same errors without such a cause fail at
+/// once). And `UpdateTrail`'s `ConflictException`, another change to the
+/// trail under way, which the cloudtrail model says to wait out whatever
+/// this run wrote.
 fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'static str> {
     let trail = matches!(step, Step::UpdateTrail { .. });
     let on_key =
         !(step.is_trail_update() || matches!(step, Step::CreateKey(_) | Step::DeleteAlias(_)));
+    let updates_trail = step.is_trail_update();
     move |e: &AwsError| match e.code.as_str() {
         code::KMS_KEY_NOT_FOUND if trail && written.key => {
             Some("waiting for CloudTrail to see the new key")
@@ -605,8 +616,17 @@ fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'
         code::INSUFFICIENT_ENCRYPTION_POLICY if trail && (written.key || written.policy) => {
             Some("waiting for CloudTrail to see the new key policy")
         }
+        code::KMS_KEY_DISABLED | code::KMS_EXCEPTION if trail && written.state => {
+            Some("waiting for CloudTrail to see the key enabled")
+        }
         code::NOT_FOUND if on_key && written.key => {
             Some("waiting for KMS to make the new key visible")
+        }
+        code::DISABLED | code::KMS_INVALID_STATE if on_key && written.state => {
+            Some("waiting for KMS to show the key's new state")
+        }
+        code::CONFLICT if updates_trail => {
+            Some("waiting for another change to the trail to finish")
         }
         _ => None,
     }
@@ -631,9 +651,11 @@ async fn run_step<M: Management, K: KeyStore>(
 }
 
 /// `MalformedPolicyDocumentException` retried: a principal in the policy
-/// that IAM does not know yet.
+/// that IAM does not know yet. Never KMS's lockout safety check
+/// ([`crate::aws::is_lockout`]): waiting does not change the caller's
+/// permissions, so it fails at once.
 fn malformed_policy(e: &AwsError) -> Option<&'static str> {
-    (e.code == code::MALFORMED_POLICY)
+    (e.code == code::MALFORMED_POLICY && !crate::aws::is_lockout(&e.message))
         .then_some("the key policy is not accepted yet: IAM may not know a new principal")
 }
 

@@ -215,7 +215,7 @@ fn a_second_apply_reads_ten_times_and_writes_nothing() {
             "GetKeyRotationStatus",
             "ListResourceTags",
             "GetTrailStatus",
-            "GetBucketLocation",
+            "HeadBucket",
         ])
     );
     assert_eq!(fake.calls().len(), 10);
@@ -2439,4 +2439,189 @@ fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_
         "{:?}",
         fake.calls()
     );
+}
+
+// ---------------------------------------------------------------------------
+// What the AWS service models and guides say real AWS answers
+
+/// KMS's lockout safety check is not a delay: it fails at once, at
+/// CreateKey and at PutKeyPolicy, with a hint on the caller's permissions.
+#[test]
+fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
+    const LOCKOUT: &str =
+        "The new key policy will not allow you to update the key policy in the future.";
+    let desired = desired();
+    let fake = empty_cloud();
+    fake.fail_next("CreateKey", "MalformedPolicyDocumentException", LOCKOUT);
+    let e = block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        apply_with(
+            &planned,
+            fake.management(),
+            &keys,
+            &fast_retry(5_000),
+            |_, _| {},
+        )
+        .await
+    })
+    .expect_err("refused");
+    assert_eq!(
+        count(&fake, "CreateKey"),
+        1,
+        "not retried: {:?}",
+        fake.calls()
+    );
+    let text = e.render();
+    assert!(
+        text.contains(LOCKOUT) && text.contains("kms:PutKeyPolicy"),
+        "{text}"
+    );
+    assert!(!text.contains("still rejected after retrying"), "{text}");
+
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    policy_statement_missing(&fake);
+    fake.fail_next("PutKeyPolicy", "MalformedPolicyDocumentException", LOCKOUT);
+    let e = block_on(async {
+        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+        apply_with(
+            &planned,
+            fake.management(),
+            &keys,
+            &fast_retry(5_000),
+            |_, _| {},
+        )
+        .await
+    })
+    .expect_err("refused");
+    assert_eq!(count(&fake, "PutKeyPolicy"), 1, "not retried");
+    assert!(e.render().contains("kms:PutKeyPolicy"), "{}", e.render());
+}
+
+/// `UpdateTrail`'s `ConflictException` (another change under way) is
+/// waited out, bounded by the propagation budget, whatever this run wrote.
+#[test]
+fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
+    let fake = converged_with_unencrypted_trail();
+    for _ in 0..2 {
+        fake.fail_next(
+            "UpdateTrail",
+            "ConflictException",
+            "Another operation is modifying the trail.",
+        );
+    }
+    let (applied, after, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes());
+    assert_eq!(
+        count(&fake, "UpdateTrail"),
+        3,
+        "two conflicts, then accepted"
+    );
+    assert_eq!(waited, std::time::Duration::from_secs(3), "1 s, then 2 s");
+
+    // A conflict that does not end: bounded by --propagation-timeout.
+    let fake = converged_with_unencrypted_trail();
+    for _ in 0..1000 {
+        fake.fail_next("UpdateTrail", "ConflictException", "still busy");
+    }
+    let (applied, _, waited) = apply_paused(&fake, 30);
+    let text = applied.expect_err("gives up").render();
+    assert!(
+        text.contains("ConflictException") && text.contains("still rejected after retrying"),
+        "{text}"
+    );
+    assert!(waited <= std::time::Duration::from_secs(30), "{waited:?}");
+    assert!(count(&fake, "UpdateTrail") < 10, "{:?}", fake.calls());
+}
+
+/// Right after this run's own `EnableKey` or `CancelKeyDeletion`, KMS and
+/// CloudTrail may still see the old state: the writes that follow are
+/// retried until they see the new one, and the run converges.
+#[test]
+fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates() {
+    for (broken, first) in [
+        (key_disabled as fn(&FakeCloud), "EnableKey"),
+        (key_pending_deletion, "CancelKeyDeletion"),
+    ] {
+        let fake = empty_cloud();
+        apply_now(&fake, &desired());
+        broken(&fake);
+        rotation_off(&fake);
+        fake.state
+            .borrow_mut()
+            .trails
+            .get_mut(TRAIL_ARN)
+            .unwrap()
+            .kms_key_id = None;
+        fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(3));
+        fake.clear_calls();
+        let (applied, after, waited) = apply_paused(&fake, 120);
+        assert!(
+            applied.is_ok(),
+            "{first}: {}",
+            applied.unwrap_err().render()
+        );
+        assert!(!after.has_changes(), "{first}: converged");
+        assert_eq!(count(&fake, first), 1, "{first}: {:?}", fake.calls());
+        // The writes after the state change were refused while it
+        // propagated, then retried.
+        assert!(
+            count(&fake, "EnableKeyRotation") >= 2,
+            "{first}: {:?}",
+            fake.calls()
+        );
+        assert!(
+            waited >= std::time::Duration::from_secs(3),
+            "{first}: {waited:?}"
+        );
+        assert!(
+            waited < std::time::Duration::from_secs(30),
+            "{first}: {waited:?}"
+        );
+        assert_eq!(only_key(&fake).info.state, crate::aws::KeyState::Enabled);
+    }
+}
+
+/// The same refusals without a state change of this run fail at once.
+#[test]
+fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
+    let fake = converged_with_unencrypted_trail();
+    fake.fail_next("UpdateTrail", "KmsKeyDisabledException", "disabled");
+    let (applied, _, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_err());
+    assert_eq!(count(&fake, "UpdateTrail"), 1);
+    assert_eq!(waited, std::time::Duration::ZERO);
+}
+
+/// KMS allows 50 tags per key: a `TagResource` that would pass that with
+/// the tags others put on the key is refused by the plan, before any write.
+#[test]
+fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    {
+        let mut s = fake.state.borrow_mut();
+        let tags = &mut s.keys[0].tags;
+        tags.remove("ManagedBy");
+        // AWS's own tags do not count.
+        tags.insert("aws:cloudformation:stack-name".to_owned(), "x".to_owned());
+        for i in 0..48 {
+            tags.insert(format!("team-{i:02}"), "x".to_owned());
+        }
+    }
+    // 48 foreign + trailkey:alias + trailkey:created = 50; ManagedBy makes 51.
+    fake.clear_calls();
+    let e = apply_error(&fake, &desired());
+    let text = e.render();
+    assert!(
+        text.contains("has 50 tags, and the 1 trailkey would add make 51"),
+        "{text}"
+    );
+    assert!(text.contains("untag-resource"), "{text}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // At 50 exactly it is fine.
+    fake.state.borrow_mut().keys[0].tags.remove("team-00");
+    apply_now(&fake, &desired());
+    assert!(!plan_now(&fake, &desired()).has_changes());
 }

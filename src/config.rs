@@ -32,6 +32,14 @@ pub const ALIAS_TAG: &str = "trailkey:alias";
 /// `destroy --delete-key`. Tags trailkey adds to an existing key never
 /// include it, and trailkey never removes a tag, so it survives reruns.
 pub const CREATED_TAG: (&str, &str) = ("trailkey:created", "true");
+
+/// The tags trailkey sets on a key it creates: `ManagedBy`, the alias tag
+/// and [`CREATED_TAG`].
+pub const TRAILKEY_TAGS: [&str; 3] = [MANAGED_BY_TAG.0, ALIAS_TAG, CREATED_TAG.0];
+
+/// At most 50 tags per KMS key ("Tags in AWS KMS", AWS KMS Developer
+/// Guide); tags whose keys start with `aws:` are AWS's and do not count.
+pub const MAX_KEY_TAGS: usize = 50;
 /// Tag keys starting with this are trailkey's own; a config may not set them.
 pub const RESERVED_TAG_PREFIX: &str = "trailkey:";
 
@@ -1341,6 +1349,24 @@ fn validate_tags(
         }
         tags.insert(k.clone(), v.clone());
     }
+    let own = TRAILKEY_TAGS.len();
+    if tags.len() + own > MAX_KEY_TAGS {
+        return Err(field_error(
+            path,
+            "key.tags",
+            format!(
+                "{} tags, with trailkey's own {own} ({}, {ALIAS_TAG}, {}), make {}: over KMS's limit of {MAX_KEY_TAGS} tags per key",
+                tags.len(),
+                MANAGED_BY_TAG.0,
+                CREATED_TAG.0,
+                tags.len() + own
+            ),
+            &format!(
+                "keep at most {} tags in [key.tags] (\"Tags in AWS KMS\", AWS KMS Developer Guide)",
+                MAX_KEY_TAGS - own
+            ),
+        ));
+    }
     tags.insert(MANAGED_BY_TAG.0.to_owned(), MANAGED_BY_TAG.1.to_owned());
     tags.insert(ALIAS_TAG.to_owned(), alias.short().to_owned());
     Ok(tags)
@@ -1732,6 +1758,36 @@ mod tests {
                 "{bad}: {hint}"
             );
         }
+    }
+
+    #[test]
+    fn config_tags_and_trailkeys_own_stay_within_kmss_fifty() {
+        let tags = |n: usize| {
+            (0..n)
+                .map(|i| format!("t{i} = \"v\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let ok = format!("{MINIMAL}[key]\ntags = {{ {} }}\n", tags(47));
+        assert_eq!(
+            parse(Path::new("t.toml"), ok.as_bytes())
+                .unwrap()
+                .tags
+                .len(),
+            49
+        );
+        let (field, message, hint) =
+            config_error(&format!("{MINIMAL}[key]\ntags = {{ {} }}\n", tags(48)));
+        assert_eq!(field.as_deref(), Some("key.tags"));
+        assert!(
+            message.contains("48 tags, with trailkey's own 3"),
+            "{message}"
+        );
+        assert!(
+            message.contains("make 51: over KMS's limit of 50"),
+            "{message}"
+        );
+        assert!(hint.contains("at most 47 tags"), "{hint}");
     }
 
     #[test]

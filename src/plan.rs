@@ -14,7 +14,7 @@ use crate::aws::{
     CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, LogBucket,
     NewKey, Organization, Origin, Trail, TrailStatus,
 };
-use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG};
+use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG, MAX_KEY_TAGS};
 use crate::error::Error;
 use crate::log_archive;
 use crate::policy::{self, PolicyInputs};
@@ -485,6 +485,34 @@ pub fn check_bucket(desired: &Desired, observed: &Observed) -> Result<(), Error>
     }
 }
 
+/// Checks that the tags trailkey would add to an existing key (`TagResource`)
+/// keep it within KMS's [`MAX_KEY_TAGS`], counting the tags others put on
+/// it (but not AWS's own `aws:` tags): KMS would refuse the call part-way
+/// through an apply.
+pub fn check_tag_limit(desired: &Desired, key: &ObservedKey) -> Result<(), Error> {
+    let added = desired
+        .tags
+        .keys()
+        .filter(|t| !key.tags.contains_key(*t))
+        .count();
+    let counted = |t: &&String| !t.to_ascii_lowercase().starts_with("aws:");
+    let present = key.tags.keys().filter(counted).count();
+    if added == 0 || present + added <= MAX_KEY_TAGS {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "key {} has {present} tags, and the {added} trailkey would add make {}: over KMS's limit of {MAX_KEY_TAGS} tags per key",
+            key.info.arn,
+            present + added
+        ),
+        format!(
+            "remove tags the key does not need (`aws kms untag-resource --key-id {} --tag-keys ...`), or fewer from [key.tags], then run again",
+            key.info.key_id
+        ),
+    ))
+}
+
 /// Checks that the key behind the alias can encrypt a trail at all. A key
 /// that cannot is never modified or replaced silently.
 pub fn check_key(desired: &Desired, key: &KeyInfo) -> Result<(), Error> {
@@ -724,6 +752,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
+        check_tag_limit(desired, k)?;
     }
     let current = current_policy(observed)?;
     let merged = merged_policy(desired, observed, current.as_ref())?;

@@ -42,10 +42,31 @@ fn refused_before_any_write(moto: &Moto, seed: &Seed, message: &str, hint: &str)
     assert_eq!(moto.state(seed)["keys"].as_array().unwrap().len(), 0);
 }
 
+/// The bucket belongs to Log Archive, so the management account may not
+/// read its location (`GetBucketLocation` is denied across accounts behind
+/// the layer); `HeadBucket` tells the Region anyway, and the plan refuses
+/// before any write, where `UpdateTrail` would only say
+/// `KmsKeyNotFoundException` after the key was made.
 #[test]
 fn a_bucket_in_another_region_is_refused_before_any_write() {
-    let (moto, seed) =
-        seeded_with_trail(&["--name", "eu-bucket-trail", "--bucket-region", "eu-west-1"]);
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let trail = moto.fixture(&[
+        "create-trail",
+        "--name",
+        "eu-bucket-trail",
+        "--bucket-region",
+        "eu-west-1",
+        "--bucket-owner",
+        &seed.log_archive,
+    ]);
+    assert_eq!(trail["bucket_owner"], seed.log_archive.as_str());
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace("name = \"org-trail\"", "name = \"eu-bucket-trail\""),
+    )
+    .unwrap();
     refused_before_any_write(
         &moto,
         &seed,

@@ -1038,3 +1038,124 @@ fn throttling_is_retried_on_stderr_and_bounded_at_five_attempts() {
         }
     }
 }
+
+#[test]
+fn account_answers_carry_state_only_as_organizations_sends_them_now() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let calls = json!([
+        call("organizations:ListAccounts", json!({})),
+        call(
+            "organizations:DescribeAccount",
+            json!({"AccountId": seed.log_archive})
+        ),
+    ]);
+    let accounts = |results: &[Value]| -> Vec<Value> {
+        let mut all = results[0]["response"]["Accounts"]
+            .as_array()
+            .unwrap()
+            .clone();
+        all.push(results[1]["response"]["Account"].clone());
+        all
+    };
+    // moto alone still sends the retired Status beside State.
+    let direct = moto.calls(None, &calls);
+    assert_eq!(outcomes(&direct), ["ok", "ok"]);
+    assert!(
+        accounts(&direct)
+            .iter()
+            .all(|a| a["Status"] == "ACTIVE" && a["State"] == "ACTIVE")
+    );
+    // Through the rule, State only.
+    let rule = moto.proxy_with(vec![Box::new(
+        aws_rules::organizations_accounts_have_no_status(),
+    )]);
+    let through = moto.calls(Some(&rule), &calls);
+    assert_eq!(outcomes(&through), ["ok", "ok"]);
+    let seen = accounts(&through);
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    assert!(
+        seen.iter()
+            .all(|a| a.get("Status").is_none() && a["State"] == "ACTIVE"),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn the_log_archive_bucket_tells_other_accounts_its_region_only_through_head_bucket() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let calls = json!([
+        call("s3:GetBucketLocation", json!({"Bucket": seed.bucket})),
+        call("s3:HeadBucket", json!({"Bucket": seed.bucket})),
+    ]);
+    // moto alone answers the management account both.
+    assert_eq!(outcomes(&moto.calls(None, &calls)), ["ok", "ok"]);
+
+    let rule = moto.proxy_with(vec![Box::new(aws_rules::s3_bucket_region_across_accounts(
+        moto.world.clone(),
+    ))]);
+    let through = moto.calls(Some(&rule), &calls);
+    assert_eq!(outcomes(&through), ["AccessDenied", "403"], "{through:#?}");
+    let exchanges = rule.exchanges();
+    let location = exchanges
+        .iter()
+        .find(|e| e.request.method == "GET")
+        .unwrap();
+    assert!(!location.forwarded, "the rule answered GetBucketLocation");
+    let head = exchanges
+        .iter()
+        .find(|e| e.request.method == "HEAD")
+        .unwrap();
+    assert_eq!(head.response.status, 403);
+    let region = head
+        .response
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-bucket-region"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        region,
+        Some("us-east-1"),
+        "the Region, whatever the permissions"
+    );
+    // The owner reads both.
+    let owner = moto.calls_as(&seed.log_archive, Some(&rule), &calls);
+    assert_eq!(outcomes(&owner), ["ok", "ok"], "{owner:#?}");
+}
+
+#[test]
+fn update_trail_with_a_key_outside_the_buckets_region_is_kms_key_not_found() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let key = |region: &str| {
+        format!(
+            "arn:aws:kms:{region}:{}:key/00000000-0000-4000-8000-000000000001",
+            seed.security_tooling
+        )
+    };
+    let update = |region: &str| {
+        json!([call(
+            "cloudtrail:UpdateTrail",
+            json!({"Name": seed.trail_name, "KmsKeyId": key(region)})
+        )])
+    };
+    // moto alone accepts a key in any Region.
+    assert_eq!(outcomes(&moto.calls(None, &update("eu-west-1"))), ["ok"]);
+    let rule = moto.proxy_with(vec![Box::new(
+        aws_rules::cloudtrail_key_in_the_buckets_region(moto.world.clone()),
+    )]);
+    assert_eq!(
+        outcomes(&moto.calls(Some(&rule), &update("eu-west-1"))),
+        ["KmsKeyNotFoundException"]
+    );
+    assert_eq!(
+        answered_by_the_layer(&rule.exchanges(), "KmsKeyNotFoundException").len(),
+        1
+    );
+    // The bucket's own Region passes to moto.
+    assert_eq!(
+        outcomes(&moto.calls(Some(&rule), &update("us-east-1"))),
+        ["ok"]
+    );
+}

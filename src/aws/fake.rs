@@ -110,6 +110,16 @@ pub struct FakeState {
     /// when that call was made: for `propagation` after it, CloudTrail
     /// still evaluates that previous policy on `UpdateTrail`.
     pub previous_policies: HashMap<String, (String, tokio::time::Instant)>,
+    /// By key ID, the state a key had before its last `EnableKey` or
+    /// `CancelKeyDeletion` and when that call was made: for `propagation`
+    /// after it, KMS and CloudTrail still see that state (`DescribeKey`
+    /// shows it, writes are refused in it, `UpdateTrail` naming a key still
+    /// seen disabled answers `KmsKeyDisabledException`).
+    pub previous_states: HashMap<String, (KeyState, tokio::time::Instant)>,
+    /// Key IDs whose key policy does not let the caller in: every KMS call
+    /// on them fails with `AccessDeniedException` (other teams' keys, keys
+    /// of other services).
+    pub unreadable: Vec<String>,
 }
 
 impl FakeState {
@@ -125,6 +135,25 @@ impl FakeState {
             .iter()
             .find(|k| k.info.key_id == name || k.info.arn == name)
             .is_some_and(|k| later(&k.info.key_id))
+    }
+
+    /// Records a key's state change `(key ID, old state)`, seen late for
+    /// `propagation` (see [`FakeState::previous_states`]).
+    fn state_changed(&mut self, (id, old): (String, KeyState)) {
+        if self.propagation.is_some() {
+            self.previous_states
+                .insert(id, (old, tokio::time::Instant::now()));
+        }
+    }
+
+    /// The state KMS shows for `key` now: the one before its last state
+    /// change, while that change propagates.
+    fn seen_state(&self, key: &FakeKey) -> KeyState {
+        let now = tokio::time::Instant::now();
+        match self.previous_states.get(&key.info.key_id) {
+            Some((old, at)) if self.propagation.is_some_and(|w| now < *at + w) => old.clone(),
+            _ => key.info.state.clone(),
+        }
     }
 
     /// Starts the propagation window of `id` (a key ID or alias name).
@@ -281,11 +310,25 @@ impl FakeCloud {
             .cloned()
             .unwrap_or_else(|| key.to_owned());
         let caller = s.caller.clone();
+        let unreadable = s.unreadable.clone();
         let found = s
             .keys
             .iter_mut()
             .find(|k| k.info.key_id == id || k.info.arn == id)
             .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))?;
+        if unreadable.contains(&found.info.key_id) {
+            let caller = caller.as_deref().unwrap_or(
+                "arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey",
+            );
+            return Err(AwsError::new(
+                op,
+                "AccessDeniedException",
+                format!(
+                    "User: {caller} is not authorized to perform: kms:{op} on resource: {} because no resource-based policy allows the kms:{op} action",
+                    found.info.arn
+                ),
+            ));
+        }
         if let Some(denied) = key_policy_denies(caller.as_deref(), op, found) {
             return Err(denied);
         }
@@ -303,7 +346,8 @@ impl FakeCloud {
         key: &str,
         f: impl FnOnce(&mut FakeKey) -> T,
     ) -> AwsResult<T> {
-        let state = self.with_key(op, key, |k| k.info.state.clone())?;
+        let seen = self.with_key(op, key, |k| k.clone())?;
+        let state = self.state.borrow().seen_state(&seen);
         let refused = match (&state, op) {
             (KeyState::PendingDeletion, "CancelKeyDeletion" | "PutKeyPolicy") => None,
             (KeyState::PendingDeletion, _) => Some(code::KMS_INVALID_STATE),
@@ -399,6 +443,21 @@ impl Management for FakeCloud {
             t.log_file_validation |= validation;
             return Ok(t.clone());
         };
+        // "the S3 bucket and the KMS key are not in the same Region"
+        // (cloudtrail model, `KmsKeyNotFoundException`).
+        let bucket = &s.trails[&arn].s3_bucket;
+        let bucket_region = s.bucket_regions.get(bucket).unwrap_or(&s.region);
+        let key_region = key_arn
+            .split(':')
+            .nth(3)
+            .filter(|_| key_arn.starts_with("arn:"));
+        if key_region.is_some_and(|r| r != bucket_region) {
+            return Err(AwsError::new(
+                "UpdateTrail",
+                code::KMS_KEY_NOT_FOUND,
+                format!("Cannot find KMS key {key_arn}"),
+            ));
+        }
         if !key_arn.is_empty() && s.hidden(key_arn) {
             return Err(AwsError::new(
                 "UpdateTrail",
@@ -416,6 +475,13 @@ impl Management for FakeCloud {
             .iter()
             .find(|k| !key_arn.is_empty() && (k.info.key_id == id || k.info.arn == id))
         {
+            if s.seen_state(key) != KeyState::Enabled {
+                return Err(AwsError::new(
+                    "UpdateTrail",
+                    code::KMS_KEY_DISABLED,
+                    format!("KMS key {key_arn} is disabled"),
+                ));
+            }
             let now = tokio::time::Instant::now();
             let policy = match s.previous_policies.get(&key.info.key_id) {
                 Some((previous, changed)) if s.propagation.is_some_and(|w| now < *changed + w) => {
@@ -488,7 +554,7 @@ impl Management for FakeCloud {
     }
 
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
-        self.call("GetBucketLocation").await?;
+        self.call("HeadBucket").await?;
         let s = self.state.borrow();
         Ok(s.bucket_regions
             .get(bucket)
@@ -558,8 +624,11 @@ impl LogArchive for FakeCloud {
 impl KeyStore for FakeCloud {
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         self.call("DescribeKey").await?;
-        match self.with_key("DescribeKey", key, |k| k.info.clone()) {
-            Ok(info) => Ok(Some(info)),
+        match self.with_key("DescribeKey", key, |k| k.clone()) {
+            Ok(k) => Ok(Some(KeyInfo {
+                state: self.state.borrow().seen_state(&k),
+                ..k.info
+            })),
             Err(e) if e.code == code::NOT_FOUND => Ok(None),
             Err(e) => Err(e),
         }
@@ -698,14 +767,22 @@ impl KeyStore for FakeCloud {
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
         self.call("EnableKey").await?;
-        self.write_key("EnableKey", key_id, |k| k.info.state = KeyState::Enabled)
+        let changed = self.write_key("EnableKey", key_id, |k| {
+            let old = std::mem::replace(&mut k.info.state, KeyState::Enabled);
+            (k.info.key_id.clone(), old)
+        })?;
+        self.state.borrow_mut().state_changed(changed);
+        Ok(())
     }
 
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()> {
         self.call("CancelKeyDeletion").await?;
-        self.write_key("CancelKeyDeletion", key_id, |k| {
-            k.info.state = KeyState::Disabled
-        })
+        let changed = self.write_key("CancelKeyDeletion", key_id, |k| {
+            let old = std::mem::replace(&mut k.info.state, KeyState::Disabled);
+            (k.info.key_id.clone(), old)
+        })?;
+        self.state.borrow_mut().state_changed(changed);
+        Ok(())
     }
 
     async fn schedule_key_deletion(&self, key_id: &str, _days: i32) -> AwsResult<()> {
@@ -717,10 +794,27 @@ impl KeyStore for FakeCloud {
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.call("TagResource").await?;
-        self.write_key("TagResource", key_id, |k| {
-            k.tags
-                .extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())))
-        })
+        let over = self.write_key("TagResource", key_id, |k| {
+            let mut after = k.tags.clone();
+            after.extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())));
+            let counted = after
+                .keys()
+                .filter(|t| !t.to_ascii_lowercase().starts_with("aws:"))
+                .count();
+            if counted > crate::config::MAX_KEY_TAGS {
+                return true;
+            }
+            k.tags = after;
+            false
+        })?;
+        if over {
+            return Err(AwsError::new(
+                "TagResource",
+                "LimitExceededException",
+                "The request was rejected because a quota was exceeded.",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -35,8 +35,20 @@ pub mod code {
     pub const KMS_INVALID_STATE: &str = "KMSInvalidStateException";
     /// KMS: the key is disabled.
     pub const DISABLED: &str = "DisabledException";
-    /// KMS: a principal in the policy is unknown to IAM (yet).
+    /// KMS: a principal in the policy is unknown to IAM (yet), or the
+    /// policy would lock the caller out (see [`super::is_lockout`]).
     pub const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
+    /// CloudTrail `UpdateTrail`: the key is disabled (or CloudTrail does not
+    /// see it enabled yet).
+    pub const KMS_KEY_DISABLED: &str = "KmsKeyDisabledException";
+    /// CloudTrail `UpdateTrail`: "an issue with the specified KMS key"
+    /// (cloudtrail model); the model says `KmsKeyDisabledException` is no
+    /// longer in use, so a key CloudTrail still sees disabled may answer
+    /// this instead.
+    pub const KMS_EXCEPTION: &str = "KmsException";
+    /// CloudTrail `UpdateTrail`: another change to the trail is under way;
+    /// "wait a few minutes, then try again" (cloudtrail model).
+    pub const CONFLICT: &str = "ConflictException";
     /// CloudTrail `UpdateTrail`: it cannot find the key (or not yet).
     pub const KMS_KEY_NOT_FOUND: &str = "KmsKeyNotFoundException";
     /// CloudTrail `UpdateTrail`: the key policy does not let CloudTrail use
@@ -148,11 +160,26 @@ aws_enum! {
 }
 
 aws_enum! {
-    /// An organization account's status.
-    AccountStatus {
+    /// An organization account's lifecycle state (`Account.State`; the
+    /// older `Status` field was retired on 2026-09-09, see the
+    /// organizations service model).
+    AccountState {
+        PendingActivation = "PENDING_ACTIVATION",
         Active = "ACTIVE",
         Suspended = "SUSPENDED",
+        PendingClosure = "PENDING_CLOSURE",
+        Closed = "CLOSED",
     }
+}
+
+/// Whether a `MalformedPolicyDocumentException` message is KMS's policy
+/// lockout safety check: the caller's own IAM permissions (or an SCP or
+/// permissions boundary) would not let it change the policy afterwards.
+/// That is not a delay to wait out, unlike an unknown principal ("The
+/// policy contains invalid principals", or a principal IAM does not know
+/// yet).
+pub fn is_lockout(message: &str) -> bool {
+    message.contains("will not allow you to update the key policy in the future")
 }
 
 /// A failed AWS call, reduced to what trailkey needs: which operation, the
@@ -260,7 +287,8 @@ pub struct Account {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub status: AccountStatus,
+    /// `State`, or `Status` when an answer has no `State`.
+    pub state: AccountState,
 }
 
 /// A key to create: trailkey always creates the same kind of key, so only
@@ -326,7 +354,7 @@ pub trait Management {
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus>;
     /// The trail's tags (`ListTags`), by trail ARN.
     async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>>;
-    /// The Region of an S3 bucket (`GetBucketLocation`, normalized: `us-east-1` for none, `eu-west-1` for `EU`).
+    /// The Region of an S3 bucket (`HeadBucket`'s `x-amz-bucket-region`, which S3 sends whatever the caller's permissions on the bucket).
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String>;
     /// Every account of the organization (`ListAccounts`, all pages).
     async fn list_accounts(&self) -> AwsResult<Vec<Account>>;

@@ -104,9 +104,8 @@ impl Connect for SdkConnect {
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
         let creds = self.assume(role_arn, "trailkey").await?;
-        let conf = aws_sdk_kms::config::Builder::from(&self.config)
+        let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config))
             .credentials_provider(creds)
-            .interceptor(LogCalls)
             .build();
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
@@ -232,6 +231,60 @@ impl LogArchive for SdkLogArchive {
                     .is_some_and(|o| o.status().as_str() == "Enabled"),
             })
             .collect())
+    }
+}
+
+/// The KMS client's own settings: calls logged, and a quota is not throttling.
+fn kms_config(builder: aws_sdk_kms::config::Builder) -> aws_sdk_kms::config::Builder {
+    builder
+        .interceptor(LogCalls)
+        .retry_classifier(QuotaIsNotThrottling)
+}
+
+/// KMS's `LimitExceededException` is a quota (keys, aliases or grants per
+/// account or key) or a key policy over 32 KB (kms model, shape
+/// `LimitExceededException`), which no retry fixes; the SDK's standard
+/// classifier lists it among the throttling errors (`THROTTLING_ERRORS` of
+/// `aws-runtime`). This classifier runs after the SDK's and forbids the
+/// retry, so the error and its hint come at once. The code is read from the
+/// answer: `x-amzn-ErrorType`, else the body's `__type`.
+#[derive(Debug)]
+struct QuotaIsNotThrottling;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotaIsNotThrottling {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let Some(response) = ctx.response() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let from_header = response
+            .headers()
+            .get("x-amzn-errortype")
+            .map(|v| v.split(':').next().unwrap_or_default().to_owned());
+        let code = from_header.or_else(|| {
+            let body: serde_json::Value = serde_json::from_slice(response.body().bytes()?).ok()?;
+            let t = body.get("__type")?.as_str()?;
+            Some(t.rsplit('#').next().unwrap_or(t).to_owned())
+        });
+        if code.as_deref() == Some("LimitExceededException") {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "trailkey: a KMS quota is not throttling"
+    }
+
+    fn priority(
+        &self,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
 
@@ -447,19 +500,47 @@ impl Management for SdkManagement {
             .collect())
     }
 
+    /// `HeadBucket`'s `x-amz-bucket-region` header, which S3 sends
+    /// "regardless of the permissions on the bucket" (s3 model, `HeadBucket`),
+    /// on a 403 or a redirect too. `GetBucketLocation` would need the Log
+    /// Archive bucket policy's consent: "cross-account access won't be
+    /// authorized" outside the bucket's Region (s3 model, `GetBucketLocation`).
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
-        let out = self
-            .s3
-            .get_bucket_location()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetBucketLocation", e))?;
-        Ok(match out.location_constraint().map(|c| c.as_str()) {
-            None | Some("") => "us-east-1".to_owned(),
-            Some("EU") => "eu-west-1".to_owned(),
-            Some(other) => other.to_owned(),
-        })
+        const HEADER: &str = "x-amz-bucket-region";
+        let e = match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(out) => {
+                return out.bucket_region().map(str::to_owned).ok_or_else(|| {
+                    AwsError::new(
+                        "HeadBucket",
+                        "NoBucketRegion",
+                        format!("S3 sent no {HEADER} header"),
+                    )
+                });
+            }
+            Err(e) => e,
+        };
+        let raw = e.raw_response();
+        if let Some(region) = raw.and_then(|r| r.headers().get(HEADER)) {
+            return Ok(region.to_owned());
+        }
+        // A HEAD answer has no body, so no error code: only its status.
+        match raw.map(|r| r.status().as_u16()) {
+            Some(404) => Err(AwsError::new(
+                "HeadBucket",
+                code::NO_SUCH_BUCKET,
+                format!("bucket {bucket} does not exist"),
+            )),
+            Some(status) => Err(AwsError::new(
+                "HeadBucket",
+                if status == 403 {
+                    "AccessDenied"
+                } else {
+                    "Unknown"
+                },
+                format!("HTTP {status} without an {HEADER} header"),
+            )),
+            None => Err(aws_error("HeadBucket", e)),
+        }
     }
 
     async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
@@ -467,11 +548,19 @@ impl Management for SdkManagement {
         let mut pages = self.org.list_accounts().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("ListAccounts", e))?;
-            accounts.extend(page.accounts().iter().map(|a| Account {
-                id: a.id().unwrap_or_default().to_owned(),
-                name: a.name().unwrap_or_default().to_owned(),
-                email: a.email().unwrap_or_default().to_owned(),
-                status: text(a.status().map(|s| s.as_str())),
+            accounts.extend(page.accounts().iter().map(|a| {
+                Account {
+                    id: a.id().unwrap_or_default().to_owned(),
+                    name: a.name().unwrap_or_default().to_owned(),
+                    email: a.email().unwrap_or_default().to_owned(),
+                    // `Status` is retired (organizations model, `Account.Status`):
+                    // only an answer without `State` falls back to it.
+                    state: text(
+                        a.state()
+                            .map(|s| s.as_str())
+                            .or_else(|| a.status().map(|s| s.as_str())),
+                    ),
+                }
             }));
         }
         Ok(accounts)
@@ -770,10 +859,9 @@ mod tests {
 
     fn key_store(rules: &[&Rule]) -> SdkKeyStore {
         SdkKeyStore {
-            kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, rules, |c| c
-                .retry_config(
-                    retry_config().with_initial_backoff(Duration::from_millis(1))
-                )),
+            kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, rules, |c| kms_config(
+                c.retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
+            )),
         }
     }
 
@@ -938,6 +1026,8 @@ mod tests {
         ));
         let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
         assert_eq!(e.code, "LimitExceededException");
+        // Not throttling: the SDK's classifier would retry it 5 times.
+        assert_eq!(rule.num_calls(), 1, "a quota is not retried");
         assert!(
             Error::aws("creating the key", e)
                 .render()

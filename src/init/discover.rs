@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{AccountKind, Candidate, Discovery, Found, MAX_CANDIDATES, NameMatch, TrailInfo};
 use crate::aws::{
-    Account, AccountStatus, AwsError, CallerIdentity, FeatureSet, Management, Organization, Trail,
+    Account, AccountState, AwsError, CallerIdentity, FeatureSet, Management, Organization, Trail,
 };
 use crate::config::Region;
 use crate::error::Error;
@@ -180,7 +180,7 @@ fn inactive_accounts(members: &[&Account]) -> Vec<(AccountKind, Account)> {
     let mut inactive = Vec::new();
     for kind in [AccountKind::SecurityTooling, AccountKind::LogArchive] {
         for a in members {
-            if a.status != AccountStatus::Active
+            if a.state != AccountState::Active
                 && name_match(kind, &a.name) == Some(NameMatch::Exact)
             {
                 inactive.push((kind, (*a).clone()));
@@ -200,7 +200,7 @@ fn control_tower_sign(trail: &Found<TrailInfo>, members: &[&Account]) -> Option<
         .or_else(|| {
             members
                 .iter()
-                .find(|a| a.status == AccountStatus::Active && normalize(&a.name) == "audit")
+                .find(|a| a.state == AccountState::Active && normalize(&a.name) == "audit")
                 .map(|a| format!("an account named {:?}", a.name))
         })
 }
@@ -216,7 +216,7 @@ fn pick_account(
 ) -> Found<Candidate> {
     let mut candidates: Vec<Candidate> = members
         .iter()
-        .filter(|a| a.status == AccountStatus::Active && Some(a.id.as_str()) != taken)
+        .filter(|a| a.state == AccountState::Active && Some(a.id.as_str()) != taken)
         .map(|a| Candidate {
             account: (*a).clone(),
             name_match: name_match(kind, &a.name),

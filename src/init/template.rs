@@ -288,7 +288,7 @@ fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d
                     "Not considered: {} {} is {}.",
                     a.id,
                     describe_account(a),
-                    clean(a.status.as_str())
+                    clean(a.state.as_str())
                 ),
             );
         }

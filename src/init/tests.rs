@@ -24,7 +24,7 @@ fn account(id: &str, name: &str) -> Account {
         id: id.to_owned(),
         name: name.to_owned(),
         email: format!("{}@example.com", normalize(name)),
-        status: crate::aws::AccountStatus::from("ACTIVE"),
+        state: crate::aws::AccountState::from("ACTIVE"),
     }
 }
 
@@ -303,7 +303,7 @@ fn only_active_accounts_are_chosen() {
         ("555555555555", "Security Tooling"),
         ("222222222222", "Log Archive"),
     ]);
-    fake.state.borrow_mut().accounts[2].status = crate::aws::AccountStatus::from("SUSPENDED");
+    fake.state.borrow_mut().accounts[2].state = crate::aws::AccountState::from("SUSPENDED");
     let (result, text, _dir) = init(&fake);
     assert!(decided(&result), "{result:?}\n{text}");
     assert!(

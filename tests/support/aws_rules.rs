@@ -15,6 +15,7 @@
 //! are per account, key IDs are unique.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -33,8 +34,10 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 /// The order is KMS's: a key not visible yet is not found before its
 /// policy is evaluated, and a request its policy denies is denied whatever
 /// the key's state.
-pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
+pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
+        Box::new(s3_bucket_region_across_accounts(world.clone())),
+        Box::new(cloudtrail_key_in_the_buckets_region(world.clone())),
         Box::new(kms_propagation(window)),
         Box::new(kms_key_policy_denies()),
         Box::new(kms_key_states()),
@@ -42,7 +45,78 @@ pub fn real_aws(window: Duration) -> Vec<Box<dyn Rule>> {
         Box::new(describe_trails_honours_names()),
         Box::new(cloudtrail_key_policy_check(window)),
         Box::new(s3_replication_as_put()),
+        Box::new(organizations_accounts_have_no_status()),
     ]
+}
+
+/// What the test fixture set up outside the layer's sight and AWS knows:
+/// who owns each bucket and in which Region it is, which bucket each trail
+/// writes to, and the account of the harness's default credentials. The
+/// harness fills it from what `fixture.py` reports (`Moto::fixture`); the
+/// rules only read it. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct World(Arc<Mutex<Facts>>);
+
+#[derive(Debug, Default)]
+struct Facts {
+    /// By bucket name: owner account and Region.
+    buckets: HashMap<String, (String, String)>,
+    /// By trail ARN: its bucket.
+    trails: HashMap<String, String>,
+    /// The account of the default credentials (moto's management account).
+    default_account: Option<String>,
+}
+
+impl World {
+    fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bucket `name` belongs to `owner` and is in `region`.
+    pub fn bucket(&self, name: &str, owner: &str, region: &str) {
+        self.facts()
+            .buckets
+            .insert(name.to_owned(), (owner.to_owned(), region.to_owned()));
+    }
+
+    /// Trail `arn` writes to `bucket`.
+    pub fn trail(&self, arn: &str, bucket: &str) {
+        self.facts()
+            .trails
+            .insert(arn.to_owned(), bucket.to_owned());
+    }
+
+    /// The default credentials act in `account`.
+    pub fn default_account(&self, account: &str) {
+        self.facts().default_account = Some(account.to_owned());
+    }
+
+    /// Records what a `fixture.py` answer says: `bucket` with
+    /// `bucket_owner` and `bucket_region`, `trail_arn` with `bucket`, and
+    /// `management_account` as the default credentials' account.
+    pub fn learn(&self, answer: &Value) {
+        let text = |field: &str| answer.get(field).and_then(Value::as_str);
+        if let (Some(bucket), Some(owner), Some(region)) =
+            (text("bucket"), text("bucket_owner"), text("bucket_region"))
+        {
+            self.bucket(bucket, owner, region);
+        }
+        if let (Some(arn), Some(bucket)) = (text("trail_arn"), text("bucket")) {
+            self.trail(arn, bucket);
+        }
+        if let Some(account) = text("management_account") {
+            self.default_account(account);
+        }
+    }
+
+    /// The account a request acts in, the default credentials' included.
+    fn account(&self, request: &Request, traffic: &Traffic) -> String {
+        let account = account_of(request, traffic);
+        match &self.facts().default_account {
+            Some(default) if !is_account(&account) => default.clone(),
+            _ => account,
+        }
+    }
 }
 
 /// An AWS JSON 1.1 error answer: status 400, `code` in `x-amzn-ErrorType`
@@ -530,6 +604,198 @@ impl Rule for DescribeTrailsHonoursNames {
             body: answer.to_string().into_bytes(),
             ..response
         }
+    }
+}
+
+// ------------------------------------------------------- S3 bucket Region
+
+/// The bucket and sub-resource of a path-style S3 request (`/bucket?query`),
+/// as the SDKs send them to an IP address endpoint.
+fn s3_target(request: &Request) -> Option<(String, String)> {
+    if request.service != "s3" {
+        return None;
+    }
+    let (path, query) = request
+        .target
+        .split_once('?')
+        .unwrap_or((request.target.as_str(), ""));
+    let bucket = path.strip_prefix('/')?;
+    (!bucket.is_empty() && !bucket.contains('/')).then(|| (bucket.to_owned(), query.to_owned()))
+}
+
+/// The Log Archive bucket seen from another account, as S3 answers
+/// (s3 model):
+///
+/// * `GetBucketLocation` (`GET /<bucket>?location`) from an account that
+///   does not own the bucket is answered `AccessDenied`: "In a bucket's home
+///   Region, calls to the GetBucketLocation operation are governed by the
+///   bucket's policy. In other Regions, the bucket policy doesn't apply,
+///   which means that cross-account access won't be authorized" (shape
+///   `GetBucketLocation`). No bucket policy of the landing zone grants it.
+/// * `HeadBucket` (`HEAD /<bucket>`) from such an account is answered 403
+///   with no body, and with the bucket's Region in `x-amz-bucket-region`:
+///   "regardless of the permissions on the bucket, you will receive a
+///   response header with the correct bucket location" (shape `HeadBucket`).
+///   The request goes to moto, which answers 200 with the header; the
+///   answer becomes a 403 with the same header.
+///
+/// Owners come from the [`World`]; a bucket it does not know goes to moto.
+pub fn s3_bucket_region_across_accounts(world: World) -> impl Rule {
+    BucketAcrossAccounts { world }
+}
+
+struct BucketAcrossAccounts {
+    world: World,
+}
+
+impl BucketAcrossAccounts {
+    /// The bucket a request names, when the requester does not own it.
+    fn foreign_bucket(&self, request: &Request, traffic: &Traffic) -> Option<(String, String)> {
+        let (bucket, query) = s3_target(request)?;
+        let owner = self.world.facts().buckets.get(&bucket)?.0.clone();
+        (owner != self.world.account(request, traffic)).then_some((bucket, query))
+    }
+}
+
+impl Rule for BucketAcrossAccounts {
+    fn decide(&self, request: &Request, traffic: &Traffic) -> Decision {
+        let Some((_, query)) = self.foreign_bucket(request, traffic) else {
+            return Decision::Forward;
+        };
+        let location = query
+            .split('&')
+            .any(|p| p == "location" || p == "location=");
+        if request.method == "GET" && location {
+            return Decision::Respond(s3_error(403, "AccessDenied", "Access Denied"));
+        }
+        Decision::Forward
+    }
+
+    fn rewrite(&self, request: &Request, mut response: Response, traffic: &Traffic) -> Response {
+        if request.method != "HEAD" || response.status != 200 {
+            return response;
+        }
+        let Some((_, query)) = self.foreign_bucket(request, traffic) else {
+            return response;
+        };
+        if !query.is_empty() {
+            return response;
+        }
+        response.status = 403;
+        response.body.clear();
+        response
+    }
+}
+
+/// An S3 REST error answer: `status`, `Content-Type: application/xml` and
+/// an `<Error>` document.
+pub fn s3_error(status: u16, code: &str, message: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("Content-Type".to_owned(), "application/xml".to_owned())],
+        body: format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>TRAILKEYLAYER</RequestId></Error>"
+        )
+        .into_bytes(),
+    }
+}
+
+/// `UpdateTrail` naming a key in another Region than the trail's bucket is
+/// answered `KmsKeyNotFoundException`: "This exception is thrown when the
+/// KMS key does not exist, when the S3 bucket and the KMS key are not in
+/// the same Region, ..." (cloudtrail model, shape
+/// `KmsKeyNotFoundException`). moto 5.2.5 accepts any key. The key's Region
+/// is its ARN's (a key ID or alias is in the request's Region); the trail's
+/// bucket and the bucket's Region come from the [`World`]. A trail or bucket
+/// it does not know goes to moto.
+pub fn cloudtrail_key_in_the_buckets_region(world: World) -> impl Rule {
+    move |request: &Request, _: &Traffic| {
+        if !request.is("cloudtrail", "UpdateTrail") {
+            return Decision::Forward;
+        }
+        let body = json_body(request);
+        let (Some(name), Some(key)) = (
+            body.get("Name").and_then(Value::as_str),
+            body.get("KmsKeyId").and_then(Value::as_str),
+        ) else {
+            return Decision::Forward;
+        };
+        let key_region = match key.strip_prefix("arn:") {
+            Some(arn) => arn.split(':').nth(2).unwrap_or_default().to_owned(),
+            None => signing_region(request).unwrap_or_default(),
+        };
+        let facts = world.facts();
+        let bucket_region = facts
+            .trails
+            .iter()
+            .find(|(arn, _)| *arn == name || arn.rsplit('/').next() == Some(name))
+            .and_then(|(_, bucket)| facts.buckets.get(bucket))
+            .map(|(_, region)| region.clone());
+        match bucket_region {
+            Some(region) if !key.is_empty() && region != key_region => {
+                Decision::Respond(json_error(
+                    "KmsKeyNotFoundException",
+                    &format!("KMS key not found: {key}"),
+                ))
+            }
+            _ => Decision::Forward,
+        }
+    }
+}
+
+/// The Region of a request's SigV4 credential scope.
+fn signing_region(request: &Request) -> Option<String> {
+    request
+        .header("authorization")?
+        .split("Credential=")
+        .nth(1)?
+        .split('/')
+        .nth(2)
+        .map(str::to_owned)
+}
+
+// ------------------------------------------------ Organizations accounts
+
+/// `Account` answers carry `State` only: Organizations retired
+/// `Account.Status` on 2026-09-09 ("The `Status` parameter in the `Account`
+/// object will be retired on September 9, 2026 ... use the `State`
+/// parameter instead", organizations service model, shape `Account`, member
+/// `Status`; it names `DescribeAccount`, `ListAccounts` and
+/// `ListAccountsForParent`). moto 5.2.5 still sends both. The request goes
+/// to moto; `Status` is dropped from every account of its answer.
+pub fn organizations_accounts_have_no_status() -> impl Rule {
+    AccountsHaveNoStatus
+}
+
+struct AccountsHaveNoStatus;
+
+impl Rule for AccountsHaveNoStatus {
+    fn decide(&self, _: &Request, _: &Traffic) -> Decision {
+        Decision::Forward
+    }
+
+    fn rewrite(&self, request: &Request, mut response: Response, _: &Traffic) -> Response {
+        let listed = ["ListAccounts", "ListAccountsForParent", "DescribeAccount"];
+        if request.service != "organizations"
+            || !listed.contains(&request.action.as_str())
+            || response.status != 200
+        {
+            return response;
+        }
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        let accounts = match answer.get_mut("Accounts").and_then(Value::as_array_mut) {
+            Some(list) => list.iter_mut().collect::<Vec<_>>(),
+            None => answer.get_mut("Account").into_iter().collect(),
+        };
+        for account in accounts {
+            if let Some(fields) = account.as_object_mut() {
+                fields.remove("Status");
+            }
+        }
+        response.body = answer.to_string().into_bytes();
+        response
     }
 }
 

@@ -280,9 +280,15 @@ def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         bucket = args.bucket
     else:
         bucket = cloudtrail.get_trail(Name=args.like)["Trail"]["S3BucketName"]
+    created: dict[str, str] = {}
     if args.bucket_region:
+        # Owned by the Log Archive account (--bucket-owner), as in a landing
+        # zone; by the caller's account without it.
         bucket = f"{args.name}-logs"
-        create_bucket(aws.client("s3"), bucket, args.bucket_region)
+        owner = args.bucket_owner or aws.client("sts").get_caller_identity()["Account"]
+        s3 = aws.client("s3", aws.assume(args.bucket_owner)) if args.bucket_owner else aws.client("s3")
+        create_bucket(s3, bucket, args.bucket_region)
+        created = {"bucket_owner": owner, "bucket_region": args.bucket_region}
     options: dict[str, Any] = {}
     if args.kms_key_id:
         options["KmsKeyId"] = args.kms_key_id
@@ -295,7 +301,7 @@ def cmd_create_trail(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         **options,
     )
     cloudtrail.start_logging(Name=args.name)
-    return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"]}
+    return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"], "bucket": bucket, **created}
 
 
 def email_for(name: str, taken: set[str]) -> str:
@@ -362,6 +368,8 @@ def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         "trail_name": args.trail_name,
         "trail_arn": trail["TrailARN"],
         "bucket": bucket,
+        "bucket_owner": log_archive,
+        "bucket_region": aws.region,
     }
 
 
@@ -845,6 +853,9 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         reads = [a for sub, a in S3_BUCKET_READS.items() if sub in query]
         if entry.get("method") == "GET" and len(reads) == 1:
             action = reads[0]
+        elif entry.get("method") == "HEAD" and not query and path.strip("/").count("/") == 0:
+            # HeadBucket: the IAM action it needs is s3:ListBucket.
+            action = "ListBucket"
         else:
             action = f"{entry.get('method')} {path}"
     request = {"service": service, "action": action, "method": entry.get("method"), "access_key": access_key}
@@ -947,6 +958,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     create_trail.add_argument(
         "--bucket-region", metavar="REGION", help="write to a new bucket <name>-logs in this Region"
+    )
+    create_trail.add_argument(
+        "--bucket-owner", metavar="ACCOUNT", help="with --bucket-region: the account that creates the bucket"
     )
     create_trail.add_argument("--like", default=DEFAULT_TRAIL, metavar="TRAIL", help="take the bucket of this trail")
     create_trail.add_argument("--bucket", metavar="NAME", help="write to this existing bucket instead of --like's")

@@ -82,6 +82,9 @@ pub struct Moto {
     pub dir: tempfile::TempDir,
     /// The real-AWS rules layer in front of it, started on first use.
     layer: std::cell::OnceCell<Proxy>,
+    /// What the fixture set up that the layer's rules need to know
+    /// (bucket owners and Regions, trails' buckets).
+    pub world: aws_rules::World,
 }
 
 impl Moto {
@@ -103,6 +106,7 @@ impl Moto {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 dir,
                 layer: std::cell::OnceCell::new(),
+                world: aws_rules::World::default(),
             };
             if moto.wait_ready(port) {
                 return moto;
@@ -127,7 +131,9 @@ impl Moto {
 
     /// Runs `fixture.py <args> --endpoint <moto>` and returns its JSON.
     pub fn fixture(&self, args: &[&str]) -> Value {
-        fixture_at(&self.endpoint, args)
+        let answer = fixture_at(&self.endpoint, args);
+        self.world.learn(&answer);
+        answer
     }
 
     /// Runs `fixture.py <args>` with its requests sent through `proxy`,
@@ -137,7 +143,9 @@ impl Moto {
             proxy.upstream, self.endpoint,
             "the proxy forwards to another moto"
         );
-        fixture_at(&proxy.endpoint, args)
+        let answer = fixture_at(&proxy.endpoint, args);
+        self.world.learn(&answer);
+        answer
     }
 
     /// Sends `calls` in order from one boto3 process (`fixture.py calls`),
@@ -203,7 +211,7 @@ impl Moto {
     /// KMS key or alias stays unseen, and how long CloudTrail still checks a
     /// key's previous policy after `PutKeyPolicy`.
     pub fn real_aws(&self, window: Duration) -> Proxy {
-        self.proxy_with(aws_rules::real_aws(window))
+        self.proxy_with(aws_rules::real_aws(window, &self.world))
     }
 
     /// Seeds an organization and writes a config; returns the seed facts.
@@ -334,7 +342,7 @@ impl Moto {
     /// scenarios that need rules of their own (holds, delivery) and still
     /// run under the real-AWS rules.
     pub fn layer_with(&self, mut rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
-        rules.extend(aws_rules::real_aws(LAYER_WINDOW));
+        rules.extend(aws_rules::real_aws(LAYER_WINDOW, &self.world));
         self.proxy_with(rules)
     }
 
