@@ -2,6 +2,10 @@
 //! to act: where (file and field, or AWS operation), what, and a hint. It is
 //! rendered in one place ([`Error::render`]) and mapped to exit status 1 in
 //! `main.rs`.
+//!
+//! How trailkey handles each AWS error code of each operation it calls, and
+//! the hint it shows, is one table ([`handling`], [`hint`]; `docs/errors.md`),
+//! checked against the AWS service models by `tests/aws_models.rs`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -184,65 +188,695 @@ impl Error {
 /// What to do when the configured trail does not exist.
 pub const TRAIL_NOT_FOUND_HINT: &str = "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials";
 
-/// Plain-language cause and fix for the AWS error codes trailkey meets.
+/// The hint for an AWS error code the table gives no hint of its own.
+pub const GENERIC_HINT: &str =
+    "see the AWS message above; `trailkey plan` shows what trailkey would change";
+
+/// The AWS operations trailkey calls, by botocore service name, as
+/// `AwsError.operation` names them.
+pub const OPERATIONS: &[(&str, &[&str])] = &[
+    ("sts", STS),
+    ("organizations", ORGANIZATIONS),
+    ("cloudtrail", CLOUDTRAIL),
+    ("s3", S3),
+    ("kms", KMS),
+];
+
+const STS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
+const ORGANIZATIONS: &[&str] = &["DescribeOrganization", "ListAccounts"];
+const CLOUDTRAIL: &[&str] = &[
+    "DescribeTrails",
+    "GetTrail",
+    "GetTrailStatus",
+    "ListTags",
+    "UpdateTrail",
+];
+/// `HeadBucket` and `GetBucketLocation` read the bucket's Region (one or
+/// the other); the other three read the Log Archive bucket.
+const S3: &[&str] = &[
+    "HeadBucket",
+    "GetBucketLocation",
+    "GetBucketPolicy",
+    "GetBucketEncryption",
+    "GetBucketReplication",
+];
+const KMS: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "CreateKey",
+    "DeleteAlias",
+    "DescribeKey",
+    "EnableKey",
+    "EnableKeyRotation",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListAliases",
+    "ListKeys",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UpdateAlias",
+];
+
+/// KMS calls that name a key by its ID (or, for aliases, their target key),
+/// other than `DescribeKey`, which reads `NotFoundException` as "no such
+/// key".
+const KMS_NAMING_A_KEY: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "EnableKey",
+    "EnableKeyRotation",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "TagResource",
+    "UpdateAlias",
+];
+
+/// The KMS writes to a key that can follow this run's own `EnableKey` or
+/// `CancelKeyDeletion`.
+const KMS_KEY_WRITES: &[&str] = &[
+    "CreateAlias",
+    "EnableKey",
+    "EnableKeyRotation",
+    "PutKeyPolicy",
+    "TagResource",
+    "UpdateAlias",
+];
+
+/// The throttling codes of the SDK's standard retry strategy
+/// (`THROTTLING_ERRORS` of `aws-runtime`), without KMS's
+/// `LimitExceededException`: a quota, which no retry fixes.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// How trailkey handles an AWS error code from one of its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Handling {
+    /// Retried, bounded (`--propagation-timeout`) and shown on stderr, only
+    /// while this run's own earlier write propagates (its `CreateKey`,
+    /// `PutKeyPolicy`, `EnableKey` or `CancelKeyDeletion`); the same error
+    /// without such a write fails at once, with its hint.
+    AfterOwnWrite,
+    /// Retried, bounded (`--policy-retry-timeout` for a key policy,
+    /// `--propagation-timeout` for the trail) and shown on stderr, whatever
+    /// this run wrote: the service says to wait and try again.
+    Wait,
+    /// Retried by the SDK's standard retry strategy: throttling, or a
+    /// transient error (a server error, HTTP 500, 502, 503 or 504; a
+    /// timeout; a connection that failed). After the last attempt it fails
+    /// with its hint.
+    SdkRetry,
+    /// Not a failure where trailkey makes the call: the code is the answer
+    /// (no such key, alias, bucket or bucket configuration; another run
+    /// created the alias first), and trailkey carries on, or stops with a
+    /// message of its own. Elsewhere it fails at once, with its hint.
+    Answer,
+    /// Fails at once, with a hint specific to this error.
+    Hint,
+    /// Fails at once, with the generic hint ([`GENERIC_HINT`]).
+    Generic,
+}
+
+/// What a rule does with its codes: the handling and, except for
+/// [`Handling::Generic`], the hint shown when the error ends the run. The
+/// hint travels with the handling, so that the two cannot disagree.
+#[derive(Debug, Clone, Copy)]
+enum Treat {
+    AfterOwnWrite(&'static str),
+    Wait(&'static str),
+    SdkRetry(&'static str),
+    Answer(&'static str),
+    Hint(&'static str),
+    Generic,
+}
+
+impl Treat {
+    fn handling(self) -> Handling {
+        match self {
+            Treat::AfterOwnWrite(_) => Handling::AfterOwnWrite,
+            Treat::Wait(_) => Handling::Wait,
+            Treat::SdkRetry(_) => Handling::SdkRetry,
+            Treat::Answer(_) => Handling::Answer,
+            Treat::Hint(_) => Handling::Hint,
+            Treat::Generic => Handling::Generic,
+        }
+    }
+
+    fn hint(self) -> Option<&'static str> {
+        match self {
+            Treat::AfterOwnWrite(h)
+            | Treat::Wait(h)
+            | Treat::SdkRetry(h)
+            | Treat::Answer(h)
+            | Treat::Hint(h) => Some(h),
+            Treat::Generic => None,
+        }
+    }
+}
+
+/// Which operations a rule applies to.
+#[derive(Debug, Clone, Copy)]
+enum Ops {
+    Any,
+    Of(&'static [&'static str]),
+}
+
+/// Which messages a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Message {
+    Any,
+    /// KMS's policy lockout safety check ([`is_lockout`]).
+    Lockout,
+}
+
+/// One row of the table: `codes` from `ops` (with `message`) are treated as
+/// `treat` says.
+#[derive(Debug)]
+struct Rule {
+    ops: Ops,
+    codes: &'static [&'static str],
+    message: Message,
+    treat: Treat,
+}
+
+impl Rule {
+    fn matches(&self, operation: &str, code: &str, message: &str) -> bool {
+        let op = match self.ops {
+            Ops::Any => true,
+            Ops::Of(ops) => ops.contains(&operation),
+        };
+        op && self.codes.contains(&code) && (self.message == Message::Any || is_lockout(message))
+    }
+}
+
+const fn rule(ops: Ops, codes: &'static [&'static str], treat: Treat) -> Rule {
+    Rule {
+        ops,
+        codes,
+        message: Message::Any,
+        treat,
+    }
+}
+
+const INSUFFICIENT_ENCRYPTION_POLICY: &str = "the key policy does not let CloudTrail use the key (UpdateTrail checks the bucket policy too): run `trailkey plan` to see the key policy changes, and check that no foreign Deny statement blocks cloudtrail.amazonaws.com";
+const KMS_KEY_NOT_FOUND: &str = "CloudTrail could not find the key: the key must be in the trail's home Region and be named by its full key ARN, and the trail's bucket must be in that Region too";
+const KEY_DISABLED: &str =
+    "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`";
+const KEY_DISABLED_OR_STATE: &str = "the key is disabled, or its state does not allow this call (e.g. pending deletion): run `trailkey apply` again, which enables the key and cancels its deletion; `aws kms describe-key` shows its state";
+const NOT_MANAGEMENT_ACCOUNT: &str = "organization trails can only be changed from the management account or a CloudTrail delegated administrator account (which must name the trail by its ARN); trailkey runs from the management account: run it with management-account credentials or set roles.management";
+const NOT_ALL_FEATURES: &str = "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console";
+const NOT_IN_ORGANIZATION: &str = "the caller's account is not in an organization: run trailkey with the management account's credentials";
+const ASSUME_ROLE_DENIED: &str = "could not assume the role named above: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it; for the Log Archive account's role, roles.log_archive";
+const ACCESS_DENIED: &str = "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs (docs/control-tower.md explains them)";
+const TRUSTED_ACCESS: &str = "CloudTrail's trusted access to AWS Organizations is not enabled: enable it from the management account, in the CloudTrail console or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`";
+const DEPENDENCY_ACCESS: &str = "the caller lacks an AWS Organizations permission CloudTrail checks for organization trails (organizations:ListAWSServiceAccessForOrganization): see policies/iam-management.json";
+const IAM_ACCESS: &str = "the caller lacks the IAM permissions to view or create CloudTrail's service-linked role (iam:GetRole, iam:CreateServiceLinkedRole): see policies/iam-management.json";
+const NO_SERVICE_LINKED_ROLE: &str = "CloudTrail's service-linked role AWSServiceRoleForCloudTrail is missing in the management account: create it there with `aws iam create-service-linked-role --aws-service-name cloudtrail.amazonaws.com`, then run again";
+const HOME_REGION: &str = "CloudTrail changes a trail only in its home Region (where it was created): set region to the trail's HomeRegion, which `aws cloudtrail describe-trails` shows";
+const KMS_EXCEPTION: &str = "CloudTrail could not use the key: it must be an enabled symmetric encryption key in the trail's home Region whose policy lets cloudtrail.amazonaws.com use it; `trailkey plan` shows what is missing";
+const INVALID_KMS_KEY_ID: &str = "CloudTrail rejected the key's ARN: trailkey names the key by its full ARN, which must be a key in the trail's home Region; check region and run `trailkey plan`";
+const CONFLICT: &str = "another change to the trail is still under way: wait a few minutes and run again, or wait longer with `trailkey apply --propagation-timeout 600`";
+const INVALID_TRAIL_NAME: &str = "CloudTrail rejected the trail name: trail.name is either the trail's ARN or 3 to 128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit";
+const TRAIL_ARN_INVALID: &str = "CloudTrail rejected the trail ARN: in trail.name, an ARN looks like arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME";
+const TRAIL_RESOURCE_NOT_FOUND: &str = "CloudTrail found no trail with that ARN: it may have been deleted since trailkey read it; run `trailkey plan` again";
+const CLOUDTRAIL_UNSUPPORTED: &str = "CloudTrail does not support this call here: check that region is a Region where the account can use CloudTrail";
+const CLOUDTRAIL_NOT_PERMITTED: &str = "CloudTrail does not permit this call for this account or trail: run trailkey with the management account's credentials (member accounts can read an organization trail but not change it), and check trail.name";
+const NO_BUCKET: &str = "the trail's S3 bucket does not exist: CloudTrail cannot deliver logs; fix the trail's bucket first";
+const BUCKET_POLICY: &str = "the bucket policy does not let CloudTrail write to the trail's bucket: fix the Log Archive bucket policy (trailkey does not change it)";
+const SNS_TOPIC: &str = "CloudTrail rejected the trail's SNS topic (its policy, or an account that is suspended): fix the topic or the trail's SNS setting; trailkey does not change them";
+const CLOUDWATCH_LOGS: &str = "CloudTrail rejected the trail's CloudWatch Logs settings (log group, role, or delivery in this Region), which trailkey does not change: fix them with `aws cloudtrail update-trail`, then run again";
+const KMS_NOT_FOUND: &str = "KMS found no such key or alias: it may have been deleted since trailkey read it; run `trailkey plan` again";
+const ALREADY_EXISTS: &str =
+    "the alias already exists: another run may have just created it; run `trailkey plan` again";
+const INVALID_ARN: &str = "KMS rejected an ARN, in the request or in the key policy: check the account IDs and role ARNs in the config, and run `trailkey policy` to see the policy";
+const KMS_INVALID_STATE: &str = "the key's state does not allow this call (e.g. pending deletion): `aws kms describe-key` shows it; `trailkey plan` shows what trailkey would change";
+const INVALID_ALIAS: &str =
+    "KMS rejected the alias name: check ct_key_alias (`trailkey validate` checks it)";
+const KMS_UNSUPPORTED: &str = "KMS does not support this on this key: trailkey needs a symmetric encryption key whose key material KMS generated (not imported, not in a custom key store)";
+const TAG: &str = "KMS rejected a tag: check [key.tags] in the config (keys up to 128 characters, values up to 256, no aws: prefix)";
+const KMS_QUOTA: &str = "a KMS quota was reached (keys per account and Region, or aliases or tags per key), or the key policy is over 32 KB: remove unused keys, aliases or policy statements, or ask for a quota increase (\"Quotas\" in the AWS KMS Developer Guide), then run again";
+const PRINCIPAL_NOT_YET: &str = "KMS rejected the key policy: a principal in it may not exist yet (new accounts take a few minutes); run `trailkey policy` to inspect it and run again, or wait longer with `trailkey apply --policy-retry-timeout 600`";
+const LOCKOUT: &str = "KMS's policy lockout safety check refused the key policy: the caller's IAM permissions, an SCP or a permissions boundary do not allow kms:PutKeyPolicy on the key for the Security Tooling role; check policies/iam-security-tooling-role.json (trailkey never sets BypassPolicyLockoutSafetyCheck)";
+const TRANSIENT: &str = "AWS had an internal error or a timeout, and the SDK's retries did not get past it: it is transient, run again";
+const THROTTLED: &str =
+    "AWS kept throttling the requests after the retries: wait a minute and run again";
+const UNREACHABLE: &str =
+    "could not reach AWS: check the network, proxy settings and AWS_ENDPOINT_URL";
+const REGION_DISABLED: &str = "STS is not active in this Region for the account of the role: activate it in that account's IAM console (Account settings, Security Token Service)";
+const CONCURRENT_MODIFICATION: &str =
+    "the organization is being changed by another request: wait a minute and run again";
+const EXPIRED: &str =
+    "the AWS credentials have expired: refresh them (e.g. `aws sso login`) and run again";
+const INVALID_CREDENTIALS: &str = "the AWS credentials are not valid: check AWS_PROFILE / AWS_ACCESS_KEY_ID and run `aws sts get-caller-identity`";
+const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`";
+const NO_BUCKET_POLICY: &str = "the bucket has no policy, which CloudTrail needs to write to it: fix the Log Archive bucket policy";
+const NO_ENCRYPTION_CONFIGURATION: &str =
+    "the bucket has no default encryption configuration: S3 encrypts new objects with SSE-S3";
+const NO_REPLICATION_CONFIGURATION: &str =
+    "the bucket has no replication configuration: no replica needs the key";
+
+/// The table: for every operation trailkey calls and every error code it
+/// can get, how trailkey handles it. The first rule that matches decides.
+/// Sources: the botocore service models (`tests/aws_models.rs` checks that
+/// every code they list for these operations is here) and
+/// `docs/errors.md`.
+static RULES: &[Rule] = &[
+    // --- KMS ---
+    rule(
+        Ops::Of(&["DescribeKey"]),
+        &["NotFoundException"],
+        Treat::Answer(KMS_NOT_FOUND),
+    ),
+    // A key this run created may not be visible yet, to the steps after
+    // CreateKey and to the re-read after apply. The ListKeys scan reads
+    // ListResourceTags' NotFoundException as a key deleted since.
+    rule(
+        Ops::Of(KMS_NAMING_A_KEY),
+        &["NotFoundException"],
+        Treat::AfterOwnWrite(KMS_NOT_FOUND),
+    ),
+    rule(
+        Ops::Of(&["DeleteAlias", "ScheduleKeyDeletion", "ListAliases"]),
+        &["NotFoundException"],
+        Treat::Hint(KMS_NOT_FOUND),
+    ),
+    // KMS reports no rotation status for a key pending deletion.
+    rule(
+        Ops::Of(&["GetKeyRotationStatus"]),
+        &["KMSInvalidStateException"],
+        Treat::Answer(KMS_INVALID_STATE),
+    ),
+    // After this run's EnableKey or CancelKeyDeletion, KMS may still show
+    // the key's old state for a while.
+    rule(
+        Ops::Of(KMS_KEY_WRITES),
+        &["KMSInvalidStateException", "DisabledException"],
+        Treat::AfterOwnWrite(KEY_DISABLED_OR_STATE),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["KMSInvalidStateException"],
+        Treat::Hint(KMS_INVALID_STATE),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["DisabledException"],
+        Treat::Hint(KEY_DISABLED),
+    ),
+    // Another run created the alias first: apply continues with its key.
+    rule(
+        Ops::Of(&["CreateAlias"]),
+        &["AlreadyExistsException"],
+        Treat::Answer(ALREADY_EXISTS),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["AlreadyExistsException"],
+        Treat::Hint(ALREADY_EXISTS),
+    ),
+    Rule {
+        ops: Ops::Of(&["CreateKey", "PutKeyPolicy"]),
+        codes: &["MalformedPolicyDocumentException"],
+        message: Message::Lockout,
+        treat: Treat::Hint(LOCKOUT),
+    },
+    // A principal IAM does not know yet: retried for
+    // `--policy-retry-timeout`.
+    rule(
+        Ops::Of(&["CreateKey", "PutKeyPolicy"]),
+        &["MalformedPolicyDocumentException"],
+        Treat::Wait(PRINCIPAL_NOT_YET),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["InvalidArnException"],
+        Treat::Hint(INVALID_ARN),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["InvalidAliasNameException"],
+        Treat::Hint(INVALID_ALIAS),
+    ),
+    // A quota or a policy over 32 KB: not throttling, though the SDK's
+    // list says so.
+    rule(
+        Ops::Of(KMS),
+        &["LimitExceededException"],
+        Treat::Hint(KMS_QUOTA),
+    ),
+    rule(
+        Ops::Of(KMS),
+        &["UnsupportedOperationException"],
+        Treat::Hint(KMS_UNSUPPORTED),
+    ),
+    rule(Ops::Of(KMS), &["TagException"], Treat::Hint(TAG)),
+    // Server faults in the kms model: HTTP 5xx, retried by the SDK.
+    rule(
+        Ops::Of(KMS),
+        &["KMSInternalException", "DependencyTimeoutException"],
+        Treat::SdkRetry(TRANSIENT),
+    ),
+    // trailkey creates keys with key material from KMS only, never in a
+    // custom key store; pagination markers are the SDK's.
+    rule(
+        Ops::Of(KMS),
+        &[
+            "CustomKeyStoreNotFoundException",
+            "CustomKeyStoreInvalidStateException",
+            "CloudHsmClusterInvalidConfigurationException",
+            "XksKeyInvalidConfigurationException",
+            "XksKeyAlreadyInUseException",
+            "XksKeyNotFoundException",
+            "InvalidMarkerException",
+        ],
+        Treat::Generic,
+    ),
+    // --- CloudTrail ---
+    rule(
+        Ops::Of(&["UpdateTrail"]),
+        &["KmsKeyNotFoundException"],
+        Treat::AfterOwnWrite(KMS_KEY_NOT_FOUND),
+    ),
+    rule(
+        Ops::Of(&["UpdateTrail"]),
+        &["InsufficientEncryptionPolicyException"],
+        Treat::AfterOwnWrite(INSUFFICIENT_ENCRYPTION_POLICY),
+    ),
+    rule(
+        Ops::Of(&["UpdateTrail"]),
+        &["KmsKeyDisabledException"],
+        Treat::AfterOwnWrite(KEY_DISABLED),
+    ),
+    rule(
+        Ops::Of(&["UpdateTrail"]),
+        &["ConflictException"],
+        Treat::Wait(CONFLICT),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["TrailNotFoundException"],
+        Treat::Hint(TRAIL_NOT_FOUND_HINT),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["NotOrganizationMasterAccountException"],
+        Treat::Hint(NOT_MANAGEMENT_ACCOUNT),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["OrganizationNotInAllFeaturesModeException"],
+        Treat::Hint(NOT_ALL_FEATURES),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["OrganizationsNotInUseException"],
+        Treat::Hint(NOT_IN_ORGANIZATION),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["CloudTrailAccessNotEnabledException"],
+        Treat::Hint(TRUSTED_ACCESS),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["InsufficientDependencyServiceAccessPermissionException"],
+        Treat::Hint(DEPENDENCY_ACCESS),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["NoManagementAccountSLRExistsException"],
+        Treat::Hint(NO_SERVICE_LINKED_ROLE),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["InvalidHomeRegionException"],
+        Treat::Hint(HOME_REGION),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["KmsException"],
+        Treat::Hint(KMS_EXCEPTION),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["InvalidKmsKeyIdException"],
+        Treat::Hint(INVALID_KMS_KEY_ID),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["InvalidTrailNameException"],
+        Treat::Hint(INVALID_TRAIL_NAME),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["CloudTrailARNInvalidException"],
+        Treat::Hint(TRAIL_ARN_INVALID),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["ResourceNotFoundException"],
+        Treat::Hint(TRAIL_RESOURCE_NOT_FOUND),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["UnsupportedOperationException"],
+        Treat::Hint(CLOUDTRAIL_UNSUPPORTED),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["OperationNotPermittedException"],
+        Treat::Hint(CLOUDTRAIL_NOT_PERMITTED),
+    ),
+    // UpdateTrail checks the trail's other settings too, which trailkey
+    // leaves as they are.
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["S3BucketDoesNotExistException"],
+        Treat::Hint(NO_BUCKET),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &["InsufficientS3BucketPolicyException"],
+        Treat::Hint(BUCKET_POLICY),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &[
+            "InsufficientSnsTopicPolicyException",
+            "CloudTrailInvalidClientTokenIdException",
+        ],
+        Treat::Hint(SNS_TOPIC),
+    ),
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &[
+            "InvalidCloudWatchLogsLogGroupArnException",
+            "InvalidCloudWatchLogsRoleArnException",
+            "CloudWatchLogsDeliveryUnavailableException",
+        ],
+        Treat::Hint(CLOUDWATCH_LOGS),
+    ),
+    // Parameters trailkey never sends, event data stores and channels it
+    // never names, and codes the model marks as unused.
+    rule(
+        Ops::Of(CLOUDTRAIL),
+        &[
+            "InvalidS3BucketNameException",
+            "InvalidS3PrefixException",
+            "InvalidSnsTopicNameException",
+            "InvalidEventSelectorsException",
+            "InvalidParameterCombinationException",
+            "InvalidParameterException",
+            "TrailNotProvidedException",
+            "EventDataStoreARNInvalidException",
+            "ChannelARNInvalidException",
+            "ResourceTypeNotSupportedException",
+            "InactiveEventDataStoreException",
+            "EventDataStoreNotFoundException",
+            "InvalidTokenException",
+        ],
+        Treat::Generic,
+    ),
+    // --- Organizations ---
+    rule(
+        Ops::Of(ORGANIZATIONS),
+        &["AWSOrganizationsNotInUseException"],
+        Treat::Hint(NOT_IN_ORGANIZATION),
+    ),
+    rule(
+        Ops::Of(ORGANIZATIONS),
+        &["ConcurrentModificationException"],
+        Treat::Hint(CONCURRENT_MODIFICATION),
+    ),
+    // A server fault in the organizations model: HTTP 5xx.
+    rule(
+        Ops::Of(ORGANIZATIONS),
+        &["ServiceException"],
+        Treat::SdkRetry(TRANSIENT),
+    ),
+    // trailkey sends no input but the SDK's pagination token.
+    rule(
+        Ops::Of(ORGANIZATIONS),
+        &["InvalidInputException"],
+        Treat::Generic,
+    ),
+    // --- STS ---
+    rule(
+        Ops::Of(&["AssumeRole"]),
+        &["AccessDenied", "AccessDeniedException"],
+        Treat::Hint(ASSUME_ROLE_DENIED),
+    ),
+    rule(
+        Ops::Of(STS),
+        &["RegionDisabledException"],
+        Treat::Hint(REGION_DISABLED),
+    ),
+    // trailkey passes no session policy and no session tags. These are the
+    // codes on the wire (the shapes are MalformedPolicyDocumentException and
+    // PackedPolicyTooLargeException).
+    rule(
+        Ops::Of(STS),
+        &["MalformedPolicyDocument", "PackedPolicyTooLarge"],
+        Treat::Generic,
+    ),
+    // --- S3 ---
+    // The bucket's Region: trailkey stops with a message of its own.
+    rule(
+        Ops::Of(&["HeadBucket", "GetBucketLocation"]),
+        &["NoSuchBucket"],
+        Treat::Answer(NO_BUCKET),
+    ),
+    rule(Ops::Of(S3), &["NoSuchBucket"], Treat::Hint(NO_BUCKET)),
+    rule(
+        Ops::Of(&["GetBucketPolicy"]),
+        &["NoSuchBucketPolicy"],
+        Treat::Answer(NO_BUCKET_POLICY),
+    ),
+    rule(
+        Ops::Of(&["GetBucketEncryption"]),
+        &["ServerSideEncryptionConfigurationNotFoundError"],
+        Treat::Answer(NO_ENCRYPTION_CONFIGURATION),
+    ),
+    rule(
+        Ops::Of(&["GetBucketReplication"]),
+        &["ReplicationConfigurationNotFoundError"],
+        Treat::Answer(NO_REPLICATION_CONFIGURATION),
+    ),
+    // --- Any operation: codes outside the models (IAM, credentials, the
+    // SDK's own) ---
+    rule(
+        Ops::Any,
+        &["AccessDenied", "AccessDeniedException"],
+        Treat::Hint(ACCESS_DENIED),
+    ),
+    rule(
+        Ops::Any,
+        &["ExpiredToken", "ExpiredTokenException", "RequestExpired"],
+        Treat::Hint(EXPIRED),
+    ),
+    rule(
+        Ops::Any,
+        &[
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "SignatureDoesNotMatch",
+        ],
+        Treat::Hint(INVALID_CREDENTIALS),
+    ),
+    rule(
+        Ops::Any,
+        &["CredentialsNotLoaded"],
+        Treat::Hint(NO_CREDENTIALS),
+    ),
+    // The cloudtrail model lists it for RegisterOrganizationDelegatedAdmin
+    // and PutEventConfiguration only, which trailkey does not call.
+    rule(
+        Ops::Any,
+        &["InsufficientIAMAccessPermissionException"],
+        Treat::Hint(IAM_ACCESS),
+    ),
+    rule(Ops::Any, THROTTLING, Treat::SdkRetry(THROTTLED)),
+    // The SDK's transient codes (`TRANSIENT_ERRORS` of `aws-runtime`).
+    rule(
+        Ops::Any,
+        &["RequestTimeout", "RequestTimeoutException"],
+        Treat::SdkRetry(TRANSIENT),
+    ),
+    // trailkey's codes for SDK errors without an answer from AWS: retried by
+    // the SDK when the connection failed or timed out.
+    rule(
+        Ops::Any,
+        &["DispatchFailure", "Timeout"],
+        Treat::SdkRetry(UNREACHABLE),
+    ),
+    // trailkey's codes for an answer without an error code or without what
+    // it needs (no credentials, no organization, no key metadata), a tag the
+    // SDK cannot build, and a step without a key.
+    rule(
+        Ops::Any,
+        &[
+            "Unknown",
+            "NoCredentials",
+            "NoOrganization",
+            "NoKeyMetadata",
+            "NoBucketRegion",
+            "InvalidTag",
+            "NoKey",
+        ],
+        Treat::Generic,
+    ),
+];
+
+/// Whether a KMS `MalformedPolicyDocumentException` message is the policy
+/// lockout safety check: the caller's own permissions would not let it
+/// change the key policy afterwards. Waiting does not change that, unlike a
+/// principal IAM does not know yet.
+pub fn is_lockout(message: &str) -> bool {
+    message.contains("will not allow you to update the key policy in the future")
+}
+
+/// The rule for `code` from `operation` with `message`.
+fn rule_for(operation: &str, code: &str, message: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.matches(operation, code, message))
+}
+
+/// How trailkey handles `code` from `operation` (with `message`, which tells
+/// KMS's policy lockout from other `MalformedPolicyDocumentException`s).
+/// `None`: not in the table; at run time it is handled as
+/// [`Handling::Generic`], and `tests/aws_models.rs` fails on a code the
+/// service models list.
+pub fn handling(operation: &str, code: &str, message: &str) -> Option<Handling> {
+    rule_for(operation, code, message).map(|r| r.treat.handling())
+}
+
+/// The hint for `code` from `operation` (with `message`): the table's, or
+/// [`GENERIC_HINT`] for a [`Handling::Generic`] code and one not in the
+/// table.
+pub fn hint(operation: &str, code: &str, message: &str) -> &'static str {
+    rule_for(operation, code, message)
+        .and_then(|r| r.treat.hint())
+        .unwrap_or(GENERIC_HINT)
+}
+
+/// Plain-language cause and fix for an AWS error ([`hint`]).
 pub fn aws_hint(e: &AwsError) -> String {
-    let s = match e.code.as_str() {
-        "InsufficientEncryptionPolicyException" => {
-            "the key policy does not let CloudTrail use the key: run `trailkey plan` to see the key policy changes, and check that no foreign Deny statement blocks cloudtrail.amazonaws.com"
-        }
-        "KmsKeyNotFoundException" => {
-            "CloudTrail could not find the key: the key must be in the trail's home Region and be named by its full key ARN"
-        }
-        "KmsKeyDisabledException" => {
-            "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`"
-        }
-        "TrailNotFoundException" => TRAIL_NOT_FOUND_HINT,
-        "NotOrganizationMasterAccountException" => {
-            "organization trails can only be changed from the management account: run trailkey with management-account credentials or set roles.management"
-        }
-        "OrganizationNotInAllFeaturesModeException" => {
-            "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console"
-        }
-        "AWSOrganizationsNotInUseException" => {
-            "the caller's account is not in an organization: run trailkey with the management account's credentials"
-        }
-        "AccessDenied" | "AccessDeniedException" if e.operation == "AssumeRole" => {
-            "could not assume the role in the Security Tooling account: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it"
-        }
-        "AccessDenied" | "AccessDeniedException" => {
-            "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs (docs/control-tower.md explains them)"
-        }
-        "InsufficientDependencyServiceAccessPermissionException"
-        | "CloudTrailAccessNotEnabledException" => {
-            "CloudTrail's trusted access to AWS Organizations is not enabled, or the caller cannot check it: enable it in the Organizations console (Services, CloudTrail) or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`"
-        }
-        "InsufficientIAMAccessPermissionException" => {
-            "the caller lacks the IAM permissions CloudTrail checks for organization trails (e.g. iam:GetRole): see policies/iam-management.json"
-        }
-        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
-            "the AWS credentials have expired: refresh them (e.g. `aws sso login`) and run again"
-        }
-        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" => {
-            "the AWS credentials are not valid: check AWS_PROFILE / AWS_ACCESS_KEY_ID and run `aws sts get-caller-identity`"
-        }
-        "CredentialsNotLoaded" => {
-            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
-        }
-        "LimitExceededException" => {
-            "a KMS quota was reached (keys or aliases per account and Region, or a request rate): remove unused keys or ask for a quota increase, then run again"
-        }
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
-            "AWS kept throttling the requests after the retries: wait a minute and run again"
-        }
-        "MalformedPolicyDocumentException" => {
-            "KMS rejected the key policy: a principal in it may not exist yet (new accounts take a few minutes); run `trailkey policy` to inspect it and run again"
-        }
-        "DispatchFailure" | "Timeout" => {
-            "could not reach AWS: check the network, proxy settings and AWS_ENDPOINT_URL"
-        }
-        _ => "see the AWS message above; `trailkey plan` shows what trailkey would change",
-    };
-    s.to_owned()
+    hint(e.operation, &e.code, &e.message).to_owned()
 }
 
 #[cfg(test)]
@@ -261,35 +895,180 @@ mod tests {
             ("UpdateTrail", "NotOrganizationMasterAccountException"),
             ("UpdateTrail", "OrganizationNotInAllFeaturesModeException"),
             ("DescribeOrganization", "AWSOrganizationsNotInUseException"),
+            ("UpdateTrail", "OrganizationsNotInUseException"),
+            ("DescribeOrganization", "ConcurrentModificationException"),
+            ("ListAccounts", "ServiceException"),
             ("AssumeRole", "AccessDenied"),
+            ("AssumeRole", "RegionDisabledException"),
             ("PutKeyPolicy", "AccessDeniedException"),
             (
                 "UpdateTrail",
                 "InsufficientDependencyServiceAccessPermissionException",
             ),
             ("UpdateTrail", "CloudTrailAccessNotEnabledException"),
-            ("UpdateTrail", "InsufficientIAMAccessPermissionException"),
+            // No operation trailkey calls lists it in the cloudtrail model.
+            (
+                "RegisterOrganizationDelegatedAdmin",
+                "InsufficientIAMAccessPermissionException",
+            ),
+            ("UpdateTrail", "NoManagementAccountSLRExistsException"),
+            ("UpdateTrail", "InvalidHomeRegionException"),
+            ("UpdateTrail", "KmsException"),
+            ("UpdateTrail", "InvalidKmsKeyIdException"),
+            ("UpdateTrail", "ConflictException"),
+            ("GetTrail", "InvalidTrailNameException"),
+            ("GetTrailStatus", "CloudTrailARNInvalidException"),
+            ("ListTags", "ResourceNotFoundException"),
+            ("UpdateTrail", "UnsupportedOperationException"),
+            ("UpdateTrail", "OperationNotPermittedException"),
+            ("UpdateTrail", "S3BucketDoesNotExistException"),
+            ("UpdateTrail", "InsufficientS3BucketPolicyException"),
+            ("UpdateTrail", "InsufficientSnsTopicPolicyException"),
+            ("UpdateTrail", "InvalidCloudWatchLogsRoleArnException"),
             ("GetCallerIdentity", "ExpiredToken"),
             ("GetCallerIdentity", "InvalidClientTokenId"),
             ("GetCallerIdentity", "CredentialsNotLoaded"),
             ("CreateKey", "LimitExceededException"),
             ("CreateKey", "ThrottlingException"),
+            ("CreateKey", "KMSInternalException"),
+            ("DescribeKey", "DependencyTimeoutException"),
             ("PutKeyPolicy", "MalformedPolicyDocumentException"),
+            ("CreateKey", "UnsupportedOperationException"),
+            ("CreateKey", "TagException"),
+            ("PutKeyPolicy", "InvalidArnException"),
+            ("CreateAlias", "InvalidAliasNameException"),
+            ("EnableKey", "NotFoundException"),
+            ("CreateAlias", "AlreadyExistsException"),
+            ("ScheduleKeyDeletion", "KMSInvalidStateException"),
+            ("EnableKeyRotation", "KMSInvalidStateException"),
+            ("EnableKeyRotation", "DisabledException"),
+            ("GetBucketPolicy", "NoSuchBucket"),
             ("GetTrail", "DispatchFailure"),
             ("CreateAlias", "SomethingNew"),
         ];
+        let lockout = (
+            "PutKeyPolicy",
+            "MalformedPolicyDocumentException",
+            "The new key policy will not allow you to update the key policy in the future.",
+        );
         let mut all = String::new();
-        for (operation, code) in cases {
-            let text = Error::aws(
-                "doing the thing",
-                AwsError::new(operation, code, "the AWS message"),
-            )
-            .render();
+        for (operation, code, message) in cases
+            .into_iter()
+            .map(|(operation, code)| (operation, code, "the AWS message"))
+            .chain([lockout])
+        {
+            let text =
+                Error::aws("doing the thing", AwsError::new(operation, code, message)).render();
             assert!(text.starts_with("error: doing the thing\n"), "{text}");
             assert!(text.contains("\nhint: "), "{text}");
             all.push_str(&text);
             all.push('\n');
         }
         insta::assert_snapshot!(all);
+    }
+
+    /// Every (operation, code) a rule decides (it is the first that
+    /// matches), with a message it matches.
+    fn decided() -> Vec<(&'static Rule, &'static str, &'static str, &'static str)> {
+        const LOCKOUT_MESSAGE: &str =
+            "The new key policy will not allow you to update the key policy in the future.";
+        let all_ops: Vec<&'static str> = OPERATIONS
+            .iter()
+            .flat_map(|(_, ops)| ops.iter().copied())
+            .collect();
+        let mut out = Vec::new();
+        for r in RULES {
+            let ops = match r.ops {
+                Ops::Any => all_ops.as_slice(),
+                Ops::Of(ops) => ops,
+            };
+            let message = match r.message {
+                Message::Any => "the AWS message",
+                Message::Lockout => LOCKOUT_MESSAGE,
+            };
+            for op in ops {
+                for code in r.codes {
+                    if std::ptr::eq(rule_for(op, code, message).expect("it matches"), r) {
+                        out.push((r, *op, *code, message));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn generic_entries_render_the_generic_hint_and_all_others_a_specific_one() {
+        let decided = decided();
+        assert!(decided.len() > 100, "{}", decided.len());
+        for (r, op, code, message) in decided {
+            let e = Error::aws("doing the thing", AwsError::new(op, code, message));
+            let shown = e.hint();
+            assert_eq!(handling(op, code, message), Some(r.treat.handling()));
+            match r.treat.handling() {
+                Handling::Generic => assert_eq!(shown, GENERIC_HINT, "{op} {code}"),
+                h => {
+                    assert_ne!(shown, GENERIC_HINT, "{op} {code} is {h:?}");
+                    assert!(!shown.trim().is_empty(), "{op} {code}");
+                    assert!(
+                        e.render().ends_with(&format!("hint: {shown}\n")),
+                        "{op} {code}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_decides_something_and_names_only_operations_trailkey_calls() {
+        let decided = decided();
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                decided.iter().any(|(d, ..)| std::ptr::eq(*d, r)),
+                "rule {i} ({:?}) is shadowed by the rules before it",
+                r.codes
+            );
+            if let Ops::Of(ops) = r.ops {
+                for op in ops {
+                    assert!(
+                        OPERATIONS.iter().any(|(_, all)| all.contains(op)),
+                        "rule {i} names {op}, which is not in OPERATIONS"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_policy_lockout_fails_at_once_and_an_unknown_principal_is_waited_for() {
+        let lockout =
+            "The new key policy will not allow you to update the key policy in the future.";
+        assert!(is_lockout(lockout));
+        assert!(!is_lockout("The policy contains invalid principals."));
+        for op in ["CreateKey", "PutKeyPolicy"] {
+            let code = "MalformedPolicyDocumentException";
+            assert_eq!(handling(op, code, lockout), Some(Handling::Hint));
+            assert!(hint(op, code, lockout).contains("BypassPolicyLockoutSafetyCheck"));
+            let unknown = "The policy contains invalid principals.";
+            assert_eq!(handling(op, code, unknown), Some(Handling::Wait));
+            assert!(hint(op, code, unknown).contains("may not exist yet"));
+        }
+    }
+
+    #[test]
+    fn a_code_outside_the_table_is_unclassified_and_gets_the_generic_hint() {
+        assert_eq!(handling("CreateAlias", "SomethingNew", ""), None);
+        assert_eq!(hint("CreateAlias", "SomethingNew", ""), GENERIC_HINT);
+        // KMS's quota code is not throttling elsewhere either: outside KMS
+        // no model lists it, and the table does not guess.
+        assert_eq!(handling("UpdateTrail", "LimitExceededException", ""), None);
+        assert_eq!(
+            handling("CreateKey", "LimitExceededException", ""),
+            Some(Handling::Hint)
+        );
+        assert_eq!(
+            handling("UpdateTrail", "ThrottlingException", ""),
+            Some(Handling::SdkRetry)
+        );
     }
 }
