@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
-use crate::error::Error;
+use crate::error::{Error, Handling};
 use crate::observe;
 use crate::plan::{self, Address, Plan, Step};
 
@@ -598,34 +598,37 @@ struct Written {
     state: bool,
 }
 
-/// What a step waits for when it fails as if this run's own earlier writes
-/// had not happened: the errors that only mean "not visible yet" after
-/// them, never otherwise (the same errors without such a cause fail at
-/// once). And `UpdateTrail`'s `ConflictException`, another change to the
-/// trail under way, which the cloudtrail model says to wait out whatever
-/// this run wrote.
+/// What a step waits for, by the error table ([`crate::error::handling`]):
+/// an [`Handling::AfterOwnWrite`] error only when this run's own earlier
+/// write can be its cause (the same error without such a write fails at
+/// once), and a [`Handling::Wait`] error on the trail (`ConflictException`:
+/// another change under way) whatever this run wrote. The policy's own
+/// [`Handling::Wait`] (an unknown principal) has its budget: [`malformed_policy`].
 fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'static str> {
     let trail = matches!(step, Step::UpdateTrail { .. });
     let on_key =
         !(step.is_trail_update() || matches!(step, Step::CreateKey(_) | Step::DeleteAlias(_)));
     let updates_trail = step.is_trail_update();
-    move |e: &AwsError| match e.code.as_str() {
-        code::KMS_KEY_NOT_FOUND if trail && written.key => {
-            Some("waiting for CloudTrail to see the new key")
-        }
-        code::INSUFFICIENT_ENCRYPTION_POLICY if trail && (written.key || written.policy) => {
-            Some("waiting for CloudTrail to see the new key policy")
-        }
-        code::KMS_KEY_DISABLED | code::KMS_EXCEPTION if trail && written.state => {
-            Some("waiting for CloudTrail to see the key enabled")
-        }
-        code::NOT_FOUND if on_key && written.key => {
-            Some("waiting for KMS to make the new key visible")
-        }
-        code::DISABLED | code::KMS_INVALID_STATE if on_key && written.state => {
-            Some("waiting for KMS to show the key's new state")
-        }
-        code::CONFLICT if updates_trail => {
+    move |e: &AwsError| match crate::error::handling(e.operation, &e.code, &e.message)? {
+        Handling::AfterOwnWrite => match e.code.as_str() {
+            code::KMS_KEY_NOT_FOUND if trail && written.key => {
+                Some("waiting for CloudTrail to see the new key")
+            }
+            code::INSUFFICIENT_ENCRYPTION_POLICY if trail && (written.key || written.policy) => {
+                Some("waiting for CloudTrail to see the new key policy")
+            }
+            code::KMS_KEY_DISABLED | code::KMS_EXCEPTION if trail && written.state => {
+                Some("waiting for CloudTrail to see the key enabled")
+            }
+            code::NOT_FOUND if on_key && written.key => {
+                Some("waiting for KMS to make the new key visible")
+            }
+            code::DISABLED | code::KMS_INVALID_STATE if on_key && written.state => {
+                Some("waiting for KMS to show the key's new state")
+            }
+            _ => None,
+        },
+        Handling::Wait if updates_trail => {
             Some("waiting for another change to the trail to finish")
         }
         _ => None,
@@ -652,10 +655,11 @@ async fn run_step<M: Management, K: KeyStore>(
 
 /// `MalformedPolicyDocumentException` retried: a principal in the policy
 /// that IAM does not know yet. Never KMS's lockout safety check
-/// ([`crate::aws::is_lockout`]): waiting does not change the caller's
-/// permissions, so it fails at once.
+/// ([`crate::error::is_lockout`], a [`Handling::Hint`]): waiting does not
+/// change the caller's permissions, so it fails at once.
 fn malformed_policy(e: &AwsError) -> Option<&'static str> {
-    (e.code == code::MALFORMED_POLICY && !crate::aws::is_lockout(&e.message))
+    let wait = crate::error::handling(e.operation, &e.code, &e.message) == Some(Handling::Wait);
+    (wait && e.code == code::MALFORMED_POLICY)
         .then_some("the key policy is not accepted yet: IAM may not know a new principal")
 }
 

@@ -2625,3 +2625,104 @@ fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
     apply_now(&fake, &desired());
     assert!(!plan_now(&fake, &desired()).has_changes());
 }
+
+/// A key of another team or service, whose key policy does not let
+/// trailkey's role in (`FakeState::unreadable`); returns its ARN.
+fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
+    let arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{id}");
+    let mut s = fake.state.borrow_mut();
+    s.keys.push(crate::aws::fake::FakeKey {
+        info: crate::aws::KeyInfo {
+            key_id: id.to_owned(),
+            arn: arn.clone(),
+            state: crate::aws::KeyState::Enabled,
+            key_spec: crate::aws::KeySpec::SymmetricDefault,
+            key_usage: crate::aws::KeyUsage::EncryptDecrypt,
+            origin: crate::aws::Origin::AwsKms,
+            multi_region: false,
+            description: "another team's key".to_owned(),
+            key_manager: crate::aws::KeyManager::Customer,
+            created: Some(1_600_000_000),
+        },
+        policy: "{}".to_owned(),
+        rotation: true,
+        tags: std::collections::BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+    });
+    s.unreadable.push(id.to_owned());
+    arn
+}
+
+/// The search for a key an earlier run made skips keys whose policy shuts
+/// trailkey's role out: a first apply converges beside them.
+#[test]
+fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
+    let fake = empty_cloud();
+    let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000001");
+    let (planned, _) = apply_now(&fake, &desired());
+    assert_eq!(
+        sorted(step_operations(&planned)),
+        sorted(FROM_SCRATCH.to_vec())
+    );
+    assert!(
+        fake.calls().contains(&"ListResourceTags"),
+        "{:?}",
+        fake.calls()
+    );
+    let s = fake.state.borrow();
+    assert_eq!(s.keys.len(), 2);
+    let ours = s.keys.iter().find(|k| k.info.arn != theirs).unwrap();
+    assert_eq!(
+        s.trails[TRAIL_ARN].kms_key_id.as_deref(),
+        Some(ours.info.arn.as_str())
+    );
+    drop(s);
+    assert!(!plan_now(&fake, &desired()).has_changes());
+}
+
+/// When the key the alias names is the unreadable one, the error says its
+/// key policy, not trailkey's IAM policies, shuts trailkey out.
+#[test]
+fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
+    let fake = empty_cloud();
+    let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000002");
+    fake.state.borrow_mut().aliases.insert(
+        ALIAS.to_owned(),
+        theirs.rsplit('/').next().unwrap().to_owned(),
+    );
+    let text = apply_error(&fake, &desired()).render();
+    assert!(
+        text.contains("KMS denied DescribeKey on alias/cloudtrail-org-key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("because no resource-based policy allows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: the key policy of alias/cloudtrail-org-key does not let arn:aws:iam::111111111111:role/AWSControlTowerExecution use the key; trailkey's IAM policies are not the cause"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty());
+}
+
+/// A denial that blames the caller's own policies is not skipped: it stops
+/// the run with the IAM hint, so that a key trailkey made is never missed
+/// (and a second one made) because its role lost a permission.
+#[test]
+fn a_key_read_denied_by_iam_stops_the_search() {
+    let fake = empty_cloud();
+    add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000003");
+    fake.state.borrow_mut().unreadable.clear();
+    fake.fail_next(
+        "ListResourceTags",
+        "AccessDeniedException",
+        "User: arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey is not authorized to perform: kms:ListResourceTags on resource: k because no identity-based policy allows the kms:ListResourceTags action",
+    );
+    let text = apply_error(&fake, &desired()).render();
+    assert!(text.contains("kms:ListResourceTags"), "{text}");
+    assert!(
+        text.contains("policies/iam-security-tooling-role.json"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty());
+}

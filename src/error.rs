@@ -583,6 +583,14 @@ static RULES: &[Rule] = &[
         &["KmsKeyDisabledException"],
         Treat::AfterOwnWrite(KEY_DISABLED),
     ),
+    // The model says KmsKeyDisabledException is no longer in use: a key
+    // CloudTrail still sees disabled after this run's EnableKey may answer
+    // this instead.
+    rule(
+        Ops::Of(&["UpdateTrail"]),
+        &["KmsException"],
+        Treat::AfterOwnWrite(KMS_EXCEPTION),
+    ),
     rule(
         Ops::Of(&["UpdateTrail"]),
         &["ConflictException"],

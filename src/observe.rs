@@ -25,8 +25,8 @@ use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsResult, CallerIdentity, Connect, KeyInfo, KeyManager, KeyState, KeyStore, LogArchive,
-    LogBucket, Management, Organization, Trail, TrailStatus, code,
+    AwsError, AwsResult, CallerIdentity, Connect, DeniedBy, KeyInfo, KeyManager, KeyState,
+    KeyStore, LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code, denied_by,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
@@ -412,8 +412,10 @@ pub async fn observe_keys<K: KeyStore>(
     let list = OptionFuture::from(likely.is_none().then(|| keys.list_keys()));
     let (aliased, mut prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
     let aliased = aliased.map_err(|e| {
-        Error::aws(
-            ctx(desired, "the key named by the alias (kms:DescribeKey)"),
+        key_error(
+            desired,
+            "the key named by the alias (kms:DescribeKey)",
+            &alias,
             e,
         )
     })?;
@@ -485,6 +487,36 @@ fn ctx(desired: &Desired, what: &str) -> String {
     )
 }
 
+/// The error of a read of `key` (an ID, ARN or alias) that trailkey needs.
+/// KMS authorizes key calls by the key policy first (kms model, "Required
+/// permissions: ... (key policy)"), so an `AccessDeniedException` that does
+/// not blame the caller's own policies means the key's policy shuts
+/// trailkey's role out: a key trailkey made always lets it in.
+fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
+    if !matches!(denied_by(&e), Some(DeniedBy::Resource | DeniedBy::Unknown)) {
+        return Error::aws(ctx(desired, what), e);
+    }
+    let role = desired.security_tooling_role_arn();
+    Error::check(
+        format!(
+            "{}: KMS denied {} on {key} ({}: {})",
+            ctx(desired, what),
+            e.operation,
+            e.code,
+            e.message
+        ),
+        format!(
+            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause, and a key trailkey created always lets that role in. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"
+        ),
+    )
+}
+
+/// Whether an error on a key in the tag search means the key's policy shuts
+/// trailkey's role out (not its own permissions): such a key is skipped.
+fn shut_out(e: &AwsError) -> bool {
+    matches!(denied_by(e), Some(DeniedBy::Resource | DeniedBy::Unknown))
+}
+
 /// Customer-managed keys tagged `ManagedBy = trailkey`, with their tags.
 /// Lists the keys unless `listed` already did; reads tags, then describes
 /// the tagged keys, up to 8 keys at a time.
@@ -506,6 +538,12 @@ async fn tagged_keys<K: KeyStore>(
                 Ok(tags) => Ok(Some((id, tags))),
                 // Deleted since ListKeys.
                 Err(e) if e.code == code::NOT_FOUND => Ok(None),
+                // Another team's or service's key whose policy does not let
+                // trailkey's role in: not a key trailkey made.
+                Err(e) if shut_out(&e) => {
+                    tracing::info!(key = %id, code = %e.code, "skipped a key trailkey's role may not read (its key policy does not allow it)");
+                    Ok(None)
+                }
                 Err(e) => Err(e),
             }
         })
@@ -566,14 +604,17 @@ async fn key_details<K: KeyStore>(
             None
         }
         Err(e) => {
-            return Err(Error::aws(
-                ctx(desired, "the rotation status (kms:GetKeyRotationStatus)"),
+            return Err(key_error(
+                desired,
+                "the rotation status (kms:GetKeyRotationStatus)",
+                &info.arn,
                 e,
             ));
         }
     };
+    let arn = info.arn.clone();
     let tags =
-        tags.map_err(|e| Error::aws(ctx(desired, "the key tags (kms:ListResourceTags)"), e))?;
+        tags.map_err(|e| key_error(desired, "the key tags (kms:ListResourceTags)", &arn, e))?;
     let aliases = if tags.get(ALIAS_TAG).map(String::as_str) == Some(desired.alias.short()) {
         None
     } else {
@@ -585,7 +626,7 @@ async fn key_details<K: KeyStore>(
     };
     Ok(ObservedKey {
         policy: policy
-            .map_err(|e| Error::aws(ctx(desired, "the key policy (kms:GetKeyPolicy)"), e))?,
+            .map_err(|e| key_error(desired, "the key policy (kms:GetKeyPolicy)", &arn, e))?,
         rotation,
         tags,
         found_by,

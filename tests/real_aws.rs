@@ -1159,3 +1159,97 @@ fn update_trail_with_a_key_outside_the_buckets_region_is_kms_key_not_found() {
         ["ok"]
     );
 }
+
+/// A key another team made in Security Tooling, whose policy lets only
+/// that team's role in. KMS authorizes key calls by the key policy, so
+/// trailkey's role is denied; moto lets it through. trailkey's search skips
+/// such a key (`-v` names it) and converges beside it; an alias on it is
+/// refused before any write, blaming the key policy.
+#[test]
+fn a_key_whose_policy_shuts_trailkey_out_is_skipped_or_refused_with_the_key_policy_named() {
+    const TEAM: &str = "PaymentsAdmin";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let st = seed.security_tooling.as_str();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "TeamOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{st}:role/{TEAM}")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    });
+    let made = moto.calls_as_role(
+        st,
+        TEAM,
+        Some(moto.layer()),
+        &json!([
+            call(
+                "kms:CreateKey",
+                json!({"Policy": policy.to_string(), "Description": "payments"})
+            ),
+            until_ok("kms:DescribeKey", json!({"KeyId": "$KeyId"})),
+        ]),
+    );
+    assert_eq!(outcomes(&made), ["ok", "ok"], "{made:#?}");
+    let key_id = made[0]["response"]["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let read = json!([call("kms:ListResourceTags", json!({"KeyId": key_id}))]);
+    // moto alone lets trailkey's role read it; the layer does not.
+    let role = "AWSControlTowerExecution";
+    assert_eq!(outcomes(&moto.calls_as_role(st, role, None, &read)), ["ok"]);
+    let denied = moto.calls_as_role(st, role, Some(moto.layer()), &read);
+    assert_eq!(outcomes(&denied), ["AccessDeniedException"]);
+    assert!(
+        denied[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("because no resource-based policy allows the kms:ListResourceTags action"),
+        "{denied:#?}"
+    );
+
+    // The first apply skips it and converges.
+    let apply = moto.run(&seed.config, &["-v", "apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", transcript(&apply));
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(
+        stderr.contains("skipped a key trailkey's role may not read") && stderr.contains(&key_id),
+        "-v names the skipped key: {stderr}"
+    );
+    let state = moto.state(&seed);
+    assert_eq!(trailkey_keys(&state).len(), 1, "one key of trailkey's");
+    let again = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", transcript(&again));
+
+    // The alias moved onto the team's key: refused, before any write.
+    let moved = moto.calls_as_role(
+        st,
+        TEAM,
+        Some(moto.layer()),
+        &json!([call(
+            "kms:UpdateAlias",
+            json!({"AliasName": "alias/cloudtrail-org-key", "TargetKeyId": key_id})
+        )]),
+    );
+    assert_eq!(outcomes(&moved), ["ok"], "{moved:#?}");
+    std::thread::sleep(Duration::from_millis(1200));
+    moto.start_recording();
+    let plan = moto.run(&seed.config, &["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        stderr.contains("KMS denied DescribeKey on alias/cloudtrail-org-key"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("does not let arn:aws:iam::")
+            && stderr.contains("trailkey's IAM policies are not the cause"),
+        "{stderr}"
+    );
+    assert!(moto.recorded_writes().is_empty());
+}

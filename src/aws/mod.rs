@@ -36,7 +36,7 @@ pub mod code {
     /// KMS: the key is disabled.
     pub const DISABLED: &str = "DisabledException";
     /// KMS: a principal in the policy is unknown to IAM (yet), or the
-    /// policy would lock the caller out (see [`super::is_lockout`]).
+    /// policy would lock the caller out (see `error::is_lockout`).
     pub const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
     /// CloudTrail `UpdateTrail`: the key is disabled (or CloudTrail does not
     /// see it enabled yet).
@@ -172,14 +172,42 @@ aws_enum! {
     }
 }
 
-/// Whether a `MalformedPolicyDocumentException` message is KMS's policy
-/// lockout safety check: the caller's own IAM permissions (or an SCP or
-/// permissions boundary) would not let it change the policy afterwards.
-/// That is not a delay to wait out, unlike an unknown principal ("The
-/// policy contains invalid principals", or a principal IAM does not know
-/// yet).
-pub fn is_lockout(message: &str) -> bool {
-    message.contains("will not allow you to update the key policy in the future")
+/// Which policy an `AccessDenied` answer blames, as AWS's message words it
+/// ("... because no resource-based policy allows the kms:X action", "...
+/// with an explicit deny in a service control policy", ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeniedBy {
+    /// A resource-based policy: for KMS, the key policy.
+    Resource,
+    /// The caller's own permissions: an identity-based policy, a
+    /// permissions boundary, a session policy, or an organization's SCP or
+    /// RCP.
+    Caller,
+    /// The message does not say.
+    Unknown,
+}
+
+/// For an `AccessDenied` or `AccessDeniedException`, which policy denied it;
+/// `None` for any other error.
+pub fn denied_by(e: &AwsError) -> Option<DeniedBy> {
+    if !matches!(e.code.as_str(), "AccessDenied" | "AccessDeniedException") {
+        return None;
+    }
+    let m = e.message.to_ascii_lowercase();
+    let caller = [
+        "identity-based policy",
+        "service control policy",
+        "resource control policy",
+        "permissions boundary",
+        "session policy",
+    ];
+    Some(if caller.iter().any(|p| m.contains(p)) {
+        DeniedBy::Caller
+    } else if m.contains("resource-based policy") {
+        DeniedBy::Resource
+    } else {
+        DeniedBy::Unknown
+    })
 }
 
 /// A failed AWS call, reduced to what trailkey needs: which operation, the

@@ -1156,10 +1156,19 @@ fn default_key_policy(key_arn: &str) -> Value {
 ///   KMS's default key policy), a successful `PutKeyPolicy`, or what a
 ///   `GetKeyPolicy` answered.
 ///
-/// Only an explicit `Deny` is enforced: a request the policy does not
-/// allow (an implicit deny) goes to moto, which allows everything. So do
-/// requests from callers the rule cannot name (the default credentials),
-/// on keys whose policy the traffic never showed, or naming no key.
+/// A request the policy does not allow at all (an implicit deny: no
+/// statement for the caller, its role or its account) is answered
+/// `AccessDeniedException` too ("... because no resource-based policy
+/// allows the kms:<Action> action"): KMS authorizes the key calls trailkey
+/// makes by the key policy ("Required permissions: kms:<Action> (key
+/// policy)", kms model, each operation), and IAM policies count only where
+/// the key policy delegates to the account. `ListKeys`, `ListAliases` and
+/// `CreateKey` are IAM-only, and are left out. The evaluator does not see
+/// IAM, so a statement naming the caller's account counts as allowing.
+///
+/// Requests from callers the rule cannot name (the default credentials),
+/// on keys whose policy the traffic never showed, or naming no key, go to
+/// moto, which allows everything.
 pub fn kms_key_policy_denies() -> impl Rule {
     |request: &Request, traffic: &Traffic| {
         let kms = request
@@ -1211,6 +1220,22 @@ pub fn kms_key_policy_denies() -> impl Rule {
                     key_arn(&id, &named, traffic)
                 ),
             )),
+            // Only the key policy can let a principal use a key ("Required
+            // permissions: kms:X (key policy)", kms model): without a
+            // statement for the caller or its account, IAM cannot help.
+            key_policy::Decision::NotAllowed
+                if !["ListAliases", "ListKeys", "CreateKey"].contains(&request.action.as_str()) =>
+            {
+                Decision::Respond(json_error(
+                    "AccessDeniedException",
+                    &format!(
+                        "User: {} is not authorized to perform: {action} on resource: {} \
+                         because no resource-based policy allows the {action} action",
+                        session.arn,
+                        key_arn(&id, &named, traffic)
+                    ),
+                ))
+            }
             _ => Decision::Forward,
         }
     }
