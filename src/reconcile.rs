@@ -530,9 +530,32 @@ fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
             let before = applied.changes.iter().find(|p| p.address == c.address);
             wrote
                 && before.is_some_and(|p| {
-                    p.action == plan::Action::Create || p.before == c.before || c.before.is_null()
+                    p.action == plan::Action::Create
+                        || p.before == c.before
+                        || c.before.is_null()
+                        || between_states(p, c, done)
                 })
         })
+}
+
+/// Whether `again` shows the key in the state apply's own
+/// `CancelKeyDeletion` left it in before its `EnableKey` (`Disabled`), with
+/// nothing else changed: KMS may show that in-between state while the
+/// `EnableKey` propagates.
+fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -> bool {
+    let cancelled = done.iter().any(|d| d.operation == "CancelKeyDeletion");
+    if !cancelled || again.address != Address::KmsKey {
+        return false;
+    }
+    let disabled = crate::aws::KeyState::Disabled;
+    if again.before.get("state").and_then(|s| s.as_str()) != Some(disabled.as_str()) {
+        return false;
+    }
+    let mut seen = again.before.clone();
+    if let (Some(seen), Some(state)) = (seen.as_object_mut(), applied.before.get("state")) {
+        seen.insert("state".to_owned(), state.clone());
+    }
+    seen == applied.before
 }
 
 /// The verification's error: the plan made after apply is not empty.

@@ -1253,3 +1253,285 @@ fn a_key_whose_policy_shuts_trailkey_out_is_skipped_or_refused_with_the_key_poli
     );
     assert!(moto.recorded_writes().is_empty());
 }
+
+#[test]
+fn a_keys_new_state_reaches_kms_and_cloudtrail_late() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let enable_then_use = json!([
+        call("kms:CreateKey", json!({})),
+        call("kms:DescribeKey", json!({"KeyId": "$KeyId"})),
+        call("kms:DisableKey", json!({"KeyId": "$KeyId"})),
+        call("kms:EnableKey", json!({"KeyId": "$KeyId"})),
+        call("kms:DescribeKey", json!({"KeyId": "$KeyId"})),
+        call("kms:EnableKeyRotation", json!({"KeyId": "$KeyId"})),
+        call(
+            "cloudtrail:UpdateTrail",
+            json!({"Name": seed.trail_name, "KmsKeyId": "$Arn"})
+        ),
+        until_ok("kms:EnableKeyRotation", json!({"KeyId": "$KeyId"})),
+    ]);
+    let state = |r: &Value| r["response"]["KeyMetadata"]["KeyState"].clone();
+    // moto alone: enabled at once.
+    let alone = moto.calls(None, &enable_then_use);
+    assert_eq!(outcomes(&alone), ["ok"; 8]);
+    assert_eq!(state(&alone[4]), "Enabled");
+
+    let rule = moto.proxy_with(vec![Box::new(aws_rules::kms_state_changes_propagate(
+        WINDOW,
+    ))]);
+    let through = moto.calls(Some(&rule), &enable_then_use);
+    assert_eq!(
+        outcomes(&through),
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "DisabledException",
+            "KmsKeyDisabledException",
+            "ok"
+        ],
+        "{through:#?}"
+    );
+    assert_eq!(
+        state(&through[4]),
+        "Disabled",
+        "DescribeKey shows the old state"
+    );
+    assert!(
+        through[7]["attempts"].as_u64().unwrap() > 1,
+        "until the window passed"
+    );
+
+    // A cancelled deletion: the key is still seen pending deletion.
+    let cancel_then_tag = json!([
+        call("kms:CreateKey", json!({})),
+        call(
+            "kms:ScheduleKeyDeletion",
+            json!({"KeyId": "$KeyId", "PendingWindowInDays": 7})
+        ),
+        call("kms:DescribeKey", json!({"KeyId": "$KeyId"})),
+        call("kms:CancelKeyDeletion", json!({"KeyId": "$KeyId"})),
+        call(
+            "kms:TagResource",
+            json!({"KeyId": "$KeyId", "Tags": [{"TagKey": "a", "TagValue": "b"}]})
+        ),
+        until_ok(
+            "kms:TagResource",
+            json!({"KeyId": "$KeyId", "Tags": [{"TagKey": "a", "TagValue": "b"}]})
+        ),
+    ]);
+    let through = moto.calls(Some(&rule), &cancel_then_tag);
+    assert_eq!(
+        outcomes(&through),
+        ["ok", "ok", "ok", "ok", "KMSInvalidStateException", "ok"],
+        "{through:#?}"
+    );
+}
+
+#[test]
+fn kms_refuses_a_principal_iam_does_not_know_yet_and_trailkey_waits_for_it() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let siem = "arn:aws:iam::555566667777:role/SIEM".to_owned();
+    moto.world
+        .unknown_principal(&siem, Some(Duration::from_secs(3)));
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Siem", "Effect": "Allow", "Principal": {"AWS": siem}, "Action": "kms:Decrypt", "Resource": "*"}]
+    });
+    let create = json!([call("kms:CreateKey", json!({"Policy": policy.to_string()}))]);
+    // moto alone takes any principal.
+    assert_eq!(outcomes(&moto.calls(None, &create)), ["ok"]);
+    let rule = moto.proxy_with(vec![Box::new(
+        aws_rules::kms_policy_principals_and_lockout(moto.world.clone()),
+    )]);
+    let refused = moto.calls(Some(&rule), &create);
+    assert_eq!(outcomes(&refused), ["MalformedPolicyDocumentException"]);
+    assert_eq!(
+        refused[0]["message"],
+        "Policy contains a statement with one or more invalid principals."
+    );
+
+    // trailkey, with the new role as a reader, waits until IAM knows it.
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        format!("{text}\n[readers]\nprincipals = [\"{siem}\"]\n"),
+    )
+    .unwrap();
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", transcript(&apply));
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(
+        stderr.contains("IAM may not know a new principal") && stderr.contains("retrying in"),
+        "{stderr}"
+    );
+    let again = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", transcript(&again));
+}
+
+#[test]
+fn the_lockout_safety_check_refuses_at_once_and_trailkey_names_the_callers_permissions() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let role = format!(
+        "arn:aws:iam::{}:role/AWSControlTowerExecution",
+        seed.security_tooling
+    );
+    moto.world.cannot_put_key_policy(&role);
+    let create = json!([call(
+        "kms:CreateKey",
+        json!({"Policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"})
+    )]);
+    let st = seed.security_tooling.as_str();
+    // moto alone takes it.
+    assert_eq!(
+        outcomes(&moto.calls_as_role(st, "AWSControlTowerExecution", None, &create)),
+        ["ok"]
+    );
+    let refused = moto.calls_as_role(st, "AWSControlTowerExecution", Some(moto.layer()), &create);
+    assert_eq!(outcomes(&refused), ["MalformedPolicyDocumentException"]);
+    assert_eq!(
+        refused[0]["message"],
+        "The new key policy will not allow you to update the key policy in the future."
+    );
+
+    moto.start_recording();
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(1), "{}", transcript(&apply));
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(!stderr.contains("retrying"), "not retried: {stderr}");
+    assert!(stderr.contains("kms:PutKeyPolicy"), "{stderr}");
+    let creates = moto
+        .recorded()
+        .iter()
+        .filter(|c| c.as_str() == "kms:CreateKey")
+        .count();
+    assert_eq!(
+        creates, 0,
+        "the layer, not moto, answered the one CreateKey"
+    );
+    let layer_creates = moto
+        .layer()
+        .exchanges()
+        .iter()
+        .filter(|e| e.is("kms", "CreateKey") && !e.forwarded)
+        .count();
+    assert_eq!(layer_creates, 2, "the fixture's and trailkey's one attempt");
+}
+
+#[test]
+fn a_conflict_on_the_trail_is_waited_out_by_trailkey() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let update = json!([call(
+        "cloudtrail:UpdateTrail",
+        json!({"Name": seed.trail_name})
+    )]);
+    moto.world.trail_change_under_way(Duration::from_secs(3));
+    // moto alone never answers ConflictException.
+    assert_eq!(outcomes(&moto.calls(None, &update)), ["ok"]);
+    let rule = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_conflicts(
+        moto.world.clone(),
+    ))]);
+    assert_eq!(
+        outcomes(&moto.calls(Some(&rule), &update)),
+        ["ConflictException"]
+    );
+
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", transcript(&apply));
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(
+        stderr.contains("waiting for another change to the trail to finish (UpdateTrail returned ConflictException)"),
+        "{stderr}"
+    );
+    let again = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", transcript(&again));
+}
+
+#[test]
+fn kms_keeps_a_key_within_fifty_tags_and_trailkey_refuses_before_any_write() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", transcript(&apply));
+    let state = moto.state(&seed);
+    let key_id = trailkey_keys(&state)[0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another team tags the key up to KMS's limit, and removes ManagedBy.
+    let many: Vec<Value> = (0..47)
+        .map(|i| json!({"TagKey": format!("team-{i:02}"), "TagValue": "x"}))
+        .collect();
+    let st = seed.security_tooling.as_str();
+    let tagged = moto.calls_as_role(
+        st,
+        "AWSControlTowerExecution",
+        Some(moto.layer()),
+        &json!([
+            call("kms:ListResourceTags", json!({"KeyId": key_id})),
+            call(
+                "kms:UntagResource",
+                json!({"KeyId": key_id, "TagKeys": ["ManagedBy"]})
+            ),
+            call("kms:TagResource", json!({"KeyId": key_id, "Tags": many})),
+            call(
+                "kms:TagResource",
+                json!({"KeyId": key_id, "Tags": [{"TagKey": "one-more", "TagValue": "x"}]})
+            ),
+            call(
+                "kms:TagResource",
+                json!({"KeyId": key_id, "Tags": [{"TagKey": "two-more", "TagValue": "x"}]})
+            ),
+        ]),
+    );
+    // trailkey:alias and trailkey:created with 47 + 1 make 50; one more is refused.
+    assert_eq!(
+        outcomes(&tagged),
+        ["ok", "ok", "ok", "ok", "LimitExceededException"],
+        "{tagged:#?}"
+    );
+    // moto alone takes the 51st.
+    let alone = moto.calls_as_role(
+        st,
+        "AWSControlTowerExecution",
+        None,
+        &json!([call(
+            "kms:TagResource",
+            json!({"KeyId": key_id, "Tags": [{"TagKey": "two-more", "TagValue": "x"}]})
+        )]),
+    );
+    assert_eq!(outcomes(&alone), ["ok"]);
+    let untag = json!([call(
+        "kms:UntagResource",
+        json!({"KeyId": key_id, "TagKeys": ["two-more"]})
+    )]);
+    assert_eq!(
+        outcomes(&moto.calls_as_role(st, "AWSControlTowerExecution", Some(moto.layer()), &untag)),
+        ["ok"]
+    );
+
+    // Putting ManagedBy back would make 51: the plan refuses, before any write.
+    moto.start_recording();
+    let plan = moto.run(&seed.config, &["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        stderr.contains(
+            "has 50 tags, and the 1 trailkey would add make 51: over KMS's limit of 50 tags per key"
+        ),
+        "{stderr}"
+    );
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(1), "{}", transcript(&apply));
+    assert!(
+        moto.recorded_writes().is_empty(),
+        "{:?}",
+        moto.recorded_writes()
+    );
+}

@@ -1072,4 +1072,84 @@ mod tests {
         let e = block_on(key_store(&[&rule]).put_key_policy("k-1", "{}")).unwrap_err();
         assert_eq!(e.code, "MalformedPolicyDocumentException");
     }
+
+    #[test]
+    fn accounts_are_read_by_state_and_by_status_only_without_it() {
+        use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+        use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
+        let rule = mock!(aws_sdk_organizations::Client::list_accounts).then_output(|| {
+            ListAccountsOutput::builder()
+                .accounts(
+                    OrgAccount::builder()
+                        .id("111111111111")
+                        .state(AccountState::Active)
+                        .build(),
+                )
+                .accounts(
+                    OrgAccount::builder()
+                        .id("222222222222")
+                        .state(AccountState::PendingClosure)
+                        .status(AccountStatus::Active)
+                        .build(),
+                )
+                .accounts(
+                    OrgAccount::builder()
+                        .id("333333333333")
+                        .status(AccountStatus::Suspended)
+                        .build(),
+                )
+                .build()
+        });
+        let management = SdkManagement {
+            org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&rule]),
+            ..management(&[])
+        };
+        let accounts = block_on(management.list_accounts()).unwrap();
+        let states: Vec<&str> = accounts.iter().map(|a| a.state.as_str()).collect();
+        // State wins where both are sent; Status only when State is absent.
+        assert_eq!(states, ["ACTIVE", "PENDING_CLOSURE", "SUSPENDED"]);
+    }
+
+    #[test]
+    fn the_bucket_region_comes_from_head_buckets_header_whatever_the_status() {
+        let answer = |status: u16, region: Option<&'static str>| {
+            move || {
+                let mut response =
+                    HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+                if let Some(region) = region {
+                    response.headers_mut().insert("x-amz-bucket-region", region);
+                }
+                response
+            }
+        };
+        let region_of = |status: u16, region: Option<&'static str>| {
+            let rule =
+                mock!(aws_sdk_s3::Client::head_bucket).then_http_response(answer(status, region));
+            let management = SdkManagement {
+                s3: mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]),
+                ..management(&[])
+            };
+            block_on(management.bucket_region("org-trail-logs"))
+        };
+        // The bucket owner's, another account's (denied), and another Region's (redirect).
+        assert_eq!(
+            region_of(200, Some("us-east-1")),
+            Ok("us-east-1".to_owned())
+        );
+        assert_eq!(
+            region_of(403, Some("eu-west-1")),
+            Ok("eu-west-1".to_owned())
+        );
+        assert_eq!(
+            region_of(301, Some("ap-south-1")),
+            Ok("ap-south-1".to_owned())
+        );
+        let missing = region_of(404, None).unwrap_err();
+        assert_eq!(
+            (missing.operation, missing.code.as_str()),
+            ("HeadBucket", code::NO_SUCH_BUCKET)
+        );
+        let unknown = region_of(403, None).unwrap_err();
+        assert_eq!(unknown.code, "AccessDenied");
+    }
 }

@@ -37,15 +37,19 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(s3_bucket_region_across_accounts(world.clone())),
+        Box::new(cloudtrail_conflicts(world.clone())),
         Box::new(cloudtrail_key_in_the_buckets_region(world.clone())),
         Box::new(kms_propagation(window)),
+        Box::new(kms_policy_principals_and_lockout(world.clone())),
         Box::new(kms_key_policy_denies()),
+        Box::new(kms_state_changes_propagate(window)),
         Box::new(kms_key_states()),
         Box::new(update_alias_needs_an_alias()),
         Box::new(describe_trails_honours_names()),
         Box::new(cloudtrail_key_policy_check(window)),
         Box::new(s3_replication_as_put()),
         Box::new(organizations_accounts_have_no_status()),
+        Box::new(kms_tag_limit()),
     ]
 }
 
@@ -59,6 +63,12 @@ pub struct World(Arc<Mutex<Facts>>);
 
 #[derive(Debug, Default)]
 struct Facts {
+    /// Principal ARNs IAM does not know, and until when (`None`: ever).
+    unknown_principals: HashMap<String, Option<Instant>>,
+    /// Role ARNs whose IAM permissions do not allow `kms:PutKeyPolicy`.
+    cannot_put_key_policy: Vec<String>,
+    /// Until when another change to the trails is under way.
+    trails_busy_until: Option<Instant>,
     /// By bucket name: owner account and Region.
     buckets: HashMap<String, (String, String)>,
     /// By trail ARN: its bucket.
@@ -84,6 +94,27 @@ impl World {
         self.facts()
             .trails
             .insert(arn.to_owned(), bucket.to_owned());
+    }
+
+    /// IAM does not know principal `arn` (a role or user ARN), for `how_long`
+    /// from now (`None`: ever): a role just created, or a typo.
+    pub fn unknown_principal(&self, arn: &str, how_long: Option<Duration>) {
+        let until = how_long.map(|d| Instant::now() + d);
+        self.facts()
+            .unknown_principals
+            .insert(arn.to_owned(), until);
+    }
+
+    /// The IAM permissions of role `arn` (or an SCP or permissions boundary)
+    /// do not allow `kms:PutKeyPolicy`.
+    pub fn cannot_put_key_policy(&self, role_arn: &str) {
+        self.facts().cannot_put_key_policy.push(role_arn.to_owned());
+    }
+
+    /// Another change to the trails is under way for `how_long` from now:
+    /// `UpdateTrail` answers `ConflictException` meanwhile.
+    pub fn trail_change_under_way(&self, how_long: Duration) {
+        self.facts().trails_busy_until = Some(Instant::now() + how_long);
     }
 
     /// The default credentials act in `account`.
@@ -417,12 +448,23 @@ fn refusal(action: &str, state: &str) -> Option<(&'static str, &'static str)> {
 
 /// The state and ARN of every key the traffic shows, by key ID.
 fn key_states(traffic: &Traffic) -> HashMap<String, KeyState> {
+    key_states_before(traffic, None)
+}
+
+/// The answer header of a `DescribeKey` that [`kms_state_changes_propagate`]
+/// rewrote to show a key's old state: [`key_states`] does not learn from it.
+const STALE_STATE: &str = "x-trailkey-layer-stale-state";
+
+/// [`key_states`] as the traffic showed them before `before` (all of it
+/// for `None`).
+fn key_states_before(traffic: &Traffic, before: Option<Instant>) -> HashMap<String, KeyState> {
     let mut keys: HashMap<String, KeyState> = HashMap::new();
-    for e in traffic
-        .exchanges
-        .iter()
-        .filter(|e| e.request.service == "kms" && e.response.status == 200)
-    {
+    for e in traffic.exchanges.iter().filter(|e| {
+        e.request.service == "kms"
+            && e.response.status == 200
+            && before.is_none_or(|at| e.at < at)
+            && !e.response.headers.iter().any(|(n, _)| n == STALE_STATE)
+    }) {
         let answer = response_json(e);
         if let Some(meta) = answer.get("KeyMetadata") {
             let (Some(id), Some(arn)) = (
@@ -468,6 +510,112 @@ fn key_states(traffic: &Traffic) -> HashMap<String, KeyState> {
         );
     }
     keys
+}
+
+/// A key's state change takes time to reach KMS's and CloudTrail's other
+/// hosts: KMS is eventually consistent, and "a change usually takes less
+/// than a few seconds to propagate" ("AWS KMS eventual consistency", AWS
+/// KMS Developer Guide; each KMS operation's model text "Eventual
+/// consistency: The KMS API follows an eventual consistency model", e.g.
+/// `EnableKey`, `CancelKeyDeletion`). moto shows it at once.
+///
+/// For `window` after a successful `EnableKey` or `CancelKeyDeletion`, the
+/// key keeps, for the calls that name it, the state the traffic showed
+/// before the change ([`key_states`]):
+///
+/// * `DescribeKey` goes to moto, and its answer shows the old `KeyState`
+///   (and `Enabled`);
+/// * a write on the key is refused as in that state ([`refusal`]: e.g.
+///   `EnableKeyRotation` on a key still seen disabled is
+///   `DisabledException`, anything but `CancelKeyDeletion` on a key still
+///   seen pending deletion `KMSInvalidStateException`);
+/// * `UpdateTrail` whose `KmsKeyId` names it (ID, ARN, or alias as the
+///   traffic set it) while it is still seen anything but enabled is
+///   `KmsKeyDisabledException`.
+///
+/// A key whose state before the change the traffic never showed is left
+/// alone.
+pub fn kms_state_changes_propagate(window: Duration) -> impl Rule {
+    StateChanges { window }
+}
+
+struct StateChanges {
+    window: Duration,
+}
+
+impl StateChanges {
+    /// The old state of key `id`, if a state change of it is still
+    /// propagating.
+    fn old_state(&self, id: &str, traffic: &Traffic) -> Option<KeyState> {
+        let now = Instant::now();
+        let change = traffic.exchanges.iter().rev().find(|e| {
+            e.request.service == "kms"
+                && matches!(e.request.action.as_str(), "EnableKey" | "CancelKeyDeletion")
+                && e.response.status == 200
+                && now < e.at + self.window
+                && key_named(&e.request).and_then(|n| {
+                    resolve_before(&n, &account_of(&e.request, traffic), traffic, e.at)
+                }) == Some(id.to_owned())
+        })?;
+        key_states_before(traffic, Some(change.at)).remove(id)
+    }
+
+    /// The key a request names, resolved, when one of its state changes
+    /// propagates, with its old state.
+    fn named(&self, request: &Request, traffic: &Traffic) -> Option<(String, KeyState)> {
+        let named = if request.is("cloudtrail", "UpdateTrail") {
+            json_body(request).get("KmsKeyId")?.as_str()?.to_owned()
+        } else if request.service == "kms" {
+            key_named(request)?
+        } else {
+            return None;
+        };
+        let id = resolve(&named, &account_of(request, traffic), traffic)?;
+        let old = self.old_state(&id, traffic)?;
+        Some((id, old))
+    }
+}
+
+impl Rule for StateChanges {
+    fn decide(&self, request: &Request, traffic: &Traffic) -> Decision {
+        let Some((_, old)) = self.named(request, traffic) else {
+            return Decision::Forward;
+        };
+        if request.is("cloudtrail", "UpdateTrail") {
+            if old.state == "Enabled" {
+                return Decision::Forward;
+            }
+            return Decision::Respond(json_error(
+                "KmsKeyDisabledException",
+                &format!("KMS key {} is disabled.", old.arn),
+            ));
+        }
+        match refusal(&request.action, &old.state) {
+            Some((code, why)) => Decision::Respond(json_error(code, &format!("{} {why}", old.arn))),
+            None => Decision::Forward,
+        }
+    }
+
+    fn rewrite(&self, request: &Request, mut response: Response, traffic: &Traffic) -> Response {
+        if !request.is("kms", "DescribeKey") || response.status != 200 {
+            return response;
+        }
+        let Some((_, old)) = self.named(request, traffic) else {
+            return response;
+        };
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        if let Some(meta) = answer.get_mut("KeyMetadata").and_then(Value::as_object_mut) {
+            meta.insert("KeyState".to_owned(), json!(old.state));
+            meta.insert("Enabled".to_owned(), json!(old.state == "Enabled"));
+        }
+        response.body = answer.to_string().into_bytes();
+        response
+            .headers
+            .push((STALE_STATE.to_owned(), "1".to_owned()));
+        response
+    }
 }
 
 /// The `KeyId` of a request if it is a key ARN.
@@ -752,6 +900,225 @@ fn signing_region(request: &Request) -> Option<String> {
         .split('/')
         .nth(2)
         .map(str::to_owned)
+}
+
+// ------------------------------------------------- key policy principals
+
+/// KMS checks a key policy before it takes it (`CreateKey`'s `Policy`,
+/// `PutKeyPolicy`), and answers `MalformedPolicyDocumentException` (kms
+/// model: "the specified policy is not syntactically or semantically
+/// correct"):
+///
+/// * "Policy contains a statement with one or more invalid principals."
+///   when a statement names a principal IAM does not know: a role or user
+///   that does not exist, or was created moments ago (IAM is eventually
+///   consistent too). The [`World`] says which ([`World::unknown_principal`]).
+/// * "The new key policy will not allow you to update the key policy in
+///   the future." when the caller could not change the policy afterwards:
+///   KMS's policy lockout safety check, which considers the caller's IAM
+///   permissions, SCPs and permissions boundaries too (`CreateKey` and
+///   `PutKeyPolicy`, `BypassPolicyLockoutSafetyCheck`, kms model). The
+///   [`World`] says whose IAM permissions do not allow `kms:PutKeyPolicy`
+///   ([`World::cannot_put_key_policy`]), by the role of the signing session.
+///   A request with `BypassPolicyLockoutSafetyCheck` is not checked for it.
+///
+/// moto takes any policy.
+pub fn kms_policy_principals_and_lockout(world: World) -> impl Rule {
+    move |request: &Request, traffic: &Traffic| {
+        if !(request.is("kms", "CreateKey") || request.is("kms", "PutKeyPolicy")) {
+            return Decision::Forward;
+        }
+        let body = json_body(request);
+        let Some(policy) = body.get("Policy").and_then(Value::as_str) else {
+            return Decision::Forward;
+        };
+        let document: Value = serde_json::from_str(policy).unwrap_or(Value::Null);
+        let facts = world.facts();
+        let now = Instant::now();
+        let unknown = principals_of(&document).into_iter().any(|p| {
+            facts
+                .unknown_principals
+                .get(&p)
+                .is_some_and(|until| until.is_none_or(|u| now < u))
+        });
+        if unknown {
+            return Decision::Respond(json_error(
+                "MalformedPolicyDocumentException",
+                "Policy contains a statement with one or more invalid principals.",
+            ));
+        }
+        let bypass = body
+            .get("BypassPolicyLockoutSafetyCheck")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let caller = session_of(request, traffic).map(|s| s.role_arn);
+        if !bypass && caller.is_some_and(|c| facts.cannot_put_key_policy.contains(&c)) {
+            return Decision::Respond(json_error(
+                "MalformedPolicyDocumentException",
+                "The new key policy will not allow you to update the key policy in the future.",
+            ));
+        }
+        Decision::Forward
+    }
+}
+
+/// The AWS principal ARNs a policy's statements name (`Principal.AWS`).
+fn principals_of(policy: &Value) -> Vec<String> {
+    let statements = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    statements
+        .into_iter()
+        .filter_map(|s| s.get("Principal")?.get("AWS"))
+        .flat_map(|p| match p {
+            Value::Array(list) => list.iter().filter_map(Value::as_str).collect::<Vec<_>>(),
+            Value::String(one) => vec![one.as_str()],
+            _ => Vec::new(),
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+// ------------------------------------------------ CloudTrail conflicts
+
+/// `UpdateTrail` while another change to the trail is under way (the
+/// [`World`] says until when, [`World::trail_change_under_way`]) is
+/// answered `ConflictException`: "This exception is thrown when the
+/// specified resource is not ready for an operation. This can occur when
+/// you try to run an operation on a resource before CloudTrail has time to
+/// fully load the resource, or because another operation is modifying the
+/// resource. If this exception occurs, wait a few minutes, and then try the
+/// operation again." (cloudtrail model, shape `ConflictException`, listed
+/// by `UpdateTrail`). moto never answers it.
+pub fn cloudtrail_conflicts(world: World) -> impl Rule {
+    move |request: &Request, _: &Traffic| {
+        let busy = world
+            .facts()
+            .trails_busy_until
+            .is_some_and(|until| Instant::now() < until);
+        if request.is("cloudtrail", "UpdateTrail") && busy {
+            Decision::Respond(json_error(
+                "ConflictException",
+                "You tried to update a resource while another operation is modifying it. Wait a few minutes, and then try the operation again.",
+            ))
+        } else {
+            Decision::Forward
+        }
+    }
+}
+
+// ------------------------------------------------------------- KMS tags
+
+/// At most 50 tags per KMS key ("Tags in AWS KMS", AWS KMS Developer
+/// Guide; tags whose keys start with `aws:` do not count): a `TagResource`
+/// that would take a key past that is answered `LimitExceededException`
+/// (kms model: "a length constraint or quota was exceeded", listed by
+/// `TagResource`). moto takes any number. The key's tags are what the
+/// traffic last showed: its `CreateKey`'s `Tags`, a `ListResourceTags`
+/// answer (not truncated), then `TagResource` and `UntagResource`. A key
+/// whose tags the traffic never showed goes to moto.
+pub fn kms_tag_limit() -> impl Rule {
+    |request: &Request, traffic: &Traffic| {
+        if !request.is("kms", "TagResource") {
+            return Decision::Forward;
+        }
+        let Some(named) = key_named(request) else {
+            return Decision::Forward;
+        };
+        let account = account_of(request, traffic);
+        let Some(id) = resolve(&named, &account, traffic) else {
+            return Decision::Forward;
+        };
+        let Some(mut tags) = key_tags(&id, &account, traffic) else {
+            return Decision::Forward;
+        };
+        tags.extend(tag_keys(&json_body(request)));
+        let counted = tags
+            .iter()
+            .filter(|t| !t.to_ascii_lowercase().starts_with("aws:"))
+            .count();
+        if counted > 50 {
+            Decision::Respond(json_error(
+                "LimitExceededException",
+                "The request was rejected because a quota was exceeded. For more information, see Quotas in the Key Management Service Developer Guide.",
+            ))
+        } else {
+            Decision::Forward
+        }
+    }
+}
+
+/// The `TagKey`s of a request's or answer's `Tags`.
+fn tag_keys(body: &Value) -> Vec<String> {
+    body.get("Tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("TagKey")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The tag keys of key `id` as the traffic last showed them.
+fn key_tags(
+    id: &str,
+    account: &str,
+    traffic: &Traffic,
+) -> Option<std::collections::BTreeSet<String>> {
+    let mut tags: Option<std::collections::BTreeSet<String>> = None;
+    for e in traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.request.service == "kms" && e.response.status == 200)
+    {
+        let body = json_body(&e.request);
+        let this_key = || {
+            key_named(&e.request)
+                .and_then(|n| resolve_before(&n, account, traffic, e.at))
+                .as_deref()
+                == Some(id)
+        };
+        match e.request.action.as_str() {
+            "CreateKey" => {
+                let made = response_json(e)
+                    .get("KeyMetadata")
+                    .and_then(|m| m.get("KeyId"))
+                    .and_then(Value::as_str)
+                    == Some(id);
+                if made {
+                    tags = Some(tag_keys(&body).into_iter().collect());
+                }
+            }
+            "ListResourceTags" if this_key() => {
+                let answer = response_json(e);
+                if answer.get("Truncated").and_then(Value::as_bool) != Some(true) {
+                    tags = Some(tag_keys(&answer).into_iter().collect());
+                }
+            }
+            "TagResource" if this_key() => {
+                if let Some(t) = tags.as_mut() {
+                    t.extend(tag_keys(&body));
+                }
+            }
+            "UntagResource" if this_key() => {
+                if let Some(t) = tags.as_mut() {
+                    for k in body
+                        .get("TagKeys")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(k) = k.as_str() {
+                            t.remove(k);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    tags
 }
 
 // ------------------------------------------------ Organizations accounts
