@@ -2305,7 +2305,7 @@ fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
         crate::aws::LogBucket {
             policy: Some(deny_wrong_key(&trail_bucket(&fake), other)),
             encryption: None,
-            replication: Vec::new(),
+            replication: None,
         },
     );
     let mut ui = Yes::default();
@@ -2362,11 +2362,15 @@ fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
                 kms_key_id: Some(key.clone()),
                 bucket_key_enabled: true,
             }),
-            replication: vec![crate::aws::ReplicationRule {
-                id: Some("to-dr".to_owned()),
-                enabled: true,
-                replicates_kms_encrypted: false,
-            }],
+            replication: Some(crate::aws::Replication {
+                role: "arn:aws:iam::222222222222:role/replication".to_owned(),
+                rules: vec![crate::aws::ReplicationRule {
+                    id: Some("to-dr".to_owned()),
+                    enabled: true,
+                    replicates_kms_encrypted: false,
+                    replica_kms_key_id: None,
+                }],
+            }),
         },
     );
     let mut ui = Yes::default();
@@ -2381,7 +2385,7 @@ fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
         panic!("{outcome:?}")
     };
     assert_eq!(done.len(), 1, "{done:?}");
-    assert_eq!(trail_kms_key_id(&fake), Some(key));
+    assert_eq!(trail_kms_key_id(&fake), Some(key.clone()));
     let levels: Vec<_> = plan
         .findings
         .iter()
@@ -2389,7 +2393,10 @@ fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
         .collect();
     assert!(
         levels.iter().any(|(l, m)| *l == crate::plan::Level::Warning
-            && m.contains("replication of new log files would stop")),
+            && m.contains("replication of new log files would stop")
+            && m.contains(&format!(
+                "the replication role arn:aws:iam::222222222222:role/replication then needs kms:Decrypt on {key}"
+            ))),
         "{levels:?}"
     );
     assert!(

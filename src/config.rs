@@ -1473,6 +1473,9 @@ fn parse_trail(
             return Err(bad());
         };
         let name = resource.strip_prefix("trail/").ok_or_else(bad)?;
+        if service == "cloudtrail" && in_ip_address_format(name) {
+            return Err(ip_address_name(name));
+        }
         if service != "cloudtrail" || !valid_trail_name(name) {
             return Err(bad());
         }
@@ -1521,6 +1524,9 @@ fn parse_trail(
         }
         return Ok(TrailRef::Arn(value.to_owned()));
     }
+    if in_ip_address_format(value) {
+        return Err(ip_address_name(value));
+    }
     if !valid_trail_name(value) {
         return Err((
             format!("{value:?} is not a valid trail name"),
@@ -1531,10 +1537,12 @@ fn parse_trail(
 }
 
 /// CloudTrail's rule for trail names: 3-128 ASCII letters, digits, `.`, `_`
-/// and `-`, starting and ending with a letter or digit, no two of `._-` in a row.
+/// and `-`, starting and ending with a letter or digit, no two of `._-` in a
+/// row, and not in IP address format.
 fn valid_trail_name(name: &str) -> bool {
     let punct = |c: char| "._-".contains(c);
-    (3..=128).contains(&name.len())
+    !in_ip_address_format(name)
+        && (3..=128).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || punct(c))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
@@ -1542,6 +1550,29 @@ fn valid_trail_name(name: &str) -> bool {
             .as_bytes()
             .windows(2)
             .any(|w| punct(w[0] as char) && punct(w[1] as char))
+}
+
+/// "Not be in IP address format (for example, 192.168.5.4)" (CloudTrail's
+/// `CreateTrail` and `UpdateTrail` `Name`): the format is the shape, four
+/// numbers of one to three digits joined by dots, whatever their values, so
+/// `10.0.0.256` is in it too. Three numbers (`1.2.3`) or five are not, nor
+/// is a name with a letter among its dots (`org.trail-1`).
+fn in_ip_address_format(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The error for a trail name in IP address format.
+fn ip_address_name(name: &str) -> (String, String) {
+    (
+        format!(
+            "{name:?} is not a valid trail name: it is in IP address format (four numbers joined by dots, like 192.168.5.4), which CloudTrail does not allow"
+        ),
+        "give the organization trail's name or ARN as `aws cloudtrail describe-trails` shows it; a trail name may contain dots, but not be four numbers joined by dots".to_owned(),
+    )
 }
 
 fn check_tag(key: &str, value: &str) -> Result<(), String> {
@@ -1721,6 +1752,50 @@ mod tests {
             let (field, ..) =
                 config_error(&format!("{MINIMAL}[roles]\nsecurity_tooling = \"{bad}\"\n"));
             assert_eq!(field.as_deref(), Some("roles.security_tooling"), "{bad}");
+        }
+    }
+
+    /// CloudTrail: a trail name must "Not be in IP address format (for
+    /// example, 192.168.5.4)".
+    #[test]
+    fn a_trail_name_in_ip_address_format_is_refused() {
+        for bad in [
+            "192.168.5.4",
+            "10.0.0.256",
+            "0.0.0.0",
+            "001.02.3.4",
+            "999.999.999.999",
+        ] {
+            let (field, message, hint) = config_error(&MINIMAL.replace("org-trail", bad));
+            assert_eq!(field.as_deref(), Some("trail.name"), "{bad}");
+            assert!(
+                message.contains(&format!(
+                    "{bad:?} is not a valid trail name: it is in IP address format"
+                )),
+                "{bad}: {message}"
+            );
+            assert!(
+                hint.contains("aws cloudtrail describe-trails"),
+                "{bad}: {hint}"
+            );
+            // In an ARN too.
+            let arn = format!("arn:aws:cloudtrail:us-east-1:333333333333:trail/{bad}");
+            let (field, message, _) = config_error(&MINIMAL.replace("org-trail", &arn));
+            assert_eq!(field.as_deref(), Some("trail.name"), "{arn}");
+            assert!(message.contains("IP address format"), "{arn}: {message}");
+        }
+        for good in [
+            "1.2.3",
+            "1.2.3.4.5",
+            "1234.1.1.1",
+            "org.trail-1",
+            "192.168.5.a4",
+            "a192.168.5.4",
+            "192.168.5.4-trail",
+            "192_168_5_4",
+        ] {
+            parse_str(&MINIMAL.replace("org-trail", good))
+                .unwrap_or_else(|e| panic!("{good}: {}", e.render()));
         }
     }
 

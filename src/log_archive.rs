@@ -19,7 +19,7 @@
 
 use serde_json::Value;
 
-use crate::aws::LogBucket;
+use crate::aws::{LogBucket, ReplicationRule};
 use crate::error::Error;
 use crate::plan::{Finding, Level};
 use crate::policy::wildcard_match;
@@ -363,16 +363,14 @@ pub fn check(bucket: &LogBucket, write: &Write<'_>, account: &str) -> Result<Vec
     if matches!(write.key, TrailKey::SseS3) {
         return Ok(out);
     }
-    for rule in bucket.replication.iter().filter(|r| r.enabled) {
-        if !rule.replicates_kms_encrypted {
-            out.push(Finding {
-                level: Level::Warning,
-                message: format!(
-                    "replication rule {} of bucket {name} does not replicate KMS-encrypted objects (SourceSelectionCriteria.SseKmsEncryptedObjects is not Enabled): once the trail uses {key}, replication of new log files would stop. Enable it, set a ReplicaKmsKeyID for the destination and let the replication role use the key (kms:Decrypt)",
-                    rule.id.as_deref().map_or("(no ID)".to_owned(), |id| format!("{:?}", truncate(id)))
-                ),
-            });
-        }
+    if let Some(replication) = &bucket.replication {
+        out.extend(
+            replication
+                .rules
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|rule| replication_finding(rule, &replication.role, name, account, write.key)),
+        );
     }
     if let Some(enc) = &bucket.encryption
         && enc.bucket_key_enabled
@@ -385,6 +383,69 @@ pub fn check(bucket: &LogBucket, write: &Write<'_>, account: &str) -> Result<Vec
         });
     }
     Ok(out)
+}
+
+/// What an enabled replication rule needs once the trail's log files are
+/// encrypted with `key` ("Replicating encrypted objects", S3 User Guide):
+/// `SourceSelectionCriteria.SseKmsEncryptedObjects` enabled, a
+/// `ReplicaKmsKeyID` for the replicas (S3 requires the destination's
+/// `EncryptionConfiguration` with it), and the configuration's role allowed
+/// `kms:Decrypt` on the source key and `kms:Encrypt` on the replica key.
+/// The key lives in the Security Tooling account, so the role's own IAM
+/// policy must allow `kms:Decrypt` as well as the key policy.
+fn replication_finding(
+    rule: &ReplicationRule,
+    role: &str,
+    bucket: &str,
+    account: &str,
+    key: TrailKey<'_>,
+) -> Finding {
+    let key = match key {
+        TrailKey::Arn(arn) => arn.to_owned(),
+        TrailKey::New { prefix } => {
+            format!("the key this apply creates ({prefix}<known after apply>)")
+        }
+        other => other.describe(),
+    };
+    let id = rule
+        .id
+        .as_deref()
+        .map_or("(no ID)".to_owned(), |id| format!("{:?}", truncate(id)));
+    let role_account = role.split(':').nth(4).unwrap_or_default();
+    let role = if role.is_empty() {
+        "(the configuration names none)"
+    } else {
+        role
+    };
+    let decrypt = if role_account == account {
+        format!(
+            "kms:Decrypt on {key} in its IAM policy (trailkey's key policy lets account {account} decrypt CloudTrail log files: statement TrailkeyLogReadersDecrypt)"
+        )
+    } else {
+        format!(
+            "kms:Decrypt on {key} in its IAM policy and in the key policy (it is not in the Log Archive account {account}: declare it in [readers] unless the key policy lets it decrypt already)"
+        )
+    };
+    let encrypt = match &rule.replica_kms_key_id {
+        Some(replica) => format!(
+            "kms:Encrypt on the replica key {} (Destination.EncryptionConfiguration.ReplicaKmsKeyID)",
+            truncate(replica)
+        ),
+        None => "kms:Encrypt on a replica key, which the rule does not name: set Destination.EncryptionConfiguration.ReplicaKmsKeyID (S3 requires it with SseKmsEncryptedObjects)".to_owned(),
+    };
+    let message = if rule.replicates_kms_encrypted {
+        format!(
+            "replication rule {id} of bucket {bucket} replicates KMS-encrypted objects as the role {role}: once the trail uses {key}, new log files are replicated only if that role has {decrypt}, and {encrypt}"
+        )
+    } else {
+        format!(
+            "replication rule {id} of bucket {bucket} does not replicate KMS-encrypted objects (SourceSelectionCriteria.SseKmsEncryptedObjects is not Enabled): once the trail uses {key}, replication of new log files would stop. Enable it; the replication role {role} then needs {decrypt}, and {encrypt}"
+        )
+    };
+    Finding {
+        level: Level::Warning,
+        message,
+    }
 }
 
 fn refusal(d: &Denial, bucket: &str, account: &str, key: &str, write: &Write<'_>) -> Error {
@@ -434,13 +495,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::aws::{BucketEncryption, ReplicationRule};
+    use crate::aws::{BucketEncryption, Replication};
 
     const THIS: &str =
         "arn:aws:kms:us-east-1:111111111111:key/1234abcd-0000-0000-0000-000000000001";
     const OTHER: &str =
         "arn:aws:kms:us-east-1:222222222222:key/9999abcd-0000-0000-0000-000000000009";
     const PREFIX: &str = "arn:aws:kms:us-east-1:111111111111:key/";
+    const ROLE: &str = "arn:aws:iam::222222222222:role/replication";
+    const REPLICA: &str = "arn:aws:kms:us-west-2:222222222222:key/replica";
+
+    fn rule(id: &str, enabled: bool, kms: bool, replica: Option<&str>) -> ReplicationRule {
+        ReplicationRule {
+            id: Some(id.to_owned()),
+            enabled,
+            replicates_kms_encrypted: kms,
+            replica_kms_key_id: replica.map(str::to_owned),
+        }
+    }
 
     fn write(key: TrailKey<'_>) -> Write<'_> {
         Write {
@@ -598,11 +670,10 @@ mod tests {
                 kms_key_id: Some(THIS.to_owned()),
                 bucket_key_enabled: true,
             }),
-            replication: vec![ReplicationRule {
-                id: Some("r".to_owned()),
-                enabled: true,
-                replicates_kms_encrypted: false,
-            }],
+            replication: Some(Replication {
+                role: ROLE.to_owned(),
+                rules: vec![rule("r", true, false, None)],
+            }),
         };
         let e = check(&bucket, &write(TrailKey::SseS3), "222222222222").unwrap_err();
         let text = e.render();
@@ -790,7 +861,7 @@ mod tests {
         LogBucket {
             policy,
             encryption: None,
-            replication: Vec::new(),
+            replication: None,
         }
     }
 
@@ -817,6 +888,16 @@ mod tests {
         assert!(hint.contains("nothing was written"), "{hint}");
     }
 
+    fn replicated(role: &str, rules: Vec<ReplicationRule>) -> LogBucket {
+        LogBucket {
+            replication: Some(Replication {
+                role: role.to_owned(),
+                rules,
+            }),
+            ..bucket(None)
+        }
+    }
+
     #[test]
     fn replication_without_kms_objects_warns_and_a_bucket_key_is_noted() {
         let b = LogBucket {
@@ -826,31 +907,32 @@ mod tests {
                 kms_key_id: None,
                 bucket_key_enabled: true,
             }),
-            replication: vec![
-                ReplicationRule {
-                    id: Some("to-dr".to_owned()),
-                    enabled: true,
-                    replicates_kms_encrypted: false,
-                },
-                ReplicationRule {
-                    id: Some("ok".to_owned()),
-                    enabled: true,
-                    replicates_kms_encrypted: true,
-                },
-                ReplicationRule {
-                    id: Some("off".to_owned()),
-                    enabled: false,
-                    replicates_kms_encrypted: false,
-                },
-            ],
+            ..replicated(
+                ROLE,
+                vec![
+                    rule("to-dr", true, false, None),
+                    rule("off", false, false, None),
+                ],
+            )
         };
         let f = check(&b, &write(TrailKey::Arn(THIS)), "222222222222").unwrap();
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].level, Level::Warning);
-        assert!(f[0].message.contains("\"to-dr\""), "{}", f[0].message);
+        let m = &f[0].message;
         assert!(
-            f[0].message
-                .contains("replication of new log files would stop")
+            m.starts_with("replication rule \"to-dr\" of bucket log-bucket does not replicate KMS-encrypted objects"),
+            "{m}"
+        );
+        assert!(m.contains("replication of new log files would stop"), "{m}");
+        assert!(
+            m.contains(&format!(
+                "the replication role {ROLE} then needs kms:Decrypt on {THIS}"
+            )),
+            "{m}"
+        );
+        assert!(
+            m.contains("set Destination.EncryptionConfiguration.ReplicaKmsKeyID"),
+            "{m}"
         );
         assert_eq!(f[1].level, Level::Note);
         assert!(f[1].message.contains("TrailkeyCloudTrailDecrypt"));
@@ -859,5 +941,71 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// Replication of KMS-encrypted objects works only while the role may
+    /// decrypt with the trail's key: every enabled rule names the role, the
+    /// key and the replica key.
+    #[test]
+    fn each_enabled_rule_names_the_role_and_the_keys_it_needs() {
+        let b = replicated(
+            ROLE,
+            vec![
+                rule("with-replica-key", true, true, Some(REPLICA)),
+                rule("without-replica-key", true, true, None),
+                rule("off", false, true, Some(REPLICA)),
+            ],
+        );
+        let f = check(&b, &write(TrailKey::Arn(THIS)), "222222222222").unwrap();
+        assert_eq!(f.len(), 2, "one finding per enabled rule: {f:?}");
+        assert!(f.iter().all(|f| f.level == Level::Warning), "{f:?}");
+        let (with, without) = (&f[0].message, &f[1].message);
+        assert!(
+            with.starts_with(&format!(
+                "replication rule \"with-replica-key\" of bucket log-bucket replicates KMS-encrypted objects as the role {ROLE}: once the trail uses {THIS}, new log files are replicated only if that role has kms:Decrypt on {THIS}"
+            )),
+            "{with}"
+        );
+        assert!(
+            with.contains("statement TrailkeyLogReadersDecrypt"),
+            "{with}"
+        );
+        assert!(
+            with.ends_with(&format!(
+                "and kms:Encrypt on the replica key {REPLICA} (Destination.EncryptionConfiguration.ReplicaKmsKeyID)"
+            )),
+            "{with}"
+        );
+        assert!(without.contains("\"without-replica-key\""), "{without}");
+        assert!(
+            without.contains(
+                "the rule does not name: set Destination.EncryptionConfiguration.ReplicaKmsKeyID"
+            ),
+            "{without}"
+        );
+        assert!(!f.iter().any(|f| f.message.contains("\"off\"")), "{f:?}");
+
+        // A key the plan creates has no ARN yet.
+        let new = check(&b, &write(TrailKey::New { prefix: PREFIX }), "222222222222").unwrap();
+        assert!(
+            new[0].message.contains(&format!(
+                "kms:Decrypt on the key this apply creates ({PREFIX}<known after apply>)"
+            )),
+            "{}",
+            new[0].message
+        );
+    }
+
+    #[test]
+    fn a_role_outside_the_log_archive_account_needs_the_key_policy_too() {
+        let b = replicated(
+            "arn:aws:iam::555555555555:role/replication",
+            vec![rule("r", true, true, Some(REPLICA))],
+        );
+        let f = check(&b, &write(TrailKey::Arn(THIS)), "222222222222").unwrap();
+        let m = &f[0].message;
+        assert!(m.contains("in its IAM policy and in the key policy"), "{m}");
+        assert!(m.contains("declare it in [readers]"), "{m}");
+        assert!(!m.contains("TrailkeyLogReadersDecrypt"), "{m}");
     }
 }

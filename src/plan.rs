@@ -580,19 +580,94 @@ fn merged_policy(
     let sharing: Vec<&str> = sharing_trails(desired, observed)
         .map(|t| t.arn.as_str())
         .collect();
+    let alone = ours.clone();
     policy::allow_trails(&mut ours, &observed.trail.arn, &sharing);
     let merged = policy::merge(current, &ours);
     let size = policy::to_document(&merged).len();
     if size > policy::MAX_POLICY_BYTES {
-        return Err(Error::check(
-            format!(
-                "the merged key policy would be {size} bytes; KMS accepts at most {}",
-                policy::MAX_POLICY_BYTES
-            ),
-            "the key's foreign statements leave no room for trailkey's: remove unused statements from the key policy",
-        ));
+        return Err(too_large(size, current, &ours, &alone, &sharing));
     }
     Ok(merged)
+}
+
+/// Why the merged policy is over KMS's limit, by what takes the room:
+/// trailkey's statements, the `aws:SourceArn` lists in them (which grow
+/// with every trail sharing the key), and the foreign statements. The
+/// blame goes to whichever would make the policy fit if it were gone; when
+/// both or neither would, to the larger. `alone` is `ours` for the
+/// configured trail only.
+fn too_large(
+    size: usize,
+    current: Option<&Value>,
+    ours: &Value,
+    alone: &Value,
+    sharing: &[&str],
+) -> Error {
+    let max = policy::MAX_POLICY_BYTES;
+    let bytes =
+        |statements: &[&Value]| -> usize { statements.iter().map(|s| s.to_string().len()).sum() };
+    let our_statements = policy::statements(ours);
+    let our_bytes = bytes(&our_statements);
+    let source_arns: Vec<&Value> = our_statements
+        .iter()
+        .filter_map(|s| s.pointer("/Condition/StringEquals/aws:SourceArn"))
+        .collect();
+    let arn_bytes = bytes(&source_arns);
+    let trails = 1 + sharing.len();
+    let foreign: Vec<&Value> = current
+        .map(policy::statements)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !policy::is_ours(s))
+        .collect();
+    let foreign_bytes = bytes(&foreign);
+    let compact =
+        |ours: &Value, current: Option<&Value>| policy::merge(current, ours).to_string().len();
+    let shared_bytes = compact(ours, current).saturating_sub(compact(alone, current));
+    let fits_alone = policy::to_document(&policy::merge(current, alone)).len() <= max;
+    let fits_without_foreign = policy::to_document(&policy::merge(None, ours)).len() <= max;
+    let blame_trails = !sharing.is_empty()
+        && match (fits_alone, fits_without_foreign) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => shared_bytes >= foreign_bytes,
+        };
+    let over = format!("the merged key policy would be {size} bytes; KMS accepts at most {max}");
+    let foreign_text = match foreign.len() {
+        0 => "the key has no foreign statements".to_owned(),
+        1 => format!("1 foreign statement takes {foreign_bytes} bytes"),
+        n => format!("{n} foreign statements take {foreign_bytes} bytes"),
+    };
+    if blame_trails {
+        let shown = sharing.len().min(3);
+        let more = match sharing.len() - shown {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        return Error::check(
+            format!(
+                "{over}: {trails} trails share the key; their ARNs in aws:SourceArn take {arn_bytes} bytes (each ARN is listed in {} statements), and the policy would be {shared_bytes} bytes smaller with the configured trail alone. The other trails: {}{more}. trailkey's statements take {our_bytes} bytes in all; {foreign_text}",
+                source_arns.len(),
+                sharing[..shown].join(", "),
+            ),
+            "use this key for fewer trails: point some of the other trails at a KMS key of their own (every trail of the management account that uses this key stays in aws:SourceArn, so that its delivery goes on), then run trailkey again",
+        );
+    }
+    let arns = if trails > 1 {
+        format!(", of which the aws:SourceArn lists, naming {trails} trails, take {arn_bytes}")
+    } else {
+        String::new()
+    };
+    if foreign.is_empty() {
+        return Error::check(
+            format!("{over}: trailkey's statements take {our_bytes} bytes{arns}"),
+            "trailkey's own statements do not fit: declare fewer readers in [readers]",
+        );
+    }
+    Error::check(
+        format!("{over}: {foreign_text}; trailkey's statements take {our_bytes} bytes{arns}"),
+        "the key's foreign statements leave no room for trailkey's: remove unused statements from the key policy",
+    )
 }
 
 /// The IAM policy `reader` needs in its own account to read the trail's log

@@ -1115,6 +1115,91 @@ fn a_merged_policy_over_32_kb_is_an_error_and_one_just_under_is_not() {
     assert!(e.hint().contains("foreign statements"), "{}", e.hint());
 }
 
+/// The converged state with `n` more trails of the management account
+/// using the key, and `current` as the key's policy.
+fn sharing_the_key(n: usize, current: String) -> (Desired, Observed) {
+    let (desired, mut observed) = converged();
+    observed.other_trails = (0..n)
+        .map(|i| trail_named(&format!("team-trail-{i:03}"), MANAGEMENT, Some(KEY_ARN)))
+        .collect();
+    observed.key.as_mut().unwrap().policy = current;
+    (desired, observed)
+}
+
+#[test]
+fn a_policy_over_32_kb_because_many_trails_share_the_key_says_so() {
+    let small = policy_with_readers(1);
+    // A hundred trails fit.
+    let (desired, observed) = sharing_the_key(100, small.clone());
+    plan(&desired, &observed).unwrap_or_else(|e| panic!("{}", e.render()));
+
+    let (desired, observed) = sharing_the_key(200, small);
+    let e = plan_error(&desired, &observed);
+    let message = e.to_string();
+    assert!(message.contains("KMS accepts at most 32768"), "{message}");
+    assert!(
+        message.contains("201 trails share the key; their ARNs in aws:SourceArn take "),
+        "{message}"
+    );
+    assert!(
+        message.contains("(each ARN is listed in 3 statements)"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "The other trails: arn:aws:cloudtrail:us-east-1:{MANAGEMENT}:trail/team-trail-000, "
+        )),
+        "{message}"
+    );
+    assert!(message.contains(" and 197 more."), "{message}");
+    assert!(message.contains("2 foreign statements take "), "{message}");
+    // The bytes it names are those of the policy: the ARN lists are most of it.
+    let arn_bytes: usize = message
+        .split("aws:SourceArn take ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(arn_bytes > policy::MAX_POLICY_BYTES * 3 / 4, "{message}");
+    assert!(
+        e.hint().contains("use this key for fewer trails"),
+        "{}",
+        e.hint()
+    );
+    assert!(
+        e.hint().contains("at a KMS key of their own"),
+        "{}",
+        e.hint()
+    );
+    assert!(!e.hint().contains("foreign statements"), "{}", e.hint());
+}
+
+#[test]
+fn a_policy_over_32_kb_because_of_foreign_statements_blames_them_though_trails_share_the_key() {
+    let desired = config(true);
+    let ours = ours(&desired);
+    // The first number of readers in a foreign statement that does not fit
+    // next to trailkey's statements for one trail.
+    let over = (1..)
+        .find(|&n| {
+            let current: Value = serde_json::from_str(&policy_with_readers(n)).unwrap();
+            policy::to_document(&policy::merge(Some(&current), &ours)).len()
+                > policy::MAX_POLICY_BYTES
+        })
+        .unwrap();
+    let (desired, observed) = sharing_the_key(2, policy_with_readers(over + 20));
+    let e = plan_error(&desired, &observed);
+    let message = e.to_string();
+    assert!(message.contains("2 foreign statements take "), "{message}");
+    assert!(
+        message.contains("of which the aws:SourceArn lists, naming 3 trails, take "),
+        "{message}"
+    );
+    assert!(!message.contains("share the key"), "{message}");
+    assert!(e.hint().contains("foreign statements"), "{}", e.hint());
+    assert!(!e.hint().contains("fewer trails"), "{}", e.hint());
+}
+
 #[test]
 fn a_current_policy_that_is_not_json_is_an_error() {
     let (desired, mut observed) = converged();

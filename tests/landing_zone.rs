@@ -513,10 +513,12 @@ fn a_bucket_policy_that_would_deny_the_key_is_refused_before_any_write() {
 }
 
 #[test]
-fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_on() {
+fn replication_rules_name_their_role_and_keys_a_bucket_key_is_noted_and_apply_goes_on() {
     let moto = Moto::start();
     let seed = moto.seed();
     seed.add_log_archive_role();
+    let replication_role = format!("arn:aws:iam::{}:role/replication", seed.log_archive);
+    let replica_key = format!("arn:aws:kms:us-east-1:{}:key/replica", seed.log_archive);
     let rule = |id: &str, priority: u32, kms_objects: bool| {
         let mut r = serde_json::json!({"ID": id, "Status": "Enabled", "Priority": priority,
             "Filter": {"Prefix": format!("{id}/")},
@@ -525,8 +527,8 @@ fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_
         if kms_objects {
             r["SourceSelectionCriteria"] =
                 serde_json::json!({"SseKmsEncryptedObjects": {"Status": "Enabled"}});
-            r["Destination"]["EncryptionConfiguration"] = serde_json::json!({
-                "ReplicaKmsKeyID": format!("arn:aws:kms:us-east-1:{}:key/replica", seed.log_archive)});
+            r["Destination"]["EncryptionConfiguration"] =
+                serde_json::json!({"ReplicaKmsKeyID": replica_key});
         }
         r
     };
@@ -542,7 +544,7 @@ fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_
                 "VersioningConfiguration": {"Status": "Enabled"}}},
             {"op": "s3:PutBucketReplication", "params": {"Bucket": seed.bucket,
                 "ReplicationConfiguration": {
-                    "Role": format!("arn:aws:iam::{}:role/replication", seed.log_archive),
+                    "Role": replication_role,
                     "Rules": [rule("plain", 1, false), rule("kms", 2, true)]}}}
         ]),
     );
@@ -565,18 +567,41 @@ fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_
         .iter()
         .filter(|(_, m)| m.starts_with("replication rule"))
         .collect();
-    assert_eq!(
-        replication.len(),
-        1,
-        "only the rule without KMS objects: {findings:#?}"
-    );
-    assert_eq!(replication[0].0, "warning");
+    assert_eq!(replication.len(), 2, "one per rule: {findings:#?}");
     assert!(
-        replication[0].1.starts_with(&format!(
+        replication.iter().all(|(level, _)| level == "warning"),
+        "{findings:#?}"
+    );
+    // The key does not exist yet: the role must be let use the key apply creates.
+    let new_key = format!(
+        "the key this apply creates (arn:aws:kms:us-east-1:{}:key/<known after apply>)",
+        seed.security_tooling
+    );
+    let plain = &replication[0].1;
+    assert!(
+        plain.starts_with(&format!(
             "replication rule \"plain\" of bucket {} does not replicate KMS-encrypted objects",
             seed.bucket
         )),
         "{findings:#?}"
+    );
+    assert!(
+        plain.contains(&format!(
+            "the replication role {replication_role} then needs kms:Decrypt on {new_key}"
+        )),
+        "{plain}"
+    );
+    let kms = &replication[1].1;
+    assert!(
+        kms.starts_with(&format!(
+            "replication rule \"kms\" of bucket {} replicates KMS-encrypted objects as the role {replication_role}: once the trail uses {new_key}, new log files are replicated only if that role has kms:Decrypt on {new_key}",
+            seed.bucket
+        )),
+        "{kms}"
+    );
+    assert!(
+        kms.contains(&format!("kms:Encrypt on the replica key {replica_key}")),
+        "{kms}"
     );
     assert!(
         findings.iter().any(|(level, m)| level == "note"
@@ -595,6 +620,13 @@ fn replication_without_kms_objects_and_a_bucket_key_are_reported_and_apply_goes_
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Warning: replication rule \"plain\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "Warning: replication rule \"kms\" of bucket {} replicates KMS-encrypted objects as the role {replication_role}",
+            seed.bucket
+        )),
         "{stdout}"
     );
     assert!(stdout.contains("uses an S3 Bucket Key"), "{stdout}");

@@ -786,8 +786,16 @@ fn region_in(partition: &'static str) -> impl Strategy<Value = &'static str> {
     prop::sample::select(regions)
 }
 
+/// A valid trail name: CloudTrail's pattern, and not in IP address format
+/// (four numbers of one to three digits joined by dots), which it refuses.
 fn trail_name() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9]([A-Za-z0-9]|[._-][A-Za-z0-9]){2,40}"
+    "[A-Za-z0-9]([A-Za-z0-9]|[._-][A-Za-z0-9]){2,40}".prop_filter("not in IP address format", |n| {
+        let parts: Vec<&str> = n.split('.').collect();
+        !(parts.len() == 4
+            && parts
+                .iter()
+                .all(|p| p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())))
+    })
 }
 
 fn check_rendered(

@@ -528,6 +528,14 @@ fn get_bucket_replication_answers_the_rules_as_they_were_put() {
     );
     assert_eq!(rule["Filter"], json!({"Prefix": "AWSLogs/"}));
     assert_eq!(rule["ID"], "logs");
+    assert_eq!(
+        rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"],
+        "arn:aws:kms:us-east-1:111111111111:key/replica"
+    );
+    assert_eq!(
+        results[2]["response"]["ReplicationConfiguration"]["Role"],
+        format!("arn:aws:iam::{}:role/replication", seed.log_archive)
+    );
 }
 
 #[test]

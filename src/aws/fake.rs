@@ -612,12 +612,9 @@ impl LogArchive for FakeCloud {
         Ok(self.log_bucket(bucket).and_then(|b| b.encryption))
     }
 
-    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<super::ReplicationRule>> {
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Option<super::Replication>> {
         self.call("GetBucketReplication").await?;
-        Ok(self
-            .log_bucket(bucket)
-            .map(|b| b.replication)
-            .unwrap_or_default())
+        Ok(self.log_bucket(bucket).and_then(|b| b.replication))
     }
 }
 

@@ -339,7 +339,15 @@ pub struct BucketEncryption {
     pub bucket_key_enabled: bool,
 }
 
-/// A replication rule of a bucket (`GetBucketReplication`).
+/// A bucket's replication configuration (`GetBucketReplication`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replication {
+    /// `Role`: the IAM role S3 assumes to replicate objects, for every rule.
+    pub role: String,
+    pub rules: Vec<ReplicationRule>,
+}
+
+/// A replication rule of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplicationRule {
     pub id: Option<String>,
@@ -348,6 +356,9 @@ pub struct ReplicationRule {
     /// `SourceSelectionCriteria.SseKmsEncryptedObjects.Status = Enabled`:
     /// objects encrypted with a KMS key are replicated too.
     pub replicates_kms_encrypted: bool,
+    /// `Destination.EncryptionConfiguration.ReplicaKmsKeyID`: the key S3
+    /// encrypts the replicas with (a key ARN or alias ARN).
+    pub replica_kms_key_id: Option<String>,
 }
 
 /// The trail bucket's configuration as read from the Log Archive account.
@@ -357,8 +368,8 @@ pub struct LogBucket {
     pub policy: Option<String>,
     /// `None`: no default encryption configured.
     pub encryption: Option<BucketEncryption>,
-    /// Empty when the bucket replicates nothing.
-    pub replication: Vec<ReplicationRule>,
+    /// `None`: the bucket has no replication configuration.
+    pub replication: Option<Replication>,
 }
 
 /// STS, Organizations and CloudTrail, with management-account credentials.
@@ -423,8 +434,8 @@ pub trait LogArchive {
     async fn bucket_policy(&self, bucket: &str) -> AwsResult<Option<String>>;
     /// `GetBucketEncryption`; `Ok(None)` when none is configured.
     async fn bucket_encryption(&self, bucket: &str) -> AwsResult<Option<BucketEncryption>>;
-    /// `GetBucketReplication`; empty when the bucket replicates nothing.
-    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<ReplicationRule>>;
+    /// `GetBucketReplication`; `Ok(None)` when the bucket replicates nothing.
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Option<Replication>>;
 }
 
 /// Makes the clients. `security_tooling` and `log_archive` assume the given

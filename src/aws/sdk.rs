@@ -21,8 +21,8 @@ use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
     Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, KeyInfo, KeyStore,
-    LogArchive, Management, NewKey, Organization, ReplicationRule, Trail, TrailStatus, TrailUpdate,
-    code,
+    LogArchive, Management, NewKey, Organization, Replication, ReplicationRule, Trail, TrailStatus,
+    TrailUpdate, code,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -206,7 +206,7 @@ impl LogArchive for SdkLogArchive {
         }))
     }
 
-    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Vec<ReplicationRule>> {
+    async fn bucket_replication(&self, bucket: &str) -> AwsResult<Option<Replication>> {
         let out = self
             .s3
             .get_bucket_replication()
@@ -214,13 +214,13 @@ impl LogArchive for SdkLogArchive {
             .send()
             .await
             .map_err(|e| aws_error("GetBucketReplication", e));
-        let Some(out) = absent_as_none(out, code::NO_REPLICATION_CONFIGURATION)? else {
-            return Ok(Vec::new());
+        let Some(config) = absent_as_none(out, code::NO_REPLICATION_CONFIGURATION)?
+            .and_then(|o| o.replication_configuration)
+        else {
+            return Ok(None);
         };
-        Ok(out
-            .replication_configuration()
-            .map(|c| c.rules())
-            .unwrap_or_default()
+        let rules = config
+            .rules()
             .iter()
             .map(|r| ReplicationRule {
                 id: r.id().map(str::to_owned),
@@ -229,8 +229,17 @@ impl LogArchive for SdkLogArchive {
                     .source_selection_criteria()
                     .and_then(|c| c.sse_kms_encrypted_objects())
                     .is_some_and(|o| o.status().as_str() == "Enabled"),
+                replica_kms_key_id: r
+                    .destination()
+                    .and_then(|d| d.encryption_configuration())
+                    .and_then(|e| e.replica_kms_key_id())
+                    .map(str::to_owned),
             })
-            .collect())
+            .collect();
+        Ok(Some(Replication {
+            role: config.role().to_owned(),
+            rules,
+        }))
     }
 }
 
