@@ -211,11 +211,10 @@ const CLOUDTRAIL: &[&str] = &[
     "ListTags",
     "UpdateTrail",
 ];
-/// `HeadBucket` and `GetBucketLocation` read the bucket's Region (one or
-/// the other); the other three read the Log Archive bucket.
+/// `HeadBucket` reads the bucket's Region; the other three read the Log
+/// Archive bucket.
 const S3: &[&str] = &[
     "HeadBucket",
-    "GetBucketLocation",
     "GetBucketPolicy",
     "GetBucketEncryption",
     "GetBucketReplication",
@@ -766,7 +765,7 @@ static RULES: &[Rule] = &[
     // --- S3 ---
     // The bucket's Region: trailkey stops with a message of its own.
     rule(
-        Ops::Of(&["HeadBucket", "GetBucketLocation"]),
+        Ops::Of(&["HeadBucket"]),
         &["NoSuchBucket"],
         Treat::Answer(NO_BUCKET),
     ),
