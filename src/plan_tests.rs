@@ -933,6 +933,59 @@ fn a_foreign_statement_survives_a_policy_update_after_ours() {
     assert_eq!(c.statements.as_ref().unwrap().kept, vec!["ThirdParty"]);
 }
 
+/// A key whose `TrailkeyCloudTrailDecrypt` requires the encryption context,
+/// as trailkey once wrote it: one changed statement, the two conditions it
+/// drops shown as fields, and nothing else to change or warn about.
+#[test]
+fn a_decrypt_statement_requiring_the_encryption_context_is_one_changed_statement() {
+    let desired = config(true);
+    let mut older = ours(&desired);
+    let context = statement_mut(&mut older, "TrailkeyLogReadersDecrypt")["Condition"].clone();
+    let decrypt = statement_mut(&mut older, "TrailkeyCloudTrailDecrypt");
+    decrypt["Condition"]["Null"] = context["Null"].clone();
+    decrypt["Condition"]["StringLike"] = context["StringLike"].clone();
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = policy::to_document(&older);
+
+    let planned = plan(&desired, &observed).unwrap();
+    let changes: Vec<_> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(changes, [Address::KmsKeyPolicy]);
+    let c = change(&planned, Address::KmsKeyPolicy);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.reasons,
+        ["~ statement TrailkeyCloudTrailDecrypt (differs)"]
+    );
+    let d = c.statements.as_ref().unwrap();
+    assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
+    let [changed] = d.changed.as_slice() else {
+        panic!("{d:?}")
+    };
+    let fields: Vec<(&str, &Value)> = changed
+        .fields
+        .iter()
+        .map(|f| (f.path.as_str(), &f.after))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("Condition.Null", &Value::Null),
+            ("Condition.StringLike", &Value::Null)
+        ]
+    );
+    assert!(planned.findings.is_empty(), "{:?}", planned.findings);
+    let [Step::PutKeyPolicy(doc)] = c.steps.as_slice() else {
+        panic!("{:?}", c.steps)
+    };
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    assert_eq!(statements_of(&sent), statements_of(&ours(&desired)));
+}
+
 #[test]
 fn policy_order_and_value_shape_do_not_count_but_a_value_does() {
     let desired = config(true);

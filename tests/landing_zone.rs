@@ -639,6 +639,87 @@ fn replication_rules_name_their_role_and_keys_a_bucket_key_is_noted_and_apply_go
     no_bucket_reads(&moto);
 }
 
+/// With an S3 Bucket Key on the trail's bucket, CloudTrail needs
+/// `kms:Decrypt` on the key with no encryption context; the layer checks it
+/// on `UpdateTrail`. trailkey's key policy grants it, so a first apply
+/// converges in one run. A key whose `TrailkeyCloudTrailDecrypt` still
+/// requires the encryption context (as trailkey wrote it before) shows that
+/// statement changed, once, and apply repairs it.
+#[test]
+fn with_a_bucket_key_apply_converges_in_one_run_and_an_older_decrypt_statement_is_repaired() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    as_log_archive(
+        &moto,
+        &seed,
+        serde_json::json!([
+            {"op": "s3:PutBucketEncryption", "params": {"Bucket": seed.bucket,
+                "ServerSideEncryptionConfiguration": {"Rules": [{
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                    "BucketKeyEnabled": true}]}}}
+        ]),
+    );
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let state = moto.state(&seed);
+    let keys = trailkey_keys(&state);
+    assert_eq!(keys.len(), 1, "{state:#}");
+    assert_eq!(state["trail"]["kms_key_id"], keys[0]["arn"]);
+    let decrypt = keys[0]["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "TrailkeyCloudTrailDecrypt")
+        .expect("the Decrypt statement")
+        .clone();
+    assert_eq!(
+        decrypt["Condition"],
+        serde_json::json!({"StringEquals": {"aws:SourceArn": seed.trail_arn}}),
+        "scoped by aws:SourceArn alone"
+    );
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+
+    // The statement as it required the encryption context.
+    let key_arn = keys[0]["arn"].as_str().unwrap().to_owned();
+    let mut policy = keys[0]["policy"].clone();
+    for s in policy["Statement"].as_array_mut().unwrap() {
+        if s["Sid"] == "TrailkeyCloudTrailDecrypt" {
+            s["Condition"]["Null"] =
+                serde_json::json!({"kms:EncryptionContext:aws:cloudtrail:arn": "false"});
+            s["Condition"]["StringLike"] = serde_json::json!({
+                "kms:EncryptionContext:aws:cloudtrail:arn":
+                    format!("arn:aws:cloudtrail:*:{}:trail/*", seed.management)});
+        }
+    }
+    for r in moto.calls_as(
+        &seed.security_tooling,
+        Some(moto.layer()),
+        &serde_json::json!([{"op": "kms:PutKeyPolicy", "params": {"KeyId": key_arn,
+            "PolicyName": "default", "Policy": policy.to_string()}}]),
+    ) {
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "~ statement TrailkeyCloudTrailDecrypt",
+        "~ Condition.Null = {\"kms:encryptioncontext:aws:cloudtrail:arn\":[\"false\"]} -> null",
+        &format!(
+            "~ Condition.StringLike = {{\"kms:encryptioncontext:aws:cloudtrail:arn\":[\"arn:aws:cloudtrail:*:{}:trail/*\"]}} -> null",
+            seed.management
+        ),
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains("Warning"), "{stdout}");
+    let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = moto.run(&seed.config, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
 #[test]
 fn without_roles_log_archive_the_plan_says_the_bucket_was_not_checked() {
     let moto = Moto::start();

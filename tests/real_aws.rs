@@ -878,6 +878,129 @@ fn update_trail_is_refused_unless_the_key_policy_lets_cloudtrail_use_the_key() {
     );
 }
 
+/// A statement letting CloudTrail `kms:Decrypt` under `condition`.
+fn cloudtrail_decrypt(condition: Value) -> Value {
+    json!({
+        "Sid": "Allow CloudTrail to decrypt a trail",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": condition,
+    })
+}
+
+/// With an S3 Bucket Key on the trail's bucket, CloudTrail needs
+/// `kms:Decrypt` on the key, which a statement requiring an encryption
+/// context does not give: the layer learns the Bucket Key from the bucket's
+/// `PutBucketEncryption` or `GetBucketEncryption`, and the trail's bucket
+/// from `DescribeTrails`.
+#[test]
+fn update_trail_to_a_bucket_with_a_bucket_key_needs_decrypt_without_an_encryption_context() {
+    const REFUSED: &str = "InsufficientEncryptionPolicyException";
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let (trail, management) = (seed.trail_arn.as_str(), seed.management.as_str());
+    let bucket = seed.bucket.as_str();
+    let with = |decrypt: Option<Value>| {
+        let mut statements = cloudtrail_statements(trail, management);
+        statements.extend(decrypt);
+        key_policy(management, &statements)
+    };
+    let no_decrypt = with(None);
+    let with_context = with(Some(cloudtrail_decrypt(json!({
+        "Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"},
+        "StringLike": {
+            "kms:EncryptionContext:aws:cloudtrail:arn":
+                format!("arn:aws:cloudtrail:*:{management}:trail/*")
+        },
+        "StringEquals": {"aws:SourceArn": trail},
+    }))));
+    let context_free = with(Some(cloudtrail_decrypt(
+        json!({"StringEquals": {"aws:SourceArn": trail}}),
+    )));
+    let to_key = |policy: &str| {
+        [
+            call("kms:CreateKey", json!({"Policy": policy})),
+            call(
+                "cloudtrail:UpdateTrail",
+                json!({"Name": trail, "KmsKeyId": "$Arn"}),
+            ),
+        ]
+    };
+    let bucket_key = call(
+        "s3:PutBucketEncryption",
+        json!({"Bucket": bucket, "ServerSideEncryptionConfiguration": {"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+            "BucketKeyEnabled": true}]}}),
+    );
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_key_policy_check(
+        WINDOW,
+    ))]);
+    let as_log_archive = |proxy: Option<&support::proxy::Proxy>, calls: Value| {
+        let results = moto.calls_as(&seed.log_archive, proxy, &calls);
+        assert!(results.iter().all(|r| r["ok"] == true), "{results:#?}");
+        results
+    };
+    as_log_archive(Some(&layer), json!([bucket_key]));
+
+    let mut calls = vec![call(
+        "cloudtrail:DescribeTrails",
+        json!({"trailNameList": [trail]}),
+    )];
+    calls.extend(to_key(&no_decrypt));
+    calls.extend(to_key(&with_context));
+    let alone = moto.calls(None, &Value::Array(calls.clone()));
+    assert_eq!(outcomes(&alone), ["ok"; 5], "moto alone: {alone:#?}");
+
+    calls.extend(to_key(&context_free));
+    let results = moto.calls(Some(&layer), &Value::Array(calls));
+    assert_eq!(
+        outcomes(&results),
+        ["ok", "ok", REFUSED, "ok", REFUSED, "ok", "ok"],
+        "{results:#?}"
+    );
+    for refused in [&results[2], &results[4]] {
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "no statement allows cloudtrail.amazonaws.com kms:Decrypt with aws:SourceArn = {trail} and no encryption context"
+            )) && message.contains("S3 Bucket Key"),
+            "{message}"
+        );
+    }
+    let exchanges = layer.exchanges();
+    assert_eq!(answered_by_the_layer(&exchanges, REFUSED).len(), 2);
+    assert_eq!(
+        moto.state(&seed)["trail"]["kms_key_id"],
+        results[5]["response"]["KeyMetadata"]["Arn"]
+    );
+
+    // Without the Bucket Key, Decrypt is not needed.
+    as_log_archive(
+        Some(&layer),
+        json!([call("s3:DeleteBucketEncryption", json!({"Bucket": bucket}))]),
+    );
+    let after = moto.calls(Some(&layer), &Value::Array(to_key(&no_decrypt).to_vec()));
+    assert_eq!(outcomes(&after), ["ok"; 2], "{after:#?}");
+
+    // A Bucket Key set around the layer counts once a read shows it.
+    as_log_archive(None, json!([bucket_key]));
+    let unseen = moto.calls(Some(&layer), &Value::Array(to_key(&no_decrypt).to_vec()));
+    assert_eq!(outcomes(&unseen), ["ok"; 2], "{unseen:#?}");
+    let read = as_log_archive(
+        Some(&layer),
+        json!([call("s3:GetBucketEncryption", json!({"Bucket": bucket}))]),
+    );
+    assert_eq!(
+        read[0]["response"]["ServerSideEncryptionConfiguration"]["Rules"][0]["BucketKeyEnabled"],
+        true,
+        "{read:#?}"
+    );
+    let seen = moto.calls(Some(&layer), &Value::Array(to_key(&no_decrypt).to_vec()));
+    assert_eq!(outcomes(&seen), ["ok", REFUSED], "{seen:#?}");
+}
+
 /// CloudTrail sees a key policy change late, like other KMS changes: for
 /// the window after `PutKeyPolicy` it evaluates the previous policy.
 #[test]

@@ -468,7 +468,9 @@ impl Management for FakeCloud {
         // CloudTrail's check of the key policy, as the real-AWS test layer
         // applies it (`tests/support/cloudtrail_policy.rs`), on the policy
         // CloudTrail sees: the previous one for `propagation` after a
-        // `PutKeyPolicy`. A key the fake does not hold is not checked.
+        // `PutKeyPolicy`, with `kms:Decrypt` asked for too when the trail's
+        // bucket uses an S3 Bucket Key (`log_buckets`). A key the fake does
+        // not hold is not checked.
         let id = s.aliases.get(key_arn).map_or(key_arn, String::as_str);
         if let Some(key) = s
             .keys
@@ -496,9 +498,23 @@ impl Management for FakeCloud {
                 .unwrap_or_default();
             let partition = arn.split(':').nth(1).unwrap_or("aws");
             let document = serde_json::from_str(policy).unwrap_or(serde_json::Value::Null);
-            if let Err(why) =
-                cloudtrail_policy::cloudtrail_accepts(&document, &arn, &management, partition)
-            {
+            let bucket_key = s
+                .log_buckets
+                .get(&s.trails[&arn].s3_bucket)
+                .and_then(|b| b.encryption.as_ref())
+                .is_some_and(|e| e.bucket_key_enabled);
+            let bucket = if bucket_key {
+                cloudtrail_policy::Bucket::BucketKey
+            } else {
+                cloudtrail_policy::Bucket::Plain
+            };
+            if let Err(why) = cloudtrail_policy::cloudtrail_accepts(
+                &document,
+                &arn,
+                &management,
+                partition,
+                bucket,
+            ) {
                 return Err(AwsError::new(
                     "UpdateTrail",
                     code::INSUFFICIENT_ENCRYPTION_POLICY,
@@ -1027,6 +1043,63 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(after.code, code::INSUFFICIENT_ENCRYPTION_POLICY);
+        });
+    }
+
+    #[test]
+    fn update_trail_to_a_bucket_with_a_bucket_key_needs_decrypt_without_a_context() {
+        let fake = cloud();
+        // trailkey's policy with its CloudTrail Decrypt statement edited.
+        let with_decrypt = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut policy: serde_json::Value = serde_json::from_str(&trailkeys_policy()).unwrap();
+            for statement in policy["Statement"].as_array_mut().unwrap() {
+                if statement["Sid"] == "TrailkeyCloudTrailDecrypt" {
+                    edit(statement);
+                }
+            }
+            policy.to_string()
+        };
+        let with_context = with_decrypt(&|s| {
+            s["Condition"]["Null"] =
+                serde_json::json!({"kms:EncryptionContext:aws:cloudtrail:arn": "false"});
+        });
+        let without_decrypt = with_decrypt(&|s| {
+            s["Action"] = serde_json::json!("kms:DescribeKey");
+        });
+        run(async {
+            let ours = fake
+                .create_key(&new_key(&trailkeys_policy()))
+                .await
+                .unwrap();
+            let context = fake.create_key(&new_key(&with_context)).await.unwrap();
+            let none = fake.create_key(&new_key(&without_decrypt)).await.unwrap();
+            for key in [&ours, &context, &none] {
+                fake.set_trail_key(TRAIL_ARN, &key.arn).await.unwrap();
+            }
+
+            fake.state.borrow_mut().log_buckets.insert(
+                "org-trail-logs".to_owned(),
+                LogBucket {
+                    policy: None,
+                    encryption: Some(crate::aws::BucketEncryption {
+                        algorithm: "aws:kms".to_owned(),
+                        kms_key_id: None,
+                        bucket_key_enabled: true,
+                    }),
+                    replication: Vec::new(),
+                },
+            );
+            for key in [&context, &none] {
+                let refused = fake.set_trail_key(TRAIL_ARN, &key.arn).await.unwrap_err();
+                assert_eq!(refused.code, code::INSUFFICIENT_ENCRYPTION_POLICY);
+                assert!(
+                    refused.message.contains("kms:Decrypt")
+                        && refused.message.contains("S3 Bucket Key"),
+                    "{refused:?}"
+                );
+            }
+            let trail = fake.set_trail_key(TRAIL_ARN, &ours.arn).await.unwrap();
+            assert_eq!(trail.kms_key_id.as_deref(), Some(ours.arn.as_str()));
         });
     }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::cloudtrail_policy::cloudtrail_accepts;
+use super::cloudtrail_policy::{Bucket, cloudtrail_accepts};
 use super::key_policy;
 use super::proxy::{Decision, Exchange, Request, Response, Rule, Traffic};
 
@@ -1253,6 +1253,12 @@ fn replication_of(target: &str) -> Option<&str> {
 ///   assumed role's). Otherwise the request goes to moto unchecked. The
 ///   trail's account is the organization's management account, and its
 ///   partition the partition of the check.
+/// * The trail's bucket: the request's `S3BucketName`, else the
+///   `S3BucketName` of the trail (by ARN) in the last `DescribeTrails` or
+///   `GetTrail` answer that shows it. When the traffic shows that bucket
+///   with an S3 Bucket Key (see [`bucket_key_enabled`]), CloudTrail needs
+///   `kms:Decrypt` too, with no encryption context ([`Bucket::BucketKey`]);
+///   a bucket the traffic says nothing about is taken to have none.
 pub fn cloudtrail_key_policy_check(window: Duration) -> impl Rule {
     CloudTrailKeyPolicyCheck { window }
 }
@@ -1291,7 +1297,11 @@ impl Rule for CloudTrailKeyPolicyCheck {
         let Some(policy) = policy_seen_by_cloudtrail(&key_id, traffic, self.window) else {
             return Decision::Forward;
         };
-        match cloudtrail_accepts(&policy, &trail_arn, management, partition) {
+        let bucket = match trail_bucket(&body, &trail_arn, traffic) {
+            Some(name) if bucket_key_enabled(&name, traffic) => Bucket::BucketKey,
+            _ => Bucket::Plain,
+        };
+        match cloudtrail_accepts(&policy, &trail_arn, management, partition, bucket) {
             Ok(()) => Decision::Forward,
             Err(why) => Decision::Respond(json_error(
                 "InsufficientEncryptionPolicyException",
@@ -1299,6 +1309,78 @@ impl Rule for CloudTrailKeyPolicyCheck {
             )),
         }
     }
+}
+
+/// The bucket the trail `trail_arn` of an `UpdateTrail` (its request body
+/// `body`) writes to (see [`cloudtrail_key_policy_check`]).
+fn trail_bucket(body: &Value, trail_arn: &str, traffic: &Traffic) -> Option<String> {
+    if let Some(name) = body.get("S3BucketName").and_then(Value::as_str) {
+        return Some(name.to_owned());
+    }
+    traffic
+        .exchanges
+        .iter()
+        .rev()
+        .filter(|e| {
+            (e.is("cloudtrail", "DescribeTrails") || e.is("cloudtrail", "GetTrail"))
+                && e.response.status == 200
+        })
+        .find_map(|e| {
+            let answer = response_json(e);
+            let trails = match answer.get("Trail") {
+                Some(one) => vec![one.clone()],
+                None => answer.get("trailList")?.as_array()?.clone(),
+            };
+            trails
+                .iter()
+                .find(|t| t.get("TrailARN").and_then(Value::as_str) == Some(trail_arn))
+                .and_then(|t| t.get("S3BucketName")?.as_str().map(str::to_owned))
+        })
+}
+
+/// Whether bucket `bucket` uses an S3 Bucket Key, as the traffic last
+/// showed its default encryption (`/<bucket>?encryption`): the first
+/// `BucketKeyEnabled` (its first rule's) of a successful
+/// `PutBucketEncryption` request or of a `GetBucketEncryption` answer;
+/// after a successful `DeleteBucketEncryption`, or a `GetBucketEncryption`
+/// answered `ServerSideEncryptionConfigurationNotFoundError`, none. A bucket
+/// the traffic says nothing about has none.
+fn bucket_key_enabled(bucket: &str, traffic: &Traffic) -> bool {
+    let enabled =
+        |xml: &[u8]| xml_text(&String::from_utf8_lossy(xml), "BucketKeyEnabled") == Some("true");
+    let mut bucket_key = false;
+    for e in traffic
+        .exchanges
+        .iter()
+        .filter(|e| e.request.service == "s3" && encryption_of(&e.request.target) == Some(bucket))
+    {
+        let ok = (200..300).contains(&e.response.status);
+        bucket_key = match e.request.method.as_str() {
+            "PUT" if ok => enabled(&e.request.body),
+            "DELETE" if ok => false,
+            "GET" if ok => enabled(&e.response.body),
+            "GET"
+                if e.response_text()
+                    .contains("<Code>ServerSideEncryptionConfigurationNotFoundError</Code>") =>
+            {
+                false
+            }
+            _ => continue,
+        };
+    }
+    bucket_key
+}
+
+/// The bucket of a path-style `/<bucket>?encryption` request target, with
+/// or without a `/` after the bucket.
+fn encryption_of(target: &str) -> Option<&str> {
+    let (path, query) = target.split_once('?')?;
+    let bucket = path.strip_prefix('/')?;
+    let bucket = bucket.strip_suffix('/').unwrap_or(bucket);
+    let encryption = query
+        .split('&')
+        .any(|p| p == "encryption" || p == "encryption=");
+    (encryption && !bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
 }
 
 /// The ARN of the trail an `UpdateTrail` names (see

@@ -14,6 +14,18 @@
 //! `InsufficientEncryptionPolicyException`
 //! (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html>).
 //!
+//! When the trail's bucket uses an S3 Bucket Key, CloudTrail needs
+//! `kms:Decrypt` too: "If you are using an existing S3 bucket with an S3
+//! Bucket Key, `kms:Decrypt` permissions are required to create or update a
+//! trail with SSE-KMS encryption enabled" (same page, "Granting decrypt
+//! permissions"). The page's statement for it, "Allow CloudTrail to decrypt
+//! a trail", has no condition at all, and what encryption context that
+//! check's request carries is not documented. So the check asks for
+//! `kms:Decrypt` with only what every CloudTrail request to the key carries,
+//! `aws:SourceArn` and `aws:SourceAccount`, and no
+//! `kms:EncryptionContext:*` key: a statement that needs an encryption
+//! context does not count.
+//!
 //! The evaluation is [`key_policy::evaluate`] (`key_policy.rs`, a child
 //! module of this one so that the fake's one `#[path]` include brings
 //! both), for the service principal `cloudtrail.amazonaws.com` and the
@@ -30,14 +42,26 @@ use serde_json::Value;
 /// The principal CloudTrail acts as.
 const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
+/// The trail's bucket as CloudTrail's check sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// No S3 Bucket Key (or not known to have one).
+    Plain,
+    /// The bucket's default encryption has `BucketKeyEnabled`: CloudTrail
+    /// needs `kms:Decrypt` as well.
+    BucketKey,
+}
+
 /// Whether CloudTrail accepts `policy` (a key policy document) for the
 /// trail `trail_arn` of the organization whose management account is
-/// `management_account`, in `partition`; otherwise why not.
+/// `management_account`, in `partition`, the trail writing to `bucket`;
+/// otherwise why not.
 pub fn cloudtrail_accepts(
     policy: &Value,
     trail_arn: &str,
     management_account: &str,
     partition: &str,
+    bucket: Bucket,
 ) -> Result<(), String> {
     let expected_prefix = format!("arn:{partition}:cloudtrail:");
     let owner = trail_arn.split(':').nth(4).unwrap_or_default();
@@ -69,7 +93,16 @@ pub fn cloudtrail_accepts(
             ("aws:SourceAccount", management_account),
         ],
     };
-    for (request, what) in [
+    // No encryption context: see the module's notes.
+    let decrypt = Request {
+        caller: Caller::Service(CLOUDTRAIL),
+        action: "kms:Decrypt",
+        context: vec![
+            ("aws:SourceArn", trail_arn),
+            ("aws:SourceAccount", management_account),
+        ],
+    };
+    let mut checks = vec![
         (
             &encrypt,
             format!(
@@ -81,7 +114,17 @@ pub fn cloudtrail_accepts(
             &describe,
             format!("{CLOUDTRAIL} kms:DescribeKey with aws:SourceArn = {trail_arn}"),
         ),
-    ] {
+    ];
+    if bucket == Bucket::BucketKey {
+        checks.push((
+            &decrypt,
+            format!(
+                "{CLOUDTRAIL} kms:Decrypt with aws:SourceArn = {trail_arn} and no encryption \
+                 context, which CloudTrail needs for a bucket with an S3 Bucket Key"
+            ),
+        ));
+    }
+    for (request, what) in checks {
         match evaluate(policy, request) {
             Decision::Allowed => {}
             Decision::ExplicitlyDenied { statement } => {
@@ -138,7 +181,11 @@ mod tests {
     }
 
     fn check(p: &Value) -> Result<(), String> {
-        cloudtrail_accepts(p, TRAIL, MANAGEMENT, "aws")
+        cloudtrail_accepts(p, TRAIL, MANAGEMENT, "aws", Bucket::Plain)
+    }
+
+    fn check_with_bucket_key(p: &Value) -> Result<(), String> {
+        cloudtrail_accepts(p, TRAIL, MANAGEMENT, "aws", Bucket::BucketKey)
     }
 
     #[test]
@@ -299,6 +346,94 @@ mod tests {
         assert_eq!(check(&policy(vec![documented_encrypt(), d])), Ok(()));
         let e = encrypt(json!({"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": false}}));
         assert_eq!(check(&policy(vec![e, describe()])), Ok(()));
+    }
+
+    fn decrypt(condition: Option<Value>) -> Value {
+        let mut statement = json!({
+            "Sid": "Decrypt",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        });
+        if let Some(condition) = condition {
+            statement["Condition"] = condition;
+        }
+        statement
+    }
+
+    #[test]
+    fn a_bucket_key_needs_decrypt_scoped_by_the_source_arn_alone() {
+        // trailkey's statement: the trail and another trail sharing the key.
+        let other = "arn:aws:cloudtrail:eu-west-1:111111111111:trail/old-trail";
+        let trailkeys = decrypt(Some(
+            json!({"StringEquals": {"aws:SourceArn": [TRAIL, other]}}),
+        ));
+        let with_it = policy(vec![documented_encrypt(), describe(), trailkeys]);
+        assert_eq!(check_with_bucket_key(&with_it), Ok(()));
+        // The CloudTrail guide's statement, with no condition at all.
+        let documented = policy(vec![documented_encrypt(), describe(), decrypt(None)]);
+        assert_eq!(check_with_bucket_key(&documented), Ok(()));
+        // Scoped to another trail only: not this one's.
+        let elsewhere = decrypt(Some(json!({"StringEquals": {"aws:SourceArn": other}})));
+        let e = check_with_bucket_key(&policy(vec![documented_encrypt(), describe(), elsewhere]))
+            .unwrap_err();
+        assert!(
+            e.contains("no statement allows") && e.contains("kms:Decrypt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bucket_key_refuses_decrypt_that_needs_an_encryption_context() {
+        // The request carries no encryption context, so neither a Null
+        // test of it nor a match on its value holds.
+        for condition in [
+            json!({
+                "Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn":
+                        "arn:aws:cloudtrail:*:111111111111:trail/*"
+                },
+                "StringEquals": {"aws:SourceArn": TRAIL},
+            }),
+            json!({"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": TRAIL}}),
+            json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::*"}}),
+        ] {
+            let p = policy(vec![
+                documented_encrypt(),
+                describe(),
+                decrypt(Some(condition.clone())),
+            ]);
+            let e = check_with_bucket_key(&p).unwrap_err();
+            assert!(
+                e.contains("kms:Decrypt") && e.contains("S3 Bucket Key"),
+                "{condition}: {e}"
+            );
+            assert_eq!(check(&p), Ok(()), "without a Bucket Key: {condition}");
+        }
+    }
+
+    #[test]
+    fn a_bucket_key_refuses_a_policy_without_decrypt_or_denying_it() {
+        let without = policy(vec![documented_encrypt(), describe()]);
+        assert_eq!(check(&without), Ok(()), "no Bucket Key, no Decrypt needed");
+        let e = check_with_bucket_key(&without).unwrap_err();
+        assert!(
+            e.contains("no statement allows") && e.contains("kms:Decrypt"),
+            "{e}"
+        );
+        let deny = json!({
+            "Sid": "NoDecrypt",
+            "Effect": "Deny",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        });
+        let denied = policy(vec![documented_encrypt(), describe(), decrypt(None), deny]);
+        let e = check_with_bucket_key(&denied).unwrap_err();
+        assert!(e.contains("\"NoDecrypt\" explicitly denies"), "{e}");
+        assert_eq!(check(&denied), Ok(()), "Decrypt is not asked for");
     }
 
     #[test]
