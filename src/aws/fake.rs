@@ -1086,7 +1086,7 @@ mod tests {
                         kms_key_id: None,
                         bucket_key_enabled: true,
                     }),
-                    replication: Vec::new(),
+                    replication: None,
                 },
             );
             for key in [&context, &none] {

@@ -1876,7 +1876,6 @@ fn xml_text<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
     Some(xml[start..start + end].trim())
 }
 
-/// A JSON request body, or `null`.
 /// The key a KMS request names, as the caller wrote it (an ID, an ARN or
 /// an alias): `TargetKeyId` of `CreateAlias` and `UpdateAlias`, else `KeyId`.
 fn key_named(request: &Request) -> Option<String> {
@@ -1890,6 +1889,7 @@ fn key_named(request: &Request) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A JSON request body, or `null`.
 fn json_body(request: &Request) -> Value {
     serde_json::from_slice(&request.body).unwrap_or(Value::Null)
 }
