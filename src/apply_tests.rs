@@ -2698,7 +2698,8 @@ fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
     );
     let text = apply_error(&fake, &desired()).render();
     assert!(
-        text.contains("KMS denied DescribeKey on alias/cloudtrail-org-key"),
+        text.contains("reading the key named by the alias (kms:DescribeKey)")
+            && text.contains("AWS DescribeKey returned AccessDeniedException"),
         "{text}"
     );
     assert!(
@@ -2732,4 +2733,134 @@ fn a_key_read_denied_by_iam_stops_the_search() {
         "{text}"
     );
     assert!(fake.writes().is_empty());
+}
+
+/// A denial that does not blame the key's policy (no message at all, or the
+/// caller's own IAM or VPC endpoint policy) may hide trailkey's own key:
+/// the search stops rather than skip it, and no second key is made.
+#[test]
+fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
+    for message in [
+        "",
+        "User: arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey is not authorized to perform: kms:ListResourceTags on resource: k because no VPC endpoint policy allows the kms:ListResourceTags action",
+        "User: arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey is not authorized to perform: kms:ListResourceTags on resource: k with an explicit deny in a VPC endpoint policy",
+    ] {
+        let fake = empty_cloud();
+        apply_now(&fake, &desired());
+        fake.state.borrow_mut().aliases.clear();
+        fake.clear_calls();
+        fake.fail_next("ListResourceTags", "AccessDeniedException", message);
+        let e = apply_error(&fake, &desired());
+        assert_eq!(e.aws_code(), Some("AccessDeniedException"), "{message:?}");
+        assert!(fake.writes().is_empty(), "{message:?}: {:?}", fake.writes());
+        assert_eq!(fake.state.borrow().keys.len(), 1, "{message:?}");
+    }
+}
+
+/// trailkey's own key, whose policy someone changed to shut its role out,
+/// is the trail's key: it is not skipped (which would make a second key and
+/// move the trail), the run stops and names the key policy.
+#[test]
+fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    let id = only_key(&fake).info.key_id;
+    {
+        let mut s = fake.state.borrow_mut();
+        s.aliases.clear();
+        s.unreadable.push(id);
+    }
+    fake.clear_calls();
+    let text = apply_error(&fake, &desired()).render();
+    assert!(
+        text.contains("the tags of the trail's key (kms:ListResourceTags)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trailkey's IAM policies are not the cause"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert_eq!(fake.state.borrow().keys.len(), 1);
+}
+
+/// A key skipped by the search is named in the plan's warnings when the
+/// plan creates a key: if it was trailkey's own, there would be two.
+#[test]
+fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
+    let fake = empty_cloud();
+    let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000004");
+    let planned = plan_now(&fake, &desired());
+    let warned = planned.findings.iter().any(|f| {
+        f.level == crate::plan::Level::Warning
+            && f.message.contains(&theirs)
+            && f.message.contains("or there will be two keys")
+    });
+    assert!(warned, "{:#?}", planned.findings);
+}
+
+/// `KmsException`, which CloudTrail may send for a key it still sees
+/// disabled (the model says `KmsKeyDisabledException` is no longer in use),
+/// is waited out after this run's own `EnableKey`, and fails at once
+/// without it.
+#[test]
+fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    key_disabled(&fake);
+    fake.state
+        .borrow_mut()
+        .trails
+        .get_mut(TRAIL_ARN)
+        .unwrap()
+        .kms_key_id = None;
+    fake.clear_calls();
+    fake.fail_next(
+        "UpdateTrail",
+        "KmsException",
+        "There is an issue with the KMS key",
+    );
+    let (applied, after, _) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes());
+    assert_eq!(
+        count(&fake, "UpdateTrail"),
+        2,
+        "refused once, then accepted"
+    );
+
+    let fake = converged_with_unencrypted_trail();
+    fake.fail_next(
+        "UpdateTrail",
+        "KmsException",
+        "There is an issue with the KMS key",
+    );
+    let (applied, _, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_err());
+    assert_eq!(count(&fake, "UpdateTrail"), 1);
+    assert_eq!(waited, std::time::Duration::ZERO);
+}
+
+/// After this run's `CancelKeyDeletion` then `EnableKey`, KMS may show the
+/// key `Disabled` (the state in between) while the `EnableKey` propagates:
+/// the check after apply waits for it rather than report a third value.
+#[test]
+fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::PendingDeletion;
+    fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(3));
+    fake.clear_calls();
+    let (applied, after, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes());
+    let writes = fake.writes();
+    assert_eq!(writes[0], "CancelKeyDeletion", "{writes:?}");
+    assert!(
+        writes.len() > 2 && writes[1..].iter().all(|w| *w == "EnableKey"),
+        "EnableKey refused while the key was still seen pending deletion: {writes:?}"
+    );
+    // The re-read after EnableKey saw Disabled, and was read again.
+    assert!(count(&fake, "DescribeKey") >= 3, "{:?}", fake.calls());
+    assert!(waited >= std::time::Duration::from_secs(4), "{waited:?}");
 }

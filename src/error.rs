@@ -431,7 +431,7 @@ const KMS_UNSUPPORTED: &str = "KMS does not support this on this key: trailkey n
 const TAG: &str = "KMS rejected a tag: check [key.tags] in the config (keys up to 128 characters, values up to 256, no aws: prefix)";
 const KMS_QUOTA: &str = "a KMS quota was reached (keys per account and Region, or aliases or tags per key), or the key policy is over 32 KB: remove unused keys, aliases or policy statements, or ask for a quota increase (\"Quotas\" in the AWS KMS Developer Guide), then run again";
 const PRINCIPAL_NOT_YET: &str = "KMS rejected the key policy: a principal in it may not exist yet (new accounts take a few minutes); run `trailkey policy` to inspect it and run again, or wait longer with `trailkey apply --policy-retry-timeout 600`";
-const LOCKOUT: &str = "KMS's policy lockout safety check refused the key policy: the caller's IAM permissions, an SCP or a permissions boundary do not allow kms:PutKeyPolicy on the key for the Security Tooling role; check policies/iam-security-tooling-role.json (trailkey never sets BypassPolicyLockoutSafetyCheck)";
+const LOCKOUT: &str = "KMS's policy lockout safety check refused the key policy: the Security Tooling role could not change it afterwards. Its IAM permissions, an SCP or a permissions boundary do not allow kms:PutKeyPolicy on the key (check policies/iam-security-tooling-role.json), or a Deny statement kept in the key policy denies it to the role; trailkey never sets BypassPolicyLockoutSafetyCheck";
 const TRANSIENT: &str = "AWS had an internal error or a timeout, and the SDK's retries did not get past it: it is transient, run again";
 const THROTTLED: &str =
     "AWS kept throttling the requests after the retries: wait a minute and run again";

@@ -77,6 +77,7 @@ pub async fn observe<C: Connect>(
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
+            unreadable_keys: found.unreadable_keys,
             log_bucket: None,
         },
         first.keys,
@@ -371,6 +372,7 @@ impl Reread {
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
+            unreadable_keys: found.unreadable_keys,
             ..previous.clone()
         })
     }
@@ -382,6 +384,9 @@ pub struct FoundKeys {
     pub alias_target: Option<KeyInfo>,
     pub key: Option<ObservedKey>,
     pub other_keys: Vec<KeyInfo>,
+    /// ARNs of the keys the tag search skipped: their key policy does not
+    /// let trailkey's role read them.
+    pub unreadable_keys: Vec<String>,
 }
 
 pub(crate) fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
@@ -433,11 +438,13 @@ pub async fn observe_keys<K: KeyStore>(
             alias_target,
             key: Some(k.clone()),
             other_keys: Vec::new(),
+            unreadable_keys: Vec::new(),
         });
     }
 
     let skip = alias_target.as_ref().map(|k| k.key_id.as_str());
-    let mut tagged = tagged_keys(keys, desired, skip, listed).await?;
+    let trail_key = trail.kms_key_id.as_deref();
+    let (mut tagged, unreadable) = tagged_keys(keys, desired, skip, trail_key, listed).await?;
     let short = desired.alias.short();
     let same_alias = |t: &(KeyInfo, BTreeMap<String, String>)| {
         t.1.get(ALIAS_TAG).map(String::as_str) == Some(short)
@@ -477,6 +484,7 @@ pub async fn observe_keys<K: KeyStore>(
         alias_target,
         key,
         other_keys,
+        unreadable_keys: unreadable,
     })
 }
 
@@ -489,70 +497,111 @@ fn ctx(desired: &Desired, what: &str) -> String {
 
 /// The error of a read of `key` (an ID, ARN or alias) that trailkey needs.
 /// KMS authorizes key calls by the key policy first (kms model, "Required
-/// permissions: ... (key policy)"), so an `AccessDeniedException` that does
-/// not blame the caller's own policies means the key's policy shuts
-/// trailkey's role out: a key trailkey made always lets it in.
+/// permissions: ... (key policy)"), so an `AccessDeniedException` that
+/// blames a resource-based policy means the key's policy shuts trailkey's
+/// role out. One that names no policy may be either.
 fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
-    if !matches!(denied_by(&e), Some(DeniedBy::Resource | DeniedBy::Unknown)) {
-        return Error::aws(ctx(desired, what), e);
-    }
     let role = desired.security_tooling_role_arn();
-    Error::check(
-        format!(
-            "{}: KMS denied {} on {key} ({}: {})",
-            ctx(desired, what),
-            e.operation,
-            e.code,
-            e.message
+    let hint = match denied_by(&e) {
+        Some(DeniedBy::Resource) => format!(
+            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"
         ),
-        format!(
-            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause, and a key trailkey created always lets that role in. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"
+        Some(DeniedBy::Unknown) => format!(
+            "KMS did not say which policy denied it: the key policy of {key} may not let {role} in, or the role's IAM policy, an SCP, a permissions boundary or a VPC endpoint policy may lack {}; policies/iam-security-tooling-role.json lists what the role needs",
+            kms_action(&e)
         ),
-    )
+        _ => return Error::aws(ctx(desired, what), e),
+    };
+    Error::Aws {
+        context: ctx(desired, what),
+        source: e,
+        hint,
+    }
+}
+
+/// The IAM action of a KMS call, for messages.
+fn kms_action(e: &AwsError) -> String {
+    format!("kms:{}", e.operation)
 }
 
 /// Whether an error on a key in the tag search means the key's policy shuts
-/// trailkey's role out (not its own permissions): such a key is skipped.
+/// trailkey's role out, as KMS's message says ("because no resource-based
+/// policy allows", "with an explicit deny in a resource-based policy"):
+/// such a key is skipped. A denial that names no policy, or the caller's
+/// own (IAM, SCP, boundary, VPC endpoint), stops the search, so that a lost
+/// permission never hides trailkey's own key.
 fn shut_out(e: &AwsError) -> bool {
-    matches!(denied_by(e), Some(DeniedBy::Resource | DeniedBy::Unknown))
+    denied_by(e) == Some(DeniedBy::Resource)
 }
 
-/// Customer-managed keys tagged `ManagedBy = trailkey`, with their tags.
-/// Lists the keys unless `listed` already did; reads tags, then describes
-/// the tagged keys, up to 8 keys at a time.
+/// Customer-managed keys tagged `ManagedBy = trailkey`, with their tags,
+/// and the ARNs of the keys whose key policy does not let trailkey's role
+/// read their tags (skipped: another team's or service's keys; see
+/// [`shut_out`]). Lists the keys unless `listed` already did; reads tags,
+/// then describes the tagged keys, up to 8 keys at a time. The key the
+/// trail uses (`trail_key`) is never skipped: that it cannot be read is an
+/// error.
 async fn tagged_keys<K: KeyStore>(
     keys: &K,
     desired: &Desired,
     skip: Option<&str>,
+    trail_key: Option<&str>,
     listed: Option<AwsResult<Vec<String>>>,
-) -> Result<Vec<(KeyInfo, BTreeMap<String, String>)>, Error> {
+) -> Result<(Vec<(KeyInfo, BTreeMap<String, String>)>, Vec<String>), Error> {
+    /// What `ListResourceTags` told of one key.
+    enum Seen {
+        Tags(String, BTreeMap<String, String>),
+        Unreadable(String, AwsError),
+        Gone,
+    }
     let ids = match listed {
         Some(ids) => ids,
         None => keys.list_keys().await,
     }
     .map_err(|e| Error::aws(ctx(desired, "the keys (kms:ListKeys)"), e))?;
-    let tags: Vec<(String, BTreeMap<String, String>)> = stream::iter(ids)
+    let seen: Vec<Seen> = stream::iter(ids)
         .filter(|id| std::future::ready(Some(id.as_str()) != skip))
         .map(|id| async move {
             match keys.list_tags(&id).await {
-                Ok(tags) => Ok(Some((id, tags))),
+                Ok(tags) => Ok(Seen::Tags(id, tags)),
                 // Deleted since ListKeys.
-                Err(e) if e.code == code::NOT_FOUND => Ok(None),
-                // Another team's or service's key whose policy does not let
-                // trailkey's role in: not a key trailkey made.
-                Err(e) if shut_out(&e) => {
-                    tracing::info!(key = %id, code = %e.code, "skipped a key trailkey's role may not read (its key policy does not allow it)");
-                    Ok(None)
-                }
+                Err(e) if e.code == code::NOT_FOUND => Ok(Seen::Gone),
+                Err(e) if shut_out(&e) => Ok(Seen::Unreadable(id, e)),
                 Err(e) => Err(e),
             }
         })
         .buffer_unordered(8)
-        .try_filter_map(|found| std::future::ready(Ok(found.filter(|(_, t)| is_trailkeys(t)))))
         .try_collect()
         .await
         .map_err(|e| Error::aws(ctx(desired, "key tags (kms:ListResourceTags)"), e))?;
-    stream::iter(tags)
+    let mut tags = Vec::new();
+    let mut unreadable = Vec::new();
+    for found in seen {
+        match found {
+            Seen::Tags(id, t) if is_trailkeys(&t) => tags.push((id, t)),
+            Seen::Tags(..) | Seen::Gone => {}
+            Seen::Unreadable(id, e) => {
+                let arn = format!(
+                    "arn:{}:kms:{}:{}:key/{id}",
+                    desired.partition(),
+                    desired.region,
+                    desired.security_tooling
+                );
+                if trail_key == Some(arn.as_str()) {
+                    return Err(key_error(
+                        desired,
+                        "the tags of the trail's key (kms:ListResourceTags)",
+                        &arn,
+                        e,
+                    ));
+                }
+                tracing::info!(key = %arn, code = %e.code, "skipped a key trailkey's role may not read (its key policy does not allow it)");
+                unreadable.push(arn);
+            }
+        }
+    }
+    unreadable.sort();
+    let tagged = stream::iter(tags)
         .map(|(id, tags)| async move {
             let info = keys.describe_key(&id).await?;
             Ok::<_, crate::aws::AwsError>(
@@ -564,7 +613,8 @@ async fn tagged_keys<K: KeyStore>(
         .try_filter_map(|found| std::future::ready(Ok(found)))
         .try_collect()
         .await
-        .map_err(|e| Error::aws(ctx(desired, "a tagged key (kms:DescribeKey)"), e))
+        .map_err(|e| Error::aws(ctx(desired, "a tagged key (kms:DescribeKey)"), e))?;
+    Ok((tagged, unreadable))
 }
 
 /// A key's policy, rotation status and tags, as read.

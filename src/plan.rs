@@ -76,6 +76,9 @@ pub struct Observed {
     /// Other keys tagged by trailkey for the same alias (left by a crash or
     /// a concurrent run): reported, never touched.
     pub other_keys: Vec<KeyInfo>,
+    /// Keys the tag search skipped because their key policy does not let
+    /// trailkey's role read them (their ARNs).
+    pub unreadable_keys: Vec<String>,
     /// The trail bucket as `roles.log_archive` reads it, read only when the
     /// trail would change and the role is set (`None`: not read).
     pub log_bucket: Option<LogBucket>,
@@ -1266,6 +1269,17 @@ fn findings(
             message: format!(
                 "the Region of bucket {} could not be read ({why}); check that it is in {}",
                 observed.trail.s3_bucket, desired.region
+            ),
+        });
+    }
+    if observed.key.is_none() && !observed.unreadable_keys.is_empty() {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "trailkey's role may not read {} key(s) of account {} (their key policies do not let it in): {}. trailkey creates a key of its own beside them; if one of them is a key an earlier trailkey run made whose policy was changed since, let the role in again first, or there will be two keys",
+                observed.unreadable_keys.len(),
+                desired.security_tooling,
+                observed.unreadable_keys.join(", ")
             ),
         });
     }

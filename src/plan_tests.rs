@@ -109,6 +109,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         alias_target: None,
         key: None,
         other_keys: Vec::new(),
+        unreadable_keys: Vec::new(),
         other_trails: Vec::new(),
         log_bucket: None,
     }

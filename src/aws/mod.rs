@@ -179,9 +179,9 @@ aws_enum! {
 pub enum DeniedBy {
     /// A resource-based policy: for KMS, the key policy.
     Resource,
-    /// The caller's own permissions: an identity-based policy, a
-    /// permissions boundary, a session policy, or an organization's SCP or
-    /// RCP.
+    /// The caller's own permissions or path: an identity-based policy, a
+    /// permissions boundary, a session policy, a VPC endpoint policy, or an
+    /// organization's SCP or RCP.
     Caller,
     /// The message does not say.
     Unknown,
@@ -200,6 +200,7 @@ pub fn denied_by(e: &AwsError) -> Option<DeniedBy> {
         "resource control policy",
         "permissions boundary",
         "session policy",
+        "vpc endpoint policy",
     ];
     Some(if caller.iter().any(|p| m.contains(p)) {
         DeniedBy::Caller
@@ -451,4 +452,72 @@ pub trait Connect {
     /// in `bucket_region`.
     async fn log_archive(&self, role_arn: &str, bucket_region: &str)
     -> AwsResult<Self::LogArchive>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_messages_tell_which_policy_denied() {
+        let denied =
+            |code: &str, message: &str| denied_by(&AwsError::new("DescribeKey", code, message));
+        let user = "User: arn:aws:sts::111111111111:assumed-role/R/s is not authorized to perform: kms:DescribeKey on resource: k";
+        for (tail, by) in [
+            (
+                "because no resource-based policy allows the kms:DescribeKey action",
+                DeniedBy::Resource,
+            ),
+            (
+                "with an explicit deny in a resource-based policy",
+                DeniedBy::Resource,
+            ),
+            (
+                "because no identity-based policy allows the kms:DescribeKey action",
+                DeniedBy::Caller,
+            ),
+            (
+                "with an explicit deny in a service control policy",
+                DeniedBy::Caller,
+            ),
+            (
+                "with an explicit deny in a resource control policy",
+                DeniedBy::Caller,
+            ),
+            (
+                "because no permissions boundary allows the kms:DescribeKey action",
+                DeniedBy::Caller,
+            ),
+            (
+                "because no session policy allows the kms:DescribeKey action",
+                DeniedBy::Caller,
+            ),
+            (
+                "because no VPC endpoint policy allows the kms:DescribeKey action",
+                DeniedBy::Caller,
+            ),
+            (
+                "with an explicit deny in a VPC endpoint policy",
+                DeniedBy::Caller,
+            ),
+        ] {
+            assert_eq!(
+                denied("AccessDeniedException", &format!("{user} {tail}")),
+                Some(by),
+                "{tail}"
+            );
+        }
+        assert_eq!(denied("AccessDeniedException", ""), Some(DeniedBy::Unknown));
+        assert_eq!(
+            denied("AccessDenied", "Access Denied"),
+            Some(DeniedBy::Unknown)
+        );
+        assert_eq!(
+            denied(
+                "NotFoundException",
+                "because no resource-based policy allows"
+            ),
+            None
+        );
+    }
 }
