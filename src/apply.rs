@@ -49,10 +49,11 @@ impl Turns {
     /// deadline) allows one, after telling `announce` the attempt number,
     /// the attempts at most and the wait; `false` when the schedule is spent.
     pub async fn wait(&mut self, announce: impl FnOnce(usize, usize, Duration)) -> bool {
-        let deadline_allows = self
-            .schedule
-            .deadline
-            .is_none_or(|d| tokio::time::Instant::now() + self.wait <= d);
+        let deadline_allows = self.schedule.deadline.is_none_or(|d| {
+            tokio::time::Instant::now()
+                .checked_add(self.wait)
+                .is_some_and(|end| end <= d)
+        });
         if self.attempt >= self.attempts || !deadline_allows {
             return false;
         }
@@ -127,12 +128,22 @@ pub struct Backoff {
 impl Backoff {
     /// How many attempts the schedule allows at most: the first, and one
     /// after each wait.
+    /// Computed, not counted wait by wait: the doubling waits below
+    /// [`MAX_BACKOFF`] are at most a few dozen, and the rest fit in the time
+    /// left divided by [`MAX_BACKOFF`], whatever `total` is.
     pub fn attempts(&self) -> usize {
-        let (mut spent, mut wait, mut attempts) = (Duration::ZERO, self.first, 1);
-        while !wait.is_zero() && spent + wait <= self.total {
+        let (mut spent, mut wait, mut attempts) = (Duration::ZERO, self.first, 1usize);
+        if wait.is_zero() {
+            return attempts;
+        }
+        while wait < MAX_BACKOFF && spent.saturating_add(wait) <= self.total {
             spent += wait;
             wait = Self::after(wait);
             attempts += 1;
+        }
+        if wait >= MAX_BACKOFF {
+            let left = self.total.saturating_sub(spent).as_nanos() / MAX_BACKOFF.as_nanos();
+            attempts = attempts.saturating_add(usize::try_from(left).unwrap_or(usize::MAX));
         }
         attempts
     }

@@ -49,17 +49,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
         /// How long to retry KMS's MalformedPolicyDocumentException, which a
-        /// principal created moments ago causes until IAM knows it (0: no retry).
-        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        /// principal created moments ago causes until IAM knows it (0: no
+        /// retry; at most 3600).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = parse_retry_seconds)]
         policy_retry_timeout: u64,
         /// How long to wait for AWS to show this run's own new key, alias or
         /// key policy to the calls that follow them (KMS is eventually
-        /// consistent; 0: no wait).
-        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        /// consistent; 0: no wait; at most 3600).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = parse_retry_seconds)]
         propagation_timeout: u64,
         /// After apply, wait until CloudTrail delivers a log file to the
         /// bucket (proof that the trail works with the key): at most
-        /// DURATION (e.g. 90s, 15m, 1h; 15m when given without a value).
+        /// DURATION (e.g. 90s, 15m, 1h; 15m when given without a value; at
+        /// most 24h).
         /// Exit 1 on a delivery error, a trail that is not logging, or
         /// when no file is delivered in time.
         #[arg(long, value_name = "DURATION", num_args = 0..=1,
@@ -132,8 +134,32 @@ pub enum Format {
     Json,
 }
 
+/// The longest `--policy-retry-timeout` and `--propagation-timeout`: an
+/// hour, far beyond any propagation AWS documents, and small enough that no
+/// time arithmetic on it can overflow.
+pub const MAX_RETRY_SECONDS: u64 = 3600;
+
+/// The longest `--wait-for-delivery`: a day (CloudTrail delivers about
+/// every 5 minutes while there is activity).
+pub const MAX_DELIVERY_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Seconds as `--policy-retry-timeout` and `--propagation-timeout` take
+/// them: a whole number from 0 to [`MAX_RETRY_SECONDS`].
+pub fn parse_retry_seconds(text: &str) -> Result<u64, String> {
+    let seconds: u64 = text.trim().parse().map_err(|_| {
+        format!("{text:?} is not a whole number of seconds (0 to {MAX_RETRY_SECONDS})")
+    })?;
+    if seconds > MAX_RETRY_SECONDS {
+        return Err(format!(
+            "{seconds} seconds is more than the maximum, {MAX_RETRY_SECONDS} (one hour)"
+        ));
+    }
+    Ok(seconds)
+}
+
 /// A duration as `--wait-for-delivery` takes it: whole seconds with an
-/// optional unit, `s`, `m` or `h` (`90`, `90s`, `15m`, `1h`), more than 0.
+/// optional unit, `s`, `m` or `h` (`90`, `90s`, `15m`, `1h`), more than 0
+/// and at most [`MAX_DELIVERY_WAIT`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = "expected a whole number of seconds, minutes or hours, e.g. 90s, 15m or 1h";
     let text = text.trim();
@@ -155,7 +181,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if seconds == 0 {
         return Err(format!("{text:?}: the wait must be longer than 0"));
     }
-    Ok(Duration::from_secs(seconds))
+    let wait = Duration::from_secs(seconds);
+    if wait > MAX_DELIVERY_WAIT {
+        return Err(format!("{text:?} is longer than the maximum, 24h"));
+    }
+    Ok(wait)
 }
 
 #[cfg(test)]
@@ -193,6 +223,36 @@ mod tests {
     }
 
     #[test]
+    fn retry_timeouts_are_whole_seconds_up_to_an_hour() {
+        for flag in ["--policy-retry-timeout", "--propagation-timeout"] {
+            for ok in ["0", "120", "3600"] {
+                let parsed = Cli::try_parse_from(["trailkey", "apply", flag, ok]);
+                assert!(parsed.is_ok(), "{flag} {ok}: {parsed:?}");
+            }
+            for bad in [
+                "3601",
+                "100000000000",
+                "18446744073709551615",
+                "18446744073709551616",
+                "-1",
+                "1.5",
+                "",
+            ] {
+                let arg = format!("{flag}={bad}");
+                let e = Cli::try_parse_from(["trailkey", "apply", &arg])
+                    .expect_err(bad)
+                    .to_string();
+                assert!(e.contains(flag), "{flag} {bad}: {e}");
+                assert!(e.contains("3600"), "{flag} {bad}: {e}");
+            }
+        }
+        assert_eq!(
+            wait_for_delivery(&["--wait-for-delivery=24h"]),
+            Ok(Some(MAX_DELIVERY_WAIT))
+        );
+    }
+
+    #[test]
     fn a_bad_duration_is_a_command_line_error_that_says_what_is_expected() {
         for bad in [
             "abc",
@@ -203,12 +263,25 @@ mod tests {
             "m",
             "",
             "99999999999999999h",
+            "9223372036854775807s",
+            "18446744073709551615",
+            "25h",
+            "86401",
         ] {
             let arg = format!("--wait-for-delivery={bad}");
             let e = wait_for_delivery(&[&arg]).expect_err(bad);
             assert!(e.contains("--wait-for-delivery"), "{bad}: {e}");
             if bad == "0s" {
                 assert!(e.contains("longer than 0"), "{e}");
+            } else if [
+                "9223372036854775807s",
+                "18446744073709551615",
+                "25h",
+                "86401",
+            ]
+            .contains(&bad)
+            {
+                assert!(e.contains("longer than the maximum, 24h"), "{bad}: {e}");
             } else {
                 assert!(e.contains("e.g. 90s, 15m or 1h"), "{bad}: {e}");
             }

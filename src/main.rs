@@ -21,14 +21,25 @@ fn main() -> ExitCode {
             };
         }
     };
-    match trailkey::run(cli) {
+    let status = match trailkey::run(cli) {
         Ok(trailkey::Status::Success) => ExitCode::SUCCESS,
         Ok(trailkey::Status::ChangesPresent) => ExitCode::from(2),
         Err(e) => {
             trailkey::output::err(&e.render_styled());
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    // What was printed is the result: if it did not all reach stdout, the
+    // run failed, whatever it did.
+    if let Some(why) = trailkey::output::stdout_failure() {
+        let e = trailkey::Error::usage(
+            format!("could not write the output to stdout: {why}"),
+            "free space or choose another destination for stdout, then run again (the AWS side is as the run left it: `trailkey plan` shows it)",
+        );
+        trailkey::output::err(&e.render_styled());
+        return ExitCode::from(1);
     }
+    status
 }
 
 /// The command line; a binary named `bootstrap` (a Lambda custom runtime's

@@ -19,20 +19,41 @@ pub fn color_choice(is_terminal: bool) -> ColorChoice {
     }
 }
 
-/// Writes `text` to stdout, with colour codes kept or stripped.
+/// The first failed write to stdout other than a closed pipe, if any.
+static STDOUT_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Writes `text` to stdout, with colour codes kept or stripped. A failed
+/// write (a full disk, a closed file) is remembered for
+/// [`stdout_failure`], so that the run ends with exit status 1 instead of
+/// handing a pipeline an empty or cut plan with a success code; a closed
+/// pipe (`| head`) is not a failure: the reader has what it wanted.
 pub fn out(text: &str) {
-    write(std::io::stdout().lock(), text);
+    if let Err(e) = write(std::io::stdout().lock(), text)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let mut failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+        failed.get_or_insert_with(|| e.to_string());
+    }
 }
 
-/// Writes `text` to stderr, with colour codes kept or stripped.
+/// Why a write to stdout failed during this run, if one did.
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// Writes `text` to stderr, with colour codes kept or stripped. Errors are
+/// ignored: there is nowhere left to report them.
 pub fn err(text: &str) {
-    write(std::io::stderr().lock(), text);
+    let _ = write(std::io::stderr().lock(), text);
 }
 
-/// Writes `text` to `stream`, ignoring errors (a closed pipe must not panic).
-fn write(stream: impl RawStream + AsLockedWrite, text: &str) {
+/// Writes `text` to `stream` and flushes it.
+fn write(stream: impl RawStream + AsLockedWrite, text: &str) -> std::io::Result<()> {
     let choice = color_choice(stream.is_terminal());
     let mut s = AutoStream::new(stream, choice);
-    let _ = s.write_all(text.as_bytes());
-    let _ = s.flush();
+    s.write_all(text.as_bytes())?;
+    s.flush()
 }

@@ -155,7 +155,7 @@ pub async fn run<C: Connect>(
                 policy_retry,
                 propagation_retry,
                 // One budget for every wait of the run, the check included.
-                propagation_deadline: Some(tokio::time::Instant::now() + propagation_retry),
+                propagation_deadline: tokio::time::Instant::now().checked_add(propagation_retry),
                 ..ApplyOptions::default()
             };
             let trail = observed.trail.arn.clone();
@@ -379,7 +379,10 @@ impl<C: Connect> Reconcile<'_, C> {
         ui: &mut impl Ui,
     ) -> Result<Delivery, Error> {
         let start = tokio::time::Instant::now();
-        let deadline = start + wait.within;
+        // The flag keeps `within` to a day; a far-off deadline is never reached.
+        let deadline = start
+            .checked_add(wait.within)
+            .unwrap_or(start + delivery::POLL * 8640);
         loop {
             let status = self
                 .connect

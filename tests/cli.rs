@@ -11,13 +11,19 @@ use std::process::Command;
 use support::{CountingServer, isolate_aws_env, transcript};
 
 fn trailkey(server: &CountingServer, args: &[&str]) -> std::process::Output {
+    trailkey_command(server, args)
+        .output()
+        .expect("run trailkey")
+}
+
+/// `trailkey <args>` in the repository, pointed at `server`, stdin closed.
+fn trailkey_command(server: &CountingServer, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
     isolate_aws_env(&mut cmd, &server.endpoint);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run trailkey")
+        .stdin(std::process::Stdio::null());
+    cmd
 }
 
 /// Corpus files whose error is about the whole file, so there is no field.
@@ -347,7 +353,7 @@ fn a_bad_wait_for_delivery_exits_1_with_what_is_expected_and_no_request() {
 fn bad_flag_values_fail_clearly_without_any_aws_request() {
     let server = CountingServer::start();
     let example = "config/trailkey.example.toml";
-    let cases: [(&[&str], &[&str]); 6] = [
+    let cases: [(&[&str], &[&str]); 10] = [
         (
             &["destroy", "--delete-key", "--deletion-window-days", "6"],
             &["--deletion-window-days", "6 is not in 7..=30"],
@@ -369,6 +375,28 @@ fn bad_flag_values_fail_clearly_without_any_aws_request() {
             &["apply", "--policy-retry-timeout", "soon"],
             &["--policy-retry-timeout", "soon"],
         ),
+        // Absurd values: refused with the maximum, before any AWS call
+        // (they used to overflow time arithmetic, after apply had written,
+        // or spin counting retries).
+        (
+            &["apply", "--wait-for-delivery=9223372036854775807s"],
+            &["--wait-for-delivery", "longer than the maximum, 24h"],
+        ),
+        (
+            &["apply", "--propagation-timeout", "18446744073709551615"],
+            &["--propagation-timeout", "more than the maximum, 3600"],
+        ),
+        (
+            &["apply", "--policy-retry-timeout", "100000000000"],
+            &["--policy-retry-timeout", "more than the maximum, 3600"],
+        ),
+        (
+            &["apply", "--propagation-timeout", "18446744073709551616"],
+            &[
+                "--propagation-timeout",
+                "not a whole number of seconds (0 to 3600)",
+            ],
+        ),
     ];
     for (args, needles) in cases {
         let mut all = vec!["-c", example];
@@ -382,4 +410,46 @@ fn bad_flag_values_fail_clearly_without_any_aws_request() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
     assert_eq!(server.connections(), 0, "no AWS request");
+}
+
+/// A failed write to stdout (a full disk) is a failed run: exit 1 and a
+/// message, not an empty plan with a success code. A closed pipe is not.
+#[test]
+fn a_failed_write_to_stdout_exits_1_and_a_closed_pipe_does_not() {
+    let server = CountingServer::start();
+    let example = "config/trailkey.example.toml";
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = trailkey_command(&server, &["-c", example, "validate"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not write the output to stdout") && stderr.contains("hint: "),
+        "{stderr}"
+    );
+
+    // `| head -c0`: the reader is gone; the run still ends as it would.
+    let mut child = trailkey_command(&server, &["-c", example, "validate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -906,3 +906,72 @@ proptest! {
         check_rendered(&p, partition, &ids[0], &ids[2], &ids[1], &trail_arn)?;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Flags: any number and any duration text is parsed or refused at once,
+// never a panic; the retry schedule of any budget is computed at once.
+
+/// Parses `apply` with the flag and value; a refusal names the flag.
+fn check_flag(flag: &str, value: &str) -> Result<(), TestCaseError> {
+    use clap::Parser as _;
+    let parsed =
+        trailkey::cli::Cli::try_parse_from(["trailkey", "apply", &format!("{flag}={value}")]);
+    if let Err(e) = parsed {
+        prop_assert!(e.to_string().contains(flag), "{flag}={value:?}: {e}");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    #[test]
+    fn timeout_flags_take_any_number_without_panic(n in any::<u64>()) {
+        for flag in ["--policy-retry-timeout", "--propagation-timeout", "--wait-for-delivery"] {
+            check_flag(flag, &n.to_string())?;
+        }
+    }
+
+    #[test]
+    fn the_delivery_wait_takes_any_text_without_panic(
+        text in prop_oneof![any::<String>(), "[0-9]{0,25}[smhd]?", "-?[0-9]{1,20}(\\.[0-9]+)?[smh]"],
+    ) {
+        check_flag("--wait-for-delivery", &text)?;
+        if let Ok(wait) = trailkey::cli::parse_duration(&text) {
+            prop_assert!(wait <= trailkey::cli::MAX_DELIVERY_WAIT);
+            prop_assert!(!wait.is_zero());
+        }
+    }
+
+    #[test]
+    fn a_retry_schedule_of_any_length_is_counted_at_once(
+        total in any::<u64>(),
+        total_nanos in 0u32..1_000_000_000,
+        first_nanos in any::<u64>(),
+    ) {
+        let schedule = trailkey::apply::Backoff {
+            total: std::time::Duration::new(total, total_nanos),
+            first: std::time::Duration::from_nanos(first_nanos),
+            deadline: None,
+        };
+        let started = std::time::Instant::now();
+        let attempts = schedule.attempts();
+        prop_assert!(attempts >= 1);
+        prop_assert!(started.elapsed() < std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_retry_schedule_counts_the_waits_that_fit() {
+    let schedule = |total: u64, first_ms: u64| trailkey::apply::Backoff {
+        total: std::time::Duration::from_secs(total),
+        first: std::time::Duration::from_millis(first_ms),
+        deadline: None,
+    };
+    // 1 + 2 + 4 + 8 = 15 s, then 10 s each: 120 s is 4 doubling waits and 10 more.
+    assert_eq!(schedule(120, 1000).attempts(), 15);
+    assert_eq!(schedule(0, 1000).attempts(), 1);
+    assert_eq!(schedule(1, 1000).attempts(), 2);
+    assert_eq!(schedule(120, 0).attempts(), 1);
+    assert_eq!(schedule(3600, 1000).attempts(), 1 + 4 + 358);
+}
