@@ -402,7 +402,8 @@ impl Readers {
     /// Whether `principal` may read through these readers: it is listed,
     /// or its account is.
     pub fn covers(&self, principal: &Principal) -> bool {
-        self.principals.contains(principal) || self.accounts.contains(&principal.account)
+        self.principals.iter().any(|p| p.same_as(principal))
+            || self.accounts.contains(&principal.account)
     }
 }
 
@@ -424,6 +425,18 @@ pub enum PrincipalKind {
 }
 
 impl Principal {
+    /// Whether `self` and `other` are the same IAM principal, as IAM tells
+    /// them apart: the same account and kind, and the same name without
+    /// regard to case ("Names are not distinguished by case", IAM User
+    /// Guide, "IAM object quotas" / IAM identifiers). A role's path does not
+    /// make it another role: names are unique in an account whatever the
+    /// path.
+    pub fn same_as(&self, other: &Principal) -> bool {
+        self.account == other.account
+            && self.kind == other.kind
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
+
     /// Parses `arn:<partition>:iam::<account>:role/[<path>/]<name>` (or
     /// `user/`) in `partition`. Wildcards are refused: a key policy names
     /// principals exactly.
@@ -992,11 +1005,19 @@ fn validate_readers(
                 "remove it: a listed account's root lets that account's IAM policies grant kms:Decrypt to any of its roles (`trailkey policy --reader-iam` prints the policy the role needs)",
             ));
         }
-        if readers.principals.contains(&principal) {
+        if let Some(first) = readers.principals.iter().find(|p| p.same_as(&principal)) {
+            let message = if first.arn == principal.arn {
+                format!("{value:?} is listed twice")
+            } else {
+                format!(
+                    "{value:?} is {:?} again: IAM does not tell role and user names apart by case, nor a role by its path",
+                    first.arn
+                )
+            };
             return Err(field_error(
                 path,
                 &field,
-                format!("{value:?} is listed twice"),
+                message,
                 "list each principal once",
             ));
         }
@@ -1833,6 +1854,22 @@ mod tests {
                 "{bad}: {hint}"
             );
         }
+    }
+
+    #[test]
+    fn principals_are_compared_as_iam_compares_them() {
+        let p = |arn: &str| Principal::parse(arn, "aws").unwrap();
+        let siem = p("arn:aws:iam::444455556666:role/SIEM");
+        assert!(siem.same_as(&p("arn:aws:iam::444455556666:role/siem")));
+        assert!(siem.same_as(&p("arn:aws:iam::444455556666:role/tools/Siem")));
+        assert!(!siem.same_as(&p("arn:aws:iam::444455556666:user/SIEM")));
+        assert!(!siem.same_as(&p("arn:aws:iam::555566667777:role/SIEM")));
+        assert!(!siem.same_as(&p("arn:aws:iam::444455556666:role/SIEM2")));
+        let readers = Readers {
+            accounts: Vec::new(),
+            principals: vec![siem],
+        };
+        assert!(readers.covers(&p("arn:aws:iam::444455556666:role/siem")));
     }
 
     #[test]
