@@ -488,6 +488,79 @@ pub fn check_bucket(desired: &Desired, observed: &Observed) -> Result<(), Error>
     }
 }
 
+/// A key found only by its tags (no alias, no trail names it) is adopted
+/// only if its policy grants nothing beyond what trailkey writes: tags can
+/// be put on any key, so a key someone planted with trailkey's tags and a
+/// grant of their own (`kms:*` for an outside account, say) would otherwise
+/// get the trail's logs. Any foreign `Allow` statement counts, except one
+/// that grants only to the Security Tooling account's root, which
+/// trailkey's own administration statement grants anyway. trailkey's own
+/// statements (its reserved Sids) are replaced by apply, whatever they say.
+pub fn check_adoption(
+    desired: &Desired,
+    observed: &Observed,
+    current: Option<&Value>,
+) -> Result<(), Error> {
+    let (Some(key), Some(policy)) = (&observed.key, current) else {
+        return Ok(());
+    };
+    let named_by_trail = observed.trail.kms_key_id.as_deref() == Some(key.info.arn.as_str());
+    if key.found_by != FoundBy::Tags || named_by_trail {
+        return Ok(());
+    }
+    let root = format!(
+        "arn:{}:iam::{}:root",
+        desired.partition(),
+        desired.security_tooling
+    );
+    let only_root = |s: &Value| {
+        let principals: Vec<&str> = match s.get("Principal").and_then(|p| p.get("AWS")) {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+            _ => return false,
+        };
+        s.get("Principal")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.len() == 1)
+            && !principals.is_empty()
+            && principals
+                .iter()
+                .all(|p| *p == root || *p == desired.security_tooling.as_str())
+            && s.get("NotPrincipal").is_none()
+    };
+    let grants: Vec<String> = policy::statements(policy)
+        .into_iter()
+        .filter(|s| !policy::is_ours(s))
+        .filter(|s| s.get("Effect").and_then(Value::as_str) != Some("Deny"))
+        .filter(|s| !only_root(s))
+        .map(|s| {
+            let who = s
+                .get("Principal")
+                .or_else(|| s.get("NotPrincipal"))
+                .map_or("no principal".to_owned(), Value::to_string);
+            format!("{:?} ({who})", policy::sid(s).unwrap_or("no Sid"))
+        })
+        .collect();
+    if grants.is_empty() {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "key {} carries trailkey's tags, but no alias or trail names it, and its policy grants more than trailkey writes: {}. A key found only by its tags is not adopted with grants of someone else's",
+            key.info.arn,
+            grants.join(", ")
+        ),
+        format!(
+            "if this key is meant to be trailkey's, adopt it on purpose: point the alias at it (`aws kms create-alias --alias-name {} --target-key-id {}`, or update-alias), then plan again: its foreign statements are kept, and the plan reports what they grant. Otherwise remove its {} tag (`aws kms untag-resource --key-id {} --tag-keys {}`) and trailkey creates a key of its own",
+            desired.alias.full(),
+            key.info.key_id,
+            MANAGED_BY_TAG.0,
+            key.info.key_id,
+            MANAGED_BY_TAG.0
+        ),
+    ))
+}
+
 /// Checks that the tags trailkey would add to an existing key (`TagResource`)
 /// keep it within KMS's [`MAX_KEY_TAGS`], counting the tags others put on
 /// it (but not AWS's own `aws:` tags): KMS would refuse the call part-way
@@ -833,6 +906,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
         check_tag_limit(desired, k)?;
     }
     let current = current_policy(observed)?;
+    check_adoption(desired, observed, current.as_ref())?;
     let merged = merged_policy(desired, observed, current.as_ref())?;
     let key = observed.key.as_ref();
     let mut changes = vec![key_change(desired, observed, &merged)];

@@ -803,3 +803,85 @@ fn the_confirmation_prompt_is_on_stderr_and_json_stdout_is_one_document() {
     let state = moto.state(&seed);
     assert!(on_sse_s3(&state), "back on SSE-S3: {state:#}");
 }
+
+/// A key someone else made with trailkey's three tags and a grant of their
+/// own is not adopted on a first run (no alias, no trail names it): the
+/// plan refuses, naming the key and the grant, and nothing is written.
+/// Pointing the alias at it adopts it on purpose, its statements kept.
+#[test]
+fn a_planted_key_with_trailkeys_tags_and_a_grant_of_its_own_is_not_adopted() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let st = seed.security_tooling.as_str();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{st}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "Backdoor", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::666666666666:root"}, "Action": "kms:*", "Resource": "*"}
+        ]
+    });
+    let tag = |k: &str, v: &str| serde_json::json!({"TagKey": k, "TagValue": v});
+    let planted = moto.calls_as_role(
+        st,
+        "Intruder",
+        Some(moto.layer()),
+        &serde_json::json!([
+            {"op": "kms:CreateKey", "params": {
+                "KeyUsage": "ENCRYPT_DECRYPT",
+                "KeySpec": "SYMMETRIC_DEFAULT",
+                "Policy": policy.to_string(),
+                "Tags": [tag("ManagedBy", "trailkey"), tag("trailkey:alias", "cloudtrail-org-key"), tag("trailkey:created", "true")]
+            }},
+            {"op": "kms:DescribeKey", "params": {"KeyId": "$KeyId"}, "until_ok": 10.0}
+        ]),
+    );
+    assert!(planted.iter().all(|r| r["ok"] == true), "{planted:#?}");
+    let key_id = planted[0]["response"]["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    moto.start_recording();
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let out = moto.run(&seed.config, args);
+        assert_eq!(exit_code(&out), 1, "{args:?}: {}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&key_id)
+                && stderr.contains("grants more than trailkey writes")
+                && stderr.contains("\"Backdoor\"")
+                && stderr.contains("666666666666"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("adopt it on purpose: point the alias at it"),
+            "{stderr}"
+        );
+    }
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|c| !is_write(c)), "no write: {calls:?}");
+
+    // Adopted on purpose: the alias names it.
+    let aliased = moto.calls_as_role(
+        st,
+        "Intruder",
+        Some(moto.layer()),
+        &serde_json::json!([
+            {"op": "kms:CreateAlias", "params": {"AliasName": "alias/cloudtrail-org-key", "TargetKeyId": key_id}}
+        ]),
+    );
+    assert!(aliased[0]["ok"] == true, "{aliased:#?}");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let apply = moto.run(&seed.config, &["apply", "--auto-approve"]);
+    assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
+    let state = moto.state(&seed);
+    assert!(
+        state["trail"]["kms_key_id"]
+            .as_str()
+            .unwrap()
+            .ends_with(&key_id),
+        "{state:#}"
+    );
+}
