@@ -153,9 +153,15 @@ fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
     let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
     let mut other_trail = update_trail_event(&seed);
     other_trail["detail"]["requestParameters"]["name"] = json!("someone-elses-trail");
+    // A trail of the same name in another account: not the trail (matched
+    // by ARN: account, Region and name).
+    let mut same_name_elsewhere = update_trail_event(&seed);
+    same_name_elsewhere["detail"]["requestParameters"]["name"] = json!(seed.trail_name);
+    same_name_elsewhere["detail"]["recipientAccountId"] = json!("999999999999");
+    same_name_elsewhere["account"] = json!("999999999999");
     let s3 =
         json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
-    for event in [other_trail, s3] {
+    for event in [other_trail, same_name_elsewhere, s3] {
         let id = api.invoke(event);
         let r = response(&api, &id);
         assert_eq!(r["handled"], false, "{r:#}");

@@ -10,8 +10,12 @@
 //!   `detail.eventName` `UpdateLandingZone` or `CreateManagedAccount`): a
 //!   landing zone update or a new account may change what trailkey manages.
 //! - **"AWS API Call via CloudTrail"** events:
-//!   - CloudTrail's [`CLOUDTRAIL_CALLS`] naming the configured trail
-//!     (`requestParameters.name`, a name or an ARN);
+//!   - CloudTrail's [`CLOUDTRAIL_CALLS`] on the configured trail, matched
+//!     by ARN: account, Region and name (`requestParameters.name`, an ARN,
+//!     or a name of the account and Region the call was made in). The
+//!     trail's ARN is known from the config (an ARN, or a name with
+//!     `accounts.management`) or from the process's last plan; before
+//!     that, the name and the Region decide;
 //!   - KMS's [`KEY_CALLS`] on trailkey's key, in the Security Tooling
 //!     account and the configured Region (`requestParameters.keyId` or
 //!     `resources[].ARN`), or naming no key. Each plan tells the process
@@ -80,6 +84,7 @@ pub fn classify(
     event: &Value,
     desired: &Desired,
     known_key: Option<&str>,
+    known_trail: Option<&str>,
 ) -> Result<(EventInfo, Verdict), String> {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let (Some(source), Some(detail_type)) = (text(event, "source"), text(event, "detail-type"))
@@ -105,7 +110,7 @@ pub fn classify(
             LIFECYCLE_EVENTS.join(" and ")
         )),
         (_, "AWS API Call via CloudTrail", Some(n)) => {
-            api_call(event, detail, n, desired, known_key)
+            api_call(event, detail, n, desired, known_key, known_trail)
         }
         _ => Verdict::Ignore(format!(
             "an event trailkey does not act on ({source}, {detail_type})"
@@ -121,6 +126,7 @@ fn api_call(
     name: &str,
     desired: &Desired,
     known_key: Option<&str>,
+    known_trail: Option<&str>,
 ) -> Verdict {
     let params = detail.get("requestParameters").unwrap_or(&Value::Null);
     let param = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default();
@@ -128,25 +134,43 @@ fn api_call(
         .get("eventSource")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let account = detail
+        .get("recipientAccountId")
+        .and_then(Value::as_str)
+        .or_else(|| event.get("account").and_then(Value::as_str))
+        .unwrap_or_default();
+    let region = detail
+        .get("awsRegion")
+        .and_then(Value::as_str)
+        .or_else(|| event.get("region").and_then(Value::as_str))
+        .unwrap_or_default();
     match service {
         "cloudtrail.amazonaws.com" if CLOUDTRAIL_CALLS.contains(&name) => {
-            if names_trail(param("name"), &desired.trail) {
-                Verdict::Handle
+            let named = param("name");
+            // The trail the call acted on, by ARN: a name is a trail of the
+            // account and Region the call was made in.
+            let arn = if named.starts_with("arn:") {
+                named.to_owned()
             } else {
-                Verdict::Ignore(format!("{name} of another trail ({:?})", param("name")))
+                format!(
+                    "arn:{}:cloudtrail:{region}:{account}:trail/{named}",
+                    desired.partition()
+                )
+            };
+            match configured_trail_arn(desired, known_trail) {
+                Some(ours) if arn == ours => Verdict::Handle,
+                Some(ours) => {
+                    Verdict::Ignore(format!("{name} of another trail ({arn:?}), not {ours}"))
+                }
+                // The management account is not known yet: the name and
+                // Region tell, and the plan the event runs learns it.
+                None if names_trail(named, &desired.trail) && region == desired.region.as_str() => {
+                    Verdict::Handle
+                }
+                None => Verdict::Ignore(format!("{name} of another trail ({arn:?})")),
             }
         }
         "kms.amazonaws.com" if KEY_CALLS.contains(&name) || ALIAS_CALLS.contains(&name) => {
-            let account = detail
-                .get("recipientAccountId")
-                .and_then(Value::as_str)
-                .or_else(|| event.get("account").and_then(Value::as_str))
-                .unwrap_or_default();
-            let region = detail
-                .get("awsRegion")
-                .and_then(Value::as_str)
-                .or_else(|| event.get("region").and_then(Value::as_str))
-                .unwrap_or_default();
             if account != desired.security_tooling.as_str() || region != desired.region.as_str() {
                 return Verdict::Ignore(format!(
                     "{name} in account {account:?}, Region {region:?}, not the Security Tooling account {} in {}",
@@ -177,6 +201,26 @@ fn api_call(
         _ => Verdict::Ignore(format!(
             "an API call trailkey does not act on ({service} {name})"
         )),
+    }
+}
+
+/// The configured trail's ARN, when it is known without an AWS call: from
+/// the config (an ARN, or a name with `accounts.management`), or as the
+/// process's last plan saw it.
+fn configured_trail_arn(desired: &Desired, known_trail: Option<&str>) -> Option<String> {
+    match &desired.trail {
+        TrailRef::Arn(arn) => Some(arn.clone()),
+        TrailRef::Name(name) => desired
+            .management
+            .as_ref()
+            .map(|m| {
+                format!(
+                    "arn:{}:cloudtrail:{}:{m}:trail/{name}",
+                    desired.partition(),
+                    desired.region
+                )
+            })
+            .or_else(|| known_trail.map(str::to_owned)),
     }
 }
 
@@ -255,7 +299,7 @@ mod tests {
     }
 
     fn verdict(event: &Value, known: Option<&str>) -> Verdict {
-        classify(event, &desired(), known).unwrap().1
+        classify(event, &desired(), known, None).unwrap().1
     }
 
     #[test]
@@ -283,6 +327,57 @@ mod tests {
             "333333333333",
         );
         assert!(matches!(verdict(&create, None), Verdict::Ignore(_)));
+    }
+
+    /// A trail event is matched by ARN: account, Region and name. A
+    /// same-named trail in another account or Region is not the trail.
+    #[test]
+    fn trail_calls_match_the_trail_by_arn() {
+        let ours = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
+        let with_management = crate::config::parse(
+            Path::new("t.toml"),
+            b"[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\nmanagement = \"333333333333\"\n[trail]\nname = \"org-trail\"\n",
+        )
+        .unwrap();
+        let delete = |account: &str, region: &str, name: &str| {
+            let mut e = api("cloudtrail", "DeleteTrail", json!({"name": name}), account);
+            e["detail"]["awsRegion"] = json!(region);
+            e["region"] = json!(region);
+            e
+        };
+        let judge = |desired: &Desired, e: &Value, known: Option<&str>| {
+            classify(e, desired, None, known).unwrap().1
+        };
+        for (desired, known) in [(&with_management, None), (&desired(), Some(ours))] {
+            // The trail, by name in its account and Region, or by ARN.
+            for e in [
+                delete("333333333333", "us-east-1", "org-trail"),
+                delete("999999999999", "eu-west-1", ours),
+            ] {
+                assert_eq!(judge(desired, &e, known), Verdict::Handle, "{e}");
+            }
+            // A same-named trail of another account, or Region, or another ARN.
+            for e in [
+                delete("999999999999", "us-east-1", "org-trail"),
+                delete("333333333333", "eu-west-1", "org-trail"),
+                delete(
+                    "333333333333",
+                    "us-east-1",
+                    "arn:aws:cloudtrail:us-east-1:999999999999:trail/org-trail",
+                ),
+            ] {
+                assert!(
+                    matches!(judge(desired, &e, known), Verdict::Ignore(_)),
+                    "{e}"
+                );
+            }
+        }
+        // Before the first plan, without accounts.management: the name and
+        // the Region decide, and the plan learns the rest.
+        let e = delete("999999999999", "us-east-1", "org-trail");
+        assert_eq!(judge(&desired(), &e, None), Verdict::Handle);
+        let e = delete("333333333333", "eu-west-1", "org-trail");
+        assert!(matches!(judge(&desired(), &e, None), Verdict::Ignore(_)));
     }
 
     #[test]
@@ -355,7 +450,7 @@ mod tests {
     #[test]
     fn schedules_and_lifecycle_events_are_handled_and_the_rest_ignored() {
         let schedule = json!({"id": "s-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-        let (info, v) = classify(&schedule, &desired(), None).unwrap();
+        let (info, v) = classify(&schedule, &desired(), None, None).unwrap();
         assert_eq!(v, Verdict::Handle);
         assert_eq!(info.id.as_deref(), Some("s-1"));
         for name in LIFECYCLE_EVENTS {
@@ -404,7 +499,7 @@ mod tests {
             for res in &resources {
                 let event = envelope(detail.clone(), res.clone());
                 for known in [None, Some(KEY)] {
-                    let (info, verdict) = classify(&event, &desired(), known).unwrap();
+                    let (info, verdict) = classify(&event, &desired(), known, None).unwrap();
                     assert_eq!(info.id, None, "a number is not an ID");
                     if verdict == Verdict::Handle || matches!(verdict, Verdict::IfTrailkeys(_)) {
                         // Only a well-formed KMS call in Security Tooling
@@ -425,7 +520,7 @@ mod tests {
             json!([1, 2]),
             json!({"detail": {}}),
         ] {
-            let e = classify(&bad, &desired(), None).unwrap_err();
+            let e = classify(&bad, &desired(), None, None).unwrap_err();
             assert!(e.contains("not an EventBridge event"), "{e}");
         }
     }

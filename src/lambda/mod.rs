@@ -104,6 +104,9 @@ pub(crate) struct Function<C> {
     /// trailkey's key ARN, once a run has seen it: key events about other
     /// keys are then ignored without an AWS call.
     known_key: RefCell<Option<String>>,
+    /// The configured trail's ARN, once a run has seen it: trail events
+    /// about same-named trails of other accounts are then ignored.
+    known_trail: RefCell<Option<String>>,
 }
 
 /// The response of one invocation, also written as the log line.
@@ -200,6 +203,7 @@ impl<C: Connect> Function<C> {
         Function {
             ready,
             known_key: RefCell::new(None),
+            known_trail: RefCell::new(None),
         }
     }
 
@@ -223,8 +227,10 @@ impl<C: Connect> Function<C> {
             .as_ref()
             .map_err(|e| failure("trailkey.ConfigError", e.clone(), None))?;
         let known = self.known_key.borrow().clone();
-        let (info, mut verdict) = event::classify(&payload, desired, known.as_deref())
-            .map_err(|e| failure("trailkey.BadEvent", e, None))?;
+        let trail = self.known_trail.borrow().clone();
+        let (info, mut verdict) =
+            event::classify(&payload, desired, known.as_deref(), trail.as_deref())
+                .map_err(|e| failure("trailkey.BadEvent", e, None))?;
         if let Verdict::IfTrailkeys(key) = &verdict {
             verdict = if may_be_trailkeys(connect, desired, key).await {
                 Verdict::Handle
@@ -296,6 +302,7 @@ impl<C: Connect> Function<C> {
         // from the plan its events run, and none known means the next key
         // call is settled by reading AWS again.
         *self.known_key.borrow_mut() = key;
+        *self.known_trail.borrow_mut() = Some(plan.target.trail_arn.clone());
         let response = Response {
             event: &info,
             handled: true,
