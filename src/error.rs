@@ -230,6 +230,7 @@ const KMS: &[&str] = &[
     "GetKeyPolicy",
     "GetKeyRotationStatus",
     "ListAliases",
+    "ListGrants",
     "ListKeys",
     "ListResourceTags",
     "PutKeyPolicy",
@@ -471,7 +472,12 @@ static RULES: &[Rule] = &[
         Treat::AfterOwnWrite(KMS_NOT_FOUND),
     ),
     rule(
-        Ops::Of(&["DeleteAlias", "ScheduleKeyDeletion", "ListAliases"]),
+        Ops::Of(&[
+            "DeleteAlias",
+            "ScheduleKeyDeletion",
+            "ListAliases",
+            "ListGrants",
+        ]),
         &["NotFoundException"],
         Treat::Hint(KMS_NOT_FOUND),
     ),
@@ -552,7 +558,7 @@ static RULES: &[Rule] = &[
         Treat::SdkRetry(TRANSIENT),
     ),
     // trailkey creates keys with key material from KMS only, never in a
-    // custom key store; pagination markers are the SDK's.
+    // custom key store; pagination markers are the SDK's; it names no grant.
     rule(
         Ops::Of(KMS),
         &[
@@ -563,6 +569,7 @@ static RULES: &[Rule] = &[
             "XksKeyAlreadyInUseException",
             "XksKeyNotFoundException",
             "InvalidMarkerException",
+            "InvalidGrantIdException",
         ],
         Treat::Generic,
     ),

@@ -285,10 +285,11 @@ pub async fn key_users<M: Management, K: KeyStore>(
     keys: &K,
     key_id: &str,
 ) -> Result<plan::KeyUsers, Error> {
-    let (trails, tags, aliases) = tokio::join!(
+    let (trails, tags, aliases, grants) = tokio::join!(
         mgmt.describe_trails(),
         keys.list_tags(key_id),
         keys.list_aliases(key_id),
+        keys.list_grants(key_id),
     );
     Ok(plan::KeyUsers {
         trails: trails.map_err(|e| {
@@ -300,6 +301,7 @@ pub async fn key_users<M: Management, K: KeyStore>(
         tags: tags.map_err(|e| Error::aws("reading the key's tags (kms:ListResourceTags)", e))?,
         aliases: aliases
             .map_err(|e| Error::aws("reading the key's aliases (kms:ListAliases)", e))?,
+        grants: grants.map_err(|e| Error::aws("reading the key's grants (kms:ListGrants)", e))?,
     })
 }
 

@@ -1534,6 +1534,8 @@ pub struct KeyUsers {
     pub tags: BTreeMap<String, String>,
     pub aliases: Vec<String>,
     pub trails: Vec<Trail>,
+    /// The key's grants: AWS services and others that use the key.
+    pub grants: Vec<crate::aws::Grant>,
 }
 
 /// Refuses the deletion of `key` unless trailkey's own `CreateKey` made it
@@ -1567,6 +1569,32 @@ pub fn check_deletion(
                 key.arn
             ),
             "trailkey deletes only keys it created: run destroy without --delete-key (the trail goes back to SSE-S3 and the key is kept), and delete that key yourself once you know nothing else uses it",
+        ));
+    }
+    if !users.grants.is_empty() {
+        let uses: Vec<String> = users
+            .grants
+            .iter()
+            .map(|g| {
+                format!(
+                    "grant {} to {} ({})",
+                    g.id,
+                    g.grantee,
+                    g.operations.join(", ")
+                )
+            })
+            .collect();
+        return Err(Error::check(
+            format!(
+                "--delete-key refused: the key {} is used through {} grant(s): {}",
+                key.arn,
+                uses.len(),
+                uses.join("; ")
+            ),
+            format!(
+                "a grant is how an AWS service or another principal uses the key (`aws kms list-grants --key-id {}`): retire or revoke the grants whose data no longer needs the key, or run destroy without --delete-key (the key is kept)",
+                key.key_id
+            ),
         ));
     }
     let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();

@@ -1593,7 +1593,28 @@ fn created_key_users(observed: &Observed, trails: &[Trail]) -> KeyUsers {
         tags,
         aliases: vec![ALIAS.to_owned()],
         trails: trails.to_vec(),
+        grants: Vec::new(),
     }
+}
+
+#[test]
+fn delete_key_is_refused_while_a_grant_uses_the_key() {
+    let (desired, observed) = converged();
+    let mut users = created_key_users(&observed, &[]);
+    assert!(check_deletion(ALIAS, &observed.key.as_ref().unwrap().info, &users, None).is_ok());
+    users.grants.push(crate::aws::Grant {
+        id: "0123abcd".to_owned(),
+        grantee:
+            "arn:aws:iam::111111111111:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS"
+                .to_owned(),
+        operations: vec!["Decrypt".to_owned(), "GenerateDataKey".to_owned()],
+    });
+    let text = check_deletion(ALIAS, &observed.key.as_ref().unwrap().info, &users, None)
+        .unwrap_err()
+        .render();
+    assert!(text.contains("is used through 1 grant(s): grant 0123abcd to arn:aws:iam::111111111111:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS (Decrypt, GenerateDataKey)"), "{text}");
+    assert!(text.contains("aws kms list-grants"), "{text}");
+    let _ = desired;
 }
 
 fn destroy(

@@ -218,6 +218,33 @@ fn destroy_delete_key_is_refused_while_another_trail_uses_the_key() {
     delete_key_refused(&moto, &seed, "second-trail");
 }
 
+/// A grant is how AWS services use a key: a key with one is in use, even
+/// if no trail names it.
+#[test]
+fn destroy_delete_key_is_refused_while_a_grant_uses_the_key() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let key = trailkey_keys(&moto.state(&seed))[0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let st = seed.security_tooling.as_str();
+    let grantee =
+        format!("arn:aws:iam::{st}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS");
+    let granted = moto.calls_as_role(
+        st,
+        "AWSControlTowerExecution",
+        Some(moto.layer()),
+        &serde_json::json!([{"op": "kms:CreateGrant", "params": {
+            "KeyId": key, "GranteePrincipal": grantee, "Operations": ["Decrypt", "GenerateDataKey"]
+        }}]),
+    );
+    assert_eq!(granted[0]["ok"], true, "{granted:#?}");
+    delete_key_refused(&moto, &seed, "is used through 1 grant(s): grant");
+    delete_key_refused(&moto, &seed, &grantee);
+}
+
 fn apply_ok(moto: &Moto, seed: &Seed) {
     let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));

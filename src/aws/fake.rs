@@ -116,6 +116,8 @@ pub struct FakeState {
     /// shows it, writes are refused in it, `UpdateTrail` naming a key still
     /// seen disabled answers `KmsKeyDisabledException`).
     pub previous_states: HashMap<String, (KeyState, tokio::time::Instant)>,
+    /// Grants by key ID (`ListGrants`).
+    pub grants: HashMap<String, Vec<super::Grant>>,
     /// Key IDs whose key policy does not let the caller in: every KMS call
     /// on them fails with `AccessDeniedException` (other teams' keys, keys
     /// of other services).
@@ -670,6 +672,18 @@ impl KeyStore for FakeCloud {
             .filter(|k| !s.hidden(&k.info.key_id))
             .map(|k| k.info.key_id.clone())
             .collect())
+    }
+
+    async fn list_grants(&self, key_id: &str) -> AwsResult<Vec<super::Grant>> {
+        self.call("ListGrants").await?;
+        let id = self.with_key("ListGrants", key_id, |k| k.info.key_id.clone())?;
+        Ok(self
+            .state
+            .borrow()
+            .grants
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {

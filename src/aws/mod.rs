@@ -283,6 +283,16 @@ pub struct TrailUpdate<'a> {
     pub enable_log_file_validation: bool,
 }
 
+/// A grant on a key (`ListGrants`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub id: String,
+    /// `GranteePrincipal`: who may use the key through the grant.
+    pub grantee: String,
+    /// `Operations`, e.g. `Decrypt`, `GenerateDataKey`.
+    pub operations: Vec<String>,
+}
+
 /// What `DescribeKey` tells about a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
@@ -414,6 +424,9 @@ pub trait KeyStore {
     async fn list_keys(&self) -> AwsResult<Vec<String>>;
     /// Alias names (`alias/...`) that name the key (`ListAliases --key-id`).
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>>;
+    /// The key's grants (`ListGrants`, all pages): how AWS services (EBS,
+    /// RDS, Secrets Manager, ...) and others use a key.
+    async fn list_grants(&self, key_id: &str) -> AwsResult<Vec<Grant>>;
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo>;
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()>;

@@ -20,9 +20,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
-    Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, KeyInfo, KeyStore,
-    LogArchive, Management, NewKey, Organization, Replication, ReplicationRule, Trail, TrailStatus,
-    TrailUpdate, code,
+    Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, Grant, KeyInfo,
+    KeyStore, LogArchive, Management, NewKey, Organization, Replication, ReplicationRule, Trail,
+    TrailStatus, TrailUpdate, code,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -685,6 +685,31 @@ impl KeyStore for SdkKeyStore {
             );
         }
         Ok(ids)
+    }
+
+    async fn list_grants(&self, key_id: &str) -> AwsResult<Vec<Grant>> {
+        let mut grants = Vec::new();
+        let mut pages = self
+            .kms
+            .list_grants()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListGrants", e))?;
+            grants.extend(page.grants().iter().map(|g| {
+                Grant {
+                    id: g.grant_id().unwrap_or_default().to_owned(),
+                    grantee: g.grantee_principal().unwrap_or_default().to_owned(),
+                    operations: g
+                        .operations()
+                        .iter()
+                        .map(|o| o.as_str().to_owned())
+                        .collect(),
+                }
+            }));
+        }
+        Ok(grants)
     }
 
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
