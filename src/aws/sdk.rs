@@ -345,17 +345,30 @@ fn service_and_operation(cfg: &ConfigBag) -> (&str, &str) {
 }
 
 /// Reduces any SDK error to an [`AwsError`] with the AWS error code.
-fn aws_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> AwsError
+fn aws_error<E>(
+    operation: &'static str,
+    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
 {
     let detail = DisplayErrorContext(&e).to_string();
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let unreadable = |status: Option<u16>| {
+        format!(
+            "AWS's answer to {operation}{} could not be decoded (not UTF-8, or not the service's error format): {detail}",
+            status.map_or(String::new(), |s| format!(" (HTTP {s})"))
+        )
+    };
     let (code, message) = match &e {
-        SdkError::ServiceError(_) => (
-            e.code().unwrap_or("Unknown").to_owned(),
-            e.message().unwrap_or_default().to_owned(),
-        ),
+        SdkError::ServiceError(_) => match (e.code(), e.message()) {
+            (Some(code), Some(message)) if !message.is_empty() => {
+                (code.to_owned(), message.to_owned())
+            }
+            (Some(code), _) => (code.to_owned(), String::new()),
+            (None, _) => ("Unknown".to_owned(), unreadable(status)),
+        },
+        SdkError::ResponseError(_) => ("ResponseError".to_owned(), unreadable(status)),
         SdkError::TimeoutError(_) => ("Timeout".to_owned(), detail),
         _ if detail.contains("credentials") && detail.contains("provider") => {
             ("CredentialsNotLoaded".to_owned(), detail)
@@ -1185,5 +1198,24 @@ mod tests {
         );
         let unknown = region_of(403, None).unwrap_err();
         assert_eq!(unknown.code, "AccessDenied");
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_decoded_says_so_with_the_operation() {
+        let rule = mock!(aws_sdk_kms::Client::create_key).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(400).unwrap(),
+                SdkBody::from(vec![0xff, 0xfe, 0x00, 0x9f, b'{']),
+            )
+        });
+        let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+        assert_eq!(e.operation, "CreateKey");
+        assert!(
+            e.message
+                .contains("AWS's answer to CreateKey (HTTP 400) could not be decoded"),
+            "{e:?}"
+        );
+        let text = Error::aws("creating the key", e).render();
+        assert!(text.contains("could not be decoded"), "{text}");
     }
 }
