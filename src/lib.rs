@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod exposure;
 pub mod init;
 pub mod lambda;
 pub mod log_archive;

@@ -78,6 +78,7 @@ pub async fn observe<C: Connect>(
             key: found.key,
             other_keys: found.other_keys,
             unreadable_keys: found.unreadable_keys,
+            organization_accounts: None,
             log_bucket: None,
         },
         first.keys,

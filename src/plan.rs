@@ -79,6 +79,9 @@ pub struct Observed {
     /// Keys the tag search skipped because their key policy does not let
     /// trailkey's role read them (their ARNs).
     pub unreadable_keys: Vec<String>,
+    /// The organization's account IDs, read only when a foreign statement
+    /// opens the key to an account trailkey does not know (`None`: not read).
+    pub organization_accounts: Option<Vec<String>>,
     /// The trail bucket as `roles.log_archive` reads it, read only when the
     /// trail would change and the role is set (`None`: not read).
     pub log_bucket: Option<LogBucket>,
@@ -1312,6 +1315,9 @@ fn findings(
     policy_unchanged: bool,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some(current) = current {
+        out.extend(crate::exposure::findings(desired, observed, current));
+    }
     if let (Some(k), Some(current)) = (&observed.key, current) {
         out.extend(policy_findings(
             desired,

@@ -110,6 +110,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         key: None,
         other_keys: Vec::new(),
         unreadable_keys: Vec::new(),
+        organization_accounts: None,
         other_trails: Vec::new(),
         log_bucket: None,
     }
@@ -2248,4 +2249,138 @@ fn protect_denies_the_three_calls_to_all_but_trailkeys_role_and_the_admins() {
         .clone()
         .unwrap();
     assert_eq!(diff.removed, [policy::PROTECT_SID]);
+}
+
+// ---------------------------------------------------------------------------
+// Who else the key policy lets in
+
+/// The converged state with `statement` added to the key policy.
+fn converged_with(statement: Value) -> (Desired, Observed) {
+    let (desired, mut observed) = converged();
+    let key = observed.key.as_mut().unwrap();
+    let mut policy: Value = serde_json::from_str(&key.policy).unwrap();
+    policy["Statement"].as_array_mut().unwrap().push(statement);
+    key.policy = policy.to_string();
+    (desired, observed)
+}
+
+fn grant(sid: &str, principal: Value, action: &str, condition: Option<Value>) -> Value {
+    let mut s = json!({"Sid": sid, "Effect": "Allow", "Principal": principal, "Action": action, "Resource": "*"});
+    if let Some(c) = condition {
+        s["Condition"] = c;
+    }
+    s
+}
+
+fn exposure(desired: &Desired, observed: &Observed) -> Vec<String> {
+    let planned = plan(desired, observed).unwrap();
+    warnings(&planned)
+        .into_iter()
+        .filter(|w| w.contains("decrypt with the key or manage it"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_statement_that_opens_the_key_to_anyone_is_a_warning() {
+    for principal in [json!("*"), json!({"AWS": "*"})] {
+        let (d, o) = converged_with(grant("Public", principal.clone(), "kms:Decrypt", None));
+        let w = exposure(&d, &o);
+        assert_eq!(w.len(), 1, "{principal}: {w:?}");
+        assert!(w[0].contains("\"Public\" lets anyone"), "{w:?}");
+        // Narrowed to the organization, or to a known account: not anyone.
+        let org = json!({"StringEquals": {"aws:PrincipalOrgID": o.organization.id}});
+        let (d, o) = converged_with(grant(
+            "OrgOnly",
+            principal.clone(),
+            "kms:Decrypt",
+            Some(org),
+        ));
+        assert!(exposure(&d, &o).is_empty());
+        let caller = json!({"StringEquals": {"kms:CallerAccount": "222222222222"}});
+        let (d, o) = converged_with(grant("LogArchive", principal, "kms:*", Some(caller)));
+        assert!(exposure(&d, &o).is_empty());
+    }
+    // NotPrincipal in an Allow lets in everyone else.
+    let mut s = grant("AllBut", json!({"AWS": "*"}), "kms:Decrypt", None);
+    s.as_object_mut().unwrap().remove("Principal");
+    s["NotPrincipal"] = json!({"AWS": "arn:aws:iam::999999999999:root"});
+    let (d, o) = converged_with(s);
+    assert_eq!(exposure(&d, &o).len(), 1);
+}
+
+#[test]
+fn an_account_outside_the_organization_is_a_warning_once_the_accounts_are_read() {
+    let outside = json!({"AWS": "arn:aws:iam::666666666666:root"});
+    let (d, mut o) = converged_with(grant("Backdoor", outside, "kms:*", None));
+    assert!(
+        crate::exposure::needs_accounts(&d, &o),
+        "an account trailkey does not know"
+    );
+    o.organization_accounts = Some(vec!["333333333333".to_owned(), "444455556666".to_owned()]);
+    assert!(!crate::exposure::needs_accounts(&d, &o));
+    let w = exposure(&d, &o);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("\"Backdoor\" lets arn:aws:iam::666666666666:root, of account 666666666666, outside the organization"), "{w:?}");
+    // An account of the organization, without [readers]: fine.
+    let inside = json!({"AWS": "arn:aws:iam::444455556666:role/SIEM"});
+    let (d, mut o) = converged_with(grant("Siem", inside, "kms:Decrypt", None));
+    o.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    assert!(exposure(&d, &o).is_empty());
+    // What only describes or encrypts is not decrypting or managing.
+    let (d, o) = converged_with(grant("Describe", json!("*"), "kms:DescribeKey", None));
+    assert!(exposure(&d, &o).is_empty());
+    assert!(!crate::exposure::needs_accounts(&d, &o));
+    // A NotAction that leaves kms:Decrypt in.
+    let mut s = grant(
+        "Most",
+        json!({"AWS": "arn:aws:iam::666666666666:root"}),
+        "x",
+        None,
+    );
+    s.as_object_mut().unwrap().remove("Action");
+    s["NotAction"] = json!(["kms:PutKeyPolicy"]);
+    let (d, mut o) = converged_with(s);
+    o.organization_accounts = Some(Vec::new());
+    assert_eq!(exposure(&d, &o).len(), 1);
+}
+
+#[test]
+fn with_readers_declared_an_undeclared_principal_is_a_warning() {
+    let text = "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n[readers]\nprincipals = [\"arn:aws:iam::444455556666:role/SIEM\"]\n";
+    let desired = crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap();
+    let (_, mut observed) = converged_with(grant(
+        "Other",
+        json!({"AWS": "arn:aws:iam::444455556666:role/Analyst"}),
+        "kms:Decrypt",
+        None,
+    ));
+    observed.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    let w: Vec<String> = plan(&desired, &observed)
+        .unwrap()
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("decrypt with the key or manage it"))
+        .map(|f| f.message.clone())
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("neither one of trailkey's principals nor a declared reader"),
+        "{w:?}"
+    );
+    // The declared reader, by any case of its name, is fine.
+    let (_, mut observed) = converged_with(grant(
+        "Siem",
+        json!({"AWS": "arn:aws:iam::444455556666:role/siem"}),
+        "kms:Decrypt",
+        None,
+    ));
+    observed.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    assert!(
+        plan(&desired, &observed)
+            .unwrap()
+            .findings
+            .iter()
+            .all(|f| !f.message.contains("decrypt with the key or manage it"))
+    );
 }

@@ -229,8 +229,21 @@ impl<C: Connect> Reconcile<'_, C> {
     /// change needs and plans again: the trail's tags for the Control Tower
     /// guard and, with `roles.log_archive`, the bucket's configuration, at
     /// the same time (a no-op plan never pays for them). Returns the plan
-    /// and what it was made from.
+    /// and what it was made from. When a foreign statement of the key
+    /// policy opens the key to an account trailkey does not know, the
+    /// organization's accounts are read first, to tell whether it is in the
+    /// organization (a converged policy without such a statement never
+    /// pays for it).
     async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
+        if crate::exposure::needs_accounts(self.desired, &observed) {
+            let accounts = self.connect.management().list_accounts().await.map_err(|e| {
+                Error::aws(
+                    "listing the organization's accounts, for an account a key policy statement names (organizations:ListAccounts)",
+                    e,
+                )
+            })?;
+            observed.organization_accounts = Some(accounts.into_iter().map(|a| a.id).collect());
+        }
         let mut plan = plan::plan(self.desired, &observed)?;
         if !plan.changes_trail() {
             log_plan(&plan);

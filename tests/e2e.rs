@@ -884,4 +884,12 @@ fn a_planted_key_with_trailkeys_tags_and_a_grant_of_its_own_is_not_adopted() {
             .ends_with(&key_id),
         "{state:#}"
     );
+    // Its grant is kept, and every plan says what it opens.
+    let plan = moto.run(&seed.config, &["plan"]);
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("\"Backdoor\" lets arn:aws:iam::666666666666:root, of account 666666666666, outside the organization"),
+        "{}",
+        transcript(&plan)
+    );
 }
