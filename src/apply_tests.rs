@@ -2864,3 +2864,47 @@ fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
     assert!(count(&fake, "DescribeKey") >= 3, "{:?}", fake.calls());
     assert!(waited >= std::time::Duration::from_secs(4), "{waited:?}");
 }
+
+/// A foreign Deny that keeps CloudTrail from encrypting: apply still makes
+/// its own changes, then fails with the error finding; with nothing left to
+/// do, it fails the same way.
+#[test]
+fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    edit_policy(&fake, |s| {
+        s.push(json!({"Sid": "NoTrail", "Effect": "Deny",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*", "Resource": "*"}));
+    });
+    rotation_off(&fake);
+    let run = || {
+        let command = crate::cli::Command::Apply {
+            auto_approve: true,
+            format: crate::cli::Format::Json,
+            policy_retry_timeout: 0,
+            propagation_timeout: 0,
+            wait_for_delivery: None,
+        };
+        let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
+            panic!("apply talks to AWS");
+        };
+        block_on(crate::run_online(&fake, &desired, command, view))
+    };
+    for round in ["with a change", "with nothing to do"] {
+        let e = run().expect_err(round);
+        assert!(
+            e.to_string().starts_with(
+                "statement \"NoTrail\" explicitly denies kms:GenerateDataKey to CloudTrail"
+            ),
+            "{round}: {}",
+            e.render()
+        );
+        assert!(e.hint().contains("remove the foreign statement"), "{round}");
+        assert!(
+            only_key(&fake).rotation,
+            "{round}: apply made its own change"
+        );
+    }
+}

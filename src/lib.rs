@@ -281,12 +281,25 @@ fn show(outcome: Outcome, view: View) -> Result<Status, Error> {
     match outcome {
         Outcome::Planned(plan) => {
             show_plan(&plan, view.format);
+            // A broken setup comes before changes: a scheduled drift check
+            // must alert, and applying would not repair it.
+            if let Some(e) = plan::broken(&plan.findings).filter(|_| view.detailed_exitcode) {
+                return Err(e);
+            }
             if view.detailed_exitcode && plan.has_changes() {
                 return Ok(Status::ChangesPresent);
             }
         }
         Outcome::Policy(policy) => output::out(&format!("{}\n", policy::to_document(&policy))),
         Outcome::Applied { plan, done, result } => {
+            // What remains after apply: the verification's findings, or,
+            // when there was nothing to do, the plan's.
+            let remaining = if done.is_empty() {
+                &plan.findings
+            } else {
+                &result.findings
+            };
+            let broken = plan::broken(remaining).filter(|_| !view.destroy);
             let failure = result.delivery.as_deref().and_then(Delivery::failure);
             match (view.format, view.destroy) {
                 (Format::Json, _) => output::out(&render::apply_json(&plan, &done, result)),
@@ -304,7 +317,7 @@ fn show(outcome: Outcome, view: View) -> Result<Status, Error> {
                     }
                 }
             }
-            if let Some(e) = failure {
+            if let Some(e) = broken.or(failure) {
                 return Err(e);
             }
         }

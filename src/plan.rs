@@ -232,10 +232,31 @@ pub struct Finding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
-    /// Breaks or endangers log delivery; trailkey will not fix it.
+    /// The setup is broken (the trail cannot deliver logs, or they cannot
+    /// be read) and apply cannot fix it: `plan --detailed-exitcode` and
+    /// `apply` exit 1.
+    Error,
+    /// Endangers log delivery, or may break it; trailkey will not fix it.
     Warning,
     /// Worth knowing; nothing is wrong.
     Note,
+}
+
+/// The error for `findings` that hold an error-level finding: the setup is
+/// broken in a way apply does not fix, so `plan --detailed-exitcode` and
+/// `apply` exit 1 with it. Its message is the findings' text.
+pub fn broken(findings: &[Finding]) -> Option<Error> {
+    let errors: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.level == Level::Error)
+        .map(|f| f.message.as_str())
+        .collect();
+    (!errors.is_empty()).then(|| {
+        Error::check(
+            errors.join("\n"),
+            "remove the foreign statement from the key policy, or narrow it so that it no longer denies CloudTrail or the Log Archive account (trailkey never changes statements it does not own), then run `trailkey plan` again",
+        )
+    })
 }
 
 /// Where the plan applies; shown above the changes.
@@ -1389,14 +1410,17 @@ fn policy_findings(
 ) -> Vec<Finding> {
     let partition = desired.partition();
     let root = |account: &str| format!("arn:{partition}:iam::{account}:root");
+    // (ARN, description, whether a Deny of kms:Decrypt to it breaks the setup)
     let mut readers = vec![
         (
             root(desired.log_archive.as_str()),
-            "the Log Archive account".to_owned(),
+            "the Log Archive account",
+            true,
         ),
         (
             root(&observed.organization.management_account),
-            "the management account".to_owned(),
+            "the management account",
+            false,
         ),
     ];
     readers.extend(
@@ -1404,29 +1428,39 @@ fn policy_findings(
             .readers
             .accounts
             .iter()
-            .map(|a| (root(a.as_str()), "the declared reader account".to_owned())),
+            .map(|a| (root(a.as_str()), "the declared reader account", false)),
     );
     readers.extend(
         desired
             .readers
             .principals
             .iter()
-            .map(|p| (p.arn.clone(), "the declared reader".to_owned())),
+            .map(|p| (p.arn.clone(), "the declared reader", false)),
     );
-    let readers: Vec<(&str, &str)> = readers
+    let readers: Vec<policy::Reader<'_>> = readers
         .iter()
-        .map(|(arn, what)| (arn.as_str(), what.as_str()))
-        .collect();
-    let mut out: Vec<Finding> = policy::blocking_denies(current, partition, &readers)
-        .into_iter()
-        .map(|deny| Finding {
-            level: Level::Warning,
-            message: format!(
-                "{deny}. trailkey does not change statements it does not own: remove or narrow that statement in the key policy of {}",
-                k.info.arn
-            ),
+        .map(|(arn, what, essential)| policy::Reader {
+            arn,
+            what,
+            essential: *essential,
         })
         .collect();
+    let key = policy::KeyArn::Known(&k.info.arn);
+    let mut out: Vec<Finding> =
+        policy::blocking_denies(current, partition, key, &observed.trail.arn, &readers)
+            .into_iter()
+            .map(|deny| Finding {
+                level: if deny.breaks_delivery {
+                    Level::Error
+                } else {
+                    Level::Warning
+                },
+                message: format!(
+                    "{}. trailkey does not change statements it does not own: remove or narrow that statement in the key policy of {}",
+                    deny.message, k.info.arn
+                ),
+            })
+            .collect();
     out.extend(
         policy::unknown_reserved_sids(current)
             .into_iter()

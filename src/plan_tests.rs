@@ -1413,58 +1413,229 @@ fn warnings(planned: &Plan) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn a_foreign_deny_on_cloudtrail_or_the_readers_is_a_warning_not_a_change() {
-    let (desired, mut observed) = converged();
-    let deny = |sid: &str, principal: Value, action: Value| json!({"Sid": sid, "Effect": "Deny", "Principal": principal, "Action": action, "Resource": "*"});
-    let mut policy = ours(&desired);
-    let list = policy["Statement"].as_array_mut().unwrap();
-    list.push(deny(
-        "NoTrail",
-        json!({"Service": "cloudtrail.amazonaws.com"}),
-        json!("kms:GenerateDataKey*"),
-    ));
-    list.push(deny(
-        "NoReaders",
-        json!({"AWS": LOG_ARCHIVE}),
-        json!(["kms:*"]),
-    ));
-    list.push(deny("NoOne", json!("*"), json!("kms:Decrypt")));
-    // Not blocking: another principal, or an action CloudTrail does not need.
-    list.push(deny(
-        "Unrelated",
-        json!({"AWS": "arn:aws:iam::444444444444:root"}),
-        json!("kms:*"),
-    ));
-    list.push(deny(
-        "NoDelete",
-        json!("*"),
-        json!("kms:ScheduleKeyDeletion"),
-    ));
-    observed.key.as_mut().unwrap().policy = policy.to_string();
+/// The plan's findings of `level`, in order.
+fn at_level(planned: &Plan, level: Level) -> Vec<&str> {
+    planned
+        .findings
+        .iter()
+        .filter(|f| f.level == level)
+        .map(|f| f.message.as_str())
+        .collect()
+}
 
-    let planned = plan(&desired, &observed).unwrap();
+/// `converged()` with `extra` statements added to the key policy, planned.
+fn planned_with_statements(extra: Vec<Value>) -> Plan {
+    let (desired, mut observed) = converged();
+    let mut policy = ours(&desired);
+    policy["Statement"].as_array_mut().unwrap().extend(extra);
+    observed.key.as_mut().unwrap().policy = policy.to_string();
+    plan(&desired, &observed).unwrap()
+}
+
+fn deny(sid: &str, principal: Value, action: Value) -> Value {
+    json!({"Sid": sid, "Effect": "Deny", "Principal": principal, "Action": action, "Resource": "*"})
+}
+
+#[test]
+fn a_foreign_deny_that_breaks_delivery_is_an_error_not_a_change() {
+    let cloudtrail = || json!({"Service": "cloudtrail.amazonaws.com"});
+    let planned = planned_with_statements(vec![
+        deny("NoTrail", cloudtrail(), json!("kms:GenerateDataKey*")),
+        deny("NoReaders", json!({"AWS": LOG_ARCHIVE}), json!(["kms:*"])),
+        deny("NoOne", json!("*"), json!("kms:Decrypt")),
+        // Warnings only: CloudTrail's Decrypt (needed with an S3 Bucket
+        // Key), the management account's, and a Deny under conditions.
+        deny("NoTrailDecrypt", cloudtrail(), json!("kms:Decrypt")),
+        deny(
+            "NoManagement",
+            json!({"AWS": format!("arn:aws:iam::{MANAGEMENT}:root")}),
+            json!("kms:Decrypt"),
+        ),
+        {
+            let mut d = deny(
+                "NoTrailFromVpc",
+                cloudtrail(),
+                json!("kms:GenerateDataKey*"),
+            );
+            d["Condition"] = json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}});
+            d
+        },
+        // Not blocking: another principal, or an action nobody needs.
+        deny(
+            "Unrelated",
+            json!({"AWS": "arn:aws:iam::444444444444:root"}),
+            json!("kms:*"),
+        ),
+        deny("NoDelete", json!("*"), json!("kms:ScheduleKeyDeletion")),
+    ]);
     assert!(
         !planned.has_changes(),
         "trailkey never overrides a foreign statement"
     );
+    let errors = at_level(&planned, Level::Error);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "statement \"NoTrail\" explicitly denies kms:GenerateDataKey to CloudTrail:"
+        ),
+        "{errors:#?}"
+    );
+    // The readers need kms:Decrypt only.
+    assert!(errors[1].starts_with("statement \"NoReaders\" explicitly denies kms:Decrypt to the Log Archive account (222222222222):"), "{errors:#?}");
+    assert!(errors[2].starts_with("statement \"NoOne\" explicitly denies kms:Decrypt to CloudTrail, the Log Archive account (222222222222) and the management account (333333333333):"), "{errors:#?}");
+    assert!(errors.iter().all(|e| e.contains(&format!(
+        "remove or narrow that statement in the key policy of {KEY_ARN}"
+    ))));
     let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(
         warnings[0].starts_with(
-            "statement \"NoTrail\" explicitly denies kms:GenerateDataKey to CloudTrail"
-        )
+            "statement \"NoTrailDecrypt\" explicitly denies kms:Decrypt to CloudTrail:"
+        ),
+        "{warnings:#?}"
     );
-    assert!(warnings[1].contains("\"NoReaders\" explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to the Log Archive account (222222222222)"));
-    assert!(warnings[2].contains("\"NoOne\" explicitly denies kms:Decrypt to everyone"));
-    let note = planned
-        .findings
-        .iter()
-        .find(|f| f.level == Level::Note)
-        .unwrap();
+    assert!(warnings[1].starts_with("statement \"NoManagement\" explicitly denies kms:Decrypt to the management account (333333333333):"), "{warnings:#?}");
+    assert!(warnings[2].starts_with("statement \"NoTrailFromVpc\" may deny kms:GenerateDataKey to CloudTrail (under conditions trailkey does not evaluate):"), "{warnings:#?}");
+    let broken = crate::plan::broken(&planned.findings).expect("an error");
     assert!(
-        note.message
-            .contains("\"NoTrail\", \"NoReaders\", \"NoOne\", \"Unrelated\", \"NoDelete\"")
+        broken.to_string().contains("\"NoTrail\"") && broken.to_string().contains("\"NoOne\""),
+        "{broken}"
+    );
+    assert!(broken.hint().contains("remove the foreign statement"));
+    let note = at_level(&planned, Level::Note);
+    assert!(
+        note[0].contains("\"NoTrail\", \"NoReaders\", \"NoOne\", \"NoTrailDecrypt\", \"NoManagement\", \"NoTrailFromVpc\", \"Unrelated\", \"NoDelete\""),
+        "{note:?}"
+    );
+}
+
+/// `NotPrincipal`, `NotAction` and `NotResource` deny everything except
+/// what they list; `Resource` limits a Deny to the keys it names.
+#[test]
+fn foreign_denies_read_not_elements_and_resources_as_iam_does() {
+    let cloudtrail = || json!({"Service": "cloudtrail.amazonaws.com"});
+    let level_of = |statement: Value| -> Vec<(Level, String)> {
+        planned_with_statements(vec![statement])
+            .findings
+            .into_iter()
+            .filter(|f| f.level != Level::Note)
+            .map(|f| (f.level, f.message))
+            .collect()
+    };
+    let with = |mut d: Value, field: &str, value: Value| {
+        if field.starts_with("Not") {
+            d.as_object_mut()
+                .unwrap()
+                .remove(field.trim_start_matches("Not"));
+        }
+        d[field] = value;
+        d
+    };
+    let encrypt = || deny("D", cloudtrail(), json!("kms:GenerateDataKey*"));
+
+    // NotPrincipal exempting CloudTrail: CloudTrail may encrypt, and the
+    // readers do not need kms:GenerateDataKey*.
+    assert_eq!(level_of(with(encrypt(), "NotPrincipal", cloudtrail())), []);
+    // NotPrincipal exempting someone else: CloudTrail is denied.
+    let f = level_of(with(
+        encrypt(),
+        "NotPrincipal",
+        json!({"AWS": format!("arn:aws:iam::{SECURITY_TOOLING}:root")}),
+    ));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].0, Level::Error);
+    assert!(
+        f[0].1.contains("denies kms:GenerateDataKey to CloudTrail"),
+        "{f:#?}"
+    );
+    // NotPrincipal naming a role of the Log Archive account but not the
+    // account: the account is still denied ("you must also specify the
+    // account ARN").
+    let decrypt = || deny("D", json!("*"), json!("kms:Decrypt"));
+    let role = format!("arn:aws:iam::{LOG_ARCHIVE}:role/Reader");
+    let f = level_of(with(
+        decrypt(),
+        "NotPrincipal",
+        json!({"AWS": [role], "Service": "cloudtrail.amazonaws.com"}),
+    ));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].1.contains(
+            "kms:Decrypt to the Log Archive account (222222222222) and the management account"
+        ),
+        "{f:#?}"
+    );
+    let f = level_of(with(
+        decrypt(),
+        "NotPrincipal",
+        json!({"AWS": [LOG_ARCHIVE, MANAGEMENT], "Service": "cloudtrail.amazonaws.com"}),
+    ));
+    assert_eq!(f, []);
+
+    // NotAction excluding GenerateDataKey*: CloudTrail may still encrypt;
+    // its DescribeKey and Decrypt are denied (warning).
+    let f = level_of(with(
+        encrypt(),
+        "NotAction",
+        json!(["kms:GenerateDataKey*"]),
+    ));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].0, Level::Warning);
+    assert!(
+        f[0].1
+            .contains("explicitly denies kms:DescribeKey, kms:Decrypt to CloudTrail:"),
+        "{f:#?}"
+    );
+    assert_eq!(level_of(with(encrypt(), "NotAction", json!(["kms:*"]))), []);
+
+    // Resource naming another key: not this key's statement.
+    let other = "arn:aws:kms:us-east-1:111111111111:key/0000aaaa-0000-4000-8000-00000000ffff";
+    assert_eq!(level_of(with(encrypt(), "Resource", json!(other))), []);
+    assert_eq!(
+        level_of(with(
+            encrypt(),
+            "Resource",
+            json!("arn:aws:kms:us-east-1:111111111111:alias/*")
+        )),
+        []
+    );
+    // Resource naming this key, exactly or by a pattern: it counts.
+    for named in [
+        json!(KEY_ARN),
+        json!([other, KEY_ARN]),
+        json!("arn:aws:kms:*:111111111111:key/*"),
+        json!("arn:aws:kms:us-east-1:111111111111:key/1234abcd-*"),
+    ] {
+        let f = level_of(with(encrypt(), "Resource", named.clone()));
+        assert_eq!(
+            f.iter().map(|f| f.0).collect::<Vec<_>>(),
+            [Level::Error],
+            "{named}: {f:#?}"
+        );
+    }
+    // NotResource: every key but those listed.
+    assert_eq!(level_of(with(encrypt(), "NotResource", json!(KEY_ARN))), []);
+    assert_eq!(level_of(with(encrypt(), "NotResource", json!("*"))), []);
+    let f = level_of(with(encrypt(), "NotResource", json!(other)));
+    assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), [Level::Error]);
+
+    // Conditions on aws:SourceArn alone are evaluated for the trail.
+    let on_source = |op: &str, arn: &str| {
+        let mut d = encrypt();
+        d["Condition"] = json!({op: {"aws:SourceArn": arn}});
+        level_of(d).into_iter().map(|f| f.0).collect::<Vec<_>>()
+    };
+    assert_eq!(on_source("StringEquals", TRAIL_ARN), [Level::Error]);
+    assert_eq!(
+        on_source("ArnLike", "arn:aws:cloudtrail:*:333333333333:trail/*"),
+        [Level::Error]
+    );
+    assert_eq!(on_source("StringEquals", OTHER_TRAIL_ARN), []);
+    assert_eq!(on_source("StringNotEquals", TRAIL_ARN), []);
+    assert_eq!(on_source("StringNotLike", OTHER_TRAIL_ARN), [Level::Error]);
+    assert_eq!(
+        on_source("StringEqualsIfExists", TRAIL_ARN),
+        [Level::Warning]
     );
 }
 
@@ -2091,7 +2262,7 @@ fn a_foreign_deny_on_a_declared_reader_is_a_warning_not_a_change() {
     let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(warnings[0].starts_with("statement \"NoSiem\" explicitly denies kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
-    assert!(warnings[1].contains("\"NoSiemAccount\" explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
+    assert!(warnings[1].contains("\"NoSiemAccount\" explicitly denies kms:Decrypt to the declared reader (arn:aws:iam::777788889999:role/SIEM)"), "{warnings:#?}");
     assert!(warnings[2].contains("\"NoReaderAccount\" explicitly denies kms:Decrypt to the declared reader account (444455556666)"), "{warnings:#?}");
 }
 

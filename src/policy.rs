@@ -468,75 +468,298 @@ fn differing<'v>(
     }
 }
 
-/// The actions CloudTrail and the log readers need.
-const NEEDED_ACTIONS: &[&str] = &["kms:GenerateDataKey", "kms:DescribeKey", "kms:Decrypt"];
+/// The actions CloudTrail needs on the key.
+const CLOUDTRAIL_NEEDS: &[&str] = &["kms:GenerateDataKey", "kms:DescribeKey", "kms:Decrypt"];
+/// The action the log readers need: they only decrypt log files.
+const READERS_NEED: &[&str] = &["kms:Decrypt"];
+/// CloudTrail's service principal.
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
-/// Foreign `Deny` statements that may block CloudTrail or the log readers,
-/// each described in a sentence. `readers` are (principal ARN, description):
-/// an account's root, or a role or user, which a Deny on its account's root
-/// blocks too.
-pub fn blocking_denies(policy: &Value, partition: &str, readers: &[(&str, &str)]) -> Vec<String> {
+/// The key whose policy is read, as a `Resource` element names it.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyArn<'a> {
+    /// An existing key, by its ARN.
+    Known(&'a str),
+    /// A key not created yet: `prefix` is `arn:<p>:kms:<region>:<account>:key/`,
+    /// and only a pattern that matches every key ID after it names the key.
+    New { prefix: &'a str },
+}
+
+/// A principal trailkey's statements let use the key, as the analysis of
+/// foreign `Deny` statements sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    /// An account's root (which stands for every principal of the account),
+    /// or a role or user ARN.
+    pub arn: &'a str,
+    /// How the finding names it.
+    pub what: &'a str,
+    /// Whether a `Deny` of `kms:Decrypt` to it breaks the setup: the Log
+    /// Archive account, which owns the log files.
+    pub essential: bool,
+}
+
+/// A foreign `Deny` statement that denies, or may deny, what CloudTrail or
+/// a reader needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockingDeny {
+    /// Which statement denies what to whom, in a sentence.
+    pub message: String,
+    /// The statement certainly denies CloudTrail `kms:GenerateDataKey*` for
+    /// the trail, or the Log Archive account `kms:Decrypt`: the trail cannot
+    /// deliver readable logs, and only removing the statement fixes it.
+    pub breaks_delivery: bool,
+}
+
+/// Whether a statement applies to a request, as far as trailkey can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    Yes,
+    /// The statement has conditions trailkey does not evaluate.
+    Maybe,
+    No,
+}
+
+/// Foreign `Deny` statements that deny, or may deny, CloudTrail or the log
+/// readers what they need on the key `key`, for the trail `trail_arn`.
+///
+/// A statement applies to a request when its principal, action and
+/// resource all match and its conditions hold (IAM User Guide, "Policy
+/// evaluation logic"); each element is read as IAM reads it:
+/// - `NotPrincipal` denies everyone *except* the principals it lists. A
+///   role or user is exempt only when its account's root is listed too
+///   ("you must also specify the account ARN of the not-denied principal",
+///   IAM User Guide, "AWS JSON policy elements: NotPrincipal");
+/// - `NotAction` denies every action except those it lists;
+/// - `Resource` names the key when it is `*` (a key policy applies to its
+///   own key only, so `*` is that key) or an ARN pattern that matches the
+///   key's ARN; `NotResource` denies every resource except those it lists.
+///
+/// Conditions are evaluated for CloudTrail when they only test
+/// `aws:SourceArn` with a string or ARN operator (CloudTrail sends the
+/// trail's ARN); any other condition makes the statement one that "may
+/// deny", never one that breaks delivery.
+pub fn blocking_denies(
+    policy: &Value,
+    partition: &str,
+    key: KeyArn<'_>,
+    trail_arn: &str,
+    readers: &[Reader<'_>],
+) -> Vec<BlockingDeny> {
     let mut out = Vec::new();
     for s in statements(policy) {
         if is_ours(s) || s.get("Effect").and_then(Value::as_str) != Some("Deny") {
             continue;
         }
         let n = normalize_statement(s, partition);
-        let mut whom = Vec::new();
-        if s.get("NotPrincipal").is_some() || principal_has(&n, "AWS", "*") {
-            whom.push("everyone, CloudTrail and the log readers included".to_owned());
-        } else {
-            if principal_has(&n, "Service", "cloudtrail.amazonaws.com") {
-                whom.push("CloudTrail".to_owned());
-            }
-            for (arn, what) in readers {
-                let account = arn.split(':').nth(4).unwrap_or_default();
-                let root = format!("arn:{partition}:iam::{account}:root");
-                if principal_has(&n, "AWS", arn) || principal_has(&n, "AWS", &root) {
-                    let shown = if *arn == root { account } else { arn };
-                    whom.push(format!("{what} ({shown})"));
-                }
-            }
-        }
-        let actions: Vec<&str> = match (n.get("Action"), n.get("NotAction")) {
-            (Some(Value::Array(patterns)), _) => NEEDED_ACTIONS
-                .iter()
-                .copied()
-                .filter(|a| {
-                    patterns
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .any(|p| wildcard_match(p, &a.to_ascii_lowercase()))
-                })
-                .collect(),
-            (_, Some(Value::Array(patterns))) => NEEDED_ACTIONS
-                .iter()
-                .copied()
-                .filter(|a| {
-                    !patterns
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .any(|p| wildcard_match(p, &a.to_ascii_lowercase()))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        if whom.is_empty() || actions.is_empty() {
+        if !names_key(&n, key) {
             continue;
         }
-        let conditional = if s.get("Condition").is_some() {
-            " (under conditions)"
+        let denied = |needed: &[&'static str]| denied_actions(&n, needed);
+        // (whom, actions, certain, breaks) for each principal denied.
+        let mut hits: Vec<(String, Vec<&str>, bool, bool)> = Vec::new();
+        if denies_principal(&n, "Service", CLOUDTRAIL, None) {
+            let applies = if s.get("Condition").is_some() {
+                source_arn_condition(&n, trail_arn)
+            } else {
+                Applies::Yes
+            };
+            let actions = denied(CLOUDTRAIL_NEEDS);
+            if applies != Applies::No && !actions.is_empty() {
+                let certain = applies == Applies::Yes;
+                let breaks = certain && actions.contains(&"kms:GenerateDataKey");
+                hits.push(("CloudTrail".to_owned(), actions, certain, breaks));
+            }
+        }
+        for reader in readers {
+            let account = reader.arn.split(':').nth(4).unwrap_or_default();
+            let root = format!("arn:{partition}:iam::{account}:root");
+            let actions = denied(READERS_NEED);
+            if actions.is_empty() || !denies_principal(&n, "AWS", reader.arn, Some(&root)) {
+                continue;
+            }
+            let certain = s.get("Condition").is_none();
+            let shown = if reader.arn == root {
+                account
+            } else {
+                reader.arn
+            };
+            hits.push((
+                format!("{} ({shown})", reader.what),
+                actions,
+                certain,
+                certain && reader.essential,
+            ));
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        let certain = hits.iter().all(|h| h.2);
+        let breaks_delivery = hits.iter().any(|h| h.3);
+        // Principals denied the same actions are named together.
+        let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
+        for (whom, actions, _, _) in hits {
+            match groups.iter_mut().find(|(a, _)| *a == actions) {
+                Some((_, names)) => names.push(whom),
+                None => groups.push((actions, vec![whom])),
+            }
+        }
+        let what = groups
+            .iter()
+            .map(|(actions, whom)| format!("{} to {}", actions.join(", "), listing(whom)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let verb = if certain {
+            "explicitly denies"
         } else {
-            ""
+            "may deny"
         };
-        out.push(format!(
-            "statement {:?} explicitly denies {} to {}{conditional}: an explicit Deny overrides trailkey's Allow statements",
-            sid(s).unwrap_or("(no Sid)"),
-            actions.join(", "),
-            whom.join(" and ")
-        ));
+        let unsure = if certain {
+            ""
+        } else {
+            " (under conditions trailkey does not evaluate)"
+        };
+        out.push(BlockingDeny {
+            message: format!(
+                "statement {:?} {verb} {what}{unsure}: an explicit Deny overrides trailkey's Allow statements",
+                sid(s).unwrap_or("(no Sid)"),
+            ),
+            breaks_delivery,
+        });
     }
     out
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listing(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Which of `needed` the normalized statement's `Action` or `NotAction`
+/// covers: `NotAction` denies every action it does not list.
+fn denied_actions(normalized: &Value, needed: &[&'static str]) -> Vec<&'static str> {
+    let listed = |patterns: &Vec<Value>, action: &str| {
+        patterns
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|p| wildcard_match(p, &action.to_ascii_lowercase()))
+    };
+    match (normalized.get("Action"), normalized.get("NotAction")) {
+        (Some(Value::Array(patterns)), _) => needed
+            .iter()
+            .copied()
+            .filter(|a| listed(patterns, a))
+            .collect(),
+        (_, Some(Value::Array(patterns))) => needed
+            .iter()
+            .copied()
+            .filter(|a| !listed(patterns, a))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the normalized statement's principal covers `who` (of `kind`,
+/// `AWS` or `Service`). `root` is the account root of an AWS principal:
+/// `Principal` naming it covers every principal of the account, and
+/// `NotPrincipal` exempts a role or user only when it lists it.
+fn denies_principal(normalized: &Value, kind: &str, who: &str, root: Option<&str>) -> bool {
+    let listed = |element: &str, name: &str| {
+        normalized
+            .get(element)
+            .and_then(|p| p.get(kind))
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|v| v == name))
+    };
+    if normalized.get("NotPrincipal").is_some() {
+        let exempt = match root {
+            Some(root) => listed("NotPrincipal", root),
+            None => listed("NotPrincipal", who),
+        };
+        return !exempt;
+    }
+    principal_has(normalized, "AWS", "*")
+        || listed("Principal", who)
+        || root.is_some_and(|root| listed("Principal", root))
+}
+
+/// Whether the normalized statement's `Resource` or `NotResource` covers
+/// the key. With neither (KMS refuses such a policy), it does.
+fn names_key(normalized: &Value, key: KeyArn<'_>) -> bool {
+    let any = |element: &str| {
+        normalized
+            .get(element)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .any(|p| resource_matches(p, key))
+            })
+    };
+    match (any("Resource"), any("NotResource")) {
+        (Some(matched), _) => matched,
+        (None, Some(excluded)) => !excluded,
+        (None, None) => true,
+    }
+}
+
+/// Whether a `Resource` pattern names `key`. An ARN pattern is matched part
+/// by part (a `*` stays in its part); a pattern that is not a whole ARN is
+/// matched as one text. A key not created yet is named only by `*` or a
+/// pattern that matches every key of its account and Region.
+fn resource_matches(pattern: &str, key: KeyArn<'_>) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match key {
+        KeyArn::Known(arn) if pattern.split(':').count() >= 6 => arn_like(pattern, arn),
+        KeyArn::Known(arn) => wildcard_match(pattern, arn),
+        KeyArn::New { prefix } => {
+            // The pattern without its trailing stars must match a beginning
+            // of the prefix: the stars then take any key ID.
+            let head = pattern.trim_end_matches('*');
+            head.len() < pattern.len() && wildcard_match(&format!("{head}*"), prefix)
+        }
+    }
+}
+
+/// Whether a statement's conditions hold for CloudTrail writing for the
+/// trail `trail_arn`: evaluated when every condition tests `aws:SourceArn`
+/// with a string or ARN operator, [`Applies::Maybe`] otherwise.
+fn source_arn_condition(normalized: &Value, trail_arn: &str) -> Applies {
+    let Some(Value::Object(ops)) = normalized.get("Condition") else {
+        return Applies::Maybe;
+    };
+    let mut all = true;
+    for (op, keys) in ops {
+        let Value::Object(keys) = keys else {
+            return Applies::Maybe;
+        };
+        for (key, values) in keys {
+            if key != "aws:sourcearn" {
+                return Applies::Maybe;
+            }
+            let values: Vec<&str> = values
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let holds = match op.as_str() {
+                "StringEquals" => values.contains(&trail_arn),
+                "StringNotEquals" => !values.contains(&trail_arn),
+                "StringLike" => values.iter().any(|v| wildcard_match(v, trail_arn)),
+                "StringNotLike" => !values.iter().any(|v| wildcard_match(v, trail_arn)),
+                "ArnEquals" | "ArnLike" => values.iter().any(|v| arn_like(v, trail_arn)),
+                "ArnNotEquals" | "ArnNotLike" => !values.iter().any(|v| arn_like(v, trail_arn)),
+                _ => return Applies::Maybe,
+            };
+            all &= holds;
+        }
+    }
+    if all { Applies::Yes } else { Applies::No }
 }
 
 fn principal_has(normalized: &Value, kind: &str, who: &str) -> bool {
@@ -807,6 +1030,23 @@ mod tests {
                "Action": [action], "Resource": "*"})
     }
 
+    const KEY: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
+    const LOG_ARCHIVE: Reader<'static> = Reader {
+        arn: "arn:aws:iam::222222222222:root",
+        what: "the Log Archive account",
+        essential: true,
+    };
+
+    /// The messages of [`blocking_denies`] for the key [`KEY`], with the
+    /// Log Archive account as the only reader.
+    fn denies(policy: &Value) -> Vec<String> {
+        blocking_denies(policy, "aws", KeyArn::Known(KEY), TRAIL, &[LOG_ARCHIVE])
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
     fn with_statements(extra: Vec<Value>) -> Value {
         let mut policy = ours();
         policy["Statement"].as_array_mut().unwrap().extend(extra);
@@ -820,17 +1060,97 @@ mod tests {
     fn thirty_wildcards_in_a_foreign_deny_are_matched_at_once() {
         let action = format!("kms:{}q", "*".repeat(30));
         let policy = with_statements(vec![hostile_deny(action)]);
-        let readers = [("arn:aws:iam::222222222222:root", "the Log Archive account")];
-        assert_eq!(
-            blocking_denies(&policy, "aws", &readers),
-            Vec::<String>::new()
-        );
+        assert_eq!(denies(&policy), Vec::<String>::new());
         // The same stars before a letter the actions do end with: a match.
         let policy = with_statements(vec![hostile_deny(format!("kms:{}y", "*".repeat(30)))]);
-        let denies = blocking_denies(&policy, "aws", &readers);
+        let denies = denies(&policy);
         assert_eq!(denies.len(), 1, "{denies:?}");
         assert!(denies[0].contains("kms:DescribeKey"), "{denies:?}");
         assert!(!denies[0].contains("kms:Decrypt"), "{denies:?}");
+    }
+
+    /// A key not created yet is named only by `*` or a pattern that matches
+    /// every key of the account and Region.
+    #[test]
+    fn a_new_key_is_named_only_by_patterns_for_every_key_of_the_account() {
+        let new = KeyArn::New {
+            prefix: "arn:aws:kms:us-east-1:111111111111:key/",
+        };
+        for every in [
+            "*",
+            "arn:aws:kms:us-east-1:111111111111:key/*",
+            "arn:aws:kms:*:111111111111:*",
+            "arn:aws:kms:us-east-1:111111111111:k*",
+            "arn:aws:kms:*",
+        ] {
+            assert!(resource_matches(every, new), "{every}");
+        }
+        for some in [
+            KEY,
+            "arn:aws:kms:us-east-1:111111111111:key/1234*",
+            "arn:aws:kms:us-east-1:111111111111:alias/*",
+            "arn:aws:kms:us-east-1:444444444444:key/*",
+            "arn:aws:kms:eu-west-1:111111111111:key/*",
+        ] {
+            assert!(!resource_matches(some, new), "{some}");
+        }
+        // An existing key: its ARN, part by part.
+        assert!(resource_matches(
+            "arn:aws:kms:*:111111111111:key/*",
+            KeyArn::Known(KEY)
+        ));
+        assert!(!resource_matches(
+            "arn:aws:kms:*:*:key/0000*",
+            KeyArn::Known(KEY)
+        ));
+        // A Deny whose Resource names another key does not count, one that
+        // names this key or every key of the account does.
+        let mut deny = hostile_deny("kms:GenerateDataKey*".into());
+        deny["Resource"] = json!("arn:aws:kms:us-east-1:111111111111:key/0000*");
+        let policy = with_statements(vec![deny.clone()]);
+        let found = |key| blocking_denies(&policy, "aws", key, TRAIL, &[LOG_ARCHIVE]);
+        assert_eq!(found(new), []);
+        assert_eq!(found(KeyArn::Known(KEY)), []);
+        deny["Resource"] = json!("arn:aws:kms:us-east-1:111111111111:key/*");
+        let policy = with_statements(vec![deny]);
+        let found = |key| blocking_denies(&policy, "aws", key, TRAIL, &[LOG_ARCHIVE]);
+        assert!(found(new)[0].breaks_delivery);
+        assert!(found(KeyArn::Known(KEY))[0].breaks_delivery);
+    }
+
+    /// `NotPrincipal` exempts what it lists; the Log Archive account is
+    /// exempt only by its root, not by one of its roles.
+    #[test]
+    fn not_principal_exempts_only_what_it_lists() {
+        let mut deny = json!({"Sid": "D", "Effect": "Deny", "Action": "kms:*", "Resource": "*",
+            "NotPrincipal": {"Service": "cloudtrail.amazonaws.com"}});
+        let found = |deny: &Value| {
+            blocking_denies(
+                &with_statements(vec![deny.clone()]),
+                "aws",
+                KeyArn::Known(KEY),
+                TRAIL,
+                &[LOG_ARCHIVE],
+            )
+        };
+        let f = found(&deny);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.starts_with("statement \"D\" explicitly denies kms:Decrypt to the Log Archive account (222222222222):"), "{f:?}");
+        assert!(f[0].breaks_delivery);
+        deny["NotPrincipal"]["AWS"] = json!("arn:aws:iam::222222222222:role/Reader");
+        assert_eq!(found(&deny).len(), 1);
+        deny["NotPrincipal"]["AWS"] = json!("222222222222");
+        assert_eq!(found(&deny), []);
+        // Without CloudTrail in it, CloudTrail is denied too.
+        deny["NotPrincipal"] = json!({"AWS": "222222222222"});
+        let f = found(&deny);
+        assert!(
+            f[0].message.contains(
+                "explicitly denies kms:GenerateDataKey, kms:DescribeKey, kms:Decrypt to CloudTrail:"
+            ),
+            "{f:?}"
+        );
+        assert!(f[0].breaks_delivery);
     }
 
     /// A policy close to KMS's 32 KB limit, with 1,000 wildcards in one
@@ -853,11 +1173,7 @@ mod tests {
             size > MAX_POLICY_BYTES - 1024 && size <= MAX_POLICY_BYTES,
             "{size}"
         );
-        let readers = [("arn:aws:iam::222222222222:root", "the Log Archive account")];
-        assert_eq!(
-            blocking_denies(&policy, "aws", &readers),
-            Vec::<String>::new()
-        );
+        assert_eq!(denies(&policy), Vec::<String>::new());
         assert!(equivalent(&policy, &policy.clone(), "aws"));
         let d = diff(Some(&policy), &merge(Some(&policy), &ours()), "aws");
         assert!(d.is_empty(), "{d:?}");

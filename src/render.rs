@@ -185,6 +185,7 @@ pub fn plan_human(plan: &Plan) -> String {
 fn findings(out: &mut String, findings: &[Finding]) {
     for f in findings {
         let label = match f.level {
+            Level::Error => paint(RED.bold(), "Error:"),
             Level::Warning => paint(YELLOW.bold(), "Warning:"),
             Level::Note => paint(BOLD, "Note:"),
         };

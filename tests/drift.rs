@@ -399,22 +399,29 @@ fn foreign_statement_alone_is_no_drift_and_is_listed_as_kept() {
     assert!(c.moto.recorded().iter().all(|r| !is_write(r)), "no write");
 }
 
+/// A foreign Deny of kms:GenerateDataKey* to CloudTrail: the trail cannot
+/// deliver, and apply cannot fix it, so a scheduled drift check must alert.
 #[test]
-fn foreign_deny_blocking_cloudtrail_is_a_warning_trailkey_does_not_override() {
+fn foreign_deny_blocking_cloudtrail_is_an_error_trailkey_does_not_override() {
     let c = Converged::new();
     c.drift("policy-deny", &[]);
     c.moto.start_recording();
     let out = c.run(&["plan", "--detailed-exitcode", "--format", "json"]);
     assert_eq!(
         out.status.code(),
-        Some(0),
-        "nothing trailkey would change: {}",
+        Some(1),
+        "a broken setup fails the drift check: {}",
         transcript(&out)
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let warning = &json["findings"][0];
-    assert_eq!(warning["level"], "warning", "{json:#}");
-    let message = warning["message"].as_str().unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"add": 0, "change": 0, "destroy": 0}),
+        "nothing trailkey would change: {json:#}"
+    );
+    let error = &json["findings"][0];
+    assert_eq!(error["level"], "error", "{json:#}");
+    let message = error["message"].as_str().unwrap();
     assert!(
         message.contains(
             "\"DenyCloudTrailEncrypt\" explicitly denies kms:GenerateDataKey to CloudTrail"
@@ -425,15 +432,56 @@ fn foreign_deny_blocking_cloudtrail_is_a_warning_trailkey_does_not_override() {
         message.contains("does not change statements it does not own"),
         "{message}"
     );
-    let out = c.run(&["apply", "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"DenyCloudTrailEncrypt\""), "{stderr}");
+    assert!(stderr.contains("remove the foreign statement"), "{stderr}");
+    // Without --detailed-exitcode, plan only shows it.
+    let out = c.run(&["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("Warning: statement \"DenyCloudTrailEncrypt\"")
+        String::from_utf8_lossy(&out.stdout).contains("Error: statement \"DenyCloudTrailEncrypt\""),
+        "{}",
+        transcript(&out)
+    );
+    // Apply has nothing to write, shows the error and fails with it.
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Error: statement \"DenyCloudTrailEncrypt\""),
+        "{}",
+        transcript(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "\"DenyCloudTrailEncrypt\" explicitly denies kms:GenerateDataKey to CloudTrail"
+        ) && stderr.contains("remove the foreign statement"),
+        "{stderr}"
     );
     assert!(c.moto.recorded().iter().all(|r| !is_write(r)), "no write");
     let state = c.moto.state(&c.seed);
     assert!(statement(&trailkey_keys(&state)[0]["policy"], "DenyCloudTrailEncrypt").is_some());
+}
+
+/// The same Deny with `NotPrincipal` CloudTrail denies everyone *but*
+/// CloudTrail: nothing trailkey's statements allow is denied.
+#[test]
+fn foreign_deny_exempting_cloudtrail_is_no_finding() {
+    let c = Converged::new();
+    c.drift("policy-deny-not-cloudtrail", &[]);
+    let out = c.run(&["plan", "--detailed-exitcode", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "only the kept statement: {json:#}");
+    assert_eq!(findings[0]["level"], "note", "{json:#}");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"DenyOthersEncrypt\""),
+        "{json:#}"
+    );
 }
 
 /// A foreign Deny with 30 wildcards in one action: someone allowed

@@ -44,6 +44,8 @@ All kinds but trail-unencrypt, trail-alias and trail-validation-off need --secur
   policy-foreign             append a foreign Allow statement (Sid ThirdPartyAudit)
   policy-deny                append a foreign Deny (Sid DenyCloudTrailEncrypt) of
                              kms:GenerateDataKey* to cloudtrail.amazonaws.com
+  policy-deny-not-cloudtrail append a foreign Deny (Sid DenyOthersEncrypt) of
+                             kms:GenerateDataKey* to all but cloudtrail.amazonaws.com (NotPrincipal)
   policy-wildcard-deny       append a foreign Deny (Sid ManyWildcards) to CloudTrail of the
                              action kms:******************************q (30 wildcards)
   tags-remove                UntagResource ManagedBy and every repeated --tag-key
@@ -137,6 +139,7 @@ DRIFT_KINDS = {
     "policy-default": "replace the whole policy with KMS's default key policy",
     "policy-foreign": "append a foreign Allow statement (Sid ThirdPartyAudit)",
     "policy-deny": "append a foreign explicit Deny of kms:GenerateDataKey* to CloudTrail",
+    "policy-deny-not-cloudtrail": "append a foreign Deny of kms:GenerateDataKey* to all but CloudTrail",
     "policy-wildcard-deny": "append a foreign Deny to CloudTrail of kms: + 30 wildcards + q",
     "tags-remove": "UntagResource ManagedBy and every --tag-key",
 }
@@ -166,6 +169,16 @@ DENY_STATEMENT = {
     "Sid": "DenyCloudTrailEncrypt",
     "Effect": "Deny",
     "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "kms:GenerateDataKey*",
+    "Resource": "*",
+}
+
+# Added by `drift policy-deny-not-cloudtrail`: the same Deny for every
+# principal except CloudTrail, which therefore may still encrypt.
+DENY_OTHERS_STATEMENT = {
+    "Sid": "DenyOthersEncrypt",
+    "Effect": "Deny",
+    "NotPrincipal": {"Service": "cloudtrail.amazonaws.com"},
     "Action": "kms:GenerateDataKey*",
     "Resource": "*",
 }
@@ -641,6 +654,8 @@ def drift_policy(aws: Aws, kms: Any, key_id: str, args: argparse.Namespace) -> d
         append_statement(policy, FOREIGN_STATEMENT)
     elif args.kind == "policy-deny":
         append_statement(policy, DENY_STATEMENT)
+    elif args.kind == "policy-deny-not-cloudtrail":
+        append_statement(policy, DENY_OTHERS_STATEMENT)
     elif args.kind == "policy-wildcard-deny":
         append_statement(policy, WILDCARD_DENY_STATEMENT)
     elif args.kind == "policy-remove-statement":
