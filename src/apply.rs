@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
 use crate::error::{Error, Handling};
+use crate::escape::escape;
 use crate::observe;
 use crate::plan::{self, Address, Plan, Step};
 
@@ -187,10 +188,12 @@ impl Backoff {
             };
             let waited = turns
                 .wait(|attempt, attempts, wait| {
-                    tracing::info!(operation = e.operation, code = %e.code, wait = ?wait, attempt, "retrying");
+                    // The code is AWS's text: escaped, on stderr and in `-v` logs.
+                    let code = escape(&e.code);
+                    tracing::info!(operation = e.operation, code = %code, wait = ?wait, attempt, "retrying");
                     crate::output::err(&format!(
-                        "  {what} ({} returned {}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
-                        e.operation, e.code
+                        "  {what} ({} returned {code}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
+                        e.operation
                     ));
                 })
                 .await;
@@ -578,7 +581,7 @@ async fn alias_race<M: Management, K: KeyStore>(
     {
         // E.g. a tag-conditioned IAM policy that does not see the new key's
         // tags yet: the winner's key is fine; report the leftover.
-        tracing::warn!(key = %ours.arn, code = %e.code, "could not schedule deletion of this run's unused key");
+        tracing::warn!(key = %escape(&ours.arn), code = %escape(&e.code), "could not schedule deletion of this run's unused key");
         return Ok(Race::Lost(format!(
             "; the key this run created ({}) is unused, but scheduling its deletion failed ({}: {}): schedule it by hand with `aws kms schedule-key-deletion --key-id {}`",
             ours.arn, e.code, e.message, ours.key_id

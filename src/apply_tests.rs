@@ -2316,7 +2316,7 @@ fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
         &mut ui,
     ))
     .unwrap_err();
-    let Error::Check { message, hint } = &e else {
+    let Error::Check { message, hint, .. } = &e else {
         panic!("{e:?}")
     };
     assert!(message.contains("\"DenyWrongKMSKey\""), "{message}");

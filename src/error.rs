@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anstyle::{AnsiColor, Style};
 
 use crate::aws::AwsError;
+use crate::escape::escape;
 
 const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
 const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();
@@ -51,8 +52,15 @@ pub enum Error {
     /// `--delete-key` must not delete, ...). Found before any write, except
     /// by the verification after apply or destroy and by the deletion check
     /// made again right before `ScheduleKeyDeletion`.
-    #[error("{message}")]
-    Check { message: String, hint: String },
+    #[error("{message}{}", detail.as_deref().map(|d| format!("\n{d}")).unwrap_or_default())]
+    Check {
+        message: String,
+        /// Text trailkey rendered itself, shown as it is under the message
+        /// (the plan after an apply that did not converge): its renderer
+        /// escaped the outside values in it.
+        detail: Option<String>,
+        hint: String,
+    },
     /// The command cannot run as asked (e.g. apply without a terminal).
     #[error("{message}")]
     Usage { message: String, hint: String },
@@ -74,6 +82,21 @@ impl Error {
     pub fn check(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Check {
             message: message.into(),
+            detail: None,
+            hint: hint.into(),
+        }
+    }
+
+    /// A check error with `detail`, text trailkey rendered itself (line
+    /// breaks and colour codes kept), shown under the message.
+    pub fn check_with(
+        message: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Check {
+            message: message.into(),
+            detail: Some(detail.into()),
             hint: hint.into(),
         }
     }
@@ -116,7 +139,15 @@ impl Error {
                 source,
                 hint,
             },
-            Error::Check { message, hint } => Error::check(format!("{message}; {note}"), hint),
+            Error::Check {
+                message,
+                detail,
+                hint,
+            } => Error::Check {
+                message: format!("{message}; {note}"),
+                detail,
+                hint,
+            },
             Error::Usage { message, hint } => Error::usage(format!("{message}; {note}"), hint),
             Error::Conflict { message, hint } => {
                 Error::conflict(format!("{message}; {note}"), hint)
@@ -149,6 +180,11 @@ impl Error {
     }
 
     /// The same with ANSI colours, for `output::err` (which strips them where colour is off).
+    ///
+    /// What an error says holds outside text (AWS codes and messages, ARNs,
+    /// Sids, delivery errors), escaped here ([`escape`]): no outside text
+    /// starts a line or writes a colour code. A check error's `detail` is
+    /// trailkey's own rendering, shown as it is.
     pub fn render_styled(&self) -> String {
         let mut out = String::new();
         match self {
@@ -158,6 +194,8 @@ impl Error {
                 message,
                 ..
             } => {
+                // The user's own file, and the TOML parser's excerpt of it
+                // (tabs and line breaks in place): shown as it is.
                 let _ = writeln!(out, "{ERROR} invalid config {}", file.display());
                 if let Some(field) = field {
                     let _ = writeln!(out, "  field: {field}");
@@ -167,20 +205,28 @@ impl Error {
             Error::Aws {
                 context, source, ..
             } => {
-                let _ = writeln!(out, "{ERROR} {context}");
+                let _ = writeln!(out, "{ERROR} {}", escape(context));
                 let _ = writeln!(
                     out,
                     "  AWS {} returned {}: {}",
-                    source.operation, source.code, source.message
+                    escape(source.operation),
+                    escape(&source.code),
+                    escape(&source.message)
                 );
             }
-            Error::Check { message, .. }
-            | Error::Usage { message, .. }
-            | Error::Conflict { message, .. } => {
-                let _ = writeln!(out, "{ERROR} {message}");
+            Error::Check {
+                message, detail, ..
+            } => {
+                let _ = writeln!(out, "{ERROR} {}", escape(message));
+                if let Some(detail) = detail {
+                    let _ = writeln!(out, "{}", detail.trim_end_matches('\n'));
+                }
+            }
+            Error::Usage { message, .. } | Error::Conflict { message, .. } => {
+                let _ = writeln!(out, "{ERROR} {}", escape(message));
             }
         }
-        let _ = writeln!(out, "{HINT} {}", self.hint());
+        let _ = writeln!(out, "{HINT} {}", escape(self.hint()));
         out
     }
 }
@@ -1083,6 +1129,24 @@ mod tests {
         assert_eq!(
             handling("UpdateTrail", "ThrottlingException", ""),
             Some(Handling::SdkRetry)
+        );
+    }
+
+    #[test]
+    fn outside_text_is_escaped_and_a_check_detail_shown_as_it_is() {
+        let e = Error::aws(
+            "reading \u{1b}[2J",
+            AwsError::new("GetKeyPolicy", "Bad\r", "no\nhint: forged"),
+        );
+        assert_eq!(
+            e.render(),
+            "error: reading \\u{1b}[2J\n  AWS GetKeyPolicy returned Bad\\r: no\\nhint: forged\nhint: see the AWS message above; `trailkey plan` shows what trailkey would change\n"
+        );
+        let e = Error::check_with("apply \u{9b}31m", "plan:\n  line\n", "h\u{202e}")
+            .noting("after 2 writes");
+        assert_eq!(
+            e.render(),
+            "error: apply \\u{9b}31m; after 2 writes\nplan:\n  line\nhint: h\\u{202e}\n"
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod escape;
 pub mod exposure;
 pub mod init;
 pub mod lambda;
@@ -385,7 +386,8 @@ impl reconcile::Ui for Terminal {
 
     fn planning_again(&mut self, why: &str, plan: &Plan) {
         output::err(&format!(
-            "{why}\nPlanning again against the other run's key.\n"
+            "{}\nPlanning again against the other run's key.\n",
+            escape::escape(why)
         ));
         if plan.has_changes() {
             output::err(&render::plan_human(plan));

@@ -873,7 +873,7 @@ mod tests {
             "222222222222",
         )
         .unwrap_err();
-        let Error::Check { message, hint } = e else {
+        let Error::Check { message, hint, .. } = e else {
             panic!("{e:?}")
         };
         assert!(message.contains("\"DenyWrongKMSKey\""), "{message}");

@@ -21,6 +21,7 @@ use crate::aws::{Connect, Management, code};
 use crate::config::{Desired, Principal};
 use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
+use crate::escape::escape;
 use crate::observe;
 use crate::plan::{self, Address, Observed, Plan, Step};
 use crate::render::ApplyResult;
@@ -122,9 +123,9 @@ pub async fn run<C: Connect>(
     };
     let (observed, keys) = observe::observe(connect, desired).await?;
     tracing::info!(
-        trail = %observed.trail.arn,
-        trail_key = observed.trail.kms_key_id.as_deref().unwrap_or("none"),
-        key = observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
+        trail = %escape(&observed.trail.arn),
+        trail_key = %escape(observed.trail.kms_key_id.as_deref().unwrap_or("none")),
+        key = %escape(observed.key.as_ref().map_or("none", |k| k.info.arn.as_str())),
         "observed"
     );
     let run = Reconcile {
@@ -576,11 +577,9 @@ fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -
 
 /// The verification's error: the plan made after apply is not empty.
 fn not_converged(again: &Plan) -> Error {
-    Error::check(
-        format!(
-            "apply finished, but AWS does not show the desired state yet:\n{}",
-            crate::render::plan_human(again)
-        ),
+    Error::check_with(
+        "apply finished, but AWS does not show the desired state yet:",
+        crate::render::plan_human(again),
         "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
     )
 }

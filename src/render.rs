@@ -9,6 +9,7 @@ use serde_json::Value;
 use anstyle::{AnsiColor, Style};
 
 use crate::apply::Done;
+use crate::escape::escape;
 use crate::plan::{Action, Address, Change, Finding, KNOWN_AFTER_APPLY, Level, Plan, Summary};
 use crate::policy;
 
@@ -115,28 +116,31 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-/// A value as shown in the human plan.
+/// A value as shown in the human plan: JSON, with the control characters
+/// JSON leaves as they are (DEL, C1, bidi overrides) escaped too.
 fn show(v: &Value) -> String {
     match v {
         Value::String(s) if s == KNOWN_AFTER_APPLY => s.clone(),
-        other => other.to_string(),
+        other => escape(&other.to_string()).into_owned(),
     }
 }
 
-/// The human plan.
+/// The human plan. Every value from outside trailkey (ARNs, Sids, policy
+/// values, finding messages) is escaped ([`escape`]): only the renderer
+/// starts lines and writes colour codes.
 pub fn plan_human(plan: &Plan) -> String {
     let mut out = String::new();
     let t = &plan.target;
-    let _ = writeln!(out, "trail:  {}", t.trail_arn);
+    let _ = writeln!(out, "trail:  {}", escape(&t.trail_arn));
     let _ = writeln!(
         out,
         "key:    {} in Security Tooling account {} ({}){}",
-        t.alias,
-        t.security_tooling_account,
-        t.region,
+        escape(&t.alias),
+        escape(&t.security_tooling_account),
+        escape(&t.region),
         t.key_arn
             .as_deref()
-            .map(|a| format!("\n        {a}"))
+            .map(|a| format!("\n        {}", escape(a)))
             .unwrap_or_default()
     );
     let _ = writeln!(out);
@@ -157,7 +161,7 @@ pub fn plan_human(plan: &Plan) -> String {
             }
             if c.address != Address::KmsKeyPolicy || c.action == Action::Create {
                 for r in &c.reasons {
-                    let _ = writeln!(out, "      {}", paint(DIM, &format!("# {r}")));
+                    let _ = writeln!(out, "      {}", paint(DIM, &format!("# {}", escape(r))));
                 }
             }
         }
@@ -182,6 +186,9 @@ pub fn plan_human(plan: &Plan) -> String {
     out
 }
 
+/// Findings are trailkey's sentences with outside values in them (ARNs,
+/// Sids, AWS messages) and no line break or colour code of their own: the
+/// whole message is escaped.
 fn findings(out: &mut String, findings: &[Finding]) {
     for f in findings {
         let label = match f.level {
@@ -189,23 +196,33 @@ fn findings(out: &mut String, findings: &[Finding]) {
             Level::Warning => paint(YELLOW.bold(), "Warning:"),
             Level::Note => paint(BOLD, "Note:"),
         };
-        let _ = writeln!(out, "\n{label} {}", f.message);
+        let _ = writeln!(out, "\n{label} {}", escape(&f.message));
     }
 }
 
 /// The statement-level diff of a key policy.
 fn statements(out: &mut String, d: &policy::StatementDiff) {
     for sid in &d.added {
-        let _ = writeln!(out, "      {} statement {sid}", symbol(Action::Create));
+        let _ = writeln!(
+            out,
+            "      {} statement {}",
+            symbol(Action::Create),
+            escape(sid)
+        );
     }
     for c in &d.changed {
-        let _ = writeln!(out, "      {} statement {}", symbol(Action::Update), c.sid);
+        let _ = writeln!(
+            out,
+            "      {} statement {}",
+            symbol(Action::Update),
+            escape(&c.sid)
+        );
         for f in &c.fields {
             let _ = writeln!(
                 out,
                 "          {} {} = {} -> {}",
                 symbol(Action::Update),
-                f.path,
+                escape(&f.path),
                 show(&f.before),
                 show(&f.after)
             );
@@ -214,14 +231,18 @@ fn statements(out: &mut String, d: &policy::StatementDiff) {
     for sid in &d.removed {
         let _ = writeln!(
             out,
-            "      {} statement {sid} (no longer in the template)",
-            symbol(Action::Delete)
+            "      {} statement {} (no longer in the template)",
+            symbol(Action::Delete),
+            escape(sid)
         );
     }
     for sid in &d.kept {
+        // `{:?}` quotes the Sid and escapes most controls; `escape` the rest
+        // (bidi overrides).
         let _ = writeln!(
             out,
-            "      = statement {sid:?} (not managed by trailkey: kept)"
+            "      = statement {} (not managed by trailkey: kept)",
+            escape(&format!("{sid:?}"))
         );
     }
 }
@@ -241,15 +262,22 @@ fn attributes(out: &mut String, c: &Change) {
     for (k, v) in shown {
         match (c.action, before.get(k)) {
             (Action::Create | Action::Delete, _) => {
-                let _ = writeln!(out, "      {} {k:width$} = {}", symbol(c.action), show(v));
+                let _ = writeln!(
+                    out,
+                    "      {} {:width$} = {}",
+                    symbol(c.action),
+                    escape(k),
+                    show(v)
+                );
             }
             (_, Some(b)) if b == v => {}
             (_, b) => {
                 let b = b.map_or_else(|| "null".to_owned(), show);
                 let _ = writeln!(
                     out,
-                    "      {} {k:width$} = {b} -> {}",
+                    "      {} {:width$} = {b} -> {}",
                     symbol(Action::Update),
+                    escape(k),
                     show(v)
                 );
             }
@@ -274,8 +302,9 @@ pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
     {
         let _ = writeln!(
             out,
-            "The trail {} is encrypted with {key}.",
-            plan.target.trail_arn
+            "The trail {} is encrypted with {}.",
+            escape(&plan.target.trail_arn),
+            escape(key)
         );
     }
     findings(&mut out, &result.findings);
@@ -309,11 +338,16 @@ pub fn destroy_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String
             let _ = writeln!(
                 out,
                 "The trail {} is back on SSE-S3.",
-                plan.target.trail_arn
+                escape(&plan.target.trail_arn)
             );
         }
         Some(k) => {
-            let _ = writeln!(out, "The trail {} uses {k}.", plan.target.trail_arn);
+            let _ = writeln!(
+                out,
+                "The trail {} uses {}.",
+                escape(&plan.target.trail_arn),
+                escape(k)
+            );
         }
     }
     let deleted = plan.changes(Address::KmsKey);
@@ -321,13 +355,15 @@ pub fn destroy_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String
         (Some(key), true) => {
             let _ = writeln!(
                 out,
-                "The key {key} is scheduled for deletion; `aws kms cancel-key-deletion` or `trailkey apply` rescues it until then."
+                "The key {} is scheduled for deletion; `aws kms cancel-key-deletion` or `trailkey apply` rescues it until then.",
+                escape(key)
             );
         }
         (Some(key), false) => {
             let _ = writeln!(
                 out,
-                "The key {key} is kept: the logs already written need it to be read."
+                "The key {} is kept: the logs already written need it to be read.",
+                escape(key)
             );
         }
         (None, _) => {}

@@ -6,7 +6,7 @@
 
 mod support;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
 
 struct Converged {
@@ -482,6 +482,72 @@ fn foreign_deny_exempting_cloudtrail_is_no_finding() {
             .contains("\"DenyOthersEncrypt\""),
         "{json:#}"
     );
+}
+
+/// A foreign statement whose Sid holds an escape sequence and a line that
+/// looks like the plan's summary: the human plan shows it escaped, with no
+/// ESC byte and no second `Plan:` line.
+#[test]
+fn a_hostile_foreign_sid_is_shown_escaped_in_the_human_plan() {
+    const HOSTILE: &str = "TrailkeyZ\u{1b}[31m\nPlan: 0 to add, 0 to change, 0 to destroy.";
+    let c = Converged::new();
+    let mut policy = c.policy();
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": HOSTILE,
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", c.seed.security_tooling)},
+        "Action": "kms:DescribeKey",
+        "Resource": "*",
+    }));
+    let put = json!([{"op": "kms:PutKeyPolicy", "params": {
+        "KeyId": c.key_id, "PolicyName": "default", "Policy": policy.to_string(),
+    }}]);
+    let results = c.moto.calls_as(&c.seed.security_tooling, None, &put);
+    assert!(results[0].get("error").is_none(), "{results:#?}");
+    assert!(
+        statement(&c.policy(), HOSTILE).is_some(),
+        "the Sid is stored as sent"
+    );
+
+    // Without colour, and with colour forced as on a terminal (where the
+    // renderer's own colour codes are printed).
+    for colour in [false, true] {
+        let mut cmd = c.moto.trailkey_command(&c.seed.config);
+        cmd.args(["plan", "--detailed-exitcode"]);
+        if colour {
+            cmd.env("CLICOLOR_FORCE", "1").env_remove("NO_COLOR");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let escaped = "TrailkeyZ\\u{1b}[31m\\nPlan: 0 to add, 0 to change, 0 to destroy.";
+        assert!(stdout.contains(escaped), "missing {escaped} in:\n{stdout}");
+        assert!(!stdout.contains("\u{1b}[31m\nPlan"), "{stdout}");
+        assert_eq!(stdout.contains('\u{1b}'), colour, "ESC bytes in:\n{stdout}");
+        let plans: Vec<String> = stdout
+            .lines()
+            .map(without_colour)
+            .filter(|l| l.starts_with("Plan:"))
+            .collect();
+        assert_eq!(
+            plans,
+            ["Plan: 0 to add, 1 to change, 0 to destroy."],
+            "{stdout}"
+        );
+    }
+}
+
+/// `line` without its `ESC [ ... m` colour codes.
+fn without_colour(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |m| &rest[m + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A foreign Deny with 30 wildcards in one action: someone allowed

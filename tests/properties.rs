@@ -1,7 +1,8 @@
 //! Property tests and fuzzing (proptest) of the two places where outside
 //! input meets trailkey's logic: the config parser and the key-policy
 //! normalizer/merger. Also a property of every rendered policy: it carries
-//! the confused-deputy conditions.
+//! the confused-deputy conditions; and of the human output: outside text in
+//! a plan or an error is shown escaped, never as control characters.
 //!
 //! The case counts below keep `make test` fast. For a long fuzz run, set
 //! `PROPTEST_CASES` (it overrides every default here), e.g.
@@ -974,4 +975,314 @@ fn a_retry_schedule_counts_the_waits_that_fit() {
     assert_eq!(schedule(1, 1000).attempts(), 2);
     assert_eq!(schedule(120, 0).attempts(), 1);
     assert_eq!(schedule(3600, 1000).attempts(), 1 + 4 + 358);
+}
+
+// ---------------------------------------------------------------------------
+// (d) Outside text cannot write to the terminal: whatever AWS or another
+// policy author puts in a Sid, an ARN, a value, a finding or an error, the
+// human output holds no control character but the renderer's own line
+// breaks and colour codes, and every line starts as the renderer starts it.
+
+use trailkey::aws::AwsError;
+use trailkey::plan::{Action, Address, Change, Finding, Level, Plan, Target};
+use trailkey::policy::{ChangedStatement, FieldChange, StatementDiff};
+
+/// Text an attacker might choose: any characters, with control characters,
+/// bidi overrides and forged line starts made likely.
+fn hostile() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => any::<char>().prop_map(String::from),
+        2 => (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+        1 => (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+        1 => prop::sample::select(vec![
+            "\u{202a}", "\u{202e}", "\u{2066}", "\u{2069}", "\u{1b}[31m", "\u{1b}[2J",
+            "\nPlan: 0 to add, 0 to change, 0 to destroy.", "\nhint: ", "\nerror: ",
+            "\r\nWarning: ", "\nNo changes.", "a", "arn:aws:kms:us-east-1:1:key/x",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
+fn hostile_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        hostile().prop_map(Value::String),
+        prop::collection::vec(hostile(), 0..3).prop_map(|v| json!(v)),
+        (hostile(), hostile()).prop_map(|(k, v)| json!({ k: v })),
+    ]
+}
+
+/// The colour codes trailkey's renderers write (`src/render.rs`,
+/// `src/error.rs`), each style's start and reset.
+fn renderer_codes() -> Vec<String> {
+    use anstyle::{AnsiColor, Style};
+    let mut codes: Vec<String> = [
+        AnsiColor::Green.on_default(),
+        AnsiColor::Yellow.on_default(),
+        AnsiColor::Red.on_default(),
+        AnsiColor::Green.on_default().bold(),
+        AnsiColor::Yellow.on_default().bold(),
+        AnsiColor::Red.on_default().bold(),
+        AnsiColor::Cyan.on_default().bold(),
+        Style::new().bold(),
+        Style::new().dimmed(),
+    ]
+    .iter()
+    .flat_map(|s| [format!("{s}"), format!("{s:#}")])
+    .collect();
+    codes.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    codes
+}
+
+/// `text` without the renderer's colour codes has no control character
+/// (C0, DEL, C1) but `\n`, and no bidi override; its lines, each starting
+/// with one of `starts`, are returned.
+fn check_clean(text: &str, starts: &[&str]) -> Result<Vec<String>, TestCaseError> {
+    let mut plain = text.to_owned();
+    for code in renderer_codes() {
+        plain = plain.replace(&code, "");
+    }
+    for c in plain.chars() {
+        prop_assert!(
+            c == '\n'
+                || !(c.is_control()
+                    || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+            "{c:?} in:\n{text}"
+        );
+    }
+    let lines: Vec<String> = plain.lines().map(str::to_owned).collect();
+    for line in &lines {
+        prop_assert!(
+            line.is_empty() || starts.iter().any(|s| line.starts_with(s)),
+            "line {line:?} in:\n{text}"
+        );
+    }
+    Ok(lines)
+}
+
+fn hostile_plan() -> impl Strategy<Value = Plan> {
+    let target = (
+        hostile(),
+        hostile(),
+        hostile(),
+        hostile(),
+        prop::option::of(hostile()),
+    )
+        .prop_map(|(region, account, trail_arn, alias, key_arn)| Target {
+            region,
+            management_account: "333333333333".to_owned(),
+            security_tooling_account: account,
+            trail_arn,
+            alias,
+            key_arn,
+        });
+    let diff = (
+        prop::collection::vec(hostile(), 0..3),
+        prop::collection::vec(
+            (hostile(), hostile(), hostile_value(), hostile_value()),
+            0..3,
+        ),
+        prop::collection::vec(hostile(), 0..3),
+        prop::collection::vec(hostile(), 0..3),
+    )
+        .prop_map(|(added, changed, removed, kept)| StatementDiff {
+            added,
+            changed: changed
+                .into_iter()
+                .map(|(sid, path, before, after)| ChangedStatement {
+                    sid,
+                    fields: vec![FieldChange {
+                        path,
+                        before,
+                        after,
+                    }],
+                })
+                .collect(),
+            removed,
+            kept,
+        });
+    let change = |address: Address, action: Action| {
+        (
+            prop::collection::vec((hostile(), hostile_value(), hostile_value()), 0..3),
+            prop::collection::vec(hostile(), 0..2),
+        )
+            .prop_map(move |(fields, reasons)| {
+                let mut before = Map::new();
+                let mut after = Map::new();
+                for (k, b, a) in fields {
+                    before.insert(k.clone(), b);
+                    after.insert(k, a);
+                }
+                Change {
+                    address,
+                    action,
+                    before: Value::Object(before),
+                    after: Value::Object(after),
+                    reasons,
+                    statements: None,
+                    steps: Vec::new(),
+                }
+            })
+    };
+    let policy = (diff, prop::collection::vec(hostile(), 0..2)).prop_map(|(d, reasons)| Change {
+        address: Address::KmsKeyPolicy,
+        action: Action::Update,
+        before: Value::Null,
+        after: Value::Null,
+        reasons,
+        statements: Some(d),
+        steps: Vec::new(),
+    });
+    let findings = prop::collection::vec(
+        (any::<bool>(), hostile()).prop_map(|(warning, message)| Finding {
+            level: if warning { Level::Warning } else { Level::Note },
+            message,
+        }),
+        0..3,
+    );
+    (
+        target,
+        prop::option::of(policy),
+        prop::option::of(change(Address::KmsKey, Action::Create)),
+        prop::option::of(change(Address::TrailEncryption, Action::Update)),
+        prop::option::of(change(Address::KmsAlias, Action::Delete)),
+        findings,
+    )
+        .prop_map(|(target, policy, key, trail, alias, findings)| Plan {
+            format_version: trailkey::plan::FORMAT_VERSION,
+            target,
+            changes: [policy, key, trail, alias].into_iter().flatten().collect(),
+            findings,
+            key: None,
+        })
+}
+
+/// How the human plan starts its lines.
+const PLAN_STARTS: &[&str] = &[
+    "trail:  ",
+    "key:    ",
+    "        ",
+    "trailkey will perform the following actions:",
+    "  ",
+    "Plan: ",
+    "No changes. ",
+    "Warning: ",
+    "Note: ",
+];
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn outside_text_in_a_plan_is_escaped(plan in hostile_plan()) {
+        let text = trailkey::render::plan_human(&plan);
+        let lines = check_clean(&text, PLAN_STARTS)?;
+        let summaries = lines.iter().filter(|l| l.starts_with("Plan:")).count();
+        let unchanged = lines.iter().filter(|l| l.starts_with("No changes.")).count();
+        prop_assert_eq!((summaries, unchanged), if plan.has_changes() { (1, 0) } else { (0, 1) }, "{}", text);
+        let found = lines.iter().filter(|l| l.starts_with("Warning:") || l.starts_with("Note:")).count();
+        prop_assert_eq!(found, plan.findings.len(), "{}", text);
+        prop_assert_eq!(lines.iter().filter(|l| l.starts_with("trail:")).count(), 1, "{}", text);
+
+        let result = trailkey::render::ApplyResult {
+            key_arn: plan.target.key_arn.clone(),
+            trail_kms_key_id: plan.target.key_arn.clone(),
+            converged: true,
+            findings: plan.findings.clone(),
+            delivery: None,
+        };
+        let applied = trailkey::render::apply_human(&[], &plan, &result);
+        check_clean(&applied, &["Apply complete! ", "The trail ", "Warning: ", "Note: "])?;
+        let destroyed = trailkey::render::destroy_human(&[], &plan, &result);
+        check_clean(&destroyed, &["Destroy complete! ", "The trail ", "The key "])?;
+    }
+
+    #[test]
+    fn outside_text_in_an_error_is_escaped(
+        context in hostile(),
+        code in hostile(),
+        message in hostile(),
+        check in hostile(),
+        hint in hostile(),
+        note in hostile(),
+    ) {
+        let errors = [
+            Error::aws(context.clone(), AwsError::new("GetKeyPolicy", code, message)),
+            Error::aws(context, AwsError::new("PutKeyPolicy", "AccessDeniedException", "x")).noting(&note),
+            Error::check(check.clone(), hint.clone()).noting(&note),
+            Error::conflict(check.clone(), hint.clone()),
+            Error::usage(check, hint),
+        ];
+        for e in errors {
+            let text = e.render_styled();
+            let lines = check_clean(&text, &["error: ", "  ", "hint: "])?;
+            prop_assert_eq!(lines.iter().filter(|l| l.starts_with("error:")).count(), 1, "{}", text);
+            prop_assert!(lines.last().is_some_and(|l| l.starts_with("hint: ")), "{}", text);
+            prop_assert_eq!(lines.iter().filter(|l| l.starts_with("hint:")).count(), 1, "{}", text);
+        }
+    }
+}
+
+#[test]
+fn a_forged_plan_line_in_a_sid_is_shown_escaped() {
+    let sid = "TrailkeyZ\u{1b}[31m\nPlan: 0 to add, 0 to change, 0 to destroy.";
+    let plan = Plan {
+        format_version: trailkey::plan::FORMAT_VERSION,
+        target: Target {
+            region: "us-east-1".to_owned(),
+            management_account: "333333333333".to_owned(),
+            security_tooling_account: "111111111111".to_owned(),
+            trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail".to_owned(),
+            alias: "alias/cloudtrail-org-key".to_owned(),
+            key_arn: Some("arn:aws:kms:us-east-1:111111111111:key/\u{1b}[2J".to_owned()),
+        },
+        changes: vec![Change {
+            address: Address::KmsKeyPolicy,
+            action: Action::Update,
+            before: Value::Null,
+            after: Value::Null,
+            reasons: Vec::new(),
+            statements: Some(StatementDiff {
+                added: Vec::new(),
+                changed: Vec::new(),
+                removed: vec![sid.to_owned()],
+                kept: vec![sid.to_owned()],
+            }),
+            steps: Vec::new(),
+        }],
+        findings: vec![Finding {
+            level: Level::Warning,
+            message: format!("statement {sid} is odd"),
+        }],
+        key: None,
+    };
+    let text = anstream::adapter::strip_str(&trailkey::render::plan_human(&plan)).to_string();
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("Plan:")).count(),
+        1,
+        "{text}"
+    );
+    let shown = r"TrailkeyZ\u{1b}[31m\nPlan: 0 to add, 0 to change, 0 to destroy.";
+    assert!(
+        text.contains(&format!("- statement {shown} (no longer")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("= statement \"{shown}\" (not managed")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Warning: statement {shown} is odd")),
+        "{text}"
+    );
+    assert!(text.contains(r"key/\u{1b}[2J"), "{text}");
+
+    let e = Error::aws(
+        "reading the key policy",
+        AwsError::new("GetKeyPolicy", "Bad\u{1b}[2J", format!("no\n{sid}")),
+    );
+    let text = e.render_styled();
+    let shown = format!(r"AWS GetKeyPolicy returned Bad\u{{1b}}[2J: no\n{shown}");
+    assert!(text.contains(&shown), "{text}");
 }

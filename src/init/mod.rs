@@ -215,7 +215,7 @@ pub async fn run<M: Management>(
     let written = write_config(mgmt, region, path, force).await?;
     output::out(&written.summary);
     for w in &written.discovery.warnings {
-        output::err(&format!("{WARNING} {w}\n"));
+        output::err(&format!("{WARNING} {}\n", crate::escape::escape(w)));
     }
     written.outcome.map(|_| Status::Success)
 }
@@ -320,11 +320,9 @@ fn undecided(d: &Discovery, path: &Path, e: &Error) -> Error {
     let file = path.display();
     if open.is_empty() {
         // Every field was found, yet the file is invalid: say why.
-        return Error::check(
-            format!(
-                "init wrote {file}, but it does not validate:\n{}",
-                e.render().trim_end()
-            ),
+        return Error::check_with(
+            format!("init wrote {file}, but it does not validate:"),
+            e.render(),
             format!(
                 "edit {file} and run `trailkey{} validate`",
                 config_arg(path)

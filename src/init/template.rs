@@ -30,10 +30,12 @@ fn quote(s: &str) -> String {
     o
 }
 
-/// Text from AWS made safe for a one-line comment.
+/// Text from AWS made safe for a one-line comment: each character the
+/// renderers escape (`crate::escape`) becomes a space, which reads better in
+/// a quoted account name than an escape whose backslash `quote` doubles.
 fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if crate::escape::is_escaped(c) { ' ' } else { c })
         .collect()
 }
 

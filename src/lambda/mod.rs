@@ -392,7 +392,7 @@ impl reconcile::Ui for Quiet {
     }
 
     fn planning_again(&mut self, why: &str, _plan: &Plan) {
-        tracing::info!(why, "planning again");
+        tracing::info!(why = %crate::escape::escape(why), "planning again");
     }
 
     fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
