@@ -285,6 +285,26 @@ const KMS: &[&str] = &[
     "UpdateAlias",
 ];
 
+/// KMS calls on a key, which the key policy authorizes (all but the
+/// IAM-only `CreateKey`, `ListKeys` and `ListAliases`, kms model, "Required
+/// permissions").
+const KMS_KEY_POLICY_CALLS: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "DeleteAlias",
+    "DescribeKey",
+    "EnableKey",
+    "EnableKeyRotation",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListGrants",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UpdateAlias",
+];
+
 /// KMS calls that name a key by its ID (or, for aliases, their target key),
 /// other than `DescribeKey`, which reads `NotFoundException` as "no such
 /// key".
@@ -449,6 +469,7 @@ const NOT_MANAGEMENT_ACCOUNT: &str = "organization trails can only be changed fr
 const NOT_ALL_FEATURES: &str = "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console";
 const NOT_IN_ORGANIZATION: &str = "the caller's account is not in an organization: run trailkey with the management account's credentials";
 const ASSUME_ROLE_DENIED: &str = "could not assume the role named above: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it; for the Log Archive account's role, roles.log_archive";
+const KMS_KEY_ACCESS_DENIED: &str = "KMS denied the call on the key: the key's policy must let the Security Tooling role in (a statement for the role, or for the account root, which delegates to IAM) and, through the root, the role's IAM policy must grant the call (policies/iam-security-tooling-role.json); AWS's message says which denied it: \"resource-based policy\" is the key policy";
 const ACCESS_DENIED: &str = "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs (docs/control-tower.md explains them)";
 const TRUSTED_ACCESS: &str = "CloudTrail's trusted access to AWS Organizations is not enabled: enable it from the management account, in the CloudTrail console or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`";
 const DEPENDENCY_ACCESS: &str = "the caller lacks an AWS Organizations permission CloudTrail checks for organization trails (organizations:ListAWSServiceAccessForOrganization): see policies/iam-management.json";
@@ -840,6 +861,13 @@ static RULES: &[Rule] = &[
     ),
     // --- Any operation: codes outside the models (IAM, credentials, the
     // SDK's own) ---
+    // KMS authorizes the calls on a key by its key policy first ("Required
+    // permissions: kms:X (key policy)", kms model): the hint names it.
+    rule(
+        Ops::Of(KMS_KEY_POLICY_CALLS),
+        &["AccessDenied", "AccessDeniedException"],
+        Treat::Hint(KMS_KEY_ACCESS_DENIED),
+    ),
     rule(
         Ops::Any,
         &["AccessDenied", "AccessDeniedException"],
