@@ -646,3 +646,38 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
         param("AWS::AccountId")
     );
 }
+
+/// A foreign Deny that stops CloudTrail from encrypting breaks delivery in
+/// a way apply does not fix: the scheduled check fails its invocation (so
+/// an alarm on the function's errors sees it), in plan mode as in apply
+/// mode, with the finding's text and one JSON log line.
+#[test]
+fn a_broken_setup_fails_the_invocation_in_either_mode() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    moto.fixture(&[
+        "drift",
+        "policy-deny",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    for mode in ["plan", "apply"] {
+        let api = RuntimeApi::start();
+        let function = start_function(&api, &moto.layer().endpoint, &seed.config, mode);
+        let e = error(&api, &api.invoke(schedule_event(1)));
+        assert_eq!(e["errorType"], "trailkey.BrokenSetup", "{mode}: {e}");
+        let message = e["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains("DenyCloudTrailEncrypt"),
+            "{mode}: {message}"
+        );
+        assert!(message.contains("(event schedule-1)"), "{mode}: {message}");
+        let log = stop(function);
+        let broken: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("\"error_type\":\"trailkey.BrokenSetup\""))
+            .collect();
+        assert_eq!(broken.len(), 1, "{mode}: {log}");
+    }
+}

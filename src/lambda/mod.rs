@@ -315,7 +315,20 @@ impl<C: Connect> Function<C> {
                 .map(|d| format!("{} {}", d.operation, d.target))
                 .collect(),
         };
-        Ok(respond(&response))
+        let answered = respond(&response);
+        // A setup broken in a way apply does not fix (a foreign Deny that
+        // stops CloudTrail's deliveries) fails the invocation, in either
+        // mode, as `plan --detailed-exitcode` and `apply` exit 1: an alarm on
+        // the function's errors then sees it.
+        if let Some(e) = crate::plan::broken(&plan.findings) {
+            let event = info.id.as_deref().unwrap_or("without an ID");
+            return Err(failure(
+                "trailkey.BrokenSetup",
+                format!("{} (event {event})", e.render()),
+                Some(&info),
+            ));
+        }
+        Ok(answered)
     }
 }
 
