@@ -2458,50 +2458,42 @@ fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
     const LOCKOUT: &str =
         "The new key policy will not allow you to update the key policy in the future.";
     let desired = desired();
-    let fake = empty_cloud();
-    fake.fail_next("CreateKey", "MalformedPolicyDocumentException", LOCKOUT);
-    let e = block_on(async {
-        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
-        apply_with(
-            &planned,
-            fake.management(),
-            &keys,
-            &fast_retry(5_000),
-            |_, _| {},
-        )
-        .await
-    })
-    .expect_err("refused");
-    assert_eq!(
-        count(&fake, "CreateKey"),
-        1,
-        "not retried: {:?}",
-        fake.calls()
-    );
-    let text = e.render();
-    assert!(
-        text.contains(LOCKOUT) && text.contains("kms:PutKeyPolicy"),
-        "{text}"
-    );
-    assert!(!text.contains("still rejected after retrying"), "{text}");
-
-    let fake = converged_cloud_with_foreign_statement(&desired);
-    policy_statement_missing(&fake);
-    fake.fail_next("PutKeyPolicy", "MalformedPolicyDocumentException", LOCKOUT);
-    let e = block_on(async {
-        let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
-        apply_with(
-            &planned,
-            fake.management(),
-            &keys,
-            &fast_retry(5_000),
-            |_, _| {},
-        )
-        .await
-    })
-    .expect_err("refused");
-    assert_eq!(count(&fake, "PutKeyPolicy"), 1, "not retried");
-    assert!(e.render().contains("kms:PutKeyPolicy"), "{}", e.render());
+    let from_scratch = empty_cloud();
+    let policy_drifted = converged_cloud_with_foreign_statement(&desired);
+    policy_statement_missing(&policy_drifted);
+    for (fake, operation) in [
+        (from_scratch, "CreateKey"),
+        (policy_drifted, "PutKeyPolicy"),
+    ] {
+        fake.fail_next(operation, "MalformedPolicyDocumentException", LOCKOUT);
+        let e = block_on(async {
+            let (planned, keys) = observe_and_plan(&fake, &desired).await.unwrap();
+            apply_with(
+                &planned,
+                fake.management(),
+                &keys,
+                &fast_retry(5_000),
+                |_, _| {},
+            )
+            .await
+        })
+        .expect_err("refused");
+        assert_eq!(
+            count(&fake, operation),
+            1,
+            "{operation}: not retried: {:?}",
+            fake.calls()
+        );
+        let text = e.render();
+        assert!(
+            text.contains(LOCKOUT) && text.contains("kms:PutKeyPolicy"),
+            "{operation}: {text}"
+        );
+        assert!(
+            !text.contains("still rejected after retrying"),
+            "{operation}: {text}"
+        );
+    }
 }
 
 /// `UpdateTrail`'s `ConflictException` (another change under way) is

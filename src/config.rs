@@ -40,6 +40,12 @@ pub const TRAILKEY_TAGS: [&str; 3] = [MANAGED_BY_TAG.0, ALIAS_TAG, CREATED_TAG.0
 /// At most 50 tags per KMS key ("Tags in AWS KMS", AWS KMS Developer
 /// Guide); tags whose keys start with `aws:` are AWS's and do not count.
 pub const MAX_KEY_TAGS: usize = 50;
+
+/// Whether the tag `key` counts against [`MAX_KEY_TAGS`]: AWS's own `aws:`
+/// tags (in any case) do not.
+pub fn counts_against_tag_limit(key: &str) -> bool {
+    !key.to_ascii_lowercase().starts_with("aws:")
+}
 /// Tag keys starting with this are trailkey's own; a config may not set them.
 pub const RESERVED_TAG_PREFIX: &str = "trailkey:";
 

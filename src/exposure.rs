@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::config::Desired;
+use crate::config::{AccountId, Desired};
 use crate::plan::{Finding, Level, Observed};
 use crate::policy;
 
@@ -265,11 +265,11 @@ fn narrowed(s: &Value) -> Narrowed {
 
 /// The account of a principal: a bare account ID or an IAM ARN.
 fn account_of(principal: &str) -> Option<String> {
-    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(principal.to_owned());
-    }
-    let account = principal.strip_prefix("arn:")?.split(':').nth(3)?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+    let account = match principal.strip_prefix("arn:") {
+        Some(arn) => arn.split(':').nth(3)?,
+        None => principal,
+    };
+    AccountId::parse(account).map(|a| a.to_string())
 }
 
 /// A string or a list of strings, as policies write them.

@@ -188,15 +188,20 @@ fn configured_trail(desired: &Desired, mut trails: Vec<Trail>) -> Option<(Trail,
 /// whose details `observe` reads before knowing what the alias names.
 fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
     let arn = trail.kms_key_id.as_deref()?;
-    let prefix = format!(
-        "arn:{}:kms:{}:{}:key/",
+    arn.strip_prefix(&key_arn(desired, ""))
+        .filter(|id| !id.is_empty())
+        .map(|_| arn)
+}
+
+/// The ARN of key `id` of the Security Tooling account in the configured
+/// Region.
+fn key_arn(desired: &Desired, id: &str) -> String {
+    format!(
+        "arn:{}:kms:{}:{}:key/{id}",
         desired.partition(),
         desired.region,
         desired.security_tooling
-    );
-    arn.strip_prefix(&prefix)
-        .filter(|id| !id.is_empty())
-        .map(|_| arn)
+    )
 }
 
 /// The trail's tags, read only when a plan would change the trail (for the
@@ -585,12 +590,7 @@ async fn tagged_keys<K: KeyStore>(
             Seen::Tags(id, t) if is_trailkeys(&t) => tags.push((id, t)),
             Seen::Tags(..) | Seen::Gone => {}
             Seen::Unreadable(id, e) => {
-                let arn = format!(
-                    "arn:{}:kms:{}:{}:key/{id}",
-                    desired.partition(),
-                    desired.region,
-                    desired.security_tooling
-                );
+                let arn = key_arn(desired, &id);
                 if trail_key == Some(arn.as_str()) {
                     return Err(key_error(
                         desired,

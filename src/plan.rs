@@ -595,8 +595,11 @@ pub fn check_tag_limit(desired: &Desired, key: &ObservedKey) -> Result<(), Error
         .keys()
         .filter(|t| !key.tags.contains_key(*t))
         .count();
-    let counted = |t: &&String| !t.to_ascii_lowercase().starts_with("aws:");
-    let present = key.tags.keys().filter(counted).count();
+    let present = key
+        .tags
+        .keys()
+        .filter(|t| crate::config::counts_against_tag_limit(t))
+        .count();
     if added == 0 || present + added <= MAX_KEY_TAGS {
         return Ok(());
     }

@@ -393,10 +393,8 @@ impl<C: Connect> Reconcile<'_, C> {
         ui: &mut impl Ui,
     ) -> Result<Delivery, Error> {
         let start = tokio::time::Instant::now();
-        // The flag keeps `within` to a day; a far-off deadline is never reached.
-        let deadline = start
-            .checked_add(wait.within)
-            .unwrap_or(start + delivery::POLL * 8640);
+        // Within the longest wait the flag takes, so the sum cannot overflow.
+        let deadline = start + wait.within.min(crate::cli::MAX_DELIVERY_WAIT);
         loop {
             let status = self
                 .connect

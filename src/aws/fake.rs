@@ -312,25 +312,28 @@ impl FakeCloud {
             .cloned()
             .unwrap_or_else(|| key.to_owned());
         let caller = s.caller.clone();
-        let unreadable = s.unreadable.clone();
-        let found = s
+        let index = s
             .keys
-            .iter_mut()
-            .find(|k| k.info.key_id == id || k.info.arn == id)
+            .iter()
+            .position(|k| k.info.key_id == id || k.info.arn == id)
             .ok_or_else(|| AwsError::new(op, code::NOT_FOUND, format!("key {key} not found")))?;
-        if unreadable.contains(&found.info.key_id) {
-            let caller = caller.as_deref().unwrap_or(
-                "arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey",
-            );
+        if s.unreadable.contains(&s.keys[index].info.key_id) {
+            let caller = caller.unwrap_or_else(|| {
+                format!(
+                    "arn:aws:sts::{}:assumed-role/AWSControlTowerExecution/trailkey",
+                    s.security_tooling_account
+                )
+            });
             return Err(AwsError::new(
                 op,
                 "AccessDeniedException",
                 format!(
                     "User: {caller} is not authorized to perform: kms:{op} on resource: {} because no resource-based policy allows the kms:{op} action",
-                    found.info.arn
+                    s.keys[index].info.arn
                 ),
             ));
         }
+        let found = &mut s.keys[index];
         if let Some(denied) = key_policy_denies(caller.as_deref(), op, found) {
             return Err(denied);
         }
@@ -826,7 +829,7 @@ impl KeyStore for FakeCloud {
             after.extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())));
             let counted = after
                 .keys()
-                .filter(|t| !t.to_ascii_lowercase().starts_with("aws:"))
+                .filter(|t| crate::config::counts_against_tag_limit(t))
                 .count();
             if counted > crate::config::MAX_KEY_TAGS {
                 return true;

@@ -1317,6 +1317,12 @@ fn trail_bucket(body: &Value, trail_arn: &str, traffic: &Traffic) -> Option<Stri
     if let Some(name) = body.get("S3BucketName").and_then(Value::as_str) {
         return Some(name.to_owned());
     }
+    described_trail_field(traffic, ("TrailARN", trail_arn), "S3BucketName")
+}
+
+/// Field `wanted` of the trail whose field `by.0` is `by.1`, in the latest
+/// `DescribeTrails` or `GetTrail` answer that shows such a trail.
+fn described_trail_field(traffic: &Traffic, by: (&str, &str), wanted: &str) -> Option<String> {
     traffic
         .exchanges
         .iter()
@@ -1333,8 +1339,8 @@ fn trail_bucket(body: &Value, trail_arn: &str, traffic: &Traffic) -> Option<Stri
             };
             trails
                 .iter()
-                .find(|t| t.get("TrailARN").and_then(Value::as_str) == Some(trail_arn))
-                .and_then(|t| t.get("S3BucketName")?.as_str().map(str::to_owned))
+                .find(|t| t.get(by.0).and_then(Value::as_str) == Some(by.1))
+                .and_then(|t| t.get(wanted)?.as_str().map(str::to_owned))
         })
 }
 
@@ -1389,25 +1395,7 @@ fn trail_arn_of(name: &str, request: &Request, traffic: &Traffic) -> Option<Stri
     if name.starts_with("arn:") {
         return Some(name.to_owned());
     }
-    let described = traffic
-        .exchanges
-        .iter()
-        .rev()
-        .filter(|e| {
-            (e.is("cloudtrail", "DescribeTrails") || e.is("cloudtrail", "GetTrail"))
-                && e.response.status == 200
-        })
-        .find_map(|e| {
-            let answer = response_json(e);
-            let trails = match answer.get("Trail") {
-                Some(one) => vec![one.clone()],
-                None => answer.get("trailList")?.as_array()?.clone(),
-            };
-            trails
-                .iter()
-                .find(|t| t.get("Name").and_then(Value::as_str) == Some(name))
-                .and_then(|t| t.get("TrailARN")?.as_str().map(str::to_owned))
-        });
+    let described = described_trail_field(traffic, ("Name", name), "TrailARN");
     if described.is_some() {
         return described;
     }
