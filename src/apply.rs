@@ -581,7 +581,7 @@ async fn alias_race<M: Management, K: KeyStore>(
     {
         // E.g. a tag-conditioned IAM policy that does not see the new key's
         // tags yet: the winner's key is fine; report the leftover.
-        tracing::warn!(key = %escape(&ours.arn), code = %escape(&e.code), "could not schedule deletion of this run's unused key");
+        tracing::warn!(key = %ours.arn, code = %e.code, "could not schedule deletion of this run's unused key");
         return Ok(Race::Lost(format!(
             "; the key this run created ({}) is unused, but scheduling its deletion failed ({}: {}): schedule it by hand with `aws kms schedule-key-deletion --key-id {}`",
             ours.arn, e.code, e.message, ours.key_id

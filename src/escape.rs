@@ -2,8 +2,9 @@
 //! Lambda events) made safe to print on a terminal.
 //!
 //! Such text may hold control characters: an escape sequence that recolours
-//! or clears the screen, a line break that forges a `Plan:` or `hint:` line,
-//! a bidi override that shows text in another order than it is. [`escape`]
+//! or clears the screen, a line break that forges a `Plan:` or `hint:` line
+//! (U+2028 and U+2029 are line breaks too, to some terminals, editors and log
+//! viewers), a bidi control that shows text in another order than it is. [`escape`]
 //! shows each of them as a visible escape, in Rust's own notation (`\n`,
 //! `\r`, `\t`, otherwise `\u{1b}` with the code point in hex), and leaves
 //! everything else as it is: printable text, backslashes included, is
@@ -15,10 +16,16 @@
 use std::borrow::Cow;
 
 /// Whether `c` is shown as an escape: the C0 controls (below U+0020), DEL,
-/// the C1 controls (U+0080 to U+009F), and the bidi embeddings, overrides
-/// and isolates (U+202A to U+202E, U+2066 to U+2069).
+/// the C1 controls (U+0080 to U+009F), the line and paragraph separators
+/// (U+2028, U+2029), and Unicode's bidi controls: the marks (U+061C, U+200E,
+/// U+200F), embeddings, overrides and isolates (U+202A to U+202E, U+2066 to
+/// U+2069).
 pub fn is_escaped(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `text` with every control character shown as a visible escape (`\n`,
@@ -57,6 +64,10 @@ mod tests {
             escape("\u{202e}gnp.exe\u{2066}x\u{2069}"),
             "\\u{202e}gnp.exe\\u{2066}x\\u{2069}"
         );
+        assert_eq!(
+            escape("a\u{2028}b\u{2029}c\u{200f}d\u{61c}"),
+            "a\\u{2028}b\\u{2029}c\\u{200f}d\\u{61c}"
+        );
     }
 
     #[test]
@@ -65,7 +76,7 @@ mod tests {
             "",
             "arn:aws:kms:us-east-1:111111111111:key/abc",
             "back\\slash \\n \\u{1b} already escaped",
-            "é ü 日本 🔑 \u{a0} \u{200b} \u{2028}",
+            "é ü 日本 🔑 \u{a0} \u{200b} \u{2027} \u{202f}",
         ] {
             assert!(matches!(escape(s), Cow::Borrowed(b) if b == s), "{s:?}");
         }

@@ -30,7 +30,6 @@ use crate::aws::{
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
-use crate::escape::escape;
 use crate::plan::{self, FoundBy, Observed, ObservedKey};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
@@ -599,7 +598,7 @@ async fn tagged_keys<K: KeyStore>(
                         e,
                     ));
                 }
-                tracing::info!(key = %escape(&arn), code = %escape(&e.code), "skipped a key trailkey's role may not read (its key policy does not allow it)");
+                tracing::info!(key = %arn, code = %e.code, "skipped a key trailkey's role may not read (its key policy does not allow it)");
                 unreadable.push(arn);
             }
         }

@@ -510,15 +510,24 @@ fn a_hostile_foreign_sid_is_shown_escaped_in_the_human_plan() {
     );
 
     // Without colour, and with colour forced as on a terminal (where the
-    // renderer's own colour codes are printed).
+    // renderer's own colour codes are printed); with every AWS call logged
+    // too, where no ESC byte may reach stderr either.
     for colour in [false, true] {
         let mut cmd = c.moto.trailkey_command(&c.seed.config);
-        cmd.args(["plan", "--detailed-exitcode"]);
+        cmd.args(["-vv", "plan", "--detailed-exitcode"]);
         if colour {
             cmd.env("CLICOLOR_FORCE", "1").env_remove("NO_COLOR");
         }
         let out = cmd.output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("GetKeyPolicy"),
+            "-vv logs the calls: {stderr}"
+        );
+        if !colour {
+            assert!(!stderr.contains('\u{1b}'), "ESC bytes in:\n{stderr}");
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         let escaped = "TrailkeyZ\\u{1b}[31m\\nPlan: 0 to add, 0 to change, 0 to destroy.";
         assert!(stdout.contains(escaped), "missing {escaped} in:\n{stdout}");

@@ -996,6 +996,7 @@ fn hostile() -> impl Strategy<Value = String> {
         1 => (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap().to_string()),
         1 => prop::sample::select(vec![
             "\u{202a}", "\u{202e}", "\u{2066}", "\u{2069}", "\u{1b}[31m", "\u{1b}[2J",
+            "\u{2028}", "\u{2029}", "\u{200f}", "\u{61c}",
             "\nPlan: 0 to add, 0 to change, 0 to destroy.", "\nhint: ", "\nerror: ",
             "\r\nWarning: ", "\nNo changes.", "a", "arn:aws:kms:us-east-1:1:key/x",
         ])

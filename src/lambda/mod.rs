@@ -405,7 +405,7 @@ impl reconcile::Ui for Quiet {
     }
 
     fn planning_again(&mut self, why: &str, _plan: &Plan) {
-        tracing::info!(why = %crate::escape::escape(why), "planning again");
+        tracing::info!(why = %why, "planning again");
     }
 
     fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
