@@ -1195,3 +1195,115 @@ fn security_tooling_of(config: &str) -> String {
         .expect("security_tooling in the seeded config")
         .to_owned()
 }
+
+/// Foreign statements that open the key: to anyone, and (with `[readers]`)
+/// to a principal that is neither trailkey's nor declared, are warnings
+/// naming the Sid and the principal. The same `*` narrowed to the
+/// organization, and a Deny whose `Resource` names another key, are no
+/// finding. Warnings are not drift: `plan --detailed-exitcode` exits 0, and
+/// apply writes nothing and keeps every statement.
+#[test]
+fn grants_to_anyone_or_an_undeclared_principal_are_warnings_and_a_deny_on_another_key_is_none() {
+    let c = Converged::new();
+    c.append_config("\n[readers]\naccounts = [\"444455556666\"]\n");
+    assert_eq!(
+        c.apply_writes(),
+        ["kms:PutKeyPolicy"],
+        "the readers' statement"
+    );
+    let org = c.moto.calls_as(
+        &c.seed.management,
+        None,
+        &json!([{"op": "organizations:DescribeOrganization", "params": {}}]),
+    );
+    let org_id = org[0]["response"]["Organization"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_key = format!(
+        "arn:aws:kms:us-east-1:{}:key/00000000-0000-4000-8000-000000000000",
+        c.seed.security_tooling
+    );
+    // A role in a member account of the organization that `[readers]` does
+    // not declare (the accounts trailkey grants, and the declared ones, are
+    // no finding).
+    let member = c.moto.calls_as(
+        &c.seed.management,
+        None,
+        &json!([{"op": "organizations:CreateAccount", "params": {
+            "AccountName": "Workloads", "Email": "workloads@example.com",
+        }}]),
+    );
+    let member = member[0]["response"]["CreateAccountStatus"]["AccountId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{member:#?}"))
+        .to_owned();
+    let undeclared = format!("arn:aws:iam::{member}:role/Someone");
+    let mut policy = c.policy();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    statements.extend([
+        json!({"Sid": "PublicDecrypt", "Effect": "Allow", "Principal": "*",
+               "Action": "kms:Decrypt", "Resource": "*"}),
+        json!({"Sid": "OrgDecrypt", "Effect": "Allow", "Principal": {"AWS": "*"},
+               "Action": "kms:Decrypt", "Resource": "*",
+               "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}}),
+        json!({"Sid": "UndeclaredDecrypt", "Effect": "Allow",
+               "Principal": {"AWS": undeclared}, "Action": "kms:Decrypt", "Resource": "*"}),
+        json!({"Sid": "DenyOtherKey", "Effect": "Deny",
+               "Principal": {"Service": "cloudtrail.amazonaws.com"},
+               "Action": "kms:GenerateDataKey*", "Resource": other_key}),
+    ]);
+    let put = json!([{"op": "kms:PutKeyPolicy", "params": {
+        "KeyId": c.key_id, "PolicyName": "default", "Policy": policy.to_string(),
+    }}]);
+    let results = c.moto.calls_as(&c.seed.security_tooling, None, &put);
+    assert!(results[0]["ok"] == true, "{results:#?}");
+
+    c.moto.start_recording();
+    let out = c.run(&["plan", "--detailed-exitcode", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["level"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .filter(|(level, _)| *level != "note")
+        .collect();
+    assert_eq!(findings.len(), 2, "{json:#}");
+    assert_eq!(findings[0].0, "warning");
+    assert!(
+        findings[0]
+            .1
+            .starts_with("key policy statement \"PublicDecrypt\" lets anyone"),
+        "{findings:#?}"
+    );
+    assert_eq!(findings[1].0, "warning");
+    assert!(
+        findings[1].1.starts_with(&format!(
+            "key policy statement \"UndeclaredDecrypt\" lets {undeclared}, neither one of trailkey's principals nor a declared reader"
+        )),
+        "{findings:#?}"
+    );
+    let human = c.run(&["plan"]);
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        stdout.contains("Warning: key policy statement \"PublicDecrypt\" lets anyone"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("OrgDecrypt\" lets"), "{stdout}");
+    assert!(!stdout.contains("DenyOtherKey\" "), "{stdout}");
+
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(c.moto.recorded_writes(), Vec::<String>::new());
+    let kept = c.policy();
+    for sid in [
+        "PublicDecrypt",
+        "OrgDecrypt",
+        "UndeclaredDecrypt",
+        "DenyOtherKey",
+    ] {
+        assert!(statement(&kept, sid).is_some(), "{sid} kept: {kept:#}");
+    }
+}
