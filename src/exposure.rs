@@ -179,9 +179,12 @@ fn exposed(policy: &Value) -> Vec<(String, Who)> {
 /// in a [`SENSITIVE`] action.
 fn grants_sensitive(s: &Value) -> bool {
     let matches = |patterns: &Value, action: &str| {
-        strings(patterns)
-            .iter()
-            .any(|p| policy::wildcard_match(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+        strings(patterns).iter().any(|p| {
+            crate::model::pattern::wildcard_match(
+                &p.to_ascii_lowercase(),
+                &action.to_ascii_lowercase(),
+            )
+        })
     };
     match (s.get("Action"), s.get("NotAction")) {
         (Some(a), _) => SENSITIVE.iter().any(|x| matches(a, x)),

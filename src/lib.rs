@@ -21,6 +21,7 @@ pub mod init;
 pub mod lambda;
 pub mod log_archive;
 pub mod logging;
+pub mod model;
 pub mod observe;
 pub mod output;
 pub mod plan;

@@ -4,7 +4,7 @@
 //!
 //! The bucket policy is someone else's document, so it is untrusted input:
 //! its size is capped, every statement is looked at once, wildcards are
-//! matched with [`policy::wildcard_match`] (O(pattern × text), the text
+//! matched with [`wildcard_match`] (O(pattern × text), the text
 //! being a short ARN or action), and nothing in it can make this panic.
 //!
 //! A `Deny` statement counts when it applies to CloudTrail's `s3:PutObject`
@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::aws::{LogBucket, ReplicationRule};
 use crate::error::Error;
+use crate::model::pattern::wildcard_match;
 use crate::plan::{Finding, Level};
-use crate::policy::wildcard_match;
 
 /// S3 accepts bucket policies up to 20 KB; anything much larger is not a
 /// policy S3 returned, and is not evaluated.

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::{AccountId, Desired};
+use crate::model::pattern::{self, arn_like, wildcard_match};
 
 /// The policy template, with `${...}` placeholders.
 pub const TEMPLATE: &str = include_str!("../policies/org-cloudtrail-key-policy.json");
@@ -124,17 +125,7 @@ pub fn protect_statement(exempt: &[String]) -> Value {
 /// `aws:PrincipalArn` holds it) free to call the protected actions:
 /// `ArnNotLike` is false for it, so the `Deny` does not apply.
 pub fn protect_exempts(exempt: &[String], principal_arn: &str) -> bool {
-    exempt
-        .iter()
-        .any(|pattern| arn_like(pattern, principal_arn))
-}
-
-/// IAM's `ArnLike`: the six colon-separated parts matched one by one, with
-/// `*` and `?`, the resource part taking the rest of the ARN.
-fn arn_like(pattern: &str, arn: &str) -> bool {
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
-    let a: Vec<&str> = arn.splitn(6, ':').collect();
-    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| wildcard_match(p, a))
+    pattern::any_arn_like(exempt, principal_arn)
 }
 
 fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
@@ -768,42 +759,6 @@ fn principal_has(normalized: &Value, kind: &str, who: &str) -> bool {
         .and_then(|p| p.get(kind))
         .and_then(Value::as_array)
         .is_some_and(|list| list.iter().any(|v| v == who))
-}
-
-/// IAM action wildcards: `*` any run, `?` one character (`pattern` is
-/// lower-case, as normalized). The pattern comes from a policy someone else
-/// wrote, so matching must stay cheap whatever it holds: this is the greedy
-/// matcher that, on a mismatch, only moves the text position of the last `*`
-/// forward, so it takes at most O(pattern × text) steps (a backtracking
-/// matcher is exponential in the number of `*`).
-pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    // After the last `*` seen: where the pattern resumes, and the text
-    // position that `*` has swallowed up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                pi += 1;
-                star = Some((pi, ti));
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((resume, swallowed)) => {
-                    pi = resume;
-                    ti = swallowed + 1;
-                    star = Some((resume, ti));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// The document sent to KMS: pretty-printed JSON, readable in the console,
