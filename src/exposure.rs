@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::config::{AccountId, Desired};
-use crate::plan::{Finding, Level, Observed};
+use crate::model::{Finding, Level, Observed};
 use crate::policy;
 
 /// The KMS actions by which a principal reads what the key encrypted or

@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::aws::{LogBucket, ReplicationRule};
 use crate::error::Error;
 use crate::model::pattern::wildcard_match;
-use crate::plan::{Finding, Level};
+use crate::model::{Finding, Level};
 
 /// S3 accepts bucket policies up to 20 KB; anything much larger is not a
 /// policy S3 returned, and is not evaluated.
