@@ -25,42 +25,8 @@ impl RawConfig {
             })?;
 
         let accounts = validate_accounts(self.accounts, path)?;
-        let security_tooling_role = validate_security_tooling_role(
-            self.roles.security_tooling,
-            &region,
-            &accounts.security_tooling,
-            path,
-        )?;
-        let management_role = validate_management_role(
-            self.roles.management,
-            &region,
-            accounts.management.as_ref(),
-            path,
-        )?;
-        let log_archive_role = validate_log_archive_role(
-            self.roles.log_archive,
-            &region,
-            &accounts.log_archive,
-            path,
-        )?;
-
-        let organization_trail = self
-            .trail
-            .as_ref()
-            .and_then(|t| t.organization_trail)
-            .unwrap_or(true);
-        let allow_control_tower = self
-            .trail
-            .as_ref()
-            .and_then(|t| t.allow_control_tower)
-            .unwrap_or(false);
-        let trail = validate_trail_name(
-            self.trail.as_ref().and_then(|t| t.name.clone()),
-            &region,
-            accounts.management.as_ref(),
-            path,
-        )?;
-
+        let roles = validate_roles(self.roles, &region, &accounts, path)?;
+        let trail = validate_trail(self.trail, &region, &accounts, path)?;
         let tags = validate_tags(&self.key.tags, &alias, path)?;
         let readers = validate_readers(self.readers, &region, &accounts, path)?;
         let protect = validate_protect(
@@ -70,7 +36,6 @@ impl RawConfig {
             &accounts.security_tooling,
             path,
         )?;
-        let log_file_validation = self.trail.as_ref().and_then(|t| t.log_file_validation);
 
         let desired = Desired {
             source: path.to_owned(),
@@ -79,21 +44,87 @@ impl RawConfig {
             security_tooling: accounts.security_tooling,
             log_archive: accounts.log_archive,
             management: accounts.management,
-            security_tooling_role,
-            management_role,
-            log_archive_role,
-            trail,
-            organization_trail,
-            allow_control_tower,
+            security_tooling_role: roles.security_tooling,
+            management_role: roles.management,
+            log_archive_role: roles.log_archive,
+            trail: trail.name,
+            organization_trail: trail.organization_trail,
+            allow_control_tower: trail.allow_control_tower,
             rotation: self.key.rotation.unwrap_or(true),
             tags,
-            log_file_validation,
+            log_file_validation: trail.log_file_validation,
             readers,
             protect,
         };
         check_protect_exempts_trailkey(&desired, path)?;
         Ok(desired)
     }
+}
+
+/// A validated `[roles]` table.
+struct Roles {
+    security_tooling: RoleRef,
+    management: Option<String>,
+    log_archive: Option<RoleRef>,
+}
+
+fn validate_roles(
+    raw: RawRoles,
+    region: &Region,
+    accounts: &Accounts,
+    path: &Path,
+) -> Result<Roles, Error> {
+    Ok(Roles {
+        security_tooling: validate_security_tooling_role(
+            raw.security_tooling,
+            region,
+            &accounts.security_tooling,
+            path,
+        )?,
+        management: validate_management_role(
+            raw.management,
+            region,
+            accounts.management.as_ref(),
+            path,
+        )?,
+        log_archive: validate_log_archive_role(
+            raw.log_archive,
+            region,
+            &accounts.log_archive,
+            path,
+        )?,
+    })
+}
+
+/// A validated `[trail]` table, its defaults filled in.
+struct TrailSettings {
+    name: TrailRef,
+    organization_trail: bool,
+    allow_control_tower: bool,
+    log_file_validation: Option<bool>,
+}
+
+fn validate_trail(
+    raw: Option<RawTrail>,
+    region: &Region,
+    accounts: &Accounts,
+    path: &Path,
+) -> Result<TrailSettings, Error> {
+    let (name, organization_trail, allow_control_tower, log_file_validation) = match raw {
+        Some(t) => (
+            t.name,
+            t.organization_trail,
+            t.allow_control_tower,
+            t.log_file_validation,
+        ),
+        None => (None, None, None, None),
+    };
+    Ok(TrailSettings {
+        name: validate_trail_name(name, region, accounts.management.as_ref(), path)?,
+        organization_trail: organization_trail.unwrap_or(true),
+        allow_control_tower: allow_control_tower.unwrap_or(false),
+        log_file_validation,
+    })
 }
 
 /// The protection must never deny trailkey's own role: its sessions'
@@ -131,31 +162,68 @@ fn validate_readers(
     accounts: &Accounts,
     path: &Path,
 ) -> Result<Readers, Error> {
-    let account_hint =
-        "list account IDs as quoted 12-digit strings, e.g. accounts = [\"444455556666\"]";
-    let mut readers = Readers::default();
-    let covered = |id: &AccountId| -> Option<&'static str> {
-        if *id == accounts.log_archive {
-            Some("accounts.log_archive")
-        } else if accounts.management.as_ref() == Some(id) {
-            Some("accounts.management")
-        } else if *id == accounts.security_tooling {
-            Some("accounts.security_tooling")
-        } else {
-            None
-        }
+    let accounts_read = reader_accounts(raw.accounts, accounts, path)?;
+    let readers = Readers {
+        principals: reader_principals(raw.principals, region, accounts, &accounts_read, path)?,
+        accounts: accounts_read,
     };
-    for (i, value) in raw.accounts.unwrap_or_default().into_iter().enumerate() {
-        let field = format!("readers.accounts[{i}]");
+    check_readers_size(&readers, region, path)?;
+    Ok(readers)
+}
+
+/// The entries of the list field `list` (absent: none), each with its field
+/// name, `list[i]`.
+fn entries(values: Option<Vec<String>>, list: &str) -> impl Iterator<Item = (String, String)> {
+    values
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(move |(i, value)| (format!("{list}[{i}]"), value))
+}
+
+/// The error for an entry given twice in one list; `shown` is the entry as
+/// the message shows it.
+fn listed_twice(path: &Path, field: &str, shown: &str, what: &str) -> Error {
+    field_error(
+        path,
+        field,
+        format!("{shown} is listed twice"),
+        &format!("list each {what} once"),
+    )
+}
+
+/// Which of the config's own accounts `id` is, if any: those already read
+/// the logs (Log Archive, management) or administer the key (Security
+/// Tooling).
+fn covered_by(accounts: &Accounts, id: &AccountId) -> Option<&'static str> {
+    if *id == accounts.log_archive {
+        Some("accounts.log_archive")
+    } else if accounts.management.as_ref() == Some(id) {
+        Some("accounts.management")
+    } else if *id == accounts.security_tooling {
+        Some("accounts.security_tooling")
+    } else {
+        None
+    }
+}
+
+/// `readers.accounts`: 12-digit IDs, each once, none of the config's own.
+fn reader_accounts(
+    raw: Option<Vec<String>>,
+    accounts: &Accounts,
+    path: &Path,
+) -> Result<Vec<AccountId>, Error> {
+    let mut out: Vec<AccountId> = Vec::new();
+    for (field, value) in entries(raw, "readers.accounts") {
         let id = AccountId::parse(&value).ok_or_else(|| {
             field_error(
                 path,
                 &field,
                 format!("{value:?} is not an AWS account ID (12 digits)"),
-                account_hint,
+                "list account IDs as quoted 12-digit strings, e.g. accounts = [\"444455556666\"]",
             )
         })?;
-        if let Some(other) = covered(&id) {
+        if let Some(other) = covered_by(accounts, &id) {
             return Err(field_error(
                 path,
                 &field,
@@ -163,18 +231,26 @@ fn validate_readers(
                 "remove it from readers.accounts: the Log Archive and management accounts are always readers, and the Security Tooling account administers the key",
             ));
         }
-        if readers.accounts.contains(&id) {
-            return Err(field_error(
-                path,
-                &field,
-                format!("{id} is listed twice"),
-                "list each account once",
-            ));
+        if out.contains(&id) {
+            return Err(listed_twice(path, &field, id.as_str(), "account"));
         }
-        readers.accounts.push(id);
+        out.push(id);
     }
-    for (i, value) in raw.principals.unwrap_or_default().into_iter().enumerate() {
-        let field = format!("readers.principals[{i}]");
+    Ok(out)
+}
+
+/// `readers.principals`: role or user ARNs of the Region's partition, each
+/// once as IAM tells principals apart, none in an account that already
+/// reads the logs.
+fn reader_principals(
+    raw: Option<Vec<String>>,
+    region: &Region,
+    accounts: &Accounts,
+    reader_accounts: &[AccountId],
+    path: &Path,
+) -> Result<Vec<Principal>, Error> {
+    let mut out: Vec<Principal> = Vec::new();
+    for (field, value) in entries(raw, "readers.principals") {
         let principal = Principal::parse(&value, region.partition()).map_err(|m| {
             field_error(
                 path,
@@ -186,13 +262,13 @@ fn validate_readers(
                 ),
             )
         })?;
-        let redundant = covered(&principal.account)
-            .map(|other| format!("{other} ({})", principal.account))
+        let account = &principal.account;
+        let redundant = covered_by(accounts, account)
+            .map(|other| format!("{other} ({account})"))
             .or_else(|| {
-                readers
-                    .accounts
-                    .contains(&principal.account)
-                    .then(|| format!("readers.accounts ({})", principal.account))
+                reader_accounts
+                    .contains(account)
+                    .then(|| format!("readers.accounts ({account})"))
             });
         if let Some(by) = redundant {
             return Err(field_error(
@@ -202,24 +278,35 @@ fn validate_readers(
                 "remove it: a listed account's root lets that account's IAM policies grant kms:Decrypt to any of its roles (`trailkey policy --reader-iam` prints the policy the role needs)",
             ));
         }
-        if let Some(first) = readers.principals.iter().find(|p| p.same_as(&principal)) {
-            let message = if first.arn == principal.arn {
-                format!("{value:?} is listed twice")
-            } else {
-                format!(
-                    "{value:?} is {:?} again: IAM does not tell role and user names apart by case, nor a role by its path",
-                    first.arn
-                )
-            };
-            return Err(field_error(
-                path,
-                &field,
-                message,
-                "list each principal once",
-            ));
+        match out.iter().find(|p| p.same_as(&principal)) {
+            Some(first) if first.arn == principal.arn => {
+                return Err(listed_twice(
+                    path,
+                    &field,
+                    &format!("{value:?}"),
+                    "principal",
+                ));
+            }
+            Some(first) => {
+                return Err(field_error(
+                    path,
+                    &field,
+                    format!(
+                        "{value:?} is {:?} again: IAM does not tell role and user names apart by case, nor a role by its path",
+                        first.arn
+                    ),
+                    "list each principal once",
+                ));
+            }
+            None => out.push(principal),
         }
-        readers.principals.push(principal);
     }
+    Ok(out)
+}
+
+/// At most [`MAX_READERS`] readers and [`MAX_READERS_BYTES`] of their ARNs,
+/// so that the key policy stays within KMS's 32 KB.
+fn check_readers_size(readers: &Readers, region: &Region, path: &Path) -> Result<(), Error> {
     let bytes: usize = readers
         .policy_principals(region.partition())
         .iter()
@@ -246,7 +333,7 @@ fn validate_readers(
             "list whole accounts in readers.accounts instead of many roles of one account",
         ));
     }
-    Ok(readers)
+    Ok(())
 }
 
 /// `key.protect` and `key.admins`: admins are IAM role or user ARNs of the
@@ -277,8 +364,7 @@ fn validate_protect(
         region.partition()
     );
     let mut out: Vec<Principal> = Vec::new();
-    for (i, value) in admins.into_iter().enumerate() {
-        let field = format!("key.admins[{i}]");
+    for (field, value) in entries(Some(admins), "key.admins") {
         let admin = Principal::parse(&value, region.partition()).map_err(|m| {
             field_error(
                 path,
@@ -301,12 +387,7 @@ fn validate_protect(
             ));
         }
         if out.contains(&admin) {
-            return Err(field_error(
-                path,
-                &field,
-                format!("{value:?} is listed twice"),
-                "list each admin once",
-            ));
+            return Err(listed_twice(path, &field, &format!("{value:?}"), "admin"));
         }
         out.push(admin);
     }
@@ -641,70 +722,7 @@ fn parse_trail(
     management: Option<&AccountId>,
 ) -> Result<TrailRef, (String, String)> {
     if let Some(rest) = value.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let bad = || {
-            (
-                format!("{value:?} is not a CloudTrail trail ARN"),
-                format!(
-                    "use arn:{}:cloudtrail:{region}:<management account>:trail/<name> as `aws cloudtrail describe-trails` shows it, or just the trail name",
-                    region.partition()
-                ),
-            )
-        };
-        let [p, service, trail_region, acct, resource] = parts[..] else {
-            return Err(bad());
-        };
-        let name = resource.strip_prefix("trail/").ok_or_else(bad)?;
-        if service == "cloudtrail" && in_ip_address_format(name) {
-            return Err(ip_address_name(name));
-        }
-        if service != "cloudtrail" || !valid_trail_name(name) {
-            return Err(bad());
-        }
-        let Some(acct_id) = AccountId::parse(acct) else {
-            return Err(bad());
-        };
-        let home = Region::check(trail_region)
-            .map_err(|e| (format!("in the trail ARN, {}", e.message), e.hint))?;
-        if p != home.partition() {
-            return Err((
-                format!(
-                    "the trail ARN is in partition {p:?}, but its Region {home} is in {:?}",
-                    home.partition()
-                ),
-                "copy the trail ARN from `aws cloudtrail describe-trails`, or give just the trail name".to_owned(),
-            ));
-        }
-        if home != *region {
-            let partition_note = if home.partition() == region.partition() {
-                String::new()
-            } else {
-                format!(
-                    " (the trail is in partition {:?}, region {region} in {:?})",
-                    home.partition(),
-                    region.partition()
-                )
-            };
-            return Err((
-                format!(
-                    "the trail's home Region is {home}, but region is {region}{partition_note}"
-                ),
-                format!(
-                    "the key must be created in the trail's home Region: set region = \"{home}\""
-                ),
-            ));
-        }
-        if let Some(m) = management
-            && &acct_id != m
-        {
-            return Err((
-                format!(
-                    "the trail ARN is in account {acct_id}, but accounts.management is {m}"
-                ),
-                "an organization trail belongs to the management account; fix the ARN or accounts.management".to_owned(),
-            ));
-        }
-        return Ok(TrailRef::Arn(value.to_owned()));
+        return parse_trail_arn(value, rest, region, management);
     }
     if in_ip_address_format(value) {
         return Err(ip_address_name(value));
@@ -716,6 +734,77 @@ fn parse_trail(
         ));
     }
     Ok(TrailRef::Name(value.to_owned()))
+}
+
+/// A trail named by ARN (`rest` is what follows `arn:`): a CloudTrail trail
+/// ARN in `region`, of the management account when that is given.
+fn parse_trail_arn(
+    value: &str,
+    rest: &str,
+    region: &Region,
+    management: Option<&AccountId>,
+) -> Result<TrailRef, (String, String)> {
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let bad = || {
+        (
+            format!("{value:?} is not a CloudTrail trail ARN"),
+            format!(
+                "use arn:{}:cloudtrail:{region}:<management account>:trail/<name> as `aws cloudtrail describe-trails` shows it, or just the trail name",
+                region.partition()
+            ),
+        )
+    };
+    let [p, service, trail_region, acct, resource] = parts[..] else {
+        return Err(bad());
+    };
+    let name = resource.strip_prefix("trail/").ok_or_else(bad)?;
+    if service == "cloudtrail" && in_ip_address_format(name) {
+        return Err(ip_address_name(name));
+    }
+    if service != "cloudtrail" || !valid_trail_name(name) {
+        return Err(bad());
+    }
+    let Some(acct_id) = AccountId::parse(acct) else {
+        return Err(bad());
+    };
+    let home = Region::check(trail_region)
+        .map_err(|e| (format!("in the trail ARN, {}", e.message), e.hint))?;
+    if p != home.partition() {
+        return Err((
+            format!(
+                "the trail ARN is in partition {p:?}, but its Region {home} is in {:?}",
+                home.partition()
+            ),
+            "copy the trail ARN from `aws cloudtrail describe-trails`, or give just the trail name"
+                .to_owned(),
+        ));
+    }
+    if home != *region {
+        let partition_note = if home.partition() == region.partition() {
+            String::new()
+        } else {
+            format!(
+                " (the trail is in partition {:?}, region {region} in {:?})",
+                home.partition(),
+                region.partition()
+            )
+        };
+        return Err((
+            format!("the trail's home Region is {home}, but region is {region}{partition_note}"),
+            format!("the key must be created in the trail's home Region: set region = \"{home}\""),
+        ));
+    }
+    if let Some(m) = management
+        && &acct_id != m
+    {
+        return Err((
+            format!(
+                "the trail ARN is in account {acct_id}, but accounts.management is {m}"
+            ),
+            "an organization trail belongs to the management account; fix the ARN or accounts.management".to_owned(),
+        ));
+    }
+    Ok(TrailRef::Arn(value.to_owned()))
 }
 
 /// CloudTrail's rule for trail names: 3-128 ASCII letters, digits, `.`, `_`
