@@ -742,7 +742,8 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
 
 /// The deployment templates forward exactly the calls the function acts on
 /// (an event the function handles but no rule sends would never arrive), and
-/// each rule can reach the function: read as CloudFormation reads them.
+/// each rule reaches the function through the queue: read as CloudFormation
+/// reads them.
 #[test]
 fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
@@ -755,18 +756,85 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     let get_att = |what: &str| json!({"Fn::GetAtt": what});
     let param = |name: &str| json!({"Fn::Ref": name});
 
-    // The function as Lambda runs a custom runtime.
+    // The function as Lambda runs a custom runtime, with as many runs at
+    // once as the event source mapping starts.
     let function = &main_resources["Function"]["Properties"];
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");
-    assert_eq!(function["ReservedConcurrentExecutions"], 1);
     assert_eq!(
         function["Environment"]["Variables"]["TRAILKEY_MODE"],
         param("Mode")
     );
 
-    // Every rule targets the function, with the dead-letter queue, and has
-    // its own permission to invoke it.
+    // The queue between the rules and the function: its visibility timeout
+    // at least six times the function's timeout, as AWS advises; SSE; a
+    // redrive policy to the dead-letter queue.
+    let queue = &main_resources["EventQueue"];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    let queue = &queue["Properties"];
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * function["Timeout"].as_u64().unwrap(),
+        "{queue:#}"
+    );
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        get_att("DeadLetterQueue.Arn")
+    );
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
+    let dead_letters = &main_resources["DeadLetterQueue"]["Properties"];
+    assert_eq!(dead_letters["SqsManagedSseEnabled"], true);
+    assert!(
+        dead_letters["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
+        "the dead letters outlive the queue's messages"
+    );
+
+    // The event source mapping: batches gathered over a window, partial
+    // batch responses, within Lambda's limits, and no more runs at once
+    // than the function may have.
+    let mapping = &main_resources["EventSourceMapping"];
+    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+    let mapping = &mapping["Properties"];
+    assert_eq!(mapping["EventSourceArn"], get_att("EventQueue.Arn"));
+    assert_eq!(mapping["FunctionName"], param("Function"));
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let window = mapping["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
+    let batch = mapping["BatchSize"].as_u64().unwrap();
+    assert!((1..=300).contains(&window), "{mapping:#}");
+    assert!((200..=10_000).contains(&batch), "{mapping:#}");
+    let concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        function["ReservedConcurrentExecutions"].as_u64().unwrap() >= concurrency,
+        "Lambda would throttle the mapping's batches"
+    );
+
+    // The role lets the mapping read and delete the queue's messages.
+    let role = &main_resources["FunctionRole"]["Properties"]["Policies"];
+    let reads_queue = role.as_array().unwrap().iter().any(|p| {
+        p["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| {
+                s["Resource"] == get_att("EventQueue.Arn")
+                    && s["Action"]
+                        == json!([
+                            "sqs:ReceiveMessage",
+                            "sqs:DeleteMessage",
+                            "sqs:GetQueueAttributes"
+                        ])
+            })
+    });
+    assert!(reads_queue, "{role:#}");
+
+    // Every rule targets the queue, with the dead-letter queue, and the
+    // queue's policy lets exactly these rules send to it. Nothing invokes
+    // the function but the mapping.
     let rules: Vec<(&String, &Value)> = main_resources
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
@@ -777,24 +845,53 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
         4,
         "trail calls, key calls, Control Tower, schedule"
     );
+    let policy = &main_resources["EventQueuePolicy"]["Properties"];
+    assert_eq!(policy["Queues"], json!([param("EventQueue")]));
+    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy:#}");
+    let send = &statements[0];
+    assert_eq!(
+        (
+            send["Effect"].clone(),
+            send["Principal"].clone(),
+            send["Action"].clone(),
+            send["Resource"].clone()
+        ),
+        (
+            json!("Allow"),
+            json!({"Service": "events.amazonaws.com"}),
+            json!("sqs:SendMessage"),
+            get_att("EventQueue.Arn")
+        )
+    );
+    let sources: Vec<Value> = rules
+        .iter()
+        .map(|(name, _)| get_att(&format!("{name}.Arn")))
+        .collect();
+    let mut allowed = send["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .unwrap()
+        .clone();
+    allowed.sort_by_key(Value::to_string);
+    let mut expected = sources.clone();
+    expected.sort_by_key(Value::to_string);
+    assert_eq!(allowed, expected, "scoped to the stack's rules");
     for (name, rule) in &rules {
         let targets = rule["Targets"].as_array().unwrap();
         assert_eq!(targets.len(), 1, "{name}");
-        assert_eq!(targets[0]["Arn"], get_att("Function.Arn"), "{name}");
+        assert_eq!(targets[0]["Arn"], get_att("EventQueue.Arn"), "{name}");
         assert_eq!(
             targets[0]["DeadLetterConfig"]["Arn"],
             get_att("DeadLetterQueue.Arn"),
             "{name}"
         );
-        let permitted = main_resources.values().any(|r| {
-            r["Type"] == "AWS::Lambda::Permission"
-                && r["Properties"]["FunctionName"] == param("Function")
-                && r["Properties"]["Principal"] == "events.amazonaws.com"
-                && r["Properties"]["Action"] == "lambda:InvokeFunction"
-                && r["Properties"]["SourceArn"] == get_att(&format!("{name}.Arn"))
-        });
-        assert!(permitted, "{name} may invoke the function");
     }
+    assert!(
+        !main_resources
+            .values()
+            .any(|r| r["Type"] == "AWS::Lambda::Permission"),
+        "no rule invokes the function directly"
+    );
     let pattern = |name: &str| &main_resources[name]["Properties"]["EventPattern"];
     assert_eq!(
         pattern("TrailCallsRule")["source"],
