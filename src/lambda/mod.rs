@@ -20,12 +20,12 @@
 //! line on stdout say what triggered the run, the plan and whether anything
 //! was applied; a failed run's error names the event. A bad config, a bad
 //! `TRAILKEY_MODE` or `TRAILKEY_VERBOSE`, or an event that is not an
-//! EventBridge event (a body that is not JSON included, see [`NotJson`])
+//! EventBridge event (a body that is not JSON included, see `NotJson`)
 //! gives an error response, one JSON log line and no AWS call.
 //!
 //! The deployment template puts an SQS queue between the EventBridge rules
 //! and the function: an invocation then carries a batch of events, which
-//! runs the reconcile loop once for all of them ([`Function::batch`]).
+//! runs the reconcile loop once for all of them (`Function::batch`).
 
 pub mod event;
 
