@@ -2900,3 +2900,131 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
         );
     }
 }
+
+/// An SQS batch as Lambda's event source mapping delivers it: one record
+/// per (messageId, body).
+fn sqs_batch(records: &[(String, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
+                   "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                   "eventSource": "aws:sqs", "awsRegion": REGION,
+                   "eventSourceARN": format!("arn:aws:sqs:{REGION}:{MANAGEMENT}:trailkey-events")})
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+/// `n` records of `event`, `prefix-0` to `prefix-{n-1}`.
+fn records_of(prefix: &str, n: usize, event: &Value) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("{prefix}-{i}"), event.to_string()))
+        .collect()
+}
+
+/// The messageIds of a partial batch response.
+fn failed_ids(response: &Value) -> Vec<&str> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a partial batch response: {response:#}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect()
+}
+
+/// A flood of relevant events coalesced by the queue costs one plan: 200
+/// records, the no-op plan's 10 calls in 2 rounds, as one event does.
+/// Records that are not events are reported for SQS to deliver again.
+#[test]
+fn an_sqs_batch_of_200_relevant_events_runs_one_no_op_plan() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let mut records = records_of("schedule", 100, &schedule_event());
+    let trail_call = json!({"id": "t-1", "source": "aws.cloudtrail",
+        "detail-type": "AWS API Call via CloudTrail", "account": MANAGEMENT, "region": REGION,
+        "detail": {"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
+                   "awsRegion": REGION, "recipientAccountId": MANAGEMENT,
+                   "requestParameters": {"name": "org-trail"}}});
+    records.extend(records_of("stop", 100, &trail_call));
+    let (calls, rounds, r) = invoke(&fake, &function, sqs_batch(&records));
+    eprintln!("an SQS batch of 200 relevant events: {calls} calls in {rounds} rounds");
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    assert!(fake.writes().is_empty());
+
+    // Mixed: a body that is not JSON, JSON that is not an event, an
+    // ignored event, and relevant ones; still one plan.
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let mut mixed = records_of("schedule", 3, &schedule_event());
+    mixed.push(("not-json".into(), "not json {".into()));
+    mixed.push(("not-an-event".into(), json!({"hello": "world"}).to_string()));
+    mixed.extend(records_of("s3", 2, &s3));
+    let (calls, _, r) = invoke(&fake, &function, sqs_batch(&mixed));
+    assert_eq!(calls, 10, "{:?}", fake.calls());
+    assert_eq!(failed_ids(&r), ["not-json", "not-an-event"]);
+}
+
+/// The batch's one plan fails: every relevant record is reported, so SQS
+/// delivers it again, with the undecodable ones; the ignored records are
+/// done.
+#[test]
+fn when_a_batchs_plan_fails_its_relevant_records_are_reported_and_the_ignored_are_not() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let mut records = records_of("s3", 2, &s3);
+    records.extend(records_of("schedule", 2, &schedule_event()));
+    records.push(("not-json".into(), "{".into()));
+    fake.fail_next(
+        "DescribeOrganization",
+        "AccessDeniedException",
+        "not allowed",
+    );
+    let (_, _, r) = invoke(&fake, &function, sqs_batch(&records));
+    assert_eq!(failed_ids(&r), ["schedule-0", "schedule-1", "not-json"]);
+    assert!(fake.writes().is_empty());
+}
+
+/// A batch of ignored records makes no AWS call; key events about keys the
+/// process does not know cost one key's reads (4 calls) when they all name
+/// the same key, and the one plan when they name several.
+#[test]
+fn an_sqs_batch_without_relevant_events_costs_no_plan() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
+    let other = add_foreign_key(&fake, "0000bbbb-0000-4000-8000-00000000f00d");
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let (calls, _, r) = invoke(&fake, &function, sqs_batch(&records_of("s3", 500, &s3)));
+    assert_eq!(calls, 0, "{:?}", fake.calls());
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&[]));
+    assert_eq!(calls, 0);
+
+    let same_key = records_of("disable", 300, &kms_event("DisableKey", &foreign));
+    let (calls, rounds, r) = invoke(&fake, &function, sqs_batch(&same_key));
+    assert_eq!(
+        (calls, rounds),
+        (4, 2),
+        "one key's reads: {:?}",
+        fake.calls()
+    );
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    let mut two_keys = same_key.clone();
+    two_keys.extend(records_of("other", 300, &kms_event("DisableKey", &other)));
+    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&two_keys));
+    assert_eq!(calls, 10, "the one plan settles them: {:?}", fake.calls());
+    // The plan told the process trailkey's key: foreign keys cost nothing now.
+    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&two_keys));
+    assert_eq!(calls, 0, "{:?}", fake.calls());
+}

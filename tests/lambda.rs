@@ -288,6 +288,210 @@ fn a_bad_config_or_a_bad_event_gives_an_error_response_and_no_aws_call() {
     assert_eq!(nobody.connections(), 0, "no AWS request");
 }
 
+/// The function's JSON log lines: every line of `log` that is a JSON object.
+fn json_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// A body that is not JSON, or JSON that is not an event trailkey accepts:
+/// an error response of trailkey's own type, saying why, one JSON log line
+/// each, and no AWS call. The process serves the next event as usual.
+#[test]
+fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let nobody = CountingServer::start();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
+    let bad: [(&[u8], &str); 8] = [
+        (b"not json {", "not JSON"),
+        (b"", "not JSON"),
+        (b"\xff\xfe\x1b[2J", "not JSON"),
+        (b"{\"source\": \"aws.events\"} trailing", "not JSON"),
+        (b"{\"hello\": \"world\"}", "not an EventBridge event"),
+        (b"[1, 2]", "not an EventBridge event"),
+        (b"{\"Records\": \"x\"}", "not an SQS batch"),
+        (b"{\"Records\": [{\"body\": \"{}\"}]}", "no \"messageId\""),
+    ];
+    for (body, why) in bad {
+        let e = error(&api, &api.invoke_raw(body));
+        assert_eq!(e["errorType"], "trailkey.BadEvent", "{e}");
+        let message = e["errorMessage"].as_str().unwrap();
+        assert!(message.contains(why), "{why}: {e}");
+        assert!(!message.chars().any(char::is_control), "escaped: {e}");
+    }
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let r = response(&api, &api.invoke(s3));
+    assert_eq!(r["handled"], false, "{r:#}");
+    let log = stop(function);
+    let lines = json_lines(&log);
+    assert_eq!(
+        lines.len(),
+        bad.len() + 1,
+        "one JSON line per invocation:\n{log}"
+    );
+    for line in &lines[..bad.len()] {
+        assert_eq!(line["level"], "error", "{line}");
+        assert_eq!(line["error_type"], "trailkey.BadEvent", "{line}");
+    }
+    assert_eq!(
+        log.lines().filter(|l| !l.trim().is_empty()).count(),
+        lines.len(),
+        "nothing else logged:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+/// An SQS batch as Lambda's event source mapping delivers it: one record
+/// per (messageId, body).
+fn sqs_batch(records: &[(String, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
+                   "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764504000000",
+                                  "SenderId": "AIDAIEVENTBRIDGE", "ApproximateFirstReceiveTimestamp": "1764504000001"},
+                   "messageAttributes": {}, "md5OfBody": "0", "eventSource": "aws:sqs",
+                   "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:trailkey-events",
+                   "awsRegion": "us-east-1"})
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+/// `n` records, `prefix-0` to `prefix-{n-1}`, each `event` with its own ID.
+fn records_of(prefix: &str, n: usize, event: &Value) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let mut e = event.clone();
+            e["id"] = json!(format!("{prefix}-event-{i}"));
+            (format!("{prefix}-{i}"), e.to_string())
+        })
+        .collect()
+}
+
+/// The log line that sums up each batch.
+fn batch_lines(log: &str) -> Vec<Value> {
+    json_lines(log)
+        .into_iter()
+        .filter(|l| l["message"] == "trailkey lambda invocation" && l["batch"].is_object())
+        .collect()
+}
+
+/// 200 relevant events coalesced by the queue into one batch run one plan:
+/// the no-op plan's 10 AWS calls, not 200 plans' 2,000.
+#[test]
+fn two_hundred_relevant_events_in_one_sqs_batch_run_one_plan() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &moto.layer().endpoint, &seed.config, "apply");
+    let records = records_of("update", 200, &update_trail_event(&seed));
+    moto.start_recording();
+    let r = response(&api, &api.invoke(sqs_batch(&records)));
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    let calls = moto.recorded();
+    eprintln!(
+        "an SQS batch of 200 relevant events: {} AWS calls",
+        calls.len()
+    );
+    assert_eq!(calls.len(), 10, "one no-op plan: {calls:?}");
+    assert!(calls.iter().all(|c| !is_write(c)), "{calls:?}");
+    let log = stop(function);
+    let lines = batch_lines(&log);
+    assert_eq!(lines.len(), 1, "one line for the batch:\n{log}");
+    assert_eq!(
+        lines[0]["batch"],
+        json!({"records": 200, "relevant": 200, "ignored": 0, "failed": 0, "outcome": "planned"})
+    );
+    assert_eq!(
+        lines[0]["plan"]["summary"],
+        json!({"add": 0, "change": 0, "destroy": 0})
+    );
+}
+
+/// A batch with a body that is not JSON, one that is not an event, an
+/// ignored event and a relevant one: the two bad records' messageIds in
+/// `batchItemFailures` (a messageId is untrusted text: escaped in the log),
+/// the rest done, one plan.
+#[test]
+fn a_mixed_sqs_batch_reports_the_undecodable_records_and_runs_one_plan() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &moto.layer().endpoint, &seed.config, "apply");
+    let hostile = "bad\u{1b}[2J\nforged";
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let mut records = records_of("update", 2, &update_trail_event(&seed));
+    records.push((hostile.to_owned(), "not json {".to_owned()));
+    records.push((
+        "not-an-event".to_owned(),
+        json!({"hello": "world"}).to_string(),
+    ));
+    records.extend(records_of("s3", 3, &s3));
+    moto.start_recording();
+    let r = response(&api, &api.invoke(sqs_batch(&records)));
+    assert_eq!(
+        r,
+        json!({"batchItemFailures": [{"itemIdentifier": hostile}, {"itemIdentifier": "not-an-event"}]})
+    );
+    assert_eq!(moto.recorded().len(), 10, "{:?}", moto.recorded());
+    let log = stop(function);
+    assert!(!log.contains('\u{1b}'), "{log}");
+    let lines = batch_lines(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert_eq!(
+        lines[0]["batch"],
+        json!({"records": 7, "relevant": 2, "ignored": 3, "failed": 2, "outcome": "planned"})
+    );
+    assert_eq!(
+        lines[0]["failures"][0]["message_id"],
+        "bad\\u{1b}[2J\\nforged"
+    );
+    assert!(
+        lines[0]["failures"][1]["why"]
+            .as_str()
+            .unwrap()
+            .contains("not an EventBridge event"),
+        "{}",
+        lines[0]
+    );
+}
+
+/// A batch of only events trailkey does not act on: no plan, no AWS call.
+#[test]
+fn an_sqs_batch_of_irrelevant_events_makes_no_aws_call() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let nobody = CountingServer::start();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
+    let mut other_trail = update_trail_event(&seed);
+    other_trail["detail"]["requestParameters"]["name"] = json!("someone-elses-trail");
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let mut records = records_of("other-trail", 100, &other_trail);
+    records.extend(records_of("s3", 100, &s3));
+    let r = response(&api, &api.invoke(sqs_batch(&records)));
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    let log = stop(function);
+    assert_eq!(nobody.connections(), 0, "no AWS request");
+    let lines = batch_lines(&log);
+    assert_eq!(
+        lines[0]["batch"],
+        json!({"records": 200, "relevant": 0, "ignored": 200, "failed": 0, "outcome": "ignored"}),
+        "{log}"
+    );
+}
+
 /// `trailkey -c PATH lambda` reads PATH, whatever `TRAILKEY_CONFIG` says;
 /// a bad `TRAILKEY_VERBOSE` is a config error.
 #[test]
@@ -538,7 +742,8 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
 
 /// The deployment templates forward exactly the calls the function acts on
 /// (an event the function handles but no rule sends would never arrive), and
-/// each rule can reach the function: read as CloudFormation reads them.
+/// each rule reaches the function through the queue: read as CloudFormation
+/// reads them.
 #[test]
 fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
@@ -551,18 +756,85 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     let get_att = |what: &str| json!({"Fn::GetAtt": what});
     let param = |name: &str| json!({"Fn::Ref": name});
 
-    // The function as Lambda runs a custom runtime.
+    // The function as Lambda runs a custom runtime, with as many runs at
+    // once as the event source mapping starts.
     let function = &main_resources["Function"]["Properties"];
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");
-    assert_eq!(function["ReservedConcurrentExecutions"], 1);
     assert_eq!(
         function["Environment"]["Variables"]["TRAILKEY_MODE"],
         param("Mode")
     );
 
-    // Every rule targets the function, with the dead-letter queue, and has
-    // its own permission to invoke it.
+    // The queue between the rules and the function: its visibility timeout
+    // at least six times the function's timeout, as AWS advises; SSE; a
+    // redrive policy to the dead-letter queue.
+    let queue = &main_resources["EventQueue"];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    let queue = &queue["Properties"];
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * function["Timeout"].as_u64().unwrap(),
+        "{queue:#}"
+    );
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        get_att("DeadLetterQueue.Arn")
+    );
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
+    let dead_letters = &main_resources["DeadLetterQueue"]["Properties"];
+    assert_eq!(dead_letters["SqsManagedSseEnabled"], true);
+    assert!(
+        dead_letters["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
+        "the dead letters outlive the queue's messages"
+    );
+
+    // The event source mapping: batches gathered over a window, partial
+    // batch responses, within Lambda's limits, and no more runs at once
+    // than the function may have.
+    let mapping = &main_resources["EventSourceMapping"];
+    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+    let mapping = &mapping["Properties"];
+    assert_eq!(mapping["EventSourceArn"], get_att("EventQueue.Arn"));
+    assert_eq!(mapping["FunctionName"], param("Function"));
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let window = mapping["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
+    let batch = mapping["BatchSize"].as_u64().unwrap();
+    assert!((1..=300).contains(&window), "{mapping:#}");
+    assert!((200..=10_000).contains(&batch), "{mapping:#}");
+    let concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        function["ReservedConcurrentExecutions"].as_u64().unwrap() >= concurrency,
+        "Lambda would throttle the mapping's batches"
+    );
+
+    // The role lets the mapping read and delete the queue's messages.
+    let role = &main_resources["FunctionRole"]["Properties"]["Policies"];
+    let reads_queue = role.as_array().unwrap().iter().any(|p| {
+        p["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| {
+                s["Resource"] == get_att("EventQueue.Arn")
+                    && s["Action"]
+                        == json!([
+                            "sqs:ReceiveMessage",
+                            "sqs:DeleteMessage",
+                            "sqs:GetQueueAttributes"
+                        ])
+            })
+    });
+    assert!(reads_queue, "{role:#}");
+
+    // Every rule targets the queue, with the dead-letter queue, and the
+    // queue's policy lets exactly these rules send to it. Nothing invokes
+    // the function but the mapping.
     let rules: Vec<(&String, &Value)> = main_resources
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
@@ -573,24 +845,53 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
         4,
         "trail calls, key calls, Control Tower, schedule"
     );
+    let policy = &main_resources["EventQueuePolicy"]["Properties"];
+    assert_eq!(policy["Queues"], json!([param("EventQueue")]));
+    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy:#}");
+    let send = &statements[0];
+    assert_eq!(
+        (
+            send["Effect"].clone(),
+            send["Principal"].clone(),
+            send["Action"].clone(),
+            send["Resource"].clone()
+        ),
+        (
+            json!("Allow"),
+            json!({"Service": "events.amazonaws.com"}),
+            json!("sqs:SendMessage"),
+            get_att("EventQueue.Arn")
+        )
+    );
+    let sources: Vec<Value> = rules
+        .iter()
+        .map(|(name, _)| get_att(&format!("{name}.Arn")))
+        .collect();
+    let mut allowed = send["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .unwrap()
+        .clone();
+    allowed.sort_by_key(Value::to_string);
+    let mut expected = sources.clone();
+    expected.sort_by_key(Value::to_string);
+    assert_eq!(allowed, expected, "scoped to the stack's rules");
     for (name, rule) in &rules {
         let targets = rule["Targets"].as_array().unwrap();
         assert_eq!(targets.len(), 1, "{name}");
-        assert_eq!(targets[0]["Arn"], get_att("Function.Arn"), "{name}");
+        assert_eq!(targets[0]["Arn"], get_att("EventQueue.Arn"), "{name}");
         assert_eq!(
             targets[0]["DeadLetterConfig"]["Arn"],
             get_att("DeadLetterQueue.Arn"),
             "{name}"
         );
-        let permitted = main_resources.values().any(|r| {
-            r["Type"] == "AWS::Lambda::Permission"
-                && r["Properties"]["FunctionName"] == param("Function")
-                && r["Properties"]["Principal"] == "events.amazonaws.com"
-                && r["Properties"]["Action"] == "lambda:InvokeFunction"
-                && r["Properties"]["SourceArn"] == get_att(&format!("{name}.Arn"))
-        });
-        assert!(permitted, "{name} may invoke the function");
     }
+    assert!(
+        !main_resources
+            .values()
+            .any(|r| r["Type"] == "AWS::Lambda::Permission"),
+        "no rule invokes the function directly"
+    );
     let pattern = |name: &str| &main_resources[name]["Properties"]["EventPattern"];
     assert_eq!(
         pattern("TrailCallsRule")["source"],

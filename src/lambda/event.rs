@@ -28,6 +28,10 @@
 //! Anything else is acknowledged and ignored, with the reason, and costs
 //! no AWS call. An event that is not an EventBridge event at all is bad
 //! input: an error.
+//!
+//! Events also arrive in batches from an SQS queue between the rules and
+//! the function ([`sqs_batch`]): each record's `body` is one EventBridge
+//! event as text, judged as above.
 
 use serde_json::Value;
 
@@ -117,6 +121,61 @@ pub fn classify(
         )),
     };
     Ok((info, verdict))
+}
+
+/// One record of an SQS batch as Lambda's event source mapping delivers
+/// it (<https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>): the
+/// message's ID, which a partial batch response names, and its body decoded
+/// as JSON, or why it could not be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsRecord<'a> {
+    pub message_id: &'a str,
+    pub event: Result<Value, String>,
+}
+
+/// The records of `payload` when it is an SQS batch (an object with
+/// `Records`); `None` when it is not one. A batch that cannot be answered
+/// record by record (`Records` not an array, a record without a string
+/// `messageId`) is an error. A record whose `eventSource` is not `aws:sqs`,
+/// or whose `body` is missing or not JSON, is kept with the reason: the
+/// partial batch response reports it.
+pub fn sqs_batch(payload: &Value) -> Option<Result<Vec<SqsRecord<'_>>, String>> {
+    let records = payload.as_object()?.get("Records")?;
+    let Some(records) = records.as_array() else {
+        return Some(Err(
+            "the event has \"Records\", but not as an array: it is not an SQS batch".to_owned(),
+        ));
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for (n, record) in records.iter().enumerate() {
+        let Some(message_id) = record.get("messageId").and_then(Value::as_str) else {
+            return Some(Err(format!(
+                "record {n} of the SQS batch has no \"messageId\" string, so a partial batch response cannot name it"
+            )));
+        };
+        let event = match (
+            record.get("eventSource").and_then(Value::as_str),
+            record.get("body").and_then(Value::as_str),
+        ) {
+            (Some(source), _) if source != "aws:sqs" => Err(format!(
+                "the record's eventSource is {:?}, not \"aws:sqs\"",
+                crate::escape::escape(&truncated(source, 64))
+            )),
+            (_, None) => Err("the record has no \"body\" string".to_owned()),
+            (_, Some(body)) => serde_json::from_str::<Value>(body)
+                .map_err(|e| format!("the record's body ({} bytes) is not JSON: {e}", body.len())),
+        };
+        out.push(SqsRecord { message_id, event });
+    }
+    Some(Ok(out))
+}
+
+/// At most `max` characters of `text`, `…` marking a cut.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// An "AWS API Call via CloudTrail" event for the API call `name`.
@@ -510,6 +569,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_sqs_batch_is_read_record_by_record() {
+        let event = json!({"id": "s-1", "source": "aws.events", "detail-type": "Scheduled Event"});
+        let batch = json!({"Records": [
+            {"messageId": "m-1", "eventSource": "aws:sqs", "body": event.to_string()},
+            {"messageId": "m-2", "eventSource": "aws:sqs", "body": "not json {"},
+            {"messageId": "m-3", "eventSource": "aws:s3", "body": event.to_string()},
+            {"messageId": "m-4", "eventSource": "aws:sqs", "body": 42},
+            {"messageId": "m-5", "body": "[1, 2]"},
+        ]});
+        let records = sqs_batch(&batch).unwrap().unwrap();
+        let ids: Vec<&str> = records.iter().map(|r| r.message_id).collect();
+        assert_eq!(ids, ["m-1", "m-2", "m-3", "m-4", "m-5"]);
+        assert_eq!(records[0].event, Ok(event));
+        assert!(records[1].event.as_ref().unwrap_err().contains("not JSON"));
+        assert!(records[2].event.as_ref().unwrap_err().contains("aws:s3"));
+        assert!(
+            records[3]
+                .event
+                .as_ref()
+                .unwrap_err()
+                .contains("no \"body\"")
+        );
+        // JSON, but not an event: classify says so.
+        let not_an_event = records[4].event.as_ref().unwrap();
+        assert!(classify(not_an_event, &desired(), None, None).is_err());
+
+        assert_eq!(sqs_batch(&json!({"source": "aws.events"})), None);
+        assert_eq!(sqs_batch(&json!([1])), None);
+        assert_eq!(sqs_batch(&json!({"Records": []})), Some(Ok(Vec::new())));
+        for bad in [
+            json!({"Records": "x"}),
+            json!({"Records": [{"body": "{}"}]}),
+            json!({"Records": [{"messageId": 7, "body": "{}"}]}),
+        ] {
+            assert!(sqs_batch(&bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn truncated_cuts_at_a_character_boundary() {
+        assert_eq!(truncated("abc", 3), "abc");
+        assert_eq!(truncated("abcd", 3), "abc…");
+        assert_eq!(truncated("ééé", 2), "éé…");
     }
 
     #[test]

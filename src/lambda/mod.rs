@@ -20,7 +20,12 @@
 //! line on stdout say what triggered the run, the plan and whether anything
 //! was applied; a failed run's error names the event. A bad config, a bad
 //! `TRAILKEY_MODE` or `TRAILKEY_VERBOSE`, or an event that is not an
-//! EventBridge event gives an error response and no AWS call.
+//! EventBridge event (a body that is not JSON included, see `NotJson`)
+//! gives an error response, one JSON log line and no AWS call.
+//!
+//! The deployment template puts an SQS queue between the EventBridge rules
+//! and the function: an invocation then carries a batch of events, which
+//! runs the reconcile loop once for all of them (`Function::batch`).
 
 pub mod event;
 
@@ -37,7 +42,96 @@ use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
 use crate::reconcile::{self, Command, Outcome};
 use crate::render::PlanJson;
-use event::{EventInfo, Verdict};
+use event::{EventInfo, SqsRecord, Verdict};
+
+/// The payload of one invocation: its JSON, or why its body is not JSON.
+pub(crate) type Payload = Result<Value, String>;
+
+/// Lets an invocation whose body is not JSON reach the handler, which
+/// answers it as every bad event: a `trailkey.BadEvent` error and one JSON
+/// log line.
+///
+/// `lambda_runtime` deserializes the body into the handler's payload type
+/// before the handler runs, and answers a body that does not parse with an
+/// error of its own (`&lambda_runtime::deserializer::DeserializeError`),
+/// logged only through `tracing`; no payload type gets the raw bytes. Its
+/// documented hook for logic before that step is a tower layer on the
+/// runtime ([`lambda_runtime::Runtime::layer`]), which sees each
+/// [`lambda_runtime::LambdaInvocation`] with its body as bytes. This layer
+/// checks that the body is one JSON value; when it is not, it keeps the
+/// reason under the invocation's request ID and hands the runtime `null`
+/// in its place. The handler takes the reason back by the same request ID,
+/// so no body can pose as one that failed to parse.
+#[derive(Clone, Default)]
+struct NotJson(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+impl NotJson {
+    /// Why the body of `request_id` was not JSON, if it was not.
+    fn take(&self, request_id: &str) -> Option<String> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.take() {
+            Some((id, why)) if id == request_id => Some(why),
+            _ => None,
+        }
+    }
+}
+
+impl<S> lambda_runtime::tower::Layer<S> for NotJson {
+    type Service = NotJsonService<S>;
+
+    fn layer(&self, inner: S) -> NotJsonService<S> {
+        NotJsonService {
+            inner,
+            slot: self.clone(),
+        }
+    }
+}
+
+/// The service [`NotJson`] wraps around the runtime's own.
+struct NotJsonService<S> {
+    inner: S,
+    slot: NotJson,
+}
+
+impl<S> lambda_runtime::Service<lambda_runtime::LambdaInvocation> for NotJsonService<S>
+where
+    S: lambda_runtime::Service<lambda_runtime::LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: lambda_runtime::LambdaInvocation) -> S::Future {
+        // The same parser and nesting limit as the runtime's, and no
+        // trailing bytes either.
+        let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body);
+        let mut slot = self
+            .slot
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = parsed.err().map(|e| {
+            let why = format!(
+                "the event is not JSON ({} bytes): {e}",
+                invocation.body.len()
+            );
+            invocation.body = (&b"null"[..]).into();
+            (invocation.context.request_id.clone(), why)
+        });
+        drop(slot);
+        self.inner.call(invocation)
+    }
+}
 
 /// The environment variables the Lambda runtime interface needs; the
 /// runtime client panics without them, so they are checked first.
@@ -154,15 +248,27 @@ pub fn run(
     }
     crate::block_on(async {
         let function = Function::start(profile, config, verbose).await;
+        let not_json = NotJson::default();
         let handler = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| {
-            function.invoke(e.payload)
+            let payload = match not_json.take(&e.context.request_id) {
+                Some(why) => Err(why),
+                None => Ok(e.payload),
+            };
+            function.answer(payload)
         });
-        lambda_runtime::run(handler).await.map_err(|e| {
-            Error::usage(
-                format!("the Lambda runtime stopped: {e}"),
-                "see the function's log for the invocation that stopped it",
-            )
-        })
+        // What `lambda_runtime::run` builds (the runtime and its tracing
+        // span per invocation), with `NotJson` in front of both.
+        lambda_runtime::Runtime::new(handler)
+            .layer(lambda_runtime::layers::TracingLayer::new())
+            .layer(not_json.clone())
+            .run()
+            .await
+            .map_err(|e| {
+                Error::usage(
+                    format!("the Lambda runtime stopped: {e}"),
+                    "see the function's log for the invocation that stopped it",
+                )
+            })
     })?;
     Ok(crate::Status::Success)
 }
@@ -207,25 +313,37 @@ impl<C: Connect> Function<C> {
         }
     }
 
-    /// One invocation: the response, or the error Lambda reports.
+    /// One invocation of an event that is JSON, as the in-process tests
+    /// send them.
+    #[cfg(test)]
     pub(crate) async fn invoke(&self, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
-        // The error's log line names the event, when there is one.
-        let failure = |kind: &str, message: String, event: Option<&EventInfo>| {
-            let mut line =
-                serde_json::json!({"level": "error", "error_type": kind, "message": message});
-            if let Some(event) = event {
-                line["event"] = serde_json::to_value(event).unwrap_or_default();
-            }
-            log_line(&line);
-            lambda_runtime::Diagnostic {
-                error_type: kind.to_owned(),
-                error_message: message,
-            }
-        };
+        self.answer(Ok(payload)).await
+    }
+
+    /// One invocation: the response, or the error Lambda reports. The
+    /// payload is an EventBridge event, an SQS batch of them, or why the
+    /// body was not JSON ([`NotJson`]).
+    pub(crate) async fn answer(
+        &self,
+        payload: Payload,
+    ) -> Result<Value, lambda_runtime::Diagnostic> {
         let (desired, connect, mode) = self
             .ready
             .as_ref()
             .map_err(|e| failure("trailkey.ConfigError", e.clone(), None))?;
+        // The reason quotes no byte of the body, but is escaped all the same:
+        // it is about text from outside.
+        let payload = payload.map_err(|why| {
+            failure(
+                "trailkey.BadEvent",
+                crate::escape::escape(&why).into_owned(),
+                None,
+            )
+        })?;
+        if let Some(records) = event::sqs_batch(&payload) {
+            let records = records.map_err(|why| failure("trailkey.BadEvent", why, None))?;
+            return Ok(self.batch(&records, desired, connect, *mode).await);
+        }
         let known = self.known_key.borrow().clone();
         let trail = self.known_trail.borrow().clone();
         let (info, mut verdict) =
@@ -253,56 +371,19 @@ impl<C: Connect> Function<C> {
             };
             return Ok(respond(&response));
         }
-        let command = match mode {
-            Mode::Plan => Command::Plan,
-            Mode::Apply => Command::Apply {
-                auto_approve: true,
-                policy_retry: std::time::Duration::from_secs(120),
-                propagation_retry: std::time::Duration::from_secs(120),
-                wait_for_delivery: None,
-            },
-        };
-        let mut ui = Quiet::default();
-        let outcome = reconcile::run(connect, desired, command, &mut ui)
-            .await
-            .map_err(|e| {
-                let kind = match &e {
-                    Error::Aws { .. } => "trailkey.AwsError",
-                    Error::Conflict { .. } => "trailkey.Conflict",
-                    _ => "trailkey.CheckFailed",
-                };
-                let event = match (&info.name, &info.id) {
-                    (Some(name), Some(id)) => format!("{name} event {id}"),
-                    (None, Some(id)) => format!("{} event {id}", info.detail_type),
-                    (_, None) => format!("{} event without an ID", info.detail_type),
-                };
-                // An apply that stopped part-way: what it had started, which
-                // stays done (a rerun continues from there).
-                let started = match ui.started.as_slice() {
-                    [] => String::new(),
-                    steps => format!("; apply steps started before it: {}", steps.join(", ")),
-                };
-                failure(
-                    kind,
-                    format!("{} ({event}){started}", e.render()),
-                    Some(&info),
-                )
-            })?;
-        let (plan, done) = match &outcome {
-            Outcome::Planned(plan) => (plan, &[][..]),
-            Outcome::Applied { plan, done, .. } => (plan, &done[..]),
-            Outcome::Policy(_) => unreachable!("only plan and apply run here"),
-        };
-        let key = match &outcome {
-            Outcome::Applied { result, .. } => result.key_arn.clone(),
-            _ => plan.key.as_ref().map(|k| k.arn.clone()),
-        };
-        // Every plan says which key is trailkey's now: a key replaced
-        // elsewhere (its trail re-pointed, its alias deleted) is learned
-        // from the plan its events run, and none known means the next key
-        // call is settled by reading AWS again.
-        *self.known_key.borrow_mut() = key;
-        *self.known_trail.borrow_mut() = Some(plan.target.trail_arn.clone());
+        let outcome = self.reconcile(desired, connect, *mode).await.map_err(|e| {
+            let event = match (&info.name, &info.id) {
+                (Some(name), Some(id)) => format!("{name} event {id}"),
+                (None, Some(id)) => format!("{} event {id}", info.detail_type),
+                (_, None) => format!("{} event without an ID", info.detail_type),
+            };
+            failure(
+                e.kind,
+                format!("{} ({event}){}", e.rendered, e.started),
+                Some(&info),
+            )
+        })?;
+        let (plan, done) = plan_and_writes(&outcome);
         let response = Response {
             event: &info,
             handled: true,
@@ -310,10 +391,7 @@ impl<C: Connect> Function<C> {
             mode: *mode,
             plan: Some(PlanJson::from(plan)),
             applied: !done.is_empty(),
-            writes: done
-                .iter()
-                .map(|d| format!("{} {}", d.operation, d.target))
-                .collect(),
+            writes: writes(done),
         };
         let answered = respond(&response);
         // A setup broken in a way apply does not fix (a foreign Deny that
@@ -329,6 +407,229 @@ impl<C: Connect> Function<C> {
             ));
         }
         Ok(answered)
+    }
+
+    /// An SQS batch: every record judged without an AWS call (but for one
+    /// key's reads, below), then at most one run of the reconcile loop for
+    /// all the relevant records, whatever their number: a flood of events
+    /// within the event source mapping's batching window costs one plan.
+    ///
+    /// The answer is a partial batch response
+    /// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>),
+    /// `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`, naming
+    /// the records SQS is to deliver again:
+    /// - a record whose body is not an event trailkey accepts (not JSON,
+    ///   not an EventBridge event);
+    /// - when the run fails (an AWS error, a conflict) or finds the setup
+    ///   broken, every relevant record: they come back after the queue's
+    ///   visibility timeout, and after `maxReceiveCount` receives go to the
+    ///   dead-letter queue.
+    ///
+    /// Ignored records, and relevant ones whose run succeeded, are done. A
+    /// key event about a key the process does not know yet is settled by
+    /// reading AWS when it is the batch's only such key and nothing else in
+    /// the batch runs the plan; with another relevant record, or several
+    /// unknown keys, the one plan settles them. One JSON log line sums the
+    /// batch up.
+    async fn batch(
+        &self,
+        records: &[SqsRecord<'_>],
+        desired: &Desired,
+        connect: &C,
+        mode: Mode,
+    ) -> Value {
+        let known = self.known_key.borrow().clone();
+        let trail = self.known_trail.borrow().clone();
+        let judged: Vec<Result<Verdict, String>> = records
+            .iter()
+            .map(|r| {
+                let event = r.event.as_ref().map_err(Clone::clone)?;
+                event::classify(event, desired, known.as_deref(), trail.as_deref())
+                    .map(|(_, verdict)| verdict)
+            })
+            .collect();
+        let handles = judged.iter().any(|v| matches!(v, Ok(Verdict::Handle)));
+        let unknown_keys: std::collections::BTreeSet<&str> = judged
+            .iter()
+            .filter_map(|v| match v {
+                Ok(Verdict::IfTrailkeys(key)) => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        let unknown_keys_relevant = match unknown_keys.first() {
+            None => false,
+            Some(_) if handles || unknown_keys.len() > 1 => true,
+            Some(key) => may_be_trailkeys(connect, desired, key).await,
+        };
+        let relevant = |v: &Result<Verdict, String>| match v {
+            Ok(Verdict::Handle) => true,
+            Ok(Verdict::IfTrailkeys(_)) => unknown_keys_relevant,
+            _ => false,
+        };
+        let relevant_count = judged.iter().filter(|v| relevant(v)).count();
+        let undecodable = judged.iter().filter(|v| v.is_err()).count();
+
+        let mut error: Option<(&str, String)> = None;
+        let mut line =
+            serde_json::json!({"level": "info", "message": "trailkey lambda invocation"});
+        let outcome = if relevant_count == 0 {
+            "ignored"
+        } else {
+            let about = format!(
+                "SQS batch of {} records, {relevant_count} relevant",
+                records.len()
+            );
+            match self.reconcile(desired, connect, mode).await {
+                Err(e) => {
+                    error = Some((e.kind, format!("{} ({about}){}", e.rendered, e.started)));
+                    "failed"
+                }
+                Ok(outcome) => {
+                    let (plan, done) = plan_and_writes(&outcome);
+                    line["plan"] = serde_json::to_value(PlanJson::from(plan)).unwrap_or_default();
+                    line["writes"] = serde_json::json!(writes(done));
+                    if let Some(e) = crate::plan::broken(&plan.findings) {
+                        error = Some(("trailkey.BrokenSetup", format!("{} ({about})", e.render())));
+                        "broken"
+                    } else if done.is_empty() {
+                        "planned"
+                    } else {
+                        "applied"
+                    }
+                }
+            }
+        };
+        let failed: Vec<(&str, &str)> = records
+            .iter()
+            .zip(&judged)
+            .filter_map(|(record, verdict)| match verdict {
+                Err(why) => Some((record.message_id, why.as_str())),
+                v if error.is_some() && relevant(v) => Some((record.message_id, "the run failed")),
+                _ => None,
+            })
+            .collect();
+        line["batch"] = serde_json::json!({
+            "records": records.len(),
+            "relevant": relevant_count,
+            "ignored": records.len() - relevant_count - undecodable,
+            "failed": failed.len(),
+            "outcome": outcome,
+        });
+        line["mode"] = serde_json::json!(mode);
+        // Message IDs and reasons are text from the queue: escaped, cut
+        // short, and only the first few, so that a batch of any size logs
+        // one line of bounded length.
+        line["failures"] = failed
+            .iter()
+            .take(LOGGED_FAILURES)
+            .map(|(id, why)| {
+                serde_json::json!({
+                    "message_id": crate::escape::escape(&event::truncated(id, 128)),
+                    "why": crate::escape::escape(&event::truncated(why, 300)),
+                })
+            })
+            .collect();
+        if let Some((kind, message)) = &error {
+            line["level"] = serde_json::json!("error");
+            line["error_type"] = serde_json::json!(kind);
+            line["error"] = serde_json::json!(message);
+        }
+        log_line(&line);
+        let failures: Vec<Value> = failed
+            .iter()
+            .map(|(id, _)| serde_json::json!({"itemIdentifier": id}))
+            .collect();
+        serde_json::json!({"batchItemFailures": failures})
+    }
+
+    /// One run of the reconcile loop in `mode`. Its plan tells the process
+    /// which key and trail are trailkey's.
+    async fn reconcile(
+        &self,
+        desired: &Desired,
+        connect: &C,
+        mode: Mode,
+    ) -> Result<Outcome, RunError> {
+        let command = match mode {
+            Mode::Plan => Command::Plan,
+            Mode::Apply => Command::Apply {
+                auto_approve: true,
+                policy_retry: std::time::Duration::from_secs(120),
+                propagation_retry: std::time::Duration::from_secs(120),
+                wait_for_delivery: None,
+            },
+        };
+        let mut ui = Quiet::default();
+        let outcome = reconcile::run(connect, desired, command, &mut ui)
+            .await
+            .map_err(|e| RunError {
+                kind: match &e {
+                    Error::Aws { .. } => "trailkey.AwsError",
+                    Error::Conflict { .. } => "trailkey.Conflict",
+                    _ => "trailkey.CheckFailed",
+                },
+                rendered: e.render(),
+                // An apply that stopped part-way: what it had started,
+                // which stays done (a rerun continues from there).
+                started: match ui.started.as_slice() {
+                    [] => String::new(),
+                    steps => format!("; apply steps started before it: {}", steps.join(", ")),
+                },
+            })?;
+        let (plan, _) = plan_and_writes(&outcome);
+        let key = match &outcome {
+            Outcome::Applied { result, .. } => result.key_arn.clone(),
+            _ => plan.key.as_ref().map(|k| k.arn.clone()),
+        };
+        // Every plan says which key is trailkey's now: a key replaced
+        // elsewhere (its trail re-pointed, its alias deleted) is learned
+        // from the plan its events run, and none known means the next key
+        // call is settled by reading AWS again.
+        *self.known_key.borrow_mut() = key;
+        *self.known_trail.borrow_mut() = Some(plan.target.trail_arn.clone());
+        Ok(outcome)
+    }
+}
+
+/// How many failed records a batch's log line names.
+const LOGGED_FAILURES: usize = 10;
+
+/// A failed run of the reconcile loop: its Lambda error type, the error's
+/// text, and the apply steps started before it (empty, or `; apply steps
+/// started before it: …`).
+struct RunError {
+    kind: &'static str,
+    rendered: String,
+    started: String,
+}
+
+/// The plan of a plan or apply run, and the apply's writes.
+fn plan_and_writes(outcome: &Outcome) -> (&Plan, &[crate::apply::Done]) {
+    match outcome {
+        Outcome::Planned(plan) => (plan, &[]),
+        Outcome::Applied { plan, done, .. } => (plan, done),
+        Outcome::Policy(_) => unreachable!("only plan and apply run here"),
+    }
+}
+
+/// The writes, `operation target` each.
+fn writes(done: &[crate::apply::Done]) -> Vec<String> {
+    done.iter()
+        .map(|d| format!("{} {}", d.operation, d.target))
+        .collect()
+}
+
+/// The error Lambda reports, and its JSON log line, which names the event
+/// when there is one.
+fn failure(kind: &str, message: String, event: Option<&EventInfo>) -> lambda_runtime::Diagnostic {
+    let mut line = serde_json::json!({"level": "error", "error_type": kind, "message": message});
+    if let Some(event) = event {
+        line["event"] = serde_json::to_value(event).unwrap_or_default();
+    }
+    log_line(&line);
+    lambda_runtime::Diagnostic {
+        error_type: kind.to_owned(),
+        error_message: message,
     }
 }
 

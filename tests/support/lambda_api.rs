@@ -196,7 +196,8 @@ struct State {
 
 struct Queued {
     request_id: String,
-    event: Value,
+    /// The body `/next` answers with.
+    body: Vec<u8>,
     timeout: Duration,
 }
 
@@ -274,6 +275,17 @@ impl RuntimeApi {
     /// Queues `event` for the next `/next` poll, to be handed out with a
     /// deadline `timeout` after that poll; returns its request ID.
     pub fn invoke_with_timeout(&self, event: Value, timeout: Duration) -> String {
+        self.queue(event.to_string().into_bytes(), timeout)
+    }
+
+    /// Queues `body` as it is, JSON or not (Lambda's own `Invoke` takes
+    /// only JSON, but a runtime must not trust that), with the default
+    /// [`FUNCTION_TIMEOUT`]; returns its request ID.
+    pub fn invoke_raw(&self, body: &[u8]) -> String {
+        self.queue(body.to_vec(), FUNCTION_TIMEOUT)
+    }
+
+    fn queue(&self, body: Vec<u8>, timeout: Duration) -> String {
         let mut state = self.shared.lock();
         state.invoked += 1;
         // UUID-shaped like Lambda's: the port tells emulators apart, the
@@ -285,7 +297,7 @@ impl RuntimeApi {
         );
         state.queue.push_back(Queued {
             request_id: request_id.clone(),
-            event,
+            body,
             timeout,
         });
         self.shared.changed.notify_all();
@@ -459,7 +471,7 @@ impl Shared {
                 ),
                 ("Lambda-Runtime-Trace-Id", trace_id(state.polls)),
             ],
-            body: queued.event.to_string().into_bytes(),
+            body: queued.body,
         })
     }
 
