@@ -48,6 +48,17 @@ pub struct EventInfo {
     pub name: Option<String>,
 }
 
+impl EventInfo {
+    /// The event as an error names it: `UpdateTrail event <id>`.
+    pub fn described(&self) -> String {
+        match (&self.name, &self.id) {
+            (Some(name), Some(id)) => format!("{name} event {id}"),
+            (None, Some(id)) => format!("{} event {id}", self.detail_type),
+            (_, None) => format!("{} event without an ID", self.detail_type),
+        }
+    }
+}
+
 /// Whether to run a plan for an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

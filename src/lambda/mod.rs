@@ -27,7 +27,9 @@
 //! and the function: an invocation then carries a batch of events, which
 //! runs the reconcile loop once for all of them (`Function::batch`).
 
+mod batch;
 pub mod event;
+mod not_json;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -42,96 +44,9 @@ use crate::error::Error;
 use crate::plan::{Address, Plan, Step};
 use crate::reconcile::{self, Command, Outcome};
 use crate::render::PlanJson;
-use event::{EventInfo, SqsRecord, Verdict};
-
-/// The payload of one invocation: its JSON, or why its body is not JSON.
-pub(crate) type Payload = Result<Value, String>;
-
-/// Lets an invocation whose body is not JSON reach the handler, which
-/// answers it as every bad event: a `trailkey.BadEvent` error and one JSON
-/// log line.
-///
-/// `lambda_runtime` deserializes the body into the handler's payload type
-/// before the handler runs, and answers a body that does not parse with an
-/// error of its own (`&lambda_runtime::deserializer::DeserializeError`),
-/// logged only through `tracing`; no payload type gets the raw bytes. Its
-/// documented hook for logic before that step is a tower layer on the
-/// runtime ([`lambda_runtime::Runtime::layer`]), which sees each
-/// [`lambda_runtime::LambdaInvocation`] with its body as bytes. This layer
-/// checks that the body is one JSON value; when it is not, it keeps the
-/// reason under the invocation's request ID and hands the runtime `null`
-/// in its place. The handler takes the reason back by the same request ID,
-/// so no body can pose as one that failed to parse.
-#[derive(Clone, Default)]
-struct NotJson(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
-
-impl NotJson {
-    /// Why the body of `request_id` was not JSON, if it was not.
-    fn take(&self, request_id: &str) -> Option<String> {
-        let mut slot = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match slot.take() {
-            Some((id, why)) if id == request_id => Some(why),
-            _ => None,
-        }
-    }
-}
-
-impl<S> lambda_runtime::tower::Layer<S> for NotJson {
-    type Service = NotJsonService<S>;
-
-    fn layer(&self, inner: S) -> NotJsonService<S> {
-        NotJsonService {
-            inner,
-            slot: self.clone(),
-        }
-    }
-}
-
-/// The service [`NotJson`] wraps around the runtime's own.
-struct NotJsonService<S> {
-    inner: S,
-    slot: NotJson,
-}
-
-impl<S> lambda_runtime::Service<lambda_runtime::LambdaInvocation> for NotJsonService<S>
-where
-    S: lambda_runtime::Service<lambda_runtime::LambdaInvocation>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut invocation: lambda_runtime::LambdaInvocation) -> S::Future {
-        // The same parser and nesting limit as the runtime's, and no
-        // trailing bytes either.
-        let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body);
-        let mut slot = self
-            .slot
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = parsed.err().map(|e| {
-            let why = format!(
-                "the event is not JSON ({} bytes): {e}",
-                invocation.body.len()
-            );
-            invocation.body = (&b"null"[..]).into();
-            (invocation.context.request_id.clone(), why)
-        });
-        drop(slot);
-        self.inner.call(invocation)
-    }
-}
+use event::{EventInfo, Verdict};
+use not_json::NotJson;
+pub(crate) use not_json::Payload;
 
 /// The environment variables the Lambda runtime interface needs; the
 /// runtime client panics without them, so they are checked first.
@@ -344,42 +259,38 @@ impl<C: Connect> Function<C> {
             let records = records.map_err(|why| failure("trailkey.BadEvent", why, None))?;
             return Ok(self.batch(&records, desired, connect, *mode).await);
         }
+        self.event(&payload, desired, connect, *mode).await
+    }
+
+    /// One EventBridge event: ignored, with the reason, or handled by one
+    /// run of the reconcile loop.
+    async fn event(
+        &self,
+        payload: &Value,
+        desired: &Desired,
+        connect: &C,
+        mode: Mode,
+    ) -> Result<Value, lambda_runtime::Diagnostic> {
         let known = self.known_key.borrow().clone();
         let trail = self.known_trail.borrow().clone();
-        let (info, mut verdict) =
-            event::classify(&payload, desired, known.as_deref(), trail.as_deref())
-                .map_err(|e| failure("trailkey.BadEvent", e, None))?;
-        if let Verdict::IfTrailkeys(key) = &verdict {
-            verdict = if may_be_trailkeys(connect, desired, key).await {
-                Verdict::Handle
-            } else {
-                Verdict::Ignore(format!(
-                    "{} of another key ({key:?}): not the trail's key, not the alias's, not tagged ManagedBy = trailkey",
-                    info.name.as_deref().unwrap_or("a call")
-                ))
-            };
-        }
-        if let Verdict::Ignore(reason) = verdict {
+        let (info, verdict) = event::classify(payload, desired, known.as_deref(), trail.as_deref())
+            .map_err(|e| failure("trailkey.BadEvent", e, None))?;
+        if let Some(reason) = ignored(verdict, &info, desired, connect).await {
             let response = Response {
                 event: &info,
                 handled: false,
                 reason: Some(reason),
-                mode: *mode,
+                mode,
                 plan: None,
                 applied: false,
                 writes: Vec::new(),
             };
             return Ok(respond(&response));
         }
-        let outcome = self.reconcile(desired, connect, *mode).await.map_err(|e| {
-            let event = match (&info.name, &info.id) {
-                (Some(name), Some(id)) => format!("{name} event {id}"),
-                (None, Some(id)) => format!("{} event {id}", info.detail_type),
-                (_, None) => format!("{} event without an ID", info.detail_type),
-            };
+        let outcome = self.reconcile(desired, connect, mode).await.map_err(|e| {
             failure(
                 e.kind,
-                format!("{} ({event}){}", e.rendered, e.started),
+                format!("{} ({}){}", e.rendered, info.described(), e.started),
                 Some(&info),
             )
         })?;
@@ -388,7 +299,7 @@ impl<C: Connect> Function<C> {
             event: &info,
             handled: true,
             reason: None,
-            mode: *mode,
+            mode,
             plan: Some(PlanJson::from(plan)),
             applied: !done.is_empty(),
             writes: writes(done),
@@ -407,139 +318,6 @@ impl<C: Connect> Function<C> {
             ));
         }
         Ok(answered)
-    }
-
-    /// An SQS batch: every record judged without an AWS call (but for one
-    /// key's reads, below), then at most one run of the reconcile loop for
-    /// all the relevant records, whatever their number: a flood of events
-    /// within the event source mapping's batching window costs one plan.
-    ///
-    /// The answer is a partial batch response
-    /// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>),
-    /// `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`, naming
-    /// the records SQS is to deliver again:
-    /// - a record whose body is not an event trailkey accepts (not JSON,
-    ///   not an EventBridge event);
-    /// - when the run fails (an AWS error, a conflict) or finds the setup
-    ///   broken, every relevant record: they come back after the queue's
-    ///   visibility timeout, and after `maxReceiveCount` receives go to the
-    ///   dead-letter queue.
-    ///
-    /// Ignored records, and relevant ones whose run succeeded, are done. A
-    /// key event about a key the process does not know yet is settled by
-    /// reading AWS when it is the batch's only such key and nothing else in
-    /// the batch runs the plan; with another relevant record, or several
-    /// unknown keys, the one plan settles them. One JSON log line sums the
-    /// batch up.
-    async fn batch(
-        &self,
-        records: &[SqsRecord<'_>],
-        desired: &Desired,
-        connect: &C,
-        mode: Mode,
-    ) -> Value {
-        let known = self.known_key.borrow().clone();
-        let trail = self.known_trail.borrow().clone();
-        let judged: Vec<Result<Verdict, String>> = records
-            .iter()
-            .map(|r| {
-                let event = r.event.as_ref().map_err(Clone::clone)?;
-                event::classify(event, desired, known.as_deref(), trail.as_deref())
-                    .map(|(_, verdict)| verdict)
-            })
-            .collect();
-        let handles = judged.iter().any(|v| matches!(v, Ok(Verdict::Handle)));
-        let unknown_keys: std::collections::BTreeSet<&str> = judged
-            .iter()
-            .filter_map(|v| match v {
-                Ok(Verdict::IfTrailkeys(key)) => Some(key.as_str()),
-                _ => None,
-            })
-            .collect();
-        let unknown_keys_relevant = match unknown_keys.first() {
-            None => false,
-            Some(_) if handles || unknown_keys.len() > 1 => true,
-            Some(key) => may_be_trailkeys(connect, desired, key).await,
-        };
-        let relevant = |v: &Result<Verdict, String>| match v {
-            Ok(Verdict::Handle) => true,
-            Ok(Verdict::IfTrailkeys(_)) => unknown_keys_relevant,
-            _ => false,
-        };
-        let relevant_count = judged.iter().filter(|v| relevant(v)).count();
-        let undecodable = judged.iter().filter(|v| v.is_err()).count();
-
-        let mut error: Option<(&str, String)> = None;
-        let mut line =
-            serde_json::json!({"level": "info", "message": "trailkey lambda invocation"});
-        let outcome = if relevant_count == 0 {
-            "ignored"
-        } else {
-            let about = format!(
-                "SQS batch of {} records, {relevant_count} relevant",
-                records.len()
-            );
-            match self.reconcile(desired, connect, mode).await {
-                Err(e) => {
-                    error = Some((e.kind, format!("{} ({about}){}", e.rendered, e.started)));
-                    "failed"
-                }
-                Ok(outcome) => {
-                    let (plan, done) = plan_and_writes(&outcome);
-                    line["plan"] = serde_json::to_value(PlanJson::from(plan)).unwrap_or_default();
-                    line["writes"] = serde_json::json!(writes(done));
-                    if let Some(e) = crate::plan::broken(&plan.findings) {
-                        error = Some(("trailkey.BrokenSetup", format!("{} ({about})", e.render())));
-                        "broken"
-                    } else if done.is_empty() {
-                        "planned"
-                    } else {
-                        "applied"
-                    }
-                }
-            }
-        };
-        let failed: Vec<(&str, &str)> = records
-            .iter()
-            .zip(&judged)
-            .filter_map(|(record, verdict)| match verdict {
-                Err(why) => Some((record.message_id, why.as_str())),
-                v if error.is_some() && relevant(v) => Some((record.message_id, "the run failed")),
-                _ => None,
-            })
-            .collect();
-        line["batch"] = serde_json::json!({
-            "records": records.len(),
-            "relevant": relevant_count,
-            "ignored": records.len() - relevant_count - undecodable,
-            "failed": failed.len(),
-            "outcome": outcome,
-        });
-        line["mode"] = serde_json::json!(mode);
-        // Message IDs and reasons are text from the queue: escaped, cut
-        // short, and only the first few, so that a batch of any size logs
-        // one line of bounded length.
-        line["failures"] = failed
-            .iter()
-            .take(LOGGED_FAILURES)
-            .map(|(id, why)| {
-                serde_json::json!({
-                    "message_id": crate::escape::escape(&event::truncated(id, 128)),
-                    "why": crate::escape::escape(&event::truncated(why, 300)),
-                })
-            })
-            .collect();
-        if let Some((kind, message)) = &error {
-            line["level"] = serde_json::json!("error");
-            line["error_type"] = serde_json::json!(kind);
-            line["error"] = serde_json::json!(message);
-        }
-        log_line(&line);
-        let failures: Vec<Value> = failed
-            .iter()
-            .map(|(id, _)| serde_json::json!({"itemIdentifier": id}))
-            .collect();
-        serde_json::json!({"batchItemFailures": failures})
     }
 
     /// One run of the reconcile loop in `mode`. Its plan tells the process
@@ -591,9 +369,6 @@ impl<C: Connect> Function<C> {
     }
 }
 
-/// How many failed records a batch's log line names.
-const LOGGED_FAILURES: usize = 10;
-
 /// A failed run of the reconcile loop: its Lambda error type, the error's
 /// text, and the apply steps started before it (empty, or `; apply steps
 /// started before it: …`).
@@ -630,6 +405,27 @@ fn failure(kind: &str, message: String, event: Option<&EventInfo>) -> lambda_run
     lambda_runtime::Diagnostic {
         error_type: kind.to_owned(),
         error_message: message,
+    }
+}
+
+/// Why the event is ignored, or `None` when it runs the reconcile loop. A
+/// call on a key the process does not know is settled by reading AWS
+/// ([`may_be_trailkeys`]).
+async fn ignored<C: Connect>(
+    verdict: Verdict,
+    info: &EventInfo,
+    desired: &Desired,
+    connect: &C,
+) -> Option<String> {
+    match verdict {
+        Verdict::Handle => None,
+        Verdict::Ignore(reason) => Some(reason),
+        Verdict::IfTrailkeys(key) => (!may_be_trailkeys(connect, desired, &key).await).then(|| {
+            format!(
+                "{} of another key ({key:?}): not the trail's key, not the alias's, not tagged ManagedBy = trailkey",
+                info.name.as_deref().unwrap_or("a call")
+            )
+        }),
     }
 }
 

@@ -1,0 +1,90 @@
+//! The runtime layer that lets a body that is not JSON reach the handler.
+
+/// The payload of one invocation: its JSON, or why its body is not JSON.
+pub(crate) type Payload = Result<serde_json::Value, String>;
+
+/// Lets an invocation whose body is not JSON reach the handler, which
+/// answers it as every bad event: a `trailkey.BadEvent` error and one JSON
+/// log line.
+///
+/// `lambda_runtime` deserializes the body into the handler's payload type
+/// before the handler runs, and answers a body that does not parse with an
+/// error of its own (`&lambda_runtime::deserializer::DeserializeError`),
+/// logged only through `tracing`; no payload type gets the raw bytes. Its
+/// documented hook for logic before that step is a tower layer on the
+/// runtime ([`lambda_runtime::Runtime::layer`]), which sees each
+/// [`lambda_runtime::LambdaInvocation`] with its body as bytes. This layer
+/// checks that the body is one JSON value; when it is not, it keeps the
+/// reason under the invocation's request ID and hands the runtime `null`
+/// in its place. The handler takes the reason back by the same request ID,
+/// so no body can pose as one that failed to parse.
+#[derive(Clone, Default)]
+pub(super) struct NotJson(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+impl NotJson {
+    /// Why the body of `request_id` was not JSON, if it was not.
+    pub(super) fn take(&self, request_id: &str) -> Option<String> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.take() {
+            Some((id, why)) if id == request_id => Some(why),
+            _ => None,
+        }
+    }
+}
+
+impl<S> lambda_runtime::tower::Layer<S> for NotJson {
+    type Service = NotJsonService<S>;
+
+    fn layer(&self, inner: S) -> NotJsonService<S> {
+        NotJsonService {
+            inner,
+            slot: self.clone(),
+        }
+    }
+}
+
+/// The service [`NotJson`] wraps around the runtime's own.
+pub(super) struct NotJsonService<S> {
+    inner: S,
+    slot: NotJson,
+}
+
+impl<S> lambda_runtime::Service<lambda_runtime::LambdaInvocation> for NotJsonService<S>
+where
+    S: lambda_runtime::Service<lambda_runtime::LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: lambda_runtime::LambdaInvocation) -> S::Future {
+        // The same parser and nesting limit as the runtime's, and no
+        // trailing bytes either.
+        let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body);
+        let mut slot = self
+            .slot
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = parsed.err().map(|e| {
+            let why = format!(
+                "the event is not JSON ({} bytes): {e}",
+                invocation.body.len()
+            );
+            invocation.body = (&b"null"[..]).into();
+            (invocation.context.request_id.clone(), why)
+        });
+        drop(slot);
+        self.inner.call(invocation)
+    }
+}
