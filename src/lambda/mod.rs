@@ -332,8 +332,8 @@ impl<C: Connect> Function<C> {
             Mode::Plan => Command::Plan,
             Mode::Apply => Command::Apply {
                 auto_approve: true,
-                policy_retry: std::time::Duration::from_secs(120),
-                propagation_retry: std::time::Duration::from_secs(120),
+                policy_retry: crate::apply::DEFAULT_POLICY_RETRY,
+                propagation_retry: crate::apply::DEFAULT_PROPAGATION_RETRY,
                 wait_for_delivery: None,
             },
         };
