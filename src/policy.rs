@@ -537,88 +537,111 @@ pub fn blocking_denies(
     trail_arn: &str,
     readers: &[Reader<'_>],
 ) -> Vec<BlockingDeny> {
-    let mut out = Vec::new();
-    for s in statements(policy) {
-        if is_ours(s) || s.get("Effect").and_then(Value::as_str) != Some("Deny") {
-            continue;
-        }
-        let n = normalize_statement(s, partition);
-        if !names_key(&n, key) {
-            continue;
-        }
-        let denied = |needed: &[&'static str]| denied_actions(&n, needed);
-        // (whom, actions, certain, breaks) for each principal denied.
-        let mut hits: Vec<(String, Vec<&str>, bool, bool)> = Vec::new();
-        if denies_principal(&n, "Service", CLOUDTRAIL, None) {
-            let applies = if s.get("Condition").is_some() {
-                source_arn_condition(&n, trail_arn)
-            } else {
-                Applies::Yes
-            };
-            let actions = denied(CLOUDTRAIL_NEEDS);
-            if applies != Applies::No && !actions.is_empty() {
-                let certain = applies == Applies::Yes;
-                let breaks = certain && actions.contains(&"kms:GenerateDataKey");
-                hits.push(("CloudTrail".to_owned(), actions, certain, breaks));
+    statements(policy)
+        .into_iter()
+        .filter(|s| !is_ours(s) && s.get("Effect").and_then(Value::as_str) == Some("Deny"))
+        .filter_map(|s| {
+            let n = normalize_statement(s, partition);
+            if !names_key(&n, key) {
+                return None;
             }
-        }
-        for reader in readers {
-            let account = reader.arn.split(':').nth(4).unwrap_or_default();
-            let root = format!("arn:{partition}:iam::{account}:root");
-            let actions = denied(READERS_NEED);
-            if actions.is_empty() || !denies_principal(&n, "AWS", reader.arn, Some(&root)) {
-                continue;
-            }
-            let certain = s.get("Condition").is_none();
-            let shown = if reader.arn == root {
-                account
-            } else {
-                reader.arn
-            };
-            hits.push((
-                format!("{} ({shown})", reader.what),
-                actions,
-                certain,
-                certain && reader.essential,
-            ));
-        }
-        if hits.is_empty() {
-            continue;
-        }
-        let certain = hits.iter().all(|h| h.2);
-        let breaks_delivery = hits.iter().any(|h| h.3);
-        // Principals denied the same actions are named together.
-        let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
-        for (whom, actions, _, _) in hits {
-            match groups.iter_mut().find(|(a, _)| *a == actions) {
-                Some((_, names)) => names.push(whom),
-                None => groups.push((actions, vec![whom])),
-            }
-        }
-        let what = groups
-            .iter()
-            .map(|(actions, whom)| format!("{} to {}", actions.join(", "), listing(whom)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let verb = if certain {
-            "explicitly denies"
-        } else {
-            "may deny"
-        };
-        let unsure = if certain {
-            ""
-        } else {
-            " (under conditions trailkey does not evaluate)"
-        };
-        out.push(BlockingDeny {
-            message: format!(
-                "statement {:?} {verb} {what}{unsure}: an explicit Deny overrides trailkey's Allow statements",
-                sid(s).unwrap_or("(no Sid)"),
-            ),
-            breaks_delivery,
-        });
+            let mut hits: Vec<Hit> = cloudtrail_hit(s, &n, trail_arn).into_iter().collect();
+            hits.extend(
+                readers
+                    .iter()
+                    .filter_map(|r| reader_hit(s, &n, partition, r)),
+            );
+            (!hits.is_empty()).then(|| blocking_deny(s, hits))
+        })
+        .collect()
+}
+
+/// One principal a foreign `Deny` denies what it needs: whom, the actions,
+/// whether the Deny applies for certain (no condition trailkey cannot
+/// evaluate), and whether it breaks delivery.
+struct Hit {
+    whom: String,
+    actions: Vec<&'static str>,
+    certain: bool,
+    breaks: bool,
+}
+
+/// CloudTrail, if the normalized Deny `n` (of statement `s`) denies it what
+/// it needs for the trail `trail_arn`.
+fn cloudtrail_hit(s: &Value, n: &Value, trail_arn: &str) -> Option<Hit> {
+    if !denies_principal(n, "Service", CLOUDTRAIL, None) {
+        return None;
     }
-    out
+    let applies = if s.get("Condition").is_some() {
+        source_arn_condition(n, trail_arn)
+    } else {
+        Applies::Yes
+    };
+    let actions = denied_actions(n, CLOUDTRAIL_NEEDS);
+    if applies == Applies::No || actions.is_empty() {
+        return None;
+    }
+    let certain = applies == Applies::Yes;
+    Some(Hit {
+        whom: "CloudTrail".to_owned(),
+        breaks: certain && actions.contains(&"kms:GenerateDataKey"),
+        actions,
+        certain,
+    })
+}
+
+/// `reader`, if the normalized Deny `n` (of statement `s`) denies it
+/// decryption.
+fn reader_hit(s: &Value, n: &Value, partition: &str, reader: &Reader<'_>) -> Option<Hit> {
+    let account = reader.arn.split(':').nth(4).unwrap_or_default();
+    let root = format!("arn:{partition}:iam::{account}:root");
+    let actions = denied_actions(n, READERS_NEED);
+    if actions.is_empty() || !denies_principal(n, "AWS", reader.arn, Some(&root)) {
+        return None;
+    }
+    let certain = s.get("Condition").is_none();
+    let shown = if reader.arn == root {
+        account
+    } else {
+        reader.arn
+    };
+    Some(Hit {
+        whom: format!("{} ({shown})", reader.what),
+        actions,
+        certain,
+        breaks: certain && reader.essential,
+    })
+}
+
+/// The finding for statement `s` and whom it denies; principals denied the
+/// same actions are named together.
+fn blocking_deny(s: &Value, hits: Vec<Hit>) -> BlockingDeny {
+    let certain = hits.iter().all(|h| h.certain);
+    let breaks_delivery = hits.iter().any(|h| h.breaks);
+    let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
+    for hit in hits {
+        match groups.iter_mut().find(|(a, _)| *a == hit.actions) {
+            Some((_, names)) => names.push(hit.whom),
+            None => groups.push((hit.actions, vec![hit.whom])),
+        }
+    }
+    let what = groups
+        .iter()
+        .map(|(actions, whom)| format!("{} to {}", actions.join(", "), listing(whom)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (verb, unsure) = if certain {
+        ("explicitly denies", "")
+    } else {
+        ("may deny", " (under conditions trailkey does not evaluate)")
+    };
+    BlockingDeny {
+        message: format!(
+            "statement {:?} {verb} {what}{unsure}: an explicit Deny overrides trailkey's Allow statements",
+            sid(s).unwrap_or("(no Sid)"),
+        ),
+        breaks_delivery,
+    }
 }
 
 /// `a`, `a and b`, `a, b and c`.
