@@ -198,79 +198,112 @@ fn api_call(
     known_key: Option<&str>,
     known_trail: Option<&str>,
 ) -> Verdict {
-    let params = detail.get("requestParameters").unwrap_or(&Value::Null);
-    let param = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default();
-    let service = detail
+    let field = |key: &str, fallback: &str| {
+        detail
+            .get(key)
+            .and_then(Value::as_str)
+            .or_else(|| event.get(fallback).and_then(Value::as_str))
+            .unwrap_or_default()
+    };
+    let call = Call {
+        event,
+        name,
+        params: detail.get("requestParameters").unwrap_or(&Value::Null),
+        account: field("recipientAccountId", "account"),
+        region: field("awsRegion", "region"),
+    };
+    match detail
         .get("eventSource")
         .and_then(Value::as_str)
-        .unwrap_or_default();
-    let account = detail
-        .get("recipientAccountId")
-        .and_then(Value::as_str)
-        .or_else(|| event.get("account").and_then(Value::as_str))
-        .unwrap_or_default();
-    let region = detail
-        .get("awsRegion")
-        .and_then(Value::as_str)
-        .or_else(|| event.get("region").and_then(Value::as_str))
-        .unwrap_or_default();
-    match service {
+        .unwrap_or_default()
+    {
         "cloudtrail.amazonaws.com" if CLOUDTRAIL_CALLS.contains(&name) => {
-            let named = param("name");
-            // The trail the call acted on, by ARN: a name is a trail of the
-            // account and Region the call was made in.
-            let arn = if named.starts_with("arn:") {
-                named.to_owned()
-            } else {
-                format!(
-                    "arn:{}:cloudtrail:{region}:{account}:trail/{named}",
-                    desired.partition()
-                )
-            };
-            match configured_trail_arn(desired, known_trail) {
-                Some(ours) if arn == ours => Verdict::Handle,
-                Some(ours) => {
-                    Verdict::Ignore(format!("{name} of another trail ({arn:?}), not {ours}"))
-                }
-                // The management account is not known yet: the name and
-                // Region tell, and the plan the event runs learns it.
-                None if names_trail(named, &desired.trail) && region == desired.region.as_str() => {
-                    Verdict::Handle
-                }
-                None => Verdict::Ignore(format!("{name} of another trail ({arn:?})")),
-            }
+            trail_call(&call, desired, known_trail)
         }
         "kms.amazonaws.com" if KEY_CALLS.contains(&name) || ALIAS_CALLS.contains(&name) => {
-            if account != desired.security_tooling.as_str() || region != desired.region.as_str() {
-                return Verdict::Ignore(format!(
-                    "{name} in account {account:?}, Region {region:?}, not the Security Tooling account {} in {}",
-                    desired.security_tooling, desired.region
-                ));
-            }
-            if ALIAS_CALLS.contains(&name) {
-                let alias = desired.alias.full();
-                return if param("aliasName") == alias {
-                    Verdict::Handle
-                } else {
-                    Verdict::Ignore(format!(
-                        "{name} of another alias ({:?})",
-                        param("aliasName")
-                    ))
-                };
-            }
-            match (named_key(event, param("keyId")), known_key) {
-                // No key named: plan, which finds out.
-                (None, _) => Verdict::Handle,
-                (Some(_), Some(key)) if names_key(event, param("keyId"), key) => Verdict::Handle,
-                (Some(named), Some(key)) => Verdict::Ignore(format!(
-                    "{name} of another key ({named:?}), not trailkey's {key}"
-                )),
-                (Some(named), None) => Verdict::IfTrailkeys(named),
-            }
+            key_call(&call, desired, known_key)
         }
-        _ => Verdict::Ignore(format!(
+        service => Verdict::Ignore(format!(
             "an API call trailkey does not act on ({service} {name})"
         )),
+    }
+}
+
+/// An API call as CloudTrail recorded it: the event, the call's name and
+/// request parameters, and the account and Region it was made in.
+struct Call<'a> {
+    event: &'a Value,
+    name: &'a str,
+    params: &'a Value,
+    account: &'a str,
+    region: &'a str,
+}
+
+impl Call<'_> {
+    /// The request parameter `key`, empty when absent.
+    fn param(&self, key: &str) -> &str {
+        self.params
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// A CloudTrail call on a trail: handled when it is the configured trail,
+/// matched by ARN.
+fn trail_call(call: &Call<'_>, desired: &Desired, known_trail: Option<&str>) -> Verdict {
+    let (name, named, region) = (call.name, call.param("name"), call.region);
+    // The trail the call acted on, by ARN: a name is a trail of the account
+    // and Region the call was made in.
+    let arn = if named.starts_with("arn:") {
+        named.to_owned()
+    } else {
+        format!(
+            "arn:{}:cloudtrail:{region}:{}:trail/{named}",
+            desired.partition(),
+            call.account
+        )
+    };
+    match configured_trail_arn(desired, known_trail) {
+        Some(ours) if arn == ours => Verdict::Handle,
+        Some(ours) => Verdict::Ignore(format!("{name} of another trail ({arn:?}), not {ours}")),
+        // The management account is not known yet: the name and Region
+        // tell, and the plan the event runs learns it.
+        None if names_trail(named, &desired.trail) && region == desired.region.as_str() => {
+            Verdict::Handle
+        }
+        None => Verdict::Ignore(format!("{name} of another trail ({arn:?})")),
+    }
+}
+
+/// A KMS call on a key or an alias in the Security Tooling account: handled
+/// when it is trailkey's alias or key (or may be, while the key is not
+/// known).
+fn key_call(call: &Call<'_>, desired: &Desired, known_key: Option<&str>) -> Verdict {
+    let (name, account, region) = (call.name, call.account, call.region);
+    if account != desired.security_tooling.as_str() || region != desired.region.as_str() {
+        return Verdict::Ignore(format!(
+            "{name} in account {account:?}, Region {region:?}, not the Security Tooling account {} in {}",
+            desired.security_tooling, desired.region
+        ));
+    }
+    if ALIAS_CALLS.contains(&name) {
+        let alias = call.param("aliasName");
+        return if alias == desired.alias.full() {
+            Verdict::Handle
+        } else {
+            Verdict::Ignore(format!("{name} of another alias ({alias:?})"))
+        };
+    }
+    let key_id = call.param("keyId");
+    match (named_key(call.event, key_id), known_key) {
+        // No key named: plan, which finds out.
+        (None, _) => Verdict::Handle,
+        (Some(_), Some(key)) if names_key(call.event, key_id, key) => Verdict::Handle,
+        (Some(named), Some(key)) => Verdict::Ignore(format!(
+            "{name} of another key ({named:?}), not trailkey's {key}"
+        )),
+        (Some(named), None) => Verdict::IfTrailkeys(named),
     }
 }
 
