@@ -220,7 +220,6 @@ fn render_key(o: &mut String, partition: &str) {
 }
 
 fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d: &Discovery) {
-    let field = kind.field();
     let (title, owns) = match kind {
         AccountKind::SecurityTooling => (
             "Security Tooling (Control Tower: \"Audit\") account: owns the key. Required.",
@@ -232,6 +231,14 @@ fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d
         ),
     };
     let _ = writeln!(o, "# {title}");
+    render_found_account(o, kind, found, owns);
+    render_inactive(o, kind, d);
+}
+
+/// The account field as init found it: written, or commented out with
+/// the candidates to choose from.
+fn render_found_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, owns: &str) {
+    let field = kind.field();
     match found {
         Found::One(c) => {
             para(
@@ -282,6 +289,10 @@ fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d
             }
         }
     }
+}
+
+/// The accounts of `kind`'s name that init did not consider, and why.
+fn render_inactive(o: &mut String, kind: AccountKind, d: &Discovery) {
     for (k, a) in &d.inactive {
         if *k == kind {
             para(
@@ -319,15 +330,34 @@ fn candidate_line(kind: AccountKind, c: &Candidate) -> String {
 }
 
 fn render_trail(o: &mut String, d: &Discovery) {
-    let region = &d.region;
     o.push_str("[trail]\n# Name or ARN of the organization trail. Required.\n");
-    let info = |t: &TrailInfo| {
-        let mut s = describe_trail(&t.trail);
-        if let Some(code) = &t.tags_error {
-            let _ = write!(s, "; its tags could not be read ({})", clean(code));
-        }
-        s
+    render_found_trail(o, d);
+    let validation = match &d.trail {
+        Found::One(t) if t.trail.log_file_validation => "on",
+        Found::One(_) => "off",
+        _ => "as the trail has it",
     };
+    let _ = writeln!(
+        o,
+        "# Log-file validation (now {validation}): true turns it on and keeps it on;\n# false leaves it as it is.\n# log_file_validation = true"
+    );
+    render_other_trails(o, d);
+}
+
+/// A trail as init describes it, with why its tags are unknown.
+fn trail_info(t: &TrailInfo) -> String {
+    let mut s = describe_trail(&t.trail);
+    if let Some(code) = &t.tags_error {
+        let _ = write!(s, "; its tags could not be read ({})", clean(code));
+    }
+    s
+}
+
+/// `trail.name` as init found it: written, or commented out with the
+/// trails to choose from.
+fn render_found_trail(o: &mut String, d: &Discovery) {
+    let region = &d.region;
+    let info = trail_info;
     match &d.trail {
         Found::One(t) => {
             para(
@@ -368,15 +398,12 @@ fn render_trail(o: &mut String, d: &Discovery) {
             let _ = writeln!(o, "# name = \"<organization trail name>\"");
         }
     }
-    let validation = match &d.trail {
-        Found::One(t) if t.trail.log_file_validation => "on",
-        Found::One(_) => "off",
-        _ => "as the trail has it",
-    };
-    let _ = writeln!(
-        o,
-        "# Log-file validation (now {validation}): true turns it on and keeps it on;\n# false leaves it as it is.\n# log_file_validation = true"
-    );
+}
+
+/// The organization trails homed in other Regions, and the trails that are
+/// not organization trails.
+fn render_other_trails(o: &mut String, d: &Discovery) {
+    let region = &d.region;
     if !d.elsewhere.is_empty() {
         let _ = writeln!(o, "# Organization trails homed in other Regions:");
         for t in &d.elsewhere {
