@@ -154,26 +154,8 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
     logging::init(verbose);
     match dispatch(command) {
-        Dispatch::Completions(shell) => {
-            let mut script = Vec::new();
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "trailkey", &mut script);
-            output::out(&String::from_utf8_lossy(&script));
-            Ok(Status::Success)
-        }
-        Dispatch::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut page)
-                .map_err(|e| {
-                    Error::usage(
-                        format!("cannot render the man page: {e}"),
-                        "report this as a bug",
-                    )
-                })?;
-            output::out(&String::from_utf8_lossy(&page));
-            Ok(Status::Success)
-        }
+        Dispatch::Completions(shell) => completions(shell),
+        Dispatch::Man => man_page(),
         Dispatch::Init { force, region } => init(&config, profile, &region, force),
         Dispatch::Lambda => lambda::run(profile, given_config, verbose),
         Dispatch::Validate => {
@@ -185,29 +167,60 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             output::out(&format!("{}\n", policy::to_document(&policy)));
             Ok(Status::Success)
         }
-        Dispatch::Online(command, view) => {
-            // Before any AWS call, and before the config is read: apply and
-            // destroy that could not ask for confirmation fail at once.
-            if needs_confirmation(&command) && !std::io::stdin().is_terminal() {
-                let name = if view.destroy { "destroy" } else { "apply" };
-                return Err(Error::usage(
-                    format!("{name} needs confirmation, but stdin is not a terminal"),
-                    format!(
-                        "review the plan and run `trailkey {name} --auto-approve` in pipelines"
-                    ),
-                ));
-            }
-            let desired = config::load(&config)?;
-            block_on(async {
-                let options = aws::sdk::Options {
-                    profile,
-                    management_role: desired.management_role.clone(),
-                };
-                let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
-                run_online(&connect, &desired, command, view).await
-            })
-        }
+        Dispatch::Online(command, view) => online(&config, profile, command, view),
     }
+}
+
+/// `trailkey completions SHELL`: the shell's completion script.
+fn completions(shell: clap_complete::Shell) -> Result<Status, Error> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "trailkey", &mut script);
+    output::out(&String::from_utf8_lossy(&script));
+    Ok(Status::Success)
+}
+
+/// `trailkey man`: the man page, in roff.
+fn man_page() -> Result<Status, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+        .render(&mut page)
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot render the man page: {e}"),
+                "report this as a bug",
+            )
+        })?;
+    output::out(&String::from_utf8_lossy(&page));
+    Ok(Status::Success)
+}
+
+/// A command that talks to AWS: plan, apply, destroy, policy with
+/// `--online`.
+fn online(
+    config: &Path,
+    profile: Option<String>,
+    command: reconcile::Command,
+    view: View,
+) -> Result<Status, Error> {
+    // Before any AWS call, and before the config is read: apply and destroy
+    // that could not ask for confirmation fail at once.
+    if needs_confirmation(&command) && !std::io::stdin().is_terminal() {
+        let name = if view.destroy { "destroy" } else { "apply" };
+        return Err(Error::usage(
+            format!("{name} needs confirmation, but stdin is not a terminal"),
+            format!("review the plan and run `trailkey {name} --auto-approve` in pipelines"),
+        ));
+    }
+    let desired = config::load(config)?;
+    block_on(async {
+        let options = aws::sdk::Options {
+            profile,
+            management_role: desired.management_role.clone(),
+        };
+        let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
+        run_online(&connect, &desired, command, view).await
+    })
 }
 
 /// Whether `command` writes only after someone confirms the plan.
