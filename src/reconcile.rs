@@ -21,7 +21,6 @@ use crate::aws::{Connect, Management, code};
 use crate::config::{Desired, Principal};
 use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
-use crate::escape::escape;
 use crate::observe;
 use crate::plan::{self, Address, Observed, Plan, Step};
 use crate::render::ApplyResult;
@@ -108,24 +107,14 @@ pub async fn run<C: Connect>(
     let started = SystemTime::now();
     // Bad input fails before any AWS call.
     let reader = match &command {
-        Command::ReaderIam(arn) => Some(Principal::parse(arn, desired.partition()).map_err(
-            |m| {
-                Error::usage(
-                    format!("--reader-iam: {m}"),
-                    format!(
-                        "give the reader's role or user ARN, e.g. --reader-iam arn:{}:iam::444455556666:role/SIEM",
-                        desired.partition()
-                    ),
-                )
-            },
-        )?),
+        Command::ReaderIam(arn) => Some(reader_principal(arn, desired)?),
         _ => None,
     };
     let (observed, keys) = observe::observe(connect, desired).await?;
     tracing::info!(
-        trail = %escape(&observed.trail.arn),
-        trail_key = %escape(observed.trail.kms_key_id.as_deref().unwrap_or("none")),
-        key = %escape(observed.key.as_ref().map_or("none", |k| k.info.arn.as_str())),
+        trail = %observed.trail.arn,
+        trail_key = %observed.trail.kms_key_id.as_deref().unwrap_or("none"),
+        key = %observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
         "observed"
     );
     let run = Reconcile {
@@ -159,38 +148,15 @@ pub async fn run<C: Connect>(
                 propagation_deadline: tokio::time::Instant::now().checked_add(propagation_retry),
                 ..ApplyOptions::default()
             };
-            let trail = observed.trail.arn.clone();
-            let before = observed
-                .trail_status
-                .as_ref()
-                .and_then(|s| s.latest_delivery_error.clone());
-            let outcome = run.converge(observed, auto_approve, &options, ui).await?;
-            match (wait_for_delivery, outcome) {
-                (
-                    Some(within),
-                    Outcome::Applied {
-                        plan,
-                        done,
-                        mut result,
-                    },
-                ) => {
-                    let (since, after_what) = if done.is_empty() {
-                        (started, "the start of the run")
-                    } else {
-                        (SystemTime::now(), "the change")
-                    };
-                    let wait = Wait {
-                        trail: &trail,
-                        since,
-                        after_what,
-                        before: before.as_deref(),
-                        within,
-                    };
-                    result.delivery = Some(Box::new(run.wait_for_delivery(&wait, ui).await?));
-                    Ok(Outcome::Applied { plan, done, result })
-                }
-                (_, outcome) => Ok(outcome),
-            }
+            run.apply_then_prove(
+                observed,
+                auto_approve,
+                &options,
+                wait_for_delivery,
+                started,
+                ui,
+            )
+            .await
         }
         Command::Destroy {
             delete_key,
@@ -201,6 +167,19 @@ pub async fn run<C: Connect>(
                 .await
         }
     }
+}
+
+/// `--reader-iam`'s principal, checked before any AWS call.
+fn reader_principal(arn: &str, desired: &Desired) -> Result<Principal, Error> {
+    Principal::parse(arn, desired.partition()).map_err(|m| {
+        Error::usage(
+            format!("--reader-iam: {m}"),
+            format!(
+                "give the reader's role or user ARN, e.g. --reader-iam arn:{}:iam::444455556666:role/SIEM",
+                desired.partition()
+            ),
+        )
+    })
 }
 
 /// What `apply --wait-for-delivery` waits for.
@@ -428,6 +407,44 @@ impl<C: Connect> Reconcile<'_, C> {
             ui.delivery(waited, wait.within);
             tokio::time::sleep(delivery::POLL.min(deadline - now)).await;
         }
+    }
+
+    /// `apply`: converge, then, with `wait_for_delivery`, wait for
+    /// CloudTrail to deliver a log file with the key (since the change, or
+    /// since `started` when nothing changed).
+    async fn apply_then_prove(
+        &self,
+        observed: Observed,
+        auto_approve: bool,
+        options: &ApplyOptions,
+        wait_for_delivery: Option<Duration>,
+        started: SystemTime,
+        ui: &mut impl Ui,
+    ) -> Result<Outcome, Error> {
+        let trail = observed.trail.arn.clone();
+        let before = observed
+            .trail_status
+            .as_ref()
+            .and_then(|s| s.latest_delivery_error.clone());
+        let outcome = self.converge(observed, auto_approve, options, ui).await?;
+        let (within, plan, done, mut result) = match (wait_for_delivery, outcome) {
+            (Some(within), Outcome::Applied { plan, done, result }) => (within, plan, done, result),
+            (_, outcome) => return Ok(outcome),
+        };
+        let (since, after_what) = if done.is_empty() {
+            (started, "the start of the run")
+        } else {
+            (SystemTime::now(), "the change")
+        };
+        let wait = Wait {
+            trail: &trail,
+            since,
+            after_what,
+            before: before.as_deref(),
+            within,
+        };
+        result.delivery = Some(Box::new(self.wait_for_delivery(&wait, ui).await?));
+        Ok(Outcome::Applied { plan, done, result })
     }
 
     /// `destroy`: plan the backout; unless a dry run, confirm, apply it and
