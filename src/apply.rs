@@ -725,34 +725,8 @@ async fn call_step<M: Management, K: KeyStore>(
         Step::UpdateTrail {
             trail,
             log_file_validation,
-        } => {
-            let arn = &k()?.arn;
-            let update = TrailUpdate {
-                kms_key_id: Some(arn),
-                enable_log_file_validation: *log_file_validation,
-            };
-            let updated = mgmt.update_trail(trail, update).await?;
-            let validation = if *log_file_validation {
-                ", log-file validation on"
-            } else {
-                ""
-            };
-            return Ok(Outcome {
-                trail: Some(updated),
-                ..Outcome::on(format!("{trail} -> {arn}{validation}"))
-            });
-        }
-        Step::EnableLogFileValidation(trail) => {
-            let update = TrailUpdate {
-                kms_key_id: None,
-                enable_log_file_validation: true,
-            };
-            let updated = mgmt.update_trail(trail, update).await?;
-            return Ok(Outcome {
-                trail: Some(updated),
-                ..Outcome::on(format!("{trail}: log-file validation on"))
-            });
-        }
+        } => return trail_step(mgmt, trail, Some(&k()?.arn), *log_file_validation).await,
+        Step::EnableLogFileValidation(trail) => return trail_step(mgmt, trail, None, true).await,
         Step::DisableTrailEncryption(trail) => {
             let updated = mgmt.set_trail_key(trail, "").await?;
             return Ok(Outcome {
@@ -764,6 +738,30 @@ async fn call_step<M: Management, K: KeyStore>(
         Step::ScheduleKeyDeletion(days) => keys.schedule_key_deletion(&k()?.key_id, *days).await?,
     }
     Ok(Outcome::on(&k()?.arn))
+}
+
+/// One `UpdateTrail` of `trail`: onto the key `arn` (when given) and, with
+/// `log_file_validation`, turning validation on.
+async fn trail_step<M: Management>(
+    mgmt: &M,
+    trail: &str,
+    arn: Option<&str>,
+    log_file_validation: bool,
+) -> Result<Outcome, AwsError> {
+    let update = TrailUpdate {
+        kms_key_id: arn,
+        enable_log_file_validation: log_file_validation,
+    };
+    let updated = mgmt.update_trail(trail, update).await?;
+    let target = match (arn, log_file_validation) {
+        (Some(arn), true) => format!("{trail} -> {arn}, log-file validation on"),
+        (Some(arn), false) => format!("{trail} -> {arn}"),
+        (None, _) => format!("{trail}: log-file validation on"),
+    };
+    Ok(Outcome {
+        trail: Some(updated),
+        ..Outcome::on(target)
+    })
 }
 
 #[cfg(test)]
