@@ -1816,7 +1816,8 @@ fn delete_key_names_every_use_at_once_with_outside_text_escaped() {
         },
     ];
     let mut trail = observed.trail.clone();
-    trail.arn = "arn:aws:cloudtrail:ap-south-1:333333333333:trail/t".to_owned();
+    // A title-setting escape (OSC ... BEL) in the name.
+    trail.arn = "arn:aws:cloudtrail:ap-south-1:333333333333:trail/t\u{1b}]0;pwned\u{7}".to_owned();
     trail.home_region = "ap-south-1".to_owned();
     trail.kms_key_id = Some(key.arn.clone());
     users.trails = vec![trail];
@@ -1825,13 +1826,13 @@ fn delete_key_names_every_use_at_once_with_outside_text_escaped() {
         .render();
     assert!(
         text.contains(&format!(
-            "--delete-key refused: the key {} is used through 1 grant(s): grant g1 to arn:aws:iam::111111111111:role/R (Decrypt); and it encrypts 1 CloudTrail Lake event data store(s): lake\\u{{1b}}[2J\\nPlan: 0 to add, 0 to change, 0 to destroy. (arn:aws:cloudtrail:us-east-1:333333333333:eventdatastore/e1, status ENABLED); and it still encrypts trail(s) arn:aws:cloudtrail:ap-south-1:333333333333:trail/t (home Region ap-south-1)",
+            "--delete-key refused: the key {} is used through 1 grant(s): grant g1 to arn:aws:iam::111111111111:role/R (Decrypt); and it encrypts 1 CloudTrail Lake event data store(s): lake\\u{{1b}}[2J\\nPlan: 0 to add, 0 to change, 0 to destroy. (arn:aws:cloudtrail:us-east-1:333333333333:eventdatastore/e1, status ENABLED); and it still encrypts trail(s) arn:aws:cloudtrail:ap-south-1:333333333333:trail/t\\u{{1b}}]0;pwned\\u{{7}} (home Region ap-south-1)",
             key.arn
         )),
         "{text}"
     );
     assert!(!text.contains("not-ours"), "{text}");
-    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(!text.contains(['\u{1b}', '\u{7}']), "{text}");
     assert_eq!(text.lines().count(), 2, "an error line and a hint: {text}");
     assert!(
         text.contains("retire or revoke the grants")
