@@ -246,17 +246,22 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("cloudtrail", CLOUDTRAIL),
     ("s3", S3),
     ("kms", KMS),
+    ("account", ACCOUNT),
 ];
 
 const STS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
 const ORGANIZATIONS: &[&str] = &["DescribeOrganization", "ListAccounts"];
 const CLOUDTRAIL: &[&str] = &[
     "DescribeTrails",
+    "GetEventDataStore",
     "GetTrail",
     "GetTrailStatus",
+    "ListEventDataStores",
     "ListTags",
     "UpdateTrail",
 ];
+/// The Regions `DescribeTrails` is called in by `destroy --delete-key`.
+const ACCOUNT: &[&str] = &["ListRegions"];
 /// `HeadBucket` reads the bucket's Region; the other three read the Log
 /// Archive bucket.
 const S3: &[&str] = &[
@@ -488,6 +493,8 @@ const NO_BUCKET: &str = "the trail's S3 bucket does not exist: CloudTrail cannot
 const BUCKET_POLICY: &str = "the bucket policy does not let CloudTrail write to the trail's bucket: fix the Log Archive bucket policy (trailkey does not change it)";
 const SNS_TOPIC: &str = "CloudTrail rejected the trail's SNS topic (its policy, or an account that is suspended): fix the topic or the trail's SNS setting; trailkey does not change them";
 const CLOUDWATCH_LOGS: &str = "CloudTrail rejected the trail's CloudWatch Logs settings (log group, role, or delivery in this Region), which trailkey does not change: fix them with `aws cloudtrail update-trail`, then run again";
+const EVENT_DATA_STORE_GONE: &str =
+    "the CloudTrail Lake event data store was deleted since trailkey listed it: run again";
 const KMS_NOT_FOUND: &str = "KMS found no such key or alias: it may have been deleted since trailkey read it; run `trailkey plan` again";
 const ALREADY_EXISTS: &str =
     "the alias already exists: another run may have just created it; run `trailkey plan` again";
@@ -773,8 +780,16 @@ static RULES: &[Rule] = &[
         ],
         Treat::Hint(CLOUDWATCH_LOGS),
     ),
-    // Parameters trailkey never sends, event data stores and channels it
-    // never names, and codes the model marks as unused.
+    // An event data store deleted between ListEventDataStores and its
+    // GetEventDataStore uses no key any more: it is left out.
+    rule(
+        Ops::Of(&["GetEventDataStore"]),
+        &["EventDataStoreNotFoundException"],
+        Treat::Answer(EVENT_DATA_STORE_GONE),
+    ),
+    // Parameters trailkey never sends, event data stores named only by the
+    // ARNs ListEventDataStores gave, channels it never names, pagination
+    // the SDK does, and codes the model marks as unused.
     rule(
         Ops::Of(CLOUDTRAIL),
         &[
@@ -791,6 +806,8 @@ static RULES: &[Rule] = &[
             "InactiveEventDataStoreException",
             "EventDataStoreNotFoundException",
             "InvalidTokenException",
+            "InvalidMaxResultsException",
+            "InvalidNextTokenException",
         ],
         Treat::Generic,
     ),
@@ -817,6 +834,16 @@ static RULES: &[Rule] = &[
         &["InvalidInputException"],
         Treat::Generic,
     ),
+    // --- Account Management ---
+    // A server fault in the account model: HTTP 500.
+    rule(
+        Ops::Of(ACCOUNT),
+        &["InternalServerException"],
+        Treat::SdkRetry(TRANSIENT),
+    ),
+    // trailkey sends only the opt-in status filter and the SDK's
+    // pagination token.
+    rule(Ops::Of(ACCOUNT), &["ValidationException"], Treat::Generic),
     // --- STS ---
     rule(
         Ops::Of(&["AssumeRole"]),

@@ -19,14 +19,15 @@
 //! reads the tags of up to 8 keys at a time, so in an account with many
 //! keys it adds rounds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
-    AwsError, AwsResult, CallerIdentity, Connect, DeniedBy, KeyInfo, KeyManager, KeyState,
-    KeyStore, LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code, denied_by,
+    AwsError, AwsResult, CallerIdentity, Connect, DeniedBy, EventDataStore, KeyInfo, KeyManager,
+    KeyState, KeyStore, LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code,
+    denied_by,
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
@@ -281,34 +282,98 @@ pub async fn refresh<C: Connect>(
         .into_observed(previous, None)
 }
 
-/// What decides whether `key_id` may be deleted ([`plan::check_deletion`]),
-/// read in one round: its tags, the aliases naming it, and every trail
-/// visible from the home Region, shadow copies included. Read for
-/// `destroy --delete-key` when planning, and again just before
-/// `ScheduleKeyDeletion`.
+/// What decides whether `key_id` may be deleted ([`plan::check_deletion`]):
+/// its tags, the aliases naming it, its grants, every trail of every
+/// Region the account has enabled (shadow copies included), and the
+/// CloudTrail Lake event data stores of the home Region, the key's. Read
+/// for `destroy --delete-key` when planning, and again just before
+/// `ScheduleKeyDeletion`; never by plan or apply. Two rounds: the Regions
+/// and the list of event data stores first, with the KMS reads.
 pub async fn key_users<M: Management, K: KeyStore>(
     mgmt: &M,
     keys: &K,
     key_id: &str,
 ) -> Result<plan::KeyUsers, Error> {
-    let (trails, tags, aliases, grants) = tokio::join!(
-        mgmt.describe_trails(),
+    let (trails, event_data_stores, tags, aliases, grants) = tokio::join!(
+        trails_in_enabled_regions(mgmt),
+        event_data_stores(mgmt),
         keys.list_tags(key_id),
         keys.list_aliases(key_id),
         keys.list_grants(key_id),
     );
     Ok(plan::KeyUsers {
-        trails: trails.map_err(|e| {
-            Error::aws(
-                "listing the trails that may use the key (cloudtrail:DescribeTrails)",
-                e,
-            )
-        })?,
+        trails: trails?,
+        event_data_stores: event_data_stores?,
         tags: tags.map_err(|e| Error::aws("reading the key's tags (kms:ListResourceTags)", e))?,
         aliases: aliases
             .map_err(|e| Error::aws("reading the key's aliases (kms:ListAliases)", e))?,
         grants: grants.map_err(|e| Error::aws("reading the key's grants (kms:ListGrants)", e))?,
     })
+}
+
+/// How many Regions (or event data stores) are read at once.
+const READS_AT_ONCE: usize = 8;
+
+/// Every trail of every enabled Region (`ListRegions`, then
+/// `DescribeTrails` in each, [`READS_AT_ONCE`] at a time), once each: a
+/// single-Region trail is seen only from its home Region, which may be
+/// another than trailkey's, and a multi-Region trail from every Region. A
+/// disabled Region is not called: its endpoints do not answer the account.
+async fn trails_in_enabled_regions<M: Management>(mgmt: &M) -> Result<Vec<Trail>, Error> {
+    let regions = mgmt.enabled_regions().await.map_err(|e| {
+        Error::aws(
+            "listing the account's enabled Regions, whose trails may use the key (account:ListRegions)",
+            e,
+        )
+    })?;
+    let lists: Vec<Vec<Trail>> = stream::iter(&regions)
+        .map(|region| async move {
+            mgmt.describe_trails_in(region).await.map_err(|e| {
+                Error::aws(
+                    format!(
+                        "listing the trails of {region} that may use the key (cloudtrail:DescribeTrails)"
+                    ),
+                    e,
+                )
+            })
+        })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let mut seen = HashSet::new();
+    Ok(lists
+        .into_iter()
+        .flatten()
+        .filter(|t| seen.insert(t.arn.clone()))
+        .collect())
+}
+
+/// The CloudTrail Lake event data stores of the client's Region, with
+/// their keys (`ListEventDataStores`, then `GetEventDataStore` for each,
+/// [`READS_AT_ONCE`] at a time: the list does not tell the key). One
+/// deleted between the two calls is left out.
+async fn event_data_stores<M: Management>(mgmt: &M) -> Result<Vec<EventDataStore>, Error> {
+    let arns = mgmt.list_event_data_stores().await.map_err(|e| {
+        Error::aws(
+            "listing the CloudTrail Lake event data stores that may use the key (cloudtrail:ListEventDataStores)",
+            e,
+        )
+    })?;
+    let stores: Vec<Option<EventDataStore>> = stream::iter(&arns)
+        .map(|arn| async move {
+            match mgmt.get_event_data_store(arn).await {
+                Ok(store) => Ok(Some(store)),
+                Err(e) if e.code == code::EVENT_DATA_STORE_NOT_FOUND => Ok(None),
+                Err(e) => Err(Error::aws(
+                    "reading a CloudTrail Lake event data store's key (cloudtrail:GetEventDataStore)",
+                    e,
+                )),
+            }
+        })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(stores.into_iter().flatten().collect())
 }
 
 /// What [`reread`] read: the verification after apply, before it is

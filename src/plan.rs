@@ -1487,9 +1487,10 @@ pub fn names_key(kms_key_id: Option<&str>, key: &KeyInfo, aliases: &[&str]) -> b
 }
 
 /// What decides whether a key may be deleted, read just before deciding
-/// (`observe::key_users`): the key's tags, the aliases that name it, and
-/// every trail visible from the home Region, shadow copies of multi-Region
-/// trails homed elsewhere included.
+/// (`observe::key_users`): the key's tags, the aliases that name it, its
+/// grants, every trail of every enabled Region (shadow copies of
+/// multi-Region trails included), and the CloudTrail Lake event data stores
+/// of the key's Region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyUsers {
     pub tags: BTreeMap<String, String>,
@@ -1497,14 +1498,17 @@ pub struct KeyUsers {
     pub trails: Vec<Trail>,
     /// The key's grants: AWS services and others that use the key.
     pub grants: Vec<crate::aws::Grant>,
+    pub event_data_stores: Vec<crate::aws::EventDataStore>,
 }
 
 /// Refuses the deletion of `key` unless trailkey's own `CreateKey` made it
-/// ([`created_by_trailkey`]) and no trail names it ([`check_unused`]), by
-/// ARN, ID, the configured `alias` or any alias that names it. `moving_off`
-/// is the trail the same destroy moves back to SSE-S3 first (at plan time);
-/// just before `ScheduleKeyDeletion` it is `None`, so that trail must not
-/// name the key either. The plan and the apply make this one check.
+/// ([`created_by_trailkey`]) and nothing uses it: no grant, no event data
+/// store and no trail ([`check_unused`]) naming it by ARN, ID, the
+/// configured `alias` or any alias that names it. The error names every use
+/// found. `moving_off` is the trail the same destroy moves back to SSE-S3
+/// first (at plan time); just before `ScheduleKeyDeletion` it is `None`, so
+/// that trail must not name the key either. The plan and the apply make
+/// this one check.
 pub fn check_deletion(
     alias: &str,
     key: &KeyInfo,
@@ -1532,8 +1536,14 @@ pub fn check_deletion(
             "trailkey deletes only keys it created: run destroy without --delete-key (the trail goes back to SSE-S3 and the key is kept), and delete that key yourself once you know nothing else uses it",
         ));
     }
+    let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
+    aliases.push(alias);
+    // Each kind of use: what the message says of it, and what the hint says
+    // to do about it.
+    let mut uses: Vec<String> = Vec::new();
+    let mut fixes: Vec<String> = Vec::new();
     if !users.grants.is_empty() {
-        let uses: Vec<String> = users
+        let grants: Vec<String> = users
             .grants
             .iter()
             .map(|g| {
@@ -1545,35 +1555,54 @@ pub fn check_deletion(
                 )
             })
             .collect();
-        return Err(Error::check(
-            format!(
-                "--delete-key refused: the key {} is used through {} grant(s): {}",
-                key.arn,
-                uses.len(),
-                uses.join("; ")
-            ),
-            format!(
-                "a grant is how an AWS service or another principal uses the key (`aws kms list-grants --key-id {}`): retire or revoke the grants whose data no longer needs the key, or run destroy without --delete-key (the key is kept)",
-                key.key_id
-            ),
+        uses.push(format!(
+            "is used through {} grant(s): {}",
+            grants.len(),
+            grants.join("; ")
+        ));
+        fixes.push(format!(
+            "a grant is how an AWS service or another principal uses the key (`aws kms list-grants --key-id {}`): retire or revoke the grants whose data no longer needs the key",
+            key.key_id
         ));
     }
-    let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
-    aliases.push(alias);
-    check_unused(key, &users.trails, &aliases, moving_off).map_err(|using| {
-        Error::check(
-            format!(
-                "--delete-key refused: the key {} still encrypts trail(s) {}",
-                key.arn,
-                using.join(", ")
-            ),
-            "move those trails to another key first, or run destroy without --delete-key (the key is kept)",
-        )
-    })
+    let stores: Vec<String> = users
+        .event_data_stores
+        .iter()
+        .filter(|s| names_key(s.kms_key_id.as_deref(), key, &aliases))
+        .map(|s| format!("{} ({}, status {})", s.name, s.arn, s.status))
+        .collect();
+    if !stores.is_empty() {
+        uses.push(format!(
+            "encrypts {} CloudTrail Lake event data store(s): {}",
+            stores.len(),
+            stores.join(", ")
+        ));
+        fixes.push(
+            "an event data store's events cannot be read once its key is deleted, and its key cannot be changed: delete the event data store first if its events are no longer needed".to_owned(),
+        );
+    }
+    if let Err(trails) = check_unused(key, &users.trails, &aliases, moving_off) {
+        uses.push(format!("still encrypts trail(s) {}", trails.join(", ")));
+        fixes.push("move those trails to another key first".to_owned());
+    }
+    if uses.is_empty() {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "--delete-key refused: the key {} {}",
+            key.arn,
+            uses.join("; and it ")
+        ),
+        format!(
+            "{}; or run destroy without --delete-key (the key is kept)",
+            fixes.join("; ")
+        ),
+    ))
 }
 
 /// Whether any of `trails` but `moving_off` names `key`, by ARN, ID or one
-/// of `aliases`; `Err` lists the ARNs of those that do.
+/// of `aliases`; `Err` names those that do: ARN and home Region.
 pub fn check_unused(
     key: &KeyInfo,
     trails: &[Trail],
@@ -1584,7 +1613,7 @@ pub fn check_unused(
         .iter()
         .filter(|t| Some(t.arn.as_str()) != moving_off)
         .filter(|t| names_key(t.kms_key_id.as_deref(), key, aliases))
-        .map(|t| t.arn.clone())
+        .map(|t| format!("{} (home Region {})", t.arn, t.home_region))
         .collect();
     if using.is_empty() { Ok(()) } else { Err(using) }
 }

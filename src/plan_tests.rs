@@ -1766,6 +1766,7 @@ fn created_key_users(observed: &Observed, trails: &[Trail]) -> KeyUsers {
         aliases: vec![ALIAS.to_owned()],
         trails: trails.to_vec(),
         grants: Vec::new(),
+        event_data_stores: Vec::new(),
     }
 }
 
@@ -1787,6 +1788,60 @@ fn delete_key_is_refused_while_a_grant_uses_the_key() {
     assert!(text.contains("is used through 1 grant(s): grant 0123abcd to arn:aws:iam::111111111111:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS (Decrypt, GenerateDataKey)"), "{text}");
     assert!(text.contains("aws kms list-grants"), "{text}");
     let _ = desired;
+}
+
+#[test]
+fn delete_key_names_every_use_at_once_with_outside_text_escaped() {
+    let (_, observed) = converged();
+    let key = &observed.key.as_ref().unwrap().info;
+    let mut users = created_key_users(&observed, &[]);
+    users.grants.push(crate::aws::Grant {
+        id: "g1".to_owned(),
+        grantee: "arn:aws:iam::111111111111:role/R".to_owned(),
+        operations: vec!["Decrypt".to_owned()],
+    });
+    users.event_data_stores = vec![
+        crate::aws::EventDataStore {
+            arn: "arn:aws:cloudtrail:us-east-1:333333333333:eventdatastore/e1".to_owned(),
+            name: "lake\u{1b}[2J\nPlan: 0 to add, 0 to change, 0 to destroy.".to_owned(),
+            status: "ENABLED".to_owned(),
+            // By the key ID: the same key.
+            kms_key_id: Some(key.key_id.clone()),
+        },
+        crate::aws::EventDataStore {
+            arn: "arn:aws:cloudtrail:us-east-1:333333333333:eventdatastore/e2".to_owned(),
+            name: "not-ours".to_owned(),
+            status: "ENABLED".to_owned(),
+            kms_key_id: None,
+        },
+    ];
+    let mut trail = observed.trail.clone();
+    // A title-setting escape (OSC ... BEL) in the name.
+    trail.arn = "arn:aws:cloudtrail:ap-south-1:333333333333:trail/t\u{1b}]0;pwned\u{7}".to_owned();
+    trail.home_region = "ap-south-1".to_owned();
+    trail.kms_key_id = Some(key.arn.clone());
+    users.trails = vec![trail];
+    let text = check_deletion(ALIAS, key, &users, None)
+        .unwrap_err()
+        .render();
+    assert!(
+        text.contains(&format!(
+            "--delete-key refused: the key {} is used through 1 grant(s): grant g1 to arn:aws:iam::111111111111:role/R (Decrypt); and it encrypts 1 CloudTrail Lake event data store(s): lake\\u{{1b}}[2J\\nPlan: 0 to add, 0 to change, 0 to destroy. (arn:aws:cloudtrail:us-east-1:333333333333:eventdatastore/e1, status ENABLED); and it still encrypts trail(s) arn:aws:cloudtrail:ap-south-1:333333333333:trail/t\\u{{1b}}]0;pwned\\u{{7}} (home Region ap-south-1)",
+            key.arn
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("not-ours"), "{text}");
+    assert!(!text.contains(['\u{1b}', '\u{7}']), "{text}");
+    assert_eq!(text.lines().count(), 2, "an error line and a hint: {text}");
+    assert!(
+        text.contains("retire or revoke the grants")
+            && text.contains("delete the event data store first")
+            && text.contains(
+                "move those trails to another key first; or run destroy without --delete-key"
+            ),
+        "{text}"
+    );
 }
 
 fn destroy(

@@ -5,11 +5,15 @@
 //! every code path that calls AWS: plan from scratch, the first apply,
 //! no-op plan and apply, `policy`, repair of eight kinds of drift,
 //! `roles.management`, `roles.log_archive`, an alias rename, `destroy`
-//! (keeping the key), a re-apply, `destroy --delete-key`, `init`, and
+//! (keeping the key), a re-apply, `destroy --delete-key` (with a CloudTrail
+//! Lake event data store to read), `init`, and
 //! concurrent applies from scratch (the losers schedule deletion of their
 //! own keys). moto's recorder lists every request with the access key ID
-//! that signed it, and the fixture asks moto who those credentials are
-//! (`GetCallerIdentity`), which tells whose credentials made it:
+//! that signed it; the calls the real-AWS layer answers itself (operations
+//! moto does not have: `account:ListRegions`, CloudTrail Lake) are added
+//! from the layer's own note of them, with theirs. The fixture asks moto
+//! who those credentials are (`GetCallerIdentity`), which tells whose
+//! credentials made it:
 //!
 //! - the management side: the caller's own credentials
 //!   (`AWS_ACCESS_KEY_ID=testing` in the harness), or with `roles.management`
@@ -528,6 +532,19 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
     org.record(&mut usage, "re-apply after destroy", false, || {
         org.run(&renamed, &["apply", "--auto-approve"], 0);
     });
+    // A CloudTrail Lake event data store on CloudTrail's own key: destroy
+    // reads its key (GetEventDataStore) and goes ahead.
+    org.moto
+        .world
+        .event_data_store(support::aws_rules::EventDataStore {
+            arn: format!(
+                "arn:aws:cloudtrail:us-east-1:{}:eventdatastore/0a1b-lake",
+                org.seed.management
+            ),
+            name: "lake".to_owned(),
+            kms_key_id: None,
+            status: "ENABLED".to_owned(),
+        });
     org.record(&mut usage, "destroy --delete-key", false, || {
         org.run(
             &renamed,

@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::collections::BTreeSet;
+
+use support::aws_rules::{DEFAULT_REGIONS, EventDataStore, signing_region};
 use support::{Moto, Seed, is_write, key_with_arn, on_sse_s3, trailkey_keys, transcript};
 
 /// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
@@ -245,14 +248,173 @@ fn destroy_delete_key_is_refused_while_a_grant_uses_the_key() {
     delete_key_refused(&moto, &seed, &grantee);
 }
 
+/// The ARN of trailkey's key, after an apply.
+fn key_arn(moto: &Moto, seed: &Seed) -> String {
+    trailkey_keys(&moto.state(seed))[0]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The Regions `DescribeTrails` went to through the layer so far.
+fn regions_described(moto: &Moto) -> BTreeSet<String> {
+    moto.layer()
+        .exchanges()
+        .iter()
+        .filter(|e| e.is("cloudtrail", "DescribeTrails"))
+        .filter_map(|e| signing_region(&e.request))
+        .collect()
+}
+
+/// The Regions the layer lists as enabled, by default or by opting in.
+fn enabled_regions() -> BTreeSet<String> {
+    DEFAULT_REGIONS
+        .iter()
+        .filter(|(_, status)| *status != "DISABLED")
+        .map(|(r, _)| (*r).to_owned())
+        .collect()
+}
+
+/// A single-Region trail of another team homed in eu-west-1, an enabled
+/// Region, on trailkey's key: only `DescribeTrails` in eu-west-1 shows it.
+/// Its bucket is the organization trail's, in us-east-1 with the key, as
+/// CloudTrail requires of a trail's key and bucket (the layer's
+/// `cloudtrail_key_in_the_buckets_region`); the trail's own Region may
+/// differ.
+#[test]
+fn destroy_delete_key_is_refused_while_a_trail_of_another_region_uses_the_key() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let key = key_arn(&moto, &seed);
+    let trail = moto.fixture(&[
+        "create-trail",
+        "--region",
+        "eu-west-1",
+        "--name",
+        "team-eu",
+        "--single-region",
+        "--not-organization",
+        "--bucket",
+        &seed.bucket,
+        "--kms-key-id",
+        &key,
+    ]);
+    let arn = trail["trail_arn"].as_str().unwrap();
+    assert!(arn.starts_with("arn:aws:cloudtrail:eu-west-1:"), "{arn}");
+    delete_key_refused(
+        &moto,
+        &seed,
+        &format!("still encrypts trail(s) {arn} (home Region eu-west-1)"),
+    );
+    // Every enabled Region was read; the disabled one never.
+    assert_eq!(regions_described(&moto), enabled_regions());
+}
+
+/// A trail homed in an opt-in Region the account has not enabled
+/// (me-south-1) is not looked at: trailkey cannot call there. The deletion
+/// goes ahead.
+#[test]
+fn destroy_delete_key_does_not_look_at_a_disabled_region() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let key = key_arn(&moto, &seed);
+    moto.fixture(&[
+        "create-trail",
+        "--region",
+        "me-south-1",
+        "--name",
+        "dormant",
+        "--single-region",
+        "--not-organization",
+        "--bucket",
+        &seed.bucket,
+        "--kms-key-id",
+        &key,
+    ]);
+    let out = moto.run(&seed.config, &["destroy", "--auto-approve", "--delete-key"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(
+        key_with_arn(&moto.state(&seed), &key)["key_state"],
+        "PendingDeletion"
+    );
+    let described = regions_described(&moto);
+    assert!(!described.contains("me-south-1"), "{described:?}");
+    assert_eq!(described, enabled_regions());
+    let answered: Vec<String> = moto
+        .world
+        .answered()
+        .iter()
+        .map(|a| format!("{}:{}", a.service, a.action))
+        .collect();
+    // Twice each: when planning and right before ScheduleKeyDeletion.
+    for call in ["account:ListRegions", "cloudtrail:ListEventDataStores"] {
+        assert!(
+            answered.iter().filter(|a| *a == call).count() >= 2,
+            "{call}: {answered:?}"
+        );
+    }
+}
+
+/// A CloudTrail Lake event data store encrypted with the key blocks the
+/// deletion: its key cannot be changed, and its events cannot be read
+/// without it. Its name comes from AWS: an escape sequence and a line break
+/// in it are shown escaped, never sent to the terminal.
+#[test]
+fn destroy_delete_key_is_refused_while_an_event_data_store_uses_the_key() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    apply_ok(&moto, &seed);
+    let key = key_arn(&moto, &seed);
+    let m = seed.management.as_str();
+    let store = |id: &str, name: &str, region: &str, key: Option<&str>| EventDataStore {
+        arn: format!("arn:aws:cloudtrail:{region}:{m}:eventdatastore/{id}"),
+        name: name.to_owned(),
+        kms_key_id: key.map(str::to_owned),
+        status: "ENABLED".to_owned(),
+    };
+    let hostile = "lake\u{1b}[2J\nPlan: 0 to add, 0 to change, 0 to destroy.";
+    let using = store("0a1b2c3d-lake", hostile, "us-east-1", Some(&key));
+    moto.world.event_data_store(using.clone());
+    // CloudTrail's own key, and a key of another Region: not uses.
+    moto.world
+        .event_data_store(store("4e5f-own", "own-key-lake", "us-east-1", None));
+    moto.world.event_data_store(store(
+        "6a7b-eu",
+        "eu-lake",
+        "eu-west-1",
+        Some("arn:aws:kms:eu-west-1:111111111111:key/other"),
+    ));
+    let stderr = delete_key_refused(
+        &moto,
+        &seed,
+        &format!(
+            "encrypts 1 CloudTrail Lake event data store(s): lake\\u{{1b}}[2J\\nPlan: 0 to add, 0 to change, 0 to destroy. ({}, status ENABLED)",
+            using.arn
+        ),
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("Plan:")),
+        "no forged line: {stderr}"
+    );
+    assert!(!stderr.contains("own-key-lake"), "{stderr}");
+    assert!(
+        stderr.contains("delete the event data store first"),
+        "{stderr}"
+    );
+}
+
 fn apply_ok(moto: &Moto, seed: &Seed) {
     let out = moto.run(&seed.config, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
 
 /// `destroy --auto-approve --delete-key` exits 1 saying `says`, and writes
-/// nothing at all: the trail keeps the key, which stays enabled.
-fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) {
+/// nothing at all: the trail keeps the key, which stays enabled. Returns
+/// its stderr.
+fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) -> String {
     let before = moto.state(seed);
     moto.start_recording();
     let out = moto.run(&seed.config, &["destroy", "--auto-approve", "--delete-key"]);
@@ -268,6 +430,7 @@ fn delete_key_refused(moto: &Moto, seed: &Seed, says: &str) {
         .as_str()
         .expect("the trail keeps its key");
     assert_eq!(key_with_arn(&after, key)["key_state"], "Enabled");
+    stderr.into_owned()
 }
 
 #[test]

@@ -1670,3 +1670,232 @@ fn kms_keeps_a_key_within_fifty_tags_and_trailkey_refuses_before_any_write() {
         moto.recorded_writes()
     );
 }
+
+/// The Regions and opt-in status of the calls' results, page by page.
+fn regions_of(result: &Value) -> Vec<(String, String)> {
+    result["response"]["Regions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Regions in {result:#}"))
+        .iter()
+        .map(|r| {
+            (
+                r["RegionName"].as_str().unwrap().to_owned(),
+                r["RegionOptStatus"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn list_regions_answers_the_worlds_regions_by_status_page_by_page() {
+    let moto = Moto::start();
+    let enabled = json!({"RegionOptStatusContains": ["ENABLED", "ENABLED_BY_DEFAULT"]});
+    let alone = moto.calls(None, &json!([call("account:ListRegions", enabled.clone())]));
+    assert_ne!(
+        alone[0]["ok"], true,
+        "moto 5.2.5 has no ListRegions: {alone:#?}"
+    );
+
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::account_regions(
+        moto.world.clone(),
+    ))]);
+    let first = moto.calls(
+        Some(&layer),
+        &json!([call("account:ListRegions", enabled.clone())]),
+    );
+    assert_eq!(first[0]["ok"], true, "{first:#?}");
+    let token = first[0]["response"]["NextToken"]
+        .as_str()
+        .expect("more than one page");
+    let mut next = enabled.clone();
+    next["NextToken"] = json!(token);
+    let results = moto.calls(
+        Some(&layer),
+        &json!([
+            call("account:ListRegions", next),
+            call(
+                "account:ListRegions",
+                json!({"RegionOptStatusContains": ["DISABLED"]})
+            ),
+            call("account:ListRegions", json!({"MaxResults": 50})),
+            call(
+                "account:ListRegions",
+                json!({"NextToken": "not-the-layers"})
+            ),
+            call(
+                "account:ListRegions",
+                json!({"RegionOptStatusContains": ["OPTED_IN"]})
+            ),
+        ]),
+    );
+    let mut all = regions_of(&first[0]);
+    all.extend(regions_of(&results[0]));
+    let names: Vec<&str> = all.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "us-east-1",
+            "us-east-2",
+            "us-west-2",
+            "eu-west-1",
+            "ap-southeast-2",
+            "af-south-1"
+        ],
+        "every enabled Region once, the disabled opt-in Region never"
+    );
+    assert!(results[0]["response"].get("NextToken").is_none());
+    assert_eq!(
+        regions_of(&results[1]),
+        [("me-south-1".to_owned(), "DISABLED".to_owned())]
+    );
+    assert_eq!(
+        regions_of(&results[2]).len(),
+        aws_rules::DEFAULT_REGIONS.len()
+    );
+    assert_eq!(
+        outcomes(&results[3..]),
+        ["ValidationException", "ValidationException"]
+    );
+    // The layer answered every call itself, and noted them.
+    let exchanges = layer.exchanges();
+    assert!(
+        exchanges
+            .iter()
+            .all(|e| !e.forwarded && e.is("account", "ListRegions"))
+    );
+    assert_eq!(moto.world.answered().len(), 6);
+
+    // A test's own Regions.
+    moto.world.regions(&[
+        ("us-east-1", "ENABLED_BY_DEFAULT"),
+        ("ap-east-1", "DISABLING"),
+    ]);
+    let own = moto.calls(Some(&layer), &json!([call("account:ListRegions", enabled)]));
+    assert_eq!(
+        regions_of(&own[0]),
+        [("us-east-1".to_owned(), "ENABLED_BY_DEFAULT".to_owned())]
+    );
+}
+
+#[test]
+fn cloudtrail_lake_answers_the_worlds_event_data_stores_with_their_keys() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let m = seed.management.as_str();
+    let alone = moto.calls(
+        None,
+        &json!([call("cloudtrail:ListEventDataStores", json!({}))]),
+    );
+    assert_ne!(
+        alone[0]["ok"], true,
+        "moto 5.2.5 has no CloudTrail Lake: {alone:#?}"
+    );
+
+    let key = "arn:aws:kms:us-east-1:111111111111:key/k-1";
+    let arn =
+        |id: &str, region: &str| format!("arn:aws:cloudtrail:{region}:{m}:eventdatastore/{id}");
+    for (id, name, region, kms) in [
+        ("e-1", "lake-one", "us-east-1", Some(key)),
+        ("e-2", "lake-two", "us-east-1", None),
+        ("e-3", "lake-three", "us-east-1", None),
+        ("e-4", "lake-eu", "eu-west-1", Some(key)),
+    ] {
+        moto.world.event_data_store(aws_rules::EventDataStore {
+            arn: arn(id, region),
+            name: name.to_owned(),
+            kms_key_id: kms.map(str::to_owned),
+            status: "ENABLED".to_owned(),
+        });
+    }
+    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_lake(
+        moto.world.clone(),
+    ))]);
+    let first = moto.calls(
+        Some(&layer),
+        &json!([call("cloudtrail:ListEventDataStores", json!({}))]),
+    );
+    let token = first[0]["response"]["NextToken"]
+        .as_str()
+        .expect("two pages");
+    let results = moto.calls(
+        Some(&layer),
+        &json!([
+            call(
+                "cloudtrail:ListEventDataStores",
+                json!({"NextToken": token})
+            ),
+            call(
+                "cloudtrail:GetEventDataStore",
+                json!({"EventDataStore": arn("e-1", "us-east-1")})
+            ),
+            call(
+                "cloudtrail:GetEventDataStore",
+                json!({"EventDataStore": "e-2"})
+            ),
+            call(
+                "cloudtrail:GetEventDataStore",
+                json!({"EventDataStore": arn("e-4", "eu-west-1")})
+            ),
+            call(
+                "cloudtrail:GetEventDataStore",
+                json!({"EventDataStore": format!("arn:aws:cloudtrail:us-east-1:{m}:trail/t")})
+            ),
+            call(
+                "cloudtrail:ListEventDataStores",
+                json!({"NextToken": "not-the-layers"})
+            ),
+        ]),
+    );
+    let listed: Vec<Value> = first[0]["response"]["EventDataStores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(
+            results[0]["response"]["EventDataStores"]
+                .as_array()
+                .unwrap(),
+        )
+        .cloned()
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|s| s["Name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["lake-one", "lake-two", "lake-three"],
+        "this Region's only"
+    );
+    assert!(
+        listed.iter().all(|s| s.get("KmsKeyId").is_none()),
+        "the list shape has no key: {listed:#?}"
+    );
+    assert_eq!(results[1]["response"]["KmsKeyId"], key);
+    assert_eq!(results[1]["response"]["Name"], "lake-one");
+    assert_eq!(
+        results[2]["response"]["EventDataStoreArn"],
+        arn("e-2", "us-east-1")
+    );
+    assert!(results[2]["response"].get("KmsKeyId").is_none());
+    assert_eq!(
+        outcomes(&results[3..]),
+        [
+            "EventDataStoreNotFoundException",
+            "EventDataStoreARNInvalidException",
+            "InvalidNextTokenException"
+        ]
+    );
+    assert_eq!(
+        answered_by_the_layer(&layer.exchanges(), "EventDataStoreNotFoundException").len(),
+        1
+    );
+    assert!(layer.exchanges().iter().all(|e| !e.forwarded));
+    let answered: Vec<String> = moto
+        .world
+        .answered()
+        .iter()
+        .map(|a| format!("{}:{}:{}", a.service, a.action, a.region))
+        .collect();
+    assert_eq!(answered.len(), 7, "{answered:?}");
+    assert!(
+        answered.iter().all(|a| a.ends_with(":us-east-1")),
+        "{answered:?}"
+    );
+}

@@ -11,9 +11,9 @@ use std::rc::Rc;
 mod cloudtrail_policy;
 
 use super::{
-    Account, AwsError, AwsResult, CallerIdentity, Connect, FeatureSet, KeyInfo, KeyManager,
-    KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey, Organization,
-    Origin, Trail, TrailStatus, TrailUpdate, code,
+    Account, AwsError, AwsResult, CallerIdentity, Connect, EventDataStore, FeatureSet, KeyInfo,
+    KeyManager, KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey,
+    Organization, Origin, Trail, TrailStatus, TrailUpdate, code,
 };
 
 /// The operations that change AWS state.
@@ -118,6 +118,14 @@ pub struct FakeState {
     pub previous_states: HashMap<String, (KeyState, tokio::time::Instant)>,
     /// Grants by key ID (`ListGrants`).
     pub grants: HashMap<String, Vec<super::Grant>>,
+    /// The account's Regions and their opt-in status (`ListRegions`:
+    /// `ENABLED`, `ENABLED_BY_DEFAULT`, `DISABLED`, ...). Empty: the fake's
+    /// Region alone, enabled by default.
+    pub regions: Vec<(String, String)>,
+    /// The Regions `DescribeTrails` was called in, in order.
+    pub trails_described_in: Vec<String>,
+    /// The CloudTrail Lake event data stores of the fake's Region.
+    pub event_data_stores: Vec<EventDataStore>,
     /// Key IDs whose key policy does not let the caller in: every KMS call
     /// on them fails with `AccessDeniedException` (other teams' keys, keys
     /// of other services).
@@ -589,8 +597,56 @@ impl Management for FakeCloud {
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
+        let region = self.state.borrow().region.clone();
+        self.describe_trails_in(&region).await
+    }
+
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
+        self.call("ListRegions").await?;
+        let s = self.state.borrow();
+        if s.regions.is_empty() {
+            return Ok(vec![s.region.clone()]);
+        }
+        Ok(s.regions
+            .iter()
+            .filter(|(_, status)| matches!(status.as_str(), "ENABLED" | "ENABLED_BY_DEFAULT"))
+            .map(|(name, _)| name.clone())
+            .collect())
+    }
+
+    /// The trails homed in `region`, and the multi-Region ones, whose
+    /// shadow copies every Region shows.
+    async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>> {
         self.call("DescribeTrails").await?;
-        Ok(self.state.borrow().trails.values().cloned().collect())
+        let mut s = self.state.borrow_mut();
+        s.trails_described_in.push(region.to_owned());
+        Ok(s.trails
+            .values()
+            .filter(|t| t.home_region == region || t.is_multi_region_trail)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_event_data_stores(&self) -> AwsResult<Vec<String>> {
+        self.call("ListEventDataStores").await?;
+        let s = self.state.borrow();
+        Ok(s.event_data_stores.iter().map(|e| e.arn.clone()).collect())
+    }
+
+    async fn get_event_data_store(&self, arn: &str) -> AwsResult<EventDataStore> {
+        self.call("GetEventDataStore").await?;
+        let s = self.state.borrow();
+        s.event_data_stores
+            .iter()
+            .find(|e| e.arn == arn)
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::new(
+                    "GetEventDataStore",
+                    "EventDataStoreNotFoundException",
+                    format!("Event data store {arn} not found"),
+                )
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Two roles talk to AWS:
 //! - [`Management`]: the caller's credentials (or `roles.management`):
-//!   STS identity, Organizations, CloudTrail.
+//!   STS identity, Organizations, CloudTrail, the account's Regions.
 //! - [`KeyStore`]: credentials of the role assumed in the Security Tooling
 //!   account: every KMS call.
 //! - [`LogArchive`]: credentials of `roles.log_archive`, assumed in the Log
@@ -56,6 +56,9 @@ pub mod code {
     pub const INSUFFICIENT_ENCRYPTION_POLICY: &str = "InsufficientEncryptionPolicyException";
     /// CloudTrail: no trail of that name or ARN.
     pub const TRAIL_NOT_FOUND: &str = "TrailNotFoundException";
+    /// CloudTrail `GetEventDataStore`: no such event data store (deleted
+    /// since it was listed).
+    pub const EVENT_DATA_STORE_NOT_FOUND: &str = "EventDataStoreNotFoundException";
     /// S3: the bucket does not exist.
     pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
     /// S3 `GetBucketPolicy`: the bucket has no policy.
@@ -293,6 +296,18 @@ pub struct Grant {
     pub operations: Vec<String>,
 }
 
+/// A CloudTrail Lake event data store (`GetEventDataStore`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventDataStore {
+    pub arn: String,
+    pub name: String,
+    /// `Status`: `CREATED`, `ENABLED`, `PENDING_DELETION`, ...
+    pub status: String,
+    /// The key that encrypts its events, as CloudTrail returns it; `None`
+    /// when CloudTrail encrypts them with a key of its own.
+    pub kms_key_id: Option<String>,
+}
+
 /// What `DescribeKey` tells about a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
@@ -383,7 +398,8 @@ pub struct LogBucket {
     pub replication: Option<Replication>,
 }
 
-/// STS, Organizations and CloudTrail, with management-account credentials.
+/// STS, Organizations, CloudTrail and the account's Regions (Account
+/// Management), with management-account credentials.
 pub trait Management {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity>;
     async fn describe_organization(&self) -> AwsResult<Organization>;
@@ -411,6 +427,18 @@ pub trait Management {
     /// Every trail visible in the client's Region (`DescribeTrails`), the
     /// shadow copies of multi-Region trails homed in other Regions included.
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>>;
+    /// The Regions the account may use (`account:ListRegions`, all pages):
+    /// those enabled by default and the opt-in Regions enabled, never a
+    /// disabled one (CloudTrail cannot be called there).
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>>;
+    /// [`Management::describe_trails`] in `region`.
+    async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>>;
+    /// The ARNs of the CloudTrail Lake event data stores in the client's
+    /// Region (`ListEventDataStores`, all pages; the list does not tell
+    /// their keys).
+    async fn list_event_data_stores(&self) -> AwsResult<Vec<String>>;
+    /// One event data store, by ARN, with its key (`GetEventDataStore`).
+    async fn get_event_data_store(&self, arn: &str) -> AwsResult<EventDataStore>;
 }
 
 /// KMS in the Security Tooling account.

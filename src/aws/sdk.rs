@@ -20,9 +20,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use super::{
-    Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, Grant, KeyInfo,
-    KeyStore, LogArchive, Management, NewKey, Organization, Replication, ReplicationRule, Trail,
-    TrailStatus, TrailUpdate, code,
+    Account, AwsError, AwsResult, BucketEncryption, CallerIdentity, Connect, EventDataStore, Grant,
+    KeyInfo, KeyStore, LogArchive, Management, NewKey, Organization, Replication, ReplicationRule,
+    Trail, TrailStatus, TrailUpdate, code,
 };
 
 /// Bounded attempts for the SDK's standard retry strategy (exponential
@@ -88,6 +88,7 @@ impl SdkConnect {
             org: client!(aws_sdk_organizations),
             trail: client!(aws_sdk_cloudtrail),
             s3: client!(aws_sdk_s3),
+            account: client!(aws_sdk_account),
         };
         Self { config, management }
     }
@@ -383,6 +384,7 @@ pub struct SdkManagement {
     org: aws_sdk_organizations::Client,
     trail: aws_sdk_cloudtrail::Client,
     s3: aws_sdk_s3::Client,
+    account: aws_sdk_account::Client,
 }
 
 /// A [`Trail`] from a CloudTrail answer that carries the trail's fields
@@ -589,15 +591,92 @@ impl Management for SdkManagement {
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
+        describe_trails(&self.trail).await
+    }
+
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
+        use aws_sdk_account::types::RegionOptStatus;
+        let mut regions = Vec::new();
+        let mut pages = self
+            .account
+            .list_regions()
+            .region_opt_status_contains(RegionOptStatus::Enabled)
+            .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListRegions", e))?;
+            // The filter is the service's; a Region answered in another
+            // status anyway is not called.
+            regions.extend(page.regions().iter().filter_map(|r| {
+                matches!(
+                    r.region_opt_status(),
+                    Some(RegionOptStatus::Enabled | RegionOptStatus::EnabledByDefault)
+                )
+                .then(|| r.region_name())
+                .flatten()
+                .map(str::to_owned)
+            }));
+        }
+        Ok(regions)
+    }
+
+    async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>> {
+        // The management client's settings (credentials, retries, the call
+        // log), in `region`.
+        let conf = self
+            .trail
+            .config()
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        describe_trails(&aws_sdk_cloudtrail::Client::from_conf(conf)).await
+    }
+
+    async fn list_event_data_stores(&self) -> AwsResult<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut pages = self.trail.list_event_data_stores().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListEventDataStores", e))?;
+            arns.extend(
+                page.event_data_stores()
+                    .iter()
+                    .filter_map(|s| s.event_data_store_arn().map(str::to_owned)),
+            );
+        }
+        Ok(arns)
+    }
+
+    async fn get_event_data_store(&self, arn: &str) -> AwsResult<EventDataStore> {
         let out = self
             .trail
-            .describe_trails()
-            .include_shadow_trails(true)
+            .get_event_data_store()
+            .event_data_store(arn)
             .send()
             .await
-            .map_err(|e| aws_error("DescribeTrails", e))?;
-        Ok(out.trail_list().iter().map(trail_from).collect())
+            .map_err(|e| aws_error("GetEventDataStore", e))?;
+        Ok(EventDataStore {
+            arn: out.event_data_store_arn().unwrap_or(arn).to_owned(),
+            name: out.name().unwrap_or_default().to_owned(),
+            status: out
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            kms_key_id: non_empty(out.kms_key_id()),
+        })
     }
+}
+
+/// Every trail `client` sees in its Region, shadow copies included
+/// (`DescribeTrails`).
+async fn describe_trails(client: &aws_sdk_cloudtrail::Client) -> AwsResult<Vec<Trail>> {
+    let out = client
+        .describe_trails()
+        .include_shadow_trails(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeTrails", e))?;
+    Ok(out.trail_list().iter().map(trail_from).collect())
 }
 
 pub struct SdkKeyStore {
@@ -901,7 +980,75 @@ mod tests {
                     .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
                     .build(),
             ),
+            account: mock_client!(aws_sdk_account, RuleMode::Sequential, NONE),
         }
+    }
+
+    #[test]
+    fn enabled_regions_are_asked_for_by_status_on_every_page() {
+        use aws_sdk_account::operation::list_regions::ListRegionsOutput;
+        use aws_sdk_account::types::{Region as OptRegion, RegionOptStatus};
+        let region = |name: &str, status: RegionOptStatus| {
+            OptRegion::builder()
+                .region_name(name)
+                .region_opt_status(status)
+                .build()
+        };
+        let asks_enabled = |r: &aws_sdk_account::operation::list_regions::ListRegionsInput| {
+            r.region_opt_status_contains()
+                == [RegionOptStatus::Enabled, RegionOptStatus::EnabledByDefault]
+        };
+        let first = mock!(aws_sdk_account::Client::list_regions)
+            .match_requests(move |r| asks_enabled(r) && r.next_token().is_none())
+            .then_output(move || {
+                ListRegionsOutput::builder()
+                    .regions(region("us-east-1", RegionOptStatus::EnabledByDefault))
+                    .regions(region("af-south-1", RegionOptStatus::Enabled))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_account::Client::list_regions)
+            .match_requests(move |r| asks_enabled(r) && r.next_token() == Some("page-2"))
+            .then_output(move || {
+                ListRegionsOutput::builder()
+                    .regions(region("eu-west-1", RegionOptStatus::EnabledByDefault))
+                    // Never answered with this filter; not called if it were.
+                    .regions(region("me-south-1", RegionOptStatus::Disabled))
+                    .build()
+            });
+        let management = SdkManagement {
+            account: mock_client!(aws_sdk_account, RuleMode::Sequential, [&first, &second]),
+            ..management(&[])
+        };
+        let regions = block_on(management.enabled_regions()).unwrap();
+        assert_eq!(regions, ["us-east-1", "af-south-1", "eu-west-1"]);
+    }
+
+    #[test]
+    fn an_event_data_store_is_read_with_its_key() {
+        use aws_sdk_cloudtrail::operation::get_event_data_store::GetEventDataStoreOutput;
+        use aws_sdk_cloudtrail::types::EventDataStoreStatus;
+        let arn = "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/eds-1";
+        let rule = mock!(aws_sdk_cloudtrail::Client::get_event_data_store)
+            .match_requests(move |r| r.event_data_store() == Some(arn))
+            .then_output(move || {
+                GetEventDataStoreOutput::builder()
+                    .event_data_store_arn(arn)
+                    .name("audit-lake")
+                    .status(EventDataStoreStatus::Enabled)
+                    .kms_key_id("arn:aws:kms:us-east-1:111111111111:key/k-1")
+                    .build()
+            });
+        let store = block_on(management(&[&rule]).get_event_data_store(arn)).unwrap();
+        assert_eq!(
+            store,
+            EventDataStore {
+                arn: arn.to_owned(),
+                name: "audit-lake".to_owned(),
+                status: "ENABLED".to_owned(),
+                kms_key_id: Some("arn:aws:kms:us-east-1:111111111111:key/k-1".to_owned()),
+            }
+        );
     }
 
     fn key_store(rules: &[&Rule]) -> SdkKeyStore {

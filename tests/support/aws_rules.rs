@@ -36,6 +36,8 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 /// the key's state.
 pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
+        Box::new(account_regions(world.clone())),
+        Box::new(cloudtrail_lake(world.clone())),
         Box::new(s3_bucket_region_across_accounts(world.clone())),
         Box::new(cloudtrail_conflicts(world.clone())),
         Box::new(cloudtrail_key_in_the_buckets_region(world.clone())),
@@ -75,6 +77,51 @@ struct Facts {
     trails: HashMap<String, String>,
     /// The account of the default credentials (moto's management account).
     default_account: Option<String>,
+    /// The Regions `ListRegions` answers, with their opt-in status; `None`:
+    /// [`DEFAULT_REGIONS`].
+    regions: Option<Vec<(String, String)>>,
+    /// The CloudTrail Lake event data stores, each in the account and
+    /// Region of its ARN.
+    event_data_stores: Vec<EventDataStore>,
+    /// The calls the layer answered itself, which moto never sees.
+    answered: Vec<Answered>,
+}
+
+/// The Regions of an account as `ListRegions` shows them unless a test says
+/// otherwise ([`World::regions`]): five of the Regions enabled by default,
+/// the opt-in Region af-south-1 enabled, and the opt-in Region me-south-1
+/// left disabled, as every opt-in Region is until the account enables it.
+pub const DEFAULT_REGIONS: [(&str, &str); 7] = [
+    ("us-east-1", "ENABLED_BY_DEFAULT"),
+    ("us-east-2", "ENABLED_BY_DEFAULT"),
+    ("us-west-2", "ENABLED_BY_DEFAULT"),
+    ("eu-west-1", "ENABLED_BY_DEFAULT"),
+    ("ap-southeast-2", "ENABLED_BY_DEFAULT"),
+    ("af-south-1", "ENABLED"),
+    ("me-south-1", "DISABLED"),
+];
+
+/// A CloudTrail Lake event data store, as `GetEventDataStore` shows it.
+#[derive(Debug, Clone)]
+pub struct EventDataStore {
+    /// `arn:<partition>:cloudtrail:<Region>:<account>:eventdatastore/<id>`.
+    pub arn: String,
+    pub name: String,
+    /// `KmsKeyId`: a key ARN; `None` when CloudTrail encrypts with a key of
+    /// its own (the field is left out then).
+    pub kms_key_id: Option<String>,
+    /// `Status`, e.g. `ENABLED`.
+    pub status: String,
+}
+
+/// A call the layer answered itself: the service and operation, the access
+/// key ID that signed it, and the Region it was signed for.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub service: String,
+    pub action: String,
+    pub access_key: String,
+    pub region: String,
 }
 
 impl World {
@@ -115,6 +162,59 @@ impl World {
     /// `UpdateTrail` answers `ConflictException` meanwhile.
     pub fn trail_change_under_way(&self, how_long: Duration) {
         self.facts().trails_busy_until = Some(Instant::now() + how_long);
+    }
+
+    /// `ListRegions` answers these Regions, `(name, opt-in status)`, in
+    /// this order, instead of [`DEFAULT_REGIONS`].
+    pub fn regions(&self, regions: &[(&str, &str)]) {
+        self.facts().regions = Some(
+            regions
+                .iter()
+                .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// The Regions `ListRegions` answers, `(name, opt-in status)`.
+    pub fn listed_regions(&self) -> Vec<(String, String)> {
+        self.facts().regions.clone().unwrap_or_else(|| {
+            DEFAULT_REGIONS
+                .iter()
+                .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+                .collect()
+        })
+    }
+
+    /// A CloudTrail Lake event data store exists (in the account and Region
+    /// of its ARN).
+    pub fn event_data_store(&self, store: EventDataStore) {
+        self.facts().event_data_stores.push(store);
+    }
+
+    /// The calls the layer answered itself since the last
+    /// [`World::forget_answered`], in order.
+    pub fn answered(&self) -> Vec<Answered> {
+        self.facts().answered.clone()
+    }
+
+    pub fn forget_answered(&self) {
+        self.facts().answered.clear();
+    }
+
+    /// Notes that the layer answered `request` itself.
+    fn answering(&self, request: &Request) {
+        let access_key = request
+            .header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        self.facts().answered.push(Answered {
+            service: request.service.clone(),
+            action: request.action.clone(),
+            access_key,
+            region: signing_region(request).unwrap_or_default(),
+        });
     }
 
     /// The default credentials act in `account`.
@@ -892,7 +992,7 @@ pub fn cloudtrail_key_in_the_buckets_region(world: World) -> impl Rule {
 }
 
 /// The Region of a request's SigV4 credential scope.
-fn signing_region(request: &Request) -> Option<String> {
+pub fn signing_region(request: &Request) -> Option<String> {
     request
         .header("authorization")?
         .split("Credential=")
@@ -1885,4 +1985,243 @@ fn json_body(request: &Request) -> Value {
 /// A JSON answer body, or `null`.
 fn response_json(exchange: &Exchange) -> Value {
     serde_json::from_slice(&exchange.response.body).unwrap_or(Value::Null)
+}
+
+// ----------------------------------------------- Regions and CloudTrail Lake
+
+/// A REST-JSON error as the Account Management API sends it: `status`, the
+/// code in `x-amzn-ErrorType`, the message in the body's `message`.
+pub fn rest_json_error(status: u16, code: &str, message: &str) -> Response {
+    Response {
+        status,
+        headers: vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("x-amzn-ErrorType".to_owned(), code.to_owned()),
+        ],
+        body: json!({ "message": message }).to_string().into_bytes(),
+    }
+}
+
+/// A successful answer with the JSON `body` and `content_type`.
+fn json_answer(content_type: &str, body: Value) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// The page of `items` that `NextToken` (an index this layer made) and a
+/// page size start, and the token of the next page; `None` for a token
+/// the layer did not make.
+fn page<T: Clone>(
+    items: &[T],
+    token: Option<&str>,
+    size: usize,
+) -> Option<(Vec<T>, Option<String>)> {
+    let start = match token {
+        None => 0,
+        Some(t) => t
+            .strip_prefix("trailkey-layer-page-")?
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i <= items.len())?,
+    };
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| format!("trailkey-layer-page-{end}"));
+    Some((items[start..end].to_vec(), next))
+}
+
+/// `account:ListRegions`, which moto 5.2.5 does not have, answered from the
+/// [`World`]'s Regions ([`World::regions`], else [`DEFAULT_REGIONS`]), as the
+/// Account Management API does
+/// (<https://docs.aws.amazon.com/accounts/latest/reference/API_ListRegions.html>;
+/// account model, `ListRegions`):
+///
+/// * `POST /listRegions` (REST-JSON), answered
+///   `{"Regions": [{"RegionName", "RegionOptStatus"}], "NextToken"}`;
+/// * `RegionOptStatusContains` keeps the Regions whose status it lists;
+///   a value outside the model's enum (`ENABLED`, `ENABLING`, `DISABLING`,
+///   `DISABLED`, `ENABLED_BY_DEFAULT`) is a `ValidationException`;
+/// * `MaxResults` is 1 to 50, else `ValidationException`. Without it the
+///   layer pages by 4: AWS does not document its default page size, and a
+///   client must follow `NextToken` anyway (the account model's paginator);
+///   a `NextToken` the layer did not give is a `ValidationException`;
+/// * `AccountId` asks about a member account; the layer answers every
+///   account with the same Regions.
+///
+/// The layer records the call ([`World::answered`]).
+pub fn account_regions(world: World) -> impl Rule {
+    move |request: &Request, _: &Traffic| {
+        if !request.is("account", "ListRegions") {
+            return Decision::Forward;
+        }
+        world.answering(request);
+        let body = json_body(request);
+        const STATUSES: [&str; 5] = [
+            "ENABLED",
+            "ENABLING",
+            "DISABLING",
+            "DISABLED",
+            "ENABLED_BY_DEFAULT",
+        ];
+        let wanted: Option<Vec<String>> = body
+            .get("RegionOptStatusContains")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            });
+        if let Some(bad) = wanted
+            .iter()
+            .flatten()
+            .find(|s| !STATUSES.contains(&s.as_str()))
+        {
+            return Decision::Respond(rest_json_error(
+                400,
+                "ValidationException",
+                &format!("Invalid RegionOptStatus: {bad}"),
+            ));
+        }
+        let size = match body.get("MaxResults").map(Value::as_u64) {
+            None => 4,
+            Some(Some(n)) if (1..=50).contains(&n) => n as usize,
+            Some(_) => {
+                return Decision::Respond(rest_json_error(
+                    400,
+                    "ValidationException",
+                    "MaxResults must be between 1 and 50",
+                ));
+            }
+        };
+        let regions: Vec<Value> = world
+            .listed_regions()
+            .into_iter()
+            .filter(|(_, status)| wanted.as_ref().is_none_or(|w| w.contains(status)))
+            .map(|(name, status)| json!({"RegionName": name, "RegionOptStatus": status}))
+            .collect();
+        let token = body.get("NextToken").and_then(Value::as_str);
+        let Some((regions, next)) = page(&regions, token, size) else {
+            return Decision::Respond(rest_json_error(
+                400,
+                "ValidationException",
+                "The NextToken is not valid",
+            ));
+        };
+        let mut answer = json!({ "Regions": regions });
+        if let Some(next) = next {
+            answer["NextToken"] = json!(next);
+        }
+        Decision::Respond(json_answer("application/json", answer))
+    }
+}
+
+/// CloudTrail Lake, which moto 5.2.5 does not have, answered from the
+/// [`World`]'s event data stores ([`World::event_data_store`]), each in the
+/// account and Region of its ARN, as CloudTrail does (cloudtrail model;
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_ListEventDataStores.html>,
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetEventDataStore.html>):
+///
+/// * `ListEventDataStores` answers the stores of the caller's account in
+///   the signing Region, `EventDataStoreArn`, `Name` and `Status` each:
+///   the list shape (`EventDataStore`) has no `KmsKeyId`. `MaxResults` is 1
+///   to 1000, else `InvalidMaxResultsException`; without it the layer
+///   pages by 2 (AWS does not document its default); a `NextToken` the
+///   layer did not give is `InvalidNextTokenException`.
+/// * `GetEventDataStore` names a store by ARN or by the ID at the end of
+///   its ARN, and answers its `EventDataStoreArn`, `Name`, `Status` and, if
+///   it has one, `KmsKeyId` (a key ARN, "in the following format" of the
+///   model). An ARN that is not an event data store ARN is
+///   `EventDataStoreARNInvalidException`; no such store in the caller's
+///   account and Region is `EventDataStoreNotFoundException` ("The
+///   specified event data store was not found.").
+///
+/// The layer records both ([`World::answered`]).
+pub fn cloudtrail_lake(world: World) -> impl Rule {
+    move |request: &Request, traffic: &Traffic| {
+        let list = request.is("cloudtrail", "ListEventDataStores");
+        if !list && !request.is("cloudtrail", "GetEventDataStore") {
+            return Decision::Forward;
+        }
+        world.answering(request);
+        let account = world.account(request, traffic);
+        let region = signing_region(request).unwrap_or_default();
+        let here: Vec<EventDataStore> = world
+            .facts()
+            .event_data_stores
+            .iter()
+            .filter(|s| {
+                let parts: Vec<&str> = s.arn.split(':').collect();
+                parts.get(3) == Some(&region.as_str()) && parts.get(4) == Some(&account.as_str())
+            })
+            .cloned()
+            .collect();
+        let body = json_body(request);
+        if list {
+            let size = match body.get("MaxResults").map(Value::as_u64) {
+                None => 2,
+                Some(Some(n)) if (1..=1000).contains(&n) => n as usize,
+                Some(_) => {
+                    return Decision::Respond(json_error(
+                        "InvalidMaxResultsException",
+                        "MaxResults must be between 1 and 1000",
+                    ));
+                }
+            };
+            let token = body.get("NextToken").and_then(Value::as_str);
+            let Some((stores, next)) = page(&here, token, size) else {
+                return Decision::Respond(json_error(
+                    "InvalidNextTokenException",
+                    "A token that is not valid was provided.",
+                ));
+            };
+            let stores: Vec<Value> = stores
+                .iter()
+                .map(|s| json!({"EventDataStoreArn": s.arn, "Name": s.name, "Status": s.status}))
+                .collect();
+            let mut answer = json!({ "EventDataStores": stores });
+            if let Some(next) = next {
+                answer["NextToken"] = json!(next);
+            }
+            return Decision::Respond(json_answer(AWS_JSON_1_1, answer));
+        }
+        let named = body
+            .get("EventDataStore")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if named.starts_with("arn:")
+            && !named
+                .split(':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("eventdatastore/"))
+        {
+            return Decision::Respond(json_error(
+                "EventDataStoreARNInvalidException",
+                "The specified event data store ARN is not valid or does not map to an event data store in your account.",
+            ));
+        }
+        let Some(store) = here
+            .iter()
+            .find(|s| s.arn == named || s.arn.rsplit('/').next() == Some(named))
+        else {
+            return Decision::Respond(json_error(
+                "EventDataStoreNotFoundException",
+                "The specified event data store was not found.",
+            ));
+        };
+        let mut answer = json!({
+            "EventDataStoreArn": store.arn,
+            "Name": store.name,
+            "Status": store.status,
+            "MultiRegionEnabled": true,
+            "OrganizationEnabled": false,
+            "RetentionPeriod": 2557,
+            "TerminationProtectionEnabled": true,
+        });
+        if let Some(key) = &store.kms_key_id {
+            answer["KmsKeyId"] = json!(key);
+        }
+        Decision::Respond(json_answer(AWS_JSON_1_1, answer))
+    }
 }

@@ -82,7 +82,9 @@ environment variable (MOTO_ENABLE_RECORDING=true would only record from the
 server's start), but the recorder writes to the file MOTO_RECORDER_FILEPATH,
 by default ./moto_recording in the server's working directory: start each
 moto_server with its own MOTO_RECORDER_FILEPATH so that servers running in
-parallel do not share one recording. `recording show` lists each request's
+parallel do not share one recording. `recording show --answered JSON` adds
+the calls a proxy in front of moto answered itself, which moto never saw.
+`recording show` lists each request's
 "service", "action" (S3 bucket reads by the IAM action they need, e.g.
 GetEncryptionConfiguration), "method", "access_key" (the access key ID that
 signed it), "principal" (who those credentials are, e.g.
@@ -899,6 +901,17 @@ def cmd_recording(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         raise FixtureError(f"{err} (was `recording start` run against this server?)") from err
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
     requests = [classify(e) for e in entries if not is_own_request(e)]
+    # Calls a proxy in front of moto answered itself (operations moto does
+    # not have), as the harness passes them: moto never recorded them.
+    for answered in json.loads(args.answered or "[]"):
+        requests.append(
+            {
+                "service": answered["service"],
+                "action": answered["action"],
+                "method": answered.get("method", "POST"),
+                "access_key": answered["access_key"],
+            }
+        )
     principals: dict[str, str] = {}
     for request in requests:
         key = request["access_key"]
@@ -1048,6 +1061,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     recording = commands.add_parser("recording", parents=[common], help="moto's request recorder")
     recording.add_argument("action", choices=("start", "show"))
+    recording.add_argument(
+        "--answered",
+        metavar="JSON",
+        help='show: also list these calls, which a proxy answered without moto: [{"service", "action", "access_key"}, ...]',
+    )
     recording.set_defaults(handler=cmd_recording)
 
     args = parser.parse_args(argv)

@@ -255,8 +255,28 @@ impl Moto {
         ])
     }
 
+    /// Starts moto's recorder, and forgets the calls the real-AWS layer
+    /// answered itself so far.
     pub fn start_recording(&self) {
         self.fixture(&["recording", "start"]);
+        self.world.forget_answered();
+    }
+
+    /// `recording show`, with the calls the real-AWS layer answered itself
+    /// since `start_recording` (operations moto does not have) after moto's.
+    fn recording(&self) -> Value {
+        let answered: Vec<Value> = self
+            .world
+            .answered()
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "service": a.service, "action": a.action, "access_key": a.access_key
+                })
+            })
+            .collect();
+        let answered = Value::Array(answered).to_string();
+        self.fixture(&["recording", "show", "--answered", &answered])
     }
 
     /// The writes among [`Moto::recorded`] ([`is_write`]), in order.
@@ -268,9 +288,9 @@ impl Moto {
     }
 
     /// `service:Action` of every request recorded since `start_recording`,
-    /// the fixture's own left out.
+    /// the fixture's own left out, those the layer answered itself included.
     pub fn recorded(&self) -> Vec<String> {
-        self.fixture(&["recording", "show"])["requests"]
+        self.recording()["requests"]
             .as_array()
             .unwrap()
             .iter()
@@ -288,9 +308,9 @@ impl Moto {
     /// left out, as `recording show` prints them: `service`, `action`,
     /// `method`, `access_key` (the access key ID that signed it),
     /// `principal` (the ARN of those credentials) and, for `sts:AssumeRole`,
-    /// `role_arn`.
+    /// `role_arn`. The calls the layer answered itself come last.
     pub fn recorded_requests(&self) -> Vec<Value> {
-        self.fixture(&["recording", "show"])["requests"]
+        self.recording()["requests"]
             .as_array()
             .expect("recording show lists requests")
             .clone()

@@ -42,10 +42,12 @@ pub struct Request {
     pub headers: Headers,
     pub body: Vec<u8>,
     /// The signing name from the SigV4 credential scope: `kms`, `sts`,
-    /// `organizations`, `cloudtrail`, `s3`.
+    /// `organizations`, `cloudtrail`, `s3`, `account`.
     pub service: String,
     /// The operation: the `X-Amz-Target` operation (KMS, Organizations,
-    /// CloudTrail), the form's `Action` (STS), else method and path (S3).
+    /// CloudTrail), the form's `Action` (STS), the path's operation for the
+    /// Account Management API (`POST /listRegions` is `ListRegions`), else
+    /// method and path (S3).
     pub action: String,
 }
 
@@ -627,9 +629,21 @@ fn service_and_action(
             .find_map(|pair| pair.strip_prefix("Action="))
             .map(str::to_owned)
     };
+    // REST-JSON of the Account Management API: `POST /listRegions` is
+    // `ListRegions`.
+    let rest_json_action = || {
+        let path = target.split('?').next().unwrap_or_default();
+        let name = path.strip_prefix('/').filter(|p| !p.contains('/'))?;
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        (service == "account" && method == "POST")
+            .then(|| first.to_ascii_uppercase().to_string() + chars.as_str())
+    };
     let action = match amz_target {
         Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),
-        None => form_action().unwrap_or_else(|| format!("{method} {target}")),
+        None => form_action()
+            .or_else(rest_json_action)
+            .unwrap_or_else(|| format!("{method} {target}")),
     };
     (service, action)
 }
