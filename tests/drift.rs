@@ -1307,3 +1307,63 @@ fn grants_to_anyone_or_an_undeclared_principal_are_warnings_and_a_deny_on_anothe
         assert!(statement(&kept, sid).is_some(), "{sid} kept: {kept:#}");
     }
 }
+
+/// AWS answers trailkey cannot read well: an `AccessDeniedException` with
+/// no message on the key's policy, and an answer that is not UTF-8 (a
+/// middlebox between trailkey and AWS). Each is an error naming the call,
+/// with a hint that names the key policy for the first, and exit 1 with no
+/// write and no panic.
+#[test]
+fn an_access_denied_without_a_message_or_an_undecodable_answer_is_explained() {
+    use support::proxy::{Decision, Request, Response, Traffic};
+    let c = Converged::new();
+    let answers: [(&str, Response); 2] = [
+        (
+            "access denied",
+            support::aws_rules::json_error("AccessDeniedException", ""),
+        ),
+        (
+            "not UTF-8",
+            Response {
+                status: 400,
+                headers: vec![(
+                    "Content-Type".to_owned(),
+                    "application/x-amz-json-1.1".to_owned(),
+                )],
+                body: vec![0xff, 0xfe, b'{', 0x80, b'}'],
+            },
+        ),
+    ];
+    for (case, answer) in answers {
+        let proxy = c
+            .moto
+            .layer_with(vec![Box::new(move |request: &Request, _: &Traffic| {
+                if request.is("kms", "GetKeyPolicy") {
+                    Decision::Respond(answer.clone())
+                } else {
+                    Decision::Forward
+                }
+            })]);
+        c.moto.start_recording();
+        let out = c
+            .moto
+            .trailkey_command_via(&proxy, &c.seed.config)
+            .args(["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("GetKeyPolicy"), "{case}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        match case {
+            "access denied" => assert!(
+                stderr.contains(
+                    "hint: KMS did not say which policy denied it: the key policy of arn:aws:kms:"
+                ) && stderr.contains("may not let arn:aws:iam::"),
+                "{case}: {stderr}"
+            ),
+            _ => assert!(stderr.contains("could not be decoded"), "{case}: {stderr}"),
+        }
+        assert!(c.moto.recorded_writes().is_empty(), "{case}: no write");
+    }
+}
