@@ -1518,6 +1518,12 @@ fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
     // Region, at the key through an alias of its own.
     let other = "arn:aws:cloudtrail:eu-west-1:333333333333:trail/team-x";
     let (fake, result) = delete_key_with(move |s| {
+        s.regions = [
+            ("us-east-1", "ENABLED_BY_DEFAULT"),
+            ("eu-west-1", "ENABLED"),
+        ]
+        .map(|(r, status)| (r.to_owned(), status.to_owned()))
+        .to_vec();
         let key_id = s.keys[0].info.key_id.clone();
         s.aliases.insert("alias/team-x".to_owned(), key_id);
         let mut trail = s.trails[TRAIL_ARN].clone();

@@ -284,11 +284,14 @@ pub async fn refresh<C: Connect>(
 
 /// What decides whether `key_id` may be deleted ([`plan::check_deletion`]):
 /// its tags, the aliases naming it, its grants, every trail of every
-/// Region the account has enabled (shadow copies included), and the
-/// CloudTrail Lake event data stores of the home Region, the key's. Read
-/// for `destroy --delete-key` when planning, and again just before
-/// `ScheduleKeyDeletion`; never by plan or apply. Two rounds: the Regions
-/// and the list of event data stores first, with the KMS reads.
+/// Region the account has enabled (each read from its home Region), and
+/// the CloudTrail Lake event data stores of the home Region, the key's.
+/// Read for `destroy --delete-key` when planning, and again just before
+/// `ScheduleKeyDeletion`; never by plan or apply. Only what the management
+/// account can see: trails and event data stores of other accounts that a
+/// foreign key-policy statement lets use the key are not among them. Two
+/// rounds: the Regions and the list of event data stores first, with the
+/// KMS reads.
 pub async fn key_users<M: Management, K: KeyStore>(
     mgmt: &M,
     keys: &K,
@@ -315,9 +318,11 @@ pub async fn key_users<M: Management, K: KeyStore>(
 const READS_AT_ONCE: usize = 8;
 
 /// Every trail of every enabled Region (`ListRegions`, then
-/// `DescribeTrails` in each, [`READS_AT_ONCE`] at a time), once each: a
-/// single-Region trail is seen only from its home Region, which may be
-/// another than trailkey's, and a multi-Region trail from every Region. A
+/// `DescribeTrails` in each, [`READS_AT_ONCE`] at a time), once each: each
+/// Region is asked only for the trails homed there (no shadow copies), so a
+/// trail is read from its home Region, which may be another than
+/// trailkey's, and never from a shadow copy that has not caught up with a
+/// change just made (the trail this destroy has just moved off the key). A
 /// disabled Region is not called: its endpoints do not answer the account.
 async fn trails_in_enabled_regions<M: Management>(mgmt: &M) -> Result<Vec<Trail>, Error> {
     let regions = mgmt.enabled_regions().await.map_err(|e| {

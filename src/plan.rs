@@ -1488,9 +1488,8 @@ pub fn names_key(kms_key_id: Option<&str>, key: &KeyInfo, aliases: &[&str]) -> b
 
 /// What decides whether a key may be deleted, read just before deciding
 /// (`observe::key_users`): the key's tags, the aliases that name it, its
-/// grants, every trail of every enabled Region (shadow copies of
-/// multi-Region trails included), and the CloudTrail Lake event data stores
-/// of the key's Region.
+/// grants, every trail of every enabled Region (each read from its home
+/// Region), and the CloudTrail Lake event data stores of the key's Region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyUsers {
     pub tags: BTreeMap<String, String>,

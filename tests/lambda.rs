@@ -306,11 +306,17 @@ fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
     let nobody = CountingServer::start();
     let api = RuntimeApi::start();
     let function = start_function(&api, &nobody.endpoint, &seed.config, "apply");
-    let bad: [(&[u8], &str); 8] = [
+    let bad: [(&[u8], &str); 11] = [
         (b"not json {", "not JSON"),
         (b"", "not JSON"),
         (b"\xff\xfe\x1b[2J", "not JSON"),
         (b"{\"source\": \"aws.events\"} trailing", "not JSON"),
+        // JSON a parser that only skips over values accepts, but that does
+        // not parse into a value: a number out of range, a lone surrogate,
+        // a string that is not UTF-8.
+        (b"{\"x\": 1e400}", "not JSON"),
+        (b"\"\\ud800\"", "not JSON"),
+        (b"{\"a\": \"\xff\"}", "not JSON"),
         (b"{\"hello\": \"world\"}", "not an EventBridge event"),
         (b"[1, 2]", "not an EventBridge event"),
         (b"{\"Records\": \"x\"}", "not an SQS batch"),
@@ -451,6 +457,12 @@ fn a_mixed_sqs_batch_reports_the_undecodable_records_and_runs_one_plan() {
     assert_eq!(
         lines[0]["batch"],
         json!({"records": 7, "relevant": 2, "ignored": 3, "failed": 2, "outcome": "planned"})
+    );
+    assert_eq!(
+        (&lines[0]["level"], &lines[0]["error_type"]),
+        (&json!("error"), &json!("trailkey.BadEvent")),
+        "records that are not events make the line an error: {}",
+        lines[0]
     );
     assert_eq!(
         lines[0]["failures"][0]["message_id"],
@@ -811,6 +823,38 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     assert!(
         function["ReservedConcurrentExecutions"].as_u64().unwrap() >= concurrency,
         "Lambda would throttle the mapping's batches"
+    );
+
+    // Failures a partial batch response reports do not count in the
+    // function's Errors metric: an alarm watches the queue for an event the
+    // function keeps failing on, and another the dead-letter queue.
+    for (alarm, queue, metric) in [
+        (
+            "FailingEventsAlarm",
+            "EventQueue",
+            "ApproximateAgeOfOldestMessage",
+        ),
+        (
+            "DeadLetterAlarm",
+            "DeadLetterQueue",
+            "ApproximateNumberOfMessagesVisible",
+        ),
+    ] {
+        let a = &main_resources[alarm];
+        assert_eq!(a["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
+        let a = &a["Properties"];
+        assert_eq!(a["Namespace"], "AWS/SQS", "{alarm}");
+        assert_eq!(a["MetricName"], metric, "{alarm}");
+        assert_eq!(
+            a["Dimensions"][0]["Value"],
+            get_att(&format!("{queue}.QueueName")),
+            "{alarm}"
+        );
+    }
+    let oldest = &main_resources["FailingEventsAlarm"]["Properties"]["Threshold"];
+    assert!(
+        oldest.as_u64().unwrap() < queue["VisibilityTimeout"].as_u64().unwrap(),
+        "the alarm fires before a failed event comes back: {oldest}"
     );
 
     // The role lets the mapping read and delete the queue's messages.

@@ -188,6 +188,19 @@ pub struct FakeCloud {
 }
 
 impl FakeCloud {
+    /// `DescribeTrails` in `region`: the trails homed there and, with
+    /// `shadows`, the multi-Region trails homed elsewhere.
+    async fn trails_in(&self, region: &str, shadows: bool) -> AwsResult<Vec<Trail>> {
+        self.call("DescribeTrails").await?;
+        let mut s = self.state.borrow_mut();
+        s.trails_described_in.push(region.to_owned());
+        Ok(s.trails
+            .values()
+            .filter(|t| t.home_region == region || (shadows && t.is_multi_region_trail))
+            .cloned()
+            .collect())
+    }
+
     /// An organization with management account `management`, a trail named
     /// `trail` in `region`, and an empty Security Tooling account.
     pub fn new(region: &str, management: &str, security_tooling: &str, trail: &str) -> Self {
@@ -598,7 +611,7 @@ impl Management for FakeCloud {
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
         let region = self.state.borrow().region.clone();
-        self.describe_trails_in(&region).await
+        self.trails_in(&region, true).await
     }
 
     async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
@@ -617,14 +630,7 @@ impl Management for FakeCloud {
     /// The trails homed in `region`, and the multi-Region ones, whose
     /// shadow copies every Region shows.
     async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>> {
-        self.call("DescribeTrails").await?;
-        let mut s = self.state.borrow_mut();
-        s.trails_described_in.push(region.to_owned());
-        Ok(s.trails
-            .values()
-            .filter(|t| t.home_region == region || t.is_multi_region_trail)
-            .cloned()
-            .collect())
+        self.trails_in(region, false).await
     }
 
     async fn list_event_data_stores(&self) -> AwsResult<Vec<String>> {

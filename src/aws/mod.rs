@@ -431,7 +431,8 @@ pub trait Management {
     /// those enabled by default and the opt-in Regions enabled, never a
     /// disabled one (CloudTrail cannot be called there).
     async fn enabled_regions(&self) -> AwsResult<Vec<String>>;
-    /// [`Management::describe_trails`] in `region`.
+    /// The trails homed in `region` (`DescribeTrails` there, without shadow
+    /// copies): each trail once, as its home Region shows it.
     async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>>;
     /// The ARNs of the CloudTrail Lake event data stores in the client's
     /// Region (`ListEventDataStores`, all pages; the list does not tell

@@ -591,7 +591,7 @@ impl Management for SdkManagement {
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
-        describe_trails(&self.trail).await
+        describe_trails(&self.trail, true).await
     }
 
     async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
@@ -630,7 +630,7 @@ impl Management for SdkManagement {
             .to_builder()
             .region(Region::new(region.to_owned()))
             .build();
-        describe_trails(&aws_sdk_cloudtrail::Client::from_conf(conf)).await
+        describe_trails(&aws_sdk_cloudtrail::Client::from_conf(conf), false).await
     }
 
     async fn list_event_data_stores(&self) -> AwsResult<Vec<String>> {
@@ -669,10 +669,16 @@ impl Management for SdkManagement {
 
 /// Every trail `client` sees in its Region, shadow copies included
 /// (`DescribeTrails`).
-async fn describe_trails(client: &aws_sdk_cloudtrail::Client) -> AwsResult<Vec<Trail>> {
+/// `DescribeTrails` in the client's Region: with `shadows`, the trails that
+/// apply there (shadow copies of multi-Region trails homed elsewhere
+/// included), otherwise only the trails homed there.
+async fn describe_trails(
+    client: &aws_sdk_cloudtrail::Client,
+    shadows: bool,
+) -> AwsResult<Vec<Trail>> {
     let out = client
         .describe_trails()
-        .include_shadow_trails(true)
+        .include_shadow_trails(shadows)
         .send()
         .await
         .map_err(|e| aws_error("DescribeTrails", e))?;
@@ -1022,6 +1028,29 @@ mod tests {
         };
         let regions = block_on(management.enabled_regions()).unwrap();
         assert_eq!(regions, ["us-east-1", "af-south-1", "eu-west-1"]);
+    }
+
+    #[test]
+    fn another_regions_trails_are_asked_for_without_shadow_copies() {
+        use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+        let with_shadows = mock!(aws_sdk_cloudtrail::Client::describe_trails)
+            .match_requests(|r| r.include_shadow_trails() == Some(true))
+            .then_output(|| DescribeTrailsOutput::builder().build());
+        let homed_only = mock!(aws_sdk_cloudtrail::Client::describe_trails)
+            .match_requests(|r| r.include_shadow_trails() == Some(false))
+            .then_output(|| DescribeTrailsOutput::builder().build());
+        let management = SdkManagement {
+            trail: mock_client!(
+                aws_sdk_cloudtrail,
+                RuleMode::MatchAny,
+                [&with_shadows, &homed_only]
+            ),
+            ..management(&[])
+        };
+        block_on(management.describe_trails()).unwrap();
+        block_on(management.describe_trails_in("eu-west-1")).unwrap();
+        assert_eq!(with_shadows.num_calls(), 1, "the home Region's view");
+        assert_eq!(homed_only.num_calls(), 1, "each Region's own trails");
     }
 
     #[test]

@@ -196,6 +196,10 @@ fn summary(mut line: Value, failed: &[(&str, &str)], error: Option<&(&str, Strin
         line["level"] = json!("error");
         line["error_type"] = json!(kind);
         line["error"] = json!(message);
+    } else if !failed.is_empty() {
+        // Only records that are not events failed: the run itself went well.
+        line["level"] = json!("error");
+        line["error_type"] = json!("trailkey.BadEvent");
     }
     line
 }
