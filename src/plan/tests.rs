@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use serde_json::json;
+
 use super::*;
 
 const SECURITY_TOOLING: &str = "111111111111";

@@ -1,0 +1,314 @@
+//! Plan: a pure function from the desired state (the config) and the observed
+//! state (what AWS returned) to a list of changes. No I/O here, so every
+//! combination of observed state is unit-tested without a server.
+//!
+//! Each [`Change`] has an address, an action, `before`/`after` values for
+//! display and JSON, the reasons, and the [`Step`]s `apply` executes.
+//!
+//! The plan's types and [`plan`] live here; the checks before any write
+//! (`checks`), the key policy (`key_policy`), the change of each address
+//! (`changes`), the findings (`findings`) and `destroy` in their own files.
+
+mod changes;
+mod checks;
+mod destroy;
+mod findings;
+mod key_policy;
+
+pub use changes::*;
+pub use checks::*;
+pub use destroy::*;
+use findings::*;
+pub use key_policy::*;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::{
+    CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, NewKey,
+    Organization, Origin, Trail, TrailStatus,
+};
+use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG, MAX_KEY_TAGS};
+use crate::error::Error;
+use crate::log_archive;
+pub use crate::model::{Finding, FoundBy, Level, Observed, ObservedKey};
+use crate::policy::{self, PolicyInputs};
+
+/// JSON plan format version.
+pub const FORMAT_VERSION: &str = "1";
+/// Shown in `after` for values only known once apply has run.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    NoOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Address {
+    KmsKey,
+    KmsAlias,
+    KmsAliasPrevious,
+    KmsKeyPolicy,
+    KmsKeyRotation,
+    TrailEncryption,
+    TrailLogFileValidation,
+}
+
+impl Address {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Address::KmsKey => "kms_key",
+            Address::KmsAlias => "kms_alias",
+            Address::KmsAliasPrevious => "kms_alias_previous",
+            Address::KmsKeyPolicy => "kms_key_policy",
+            Address::KmsKeyRotation => "kms_key_rotation",
+            Address::TrailEncryption => "trail_encryption",
+            Address::TrailLogFileValidation => "trail_log_file_validation",
+        }
+    }
+}
+
+/// One AWS write. Steps that act on "the key" use the existing key or the
+/// one created by [`Step::CreateKey`] earlier in the same apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    CreateKey(NewKey),
+    CancelKeyDeletion,
+    EnableKey,
+    TagKey(BTreeMap<String, String>),
+    CreateAlias(String),
+    UpdateAlias(String),
+    DeleteAlias(String),
+    PutKeyPolicy(String),
+    EnableRotation,
+    /// `UpdateTrail` pointing the trail at the key, turning log-file
+    /// validation on in the same call when `log_file_validation`.
+    UpdateTrail {
+        trail: String,
+        log_file_validation: bool,
+    },
+    /// `UpdateTrail` turning log-file validation on, the key left as it is.
+    EnableLogFileValidation(String),
+    /// `UpdateTrail` with an empty `KmsKeyId`: back to SSE-S3 (destroy).
+    DisableTrailEncryption(String),
+    /// `ScheduleKeyDeletion` with this waiting period in days (destroy --delete-key).
+    ScheduleKeyDeletion(i32),
+}
+
+impl Step {
+    /// Whether the step is an `UpdateTrail` call.
+    pub fn is_trail_update(&self) -> bool {
+        matches!(
+            self,
+            Step::UpdateTrail { .. }
+                | Step::EnableLogFileValidation(_)
+                | Step::DisableTrailEncryption(_)
+        )
+    }
+
+    /// The AWS API operation the step calls.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Step::CreateKey(_) => "CreateKey",
+            Step::CancelKeyDeletion => "CancelKeyDeletion",
+            Step::EnableKey => "EnableKey",
+            Step::TagKey(_) => "TagResource",
+            Step::CreateAlias(_) => "CreateAlias",
+            Step::UpdateAlias(_) => "UpdateAlias",
+            Step::DeleteAlias(_) => "DeleteAlias",
+            Step::PutKeyPolicy(_) => "PutKeyPolicy",
+            Step::EnableRotation => "EnableKeyRotation",
+            Step::UpdateTrail { .. }
+            | Step::EnableLogFileValidation(_)
+            | Step::DisableTrailEncryption(_) => "UpdateTrail",
+            Step::ScheduleKeyDeletion(_) => "ScheduleKeyDeletion",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    pub before: Value,
+    pub after: Value,
+    pub reasons: Vec<String>,
+    /// For `kms_key_policy`: the statement-level differences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<policy::StatementDiff>,
+    #[serde(skip)]
+    pub steps: Vec<Step>,
+}
+
+impl Change {
+    fn new(address: Address, action: Action, before: Value, after: Value) -> Self {
+        Change {
+            address,
+            action,
+            before,
+            after,
+            reasons: Vec::new(),
+            statements: None,
+            steps: Vec::new(),
+        }
+    }
+
+    fn no_op(address: Address, value: Value) -> Self {
+        Change::new(address, Action::NoOp, value.clone(), value)
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reasons.push(reason.into());
+        self
+    }
+
+    fn steps(mut self, steps: impl IntoIterator<Item = Step>) -> Self {
+        self.steps.extend(steps);
+        self
+    }
+}
+
+/// The error for `findings` that hold an error-level finding: the setup is
+/// broken in a way apply does not fix, so `plan --detailed-exitcode` and
+/// `apply` exit 1 with it. Its message is the findings' text.
+pub fn broken(findings: &[Finding]) -> Option<Error> {
+    let errors: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.level == Level::Error)
+        .map(|f| f.message.as_str())
+        .collect();
+    (!errors.is_empty()).then(|| {
+        Error::check(
+            errors.join("\n"),
+            "remove the foreign statement from the key policy, or narrow it so that it no longer denies CloudTrail or the Log Archive account (trailkey never changes statements it does not own), then run `trailkey plan` again",
+        )
+    })
+}
+
+/// Where the plan applies; shown above the changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub region: String,
+    pub management_account: String,
+    pub security_tooling_account: String,
+    pub trail_arn: String,
+    pub alias: String,
+    /// The existing key, if the alias names one.
+    pub key_arn: Option<String>,
+}
+
+impl Target {
+    fn of(desired: &Desired, observed: &Observed) -> Target {
+        Target {
+            region: desired.region.to_string(),
+            management_account: observed.organization.management_account.clone(),
+            security_tooling_account: desired.security_tooling.to_string(),
+            trail_arn: observed.trail.arn.clone(),
+            alias: desired.alias.full(),
+            key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub format_version: &'static str,
+    pub target: Target,
+    pub changes: Vec<Change>,
+    pub findings: Vec<Finding>,
+    /// The existing key the steps act on (`None`: a `CreateKey` step makes it).
+    #[serde(skip)]
+    pub key: Option<KeyInfo>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// Whether the plan changes `address`.
+    pub fn changes(&self, address: Address) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.address == address && c.action != Action::NoOp)
+    }
+
+    /// Whether applying the plan writes to the trail (`UpdateTrail`).
+    pub fn changes_trail(&self) -> bool {
+        self.steps().any(|(_, s)| s.is_trail_update())
+    }
+
+    pub fn summary(&self) -> Summary {
+        let count = |a| self.changes.iter().filter(|c| c.action == a).count();
+        Summary {
+            add: count(Action::Create),
+            change: count(Action::Update),
+            destroy: count(Action::Delete),
+        }
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = (Address, &Step)> {
+        self.changes
+            .iter()
+            .flat_map(|c| c.steps.iter().map(move |s| (c.address, s)))
+    }
+}
+
+/// Builds the plan. Pure: the same inputs give the same plan.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
+    check_context(desired, &observed.identity, &observed.organization)?;
+    check_readers(desired, &observed.organization.management_account)?;
+    check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
+    check_bucket(desired, observed)?;
+    if let Some(k) = &observed.key {
+        check_key(desired, &k.info)?;
+        check_tag_limit(desired, k)?;
+    }
+    let current = current_policy(observed)?;
+    check_adoption(desired, observed, current.as_ref())?;
+    let merged = merged_policy(desired, observed, current.as_ref())?;
+    let key = observed.key.as_ref();
+    let mut changes = vec![key_change(desired, observed, &merged)];
+    changes.extend(alias_changes(desired, observed));
+    changes.push(policy_change(desired, current.as_ref(), &merged));
+    changes.push(rotation_change(desired, key));
+    let trail = trail_change(desired, observed);
+    let validation = validation_change(desired, &observed.trail, &trail);
+    changes.push(trail);
+    changes.extend(validation);
+    let policy_unchanged = !changes
+        .iter()
+        .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
+    let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
+    if changes
+        .iter()
+        .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp)
+    {
+        findings.extend(log_archive_findings(desired, observed, false)?);
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        target: Target::of(desired, observed),
+        changes,
+        findings,
+        key: key.map(|k| k.info.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests;
