@@ -47,90 +47,116 @@ pub fn check_deletion(
     users: &KeyUsers,
     moving_off: Option<&str>,
 ) -> Result<(), Error> {
-    if !created_by_trailkey(&users.tags) {
-        let how = if users.tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1)
-        {
-            format!(
-                "trailkey manages it but did not create it: it carries {}={} but not {}={}, so it is a key trailkey adopted (the alias named it first) or one an older trailkey created without that mark",
-                MANAGED_BY_TAG.0, MANAGED_BY_TAG.1, CREATED_TAG.0, CREATED_TAG.1
-            )
-        } else {
-            format!(
-                "trailkey did not create it (no tag {}={})",
-                CREATED_TAG.0, CREATED_TAG.1
-            )
-        };
-        return Err(Error::check(
-            format!(
-                "--delete-key refused: key {} may encrypt more than this trail's logs; {how}",
-                key.arn
-            ),
-            "trailkey deletes only keys it created: run destroy without --delete-key (the trail goes back to SSE-S3 and the key is kept), and delete that key yourself once you know nothing else uses it",
-        ));
-    }
+    check_created(key, users)?;
     let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
     aliases.push(alias);
     // Each kind of use: what the message says of it, and what the hint says
     // to do about it.
-    let mut uses: Vec<String> = Vec::new();
-    let mut fixes: Vec<String> = Vec::new();
-    if !users.grants.is_empty() {
-        let grants: Vec<String> = users
-            .grants
-            .iter()
-            .map(|g| {
-                format!(
-                    "grant {} to {} ({})",
-                    g.id,
-                    g.grantee,
-                    g.operations.join(", ")
+    let uses: Vec<(String, String)> = [
+        grant_use(key, users),
+        store_use(key, users, &aliases),
+        check_unused(key, &users.trails, &aliases, moving_off)
+            .err()
+            .map(|trails| {
+                (
+                    format!("still encrypts trail(s) {}", trails.join(", ")),
+                    "move those trails to another key first".to_owned(),
                 )
-            })
-            .collect();
-        uses.push(format!(
-            "is used through {} grant(s): {}",
-            grants.len(),
-            grants.join("; ")
-        ));
-        fixes.push(format!(
-            "a grant is how an AWS service or another principal uses the key (`aws kms list-grants --key-id {}`): retire or revoke the grants whose data no longer needs the key",
-            key.key_id
-        ));
-    }
-    let stores: Vec<String> = users
-        .event_data_stores
-        .iter()
-        .filter(|s| names_key(s.kms_key_id.as_deref(), key, &aliases))
-        .map(|s| format!("{} ({}, status {})", s.name, s.arn, s.status))
-        .collect();
-    if !stores.is_empty() {
-        uses.push(format!(
-            "encrypts {} CloudTrail Lake event data store(s): {}",
-            stores.len(),
-            stores.join(", ")
-        ));
-        fixes.push(
-            "an event data store's events cannot be read once its key is deleted, and its key cannot be changed: delete the event data store first if its events are no longer needed".to_owned(),
-        );
-    }
-    if let Err(trails) = check_unused(key, &users.trails, &aliases, moving_off) {
-        uses.push(format!("still encrypts trail(s) {}", trails.join(", ")));
-        fixes.push("move those trails to another key first".to_owned());
-    }
+            }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if uses.is_empty() {
         return Ok(());
     }
+    let (what, fixes): (Vec<String>, Vec<String>) = uses.into_iter().unzip();
     Err(Error::check(
         format!(
             "--delete-key refused: the key {} {}",
             key.arn,
-            uses.join("; and it ")
+            what.join("; and it ")
         ),
         format!(
             "{}; or run destroy without --delete-key (the key is kept)",
             fixes.join("; ")
         ),
     ))
+}
+
+/// Refuses a key trailkey's own `CreateKey` did not make.
+fn check_created(key: &KeyInfo, users: &KeyUsers) -> Result<(), Error> {
+    if created_by_trailkey(&users.tags) {
+        return Ok(());
+    }
+    let how = if users.tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1) {
+        format!(
+            "trailkey manages it but did not create it: it carries {}={} but not {}={}, so it is a key trailkey adopted (the alias named it first) or one an older trailkey created without that mark",
+            MANAGED_BY_TAG.0, MANAGED_BY_TAG.1, CREATED_TAG.0, CREATED_TAG.1
+        )
+    } else {
+        format!(
+            "trailkey did not create it (no tag {}={})",
+            CREATED_TAG.0, CREATED_TAG.1
+        )
+    };
+    Err(Error::check(
+        format!(
+            "--delete-key refused: key {} may encrypt more than this trail's logs; {how}",
+            key.arn
+        ),
+        "trailkey deletes only keys it created: run destroy without --delete-key (the trail goes back to SSE-S3 and the key is kept), and delete that key yourself once you know nothing else uses it",
+    ))
+}
+
+/// The key's grants as a use: what the refusal says, and what to do.
+fn grant_use(key: &KeyInfo, users: &KeyUsers) -> Option<(String, String)> {
+    if users.grants.is_empty() {
+        return None;
+    }
+    let grants: Vec<String> = users
+        .grants
+        .iter()
+        .map(|g| {
+            format!(
+                "grant {} to {} ({})",
+                g.id,
+                g.grantee,
+                g.operations.join(", ")
+            )
+        })
+        .collect();
+    Some((
+        format!(
+            "is used through {} grant(s): {}",
+            grants.len(),
+            grants.join("; ")
+        ),
+        format!(
+            "a grant is how an AWS service or another principal uses the key (`aws kms list-grants --key-id {}`): retire or revoke the grants whose data no longer needs the key",
+            key.key_id
+        ),
+    ))
+}
+
+/// The event data stores the key encrypts, as a use.
+fn store_use(key: &KeyInfo, users: &KeyUsers, aliases: &[&str]) -> Option<(String, String)> {
+    let stores: Vec<String> = users
+        .event_data_stores
+        .iter()
+        .filter(|s| names_key(s.kms_key_id.as_deref(), key, aliases))
+        .map(|s| format!("{} ({}, status {})", s.name, s.arn, s.status))
+        .collect();
+    (!stores.is_empty()).then(|| {
+        (
+            format!(
+                "encrypts {} CloudTrail Lake event data store(s): {}",
+                stores.len(),
+                stores.join(", ")
+            ),
+            "an event data store's events cannot be read once its key is deleted, and its key cannot be changed: delete the event data store first if its events are no longer needed".to_owned(),
+        )
+    })
 }
 
 /// Whether any of `trails` but `moving_off` names `key`, by ARN, ID or one
