@@ -129,34 +129,7 @@ pub(super) fn policy_findings(
     policy_unchanged: bool,
 ) -> Vec<Finding> {
     let partition = desired.partition();
-    let root = |account: &str| format!("arn:{partition}:iam::{account}:root");
-    // (ARN, description, whether a Deny of kms:Decrypt to it breaks the setup)
-    let mut readers = vec![
-        (
-            root(desired.log_archive.as_str()),
-            "the Log Archive account",
-            true,
-        ),
-        (
-            root(&observed.organization.management_account),
-            "the management account",
-            false,
-        ),
-    ];
-    readers.extend(
-        desired
-            .readers
-            .accounts
-            .iter()
-            .map(|a| (root(a.as_str()), "the declared reader account", false)),
-    );
-    readers.extend(
-        desired
-            .readers
-            .principals
-            .iter()
-            .map(|p| (p.arn.clone(), "the declared reader", false)),
-    );
+    let readers = readers(desired, observed);
     let readers: Vec<policy::Reader<'_>> = readers
         .iter()
         .map(|(arn, what, essential)| policy::Reader {
@@ -205,6 +178,41 @@ pub(super) fn policy_findings(
         });
     }
     out
+}
+
+/// Who must be able to decrypt the logs: ARN, description, and whether a
+/// Deny of `kms:Decrypt` to it breaks the setup (the Log Archive account's
+/// does).
+fn readers(desired: &Desired, observed: &Observed) -> Vec<(String, &'static str, bool)> {
+    let partition = desired.partition();
+    let root = |account: &str| format!("arn:{partition}:iam::{account}:root");
+    let mut readers = vec![
+        (
+            root(desired.log_archive.as_str()),
+            "the Log Archive account",
+            true,
+        ),
+        (
+            root(&observed.organization.management_account),
+            "the management account",
+            false,
+        ),
+    ];
+    readers.extend(
+        desired
+            .readers
+            .accounts
+            .iter()
+            .map(|a| (root(a.as_str()), "the declared reader account", false)),
+    );
+    readers.extend(
+        desired
+            .readers
+            .principals
+            .iter()
+            .map(|p| (p.arn.clone(), "the declared reader", false)),
+    );
+    readers
 }
 
 /// What CIS AWS Foundations asks of the trail and trailkey does not set:
