@@ -522,35 +522,8 @@ pub async fn observe_keys<K: KeyStore>(
 
     let skip = alias_target.as_ref().map(|k| k.key_id.as_str());
     let trail_key = trail.kms_key_id.as_deref();
-    let (mut tagged, unreadable) = tagged_keys(keys, desired, skip, trail_key, listed).await?;
-    let short = desired.alias.short();
-    let same_alias = |t: &(KeyInfo, BTreeMap<String, String>)| {
-        t.1.get(ALIAS_TAG).map(String::as_str) == Some(short)
-    };
-    let uses = |k: &KeyInfo| trail.kms_key_id.as_deref() == Some(k.arn.as_str());
-    // Prefer the key the trail uses, then an enabled one, then the oldest.
-    tagged.sort_by_key(|(k, _)| {
-        (
-            !uses(k),
-            k.state != KeyState::Enabled,
-            k.created,
-            k.key_id.clone(),
-        )
-    });
-    let chosen = match tagged.iter().position(same_alias) {
-        Some(i) => Some((tagged.remove(i), FoundBy::Tags)),
-        // A renamed ct_key_alias: the trail's key, tagged for its old alias.
-        None => tagged
-            .iter()
-            .position(|(k, _)| uses(k))
-            .map(|i| (tagged.remove(i), FoundBy::Trail)),
-    };
-    // Keys pending deletion are the losers of concurrent runs, on their way out.
-    let other_keys = tagged
-        .into_iter()
-        .filter(|t| same_alias(t) && t.0.state != KeyState::PendingDeletion)
-        .map(|(k, _)| k)
-        .collect();
+    let (tagged, unreadable) = tagged_keys(keys, desired, skip, trail_key, listed).await?;
+    let (chosen, other_keys) = choose(tagged, desired.alias.short(), trail);
     let key = match chosen {
         Some(((info, _), found_by)) => {
             let details = prefetched.take_if(|_| is_likely(&info));
@@ -564,6 +537,45 @@ pub async fn observe_keys<K: KeyStore>(
         other_keys,
         unreadable_keys: unreadable,
     })
+}
+
+/// A key trailkey tagged, with its tags.
+type Tagged = (KeyInfo, BTreeMap<String, String>);
+
+/// Among the keys tagged by trailkey: the one it manages and how it was
+/// found (tagged for `alias`, else, after a renamed `ct_key_alias`, the
+/// trail's key tagged for its old alias), and the others tagged for
+/// `alias` that are not on their way out. The trail's key is preferred,
+/// then an enabled one, then the oldest.
+fn choose(
+    mut tagged: Vec<Tagged>,
+    alias: &str,
+    trail: &Trail,
+) -> (Option<(Tagged, FoundBy)>, Vec<KeyInfo>) {
+    let same_alias = |t: &Tagged| t.1.get(ALIAS_TAG).map(String::as_str) == Some(alias);
+    let uses = |k: &KeyInfo| trail.kms_key_id.as_deref() == Some(k.arn.as_str());
+    tagged.sort_by_key(|(k, _)| {
+        (
+            !uses(k),
+            k.state != KeyState::Enabled,
+            k.created,
+            k.key_id.clone(),
+        )
+    });
+    let chosen = match tagged.iter().position(same_alias) {
+        Some(i) => Some((tagged.remove(i), FoundBy::Tags)),
+        None => tagged
+            .iter()
+            .position(|(k, _)| uses(k))
+            .map(|i| (tagged.remove(i), FoundBy::Trail)),
+    };
+    // Keys pending deletion are the losers of concurrent runs, on their way out.
+    let others = tagged
+        .into_iter()
+        .filter(|t| same_alias(t) && t.0.state != KeyState::PendingDeletion)
+        .map(|(k, _)| k)
+        .collect();
+    (chosen, others)
 }
 
 fn ctx(desired: &Desired, what: &str) -> String {
