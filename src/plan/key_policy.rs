@@ -92,19 +92,15 @@ pub(super) fn too_large(
         n => format!("{n} foreign statements take {foreign_bytes} bytes"),
     };
     if blame_trails {
-        let shown = sharing.len().min(3);
-        let more = match sharing.len() - shown {
-            0 => String::new(),
-            n => format!(" and {n} more"),
+        let sizes = Sizes {
+            over: &over,
+            arn_bytes,
+            arn_lists: source_arns.len(),
+            shared_bytes,
+            our_bytes,
+            foreign_text: &foreign_text,
         };
-        return Error::check(
-            format!(
-                "{over}: {trails} trails share the key; their ARNs in aws:SourceArn take {arn_bytes} bytes (each ARN is listed in {} statements), and the policy would be {shared_bytes} bytes smaller with the configured trail alone. The other trails: {}{more}. trailkey's statements take {our_bytes} bytes in all; {foreign_text}",
-                source_arns.len(),
-                sharing[..shown].join(", "),
-            ),
-            "use this key for fewer trails: point some of the other trails at a KMS key of their own (every trail of the management account that uses this key stays in aws:SourceArn, so that its delivery goes on), then run trailkey again",
-        );
+        return too_many_trails(&sizes, sharing);
     }
     let arns = if trails > 1 {
         format!(", of which the aws:SourceArn lists, naming {trails} trails, take {arn_bytes}")
@@ -123,6 +119,45 @@ pub(super) fn too_large(
     )
 }
 
+/// The figures a too-large policy's error gives.
+struct Sizes<'a> {
+    /// The policy's size against KMS's limit.
+    over: &'a str,
+    /// The bytes of the `aws:SourceArn` lists, and how many there are.
+    arn_bytes: usize,
+    arn_lists: usize,
+    /// How much smaller the policy would be with the configured trail alone.
+    shared_bytes: usize,
+    /// The bytes of trailkey's statements.
+    our_bytes: usize,
+    /// What the foreign statements take.
+    foreign_text: &'a str,
+}
+
+/// The error for a policy too large because the trails `sharing` the key
+/// are all in its `aws:SourceArn` lists.
+fn too_many_trails(sizes: &Sizes<'_>, sharing: &[&str]) -> Error {
+    let shown = sharing.len().min(3);
+    let more = match sharing.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Error::check(
+        format!(
+            "{}: {} trails share the key; their ARNs in aws:SourceArn take {} bytes (each ARN is listed in {} statements), and the policy would be {} bytes smaller with the configured trail alone. The other trails: {}{more}. trailkey's statements take {} bytes in all; {}",
+            sizes.over,
+            1 + sharing.len(),
+            sizes.arn_bytes,
+            sizes.arn_lists,
+            sizes.shared_bytes,
+            sharing[..shown].join(", "),
+            sizes.our_bytes,
+            sizes.foreign_text,
+        ),
+        "use this key for fewer trails: point some of the other trails at a KMS key of their own (every trail of the management account that uses this key stays in aws:SourceArn, so that its delivery goes on), then run trailkey again",
+    )
+}
+
 /// The IAM policy `reader` needs in its own account to read the trail's log
 /// files (`policy --reader-iam`): `kms:Decrypt` on the key under the same
 /// encryption-context condition as the key policy's reader statements, and
@@ -135,27 +170,7 @@ pub fn reader_iam_policy(
     reader: &crate::config::Principal,
 ) -> Result<Value, Error> {
     let management = observed.organization.management_account.as_str();
-    // Those accounts' roots are in the key policy; the Security Tooling
-    // account's root administers the key.
-    let by_account = [
-        desired.log_archive.as_str(),
-        management,
-        desired.security_tooling.as_str(),
-    ]
-    .contains(&reader.account.as_str());
-    if !by_account && !desired.readers.covers(reader) {
-        return Err(Error::usage(
-            format!(
-                "{} is not a reader: the key policy does not let it decrypt the log files",
-                reader.arn
-            ),
-            format!(
-                "add it to readers.principals, or its account {} to readers.accounts, in {}, run `trailkey apply`, then ask again",
-                reader.account,
-                desired.source.display()
-            ),
-        ));
-    }
+    check_is_reader(desired, management, reader)?;
     let Some(key) = &observed.key else {
         return Err(Error::check(
             format!("the key {} does not exist yet", desired.alias.full()),
@@ -200,6 +215,37 @@ pub fn reader_iam_policy(
             }
         ]
     }))
+}
+
+/// Refuses a `reader` the key policy does not let decrypt: it must be of
+/// the Log Archive, management or Security Tooling account (their roots are
+/// in the key policy; the Security Tooling account's administers the key),
+/// or one `[readers]` covers.
+fn check_is_reader(
+    desired: &Desired,
+    management: &str,
+    reader: &crate::config::Principal,
+) -> Result<(), Error> {
+    let by_account = [
+        desired.log_archive.as_str(),
+        management,
+        desired.security_tooling.as_str(),
+    ]
+    .contains(&reader.account.as_str());
+    if by_account || desired.readers.covers(reader) {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "{} is not a reader: the key policy does not let it decrypt the log files",
+            reader.arn
+        ),
+        format!(
+            "add it to readers.principals, or its account {} to readers.accounts, in {}, run `trailkey apply`, then ask again",
+            reader.account,
+            desired.source.display()
+        ),
+    ))
 }
 
 /// `[readers]` must not repeat the management account, which the config
