@@ -72,6 +72,15 @@ pub(super) fn findings(
         out.extend(trail_findings(&observed.trail, status));
     }
     out.extend(trail_setting_findings(desired, &observed.trail));
+    out.extend(observation_findings(desired, observed));
+    out
+}
+
+/// What observe found beside the setup: other trails on the key, a bucket
+/// whose Region could not be read, keys trailkey may not read, and other
+/// keys tagged for the alias.
+fn observation_findings(desired: &Desired, observed: &Observed) -> Vec<Finding> {
+    let mut out = Vec::new();
     let sharing: Vec<&str> = sharing_trails(desired, observed)
         .map(|t| t.arn.as_str())
         .collect();
