@@ -767,6 +767,23 @@ fn parse_trail_arn(
     let Some(acct_id) = AccountId::parse(acct) else {
         return Err(bad());
     };
+    check_trail_home(p, trail_region, region)?;
+    if let Some(m) = management
+        && &acct_id != m
+    {
+        return Err((
+            format!(
+                "the trail ARN is in account {acct_id}, but accounts.management is {m}"
+            ),
+            "an organization trail belongs to the management account; fix the ARN or accounts.management".to_owned(),
+        ));
+    }
+    Ok(TrailRef::Arn(value.to_owned()))
+}
+
+/// A trail ARN's partition `p` and Region `trail_region`: a Region of that
+/// partition, and the configured `region` (where the key is created).
+fn check_trail_home(p: &str, trail_region: &str, region: &Region) -> Result<(), (String, String)> {
     let home = Region::check(trail_region)
         .map_err(|e| (format!("in the trail ARN, {}", e.message), e.hint))?;
     if p != home.partition() {
@@ -779,32 +796,22 @@ fn parse_trail_arn(
                 .to_owned(),
         ));
     }
-    if home != *region {
-        let partition_note = if home.partition() == region.partition() {
-            String::new()
-        } else {
-            format!(
-                " (the trail is in partition {:?}, region {region} in {:?})",
-                home.partition(),
-                region.partition()
-            )
-        };
-        return Err((
-            format!("the trail's home Region is {home}, but region is {region}{partition_note}"),
-            format!("the key must be created in the trail's home Region: set region = \"{home}\""),
-        ));
+    if home == *region {
+        return Ok(());
     }
-    if let Some(m) = management
-        && &acct_id != m
-    {
-        return Err((
-            format!(
-                "the trail ARN is in account {acct_id}, but accounts.management is {m}"
-            ),
-            "an organization trail belongs to the management account; fix the ARN or accounts.management".to_owned(),
-        ));
-    }
-    Ok(TrailRef::Arn(value.to_owned()))
+    let partition_note = if home.partition() == region.partition() {
+        String::new()
+    } else {
+        format!(
+            " (the trail is in partition {:?}, region {region} in {:?})",
+            home.partition(),
+            region.partition()
+        )
+    };
+    Err((
+        format!("the trail's home Region is {home}, but region is {region}{partition_note}"),
+        format!("the key must be created in the trail's home Region: set region = \"{home}\""),
+    ))
 }
 
 /// CloudTrail's rule for trail names: 3-128 ASCII letters, digits, `.`, `_`
