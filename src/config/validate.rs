@@ -251,33 +251,7 @@ fn reader_principals(
 ) -> Result<Vec<Principal>, Error> {
     let mut out: Vec<Principal> = Vec::new();
     for (field, value) in entries(raw, "readers.principals") {
-        let principal = Principal::parse(&value, region.partition()).map_err(|m| {
-            field_error(
-                path,
-                &field,
-                m,
-                &format!(
-                    "give the role or user ARN as IAM shows it, e.g. \"arn:{}:iam::444455556666:role/SIEM\"; for a whole account, list its ID in readers.accounts",
-                    region.partition()
-                ),
-            )
-        })?;
-        let account = &principal.account;
-        let redundant = covered_by(accounts, account)
-            .map(|other| format!("{other} ({account})"))
-            .or_else(|| {
-                reader_accounts
-                    .contains(account)
-                    .then(|| format!("readers.accounts ({account})"))
-            });
-        if let Some(by) = redundant {
-            return Err(field_error(
-                path,
-                &field,
-                format!("{value:?} is in {by}, whose root already reads the logs"),
-                "remove it: a listed account's root lets that account's IAM policies grant kms:Decrypt to any of its roles (`trailkey policy --reader-iam` prints the policy the role needs)",
-            ));
-        }
+        let principal = reader_principal(&field, &value, region, accounts, reader_accounts, path)?;
         match out.iter().find(|p| p.same_as(&principal)) {
             Some(first) if first.arn == principal.arn => {
                 return Err(listed_twice(
@@ -302,6 +276,46 @@ fn reader_principals(
         }
     }
     Ok(out)
+}
+
+/// One of `readers.principals`: a role or user ARN of the Region's
+/// partition, in no account that already reads the logs.
+fn reader_principal(
+    field: &str,
+    value: &str,
+    region: &Region,
+    accounts: &Accounts,
+    reader_accounts: &[AccountId],
+    path: &Path,
+) -> Result<Principal, Error> {
+    let principal = Principal::parse(value, region.partition()).map_err(|m| {
+        field_error(
+            path,
+            field,
+            m,
+            &format!(
+                "give the role or user ARN as IAM shows it, e.g. \"arn:{}:iam::444455556666:role/SIEM\"; for a whole account, list its ID in readers.accounts",
+                region.partition()
+            ),
+        )
+    })?;
+    let account = &principal.account;
+    let redundant = covered_by(accounts, account)
+        .map(|other| format!("{other} ({account})"))
+        .or_else(|| {
+            reader_accounts
+                .contains(account)
+                .then(|| format!("readers.accounts ({account})"))
+        });
+    match redundant {
+        Some(by) => Err(field_error(
+            path,
+            field,
+            format!("{value:?} is in {by}, whose root already reads the logs"),
+            "remove it: a listed account's root lets that account's IAM policies grant kms:Decrypt to any of its roles (`trailkey policy --reader-iam` prints the policy the role needs)",
+        )),
+        None => Ok(principal),
+    }
 }
 
 /// At most [`MAX_READERS`] readers and [`MAX_READERS_BYTES`] of their ARNs,
@@ -365,27 +379,7 @@ fn validate_protect(
     );
     let mut out: Vec<Principal> = Vec::new();
     for (field, value) in entries(Some(admins), "key.admins") {
-        let admin = Principal::parse(&value, region.partition()).map_err(|m| {
-            field_error(
-                path,
-                &field,
-                m,
-                &format!(
-                    "give an IAM role or user ARN of the Security Tooling account, e.g. {example}"
-                ),
-            )
-        })?;
-        if admin.account != *security_tooling {
-            return Err(field_error(
-                path,
-                &field,
-                format!(
-                    "{value:?} is in account {}, not the Security Tooling account {security_tooling}: KMS lets only the key's own account disable or delete it",
-                    admin.account
-                ),
-                &format!("give a role or user of the Security Tooling account, e.g. {example}"),
-            ));
-        }
+        let admin = admin(&field, &value, region, security_tooling, &example, path)?;
         if out.contains(&admin) {
             return Err(listed_twice(path, &field, &format!("{value:?}"), "admin"));
         }
@@ -403,6 +397,40 @@ fn validate_protect(
         ));
     }
     Ok(Some(out))
+}
+
+/// One of `key.admins`: an IAM role or user ARN of the Security Tooling
+/// account (KMS lets only the key's own account disable or delete it).
+fn admin(
+    field: &str,
+    value: &str,
+    region: &Region,
+    security_tooling: &AccountId,
+    example: &str,
+    path: &Path,
+) -> Result<Principal, Error> {
+    let admin = Principal::parse(value, region.partition()).map_err(|m| {
+        field_error(
+            path,
+            field,
+            m,
+            &format!(
+                "give an IAM role or user ARN of the Security Tooling account, e.g. {example}"
+            ),
+        )
+    })?;
+    if admin.account != *security_tooling {
+        return Err(field_error(
+            path,
+            field,
+            format!(
+                "{value:?} is in account {}, not the Security Tooling account {security_tooling}: KMS lets only the key's own account disable or delete it",
+                admin.account
+            ),
+            &format!("give a role or user of the Security Tooling account, e.g. {example}"),
+        ));
+    }
+    Ok(admin)
 }
 
 /// A config error about `field` of the file at `path`.
