@@ -309,6 +309,15 @@ impl Outcome {
             created: None,
         }
     }
+
+    /// The outcome of `CreateKey`: the new key, by its ARN.
+    fn created(key: KeyInfo) -> Self {
+        Outcome {
+            target: key.arn.clone(),
+            trail: None,
+            created: Some(key),
+        }
+    }
 }
 
 /// A step of a wave that failed.
@@ -699,11 +708,7 @@ async fn call_step<M: Management, K: KeyStore>(
                 .policy()
                 .retry(malformed_policy, || keys.create_key(new))
                 .await?;
-            return Ok(Outcome {
-                target: created.arn.clone(),
-                trail: None,
-                created: Some(created),
-            });
+            return Ok(Outcome::created(created));
         }
         Step::CancelKeyDeletion => keys.cancel_key_deletion(&k()?.key_id).await?,
         Step::EnableKey => keys.enable_key(&k()?.key_id).await?,

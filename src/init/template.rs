@@ -491,6 +491,26 @@ pub(super) fn config_arg(path: &Path) -> String {
     }
 }
 
+/// The trail line of init's summary.
+fn trail_summary(d: &Discovery) -> String {
+    match &d.trail {
+        Found::One(t) => format!(
+            "{}  organization trail, {}",
+            clean(&t.trail.name),
+            describe_trail(&t.trail)
+        ),
+        Found::Several(list) => format!(
+            "not decided: {} organization trails are homed in {}; none was chosen",
+            list.len(),
+            d.region
+        ),
+        Found::None { .. } => format!(
+            "not decided: no organization trail is homed in {}",
+            d.region
+        ),
+    }
+}
+
 /// What init found and wrote, and what to do next (stdout).
 pub(super) fn summary(d: &Discovery, path: &Path, valid: bool) -> String {
     let mut o = String::new();
@@ -509,22 +529,7 @@ pub(super) fn summary(d: &Discovery, path: &Path, valid: bool) -> String {
         };
         let _ = writeln!(o, "  {:<17} {value}", kind.field());
     }
-    let trail = match &d.trail {
-        Found::One(t) => format!(
-            "{}  organization trail, {}",
-            clean(&t.trail.name),
-            describe_trail(&t.trail)
-        ),
-        Found::Several(list) => format!(
-            "not decided: {} organization trails are homed in {}; none was chosen",
-            list.len(),
-            d.region
-        ),
-        Found::None { .. } => format!(
-            "not decided: no organization trail is homed in {}",
-            d.region
-        ),
-    };
+    let trail = trail_summary(d);
     let _ = writeln!(o, "  {:<17} {trail}", "trail");
     let role = match &d.control_tower {
         Some(_) => {
