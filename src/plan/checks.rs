@@ -204,31 +204,11 @@ pub fn check_adoption(
     if key.found_by != FoundBy::Tags || named_by_trail {
         return Ok(());
     }
-    let root = format!(
-        "arn:{}:iam::{}:root",
-        desired.partition(),
-        desired.security_tooling
-    );
-    let only_root = |s: &Value| {
-        let principals: Vec<&str> = match s.get("Principal").and_then(|p| p.get("AWS")) {
-            Some(Value::String(one)) => vec![one.as_str()],
-            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-            _ => return false,
-        };
-        s.get("Principal")
-            .and_then(Value::as_object)
-            .is_some_and(|p| p.len() == 1)
-            && !principals.is_empty()
-            && principals
-                .iter()
-                .all(|p| *p == root || *p == desired.security_tooling.as_str())
-            && s.get("NotPrincipal").is_none()
-    };
     let grants: Vec<String> = policy::statements(policy)
         .into_iter()
         .filter(|s| !policy::is_ours(s))
         .filter(|s| s.get("Effect").and_then(Value::as_str) != Some("Deny"))
-        .filter(|s| !only_root(s))
+        .filter(|s| !only_security_tooling(desired, s))
         .map(|s| {
             let who = s
                 .get("Principal")
@@ -255,6 +235,30 @@ pub fn check_adoption(
             MANAGED_BY_TAG.0
         ),
     ))
+}
+
+/// Whether statement `s` names only the Security Tooling account (its root
+/// or its ID) as its `AWS` principal: what trailkey's own administration
+/// grants, and nothing beyond.
+fn only_security_tooling(desired: &Desired, s: &Value) -> bool {
+    let root = format!(
+        "arn:{}:iam::{}:root",
+        desired.partition(),
+        desired.security_tooling
+    );
+    let principals: Vec<&str> = match s.get("Principal").and_then(|p| p.get("AWS")) {
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => return false,
+    };
+    s.get("Principal")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.len() == 1)
+        && !principals.is_empty()
+        && principals
+            .iter()
+            .all(|p| *p == root || *p == desired.security_tooling.as_str())
+        && s.get("NotPrincipal").is_none()
 }
 
 /// Checks that the tags trailkey would add to an existing key (`TagResource`)
