@@ -143,25 +143,7 @@ pub(super) fn alias_changes(desired: &Desired, observed: &Observed) -> Vec<Chang
             .steps([Step::CreateAlias(alias.clone())]),
         ];
     };
-    let before = json!({ "name": alias, "target_key_id": target.map(|t| &t.key_id) });
-    let after = json!({ "name": alias, "target_key_id": k.info.key_id });
-    let mut alias_change = match target {
-        None => Change::new(Address::KmsAlias, Action::Create, Value::Null, after)
-            .because(format!(
-                "{alias} does not exist; trailkey's key {} was found by its tags",
-                k.info.arn
-            ))
-            .steps([Step::CreateAlias(alias.clone())]),
-        Some(t) if t.key_id != k.info.key_id => {
-            Change::new(Address::KmsAlias, Action::Update, before, after)
-                .because(format!(
-                    "{alias} names key {}, which trailkey did not create; it is pointed back at {} (the other key is left as it is)",
-                    t.arn, k.info.arn
-                ))
-                .steps([Step::UpdateAlias(alias.clone())])
-        }
-        Some(_) => Change::no_op(Address::KmsAlias, after),
-    };
+    let mut alias_change = alias_change(&alias, target, k);
     let short = desired.alias.short();
     let tagged_for = k.tags.get(ALIAS_TAG).map(String::as_str);
     if tagged_for == Some(short) {
@@ -194,6 +176,29 @@ pub(super) fn alias_changes(desired: &Desired, observed: &Observed) -> Vec<Chang
     ))
     .steps([Step::DeleteAlias(previous.clone()), tag_step]);
     vec![alias_change, previous_change]
+}
+
+/// The alias `alias` (naming `target` now) onto trailkey's key `k`.
+fn alias_change(alias: &str, target: Option<&KeyInfo>, k: &ObservedKey) -> Change {
+    let before = json!({ "name": alias, "target_key_id": target.map(|t| &t.key_id) });
+    let after = json!({ "name": alias, "target_key_id": k.info.key_id });
+    match target {
+        None => Change::new(Address::KmsAlias, Action::Create, Value::Null, after)
+            .because(format!(
+                "{alias} does not exist; trailkey's key {} was found by its tags",
+                k.info.arn
+            ))
+            .steps([Step::CreateAlias(alias.to_owned())]),
+        Some(t) if t.key_id != k.info.key_id => {
+            Change::new(Address::KmsAlias, Action::Update, before, after)
+                .because(format!(
+                    "{alias} names key {}, which trailkey did not create; it is pointed back at {} (the other key is left as it is)",
+                    t.arn, k.info.arn
+                ))
+                .steps([Step::UpdateAlias(alias.to_owned())])
+        }
+        Some(_) => Change::no_op(Address::KmsAlias, after),
+    }
 }
 
 /// `current` is the observed key's policy, parsed (`None`: no key yet).
