@@ -47,7 +47,7 @@ test: export TRAILKEY_DIST_BIN := $(abspath $(DIST_BIN))
 # after a change to trailkey's own code, 7 from nothing), so that the chroot
 # check always runs on the binary of this source.
 test: $(VENV)/bin/moto_server dist
-	cargo test $(CARGO_TEST_ARGS)
+	cargo test --workspace $(CARGO_TEST_ARGS)
 
 dist:
 	RUSTFLAGS="$(DIST_RUSTFLAGS)" cargo build --release --locked \
@@ -112,7 +112,7 @@ $(LINT_VENV)/bin/zizmor: tests/lint-requirements.txt
 	@touch $@
 
 lint: $(LINT_VENV)/bin/zizmor
-	cargo fmt --check && cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(LINT_VENV)/bin/zizmor --offline $(WORKFLOWS)
 	$(LINT_VENV)/bin/cfn-lint $(TEMPLATES)

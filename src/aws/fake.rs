@@ -7,8 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-#[path = "../../tests/support/cloudtrail_policy.rs"]
-mod cloudtrail_policy;
+use trailkey_testkit::cloudtrail_policy;
 
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, EventDataStore, FeatureSet, KeyInfo,
@@ -406,12 +405,12 @@ impl FakeCloud {
 
 /// KMS's check of `key`'s policy for a call `op` by `caller` (see
 /// [`FakeState::caller`]), with the evaluator of the real-AWS test layer
-/// (`tests/support/key_policy.rs`): an explicit `Deny` fails the call with
+/// (`tests/testkit/src/key_policy.rs`): an explicit `Deny` fails the call with
 /// `AccessDeniedException`, worded as KMS words it. Only explicit denies:
 /// what the key policy does not allow may still be allowed by IAM, which
 /// the fake does not model.
 fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> Option<AwsError> {
-    use cloudtrail_policy::key_policy::{Caller, Decision, Request, evaluate};
+    use trailkey_testkit::key_policy::{Caller, Decision, Request, evaluate};
     let caller = caller?;
     let document = serde_json::from_str(&key.policy).unwrap_or(serde_json::Value::Null);
     let action = format!("kms:{op}");
@@ -492,7 +491,7 @@ impl Management for FakeCloud {
             ));
         }
         // CloudTrail's check of the key policy, as the real-AWS test layer
-        // applies it (`tests/support/cloudtrail_policy.rs`), on the policy
+        // applies it (`tests/testkit/src/cloudtrail_policy.rs`), on the policy
         // CloudTrail sees: the previous one for `propagation` after a
         // `PutKeyPolicy`, with `kms:Decrypt` asked for too when the trail's
         // bucket uses an S3 Bucket Key (`log_buckets`). A key the fake does

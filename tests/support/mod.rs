@@ -8,14 +8,12 @@
 #![allow(dead_code)]
 
 pub mod aws_rules;
-pub mod cloudtrail_policy;
 pub mod delivery_rules;
 pub mod lambda_api;
 pub mod proxy;
 
-/// The general key policy evaluator, a child module of `cloudtrail_policy`
-/// (see there).
-pub use cloudtrail_policy::key_policy;
+/// The key policy evaluators, shared with the in-memory fake.
+pub use trailkey_testkit::{cloudtrail_policy, key_policy};
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -26,17 +26,13 @@
 //! `kms:EncryptionContext:*` key: a statement that needs an encryption
 //! context does not count.
 //!
-//! The evaluation is [`key_policy::evaluate`] (`key_policy.rs`, a child
-//! module of this one so that the fake's one `#[path]` include brings
-//! both), for the service principal `cloudtrail.amazonaws.com` and the
+//! The evaluation is [`crate::key_policy::evaluate`] (`key_policy.rs`), for the
+//! service principal `cloudtrail.amazonaws.com` and the
 //! condition keys CloudTrail's requests carry; that module cites the IAM
 //! pages it follows and says where it is conservative. A policy this
 //! refuses may be one AWS accepts, never the other way round.
 
-#[path = "key_policy.rs"]
-pub mod key_policy;
-
-use key_policy::{Caller, Decision, Request, evaluate};
+use crate::key_policy::{Caller, Decision, Request, evaluate};
 use serde_json::Value;
 
 /// The principal CloudTrail acts as.
