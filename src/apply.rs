@@ -771,4 +771,4 @@ async fn trail_step<M: Management>(
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -14,15 +14,15 @@ use crate::config::Desired;
 use crate::observe::observe;
 use crate::plan::{Observed, plan};
 
-const REGION: &str = "us-east-1";
-const MANAGEMENT: &str = "333333333333";
-const SECURITY_TOOLING: &str = "111111111111";
-const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
-const ALIAS: &str = "alias/cloudtrail-org-key";
-const OTHER_KEY_ARN: &str =
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const MANAGEMENT: &str = "333333333333";
+pub(crate) const SECURITY_TOOLING: &str = "111111111111";
+pub(crate) const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
+pub(crate) const ALIAS: &str = "alias/cloudtrail-org-key";
+pub(crate) const OTHER_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:111111111111:key/99999999-9999-4999-8999-999999999999";
 
-const FROM_SCRATCH: [&str; 4] = [
+pub(crate) const FROM_SCRATCH: [&str; 4] = [
     "CreateKey",
     "CreateAlias",
     "EnableKeyRotation",
@@ -30,7 +30,7 @@ const FROM_SCRATCH: [&str; 4] = [
 ];
 
 /// Runs the plan's steps with the default options, and no verification.
-async fn apply<M: Management, K: KeyStore>(
+pub(crate) async fn apply<M: Management, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
@@ -40,7 +40,7 @@ async fn apply<M: Management, K: KeyStore>(
 }
 
 /// Runs the plan's steps, and no verification.
-async fn apply_with<M: Management, K: KeyStore>(
+pub(crate) async fn apply_with<M: Management, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
@@ -51,7 +51,7 @@ async fn apply_with<M: Management, K: KeyStore>(
     Ok(done)
 }
 
-fn block_on<F: Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -59,7 +59,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn desired() -> Desired {
+pub(crate) fn desired() -> Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -75,57 +75,63 @@ name = "org-trail"
 }
 
 /// An organization with an unencrypted trail and an empty Security Tooling account.
-fn empty_cloud() -> FakeCloud {
+pub(crate) fn empty_cloud() -> FakeCloud {
     FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "org-trail")
 }
 
-async fn observe_and_plan(fake: &FakeCloud, desired: &Desired) -> Result<(Plan, FakeCloud), Error> {
+pub(crate) async fn observe_and_plan(
+    fake: &FakeCloud,
+    desired: &Desired,
+) -> Result<(Plan, FakeCloud), Error> {
     let (observed, keys): (Observed, FakeCloud) = observe(fake, desired).await?;
     Ok((plan(desired, &observed)?, keys))
 }
 
 /// One `trailkey apply --auto-approve`, without the printing: observe, plan, apply.
-async fn run_apply(fake: &FakeCloud, desired: &Desired) -> Result<(Plan, Vec<Done>), Error> {
+pub(crate) async fn run_apply(
+    fake: &FakeCloud,
+    desired: &Desired,
+) -> Result<(Plan, Vec<Done>), Error> {
     let (planned, keys) = observe_and_plan(fake, desired).await?;
     let done = apply(&planned, fake.management(), &keys, |_, _| {}).await?;
     Ok((planned, done))
 }
 
-fn plan_now(fake: &FakeCloud, desired: &Desired) -> Plan {
+pub(crate) fn plan_now(fake: &FakeCloud, desired: &Desired) -> Plan {
     block_on(observe_and_plan(fake, desired))
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .0
 }
 
-fn apply_now(fake: &FakeCloud, desired: &Desired) -> (Plan, Vec<Done>) {
+pub(crate) fn apply_now(fake: &FakeCloud, desired: &Desired) -> (Plan, Vec<Done>) {
     block_on(run_apply(fake, desired)).unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
-fn apply_error(fake: &FakeCloud, desired: &Desired) -> Error {
+pub(crate) fn apply_error(fake: &FakeCloud, desired: &Desired) -> Error {
     block_on(run_apply(fake, desired)).expect_err("apply fails")
 }
 
-fn step_operations(p: &Plan) -> Vec<&'static str> {
+pub(crate) fn step_operations(p: &Plan) -> Vec<&'static str> {
     p.steps().map(|(_, s)| s.operation()).collect()
 }
 
-fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
+pub(crate) fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
     v.sort_unstable();
     v
 }
 
 /// The single key in the fake, with its policy as JSON.
-fn only_key(fake: &FakeCloud) -> crate::aws::fake::FakeKey {
+pub(crate) fn only_key(fake: &FakeCloud) -> crate::aws::fake::FakeKey {
     let s = fake.state.borrow();
     assert_eq!(s.keys.len(), 1, "keys: {:#?}", s.keys);
     s.keys[0].clone()
 }
 
-fn trail_kms_key_id(fake: &FakeCloud) -> Option<String> {
+pub(crate) fn trail_kms_key_id(fake: &FakeCloud) -> Option<String> {
     fake.state.borrow().trails[TRAIL_ARN].kms_key_id.clone()
 }
 
-fn third_party_statement() -> Value {
+pub(crate) fn third_party_statement() -> Value {
     json!({
         "Sid": "ThirdParty",
         "Effect": "Allow",
@@ -135,7 +141,7 @@ fn third_party_statement() -> Value {
     })
 }
 
-fn statements(policy_text: &str) -> Vec<Value> {
+pub(crate) fn statements(policy_text: &str) -> Vec<Value> {
     let policy: Value = serde_json::from_str(policy_text).expect("a JSON policy");
     crate::policy::statements(&policy)
         .into_iter()
@@ -144,7 +150,7 @@ fn statements(policy_text: &str) -> Vec<Value> {
 }
 
 /// Changes the stored policy of the only key.
-fn edit_policy(fake: &FakeCloud, edit: impl FnOnce(&mut Vec<Value>)) {
+pub(crate) fn edit_policy(fake: &FakeCloud, edit: impl FnOnce(&mut Vec<Value>)) {
     let mut s = fake.state.borrow_mut();
     let key = &mut s.keys[0];
     let mut policy: Value = serde_json::from_str(&key.policy).unwrap();
@@ -156,7 +162,7 @@ fn edit_policy(fake: &FakeCloud, edit: impl FnOnce(&mut Vec<Value>)) {
 // From scratch, then idempotent
 
 #[test]
-fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
+pub(crate) fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
     let fake = empty_cloud();
     let desired = desired();
     let (planned, done) = apply_now(&fake, &desired);
@@ -193,7 +199,7 @@ fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
 
 #[test]
 /// The 8 core reads, plus the trail's status and its bucket's Region.
-fn a_second_apply_reads_ten_times_and_writes_nothing() {
+pub(crate) fn a_second_apply_reads_ten_times_and_writes_nothing() {
     let fake = empty_cloud();
     let desired = desired();
     apply_now(&fake, &desired);
@@ -222,7 +228,7 @@ fn a_second_apply_reads_ten_times_and_writes_nothing() {
 }
 
 #[test]
-fn progress_is_told_each_step_before_it_runs_in_plan_order() {
+pub(crate) fn progress_is_told_each_step_before_it_runs_in_plan_order() {
     let fake = empty_cloud();
     let desired = desired();
     let (planned, keys) = block_on(observe_and_plan(&fake, &desired)).unwrap();
@@ -253,7 +259,7 @@ fn progress_is_told_each_step_before_it_runs_in_plan_order() {
 // Convergence from drifted states
 
 /// A converged organization whose key policy also has a foreign statement.
-fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeCloud {
+pub(crate) fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeCloud {
     let fake = empty_cloud();
     apply_now(&fake, desired);
     edit_policy(&fake, |s| s.push(third_party_statement()));
@@ -264,11 +270,11 @@ fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeCloud {
     fake
 }
 
-fn key_disabled(f: &FakeCloud) {
+pub(crate) fn key_disabled(f: &FakeCloud) {
     f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
 }
 
-fn key_pending_deletion(f: &FakeCloud) {
+pub(crate) fn key_pending_deletion(f: &FakeCloud) {
     f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("PendingDeletion");
     // KMS does not report rotation for a key pending deletion.
     f.fail_next(
@@ -278,11 +284,11 @@ fn key_pending_deletion(f: &FakeCloud) {
     );
 }
 
-fn rotation_off(f: &FakeCloud) {
+pub(crate) fn rotation_off(f: &FakeCloud) {
     f.state.borrow_mut().keys[0].rotation = false;
 }
 
-fn policy_kms_default_plus_foreign(f: &FakeCloud) {
+pub(crate) fn policy_kms_default_plus_foreign(f: &FakeCloud) {
     edit_policy(f, |s| {
         s.retain(|st| !crate::policy::is_ours(st));
         s.insert(
@@ -298,27 +304,27 @@ fn policy_kms_default_plus_foreign(f: &FakeCloud) {
     });
 }
 
-fn policy_statement_missing(f: &FakeCloud) {
+pub(crate) fn policy_statement_missing(f: &FakeCloud) {
     edit_policy(f, |s| {
         s.retain(|st| st["Sid"] != "TrailkeyCloudTrailEncrypt")
     });
 }
 
-fn trail_on_another_key(f: &FakeCloud) {
+pub(crate) fn trail_on_another_key(f: &FakeCloud) {
     let mut s = f.state.borrow_mut();
     s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(OTHER_KEY_ARN.to_owned());
 }
 
-fn trail_names_the_alias(f: &FakeCloud) {
+pub(crate) fn trail_names_the_alias(f: &FakeCloud) {
     let mut s = f.state.borrow_mut();
     s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(ALIAS.to_owned());
 }
 
-fn tags_missing(f: &FakeCloud) {
+pub(crate) fn tags_missing(f: &FakeCloud) {
     f.state.borrow_mut().keys[0].tags.clear();
 }
 
-fn everything_at_once(f: &FakeCloud) {
+pub(crate) fn everything_at_once(f: &FakeCloud) {
     key_pending_deletion(f);
     rotation_off(f);
     policy_kms_default_plus_foreign(f);
@@ -326,9 +332,9 @@ fn everything_at_once(f: &FakeCloud) {
     tags_missing(f);
 }
 
-type Drift = fn(&FakeCloud);
+pub(crate) type Drift = fn(&FakeCloud);
 
-const DRIFTS: [(&str, Drift); 9] = [
+pub(crate) const DRIFTS: [(&str, Drift); 9] = [
     ("key disabled", key_disabled),
     ("key pending deletion", key_pending_deletion),
     ("rotation off", rotation_off),
@@ -344,7 +350,7 @@ const DRIFTS: [(&str, Drift); 9] = [
 ];
 
 #[test]
-fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
+pub(crate) fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
     let desired = desired();
     for (name, drift) in DRIFTS {
         let fake = converged_cloud_with_foreign_statement(&desired);
@@ -378,14 +384,14 @@ fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
 // A crash between two writes
 
 /// How many writes a from-scratch apply makes.
-fn from_scratch_writes() -> usize {
+pub(crate) fn from_scratch_writes() -> usize {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.writes().len()
 }
 
 /// Crashes after `k` writes, reruns apply, and returns what is wrong, if anything.
-fn crash_then_rerun(k: usize) -> Result<(), String> {
+pub(crate) fn crash_then_rerun(k: usize) -> Result<(), String> {
     let desired = desired();
     let fake = empty_cloud();
     fake.state.borrow_mut().crash_after_writes = Some(k);
@@ -426,7 +432,7 @@ fn crash_then_rerun(k: usize) -> Result<(), String> {
 }
 
 #[test]
-fn a_rerun_converges_after_a_crash_at_every_write_position() {
+pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_position() {
     let n = from_scratch_writes();
     assert_eq!(n, FROM_SCRATCH.len());
     let failures: Vec<String> = (0..n).filter_map(|k| crash_then_rerun(k).err()).collect();
@@ -440,7 +446,7 @@ fn a_rerun_converges_after_a_crash_at_every_write_position() {
 /// Repairing drift on an existing key never creates one, so a crash at any
 /// write of the repair converges on the next run.
 #[test]
-fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
+pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
     let desired = desired();
     for (name, drift) in DRIFTS {
         let repair = {
@@ -479,7 +485,7 @@ fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
 // AWS errors reach the user with a hint
 
 #[test]
-fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
+pub(crate) fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
     let desired = desired();
     let fake = empty_cloud();
     fake.fail_next(
@@ -526,7 +532,7 @@ fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
 }
 
 #[test]
-fn a_failing_first_step_says_nothing_was_changed() {
+pub(crate) fn a_failing_first_step_says_nothing_was_changed() {
     let fake = empty_cloud();
     fake.fail_next("CreateKey", "LimitExceededException", "too many keys");
     let text = apply_error(&fake, &desired()).render();
@@ -536,7 +542,7 @@ fn a_failing_first_step_says_nothing_was_changed() {
 }
 
 #[test]
-fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
+pub(crate) fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
     // The organization has no trail of that name.
     let fake = FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "another-trail");
     let e = block_on(observe(&fake, &desired()))
@@ -556,7 +562,7 @@ fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
 }
 
 #[test]
-fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
+pub(crate) fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
     let fake = empty_cloud();
     fake.fail_next(
         "AssumeRole",
@@ -579,7 +585,7 @@ fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
 }
 
 #[test]
-fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
+pub(crate) fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
     // An existing key: nothing this run wrote explains the error, so it is
     // not waited for.
     let fake = converged_with_unencrypted_trail();
@@ -603,7 +609,7 @@ fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
 }
 
 #[test]
-fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
+pub(crate) fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
     // During apply...
     let fake = empty_cloud();
     fake.fail_next("CreateAlias", "ThrottlingException", "Rate exceeded");
@@ -637,7 +643,7 @@ fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
 
 /// A key as trailkey creates it: its tags and its policy, which CloudTrail
 /// accepts for the trail.
-fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
+pub(crate) fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
     let policy = crate::policy::render(&crate::policy::PolicyInputs::of(
         desired, MANAGEMENT, TRAIL_ARN,
     ));
@@ -650,7 +656,7 @@ fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
 
 /// Another run creates its key and the alias between this run's observe and
 /// its `CreateAlias`.
-fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
+pub(crate) fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
     block_on(async {
         let (planned, keys) = observe_and_plan(fake, desired).await.unwrap();
         let winner = keys
@@ -666,7 +672,7 @@ fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
 }
 
 #[test]
-fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() {
+pub(crate) fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() {
     let desired = desired();
     let fake = empty_cloud();
     let e = race_lost_to(&fake, &desired);
@@ -705,7 +711,7 @@ fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() 
 }
 
 #[test]
-fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
+pub(crate) fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
@@ -744,7 +750,7 @@ fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
 }
 
 #[test]
-fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
+pub(crate) fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
@@ -771,7 +777,7 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     });
 }
 
-fn fast_retry(total_ms: u64) -> ApplyOptions {
+pub(crate) fn fast_retry(total_ms: u64) -> ApplyOptions {
     ApplyOptions {
         policy_retry: std::time::Duration::from_millis(total_ms),
         retry_backoff: std::time::Duration::from_millis(1),
@@ -780,7 +786,7 @@ fn fast_retry(total_ms: u64) -> ApplyOptions {
 }
 
 #[test]
-fn malformed_policy_right_after_a_principal_was_created_is_retried() {
+pub(crate) fn malformed_policy_right_after_a_principal_was_created_is_retried() {
     let desired = desired();
     let fake = empty_cloud();
     for _ in 0..3 {
@@ -808,7 +814,7 @@ fn malformed_policy_right_after_a_principal_was_created_is_retried() {
 }
 
 #[test]
-fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
+pub(crate) fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
     let desired = desired();
     let fake = converged_cloud_with_foreign_statement(&desired);
     policy_statement_missing(&fake);
@@ -847,7 +853,7 @@ fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
 }
 
 /// `operation` fails with `code`; the error the user sees carries `hint`.
-fn assert_hint(operation: &'static str, code: &str, hint: &str) {
+pub(crate) fn assert_hint(operation: &'static str, code: &str, hint: &str) {
     let desired = desired();
     let fake = empty_cloud();
     fake.fail_next(operation, code, "as AWS says it");
@@ -859,7 +865,7 @@ fn assert_hint(operation: &'static str, code: &str, hint: &str) {
 }
 
 #[test]
-fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
+pub(crate) fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
     assert_hint(
         "UpdateTrail",
         "KmsKeyDisabledException",
@@ -896,10 +902,10 @@ fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
 // Rounds of AWS calls: every call of the fake takes 50 ms on a paused clock,
 // so a run's duration tells how many calls were sequential.
 
-const LATENCY: std::time::Duration = std::time::Duration::from_millis(50);
+pub(crate) const LATENCY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// (calls, rounds) of `f` run against `fake` with [`LATENCY`] per call.
-fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
+pub(crate) fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
     fake.clear_calls();
     fake.state.borrow_mut().latency = Some(LATENCY);
     let elapsed = tokio::runtime::Builder::new_current_thread()
@@ -920,7 +926,7 @@ fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
 }
 
 /// `trailkey <command>` (the product's code path, `run_online`) against the fake.
-async fn run_command(fake: &FakeCloud, desired: &Desired, command: crate::cli::Command) {
+pub(crate) async fn run_command(fake: &FakeCloud, desired: &Desired, command: crate::cli::Command) {
     let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
         panic!("not a command that talks to AWS");
     };
@@ -930,7 +936,7 @@ async fn run_command(fake: &FakeCloud, desired: &Desired, command: crate::cli::C
     }
 }
 
-fn plan_command() -> crate::cli::Command {
+pub(crate) fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
@@ -938,7 +944,7 @@ fn plan_command() -> crate::cli::Command {
 }
 
 #[test]
-fn a_no_op_plan_is_ten_calls_in_two_rounds() {
+pub(crate) fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -960,7 +966,7 @@ fn a_no_op_plan_is_ten_calls_in_two_rounds() {
 
 /// The config with every option on: log-file validation, key protection
 /// with an admin, and declared readers, in `region` (of `partition`).
-fn desired_with_everything(region: &str, partition: &str) -> Desired {
+pub(crate) fn desired_with_everything(region: &str, partition: &str) -> Desired {
     let text = format!(
         r#"
 region = "{region}"
@@ -985,7 +991,8 @@ principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
 /// Declared readers, protection and log-file validation change what is
 /// written, not what a no-op plan reads.
 #[test]
-fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
+pub(crate) fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds()
+{
     let desired = desired_with_everything(REGION, "aws");
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -994,7 +1001,7 @@ fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two
 }
 
 #[test]
-fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
+pub(crate) fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let desired = desired();
     let fake = empty_cloud();
     let apply = crate::cli::Command::Apply {
@@ -1019,462 +1026,11 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
 }
 
 // ---------------------------------------------------------------------------
-// `trailkey lambda` invocations: the function's own code path on the fake.
-
-/// The EventBridge event of a KMS call `name` on the key `key_id`.
-fn kms_event(name: &str, key_id: &str) -> Value {
-    json!({
-        "id": format!("event-{name}"), "source": "aws.kms",
-        "detail-type": "AWS API Call via CloudTrail",
-        "account": SECURITY_TOOLING, "region": REGION,
-        "detail": {"eventSource": "kms.amazonaws.com", "eventName": name,
-                   "awsRegion": REGION, "recipientAccountId": SECURITY_TOOLING,
-                   "requestParameters": {"keyId": key_id}}
-    })
-}
-
-fn schedule_event() -> Value {
-    json!({"id": "schedule", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
-}
-
-/// A function process in `mode` on `fake`, before its first invocation.
-fn lambda_function(
-    fake: &FakeCloud,
-    desired: &Desired,
-    mode: crate::lambda::Mode,
-) -> crate::lambda::Function<FakeCloud> {
-    crate::lambda::Function::new(Ok((desired.clone(), fake.clone(), mode)))
-}
-
-/// (calls, rounds, response) of one invocation.
-fn invoke(
-    fake: &FakeCloud,
-    function: &crate::lambda::Function<FakeCloud>,
-    event: Value,
-) -> (usize, u128, Value) {
-    let mut response = Value::Null;
-    let (calls, rounds) = calls_and_rounds(fake, async {
-        response = function
-            .invoke(event)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message));
-    });
-    (calls, rounds, response)
-}
-
-#[test]
-fn a_warm_lambda_invocation_on_a_converged_setup_is_the_no_op_plans_ten_calls_in_two_rounds() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    let (calls, rounds, cold) = invoke(&fake, &function, schedule_event());
-    assert_eq!((calls, rounds), (10, 2), "cold: {:?}", fake.calls());
-    assert_eq!(cold["applied"], false, "{cold:#}");
-    for n in 0..3 {
-        let (calls, rounds, warm) = invoke(&fake, &function, schedule_event());
-        if n == 0 {
-            eprintln!("warm lambda invocation: {calls} calls in {rounds} rounds");
-        }
-        assert_eq!((calls, rounds), (10, 2), "warm: {:?}", fake.calls());
-        assert!(fake.writes().is_empty());
-        assert_eq!(
-            (warm["handled"].clone(), warm["applied"].clone()),
-            (json!(true), json!(false)),
-            "{warm:#}"
-        );
-    }
-}
-
-/// Adds an untagged key of another team to the Security Tooling account of
-/// `fake`; returns its ID.
-fn add_foreign_key(fake: &FakeCloud, id: &str) -> String {
-    let mut s = fake.state.borrow_mut();
-    let mut other = s.keys[0].clone();
-    other.info.key_id = id.to_owned();
-    other.info.arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{id}");
-    other.tags.clear();
-    s.keys.push(other);
-    id.to_owned()
-}
-
-#[test]
-fn before_its_first_plan_the_function_tells_a_key_event_by_the_trail_the_alias_and_the_tags() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let ours = only_key(&fake);
-    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-
-    // A call on another key: the trail (and AssumeRole), then the key's
-    // tags and the alias's key; none names it, so the event is ignored.
-    for _ in 0..2 {
-        let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
-        assert_eq!((calls, rounds), (4, 2), "{:?}", fake.calls());
-        assert_eq!(
-            sorted(fake.calls()),
-            ["AssumeRole", "DescribeKey", "GetTrail", "ListResourceTags"]
-        );
-        assert_eq!(r["handled"], false, "{r:#}");
-        assert!(
-            r["reason"].as_str().unwrap().contains("another key"),
-            "{r:#}"
-        );
-    }
-
-    // trailkey's key disabled: it is the trail's key, so the plan runs at
-    // once and repairs, and the process now knows the key.
-    fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
-    let (_, _, r) = invoke(&fake, &function, kms_event("DisableKey", &ours.info.key_id));
-    assert_eq!(
-        sorted(fake.calls()[..2].to_vec()),
-        ["AssumeRole", "GetTrail"]
-    );
-    assert_eq!(
-        (r["handled"].clone(), r["applied"].clone()),
-        (json!(true), json!(true)),
-        "{r:#}"
-    );
-    assert_eq!(fake.writes(), ["EnableKey"]);
-
-    // From now on a call on another key costs nothing, and one on
-    // trailkey's key, by ID or ARN, goes straight to the plan.
-    let (calls, _, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", &foreign));
-    assert_eq!(calls, 0, "{:?}", fake.calls());
-    assert_eq!(r["handled"], false);
-    let (calls, rounds, r) = invoke(&fake, &function, kms_event("PutKeyPolicy", &ours.info.arn));
-    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
-    assert_eq!(r["applied"], false, "{r:#}");
-}
-
-#[test]
-fn a_plan_that_finds_no_key_makes_the_function_forget_the_one_it_knew() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let ours = only_key(&fake).info.key_id;
-    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Plan);
-    invoke(&fake, &function, schedule_event());
-    let (calls, _, _) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
-    assert_eq!(calls, 0, "the key is known");
-    // trailkey's key and alias gone (deleted elsewhere), the trail on SSE-S3.
-    {
-        let mut s = fake.state.borrow_mut();
-        s.keys.retain(|k| k.info.key_id != ours);
-        s.aliases.clear();
-        s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = None;
-    }
-    let (_, _, r) = invoke(&fake, &function, schedule_event());
-    assert!(r["plan"]["target"]["key_arn"].is_null(), "no key: {r:#}");
-    // Nothing known now: the next key call is settled by reading AWS.
-    let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
-    assert_eq!((calls, rounds), (4, 2), "{:?}", fake.calls());
-    assert_eq!(r["handled"], false, "{r:#}");
-}
-
-#[test]
-fn a_failed_run_is_an_error_naming_the_event() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    fake.fail_next(
-        "DescribeOrganization",
-        "AccessDeniedException",
-        "not allowed",
-    );
-    let mut result = None;
-    block_on(async {
-        result = Some(function.invoke(kms_event("DisableKey", "any")).await);
-    });
-    let e = result.unwrap().expect_err("the plan failed");
-    assert_eq!(e.error_type, "trailkey.AwsError");
-    assert!(
-        e.error_message
-            .contains("organizations:DescribeOrganization"),
-        "{e:?}"
-    );
-    assert!(
-        e.error_message
-            .ends_with("(DisableKey event event-DisableKey)"),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn an_apply_that_stops_part_way_names_the_steps_it_started() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    // The trail back on SSE-S3 and rotation off: two steps; the trail's fails.
-    {
-        let mut s = fake.state.borrow_mut();
-        s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = None;
-        s.keys[0].rotation = false;
-    }
-    fake.fail_next("UpdateTrail", "AccessDeniedException", "not allowed");
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    let mut result = None;
-    block_on(async {
-        result = Some(function.invoke(schedule_event()).await);
-    });
-    let e = result.unwrap().expect_err("the apply failed");
-    assert_eq!(e.error_type, "trailkey.AwsError", "{e:?}");
-    assert!(
-        e.error_message
-            .contains("(Scheduled Event event schedule); apply steps started before it: "),
-        "{e:?}"
-    );
-    for step in [
-        "EnableKeyRotation kms_key_rotation",
-        "UpdateTrail trail_encryption",
-    ] {
-        assert!(e.error_message.contains(step), "{step}: {e:?}");
-    }
-    let s = fake.state.borrow();
-    assert!(s.keys[0].rotation, "what was done stays done");
-    assert_eq!(s.trails[TRAIL_ARN].kms_key_id, None);
-}
-
-/// Before its first plan, the function is never talked out of a key that
-/// may be trailkey's: each hostile or broken case runs the plan.
-#[test]
-fn a_key_that_may_be_trailkeys_is_planned_for_not_ignored() {
-    type Setup = fn(&FakeCloud, &str);
-    let cases: [(&str, Setup); 6] = [
-        ("trailkey's key, its tags removed", |f, _| {
-            f.state.borrow_mut().keys[0].tags.clear();
-        }),
-        ("a second key tagged ManagedBy = trailkey", |f, id| {
-            let mut s = f.state.borrow_mut();
-            let tags = s.keys[0].tags.clone();
-            s.keys
-                .iter_mut()
-                .find(|k| k.info.key_id == id)
-                .unwrap()
-                .tags = tags;
-        }),
-        ("the key the alias names, untagged", |f, id| {
-            f.state
-                .borrow_mut()
-                .aliases
-                .insert(ALIAS.to_owned(), id.to_owned());
-        }),
-        ("its tags unreadable", |f, _| {
-            f.fail_next("ListResourceTags", "AccessDeniedException", "not allowed");
-        }),
-        ("the trail unreadable", |f, _| {
-            f.fail_next("GetTrail", "AccessDeniedException", "not allowed");
-        }),
-        ("the role refused", |f, _| {
-            f.fail_next("AssumeRole", "AccessDenied", "not allowed");
-        }),
-    ];
-    let desired = desired();
-    for (name, setup) in cases {
-        let fake = empty_cloud();
-        apply_now(&fake, &desired);
-        let ours = only_key(&fake).info.key_id;
-        let other = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
-        let key = if name.starts_with("trailkey's") {
-            ours
-        } else {
-            other
-        };
-        setup(&fake, &key);
-        let function = lambda_function(&fake, &desired, crate::lambda::Mode::Plan);
-        let mut response = None;
-        block_on(async {
-            response = Some(function.invoke(kms_event("DisableKey", &key)).await);
-        });
-        match response.unwrap() {
-            Ok(r) => assert_eq!(r["handled"], true, "{name}: {r:#}"),
-            // The plan ran and reported the refusal.
-            Err(e) => assert_eq!(e.error_type, "trailkey.AwsError", "{name}: {e:?}"),
-        }
-        assert!(
-            fake.calls().contains(&"DescribeOrganization"),
-            "{name}: the plan ran: {:?}",
-            fake.calls()
-        );
-    }
-}
-
-/// Every ARN trailkey writes or prints follows the Region's partition: a
-/// whole apply (readers, protection and validation included), then a
-/// no-op plan, in the China and GovCloud partitions.
-#[test]
-fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
-    for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
-        let desired = desired_with_everything(region, partition);
-        let fake = FakeCloud::new(region, MANAGEMENT, SECURITY_TOOLING, "org-trail");
-        let (planned, _) = apply_now(&fake, &desired);
-        let trail_key = fake
-            .state
-            .borrow()
-            .trails
-            .values()
-            .next()
-            .and_then(|t| t.kms_key_id.clone())
-            .expect("the trail has the key");
-        let texts = [
-            (
-                "the plan (JSON)",
-                serde_json::to_string(&crate::render::PlanJson::from(&planned)).unwrap(),
-            ),
-            ("the plan", crate::render::plan_human(&planned)),
-            ("the key policy", only_key(&fake).policy),
-            ("the trail's key", trail_key),
-        ];
-        for (what, text) in texts {
-            assert!(!text.contains("arn:aws:"), "{region}, {what}: {text}");
-            assert!(
-                text.contains(&format!("arn:{partition}:")),
-                "{region}, {what}: {text}"
-            );
-        }
-        assert!(!plan_now(&fake, &desired).has_changes(), "{region}");
-    }
-}
-
-fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
-    waves(p)
-        .iter()
-        .map(|w| w.iter().map(|(_, s)| s.operation()).collect())
-        .collect()
-}
-
-#[test]
-fn a_first_apply_runs_in_three_waves() {
-    let desired = desired();
-    let fake = empty_cloud();
-    assert_eq!(
-        wave_operations(&plan_now(&fake, &desired)),
-        [
-            vec!["CreateKey"],
-            vec!["CreateAlias", "EnableKeyRotation"],
-            vec!["UpdateTrail"],
-        ]
-    );
-}
-
-#[test]
-fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
-    let desired = desired();
-    let fake = converged_cloud_with_foreign_statement(&desired);
-    everything_at_once(&fake);
-    let planned = plan_now(&fake, &desired);
-    let waves = wave_operations(&planned);
-    assert_eq!(
-        waves,
-        [
-            vec!["CancelKeyDeletion"],
-            vec!["EnableKey"],
-            // The key's tags and the alias tag, the policy, rotation.
-            vec!["TagResource", "TagResource", "PutKeyPolicy"],
-            // After the policy, which may be what lets it in.
-            vec!["EnableKeyRotation"],
-            vec!["UpdateTrail"],
-        ]
-    );
-    assert_eq!(
-        waves.concat(),
-        step_operations(&planned),
-        "the plan's order, only grouped"
-    );
-}
-
-#[test]
-fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
-    let planned = delete_key_plan(&empty_cloud(), &desired());
-    assert_eq!(
-        wave_operations(&planned),
-        [
-            vec!["UpdateTrail"],
-            vec!["DeleteAlias"],
-            vec!["ScheduleKeyDeletion"],
-        ]
-    );
-}
-
-#[test]
-fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let ours = only_key(&fake).info.arn;
-    trail_on_another_key(&fake);
-    let (calls, rounds) = calls_and_rounds(&fake, async {
-        let (planned, _) = observe_and_plan(&fake, &desired).await.unwrap();
-        // The speculative reads of the trail's key failed (it does not
-        // exist) and did not matter: the alias's key is the one planned.
-        assert_eq!(step_operations(&planned), ["UpdateTrail"]);
-        assert_eq!(
-            planned.key.as_ref().map(|k| k.arn.as_str()),
-            Some(ours.as_str())
-        );
-    });
-    // Round 2 reads the trail's key (failing), round 3 the alias's key.
-    assert_eq!((calls, rounds), (13, 3), "{:?}", fake.calls());
-}
-
-#[test]
-fn on_an_existing_key_create_alias_runs_alone() {
-    let desired = desired();
-    let fake = converged_cloud_with_foreign_statement(&desired);
-    fake.state.borrow_mut().aliases.clear();
-    policy_statement_missing(&fake);
-    rotation_off(&fake);
-    let planned = plan_now(&fake, &desired);
-    // Found by its tags. If a concurrent run wins the alias with another
-    // key, this run must not have changed the key it found.
-    assert_eq!(
-        wave_operations(&planned),
-        [
-            vec!["CreateAlias"],
-            vec!["PutKeyPolicy"],
-            vec!["EnableKeyRotation"],
-        ]
-    );
-    apply_now(&fake, &desired);
-    assert!(!plan_now(&fake, &desired).has_changes());
-}
-
-#[test]
-fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
-    let desired = desired();
-    let fake = converged_cloud_with_foreign_statement(&desired);
-    tags_missing(&fake);
-    policy_statement_missing(&fake);
-    rotation_off(&fake);
-    fake.fail_next("TagResource", "AccessDeniedException", "denied");
-    fake.fail_next("PutKeyPolicy", "LimitExceededException", "slow down");
-    fake.clear_calls();
-    let text = apply_error(&fake, &desired).render();
-    assert!(
-        text.contains("apply stopped at kms_key (TagResource) and at kms_key_policy (PutKeyPolicy): LimitExceededException;"),
-        "{text}"
-    );
-    assert!(text.contains("done: TagResource"), "{text}");
-    // The wave after the failed one (rotation) did not run.
-    assert!(
-        !fake.writes().contains(&"EnableKeyRotation"),
-        "{:?}",
-        fake.writes()
-    );
-    // A rerun converges.
-    apply_now(&fake, &desired);
-    assert!(!plan_now(&fake, &desired).has_changes());
-}
-
-// ---------------------------------------------------------------------------
 // Deleting a key: the check right before ScheduleKeyDeletion
 
 /// A converged fake and the `destroy --delete-key` plan for it, planned
 /// while nothing else uses the key.
-fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
+pub(crate) fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
     apply_now(fake, desired);
     block_on(async {
         let (observed, keys) = observe(fake, desired).await.unwrap();
@@ -1489,7 +1045,7 @@ fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
 /// `destroy --delete-key`, planned on a converged fake while nothing else
 /// used the key, then applied, with `meanwhile` done by someone else the
 /// moment destroy deletes the alias: after the plan, before the deletion.
-fn delete_key_with(
+pub(crate) fn delete_key_with(
     meanwhile: impl FnOnce(&mut crate::aws::fake::FakeState) + 'static,
 ) -> (FakeCloud, Result<Vec<Done>, Error>) {
     let desired = desired();
@@ -1501,7 +1057,11 @@ fn delete_key_with(
     (fake, result)
 }
 
-fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, says: &str) {
+pub(crate) fn assert_deletion_refused(
+    fake: &FakeCloud,
+    result: Result<Vec<Done>, Error>,
+    says: &str,
+) {
     let text = result.expect_err("the deletion is refused").render();
     assert!(text.contains("--delete-key refused"), "{text}");
     assert!(text.contains(says), "{text}");
@@ -1513,7 +1073,7 @@ fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, s
 }
 
 #[test]
-fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
+pub(crate) fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
     // While destroy runs, another team points its trail, homed in another
     // Region, at the key through an alias of its own.
     let other = "arn:aws:cloudtrail:eu-west-1:333333333333:trail/team-x";
@@ -1537,7 +1097,7 @@ fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
 }
 
 #[test]
-fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
+pub(crate) fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
     let (fake, result) = delete_key_with(|s| {
         s.keys[0].tags.remove("trailkey:created");
     });
@@ -1545,7 +1105,7 @@ fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
 }
 
 #[test]
-fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
+pub(crate) fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
     // Someone points the configured trail back at the key right after
     // destroy moved it to SSE-S3.
     let (fake, result) = delete_key_with(|s| {
@@ -1556,7 +1116,7 @@ fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
 }
 
 #[test]
-fn with_nothing_changed_the_deletion_goes_ahead() {
+pub(crate) fn with_nothing_changed_the_deletion_goes_ahead() {
     let (fake, result) = delete_key_with(|_| {});
     result.unwrap();
     assert_eq!(
@@ -1567,7 +1127,7 @@ fn with_nothing_changed_the_deletion_goes_ahead() {
 }
 
 /// The Regions of an account with one opt-in Region enabled and one not.
-fn four_regions(fake: &FakeCloud) {
+pub(crate) fn four_regions(fake: &FakeCloud) {
     fake.state.borrow_mut().regions = [
         ("us-east-1", "ENABLED_BY_DEFAULT"),
         ("eu-west-1", "ENABLED_BY_DEFAULT"),
@@ -1580,7 +1140,7 @@ fn four_regions(fake: &FakeCloud) {
 
 /// A single-Region trail homed in `region`, of another team, whose
 /// `KmsKeyId` is `key`.
-fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, key: &str) -> String {
+pub(crate) fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, key: &str) -> String {
     let arn = format!("arn:aws:cloudtrail:{region}:333333333333:trail/{name}");
     let mut s = fake.state.borrow_mut();
     let mut trail = s.trails[TRAIL_ARN].clone();
@@ -1596,7 +1156,7 @@ fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, key: &str) ->
 
 /// `destroy --delete-key` planned on a converged fake as it stands: the
 /// plan, or why it is refused.
-fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
+pub(crate) fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
     block_on(async {
         let (observed, keys) = observe(fake, desired).await.unwrap();
         let key_id = &observed.key.as_ref().unwrap().info.key_id;
@@ -1606,7 +1166,7 @@ fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
 }
 
 #[test]
-fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_the_deletion() {
+pub(crate) fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_the_deletion() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1638,7 +1198,7 @@ fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_the_deletion
 }
 
 #[test]
-fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
+pub(crate) fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1660,7 +1220,7 @@ fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
     );
 }
 
-fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::EventDataStore {
+pub(crate) fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::EventDataStore {
     crate::aws::EventDataStore {
         arn: format!("arn:aws:cloudtrail:{REGION}:333333333333:eventdatastore/{name}-0001"),
         name: name.to_owned(),
@@ -1670,7 +1230,7 @@ fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::EventDataStore
 }
 
 #[test]
-fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() {
+pub(crate) fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1705,7 +1265,7 @@ fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() {
 }
 
 #[test]
-fn an_event_data_store_deleted_after_the_listing_is_left_out() {
+pub(crate) fn an_event_data_store_deleted_after_the_listing_is_left_out() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1716,7 +1276,7 @@ fn an_event_data_store_deleted_after_the_listing_is_left_out() {
 }
 
 #[test]
-fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rounds_of_reads() {
+pub(crate) fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rounds_of_reads() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1746,7 +1306,7 @@ fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rounds_of_read
 }
 
 #[test]
-fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
+pub(crate) fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
     let (fake, result) = delete_key_with(|s| {
         let arn = s.keys[0].info.arn.clone();
         s.event_data_stores = vec![event_data_store("late-lake", Some(&arn))];
@@ -1758,7 +1318,7 @@ fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops_the_deleti
 /// trailkey's own role, `destroy --delete-key` still deletes the key; the
 /// same policy refuses another role of the account.
 #[test]
-fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_not() {
+pub(crate) fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_not() {
     let text = format!(
         "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n[key]\nprotect = true\n"
     );
@@ -1791,7 +1351,7 @@ fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_
 
 /// Between this run's `CreateKey` and its `CreateAlias`, another run creates
 /// its own key (the same kind, policy and tags) and takes the alias.
-fn another_run_takes_the_alias(fake: &FakeCloud) {
+pub(crate) fn another_run_takes_the_alias(fake: &FakeCloud) {
     fake.before("CreateAlias", |s| {
         let mut winner = s.keys[0].clone();
         winner.info.key_id = "99999999-9999-4999-8999-999999999999".to_owned();
@@ -1804,7 +1364,7 @@ fn another_run_takes_the_alias(fake: &FakeCloud) {
 }
 
 #[test]
-fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
+pub(crate) fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     let desired = desired();
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
@@ -1847,7 +1407,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
 
 /// A [`crate::reconcile::Ui`] that answers yes and counts what it was asked and told.
 #[derive(Default)]
-struct Yes {
+pub(crate) struct Yes {
     confirmed: usize,
     planned_again: usize,
 }
@@ -1869,7 +1429,7 @@ impl crate::reconcile::Ui for Yes {
 /// Someone confirmed one plan: after a lost race, the loop stops rather than
 /// apply a second plan nobody saw.
 #[test]
-fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
+pub(crate) fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
     let desired = desired();
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
@@ -1905,7 +1465,7 @@ fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
 // Eventual consistency: this run's own writes, not visible at once
 
 /// A converged fake whose trail someone set back to SSE-S3.
-fn converged_with_unencrypted_trail() -> FakeCloud {
+pub(crate) fn converged_with_unencrypted_trail() -> FakeCloud {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.state
@@ -1922,7 +1482,7 @@ fn converged_with_unencrypted_trail() -> FakeCloud {
 /// the product's own code path on a paused clock (waits cost no wall
 /// time), then a plan once every window has passed; returns the apply's
 /// result, the plan, and the time the apply waited.
-fn apply_paused(
+pub(crate) fn apply_paused(
     fake: &FakeCloud,
     seconds: u64,
 ) -> (Result<crate::Status, Error>, Plan, std::time::Duration) {
@@ -1952,12 +1512,12 @@ fn apply_paused(
         })
 }
 
-fn count(fake: &FakeCloud, operation: &str) -> usize {
+pub(crate) fn count(fake: &FakeCloud, operation: &str) -> usize {
     fake.calls().iter().filter(|c| **c == operation).count()
 }
 
 #[test]
-fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_one_run() {
+pub(crate) fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_one_run() {
     let fake = empty_cloud();
     fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(2));
     let (applied, after, waited) = apply_paused(&fake, 120);
@@ -1979,7 +1539,7 @@ fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_on
 }
 
 #[test]
-fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
+pub(crate) fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
     let fake = empty_cloud();
     fake.fail_next(
         "UpdateTrail",
@@ -2002,7 +1562,7 @@ fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
 }
 
 #[test]
-fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
+pub(crate) fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
     for (operation, error) in [
         ("UpdateTrail", "InsufficientEncryptionPolicyException"),
         ("UpdateTrail", "KmsKeyNotFoundException"),
@@ -2029,7 +1589,7 @@ fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
 
 /// From now on, CloudTrail answers every `UpdateTrail` that it cannot find
 /// the key.
-fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
+pub(crate) fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
     for _ in 0..50 {
         fake.fail_next(
             "UpdateTrail",
@@ -2040,7 +1600,7 @@ fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
 }
 
 #[test]
-fn a_wait_is_bounded_and_then_fails_with_the_error() {
+pub(crate) fn a_wait_is_bounded_and_then_fails_with_the_error() {
     let fake = empty_cloud();
     cloudtrail_never_finds_the_key(&fake);
     let (applied, _, waited) = apply_paused(&fake, 10);
@@ -2059,7 +1619,7 @@ fn a_wait_is_bounded_and_then_fails_with_the_error() {
 }
 
 #[test]
-fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
+pub(crate) fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
     let schedule = |total: u64| Backoff {
         total: std::time::Duration::from_secs(total),
         first: std::time::Duration::from_secs(1),
@@ -2080,7 +1640,7 @@ fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
 
 /// A [`crate::reconcile::Ui`] that records when it was told of the wait.
 #[derive(Default)]
-struct Watch {
+pub(crate) struct Watch {
     /// `(waited, within)` of each [`crate::reconcile::Ui::delivery`].
     delivery: Vec<(std::time::Duration, std::time::Duration)>,
 }
@@ -2099,7 +1659,7 @@ impl crate::reconcile::Ui for Watch {
 }
 
 /// What an `apply --auto-approve [--wait-for-delivery=<wait>]` did.
-struct Waited {
+pub(crate) struct Waited {
     outcome: Result<crate::reconcile::Outcome, Error>,
     /// Tokio's clock when each `GetTrailStatus` was called, from the start of the run.
     status_reads: Vec<std::time::Duration>,
@@ -2110,7 +1670,7 @@ struct Waited {
 
 /// `apply --auto-approve` with `wait` through the reconcile loop on a
 /// paused clock, every `GetTrailStatus` timed.
-fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited {
+pub(crate) fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited {
     let desired = desired();
     fake.clear_calls();
     fake.state.borrow_mut().status_clock = None;
@@ -2151,9 +1711,9 @@ fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited 
         })
 }
 
-const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn delivered(w: &Waited) -> &crate::delivery::Delivery {
+pub(crate) fn delivered(w: &Waited) -> &crate::delivery::Delivery {
     match &w.outcome {
         Ok(crate::reconcile::Outcome::Applied { result, .. }) => {
             result.delivery.as_deref().expect("a delivery")
@@ -2164,7 +1724,7 @@ fn delivered(w: &Waited) -> &crate::delivery::Delivery {
 }
 
 /// The error a wait that proved no delivery ends the run with.
-fn wait_error(w: &Waited) -> String {
+pub(crate) fn wait_error(w: &Waited) -> String {
     delivered(w)
         .failure()
         .unwrap_or_else(|| panic!("no error: {:?}", w.outcome))
@@ -2173,13 +1733,13 @@ fn wait_error(w: &Waited) -> String {
 
 /// The times between the `GetTrailStatus` calls of the wait (the last
 /// `polls` calls).
-fn gaps(w: &Waited, polls: usize) -> Vec<u64> {
+pub(crate) fn gaps(w: &Waited, polls: usize) -> Vec<u64> {
     let reads = &w.status_reads[w.status_reads.len() - polls..];
     reads.windows(2).map(|p| (p[1] - p[0]).as_secs()).collect()
 }
 
 #[test]
-fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
+pub(crate) fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
     // Without the flag: the first apply's reads, no wait.
     let fake = converged_with_unencrypted_trail();
     let plain = apply_waiting(&fake, None);
@@ -2229,7 +1789,7 @@ fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
 }
 
 #[test]
-fn a_delivery_before_the_change_is_no_proof() {
+pub(crate) fn a_delivery_before_the_change_is_no_proof() {
     let fake = converged_with_unencrypted_trail();
     let an_hour_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -2253,7 +1813,7 @@ fn a_delivery_before_the_change_is_no_proof() {
 }
 
 /// What `GetTrailStatus` answers for the configured trail from now on.
-fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
+pub(crate) fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
     fake.state
         .borrow_mut()
         .trail_status
@@ -2261,7 +1821,7 @@ fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
 }
 
 #[test]
-fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
+pub(crate) fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
     let fake = converged_with_unencrypted_trail();
     fake.state.borrow_mut().delivery_error_after = Some((20 * SECOND, "AccessDenied".to_owned()));
     let w = apply_waiting(&fake, Some(15 * 60 * SECOND));
@@ -2288,7 +1848,7 @@ fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
 }
 
 #[test]
-fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
+pub(crate) fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
     let fake = converged_with_unencrypted_trail();
     trail_status_now(
         &fake,
@@ -2319,7 +1879,7 @@ fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
 }
 
 #[test]
-fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
+pub(crate) fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
     let fake = converged_with_unencrypted_trail();
     trail_status_now(
         &fake,
@@ -2344,7 +1904,7 @@ fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
 }
 
 #[test]
-fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
+pub(crate) fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
     let fake = converged_with_unencrypted_trail();
     let w = apply_waiting(&fake, Some(95 * SECOND));
     let text = wait_error(&w);
@@ -2369,7 +1929,7 @@ fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
 }
 
 #[test]
-fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
+pub(crate) fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.state.borrow_mut().delivery_after = Some(20 * SECOND);
@@ -2387,7 +1947,7 @@ fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
 }
 
 #[test]
-fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
+pub(crate) fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
     let desired = desired();
     let fake = converged_with_unencrypted_trail();
     fake.state.borrow_mut().delivery_after = Some(30 * SECOND);
@@ -2412,7 +1972,7 @@ fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
 }
 
 #[test]
-fn every_wait_of_a_run_shares_one_budget() {
+pub(crate) fn every_wait_of_a_run_shares_one_budget() {
     // The new key stays hidden for 6 s, then CloudTrail keeps refusing it:
     // the waits for the alias and those for the trail add up to at most the
     // 10 s the run has, not 10 s each.
@@ -2430,7 +1990,7 @@ fn every_wait_of_a_run_shares_one_budget() {
     );
 }
 
-fn desired_with_log_archive_role() -> Desired {
+pub(crate) fn desired_with_log_archive_role() -> Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -2447,7 +2007,7 @@ name = "org-trail"
         .unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
-fn auto_apply() -> crate::reconcile::Command {
+pub(crate) fn auto_apply() -> crate::reconcile::Command {
     crate::reconcile::Command::Apply {
         auto_approve: true,
         policy_retry: std::time::Duration::ZERO,
@@ -2456,7 +2016,7 @@ fn auto_apply() -> crate::reconcile::Command {
     }
 }
 
-fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
+pub(crate) fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
     serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "DenyWrongKMSKey", "Effect": "Deny", "Principal": "*",
          "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*"),
@@ -2465,7 +2025,7 @@ fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
     .to_string()
 }
 
-fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
+pub(crate) fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
     let name = fake
         .state
         .borrow()
@@ -2478,7 +2038,7 @@ fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
     fake.state.borrow_mut().log_buckets.insert(name, bucket);
 }
 
-fn trail_bucket(fake: &FakeCloud) -> String {
+pub(crate) fn trail_bucket(fake: &FakeCloud) -> String {
     fake.state
         .borrow()
         .trails
@@ -2490,7 +2050,7 @@ fn trail_bucket(fake: &FakeCloud) -> String {
 }
 
 #[test]
-fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
+pub(crate) fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
     let desired = desired_with_log_archive_role();
     let fake = empty_cloud();
     let other = "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000";
@@ -2535,7 +2095,7 @@ fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
 }
 
 #[test]
-fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
+pub(crate) fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
     let desired = desired_with_log_archive_role();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -2604,7 +2164,8 @@ fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
 }
 
 #[test]
-fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_nothing_more() {
+pub(crate) fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_nothing_more()
+ {
     let desired = desired();
     let fake = empty_cloud();
     let (planned, _) = block_on(observe_and_plan(&fake, &desired)).unwrap();
@@ -2648,7 +2209,7 @@ fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_
 /// KMS's lockout safety check is not a delay: it fails at once, at
 /// CreateKey and at PutKeyPolicy, with a hint on the caller's permissions.
 #[test]
-fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
+pub(crate) fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
     const LOCKOUT: &str =
         "The new key policy will not allow you to update the key policy in the future.";
     let desired = desired();
@@ -2693,7 +2254,7 @@ fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
 /// `UpdateTrail`'s `ConflictException` (another change under way) is
 /// waited out, bounded by the propagation budget, whatever this run wrote.
 #[test]
-fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
+pub(crate) fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
     let fake = converged_with_unencrypted_trail();
     for _ in 0..2 {
         fake.fail_next(
@@ -2731,7 +2292,7 @@ fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
 /// CloudTrail may still see the old state: the writes that follow are
 /// retried until they see the new one, and the run converges.
 #[test]
-fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates() {
+pub(crate) fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates() {
     for (broken, first) in [
         (key_disabled as fn(&FakeCloud), "EnableKey"),
         (key_pending_deletion, "CancelKeyDeletion"),
@@ -2777,7 +2338,7 @@ fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates
 
 /// The same refusals without a state change of this run fail at once.
 #[test]
-fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
+pub(crate) fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
     let fake = converged_with_unencrypted_trail();
     fake.fail_next("UpdateTrail", "KmsKeyDisabledException", "disabled");
     let (applied, _, waited) = apply_paused(&fake, 120);
@@ -2789,7 +2350,7 @@ fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
 /// KMS allows 50 tags per key: a `TagResource` that would pass that with
 /// the tags others put on the key is refused by the plan, before any write.
 #[test]
-fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
+pub(crate) fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     {
@@ -2821,7 +2382,7 @@ fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
 
 /// A key of another team or service, whose key policy does not let
 /// trailkey's role in (`FakeState::unreadable`); returns its ARN.
-fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
+pub(crate) fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
     let arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{id}");
     let mut s = fake.state.borrow_mut();
     s.keys.push(crate::aws::fake::FakeKey {
@@ -2848,7 +2409,7 @@ fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
 /// The search for a key an earlier run made skips keys whose policy shuts
 /// trailkey's role out: a first apply converges beside them.
 #[test]
-fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
+pub(crate) fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000001");
     let (planned, _) = apply_now(&fake, &desired());
@@ -2875,7 +2436,7 @@ fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
 /// When the key the alias names is the unreadable one, the error says its
 /// key policy, not trailkey's IAM policies, shuts trailkey out.
 #[test]
-fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
+pub(crate) fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000002");
     fake.state.borrow_mut().aliases.insert(
@@ -2903,7 +2464,7 @@ fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
 /// the run with the IAM hint, so that a key trailkey made is never missed
 /// (and a second one made) because its role lost a permission.
 #[test]
-fn a_key_read_denied_by_iam_stops_the_search() {
+pub(crate) fn a_key_read_denied_by_iam_stops_the_search() {
     let fake = empty_cloud();
     add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000003");
     fake.state.borrow_mut().unreadable.clear();
@@ -2925,7 +2486,7 @@ fn a_key_read_denied_by_iam_stops_the_search() {
 /// caller's own IAM or VPC endpoint policy) may hide trailkey's own key:
 /// the search stops rather than skip it, and no second key is made.
 #[test]
-fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
+pub(crate) fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
     for message in [
         "",
         "User: arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey is not authorized to perform: kms:ListResourceTags on resource: k because no VPC endpoint policy allows the kms:ListResourceTags action",
@@ -2947,7 +2508,7 @@ fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
 /// is the trail's key: it is not skipped (which would make a second key and
 /// move the trail), the run stops and names the key policy.
 #[test]
-fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
+pub(crate) fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     let id = only_key(&fake).info.key_id;
@@ -2973,7 +2534,7 @@ fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
 /// A key skipped by the search is named in the plan's warnings when the
 /// plan creates a key: if it was trailkey's own, there would be two.
 #[test]
-fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
+pub(crate) fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000004");
     let planned = plan_now(&fake, &desired());
@@ -2990,7 +2551,7 @@ fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
 /// is waited out after this run's own `EnableKey`, and fails at once
 /// without it.
 #[test]
-fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
+pub(crate) fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     key_disabled(&fake);
@@ -3031,7 +2592,7 @@ fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
 /// key `Disabled` (the state in between) while the `EnableKey` propagates:
 /// the check after apply waits for it rather than report a third value.
 #[test]
-fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
+pub(crate) fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::PendingDeletion;
@@ -3055,7 +2616,7 @@ fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
 /// its own changes, then fails with the error finding; with nothing left to
 /// do, it fails the same way.
 #[test]
-fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
+pub(crate) fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -3095,130 +2656,169 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     }
 }
 
-/// An SQS batch as Lambda's event source mapping delivers it: one record
-/// per (messageId, body).
-fn sqs_batch(records: &[(String, String)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(id, body)| {
-            json!({"messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
-                   "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                   "eventSource": "aws:sqs", "awsRegion": REGION,
-                   "eventSourceARN": format!("arn:aws:sqs:{REGION}:{MANAGEMENT}:trailkey-events")})
-        })
-        .collect();
-    json!({"Records": records})
+/// Every ARN trailkey writes or prints follows the Region's partition: a
+/// whole apply (readers, protection and validation included), then a
+/// no-op plan, in the China and GovCloud partitions.
+#[test]
+pub(crate) fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
+    for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
+        let desired = desired_with_everything(region, partition);
+        let fake = FakeCloud::new(region, MANAGEMENT, SECURITY_TOOLING, "org-trail");
+        let (planned, _) = apply_now(&fake, &desired);
+        let trail_key = fake
+            .state
+            .borrow()
+            .trails
+            .values()
+            .next()
+            .and_then(|t| t.kms_key_id.clone())
+            .expect("the trail has the key");
+        let texts = [
+            (
+                "the plan (JSON)",
+                serde_json::to_string(&crate::render::PlanJson::from(&planned)).unwrap(),
+            ),
+            ("the plan", crate::render::plan_human(&planned)),
+            ("the key policy", only_key(&fake).policy),
+            ("the trail's key", trail_key),
+        ];
+        for (what, text) in texts {
+            assert!(!text.contains("arn:aws:"), "{region}, {what}: {text}");
+            assert!(
+                text.contains(&format!("arn:{partition}:")),
+                "{region}, {what}: {text}"
+            );
+        }
+        assert!(!plan_now(&fake, &desired).has_changes(), "{region}");
+    }
 }
 
-/// `n` records of `event`, `prefix-0` to `prefix-{n-1}`.
-fn records_of(prefix: &str, n: usize, event: &Value) -> Vec<(String, String)> {
-    (0..n)
-        .map(|i| (format!("{prefix}-{i}"), event.to_string()))
+pub(crate) fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
+    waves(p)
+        .iter()
+        .map(|w| w.iter().map(|(_, s)| s.operation()).collect())
         .collect()
 }
 
-/// The messageIds of a partial batch response.
-fn failed_ids(response: &Value) -> Vec<&str> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a partial batch response: {response:#}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap())
-        .collect()
-}
-
-/// A flood of relevant events coalesced by the queue costs one plan: 200
-/// records, the no-op plan's 10 calls in 2 rounds, as one event does.
-/// Records that are not events are reported for SQS to deliver again.
 #[test]
-fn an_sqs_batch_of_200_relevant_events_runs_one_no_op_plan() {
+pub(crate) fn a_first_apply_runs_in_three_waves() {
     let desired = desired();
     let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    let mut records = records_of("schedule", 100, &schedule_event());
-    let trail_call = json!({"id": "t-1", "source": "aws.cloudtrail",
-        "detail-type": "AWS API Call via CloudTrail", "account": MANAGEMENT, "region": REGION,
-        "detail": {"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
-                   "awsRegion": REGION, "recipientAccountId": MANAGEMENT,
-                   "requestParameters": {"name": "org-trail"}}});
-    records.extend(records_of("stop", 100, &trail_call));
-    let (calls, rounds, r) = invoke(&fake, &function, sqs_batch(&records));
-    eprintln!("an SQS batch of 200 relevant events: {calls} calls in {rounds} rounds");
-    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
-    assert_eq!(r, json!({"batchItemFailures": []}));
-    assert!(fake.writes().is_empty());
-
-    // Mixed: a body that is not JSON, JSON that is not an event, an
-    // ignored event, and relevant ones; still one plan.
-    let s3 =
-        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
-    let mut mixed = records_of("schedule", 3, &schedule_event());
-    mixed.push(("not-json".into(), "not json {".into()));
-    mixed.push(("not-an-event".into(), json!({"hello": "world"}).to_string()));
-    mixed.extend(records_of("s3", 2, &s3));
-    let (calls, _, r) = invoke(&fake, &function, sqs_batch(&mixed));
-    assert_eq!(calls, 10, "{:?}", fake.calls());
-    assert_eq!(failed_ids(&r), ["not-json", "not-an-event"]);
-}
-
-/// The batch's one plan fails: every relevant record is reported, so SQS
-/// delivers it again, with the undecodable ones; the ignored records are
-/// done.
-#[test]
-fn when_a_batchs_plan_fails_its_relevant_records_are_reported_and_the_ignored_are_not() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    let s3 =
-        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
-    let mut records = records_of("s3", 2, &s3);
-    records.extend(records_of("schedule", 2, &schedule_event()));
-    records.push(("not-json".into(), "{".into()));
-    fake.fail_next(
-        "DescribeOrganization",
-        "AccessDeniedException",
-        "not allowed",
-    );
-    let (_, _, r) = invoke(&fake, &function, sqs_batch(&records));
-    assert_eq!(failed_ids(&r), ["schedule-0", "schedule-1", "not-json"]);
-    assert!(fake.writes().is_empty());
-}
-
-/// A batch of ignored records makes no AWS call; key events about keys the
-/// process does not know cost one key's reads (4 calls) when they all name
-/// the same key, and the one plan when they name several.
-#[test]
-fn an_sqs_batch_without_relevant_events_costs_no_plan() {
-    let desired = desired();
-    let fake = empty_cloud();
-    apply_now(&fake, &desired);
-    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
-    let other = add_foreign_key(&fake, "0000bbbb-0000-4000-8000-00000000f00d");
-    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
-    let s3 =
-        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
-    let (calls, _, r) = invoke(&fake, &function, sqs_batch(&records_of("s3", 500, &s3)));
-    assert_eq!(calls, 0, "{:?}", fake.calls());
-    assert_eq!(r, json!({"batchItemFailures": []}));
-    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&[]));
-    assert_eq!(calls, 0);
-
-    let same_key = records_of("disable", 300, &kms_event("DisableKey", &foreign));
-    let (calls, rounds, r) = invoke(&fake, &function, sqs_batch(&same_key));
     assert_eq!(
-        (calls, rounds),
-        (4, 2),
-        "one key's reads: {:?}",
-        fake.calls()
+        wave_operations(&plan_now(&fake, &desired)),
+        [
+            vec!["CreateKey"],
+            vec!["CreateAlias", "EnableKeyRotation"],
+            vec!["UpdateTrail"],
+        ]
     );
-    assert_eq!(r, json!({"batchItemFailures": []}));
-    let mut two_keys = same_key.clone();
-    two_keys.extend(records_of("other", 300, &kms_event("DisableKey", &other)));
-    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&two_keys));
-    assert_eq!(calls, 10, "the one plan settles them: {:?}", fake.calls());
-    // The plan told the process trailkey's key: foreign keys cost nothing now.
-    let (calls, _, _) = invoke(&fake, &function, sqs_batch(&two_keys));
-    assert_eq!(calls, 0, "{:?}", fake.calls());
+}
+
+#[test]
+pub(crate) fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    everything_at_once(&fake);
+    let planned = plan_now(&fake, &desired);
+    let waves = wave_operations(&planned);
+    assert_eq!(
+        waves,
+        [
+            vec!["CancelKeyDeletion"],
+            vec!["EnableKey"],
+            // The key's tags and the alias tag, the policy, rotation.
+            vec!["TagResource", "TagResource", "PutKeyPolicy"],
+            // After the policy, which may be what lets it in.
+            vec!["EnableKeyRotation"],
+            vec!["UpdateTrail"],
+        ]
+    );
+    assert_eq!(
+        waves.concat(),
+        step_operations(&planned),
+        "the plan's order, only grouped"
+    );
+}
+
+#[test]
+pub(crate) fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
+    let planned = delete_key_plan(&empty_cloud(), &desired());
+    assert_eq!(
+        wave_operations(&planned),
+        [
+            vec!["UpdateTrail"],
+            vec!["DeleteAlias"],
+            vec!["ScheduleKeyDeletion"],
+        ]
+    );
+}
+
+#[test]
+pub(crate) fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let ours = only_key(&fake).info.arn;
+    trail_on_another_key(&fake);
+    let (calls, rounds) = calls_and_rounds(&fake, async {
+        let (planned, _) = observe_and_plan(&fake, &desired).await.unwrap();
+        // The speculative reads of the trail's key failed (it does not
+        // exist) and did not matter: the alias's key is the one planned.
+        assert_eq!(step_operations(&planned), ["UpdateTrail"]);
+        assert_eq!(
+            planned.key.as_ref().map(|k| k.arn.as_str()),
+            Some(ours.as_str())
+        );
+    });
+    // Round 2 reads the trail's key (failing), round 3 the alias's key.
+    assert_eq!((calls, rounds), (13, 3), "{:?}", fake.calls());
+}
+
+#[test]
+pub(crate) fn on_an_existing_key_create_alias_runs_alone() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    fake.state.borrow_mut().aliases.clear();
+    policy_statement_missing(&fake);
+    rotation_off(&fake);
+    let planned = plan_now(&fake, &desired);
+    // Found by its tags. If a concurrent run wins the alias with another
+    // key, this run must not have changed the key it found.
+    assert_eq!(
+        wave_operations(&planned),
+        [
+            vec!["CreateAlias"],
+            vec!["PutKeyPolicy"],
+            vec!["EnableKeyRotation"],
+        ]
+    );
+    apply_now(&fake, &desired);
+    assert!(!plan_now(&fake, &desired).has_changes());
+}
+
+#[test]
+pub(crate) fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
+    let desired = desired();
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    tags_missing(&fake);
+    policy_statement_missing(&fake);
+    rotation_off(&fake);
+    fake.fail_next("TagResource", "AccessDeniedException", "denied");
+    fake.fail_next("PutKeyPolicy", "LimitExceededException", "slow down");
+    fake.clear_calls();
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("apply stopped at kms_key (TagResource) and at kms_key_policy (PutKeyPolicy): LimitExceededException;"),
+        "{text}"
+    );
+    assert!(text.contains("done: TagResource"), "{text}");
+    // The wave after the failed one (rotation) did not run.
+    assert!(
+        !fake.writes().contains(&"EnableKeyRotation"),
+        "{:?}",
+        fake.writes()
+    );
+    // A rerun converges.
+    apply_now(&fake, &desired);
+    assert!(!plan_now(&fake, &desired).has_changes());
 }

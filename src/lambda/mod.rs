@@ -513,6 +513,9 @@ impl reconcile::Ui for Quiet {
 }
 
 #[cfg(test)]
+mod handler_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
