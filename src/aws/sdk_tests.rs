@@ -1,0 +1,447 @@
+
+//! The real SDK clients against `aws-smithy-mocks`: AWS errors moto
+//! cannot produce are mapped to their codes (and so to their hints), the
+//! retry configuration bounds throttling, and requests carry what they
+//! must (never the policy-lockout bypass).
+
+use std::time::Duration;
+
+use aws_sdk_kms::operation::create_key::{CreateKeyError, CreateKeyOutput};
+use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyOutput;
+use aws_sdk_kms::types::KeyMetadata;
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+
+use super::*;
+use crate::error::Error;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+const NONE: [&Rule; 0] = [];
+
+fn management(trail_rules: &[&Rule]) -> SdkManagement {
+    SdkManagement {
+        sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, NONE),
+        org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, NONE),
+        trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, trail_rules),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .build(),
+        ),
+        account: mock_client!(aws_sdk_account, RuleMode::Sequential, NONE),
+    }
+}
+
+#[test]
+fn enabled_regions_are_asked_for_by_status_on_every_page() {
+    use aws_sdk_account::operation::list_regions::ListRegionsOutput;
+    use aws_sdk_account::types::{Region as OptRegion, RegionOptStatus};
+    let region = |name: &str, status: RegionOptStatus| {
+        OptRegion::builder()
+            .region_name(name)
+            .region_opt_status(status)
+            .build()
+    };
+    let asks_enabled = |r: &aws_sdk_account::operation::list_regions::ListRegionsInput| {
+        r.region_opt_status_contains()
+            == [RegionOptStatus::Enabled, RegionOptStatus::EnabledByDefault]
+    };
+    let first = mock!(aws_sdk_account::Client::list_regions)
+        .match_requests(move |r| asks_enabled(r) && r.next_token().is_none())
+        .then_output(move || {
+            ListRegionsOutput::builder()
+                .regions(region("us-east-1", RegionOptStatus::EnabledByDefault))
+                .regions(region("af-south-1", RegionOptStatus::Enabled))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_account::Client::list_regions)
+        .match_requests(move |r| asks_enabled(r) && r.next_token() == Some("page-2"))
+        .then_output(move || {
+            ListRegionsOutput::builder()
+                .regions(region("eu-west-1", RegionOptStatus::EnabledByDefault))
+                // Never answered with this filter; not called if it were.
+                .regions(region("me-south-1", RegionOptStatus::Disabled))
+                .build()
+        });
+    let management = SdkManagement {
+        account: mock_client!(aws_sdk_account, RuleMode::Sequential, [&first, &second]),
+        ..management(&[])
+    };
+    let regions = block_on(management.enabled_regions()).unwrap();
+    assert_eq!(regions, ["us-east-1", "af-south-1", "eu-west-1"]);
+}
+
+#[test]
+fn another_regions_trails_are_asked_for_without_shadow_copies() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    let with_shadows = mock!(aws_sdk_cloudtrail::Client::describe_trails)
+        .match_requests(|r| r.include_shadow_trails() == Some(true))
+        .then_output(|| DescribeTrailsOutput::builder().build());
+    let homed_only = mock!(aws_sdk_cloudtrail::Client::describe_trails)
+        .match_requests(|r| r.include_shadow_trails() == Some(false))
+        .then_output(|| DescribeTrailsOutput::builder().build());
+    let management = SdkManagement {
+        trail: mock_client!(
+            aws_sdk_cloudtrail,
+            RuleMode::MatchAny,
+            [&with_shadows, &homed_only]
+        ),
+        ..management(&[])
+    };
+    block_on(management.describe_trails()).unwrap();
+    block_on(management.describe_trails_in("eu-west-1")).unwrap();
+    assert_eq!(with_shadows.num_calls(), 1, "the home Region's view");
+    assert_eq!(homed_only.num_calls(), 1, "each Region's own trails");
+}
+
+#[test]
+fn an_event_data_store_is_read_with_its_key() {
+    use aws_sdk_cloudtrail::operation::get_event_data_store::GetEventDataStoreOutput;
+    use aws_sdk_cloudtrail::types::EventDataStoreStatus;
+    let arn = "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/eds-1";
+    let rule = mock!(aws_sdk_cloudtrail::Client::get_event_data_store)
+        .match_requests(move |r| r.event_data_store() == Some(arn))
+        .then_output(move || {
+            GetEventDataStoreOutput::builder()
+                .event_data_store_arn(arn)
+                .name("audit-lake")
+                .status(EventDataStoreStatus::Enabled)
+                .kms_key_id("arn:aws:kms:us-east-1:111111111111:key/k-1")
+                .build()
+        });
+    let store = block_on(management(&[&rule]).get_event_data_store(arn)).unwrap();
+    assert_eq!(
+        store,
+        EventDataStore {
+            arn: arn.to_owned(),
+            name: "audit-lake".to_owned(),
+            status: "ENABLED".to_owned(),
+            kms_key_id: Some("arn:aws:kms:us-east-1:111111111111:key/k-1".to_owned()),
+        }
+    );
+}
+
+fn key_store(rules: &[&Rule]) -> SdkKeyStore {
+    SdkKeyStore {
+        kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, rules, |c| kms_config(
+            c.retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
+        )),
+    }
+}
+
+/// An AWS JSON-protocol error response as it comes over the wire, so
+/// the SDK's own deserializer reads the error code.
+fn json_error(code: &'static str, message: &'static str) -> impl Fn() -> HttpResponse {
+    move || {
+        HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(format!(r#"{{"__type":"{code}","message":"{message}"}}"#)),
+        )
+    }
+}
+
+#[test]
+fn cloudtrail_errors_moto_cannot_produce_are_mapped_with_their_hints() {
+    let cases = [
+        (
+            "InsufficientEncryptionPolicyException",
+            "the key policy does not let CloudTrail use the key",
+        ),
+        (
+            "KmsKeyNotFoundException",
+            "the key must be in the trail's home Region and be named by its full key ARN",
+        ),
+        ("KmsKeyDisabledException", "the key is disabled"),
+        (
+            "NotOrganizationMasterAccountException",
+            "only be changed from the management account",
+        ),
+        (
+            "OrganizationNotInAllFeaturesModeException",
+            "all features enabled",
+        ),
+    ];
+    for (code, hint) in cases {
+        let rule = mock!(aws_sdk_cloudtrail::Client::update_trail)
+            .then_http_response(json_error(code, "as CloudTrail says it"));
+        let e =
+            block_on(management(&[&rule]).set_trail_key("org-trail", "arn:aws:kms:k")).unwrap_err();
+        assert_eq!((e.operation, e.code.as_str()), ("UpdateTrail", code));
+        assert_eq!(e.message, "as CloudTrail says it");
+        let text = Error::aws("pointing the trail at the key", e).render();
+        assert!(text.contains(hint), "{code}: {text}");
+    }
+}
+
+#[test]
+fn an_unknown_trail_is_trail_not_found() {
+    let rule = mock!(aws_sdk_cloudtrail::Client::get_trail).then_http_response(json_error(
+        "TrailNotFoundException",
+        "Unknown trail: org-trail for the user: 123456789012",
+    ));
+    let e = block_on(management(&[&rule]).get_trail("org-trail")).unwrap_err();
+    assert_eq!(
+        (e.operation, e.code.as_str()),
+        ("GetTrail", "TrailNotFoundException")
+    );
+    assert!(e.message.contains("Unknown trail"));
+}
+
+#[test]
+fn a_denied_assume_role_names_the_role_and_its_trust() {
+    let rule = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
+            AssumeRoleError::generic(
+                aws_sdk_sts::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole")
+                    .build(),
+            )
+        });
+    let management = SdkManagement {
+        sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, [&rule]),
+        ..management(&[])
+    };
+    let connect = SdkConnect {
+        config: SdkConfig::builder().build(),
+        management,
+    };
+    let Err(e) = block_on(
+        connect.security_tooling("arn:aws:iam::111111111111:role/AWSControlTowerExecution"),
+    ) else {
+        panic!("AssumeRole must fail");
+    };
+    assert_eq!(
+        (e.operation, e.code.as_str()),
+        ("AssumeRole", "AccessDenied")
+    );
+    let text = Error::aws("assuming the role", e).render();
+    assert!(
+        text.contains(
+            "check roles.security_tooling (the role name) and that its trust policy allows"
+        ),
+        "{text}"
+    );
+}
+
+fn throttled() -> CreateKeyError {
+    CreateKeyError::generic(
+        aws_sdk_kms::error::ErrorMetadata::builder()
+            .code("ThrottlingException")
+            .message("Rate exceeded")
+            .build(),
+    )
+}
+
+fn created() -> CreateKeyOutput {
+    CreateKeyOutput::builder()
+        .key_metadata(
+            KeyMetadata::builder()
+                .key_id("k-1")
+                .arn("arn:aws:kms:us-east-1:111111111111:key/k-1")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn new_key() -> NewKey {
+    NewKey {
+        description: "d".to_owned(),
+        policy: "{}".to_owned(),
+        tags: BTreeMap::from([("ManagedBy".to_owned(), "trailkey".to_owned())]),
+    }
+}
+
+#[test]
+fn throttling_is_retried_by_the_sdk_and_succeeds() {
+    let rule = mock!(aws_sdk_kms::Client::create_key)
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(created)
+        .build();
+    let key = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap();
+    assert_eq!(key.key_id, "k-1");
+    assert_eq!(rule.num_calls(), 3, "two throttles, then success");
+}
+
+#[test]
+fn throttling_that_outlasts_the_bounded_retries_fails_with_its_hint() {
+    let rule = mock!(aws_sdk_kms::Client::create_key)
+        .sequence()
+        .error(throttled)
+        .repeatedly()
+        .build();
+    let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+    assert_eq!(e.code, "ThrottlingException");
+    assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize, "bounded attempts");
+    assert!(
+        Error::aws("creating the key", e)
+            .render()
+            .contains("wait a minute and run again")
+    );
+}
+
+#[test]
+fn a_kms_quota_is_limit_exceeded_with_its_hint() {
+    let rule = mock!(aws_sdk_kms::Client::create_key).then_http_response(json_error(
+        "LimitExceededException",
+        "The request was rejected because a quota was exceeded.",
+    ));
+    let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+    assert_eq!(e.code, "LimitExceededException");
+    // Not throttling: the SDK's classifier would retry it 5 times.
+    assert_eq!(rule.num_calls(), 1, "a quota is not retried");
+    assert!(
+        Error::aws("creating the key", e)
+            .render()
+            .contains("a KMS quota was reached")
+    );
+}
+
+#[test]
+fn keys_are_created_single_region_symmetric_tagged_and_never_bypass_the_lockout_check() {
+    let rule = mock!(aws_sdk_kms::Client::create_key)
+        .match_requests(|r| {
+            r.key_spec() == Some(&KeySpec::SymmetricDefault)
+                && r.key_usage() == Some(&KeyUsageType::EncryptDecrypt)
+                && r.origin() == Some(&OriginType::AwsKms)
+                && r.multi_region() == Some(false)
+                && r.bypass_policy_lockout_safety_check().is_none()
+                && r.policy() == Some("{}")
+                && r.tags()
+                    .iter()
+                    .any(|t| t.tag_key() == "ManagedBy" && t.tag_value() == "trailkey")
+        })
+        .then_output(created);
+    block_on(key_store(&[&rule]).create_key(&new_key())).unwrap();
+    assert_eq!(rule.num_calls(), 1);
+
+    let rule = mock!(aws_sdk_kms::Client::put_key_policy)
+        .match_requests(|r| {
+            r.bypass_policy_lockout_safety_check().is_none() && r.policy_name() == Some("default")
+        })
+        .then_output(|| PutKeyPolicyOutput::builder().build());
+    block_on(key_store(&[&rule]).put_key_policy("k-1", "{}")).unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[test]
+fn a_malformed_policy_is_reported_with_its_code() {
+    let rule = mock!(aws_sdk_kms::Client::put_key_policy).then_http_response(json_error(
+        "MalformedPolicyDocumentException",
+        "Policy contains a statement with one or more invalid principals.",
+    ));
+    let e = block_on(key_store(&[&rule]).put_key_policy("k-1", "{}")).unwrap_err();
+    assert_eq!(e.code, "MalformedPolicyDocumentException");
+}
+
+#[test]
+fn accounts_are_read_by_state_and_by_status_only_without_it() {
+    use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+    use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
+    let rule = mock!(aws_sdk_organizations::Client::list_accounts).then_output(|| {
+        ListAccountsOutput::builder()
+            .accounts(
+                OrgAccount::builder()
+                    .id("111111111111")
+                    .state(AccountState::Active)
+                    .build(),
+            )
+            .accounts(
+                OrgAccount::builder()
+                    .id("222222222222")
+                    .state(AccountState::PendingClosure)
+                    .status(AccountStatus::Active)
+                    .build(),
+            )
+            .accounts(
+                OrgAccount::builder()
+                    .id("333333333333")
+                    .status(AccountStatus::Suspended)
+                    .build(),
+            )
+            .build()
+    });
+    let management = SdkManagement {
+        org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&rule]),
+        ..management(&[])
+    };
+    let accounts = block_on(management.list_accounts()).unwrap();
+    let states: Vec<&str> = accounts.iter().map(|a| a.state.as_str()).collect();
+    // State wins where both are sent; Status only when State is absent.
+    assert_eq!(states, ["ACTIVE", "PENDING_CLOSURE", "SUSPENDED"]);
+}
+
+#[test]
+fn the_bucket_region_comes_from_head_buckets_header_whatever_the_status() {
+    let answer = |status: u16, region: Option<&'static str>| {
+        move || {
+            let mut response =
+                HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+            if let Some(region) = region {
+                response.headers_mut().insert("x-amz-bucket-region", region);
+            }
+            response
+        }
+    };
+    let region_of = |status: u16, region: Option<&'static str>| {
+        let rule =
+            mock!(aws_sdk_s3::Client::head_bucket).then_http_response(answer(status, region));
+        let management = SdkManagement {
+            s3: mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]),
+            ..management(&[])
+        };
+        block_on(management.bucket_region("org-trail-logs"))
+    };
+    // The bucket owner's, another account's (denied), and another Region's (redirect).
+    assert_eq!(
+        region_of(200, Some("us-east-1")),
+        Ok("us-east-1".to_owned())
+    );
+    assert_eq!(
+        region_of(403, Some("eu-west-1")),
+        Ok("eu-west-1".to_owned())
+    );
+    assert_eq!(
+        region_of(301, Some("ap-south-1")),
+        Ok("ap-south-1".to_owned())
+    );
+    let missing = region_of(404, None).unwrap_err();
+    assert_eq!(
+        (missing.operation, missing.code.as_str()),
+        ("HeadBucket", code::NO_SUCH_BUCKET)
+    );
+    let unknown = region_of(403, None).unwrap_err();
+    assert_eq!(unknown.code, "AccessDenied");
+}
+
+#[test]
+fn an_answer_that_cannot_be_decoded_says_so_with_the_operation() {
+    let rule = mock!(aws_sdk_kms::Client::create_key).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(vec![0xff, 0xfe, 0x00, 0x9f, b'{']),
+        )
+    });
+    let e = block_on(key_store(&[&rule]).create_key(&new_key())).unwrap_err();
+    assert_eq!(e.operation, "CreateKey");
+    assert!(
+        e.message
+            .contains("AWS's answer to CreateKey (HTTP 400) could not be decoded"),
+        "{e:?}"
+    );
+    let text = Error::aws("creating the key", e).render();
+    assert!(text.contains("could not be decoded"), "{text}");
+}
