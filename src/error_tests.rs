@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// The messages users see for the AWS errors trailkey knows, as one

@@ -1,4 +1,3 @@
-
 //! The real SDK clients against `aws-smithy-mocks`: AWS errors moto
 //! cannot produce are mapped to their codes (and so to their hints), the
 //! retry configuration bounds throttling, and requests carry what they
