@@ -214,13 +214,7 @@ pub fn plan_destroy(
         ),
         (None, _) => {}
     }
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        target: Target::of(desired, observed),
-        changes,
-        findings,
-        key: key.map(|k| k.info.clone()),
-    })
+    Ok(Plan::of(desired, observed, changes, findings, key))
 }
 
 /// Destroy's change to the trail: back to SSE-S3 if it names trailkey's key.

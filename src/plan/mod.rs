@@ -237,6 +237,24 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The plan of `changes` and `findings` for `desired` and `observed`,
+    /// on the key `key` (none yet: the key apply creates).
+    fn of(
+        desired: &Desired,
+        observed: &Observed,
+        changes: Vec<Change>,
+        findings: Vec<Finding>,
+        key: Option<&ObservedKey>,
+    ) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            target: Target::of(desired, observed),
+            changes,
+            findings,
+            key: key.map(|k| k.info.clone()),
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }
@@ -301,13 +319,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     {
         findings.extend(log_archive_findings(desired, observed, false)?);
     }
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        target: Target::of(desired, observed),
-        changes,
-        findings,
-        key: key.map(|k| k.info.clone()),
-    })
+    Ok(Plan::of(desired, observed, changes, findings, key))
 }
 
 #[cfg(test)]
