@@ -19,7 +19,7 @@
 //! reads the tags of up to 8 keys at a time, so in an account with many
 //! keys it adds rounds.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use futures_util::future::OptionFuture;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -345,12 +345,7 @@ async fn trails_in_enabled_regions<M: Management>(mgmt: &M) -> Result<Vec<Trail>
         .buffered(READS_AT_ONCE)
         .try_collect()
         .await?;
-    let mut seen = HashSet::new();
-    Ok(lists
-        .into_iter()
-        .flatten()
-        .filter(|t| seen.insert(t.arn.clone()))
-        .collect())
+    Ok(lists.into_iter().flatten().collect())
 }
 
 /// The CloudTrail Lake event data stores of the client's Region, with
