@@ -17,53 +17,18 @@
 use std::time::Duration;
 
 use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
-use crate::error::{Error, Handling};
-use crate::escape::escape;
+use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Plan, Step};
+use crate::retry::{
+    Backoff, DEFAULT_POLICY_RETRY, DEFAULT_PROPAGATION_RETRY, Retrying, Schedules, Written,
+};
 
-/// How long to keep retrying KMS's `MalformedPolicyDocumentException`
-/// (a principal in the policy that IAM does not know yet: eventual
-/// consistency after an account or role was just created), by default.
-pub const DEFAULT_POLICY_RETRY: Duration = Duration::from_secs(120);
-
-/// How long to wait, by default, for AWS to show this run's own writes (a
-/// new key, alias or policy) to the calls that follow them. KMS is
-/// eventually consistent: "KMS eventual consistency" in the AWS KMS
-/// Developer Guide.
-pub const DEFAULT_PROPAGATION_RETRY: Duration = Duration::from_secs(120);
-
-/// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Where a wait is in its [`Backoff`] schedule.
-#[derive(Debug)]
-pub struct Turns {
-    schedule: Backoff,
-    attempts: usize,
-    attempt: usize,
-    wait: Duration,
-}
-
-impl Turns {
-    /// Waits before the next attempt if the schedule (its attempts and its
-    /// deadline) allows one, after telling `announce` the attempt number,
-    /// the attempts at most and the wait; `false` when the schedule is spent.
-    pub async fn wait(&mut self, announce: impl FnOnce(usize, usize, Duration)) -> bool {
-        let deadline_allows = self.schedule.deadline.is_none_or(|d| {
-            tokio::time::Instant::now()
-                .checked_add(self.wait)
-                .is_some_and(|end| end <= d)
-        });
-        if self.attempt >= self.attempts || !deadline_allows {
-            return false;
-        }
-        self.attempt += 1;
-        announce(self.attempt, self.attempts, self.wait);
-        tokio::time::sleep(self.wait).await;
-        self.wait = Backoff::after(self.wait);
-        true
-    }
+/// What apply tells while it runs: each step before it starts, and each
+/// wait before it starts. Steps of a wave run concurrently, hence `&self`.
+pub trait Progress {
+    fn step(&self, address: Address, step: &Step);
+    fn retrying(&self, retrying: &Retrying);
 }
 
 /// Days before a key this run created, and lost to a concurrent run, is deleted.
@@ -85,21 +50,21 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    pub fn policy(&self) -> Backoff {
-        Backoff {
-            total: self.policy_retry,
-            first: self.retry_backoff,
-            deadline: None,
-        }
-    }
-
-    /// The waits for this run's own writes to propagate: all of them, in
-    /// apply and in the check after it, share `propagation_deadline`.
-    pub fn propagation(&self) -> Backoff {
-        Backoff {
-            total: self.propagation_retry,
-            first: self.retry_backoff,
-            deadline: self.propagation_deadline,
+    /// The schedules of the run's waits: the policy's for each key-policy
+    /// write; the propagation's shared by every other wait, in apply and in
+    /// the check after it, until `propagation_deadline`.
+    pub fn schedules(&self) -> Schedules {
+        Schedules {
+            policy: Backoff {
+                total: self.policy_retry,
+                first: self.retry_backoff,
+                deadline: None,
+            },
+            propagation: Backoff {
+                total: self.propagation_retry,
+                first: self.retry_backoff,
+                deadline: self.propagation_deadline,
+            },
         }
     }
 }
@@ -111,101 +76,6 @@ impl Default for ApplyOptions {
             propagation_retry: DEFAULT_PROPAGATION_RETRY,
             propagation_deadline: None,
             retry_backoff: Duration::from_secs(1),
-        }
-    }
-}
-
-/// A bounded retry with exponential backoff: waits `first`, then twice as
-/// long each time up to [`MAX_BACKOFF`], as long as the next wait still ends
-/// within `total` of the first attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub total: Duration,
-    pub first: Duration,
-    /// No wait may end after this: a budget shared by every retry of a run.
-    pub deadline: Option<tokio::time::Instant>,
-}
-
-impl Backoff {
-    /// How many attempts the schedule allows at most: the first, and one
-    /// after each wait.
-    /// Computed, not counted wait by wait: the doubling waits below
-    /// [`MAX_BACKOFF`] are at most a few dozen, and the rest fit in the time
-    /// left divided by [`MAX_BACKOFF`], whatever `total` is.
-    pub fn attempts(&self) -> usize {
-        let (mut spent, mut wait, mut attempts) = (Duration::ZERO, self.first, 1usize);
-        if wait.is_zero() {
-            return attempts;
-        }
-        while wait < MAX_BACKOFF && spent.saturating_add(wait) <= self.total {
-            spent += wait;
-            wait = Self::after(wait);
-            attempts += 1;
-        }
-        if wait >= MAX_BACKOFF {
-            let left = self.total.saturating_sub(spent).as_nanos() / MAX_BACKOFF.as_nanos();
-            attempts = attempts.saturating_add(usize::try_from(left).unwrap_or(usize::MAX));
-        }
-        attempts
-    }
-
-    /// The schedule from its first attempt on.
-    pub fn turns(&self) -> Turns {
-        Turns {
-            schedule: *self,
-            attempts: self.attempts(),
-            attempt: 1,
-            wait: self.first,
-        }
-    }
-
-    /// The wait after `wait`: twice as long, at most [`MAX_BACKOFF`].
-    pub fn after(wait: Duration) -> Duration {
-        (wait * 2).min(MAX_BACKOFF)
-    }
-
-    /// Calls `call` until it succeeds, fails with an error `transient` does
-    /// not recognise, or the schedule is spent. For a transient error,
-    /// `transient` says what is awaited, for the line on stderr.
-    pub async fn retry<T, F, Fut>(
-        &self,
-        transient: impl Fn(&AwsError) -> Option<&'static str>,
-        mut call: F,
-    ) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AwsError>>,
-    {
-        let started = tokio::time::Instant::now();
-        let mut turns = self.turns();
-        loop {
-            let e = match call().await {
-                Err(e) => e,
-                ok => return ok,
-            };
-            let Some(what) = transient(&e) else {
-                return Err(e);
-            };
-            let waited = turns
-                .wait(|attempt, attempts, wait| {
-                    // The code is AWS's text: escaped, on stderr and in `-v` logs.
-                    let code = escape(&e.code);
-                    tracing::info!(operation = e.operation, code = %code, wait = ?wait, attempt, "retrying");
-                    crate::output::err(&format!(
-                        "  {what} ({} returned {code}); retrying in {wait:.0?} ({attempt}/{attempts})\n",
-                        e.operation
-                    ));
-                })
-                .await;
-            if !waited {
-                let mut e = e;
-                e.message = format!(
-                    "{} (still rejected after retrying for {:.0?})",
-                    e.message,
-                    started.elapsed()
-                );
-                return Err(e);
-            }
         }
     }
 }
@@ -232,7 +102,8 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
 /// key is done, given the key's ARN. It runs concurrently with the last wave
 /// when that wave only updates the trail (whose result is `UpdateTrail`'s
 /// answer), after the last wave otherwise. Its output is returned only if
-/// every step succeeded. `progress` is told about each step before it runs.
+/// every step succeeded. `progress` is told about each step and each wait
+/// before it starts.
 ///
 /// A concurrent run can win the race to create the alias. Then this run's
 /// `CreateAlias` fails with `AlreadyExistsException`, and the key this run
@@ -245,7 +116,7 @@ pub async fn apply_then<M, K, T, F, Fut>(
     mgmt: &M,
     keys: &K,
     options: &ApplyOptions,
-    mut progress: impl FnMut(Address, &Step),
+    progress: &impl Progress,
     after: F,
 ) -> Result<(Vec<Done>, T), Error>
 where
@@ -267,13 +138,13 @@ where
         .is_some_and(|w| w.iter().all(|(_, s)| s.is_trail_update()));
     let trail_wave = if trail_last { waves.pop() } else { None };
     for wave in &waves {
-        run.wave(wave, mgmt, keys, options, &mut progress).await?;
+        run.wave(wave, mgmt, keys, options, progress).await?;
     }
     let after = after(run.key.as_ref().map(|k| k.arn.clone()));
     let read = match trail_wave {
         Some(wave) => {
             let (applied, read) =
-                tokio::join!(run.wave(&wave, mgmt, keys, options, &mut progress), after);
+                tokio::join!(run.wave(&wave, mgmt, keys, options, progress), after);
             applied?;
             read
         }
@@ -331,17 +202,16 @@ impl Run<'_> {
         mgmt: &M,
         keys: &K,
         options: &ApplyOptions,
-        progress: &mut impl FnMut(Address, &Step),
+        progress: &impl Progress,
     ) -> Result<(), Error> {
         for (address, step) in wave {
-            progress(*address, step);
+            progress.step(*address, step);
         }
         self.check_before_deletion(wave, mgmt, keys).await?;
         let (key, written) = (self.key.clone(), self.written);
-        let results = futures_util::future::join_all(
-            wave.iter()
-                .map(|(_, step)| run_step(step, mgmt, keys, options, key.as_ref(), written)),
-        )
+        let results = futures_util::future::join_all(wave.iter().map(|(_, step)| {
+            run_step(step, (mgmt, keys), options, key.as_ref(), written, progress)
+        }))
         .await;
         // Record every step that succeeded before acting on any failure.
         let mut race = None;
@@ -608,89 +478,32 @@ async fn alias_race<M: Management, K: KeyStore>(
     )))
 }
 
-/// This run's own writes, which the calls after them may not see yet.
-#[derive(Debug, Clone, Copy, Default)]
-struct Written {
-    /// The key the steps act on is the one this run created.
-    key: bool,
-    /// This run set the key's policy (`CreateKey` or `PutKeyPolicy`).
-    policy: bool,
-    /// This run changed the key's state (`EnableKey` or `CancelKeyDeletion`):
-    /// KMS and CloudTrail may still see the old state for a while ("AWS KMS
-    /// eventual consistency", KMS Developer Guide).
-    state: bool,
-}
-
-/// What a step waits for, by the error table ([`crate::error::handling`]):
-/// an [`Handling::AfterOwnWrite`] error only when this run's own earlier
-/// write can be its cause (the same error without such a write fails at
-/// once), and a [`Handling::Wait`] error on the trail (`ConflictException`:
-/// another change under way) whatever this run wrote. The policy's own
-/// [`Handling::Wait`] (an unknown principal) has its budget: [`malformed_policy`].
-fn propagating(step: &Step, written: Written) -> impl Fn(&AwsError) -> Option<&'static str> {
-    let trail = matches!(step, Step::UpdateTrail { .. });
-    let on_key =
-        !(step.is_trail_update() || matches!(step, Step::CreateKey(_) | Step::DeleteAlias(_)));
-    let updates_trail = step.is_trail_update();
-    move |e: &AwsError| match crate::error::handling(e.operation, &e.code, &e.message)? {
-        Handling::AfterOwnWrite => match e.code.as_str() {
-            code::KMS_KEY_NOT_FOUND if trail && written.key => {
-                Some("waiting for CloudTrail to see the new key")
-            }
-            code::INSUFFICIENT_ENCRYPTION_POLICY if trail && (written.key || written.policy) => {
-                Some("waiting for CloudTrail to see the new key policy")
-            }
-            code::KMS_KEY_DISABLED | code::KMS_EXCEPTION if trail && written.state => {
-                Some("waiting for CloudTrail to see the key enabled")
-            }
-            code::NOT_FOUND if on_key && written.key => {
-                Some("waiting for KMS to make the new key visible")
-            }
-            code::DISABLED | code::KMS_INVALID_STATE if on_key && written.state => {
-                Some("waiting for KMS to show the key's new state")
-            }
-            _ => None,
-        },
-        Handling::Wait if updates_trail => {
-            Some("waiting for another change to the trail to finish")
-        }
-        _ => None,
-    }
-}
-
-/// Runs one step, retried while it fails only because this run's own
-/// earlier writes have not propagated yet ([`propagating`]).
+/// Runs one step, retried while it fails with an error the run waits out
+/// ([`crate::retry::step_error`]: this run's own earlier writes not
+/// propagated yet, a principal IAM does not know yet, another change to the
+/// trail under way).
 async fn run_step<M: Management, K: KeyStore>(
     step: &Step,
-    mgmt: &M,
-    keys: &K,
+    (mgmt, keys): (&M, &K),
     options: &ApplyOptions,
     key: Option<&KeyInfo>,
     written: Written,
+    progress: &impl Progress,
 ) -> Result<Outcome, AwsError> {
     options
-        .propagation()
-        .retry(propagating(step, written), || {
-            call_step(step, mgmt, keys, options, key)
-        })
+        .schedules()
+        .retry(
+            |e| crate::retry::step_error(step, written, e),
+            |r| progress.retrying(r),
+            || call_step(step, mgmt, keys, key),
+        )
         .await
-}
-
-/// `MalformedPolicyDocumentException` retried: a principal in the policy
-/// that IAM does not know yet. Never KMS's lockout safety check
-/// ([`crate::error::is_lockout`], a [`Handling::Hint`]): waiting does not
-/// change the caller's permissions, so it fails at once.
-fn malformed_policy(e: &AwsError) -> Option<&'static str> {
-    let wait = crate::error::handling(e.operation, &e.code, &e.message) == Some(Handling::Wait);
-    (wait && e.code == code::MALFORMED_POLICY)
-        .then_some("the key policy is not accepted yet: IAM may not know a new principal")
 }
 
 async fn call_step<M: Management, K: KeyStore>(
     step: &Step,
     mgmt: &M,
     keys: &K,
-    options: &ApplyOptions,
     key: Option<&KeyInfo>,
 ) -> Result<Outcome, AwsError> {
     let k = || {
@@ -704,11 +517,7 @@ async fn call_step<M: Management, K: KeyStore>(
     };
     match step {
         Step::CreateKey(new) => {
-            let created = options
-                .policy()
-                .retry(malformed_policy, || keys.create_key(new))
-                .await?;
-            return Ok(Outcome::created(created));
+            return Ok(Outcome::created(keys.create_key(new).await?));
         }
         Step::CancelKeyDeletion => keys.cancel_key_deletion(&k()?.key_id).await?,
         Step::EnableKey => keys.enable_key(&k()?.key_id).await?,
@@ -719,13 +528,7 @@ async fn call_step<M: Management, K: KeyStore>(
             keys.delete_alias(alias).await?;
             return Ok(Outcome::on(alias));
         }
-        Step::PutKeyPolicy(doc) => {
-            let id = &k()?.key_id;
-            options
-                .policy()
-                .retry(malformed_policy, || keys.put_key_policy(id, doc))
-                .await?
-        }
+        Step::PutKeyPolicy(doc) => keys.put_key_policy(&k()?.key_id, doc).await?,
         Step::EnableRotation => keys.enable_rotation(&k()?.key_id).await?,
         Step::UpdateTrail {
             trail,

@@ -47,8 +47,20 @@ pub(crate) async fn apply_with<M: Management, K: KeyStore>(
     options: &ApplyOptions,
     progress: impl FnMut(Address, &Step),
 ) -> Result<Vec<Done>, Error> {
-    let (done, ()) = apply_then(plan, mgmt, keys, options, progress, |_| async {}).await?;
+    let progress = Steps(std::cell::RefCell::new(progress));
+    let (done, ()) = apply_then(plan, mgmt, keys, options, &progress, |_| async {}).await?;
     Ok(done)
+}
+
+/// Apply's [`Progress`] as a closure told each step; waits are not told.
+pub(crate) struct Steps<F>(pub(crate) std::cell::RefCell<F>);
+
+impl<F: FnMut(Address, &Step)> Progress for Steps<F> {
+    fn step(&self, address: Address, step: &Step) {
+        (self.0.borrow_mut())(address, step)
+    }
+
+    fn retrying(&self, _: &crate::retry::Retrying) {}
 }
 
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
@@ -1422,7 +1434,7 @@ impl crate::reconcile::Ui for Yes {
     fn planning_again(&mut self, _: &str, _: &Plan) {
         self.planned_again += 1;
     }
-    fn waiting(&mut self, _: &str, _: usize, _: usize) {}
+    fn waiting(&mut self, _: &crate::retry::Retrying) {}
     fn delivery(&mut self, _: std::time::Duration, _: std::time::Duration) {}
 }
 
@@ -1652,7 +1664,7 @@ impl crate::reconcile::Ui for Watch {
     }
     fn step(&mut self, _: usize, _: usize, _: Address, _: &Step) {}
     fn planning_again(&mut self, _: &str, _: &Plan) {}
-    fn waiting(&mut self, _: &str, _: usize, _: usize) {}
+    fn waiting(&mut self, _: &crate::retry::Retrying) {}
     fn delivery(&mut self, waited: std::time::Duration, within: std::time::Duration) {
         self.delivery.push((waited, within));
     }

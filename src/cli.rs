@@ -51,12 +51,12 @@ pub enum Command {
         /// How long to retry KMS's MalformedPolicyDocumentException, which a
         /// principal created moments ago causes until IAM knows it (0: no
         /// retry; at most 3600).
-        #[arg(long, value_name = "SECONDS", default_value_t = crate::apply::DEFAULT_POLICY_RETRY.as_secs(), value_parser = parse_retry_seconds)]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::retry::DEFAULT_POLICY_RETRY.as_secs(), value_parser = parse_retry_seconds)]
         policy_retry_timeout: u64,
         /// How long to wait for AWS to show this run's own new key, alias or
         /// key policy to the calls that follow them (KMS is eventually
         /// consistent; 0: no wait; at most 3600).
-        #[arg(long, value_name = "SECONDS", default_value_t = crate::apply::DEFAULT_PROPAGATION_RETRY.as_secs(), value_parser = parse_retry_seconds)]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::retry::DEFAULT_PROPAGATION_RETRY.as_secs(), value_parser = parse_retry_seconds)]
         propagation_timeout: u64,
         /// After apply, wait until CloudTrail delivers a log file to the
         /// bucket (proof that the trail works with the key): at most

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod render;
+pub mod retry;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -386,8 +387,18 @@ impl reconcile::Ui for Terminal {
         ));
     }
 
-    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
-        output::err(&format!("  waiting for {what} ({attempt}/{attempts})\n"));
+    fn waiting(&mut self, r: &crate::retry::Retrying) {
+        let (why, attempt, attempts) = (r.why.says(), r.attempt, r.attempts);
+        output::err(&match r.error {
+            // The code is AWS's text.
+            Some(e) => format!(
+                "  {why} ({} returned {}); retrying in {:.0?} ({attempt}/{attempts})\n",
+                e.operation,
+                escape::escape(&e.code),
+                r.wait
+            ),
+            None => format!("  {why} ({attempt}/{attempts})\n"),
+        });
     }
 
     fn delivery(&mut self, waited: std::time::Duration, within: std::time::Duration) {

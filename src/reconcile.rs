@@ -12,6 +12,7 @@
 //! user only through [`Ui`]; it returns an [`Outcome`], which the caller
 //! renders (the command line in `lib.rs`).
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::OptionFuture;
@@ -24,6 +25,7 @@ use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Observed, Plan, Step};
 use crate::render::ApplyResult;
+use crate::retry::{Retrying, Why};
 
 /// What to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +76,8 @@ pub trait Ui {
     /// Another run won the race for the alias (`why`); the loop planned
     /// again against its key and will carry out `plan`.
     fn planning_again(&mut self, why: &str, plan: &Plan);
-    /// The loop waits for `what` before attempt `attempt` of at most `attempts`.
-    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize);
+    /// The run is about to wait and try again ([`crate::retry`]).
+    fn waiting(&mut self, retrying: &Retrying);
     /// No log file delivered after the change yet: `waited` of at most
     /// `within` have passed, and the loop reads the trail status again soon.
     fn delivery(&mut self, waited: Duration, within: Duration);
@@ -303,14 +305,12 @@ impl<C: Connect> Reconcile<'_, C> {
         options: &ApplyOptions,
         ui: &mut impl Ui,
     ) -> Result<Observed, Error> {
-        let mut turns = options.propagation().turns();
+        let mut turns = options.schedules().propagation.turns();
         loop {
             let now = observe::refresh(self.connect, self.keys, self.desired, observed).await?;
             if now.alias_target.is_some()
                 || !turns
-                    .wait(|attempt, attempts, _| {
-                        ui.waiting("KMS to show the other run's alias", attempt, attempts)
-                    })
+                    .wait(Why::OtherRunsAlias, None, |r| ui.waiting(r))
                     .await
             {
                 return Ok(now);
@@ -333,7 +333,7 @@ impl<C: Connect> Reconcile<'_, C> {
     ) -> Result<(Vec<Done>, ApplyResult), Error> {
         let (done, mut read) = self.apply(plan, observed, options, ui).await?;
         let created = done.iter().any(|d| d.operation == "CreateKey");
-        let mut turns = options.propagation().turns();
+        let mut turns = options.schedules().propagation.turns();
         loop {
             let (propagating, error) = match read {
                 Ok(after) => {
@@ -349,9 +349,7 @@ impl<C: Connect> Reconcile<'_, C> {
             };
             if !propagating
                 || !turns
-                    .wait(|attempt, attempts, _| {
-                        ui.waiting("AWS to show what apply wrote", attempt, attempts)
-                    })
+                    .wait(Why::WritesVisible, None, |r| ui.waiting(r))
                     .await
             {
                 return Err(error);
@@ -511,26 +509,49 @@ impl<C: Connect> Reconcile<'_, C> {
         options: &ApplyOptions,
         ui: &mut impl Ui,
     ) -> Result<(Vec<Done>, Result<Observed, Error>), Error> {
-        let total = plan.steps().count();
-        let mut index = 0;
-        let progress = |address: Address, step: &Step| {
-            index += 1;
-            tracing::info!(
-                address = address.as_str(),
-                operation = step.operation(),
-                "apply step"
-            );
-            ui.step(index, total, address, step);
+        let progress = Told {
+            ui: RefCell::new(ui),
+            index: Cell::new(0),
+            total: plan.steps().count(),
         };
         let read_trail = !plan.changes(Address::TrailEncryption);
         let (connect, keys, desired) = (self.connect, self.keys, self.desired);
-        let (done, reread) =
-            apply::apply_then(plan, connect.management(), keys, options, progress, |key| {
-                observe::reread(connect, keys, desired, observed, read_trail, key)
-            })
-            .await?;
+        let (done, reread) = apply::apply_then(
+            plan,
+            connect.management(),
+            keys,
+            options,
+            &progress,
+            |key| observe::reread(connect, keys, desired, observed, read_trail, key),
+        )
+        .await?;
         let after = reread.into_observed(observed, apply::updated_trail(&done));
         Ok((done, after))
+    }
+}
+
+/// Apply's [`apply::Progress`], told to the [`Ui`]: the steps numbered in
+/// the order they start.
+struct Told<'u, U: Ui> {
+    ui: RefCell<&'u mut U>,
+    index: Cell<usize>,
+    total: usize,
+}
+
+impl<U: Ui> apply::Progress for Told<'_, U> {
+    fn step(&self, address: Address, step: &Step) {
+        let index = self.index.get() + 1;
+        self.index.set(index);
+        tracing::info!(
+            address = address.as_str(),
+            operation = step.operation(),
+            "apply step"
+        );
+        self.ui.borrow_mut().step(index, self.total, address, step);
+    }
+
+    fn retrying(&self, retrying: &Retrying) {
+        self.ui.borrow_mut().waiting(retrying);
     }
 }
 

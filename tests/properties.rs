@@ -950,7 +950,7 @@ proptest! {
         total_nanos in 0u32..1_000_000_000,
         first_nanos in any::<u64>(),
     ) {
-        let schedule = trailkey::apply::Backoff {
+        let schedule = trailkey::retry::Backoff {
             total: std::time::Duration::new(total, total_nanos),
             first: std::time::Duration::from_nanos(first_nanos),
             deadline: None,
@@ -964,7 +964,7 @@ proptest! {
 
 #[test]
 fn a_retry_schedule_counts_the_waits_that_fit() {
-    let schedule = |total: u64, first_ms: u64| trailkey::apply::Backoff {
+    let schedule = |total: u64, first_ms: u64| trailkey::retry::Backoff {
         total: std::time::Duration::from_secs(total),
         first: std::time::Duration::from_millis(first_ms),
         deadline: None,

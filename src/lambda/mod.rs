@@ -332,8 +332,8 @@ impl<C: Connect> Function<C> {
             Mode::Plan => Command::Plan,
             Mode::Apply => Command::Apply {
                 auto_approve: true,
-                policy_retry: crate::apply::DEFAULT_POLICY_RETRY,
-                propagation_retry: crate::apply::DEFAULT_PROPAGATION_RETRY,
+                policy_retry: crate::retry::DEFAULT_POLICY_RETRY,
+                propagation_retry: crate::retry::DEFAULT_PROPAGATION_RETRY,
                 wait_for_delivery: None,
             },
         };
@@ -505,9 +505,8 @@ impl reconcile::Ui for Quiet {
         tracing::info!(why = %why, "planning again");
     }
 
-    fn waiting(&mut self, what: &str, attempt: usize, attempts: usize) {
-        tracing::info!(what, attempt, attempts, "waiting");
-    }
+    /// The wait itself is logged where it starts ([`crate::retry`]).
+    fn waiting(&mut self, _retrying: &crate::retry::Retrying) {}
 
     fn delivery(&mut self, _waited: std::time::Duration, _within: std::time::Duration) {}
 }
