@@ -2,7 +2,6 @@
 //! converges from any state (a crash between two writes included), and that
 //! AWS errors reach the user with a plain-language hint.
 
-use std::future::Future;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -12,157 +11,13 @@ use crate::aws::Connect;
 use crate::aws::fake::FakeCloud;
 use crate::config::Desired;
 use crate::observe::observe;
-use crate::plan::{Observed, plan};
-
-pub(crate) const REGION: &str = "us-east-1";
-pub(crate) const MANAGEMENT: &str = "333333333333";
-pub(crate) const SECURITY_TOOLING: &str = "111111111111";
-pub(crate) const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail";
-pub(crate) const ALIAS: &str = "alias/cloudtrail-org-key";
-pub(crate) const OTHER_KEY_ARN: &str =
-    "arn:aws:kms:us-east-1:111111111111:key/99999999-9999-4999-8999-999999999999";
-
-pub(crate) const FROM_SCRATCH: [&str; 4] = [
-    "CreateKey",
-    "CreateAlias",
-    "EnableKeyRotation",
-    "UpdateTrail",
-];
-
-/// Runs the plan's steps with the default options, and no verification.
-pub(crate) async fn apply<M: Management, K: KeyStore>(
-    plan: &Plan,
-    mgmt: &M,
-    keys: &K,
-    progress: impl FnMut(Address, &Step),
-) -> Result<Vec<Done>, Error> {
-    apply_with(plan, mgmt, keys, &ApplyOptions::default(), progress).await
-}
-
-/// Runs the plan's steps, and no verification.
-pub(crate) async fn apply_with<M: Management, K: KeyStore>(
-    plan: &Plan,
-    mgmt: &M,
-    keys: &K,
-    options: &ApplyOptions,
-    progress: impl FnMut(Address, &Step),
-) -> Result<Vec<Done>, Error> {
-    let (done, ()) = apply_then(plan, mgmt, keys, options, progress, |_| async {}).await?;
-    Ok(done)
-}
-
-pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
-}
-
-pub(crate) fn desired() -> Desired {
-    let text = format!(
-        r#"
-region = "{REGION}"
-[accounts]
-security_tooling = "{SECURITY_TOOLING}"
-log_archive = "222222222222"
-[trail]
-name = "org-trail"
-"#
-    );
-    crate::config::parse(Path::new("t.toml"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-/// An organization with an unencrypted trail and an empty Security Tooling account.
-pub(crate) fn empty_cloud() -> FakeCloud {
-    FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "org-trail")
-}
-
-pub(crate) async fn observe_and_plan(
-    fake: &FakeCloud,
-    desired: &Desired,
-) -> Result<(Plan, FakeCloud), Error> {
-    let (observed, keys): (Observed, FakeCloud) = observe(fake, desired).await?;
-    Ok((plan(desired, &observed)?, keys))
-}
-
-/// One `trailkey apply --auto-approve`, without the printing: observe, plan, apply.
-pub(crate) async fn run_apply(
-    fake: &FakeCloud,
-    desired: &Desired,
-) -> Result<(Plan, Vec<Done>), Error> {
-    let (planned, keys) = observe_and_plan(fake, desired).await?;
-    let done = apply(&planned, fake.management(), &keys, |_, _| {}).await?;
-    Ok((planned, done))
-}
-
-pub(crate) fn plan_now(fake: &FakeCloud, desired: &Desired) -> Plan {
-    block_on(observe_and_plan(fake, desired))
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-        .0
-}
-
-pub(crate) fn apply_now(fake: &FakeCloud, desired: &Desired) -> (Plan, Vec<Done>) {
-    block_on(run_apply(fake, desired)).unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-pub(crate) fn apply_error(fake: &FakeCloud, desired: &Desired) -> Error {
-    block_on(run_apply(fake, desired)).expect_err("apply fails")
-}
-
-pub(crate) fn step_operations(p: &Plan) -> Vec<&'static str> {
-    p.steps().map(|(_, s)| s.operation()).collect()
-}
-
-pub(crate) fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
-    v.sort_unstable();
-    v
-}
-
-/// The single key in the fake, with its policy as JSON.
-pub(crate) fn only_key(fake: &FakeCloud) -> crate::aws::fake::FakeKey {
-    let s = fake.state.borrow();
-    assert_eq!(s.keys.len(), 1, "keys: {:#?}", s.keys);
-    s.keys[0].clone()
-}
-
-pub(crate) fn trail_kms_key_id(fake: &FakeCloud) -> Option<String> {
-    fake.state.borrow().trails[TRAIL_ARN].kms_key_id.clone()
-}
-
-pub(crate) fn third_party_statement() -> Value {
-    json!({
-        "Sid": "ThirdParty",
-        "Effect": "Allow",
-        "Principal": { "AWS": "arn:aws:iam::444444444444:role/scanner" },
-        "Action": "kms:DescribeKey",
-        "Resource": "*"
-    })
-}
-
-pub(crate) fn statements(policy_text: &str) -> Vec<Value> {
-    let policy: Value = serde_json::from_str(policy_text).expect("a JSON policy");
-    crate::policy::statements(&policy)
-        .into_iter()
-        .cloned()
-        .collect()
-}
-
-/// Changes the stored policy of the only key.
-pub(crate) fn edit_policy(fake: &FakeCloud, edit: impl FnOnce(&mut Vec<Value>)) {
-    let mut s = fake.state.borrow_mut();
-    let key = &mut s.keys[0];
-    let mut policy: Value = serde_json::from_str(&key.policy).unwrap();
-    edit(policy["Statement"].as_array_mut().unwrap());
-    key.policy = serde_json::to_string_pretty(&policy).unwrap();
-}
+use crate::testing::*;
 
 // ---------------------------------------------------------------------------
 // From scratch, then idempotent
 
 #[test]
-pub(crate) fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
+fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the_trail() {
     let fake = empty_cloud();
     let desired = desired();
     let (planned, done) = apply_now(&fake, &desired);
@@ -199,7 +54,7 @@ pub(crate) fn from_scratch_apply_creates_the_key_alias_rotation_then_updates_the
 
 #[test]
 /// The 8 core reads, plus the trail's status and its bucket's Region.
-pub(crate) fn a_second_apply_reads_ten_times_and_writes_nothing() {
+fn a_second_apply_reads_ten_times_and_writes_nothing() {
     let fake = empty_cloud();
     let desired = desired();
     apply_now(&fake, &desired);
@@ -228,7 +83,7 @@ pub(crate) fn a_second_apply_reads_ten_times_and_writes_nothing() {
 }
 
 #[test]
-pub(crate) fn progress_is_told_each_step_before_it_runs_in_plan_order() {
+fn progress_is_told_each_step_before_it_runs_in_plan_order() {
     let fake = empty_cloud();
     let desired = desired();
     let (planned, keys) = block_on(observe_and_plan(&fake, &desired)).unwrap();
@@ -258,99 +113,8 @@ pub(crate) fn progress_is_told_each_step_before_it_runs_in_plan_order() {
 // ---------------------------------------------------------------------------
 // Convergence from drifted states
 
-/// A converged organization whose key policy also has a foreign statement.
-pub(crate) fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeCloud {
-    let fake = empty_cloud();
-    apply_now(&fake, desired);
-    edit_policy(&fake, |s| s.push(third_party_statement()));
-    assert!(
-        !plan_now(&fake, desired).has_changes(),
-        "a foreign statement is no drift"
-    );
-    fake
-}
-
-pub(crate) fn key_disabled(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
-}
-
-pub(crate) fn key_pending_deletion(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("PendingDeletion");
-    // KMS does not report rotation for a key pending deletion.
-    f.fail_next(
-        "GetKeyRotationStatus",
-        "KMSInvalidStateException",
-        "key is pending deletion",
-    );
-}
-
-pub(crate) fn rotation_off(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].rotation = false;
-}
-
-pub(crate) fn policy_kms_default_plus_foreign(f: &FakeCloud) {
-    edit_policy(f, |s| {
-        s.retain(|st| !crate::policy::is_ours(st));
-        s.insert(
-            0,
-            json!({
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": { "AWS": "arn:aws:iam::111111111111:root" },
-                "Action": "kms:*",
-                "Resource": "*"
-            }),
-        );
-    });
-}
-
-pub(crate) fn policy_statement_missing(f: &FakeCloud) {
-    edit_policy(f, |s| {
-        s.retain(|st| st["Sid"] != "TrailkeyCloudTrailEncrypt")
-    });
-}
-
-pub(crate) fn trail_on_another_key(f: &FakeCloud) {
-    let mut s = f.state.borrow_mut();
-    s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(OTHER_KEY_ARN.to_owned());
-}
-
-pub(crate) fn trail_names_the_alias(f: &FakeCloud) {
-    let mut s = f.state.borrow_mut();
-    s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(ALIAS.to_owned());
-}
-
-pub(crate) fn tags_missing(f: &FakeCloud) {
-    f.state.borrow_mut().keys[0].tags.clear();
-}
-
-pub(crate) fn everything_at_once(f: &FakeCloud) {
-    key_pending_deletion(f);
-    rotation_off(f);
-    policy_kms_default_plus_foreign(f);
-    trail_on_another_key(f);
-    tags_missing(f);
-}
-
-pub(crate) type Drift = fn(&FakeCloud);
-
-pub(crate) const DRIFTS: [(&str, Drift); 9] = [
-    ("key disabled", key_disabled),
-    ("key pending deletion", key_pending_deletion),
-    ("rotation off", rotation_off),
-    (
-        "policy is the KMS default plus a foreign statement",
-        policy_kms_default_plus_foreign,
-    ),
-    ("a trailkey statement is missing", policy_statement_missing),
-    ("trail on another key", trail_on_another_key),
-    ("trail names the key by its alias", trail_names_the_alias),
-    ("tags missing", tags_missing),
-    ("everything at once", everything_at_once),
-];
-
 #[test]
-pub(crate) fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
+fn one_apply_converges_from_every_drift_and_keeps_foreign_statements() {
     let desired = desired();
     for (name, drift) in DRIFTS {
         let fake = converged_cloud_with_foreign_statement(&desired);
@@ -384,14 +148,14 @@ pub(crate) fn one_apply_converges_from_every_drift_and_keeps_foreign_statements(
 // A crash between two writes
 
 /// How many writes a from-scratch apply makes.
-pub(crate) fn from_scratch_writes() -> usize {
+fn from_scratch_writes() -> usize {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.writes().len()
 }
 
 /// Crashes after `k` writes, reruns apply, and returns what is wrong, if anything.
-pub(crate) fn crash_then_rerun(k: usize) -> Result<(), String> {
+fn crash_then_rerun(k: usize) -> Result<(), String> {
     let desired = desired();
     let fake = empty_cloud();
     fake.state.borrow_mut().crash_after_writes = Some(k);
@@ -432,7 +196,7 @@ pub(crate) fn crash_then_rerun(k: usize) -> Result<(), String> {
 }
 
 #[test]
-pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_position() {
+fn a_rerun_converges_after_a_crash_at_every_write_position() {
     let n = from_scratch_writes();
     assert_eq!(n, FROM_SCRATCH.len());
     let failures: Vec<String> = (0..n).filter_map(|k| crash_then_rerun(k).err()).collect();
@@ -446,7 +210,7 @@ pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_position() {
 /// Repairing drift on an existing key never creates one, so a crash at any
 /// write of the repair converges on the next run.
 #[test]
-pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
+fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
     let desired = desired();
     for (name, drift) in DRIFTS {
         let repair = {
@@ -485,7 +249,7 @@ pub(crate) fn a_rerun_converges_after_a_crash_at_every_write_of_a_repair() {
 // AWS errors reach the user with a hint
 
 #[test]
-pub(crate) fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
+fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
     let desired = desired();
     let fake = empty_cloud();
     fake.fail_next(
@@ -532,7 +296,7 @@ pub(crate) fn a_trail_rejecting_the_key_policy_says_so_and_what_was_done() {
 }
 
 #[test]
-pub(crate) fn a_failing_first_step_says_nothing_was_changed() {
+fn a_failing_first_step_says_nothing_was_changed() {
     let fake = empty_cloud();
     fake.fail_next("CreateKey", "LimitExceededException", "too many keys");
     let text = apply_error(&fake, &desired()).render();
@@ -542,7 +306,7 @@ pub(crate) fn a_failing_first_step_says_nothing_was_changed() {
 }
 
 #[test]
-pub(crate) fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
+fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_region() {
     // The organization has no trail of that name.
     let fake = FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "another-trail");
     let e = block_on(observe(&fake, &desired()))
@@ -562,7 +326,7 @@ pub(crate) fn an_unknown_trail_is_an_observe_error_pointing_at_trail_name_and_re
 }
 
 #[test]
-pub(crate) fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
+fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
     let fake = empty_cloud();
     fake.fail_next(
         "AssumeRole",
@@ -585,7 +349,7 @@ pub(crate) fn a_denied_assume_role_points_at_the_role_name_and_its_trust() {
 }
 
 #[test]
-pub(crate) fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
+fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
     // An existing key: nothing this run wrote explains the error, so it is
     // not waited for.
     let fake = converged_with_unencrypted_trail();
@@ -609,7 +373,7 @@ pub(crate) fn a_key_cloudtrail_cannot_find_points_at_region_and_arn() {
 }
 
 #[test]
-pub(crate) fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
+fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
     // During apply...
     let fake = empty_cloud();
     fake.fail_next("CreateAlias", "ThrottlingException", "Rate exceeded");
@@ -643,7 +407,7 @@ pub(crate) fn throttling_that_outlasts_the_retries_says_wait_and_run_again() {
 
 /// A key as trailkey creates it: its tags and its policy, which CloudTrail
 /// accepts for the trail.
-pub(crate) fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
+fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
     let policy = crate::policy::render(&crate::policy::PolicyInputs::of(
         desired, MANAGEMENT, TRAIL_ARN,
     ));
@@ -656,7 +420,7 @@ pub(crate) fn tagged_key(desired: &Desired, description: &str) -> crate::aws::Ne
 
 /// Another run creates its key and the alias between this run's observe and
 /// its `CreateAlias`.
-pub(crate) fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
+fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
     block_on(async {
         let (planned, keys) = observe_and_plan(fake, desired).await.unwrap();
         let winner = keys
@@ -672,7 +436,7 @@ pub(crate) fn race_lost_to(fake: &FakeCloud, desired: &Desired) -> Error {
 }
 
 #[test]
-pub(crate) fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() {
+fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own_new_key() {
     let desired = desired();
     let fake = empty_cloud();
     let e = race_lost_to(&fake, &desired);
@@ -711,7 +475,7 @@ pub(crate) fn a_run_that_loses_the_alias_race_schedules_deletion_of_only_its_own
 }
 
 #[test]
-pub(crate) fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
+fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
@@ -750,7 +514,7 @@ pub(crate) fn a_lost_race_never_schedules_deletion_of_a_key_a_trail_uses() {
 }
 
 #[test]
-pub(crate) fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
+fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     let desired = desired();
     let fake = empty_cloud();
     block_on(async {
@@ -777,7 +541,7 @@ pub(crate) fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
     });
 }
 
-pub(crate) fn fast_retry(total_ms: u64) -> ApplyOptions {
+fn fast_retry(total_ms: u64) -> ApplyOptions {
     ApplyOptions {
         policy_retry: std::time::Duration::from_millis(total_ms),
         retry_backoff: std::time::Duration::from_millis(1),
@@ -786,7 +550,7 @@ pub(crate) fn fast_retry(total_ms: u64) -> ApplyOptions {
 }
 
 #[test]
-pub(crate) fn malformed_policy_right_after_a_principal_was_created_is_retried() {
+fn malformed_policy_right_after_a_principal_was_created_is_retried() {
     let desired = desired();
     let fake = empty_cloud();
     for _ in 0..3 {
@@ -814,7 +578,7 @@ pub(crate) fn malformed_policy_right_after_a_principal_was_created_is_retried() 
 }
 
 #[test]
-pub(crate) fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
+fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
     let desired = desired();
     let fake = converged_cloud_with_foreign_statement(&desired);
     policy_statement_missing(&fake);
@@ -853,7 +617,7 @@ pub(crate) fn malformed_policy_that_outlasts_the_retry_time_fails_clearly() {
 }
 
 /// `operation` fails with `code`; the error the user sees carries `hint`.
-pub(crate) fn assert_hint(operation: &'static str, code: &str, hint: &str) {
+fn assert_hint(operation: &'static str, code: &str, hint: &str) {
     let desired = desired();
     let fake = empty_cloud();
     fake.fail_next(operation, code, "as AWS says it");
@@ -865,7 +629,7 @@ pub(crate) fn assert_hint(operation: &'static str, code: &str, hint: &str) {
 }
 
 #[test]
-pub(crate) fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
+fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
     assert_hint(
         "UpdateTrail",
         "KmsKeyDisabledException",
@@ -902,41 +666,7 @@ pub(crate) fn every_aws_error_the_domain_names_gets_a_plain_language_hint() {
 // Rounds of AWS calls: every call of the fake takes 50 ms on a paused clock,
 // so a run's duration tells how many calls were sequential.
 
-pub(crate) const LATENCY: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// (calls, rounds) of `f` run against `fake` with [`LATENCY`] per call.
-pub(crate) fn calls_and_rounds<F: Future>(fake: &FakeCloud, f: F) -> (usize, u128) {
-    fake.clear_calls();
-    fake.state.borrow_mut().latency = Some(LATENCY);
-    let elapsed = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(async {
-            let start = tokio::time::Instant::now();
-            f.await;
-            start.elapsed()
-        });
-    fake.state.borrow_mut().latency = None;
-    (
-        fake.calls().len(),
-        elapsed.as_millis() / LATENCY.as_millis(),
-    )
-}
-
-/// `trailkey <command>` (the product's code path, `run_online`) against the fake.
-pub(crate) async fn run_command(fake: &FakeCloud, desired: &Desired, command: crate::cli::Command) {
-    let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
-        panic!("not a command that talks to AWS");
-    };
-    match crate::run_online(fake, desired, command, view).await {
-        Ok(_) => {}
-        Err(e) => panic!("{}", e.render()),
-    }
-}
-
-pub(crate) fn plan_command() -> crate::cli::Command {
+fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
@@ -944,7 +674,7 @@ pub(crate) fn plan_command() -> crate::cli::Command {
 }
 
 #[test]
-pub(crate) fn a_no_op_plan_is_ten_calls_in_two_rounds() {
+fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -964,35 +694,10 @@ pub(crate) fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     );
 }
 
-/// The config with every option on: log-file validation, key protection
-/// with an admin, and declared readers, in `region` (of `partition`).
-pub(crate) fn desired_with_everything(region: &str, partition: &str) -> Desired {
-    let text = format!(
-        r#"
-region = "{region}"
-[accounts]
-security_tooling = "{SECURITY_TOOLING}"
-log_archive = "222222222222"
-[trail]
-name = "org-trail"
-log_file_validation = true
-[key]
-protect = true
-admins = ["arn:{partition}:iam::{SECURITY_TOOLING}:role/BreakGlass"]
-[readers]
-accounts = ["444455556666"]
-principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
-"#
-    );
-    crate::config::parse(Path::new("t.toml"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
 /// Declared readers, protection and log-file validation change what is
 /// written, not what a no-op plan reads.
 #[test]
-pub(crate) fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds()
-{
+fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
     let desired = desired_with_everything(REGION, "aws");
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1001,7 +706,7 @@ pub(crate) fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_c
 }
 
 #[test]
-pub(crate) fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
+fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let desired = desired();
     let fake = empty_cloud();
     let apply = crate::cli::Command::Apply {
@@ -1028,24 +733,10 @@ pub(crate) fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_roun
 // ---------------------------------------------------------------------------
 // Deleting a key: the check right before ScheduleKeyDeletion
 
-/// A converged fake and the `destroy --delete-key` plan for it, planned
-/// while nothing else uses the key.
-pub(crate) fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
-    apply_now(fake, desired);
-    block_on(async {
-        let (observed, keys) = observe(fake, desired).await.unwrap();
-        let key_id = &observed.key.as_ref().unwrap().info.key_id;
-        let users = crate::observe::key_users(fake, &keys, key_id)
-            .await
-            .unwrap();
-        crate::plan::plan_destroy(desired, &observed, Some((7, &users))).unwrap()
-    })
-}
-
 /// `destroy --delete-key`, planned on a converged fake while nothing else
 /// used the key, then applied, with `meanwhile` done by someone else the
 /// moment destroy deletes the alias: after the plan, before the deletion.
-pub(crate) fn delete_key_with(
+fn delete_key_with(
     meanwhile: impl FnOnce(&mut crate::aws::fake::FakeState) + 'static,
 ) -> (FakeCloud, Result<Vec<Done>, Error>) {
     let desired = desired();
@@ -1057,11 +748,7 @@ pub(crate) fn delete_key_with(
     (fake, result)
 }
 
-pub(crate) fn assert_deletion_refused(
-    fake: &FakeCloud,
-    result: Result<Vec<Done>, Error>,
-    says: &str,
-) {
+fn assert_deletion_refused(fake: &FakeCloud, result: Result<Vec<Done>, Error>, says: &str) {
     let text = result.expect_err("the deletion is refused").render();
     assert!(text.contains("--delete-key refused"), "{text}");
     assert!(text.contains(says), "{text}");
@@ -1073,7 +760,7 @@ pub(crate) fn assert_deletion_refused(
 }
 
 #[test]
-pub(crate) fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
+fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
     // While destroy runs, another team points its trail, homed in another
     // Region, at the key through an alias of its own.
     let other = "arn:aws:cloudtrail:eu-west-1:333333333333:trail/team-x";
@@ -1097,7 +784,7 @@ pub(crate) fn a_trail_that_starts_using_the_key_after_the_plan_stops_the_deletio
 }
 
 #[test]
-pub(crate) fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
+fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
     let (fake, result) = delete_key_with(|s| {
         s.keys[0].tags.remove("trailkey:created");
     });
@@ -1105,7 +792,7 @@ pub(crate) fn a_key_whose_created_mark_is_gone_by_then_is_not_deleted() {
 }
 
 #[test]
-pub(crate) fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
+fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() {
     // Someone points the configured trail back at the key right after
     // destroy moved it to SSE-S3.
     let (fake, result) = delete_key_with(|s| {
@@ -1116,7 +803,7 @@ pub(crate) fn a_trail_left_on_the_key_is_not_exempt_right_before_the_deletion() 
 }
 
 #[test]
-pub(crate) fn with_nothing_changed_the_deletion_goes_ahead() {
+fn with_nothing_changed_the_deletion_goes_ahead() {
     let (fake, result) = delete_key_with(|_| {});
     result.unwrap();
     assert_eq!(
@@ -1127,7 +814,7 @@ pub(crate) fn with_nothing_changed_the_deletion_goes_ahead() {
 }
 
 /// The Regions of an account with one opt-in Region enabled and one not.
-pub(crate) fn four_regions(fake: &FakeCloud) {
+fn four_regions(fake: &FakeCloud) {
     fake.state.borrow_mut().regions = [
         ("us-east-1", "ENABLED_BY_DEFAULT"),
         ("eu-west-1", "ENABLED_BY_DEFAULT"),
@@ -1140,7 +827,7 @@ pub(crate) fn four_regions(fake: &FakeCloud) {
 
 /// A single-Region trail homed in `region`, of another team, whose
 /// `KmsKeyId` is `key`.
-pub(crate) fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, key: &str) -> String {
+fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, key: &str) -> String {
     let arn = format!("arn:aws:cloudtrail:{region}:333333333333:trail/{name}");
     let mut s = fake.state.borrow_mut();
     let mut trail = s.trails[TRAIL_ARN].clone();
@@ -1156,7 +843,7 @@ pub(crate) fn single_region_trail(fake: &FakeCloud, region: &str, name: &str, ke
 
 /// `destroy --delete-key` planned on a converged fake as it stands: the
 /// plan, or why it is refused.
-pub(crate) fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
+fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
     block_on(async {
         let (observed, keys) = observe(fake, desired).await.unwrap();
         let key_id = &observed.key.as_ref().unwrap().info.key_id;
@@ -1166,7 +853,7 @@ pub(crate) fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Pla
 }
 
 #[test]
-pub(crate) fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_the_deletion() {
+fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_the_deletion() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1198,7 +885,7 @@ pub(crate) fn a_single_region_trail_of_another_enabled_region_on_the_key_stops_t
 }
 
 #[test]
-pub(crate) fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
+fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1220,7 +907,7 @@ pub(crate) fn a_trail_only_in_a_disabled_region_is_not_looked_at() {
     );
 }
 
-pub(crate) fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::EventDataStore {
+fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::EventDataStore {
     crate::aws::EventDataStore {
         arn: format!("arn:aws:cloudtrail:{REGION}:333333333333:eventdatastore/{name}-0001"),
         name: name.to_owned(),
@@ -1230,7 +917,7 @@ pub(crate) fn event_data_store(name: &str, key: Option<&str>) -> crate::aws::Eve
 }
 
 #[test]
-pub(crate) fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() {
+fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1265,7 +952,7 @@ pub(crate) fn an_event_data_store_on_the_key_stops_the_deletion_others_do_not() 
 }
 
 #[test]
-pub(crate) fn an_event_data_store_deleted_after_the_listing_is_left_out() {
+fn an_event_data_store_deleted_after_the_listing_is_left_out() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1276,7 +963,7 @@ pub(crate) fn an_event_data_store_deleted_after_the_listing_is_left_out() {
 }
 
 #[test]
-pub(crate) fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rounds_of_reads() {
+fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rounds_of_reads() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -1306,7 +993,7 @@ pub(crate) fn with_no_other_use_in_any_region_the_deletion_goes_ahead_in_two_rou
 }
 
 #[test]
-pub(crate) fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
+fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops_the_deletion() {
     let (fake, result) = delete_key_with(|s| {
         let arn = s.keys[0].info.arn.clone();
         s.event_data_stores = vec![event_data_store("late-lake", Some(&arn))];
@@ -1318,7 +1005,7 @@ pub(crate) fn an_event_data_store_that_starts_using_the_key_after_the_plan_stops
 /// trailkey's own role, `destroy --delete-key` still deletes the key; the
 /// same policy refuses another role of the account.
 #[test]
-pub(crate) fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_not() {
+fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_another_may_not() {
     let text = format!(
         "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\n[trail]\nname = \"org-trail\"\n[key]\nprotect = true\n"
     );
@@ -1351,7 +1038,7 @@ pub(crate) fn under_the_protection_trailkeys_role_may_still_delete_the_key_and_a
 
 /// Between this run's `CreateKey` and its `CreateAlias`, another run creates
 /// its own key (the same kind, policy and tags) and takes the alias.
-pub(crate) fn another_run_takes_the_alias(fake: &FakeCloud) {
+fn another_run_takes_the_alias(fake: &FakeCloud) {
     fake.before("CreateAlias", |s| {
         let mut winner = s.keys[0].clone();
         winner.info.key_id = "99999999-9999-4999-8999-999999999999".to_owned();
@@ -1364,7 +1051,7 @@ pub(crate) fn another_run_takes_the_alias(fake: &FakeCloud) {
 }
 
 #[test]
-pub(crate) fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
+fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     let desired = desired();
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
@@ -1405,31 +1092,10 @@ pub(crate) fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winner
     assert!(!plan_now(&fake, &desired).has_changes());
 }
 
-/// A [`crate::reconcile::Ui`] that answers yes and counts what it was asked and told.
-#[derive(Default)]
-pub(crate) struct Yes {
-    confirmed: usize,
-    planned_again: usize,
-}
-
-impl crate::reconcile::Ui for Yes {
-    fn about_to_apply(&mut self, _: &Plan) {}
-    fn confirm(&mut self, _: &Plan) -> Result<(), Error> {
-        self.confirmed += 1;
-        Ok(())
-    }
-    fn step(&mut self, _: usize, _: usize, _: Address, _: &Step) {}
-    fn planning_again(&mut self, _: &str, _: &Plan) {
-        self.planned_again += 1;
-    }
-    fn waiting(&mut self, _: &str, _: usize, _: usize) {}
-    fn delivery(&mut self, _: std::time::Duration, _: std::time::Duration) {}
-}
-
 /// Someone confirmed one plan: after a lost race, the loop stops rather than
 /// apply a second plan nobody saw.
 #[test]
-pub(crate) fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
+fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
     let desired = desired();
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
@@ -1464,25 +1130,11 @@ pub(crate) fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan
 // ---------------------------------------------------------------------------
 // Eventual consistency: this run's own writes, not visible at once
 
-/// A converged fake whose trail someone set back to SSE-S3.
-pub(crate) fn converged_with_unencrypted_trail() -> FakeCloud {
-    let fake = empty_cloud();
-    apply_now(&fake, &desired());
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
-    fake.clear_calls();
-    fake
-}
-
 /// `trailkey apply --auto-approve --propagation-timeout <seconds>` through
 /// the product's own code path on a paused clock (waits cost no wall
 /// time), then a plan once every window has passed; returns the apply's
 /// result, the plan, and the time the apply waited.
-pub(crate) fn apply_paused(
+fn apply_paused(
     fake: &FakeCloud,
     seconds: u64,
 ) -> (Result<crate::Status, Error>, Plan, std::time::Duration) {
@@ -1512,12 +1164,8 @@ pub(crate) fn apply_paused(
         })
 }
 
-pub(crate) fn count(fake: &FakeCloud, operation: &str) -> usize {
-    fake.calls().iter().filter(|c| **c == operation).count()
-}
-
 #[test]
-pub(crate) fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_one_run() {
+fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_converges_in_one_run() {
     let fake = empty_cloud();
     fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(2));
     let (applied, after, waited) = apply_paused(&fake, 120);
@@ -1539,7 +1187,7 @@ pub(crate) fn a_first_apply_waits_for_kms_to_show_its_new_key_and_alias_and_conv
 }
 
 #[test]
-pub(crate) fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
+fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for() {
     let fake = empty_cloud();
     fake.fail_next(
         "UpdateTrail",
@@ -1562,7 +1210,7 @@ pub(crate) fn cloudtrail_not_yet_seeing_the_new_key_or_its_policy_is_waited_for(
 }
 
 #[test]
-pub(crate) fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
+fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
     for (operation, error) in [
         ("UpdateTrail", "InsufficientEncryptionPolicyException"),
         ("UpdateTrail", "KmsKeyNotFoundException"),
@@ -1589,7 +1237,7 @@ pub(crate) fn without_a_write_of_this_run_the_same_errors_fail_at_once() {
 
 /// From now on, CloudTrail answers every `UpdateTrail` that it cannot find
 /// the key.
-pub(crate) fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
+fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
     for _ in 0..50 {
         fake.fail_next(
             "UpdateTrail",
@@ -1600,7 +1248,7 @@ pub(crate) fn cloudtrail_never_finds_the_key(fake: &FakeCloud) {
 }
 
 #[test]
-pub(crate) fn a_wait_is_bounded_and_then_fails_with_the_error() {
+fn a_wait_is_bounded_and_then_fails_with_the_error() {
     let fake = empty_cloud();
     cloudtrail_never_finds_the_key(&fake);
     let (applied, _, waited) = apply_paused(&fake, 10);
@@ -1619,7 +1267,7 @@ pub(crate) fn a_wait_is_bounded_and_then_fails_with_the_error() {
 }
 
 #[test]
-pub(crate) fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
+fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
     let schedule = |total: u64| Backoff {
         total: std::time::Duration::from_secs(total),
         first: std::time::Duration::from_secs(1),
@@ -1640,7 +1288,7 @@ pub(crate) fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
 
 /// A [`crate::reconcile::Ui`] that records when it was told of the wait.
 #[derive(Default)]
-pub(crate) struct Watch {
+struct Watch {
     /// `(waited, within)` of each [`crate::reconcile::Ui::delivery`].
     delivery: Vec<(std::time::Duration, std::time::Duration)>,
 }
@@ -1659,7 +1307,7 @@ impl crate::reconcile::Ui for Watch {
 }
 
 /// What an `apply --auto-approve [--wait-for-delivery=<wait>]` did.
-pub(crate) struct Waited {
+struct Waited {
     outcome: Result<crate::reconcile::Outcome, Error>,
     /// Tokio's clock when each `GetTrailStatus` was called, from the start of the run.
     status_reads: Vec<std::time::Duration>,
@@ -1670,7 +1318,7 @@ pub(crate) struct Waited {
 
 /// `apply --auto-approve` with `wait` through the reconcile loop on a
 /// paused clock, every `GetTrailStatus` timed.
-pub(crate) fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited {
+fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited {
     let desired = desired();
     fake.clear_calls();
     fake.state.borrow_mut().status_clock = None;
@@ -1711,9 +1359,9 @@ pub(crate) fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>)
         })
 }
 
-pub(crate) const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(crate) fn delivered(w: &Waited) -> &crate::delivery::Delivery {
+fn delivered(w: &Waited) -> &crate::delivery::Delivery {
     match &w.outcome {
         Ok(crate::reconcile::Outcome::Applied { result, .. }) => {
             result.delivery.as_deref().expect("a delivery")
@@ -1724,7 +1372,7 @@ pub(crate) fn delivered(w: &Waited) -> &crate::delivery::Delivery {
 }
 
 /// The error a wait that proved no delivery ends the run with.
-pub(crate) fn wait_error(w: &Waited) -> String {
+fn wait_error(w: &Waited) -> String {
     delivered(w)
         .failure()
         .unwrap_or_else(|| panic!("no error: {:?}", w.outcome))
@@ -1733,13 +1381,13 @@ pub(crate) fn wait_error(w: &Waited) -> String {
 
 /// The times between the `GetTrailStatus` calls of the wait (the last
 /// `polls` calls).
-pub(crate) fn gaps(w: &Waited, polls: usize) -> Vec<u64> {
+fn gaps(w: &Waited, polls: usize) -> Vec<u64> {
     let reads = &w.status_reads[w.status_reads.len() - polls..];
     reads.windows(2).map(|p| (p[1] - p[0]).as_secs()).collect()
 }
 
 #[test]
-pub(crate) fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
+fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change() {
     // Without the flag: the first apply's reads, no wait.
     let fake = converged_with_unencrypted_trail();
     let plain = apply_waiting(&fake, None);
@@ -1789,7 +1437,7 @@ pub(crate) fn a_healthy_trail_is_proven_by_the_first_delivery_after_the_change()
 }
 
 #[test]
-pub(crate) fn a_delivery_before_the_change_is_no_proof() {
+fn a_delivery_before_the_change_is_no_proof() {
     let fake = converged_with_unencrypted_trail();
     let an_hour_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1813,7 +1461,7 @@ pub(crate) fn a_delivery_before_the_change_is_no_proof() {
 }
 
 /// What `GetTrailStatus` answers for the configured trail from now on.
-pub(crate) fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
+fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus) {
     fake.state
         .borrow_mut()
         .trail_status
@@ -1821,7 +1469,7 @@ pub(crate) fn trail_status_now(fake: &FakeCloud, status: crate::aws::TrailStatus
 }
 
 #[test]
-pub(crate) fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
+fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy_hint() {
     let fake = converged_with_unencrypted_trail();
     fake.state.borrow_mut().delivery_error_after = Some((20 * SECOND, "AccessDenied".to_owned()));
     let w = apply_waiting(&fake, Some(15 * 60 * SECOND));
@@ -1848,7 +1496,7 @@ pub(crate) fn a_delivery_error_that_appears_fails_with_the_bucket_and_key_policy
 }
 
 #[test]
-pub(crate) fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
+fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
     let fake = converged_with_unencrypted_trail();
     trail_status_now(
         &fake,
@@ -1879,7 +1527,7 @@ pub(crate) fn a_delivery_error_from_before_the_run_does_not_fail_the_wait() {
 }
 
 #[test]
-pub(crate) fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
+fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_hint() {
     let fake = converged_with_unencrypted_trail();
     trail_status_now(
         &fake,
@@ -1904,7 +1552,7 @@ pub(crate) fn a_trail_that_is_not_logging_fails_at_once_with_the_start_logging_h
 }
 
 #[test]
-pub(crate) fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
+fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
     let fake = converged_with_unencrypted_trail();
     let w = apply_waiting(&fake, Some(95 * SECOND));
     let text = wait_error(&w);
@@ -1929,7 +1577,7 @@ pub(crate) fn no_delivery_within_the_wait_fails_once_the_deadline_has_passed() {
 }
 
 #[test]
-pub(crate) fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
+fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.state.borrow_mut().delivery_after = Some(20 * SECOND);
@@ -1947,7 +1595,7 @@ pub(crate) fn a_no_op_apply_waits_for_a_delivery_after_the_start_of_the_run() {
 }
 
 #[test]
-pub(crate) fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
+fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
     let desired = desired();
     let fake = converged_with_unencrypted_trail();
     fake.state.borrow_mut().delivery_after = Some(30 * SECOND);
@@ -1972,7 +1620,7 @@ pub(crate) fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds(
 }
 
 #[test]
-pub(crate) fn every_wait_of_a_run_shares_one_budget() {
+fn every_wait_of_a_run_shares_one_budget() {
     // The new key stays hidden for 6 s, then CloudTrail keeps refusing it:
     // the waits for the alias and those for the trail add up to at most the
     // 10 s the run has, not 10 s each.
@@ -1990,7 +1638,7 @@ pub(crate) fn every_wait_of_a_run_shares_one_budget() {
     );
 }
 
-pub(crate) fn desired_with_log_archive_role() -> Desired {
+fn desired_with_log_archive_role() -> Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -2007,7 +1655,7 @@ name = "org-trail"
         .unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
-pub(crate) fn auto_apply() -> crate::reconcile::Command {
+fn auto_apply() -> crate::reconcile::Command {
     crate::reconcile::Command::Apply {
         auto_approve: true,
         policy_retry: std::time::Duration::ZERO,
@@ -2016,7 +1664,7 @@ pub(crate) fn auto_apply() -> crate::reconcile::Command {
     }
 }
 
-pub(crate) fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
+fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
     serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "DenyWrongKMSKey", "Effect": "Deny", "Principal": "*",
          "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*"),
@@ -2025,7 +1673,7 @@ pub(crate) fn deny_wrong_key(bucket: &str, key_arn: &str) -> String {
     .to_string()
 }
 
-pub(crate) fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
+fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
     let name = fake
         .state
         .borrow()
@@ -2038,7 +1686,7 @@ pub(crate) fn set_log_bucket(fake: &FakeCloud, bucket: crate::aws::LogBucket) {
     fake.state.borrow_mut().log_buckets.insert(name, bucket);
 }
 
-pub(crate) fn trail_bucket(fake: &FakeCloud) -> String {
+fn trail_bucket(fake: &FakeCloud) -> String {
     fake.state
         .borrow()
         .trails
@@ -2050,7 +1698,7 @@ pub(crate) fn trail_bucket(fake: &FakeCloud) -> String {
 }
 
 #[test]
-pub(crate) fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
+fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write() {
     let desired = desired_with_log_archive_role();
     let fake = empty_cloud();
     let other = "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000";
@@ -2095,7 +1743,7 @@ pub(crate) fn a_bucket_policy_denying_the_key_refuses_the_apply_before_any_write
 }
 
 #[test]
-pub(crate) fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
+fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
     let desired = desired_with_log_archive_role();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -2164,8 +1812,7 @@ pub(crate) fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_
 }
 
 #[test]
-pub(crate) fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_nothing_more()
- {
+fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_no_op_reads_nothing_more() {
     let desired = desired();
     let fake = empty_cloud();
     let (planned, _) = block_on(observe_and_plan(&fake, &desired)).unwrap();
@@ -2209,7 +1856,7 @@ pub(crate) fn without_the_role_a_trail_change_notes_the_unchecked_bucket_and_a_n
 /// KMS's lockout safety check is not a delay: it fails at once, at
 /// CreateKey and at PutKeyPolicy, with a hint on the caller's permissions.
 #[test]
-pub(crate) fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
+fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
     const LOCKOUT: &str =
         "The new key policy will not allow you to update the key policy in the future.";
     let desired = desired();
@@ -2254,7 +1901,7 @@ pub(crate) fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() 
 /// `UpdateTrail`'s `ConflictException` (another change under way) is
 /// waited out, bounded by the propagation budget, whatever this run wrote.
 #[test]
-pub(crate) fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
+fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
     let fake = converged_with_unencrypted_trail();
     for _ in 0..2 {
         fake.fail_next(
@@ -2292,7 +1939,7 @@ pub(crate) fn a_conflict_on_the_trail_is_waited_out_and_bounded() {
 /// CloudTrail may still see the old state: the writes that follow are
 /// retried until they see the new one, and the run converges.
 #[test]
-pub(crate) fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates() {
+fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates() {
     for (broken, first) in [
         (key_disabled as fn(&FakeCloud), "EnableKey"),
         (key_pending_deletion, "CancelKeyDeletion"),
@@ -2338,7 +1985,7 @@ pub(crate) fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state
 
 /// The same refusals without a state change of this run fail at once.
 #[test]
-pub(crate) fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
+fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
     let fake = converged_with_unencrypted_trail();
     fake.fail_next("UpdateTrail", "KmsKeyDisabledException", "disabled");
     let (applied, _, waited) = apply_paused(&fake, 120);
@@ -2350,7 +1997,7 @@ pub(crate) fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() 
 /// KMS allows 50 tags per key: a `TagResource` that would pass that with
 /// the tags others put on the key is refused by the plan, before any write.
 #[test]
-pub(crate) fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
+fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_write() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     {
@@ -2382,7 +2029,7 @@ pub(crate) fn tags_that_would_take_the_key_past_fifty_are_refused_before_any_wri
 
 /// A key of another team or service, whose key policy does not let
 /// trailkey's role in (`FakeState::unreadable`); returns its ARN.
-pub(crate) fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
+fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
     let arn = format!("arn:aws:kms:{REGION}:{SECURITY_TOOLING}:key/{id}");
     let mut s = fake.state.borrow_mut();
     s.keys.push(crate::aws::fake::FakeKey {
@@ -2409,7 +2056,7 @@ pub(crate) fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
 /// The search for a key an earlier run made skips keys whose policy shuts
 /// trailkey's role out: a first apply converges beside them.
 #[test]
-pub(crate) fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
+fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000001");
     let (planned, _) = apply_now(&fake, &desired());
@@ -2436,7 +2083,7 @@ pub(crate) fn keys_trailkey_may_not_read_are_skipped_by_the_search() {
 /// When the key the alias names is the unreadable one, the error says its
 /// key policy, not trailkey's IAM policies, shuts trailkey out.
 #[test]
-pub(crate) fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
+fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000002");
     fake.state.borrow_mut().aliases.insert(
@@ -2464,7 +2111,7 @@ pub(crate) fn an_alias_on_a_key_trailkey_may_not_read_blames_the_key_policy() {
 /// the run with the IAM hint, so that a key trailkey made is never missed
 /// (and a second one made) because its role lost a permission.
 #[test]
-pub(crate) fn a_key_read_denied_by_iam_stops_the_search() {
+fn a_key_read_denied_by_iam_stops_the_search() {
     let fake = empty_cloud();
     add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000003");
     fake.state.borrow_mut().unreadable.clear();
@@ -2486,7 +2133,7 @@ pub(crate) fn a_key_read_denied_by_iam_stops_the_search() {
 /// caller's own IAM or VPC endpoint policy) may hide trailkey's own key:
 /// the search stops rather than skip it, and no second key is made.
 #[test]
-pub(crate) fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
+fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_key() {
     for message in [
         "",
         "User: arn:aws:sts::111111111111:assumed-role/AWSControlTowerExecution/trailkey is not authorized to perform: kms:ListResourceTags on resource: k because no VPC endpoint policy allows the kms:ListResourceTags action",
@@ -2508,7 +2155,7 @@ pub(crate) fn a_denial_that_does_not_blame_the_key_policy_never_makes_a_second_k
 /// is the trail's key: it is not skipped (which would make a second key and
 /// move the trail), the run stops and names the key policy.
 #[test]
-pub(crate) fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
+fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     let id = only_key(&fake).info.key_id;
@@ -2534,7 +2181,7 @@ pub(crate) fn the_trails_own_key_shut_out_by_its_policy_stops_the_run() {
 /// A key skipped by the search is named in the plan's warnings when the
 /// plan creates a key: if it was trailkey's own, there would be two.
 #[test]
-pub(crate) fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
+fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
     let fake = empty_cloud();
     let theirs = add_unreadable_key(&fake, "aaaaaaaa-0000-4000-8000-000000000004");
     let planned = plan_now(&fake, &desired());
@@ -2551,7 +2198,7 @@ pub(crate) fn a_plan_that_creates_a_key_beside_unreadable_ones_names_them() {
 /// is waited out after this run's own `EnableKey`, and fails at once
 /// without it.
 #[test]
-pub(crate) fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
+fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     key_disabled(&fake);
@@ -2592,7 +2239,7 @@ pub(crate) fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enabl
 /// key `Disabled` (the state in between) while the `EnableKey` propagates:
 /// the check after apply waits for it rather than report a third value.
 #[test]
-pub(crate) fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
+fn the_check_after_apply_waits_out_the_state_between_cancel_and_enable() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::PendingDeletion;
@@ -2616,7 +2263,7 @@ pub(crate) fn the_check_after_apply_waits_out_the_state_between_cancel_and_enabl
 /// its own changes, then fails with the error finding; with nothing left to
 /// do, it fails the same way.
 #[test]
-pub(crate) fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
+fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -2660,7 +2307,7 @@ pub(crate) fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_d
 /// whole apply (readers, protection and validation included), then a
 /// no-op plan, in the China and GovCloud partitions.
 #[test]
-pub(crate) fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
+fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
     for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
         let desired = desired_with_everything(region, partition);
         let fake = FakeCloud::new(region, MANAGEMENT, SECURITY_TOOLING, "org-trail");
@@ -2693,7 +2340,7 @@ pub(crate) fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
     }
 }
 
-pub(crate) fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
+fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
     waves(p)
         .iter()
         .map(|w| w.iter().map(|(_, s)| s.operation()).collect())
@@ -2701,7 +2348,7 @@ pub(crate) fn wave_operations(p: &Plan) -> Vec<Vec<&'static str>> {
 }
 
 #[test]
-pub(crate) fn a_first_apply_runs_in_three_waves() {
+fn a_first_apply_runs_in_three_waves() {
     let desired = desired();
     let fake = empty_cloud();
     assert_eq!(
@@ -2715,7 +2362,7 @@ pub(crate) fn a_first_apply_runs_in_three_waves() {
 }
 
 #[test]
-pub(crate) fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
+fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
     let desired = desired();
     let fake = converged_cloud_with_foreign_statement(&desired);
     everything_at_once(&fake);
@@ -2741,7 +2388,7 @@ pub(crate) fn waves_keep_the_plan_order_and_run_alone_what_others_depend_on() {
 }
 
 #[test]
-pub(crate) fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
+fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
     let planned = delete_key_plan(&empty_cloud(), &desired());
     assert_eq!(
         wave_operations(&planned),
@@ -2754,7 +2401,7 @@ pub(crate) fn destroy_with_delete_key_runs_each_step_alone_trail_first() {
 }
 
 #[test]
-pub(crate) fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
+fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
     let desired = desired();
     let fake = empty_cloud();
     apply_now(&fake, &desired);
@@ -2775,7 +2422,7 @@ pub(crate) fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() 
 }
 
 #[test]
-pub(crate) fn on_an_existing_key_create_alias_runs_alone() {
+fn on_an_existing_key_create_alias_runs_alone() {
     let desired = desired();
     let fake = converged_cloud_with_foreign_statement(&desired);
     fake.state.borrow_mut().aliases.clear();
@@ -2797,7 +2444,7 @@ pub(crate) fn on_an_existing_key_create_alias_runs_alone() {
 }
 
 #[test]
-pub(crate) fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
+fn every_failure_of_a_wave_is_reported_with_what_succeeded_beside_it() {
     let desired = desired();
     let fake = converged_cloud_with_foreign_statement(&desired);
     tags_missing(&fake);

@@ -28,6 +28,8 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod render;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
