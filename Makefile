@@ -136,8 +136,8 @@ clean:
 BENCH_VENV := .venv-bench
 BENCH_RUNS ?= 10
 BENCH_DELAY_MS ?= 50
-GUARD_TESTS := apply::tests::a_no_op_plan_is_ten_calls_in_two_rounds \
-	apply::tests::a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds \
+GUARD_TESTS := reconcile::tests::rounds::a_no_op_plan_is_ten_calls_in_two_rounds \
+	reconcile::tests::rounds::a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds \
 	lambda::handler_tests::a_warm_lambda_invocation_on_a_converged_setup_is_the_no_op_plans_ten_calls_in_two_rounds
 
 $(BENCH_VENV)/bin/aws: tests/bench/requirements.txt

@@ -574,4 +574,4 @@ async fn trail_step<M: Management>(
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]
-pub(crate) mod tests;
+mod tests;

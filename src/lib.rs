@@ -29,6 +29,8 @@ pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod retry;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};

@@ -628,3 +628,6 @@ fn unchanged(plan: Plan, observed: &Observed) -> Outcome {
         result: ApplyResult::of(observed, Vec::new()),
     }
 }
+
+#[cfg(test)]
+mod tests;

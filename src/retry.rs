@@ -467,4 +467,21 @@ mod tests {
         );
         assert_eq!(Why::PrincipalNotKnownYet.budget(), Budget::Policy);
     }
+
+    #[test]
+    fn the_backoff_doubles_up_to_ten_seconds_within_its_total() {
+        let schedule = |total: u64| Backoff {
+            total: std::time::Duration::from_secs(total),
+            first: std::time::Duration::from_secs(1),
+            deadline: None,
+        };
+        // 1 + 2 + 4 + 8 = 15, then 10 s at a time: 120 s allow 1 + 4 + 10 attempts.
+        assert_eq!(schedule(120).attempts(), 15);
+        assert_eq!(schedule(0).attempts(), 1);
+        assert_eq!(schedule(1).attempts(), 2);
+        assert_eq!(
+            Backoff::after(std::time::Duration::from_secs(8)),
+            std::time::Duration::from_secs(10)
+        );
+    }
 }

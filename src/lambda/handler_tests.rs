@@ -1,11 +1,11 @@
 //! `trailkey lambda` invocations: the function's own code path on the
-//! in-memory fake, with the fixtures of apply's tests.
+//! in-memory fake, with the shared fixtures of [`crate::testing`].
 
 use serde_json::{Value, json};
 
-use crate::apply::tests::*;
 use crate::aws::fake::FakeCloud;
 use crate::config::Desired;
+use crate::testing::*;
 
 // ---------------------------------------------------------------------------
 // `trailkey lambda` invocations: the function's own code path on the fake.

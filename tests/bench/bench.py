@@ -26,7 +26,7 @@ the proxy:
 AWS calls are counted once per job with moto's request recorder (fixture.py
 `recording start|show`), outside the timed runs. Rounds (sequential waits on
 AWS) are measured: (median wall with the proxy - median wall without) / delay.
-The guard tests' round counts (src/apply_tests.rs, a fake AWS on a paused
+The guard tests' round counts (src/reconcile/tests/rounds.rs, a fake AWS on a paused
 clock) are shown beside them when --guard-log has their output.
 
 It prints a Markdown table (also written to --markdown) and, with --json, the

@@ -1,0 +1,90 @@
+//! Rounds of AWS calls: every call of the fake takes 50 ms on a paused
+//! clock, so a run's duration tells how many calls were sequential. The
+//! guard tests of `make bench` are here.
+
+use crate::testing::*;
+
+fn plan_command() -> crate::cli::Command {
+    crate::cli::Command::Plan {
+        detailed_exitcode: true,
+        format: crate::cli::Format::Json,
+    }
+}
+
+#[test]
+fn a_no_op_plan_is_ten_calls_in_two_rounds() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    eprintln!("no-op plan: {calls} calls in {rounds} rounds");
+    // Round 1: identity, organization, trail, trail status, AssumeRole.
+    // Round 2: the alias, the bucket Region, and the trail's key's policy,
+    // rotation and tags.
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+    let mut counts = std::collections::BTreeMap::new();
+    for c in fake.calls() {
+        *counts.entry(c).or_insert(0) += 1;
+    }
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "each API once: {counts:?}"
+    );
+}
+
+/// Declared readers, protection and log-file validation change what is
+/// written, not what a no-op plan reads.
+#[test]
+fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two_rounds() {
+    let desired = desired_with_everything(REGION, "aws");
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
+    let desired = desired();
+    let fake = empty_cloud();
+    let apply = crate::cli::Command::Apply {
+        auto_approve: true,
+        format: crate::cli::Format::Json,
+        policy_retry_timeout: 0,
+        propagation_timeout: 0,
+        wait_for_delivery: None,
+    };
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, apply));
+    eprintln!("first apply: {calls} calls in {rounds} rounds");
+    // Observe: 5 calls, then the alias, the bucket Region, the key list and
+    // the trail's tags (2 rounds). Apply: CreateKey; CreateAlias with
+    // EnableKeyRotation; UpdateTrail (3 rounds). The verification (the
+    // trail status, the alias and the new key's policy, rotation and tags)
+    // runs with UpdateTrail, whose answer is the trail after apply.
+    assert_eq!((calls, rounds), (18, 5), "{:?}", fake.calls());
+    assert_eq!(trail_kms_key_id(&fake), Some(only_key(&fake).info.arn));
+    // And the plan after it is a no-op: 10 calls in 2 rounds, no write.
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let ours = only_key(&fake).info.arn;
+    trail_on_another_key(&fake);
+    let (calls, rounds) = calls_and_rounds(&fake, async {
+        let (planned, _) = observe_and_plan(&fake, &desired).await.unwrap();
+        // The speculative reads of the trail's key failed (it does not
+        // exist) and did not matter: the alias's key is the one planned.
+        assert_eq!(step_operations(&planned), ["UpdateTrail"]);
+        assert_eq!(
+            planned.key.as_ref().map(|k| k.arn.as_str()),
+            Some(ours.as_str())
+        );
+    });
+    // Round 2 reads the trail's key (failing), round 3 the alias's key.
+    assert_eq!((calls, rounds), (13, 3), "{:?}", fake.calls());
+}
