@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::config::{AccountId, Desired};
-use crate::model::{Finding, Level, Observed};
+use crate::model::{Finding, Level, Observed, OnDemand};
 use crate::policy;
 
 /// The KMS actions by which a principal reads what the key encrypted or
@@ -49,7 +49,7 @@ enum Who {
 /// statement lets an account trailkey does not know decrypt or manage, and
 /// they have not been read.
 pub fn needs_accounts(desired: &Desired, observed: &Observed) -> bool {
-    if observed.organization_accounts.is_some() {
+    if observed.organization_accounts.is_read() {
         return false;
     }
     let Some(policy) = current(observed) else {
@@ -75,14 +75,14 @@ pub fn findings(desired: &Desired, observed: &Observed, policy: &Value) -> Vec<F
             Who::Account { account, arn } => {
                 let in_org = observed
                     .organization_accounts
-                    .as_ref()
+                    .read()
                     .is_some_and(|all| all.contains(account));
                 if !known.contains(account) && !in_org {
                     Some(match &observed.organization_accounts {
-                        Some(_) => format!(
+                        OnDemand::Read(_) => format!(
                             "{arn}, of account {account}, outside the organization {organization}"
                         ),
-                        None => format!(
+                        OnDemand::NotRead => format!(
                             "{arn}, of account {account}, which trailkey could not find in the organization {organization}"
                         ),
                     })

@@ -31,7 +31,7 @@ use crate::aws::{
 };
 use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
 use crate::error::Error;
-use crate::plan::{self, FoundBy, Observed, ObservedKey};
+use crate::plan::{self, FoundBy, Observed, ObservedKey, OnDemand};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
 /// too, so `apply` and the verification after it reuse the assumed role.
@@ -72,15 +72,15 @@ pub async fn observe<C: Connect>(
             organization: first.organization,
             trail: first.trail,
             other_trails: first.other_trails,
-            trail_status: Some(first.trail_status),
-            trail_tags,
+            trail_status: first.trail_status,
+            trail_tags: trail_tags.map_or(OnDemand::NotRead, OnDemand::Read),
             bucket_region,
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
             unreadable_keys: found.unreadable_keys,
-            organization_accounts: None,
-            log_bucket: None,
+            organization_accounts: OnDemand::NotRead,
+            log_bucket: OnDemand::NotRead,
         },
         first.keys,
     ))
@@ -206,9 +206,23 @@ fn key_arn(desired: &Desired, id: &str) -> String {
 
 /// The trail's tags, read only when a plan would change the trail (for the
 /// Control Tower guard), so that a no-op plan does not pay for them.
-pub async fn trail_tags<C: Connect>(connect: &C, observed: &mut Observed) -> Result<(), Error> {
-    observed.trail_tags = Some(read_trail_tags(connect.management(), &observed.trail.arn).await?);
-    Ok(())
+pub async fn trail_tags<C: Connect>(
+    connect: &C,
+    observed: &Observed,
+) -> Result<BTreeMap<String, String>, Error> {
+    read_trail_tags(connect.management(), &observed.trail.arn).await
+}
+
+/// The organization's account IDs, read only when a foreign statement of
+/// the key policy names an account trailkey does not know.
+pub async fn organization_accounts<C: Connect>(connect: &C) -> Result<Vec<String>, Error> {
+    let accounts = connect.management().list_accounts().await.map_err(|e| {
+        Error::aws(
+            "listing the organization's accounts, for an account a key policy statement names (organizations:ListAccounts)",
+            e,
+        )
+    })?;
+    Ok(accounts.into_iter().map(|a| a.id).collect())
 }
 
 /// The trail bucket's policy, default encryption and replication, read
@@ -441,7 +455,7 @@ impl Reread {
         let found = self.found?;
         Ok(Observed {
             trail,
-            trail_status: Some(status),
+            trail_status: status,
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,

@@ -23,7 +23,7 @@ use crate::config::{Desired, Principal};
 use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
 use crate::observe;
-use crate::plan::{self, Address, Observed, Plan, Step};
+use crate::plan::{self, Address, Need, Observed, OnDemand, Plan, Planned, Step};
 use crate::render::ApplyResult;
 use crate::retry::{Retrying, Why};
 
@@ -171,6 +171,24 @@ pub async fn run<C: Connect>(
     }
 }
 
+/// Plans from `observed` with `planner` as the loop does, reading what
+/// planning asks for: for tests that observe and plan step by step.
+#[cfg(test)]
+pub(crate) async fn planned<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    observed: Observed,
+    planner: impl Fn(&Observed) -> Result<Planned, Error>,
+) -> Result<(Plan, Observed), Error> {
+    let run = Reconcile {
+        connect,
+        keys,
+        desired,
+    };
+    run.planned(observed, planner).await
+}
+
 /// `--reader-iam`'s principal, checked before any AWS call.
 fn reader_principal(arn: &str, desired: &Desired) -> Result<Principal, Error> {
     Principal::parse(arn, desired.partition()).map_err(|m| {
@@ -183,6 +201,9 @@ fn reader_principal(arn: &str, desired: &Desired) -> Result<Principal, Error> {
         )
     })
 }
+
+/// How many kinds of [`Need`] there are.
+const NEEDS: usize = 3;
 
 /// What `apply --wait-for-delivery` waits for.
 struct Wait<'a> {
@@ -207,56 +228,74 @@ struct Reconcile<'a, C: Connect> {
 }
 
 impl<C: Connect> Reconcile<'_, C> {
-    /// Plans; when the plan would change the trail, reads what only a
-    /// change needs and plans again: the trail's tags for the Control Tower
-    /// guard and, with `roles.log_archive`, the bucket's configuration, at
-    /// the same time (a no-op plan never pays for them). Returns the plan
-    /// and what it was made from. When a foreign statement of the key
-    /// policy opens the key to an account trailkey does not know, the
-    /// organization's accounts are read first, to tell whether it is in the
-    /// organization (a converged policy without such a statement never
-    /// pays for it).
-    async fn plan(&self, mut observed: Observed) -> Result<(Plan, Observed), Error> {
-        if crate::exposure::needs_accounts(self.desired, &observed) {
-            let accounts = self.connect.management().list_accounts().await.map_err(|e| {
-                Error::aws(
-                    "listing the organization's accounts, for an account a key policy statement names (organizations:ListAccounts)",
-                    e,
-                )
-            })?;
-            observed.organization_accounts = Some(accounts.into_iter().map(|a| a.id).collect());
+    /// Plans: observe → plan → read what planning asked for ([`Need`]) →
+    /// plan again, until it has a plan. What only some plans need is read
+    /// only for them: the trail's tags for the Control Tower guard and,
+    /// with `roles.log_archive`, the bucket's configuration, when the trail
+    /// would change; the organization's accounts when a foreign statement
+    /// of the key policy opens the key to an account trailkey does not
+    /// know. A no-op plan never pays for them. Returns the plan and what it
+    /// was made from.
+    async fn plan(&self, observed: Observed) -> Result<(Plan, Observed), Error> {
+        self.planned(observed, |o| plan::plan(self.desired, o))
+            .await
+    }
+
+    /// The loop of [`Reconcile::plan`] for any planner. Each read fills an
+    /// [`OnDemand`] that planning then never asks for again, so it ends
+    /// within one more turn than there are kinds of [`Need`].
+    async fn planned(
+        &self,
+        mut observed: Observed,
+        planner: impl Fn(&Observed) -> Result<Planned, Error>,
+    ) -> Result<(Plan, Observed), Error> {
+        for _ in 0..=NEEDS {
+            match planner(&observed)? {
+                Planned::Ready(plan) => {
+                    log_plan(&plan);
+                    return Ok((*plan, observed));
+                }
+                Planned::Needs(needs) => observed = self.read(observed, &needs).await?,
+            }
         }
-        let mut plan = plan::plan(self.desired, &observed)?;
-        if !plan.changes_trail() {
-            log_plan(&plan);
-            return Ok((plan, observed));
-        }
-        // The bucket matters only when the trail's key changes.
+        Err(Error::check(
+            "planning asked again for what it had read",
+            "this is a bug in trailkey: run again with -v and report it",
+        ))
+    }
+
+    /// Makes the reads planning asked for, at the same time.
+    async fn read(&self, mut observed: Observed, needs: &[Need]) -> Result<Observed, Error> {
+        let asked = |need| needs.contains(&need);
         let role = self
             .desired
             .log_archive_role_arn()
-            .filter(|_| observed.log_bucket.is_none() && plan.changes(Address::TrailEncryption));
-        let need_tags = observed.trail_tags.is_none();
-        if need_tags || role.is_some() {
-            let mut with_tags = observed.clone();
+            .filter(|_| asked(Need::LogBucket));
+        let (accounts, tags, bucket) = {
+            let seen = &observed;
+            let accounts = OptionFuture::from(
+                asked(Need::OrganizationAccounts)
+                    .then(|| observe::organization_accounts(self.connect)),
+            );
             let tags = OptionFuture::from(
-                need_tags.then(|| observe::trail_tags(self.connect, &mut with_tags)),
+                asked(Need::TrailTags).then(|| observe::trail_tags(self.connect, seen)),
             );
             let bucket = OptionFuture::from(
                 role.as_deref()
-                    .map(|role| observe::log_bucket(self.connect, self.desired, &observed, role)),
+                    .map(|role| observe::log_bucket(self.connect, self.desired, seen, role)),
             );
-            let (tags, bucket) = tokio::join!(tags, bucket);
-            tags.transpose()?;
-            let bucket = bucket.transpose()?;
-            observed = Observed {
-                log_bucket: bucket.or(observed.log_bucket),
-                ..with_tags
-            };
-            plan = plan::plan(self.desired, &observed)?;
+            tokio::join!(accounts, tags, bucket)
+        };
+        if let Some(accounts) = accounts.transpose()? {
+            observed.organization_accounts = OnDemand::Read(accounts);
         }
-        log_plan(&plan);
-        Ok((plan, observed))
+        if let Some(tags) = tags.transpose()? {
+            observed.trail_tags = OnDemand::Read(tags);
+        }
+        if let Some(bucket) = bucket.transpose()? {
+            observed.log_bucket = OnDemand::Read(bucket);
+        }
+        Ok(observed)
     }
 
     /// `apply`: plan, confirm, apply and verify; once more after a lost
@@ -337,7 +376,7 @@ impl<C: Connect> Reconcile<'_, C> {
         loop {
             let (propagating, error) = match read {
                 Ok(after) => {
-                    let again = plan::plan(self.desired, &after)?;
+                    let (again, after) = self.plan(after).await?;
                     if !again.has_changes() {
                         return Ok((done, ApplyResult::of(&after, again.findings)));
                     }
@@ -420,10 +459,7 @@ impl<C: Connect> Reconcile<'_, C> {
         ui: &mut impl Ui,
     ) -> Result<Outcome, Error> {
         let trail = observed.trail.arn.clone();
-        let before = observed
-            .trail_status
-            .as_ref()
-            .and_then(|s| s.latest_delivery_error.clone());
+        let before = observed.trail_status.latest_delivery_error.clone();
         let outcome = self.converge(observed, auto_approve, options, ui).await?;
         let (within, plan, done, mut result) = match (wait_for_delivery, outcome) {
             (Some(within), Outcome::Applied { plan, done, result }) => (within, plan, done, result),
@@ -449,32 +485,22 @@ impl<C: Connect> Reconcile<'_, C> {
     /// check that the trail no longer names a key.
     async fn back_out(
         &self,
-        mut observed: Observed,
+        observed: Observed,
         delete_key: Option<i32>,
         dry_run: bool,
         auto_approve: bool,
         ui: &mut impl Ui,
     ) -> Result<Outcome, Error> {
-        if observed.trail.kms_key_id.is_some() && observed.trail_tags.is_none() {
-            observe::trail_tags(self.connect, &mut observed).await?;
-        }
         let users = match (delete_key, &observed.key) {
             (Some(_), Some(k)) => Some(
                 observe::key_users(self.connect.management(), self.keys, &k.info.key_id).await?,
             ),
             _ => None,
         };
-        let mut plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
-        // Back on SSE-S3, the bucket policy must still take CloudTrail's files.
-        if let Some(role) = self.desired.log_archive_role_arn()
-            && plan.changes(Address::TrailEncryption)
-            && observed.log_bucket.is_none()
-        {
-            observed.log_bucket =
-                Some(observe::log_bucket(self.connect, self.desired, &observed, &role).await?);
-            plan = plan::plan_destroy(self.desired, &observed, delete_key.zip(users.as_ref()))?;
-        }
-        log_plan(&plan);
+        let deletion = delete_key.zip(users.as_ref());
+        let (plan, observed) = self
+            .planned(observed, |o| plan::plan_destroy(self.desired, o, deletion))
+            .await?;
         if dry_run || !plan.has_changes() {
             return Ok(Outcome::Planned(plan));
         }

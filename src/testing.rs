@@ -158,7 +158,9 @@ pub(crate) async fn observe_and_plan(
     desired: &Desired,
 ) -> Result<(Plan, FakeCloud), Error> {
     let (observed, keys): (Observed, FakeCloud) = observe(fake, desired).await?;
-    Ok((plan(desired, &observed)?, keys))
+    let planner = |o: &Observed| plan(desired, o);
+    let (plan, _) = crate::reconcile::planned(fake, &keys, desired, observed, planner).await?;
+    Ok((plan, keys))
 }
 
 /// One `trailkey apply --auto-approve`, without the printing: observe, plan, apply.
@@ -209,8 +211,23 @@ pub(crate) fn delete_key_plan(fake: &FakeCloud, desired: &Desired) -> Plan {
         let users = crate::observe::key_users(fake, &keys, key_id)
             .await
             .unwrap();
-        crate::plan::plan_destroy(desired, &observed, Some((7, &users))).unwrap()
+        plan_destroy_now(fake, &keys, desired, observed, Some((7, &users)))
+            .await
+            .unwrap()
     })
+}
+
+/// `destroy`'s plan from `observed`, with the reads planning asks for.
+pub(crate) async fn plan_destroy_now(
+    fake: &FakeCloud,
+    keys: &FakeCloud,
+    desired: &Desired,
+    observed: Observed,
+    deletion: Option<(i32, &crate::plan::KeyUsers)>,
+) -> Result<Plan, Error> {
+    let planner = |o: &Observed| crate::plan::plan_destroy(desired, o, deletion);
+    let (plan, _) = crate::reconcile::planned(fake, keys, desired, observed, planner).await?;
+    Ok(plan)
 }
 
 /// A [`crate::reconcile::Ui`] that answers yes and counts what it was asked and told.

@@ -45,10 +45,11 @@ pub struct Observed {
     /// shadow copies of multi-Region trails included): those that use the
     /// key keep CloudTrail's permission on it.
     pub other_trails: Vec<Trail>,
-    /// `GetTrailStatus` (`None` where not read).
-    pub trail_status: Option<TrailStatus>,
-    /// The trail's tags, read only when the trail would change (`None`: not read).
-    pub trail_tags: Option<BTreeMap<String, String>>,
+    /// `GetTrailStatus`.
+    pub trail_status: TrailStatus,
+    /// The trail's tags: the Control Tower guard needs them when the trail
+    /// would change.
+    pub trail_tags: OnDemand<BTreeMap<String, String>>,
     /// The Region of the trail's S3 bucket, or why it could not be read.
     pub bucket_region: Result<String, String>,
     /// The key `alias/<ct_key_alias>` names, if the alias exists.
@@ -61,10 +62,42 @@ pub struct Observed {
     /// Keys the tag search skipped because their key policy does not let
     /// trailkey's role read them (their ARNs).
     pub unreadable_keys: Vec<String>,
-    /// The organization's account IDs, read only when a foreign statement
-    /// opens the key to an account trailkey does not know (`None`: not read).
-    pub organization_accounts: Option<Vec<String>>,
-    /// The trail bucket as `roles.log_archive` reads it, read only when the
-    /// trail would change and the role is set (`None`: not read).
-    pub log_bucket: Option<LogBucket>,
+    /// The organization's account IDs: needed when a foreign statement
+    /// opens the key to an account trailkey does not know.
+    pub organization_accounts: OnDemand<Vec<String>>,
+    /// The trail bucket as `roles.log_archive` reads it: needed when the
+    /// trail's key would change and the role is set.
+    pub log_bucket: OnDemand<LogBucket>,
+}
+
+/// A fact observe does not read up front, because only some plans depend
+/// on it: planning asks for it when it does (`plan::Need`), the reconcile
+/// loop reads it, and planning starts again.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnDemand<T> {
+    /// No plan has asked for it yet.
+    #[default]
+    NotRead,
+    Read(T),
+}
+
+impl<T> OnDemand<T> {
+    /// The fact, if it was read.
+    pub fn read(&self) -> Option<&T> {
+        match self {
+            OnDemand::NotRead => None,
+            OnDemand::Read(t) => Some(t),
+        }
+    }
+
+    pub fn is_read(&self) -> bool {
+        matches!(self, OnDemand::Read(_))
+    }
+}
+
+/// As JSON: the fact, or `null` when not read.
+impl<T: Serialize> Serialize for OnDemand<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.read().serialize(serializer)
+    }
 }

@@ -185,36 +185,44 @@ pub fn plan_destroy(
     desired: &Desired,
     observed: &Observed,
     delete_key: Option<(i32, &KeyUsers)>,
-) -> Result<Plan, Error> {
+) -> Result<Planned, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
-    check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
+    check_trail(desired, &observed.trail, observed.trail_tags.read())?;
     let key = observed.key.as_ref();
     let backout = trail_backout(desired, observed);
-    let findings = if backout.action == Action::Update {
-        log_archive_findings(desired, observed, true)?
-    } else {
-        Vec::new()
-    };
-    // Only a trail this destroy moves off the key is exempt from the check.
-    let moving_off = (backout.action == Action::Update).then_some(observed.trail.arn.as_str());
-    let mut changes = vec![backout];
-    match (key, delete_key) {
-        (Some(k), Some((days, users))) => {
-            check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
-            changes.extend(key_deletion(desired, observed, k, days));
-        }
-        (Some(k), None) => changes.push(
-            Change::no_op(
-                Address::KmsKey,
-                json!({ "arn": k.info.arn, "state": k.info.state }),
-            )
-            .because(
-                "kept: the logs already written need the key to be read (--delete-key removes it)",
+    let moves = backout.action == Action::Update;
+    let wanted = [
+        (Need::OrganizationAccounts, false),
+        (Need::TrailTags, observed.trail.kms_key_id.is_some()),
+        (Need::LogBucket, moves && desired.log_archive_role.is_some()),
+    ];
+    Planned::unless_needs(observed, wanted, || {
+        let findings = if moves {
+            log_archive_findings(desired, observed, true)?
+        } else {
+            Vec::new()
+        };
+        // Only a trail this destroy moves off the key is exempt from the check.
+        let moving_off = moves.then_some(observed.trail.arn.as_str());
+        let mut changes = vec![backout];
+        match (key, delete_key) {
+            (Some(k), Some((days, users))) => {
+                check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
+                changes.extend(key_deletion(desired, observed, k, days));
+            }
+            (Some(k), None) => changes.push(
+                Change::no_op(
+                    Address::KmsKey,
+                    json!({ "arn": k.info.arn, "state": k.info.state }),
+                )
+                .because(
+                    "kept: the logs already written need the key to be read (--delete-key removes it)",
+                ),
             ),
-        ),
-        (None, _) => {}
-    }
-    Ok(Plan::of(desired, observed, changes, findings, key))
+            (None, _) => {}
+        }
+        Ok(Plan::of(desired, observed, changes, findings, key))
+    })
 }
 
 /// Destroy's change to the trail: back to SSE-S3 if it names trailkey's key.

@@ -8,8 +8,8 @@ use super::*;
 /// or with `back_to_sse_s3` to none): the bucket's policy must not deny
 /// CloudTrail's writes with the new setting (else an [`Error::Check`]), and
 /// for a key, its replication and encryption are reported. Without
-/// `roles.log_archive`, a note that it was not checked; with it but the
-/// bucket not read yet, nothing (the loop reads it and plans again).
+/// `roles.log_archive`, a note that it was not checked. With it, the
+/// bucket was read: planning asks for it first ([`Need::LogBucket`]).
 pub(super) fn log_archive_findings(
     desired: &Desired,
     observed: &Observed,
@@ -25,7 +25,7 @@ pub(super) fn log_archive_findings(
             ),
         }]);
     }
-    let Some(read) = &observed.log_bucket else {
+    let OnDemand::Read(read) = &observed.log_bucket else {
         return Ok(Vec::new());
     };
     let prefix = format!(
@@ -68,9 +68,7 @@ pub(super) fn findings(
             policy_unchanged,
         ));
     }
-    if let Some(status) = &observed.trail_status {
-        out.extend(trail_findings(&observed.trail, status));
-    }
+    out.extend(trail_findings(&observed.trail, &observed.trail_status));
     out.extend(trail_setting_findings(desired, &observed.trail));
     out.extend(observation_findings(desired, observed));
     out

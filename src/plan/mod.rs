@@ -33,7 +33,7 @@ use crate::aws::{
 use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG, MAX_KEY_TAGS};
 use crate::error::Error;
 use crate::log_archive;
-pub use crate::model::{Finding, FoundBy, Level, Observed, ObservedKey};
+pub use crate::model::{Finding, FoundBy, Level, Observed, ObservedKey, OnDemand};
 use crate::policy::{self, PolicyInputs};
 
 /// JSON plan format version.
@@ -287,11 +287,81 @@ impl Plan {
     }
 }
 
-/// Builds the plan. Pure: the same inputs give the same plan.
-pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
+/// A read a plan may depend on that observe does not make up front
+/// ([`OnDemand`]): planning asks for it, the reconcile loop reads it, and
+/// planning starts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The organization's accounts (`organizations:ListAccounts`): a foreign
+    /// statement of the key policy opens the key to an account trailkey does
+    /// not know, and its finding says whether that account is in the
+    /// organization.
+    OrganizationAccounts,
+    /// The trail's tags, for the Control Tower guard: the trail would change.
+    TrailTags,
+    /// The trail bucket as `roles.log_archive` reads it: the trail's key
+    /// would change, and the bucket must take CloudTrail's files after.
+    LogBucket,
+}
+
+impl Need {
+    /// Whether `observed` holds what this read gives.
+    fn is_read(self, observed: &Observed) -> bool {
+        match self {
+            Need::OrganizationAccounts => observed.organization_accounts.is_read(),
+            Need::TrailTags => observed.trail_tags.is_read(),
+            Need::LogBucket => observed.log_bucket.is_read(),
+        }
+    }
+}
+
+/// What planning came to.
+#[derive(Debug)]
+pub enum Planned {
+    Ready(Box<Plan>),
+    /// The plan depends on these reads, none of them made yet.
+    Needs(Vec<Need>),
+}
+
+impl Planned {
+    /// The reads among `wanted` (each with whether the plan depends on it)
+    /// not made yet, or `ready` when there are none.
+    fn unless_needs(
+        observed: &Observed,
+        wanted: [(Need, bool); 3],
+        ready: impl FnOnce() -> Result<Plan, Error>,
+    ) -> Result<Planned, Error> {
+        let needs: Vec<Need> = wanted
+            .into_iter()
+            .filter(|&(need, wanted)| wanted && !need.is_read(observed))
+            .map(|(need, _)| need)
+            .collect();
+        if needs.is_empty() {
+            ready().map(|plan| Planned::Ready(Box::new(plan)))
+        } else {
+            Ok(Planned::Needs(needs))
+        }
+    }
+}
+
+/// Whether `changes` write to the trail, and whether they change its key.
+fn trail_writes(changes: &[Change]) -> (bool, bool) {
+    let writes = changes
+        .iter()
+        .flat_map(|c| &c.steps)
+        .any(Step::is_trail_update);
+    let rekeys = changes
+        .iter()
+        .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp);
+    (writes, rekeys)
+}
+
+/// Builds the plan, or says which reads it depends on first ([`Need`]).
+/// Pure: the same inputs give the same answer.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
     check_readers(desired, &observed.organization.management_account)?;
-    check_trail(desired, &observed.trail, observed.trail_tags.as_ref())?;
+    check_trail(desired, &observed.trail, observed.trail_tags.read())?;
     check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
@@ -309,17 +379,28 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
     let validation = validation_change(desired, &observed.trail, &trail);
     changes.push(trail);
     changes.extend(validation);
-    let policy_unchanged = !changes
-        .iter()
-        .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
-    let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
-    if changes
-        .iter()
-        .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp)
-    {
-        findings.extend(log_archive_findings(desired, observed, false)?);
-    }
-    Ok(Plan::of(desired, observed, changes, findings, key))
+    let (writes_trail, rekeys_trail) = trail_writes(&changes);
+    let wanted = [
+        (
+            Need::OrganizationAccounts,
+            crate::exposure::needs_accounts(desired, observed),
+        ),
+        (Need::TrailTags, writes_trail),
+        (
+            Need::LogBucket,
+            rekeys_trail && desired.log_archive_role.is_some(),
+        ),
+    ];
+    Planned::unless_needs(observed, wanted, || {
+        let policy_unchanged = !changes
+            .iter()
+            .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
+        let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
+        if rekeys_trail {
+            findings.extend(log_archive_findings(desired, observed, false)?);
+        }
+        Ok(Plan::of(desired, observed, changes, findings, key))
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,28 @@ const KEY_ARN: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd
 const OTHER_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:111111111111:key/99999999-9999-4999-8999-999999999999";
 
+/// The plan of `observed`, which holds every read its plan needs: these
+/// tests give the planner what the reconcile loop reads when it asks.
+fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Error> {
+    ready(super::plan(desired, observed))
+}
+
+/// `destroy`'s plan, as [`plan`].
+fn plan_destroy(
+    desired: &Desired,
+    observed: &Observed,
+    delete_key: Option<(i32, &KeyUsers)>,
+) -> Result<Plan, Error> {
+    ready(super::plan_destroy(desired, observed, delete_key))
+}
+
+fn ready(planned: Result<Planned, Error>) -> Result<Plan, Error> {
+    match planned? {
+        Planned::Ready(plan) => Ok(*plan),
+        Planned::Needs(needs) => panic!("planning asked for {needs:?}"),
+    }
+}
+
 const ADDRESSES: [Address; 5] = [
     Address::KmsKey,
     Address::KmsAlias,
@@ -102,19 +124,21 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
             s3_key_prefix: None,
             log_file_validation: true,
         },
-        trail_status: Some(crate::aws::TrailStatus {
+        trail_status: crate::aws::TrailStatus {
             is_logging: true,
             ..Default::default()
-        }),
-        trail_tags: None,
+        },
+        // Read, and none: what the loop reads before it plans a change of
+        // the trail.
+        trail_tags: OnDemand::Read(BTreeMap::new()),
         bucket_region: Ok("us-east-1".to_owned()),
         alias_target: None,
         key: None,
         other_keys: Vec::new(),
         unreadable_keys: Vec::new(),
-        organization_accounts: None,
+        organization_accounts: OnDemand::NotRead,
         other_trails: Vec::new(),
-        log_bucket: None,
+        log_bucket: OnDemand::NotRead,
     }
 }
 
@@ -1715,7 +1739,7 @@ fn a_control_tower_trail_is_refused_by_name_or_tag_unless_allowed() {
     let mut by_name = observed.clone();
     by_name.trail.name = CONTROL_TOWER_TRAIL.to_owned();
     let mut by_tag = observed.clone();
-    by_tag.trail_tags = Some(BTreeMap::from([(
+    by_tag.trail_tags = OnDemand::Read(BTreeMap::from([(
         "aws-control-tower".to_owned(),
         "managed-by-control-tower".to_owned(),
     )]));
@@ -1735,12 +1759,12 @@ fn a_control_tower_trail_is_refused_by_name_or_tag_unless_allowed() {
 #[test]
 fn delivery_errors_and_a_stopped_trail_are_warnings_with_their_meaning() {
     let (desired, mut observed) = converged();
-    observed.trail_status = Some(crate::aws::TrailStatus {
+    observed.trail_status = crate::aws::TrailStatus {
         is_logging: false,
         latest_delivery_error: Some("InsufficientEncryptionPolicyException: KMS".to_owned()),
         latest_digest_delivery_error: Some("AccessDenied".to_owned()),
         ..Default::default()
-    });
+    };
     let planned = plan(&desired, &observed).unwrap();
     let warnings = warnings(&planned);
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
@@ -2545,7 +2569,8 @@ fn an_account_outside_the_organization_is_a_warning_once_the_accounts_are_read()
         crate::exposure::needs_accounts(&d, &o),
         "an account trailkey does not know"
     );
-    o.organization_accounts = Some(vec!["333333333333".to_owned(), "444455556666".to_owned()]);
+    o.organization_accounts =
+        OnDemand::Read(vec!["333333333333".to_owned(), "444455556666".to_owned()]);
     assert!(!crate::exposure::needs_accounts(&d, &o));
     let w = exposure(&d, &o);
     assert_eq!(w.len(), 1, "{w:?}");
@@ -2553,7 +2578,7 @@ fn an_account_outside_the_organization_is_a_warning_once_the_accounts_are_read()
     // An account of the organization, without [readers]: fine.
     let inside = json!({"AWS": "arn:aws:iam::444455556666:role/SIEM"});
     let (d, mut o) = converged_with(grant("Siem", inside, "kms:Decrypt", None));
-    o.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    o.organization_accounts = OnDemand::Read(vec!["444455556666".to_owned()]);
     assert!(exposure(&d, &o).is_empty());
     // What only describes or encrypts is not decrypting or managing.
     let (d, o) = converged_with(grant("Describe", json!("*"), "kms:DescribeKey", None));
@@ -2569,7 +2594,7 @@ fn an_account_outside_the_organization_is_a_warning_once_the_accounts_are_read()
     s.as_object_mut().unwrap().remove("Action");
     s["NotAction"] = json!(["kms:PutKeyPolicy"]);
     let (d, mut o) = converged_with(s);
-    o.organization_accounts = Some(Vec::new());
+    o.organization_accounts = OnDemand::Read(Vec::new());
     assert_eq!(exposure(&d, &o).len(), 1);
 }
 
@@ -2583,7 +2608,7 @@ fn with_readers_declared_an_undeclared_principal_is_a_warning() {
         "kms:Decrypt",
         None,
     ));
-    observed.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    observed.organization_accounts = OnDemand::Read(vec!["444455556666".to_owned()]);
     let w: Vec<String> = plan(&desired, &observed)
         .unwrap()
         .findings
@@ -2603,7 +2628,7 @@ fn with_readers_declared_an_undeclared_principal_is_a_warning() {
         "kms:Decrypt",
         None,
     ));
-    observed.organization_accounts = Some(vec!["444455556666".to_owned()]);
+    observed.organization_accounts = OnDemand::Read(vec!["444455556666".to_owned()]);
     assert!(
         plan(&desired, &observed)
             .unwrap()
@@ -2611,4 +2636,80 @@ fn with_readers_declared_an_undeclared_principal_is_a_warning() {
             .iter()
             .all(|f| !f.message.contains("decrypt with the key or manage it"))
     );
+}
+
+// ---------------------------------------------------------------------------
+// What planning asks to be read first
+
+fn needs(planned: Result<Planned, Error>) -> Vec<Need> {
+    match planned.unwrap() {
+        Planned::Needs(needs) => needs,
+        Planned::Ready(plan) => panic!("planned without asking: {plan:?}"),
+    }
+}
+
+#[test]
+fn a_converged_state_asks_for_no_read() {
+    let (desired, mut observed) = converged();
+    observed.trail_tags = OnDemand::NotRead;
+    assert!(matches!(
+        super::plan(&desired, &observed).unwrap(),
+        Planned::Ready(_)
+    ));
+}
+
+#[test]
+fn a_change_of_the_trail_asks_for_its_tags_and_with_roles_log_archive_its_bucket() {
+    let desired = config(true);
+    let mut observed = observed_without_key(None);
+    observed.trail_tags = OnDemand::NotRead;
+    assert_eq!(needs(super::plan(&desired, &observed)), [Need::TrailTags]);
+    let text = format!(
+        "{}\n[roles]\nlog_archive = \"TrailkeyLogArchiveRead\"\n",
+        config_text(true, None)
+    );
+    let with_role = crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap();
+    assert_eq!(
+        needs(super::plan(&with_role, &observed)),
+        [Need::TrailTags, Need::LogBucket]
+    );
+    // What was read is never asked for again.
+    observed.trail_tags = OnDemand::Read(BTreeMap::new());
+    assert_eq!(needs(super::plan(&with_role, &observed)), [Need::LogBucket]);
+}
+
+#[test]
+fn a_foreign_statement_naming_an_unknown_account_asks_for_the_organizations_accounts() {
+    let outside = json!({"AWS": "arn:aws:iam::666666666666:root"});
+    let (desired, mut observed) = converged_with(grant("Backdoor", outside, "kms:*", None));
+    assert_eq!(
+        needs(super::plan(&desired, &observed)),
+        [Need::OrganizationAccounts]
+    );
+    observed.organization_accounts = OnDemand::Read(vec![MANAGEMENT.to_owned()]);
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(
+        planned
+            .findings
+            .iter()
+            .any(|f| f.message.contains("outside the organization")),
+        "{:?}",
+        planned.findings
+    );
+}
+
+#[test]
+fn destroy_asks_for_the_tags_of_a_trail_on_a_key_and_for_nothing_else_without_a_role() {
+    let (desired, mut observed) = converged();
+    observed.trail_tags = OnDemand::NotRead;
+    assert_eq!(
+        needs(super::plan_destroy(&desired, &observed, None)),
+        [Need::TrailTags]
+    );
+    let mut unencrypted = observed_without_key(None);
+    unencrypted.trail_tags = OnDemand::NotRead;
+    assert!(matches!(
+        super::plan_destroy(&desired, &unencrypted, None).unwrap(),
+        Planned::Ready(_)
+    ));
 }

@@ -51,7 +51,7 @@ fn plan_delete_key(fake: &FakeCloud, desired: &Desired) -> Result<Plan, Error> {
         let (observed, keys) = observe(fake, desired).await.unwrap();
         let key_id = &observed.key.as_ref().unwrap().info.key_id;
         let users = crate::observe::key_users(fake, &keys, key_id).await?;
-        crate::plan::plan_destroy(desired, &observed, Some((7, &users)))
+        plan_destroy_now(fake, &keys, desired, observed, Some((7, &users))).await
     })
 }
 
