@@ -29,7 +29,7 @@ use crate::aws::{
     KeyState, KeyStore, LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code,
     denied_by,
 };
-use crate::config::{ALIAS_TAG, Desired, MANAGED_BY_TAG, TrailRef};
+use crate::config::{ALIAS_TAG, Desired, TrailRef, managed_by_trailkey};
 use crate::error::Error;
 use crate::plan::{self, FoundBy, Observed, ObservedKey, OnDemand};
 
@@ -476,10 +476,6 @@ pub struct FoundKeys {
     pub unreadable_keys: Vec<String>,
 }
 
-pub(crate) fn is_trailkeys(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1)
-}
-
 /// Finds the key trailkey manages.
 ///
 /// The common case is one round: `DescribeKey` of the alias and, at the same
@@ -520,7 +516,7 @@ pub async fn observe_keys<K: KeyStore>(
         None => None,
     };
     let alias_target = aliased.as_ref().map(|k| k.info.clone());
-    if let Some(k) = aliased.as_ref().filter(|k| is_trailkeys(&k.tags)) {
+    if let Some(k) = aliased.as_ref().filter(|k| managed_by_trailkey(&k.tags)) {
         return Ok(FoundKeys {
             alias_target,
             key: Some(k.clone()),
@@ -677,7 +673,7 @@ async fn tagged_keys<K: KeyStore>(
     let mut unreadable = Vec::new();
     for found in seen {
         match found {
-            Seen::Tags(id, t) if is_trailkeys(&t) => tags.push((id, t)),
+            Seen::Tags(id, t) if managed_by_trailkey(&t) => tags.push((id, t)),
             Seen::Tags(..) | Seen::Gone => {}
             Seen::Unreadable(id, e) => {
                 let arn = key_arn(desired, &id);

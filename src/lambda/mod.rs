@@ -454,7 +454,7 @@ async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str)
     let (tags, aliased) = tokio::join!(keys.list_tags(key), keys.describe_key(&alias));
     match (tags, aliased) {
         (Ok(tags), Ok(aliased)) => {
-            crate::observe::is_trailkeys(&tags) || aliased.is_some_and(|k| is(&k.arn))
+            crate::model::tags::managed_by_trailkey(&tags) || aliased.is_some_and(|k| is(&k.arn))
         }
         _ => true,
     }

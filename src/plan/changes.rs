@@ -19,11 +19,6 @@ pub(super) fn new_key_tags(desired: &Desired) -> BTreeMap<String, String> {
     tags
 }
 
-/// Whether trailkey's own `CreateKey` made the key with these tags.
-pub fn created_by_trailkey(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(CREATED_TAG.0).map(String::as_str) == Some(CREATED_TAG.1)
-}
-
 pub(super) fn key_change(desired: &Desired, observed: &Observed, merged: &Value) -> Change {
     match &observed.key {
         None => key_creation(desired, merged),

@@ -89,7 +89,7 @@ fn check_created(key: &KeyInfo, users: &KeyUsers) -> Result<(), Error> {
     if created_by_trailkey(&users.tags) {
         return Ok(());
     }
-    let how = if users.tags.get(MANAGED_BY_TAG.0).map(String::as_str) == Some(MANAGED_BY_TAG.1) {
+    let how = if managed_by_trailkey(&users.tags) {
         format!(
             "trailkey manages it but did not create it: it carries {}={} but not {}={}, so it is a key trailkey adopted (the alias named it first) or one an older trailkey created without that mark",
             MANAGED_BY_TAG.0, MANAGED_BY_TAG.1, CREATED_TAG.0, CREATED_TAG.1

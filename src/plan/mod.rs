@@ -15,7 +15,7 @@ mod destroy;
 mod findings;
 mod key_policy;
 
-pub use changes::*;
+use changes::*;
 pub use checks::*;
 pub use destroy::*;
 use findings::*;
@@ -30,7 +30,10 @@ use crate::aws::{
     CallerIdentity, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyUsage, NewKey,
     Organization, Origin, Trail, TrailStatus,
 };
-use crate::config::{ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG, MAX_KEY_TAGS};
+use crate::config::{
+    ALIAS_TAG, CREATED_TAG, Desired, MANAGED_BY_TAG, MAX_KEY_TAGS, created_by_trailkey,
+    managed_by_trailkey,
+};
 use crate::error::Error;
 use crate::log_archive;
 pub use crate::model::{Finding, FoundBy, Level, Observed, ObservedKey, OnDemand};

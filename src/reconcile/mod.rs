@@ -27,6 +27,10 @@ use crate::plan::{self, Address, Need, Observed, OnDemand, Plan, Planned, Step};
 use crate::render::ApplyResult;
 use crate::retry::{Retrying, Why};
 
+mod converge;
+mod delivery_wait;
+mod destroy;
+
 /// What to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -205,20 +209,6 @@ fn reader_principal(arn: &str, desired: &Desired) -> Result<Principal, Error> {
 /// How many kinds of [`Need`] there are.
 const NEEDS: usize = 3;
 
-/// What `apply --wait-for-delivery` waits for.
-struct Wait<'a> {
-    /// The trail's ARN.
-    trail: &'a str,
-    /// A delivery must be later than this (the process's clock).
-    since: SystemTime,
-    /// What `since` was, for messages.
-    after_what: &'static str,
-    /// The `LatestDeliveryError` the run started with.
-    before: Option<&'a str>,
-    /// How long to wait at most.
-    within: Duration,
-}
-
 /// One reconcile: the clients and the desired state.
 struct Reconcile<'a, C: Connect> {
     connect: &'a C,
@@ -236,7 +226,7 @@ impl<C: Connect> Reconcile<'_, C> {
     /// of the key policy opens the key to an account trailkey does not
     /// know. A no-op plan never pays for them. Returns the plan and what it
     /// was made from.
-    async fn plan(&self, observed: Observed) -> Result<(Plan, Observed), Error> {
+    pub(super) async fn plan(&self, observed: Observed) -> Result<(Plan, Observed), Error> {
         self.planned(observed, |o| plan::plan(self.desired, o))
             .await
     }
@@ -244,7 +234,7 @@ impl<C: Connect> Reconcile<'_, C> {
     /// The loop of [`Reconcile::plan`] for any planner. Each read fills an
     /// [`OnDemand`] that planning then never asks for again, so it ends
     /// within one more turn than there are kinds of [`Need`].
-    async fn planned(
+    pub(super) async fn planned(
         &self,
         mut observed: Observed,
         planner: impl Fn(&Observed) -> Result<Planned, Error>,
@@ -265,7 +255,11 @@ impl<C: Connect> Reconcile<'_, C> {
     }
 
     /// Makes the reads planning asked for, at the same time.
-    async fn read(&self, mut observed: Observed, needs: &[Need]) -> Result<Observed, Error> {
+    pub(super) async fn read(
+        &self,
+        mut observed: Observed,
+        needs: &[Need],
+    ) -> Result<Observed, Error> {
         let asked = |need| needs.contains(&need);
         let role = self
             .desired
@@ -298,237 +292,11 @@ impl<C: Connect> Reconcile<'_, C> {
         Ok(observed)
     }
 
-    /// `apply`: plan, confirm, apply and verify; once more after a lost
-    /// race for the alias, when auto-approved.
-    async fn converge(
-        &self,
-        observed: Observed,
-        auto_approve: bool,
-        options: &ApplyOptions,
-        ui: &mut impl Ui,
-    ) -> Result<Outcome, Error> {
-        let (plan, observed) = self.plan(observed).await?;
-        ui.about_to_apply(&plan);
-        if !plan.has_changes() {
-            return Ok(unchanged(plan, &observed));
-        }
-        if !auto_approve {
-            ui.confirm(&plan)?;
-        }
-        let message = match self.apply_verified(&plan, &observed, options, ui).await {
-            Ok((done, result)) => return Ok(Outcome::Applied { plan, done, result }),
-            // Another run created the key and alias first. Without approval
-            // for a new plan, stop; otherwise continue with its key (the new
-            // plan creates none), once.
-            Err(Error::Conflict { message, .. }) if auto_approve => message,
-            Err(e) => return Err(e),
-        };
-        let observed = self.winners_alias(&observed, options, ui).await?;
-        let (plan, observed) = self.plan(observed).await?;
-        ui.planning_again(&message, &plan);
-        if !plan.has_changes() {
-            return Ok(unchanged(plan, &observed));
-        }
-        let (done, result) = self.apply_verified(&plan, &observed, options, ui).await?;
-        Ok(Outcome::Applied { plan, done, result })
-    }
-
-    /// The state after another run won the alias: read again until the
-    /// alias, which `CreateAlias` just said exists, is visible (a new alias
-    /// may not be at once), within the run's propagation budget. Planning
-    /// without it would pick a key by its tags, maybe another loser's,
-    /// whose deletion that run is about to schedule.
-    async fn winners_alias(
-        &self,
-        observed: &Observed,
-        options: &ApplyOptions,
-        ui: &mut impl Ui,
-    ) -> Result<Observed, Error> {
-        let mut turns = options.schedules().propagation.turns();
-        loop {
-            let now = observe::refresh(self.connect, self.keys, self.desired, observed).await?;
-            if now.alias_target.is_some()
-                || !turns
-                    .wait(Why::OtherRunsAlias, None, |r| ui.waiting(r))
-                    .await
-            {
-                return Ok(now);
-            }
-        }
-    }
-
-    /// Applies `plan`, then checks that a plan made from the state after it
-    /// is empty. AWS may not show this run's writes at once (KMS is
-    /// eventually consistent), so while the only differences left are on
-    /// what apply wrote, or a re-read does not find this run's key yet, it
-    /// reads again, on the same bounded backoff as apply's own retries. Any
-    /// other difference fails at once.
-    async fn apply_verified(
-        &self,
-        plan: &Plan,
-        observed: &Observed,
-        options: &ApplyOptions,
-        ui: &mut impl Ui,
-    ) -> Result<(Vec<Done>, ApplyResult), Error> {
-        let (done, mut read) = self.apply(plan, observed, options, ui).await?;
-        let created = done.iter().any(|d| d.operation == "CreateKey");
-        let mut turns = options.schedules().propagation.turns();
-        loop {
-            let (propagating, error) = match read {
-                Ok(after) => {
-                    let (again, after) = self.plan(after).await?;
-                    if !again.has_changes() {
-                        return Ok((done, ApplyResult::of(&after, again.findings)));
-                    }
-                    (not_visible_yet(plan, &again, &done), not_converged(&again))
-                }
-                // This run's new key, not visible to the re-read yet.
-                Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
-                Err(e) => return Err(e),
-            };
-            if !propagating
-                || !turns
-                    .wait(Why::WritesVisible, None, |r| ui.waiting(r))
-                    .await
-            {
-                return Err(error);
-            }
-            read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
-        }
-    }
-
-    /// Reads `GetTrailStatus` at once, then every [`delivery::POLL`] at
-    /// most, until CloudTrail reports a log file delivered after
-    /// `wait.since` (see [`delivery`] for the clock skew), a new delivery
-    /// error, or a trail that is not logging; or until `wait.within` has
-    /// passed. Each of these ends is a [`Delivery`], part of the apply's
-    /// result; only a `GetTrailStatus` that fails is an error here.
-    async fn wait_for_delivery(
-        &self,
-        wait: &Wait<'_>,
-        ui: &mut impl Ui,
-    ) -> Result<Delivery, Error> {
-        let start = tokio::time::Instant::now();
-        // Within the longest wait the flag takes, so the sum cannot overflow.
-        let deadline = start + wait.within.min(crate::cli::MAX_DELIVERY_WAIT);
-        loop {
-            let status = self
-                .connect
-                .management()
-                .trail_status(wait.trail)
-                .await
-                .map_err(|e| {
-                    Error::aws(
-                        "reading the trail's delivery status (cloudtrail:GetTrailStatus)",
-                        e,
-                    )
-                })?;
-            let now = tokio::time::Instant::now();
-            let waited = now - start;
-            let verdict = match delivery::judge(
-                &status,
-                wait.since,
-                wait.before,
-                wait.trail,
-                wait.after_what,
-            ) {
-                Verdict::Pending if now >= deadline => {
-                    delivery::timed_out(wait.within, &status, wait.after_what)
-                }
-                verdict => verdict,
-            };
-            if let Some(ended) = Delivery::ended(verdict, &status, waited) {
-                tracing::info!(status = ?ended.status, latest_delivery_time = ?ended.latest_delivery_time, "delivery wait ended");
-                return Ok(ended);
-            }
-            ui.delivery(waited, wait.within);
-            tokio::time::sleep(delivery::POLL.min(deadline - now)).await;
-        }
-    }
-
-    /// `apply`: converge, then, with `wait_for_delivery`, wait for
-    /// CloudTrail to deliver a log file with the key (since the change, or
-    /// since `started` when nothing changed).
-    async fn apply_then_prove(
-        &self,
-        observed: Observed,
-        auto_approve: bool,
-        options: &ApplyOptions,
-        wait_for_delivery: Option<Duration>,
-        started: SystemTime,
-        ui: &mut impl Ui,
-    ) -> Result<Outcome, Error> {
-        let trail = observed.trail.arn.clone();
-        let before = observed.trail_status.latest_delivery_error.clone();
-        let outcome = self.converge(observed, auto_approve, options, ui).await?;
-        let (within, plan, done, mut result) = match (wait_for_delivery, outcome) {
-            (Some(within), Outcome::Applied { plan, done, result }) => (within, plan, done, result),
-            (_, outcome) => return Ok(outcome),
-        };
-        let (since, after_what) = if done.is_empty() {
-            (started, "the start of the run")
-        } else {
-            (SystemTime::now(), "the change")
-        };
-        let wait = Wait {
-            trail: &trail,
-            since,
-            after_what,
-            before: before.as_deref(),
-            within,
-        };
-        result.delivery = Some(Box::new(self.wait_for_delivery(&wait, ui).await?));
-        Ok(Outcome::Applied { plan, done, result })
-    }
-
-    /// `destroy`: plan the backout; unless a dry run, confirm, apply it and
-    /// check that the trail no longer names a key.
-    async fn back_out(
-        &self,
-        observed: Observed,
-        delete_key: Option<i32>,
-        dry_run: bool,
-        auto_approve: bool,
-        ui: &mut impl Ui,
-    ) -> Result<Outcome, Error> {
-        let users = match (delete_key, &observed.key) {
-            (Some(_), Some(k)) => Some(
-                observe::key_users(self.connect.management(), self.keys, &k.info.key_id).await?,
-            ),
-            _ => None,
-        };
-        let deletion = delete_key.zip(users.as_ref());
-        let (plan, observed) = self
-            .planned(observed, |o| plan::plan_destroy(self.desired, o, deletion))
-            .await?;
-        if dry_run || !plan.has_changes() {
-            return Ok(Outcome::Planned(plan));
-        }
-        ui.about_to_apply(&plan);
-        if !auto_approve {
-            ui.confirm(&plan)?;
-        }
-        let (done, after) = self
-            .apply(&plan, &observed, &ApplyOptions::default(), ui)
-            .await?;
-        let after = after?;
-        if let Some(key) = &after.trail.kms_key_id
-            && plan.changes(Address::TrailEncryption)
-        {
-            return Err(Error::check(
-                format!("destroy finished, but the trail still names a KMS key: {key}"),
-                "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
-            ));
-        }
-        let result = ApplyResult::of(&after, Vec::new());
-        Ok(Outcome::Applied { plan, done, result })
-    }
-
     /// Applies `plan` and re-reads what it changed: the re-read
     /// (`observe::reread`) starts as soon as the steps on the key are done,
     /// so it runs concurrently with `UpdateTrail` (`apply::apply_then`).
     /// Returns the writes and the state read after them.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         plan: &Plan,
         observed: &Observed,
@@ -591,68 +359,6 @@ fn log_plan(plan: &Plan) {
         findings = plan.findings.len(),
         "planned"
     );
-}
-
-/// Whether every difference `again` (planned after apply) still shows can
-/// be this apply's own writes not visible yet: it is on an address apply
-/// wrote, and AWS shows there what it showed before apply, or nothing yet
-/// (a new or moved alias), or anything for what apply created. A difference
-/// apply did not write, or a third value (someone else's write), is not
-/// waited for.
-fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
-    again
-        .changes
-        .iter()
-        .filter(|c| c.action != plan::Action::NoOp)
-        .all(|c| {
-            let wrote = done.iter().any(|d| d.address == c.address.as_str());
-            let before = applied.changes.iter().find(|p| p.address == c.address);
-            wrote
-                && before.is_some_and(|p| {
-                    p.action == plan::Action::Create
-                        || p.before == c.before
-                        || c.before.is_null()
-                        || between_states(p, c, done)
-                })
-        })
-}
-
-/// Whether `again` shows the key in the state apply's own
-/// `CancelKeyDeletion` left it in before its `EnableKey` (`Disabled`), with
-/// nothing else changed: KMS may show that in-between state while the
-/// `EnableKey` propagates.
-fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -> bool {
-    let cancelled = done.iter().any(|d| d.operation == "CancelKeyDeletion");
-    if !cancelled || again.address != Address::KmsKey {
-        return false;
-    }
-    let disabled = crate::aws::KeyState::Disabled;
-    if again.before.get("state").and_then(|s| s.as_str()) != Some(disabled.as_str()) {
-        return false;
-    }
-    let mut seen = again.before.clone();
-    if let (Some(seen), Some(state)) = (seen.as_object_mut(), applied.before.get("state")) {
-        seen.insert("state".to_owned(), state.clone());
-    }
-    seen == applied.before
-}
-
-/// The verification's error: the plan made after apply is not empty.
-fn not_converged(again: &Plan) -> Error {
-    Error::check_with(
-        "apply finished, but AWS does not show the desired state yet:",
-        crate::render::plan_human(again),
-        "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
-    )
-}
-
-/// An apply whose plan has no change: nothing written, `observed` as it is.
-fn unchanged(plan: Plan, observed: &Observed) -> Outcome {
-    Outcome::Applied {
-        plan,
-        done: Vec::new(),
-        result: ApplyResult::of(observed, Vec::new()),
-    }
 }
 
 #[cfg(test)]

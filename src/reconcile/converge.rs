@@ -1,0 +1,168 @@
+//! `apply`: plan, confirm, apply, then check the result by planning again,
+//! waiting while AWS does not show this run's writes yet; once more against
+//! the other run's key after a lost race for the alias.
+
+use super::*;
+
+impl<C: Connect> Reconcile<'_, C> {
+    /// `apply`: plan, confirm, apply and verify; once more after a lost
+    /// race for the alias, when auto-approved.
+    pub(super) async fn converge(
+        &self,
+        observed: Observed,
+        auto_approve: bool,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<Outcome, Error> {
+        let (plan, observed) = self.plan(observed).await?;
+        ui.about_to_apply(&plan);
+        if !plan.has_changes() {
+            return Ok(unchanged(plan, &observed));
+        }
+        if !auto_approve {
+            ui.confirm(&plan)?;
+        }
+        let message = match self.apply_verified(&plan, &observed, options, ui).await {
+            Ok((done, result)) => return Ok(Outcome::Applied { plan, done, result }),
+            // Another run created the key and alias first. Without approval
+            // for a new plan, stop; otherwise continue with its key (the new
+            // plan creates none), once.
+            Err(Error::Conflict { message, .. }) if auto_approve => message,
+            Err(e) => return Err(e),
+        };
+        let observed = self.winners_alias(&observed, options, ui).await?;
+        let (plan, observed) = self.plan(observed).await?;
+        ui.planning_again(&message, &plan);
+        if !plan.has_changes() {
+            return Ok(unchanged(plan, &observed));
+        }
+        let (done, result) = self.apply_verified(&plan, &observed, options, ui).await?;
+        Ok(Outcome::Applied { plan, done, result })
+    }
+
+    /// The state after another run won the alias: read again until the
+    /// alias, which `CreateAlias` just said exists, is visible (a new alias
+    /// may not be at once), within the run's propagation budget. Planning
+    /// without it would pick a key by its tags, maybe another loser's,
+    /// whose deletion that run is about to schedule.
+    async fn winners_alias(
+        &self,
+        observed: &Observed,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<Observed, Error> {
+        let mut turns = options.schedules().propagation.turns();
+        loop {
+            let now = observe::refresh(self.connect, self.keys, self.desired, observed).await?;
+            if now.alias_target.is_some()
+                || !turns
+                    .wait(Why::OtherRunsAlias, None, |r| ui.waiting(r))
+                    .await
+            {
+                return Ok(now);
+            }
+        }
+    }
+
+    /// Applies `plan`, then checks that a plan made from the state after it
+    /// is empty. AWS may not show this run's writes at once (KMS is
+    /// eventually consistent), so while the only differences left are on
+    /// what apply wrote, or a re-read does not find this run's key yet, it
+    /// reads again, on the same bounded backoff as apply's own retries. Any
+    /// other difference fails at once.
+    async fn apply_verified(
+        &self,
+        plan: &Plan,
+        observed: &Observed,
+        options: &ApplyOptions,
+        ui: &mut impl Ui,
+    ) -> Result<(Vec<Done>, ApplyResult), Error> {
+        let (done, mut read) = self.apply(plan, observed, options, ui).await?;
+        let created = done.iter().any(|d| d.operation == "CreateKey");
+        let mut turns = options.schedules().propagation.turns();
+        loop {
+            let (propagating, error) = match read {
+                Ok(after) => {
+                    let (again, after) = self.plan(after).await?;
+                    if !again.has_changes() {
+                        return Ok((done, ApplyResult::of(&after, again.findings)));
+                    }
+                    (not_visible_yet(plan, &again, &done), not_converged(&again))
+                }
+                // This run's new key, not visible to the re-read yet.
+                Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
+                Err(e) => return Err(e),
+            };
+            if !propagating
+                || !turns
+                    .wait(Why::WritesVisible, None, |r| ui.waiting(r))
+                    .await
+            {
+                return Err(error);
+            }
+            read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
+        }
+    }
+}
+
+/// Whether every difference `again` (planned after apply) still shows can
+/// be this apply's own writes not visible yet: it is on an address apply
+/// wrote, and AWS shows there what it showed before apply, or nothing yet
+/// (a new or moved alias), or anything for what apply created. A difference
+/// apply did not write, or a third value (someone else's write), is not
+/// waited for.
+fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
+    again
+        .changes
+        .iter()
+        .filter(|c| c.action != plan::Action::NoOp)
+        .all(|c| {
+            let wrote = done.iter().any(|d| d.address == c.address.as_str());
+            let before = applied.changes.iter().find(|p| p.address == c.address);
+            wrote
+                && before.is_some_and(|p| {
+                    p.action == plan::Action::Create
+                        || p.before == c.before
+                        || c.before.is_null()
+                        || between_states(p, c, done)
+                })
+        })
+}
+
+/// Whether `again` shows the key in the state apply's own
+/// `CancelKeyDeletion` left it in before its `EnableKey` (`Disabled`), with
+/// nothing else changed: KMS may show that in-between state while the
+/// `EnableKey` propagates.
+fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -> bool {
+    let cancelled = done.iter().any(|d| d.operation == "CancelKeyDeletion");
+    if !cancelled || again.address != Address::KmsKey {
+        return false;
+    }
+    let disabled = crate::aws::KeyState::Disabled;
+    if again.before.get("state").and_then(|s| s.as_str()) != Some(disabled.as_str()) {
+        return false;
+    }
+    let mut seen = again.before.clone();
+    if let (Some(seen), Some(state)) = (seen.as_object_mut(), applied.before.get("state")) {
+        seen.insert("state".to_owned(), state.clone());
+    }
+    seen == applied.before
+}
+
+/// The verification's error: the plan made after apply is not empty.
+fn not_converged(again: &Plan) -> Error {
+    Error::check_with(
+        "apply finished, but AWS does not show the desired state yet:",
+        crate::render::plan_human(again),
+        "another process may have changed the key or trail at the same time: run `trailkey plan` and apply again",
+    )
+}
+
+/// An apply whose plan has no change: nothing written, `observed` as it is.
+fn unchanged(plan: Plan, observed: &Observed) -> Outcome {
+    Outcome::Applied {
+        plan,
+        done: Vec::new(),
+        result: ApplyResult::of(observed, Vec::new()),
+    }
+}

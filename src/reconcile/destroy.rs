@@ -1,0 +1,50 @@
+//! `destroy`: the trail back to SSE-S3 and, with `--delete-key`, the alias
+//! and the key's scheduled deletion, when trailkey created the key and
+//! nothing else uses it.
+
+use super::*;
+
+impl<C: Connect> Reconcile<'_, C> {
+    /// `destroy`: plan the backout; unless a dry run, confirm, apply it and
+    /// check that the trail no longer names a key.
+    pub(super) async fn back_out(
+        &self,
+        observed: Observed,
+        delete_key: Option<i32>,
+        dry_run: bool,
+        auto_approve: bool,
+        ui: &mut impl Ui,
+    ) -> Result<Outcome, Error> {
+        let users = match (delete_key, &observed.key) {
+            (Some(_), Some(k)) => Some(
+                observe::key_users(self.connect.management(), self.keys, &k.info.key_id).await?,
+            ),
+            _ => None,
+        };
+        let deletion = delete_key.zip(users.as_ref());
+        let (plan, observed) = self
+            .planned(observed, |o| plan::plan_destroy(self.desired, o, deletion))
+            .await?;
+        if dry_run || !plan.has_changes() {
+            return Ok(Outcome::Planned(plan));
+        }
+        ui.about_to_apply(&plan);
+        if !auto_approve {
+            ui.confirm(&plan)?;
+        }
+        let (done, after) = self
+            .apply(&plan, &observed, &ApplyOptions::default(), ui)
+            .await?;
+        let after = after?;
+        if let Some(key) = &after.trail.kms_key_id
+            && plan.changes(Address::TrailEncryption)
+        {
+            return Err(Error::check(
+                format!("destroy finished, but the trail still names a KMS key: {key}"),
+                "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
+            ));
+        }
+        let result = ApplyResult::of(&after, Vec::new());
+        Ok(Outcome::Applied { plan, done, result })
+    }
+}
