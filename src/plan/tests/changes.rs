@@ -1,0 +1,254 @@
+//! The change of each address, by named cases that read as examples: from
+//! scratch, converged, a key to repair, an alias renamed, log-file validation.
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// Named cases that read as examples
+
+#[test]
+fn a_converged_state_plans_no_change() {
+    let (desired, observed) = converged();
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    assert_eq!(planned.steps().count(), 0);
+    assert_eq!(planned.summary(), Summary::default());
+}
+
+#[test]
+fn from_scratch_the_steps_are_create_key_alias_rotation_then_trail() {
+    let desired = config(true);
+    let planned = plan(&desired, &observed_without_key(None)).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(
+        ops,
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateTrail"
+        ]
+    );
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 4,
+            change: 1,
+            destroy: 0
+        }
+    );
+}
+
+/// A key whose `TrailkeyCloudTrailDecrypt` requires the encryption context,
+/// as trailkey once wrote it: one changed statement, the two conditions it
+/// drops shown as fields, and nothing else to change or warn about.
+#[test]
+fn a_decrypt_statement_requiring_the_encryption_context_is_one_changed_statement() {
+    let desired = config(true);
+    let mut older = ours(&desired);
+    let context = statement_mut(&mut older, "TrailkeyLogReadersDecrypt")["Condition"].clone();
+    let decrypt = statement_mut(&mut older, "TrailkeyCloudTrailDecrypt");
+    decrypt["Condition"]["Null"] = context["Null"].clone();
+    decrypt["Condition"]["StringLike"] = context["StringLike"].clone();
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = policy::to_document(&older);
+
+    let planned = plan(&desired, &observed).unwrap();
+    let changes: Vec<_> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(changes, [Address::KmsKeyPolicy]);
+    let c = change(&planned, Address::KmsKeyPolicy);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.reasons,
+        ["~ statement TrailkeyCloudTrailDecrypt (differs)"]
+    );
+    let d = c.statements.as_ref().unwrap();
+    assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
+    let [changed] = d.changed.as_slice() else {
+        panic!("{d:?}")
+    };
+    let fields: Vec<(&str, &Value)> = changed
+        .fields
+        .iter()
+        .map(|f| (f.path.as_str(), &f.after))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("Condition.Null", &Value::Null),
+            ("Condition.StringLike", &Value::Null)
+        ]
+    );
+    assert!(planned.findings.is_empty(), "{:?}", planned.findings);
+    let [Step::PutKeyPolicy(doc)] = c.steps.as_slice() else {
+        panic!("{:?}", c.steps)
+    };
+    let sent: Value = serde_json::from_str(doc).unwrap();
+    assert_eq!(statements_of(&sent), statements_of(&ours(&desired)));
+}
+
+#[test]
+fn rotation_unknown_while_pending_deletion_is_enabled_with_the_key_and_listed_once() {
+    let (desired, mut observed) = converged();
+    let key = observed.key.as_mut().unwrap();
+    key.info.state = crate::aws::KeyState::from("PendingDeletion");
+    key.rotation = None;
+    let planned = plan(&desired, &observed).unwrap();
+    let changed: Vec<Address> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(changed, [Address::KmsKey], "one drift, listed once");
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CancelKeyDeletion", "EnableKey", "EnableKeyRotation"]);
+    assert!(
+        change(&planned, Address::KmsKey).reasons[0].starts_with("THE KEY IS PENDING DELETION")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Key discovery beyond the alias
+
+/// The converged key, tagged for `old` and named by `aliases`, found
+/// through the trail after `ct_key_alias` became `cloudtrail-org-key`.
+fn renamed_from(old: &str, aliases: &[&str]) -> (Desired, Observed) {
+    let (desired, mut observed) = converged();
+    let key = observed.key.as_mut().unwrap();
+    key.tags.insert(ALIAS_TAG.to_owned(), old.to_owned());
+    key.found_by = FoundBy::Trail;
+    key.aliases = Some(aliases.iter().map(|a| (*a).to_owned()).collect());
+    observed.alias_target = None;
+    (desired, observed)
+}
+
+#[test]
+fn a_renamed_alias_is_created_and_the_old_one_removed_then_the_tag_updated() {
+    let (desired, observed) = renamed_from("old-name", &["alias/old-name"]);
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<(Address, &str)> = planned.steps().map(|(a, s)| (a, s.operation())).collect();
+    assert_eq!(
+        ops,
+        [
+            (Address::KmsAlias, "CreateAlias"),
+            (Address::KmsAliasPrevious, "DeleteAlias"),
+            (Address::KmsAliasPrevious, "TagResource"),
+        ]
+    );
+    let previous = change(&planned, Address::KmsAliasPrevious);
+    assert_eq!(previous.action, Action::Delete);
+    assert_eq!(
+        previous.before,
+        json!({ "name": "alias/old-name", "target_key_id": KEY_ID })
+    );
+    assert_eq!(previous.after, Value::Null);
+    assert!(previous.reasons[0].contains("the old alias alias/old-name is removed"));
+    assert_eq!(
+        planned.summary(),
+        Summary {
+            add: 1,
+            change: 0,
+            destroy: 1
+        }
+    );
+    let Step::TagKey(tags) = &previous.steps[1] else {
+        panic!()
+    };
+    assert_eq!(tags[ALIAS_TAG], "cloudtrail-org-key");
+}
+
+#[test]
+fn a_renamed_alias_already_gone_only_updates_the_tag() {
+    let (desired, observed) = renamed_from("old-name", &[]);
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CreateAlias", "TagResource"]);
+    assert!(
+        planned
+            .changes
+            .iter()
+            .all(|c| c.address != Address::KmsAliasPrevious)
+    );
+}
+
+#[test]
+fn an_old_alias_naming_the_key_is_removed_only_if_it_is_the_tagged_one() {
+    // An alias the key's tag does not name (someone else's) is never removed.
+    let (desired, observed) = renamed_from("old-name", &["alias/someone-elses"]);
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(planned.steps().all(|(_, s)| s.operation() != "DeleteAlias"));
+}
+
+#[test]
+fn a_key_found_by_tags_with_no_alias_gets_the_alias_not_a_new_key() {
+    let (desired, mut observed) = converged();
+    observed.alias_target = None;
+    observed.key.as_mut().unwrap().found_by = FoundBy::Tags;
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["CreateAlias"]);
+}
+
+// ---------------------------------------------------------------------------
+// Log-file validation
+
+#[test]
+fn log_file_validation_goes_in_the_same_update_trail_as_the_key() {
+    let desired = config_with("log_file_validation = true", "", "");
+    let planned = plan(&desired, &validation_off(observed_without_key(None))).unwrap();
+    assert_eq!(
+        ops(&planned),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateTrail"
+        ]
+    );
+    let trail_step = planned.steps().last().unwrap().1.clone();
+    assert_eq!(
+        trail_step,
+        Step::UpdateTrail {
+            trail: TRAIL_ARN.to_owned(),
+            log_file_validation: true
+        }
+    );
+    let c = change(&planned, Address::TrailLogFileValidation);
+    assert_eq!(c.action, Action::Update);
+    assert!(c.steps.is_empty(), "no call of its own");
+    assert_eq!(c.before["log_file_validation"], false);
+    assert_eq!(c.after["log_file_validation"], true);
+    assert!(
+        c.reasons
+            .iter()
+            .any(|r| r.contains("same UpdateTrail call")),
+        "{c:?}"
+    );
+    assert_eq!(planned.summary().change, 2);
+}
+
+#[test]
+fn log_file_validation_alone_is_one_update_trail_without_the_key() {
+    let (_, observed) = converged();
+    let desired = config_with("log_file_validation = true", "", "");
+    let planned = plan(&desired, &validation_off(observed.clone())).unwrap();
+    assert_eq!(ops(&planned), ["UpdateTrail"]);
+    assert!(planned.changes_trail());
+    assert_eq!(
+        planned.steps().next().unwrap().1,
+        &Step::EnableLogFileValidation(TRAIL_ARN.to_owned())
+    );
+    // Already on: a no-op, and no finding.
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes(), "{planned:?}");
+    assert_eq!(
+        change(&planned, Address::TrailLogFileValidation).action,
+        Action::NoOp
+    );
+}
