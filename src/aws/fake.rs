@@ -9,26 +9,12 @@ use std::rc::Rc;
 
 use trailkey_testkit::cloudtrail_policy;
 
+use super::WRITES;
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, EventDataStore, FeatureSet, KeyInfo,
     KeyManager, KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey,
     Organization, Origin, Trail, TrailStatus, TrailUpdate, code,
 };
-
-/// The operations that change AWS state.
-pub const WRITES: &[&str] = &[
-    "CreateKey",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "PutKeyPolicy",
-    "EnableKeyRotation",
-    "EnableKey",
-    "CancelKeyDeletion",
-    "ScheduleKeyDeletion",
-    "TagResource",
-    "UpdateTrail",
-];
 
 #[derive(Debug, Clone)]
 pub struct FakeKey {

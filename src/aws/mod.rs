@@ -23,6 +23,23 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// Every AWS write trailkey makes, by operation name: the steps of a plan
+/// (`plan::Step::operation`), of which `UpdateTrail` stands for the three
+/// ways a plan changes the trail. What is not here trailkey only reads.
+pub const WRITES: [&str; 11] = [
+    "CreateKey",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "PutKeyPolicy",
+    "EnableKeyRotation",
+    "EnableKey",
+    "CancelKeyDeletion",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UpdateTrail",
+];
+
 /// The AWS error codes trailkey acts on (other codes only choose a hint,
 /// see `error::aws_hint`).
 pub mod code {

@@ -252,3 +252,33 @@ fn log_file_validation_alone_is_one_update_trail_without_the_key() {
         Action::NoOp
     );
 }
+
+#[test]
+fn every_step_is_one_of_the_writes_aws_lists_and_every_write_is_a_step() {
+    let key = crate::aws::NewKey {
+        description: String::new(),
+        policy: String::new(),
+        tags: BTreeMap::new(),
+    };
+    let steps = [
+        Step::CreateKey(key),
+        Step::CancelKeyDeletion,
+        Step::EnableKey,
+        Step::TagKey(BTreeMap::new()),
+        Step::CreateAlias(ALIAS.to_owned()),
+        Step::UpdateAlias(ALIAS.to_owned()),
+        Step::DeleteAlias(ALIAS.to_owned()),
+        Step::PutKeyPolicy(String::new()),
+        Step::EnableRotation,
+        Step::UpdateTrail {
+            trail: TRAIL_ARN.to_owned(),
+            log_file_validation: true,
+        },
+        Step::EnableLogFileValidation(TRAIL_ARN.to_owned()),
+        Step::DisableTrailEncryption(TRAIL_ARN.to_owned()),
+        Step::ScheduleKeyDeletion(7),
+    ];
+    let operations: std::collections::BTreeSet<&str> = steps.iter().map(Step::operation).collect();
+    let writes: std::collections::BTreeSet<&str> = crate::aws::WRITES.into_iter().collect();
+    assert_eq!(operations, writes);
+}
