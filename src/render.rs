@@ -203,20 +203,10 @@ fn findings(out: &mut String, findings: &[Finding]) {
 /// The statement-level diff of a key policy.
 fn statements(out: &mut String, d: &policy::StatementDiff) {
     for sid in &d.added {
-        let _ = writeln!(
-            out,
-            "      {} statement {}",
-            symbol(Action::Create),
-            escape(sid)
-        );
+        statement(out, &symbol(Action::Create), &escape(sid), "");
     }
     for c in &d.changed {
-        let _ = writeln!(
-            out,
-            "      {} statement {}",
-            symbol(Action::Update),
-            escape(&c.sid)
-        );
+        statement(out, &symbol(Action::Update), &escape(&c.sid), "");
         for f in &c.fields {
             let _ = writeln!(
                 out,
@@ -229,22 +219,28 @@ fn statements(out: &mut String, d: &policy::StatementDiff) {
         }
     }
     for sid in &d.removed {
-        let _ = writeln!(
+        statement(
             out,
-            "      {} statement {} (no longer in the template)",
-            symbol(Action::Delete),
-            escape(sid)
+            &symbol(Action::Delete),
+            &escape(sid),
+            " (no longer in the template)",
         );
     }
+    // `{:?}` quotes the Sid and escapes most controls; `escape` the rest
+    // (bidi overrides).
     for sid in &d.kept {
-        // `{:?}` quotes the Sid and escapes most controls; `escape` the rest
-        // (bidi overrides).
-        let _ = writeln!(
+        statement(
             out,
-            "      = statement {} (not managed by trailkey: kept)",
-            escape(&format!("{sid:?}"))
+            "=",
+            &escape(&format!("{sid:?}")),
+            " (not managed by trailkey: kept)",
         );
     }
+}
+
+/// One statement's line: `mark`, its (escaped) Sid and a note.
+fn statement(out: &mut String, mark: &str, sid: &str, note: &str) {
+    let _ = writeln!(out, "      {mark} statement {sid}{note}");
 }
 
 /// The attributes of a change: all of them for a create or delete, the
