@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
 use crate::error::Error;
 use crate::observe;
-use crate::plan::{self, Address, Plan, Step};
+use crate::plan::{self, Address, Finding, Plan, Step};
 use crate::retry::{
     Backoff, DEFAULT_POLICY_RETRY, DEFAULT_PROPAGATION_RETRY, Retrying, Schedules, Written,
 };
@@ -90,6 +90,33 @@ pub struct Done {
     /// apply need not read it again.
     #[serde(skip)]
     pub trail: Option<Trail>,
+}
+
+/// What the check after an apply read: the state apply left, as the
+/// result of `apply` and `destroy` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApplyResult {
+    pub key_arn: Option<String>,
+    pub trail_kms_key_id: Option<String>,
+    pub converged: bool,
+    /// Findings of the verification after apply (trail health included).
+    pub findings: Vec<Finding>,
+    /// With `--wait-for-delivery`: the log file delivered after apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Box<crate::delivery::Delivery>>,
+}
+
+impl ApplyResult {
+    /// The result as `state` (read after apply) shows it, with `findings`.
+    pub fn of(state: &crate::plan::Observed, findings: Vec<Finding>) -> Self {
+        ApplyResult {
+            key_arn: state.key.as_ref().map(|k| k.info.arn.clone()),
+            trail_kms_key_id: state.trail.kms_key_id.clone(),
+            converged: true,
+            findings,
+            delivery: None,
+        }
+    }
 }
 
 /// The trail as the last `UpdateTrail` of an apply returned it.

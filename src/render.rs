@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::apply::Done;
+use crate::apply::{ApplyResult, Done};
 use crate::escape::escape;
 use crate::plan::{Action, Address, Change, Finding, KNOWN_AFTER_APPLY, Level, Plan, Summary};
 use crate::policy;
@@ -55,31 +55,6 @@ pub struct ApplyJson<'a> {
     pub applied: &'a [Done],
     /// What the verification read after apply found.
     pub result: ApplyResult,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyResult {
-    pub key_arn: Option<String>,
-    pub trail_kms_key_id: Option<String>,
-    pub converged: bool,
-    /// Findings of the verification after apply (trail health included).
-    pub findings: Vec<Finding>,
-    /// With `--wait-for-delivery`: the log file delivered after apply.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<Box<crate::delivery::Delivery>>,
-}
-
-impl ApplyResult {
-    /// The result as `state` (read after apply) shows it, with `findings`.
-    pub fn of(state: &crate::plan::Observed, findings: Vec<Finding>) -> Self {
-        ApplyResult {
-            key_arn: state.key.as_ref().map(|k| k.info.arn.clone()),
-            trail_kms_key_id: state.trail.kms_key_id.clone(),
-            converged: true,
-            findings,
-            delivery: None,
-        }
-    }
 }
 
 /// `apply --format json` and `destroy --format json`.

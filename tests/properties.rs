@@ -1185,7 +1185,7 @@ proptest! {
         prop_assert_eq!(found, plan.findings.len(), "{}", text);
         prop_assert_eq!(lines.iter().filter(|l| l.starts_with("trail:")).count(), 1, "{}", text);
 
-        let result = trailkey::render::ApplyResult {
+        let result = trailkey::apply::ApplyResult {
             key_arn: plan.target.key_arn.clone(),
             trail_kms_key_id: plan.target.key_arn.clone(),
             converged: true,

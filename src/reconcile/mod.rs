@@ -17,14 +17,13 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::OptionFuture;
 
-use crate::apply::{self, ApplyOptions, Done};
+use crate::apply::{self, ApplyOptions, ApplyResult, Done};
 use crate::aws::{Connect, Management, code};
 use crate::config::{Desired, Principal};
 use crate::delivery::{self, Delivery, Verdict};
 use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Need, Observed, OnDemand, Plan, Planned, Step};
-use crate::render::ApplyResult;
 use crate::retry::{Retrying, Why};
 
 mod converge;
