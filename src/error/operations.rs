@@ -53,25 +53,9 @@ pub(super) const KMS: &[&str] = &[
     "UpdateAlias",
 ];
 
-/// KMS calls on a key, which the key policy authorizes (all but the
-/// IAM-only `CreateKey`, `ListKeys` and `ListAliases`, kms model, "Required
-/// permissions").
-pub(super) const KMS_KEY_POLICY_CALLS: &[&str] = &[
-    "CancelKeyDeletion",
-    "CreateAlias",
-    "DeleteAlias",
-    "DescribeKey",
-    "EnableKey",
-    "EnableKeyRotation",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "ListGrants",
-    "ListResourceTags",
-    "PutKeyPolicy",
-    "ScheduleKeyDeletion",
-    "TagResource",
-    "UpdateAlias",
-];
+/// The KMS calls IAM alone authorizes (kms model, "Required permissions");
+/// the key policy authorizes the others, the calls on a key, first.
+pub(super) const KMS_IAM_ONLY: &[&str] = &["CreateKey", "ListAliases", "ListKeys"];
 
 /// KMS calls that name a key by its ID (or, for aliases, their target key),
 /// other than `DescribeKey`, which reads `NotFoundException` as "no such

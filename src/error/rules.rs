@@ -1,6 +1,8 @@
 //! The error table: for every operation trailkey calls and every error code
 //! it can get, how trailkey handles it and the hint it shows.
 
+use crate::aws::code;
+
 use super::handling::{Message, Ops, Rule, Treat, rule};
 use super::hints::*;
 use super::operations::*;
@@ -24,6 +26,9 @@ const THROTTLING: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// IAM denied the call, in the words of either protocol.
+const DENIED: &[&str] = &[code::ACCESS_DENIED, code::ACCESS_DENIED_EXCEPTION];
+
 /// The table: for every operation trailkey calls and every error code it
 /// can get, how trailkey handles it. The first rule that matches decides.
 /// Sources: the botocore service models (`tests/aws_models.rs` checks that
@@ -33,7 +38,7 @@ pub(super) static RULES: &[Rule] = &[
     // --- KMS ---
     rule(
         Ops::Of(&["DescribeKey"]),
-        &["NotFoundException"],
+        &[code::NOT_FOUND],
         Treat::Answer(KMS_NOT_FOUND),
     ),
     // A key this run created may not be visible yet, to the steps after
@@ -41,7 +46,7 @@ pub(super) static RULES: &[Rule] = &[
     // ListResourceTags' NotFoundException as a key deleted since.
     rule(
         Ops::Of(KMS_NAMING_A_KEY),
-        &["NotFoundException"],
+        &[code::NOT_FOUND],
         Treat::AfterOwnWrite(KMS_NOT_FOUND),
     ),
     rule(
@@ -51,46 +56,42 @@ pub(super) static RULES: &[Rule] = &[
             "ListAliases",
             "ListGrants",
         ]),
-        &["NotFoundException"],
+        &[code::NOT_FOUND],
         Treat::Hint(KMS_NOT_FOUND),
     ),
     // KMS reports no rotation status for a key pending deletion.
     rule(
         Ops::Of(&["GetKeyRotationStatus"]),
-        &["KMSInvalidStateException"],
+        &[code::KMS_INVALID_STATE],
         Treat::Answer(KMS_INVALID_STATE),
     ),
     // After this run's EnableKey or CancelKeyDeletion, KMS may still show
     // the key's old state for a while.
     rule(
         Ops::Of(KMS_KEY_WRITES),
-        &["KMSInvalidStateException", "DisabledException"],
+        &[code::KMS_INVALID_STATE, code::DISABLED],
         Treat::AfterOwnWrite(KEY_DISABLED_OR_STATE),
     ),
     rule(
         Ops::Of(KMS),
-        &["KMSInvalidStateException"],
+        &[code::KMS_INVALID_STATE],
         Treat::Hint(KMS_INVALID_STATE),
     ),
-    rule(
-        Ops::Of(KMS),
-        &["DisabledException"],
-        Treat::Hint(KEY_DISABLED),
-    ),
+    rule(Ops::Of(KMS), &[code::DISABLED], Treat::Hint(KEY_DISABLED)),
     // Another run created the alias first: apply continues with its key.
     rule(
         Ops::Of(&["CreateAlias"]),
-        &["AlreadyExistsException"],
+        &[code::ALREADY_EXISTS],
         Treat::Answer(ALREADY_EXISTS),
     ),
     rule(
         Ops::Of(KMS),
-        &["AlreadyExistsException"],
+        &[code::ALREADY_EXISTS],
         Treat::Hint(ALREADY_EXISTS),
     ),
     Rule {
         ops: Ops::Of(&["CreateKey", "PutKeyPolicy"]),
-        codes: &["MalformedPolicyDocumentException"],
+        codes: &[code::MALFORMED_POLICY],
         message: Message::Lockout,
         treat: Treat::Hint(LOCKOUT),
     },
@@ -98,7 +99,7 @@ pub(super) static RULES: &[Rule] = &[
     // `--policy-retry-timeout`.
     rule(
         Ops::Of(&["CreateKey", "PutKeyPolicy"]),
-        &["MalformedPolicyDocumentException"],
+        &[code::MALFORMED_POLICY],
         Treat::Wait(PRINCIPAL_NOT_YET),
     ),
     rule(
@@ -115,7 +116,7 @@ pub(super) static RULES: &[Rule] = &[
     // list says so.
     rule(
         Ops::Of(KMS),
-        &["LimitExceededException"],
+        &[code::LIMIT_EXCEEDED],
         Treat::Hint(KMS_QUOTA),
     ),
     rule(
@@ -149,17 +150,17 @@ pub(super) static RULES: &[Rule] = &[
     // --- CloudTrail ---
     rule(
         Ops::Of(&["UpdateTrail"]),
-        &["KmsKeyNotFoundException"],
+        &[code::KMS_KEY_NOT_FOUND],
         Treat::AfterOwnWrite(KMS_KEY_NOT_FOUND),
     ),
     rule(
         Ops::Of(&["UpdateTrail"]),
-        &["InsufficientEncryptionPolicyException"],
+        &[code::INSUFFICIENT_ENCRYPTION_POLICY],
         Treat::AfterOwnWrite(INSUFFICIENT_ENCRYPTION_POLICY),
     ),
     rule(
         Ops::Of(&["UpdateTrail"]),
-        &["KmsKeyDisabledException"],
+        &[code::KMS_KEY_DISABLED],
         Treat::AfterOwnWrite(KEY_DISABLED),
     ),
     // The model says KmsKeyDisabledException is no longer in use: a key
@@ -167,17 +168,17 @@ pub(super) static RULES: &[Rule] = &[
     // this instead.
     rule(
         Ops::Of(&["UpdateTrail"]),
-        &["KmsException"],
+        &[code::KMS_EXCEPTION],
         Treat::AfterOwnWrite(KMS_EXCEPTION),
     ),
     rule(
         Ops::Of(&["UpdateTrail"]),
-        &["ConflictException"],
+        &[code::CONFLICT],
         Treat::Wait(CONFLICT),
     ),
     rule(
         Ops::Of(CLOUDTRAIL),
-        &["TrailNotFoundException"],
+        &[code::TRAIL_NOT_FOUND],
         Treat::Hint(TRAIL_NOT_FOUND_HINT),
     ),
     rule(
@@ -217,7 +218,7 @@ pub(super) static RULES: &[Rule] = &[
     ),
     rule(
         Ops::Of(CLOUDTRAIL),
-        &["KmsException"],
+        &[code::KMS_EXCEPTION],
         Treat::Hint(KMS_EXCEPTION),
     ),
     rule(
@@ -283,7 +284,7 @@ pub(super) static RULES: &[Rule] = &[
     // GetEventDataStore uses no key any more: it is left out.
     rule(
         Ops::Of(&["GetEventDataStore"]),
-        &["EventDataStoreNotFoundException"],
+        &[code::EVENT_DATA_STORE_NOT_FOUND],
         Treat::Answer(EVENT_DATA_STORE_GONE),
     ),
     // Parameters trailkey never sends, event data stores named only by the
@@ -303,7 +304,7 @@ pub(super) static RULES: &[Rule] = &[
             "ChannelARNInvalidException",
             "ResourceTypeNotSupportedException",
             "InactiveEventDataStoreException",
-            "EventDataStoreNotFoundException",
+            code::EVENT_DATA_STORE_NOT_FOUND,
             "InvalidTokenException",
             "InvalidMaxResultsException",
             "InvalidNextTokenException",
@@ -346,7 +347,7 @@ pub(super) static RULES: &[Rule] = &[
     // --- STS ---
     rule(
         Ops::Of(&["AssumeRole"]),
-        &["AccessDenied", "AccessDeniedException"],
+        DENIED,
         Treat::Hint(ASSUME_ROLE_DENIED),
     ),
     rule(
@@ -366,39 +367,33 @@ pub(super) static RULES: &[Rule] = &[
     // The bucket's Region: trailkey stops with a message of its own.
     rule(
         Ops::Of(&["HeadBucket"]),
-        &["NoSuchBucket"],
+        &[code::NO_SUCH_BUCKET],
         Treat::Answer(NO_BUCKET),
     ),
-    rule(Ops::Of(S3), &["NoSuchBucket"], Treat::Hint(NO_BUCKET)),
+    rule(Ops::Of(S3), &[code::NO_SUCH_BUCKET], Treat::Hint(NO_BUCKET)),
     rule(
         Ops::Of(&["GetBucketPolicy"]),
-        &["NoSuchBucketPolicy"],
+        &[code::NO_SUCH_BUCKET_POLICY],
         Treat::Answer(NO_BUCKET_POLICY),
     ),
     rule(
         Ops::Of(&["GetBucketEncryption"]),
-        &["ServerSideEncryptionConfigurationNotFoundError"],
+        &[code::NO_ENCRYPTION_CONFIGURATION],
         Treat::Answer(NO_ENCRYPTION_CONFIGURATION),
     ),
     rule(
         Ops::Of(&["GetBucketReplication"]),
-        &["ReplicationConfigurationNotFoundError"],
+        &[code::NO_REPLICATION_CONFIGURATION],
         Treat::Answer(NO_REPLICATION_CONFIGURATION),
     ),
     // --- Any operation: codes outside the models (IAM, credentials, the
     // SDK's own) ---
     // KMS authorizes the calls on a key by its key policy first ("Required
-    // permissions: kms:X (key policy)", kms model): the hint names it.
-    rule(
-        Ops::Of(KMS_KEY_POLICY_CALLS),
-        &["AccessDenied", "AccessDeniedException"],
-        Treat::Hint(KMS_KEY_ACCESS_DENIED),
-    ),
-    rule(
-        Ops::Any,
-        &["AccessDenied", "AccessDeniedException"],
-        Treat::Hint(ACCESS_DENIED),
-    ),
+    // permissions: kms:X (key policy)", kms model): the hint names it. IAM
+    // alone authorizes the others.
+    rule(Ops::Of(KMS_IAM_ONLY), DENIED, Treat::Hint(ACCESS_DENIED)),
+    rule(Ops::Of(KMS), DENIED, Treat::Hint(KMS_KEY_ACCESS_DENIED)),
+    rule(Ops::Any, DENIED, Treat::Hint(ACCESS_DENIED)),
     rule(
         Ops::Any,
         &["ExpiredToken", "ExpiredTokenException", "RequestExpired"],
@@ -415,7 +410,7 @@ pub(super) static RULES: &[Rule] = &[
     ),
     rule(
         Ops::Any,
-        &["CredentialsNotLoaded"],
+        &[code::CREDENTIALS_NOT_LOADED],
         Treat::Hint(NO_CREDENTIALS),
     ),
     // The cloudtrail model lists it for RegisterOrganizationDelegatedAdmin
@@ -436,7 +431,7 @@ pub(super) static RULES: &[Rule] = &[
     // the SDK when the connection failed or timed out.
     rule(
         Ops::Any,
-        &["DispatchFailure", "Timeout"],
+        &[code::DISPATCH_FAILURE, code::TIMEOUT],
         Treat::SdkRetry(UNREACHABLE),
     ),
     // trailkey's codes for an answer without an error code or without what
@@ -445,13 +440,13 @@ pub(super) static RULES: &[Rule] = &[
     rule(
         Ops::Any,
         &[
-            "Unknown",
-            "NoCredentials",
-            "NoOrganization",
-            "NoKeyMetadata",
-            "NoBucketRegion",
-            "InvalidTag",
-            "NoKey",
+            code::UNKNOWN,
+            code::NO_CREDENTIALS,
+            code::NO_ORGANIZATION,
+            code::NO_KEY_METADATA,
+            code::NO_BUCKET_REGION,
+            code::INVALID_TAG,
+            code::NO_KEY,
         ],
         Treat::Generic,
     ),
