@@ -137,32 +137,15 @@ impl Error {
 
     /// The same error, with `note` added to what it says (e.g. what an
     /// apply had done when it stopped).
-    pub fn noting(self, note: &str) -> Self {
-        match self {
-            Error::Aws {
-                context,
-                source,
-                hint,
-            } => Error::Aws {
-                context: format!("{context}; {note}"),
-                source,
-                hint,
-            },
-            Error::Check {
-                message,
-                detail,
-                hint,
-            } => Error::Check {
-                message: format!("{message}; {note}"),
-                detail,
-                hint,
-            },
-            Error::Usage { message, hint } => Error::usage(format!("{message}; {note}"), hint),
-            Error::Conflict { message, hint } => {
-                Error::conflict(format!("{message}; {note}"), hint)
-            }
-            Error::Config { .. } => self,
+    pub fn noting(mut self, note: &str) -> Self {
+        match &mut self {
+            Error::Aws { context: said, .. }
+            | Error::Check { message: said, .. }
+            | Error::Usage { message: said, .. }
+            | Error::Conflict { message: said, .. } => *said = format!("{said}; {note}"),
+            Error::Config { .. } => {}
         }
+        self
     }
 
     /// The AWS error code, for an [`Error::Aws`].
