@@ -1,9 +1,12 @@
 //! How trailkey handles an AWS error code: the types of the table's rules
 //! ([`super::rules`]) and the lookups in it.
 
-use super::hints::GENERIC_HINT;
 use super::rules::RULES;
 use crate::aws::AwsError;
+
+/// The hint for an AWS error code the table gives no hint of its own.
+pub const GENERIC_HINT: &str =
+    "see the AWS message above; `trailkey plan` shows what trailkey would change";
 
 /// How trailkey handles an AWS error code from one of its calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

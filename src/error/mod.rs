@@ -16,13 +16,12 @@ use crate::aws::AwsError;
 use crate::escape::escape;
 
 mod handling;
-mod hints;
 mod operations;
 mod rules;
 
-pub use handling::{Handling, aws_hint, handling, hint, is_lockout};
-pub use hints::{GENERIC_HINT, TRAIL_NOT_FOUND_HINT};
+pub use handling::{GENERIC_HINT, Handling, aws_hint, handling, hint, is_lockout};
 pub use operations::OPERATIONS;
+pub use rules::TRAIL_NOT_FOUND_HINT;
 
 const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
 const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();

@@ -1,10 +1,10 @@
 //! The error table: for every operation trailkey calls and every error code
-//! it can get, how trailkey handles it and the hint it shows.
+//! it can get, how trailkey handles it and the hint it shows (the hints
+//! follow the table).
 
 use crate::aws::code;
 
 use super::handling::{Message, Ops, Rule, Treat, rule};
-use super::hints::*;
 use super::operations::*;
 
 /// The throttling codes of the SDK's standard retry strategy
@@ -451,3 +451,68 @@ pub(super) static RULES: &[Rule] = &[
         Treat::Generic,
     ),
 ];
+
+// The hints: what to do about each error, in plain language.
+
+/// What to do when the configured trail does not exist.
+pub const TRAIL_NOT_FOUND_HINT: &str = "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials";
+
+const INSUFFICIENT_ENCRYPTION_POLICY: &str = "the key policy does not let CloudTrail use the key (UpdateTrail checks the bucket policy too): run `trailkey plan` to see the key policy changes, and check that no foreign Deny statement blocks cloudtrail.amazonaws.com";
+const KMS_KEY_NOT_FOUND: &str = "CloudTrail could not find the key: the key must be in the trail's home Region and be named by its full key ARN, and the trail's bucket must be in that Region too";
+const KEY_DISABLED: &str =
+    "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`";
+const KEY_DISABLED_OR_STATE: &str = "the key is disabled, or its state does not allow this call (e.g. pending deletion): run `trailkey apply` again, which enables the key and cancels its deletion; `aws kms describe-key` shows its state";
+const NOT_MANAGEMENT_ACCOUNT: &str = "organization trails can only be changed from the management account or a CloudTrail delegated administrator account (which must name the trail by its ARN); trailkey runs from the management account: run it with management-account credentials or set roles.management";
+const NOT_ALL_FEATURES: &str = "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console";
+const NOT_IN_ORGANIZATION: &str = "the caller's account is not in an organization: run trailkey with the management account's credentials";
+const ASSUME_ROLE_DENIED: &str = "could not assume the role named above: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it; for the Log Archive account's role, roles.log_archive";
+const KMS_KEY_ACCESS_DENIED: &str = "KMS denied the call on the key: the key's policy must let the Security Tooling role in (a statement for the role, or for the account root, which delegates to IAM) and, through the root, the role's IAM policy must grant the call (policies/iam-security-tooling-role.json); AWS's message says which denied it: \"resource-based policy\" is the key policy";
+const ACCESS_DENIED: &str = "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs (docs/control-tower.md explains them)";
+const TRUSTED_ACCESS: &str = "CloudTrail's trusted access to AWS Organizations is not enabled: enable it from the management account, in the CloudTrail console or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`";
+const DEPENDENCY_ACCESS: &str = "the caller lacks an AWS Organizations permission CloudTrail checks for organization trails (organizations:ListAWSServiceAccessForOrganization): see policies/iam-management.json";
+const IAM_ACCESS: &str = "the caller lacks the IAM permissions to view or create CloudTrail's service-linked role (iam:GetRole, iam:CreateServiceLinkedRole): see policies/iam-management.json";
+const NO_SERVICE_LINKED_ROLE: &str = "CloudTrail's service-linked role AWSServiceRoleForCloudTrail is missing in the management account: create it there with `aws iam create-service-linked-role --aws-service-name cloudtrail.amazonaws.com`, then run again";
+const HOME_REGION: &str = "CloudTrail changes a trail only in its home Region (where it was created): set region to the trail's HomeRegion, which `aws cloudtrail describe-trails` shows";
+const KMS_EXCEPTION: &str = "CloudTrail could not use the key: it must be an enabled symmetric encryption key in the trail's home Region whose policy lets cloudtrail.amazonaws.com use it; `trailkey plan` shows what is missing";
+const INVALID_KMS_KEY_ID: &str = "CloudTrail rejected the key's ARN: trailkey names the key by its full ARN, which must be a key in the trail's home Region; check region and run `trailkey plan`";
+const CONFLICT: &str = "another change to the trail is still under way: wait a few minutes and run again, or wait longer with `trailkey apply --propagation-timeout 600`";
+const INVALID_TRAIL_NAME: &str = "CloudTrail rejected the trail name: trail.name is either the trail's ARN or 3 to 128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit";
+const TRAIL_ARN_INVALID: &str = "CloudTrail rejected the trail ARN: in trail.name, an ARN looks like arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME";
+const TRAIL_RESOURCE_NOT_FOUND: &str = "CloudTrail found no trail with that ARN: it may have been deleted since trailkey read it; run `trailkey plan` again";
+const CLOUDTRAIL_UNSUPPORTED: &str = "CloudTrail does not support this call here: check that region is a Region where the account can use CloudTrail";
+const CLOUDTRAIL_NOT_PERMITTED: &str = "CloudTrail does not permit this call for this account or trail: run trailkey with the management account's credentials (member accounts can read an organization trail but not change it), and check trail.name";
+const NO_BUCKET: &str = "the trail's S3 bucket does not exist: CloudTrail cannot deliver logs; fix the trail's bucket first";
+const BUCKET_POLICY: &str = "the bucket policy does not let CloudTrail write to the trail's bucket: fix the Log Archive bucket policy (trailkey does not change it)";
+const SNS_TOPIC: &str = "CloudTrail rejected the trail's SNS topic (its policy, or an account that is suspended): fix the topic or the trail's SNS setting; trailkey does not change them";
+const CLOUDWATCH_LOGS: &str = "CloudTrail rejected the trail's CloudWatch Logs settings (log group, role, or delivery in this Region), which trailkey does not change: fix them with `aws cloudtrail update-trail`, then run again";
+const EVENT_DATA_STORE_GONE: &str =
+    "the CloudTrail Lake event data store was deleted since trailkey listed it: run again";
+const KMS_NOT_FOUND: &str = "KMS found no such key or alias: it may have been deleted since trailkey read it; run `trailkey plan` again";
+const ALREADY_EXISTS: &str =
+    "the alias already exists: another run may have just created it; run `trailkey plan` again";
+const INVALID_ARN: &str = "KMS rejected an ARN, in the request or in the key policy: check the account IDs and role ARNs in the config, and run `trailkey policy` to see the policy";
+const KMS_INVALID_STATE: &str = "the key's state does not allow this call (e.g. pending deletion): `aws kms describe-key` shows it; `trailkey plan` shows what trailkey would change";
+const INVALID_ALIAS: &str =
+    "KMS rejected the alias name: check ct_key_alias (`trailkey validate` checks it)";
+const KMS_UNSUPPORTED: &str = "KMS does not support this on this key: trailkey needs a symmetric encryption key whose key material KMS generated (not imported, not in a custom key store)";
+const TAG: &str = "KMS rejected a tag: check [key.tags] in the config (keys up to 128 characters, values up to 256, no aws: prefix)";
+const KMS_QUOTA: &str = "a KMS quota was reached (keys per account and Region, or aliases or tags per key), or the key policy is over 32 KB: remove unused keys, aliases or policy statements, or ask for a quota increase (\"Quotas\" in the AWS KMS Developer Guide), then run again";
+const PRINCIPAL_NOT_YET: &str = "KMS rejected the key policy: a principal in it may not exist yet (new accounts take a few minutes); run `trailkey policy` to inspect it and run again, or wait longer with `trailkey apply --policy-retry-timeout 600`";
+const LOCKOUT: &str = "KMS's policy lockout safety check refused the key policy: the Security Tooling role could not change it afterwards. Its IAM permissions, an SCP or a permissions boundary do not allow kms:PutKeyPolicy on the key (check policies/iam-security-tooling-role.json), or a Deny statement kept in the key policy denies it to the role; trailkey never sets BypassPolicyLockoutSafetyCheck";
+const TRANSIENT: &str = "AWS had an internal error or a timeout, and the SDK's retries did not get past it: it is transient, run again";
+const THROTTLED: &str =
+    "AWS kept throttling the requests after the retries: wait a minute and run again";
+const UNREACHABLE: &str =
+    "could not reach AWS: check the network, proxy settings and AWS_ENDPOINT_URL";
+const REGION_DISABLED: &str = "STS is not active in this Region for the account of the role: activate it in that account's IAM console (Account settings, Security Token Service)";
+const CONCURRENT_MODIFICATION: &str =
+    "the organization is being changed by another request: wait a minute and run again";
+const EXPIRED: &str =
+    "the AWS credentials have expired: refresh them (e.g. `aws sso login`) and run again";
+const INVALID_CREDENTIALS: &str = "the AWS credentials are not valid: check AWS_PROFILE / AWS_ACCESS_KEY_ID and run `aws sts get-caller-identity`";
+const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`";
+const NO_BUCKET_POLICY: &str = "the bucket has no policy, which CloudTrail needs to write to it: fix the Log Archive bucket policy";
+const NO_ENCRYPTION_CONFIGURATION: &str =
+    "the bucket has no default encryption configuration: S3 encrypts new objects with SSE-S3";
+const NO_REPLICATION_CONFIGURATION: &str =
+    "the bucket has no replication configuration: no replica needs the key";
