@@ -4,7 +4,7 @@
 //! `main.rs`.
 //!
 //! How trailkey handles each AWS error code of each operation it calls, and
-//! the hint it shows, is one table ([`handling`], [`hint`]; `docs/errors.md`),
+//! the hint it shows, is one table ([`handling()`], [`hint()`]; `docs/errors.md`),
 //! checked against the AWS service models by `tests/aws_models.rs`.
 
 use std::fmt::Write as _;
