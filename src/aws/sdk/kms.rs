@@ -14,6 +14,7 @@ pub struct SdkKeyStore {
     pub(super) kms: aws_sdk_kms::Client,
 }
 
+/// What KMS says of a key (`KeyMetadata` of `DescribeKey` and `CreateKey`).
 fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> AwsResult<KeyInfo> {
     let m =
         m.ok_or_else(|| AwsError::new(op, code::NO_KEY_METADATA, "KMS returned no key metadata"))?;
@@ -31,6 +32,7 @@ fn key_info(op: &'static str, m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Aw
     })
 }
 
+/// The tags to set on a key, as KMS takes them.
 fn kms_tags(op: &'static str, tags: &BTreeMap<String, String>) -> AwsResult<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
