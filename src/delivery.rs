@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::aws::TrailStatus;
+use crate::aws::{TrailStatus, code};
 use crate::error::Error;
 
 /// The longest pause between two `GetTrailStatus` calls.
@@ -155,11 +155,12 @@ fn counts(at: i64, since: SystemTime) -> bool {
 /// What to check for a `LatestDeliveryError`.
 pub fn hint(error: &str) -> String {
     let lower = error.to_ascii_lowercase();
+    let names = |name: &str| lower.contains(&name.to_ascii_lowercase());
     if lower.contains("kms") {
         "CloudTrail could not use the KMS key: check that the key is enabled and not pending deletion, and that its key policy lets cloudtrail.amazonaws.com use it for this trail (`trailkey plan` shows key policy drift)"
-    } else if lower.contains("accessdenied") {
+    } else if names(code::ACCESS_DENIED) {
         "CloudTrail was denied writing the log file: check the bucket policy of the Log Archive bucket (cloudtrail.amazonaws.com needs s3:PutObject) and the key policy (it needs kms:GenerateDataKey* for this trail; `trailkey plan` shows key policy drift)"
-    } else if lower.contains("nosuchbucket") {
+    } else if names(code::NO_SUCH_BUCKET) {
         "the trail's S3 bucket does not exist: fix the trail's bucket"
     } else {
         "see the trail's delivery status in the CloudTrail console"

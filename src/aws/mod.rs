@@ -40,8 +40,8 @@ pub const WRITES: [&str; 11] = [
     "UpdateTrail",
 ];
 
-/// The AWS error codes trailkey acts on (other codes only choose a hint,
-/// see `error::aws_hint`).
+/// The AWS error codes trailkey acts on, and the codes it gives failures
+/// without one (other codes only choose a hint, see `error::aws_hint`).
 pub mod code {
     /// KMS: no such key or alias.
     pub const NOT_FOUND: &str = "NotFoundException";
@@ -85,6 +85,39 @@ pub mod code {
     pub const NO_ENCRYPTION_CONFIGURATION: &str = "ServerSideEncryptionConfigurationNotFoundError";
     /// S3 `GetBucketReplication`: the bucket replicates nothing.
     pub const NO_REPLICATION_CONFIGURATION: &str = "ReplicationConfigurationNotFoundError";
+    /// IAM denied the call, as STS and S3 write it (see `denied_by`).
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// IAM denied the call, as the JSON protocols (KMS, CloudTrail,
+    /// Organizations, ...) write it.
+    pub const ACCESS_DENIED_EXCEPTION: &str = "AccessDeniedException";
+    /// KMS: a quota, or a key policy over 32 KB; not throttling, though the
+    /// SDK's list says so (see `QuotaIsNotThrottling` in `sdk`).
+    pub const LIMIT_EXCEEDED: &str = "LimitExceededException";
+
+    // trailkey's own codes, for a failure AWS gave no error code for.
+
+    /// An error answer without a code the SDK could read.
+    pub const UNKNOWN: &str = "Unknown";
+    /// An answer the SDK could not read at all.
+    pub const RESPONSE_ERROR: &str = "ResponseError";
+    /// The call timed out.
+    pub const TIMEOUT: &str = "Timeout";
+    /// The request could not be sent (network, proxy, endpoint).
+    pub const DISPATCH_FAILURE: &str = "DispatchFailure";
+    /// No credentials provider gave credentials.
+    pub const CREDENTIALS_NOT_LOADED: &str = "CredentialsNotLoaded";
+    /// `AssumeRole` answered without credentials.
+    pub const NO_CREDENTIALS: &str = "NoCredentials";
+    /// `DescribeOrganization` answered without an organization.
+    pub const NO_ORGANIZATION: &str = "NoOrganization";
+    /// KMS answered without key metadata.
+    pub const NO_KEY_METADATA: &str = "NoKeyMetadata";
+    /// `HeadBucket` answered without the bucket's Region.
+    pub const NO_BUCKET_REGION: &str = "NoBucketRegion";
+    /// A configured tag the SDK cannot build.
+    pub const INVALID_TAG: &str = "InvalidTag";
+    /// A step that needs a key, planned without one.
+    pub const NO_KEY: &str = "NoKey";
 }
 
 /// An enum of the values an AWS string field takes that trailkey tells
@@ -210,7 +243,10 @@ pub enum DeniedBy {
 /// For an `AccessDenied` or `AccessDeniedException`, which policy denied it;
 /// `None` for any other error.
 pub fn denied_by(e: &AwsError) -> Option<DeniedBy> {
-    if !matches!(e.code.as_str(), "AccessDenied" | "AccessDeniedException") {
+    if !matches!(
+        e.code.as_str(),
+        code::ACCESS_DENIED | code::ACCESS_DENIED_EXCEPTION
+    ) {
         return None;
     }
     let m = e.message.to_ascii_lowercase();

@@ -37,7 +37,7 @@ pub struct RawRoles {
     pub log_archive: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrail {
     pub name: Option<String>,

@@ -14,7 +14,10 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
+
 use super::*;
+use crate::aws::{KeyStore, NewKey, code};
 use crate::error::Error;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

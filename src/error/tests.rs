@@ -1,3 +1,5 @@
+use super::handling::{Message, Ops, Rule, rule_for};
+use super::rules::RULES;
 use super::*;
 
 /// The messages users see for the AWS errors trailkey knows, as one

@@ -1,0 +1,223 @@
+//! The real AWS clients: the only module that imports `aws-sdk-*` types.
+//!
+//! Configuration comes from the standard AWS environment through
+//! `aws-config` (profile, environment variables, SSO, `AWS_ENDPOINT_URL`,
+//! ...), so the same binary runs against AWS or a local emulator. Retries
+//! (throttling, transient errors) are the SDK's standard retry strategy.
+//!
+//! This file makes the clients ([`SdkConnect`]) and answers [`Management`]
+//! from the service files: `sts`, `organizations`, `cloudtrail`, `s3` and
+//! `account`; `kms` is the [`KeyStore`](super::KeyStore), `s3` the
+//! [`LogArchive`](super::LogArchive) too. `error` reduces SDK errors to
+//! [`AwsError`](super::AwsError)s, `intercept` holds the call log and the
+//! KMS retry classifier.
+
+mod account;
+mod cloudtrail;
+mod error;
+mod intercept;
+mod kms;
+mod organizations;
+mod s3;
+mod sts;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+
+use super::{
+    Account, AwsResult, CallerIdentity, Connect, EventDataStore, Management, Organization, Trail,
+    TrailStatus, TrailUpdate,
+};
+use intercept::{LogCalls, kms_config};
+pub use kms::SdkKeyStore;
+pub use s3::SdkLogArchive;
+
+/// Bounded attempts for the SDK's standard retry strategy (exponential
+/// backoff with jitter for throttling and transient errors).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The SDK's standard retry strategy with [`MAX_ATTEMPTS`]: trailkey does
+/// not retry throttling or transient errors itself.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// Where the caller's credentials come from.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A named profile (`--profile`); otherwise the default chain.
+    pub profile: Option<String>,
+    /// A role to assume for management-account calls (`roles.management`).
+    pub management_role: Option<String>,
+}
+
+pub struct SdkConnect {
+    config: SdkConfig,
+    management: SdkManagement,
+}
+
+impl SdkConnect {
+    /// Loads the AWS configuration for `region`. Makes no AWS call.
+    pub async fn new(region: &str, options: &Options) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(retry_config())
+            .app_name(AppName::new("trailkey").expect("valid app name"));
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let mut config = loader.load().await;
+        if let Some(role) = &options.management_role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("trailkey-management")
+                .configure(&config)
+                .build()
+                .await;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build();
+        }
+        // Every client logs its calls (-vv).
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(LogCalls)
+                        .build(),
+                )
+            };
+        }
+        let management = SdkManagement {
+            sts: client!(aws_sdk_sts),
+            org: client!(aws_sdk_organizations),
+            trail: client!(aws_sdk_cloudtrail),
+            s3: client!(aws_sdk_s3),
+            account: client!(aws_sdk_account),
+        };
+        Self { config, management }
+    }
+}
+
+impl Connect for SdkConnect {
+    type Management = SdkManagement;
+    type KeyStore = SdkKeyStore;
+    type LogArchive = SdkLogArchive;
+
+    fn management(&self) -> &SdkManagement {
+        &self.management
+    }
+
+    async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
+        let creds = sts::assume_role(&self.management.sts, role_arn, "trailkey").await?;
+        let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config))
+            .credentials_provider(creds)
+            .build();
+        Ok(SdkKeyStore {
+            kms: aws_sdk_kms::Client::from_conf(conf),
+        })
+    }
+
+    async fn log_archive(&self, role_arn: &str, bucket_region: &str) -> AwsResult<SdkLogArchive> {
+        let session = "trailkey-log-archive";
+        let creds = sts::assume_role(&self.management.sts, role_arn, session).await?;
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .credentials_provider(creds)
+            .region(Region::new(bucket_region.to_owned()))
+            .interceptor(LogCalls)
+            .build();
+        Ok(SdkLogArchive {
+            s3: aws_sdk_s3::Client::from_conf(conf),
+        })
+    }
+}
+
+/// The management account's clients: STS, Organizations, CloudTrail, S3
+/// (a bucket's Region) and Account Management.
+pub struct SdkManagement {
+    sts: aws_sdk_sts::Client,
+    org: aws_sdk_organizations::Client,
+    trail: aws_sdk_cloudtrail::Client,
+    s3: aws_sdk_s3::Client,
+    account: aws_sdk_account::Client,
+}
+
+impl Management for SdkManagement {
+    async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
+        sts::caller_identity(&self.sts).await
+    }
+
+    async fn describe_organization(&self) -> AwsResult<Organization> {
+        organizations::describe_organization(&self.org).await
+    }
+
+    async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
+        cloudtrail::get_trail(&self.trail, name).await
+    }
+
+    async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail> {
+        cloudtrail::update_trail(&self.trail, trail, update).await
+    }
+
+    async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
+        cloudtrail::trail_status(&self.trail, trail).await
+    }
+
+    async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        cloudtrail::trail_tags(&self.trail, trail_arn).await
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> AwsResult<String> {
+        s3::bucket_region(&self.s3, bucket).await
+    }
+
+    async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
+        organizations::list_accounts(&self.org).await
+    }
+
+    async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
+        cloudtrail::describe_trails(&self.trail, true).await
+    }
+
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
+        account::enabled_regions(&self.account).await
+    }
+
+    async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>> {
+        cloudtrail::describe_trails_in(&self.trail, region).await
+    }
+
+    async fn list_event_data_stores(&self) -> AwsResult<Vec<String>> {
+        cloudtrail::list_event_data_stores(&self.trail).await
+    }
+
+    async fn get_event_data_store(&self, arn: &str) -> AwsResult<EventDataStore> {
+        cloudtrail::get_event_data_store(&self.trail, arn).await
+    }
+}
+
+/// An SDK enum's wire value as trailkey's type for it (`""` when absent).
+fn text<'a, T: From<&'a str>>(value: Option<&'a str>) -> T {
+    T::from(value.unwrap_or_default())
+}
+
+/// The strings `field` gives of the items of every page, where it gives one.
+fn listed<'a, P, I: 'a>(
+    pages: &'a [P],
+    items: impl Fn(&'a P) -> &'a [I],
+    field: impl Fn(&'a I) -> Option<&'a str>,
+) -> Vec<String> {
+    let items = pages.iter().flat_map(items);
+    items.filter_map(field).map(str::to_owned).collect()
+}
+
+/// A string AWS sent, where an empty one means none.
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_owned)
+}
