@@ -256,18 +256,22 @@ fn attributes(out: &mut String, c: &Change) {
     }
 }
 
-/// What a human sees after a successful apply.
-pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
-    let mut out = String::new();
+/// The first line after a successful `what` (apply or destroy); `added`
+/// is the count of additions where the command can make any.
+fn complete(what: &str, added: &str, plan: &Plan, done: &[Done]) -> String {
     let s = plan.summary();
-    let _ = writeln!(
-        out,
-        "Apply complete! Resources: {} added, {} changed, {} destroyed ({} AWS writes).",
-        s.add,
+    format!(
+        "{what} complete! Resources: {added}{} changed, {} destroyed ({} AWS writes).\n",
         s.change,
         s.destroy,
         done.len()
-    );
+    )
+}
+
+/// What a human sees after a successful apply.
+pub fn apply_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
+    let added = format!("{} added, ", plan.summary().add);
+    let mut out = complete("Apply", &added, plan, done);
     if let (Some(key), Some(trail_key)) = (&result.key_arn, &result.trail_kms_key_id)
         && key == trail_key
     {
@@ -295,32 +299,12 @@ pub fn delivery_human(delivery: &crate::delivery::Delivery) -> String {
 
 /// What a human sees after a successful destroy.
 pub fn destroy_human(done: &[Done], plan: &Plan, result: &ApplyResult) -> String {
-    let mut out = String::new();
-    let s = plan.summary();
-    let _ = writeln!(
-        out,
-        "Destroy complete! Resources: {} changed, {} destroyed ({} AWS writes).",
-        s.change,
-        s.destroy,
-        done.len()
-    );
-    match &result.trail_kms_key_id {
-        None => {
-            let _ = writeln!(
-                out,
-                "The trail {} is back on SSE-S3.",
-                escape(&plan.target.trail_arn)
-            );
-        }
-        Some(k) => {
-            let _ = writeln!(
-                out,
-                "The trail {} uses {}.",
-                escape(&plan.target.trail_arn),
-                escape(k)
-            );
-        }
-    }
+    let mut out = complete("Destroy", "", plan, done);
+    let trail = escape(&plan.target.trail_arn);
+    let _ = match &result.trail_kms_key_id {
+        None => writeln!(out, "The trail {trail} is back on SSE-S3."),
+        Some(k) => writeln!(out, "The trail {trail} uses {}.", escape(k)),
+    };
     let deleted = plan.changes(Address::KmsKey);
     match (&result.key_arn, deleted) {
         (Some(key), true) => {
