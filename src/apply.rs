@@ -537,7 +537,7 @@ async fn call_step<M: Management, K: KeyStore>(
         key.ok_or_else(|| {
             AwsError::new(
                 step.operation(),
-                "NoKey",
+                code::NO_KEY,
                 "the plan names no key for this step and no CreateKey came before it",
             )
         })

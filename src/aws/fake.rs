@@ -332,7 +332,7 @@ impl FakeCloud {
             });
             return Err(AwsError::new(
                 op,
-                "AccessDeniedException",
+                code::ACCESS_DENIED_EXCEPTION,
                 format!(
                     "User: {caller} is not authorized to perform: kms:{op} on resource: {} because no resource-based policy allows the kms:{op} action",
                     s.keys[index].info.arn
@@ -382,7 +382,7 @@ impl FakeCloud {
             .ok_or_else(|| {
                 AwsError::new(
                     op,
-                    "TrailNotFoundException",
+                    code::TRAIL_NOT_FOUND,
                     format!("Unknown trail: {name}"),
                 )
             })
@@ -408,7 +408,7 @@ fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> O
     match evaluate(&document, &request) {
         Decision::ExplicitlyDenied { .. } => Some(AwsError::new(
             op,
-            "AccessDeniedException",
+            code::ACCESS_DENIED_EXCEPTION,
             format!(
                 "User: {caller} is not authorized to perform: {action} on resource: {} \
                  with an explicit deny in a resource-based policy",
@@ -634,7 +634,7 @@ impl Management for FakeCloud {
             .ok_or_else(|| {
                 AwsError::new(
                     "GetEventDataStore",
-                    "EventDataStoreNotFoundException",
+                    code::EVENT_DATA_STORE_NOT_FOUND,
                     format!("Event data store {arn} not found"),
                 )
             })
@@ -887,7 +887,7 @@ impl KeyStore for FakeCloud {
         if over {
             return Err(AwsError::new(
                 "TagResource",
-                "LimitExceededException",
+                code::LIMIT_EXCEEDED,
                 "The request was rejected because a quota was exceeded.",
             ));
         }
@@ -999,7 +999,7 @@ mod tests {
 
         fake.state.borrow_mut().caller = Some("arn:aws:iam::111111111111:role/SomeoneElse".into());
         let denied = fake.schedule_key_deletion("k-1", 7).await.unwrap_err();
-        assert_eq!(denied.code, "AccessDeniedException");
+        assert_eq!(denied.code, code::ACCESS_DENIED_EXCEPTION);
         assert_eq!(
             denied.message,
             "User: arn:aws:iam::111111111111:role/SomeoneElse is not authorized to perform: \

@@ -278,7 +278,7 @@ pub(super) fn trail_findings(trail: &Trail, status: &TrailStatus) -> Vec<Finding
 pub(super) fn delivery_error(what: &str, error: &str) -> String {
     let meaning = if error.contains("KMS") || error.contains("kms") {
         "CloudTrail could not use the KMS key: check that the key is enabled, in the bucket's Region, and that its policy lets cloudtrail.amazonaws.com GenerateDataKey* for this trail (`trailkey plan` shows policy drift)"
-    } else if error.contains("AccessDenied") {
+    } else if error.contains(crate::aws::code::ACCESS_DENIED) {
         "the bucket policy does not let CloudTrail write: check the Log Archive bucket policy"
     } else if error.contains(crate::aws::code::NO_SUCH_BUCKET) {
         "the bucket is gone: fix the trail's S3 bucket"
