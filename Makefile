@@ -69,7 +69,7 @@ dist:
 
 demo: $(VENV)/bin/moto_server
 	cargo build
-	tests/support/demo.sh
+	tests/testkit/demo.sh
 
 # `make lambda-package LAMBDA_CONFIG=path/to/trailkey.toml`: the deployment
 # package of docs/examples/lambda/template.yaml, a zip with the static binary

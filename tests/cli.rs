@@ -3,12 +3,10 @@
 //! exit 1, a message naming the file, field and fix, and zero AWS requests
 //! (the AWS endpoint points at a server that counts connections).
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::{CountingServer, isolate_aws_env, transcript};
+use trailkey_testkit::{CountingServer, isolate_aws_env, transcript};
 
 fn trailkey(server: &CountingServer, args: &[&str]) -> std::process::Output {
     trailkey_command(server, args)
@@ -186,10 +184,10 @@ fn colour_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
 
 /// Runs the venv's parliament (IAM policy linter, pinned in
 /// tests/requirements.txt) on every `*.json` policy in `dir`, with the
-/// settings in tests/support/parliament.yaml; returns its exit code and
+/// settings in tests/testkit/parliament.yaml; returns its exit code and
 /// findings (one JSON object per line).
 fn parliament(dir: &Path, community: bool) -> (Option<i32>, Vec<serde_json::Value>) {
-    let bin = support::venv().join("bin/parliament");
+    let bin = trailkey_testkit::venv().join("bin/parliament");
     assert!(
         bin.exists(),
         "no parliament in the test venv: run `make test`, which installs tests/requirements.txt"
@@ -199,7 +197,7 @@ fn parliament(dir: &Path, community: bool) -> (Option<i32>, Vec<serde_json::Valu
         .arg(dir)
         .args(["--include_policy_extension", ".json"])
         .args(["--minimum_severity", "INFO", "--json", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/parliament.yaml"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testkit/parliament.yaml"))
         // parliament reads a policy from stdin when stdin is not a terminal.
         .stdin(std::process::Stdio::null());
     if community {

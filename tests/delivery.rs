@@ -1,16 +1,14 @@
 //! `apply --wait-for-delivery` end to end: the real binary against moto,
-//! behind a proxy whose rules (`support::delivery_rules`) make
+//! behind a proxy whose rules (`trailkey_testkit::rules::delivery`) make
 //! `GetTrailStatus` report CloudTrail's deliveries over time, since moto
 //! reports a delivery on every read.
-
-mod support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::delivery_rules::{delivery, delivery_error};
-use support::proxy::Proxy;
-use support::{Moto, Seed, transcript};
+use trailkey_testkit::proxy::Proxy;
+use trailkey_testkit::rules::delivery::{delivery, delivery_error};
+use trailkey_testkit::{Moto, Seed, transcript};
 
 /// `apply --auto-approve --format json <extra>` through `proxy`; the
 /// output and how long it took.

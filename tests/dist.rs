@@ -14,8 +14,6 @@
 //! at most 53. Where one of these is missing, each test says so loudly and
 //! stops; with `CI` set it fails instead, so CI cannot skip the check.
 
-mod support;
-
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -24,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::lambda_api::{RuntimeApi, update_trail_event};
-use support::{Moto, Seed, isolate_aws_env, on_sse_s3, transcript};
+use trailkey_testkit::lambda_api::{RuntimeApi, update_trail_event};
+use trailkey_testkit::{Moto, Seed, isolate_aws_env, on_sse_s3, transcript};
 
 /// The CA bundle copied into the root (Debian's and Ubuntu's path; the SDK's
 /// TLS client loads the system's roots from it).
@@ -449,7 +447,7 @@ fn the_lambda_package_runs_as_a_function_and_repairs_a_drift_event() {
         .expect("run make");
     assert!(make.status.success(), "{}", transcript(&make));
     let task = dir.path().join("task");
-    let unpacked = Command::new(support::venv().join("bin/python"))
+    let unpacked = Command::new(trailkey_testkit::venv().join("bin/python"))
         .args(["-c", UNPACK])
         .arg(&zip)
         .arg(&task)
@@ -471,8 +469,8 @@ fn the_lambda_package_runs_as_a_function_and_repairs_a_drift_event() {
         .env("TRAILKEY_MODE", "apply")
         .envs(api.lambda_env())
         .current_dir(&task)
-        .stdout(support::lambda_api::appending(&log))
-        .stderr(support::lambda_api::appending(&log));
+        .stdout(trailkey_testkit::lambda_api::appending(&log))
+        .stderr(trailkey_testkit::lambda_api::appending(&log));
     let mut function = cmd.spawn().expect("start bootstrap");
     moto.start_recording();
     let id = api.invoke(update_trail_event(&seed));

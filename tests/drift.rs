@@ -4,10 +4,8 @@
 //! reason named in human and JSON output), repaired by `apply`, and followed
 //! by a clean plan. The repaired state is read back from moto.
 
-mod support;
-
 use serde_json::{Value, json};
-use support::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
+use trailkey_testkit::{Moto, Seed, is_write, key_with_arn, trailkey_keys, transcript};
 
 struct Converged {
     moto: Moto,
@@ -1092,12 +1090,12 @@ fn destroy_delete_key_still_works_for_trailkey_under_the_protection() {
 }
 
 /// What the key policy trailkey wrote lets readers and admins do, judged by
-/// an IAM-style evaluator (`support::key_policy`, which shares no code with
+/// an IAM-style evaluator (`trailkey_testkit::key_policy`, which shares no code with
 /// trailkey), and the protection enforced by the real-AWS layer on a role
 /// it does not exempt.
 #[test]
 fn the_written_policy_lets_declared_readers_decrypt_and_protects_the_key() {
-    use support::key_policy::{Caller, Decision, Request, evaluate};
+    use trailkey_testkit::key_policy::{Caller, Decision, Request, evaluate};
     let siem = "arn:aws:iam::777788889999:role/SIEM";
     let c = Converged::with_config(|text| {
         format!(
@@ -1315,12 +1313,12 @@ fn grants_to_anyone_or_an_undeclared_principal_are_warnings_and_a_deny_on_anothe
 /// write and no panic.
 #[test]
 fn an_access_denied_without_a_message_or_an_undecodable_answer_is_explained() {
-    use support::proxy::{Decision, Request, Response, Traffic};
+    use trailkey_testkit::proxy::{Decision, Request, Response, Traffic};
     let c = Converged::new();
     let answers: [(&str, Response); 2] = [
         (
             "access denied",
-            support::aws_rules::json_error("AccessDeniedException", ""),
+            trailkey_testkit::rules::json_error("AccessDeniedException", ""),
         ),
         (
             "not UTF-8",

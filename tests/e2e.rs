@@ -1,15 +1,13 @@
 //! End-to-end scenarios: the real `trailkey` binary against a moto server
 //! (one per test), seeded with an organization, a Log Archive bucket and an
 //! organization trail. Results are asserted on the AWS state read back from
-//! moto by an independent client (boto3, `tests/support/fixture.py`), not on
+//! moto by an independent client (boto3, `tests/testkit/fixture.py`), not on
 //! trailkey's own output; moto's request recorder, or a recording proxy in
-//! front of moto (`support::proxy`), proves which calls were made.
-
-mod support;
+//! front of moto (`trailkey_testkit::proxy`), proves which calls were made.
 
 use serde_json::Value;
-use support::proxy::{Exchange, hold_until};
-use support::{Moto, Seed, is_write, on_sse_s3, transcript, with_tty_stdin};
+use trailkey_testkit::proxy::{Exchange, hold_until};
+use trailkey_testkit::{Moto, Seed, is_write, on_sse_s3, transcript, with_tty_stdin};
 
 fn exit_code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
@@ -614,7 +612,7 @@ fn credentials_and_session_tokens_never_appear_in_any_output_at_any_verbosity() 
         );
 
         // What AssumeRole handed out during these runs.
-        let (assumed, handed_out) = support::assumed_credentials(&proxy);
+        let (assumed, handed_out) = trailkey_testkit::assumed_credentials(&proxy);
         assert!(
             assumed >= 2,
             "AssumeRole for both roles went through the proxy: {:?}",

@@ -36,15 +36,13 @@
 //! (`the_iam_policies_pass_the_parliament_linter`): it knows which ARN shapes
 //! and condition keys each action accepts.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use serde_json::Value;
-use support::lambda_api::{RuntimeApi, kms_event, update_trail_event};
-use support::{Moto, Seed, transcript};
+use trailkey_testkit::lambda_api::{RuntimeApi, kms_event, update_trail_event};
+use trailkey_testkit::{Moto, Seed, transcript};
 
 const MANAGEMENT_POLICY: &str = "policies/iam-management.json";
 const SECURITY_TOOLING_POLICY: &str = "policies/iam-security-tooling-role.json";
@@ -536,7 +534,7 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
     // reads its key (GetEventDataStore) and goes ahead.
     org.moto
         .world
-        .event_data_store(support::aws_rules::EventDataStore {
+        .event_data_store(trailkey_testkit::rules::EventDataStore {
             arn: format!(
                 "arn:aws:cloudtrail:us-east-1:{}:eventdatastore/0a1b-lake",
                 org.seed.management
@@ -575,7 +573,7 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
     org.record(&mut usage, "trailkey lambda", false, || {
         let api = RuntimeApi::start();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailkey"));
-        support::isolate_aws_env(&mut cmd, &org.moto.layer().endpoint);
+        trailkey_testkit::isolate_aws_env(&mut cmd, &org.moto.layer().endpoint);
         cmd.args(["-c"])
             .arg(&seed_config)
             .arg("lambda")
@@ -834,7 +832,7 @@ const EXAMPLE_VALUES: [(&str, &str); 11] = [
 /// placeholders filled in.
 fn parliament(path: &str) -> BTreeSet<(String, Vec<String>)> {
     use std::io::Write as _;
-    let bin = support::venv().join("bin/parliament");
+    let bin = trailkey_testkit::venv().join("bin/parliament");
     assert!(
         bin.exists(),
         "no parliament in the test venv: run `make test`, which installs tests/requirements.txt"
@@ -914,7 +912,7 @@ fn the_iam_policies_pass_the_parliament_linter() {
 /// placeholders as CloudFormation pseudo-parameters and parameters.
 #[test]
 fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
-    let template = support::cloudformation("docs/examples/lambda/template.yaml");
+    let template = trailkey_testkit::cloudformation("docs/examples/lambda/template.yaml");
     let policy = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
         .as_array()
         .unwrap()

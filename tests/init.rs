@@ -1,14 +1,12 @@
 //! `trailkey init` against moto: the real binary reads organizations of
-//! several shapes (seeded by `tests/support/fixture.py`) and writes a config.
+//! several shapes (seeded by `tests/testkit/fixture.py`) and writes a config.
 //! A config written when everything was found must validate, plan and apply;
 //! where init cannot decide, the file lists the candidates and init exits 1.
-
-mod support;
 
 use std::path::Path;
 
 use serde_json::Value;
-use support::{CountingServer, Moto, Seed, is_write, isolate_aws_env, transcript};
+use trailkey_testkit::{CountingServer, Moto, Seed, is_write, isolate_aws_env, transcript};
 
 fn init(moto: &Moto, config: &Path, args: &[&str]) -> std::process::Output {
     moto.trailkey(config)

@@ -1,16 +1,16 @@
 //! `trailkey lambda` end to end: the real binary as a Lambda custom runtime,
-//! under a local Lambda Runtime API (`support::lambda_api`), against moto
+//! under a local Lambda Runtime API (`trailkey_testkit::lambda_api`), against moto
 //! through the real-AWS layer.
-
-mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::lambda_api::{RuntimeApi, kms_event, update_trail_event};
-use support::{CountingServer, Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript};
+use trailkey_testkit::lambda_api::{RuntimeApi, kms_event, update_trail_event};
+use trailkey_testkit::{
+    CountingServer, Moto, Seed, is_write, isolate_aws_env, on_sse_s3, transcript,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -31,8 +31,8 @@ fn start_function(api: &RuntimeApi, endpoint: &str, config: &Path, mode: &str) -
         .env("TRAILKEY_CONFIG", config)
         .env("TRAILKEY_MODE", mode)
         .envs(api.lambda_env())
-        .stdout(support::lambda_api::appending(&log))
-        .stderr(support::lambda_api::appending(&log));
+        .stdout(trailkey_testkit::lambda_api::appending(&log))
+        .stderr(trailkey_testkit::lambda_api::appending(&log));
     Function {
         child: cmd.spawn().expect("start trailkey lambda"),
         log,
@@ -237,7 +237,7 @@ fn a_call_on_another_key_costs_four_reads_until_the_first_plan_then_nothing() {
     let writes: Vec<&String> = calls.iter().filter(|c| is_write(c)).collect();
     assert_eq!(writes, ["kms:EnableKey"]);
     let state = moto.state(&seed);
-    let key = support::key_with_arn(&state, &ours);
+    let key = trailkey_testkit::key_with_arn(&state, &ours);
     assert_eq!(key["key_state"], "Enabled", "{state:#}");
 
     moto.start_recording();
@@ -524,8 +524,8 @@ fn c_wins_over_trailkey_config_and_a_bad_trailkey_verbose_is_refused() {
             .env("TRAILKEY_CONFIG", "/nonexistent/trailkey.toml")
             .env("TRAILKEY_VERBOSE", verbose)
             .envs(api.lambda_env())
-            .stdout(support::lambda_api::appending(&log))
-            .stderr(support::lambda_api::appending(&log));
+            .stdout(trailkey_testkit::lambda_api::appending(&log))
+            .stderr(trailkey_testkit::lambda_api::appending(&log));
         let function = Function {
             child: cmd.spawn().unwrap(),
             log,
@@ -592,8 +592,8 @@ fn credentials_never_appear_in_the_functions_log_or_responses() {
             .env("TRAILKEY_MODE", "apply")
             .env("TRAILKEY_VERBOSE", "2")
             .envs(api.lambda_env())
-            .stdout(support::lambda_api::appending(&log))
-            .stderr(support::lambda_api::appending(&log));
+            .stdout(trailkey_testkit::lambda_api::appending(&log))
+            .stderr(trailkey_testkit::lambda_api::appending(&log));
         let function = Function {
             child: cmd.spawn().unwrap(),
             log,
@@ -617,7 +617,7 @@ fn credentials_never_appear_in_the_functions_log_or_responses() {
         );
     }
 
-    let (assumed, handed_out) = support::assumed_credentials(&proxy);
+    let (assumed, handed_out) = trailkey_testkit::assumed_credentials(&proxy);
     assert!(assumed >= 3, "both roles, in both processes: {assumed}");
     let mut secrets = vec![ACCESS_KEY.to_owned(), SECRET.to_owned(), TOKEN.to_owned()];
     secrets.extend(handed_out);
@@ -640,7 +640,7 @@ fn schedule_event(n: usize) -> Value {
 /// front of `endpoint`: 50 ms added to every AWS request.
 fn latency_proxy(endpoint: &str) -> (Child, String) {
     let upstream = endpoint.trim_start_matches("http://");
-    let mut child = Command::new(support::venv().join("bin/python"))
+    let mut child = Command::new(trailkey_testkit::venv().join("bin/python"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/latency_proxy.py"))
         .args(["--upstream", upstream, "--delay-ms", "50"])
         .stdout(Stdio::piped())
@@ -736,8 +736,8 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
         .env_remove("TRAILKEY_MODE")
         .current_dir(std::env::temp_dir())
         .envs(api.lambda_env())
-        .stdout(support::lambda_api::appending(&log))
-        .stderr(support::lambda_api::appending(&log));
+        .stdout(trailkey_testkit::lambda_api::appending(&log))
+        .stderr(trailkey_testkit::lambda_api::appending(&log));
     let function = Function {
         child: cmd.spawn().expect("start bootstrap"),
         log,
@@ -761,8 +761,9 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
     let list = |names: &[&[&str]]| -> Value { json!(names.concat()) };
     let kms = list(&[&KEY_CALLS, &ALIAS_CALLS]);
-    let main = support::cloudformation("docs/examples/lambda/template.yaml");
-    let forwarder = support::cloudformation("docs/examples/lambda/security-tooling-forwarder.yaml");
+    let main = trailkey_testkit::cloudformation("docs/examples/lambda/template.yaml");
+    let forwarder =
+        trailkey_testkit::cloudformation("docs/examples/lambda/security-tooling-forwarder.yaml");
     let resources = |t: &Value| t["Resources"].as_object().unwrap().clone();
     let (main_resources, forwarder_resources) = (resources(&main), resources(&forwarder));
     let get_att = |what: &str| json!({"Fn::GetAtt": what});

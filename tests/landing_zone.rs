@@ -1,12 +1,10 @@
 //! Landing-zone checks before any write, and the backout (`destroy`),
 //! against moto: the real binary, state read back with boto3.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::aws_rules::{DEFAULT_REGIONS, EventDataStore, signing_region};
-use support::{Moto, Seed, is_write, key_with_arn, on_sse_s3, trailkey_keys, transcript};
+use trailkey_testkit::rules::{DEFAULT_REGIONS, EventDataStore, signing_region};
+use trailkey_testkit::{Moto, Seed, is_write, key_with_arn, on_sse_s3, trailkey_keys, transcript};
 
 /// Seeds, adds a trail with `create_trail` arguments, and points the config at it.
 fn seeded_with_trail(create_trail: &[&str]) -> (Moto, Seed) {

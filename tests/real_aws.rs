@@ -1,18 +1,16 @@
-//! The real-AWS rules layer (`support::aws_rules`): each rule answers as
+//! The real-AWS rules layer (`trailkey_testkit::rules`): each rule answers as
 //! real AWS does where moto is lenient. Each test first shows what moto
 //! alone answers, then the same calls through the rule, so that the rule
 //! is what makes the difference; the proxy's record shows the rule, not
 //! moto, gave the answer. Calls are sent by boto3 (`fixture.py calls`),
 //! trailkey's by the real binary.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::aws_rules::{self, AWS_JSON_1_1, error_code};
-use support::proxy::Exchange;
-use support::{Moto, trailkey_keys, transcript};
+use trailkey_testkit::proxy::Exchange;
+use trailkey_testkit::rules::{self, AWS_JSON_1_1, error_code};
+use trailkey_testkit::{Moto, trailkey_keys, transcript};
 
 /// How long a new key or alias stays unseen behind the layer.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -358,7 +356,7 @@ fn key_states_refuse_writes_with_the_codes_of_real_kms() {
     );
 
     let moto = Moto::start();
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::kms_key_states())]);
+    let layer = moto.proxy_with(vec![Box::new(rules::kms_key_states())]);
     let results = moto.calls(Some(&layer), &calls);
     assert_eq!(outcomes(&results), real, "{results:#?}");
     let arn = results[0]["response"]["KeyMetadata"]["Arn"]
@@ -407,7 +405,7 @@ fn update_alias_of_an_alias_that_is_gone_is_not_found() {
     let alone = moto.calls(None, &calls);
     assert_eq!(outcomes(&alone), expected, "moto alone: {alone:#?}");
 
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::update_alias_needs_an_alias())]);
+    let layer = moto.proxy_with(vec![Box::new(rules::update_alias_needs_an_alias())]);
     let results = moto.calls(Some(&layer), &calls);
     assert_eq!(outcomes(&results), expected, "{results:#?}");
     assert_eq!(results[2]["message"], "Alias alias/missing is not found.");
@@ -453,7 +451,7 @@ fn describe_trails_with_a_name_list_returns_only_those_trails() {
         assert_eq!(names(r), both, "moto alone ignores the list");
     }
 
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::describe_trails_honours_names())]);
+    let layer = moto.proxy_with(vec![Box::new(rules::describe_trails_honours_names())]);
     let results = moto.calls(Some(&layer), &calls);
     assert_eq!(names(&results[0]), [seed.trail_name.as_str()]);
     assert_eq!(names(&results[1]), ["another-trail"]);
@@ -509,7 +507,7 @@ fn get_bucket_replication_answers_the_rules_as_they_were_put() {
     );
     assert_eq!(rule["Filter"]["Prefix"], "", "moto alone drops it: {rule}");
 
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::s3_replication_as_put())]);
+    let layer = moto.proxy_with(vec![Box::new(rules::s3_replication_as_put())]);
     let results = moto.calls_as(&seed.log_archive, Some(&layer), &calls);
     assert_eq!(
         outcomes(&results),
@@ -666,7 +664,7 @@ fn a_key_policy_deny_refuses_the_roles_it_does_not_exempt() {
     let alone = moto.calls_as_role(st, OTHER, None, &protected(&key));
     assert_eq!(outcomes(&alone), ["ok"; 3], "moto alone: {alone:#?}");
 
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::kms_key_policy_denies())]);
+    let layer = moto.proxy_with(vec![Box::new(rules::kms_key_policy_denies())]);
     let key = moto.calls_as(st, Some(&layer), &create)[0]["response"]["KeyMetadata"].clone();
     let (id, arn) = (key["KeyId"].as_str().unwrap(), key["Arn"].as_str().unwrap());
     let other = moto.calls_as_role(st, OTHER, Some(&layer), &protected(&key));
@@ -829,9 +827,7 @@ fn update_trail_is_refused_unless_the_key_policy_lets_cloudtrail_use_the_key() {
     let moto = Moto::start();
     let seed = moto.seed();
     assert_eq!(seed.trail_arn, trail, "the same trail in a fresh moto");
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_key_policy_check(
-        WINDOW,
-    ))]);
+    let layer = moto.proxy_with(vec![Box::new(rules::cloudtrail_key_policy_check(WINDOW))]);
     let results = moto.calls(Some(&layer), &calls);
     let mut expected = Vec::new();
     for _ in &wrong {
@@ -934,10 +930,8 @@ fn update_trail_to_a_bucket_with_a_bucket_key_needs_decrypt_without_an_encryptio
             "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
             "BucketKeyEnabled": true}]}}),
     );
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_key_policy_check(
-        WINDOW,
-    ))]);
-    let as_log_archive = |proxy: Option<&support::proxy::Proxy>, calls: Value| {
+    let layer = moto.proxy_with(vec![Box::new(rules::cloudtrail_key_policy_check(WINDOW))]);
+    let as_log_archive = |proxy: Option<&trailkey_testkit::proxy::Proxy>, calls: Value| {
         let results = moto.calls_as(&seed.log_archive, proxy, &calls);
         assert!(results.iter().all(|r| r["ok"] == true), "{results:#?}");
         results
@@ -1127,16 +1121,17 @@ fn throttling_is_retried_on_stderr_and_bounded_at_five_attempts() {
     let seed = moto.seed();
     for (throttled, expect) in [(2, 2), (usize::MAX, 1)] {
         let proxy = moto.layer_with(vec![Box::new(
-            move |request: &support::proxy::Request, traffic: &support::proxy::Traffic| {
+            move |request: &trailkey_testkit::proxy::Request,
+                  traffic: &trailkey_testkit::proxy::Traffic| {
                 if request.is("organizations", "DescribeOrganization")
                     && traffic.arrived("organizations", "DescribeOrganization") <= throttled
                 {
-                    support::proxy::Decision::Respond(aws_rules::json_error(
+                    trailkey_testkit::proxy::Decision::Respond(rules::json_error(
                         "ThrottlingException",
                         "Rate exceeded",
                     ))
                 } else {
-                    support::proxy::Decision::Forward
+                    trailkey_testkit::proxy::Decision::Forward
                 }
             },
         )]);
@@ -1199,7 +1194,7 @@ fn account_answers_carry_state_only_as_organizations_sends_them_now() {
     );
     // Through the rule, State only.
     let rule = moto.proxy_with(vec![Box::new(
-        aws_rules::organizations_accounts_have_no_status(),
+        rules::organizations_accounts_have_no_status(),
     )]);
     let through = moto.calls(Some(&rule), &calls);
     assert_eq!(outcomes(&through), ["ok", "ok"]);
@@ -1223,7 +1218,7 @@ fn the_log_archive_bucket_tells_other_accounts_its_region_only_through_head_buck
     // moto alone answers the management account both.
     assert_eq!(outcomes(&moto.calls(None, &calls)), ["ok", "ok"]);
 
-    let rule = moto.proxy_with(vec![Box::new(aws_rules::s3_bucket_region_across_accounts(
+    let rule = moto.proxy_with(vec![Box::new(rules::s3_bucket_region_across_accounts(
         moto.world.clone(),
     ))]);
     let through = moto.calls(Some(&rule), &calls);
@@ -1273,9 +1268,9 @@ fn update_trail_with_a_key_outside_the_buckets_region_is_kms_key_not_found() {
     };
     // moto alone accepts a key in any Region.
     assert_eq!(outcomes(&moto.calls(None, &update("eu-west-1"))), ["ok"]);
-    let rule = moto.proxy_with(vec![Box::new(
-        aws_rules::cloudtrail_key_in_the_buckets_region(moto.world.clone()),
-    )]);
+    let rule = moto.proxy_with(vec![Box::new(rules::cloudtrail_key_in_the_buckets_region(
+        moto.world.clone(),
+    ))]);
     assert_eq!(
         outcomes(&moto.calls(Some(&rule), &update("eu-west-1"))),
         ["KmsKeyNotFoundException"]
@@ -1408,9 +1403,7 @@ fn a_keys_new_state_reaches_kms_and_cloudtrail_late() {
     assert_eq!(outcomes(&alone), ["ok"; 8]);
     assert_eq!(state(&alone[4]), "Enabled");
 
-    let rule = moto.proxy_with(vec![Box::new(aws_rules::kms_state_changes_propagate(
-        WINDOW,
-    ))]);
+    let rule = moto.proxy_with(vec![Box::new(rules::kms_state_changes_propagate(WINDOW))]);
     let through = moto.calls(Some(&rule), &enable_then_use);
     assert_eq!(
         outcomes(&through),
@@ -1475,9 +1468,9 @@ fn kms_refuses_a_principal_iam_does_not_know_yet_and_trailkey_waits_for_it() {
     let create = json!([call("kms:CreateKey", json!({"Policy": policy.to_string()}))]);
     // moto alone takes any principal.
     assert_eq!(outcomes(&moto.calls(None, &create)), ["ok"]);
-    let rule = moto.proxy_with(vec![Box::new(
-        aws_rules::kms_policy_principals_and_lockout(moto.world.clone()),
-    )]);
+    let rule = moto.proxy_with(vec![Box::new(rules::kms_policy_principals_and_lockout(
+        moto.world.clone(),
+    ))]);
     let refused = moto.calls(Some(&rule), &create);
     assert_eq!(outcomes(&refused), ["MalformedPolicyDocumentException"]);
     assert_eq!(
@@ -1567,7 +1560,7 @@ fn a_conflict_on_the_trail_is_waited_out_by_trailkey() {
     moto.world.trail_change_under_way(Duration::from_secs(600));
     // moto alone never answers ConflictException.
     assert_eq!(outcomes(&moto.calls(None, &update)), ["ok"]);
-    let rule = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_conflicts(
+    let rule = moto.proxy_with(vec![Box::new(rules::cloudtrail_conflicts(
         moto.world.clone(),
     ))]);
     assert_eq!(
@@ -1696,9 +1689,7 @@ fn list_regions_answers_the_worlds_regions_by_status_page_by_page() {
         "moto 5.2.5 has no ListRegions: {alone:#?}"
     );
 
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::account_regions(
-        moto.world.clone(),
-    ))]);
+    let layer = moto.proxy_with(vec![Box::new(rules::account_regions(moto.world.clone()))]);
     let first = moto.calls(
         Some(&layer),
         &json!([call("account:ListRegions", enabled.clone())]),
@@ -1748,10 +1739,7 @@ fn list_regions_answers_the_worlds_regions_by_status_page_by_page() {
         regions_of(&results[1]),
         [("me-south-1".to_owned(), "DISABLED".to_owned())]
     );
-    assert_eq!(
-        regions_of(&results[2]).len(),
-        aws_rules::DEFAULT_REGIONS.len()
-    );
+    assert_eq!(regions_of(&results[2]).len(), rules::DEFAULT_REGIONS.len());
     assert_eq!(
         outcomes(&results[3..]),
         ["ValidationException", "ValidationException"]
@@ -1800,16 +1788,14 @@ fn cloudtrail_lake_answers_the_worlds_event_data_stores_with_their_keys() {
         ("e-3", "lake-three", "us-east-1", None),
         ("e-4", "lake-eu", "eu-west-1", Some(key)),
     ] {
-        moto.world.event_data_store(aws_rules::EventDataStore {
+        moto.world.event_data_store(rules::EventDataStore {
             arn: arn(id, region),
             name: name.to_owned(),
             kms_key_id: kms.map(str::to_owned),
             status: "ENABLED".to_owned(),
         });
     }
-    let layer = moto.proxy_with(vec![Box::new(aws_rules::cloudtrail_lake(
-        moto.world.clone(),
-    ))]);
+    let layer = moto.proxy_with(vec![Box::new(rules::cloudtrail_lake(moto.world.clone()))]);
     let first = moto.calls(
         Some(&layer),
         &json!([call("cloudtrail:ListEventDataStores", json!({}))]),

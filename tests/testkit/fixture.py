@@ -3,19 +3,19 @@
 
 Run it with the project's venv, which has boto3 (it comes with moto):
 
-    .venv/bin/python tests/support/fixture.py seed --write-config /tmp/x/trailkey.toml
-    .venv/bin/python tests/support/fixture.py seed --security-tooling-name Audit \
+    .venv/bin/python tests/testkit/fixture.py seed --write-config /tmp/x/trailkey.toml
+    .venv/bin/python tests/testkit/fixture.py seed --security-tooling-name Audit \
         --extra-account Dev --closed-account Security
-    .venv/bin/python tests/support/fixture.py state --security-tooling 123456789012 --trail org-trail
-    .venv/bin/python tests/support/fixture.py drift rotation-off --security-tooling 123456789012
-    .venv/bin/python tests/support/fixture.py drift policy-remove-statement --sid TrailkeyCloudTrailDecrypt \
+    .venv/bin/python tests/testkit/fixture.py state --security-tooling 123456789012 --trail org-trail
+    .venv/bin/python tests/testkit/fixture.py drift rotation-off --security-tooling 123456789012
+    .venv/bin/python tests/testkit/fixture.py drift policy-remove-statement --sid TrailkeyCloudTrailDecrypt \
         --security-tooling 123456789012
-    .venv/bin/python tests/support/fixture.py make-key --security-tooling 123456789012 \
+    .venv/bin/python tests/testkit/fixture.py make-key --security-tooling 123456789012 \
         --alias cloudtrail-org-key --kind multi-region
-    .venv/bin/python tests/support/fixture.py recording start
-    .venv/bin/python tests/support/fixture.py calls --json \
+    .venv/bin/python tests/testkit/fixture.py recording start
+    .venv/bin/python tests/testkit/fixture.py calls --json \
         '[{"op": "kms:CreateKey"}, {"op": "kms:DescribeKey", "params": {"KeyId": "$KeyId"}, "until_ok": 5}]'
-    .venv/bin/python tests/support/fixture.py recording show
+    .venv/bin/python tests/testkit/fixture.py recording show
 
 Every subcommand takes --endpoint (default: $AWS_ENDPOINT_URL) and --region
 (default: us-east-1), uses dummy credentials, prints exactly one JSON document on

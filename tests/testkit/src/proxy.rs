@@ -1,5 +1,6 @@
 //! A recording HTTP/1.1 proxy on 127.0.0.1 in front of a moto server, for
-//! tests that need to see or steer trailkey's AWS traffic.
+//! tests that need to see or steer trailkey's AWS traffic; a [`Handler`] of
+//! the kit's HTTP server ([`crate::http`]).
 //!
 //! Each client connection carries one request: the proxy reads it, asks its
 //! [`Rule`]s what to do, forwards it to moto on a fresh connection (its
@@ -9,26 +10,27 @@
 //!
 //! A rule can also rewrite the response moto gave to a forwarded request
 //! ([`Rule::rewrite`]), e.g. to answer as real AWS would where moto is
-//! lenient (`aws_rules.rs`).
+//! lenient ([`crate::rules`]).
 //!
 //! A rule can hold a request until the traffic so far meets a condition
 //! ([`hold_until`]): it is asked again each time the traffic changes. A hold
 //! ends after [`HOLD_LIMIT`] at the latest: the request is then forwarded
 //! and the hold is reported ([`Proxy::expired_holds`]; dropping the proxy
-//! panics if there was one).
+//! panics if there was one). Dropping the proxy ends the holds still
+//! pending: their clients see the connection close.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::http::{
+    self, Connection, Handler, Options, Server, header, read_response, without_hop_by_hop,
+};
+pub use crate::http::{Headers, Response};
 
 /// The longest a rule may hold a request.
 pub const HOLD_LIMIT: Duration = Duration::from_secs(30);
-
-/// Header names and values, in order.
-pub type Headers = Vec<(String, String)>;
 
 /// Read and write timeout of both connections of an exchange.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,14 +64,6 @@ impl Request {
     }
 }
 
-/// A response, its body dechunked.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Headers,
-    pub body: Vec<u8>,
-}
-
 /// One request and the response the client got.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -83,7 +77,7 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// `service:action`, as `support::is_write` takes it.
+    /// `service:action`, as [`crate::is_write`] takes it.
     pub fn call(&self) -> String {
         format!("{}:{}", self.request.service, self.request.action)
     }
@@ -93,12 +87,12 @@ impl Exchange {
     }
 
     /// Whether the call changes AWS state: an S3 request other than GET or
-    /// HEAD, otherwise by its action (`support::is_write`).
+    /// HEAD, otherwise by its action ([`crate::is_write`]).
     pub fn is_write(&self) -> bool {
         if self.request.service == "s3" {
             !matches!(self.request.method.as_str(), "GET" | "HEAD")
         } else {
-            super::is_write(&self.request.action)
+            crate::is_write(&self.request.action)
         }
     }
 
@@ -192,8 +186,7 @@ pub struct Proxy {
     /// The moto endpoint it forwards to.
     pub upstream: String,
     shared: Arc<Shared>,
-    address: SocketAddr,
-    accept: Option<JoinHandle<()>>,
+    server: Option<Server>,
 }
 
 struct Shared {
@@ -202,7 +195,6 @@ struct Shared {
     rules: Vec<Box<dyn Rule>>,
     state: Mutex<State>,
     changed: Condvar,
-    stop: AtomicBool,
 }
 
 #[derive(Default)]
@@ -210,6 +202,21 @@ struct State {
     traffic: Traffic,
     /// The requests held for [`HOLD_LIMIT`], as `service:action`.
     expired: Vec<String>,
+    /// The proxy is being dropped: holds end.
+    stop: bool,
+}
+
+/// The server's side of the proxy.
+struct Exchanges(Arc<Shared>);
+
+impl Handler for Exchanges {
+    fn handle(&self, request: http::Request, _: &Connection) -> Option<Response> {
+        self.0.exchange(request)
+    }
+
+    fn stopping(&self) -> bool {
+        self.0.lock().stop
+    }
 }
 
 impl Proxy {
@@ -225,36 +232,26 @@ impl Proxy {
             .unwrap_or_else(|| panic!("the proxy forwards to http:// only, not {upstream}"))
             .trim_end_matches('/')
             .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let address = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Shared {
             upstream: host,
             rules,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            stop: AtomicBool::new(false),
         });
-        let accepting = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if accepting.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let shared = Arc::clone(&accepting);
-                std::thread::spawn(move || {
-                    if let Err(e) = shared.serve(client) {
-                        eprintln!("proxy: an exchange failed: {e}");
-                    }
-                });
-            }
-        });
+        let server = Server::start(
+            Options {
+                name: "proxy",
+                keep_alive: false,
+                read_timeout: Some(IO_TIMEOUT),
+                write_timeout: IO_TIMEOUT,
+            },
+            Exchanges(Arc::clone(&shared)),
+        );
         Proxy {
-            endpoint: format!("http://{address}"),
+            endpoint: server.endpoint(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             shared,
-            address,
-            accept: Some(accept),
+            server: Some(server),
         }
     }
 
@@ -272,12 +269,9 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop up so that it sees `stop`.
-        let _ = TcpStream::connect(self.address);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        drop(self.server.take());
         let expired = self.expired_holds();
         if !expired.is_empty() && !std::thread::panicking() {
             panic!(
@@ -292,32 +286,25 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One exchange on one client connection.
-    fn serve(&self, mut client: TcpStream) -> std::io::Result<()> {
-        client.set_read_timeout(Some(IO_TIMEOUT))?;
-        client.set_write_timeout(Some(IO_TIMEOUT))?;
-        let mut reader = BufReader::new(client.try_clone()?);
-        // A connection closed before a request (e.g. `Drop`'s wake-up).
-        let Some((request_line, headers)) = read_head(&mut reader)? else {
-            return Ok(());
-        };
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_owned();
-        let target = parts.next().unwrap_or_default().to_owned();
-        if header(&headers, "expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-            client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        }
-        let body = read_body(&mut reader, &headers, true)?;
-        let (service, action) = service_and_action(&method, &target, &headers, &body);
+    /// One exchange: the answer to the client's request, recorded; `None`
+    /// if the proxy stopped while a rule held it.
+    fn exchange(&self, request: http::Request) -> Option<Response> {
+        let (service, action) = service_and_action(
+            &request.method,
+            &request.target,
+            &request.headers,
+            &request.body,
+        );
+        let request_line = format!("{} {} {}", request.method, request.target, request.version);
         let request = Request {
-            method,
-            target,
-            headers,
-            body,
+            method: request.method,
+            target: request.target,
+            headers: request.headers,
+            body: request.body,
             service,
             action,
         };
-        let (response, forwarded) = match self.decide(&request) {
+        let (response, forwarded) = match self.decide(&request)? {
             Some(response) => (response, false),
             None => match self.forward(&request_line, &request) {
                 Ok(response) => (response, true),
@@ -332,33 +319,27 @@ impl Shared {
                 ),
             },
         };
-        let head_only = request.method == "HEAD";
-        let reply = {
-            let mut state = self.lock();
-            let response = if forwarded {
-                self.rules.iter().fold(response, |response, rule| {
-                    rule.rewrite(&request, response, &state.traffic)
-                })
-            } else {
-                response
-            };
-            let reply = encode_response(&response, head_only);
-            state.traffic.exchanges.push(Exchange {
-                request,
-                response,
-                at: Instant::now(),
-                forwarded,
-            });
-            self.changed.notify_all();
-            reply
+        let mut state = self.lock();
+        let response = if forwarded {
+            self.rules.iter().fold(response, |response, rule| {
+                rule.rewrite(&request, response, &state.traffic)
+            })
+        } else {
+            response
         };
-        client.write_all(&reply)?;
-        client.flush()
+        state.traffic.exchanges.push(Exchange {
+            request,
+            response: response.clone(),
+            at: Instant::now(),
+            forwarded,
+        });
+        self.changed.notify_all();
+        Some(response)
     }
 
     /// Records the request's arrival and asks the rules until they forward
-    /// it (`None`) or answer it.
-    fn decide(&self, request: &Request) -> Option<Response> {
+    /// it (`Some(None)`) or answer it; `None` if the proxy stops meanwhile.
+    fn decide(&self, request: &Request) -> Option<Option<Response>> {
         let deadline = Instant::now() + HOLD_LIMIT;
         let mut state = self.lock();
         state
@@ -367,6 +348,9 @@ impl Shared {
             .push((request.service.clone(), request.action.clone()));
         self.changed.notify_all();
         loop {
+            if state.stop {
+                return None;
+            }
             let decision = self
                 .rules
                 .iter()
@@ -374,15 +358,15 @@ impl Shared {
                 .find(|d| !matches!(d, Decision::Forward))
                 .unwrap_or(Decision::Forward);
             match decision {
-                Decision::Forward => return None,
-                Decision::Respond(response) => return Some(response),
+                Decision::Forward => return Some(None),
+                Decision::Respond(response) => return Some(Some(response)),
                 Decision::Hold => {
                     let now = Instant::now();
                     if now >= deadline {
                         let call = format!("{}:{}", request.service, request.action);
                         eprintln!("proxy: {call} held for {HOLD_LIMIT:?}; forwarding it anyway");
                         state.expired.push(call);
-                        return None;
+                        return Some(None);
                     }
                     state = self
                         .changed
@@ -413,195 +397,8 @@ impl Shared {
         bytes.extend_from_slice(&request.body);
         upstream.write_all(&bytes)?;
         upstream.flush()?;
-
-        let mut reader = BufReader::new(upstream);
-        // Interim (1xx) responses are skipped.
-        let (status, headers) = loop {
-            let (status_line, headers) = read_head(&mut reader)?.ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no response")
-            })?;
-            let status: u16 = status_line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("bad status line {status_line:?}"),
-                    )
-                })?;
-            if !(100..200).contains(&status) {
-                break (status, headers);
-            }
-        };
-        let bodiless = request.method == "HEAD" || matches!(status, 204 | 304);
-        let body = if bodiless {
-            Vec::new()
-        } else {
-            read_body(&mut reader, &headers, false)?
-        };
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        read_response(&mut BufReader::new(upstream), request.method == "HEAD")
     }
-}
-
-/// The request or status line and the headers; `None` at end of stream.
-fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<(String, Headers)>> {
-    let mut first = String::new();
-    if reader.read_line(&mut first)? == 0 {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "end of stream in the headers",
-            ));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
-    Ok(Some((
-        first.trim_end_matches(['\r', '\n']).to_owned(),
-        headers,
-    )))
-}
-
-/// The body, dechunked. Without a length or chunking, a request has no
-/// body and a response runs to the end of the stream.
-fn read_body(
-    reader: &mut impl BufRead,
-    headers: &[(String, String)],
-    is_request: bool,
-) -> std::io::Result<Vec<u8>> {
-    if header(headers, "transfer-encoding")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
-    {
-        return read_chunked(reader);
-    }
-    match header(headers, "content-length") {
-        Some(length) => {
-            let length: usize = length.parse().map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad Content-Length")
-            })?;
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body)?;
-            Ok(body)
-        }
-        None if is_request => Ok(Vec::new()),
-        None => {
-            let mut body = Vec::new();
-            reader.read_to_end(&mut body)?;
-            Ok(body)
-        }
-    }
-}
-
-/// The data of a chunked body; trailers are dropped.
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let mut data = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        if reader.read_line(&mut size_line)? == 0 {
-            return Err(bad("end of stream in a chunked body"));
-        }
-        let size = size_line
-            .trim_end_matches(['\r', '\n'])
-            .split(';')
-            .next()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .ok_or_else(|| bad("bad chunk size"))?;
-        if size == 0 {
-            // Trailers, up to an empty line.
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line)? == 0
-                    || line.trim_end_matches(['\r', '\n']).is_empty()
-                {
-                    return Ok(data);
-                }
-            }
-        }
-        let mut chunk = vec![0; size + 2];
-        reader.read_exact(&mut chunk)?;
-        data.extend_from_slice(&chunk[..size]);
-    }
-}
-
-/// The response as the client gets it: the body with a length, and
-/// `Connection: close`. To a HEAD request, moto's headers and no body.
-fn encode_response(response: &Response, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason(response.status)
-    );
-    let framing: &[&str] = if head_only { &[] } else { &["content-length"] };
-    for (name, value) in without_hop_by_hop(&response.headers, framing) {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !head_only {
-        out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    if !head_only {
-        bytes.extend_from_slice(&response.body);
-    }
-    bytes
-}
-
-/// `headers` without the connection-level ones and `also`, and without
-/// `Transfer-Encoding` when `also` names `content-length` (the body is
-/// sent dechunked with its length then).
-fn without_hop_by_hop<'a>(
-    headers: &'a [(String, String)],
-    also: &'a [&str],
-) -> impl Iterator<Item = &'a (String, String)> {
-    let reframed = also.contains(&"content-length");
-    headers.iter().filter(move |(name, _)| {
-        let name = name.to_ascii_lowercase();
-        let dropped = matches!(
-            name.as_str(),
-            "connection" | "keep-alive" | "proxy-connection"
-        ) || also.contains(&name.as_str())
-            || (reframed && name == "transfer-encoding");
-        !dropped
-    })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// The service (SigV4 credential scope, else the `X-Amz-Target` prefix)

@@ -1,19 +1,7 @@
-//! Test harness: a moto server per test on 127.0.0.1 (free port, stopped on
+//! The harness: a moto server per test on 127.0.0.1 (free port, stopped on
 //! drop), the boto3 fixture (`fixture.py`) to seed and read back AWS state
-//! independently of trailkey, and the real `trailkey` binary pointed at moto
-//! through the standard AWS environment only, directly or through a
-//! recording [`Proxy`] (`proxy.rs`). For `trailkey lambda`, a local Lambda
-//! Runtime API ([`lambda_api::RuntimeApi`]) to run the binary as a
-//! custom runtime against.
-#![allow(dead_code)]
-
-pub mod aws_rules;
-pub mod delivery_rules;
-pub mod lambda_api;
-pub mod proxy;
-
-/// The key policy evaluators, shared with the in-memory fake.
-pub use trailkey_testkit::{cloudtrail_policy, key_policy};
+//! independently of trailkey, the real-AWS layer in front of it, and what
+//! the tests read runs and states with.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,13 +12,36 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use proxy::Proxy;
+use crate::proxy::{self, Proxy};
+use crate::rules;
+
+/// The root of trailkey's repository.
+pub fn repo_root() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    kit.parent()
+        .and_then(Path::parent)
+        .expect("the test kit is tests/testkit of the repository")
+        .to_owned()
+}
+
+/// A file of the test kit (`fixture.py`, `tty_stdin.py`, ...).
+pub fn kit_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+/// The `trailkey` binary under test: Cargo tells the integration tests it
+/// runs where it built it (`CARGO_BIN_EXE_trailkey`).
+pub fn trailkey_bin() -> PathBuf {
+    std::env::var_os("CARGO_BIN_EXE_trailkey")
+        .map(PathBuf::from)
+        .expect("CARGO_BIN_EXE_trailkey is not set: run the tests with `cargo test`")
+}
 
 /// The venv with moto and boto3 (`make test` creates it).
 pub fn venv() -> PathBuf {
     let dir = std::env::var_os("TRAILKEY_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+        .unwrap_or_else(|| repo_root().join(".venv"));
     assert!(
         dir.join("bin/moto_server").exists(),
         "no moto in {}: run `make test`, which installs tests/requirements.txt into .venv",
@@ -40,7 +51,7 @@ pub fn venv() -> PathBuf {
 }
 
 fn fixture_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fixture.py")
+    kit_file("fixture.py")
 }
 
 /// Environment that keeps any real AWS configuration of the machine out.
@@ -82,7 +93,7 @@ pub struct Moto {
     layer: std::cell::OnceCell<Proxy>,
     /// What the fixture set up that the layer's rules need to know
     /// (bucket owners and Regions, trails' buckets).
-    pub world: aws_rules::World,
+    pub world: rules::World,
 }
 
 impl Moto {
@@ -104,7 +115,7 @@ impl Moto {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 dir,
                 layer: std::cell::OnceCell::new(),
-                world: aws_rules::World::default(),
+                world: rules::World::default(),
             };
             if moto.wait_ready(port) {
                 return moto;
@@ -205,11 +216,11 @@ impl Moto {
     }
 
     /// A proxy in front of this moto that answers as real AWS does where
-    /// moto is lenient (`aws_rules::real_aws`); `window` is how long a new
+    /// moto is lenient ([`rules::real_aws`]); `window` is how long a new
     /// KMS key or alias stays unseen, and how long CloudTrail still checks a
     /// key's previous policy after `PutKeyPolicy`.
     pub fn real_aws(&self, window: Duration) -> Proxy {
-        self.proxy_with(aws_rules::real_aws(window, &self.world))
+        self.proxy_with(rules::real_aws(window, &self.world))
     }
 
     /// Seeds an organization and writes a config; returns the seed facts.
@@ -314,7 +325,7 @@ impl Moto {
             .clone()
     }
 
-    /// The real-AWS rules layer ([`aws_rules::real_aws`], [`LAYER_WINDOW`])
+    /// The real-AWS rules layer ([`rules::real_aws`], [`LAYER_WINDOW`])
     /// in front of this moto, which every scenario's trailkey goes through
     /// unless it asks for moto alone ([`Moto::run_direct`]).
     pub fn layer(&self) -> &Proxy {
@@ -359,9 +370,9 @@ impl Moto {
     /// The real-AWS layer in front of this moto, asking `rules` first: for
     /// scenarios that need rules of their own (holds, delivery) and still
     /// run under the real-AWS rules.
-    pub fn layer_with(&self, mut rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
-        rules.extend(aws_rules::real_aws(LAYER_WINDOW, &self.world));
-        self.proxy_with(rules)
+    pub fn layer_with(&self, mut first: Vec<Box<dyn proxy::Rule>>) -> Proxy {
+        first.extend(rules::real_aws(LAYER_WINDOW, &self.world));
+        self.proxy_with(first)
     }
 
     /// A proxy in front of this moto that asks only `rules` about each
@@ -404,7 +415,7 @@ fn fixture_at(endpoint: &str, args: &[&str]) -> Value {
 
 /// `trailkey -c <config>` with the AWS environment pointed at `endpoint`.
 fn trailkey_at(endpoint: &str, config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailkey"));
+    let mut cmd = Command::new(trailkey_bin());
     isolate_aws_env(&mut cmd, endpoint);
     cmd.arg("-c").arg(config);
     cmd
@@ -416,7 +427,7 @@ fn trailkey_at(endpoint: &str, config: &Path) -> Command {
 pub fn with_tty_stdin(cmd: &Command, answer: &str) -> Command {
     let mut wrapped = Command::new(venv().join("bin/python"));
     wrapped
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tty_stdin.py"))
+        .arg(kit_file("tty_stdin.py"))
         .arg(answer)
         .arg(cmd.get_program())
         .args(cmd.get_args());
@@ -500,7 +511,7 @@ def tag(loader, suffix, node):
 Loader.add_multi_constructor("!", tag)
 print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
 "#;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let file = repo_root().join(path);
     let out = Command::new(venv().join("bin/python"))
         .arg("-c")
         .arg(script)
@@ -532,7 +543,7 @@ pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
 /// The credentials every `sts:AssumeRole` through `proxy` handed out (its
 /// access key ID, secret key and session token each), with how many
 /// AssumeRole calls there were: what must never appear in any output.
-pub fn assumed_credentials(proxy: &proxy::Proxy) -> (usize, Vec<String>) {
+pub fn assumed_credentials(proxy: &Proxy) -> (usize, Vec<String>) {
     let assumed: Vec<_> = proxy
         .exchanges()
         .into_iter()

@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${TRAILKEY_VENV:-$ROOT/.venv}"
 TRAILKEY="${TRAILKEY_BIN:-$ROOT/target/debug/trailkey}"
 PYTHON="$VENV/bin/python"
-FIXTURE="$ROOT/tests/support/fixture.py"
+FIXTURE="$ROOT/tests/testkit/fixture.py"
 
 if [[ -t 1 ]]; then BOLD=$'\033[1m' RED=$'\033[31m' PLAIN=$'\033[0m'; else BOLD="" RED="" PLAIN=""; fi
 heading() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::proxy::{Decision, Request, Response, Rule, Traffic};
+use crate::proxy::{Decision, Request, Response, Rule, Traffic};
 
 /// CloudTrail delivers a log file `after` the change, and none before: a
 /// `GetTrailStatus` answered earlier has no `LatestDeliveryTime`, one

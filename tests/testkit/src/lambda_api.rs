@@ -24,11 +24,12 @@
 //! - Anything else answers 404.
 //!
 //! Connections are HTTP/1.1 and kept alive, as the `lambda_runtime` crate
-//! (hyper 1) expects: each connection has its own thread, which reads one
-//! request after another (bodies with `Content-Length` or chunked, whose
-//! trailers are added to the headers) and answers each with a
-//! `Content-Length`, until the client closes the connection or asks for
-//! `Connection: close`. A long poll only holds its own connection's thread.
+//! (hyper 1) expects: the kit's HTTP server ([`crate::http`]) gives each
+//! connection its own thread, which reads one request after another (bodies
+//! with `Content-Length` or chunked, whose trailers count as headers here)
+//! and answers each with a `Content-Length`, until the client closes the
+//! connection or asks for `Connection: close`. A long poll only holds its
+//! own connection's thread.
 //!
 //! A poll whose client has gone (e.g. a runtime process that was killed) is
 //! dropped when an event arrives instead of taking it, so that a later
@@ -43,17 +44,17 @@
 //! the deadline header is informational, nothing happens when it passes.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::Seed;
+use crate::http::{Connection, Handler, Options, Request, Response, Server};
+
 /// The EventBridge event CloudTrail sends for `UpdateTrail` of the seed's
 /// trail, with `KmsKeyId` set to `""` (back to SSE-S3).
-pub fn update_trail_event(seed: &super::Seed) -> Value {
+pub fn update_trail_event(seed: &Seed) -> Value {
     serde_json::json!({
         "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
         "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
@@ -72,7 +73,7 @@ pub fn update_trail_event(seed: &super::Seed) -> Value {
 /// The event of the KMS call `name` on the key `key_id`, as CloudTrail
 /// records it in the Security Tooling account and the forwarding rule
 /// hands it to the management account's bus.
-pub fn kms_event(seed: &super::Seed, name: &str, key_id: &str) -> Value {
+pub fn kms_event(seed: &Seed, name: &str, key_id: &str) -> Value {
     serde_json::json!({
         "version": "0", "id": format!("kms-{name}-{key_id}"),
         "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
@@ -102,7 +103,7 @@ pub fn appending(file: &tempfile::NamedTempFile) -> std::fs::File {
 pub const FUNCTION_NAME: &str = "trailkey-test";
 
 /// Its ARN, as `Lambda-Runtime-Invoked-Function-Arn` gives it: moto's
-/// account and the region `support::isolate_aws_env` sets.
+/// account and the region [`crate::isolate_aws_env`] sets.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:trailkey-test";
 
 /// How long an invocation may run by default: its deadline is this long
@@ -165,8 +166,8 @@ pub struct RuntimeApi {
     /// holds.
     pub address: String,
     shared: Arc<Shared>,
-    socket: SocketAddr,
-    accept: Option<JoinHandle<()>>,
+    port: u16,
+    server: Option<Server>,
 }
 
 struct Shared {
@@ -188,10 +189,6 @@ struct State {
     rejected: Vec<String>,
     /// Every request ID given out by `invoke`, for fresh IDs.
     invoked: u64,
-    /// The open connections, to shut them down on drop.
-    connections: HashMap<u64, TcpStream>,
-    /// The connections' threads, to join them on drop.
-    threads: Vec<JoinHandle<()>>,
 }
 
 struct Queued {
@@ -201,68 +198,45 @@ struct Queued {
     timeout: Duration,
 }
 
-/// A request, its body dechunked.
-struct Request {
-    method: String,
-    /// The path, without a query.
-    path: String,
-    /// Headers, then any chunked trailers.
-    headers: Headers,
-    body: Vec<u8>,
-    /// Whether the client wants the connection closed after the answer.
-    close: bool,
-}
+/// The server's side of the emulator.
+struct Api(Arc<Shared>);
 
-/// Header (and trailer) names and values, in order.
-type Headers = Vec<(String, String)>;
+impl Handler for Api {
+    fn handle(&self, request: Request, connection: &Connection) -> Option<Response> {
+        if request.method == "GET" && request.path() == next_path() {
+            // `None`: stopped, or the client went away while it waited.
+            self.0.next_event(connection)
+        } else {
+            Some(self.0.post(&request))
+        }
+    }
 
-/// An answer to one request.
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
+    fn stopping(&self) -> bool {
+        self.0.lock().stop
+    }
 }
 
 impl RuntimeApi {
     /// An emulator on a free loopback port, with no event queued.
     pub fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Lambda runtime API");
-        let socket = listener.local_addr().expect("runtime API address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
-        let accepting = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            for (number, client) in (0u64..).zip(listener.incoming()) {
-                let Ok(client) = client else { continue };
-                let mut state = accepting.lock();
-                if state.stop {
-                    break;
-                }
-                let Ok(handle) = client.try_clone() else {
-                    continue;
-                };
-                state.connections.insert(number, handle);
-                let shared = Arc::clone(&accepting);
-                let thread = std::thread::spawn(move || {
-                    let served = shared.serve(&client);
-                    let stopped = shared.lock().stop;
-                    if let Err(e) = served
-                        && !stopped
-                    {
-                        eprintln!("lambda runtime API: a connection failed: {e}");
-                    }
-                    shared.lock().connections.remove(&number);
-                });
-                state.threads.push(thread);
-            }
-        });
+        let server = Server::start(
+            Options {
+                name: "lambda runtime API",
+                keep_alive: true,
+                read_timeout: None,
+                write_timeout: WRITE_TIMEOUT,
+            },
+            Api(Arc::clone(&shared)),
+        );
         RuntimeApi {
-            address: socket.to_string(),
+            address: server.address().to_string(),
+            port: server.address().port(),
             shared,
-            socket,
-            accept: Some(accept),
+            server: Some(server),
         }
     }
 
@@ -290,11 +264,7 @@ impl RuntimeApi {
         state.invoked += 1;
         // UUID-shaped like Lambda's: the port tells emulators apart, the
         // count invocations.
-        let request_id = format!(
-            "{:08x}-0000-4000-8000-{:012x}",
-            self.socket.port(),
-            state.invoked
-        );
+        let request_id = format!("{:08x}-0000-4000-8000-{:012x}", self.port, state.invoked);
         state.queue.push_back(Queued {
             request_id: request_id.clone(),
             body,
@@ -360,7 +330,7 @@ impl RuntimeApi {
     /// emulator: everything `lambda_runtime` 1.5 reads (it panics without
     /// the function name, memory size or version), for `Command::envs`.
     /// AWS credentials and the region are not in it: take them from
-    /// `support::isolate_aws_env`.
+    /// [`crate::isolate_aws_env`].
     pub fn lambda_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_LAMBDA_RUNTIME_API", self.address.clone()),
@@ -373,7 +343,7 @@ impl RuntimeApi {
             ),
             (
                 "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("2026/01/01/[$LATEST]{:032x}", self.socket.port()),
+                format!("2026/01/01/[$LATEST]{:032x}", self.port),
             ),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
         ]
@@ -382,26 +352,11 @@ impl RuntimeApi {
 
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
-        {
-            let mut state = self.shared.lock();
-            state.stop = true;
-            // Wakes pending polls up: they see `stop` and end.
-            self.shared.changed.notify_all();
-            // Ends reads on idle keep-alive connections; clients see the
-            // connections close.
-            for connection in state.connections.values() {
-                let _ = connection.shutdown(Shutdown::Both);
-            }
-        }
-        // Wakes the accept loop up so that it sees `stop`.
-        let _ = TcpStream::connect(self.socket);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-        let threads = std::mem::take(&mut self.shared.lock().threads);
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.shared.lock().stop = true;
+        // Wakes pending polls up: they see `stop` and end.
+        self.shared.changed.notify_all();
+        // Closes every connection, idle keep-alive ones included.
+        drop(self.server.take());
     }
 }
 
@@ -410,35 +365,9 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One connection: requests until the client closes it, asks for
-    /// `Connection: close` or the emulator stops.
-    fn serve(&self, client: &TcpStream) -> std::io::Result<()> {
-        client.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        client.set_nodelay(true)?;
-        let mut reader = BufReader::new(client.try_clone()?);
-        let mut writer = client;
-        while let Some(request) = read_request(&mut reader, &mut writer)? {
-            let answer = if request.method == "GET" && request.path == next_path() {
-                match self.next_event(client) {
-                    Some(answer) => answer,
-                    // Stopped, or the client went away while it waited.
-                    None => return Ok(()),
-                }
-            } else {
-                self.post(&request)
-            };
-            writer.write_all(&encode(&answer, request.close))?;
-            writer.flush()?;
-            if request.close {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
     /// The long poll: waits for an event and hands it out; `None` if the
     /// emulator stops or the client closes its connection first.
-    fn next_event(&self, client: &TcpStream) -> Option<Answer> {
+    fn next_event(&self, client: &Connection) -> Option<Response> {
         let mut state = self.lock();
         state.polls += 1;
         self.changed.notify_all();
@@ -447,7 +376,7 @@ impl Shared {
                 return None;
             }
             if !state.queue.is_empty() {
-                if peer_closed(client) {
+                if client.peer_closed() {
                     return None;
                 }
                 break state.queue.pop_front()?;
@@ -459,27 +388,31 @@ impl Shared {
             .handed_out
             .insert(queued.request_id.clone(), Instant::now());
         self.changed.notify_all();
-        Some(Answer {
+        let headers = [
+            ("Content-Type", "application/json".to_owned()),
+            ("Lambda-Runtime-Aws-Request-Id", queued.request_id.clone()),
+            ("Lambda-Runtime-Deadline-Ms", epoch_ms(deadline).to_string()),
+            (
+                "Lambda-Runtime-Invoked-Function-Arn",
+                FUNCTION_ARN.to_owned(),
+            ),
+            ("Lambda-Runtime-Trace-Id", trace_id(state.polls)),
+        ];
+        Some(Response {
             status: 200,
-            headers: vec![
-                ("Content-Type", "application/json".to_owned()),
-                ("Lambda-Runtime-Aws-Request-Id", queued.request_id.clone()),
-                ("Lambda-Runtime-Deadline-Ms", epoch_ms(deadline).to_string()),
-                (
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    FUNCTION_ARN.to_owned(),
-                ),
-                ("Lambda-Runtime-Trace-Id", trace_id(state.polls)),
-            ],
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
             body: queued.body,
         })
     }
 
     /// Every request but `/next`.
-    fn post(&self, request: &Request) -> Answer {
+    fn post(&self, request: &Request) -> Response {
         let arrived = Instant::now();
         let route = (request.method == "POST")
-            .then(|| request.path.strip_prefix(API_PREFIX))
+            .then(|| request.path().strip_prefix(API_PREFIX))
             .flatten();
         if route == Some("init/error") {
             let mut state = self.lock();
@@ -497,7 +430,7 @@ impl Shared {
             return error_answer(
                 404,
                 "NotFound",
-                &format!("no {} {}", request.method, request.path),
+                &format!("no {} {}", request.method, request.path()),
             );
         };
         let body = json_or_text(&request.body, Value::String(String::new()));
@@ -512,7 +445,7 @@ impl Shared {
         if let Some(problem) = problem {
             state
                 .rejected
-                .push(format!("{} {}: {problem}", request.method, request.path));
+                .push(format!("{} {}: {problem}", request.method, request.path()));
             self.changed.notify_all();
             return error_answer(400, "InvalidRequestID", problem);
         }
@@ -522,7 +455,8 @@ impl Shared {
         } else {
             Outcome::Error {
                 body,
-                error_type: header(&request.headers, "lambda-runtime-function-error-type")
+                error_type: request
+                    .field("lambda-runtime-function-error-type")
                     .map(str::to_owned),
             }
         };
@@ -547,18 +481,18 @@ fn kind_known(kind: &str) -> bool {
     matches!(kind, "response" | "error")
 }
 
-fn accepted() -> Answer {
-    Answer {
+fn accepted() -> Response {
+    Response {
         status: 202,
-        headers: vec![("Content-Type", "application/json".to_owned())],
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
         body: br#"{"status":"OK"}"#.to_vec(),
     }
 }
 
-fn error_answer(status: u16, error_type: &str, message: &str) -> Answer {
-    Answer {
+fn error_answer(status: u16, error_type: &str, message: &str) -> Response {
+    Response {
         status,
-        headers: vec![("Content-Type", "application/json".to_owned())],
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
         body: serde_json::json!({"errorMessage": message, "errorType": error_type})
             .to_string()
             .into_bytes(),
@@ -573,21 +507,6 @@ fn json_or_text(body: &[u8], empty: Value) -> Value {
     }
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
-/// Whether the client has closed its end: reading would give end of
-/// stream. Pending bytes (a pipelined request) count as open.
-fn peer_closed(client: &TcpStream) -> bool {
-    if client.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let closed = match client.peek(&mut [0u8; 1]) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != ErrorKind::WouldBlock,
-    };
-    let _ = client.set_nonblocking(false);
-    closed
 }
 
 fn epoch_ms(at: SystemTime) -> u128 {
@@ -605,157 +524,16 @@ fn trace_id(poll: usize) -> String {
     format!("Root=1-{seconds:08x}-{poll:024x};Parent={poll:016x};Sampled=0")
 }
 
-/// The next request on a connection; `None` if the client closed it
-/// between requests. Answers `Expect: 100-continue` before the body.
-fn read_request(
-    reader: &mut impl BufRead,
-    writer: &mut impl Write,
-) -> std::io::Result<Option<Request>> {
-    let bad = |what: String| std::io::Error::new(ErrorKind::InvalidData, what);
-    let mut line = String::new();
-    // Empty lines before a request are allowed (RFC 9112, 2.2).
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad(format!("bad request line {line:?}")));
-    };
-    let (method, version) = (method.to_owned(), version.to_owned());
-    let path = target.split('?').next().unwrap_or(target).to_owned();
-    let mut headers = read_fields(reader)?;
-    let close = match header(&headers, "connection") {
-        Some(c) if c.eq_ignore_ascii_case("close") => true,
-        Some(c) if c.eq_ignore_ascii_case("keep-alive") => false,
-        _ => version != "HTTP/1.1",
-    };
-    if header(&headers, "expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        writer.flush()?;
-    }
-    let chunked = header(&headers, "transfer-encoding")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        let (body, trailers) = read_chunked(reader)?;
-        headers.extend(trailers);
-        body
-    } else if let Some(length) = header(&headers, "content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        body
-    } else {
-        Vec::new()
-    };
-    Ok(Some(Request {
-        method,
-        path,
-        headers,
-        body,
-        close,
-    }))
-}
-
-/// Header (or trailer) fields up to an empty line.
-fn read_fields(reader: &mut impl BufRead) -> std::io::Result<Headers> {
-    let mut fields = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(
-                ErrorKind::UnexpectedEof,
-                "end of stream in the header fields",
-            ));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            return Ok(fields);
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            fields.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
-}
-
-/// A chunked body's data and its trailers.
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<(Vec<u8>, Headers)> {
-    let bad = |what: &str| std::io::Error::new(ErrorKind::InvalidData, what.to_owned());
-    let mut data = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        if reader.read_line(&mut size_line)? == 0 {
-            return Err(bad("end of stream in a chunked body"));
-        }
-        // Chunk extensions (`;name=value`) are ignored.
-        let size = size_line
-            .split(';')
-            .next()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .ok_or_else(|| bad("bad chunk size"))?;
-        if size == 0 {
-            return Ok((data, read_fields(reader)?));
-        }
-        let start = data.len();
-        data.resize(start + size, 0);
-        reader.read_exact(&mut data[start..])?;
-        let mut end = [0u8; 2];
-        reader.read_exact(&mut end)?;
-        if &end != b"\r\n" {
-            return Err(bad("a chunk does not end with CRLF"));
-        }
-    }
-}
-
-/// The answer on the wire, with its length, and `Connection: close` if the
-/// connection ends after it.
-fn encode(answer: &Answer, close: bool) -> Vec<u8> {
-    let mut head = format!("HTTP/1.1 {} {}\r\n", answer.status, reason(answer.status));
-    for (name, value) in &answer.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n", answer.body.len()));
-    if close {
-        head.push_str("Connection: close\r\n");
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&answer.body);
-    bytes
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Status",
-    }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// The emulator against a runtime client made of std `TcpStream`s, which
 /// writes requests as hyper does (keep-alive, `Content-Length` or chunked
 /// bodies).
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{Headers, header, read_fields};
     use serde_json::json;
+    use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+    use std::net::TcpStream;
     use std::sync::mpsc;
 
     /// Far more than anything here takes on loopback.
