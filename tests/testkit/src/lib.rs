@@ -24,6 +24,8 @@ pub mod lambda_api;
 mod moto;
 pub mod proxy;
 pub mod rules;
+mod run;
 
 pub use moto::*;
 pub use proxy::Proxy;
+pub use run::{Run, isolate_aws_env};

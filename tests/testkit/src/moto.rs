@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::isolate_aws_env;
 use crate::proxy::{self, Proxy};
 use crate::rules;
 
@@ -30,11 +31,18 @@ pub fn kit_file(name: &str) -> PathBuf {
 }
 
 /// The `trailkey` binary under test: Cargo tells the integration tests it
-/// runs where it built it (`CARGO_BIN_EXE_trailkey`).
+/// runs where it built it (`CARGO_BIN_EXE_trailkey`); a test binary run by
+/// hand (under strace, a debugger) looks next to the directory it is in,
+/// where Cargo puts both (`target/debug/deps/<test>`, `target/debug/trailkey`).
 pub fn trailkey_bin() -> PathBuf {
-    std::env::var_os("CARGO_BIN_EXE_trailkey")
-        .map(PathBuf::from)
-        .expect("CARGO_BIN_EXE_trailkey is not set: run the tests with `cargo test`")
+    if let Some(bin) = std::env::var_os("CARGO_BIN_EXE_trailkey") {
+        return PathBuf::from(bin);
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("trailkey")))
+        .filter(|bin| bin.exists());
+    beside.expect("CARGO_BIN_EXE_trailkey is not set and no trailkey is beside the test binary: run the tests with `cargo test`")
 }
 
 /// The venv with moto and boto3 (`make test` creates it).
@@ -52,32 +60,6 @@ pub fn venv() -> PathBuf {
 
 fn fixture_script() -> PathBuf {
     kit_file("fixture.py")
-}
-
-/// Environment that keeps any real AWS configuration of the machine out.
-pub fn isolate_aws_env(cmd: &mut Command, endpoint: &str) {
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/trailkey-test/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/trailkey-test/credentials",
-        )
-        .env("NO_COLOR", "1");
 }
 
 /// How long the real-AWS layer hides a new key, alias or key policy in the
@@ -326,39 +308,10 @@ impl Moto {
     }
 
     /// The real-AWS rules layer ([`rules::real_aws`], [`LAYER_WINDOW`])
-    /// in front of this moto, which every scenario's trailkey goes through
-    /// unless it asks for moto alone ([`Moto::run_direct`]).
+    /// in front of this moto, which every [`Run`](crate::Run) for it goes
+    /// through unless it asks for another proxy or moto alone.
     pub fn layer(&self) -> &Proxy {
         self.layer.get_or_init(|| self.real_aws(LAYER_WINDOW))
-    }
-
-    /// Runs `trailkey -c <config> <args>` against moto alone: for the
-    /// tests that count a run's calls when nothing has to propagate.
-    pub fn run_direct(&self, config: &Path, args: &[&str]) -> std::process::Output {
-        trailkey_at(&self.endpoint, config)
-            .args(args)
-            .output()
-            .expect("run trailkey")
-    }
-
-    /// Runs `trailkey -c <config> <args>` through the real-AWS layer and
-    /// waits for it.
-    pub fn run(&self, config: &Path, args: &[&str]) -> std::process::Output {
-        self.trailkey(config)
-            .args(args)
-            .output()
-            .expect("run trailkey")
-    }
-
-    /// The trailkey binary with the AWS environment pointed at the real-AWS
-    /// layer in front of this moto.
-    pub fn trailkey(&self, config: &Path) -> assert_cmd::Command {
-        assert_cmd::Command::from_std(self.trailkey_command(config))
-    }
-
-    /// The same as a `std::process::Command`, e.g. to spawn several at once.
-    pub fn trailkey_command(&self, config: &Path) -> Command {
-        trailkey_at(&self.layer().endpoint, config)
     }
 
     /// A recording proxy in front of this moto, with the real-AWS rules
@@ -367,7 +320,7 @@ impl Moto {
         self.layer_with(Vec::new())
     }
 
-    /// The real-AWS layer in front of this moto, asking `rules` first: for
+    /// The real-AWS layer in front of this moto, asking `first` first: for
     /// scenarios that need rules of their own (holds, delivery) and still
     /// run under the real-AWS rules.
     pub fn layer_with(&self, mut first: Vec<Box<dyn proxy::Rule>>) -> Proxy {
@@ -379,21 +332,6 @@ impl Moto {
     /// request: for tests of one rule against moto.
     pub fn proxy_with(&self, rules: Vec<Box<dyn proxy::Rule>>) -> Proxy {
         Proxy::with_rules(&self.endpoint, rules)
-    }
-
-    /// The trailkey binary with the AWS environment pointed at `proxy`,
-    /// which must be in front of this moto.
-    pub fn trailkey_via(&self, proxy: &Proxy, config: &Path) -> assert_cmd::Command {
-        assert_cmd::Command::from_std(self.trailkey_command_via(proxy, config))
-    }
-
-    /// The same as a `std::process::Command`.
-    pub fn trailkey_command_via(&self, proxy: &Proxy, config: &Path) -> Command {
-        assert_eq!(
-            proxy.upstream, self.endpoint,
-            "the proxy forwards to another moto"
-        );
-        trailkey_at(&proxy.endpoint, config)
     }
 }
 
@@ -411,36 +349,6 @@ fn fixture_at(endpoint: &str, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("fixture.py prints JSON")
-}
-
-/// `trailkey -c <config>` with the AWS environment pointed at `endpoint`.
-fn trailkey_at(endpoint: &str, config: &Path) -> Command {
-    let mut cmd = Command::new(trailkey_bin());
-    isolate_aws_env(&mut cmd, endpoint);
-    cmd.arg("-c").arg(config);
-    cmd
-}
-
-/// `cmd` with its stdin on a pseudo-terminal that receives `answer` and a
-/// newline (`tty_stdin.py`); its stdout and stderr are the caller's to set.
-/// The exit status is `cmd`'s.
-pub fn with_tty_stdin(cmd: &Command, answer: &str) -> Command {
-    let mut wrapped = Command::new(venv().join("bin/python"));
-    wrapped
-        .arg(kit_file("tty_stdin.py"))
-        .arg(answer)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (name, value) in cmd.get_envs() {
-        match value {
-            Some(value) => wrapped.env(name, value),
-            None => wrapped.env_remove(name),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
 }
 
 impl Drop for Moto {

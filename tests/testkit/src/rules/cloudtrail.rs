@@ -10,9 +10,10 @@ use super::iam_sts::{account_of, is_account};
 use super::kms::{KeyName, key_id_of, set_aliases};
 use super::kms_policy::policy_seen_by_cloudtrail;
 use super::s3::bucket_key_enabled;
-use super::world::{EventDataStore, World};
+use super::world::{EventDataStore, TrailsBusy, World};
 use super::{
-    AWS_JSON_1_1, json_answer, json_body, json_error, page, response_json, signing_region,
+    AWS_JSON_1_1, error_code, json_answer, json_body, json_error, page, response_json,
+    signing_region,
 };
 use crate::cloudtrail_policy::{Bucket, cloudtrail_accepts};
 use crate::proxy::{Decision, Request, Response, Rule, Traffic};
@@ -112,7 +113,8 @@ pub fn cloudtrail_key_in_the_buckets_region(world: World) -> impl Rule {
 }
 
 /// `UpdateTrail` while another change to the trail is under way (the
-/// [`World`] says until when, [`World::trail_change_under_way`]) is
+/// [`World`] says until when: [`World::trail_change_under_way`], or
+/// [`World::trail_change_met_for`], as the traffic tells) is
 /// answered `ConflictException`: "This exception is thrown when the
 /// specified resource is not ready for an operation. This can occur when
 /// you try to run an operation on a resource before CloudTrail has time to
@@ -121,11 +123,22 @@ pub fn cloudtrail_key_in_the_buckets_region(world: World) -> impl Rule {
 /// operation again." (cloudtrail model, shape `ConflictException`, listed
 /// by `UpdateTrail`). moto never answers it.
 pub fn cloudtrail_conflicts(world: World) -> impl Rule {
-    move |request: &Request, _: &Traffic| {
-        let busy = world
-            .facts()
-            .trails_busy_until
-            .is_some_and(|until| Instant::now() < until);
+    move |request: &Request, traffic: &Traffic| {
+        let now = Instant::now();
+        let busy = match world.facts().trails_busy {
+            None => false,
+            Some(TrailsBusy::Until(until)) => now < until,
+            Some(TrailsBusy::AfterFirstConflict { since, how_long }) => traffic
+                .exchanges
+                .iter()
+                .find(|e| {
+                    e.is("cloudtrail", "UpdateTrail")
+                        && !e.forwarded
+                        && e.at >= since
+                        && error_code(&e.response).as_deref() == Some("ConflictException")
+                })
+                .is_none_or(|first| now < first.at + how_long),
+        };
         if request.is("cloudtrail", "UpdateTrail") && busy {
             Decision::Respond(json_error(
                 "ConflictException",

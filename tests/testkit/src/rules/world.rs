@@ -25,8 +25,8 @@ pub(super) struct Facts {
     pub(super) unknown_principals: HashMap<String, Option<Instant>>,
     /// Role ARNs whose IAM permissions do not allow `kms:PutKeyPolicy`.
     pub(super) cannot_put_key_policy: Vec<String>,
-    /// Until when another change to the trails is under way.
-    pub(super) trails_busy_until: Option<Instant>,
+    /// Another change to the trails under way.
+    pub(super) trails_busy: Option<TrailsBusy>,
     /// By bucket name: owner account and Region.
     pub(super) buckets: HashMap<String, (String, String)>,
     /// By trail ARN: its bucket.
@@ -56,6 +56,16 @@ pub const DEFAULT_REGIONS: [(&str, &str); 7] = [
     ("af-south-1", "ENABLED"),
     ("me-south-1", "DISABLED"),
 ];
+
+/// How long another change to the trails is under way.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TrailsBusy {
+    /// Until then.
+    Until(Instant),
+    /// Until `how_long` after the first `UpdateTrail` answered
+    /// `ConflictException` since `since`.
+    AfterFirstConflict { since: Instant, how_long: Duration },
+}
 
 /// A CloudTrail Lake event data store, as `GetEventDataStore` shows it.
 #[derive(Debug, Clone)]
@@ -117,7 +127,18 @@ impl World {
     /// Another change to the trails is under way for `how_long` from now:
     /// `UpdateTrail` answers `ConflictException` meanwhile.
     pub fn trail_change_under_way(&self, how_long: Duration) {
-        self.facts().trails_busy_until = Some(Instant::now() + how_long);
+        self.facts().trails_busy = Some(TrailsBusy::Until(Instant::now() + how_long));
+    }
+
+    /// Another change to the trails is under way from now until `how_long`
+    /// after the first `UpdateTrail` the layer answers `ConflictException`
+    /// for it: however long a run takes to get to its `UpdateTrail`, it meets
+    /// the change and has to wait it out.
+    pub fn trail_change_met_for(&self, how_long: Duration) {
+        self.facts().trails_busy = Some(TrailsBusy::AfterFirstConflict {
+            since: Instant::now(),
+            how_long,
+        });
     }
 
     /// `ListRegions` answers these Regions, `(name, opt-in status)`, in
