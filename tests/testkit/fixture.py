@@ -20,6 +20,8 @@ Run it with the project's venv, which has boto3 (it comes with moto):
 Every subcommand takes --endpoint (default: $AWS_ENDPOINT_URL) and --region
 (default: us-east-1), uses dummy credentials, prints exactly one JSON document on
 stdout, and on failure prints a message on stderr and exits non-zero.
+`fixture.py serve` runs such commands one after another, read from stdin (see
+`serve`).
 
 `drift KIND` does what another person or tool would do behind trailkey's back,
 finding trailkey's key through the alias (--alias, default cloudtrail-org-key).
@@ -96,10 +98,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import io
 import json
 import os
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1098,5 +1103,28 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def serve() -> int:
+    """`fixture.py serve`: runs one command per line of stdin, each a JSON array
+    of the arguments it would have on the command line, and answers each with
+    one line on stdout, `{"status": <exit status>, "stdout": ..., "stderr": ...}`.
+    The tests keep one such process per moto server, so that Python and boto3
+    start once rather than for every command."""
+    answers = sys.stdout
+    for line in sys.stdin:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(json.loads(line))
+            except SystemExit as exit:  # argparse's usage errors
+                status = exit.code if isinstance(exit.code, int) else 1
+            except Exception:  # noqa: BLE001 - reported to the test, which fails
+                traceback.print_exc()
+                status = 1
+        answers.write(json.dumps({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()}))
+        answers.write("\n")
+        answers.flush()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve() if sys.argv[1:] == ["serve"] else main(sys.argv[1:]))

@@ -3,9 +3,11 @@
 //! independently of trailkey, the real-AWS layer in front of it, and what
 //! the tests read runs and states with.
 
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -73,6 +75,8 @@ pub struct Moto {
     pub dir: tempfile::TempDir,
     /// The real-AWS rules layer in front of it, started on first use.
     layer: std::cell::OnceCell<Proxy>,
+    /// The fixture's process, started on first use.
+    fixture: RefCell<Option<Fixture>>,
     /// What the fixture set up that the layer's rules need to know
     /// (bucket owners and Regions, trails' buckets).
     pub world: rules::World,
@@ -97,6 +101,7 @@ impl Moto {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 dir,
                 layer: std::cell::OnceCell::new(),
+                fixture: RefCell::new(None),
                 world: rules::World::default(),
             };
             if moto.wait_ready(port) {
@@ -122,7 +127,7 @@ impl Moto {
 
     /// Runs `fixture.py <args> --endpoint <moto>` and returns its JSON.
     pub fn fixture(&self, args: &[&str]) -> Value {
-        let answer = fixture_at(&self.endpoint, args);
+        let answer = self.fixture_at(&self.endpoint, args);
         self.world.learn(&answer);
         answer
     }
@@ -134,9 +139,16 @@ impl Moto {
             proxy.upstream, self.endpoint,
             "the proxy forwards to another moto"
         );
-        let answer = fixture_at(&proxy.endpoint, args);
+        let answer = self.fixture_at(&proxy.endpoint, args);
         self.world.learn(&answer);
         answer
+    }
+
+    fn fixture_at(&self, endpoint: &str, args: &[&str]) -> Value {
+        self.fixture
+            .borrow_mut()
+            .get_or_insert_with(|| Fixture::start(&self.endpoint))
+            .run(endpoint, args)
     }
 
     /// Sends `calls` in order from one boto3 process (`fixture.py calls`),
@@ -335,24 +347,71 @@ impl Moto {
     }
 }
 
-/// Runs `fixture.py <args> --endpoint <endpoint>` and returns its JSON.
-fn fixture_at(endpoint: &str, args: &[&str]) -> Value {
-    let mut cmd = Command::new(venv().join("bin/python"));
-    cmd.arg(fixture_script())
-        .args(args)
-        .args(["--endpoint", endpoint]);
-    isolate_aws_env(&mut cmd, endpoint);
-    let out = cmd.output().expect("run fixture.py");
-    assert!(
-        out.status.success(),
-        "fixture.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("fixture.py prints JSON")
+/// A `fixture.py serve` process: one Python and boto3 start for all the
+/// fixture's commands of a test, instead of one for each.
+struct Fixture {
+    child: Child,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
+}
+
+impl Fixture {
+    fn start(endpoint: &str) -> Fixture {
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.arg(fixture_script())
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        isolate_aws_env(&mut cmd, endpoint);
+        let mut child = cmd.spawn().expect("start fixture.py serve");
+        let commands = child.stdin.take().expect("piped stdin");
+        let answers = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Fixture {
+            child,
+            commands,
+            answers,
+        }
+    }
+
+    /// `fixture.py <args> --endpoint <endpoint>`: its JSON.
+    fn run(&mut self, endpoint: &str, args: &[&str]) -> Value {
+        let mut argv: Vec<&str> = args.to_vec();
+        argv.extend(["--endpoint", endpoint]);
+        let mut line = serde_json::to_string(&argv).expect("arguments as JSON");
+        line.push('\n');
+        self.commands
+            .write_all(line.as_bytes())
+            .and_then(|()| self.commands.flush())
+            .expect("send a command to fixture.py serve");
+        let mut answer = String::new();
+        let read = self
+            .answers
+            .read_line(&mut answer)
+            .expect("read fixture.py serve");
+        assert!(read > 0, "fixture.py serve ended before answering {args:?}");
+        let answer: Value = serde_json::from_str(&answer).expect("fixture.py serve answers JSON");
+        assert_eq!(
+            answer["status"],
+            0,
+            "fixture.py {args:?} failed: {}",
+            answer["stderr"].as_str().unwrap_or_default()
+        );
+        serde_json::from_str(answer["stdout"].as_str().unwrap_or_default())
+            .expect("fixture.py prints JSON")
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        self.fixture.take();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
