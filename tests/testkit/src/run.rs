@@ -1,7 +1,6 @@
 //! [`Run`]: how every test runs the `trailkey` binary.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -12,7 +11,8 @@ use crate::{Moto, Proxy, kit_file, repo_root, trailkey_bin, venv};
 /// credentials, `us-east-1`, no profile or metadata service).
 ///
 /// By default it runs the binary Cargo built for the tests, in the
-/// repository's root, with no standard input, and against the real-AWS layer
+/// repository's root, with no standard input (a terminal with [`Run::tty`]),
+/// and against the real-AWS layer
 /// in front of the moto it was made for ([`Moto::layer`]):
 ///
 /// ```text
@@ -40,7 +40,6 @@ pub struct Run {
     env: Vec<(OsString, Option<OsString>)>,
     /// Only `PATH` and the AWS environment from the test's environment.
     clear_env: bool,
-    stdin: Option<Vec<u8>>,
     current_dir: PathBuf,
 }
 
@@ -63,7 +62,6 @@ impl Run {
             args: Vec::new(),
             env: Vec::new(),
             clear_env: false,
-            stdin: None,
             current_dir: repo_root(),
         }
     }
@@ -142,12 +140,6 @@ impl Run {
         self
     }
 
-    /// `bytes` on standard input (by default there is none).
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Run {
-        self.stdin = Some(bytes.into());
-        self
-    }
-
     /// Standard input on a pseudo-terminal that receives `answer` and a
     /// newline (`tty_stdin.py`); the exit status is trailkey's.
     pub fn tty(self, answer: &str) -> Run {
@@ -186,14 +178,8 @@ impl Run {
         self
     }
 
-    /// The endpoint the run sends its requests to.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The command, standard input aside: to spawn several runs at once, or
-    /// to send the output elsewhere. Its standard input is null unless
-    /// [`Run::tty`] gives one.
+    /// The command: to spawn several runs at once, or to send the output
+    /// elsewhere. Its standard input is null unless [`Run::tty`] gives one.
     pub fn command(&self) -> Command {
         let mut cmd = match self.launcher.split_first() {
             Some((first, rest)) => {
@@ -224,26 +210,7 @@ impl Run {
 
     /// Runs it to the end; its exit status, stdout and stderr.
     pub fn run(&self) -> Output {
-        let mut cmd = self.command();
-        let Some(input) = &self.stdin else {
-            return cmd.output().expect("run trailkey");
-        };
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start trailkey");
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = input.clone();
-        // On a thread of its own, so that a program that does not read it all
-        // cannot block on a full stdout meanwhile.
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        });
-        let out = child.wait_with_output().expect("wait for trailkey");
-        let _ = writer.join();
-        out
+        self.command().output().expect("run trailkey")
     }
 }
 
