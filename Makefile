@@ -25,7 +25,7 @@ $(VENV)/bin/moto_server: tests/requirements.txt
 # this target: `--target` keeps them off build scripts and proc macros, and
 # its own target dir keeps `cargo build` and `make test`'s cache as it is.
 # Writes $(DIST_DIR)/trailkey-<version>-<target>.tar.gz and SHA256SUMS.
-# tests/dist.rs runs the binary in an empty chroot (docs/testing.md).
+# tests/e2e/dist.rs runs the binary in an empty chroot (docs/testing.md).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ifndef DIST_TARGET
 DIST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
@@ -39,12 +39,18 @@ VERSION = $(shell cargo pkgid | sed 's/.*[#@]//')
 DIST_NAME = trailkey-$(VERSION)-$(DIST_TARGET)
 
 # Tests find moto_server and fixture.py's python through TRAILKEY_VENV, and
-# the static binary tests/dist.rs runs in a chroot through TRAILKEY_DIST_BIN.
+# the static binary tests/e2e/dist.rs runs in a chroot through TRAILKEY_DIST_BIN.
 test demo: export TRAILKEY_VENV := $(CURDIR)/$(VENV)
 test: export TRAILKEY_DIST_BIN := $(abspath $(DIST_BIN))
+# Threads per test binary. The end-to-end tests (tests/e2e/, one binary) spend
+# most of their time waiting on moto, on propagation windows and on the
+# binary, so more of them than cores keeps the cores busy (docs/testing.md has
+# the measurements). `cargo test` alone uses one thread per core.
+TEST_THREADS ?= 8
+test: export RUST_TEST_THREADS := $(TEST_THREADS)
 
 # `make test` does not build the static binary (`make dist`: about 2 minutes
-# after a change to trailkey's own code, 7 from nothing): tests/dist.rs checks
+# after a change to trailkey's own code, 7 from nothing): tests/e2e/dist.rs checks
 # it in a chroot when `make dist` has built it from this same source, and says
 # NOT RUN otherwise. `.ci/run` runs `make dist` first, and with CI set a check
 # that cannot run fails.
@@ -69,13 +75,13 @@ dist:
 
 demo: $(VENV)/bin/moto_server
 	cargo build
-	tests/support/demo.sh
+	tests/testkit/demo.sh
 
 # `make lambda-package LAMBDA_CONFIG=path/to/trailkey.toml`: the deployment
 # package of docs/examples/lambda/template.yaml, a zip with the static binary
 # as `bootstrap` (mode 755) and the config as `trailkey.toml` at its root, with
 # fixed timestamps. The config is checked with `trailkey validate` first.
-# `lambda-zip` packages LAMBDA_BIN without building it (tests/dist.rs uses it).
+# `lambda-zip` packages LAMBDA_BIN without building it (tests/e2e/dist.rs uses it).
 LAMBDA_CONFIG ?= trailkey.toml
 LAMBDA_BIN ?= $(DIST_BIN)
 LAMBDA_ZIP ?= $(DIST_DIR)/trailkey-lambda-$(VERSION)-$(DIST_TARGET).zip
@@ -161,5 +167,5 @@ bench: $(VENV)/bin/moto_server $(BENCH_VENV)/bin/aws
 		--aws $(BENCH_VENV)/bin/aws --runs $(BENCH_RUNS) --delay-ms $(BENCH_DELAY_MS) \
 		--guard-log target/bench/guard.log --json target/bench/bench.json --markdown target/bench/bench.md
 	@echo "== trailkey lambda: cold start and warm invocations (release build)"
-	TRAILKEY_VENV=$(CURDIR)/$(VENV) cargo test --release --quiet --test lambda \
-		lambda_cold_start_and_warm_invocation_times -- --ignored --nocapture
+	TRAILKEY_VENV=$(CURDIR)/$(VENV) cargo test --release --quiet --test e2e \
+		lambda::lambda_cold_start_and_warm_invocation_times -- --ignored --nocapture

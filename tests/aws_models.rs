@@ -11,25 +11,11 @@
 //! are printed at once.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 use trailkey::error::{GENERIC_HINT, Handling, OPERATIONS, handling, hint};
-
-/// The venv with botocore (`make test` creates it), found as
-/// `tests/support` finds it: `TRAILKEY_VENV`, else `.venv`.
-fn venv() -> PathBuf {
-    let dir = std::env::var_os("TRAILKEY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    assert!(
-        dir.join("bin/python").exists(),
-        "no python in {}: run `make test`, which installs tests/requirements.txt (botocore among them) into .venv",
-        dir.display()
-    );
-    dir
-}
+use trailkey_testkit::venv;
 
 /// Prints, as JSON, `{service: {operation: [[shape, code, fault], ...] or
 /// null when the model has no such operation}}` for the services and

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests/support/fixture.py"
+FIXTURE = ROOT / "tests/testkit/fixture.py"
 PROXY = ROOT / "tests/bench/latency_proxy.py"
 CLI_SCRIPT = ROOT / "tests/bench/aws_cli_remediation.sh"
 

@@ -1,5 +1,5 @@
 //! CloudTrail's check of a KMS key policy on `UpdateTrail`, as the real-AWS
-//! layer (`aws_rules.rs`) and the in-memory fake (`src/aws/fake.rs`) apply
+//! layer (`rules/`) and the in-memory fake (`src/aws/fake.rs`) apply
 //! it. It depends on std and serde_json only and shares no code with
 //! trailkey's own policy handling, so that it checks trailkey rather than
 //! agreeing with it.

@@ -1,6 +1,6 @@
 //! An evaluator of KMS key policies: whether a key policy allows a request
 //! to the key, explicitly denies it (and by which statement), or does not
-//! allow it. The real-AWS layer (`tests/support/aws_rules.rs`) and the
+//! allow it. The real-AWS layer (`tests/testkit/src/rules/`) and the
 //! in-memory fake (`src/aws/fake.rs`) apply it. It depends on std and serde_json only and shares no
 //! code with trailkey's own policy handling, so that it checks trailkey
 //! rather than agreeing with it.

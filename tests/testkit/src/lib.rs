@@ -1,11 +1,31 @@
-//! What the tests hold AWS's behaviour to, shared by the real-AWS layer in
-//! front of moto (`tests/support/aws_rules.rs`) and the in-memory fake
-//! (`src/aws/fake.rs`, a test-only module of the library): the evaluation
-//! of a KMS key policy ([`key_policy`]) and CloudTrail's check of a key
-//! policy on `UpdateTrail` ([`cloudtrail_policy`]). A crate of its own, a
-//! dev-dependency of trailkey, so that both use one copy; it depends on
-//! serde_json only and shares no code with trailkey's policy handling, so
-//! that it checks trailkey rather than agreeing with it.
+//! trailkey's test kit: what its tests run the real binary with, and what
+//! they hold AWS's behaviour to. A dev-only crate of the workspace.
+//!
+//! - [`Moto`]: a moto server per test, seeded and read back by the boto3
+//!   fixture (`fixture.py`, beside this crate's `Cargo.toml`);
+//! - [`Run`]: one run of the `trailkey` binary, pointed at moto (through the
+//!   real-AWS layer by default) through the standard AWS environment only;
+//! - [`proxy`]: a recording proxy in front of moto, whose [`rules`] answer as
+//!   real AWS does where moto is lenient;
+//! - [`lambda_api`]: a local Lambda Runtime API to run the binary as a
+//!   custom runtime against; it and the proxy share one HTTP server
+//!   ([`http`]);
+//! - [`key_policy`] and [`cloudtrail_policy`]: the evaluation of a KMS key
+//!   policy and CloudTrail's check of one on `UpdateTrail`, shared by the
+//!   rules and the in-memory fake (`src/aws/fake.rs`, a test-only module of
+//!   trailkey's library, which has this crate as a dev-dependency). They
+//!   depend on serde_json only and share no code with trailkey's policy
+//!   handling, so that they check trailkey rather than agree with it.
 
 pub mod cloudtrail_policy;
+pub mod http;
 pub mod key_policy;
+pub mod lambda_api;
+mod moto;
+pub mod proxy;
+pub mod rules;
+mod run;
+
+pub use moto::*;
+pub use proxy::Proxy;
+pub use run::{Run, isolate_aws_env};

@@ -1,0 +1,952 @@
+//! The least-privilege IAM policies in `policies/` against what trailkey
+//! really calls.
+//!
+//! The real binary runs against moto through scenarios that together reach
+//! every code path that calls AWS: plan from scratch, the first apply,
+//! no-op plan and apply, `policy`, repair of eight kinds of drift,
+//! `roles.management`, `roles.log_archive`, an alias rename, `destroy`
+//! (keeping the key), a re-apply, `destroy --delete-key` (with a CloudTrail
+//! Lake event data store to read), `init`, and
+//! concurrent applies from scratch (the losers schedule deletion of their
+//! own keys). moto's recorder lists every request with the access key ID
+//! that signed it; the calls the real-AWS layer answers itself (operations
+//! moto does not have: `account:ListRegions`, CloudTrail Lake) are added
+//! from the layer's own note of them, with theirs. The fixture asks moto
+//! who those credentials are (`GetCallerIdentity`), which tells whose
+//! credentials made it:
+//!
+//! - the management side: the caller's own credentials
+//!   (`AWS_ACCESS_KEY_ID=testing` in the harness), or with `roles.management`
+//!   the management role's session;
+//! - the Security Tooling side: the Security Tooling role's session;
+//! - the Log Archive side: the `roles.log_archive` role's session;
+//! - with `roles.management`, the caller's own credentials only assume the
+//!   management role.
+//!
+//! Each request is mapped to its IAM action (`service:Action`). The test
+//! asserts that every action a side uses is granted by that side's policy,
+//! and that every action a policy grants is used by some scenario, except the
+//! statements CloudTrail requires of the caller for organization trails,
+//! which moto does not check (their `Sid` starts with
+//! [`NOT_OBSERVABLE_SID_PREFIX`]; `docs/control-tower.md` cites the AWS
+//! documentation for them). moto does not enforce IAM, so what is checked
+//! here is the list of actions and the role ARN of `sts:AssumeRole`, not
+//! resource scoping or conditions. Those are checked against the AWS
+//! documentation by parliament, the IAM linter
+//! (`the_iam_policies_pass_the_parliament_linter`): it knows which ARN shapes
+//! and condition keys each action accepts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use serde_json::Value;
+use trailkey_testkit::lambda_api::{RuntimeApi, kms_event, update_trail_event};
+use trailkey_testkit::{Moto, Run, Seed, transcript};
+
+const MANAGEMENT_POLICY: &str = "policies/iam-management.json";
+const SECURITY_TOOLING_POLICY: &str = "policies/iam-security-tooling-role.json";
+const SECURITY_TOOLING_TRUST: &str = "policies/iam-security-tooling-trust.json";
+const LOG_ARCHIVE_POLICY: &str = "policies/iam-log-archive-role.json";
+const LOG_ARCHIVE_TRUST: &str = "policies/iam-log-archive-trust.json";
+
+/// Statements whose `Sid` starts with this grant what CloudTrail itself
+/// requires of the caller to update an organization trail. moto does not
+/// check it, so no scenario can observe those actions.
+const NOT_OBSERVABLE_SID_PREFIX: &str = "RequiredByCloudTrailNotObservableInMoto";
+
+/// What those statements grant, as `docs/control-tower.md` documents it.
+const NOT_OBSERVABLE_ACTIONS: [&str; 2] = [
+    "iam:GetRole",
+    "organizations:ListAWSServiceAccessForOrganization",
+];
+
+/// The placeholders the policy files may use, as documented in
+/// `docs/control-tower.md`.
+const PLACEHOLDERS: [&str; 11] = [
+    "Partition",
+    "Region",
+    "ManagementAccountId",
+    "SecurityToolingAccountId",
+    "SecurityToolingRoleName",
+    "TrailName",
+    "TrailBucket",
+    "AliasName",
+    "RunnerRoleName",
+    "LogArchiveAccountId",
+    "LogArchiveRoleName",
+];
+
+/// The access key ID of the caller's own credentials in the harness.
+const BASE_ACCESS_KEY: &str = "testing";
+
+const SECURITY_TOOLING_ROLE: &str = "AWSControlTowerExecution";
+const MANAGEMENT_ROLE: &str = "TrailkeyRunner";
+const LOG_ARCHIVE_ROLE: &str = "TrailkeyLogArchiveRead";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    /// The caller's own credentials when `roles.management` is set.
+    Runner,
+    /// STS, Organizations, CloudTrail, S3: `policies/iam-management.json`.
+    Management,
+    /// KMS in Security Tooling: `policies/iam-security-tooling-role.json`.
+    SecurityTooling,
+    /// S3 reads in Log Archive (`roles.log_archive`):
+    /// `policies/iam-log-archive-role.json`.
+    LogArchive,
+}
+
+/// The actions each side used, with the scenarios that used them, and the
+/// role ARNs each side passed to `sts:AssumeRole`.
+#[derive(Default)]
+struct Usage {
+    actions: BTreeMap<Side, BTreeMap<String, BTreeSet<String>>>,
+    assumed: BTreeMap<Side, BTreeSet<String>>,
+}
+
+impl Usage {
+    fn of(&self, side: Side) -> BTreeMap<String, BTreeSet<String>> {
+        self.actions.get(&side).cloned().unwrap_or_default()
+    }
+}
+
+/// A moto server with an organization, and the Security Tooling role ARN.
+struct Org {
+    moto: Moto,
+    seed: Seed,
+    security_tooling_role: String,
+    management_role: String,
+    log_archive_role: String,
+}
+
+impl Org {
+    fn new() -> Org {
+        let moto = Moto::start();
+        let seed = moto.seed();
+        Org {
+            security_tooling_role: format!(
+                "arn:aws:iam::{}:role/{SECURITY_TOOLING_ROLE}",
+                seed.security_tooling
+            ),
+            management_role: format!("arn:aws:iam::{}:role/{MANAGEMENT_ROLE}", seed.management),
+            log_archive_role: format!("arn:aws:iam::{}:role/{LOG_ARCHIVE_ROLE}", seed.log_archive),
+            moto,
+            seed,
+        }
+    }
+
+    /// A config in the moto directory: the seeded one with `edit` applied.
+    fn config(&self, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+        let text = std::fs::read_to_string(&self.seed.config).unwrap();
+        let path = self.moto.dir.path().join(name);
+        std::fs::write(&path, edit(text)).unwrap();
+        path
+    }
+
+    /// Runs trailkey with `config` and checks its exit code.
+    fn run(&self, config: &Path, args: &[&str], expect: i32) -> Output {
+        let out = Run::new(&self.moto).config(config).args(args).run();
+        assert_eq!(
+            out.status.code(),
+            Some(expect),
+            "trailkey {args:?}: {}",
+            transcript(&out)
+        );
+        out
+    }
+
+    /// `fixture.py drift <kind>` (the fixture's own requests are not recorded).
+    fn drift(&self, kind: &str) {
+        self.moto.fixture(&[
+            "drift",
+            kind,
+            "--security-tooling",
+            &self.seed.security_tooling,
+        ]);
+    }
+
+    /// Runs `f` with the recorder on and adds what it recorded to `usage`.
+    /// `management_role`: whether the config sets `roles.management`.
+    fn record(&self, usage: &mut Usage, scenario: &str, management_role: bool, f: impl FnOnce()) {
+        self.moto.start_recording();
+        f();
+        // A scenario that made no request (init failing early) adds nothing;
+        // the coverage checks at the end notice anything missing.
+        let requests = self.moto.recorded_requests();
+        attribute(usage, scenario, &requests, self, management_role);
+    }
+}
+
+fn text<'a>(request: &'a Value, field: &str) -> &'a str {
+    request[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in recorded request {request}"))
+}
+
+/// Attributes each recorded request to a side by who signed it: the
+/// recording names the principal of each access key (moto answers
+/// `GetCallerIdentity` for it), so an assumed role's requests are told
+/// apart by the role, not guessed.
+fn attribute(
+    usage: &mut Usage,
+    scenario: &str,
+    requests: &[Value],
+    org: &Org,
+    management_role: bool,
+) {
+    for r in requests {
+        let key = text(r, "access_key");
+        let principal = text(r, "principal");
+        let action = format!("{}:{}", text(r, "service"), text(r, "action"));
+        assert!(
+            !action.contains(' '),
+            "{scenario}: a request the fixture cannot name as an IAM action: {r}"
+        );
+        let side = if key == BASE_ACCESS_KEY {
+            if management_role {
+                Side::Runner
+            } else {
+                Side::Management
+            }
+        } else {
+            let role = assumed_role(principal).unwrap_or_else(|| {
+                panic!("{scenario}: {action} signed by {principal}, neither the caller nor an assumed role")
+            });
+            match role {
+                r if r == org.management_role => Side::Management,
+                r if r == org.security_tooling_role => Side::SecurityTooling,
+                r if r == org.log_archive_role => Side::LogArchive,
+                other => {
+                    panic!("{scenario}: {action} signed by a role trailkey was not given: {other}")
+                }
+            }
+        };
+        if action == "sts:AssumeRole" {
+            usage
+                .assumed
+                .entry(side)
+                .or_default()
+                .insert(text(r, "role_arn").to_owned());
+        }
+        usage
+            .actions
+            .entry(side)
+            .or_default()
+            .entry(action)
+            .or_default()
+            .insert(scenario.to_owned());
+    }
+}
+
+/// The role ARN behind an assumed-role session ARN
+/// (`arn:aws:sts::<id>:assumed-role/<role>/<session>`).
+fn assumed_role(principal: &str) -> Option<String> {
+    let rest = principal.strip_prefix("arn:aws:sts::")?;
+    let (account, rest) = rest.split_once(":assumed-role/")?;
+    let (role, _session) = rest.split_once('/')?;
+    Some(format!("arn:aws:iam::{account}:role/{role}"))
+}
+
+/// A policy file's statements.
+fn statements(path: &str) -> Vec<Value> {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for placeholder in text.split("${").skip(1) {
+        let name = placeholder.split('}').next().unwrap();
+        assert!(
+            PLACEHOLDERS.contains(&name),
+            "{path}: undocumented placeholder ${{{name}}}"
+        );
+    }
+    let policy: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(policy["Version"], "2012-10-17", "{path}");
+    policy["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: no Statement list"))
+        .clone()
+}
+
+/// A string or a list of strings.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `Allow` statements of a policy as (Sid, actions, resources).
+fn allows(path: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+    statements(path)
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .map(|s| {
+            let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                sid.chars().all(|c| c.is_ascii_alphanumeric()) && !sid.is_empty(),
+                "{path}: every statement has an alphanumeric Sid: {s}"
+            );
+            (sid, strings(&s["Action"]), strings(&s["Resource"]))
+        })
+        .collect()
+}
+
+/// IAM's matching of action names and ARNs: case-insensitive for actions,
+/// `*` and `?` as wildcards.
+fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
+    let norm = |s: &str| {
+        if case_insensitive {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_owned()
+        }
+    };
+    let (p, t) = (norm(pattern), norm(text));
+    let (p, t): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn action_matches(pattern: &str, action: &str) -> bool {
+    glob(pattern, action, true)
+}
+
+/// Replaces `${Name}` placeholders by their values.
+fn substitute(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_owned(), |s, (k, v)| {
+        s.replace(&format!("${{{k}}}"), v)
+    })
+}
+
+/// Checks one side against its policy; returns the policy's actions.
+fn check_side(
+    side: Side,
+    path: &str,
+    used: &BTreeMap<String, BTreeSet<String>>,
+    exempt_unused: &[&str],
+) -> Vec<String> {
+    let allows = allows(path);
+    let granted: Vec<&String> = allows.iter().flat_map(|(_, a, _)| a).collect();
+    let not_granted: Vec<String> = used
+        .iter()
+        .filter(|(action, _)| !granted.iter().any(|p| action_matches(p, action)))
+        .map(|(action, scenarios)| format!("{action} (used by: {scenarios:?})"))
+        .collect();
+    assert!(
+        not_granted.is_empty(),
+        "{path} does not grant what the {side:?} side calls:\n  {}",
+        not_granted.join("\n  ")
+    );
+    let mut not_observable = Vec::new();
+    let mut unused = Vec::new();
+    for (sid, actions, _) in &allows {
+        for pattern in actions {
+            if sid.starts_with(NOT_OBSERVABLE_SID_PREFIX) {
+                not_observable.push(pattern.clone());
+            } else if !used.keys().any(|a| action_matches(pattern, a))
+                && !exempt_unused.contains(&pattern.as_str())
+            {
+                unused.push(format!("{pattern} (statement {sid})"));
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "{path} grants actions no scenario uses (least privilege: remove them, or add the scenario that needs them):\n  {}",
+        unused.join("\n  ")
+    );
+    not_observable.sort();
+    let expected: Vec<String> = if side == Side::Management {
+        NOT_OBSERVABLE_ACTIONS
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    assert_eq!(
+        not_observable, expected,
+        "{path}: the statements {NOT_OBSERVABLE_SID_PREFIX}* grant exactly what docs/control-tower.md documents"
+    );
+    let mut all: Vec<String> = granted.into_iter().cloned().collect();
+    all.sort();
+    all
+}
+
+/// The policies list each action once, without wildcards, so that the test
+/// is exact.
+fn no_wildcards_or_duplicates(path: &str) {
+    let mut seen = BTreeSet::new();
+    for (sid, actions, _) in allows(path) {
+        for a in actions {
+            assert!(
+                !a.contains('*') && !a.contains('?'),
+                "{path}: statement {sid} uses a wildcard action {a}"
+            );
+            assert!(seen.insert(a.clone()), "{path}: {a} is granted twice");
+        }
+    }
+}
+
+/// `n` applies at once from scratch on a fresh organization; returns how
+/// many of them scheduled deletion of their own key.
+fn concurrent_applies(usage: &mut Usage, n: usize) -> usize {
+    let org = Org::new();
+    let mut scheduled = 0;
+    org.record(usage, "concurrent applies from scratch", false, || {
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                Run::new(&org.moto)
+                    .config(&org.seed.config)
+                    .args(["apply", "--auto-approve"])
+                    .command()
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn trailkey")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            // A loser that continued with the winner's key exits 0; one that
+            // stopped says so and exits 1. Both are fine here.
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{}",
+                transcript(&out)
+            );
+        }
+    });
+    let state = org.moto.state(&org.seed);
+    for k in state["keys"].as_array().unwrap() {
+        if k["key_state"] == "PendingDeletion" {
+            scheduled += 1;
+        }
+    }
+    scheduled
+}
+
+#[test]
+fn the_iam_policies_grant_exactly_what_trailkey_calls() {
+    let mut usage = Usage::default();
+    let org = Org::new();
+    let seed_config = org.seed.config.clone();
+
+    org.record(&mut usage, "plan from scratch", false, || {
+        org.run(&seed_config, &["plan", "--detailed-exitcode"], 2);
+        org.run(&seed_config, &["plan", "--format", "json"], 0);
+    });
+    org.record(&mut usage, "first apply", false, || {
+        org.run(&seed_config, &["apply", "--auto-approve"], 0);
+    });
+    org.record(&mut usage, "no-op plan, apply and policy", false, || {
+        org.run(&seed_config, &["plan", "--detailed-exitcode"], 0);
+        org.run(&seed_config, &["apply", "--auto-approve"], 0);
+        org.run(&seed_config, &["policy"], 0);
+    });
+    for kind in [
+        "key-disable",
+        "key-pending-deletion",
+        "rotation-off",
+        "alias-delete",
+        "alias-repoint",
+        "policy-default",
+        "tags-remove",
+        "trail-unencrypt",
+    ] {
+        org.drift(kind);
+        org.record(&mut usage, &format!("drift {kind}"), false, || {
+            org.run(&seed_config, &["plan", "--detailed-exitcode"], 2);
+            org.run(&seed_config, &["apply", "--auto-approve"], 0);
+            org.run(&seed_config, &["plan", "--detailed-exitcode"], 0);
+        });
+    }
+
+    let with_role = org.config("management-role.toml", |text| {
+        format!(
+            "{text}\n[roles]\nmanagement = \"{}\"\n",
+            org.management_role
+        )
+    });
+    org.record(&mut usage, "roles.management", true, || {
+        org.run(&with_role, &["plan", "--detailed-exitcode"], 0);
+        org.run(&with_role, &["apply", "--auto-approve"], 0);
+    });
+
+    // The Log Archive reads happen when a plan would change the trail.
+    let with_log_archive = org.config("log-archive-role.toml", |text| {
+        format!("{text}\n[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n")
+    });
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "roles.log_archive", false, || {
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 2);
+        org.run(&with_log_archive, &["apply", "--auto-approve"], 0);
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 0);
+    });
+
+    let renamed = org.config("renamed.toml", |text| {
+        text.replace(
+            "ct_key_alias = \"cloudtrail-org-key\"",
+            "ct_key_alias = \"cloudtrail-org-key-renamed\"",
+        )
+    });
+    assert_ne!(
+        std::fs::read_to_string(&renamed).unwrap(),
+        std::fs::read_to_string(&seed_config).unwrap(),
+        "the seeded config sets ct_key_alias"
+    );
+    org.record(&mut usage, "alias renamed in the config", false, || {
+        org.run(&renamed, &["plan", "--detailed-exitcode"], 2);
+        org.run(&renamed, &["apply", "--auto-approve"], 0);
+        org.run(&renamed, &["plan", "--detailed-exitcode"], 0);
+    });
+    org.record(&mut usage, "destroy, keeping the key", false, || {
+        org.run(
+            &renamed,
+            &["destroy", "--dry-run", "--detailed-exitcode"],
+            2,
+        );
+        org.run(&renamed, &["destroy", "--auto-approve"], 0);
+    });
+    org.record(&mut usage, "re-apply after destroy", false, || {
+        org.run(&renamed, &["apply", "--auto-approve"], 0);
+    });
+    // A CloudTrail Lake event data store on CloudTrail's own key: destroy
+    // reads its key (GetEventDataStore) and goes ahead.
+    org.moto
+        .world
+        .event_data_store(trailkey_testkit::rules::EventDataStore {
+            arn: format!(
+                "arn:aws:cloudtrail:us-east-1:{}:eventdatastore/0a1b-lake",
+                org.seed.management
+            ),
+            name: "lake".to_owned(),
+            kms_key_id: None,
+            status: "ENABLED".to_owned(),
+        });
+    org.record(&mut usage, "destroy --delete-key", false, || {
+        org.run(
+            &renamed,
+            &[
+                "destroy",
+                "--auto-approve",
+                "--delete-key",
+                "--deletion-window-days",
+                "7",
+            ],
+            0,
+        );
+    });
+
+    // `trailkey lambda`, as the function role runs it: a call on another key
+    // before its first plan (the trail, then that key's tags and the alias's
+    // key), then a drift event it repairs.
+    org.run(&seed_config, &["apply", "--auto-approve"], 0);
+    let create =
+        serde_json::json!([{"op": "kms:CreateKey", "params": {"Description": "another team's"}}]);
+    let other =
+        org.moto.calls_as(&org.seed.security_tooling, None, &create)[0]["response"]["KeyMetadata"]
+            ["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "trailkey lambda", false, || {
+        let api = RuntimeApi::start();
+        let mut function = Run::new(&org.moto)
+            .config(&seed_config)
+            .arg("lambda")
+            .env("TRAILKEY_MODE", "apply")
+            .envs(api.lambda_env())
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trailkey lambda");
+        let wait = std::time::Duration::from_secs(60);
+        let id = api.invoke(kms_event(&org.seed, "DisableKey", &other));
+        let ignored = api.wait_result(&id, wait).response().clone();
+        let id = api.invoke(update_trail_event(&org.seed));
+        let repaired = api.wait_result(&id, wait).response().clone();
+        let _ = function.kill();
+        let _ = function.wait();
+        assert_eq!(ignored["handled"], false, "{ignored:#}");
+        assert_eq!(repaired["applied"], true, "{repaired:#}");
+    });
+
+    // `init` reads the organization (ListAccounts, DescribeTrails, ListTags).
+    let init_config = org.moto.dir.path().join("init").join("trailkey.toml");
+    std::fs::create_dir_all(init_config.parent().unwrap()).unwrap();
+    let mut init_ran = false;
+    org.record(&mut usage, "init", false, || {
+        let out = Run::new(&org.moto)
+            .config(&init_config)
+            .args(["init", "--force"])
+            .run();
+        init_ran = out.status.code() == Some(0);
+        if !init_ran {
+            eprintln!(
+                "SKIPPED: `trailkey init` failed, so its calls are not checked here:\n{}",
+                transcript(&out)
+            );
+        }
+    });
+    // Without a successful init, organizations:ListAccounts (which only init
+    // calls) stays listed in the policy, unobserved, rather than removed.
+    let init_only: &[&str] = if init_ran {
+        &[]
+    } else {
+        &["organizations:ListAccounts"]
+    };
+
+    // A run that loses the race to create the alias schedules deletion of
+    // the key it created (apply.rs, `alias_race`). Concurrent applies from
+    // scratch nearly always produce a loser; try a few times to be sure.
+    let mut losers = 0;
+    for _ in 0..3 {
+        losers = concurrent_applies(&mut usage, 4);
+        if losers > 0 {
+            break;
+        }
+    }
+    assert!(
+        losers > 0,
+        "no concurrent apply lost the alias race in 3 tries"
+    );
+
+    // The caller's own credentials, with roles.management, only assume that role.
+    let runner = usage.of(Side::Runner);
+    assert_eq!(
+        runner.keys().collect::<Vec<_>>(),
+        ["sts:AssumeRole"],
+        "with roles.management the caller only assumes it: {runner:?}"
+    );
+    assert_eq!(
+        usage.assumed[&Side::Runner],
+        BTreeSet::from([org.management_role.clone()])
+    );
+    // The management side assumes the Security Tooling and Log Archive
+    // roles, whose ARNs match the policy's Resource; the other sides assume
+    // nothing.
+    for side in [Side::SecurityTooling, Side::LogArchive] {
+        assert!(!usage.assumed.contains_key(&side), "{:?}", usage.assumed);
+    }
+    assert!(
+        usage.assumed[&Side::Management].contains(&org.log_archive_role),
+        "the roles.log_archive scenario assumed {}: {:?}",
+        org.log_archive_role,
+        usage.assumed
+    );
+    let assume_resources: Vec<String> = allows(MANAGEMENT_POLICY)
+        .into_iter()
+        .filter(|(_, actions, _)| actions.iter().any(|a| a == "sts:AssumeRole"))
+        .flat_map(|(_, _, resources)| resources)
+        .collect();
+    for arn in &usage.assumed[&Side::Management] {
+        let account = arn.split(':').nth(4).unwrap();
+        let allowed = assume_resources.iter().any(|r| {
+            let r = substitute(
+                r,
+                &[
+                    ("Partition", "aws"),
+                    ("SecurityToolingAccountId", account),
+                    ("SecurityToolingRoleName", SECURITY_TOOLING_ROLE),
+                    ("LogArchiveAccountId", account),
+                    ("LogArchiveRoleName", LOG_ARCHIVE_ROLE),
+                ],
+            );
+            glob(&r, arn, false)
+        });
+        assert!(
+            allowed,
+            "sts:AssumeRole on {arn} is not allowed by {assume_resources:?}"
+        );
+    }
+
+    for path in [
+        MANAGEMENT_POLICY,
+        SECURITY_TOOLING_POLICY,
+        LOG_ARCHIVE_POLICY,
+    ] {
+        no_wildcards_or_duplicates(path);
+    }
+    let management = usage.of(Side::Management);
+    let security_tooling = usage.of(Side::SecurityTooling);
+    let log_archive = usage.of(Side::LogArchive);
+    let show = |used: &BTreeMap<String, BTreeSet<String>>| {
+        used.iter()
+            .map(|(a, s)| {
+                format!(
+                    "  {a:48} {}",
+                    s.iter().cloned().collect::<Vec<_>>().join("; ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    eprintln!(
+        "management side ({MANAGEMENT_POLICY}), {} actions used:\n{}",
+        management.len(),
+        show(&management)
+    );
+    eprintln!(
+        "Security Tooling role ({SECURITY_TOOLING_POLICY}), {} actions used:\n{}",
+        security_tooling.len(),
+        show(&security_tooling)
+    );
+    let granted = check_side(Side::Management, MANAGEMENT_POLICY, &management, init_only);
+    eprintln!("{MANAGEMENT_POLICY} grants: {}", granted.join(", "));
+    let granted = check_side(
+        Side::SecurityTooling,
+        SECURITY_TOOLING_POLICY,
+        &security_tooling,
+        &[],
+    );
+    eprintln!("{SECURITY_TOOLING_POLICY} grants: {}", granted.join(", "));
+    eprintln!(
+        "Log Archive role ({LOG_ARCHIVE_POLICY}), {} actions used:\n{}",
+        log_archive.len(),
+        show(&log_archive)
+    );
+    let granted = check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[]);
+    eprintln!("{LOG_ARCHIVE_POLICY} grants: {}", granted.join(", "));
+}
+
+#[test]
+fn the_trust_policies_let_the_runner_assume_the_security_tooling_and_log_archive_roles() {
+    for path in [SECURITY_TOOLING_TRUST, LOG_ARCHIVE_TRUST] {
+        let statements = statements(path);
+        assert_eq!(statements.len(), 1, "{path}: {statements:?}");
+        let s = &statements[0];
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(strings(&s["Action"]), ["sts:AssumeRole"]);
+        assert_eq!(
+            strings(&s["Principal"]["AWS"]),
+            ["arn:${Partition}:iam::${ManagementAccountId}:role/${RunnerRoleName}"]
+        );
+    }
+}
+
+/// The Log Archive role reads the trail bucket's configuration and nothing
+/// else: three read actions, on that bucket only.
+#[test]
+fn the_log_archive_policy_reads_only_the_trail_bucket() {
+    no_wildcards_or_duplicates(LOG_ARCHIVE_POLICY);
+    let allows = allows(LOG_ARCHIVE_POLICY);
+    let actions: BTreeSet<String> = allows.iter().flat_map(|(_, a, _)| a.clone()).collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from(
+            [
+                "s3:GetBucketPolicy",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetReplicationConfiguration"
+            ]
+            .map(str::to_owned)
+        )
+    );
+    for (_, _, resources) in &allows {
+        assert_eq!(resources, &["arn:${Partition}:s3:::${TrailBucket}"]);
+    }
+    assert!(
+        statements(LOG_ARCHIVE_POLICY)
+            .iter()
+            .all(|s| s["Effect"] == "Allow")
+    );
+}
+
+#[test]
+fn the_security_tooling_policy_denies_the_lockout_bypass_and_limits_what_it_creates_and_deletes() {
+    let statements = statements(SECURITY_TOOLING_POLICY);
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("statement {sid}"))
+            .clone()
+    };
+    let deny = by_sid("TrailkeyNeverBypassTheLockoutSafetyCheck");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(
+        strings(&deny["Action"]),
+        ["kms:CreateKey", "kms:PutKeyPolicy"]
+    );
+    assert_eq!(
+        deny["Condition"]["Bool"]["kms:BypassPolicyLockoutSafetyCheck"],
+        "true"
+    );
+    let create = by_sid("TrailkeyCreateOnlyItsKindOfKey");
+    let equals = &create["Condition"]["StringEquals"];
+    assert_eq!(equals["aws:RequestTag/ManagedBy"], "trailkey");
+    assert_eq!(equals["aws:RequestTag/trailkey:created"], "true");
+    assert_eq!(equals["kms:KeySpec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(equals["kms:KeyUsage"], "ENCRYPT_DECRYPT");
+    assert_eq!(equals["kms:KeyOrigin"], "AWS_KMS");
+    assert_eq!(create["Condition"]["Bool"]["kms:MultiRegion"], "false");
+    let delete = by_sid("TrailkeyScheduleDeletionOfItsOwnKeysOnly");
+    // Only keys trailkey's own CreateKey made: an adopted key carries
+    // ManagedBy = trailkey too, never trailkey:created.
+    assert_eq!(
+        delete["Condition"]["StringEquals"],
+        serde_json::json!({"aws:ResourceTag/trailkey:created": "true"})
+    );
+}
+
+/// Example values for the placeholders, to lint the policies as IAM would see them.
+const EXAMPLE_VALUES: [(&str, &str); 11] = [
+    ("Partition", "aws"),
+    ("Region", "us-east-1"),
+    ("ManagementAccountId", "111111111111"),
+    ("SecurityToolingAccountId", "222222222222"),
+    ("SecurityToolingRoleName", "TrailkeyKeyManager"),
+    ("TrailName", "org-trail"),
+    ("TrailBucket", "org-trail-logs-333333333333"),
+    ("AliasName", "cloudtrail-org-key"),
+    ("RunnerRoleName", "TrailkeyRunner"),
+    ("LogArchiveAccountId", "444444444444"),
+    ("LogArchiveRoleName", "TrailkeyLogArchiveRead"),
+];
+
+/// parliament's findings (issue, actions) for a policy file with the
+/// placeholders filled in.
+fn parliament(path: &str) -> BTreeSet<(String, Vec<String>)> {
+    use std::io::Write as _;
+    let bin = trailkey_testkit::venv().join("bin/parliament");
+    assert!(
+        bin.exists(),
+        "no parliament in the test venv: run `make test`, which installs tests/requirements.txt"
+    );
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    let text = substitute(&text, &EXAMPLE_VALUES);
+    assert!(
+        !text.contains("${"),
+        "{path}: a placeholder without an example value"
+    );
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--include-community-auditors",
+            "--minimum_severity",
+            "INFO",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run parliament");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "parliament on {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            let mut actions = strings(&f["location"]["actions"]);
+            actions.sort();
+            (f["issue"].as_str().unwrap().to_owned(), actions)
+        })
+        .collect()
+}
+
+/// parliament (the IAM linter pinned in tests/requirements.txt) knows every
+/// action, resource ARN shape and condition key of the two permission
+/// policies. It flags only what the job needs: `sts:AssumeRole` returns
+/// credentials, and `kms:CreateKey`/`kms:PutKeyPolicy` manage a resource
+/// policy. (The trust policy is not linted: parliament reads every policy as
+/// an identity policy and wants a `Resource`, which trust policies have not.)
+#[test]
+fn the_iam_policies_pass_the_parliament_linter() {
+    let owned = |issue: &str, actions: &[&str]| {
+        (
+            issue.to_owned(),
+            actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        parliament(MANAGEMENT_POLICY),
+        BTreeSet::from([owned("CREDENTIALS_EXPOSURE", &["sts:assumerole"])])
+    );
+    assert_eq!(
+        parliament(SECURITY_TOOLING_POLICY),
+        BTreeSet::from([owned(
+            "PERMISSIONS_MANAGEMENT_ACTIONS",
+            &["kms:createkey", "kms:putkeypolicy"]
+        )])
+    );
+    assert_eq!(parliament(LOG_ARCHIVE_POLICY), BTreeSet::new());
+}
+
+/// The Lambda deployment template (`docs/examples/lambda/template.yaml`)
+/// gives its function role exactly the statements of the shipped
+/// management policy: the same Sids, actions and resources, its
+/// placeholders as CloudFormation pseudo-parameters and parameters.
+#[test]
+fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
+    let template = trailkey_testkit::cloudformation("docs/examples/lambda/template.yaml");
+    let policy = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PolicyName"] == "trailkey-management")
+        .expect("the trailkey-management policy");
+    let in_template = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    // A resource as the template writes it, in the shipped file's terms.
+    let resource = |v: &Value| -> Vec<String> {
+        let one = |v: &Value| -> String {
+            let text = v
+                .get("Fn::Sub")
+                .or(Some(v))
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("a resource that is not a string or !Sub: {v}"));
+            text.replace("${AWS::Partition}", "${Partition}")
+                .replace("${AWS::Region}", "${Region}")
+                .replace("${AWS::AccountId}", "${ManagementAccountId}")
+        };
+        match v {
+            Value::Array(list) => list.iter().map(one).collect(),
+            other => vec![one(other)],
+        }
+    };
+    let shipped = statements(MANAGEMENT_POLICY);
+    assert_eq!(in_template.len(), shipped.len(), "{in_template:#?}");
+    for (t, s) in in_template.iter().zip(&shipped) {
+        assert_eq!(t["Sid"], s["Sid"]);
+        assert_eq!(t["Effect"], s["Effect"]);
+        assert_eq!(strings(&t["Action"]), strings(&s["Action"]), "{}", s["Sid"]);
+        assert_eq!(
+            resource(&t["Resource"]),
+            strings(&s["Resource"]),
+            "{}",
+            s["Sid"]
+        );
+    }
+}

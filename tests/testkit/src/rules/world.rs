@@ -1,0 +1,228 @@
+//! What the rules know that the traffic does not show: the [`World`] the
+//! fixture set up and the tests describe.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::iam_sts::{account_of, is_account};
+use super::signing_region;
+use crate::proxy::{Request, Traffic};
+
+/// What the test fixture set up outside the layer's sight and AWS knows:
+/// who owns each bucket and in which Region it is, which bucket each trail
+/// writes to, and the account of the harness's default credentials. The
+/// harness fills it from what `fixture.py` reports (`Moto::fixture`); the
+/// rules only read it. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct World(Arc<Mutex<Facts>>);
+
+#[derive(Debug, Default)]
+pub(super) struct Facts {
+    /// Principal ARNs IAM does not know, and until when (`None`: ever).
+    pub(super) unknown_principals: HashMap<String, Option<Instant>>,
+    /// Role ARNs whose IAM permissions do not allow `kms:PutKeyPolicy`.
+    pub(super) cannot_put_key_policy: Vec<String>,
+    /// Another change to the trails under way.
+    pub(super) trails_busy: Option<TrailsBusy>,
+    /// By bucket name: owner account and Region.
+    pub(super) buckets: HashMap<String, (String, String)>,
+    /// By trail ARN: its bucket.
+    pub(super) trails: HashMap<String, String>,
+    /// The account of the default credentials (moto's management account).
+    pub(super) default_account: Option<String>,
+    /// The Regions `ListRegions` answers, with their opt-in status; `None`:
+    /// [`DEFAULT_REGIONS`].
+    pub(super) regions: Option<Vec<(String, String)>>,
+    /// The CloudTrail Lake event data stores, each in the account and
+    /// Region of its ARN.
+    pub(super) event_data_stores: Vec<EventDataStore>,
+    /// The calls the layer answered itself, which moto never sees.
+    pub(super) answered: Vec<Answered>,
+}
+
+/// The Regions of an account as `ListRegions` shows them unless a test says
+/// otherwise ([`World::regions`]): five of the Regions enabled by default,
+/// the opt-in Region af-south-1 enabled, and the opt-in Region me-south-1
+/// left disabled, as every opt-in Region is until the account enables it.
+pub const DEFAULT_REGIONS: [(&str, &str); 7] = [
+    ("us-east-1", "ENABLED_BY_DEFAULT"),
+    ("us-east-2", "ENABLED_BY_DEFAULT"),
+    ("us-west-2", "ENABLED_BY_DEFAULT"),
+    ("eu-west-1", "ENABLED_BY_DEFAULT"),
+    ("ap-southeast-2", "ENABLED_BY_DEFAULT"),
+    ("af-south-1", "ENABLED"),
+    ("me-south-1", "DISABLED"),
+];
+
+/// How long another change to the trails is under way.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TrailsBusy {
+    /// Until then.
+    Until(Instant),
+    /// Until `how_long` after the first `UpdateTrail` answered
+    /// `ConflictException` since `since`.
+    AfterFirstConflict { since: Instant, how_long: Duration },
+}
+
+/// A CloudTrail Lake event data store, as `GetEventDataStore` shows it.
+#[derive(Debug, Clone)]
+pub struct EventDataStore {
+    /// `arn:<partition>:cloudtrail:<Region>:<account>:eventdatastore/<id>`.
+    pub arn: String,
+    pub name: String,
+    /// `KmsKeyId`: a key ARN; `None` when CloudTrail encrypts with a key of
+    /// its own (the field is left out then).
+    pub kms_key_id: Option<String>,
+    /// `Status`, e.g. `ENABLED`.
+    pub status: String,
+}
+
+/// A call the layer answered itself: the service and operation, the access
+/// key ID that signed it, and the Region it was signed for.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub service: String,
+    pub action: String,
+    pub access_key: String,
+    pub region: String,
+}
+
+impl World {
+    pub(super) fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bucket `name` belongs to `owner` and is in `region`.
+    pub fn bucket(&self, name: &str, owner: &str, region: &str) {
+        self.facts()
+            .buckets
+            .insert(name.to_owned(), (owner.to_owned(), region.to_owned()));
+    }
+
+    /// Trail `arn` writes to `bucket`.
+    pub fn trail(&self, arn: &str, bucket: &str) {
+        self.facts()
+            .trails
+            .insert(arn.to_owned(), bucket.to_owned());
+    }
+
+    /// IAM does not know principal `arn` (a role or user ARN), for `how_long`
+    /// from now (`None`: ever): a role just created, or a typo.
+    pub fn unknown_principal(&self, arn: &str, how_long: Option<Duration>) {
+        let until = how_long.map(|d| Instant::now() + d);
+        self.facts()
+            .unknown_principals
+            .insert(arn.to_owned(), until);
+    }
+
+    /// The IAM permissions of role `arn` (or an SCP or permissions boundary)
+    /// do not allow `kms:PutKeyPolicy`.
+    pub fn cannot_put_key_policy(&self, role_arn: &str) {
+        self.facts().cannot_put_key_policy.push(role_arn.to_owned());
+    }
+
+    /// Another change to the trails is under way for `how_long` from now:
+    /// `UpdateTrail` answers `ConflictException` meanwhile.
+    pub fn trail_change_under_way(&self, how_long: Duration) {
+        self.facts().trails_busy = Some(TrailsBusy::Until(Instant::now() + how_long));
+    }
+
+    /// Another change to the trails is under way from now until `how_long`
+    /// after the first `UpdateTrail` the layer answers `ConflictException`
+    /// for it: however long a run takes to get to its `UpdateTrail`, it meets
+    /// the change and has to wait it out.
+    pub fn trail_change_met_for(&self, how_long: Duration) {
+        self.facts().trails_busy = Some(TrailsBusy::AfterFirstConflict {
+            since: Instant::now(),
+            how_long,
+        });
+    }
+
+    /// `ListRegions` answers these Regions, `(name, opt-in status)`, in
+    /// this order, instead of [`DEFAULT_REGIONS`].
+    pub fn regions(&self, regions: &[(&str, &str)]) {
+        self.facts().regions = Some(
+            regions
+                .iter()
+                .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// The Regions `ListRegions` answers, `(name, opt-in status)`.
+    pub fn listed_regions(&self) -> Vec<(String, String)> {
+        self.facts().regions.clone().unwrap_or_else(|| {
+            DEFAULT_REGIONS
+                .iter()
+                .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+                .collect()
+        })
+    }
+
+    /// A CloudTrail Lake event data store exists (in the account and Region
+    /// of its ARN).
+    pub fn event_data_store(&self, store: EventDataStore) {
+        self.facts().event_data_stores.push(store);
+    }
+
+    /// The calls the layer answered itself since the last
+    /// [`World::forget_answered`], in order.
+    pub fn answered(&self) -> Vec<Answered> {
+        self.facts().answered.clone()
+    }
+
+    pub fn forget_answered(&self) {
+        self.facts().answered.clear();
+    }
+
+    /// Notes that the layer answered `request` itself.
+    pub(super) fn answering(&self, request: &Request) {
+        let access_key = request
+            .header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        self.facts().answered.push(Answered {
+            service: request.service.clone(),
+            action: request.action.clone(),
+            access_key,
+            region: signing_region(request).unwrap_or_default(),
+        });
+    }
+
+    /// The default credentials act in `account`.
+    pub fn default_account(&self, account: &str) {
+        self.facts().default_account = Some(account.to_owned());
+    }
+
+    /// Records what a `fixture.py` answer says: `bucket` with
+    /// `bucket_owner` and `bucket_region`, `trail_arn` with `bucket`, and
+    /// `management_account` as the default credentials' account.
+    pub fn learn(&self, answer: &Value) {
+        let text = |field: &str| answer.get(field).and_then(Value::as_str);
+        if let (Some(bucket), Some(owner), Some(region)) =
+            (text("bucket"), text("bucket_owner"), text("bucket_region"))
+        {
+            self.bucket(bucket, owner, region);
+        }
+        if let (Some(arn), Some(bucket)) = (text("trail_arn"), text("bucket")) {
+            self.trail(arn, bucket);
+        }
+        if let Some(account) = text("management_account") {
+            self.default_account(account);
+        }
+    }
+
+    /// The account a request acts in, the default credentials' included.
+    pub(super) fn account(&self, request: &Request, traffic: &Traffic) -> String {
+        let account = account_of(request, traffic);
+        match &self.facts().default_account {
+            Some(default) if !is_account(&account) => default.clone(),
+            _ => account,
+        }
+    }
+}
