@@ -380,11 +380,7 @@ impl FakeCloud {
             .find(|t| t.arn == name || t.name == name)
             .map(|t| t.arn.clone())
             .ok_or_else(|| {
-                AwsError::new(
-                    op,
-                    code::TRAIL_NOT_FOUND,
-                    format!("Unknown trail: {name}"),
-                )
+                AwsError::new(op, code::TRAIL_NOT_FOUND, format!("Unknown trail: {name}"))
             })
     }
 }
