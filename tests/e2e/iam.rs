@@ -950,3 +950,33 @@ fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
         );
     }
 }
+
+/// The tests tell a write on the wire by its action's name
+/// (`trailkey_testkit::is_write`; S3's by its HTTP method, in the proxy), to
+/// catch any write, even one trailkey does not know it makes; the product
+/// lists its own (`aws::WRITES`). The two must agree on every operation
+/// trailkey calls.
+#[test]
+fn the_tests_and_the_product_agree_on_which_calls_write() {
+    for (service, operations) in trailkey::error::OPERATIONS {
+        if *service == "s3" {
+            continue;
+        }
+        for operation in *operations {
+            let writes = trailkey::aws::WRITES.contains(operation);
+            assert_eq!(
+                trailkey_testkit::is_write(&format!("{service}:{operation}")),
+                writes,
+                "{service}:{operation}"
+            );
+        }
+    }
+    for write in trailkey::aws::WRITES {
+        assert!(
+            trailkey::error::OPERATIONS
+                .iter()
+                .any(|(_, ops)| ops.contains(&write)),
+            "{write} is not among the operations trailkey calls"
+        );
+    }
+}
