@@ -1,9 +1,6 @@
 //! How trailkey handles an AWS error code: the types of the table's rules
 //! ([`super::rules`]) and the lookups in it.
 
-use super::rules::RULES;
-use crate::aws::AwsError;
-
 /// The hint for an AWS error code the table gives no hint of its own.
 pub const GENERIC_HINT: &str =
     "see the AWS message above; `trailkey plan` shows what trailkey would change";
@@ -99,7 +96,7 @@ pub(super) struct Rule {
 }
 
 impl Rule {
-    fn matches(&self, operation: &str, code: &str, message: &str) -> bool {
+    pub(super) fn matches(&self, operation: &str, code: &str, message: &str) -> bool {
         let op = match self.ops {
             Ops::Any => true,
             Ops::Of(ops) => ops.contains(&operation),
@@ -123,32 +120,4 @@ pub(super) const fn rule(ops: Ops, codes: &'static [&'static str], treat: Treat)
 /// principal IAM does not know yet.
 pub fn is_lockout(message: &str) -> bool {
     message.contains("will not allow you to update the key policy in the future")
-}
-
-/// The rule for `code` from `operation` with `message`.
-pub(super) fn rule_for(operation: &str, code: &str, message: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.matches(operation, code, message))
-}
-
-/// How trailkey handles `code` from `operation` (with `message`, which tells
-/// KMS's policy lockout from other `MalformedPolicyDocumentException`s).
-/// `None`: not in the table; at run time it is handled as
-/// [`Handling::Generic`], and `tests/aws_models.rs` fails on a code the
-/// service models list.
-pub fn handling(operation: &str, code: &str, message: &str) -> Option<Handling> {
-    rule_for(operation, code, message).map(|r| r.treat.handling())
-}
-
-/// The hint for `code` from `operation` (with `message`): the table's, or
-/// [`GENERIC_HINT`] for a [`Handling::Generic`] code and one not in the
-/// table.
-pub fn hint(operation: &str, code: &str, message: &str) -> &'static str {
-    rule_for(operation, code, message)
-        .and_then(|r| r.treat.hint())
-        .unwrap_or(GENERIC_HINT)
-}
-
-/// Plain-language cause and fix for an AWS error ([`hint`]).
-pub fn aws_hint(e: &AwsError) -> String {
-    hint(e.operation, &e.code, &e.message).to_owned()
 }

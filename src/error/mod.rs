@@ -19,9 +19,39 @@ mod handling;
 mod operations;
 mod rules;
 
-pub use handling::{GENERIC_HINT, Handling, aws_hint, handling, hint, is_lockout};
+use handling::Rule;
+pub use handling::{GENERIC_HINT, Handling, is_lockout};
 pub use operations::OPERATIONS;
+use rules::RULES;
 pub use rules::TRAIL_NOT_FOUND_HINT;
+
+/// The rule for `code` from `operation` with `message`.
+fn rule_for(operation: &str, code: &str, message: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.matches(operation, code, message))
+}
+
+/// How trailkey handles `code` from `operation` (with `message`, which tells
+/// KMS's policy lockout from other `MalformedPolicyDocumentException`s).
+/// `None`: not in the table; at run time it is handled as
+/// [`Handling::Generic`], and `tests/aws_models.rs` fails on a code the
+/// service models list.
+pub fn handling(operation: &str, code: &str, message: &str) -> Option<Handling> {
+    rule_for(operation, code, message).map(|r| r.treat.handling())
+}
+
+/// The hint for `code` from `operation` (with `message`): the table's, or
+/// [`GENERIC_HINT`] for a [`Handling::Generic`] code and one not in the
+/// table.
+pub fn hint(operation: &str, code: &str, message: &str) -> &'static str {
+    rule_for(operation, code, message)
+        .and_then(|r| r.treat.hint())
+        .unwrap_or(GENERIC_HINT)
+}
+
+/// Plain-language cause and fix for an AWS error ([`hint`]).
+pub fn aws_hint(e: &AwsError) -> String {
+    hint(e.operation, &e.code, &e.message).to_owned()
+}
 
 const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
 const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();

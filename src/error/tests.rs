@@ -1,4 +1,5 @@
-use super::handling::{Message, Ops, Rule, rule_for};
+use super::handling::{Message, Ops, Rule};
+use super::rule_for;
 use super::rules::RULES;
 use super::*;
 

@@ -191,6 +191,13 @@ pub fn plan_destroy(
     let key = observed.key.as_ref();
     let backout = trail_backout(desired, observed);
     let moves = backout.action == Action::Update;
+    // Only a trail this destroy moves off the key is exempt from the check,
+    // made before any read planning asks for: a key still in use stops the
+    // destroy whatever the Log Archive side says.
+    let moving_off = moves.then_some(observed.trail.arn.as_str());
+    if let (Some(k), Some((_, users))) = (key, delete_key) {
+        check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
+    }
     let wanted = [
         (Need::OrganizationAccounts, false),
         (Need::TrailTags, observed.trail.kms_key_id.is_some()),
@@ -202,14 +209,9 @@ pub fn plan_destroy(
         } else {
             Vec::new()
         };
-        // Only a trail this destroy moves off the key is exempt from the check.
-        let moving_off = moves.then_some(observed.trail.arn.as_str());
         let mut changes = vec![backout];
         match (key, delete_key) {
-            (Some(k), Some((days, users))) => {
-                check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
-                changes.extend(key_deletion(desired, observed, k, days));
-            }
+            (Some(k), Some((days, _))) => changes.extend(key_deletion(desired, observed, k, days)),
             (Some(k), None) => changes.push(
                 Change::no_op(
                     Address::KmsKey,

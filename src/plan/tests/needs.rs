@@ -81,3 +81,30 @@ fn destroy_asks_for_the_tags_of_a_trail_on_a_key_and_for_nothing_else_without_a_
         Planned::Ready(_)
     ));
 }
+
+#[test]
+fn a_key_still_in_use_stops_destroy_delete_key_before_any_read_is_asked_for() {
+    let (_, mut observed) = converged();
+    observed.trail_tags = OnDemand::NotRead;
+    let text = format!(
+        "{}\n[roles]\nlog_archive = \"TrailkeyLogArchiveRead\"\n",
+        config_text(true, None)
+    );
+    let with_role = crate::config::parse(Path::new("t.toml"), text.as_bytes()).unwrap();
+    let mut tags = observed.key.as_ref().unwrap().tags.clone();
+    tags.insert(CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned());
+    let users = KeyUsers {
+        tags,
+        aliases: vec![ALIAS.to_owned()],
+        trails: Vec::new(),
+        grants: vec![crate::aws::Grant {
+            id: "0123abcd".to_owned(),
+            grantee: "arn:aws:iam::111111111111:role/Other".to_owned(),
+            operations: vec!["Decrypt".to_owned()],
+        }],
+        event_data_stores: Vec::new(),
+    };
+    let refused = crate::plan::plan_destroy(&with_role, &observed, Some((7, &users)));
+    let text = refused.unwrap_err().render();
+    assert!(text.contains("grant 0123abcd"), "{text}");
+}
