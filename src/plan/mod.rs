@@ -308,6 +308,9 @@ pub enum Need {
 }
 
 impl Need {
+    /// Every kind of read planning may ask for.
+    pub const ALL: [Need; 3] = [Need::OrganizationAccounts, Need::TrailTags, Need::LogBucket];
+
     /// Whether `observed` holds what this read gives.
     fn is_read(self, observed: &Observed) -> bool {
         match self {
@@ -331,7 +334,7 @@ impl Planned {
     /// not made yet, or `ready` when there are none.
     fn unless_needs(
         observed: &Observed,
-        wanted: [(Need, bool); 3],
+        wanted: [(Need, bool); Need::ALL.len()],
         ready: impl FnOnce() -> Result<Plan, Error>,
     ) -> Result<Planned, Error> {
         let needs: Vec<Need> = wanted

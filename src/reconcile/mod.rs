@@ -205,9 +205,6 @@ fn reader_principal(arn: &str, desired: &Desired) -> Result<Principal, Error> {
     })
 }
 
-/// How many kinds of [`Need`] there are.
-const NEEDS: usize = 3;
-
 /// One reconcile: the clients and the desired state.
 struct Reconcile<'a, C: Connect> {
     connect: &'a C,
@@ -238,7 +235,7 @@ impl<C: Connect> Reconcile<'_, C> {
         mut observed: Observed,
         planner: impl Fn(&Observed) -> Result<Planned, Error>,
     ) -> Result<(Plan, Observed), Error> {
-        for _ in 0..=NEEDS {
+        for _ in 0..=Need::ALL.len() {
             match planner(&observed)? {
                 Planned::Ready(plan) => {
                     log_plan(&plan);
