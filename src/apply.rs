@@ -16,10 +16,13 @@
 
 use std::time::Duration;
 
-use crate::aws::{AwsError, KeyInfo, KeyStore, Management, Trail, TrailUpdate, code};
+use crate::aws::{
+    AwsError, KeyInfo, KeyStore, LandingZoneUpdate, LandingZones, Management, OperationStatus,
+    Trail, TrailUpdate, code,
+};
 use crate::error::Error;
 use crate::observe;
-use crate::plan::{self, Address, Finding, Plan, Step};
+use crate::plan::{self, Address, Finding, LandingZoneStep, Plan, Step};
 use crate::retry::{
     Backoff, DEFAULT_POLICY_RETRY, DEFAULT_PROPAGATION_RETRY, Retrying, Schedules, Written,
 };
@@ -29,7 +32,16 @@ use crate::retry::{
 pub trait Progress {
     fn step(&self, address: Address, step: &Step);
     fn retrying(&self, retrying: &Retrying);
+    /// The landing-zone operation `operation` is still in progress after
+    /// `waited` of at most `within`; apply reads its status again soon.
+    fn landing_zone(&self, operation: &str, waited: Duration, within: Duration);
 }
+
+/// How long an `UpdateLandingZone` operation may take, by default: users
+/// report 20 minutes to an hour.
+pub const DEFAULT_LANDING_ZONE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// How often a landing-zone operation's status is read, by default.
+pub const DEFAULT_LANDING_ZONE_POLL: Duration = Duration::from_secs(30);
 
 /// Days before a key this run created, and lost to a concurrent run, is deleted.
 pub const ORPHAN_DELETION_DAYS: i32 = 7;
@@ -47,6 +59,26 @@ pub struct ApplyOptions {
     pub propagation_deadline: Option<tokio::time::Instant>,
     /// First backoff between retries; doubles up to 10 s.
     pub retry_backoff: Duration,
+    /// How long to wait for a landing-zone operation to end.
+    pub landing_zone_timeout: Duration,
+    /// How often to read a landing-zone operation's status.
+    pub landing_zone_poll: Duration,
+    /// Whether apply makes the landing zone's change (`UpdateLandingZone`);
+    /// `false` leaves it pending (the Lambda function, which an operation
+    /// of up to an hour would outlast).
+    pub landing_zone_updates: bool,
+}
+
+impl ApplyOptions {
+    /// What of `plan` this apply carries out: all of it, or without the
+    /// landing zone's change when it leaves that pending.
+    pub fn applied_part(&self, plan: &Plan) -> Plan {
+        let mut part = plan.clone();
+        if !self.landing_zone_updates {
+            part.changes.retain(|c| c.address != Address::LandingZone);
+        }
+        part
+    }
 }
 
 impl ApplyOptions {
@@ -76,6 +108,9 @@ impl Default for ApplyOptions {
             propagation_retry: DEFAULT_PROPAGATION_RETRY,
             propagation_deadline: None,
             retry_backoff: Duration::from_secs(1),
+            landing_zone_timeout: DEFAULT_LANDING_ZONE_TIMEOUT,
+            landing_zone_poll: DEFAULT_LANDING_ZONE_POLL,
+            landing_zone_updates: true,
         }
     }
 }
@@ -138,10 +173,9 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
 /// deletion is scheduled ([`ORPHAN_DELETION_DAYS`]), and the result is
 /// [`Error::Conflict`], after which the caller plans again against the
 /// winner's key.
-pub async fn apply_then<M, K, T, F, Fut>(
+pub async fn apply_then<M, K, L, T, F, Fut>(
     plan: &Plan,
-    mgmt: &M,
-    keys: &K,
+    (mgmt, keys, lz): (&M, &K, &L),
     options: &ApplyOptions,
     progress: &impl Progress,
     after: F,
@@ -149,6 +183,7 @@ pub async fn apply_then<M, K, T, F, Fut>(
 where
     M: Management,
     K: KeyStore,
+    L: LandingZones,
     F: FnOnce(Option<String>) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
@@ -164,14 +199,14 @@ where
         .last()
         .is_some_and(|w| w.iter().all(|(_, s)| s.is_trail_update()));
     let trail_wave = if trail_last { waves.pop() } else { None };
+    let aws = (mgmt, keys, lz);
     for wave in &waves {
-        run.wave(wave, mgmt, keys, options, progress).await?;
+        run.wave(wave, aws, options, progress).await?;
     }
     let after = after(run.key.as_ref().map(|k| k.arn.clone()));
     let read = match trail_wave {
         Some(wave) => {
-            let (applied, read) =
-                tokio::join!(run.wave(&wave, mgmt, keys, options, progress), after);
+            let (applied, read) = tokio::join!(run.wave(&wave, aws, options, progress), after);
             applied?;
             read
         }
@@ -223,11 +258,10 @@ type Failed<'s> = (Address, &'s Step, AwsError);
 
 impl Run<'_> {
     /// Runs one wave's steps concurrently and records what they did.
-    async fn wave<M: Management, K: KeyStore>(
+    async fn wave<M: Management, K: KeyStore, L: LandingZones>(
         &mut self,
         wave: &[(Address, &Step)],
-        mgmt: &M,
-        keys: &K,
+        (mgmt, keys, lz): (&M, &K, &L),
         options: &ApplyOptions,
         progress: &impl Progress,
     ) -> Result<(), Error> {
@@ -237,7 +271,14 @@ impl Run<'_> {
         self.check_before_deletion(wave, mgmt, keys).await?;
         let (key, written) = (self.key.clone(), self.written);
         let results = futures_util::future::join_all(wave.iter().map(|(_, step)| {
-            run_step(step, (mgmt, keys), options, key.as_ref(), written, progress)
+            run_step(
+                step,
+                (mgmt, keys, lz),
+                options,
+                key.as_ref(),
+                written,
+                progress,
+            )
         }))
         .await;
         // Record every step that succeeded before acting on any failure.
@@ -509,14 +550,17 @@ async fn alias_race<M: Management, K: KeyStore>(
 /// ([`crate::retry::step_error`]: this run's own earlier writes not
 /// propagated yet, a principal IAM does not know yet, another change to the
 /// trail under way).
-async fn run_step<M: Management, K: KeyStore>(
+async fn run_step<M: Management, K: KeyStore, L: LandingZones>(
     step: &Step,
-    (mgmt, keys): (&M, &K),
+    (mgmt, keys, lz): (&M, &K, &L),
     options: &ApplyOptions,
     key: Option<&KeyInfo>,
     written: Written,
     progress: &impl Progress,
 ) -> Result<Outcome, AwsError> {
+    if let Step::UpdateLandingZone(update) = step {
+        return landing_zone_step(lz, update, key, options, progress).await;
+    }
     options
         .schedules()
         .retry(
@@ -571,8 +615,84 @@ async fn call_step<M: Management, K: KeyStore>(
         }
         // Checked right before, in the wave (`Run::check_before_deletion`).
         Step::ScheduleKeyDeletion(days) => keys.schedule_key_deletion(&k()?.key_id, *days).await?,
+        Step::UpdateLandingZone(_) => unreachable!("run_step calls landing_zone_step"),
     }
     Ok(Outcome::on(&k()?.arn))
+}
+
+/// One `UpdateLandingZone` (the live manifest with the key of `key`, or
+/// without a key), then its operation read every `landing_zone_poll`
+/// until it ends, for at most `landing_zone_timeout`. Not retried: another
+/// operation begun meanwhile (`ConflictException`) is the user's to see.
+/// An operation that ends `FAILED`, or outlasts the timeout, is an error
+/// naming it.
+async fn landing_zone_step<L: LandingZones>(
+    lz: &L,
+    step: &LandingZoneStep,
+    key: Option<&KeyInfo>,
+    options: &ApplyOptions,
+    progress: &impl Progress,
+) -> Result<Outcome, AwsError> {
+    let key_arn = match key {
+        Some(k) if step.set_key => Some(k.arn.as_str()),
+        None if step.set_key => {
+            return Err(AwsError::new(
+                "UpdateLandingZone",
+                code::NO_KEY,
+                "the plan names no key for this step and no CreateKey came before it",
+            ));
+        }
+        _ => None,
+    };
+    let manifest = step.manifest_with(key_arn);
+    let update = LandingZoneUpdate {
+        arn: &step.arn,
+        version: &step.version,
+        remediation_types: &step.remediation_types,
+        manifest: &manifest,
+    };
+    let id = lz.update_landing_zone(update).await?;
+    let (timeout, poll) = (options.landing_zone_timeout, options.landing_zone_poll);
+    let started = tokio::time::Instant::now();
+    loop {
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(AwsError::new(
+                "GetLandingZoneOperation",
+                code::LANDING_ZONE_TIMEOUT,
+                format!(
+                    "the landing-zone operation {id} was still in progress after {}s (--landing-zone-timeout)",
+                    waited.as_secs()
+                ),
+            ));
+        }
+        progress.landing_zone(&id, waited, timeout);
+        tokio::time::sleep(poll.min(timeout - waited)).await;
+        let operation = lz.get_operation(&id).await?;
+        match operation.status {
+            OperationStatus::Succeeded => {
+                let to = key_arn.unwrap_or("SSE-S3");
+                return Ok(Outcome::on(format!(
+                    "{} -> {to} (operation {id})",
+                    step.arn
+                )));
+            }
+            OperationStatus::Failed => {
+                return Err(AwsError::new(
+                    "UpdateLandingZone",
+                    code::LANDING_ZONE_FAILED,
+                    format!(
+                        "the landing-zone operation {id} FAILED: {}",
+                        operation
+                            .status_message
+                            .as_deref()
+                            .unwrap_or("Control Tower gave no message")
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One `UpdateTrail` of `trail`: onto the key `arn` (when given) and, with

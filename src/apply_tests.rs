@@ -339,7 +339,10 @@ fn the_key_policy_lockout_check_fails_at_once_and_is_never_retried() {
 /// accepts for the trail.
 fn tagged_key(desired: &Desired, description: &str) -> crate::aws::NewKey {
     let policy = crate::policy::render(&crate::policy::PolicyInputs::of(
-        desired, MANAGEMENT, TRAIL_ARN,
+        desired,
+        MANAGEMENT,
+        "o-fake00001",
+        TRAIL_ARN,
     ));
     crate::aws::NewKey {
         description: description.to_owned(),

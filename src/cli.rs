@@ -67,6 +67,8 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", num_args = 0..=1,
               default_missing_value = "15m", value_parser = parse_duration)]
         wait_for_delivery: Option<Duration>,
+        #[command(flatten)]
+        landing_zone: LandingZoneWait,
     },
     /// Read the organization and write a commented config (to -c/--config).
     Init {
@@ -98,6 +100,8 @@ pub enum Command {
         detailed_exitcode: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        #[command(flatten)]
+        landing_zone: LandingZoneWait,
     },
     /// Print a shell completion script.
     Completions {
@@ -155,6 +159,31 @@ pub fn parse_retry_seconds(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(seconds)
+}
+
+/// How apply and destroy wait for a landing-zone operation, with
+/// `[control_tower] landing_zone = true`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LandingZoneWait {
+    /// With [control_tower] landing_zone: how long to wait for Control
+    /// Tower's landing-zone operation to end (e.g. 90m, 2h; at most 24h).
+    /// Exit 1 when it has not ended by then; the operation goes on, and a
+    /// later run finds it ended.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
+    pub landing_zone_timeout: Duration,
+    /// With [control_tower] landing_zone: how often to read the
+    /// landing-zone operation's status while it runs (e.g. 30s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub landing_zone_poll_interval: Duration,
+}
+
+impl Default for LandingZoneWait {
+    fn default() -> Self {
+        LandingZoneWait {
+            landing_zone_timeout: crate::apply::DEFAULT_LANDING_ZONE_TIMEOUT,
+            landing_zone_poll_interval: crate::apply::DEFAULT_LANDING_ZONE_POLL,
+        }
+    }
 }
 
 /// A duration as `--wait-for-delivery` takes it: whole seconds with an

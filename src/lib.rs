@@ -99,12 +99,14 @@ fn dispatch(command: Command) -> Dispatch {
             policy_retry_timeout,
             propagation_timeout,
             wait_for_delivery,
+            landing_zone,
         } => Dispatch::Online(
             reconcile::Command::Apply {
                 auto_approve,
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
                 propagation_retry: std::time::Duration::from_secs(propagation_timeout),
                 wait_for_delivery,
+                landing_zone: Some(landing_zone.into()),
             },
             view(format, false, false),
         ),
@@ -116,11 +118,13 @@ fn dispatch(command: Command) -> Dispatch {
             dry_run,
             detailed_exitcode,
             format,
+            landing_zone,
         } => Dispatch::Online(
             reconcile::Command::Destroy {
                 delete_key: delete_key.then_some(deletion_window_days),
                 dry_run,
                 auto_approve,
+                landing_zone: landing_zone.into(),
             },
             view(format, detailed_exitcode, true),
         ),
@@ -411,6 +415,21 @@ impl reconcile::Ui for Terminal {
         ));
     }
 
+    fn landing_zone(
+        &mut self,
+        operation: &str,
+        waited: std::time::Duration,
+        within: std::time::Duration,
+    ) {
+        // The operation's ID is Control Tower's text.
+        output::err(&format!(
+            "  waiting for Control Tower's landing-zone operation {} ({} of {})\n",
+            escape::escape(operation),
+            delivery::human(waited),
+            delivery::human(within)
+        ));
+    }
+
     fn planning_again(&mut self, why: &str, plan: &Plan) {
         output::err(&format!(
             "{}\nPlanning again against the other run's key.\n",
@@ -477,6 +496,12 @@ fn validate_summary(d: &Desired) -> String {
 
 /// trailkey's statements rendered from the config alone.
 fn offline_policy(d: &Desired) -> Result<serde_json::Value, Error> {
+    if d.landing_zone {
+        return Err(Error::usage(
+            "`policy --offline` cannot render the key policy of Control Tower's trail: its AWS Config statement names the organization's ID, read from AWS".to_owned(),
+            "run `trailkey policy` without --offline".to_owned(),
+        ));
+    }
     let Some(management) = &d.management else {
         return Err(Error::config(
             &d.source,
@@ -496,6 +521,7 @@ fn offline_policy(d: &Desired) -> Result<serde_json::Value, Error> {
     Ok(policy::render(&policy::PolicyInputs::of(
         d,
         management.as_str(),
+        "",
         &trail_arn,
     )))
 }

@@ -26,12 +26,12 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{
     AwsError, AwsResult, CallerIdentity, Connect, DeniedBy, EventDataStore, KeyInfo, KeyManager,
-    KeyState, KeyStore, LogArchive, LogBucket, Management, Organization, Trail, TrailStatus, code,
-    denied_by,
+    KeyState, KeyStore, LandingZoneOperation, LandingZones, LogArchive, LogBucket, Management,
+    Organization, Trail, TrailStatus, code, denied_by,
 };
 use crate::config::{ALIAS_TAG, Desired, TrailRef, managed_by_trailkey};
 use crate::error::Error;
-use crate::plan::{self, FoundBy, Observed, ObservedKey, OnDemand};
+use crate::plan::{self, FoundBy, Observed, ObservedKey, ObservedLandingZone, OnDemand};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
 /// too, so `apply` and the verification after it reuse the assumed role.
@@ -45,15 +45,25 @@ pub async fn observe<C: Connect>(
     let likely = trail_key(desired, trail);
     // Without a likely key the trail will change: the Control Tower guard
     // needs its tags.
-    let trail_tags =
-        OptionFuture::from(likely.is_none().then(|| read_trail_tags(mgmt, &trail.arn)));
-    let (found, bucket_region, trail_tags) = tokio::join!(
+    let trail_tags = OptionFuture::from(
+        (likely.is_none() && !desired.landing_zone).then(|| read_trail_tags(mgmt, &trail.arn)),
+    );
+    let landing_zone = OptionFuture::from(
+        first
+            .landing_zones
+            .as_ref()
+            .and_then(|(arns, _)| arns.first())
+            .map(|arn| read_landing_zone(connect, arn)),
+    );
+    let (found, bucket_region, trail_tags, zone) = tokio::join!(
         observe_keys(&first.keys, desired, trail, likely),
         mgmt.bucket_region(&trail.s3_bucket),
         trail_tags,
+        landing_zone,
     );
     let found = found?;
     let trail_tags = trail_tags.transpose()?;
+    let zone = zone.transpose()?;
     let bucket_region = match bucket_region {
         Ok(region) => Ok(region),
         Err(e) if e.code == code::NO_SUCH_BUCKET => {
@@ -81,9 +91,69 @@ pub async fn observe<C: Connect>(
             unreadable_keys: found.unreadable_keys,
             organization_accounts: OnDemand::NotRead,
             log_bucket: OnDemand::NotRead,
+            landing_zone: first
+                .landing_zones
+                .map(|(_, in_progress)| ObservedLandingZone { zone, in_progress }),
         },
         first.keys,
     ))
+}
+
+/// The KMS client of the key's account: the role assumed in Security
+/// Tooling, or with the landing zone the management account's own.
+pub async fn key_store<C: Connect>(connect: &C, desired: &Desired) -> Result<C::KeyStore, Error> {
+    if desired.landing_zone {
+        return connect
+            .management_keys()
+            .await
+            .map_err(|e| Error::aws("making the management account's KMS client", e));
+    }
+    let role_arn = desired.security_tooling_role_arn();
+    connect.security_tooling(&role_arn).await.map_err(|e| {
+        Error::aws(
+            format!("assuming {role_arn} in the Security Tooling account (sts:AssumeRole)"),
+            e,
+        )
+    })
+}
+
+/// The landing zones' ARNs and the operations in progress
+/// (`ListLandingZones`, `ListLandingZoneOperations`), at once.
+async fn list_landing_zones<C: Connect>(
+    connect: &C,
+) -> Result<(Vec<String>, Vec<LandingZoneOperation>), Error> {
+    let ct = connect.landing_zones();
+    let (zones, operations) = tokio::join!(ct.list_landing_zones(), ct.operations_in_progress());
+    let zones = zones.map_err(|e| {
+        Error::aws(
+            "listing the Control Tower landing zones (controltower:ListLandingZones)",
+            e,
+        )
+    })?;
+    let operations = operations.map_err(|e| {
+        Error::aws(
+            "listing the landing-zone operations in progress (controltower:ListLandingZoneOperations)",
+            e,
+        )
+    })?;
+    Ok((zones, operations))
+}
+
+/// The landing zone: manifest, version, status, drift (`GetLandingZone`).
+pub async fn read_landing_zone<C: Connect>(
+    connect: &C,
+    arn: &str,
+) -> Result<crate::aws::LandingZone, Error> {
+    connect
+        .landing_zones()
+        .get_landing_zone(arn)
+        .await
+        .map_err(|e| {
+            Error::aws(
+                format!("reading the landing zone {arn} (controltower:GetLandingZone)"),
+                e,
+            )
+        })
 }
 
 /// What the first round of `observe` read, checked against the config.
@@ -94,6 +164,8 @@ struct FirstRound<K> {
     other_trails: Vec<Trail>,
     trail_status: TrailStatus,
     keys: K,
+    /// With the landing zone: its ARNs and the operations in progress.
+    landing_zones: Option<(Vec<String>, Vec<LandingZoneOperation>)>,
 }
 
 /// The first round: caller identity, organization, every trail visible from
@@ -108,14 +180,15 @@ async fn first_round<C: Connect>(
     desired: &Desired,
 ) -> Result<FirstRound<C::KeyStore>, Error> {
     let mgmt = connect.management();
-    let role_arn = desired.security_tooling_role_arn();
     let trail_name = desired.trail.as_api_name();
-    let (identity, organization, trails, status, keys) = tokio::join!(
+    let zones = OptionFuture::from(desired.landing_zone.then(|| list_landing_zones(connect)));
+    let (identity, organization, trails, status, keys, zones) = tokio::join!(
         mgmt.caller_identity(),
         mgmt.describe_organization(),
         mgmt.describe_trails(),
         mgmt.trail_status(trail_name),
-        connect.security_tooling(&role_arn),
+        key_store(connect, desired),
+        zones,
     );
     let identity = identity
         .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
@@ -151,12 +224,7 @@ async fn first_round<C: Connect>(
             e,
         )
     })?;
-    let keys = keys.map_err(|e| {
-        Error::aws(
-            format!("assuming {role_arn} in the Security Tooling account (sts:AssumeRole)"),
-            e,
-        )
-    })?;
+    let keys = keys?;
     Ok(FirstRound {
         identity,
         organization,
@@ -164,6 +232,7 @@ async fn first_round<C: Connect>(
         other_trails,
         trail_status,
         keys,
+        landing_zones: zones.transpose()?,
     })
 }
 
@@ -193,14 +262,13 @@ fn trail_key<'t>(desired: &Desired, trail: &'t Trail) -> Option<&'t str> {
         .map(|_| arn)
 }
 
-/// The ARN of key `id` of the Security Tooling account in the configured
-/// Region.
+/// The ARN of key `id` of the key's account in the configured Region.
 fn key_arn(desired: &Desired, id: &str) -> String {
     format!(
         "arn:{}:kms:{}:{}:key/{id}",
         desired.partition(),
         desired.region,
-        desired.security_tooling
+        desired.key_account
     )
 }
 
@@ -397,6 +465,7 @@ pub struct Reread {
     trail: Option<AwsResult<Trail>>,
     status: AwsResult<TrailStatus>,
     found: Result<FoundKeys, Error>,
+    landing_zone: Option<Result<ObservedLandingZone, Error>>,
 }
 
 /// Re-reads what apply may have changed: the trail status, the keys (with
@@ -415,16 +484,44 @@ pub async fn reread<C: Connect>(
 ) -> Reread {
     let mgmt = connect.management();
     let trail = OptionFuture::from(read_trail.then(|| mgmt.get_trail(&previous.trail.arn)));
-    let (trail, status, found) = tokio::join!(
+    let zone_arn = previous
+        .landing_zone
+        .as_ref()
+        .and_then(|l| l.zone.as_ref())
+        .map(|z| z.arn.as_str());
+    let landing_zone = OptionFuture::from(zone_arn.map(|arn| reread_landing_zone(connect, arn)));
+    let (trail, status, found, landing_zone) = tokio::join!(
         trail,
         mgmt.trail_status(&previous.trail.arn),
         observe_keys(keys, desired, &previous.trail, key.as_deref()),
+        landing_zone,
     );
     Reread {
         trail,
         status,
         found,
+        landing_zone,
     }
+}
+
+/// The landing zone and its operations in progress, again.
+async fn reread_landing_zone<C: Connect>(
+    connect: &C,
+    arn: &str,
+) -> Result<ObservedLandingZone, Error> {
+    let (zone, in_progress) = tokio::join!(
+        read_landing_zone(connect, arn),
+        connect.landing_zones().operations_in_progress(),
+    );
+    Ok(ObservedLandingZone {
+        zone: Some(zone?),
+        in_progress: in_progress.map_err(|e| {
+            Error::aws(
+                "listing the landing-zone operations in progress (controltower:ListLandingZoneOperations)",
+                e,
+            )
+        })?,
+    })
 }
 
 impl Reread {
@@ -453,9 +550,14 @@ impl Reread {
             )
         })?;
         let found = self.found?;
+        let landing_zone = match self.landing_zone {
+            Some(read) => Some(read?),
+            None => previous.landing_zone.clone(),
+        };
         Ok(Observed {
             trail,
             trail_status: status,
+            landing_zone,
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
@@ -586,7 +688,7 @@ fn choose(
 fn ctx(desired: &Desired, what: &str) -> String {
     format!(
         "reading {what} in account {} ({})",
-        desired.security_tooling, desired.region
+        desired.key_account, desired.region
     )
 }
 
@@ -596,7 +698,11 @@ fn ctx(desired: &Desired, what: &str) -> String {
 /// blames a resource-based policy means the key's policy shuts trailkey's
 /// role out. One that names no policy may be either.
 fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
-    let role = desired.security_tooling_role_arn();
+    let role = match &desired.management_role {
+        _ if !desired.landing_zone => desired.security_tooling_role_arn(),
+        Some(role) => role.clone(),
+        None => "trailkey's credentials in the management account".to_owned(),
+    };
     let hint = match denied_by(&e) {
         Some(DeniedBy::Resource) => format!(
             "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"

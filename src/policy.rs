@@ -39,11 +39,15 @@ pub const PROTECTED_ACTIONS: [&str; 3] = [
     "kms:DisableKeyRotation",
 ];
 
+/// The statement that lets AWS Config use the key of Control Tower's trail.
+pub const CONFIG_SID: &str = "TrailkeyConfigEncryptDecrypt";
+
 /// What the policy is rendered from.
 #[derive(Debug, Clone)]
 pub struct PolicyInputs<'a> {
     pub partition: &'a str,
-    pub security_tooling: &'a AccountId,
+    /// The key's account, whose root administers it.
+    pub key_account: &'a AccountId,
     pub management: &'a str,
     pub log_archive: &'a AccountId,
     pub trail_arn: &'a str,
@@ -51,20 +55,45 @@ pub struct PolicyInputs<'a> {
     pub readers: Vec<String>,
     /// With `key.protect`: the `aws:PrincipalArn` patterns exempt from it.
     pub protect_exempt: Option<Vec<String>>,
+    /// For Control Tower's trail: what the landing zone's key also grants.
+    pub control_tower: Option<ControlTowerGrants<'a>>,
+}
+
+/// What the key of Control Tower's trail grants besides a trail key's
+/// statements: the Audit account reads the logs, and AWS Config, which
+/// Control Tower points at the same key in every enrolled account
+/// (Control Tower guide, "Optionally configure AWS KMS keys"), encrypts
+/// and decrypts with it.
+#[derive(Debug, Clone)]
+pub struct ControlTowerGrants<'a> {
+    /// The Audit account (`accounts.security_tooling`).
+    pub audit: &'a AccountId,
+    /// The organization's ID: AWS Config's calls are allowed only on behalf
+    /// of the organization's accounts (`aws:SourceOrgID`).
+    pub organization_id: &'a str,
 }
 
 impl<'a> PolicyInputs<'a> {
     /// The inputs for `desired`, the organization's management account and
-    /// the trail's ARN.
-    pub fn of(desired: &'a Desired, management: &'a str, trail_arn: &'a str) -> Self {
+    /// ID, and the trail's ARN.
+    pub fn of(
+        desired: &'a Desired,
+        management: &'a str,
+        organization_id: &'a str,
+        trail_arn: &'a str,
+    ) -> Self {
         PolicyInputs {
             partition: desired.partition(),
-            security_tooling: &desired.security_tooling,
+            key_account: &desired.key_account,
             management,
             log_archive: &desired.log_archive,
             trail_arn,
             readers: desired.readers.policy_principals(desired.partition()),
             protect_exempt: desired.protect_exempt(),
+            control_tower: desired.landing_zone.then_some(ControlTowerGrants {
+                audit: &desired.security_tooling,
+                organization_id,
+            }),
         }
     }
 }
@@ -74,10 +103,7 @@ impl<'a> PolicyInputs<'a> {
 pub fn render(inputs: &PolicyInputs<'_>) -> Value {
     let vars = [
         ("${partition}", inputs.partition),
-        (
-            "${security_tooling_account}",
-            inputs.security_tooling.as_str(),
-        ),
+        ("${key_account}", inputs.key_account.as_str()),
         ("${management_account}", inputs.management),
         ("${log_archive_account}", inputs.log_archive.as_str()),
         ("${trail_arn}", inputs.trail_arn),
@@ -89,10 +115,48 @@ pub fn render(inputs: &PolicyInputs<'_>) -> Value {
         .then(|| readers_statement(&policy, &inputs.readers))
         .flatten();
     let protect = inputs.protect_exempt.as_deref().map(protect_statement);
+    let config = inputs.control_tower.as_ref().map(|ct| {
+        let audit = format!("arn:{}:iam::{}:root", inputs.partition, ct.audit);
+        add_log_reader(&mut policy, audit);
+        config_statement(ct.organization_id)
+    });
     if let Some(Value::Array(list)) = policy.get_mut("Statement") {
-        list.extend(readers.into_iter().chain(protect));
+        list.extend(config.into_iter().chain(readers).chain(protect));
     }
     policy
+}
+
+/// Adds `principal` to the template's Log Archive readers statement.
+fn add_log_reader(policy: &mut Value, principal: String) {
+    let Some(Value::Array(list)) = policy.get_mut("Statement") else {
+        return;
+    };
+    let readers = list
+        .iter_mut()
+        .find(|s| sid(s) == Some(LOG_READERS_SID))
+        .and_then(|s| s.pointer_mut("/Principal/AWS"))
+        .and_then(Value::as_array_mut);
+    if let Some(readers) = readers {
+        readers.push(json!(principal));
+    }
+}
+
+/// AWS Config's use of the key of Control Tower's trail: `kms:Decrypt` and
+/// `kms:GenerateDataKey` (Control Tower guide, "Optionally configure AWS
+/// KMS keys"), on behalf of the organization's accounts only. AWS Config's
+/// guide scopes its service principal by `aws:SourceAccount`; Control Tower
+/// sets the key on the recorder of every enrolled account, so the source
+/// is any account of the organization, `aws:SourceOrgID`, and an account
+/// enrolled later needs no policy change.
+pub fn config_statement(organization_id: &str) -> Value {
+    json!({
+        "Sid": CONFIG_SID,
+        "Effect": "Allow",
+        "Principal": { "Service": "config.amazonaws.com" },
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+        "Condition": { "StringEquals": { "aws:SourceOrgID": organization_id } }
+    })
 }
 
 /// The declared readers' statement: the template's Log Archive readers

@@ -7,12 +7,13 @@ fn acct(s: &str) -> AccountId {
 fn ours() -> Value {
     render(&PolicyInputs {
         partition: "aws",
-        security_tooling: &acct("111111111111"),
+        key_account: &acct("111111111111"),
         management: "333333333333",
         log_archive: &acct("222222222222"),
         trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail",
         readers: Vec::new(),
         protect_exempt: None,
+        control_tower: None,
     })
 }
 

@@ -107,11 +107,16 @@ pub fn plan_human(plan: &Plan) -> String {
     let mut out = String::new();
     let t = &plan.target;
     let _ = writeln!(out, "trail:  {}", escape(&t.trail_arn));
+    let whose = if t.key_account == t.security_tooling_account {
+        "Security Tooling"
+    } else {
+        "management"
+    };
     let _ = writeln!(
         out,
-        "key:    {} in Security Tooling account {} ({}){}",
+        "key:    {} in {whose} account {} ({}){}",
         escape(&t.alias),
-        escape(&t.security_tooling_account),
+        escape(&t.key_account),
         escape(&t.region),
         t.key_arn
             .as_deref()

@@ -126,7 +126,10 @@ impl Steps {
             Steps::Trail => step.is_trail_update(),
             Steps::OnKey => {
                 !(step.is_trail_update()
-                    || matches!(step, Step::CreateKey(_) | Step::DeleteAlias(_)))
+                    || matches!(
+                        step,
+                        Step::CreateKey(_) | Step::DeleteAlias(_) | Step::UpdateLandingZone(_)
+                    ))
             }
             Steps::PolicyWrite => matches!(step, Step::CreateKey(_) | Step::PutKeyPolicy(_)),
         }

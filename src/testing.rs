@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{ApplyOptions, Done, apply_then};
 use crate::aws::fake::FakeCloud;
-use crate::aws::{Connect, KeyStore, Management};
+use crate::aws::{Connect, KeyStore, LandingZones, Management};
 use crate::config::Desired;
 use crate::error::Error;
 use crate::observe::observe;
@@ -118,7 +118,7 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 /// Runs the plan's steps with the default options, and no verification.
-pub(crate) async fn apply<M: Management, K: KeyStore>(
+pub(crate) async fn apply<M: Management + LandingZones, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
@@ -128,7 +128,7 @@ pub(crate) async fn apply<M: Management, K: KeyStore>(
 }
 
 /// Runs the plan's steps, and no verification.
-pub(crate) async fn apply_with<M: Management, K: KeyStore>(
+pub(crate) async fn apply_with<M: Management + LandingZones, K: KeyStore>(
     plan: &Plan,
     mgmt: &M,
     keys: &K,
@@ -136,7 +136,8 @@ pub(crate) async fn apply_with<M: Management, K: KeyStore>(
     progress: impl FnMut(Address, &Step),
 ) -> Result<Vec<Done>, Error> {
     let progress = Steps(std::cell::RefCell::new(progress));
-    let (done, ()) = apply_then(plan, mgmt, keys, options, &progress, |_| async {}).await?;
+    let aws = (mgmt, keys, mgmt);
+    let (done, ()) = apply_then(plan, aws, options, &progress, |_| async {}).await?;
     Ok(done)
 }
 
@@ -150,6 +151,8 @@ impl<F: FnMut(Address, &Step)> crate::apply::Progress for Steps<F> {
     }
 
     fn retrying(&self, _: &crate::retry::Retrying) {}
+
+    fn landing_zone(&self, _: &str, _: std::time::Duration, _: std::time::Duration) {}
 }
 
 /// Observes `fake` and plans `desired` against it.
@@ -235,6 +238,8 @@ pub(crate) async fn plan_destroy_now(
 pub(crate) struct Yes {
     pub(crate) confirmed: usize,
     pub(crate) planned_again: usize,
+    /// Each landing-zone wait told: the operation and the time waited.
+    pub(crate) landing_zone_waits: Vec<(String, std::time::Duration)>,
 }
 
 impl crate::reconcile::Ui for Yes {
@@ -249,6 +254,15 @@ impl crate::reconcile::Ui for Yes {
     }
     fn waiting(&mut self, _: &crate::retry::Retrying) {}
     fn delivery(&mut self, _: std::time::Duration, _: std::time::Duration) {}
+
+    fn landing_zone(
+        &mut self,
+        operation: &str,
+        waited: std::time::Duration,
+        _: std::time::Duration,
+    ) {
+        self.landing_zone_waits.push((operation.to_owned(), waited));
+    }
 }
 
 // ---------------------------------------------------------------------------

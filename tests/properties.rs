@@ -618,12 +618,13 @@ fn rendered(
 ) -> Value {
     policy::render(&PolicyInputs {
         partition,
-        security_tooling,
+        key_account: security_tooling,
         management,
         log_archive,
         trail_arn,
         readers: Vec::new(),
         protect_exempt: None,
+        control_tower: None,
     })
 }
 
@@ -1072,7 +1073,8 @@ fn hostile_plan() -> impl Strategy<Value = Plan> {
         .prop_map(|(region, account, trail_arn, alias, key_arn)| Target {
             region,
             management_account: "333333333333".to_owned(),
-            security_tooling_account: account,
+            security_tooling_account: account.clone(),
+            key_account: account,
             trail_arn,
             alias,
             key_arn,
@@ -1233,6 +1235,7 @@ fn a_forged_plan_line_in_a_sid_is_shown_escaped() {
             region: "us-east-1".to_owned(),
             management_account: "333333333333".to_owned(),
             security_tooling_account: "111111111111".to_owned(),
+            key_account: "111111111111".to_owned(),
             trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail".to_owned(),
             alias: "alias/cloudtrail-org-key".to_owned(),
             key_arn: Some("arn:aws:kms:us-east-1:111111111111:key/\u{1b}[2J".to_owned()),

@@ -12,8 +12,9 @@ use trailkey_testkit::cloudtrail_policy;
 use super::WRITES;
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, EventDataStore, FeatureSet, KeyInfo,
-    KeyManager, KeySpec, KeyState, KeyStore, KeyUsage, LogArchive, LogBucket, Management, NewKey,
-    Organization, Origin, Trail, TrailStatus, TrailUpdate, code,
+    KeyManager, KeySpec, KeyState, KeyStore, KeyUsage, LandingZone, LandingZoneOperation,
+    LandingZoneStatus, LandingZoneUpdate, LandingZones, LogArchive, LogBucket, Management, NewKey,
+    OperationStatus, Organization, Origin, Trail, TrailStatus, TrailUpdate, code,
 };
 
 #[derive(Debug, Clone)]
@@ -115,6 +116,17 @@ pub struct FakeState {
     /// on them fails with `AccessDeniedException` (other teams' keys, keys
     /// of other services).
     pub unreadable: Vec<String>,
+    /// Control Tower's landing zone, if the organization has one.
+    pub landing_zone: Option<LandingZone>,
+    /// Landing-zone operations, oldest first, each with when it ends (on
+    /// tokio's clock) and the trail and key it sets then.
+    pub landing_zone_operations: Vec<(LandingZoneOperation, tokio::time::Instant)>,
+    /// How long an `UpdateLandingZone` operation runs (tokio's clock).
+    pub landing_zone_operation_time: std::time::Duration,
+    /// The `UpdateLandingZone` calls, as sent.
+    pub landing_zone_updates: Vec<(String, serde_json::Value)>,
+    /// When set, update operations end `FAILED` with this message.
+    pub landing_zone_failure: Option<String>,
 }
 
 impl FakeState {
@@ -641,9 +653,18 @@ impl Connect for FakeCloud {
     type Management = FakeCloud;
     type KeyStore = FakeCloud;
     type LogArchive = FakeCloud;
+    type LandingZones = FakeCloud;
 
     fn management(&self) -> &FakeCloud {
         self
+    }
+
+    fn landing_zones(&self) -> &FakeCloud {
+        self
+    }
+
+    async fn management_keys(&self) -> AwsResult<FakeCloud> {
+        Ok(self.clone())
     }
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<FakeCloud> {
@@ -660,6 +681,87 @@ impl Connect for FakeCloud {
 }
 
 impl FakeCloud {
+    /// A Control Tower landing zone at `version`, `ACTIVE`, with a 3.x
+    /// manifest without a key, and Control Tower's trail; the fake's keys
+    /// are made in the management account.
+    pub fn with_landing_zone(self, version: &str) -> Self {
+        {
+            let mut s = self.state.borrow_mut();
+            let region = s.region.clone();
+            let management = s
+                .organization
+                .as_ref()
+                .expect("organization")
+                .management_account
+                .clone();
+            s.security_tooling_account = management.clone();
+            s.landing_zone = Some(LandingZone {
+                arn: format!("arn:aws:controltower:{region}:{management}:landingzone/FAKE0LZ00001"),
+                version: version.to_owned(),
+                latest_available_version: Some(version.to_owned()),
+                status: LandingZoneStatus::Active,
+                drift_status: None,
+                manifest: serde_json::json!({
+                    "governedRegions": [region],
+                    "centralizedLogging": {
+                        "accountId": "222222222222",
+                        "configurations": {"loggingBucket": {"retentionDays": 365}},
+                        "enabled": true
+                    }
+                }),
+                remediation_types: Vec::new(),
+            });
+            s.landing_zone_operation_time = std::time::Duration::from_secs(60);
+        }
+        self
+    }
+
+    /// Ends the landing-zone operations whose time has come: Control
+    /// Tower's trail then names the manifest's key (none: SSE-S3).
+    fn settle_landing_zone(&self) {
+        let now = tokio::time::Instant::now();
+        let mut s = self.state.borrow_mut();
+        let failure = s.landing_zone_failure.clone();
+        let mut ended = false;
+        for (op, at) in &mut s.landing_zone_operations {
+            if op.status == OperationStatus::InProgress && *at <= now {
+                op.status = if failure.is_some() {
+                    OperationStatus::Failed
+                } else {
+                    OperationStatus::Succeeded
+                };
+                op.status_message = failure.clone();
+                ended = true;
+            }
+        }
+        if !ended {
+            return;
+        }
+        let Some(zone) = s.landing_zone.as_mut() else {
+            return;
+        };
+        if failure.is_some() {
+            zone.status = LandingZoneStatus::Failed;
+            return;
+        }
+        zone.status = LandingZoneStatus::Active;
+        let key = zone
+            .manifest
+            .pointer("/centralizedLogging/configurations/kmsKeyArn")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        for t in s.trails.values_mut() {
+            if t.name == crate::plan::CONTROL_TOWER_TRAIL {
+                t.kms_key_id = key.clone();
+            }
+        }
+    }
+
+    fn landing_zone_call(&self, op: &'static str) -> AwsResult<()> {
+        self.settle_landing_zone();
+        self.record(op)
+    }
+
     fn log_bucket(&self, bucket: &str) -> Option<LogBucket> {
         self.state.borrow().log_buckets.get(bucket).cloned()
     }
@@ -679,6 +781,103 @@ impl LogArchive for FakeCloud {
     async fn bucket_replication(&self, bucket: &str) -> AwsResult<Option<super::Replication>> {
         self.call("GetBucketReplication").await?;
         Ok(self.log_bucket(bucket).and_then(|b| b.replication))
+    }
+}
+
+impl LandingZones for FakeCloud {
+    async fn list_landing_zones(&self) -> AwsResult<Vec<String>> {
+        self.landing_zone_call("ListLandingZones")?;
+        self.delay().await;
+        Ok(self
+            .state
+            .borrow()
+            .landing_zone
+            .iter()
+            .map(|z| z.arn.clone())
+            .collect())
+    }
+
+    async fn get_landing_zone(&self, arn: &str) -> AwsResult<LandingZone> {
+        self.landing_zone_call("GetLandingZone")?;
+        self.delay().await;
+        let zone = self.state.borrow().landing_zone.clone();
+        zone.filter(|z| z.arn == arn).ok_or_else(|| {
+            AwsError::new(
+                "GetLandingZone",
+                code::RESOURCE_NOT_FOUND,
+                format!("no landing zone {arn}"),
+            )
+        })
+    }
+
+    async fn operations_in_progress(&self) -> AwsResult<Vec<LandingZoneOperation>> {
+        self.landing_zone_call("ListLandingZoneOperations")?;
+        self.delay().await;
+        let s = self.state.borrow();
+        Ok(s.landing_zone_operations
+            .iter()
+            .map(|(op, _)| op)
+            .filter(|op| op.status == OperationStatus::InProgress)
+            .cloned()
+            .collect())
+    }
+
+    async fn update_landing_zone(&self, update: LandingZoneUpdate<'_>) -> AwsResult<String> {
+        self.landing_zone_call("UpdateLandingZone")?;
+        self.delay().await;
+        let mut s = self.state.borrow_mut();
+        if s.landing_zone_operations
+            .iter()
+            .any(|(op, _)| op.status == OperationStatus::InProgress)
+        {
+            return Err(AwsError::new(
+                "UpdateLandingZone",
+                code::CONFLICT,
+                "AWS Control Tower cannot begin another operation while one is in progress",
+            ));
+        }
+        let id = format!(
+            "00000000-0000-4000-8000-{:012}",
+            s.landing_zone_operations.len() + 1
+        );
+        let ends = tokio::time::Instant::now() + s.landing_zone_operation_time;
+        s.landing_zone_updates
+            .push((update.version.to_owned(), update.manifest.clone()));
+        let zone = s.landing_zone.as_mut().ok_or_else(|| {
+            AwsError::new(
+                "UpdateLandingZone",
+                code::RESOURCE_NOT_FOUND,
+                "no landing zone",
+            )
+        })?;
+        zone.manifest = update.manifest.clone();
+        zone.status = LandingZoneStatus::Processing;
+        let op = LandingZoneOperation {
+            id: id.clone(),
+            operation_type: "UPDATE".to_owned(),
+            status: OperationStatus::InProgress,
+            status_message: None,
+        };
+        s.landing_zone_operations.push((op, ends));
+        Ok(id)
+    }
+
+    async fn get_operation(&self, id: &str) -> AwsResult<LandingZoneOperation> {
+        self.landing_zone_call("GetLandingZoneOperation")?;
+        self.delay().await;
+        let s = self.state.borrow();
+        s.landing_zone_operations
+            .iter()
+            .map(|(op, _)| op)
+            .find(|op| op.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::new(
+                    "GetLandingZoneOperation",
+                    code::RESOURCE_NOT_FOUND,
+                    format!("no operation {id}"),
+                )
+            })
     }
 }
 
@@ -1032,12 +1231,13 @@ mod tests {
         let account = |id: &str| AccountId::parse(id).expect("an account ID");
         crate::policy::to_document(&crate::policy::render(&crate::policy::PolicyInputs {
             partition: "aws",
-            security_tooling: &account("111111111111"),
+            key_account: &account("111111111111"),
             management: "333333333333",
             log_archive: &account("222222222222"),
             trail_arn: TRAIL_ARN,
             readers: Vec::new(),
             protect_exempt: None,
+            control_tower: None,
         }))
     }
 

@@ -10,6 +10,9 @@
 //!   account: every KMS call.
 //! - [`LogArchive`]: credentials of `roles.log_archive`, assumed in the Log
 //!   Archive account when set: read-only S3 calls on the trail's bucket.
+//! - [`LandingZones`]: the management account's Control Tower calls, with
+//!   `[control_tower] landing_zone = true`, where [`KeyStore`] is the
+//!   management account's KMS too.
 //!
 //! Methods are `async fn` used from one task (observations run concurrently
 //! with `tokio::join!`, never spawned), so no `Send` bound is needed.
@@ -26,7 +29,7 @@ use serde::Serialize;
 /// Every AWS write trailkey makes, by operation name: the steps of a plan
 /// (`plan::Step::operation`), of which `UpdateTrail` stands for the three
 /// ways a plan changes the trail. What is not here trailkey only reads.
-pub const WRITES: [&str; 11] = [
+pub const WRITES: [&str; 12] = [
     "CreateKey",
     "CreateAlias",
     "UpdateAlias",
@@ -38,6 +41,7 @@ pub const WRITES: [&str; 11] = [
     "ScheduleKeyDeletion",
     "TagResource",
     "UpdateTrail",
+    "UpdateLandingZone",
 ];
 
 /// The AWS error codes trailkey acts on, and the codes it gives failures
@@ -64,7 +68,8 @@ pub mod code {
     /// this instead.
     pub const KMS_EXCEPTION: &str = "KmsException";
     /// CloudTrail `UpdateTrail`: another change to the trail is under way;
-    /// "wait a few minutes, then try again" (cloudtrail model).
+    /// "wait a few minutes, then try again" (cloudtrail model). Control
+    /// Tower `UpdateLandingZone`: another landing-zone operation is.
     pub const CONFLICT: &str = "ConflictException";
     /// CloudTrail `UpdateTrail`: it cannot find the key (or not yet).
     pub const KMS_KEY_NOT_FOUND: &str = "KmsKeyNotFoundException";
@@ -76,6 +81,8 @@ pub mod code {
     /// CloudTrail `GetEventDataStore`: no such event data store (deleted
     /// since it was listed).
     pub const EVENT_DATA_STORE_NOT_FOUND: &str = "EventDataStoreNotFoundException";
+    /// Control Tower: no such landing zone or operation.
+    pub const RESOURCE_NOT_FOUND: &str = "ResourceNotFoundException";
     /// S3: the bucket does not exist.
     pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
     /// S3 `GetBucketPolicy`: the bucket has no policy.
@@ -118,6 +125,12 @@ pub mod code {
     pub const INVALID_TAG: &str = "InvalidTag";
     /// A step that needs a key, planned without one.
     pub const NO_KEY: &str = "NoKey";
+    /// A landing-zone operation ended `FAILED`; the message is Control
+    /// Tower's `statusMessage`.
+    pub const LANDING_ZONE_FAILED: &str = "LandingZoneOperationFailed";
+    /// A landing-zone operation was still in progress when
+    /// `--landing-zone-timeout` ran out.
+    pub const LANDING_ZONE_TIMEOUT: &str = "LandingZoneOperationTimeout";
 }
 
 /// An enum of the values an AWS string field takes that trailkey tells
@@ -222,6 +235,32 @@ aws_enum! {
         Suspended = "SUSPENDED",
         PendingClosure = "PENDING_CLOSURE",
         Closed = "CLOSED",
+    }
+}
+
+aws_enum! {
+    /// A landing zone's deployment status (`LandingZoneStatus`).
+    LandingZoneStatus {
+        Active = "ACTIVE",
+        Processing = "PROCESSING",
+        Failed = "FAILED",
+    }
+}
+
+aws_enum! {
+    /// Whether a landing zone drifted from its manifest (`LandingZoneDriftStatus`).
+    DriftStatus {
+        Drifted = "DRIFTED",
+        InSync = "IN_SYNC",
+    }
+}
+
+aws_enum! {
+    /// A landing-zone operation's status (`LandingZoneOperationStatus`).
+    OperationStatus {
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+        InProgress = "IN_PROGRESS",
     }
 }
 
@@ -451,6 +490,45 @@ pub struct LogBucket {
     pub replication: Option<Replication>,
 }
 
+/// A Control Tower landing zone (`GetLandingZone`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LandingZone {
+    pub arn: String,
+    /// The deployed version, e.g. `3.3`.
+    pub version: String,
+    /// The newest version Control Tower offers; trailkey never upgrades.
+    pub latest_available_version: Option<String>,
+    pub status: LandingZoneStatus,
+    /// `None` when Control Tower does not say.
+    pub drift_status: Option<DriftStatus>,
+    /// The manifest, as JSON: opaque to trailkey but for the key's field.
+    pub manifest: serde_json::Value,
+    /// `remediationTypes`, sent back as they are.
+    pub remediation_types: Vec<String>,
+}
+
+/// A landing-zone operation (`GetLandingZoneOperation`,
+/// `ListLandingZoneOperations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LandingZoneOperation {
+    pub id: String,
+    /// `CREATE`, `UPDATE`, `DELETE` or `RESET`.
+    pub operation_type: String,
+    pub status: OperationStatus,
+    /// Control Tower's words on a failure.
+    pub status_message: Option<String>,
+}
+
+/// What one `UpdateLandingZone` call sends: the live landing zone's
+/// identifier, version and remediation types, and the manifest to set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LandingZoneUpdate<'a> {
+    pub arn: &'a str,
+    pub version: &'a str,
+    pub remediation_types: &'a [String],
+    pub manifest: &'a serde_json::Value,
+}
+
 /// STS, Organizations, CloudTrail and the account's Regions (Account
 /// Management), with management-account credentials.
 pub trait Management {
@@ -534,6 +612,19 @@ pub trait LogArchive {
     async fn bucket_replication(&self, bucket: &str) -> AwsResult<Option<Replication>>;
 }
 
+/// Control Tower's landing zone, with management-account credentials.
+pub trait LandingZones {
+    /// The landing zones' ARNs (`ListLandingZones`: an organization has at
+    /// most one).
+    async fn list_landing_zones(&self) -> AwsResult<Vec<String>>;
+    async fn get_landing_zone(&self, arn: &str) -> AwsResult<LandingZone>;
+    /// The operations `IN_PROGRESS` (`ListLandingZoneOperations`, all pages).
+    async fn operations_in_progress(&self) -> AwsResult<Vec<LandingZoneOperation>>;
+    /// `UpdateLandingZone`; returns the operation's identifier.
+    async fn update_landing_zone(&self, update: LandingZoneUpdate<'_>) -> AwsResult<String>;
+    async fn get_operation(&self, id: &str) -> AwsResult<LandingZoneOperation>;
+}
+
 /// Makes the clients. `security_tooling` and `log_archive` assume the given
 /// role with the management credentials and fail early (with the STS error)
 /// if they cannot.
@@ -541,8 +632,13 @@ pub trait Connect {
     type Management: Management;
     type KeyStore: KeyStore;
     type LogArchive: LogArchive;
+    type LandingZones: LandingZones;
     fn management(&self) -> &Self::Management;
+    fn landing_zones(&self) -> &Self::LandingZones;
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<Self::KeyStore>;
+    /// The management account's own KMS client, for a key of Control
+    /// Tower's trail: no role assumed.
+    async fn management_keys(&self) -> AwsResult<Self::KeyStore>;
     /// The S3 client of `role_arn` in the Log Archive account, for a bucket
     /// in `bucket_region`.
     async fn log_archive(&self, role_arn: &str, bucket_region: &str)

@@ -25,6 +25,7 @@ pub use crate::model::{
 };
 use diagnose::{toml_error, type_hint};
 pub use raw::RawConfig;
+pub use validate::CONTROL_TOWER_TRAIL;
 
 /// Default alias name (without the `alias/` prefix), as in the cloud-foundations template.
 pub const DEFAULT_ALIAS: &str = "cloudtrail-org-key";
@@ -56,6 +57,13 @@ pub struct Desired {
     pub organization_trail: bool,
     /// Change a trail Control Tower manages (it will revert the change).
     pub allow_control_tower: bool,
+    /// `[control_tower] landing_zone`: the trail is Control Tower's own, its
+    /// key is in the management account, and the landing zone's manifest
+    /// points the trail at the key (`UpdateLandingZone`).
+    pub landing_zone: bool,
+    /// The account the key is in: Security Tooling, or with `landing_zone`
+    /// the management account.
+    pub key_account: AccountId,
     pub rotation: bool,
     /// Tags the key must carry: `ManagedBy = trailkey`, the alias tag, and the configured ones.
     pub tags: BTreeMap<String, String>,
@@ -132,11 +140,18 @@ impl Desired {
     pub fn protect_exempt(&self) -> Option<Vec<String>> {
         let admins = self.protect.as_ref()?;
         let partition = self.partition();
+        let own_role = if self.landing_zone {
+            // Validation requires roles.management for the protection here.
+            self.management_role.as_deref().unwrap_or_default()
+        } else {
+            ""
+        };
         let role = match &self.security_tooling_role {
+            _ if self.landing_zone => own_role.rsplit('/').next().unwrap_or(own_role).to_owned(),
             RoleRef::Name(n) => n.clone(),
             RoleRef::Arn(a) => a.rsplit('/').next().unwrap_or(a).to_owned(),
         };
-        let account = &self.security_tooling;
+        let account = &self.key_account;
         let mut exempt = vec![
             format!("arn:{partition}:iam::{account}:role/{role}"),
             format!("arn:{partition}:iam::{account}:role/*/{role}"),
@@ -231,7 +246,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Desired, Error> {
     // The syntax, and that each section is a table: serde would otherwise
     // read a list such as accounts = ["1", "2", "3"] into the fields in order.
     let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    for section in ["accounts", "roles", "trail", "key"] {
+    for section in ["accounts", "roles", "trail", "key", "control_tower"] {
         if let Some(value) = table.get(section)
             && !value.is_table()
         {

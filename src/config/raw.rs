@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub key: RawKey,
     #[serde(default)]
     pub readers: RawReaders,
+    #[serde(default)]
+    pub control_tower: RawControlTower,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,4 +69,13 @@ pub struct RawKey {
 pub struct RawReaders {
     pub accounts: Option<Vec<String>>,
     pub principals: Option<Vec<String>>,
+}
+
+/// `[control_tower]`: how trailkey works with a Control Tower landing zone.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControlTower {
+    /// `true`: encrypt Control Tower's own trail through the landing zone,
+    /// with a key in the management account.
+    pub landing_zone: Option<bool>,
 }

@@ -276,15 +276,20 @@ fn trail_call(call: &Call<'_>, desired: &Desired, known_trail: Option<&str>) -> 
     }
 }
 
-/// A KMS call on a key or an alias in the Security Tooling account: handled
+/// A KMS call on a key or an alias in the key's account: handled
 /// when it is trailkey's alias or key (or may be, while the key is not
 /// known).
 fn key_call(call: &Call<'_>, desired: &Desired, known_key: Option<&str>) -> Verdict {
     let (name, account, region) = (call.name, call.account, call.region);
-    if account != desired.security_tooling.as_str() || region != desired.region.as_str() {
+    if account != desired.key_account.as_str() || region != desired.region.as_str() {
+        let whose = if desired.landing_zone {
+            "the management account"
+        } else {
+            "the Security Tooling account"
+        };
         return Verdict::Ignore(format!(
-            "{name} in account {account:?}, Region {region:?}, not the Security Tooling account {} in {}",
-            desired.security_tooling, desired.region
+            "{name} in account {account:?}, Region {region:?}, not {whose} {} in {}",
+            desired.key_account, desired.region
         ));
     }
     if ALIAS_CALLS.contains(&name) {

@@ -135,6 +135,10 @@ struct Response<'a> {
     /// The writes, `operation target` each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     writes: Vec<String>,
+    /// Changes the function leaves to `trailkey apply`: the landing zone's
+    /// KMS key, whose `UpdateLandingZone` runs longer than a function may.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<String>,
 }
 
 /// Runs the Lambda runtime loop until the runtime ends it.
@@ -284,6 +288,7 @@ impl<C: Connect> Function<C> {
                 plan: None,
                 applied: false,
                 writes: Vec::new(),
+                pending: Vec::new(),
             };
             return Ok(respond(&response));
         }
@@ -303,6 +308,7 @@ impl<C: Connect> Function<C> {
             plan: Some(PlanJson::from(plan)),
             applied: !done.is_empty(),
             writes: writes(done),
+            pending: pending(plan),
         };
         let answered = respond(&response);
         // A setup broken in a way apply does not fix (a foreign Deny that
@@ -335,6 +341,7 @@ impl<C: Connect> Function<C> {
                 policy_retry: crate::retry::DEFAULT_POLICY_RETRY,
                 propagation_retry: crate::retry::DEFAULT_PROPAGATION_RETRY,
                 wait_for_delivery: None,
+                landing_zone: None,
             },
         };
         let mut ui = Quiet::default();
@@ -387,6 +394,22 @@ fn plan_and_writes(outcome: &Outcome) -> (&Plan, &[crate::apply::Done]) {
     }
 }
 
+/// The landing zone's change, which the function never makes: what it
+/// would set, and who makes it.
+fn pending(plan: &Plan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| c.address == crate::plan::Address::LandingZone)
+        .filter(|c| c.action != crate::plan::Action::NoOp)
+        .map(|c| {
+            format!(
+                "landing_zone: kms_key_arn {} -> {}; run `trailkey apply` (UpdateLandingZone runs 20 to 60 minutes, longer than a Lambda function)",
+                c.before["kms_key_arn"], c.after["kms_key_arn"]
+            )
+        })
+        .collect()
+}
+
 /// The writes, `operation target` each.
 fn writes(done: &[crate::apply::Done]) -> Vec<String> {
     done.iter()
@@ -429,7 +452,7 @@ async fn ignored<C: Connect>(
     }
 }
 
-/// Whether the key `key` (an ID or an ARN in the Security Tooling account)
+/// Whether the key `key` (an ID or an ARN in the key's account)
 /// may be trailkey's: the key the trail uses, the key the alias names, or a
 /// key tagged `ManagedBy = trailkey`. Reads the trail with `AssumeRole`,
 /// then the key's tags with the alias's key: 4 calls in 2 rounds. It is
@@ -440,10 +463,10 @@ async fn ignored<C: Connect>(
 async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str) -> bool {
     let id = key.rsplit('/').next().unwrap_or(key);
     let is = |arn: &str| arn == key || arn.rsplit('/').next() == Some(id);
-    let (role, alias) = (desired.security_tooling_role_arn(), desired.alias.full());
+    let alias = desired.alias.full();
     let (trail, keys) = tokio::join!(
         connect.management().get_trail(desired.trail.as_api_name()),
-        connect.security_tooling(&role),
+        crate::observe::key_store(connect, desired),
     );
     let (Ok(trail), Ok(keys)) = (trail, keys) else {
         return true;
@@ -509,6 +532,9 @@ impl reconcile::Ui for Quiet {
     fn waiting(&mut self, _retrying: &crate::retry::Retrying) {}
 
     fn delivery(&mut self, _waited: std::time::Duration, _within: std::time::Duration) {}
+
+    /// Never called: the function makes no `UpdateLandingZone`.
+    fn landing_zone(&mut self, _: &str, _: std::time::Duration, _: std::time::Duration) {}
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::aws::{CallerIdentity, KeyInfo, LogBucket, Organization, Trail, TrailStatus};
+use crate::aws::{
+    CallerIdentity, KeyInfo, LandingZone, LandingZoneOperation, LogBucket, Organization, Trail,
+    TrailStatus,
+};
 
 /// How trailkey found the key it manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +71,18 @@ pub struct Observed {
     /// The trail bucket as `roles.log_archive` reads it: needed when the
     /// trail's key would change and the role is set.
     pub log_bucket: OnDemand<LogBucket>,
+    /// With `[control_tower] landing_zone`: the landing zone and its
+    /// operations in progress; `None` otherwise.
+    pub landing_zone: Option<ObservedLandingZone>,
+}
+
+/// Control Tower's landing zone, as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedLandingZone {
+    /// `None`: `ListLandingZones` found none.
+    pub zone: Option<LandingZone>,
+    /// The operations `IN_PROGRESS` (`ListLandingZoneOperations`).
+    pub in_progress: Vec<LandingZoneOperation>,
 }
 
 /// A fact observe does not read up front, because only some plans depend

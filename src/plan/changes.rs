@@ -46,7 +46,7 @@ pub(super) fn key_creation(desired: &Desired, merged: &Value) -> Change {
     .because(format!(
         "no key is named {} or tagged for it in account {} ({})",
         desired.alias.full(),
-        desired.security_tooling,
+        desired.key_account,
         desired.region
     ))
     .steps([Step::CreateKey(NewKey {

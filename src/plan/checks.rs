@@ -109,8 +109,7 @@ pub fn check_caller_is_management(
     Ok(())
 }
 
-/// The name Control Tower gives its organization trail.
-pub const CONTROL_TOWER_TRAIL: &str = "aws-controltower-BaselineCloudTrail";
+pub use crate::config::CONTROL_TOWER_TRAIL;
 
 /// A tag that marks a trail as Control Tower's (a key mentioning it, with
 /// or without dashes, any case).
@@ -152,7 +151,11 @@ pub fn check_trail(
         ));
     }
     let tagged = tags.and_then(control_tower_tag);
-    if !desired.allow_control_tower && (trail.name == CONTROL_TOWER_TRAIL || tagged.is_some()) {
+    // With the landing zone, Control Tower itself changes its trail.
+    if !desired.allow_control_tower
+        && !desired.landing_zone
+        && (trail.name == CONTROL_TOWER_TRAIL || tagged.is_some())
+    {
         let why = match tagged {
             Some(tag) => format!("its tag {tag:?}"),
             None => format!("its name {CONTROL_TOWER_TRAIL}"),
@@ -208,7 +211,7 @@ pub fn check_adoption(
         .into_iter()
         .filter(|s| !policy::is_ours(s))
         .filter(|s| s.get("Effect").and_then(Value::as_str) != Some("Deny"))
-        .filter(|s| !only_security_tooling(desired, s))
+        .filter(|s| !only_key_account(desired, s))
         .map(|s| {
             let who = s
                 .get("Principal")
@@ -237,14 +240,14 @@ pub fn check_adoption(
     ))
 }
 
-/// Whether statement `s` names only the Security Tooling account (its root
-/// or its ID) as its `AWS` principal: what trailkey's own administration
-/// grants, and nothing beyond.
-fn only_security_tooling(desired: &Desired, s: &Value) -> bool {
+/// Whether statement `s` names only the key's account (its root or its
+/// ID) as its `AWS` principal: what trailkey's own administration grants,
+/// and nothing beyond.
+fn only_key_account(desired: &Desired, s: &Value) -> bool {
     let root = format!(
         "arn:{}:iam::{}:root",
         desired.partition(),
-        desired.security_tooling
+        desired.key_account
     );
     let principals: Vec<&str> = match s.get("Principal").and_then(|p| p.get("AWS")) {
         Some(Value::String(one)) => vec![one.as_str()],
@@ -257,7 +260,7 @@ fn only_security_tooling(desired: &Desired, s: &Value) -> bool {
         && !principals.is_empty()
         && principals
             .iter()
-            .all(|p| *p == root || *p == desired.security_tooling.as_str())
+            .all(|p| *p == root || *p == desired.key_account.as_str())
         && s.get("NotPrincipal").is_none()
 }
 

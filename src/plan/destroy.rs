@@ -188,8 +188,12 @@ pub fn plan_destroy(
 ) -> Result<Planned, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
     check_trail(desired, &observed.trail, observed.trail_tags.read())?;
+    let zone = check_landing_zone(desired, observed)?;
     let key = observed.key.as_ref();
-    let backout = trail_backout(desired, observed);
+    let backout = match zone {
+        Some(zone) => landing_zone_backout(desired, observed, zone),
+        None => trail_backout(desired, observed),
+    };
     let moves = backout.action == Action::Update;
     // Only a trail this destroy moves off the key is exempt from the check,
     // made before any read planning asks for: a key still in use stops the
@@ -200,7 +204,10 @@ pub fn plan_destroy(
     }
     let wanted = [
         (Need::OrganizationAccounts, false),
-        (Need::TrailTags, observed.trail.kms_key_id.is_some()),
+        (
+            Need::TrailTags,
+            observed.trail.kms_key_id.is_some() && !desired.landing_zone,
+        ),
         (Need::LogBucket, moves && desired.log_archive_role.is_some()),
     ];
     Planned::unless_needs(observed, wanted, || {

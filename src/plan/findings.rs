@@ -32,7 +32,7 @@ pub(super) fn log_archive_findings(
         "arn:{}:kms:{}:{}:key/",
         desired.partition(),
         desired.region,
-        desired.security_tooling
+        desired.key_account
     );
     let key = match &observed.key {
         _ if back_to_sse_s3 => log_archive::TrailKey::SseS3,
@@ -69,7 +69,10 @@ pub(super) fn findings(
         ));
     }
     out.extend(trail_findings(&observed.trail, &observed.trail_status));
-    out.extend(trail_setting_findings(desired, &observed.trail));
+    if !desired.landing_zone {
+        // Control Tower sets its own trail's settings.
+        out.extend(trail_setting_findings(desired, &observed.trail));
+    }
     out.extend(observation_findings(desired, observed));
     out
 }
@@ -106,7 +109,7 @@ fn observation_findings(desired: &Desired, observed: &Observed) -> Vec<Finding> 
             message: format!(
                 "trailkey's role may not read {} key(s) of account {} (their key policies do not let it in): {}. trailkey creates a key of its own beside them; if one of them is a key an earlier trailkey run made whose policy was changed since, let the role in again first, or there will be two keys",
                 observed.unreadable_keys.len(),
-                desired.security_tooling,
+                desired.key_account,
                 observed.unreadable_keys.join(", ")
             ),
         });

@@ -28,6 +28,7 @@ pub(super) fn merged_policy(
     let mut ours = policy::render(&PolicyInputs::of(
         desired,
         &observed.organization.management_account,
+        &observed.organization.id,
         &observed.trail.arn,
     ));
     let sharing: Vec<&str> = sharing_trails(desired, observed)
@@ -177,7 +178,12 @@ pub fn reader_iam_policy(
             "run `trailkey apply` first: the IAM policy names the key's ARN",
         ));
     };
-    let ours = policy::render(&PolicyInputs::of(desired, management, &observed.trail.arn));
+    let ours = policy::render(&PolicyInputs::of(
+        desired,
+        management,
+        &observed.organization.id,
+        &observed.trail.arn,
+    ));
     let condition = policy::statements(&ours)
         .into_iter()
         .find(|s| policy::sid(s) == Some("TrailkeyLogReadersDecrypt"))
@@ -293,7 +299,7 @@ pub(super) fn sharing_trails<'o>(
         "arn:{}:kms:{}:{}:{}",
         desired.partition(),
         desired.region,
-        desired.security_tooling,
+        desired.key_account,
         desired.alias.full()
     );
     let prefix = format!("arn:{}:cloudtrail:", desired.partition());

@@ -14,12 +14,14 @@ mod checks;
 mod destroy;
 mod findings;
 mod key_policy;
+mod landing_zone;
 
 use changes::*;
 pub use checks::*;
 pub use destroy::*;
 use findings::*;
 pub use key_policy::*;
+pub use landing_zone::*;
 
 use std::collections::BTreeMap;
 
@@ -36,7 +38,9 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::log_archive;
-pub use crate::model::{Finding, FoundBy, Level, Observed, ObservedKey, OnDemand};
+pub use crate::model::{
+    Finding, FoundBy, Level, Observed, ObservedKey, ObservedLandingZone, OnDemand,
+};
 use crate::policy::{self, PolicyInputs};
 
 /// JSON plan format version.
@@ -63,6 +67,8 @@ pub enum Address {
     KmsKeyRotation,
     TrailEncryption,
     TrailLogFileValidation,
+    /// The landing zone's KMS key, for Control Tower's trail.
+    LandingZone,
 }
 
 impl Address {
@@ -75,6 +81,7 @@ impl Address {
             Address::KmsKeyRotation => "kms_key_rotation",
             Address::TrailEncryption => "trail_encryption",
             Address::TrailLogFileValidation => "trail_log_file_validation",
+            Address::LandingZone => "landing_zone",
         }
     }
 }
@@ -104,6 +111,9 @@ pub enum Step {
     DisableTrailEncryption(String),
     /// `ScheduleKeyDeletion` with this waiting period in days (destroy --delete-key).
     ScheduleKeyDeletion(i32),
+    /// `UpdateLandingZone`, then its operation awaited: Control Tower
+    /// points its trail at the key (or back to SSE-S3).
+    UpdateLandingZone(Box<LandingZoneStep>),
 }
 
 impl Step {
@@ -133,6 +143,7 @@ impl Step {
             | Step::EnableLogFileValidation(_)
             | Step::DisableTrailEncryption(_) => "UpdateTrail",
             Step::ScheduleKeyDeletion(_) => "ScheduleKeyDeletion",
+            Step::UpdateLandingZone(_) => "UpdateLandingZone",
         }
     }
 }
@@ -202,6 +213,9 @@ pub struct Target {
     pub region: String,
     pub management_account: String,
     pub security_tooling_account: String,
+    /// The account the key is in: Security Tooling, or with the landing
+    /// zone the management account.
+    pub key_account: String,
     pub trail_arn: String,
     pub alias: String,
     /// The existing key, if the alias names one.
@@ -214,6 +228,7 @@ impl Target {
             region: desired.region.to_string(),
             management_account: observed.organization.management_account.clone(),
             security_tooling_account: desired.security_tooling.to_string(),
+            key_account: desired.key_account.to_string(),
             trail_arn: observed.trail.arn.clone(),
             alias: desired.alias.full(),
             key_arn: observed.key.as_ref().map(|k| k.info.arn.clone()),
@@ -356,9 +371,10 @@ fn trail_writes(changes: &[Change]) -> (bool, bool) {
         .iter()
         .flat_map(|c| &c.steps)
         .any(Step::is_trail_update);
-    let rekeys = changes
-        .iter()
-        .any(|c| c.address == Address::TrailEncryption && c.action != Action::NoOp);
+    let rekeys = changes.iter().any(|c| {
+        matches!(c.address, Address::TrailEncryption | Address::LandingZone)
+            && c.action != Action::NoOp
+    });
     (writes, rekeys)
 }
 
@@ -368,6 +384,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
     check_readers(desired, &observed.organization.management_account)?;
     check_trail(desired, &observed.trail, observed.trail_tags.read())?;
+    let zone = check_landing_zone(desired, observed)?;
     check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
         check_key(desired, &k.info)?;
@@ -381,10 +398,15 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
     changes.extend(alias_changes(desired, observed));
     changes.push(policy_change(desired, current.as_ref(), &merged));
     changes.push(rotation_change(desired, key));
-    let trail = trail_change(desired, observed);
-    let validation = validation_change(desired, &observed.trail, &trail);
-    changes.push(trail);
-    changes.extend(validation);
+    match zone {
+        Some(zone) => changes.push(landing_zone_change(desired, observed, zone)?),
+        None => {
+            let trail = trail_change(desired, observed);
+            let validation = validation_change(desired, &observed.trail, &trail);
+            changes.push(trail);
+            changes.extend(validation);
+        }
+    }
     let (writes_trail, rekeys_trail) = trail_writes(&changes);
     let wanted = [
         (
@@ -402,6 +424,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
             .iter()
             .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
         let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
+        findings.extend(zone.map_or_else(Vec::new, |z| landing_zone_findings(observed, z)));
         if rekeys_trail {
             findings.extend(log_archive_findings(desired, observed, false)?);
         }

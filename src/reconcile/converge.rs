@@ -16,13 +16,14 @@ impl<C: Connect> Reconcile<'_, C> {
     ) -> Result<Outcome, Error> {
         let (plan, observed) = self.plan(observed).await?;
         ui.about_to_apply(&plan);
-        if !plan.has_changes() {
+        let applying = options.applied_part(&plan);
+        if !applying.has_changes() {
             return Ok(unchanged(plan, &observed));
         }
         if !auto_approve {
             ui.confirm(&plan)?;
         }
-        let message = match self.apply_verified(&plan, &observed, options, ui).await {
+        let message = match self.apply_verified(&applying, &observed, options, ui).await {
             Ok((done, result)) => return Ok(Outcome::Applied { plan, done, result }),
             // Another run created the key and alias first. Without approval
             // for a new plan, stop; otherwise continue with its key (the new
@@ -33,10 +34,13 @@ impl<C: Connect> Reconcile<'_, C> {
         let observed = self.winners_alias(&observed, options, ui).await?;
         let (plan, observed) = self.plan(observed).await?;
         ui.planning_again(&message, &plan);
-        if !plan.has_changes() {
+        let applying = options.applied_part(&plan);
+        if !applying.has_changes() {
             return Ok(unchanged(plan, &observed));
         }
-        let (done, result) = self.apply_verified(&plan, &observed, options, ui).await?;
+        let (done, result) = self
+            .apply_verified(&applying, &observed, options, ui)
+            .await?;
         Ok(Outcome::Applied { plan, done, result })
     }
 
@@ -84,6 +88,7 @@ impl<C: Connect> Reconcile<'_, C> {
             let (propagating, error) = match read {
                 Ok(after) => {
                     let (again, after) = self.plan(after).await?;
+                    let again = options.applied_part(&again);
                     if !again.has_changes() {
                         return Ok((done, ApplyResult::of(&after, again.findings)));
                     }

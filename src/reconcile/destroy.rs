@@ -13,6 +13,7 @@ impl<C: Connect> Reconcile<'_, C> {
         delete_key: Option<i32>,
         dry_run: bool,
         auto_approve: bool,
+        landing_zone: LandingZoneWait,
         ui: &mut impl Ui,
     ) -> Result<Outcome, Error> {
         let users = match (delete_key, &observed.key) {
@@ -32,12 +33,15 @@ impl<C: Connect> Reconcile<'_, C> {
         if !auto_approve {
             ui.confirm(&plan)?;
         }
-        let (done, after) = self
-            .apply(&plan, &observed, &ApplyOptions::default(), ui)
-            .await?;
+        let options = ApplyOptions {
+            landing_zone_timeout: landing_zone.timeout,
+            landing_zone_poll: landing_zone.poll,
+            ..ApplyOptions::default()
+        };
+        let (done, after) = self.apply(&plan, &observed, &options, ui).await?;
         let after = after?;
         if let Some(key) = &after.trail.kms_key_id
-            && plan.changes(Address::TrailEncryption)
+            && (plan.changes(Address::TrailEncryption) || plan.changes(Address::LandingZone))
         {
             return Err(Error::check(
                 format!("destroy finished, but the trail still names a KMS key: {key}"),

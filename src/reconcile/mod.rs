@@ -52,6 +52,9 @@ pub enum Command {
         /// After apply (a change or none), how long to wait for CloudTrail
         /// to deliver a log file; `None`: no wait.
         wait_for_delivery: Option<Duration>,
+        /// How to wait for a landing-zone operation; `None`: leave the
+        /// landing zone's change pending (see `ApplyOptions::landing_zone_updates`).
+        landing_zone: Option<LandingZoneWait>,
     },
     /// Back out: the trail to SSE-S3 and, with `delete_key` (the deletion
     /// window in days), the alias and the key, if trailkey created it and no
@@ -62,7 +65,34 @@ pub enum Command {
         dry_run: bool,
         /// Apply without [`Ui::confirm`].
         auto_approve: bool,
+        /// How to wait for a landing-zone operation.
+        landing_zone: LandingZoneWait,
     },
+}
+
+/// How long to wait for a landing-zone operation, and how often to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LandingZoneWait {
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl Default for LandingZoneWait {
+    fn default() -> Self {
+        LandingZoneWait {
+            timeout: apply::DEFAULT_LANDING_ZONE_TIMEOUT,
+            poll: apply::DEFAULT_LANDING_ZONE_POLL,
+        }
+    }
+}
+
+impl From<crate::cli::LandingZoneWait> for LandingZoneWait {
+    fn from(w: crate::cli::LandingZoneWait) -> Self {
+        LandingZoneWait {
+            timeout: w.landing_zone_timeout,
+            poll: w.landing_zone_poll_interval,
+        }
+    }
 }
 
 /// What the loop shows the user and asks them, while it runs.
@@ -84,6 +114,9 @@ pub trait Ui {
     /// No log file delivered after the change yet: `waited` of at most
     /// `within` have passed, and the loop reads the trail status again soon.
     fn delivery(&mut self, waited: Duration, within: Duration);
+    /// The landing-zone operation `operation` has run `waited` of at most
+    /// `within`, and apply reads its status again soon.
+    fn landing_zone(&mut self, operation: &str, waited: Duration, within: Duration);
 }
 
 /// How a reconcile ended.
@@ -145,10 +178,14 @@ pub async fn run<C: Connect>(
             policy_retry,
             propagation_retry,
             wait_for_delivery,
+            landing_zone,
         } => {
             let options = ApplyOptions {
                 policy_retry,
                 propagation_retry,
+                landing_zone_updates: landing_zone.is_some(),
+                landing_zone_timeout: landing_zone.unwrap_or_default().timeout,
+                landing_zone_poll: landing_zone.unwrap_or_default().poll,
                 // One budget for every wait of the run, the check included.
                 propagation_deadline: tokio::time::Instant::now().checked_add(propagation_retry),
                 ..ApplyOptions::default()
@@ -167,9 +204,17 @@ pub async fn run<C: Connect>(
             delete_key,
             dry_run,
             auto_approve,
+            landing_zone,
         } => {
-            run.back_out(observed, delete_key, dry_run, auto_approve, ui)
-                .await
+            run.back_out(
+                observed,
+                delete_key,
+                dry_run,
+                auto_approve,
+                landing_zone,
+                ui,
+            )
+            .await
         }
     }
 }
@@ -308,8 +353,7 @@ impl<C: Connect> Reconcile<'_, C> {
         let (connect, keys, desired) = (self.connect, self.keys, self.desired);
         let (done, reread) = apply::apply_then(
             plan,
-            connect.management(),
-            keys,
+            (connect.management(), keys, connect.landing_zones()),
             options,
             &progress,
             |key| observe::reread(connect, keys, desired, observed, read_trail, key),
@@ -342,6 +386,15 @@ impl<U: Ui> apply::Progress for Told<'_, U> {
 
     fn retrying(&self, retrying: &Retrying) {
         self.ui.borrow_mut().waiting(retrying);
+    }
+
+    fn landing_zone(&self, operation: &str, waited: Duration, within: Duration) {
+        tracing::info!(
+            operation,
+            waited_s = waited.as_secs(),
+            "landing-zone operation in progress"
+        );
+        self.ui.borrow_mut().landing_zone(operation, waited, within);
     }
 }
 

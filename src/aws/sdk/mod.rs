@@ -8,12 +8,14 @@
 //! This file makes the clients ([`SdkConnect`]) and answers [`Management`]
 //! from the service files: `sts`, `organizations`, `cloudtrail`, `s3` and
 //! `account`; `kms` is the [`KeyStore`](super::KeyStore), `s3` the
-//! [`LogArchive`](super::LogArchive) too. `error` reduces SDK errors to
+//! [`LogArchive`](super::LogArchive) too, and `controltower` the
+//! [`LandingZones`](super::LandingZones). `error` reduces SDK errors to
 //! [`AwsError`](super::AwsError)s, `intercept` holds the call log and the
 //! KMS retry classifier.
 
 mod account;
 mod cloudtrail;
+mod controltower;
 mod error;
 mod intercept;
 mod kms;
@@ -29,8 +31,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 
 use super::{
-    Account, AwsResult, CallerIdentity, Connect, EventDataStore, Management, Organization, Trail,
-    TrailStatus, TrailUpdate,
+    Account, AwsResult, CallerIdentity, Connect, EventDataStore, LandingZone, LandingZoneOperation,
+    LandingZoneUpdate, LandingZones, Management, Organization, Trail, TrailStatus, TrailUpdate,
 };
 use intercept::{LogCalls, kms_config};
 pub use kms::SdkKeyStore;
@@ -58,6 +60,7 @@ pub struct Options {
 pub struct SdkConnect {
     config: SdkConfig,
     management: SdkManagement,
+    landing_zones: SdkLandingZones,
 }
 
 impl SdkConnect {
@@ -101,7 +104,14 @@ impl SdkConnect {
             s3: client!(aws_sdk_s3),
             account: client!(aws_sdk_account),
         };
-        Self { config, management }
+        let landing_zones = SdkLandingZones {
+            ct: client!(aws_sdk_controltower),
+        };
+        Self {
+            config,
+            management,
+            landing_zones,
+        }
     }
 }
 
@@ -109,9 +119,21 @@ impl Connect for SdkConnect {
     type Management = SdkManagement;
     type KeyStore = SdkKeyStore;
     type LogArchive = SdkLogArchive;
+    type LandingZones = SdkLandingZones;
 
     fn management(&self) -> &SdkManagement {
         &self.management
+    }
+
+    fn landing_zones(&self) -> &SdkLandingZones {
+        &self.landing_zones
+    }
+
+    async fn management_keys(&self) -> AwsResult<SdkKeyStore> {
+        let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config)).build();
+        Ok(SdkKeyStore {
+            kms: aws_sdk_kms::Client::from_conf(conf),
+        })
     }
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
@@ -199,6 +221,33 @@ impl Management for SdkManagement {
 
     async fn get_event_data_store(&self, arn: &str) -> AwsResult<EventDataStore> {
         cloudtrail::get_event_data_store(&self.trail, arn).await
+    }
+}
+
+/// Control Tower, with the management account's credentials.
+pub struct SdkLandingZones {
+    ct: aws_sdk_controltower::Client,
+}
+
+impl LandingZones for SdkLandingZones {
+    async fn list_landing_zones(&self) -> AwsResult<Vec<String>> {
+        controltower::list_landing_zones(&self.ct).await
+    }
+
+    async fn get_landing_zone(&self, arn: &str) -> AwsResult<LandingZone> {
+        controltower::get_landing_zone(&self.ct, arn).await
+    }
+
+    async fn operations_in_progress(&self) -> AwsResult<Vec<LandingZoneOperation>> {
+        controltower::operations_in_progress(&self.ct).await
+    }
+
+    async fn update_landing_zone(&self, update: LandingZoneUpdate<'_>) -> AwsResult<String> {
+        controltower::update_landing_zone(&self.ct, update).await
+    }
+
+    async fn get_operation(&self, id: &str) -> AwsResult<LandingZoneOperation> {
+        controltower::get_operation(&self.ct, id).await
     }
 }
 

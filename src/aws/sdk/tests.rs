@@ -217,6 +217,9 @@ fn a_denied_assume_role_names_the_role_and_its_trust() {
     let connect = SdkConnect {
         config: SdkConfig::builder().build(),
         management,
+        landing_zones: SdkLandingZones {
+            ct: mock_client!(aws_sdk_controltower, RuleMode::Sequential, NONE),
+        },
     };
     let Err(e) = block_on(
         connect.security_tooling("arn:aws:iam::111111111111:role/AWSControlTowerExecution"),

@@ -131,8 +131,9 @@ pub(super) fn validate_protect(
     Ok(Some(out))
 }
 
-/// One of `key.admins`: an IAM role or user ARN of the Security Tooling
-/// account (KMS lets only the key's own account disable or delete it).
+/// One of `key.admins`: an IAM role or user ARN of the key's account
+/// (Security Tooling, or the management account with the landing zone):
+/// KMS lets only the key's own account disable or delete it.
 fn admin(
     field: &str,
     value: &str,

@@ -3,6 +3,7 @@
 //! the whole and what the tables share.
 
 mod accounts;
+mod control_tower;
 mod key;
 mod readers;
 mod roles;
@@ -14,6 +15,8 @@ use super::raw::*;
 use super::*;
 use crate::error::Error;
 use accounts::validate_accounts;
+pub use control_tower::CONTROL_TOWER_TRAIL;
+use control_tower::{key_account, validate_control_tower};
 use key::{validate_protect, validate_tags};
 use readers::validate_readers;
 use roles::validate_roles;
@@ -21,7 +24,8 @@ use trail::validate_trail;
 
 impl RawConfig {
     /// Checks every value and builds the typed [`Desired`].
-    pub fn validate(self, path: &Path) -> Result<Desired, Error> {
+    pub fn validate(mut self, path: &Path) -> Result<Desired, Error> {
+        let landing_zone = validate_control_tower(&mut self, path)?;
         let region_text = self.region.as_deref().unwrap_or(DEFAULT_REGION);
         let region = Region::check(region_text)
             .map_err(|e| field_error(path, "region", e.message, &e.hint))?;
@@ -41,11 +45,18 @@ impl RawConfig {
         let trail = validate_trail(self.trail, &region, &accounts, path)?;
         let tags = validate_tags(&self.key.tags, &alias, path)?;
         let readers = validate_readers(self.readers, &region, &accounts, path)?;
+        let key_account = key_account(
+            landing_zone,
+            &accounts,
+            self.key.protect == Some(true),
+            roles.management.as_deref(),
+            path,
+        )?;
         let protect = validate_protect(
             self.key.protect,
             self.key.admins,
             &region,
-            &accounts.security_tooling,
+            &key_account,
             path,
         )?;
 
@@ -62,6 +73,8 @@ impl RawConfig {
             trail: trail.name,
             organization_trail: trail.organization_trail,
             allow_control_tower: trail.allow_control_tower,
+            landing_zone,
+            key_account,
             rotation: self.key.rotation.unwrap_or(true),
             tags,
             log_file_validation: trail.log_file_validation,
@@ -82,7 +95,10 @@ fn check_protect_exempts_trailkey(desired: &Desired, path: &Path) -> Result<(), 
     let Some(exempt) = desired.protect_exempt() else {
         return Ok(());
     };
-    let role = desired.security_tooling_role_arn();
+    let role = match &desired.management_role {
+        Some(role) if desired.landing_zone => role.clone(),
+        _ => desired.security_tooling_role_arn(),
+    };
     let (head, name) = role.rsplit_once('/').unwrap_or((role.as_str(), ""));
     let under_a_path = format!("{head}/a/path/{name}");
     for arn in [role.as_str(), under_a_path.as_str()] {

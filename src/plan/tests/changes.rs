@@ -277,6 +277,13 @@ fn every_step_is_one_of_the_writes_aws_lists_and_every_write_is_a_step() {
         Step::EnableLogFileValidation(TRAIL_ARN.to_owned()),
         Step::DisableTrailEncryption(TRAIL_ARN.to_owned()),
         Step::ScheduleKeyDeletion(7),
+        Step::UpdateLandingZone(Box::new(crate::plan::LandingZoneStep {
+            arn: String::new(),
+            version: "3.3".to_owned(),
+            remediation_types: Vec::new(),
+            manifest: serde_json::Value::Null,
+            set_key: true,
+        })),
     ];
     let operations: std::collections::BTreeSet<&str> = steps.iter().map(Step::operation).collect();
     let writes: std::collections::BTreeSet<&str> = crate::aws::WRITES.into_iter().collect();

@@ -25,6 +25,7 @@ fn expected(case: &Case, address: Address) -> (Action, Vec<&'static str>) {
         }
     };
     match (address, case.key) {
+        (Address::LandingZone, _) => panic!("planned only with [control_tower] landing_zone"),
         (Address::KmsKey, None) => (Create, vec!["CreateKey"]),
         (Address::KmsKey, Some(k)) => {
             let mut ops = k.state.repair();
@@ -172,6 +173,7 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
             assert!(!log_file_validation, "not configured in the matrix");
         }
         Step::EnableLogFileValidation(_) => unreachable!("not configured in the matrix"),
+        Step::UpdateLandingZone(_) => unreachable!("only with [control_tower] landing_zone"),
         Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation => {}
         Step::UpdateAlias(alias) => {
             assert_eq!(alias, ALIAS);

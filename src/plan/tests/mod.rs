@@ -141,6 +141,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         organization_accounts: OnDemand::NotRead,
         other_trails: Vec::new(),
         log_bucket: OnDemand::NotRead,
+        landing_zone: None,
     }
 }
 

@@ -159,6 +159,7 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
             policy_retry_timeout: 0,
             propagation_timeout: 0,
             wait_for_delivery: None,
+            landing_zone: Default::default(),
         };
         let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
             panic!("apply talks to AWS");

@@ -25,6 +25,8 @@ impl crate::reconcile::Ui for Watch {
     fn delivery(&mut self, waited: std::time::Duration, within: std::time::Duration) {
         self.delivery.push((waited, within));
     }
+
+    fn landing_zone(&mut self, _: &str, _: std::time::Duration, _: std::time::Duration) {}
 }
 
 /// What an `apply --auto-approve [--wait-for-delivery=<wait>]` did.
@@ -62,6 +64,7 @@ fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited 
                 policy_retry: std::time::Duration::ZERO,
                 propagation_retry: std::time::Duration::ZERO,
                 wait_for_delivery: wait,
+                landing_zone: Some(Default::default()),
             };
             let mut ui = Watch::default();
             let outcome = crate::reconcile::run(fake, &desired, command, &mut ui).await;
@@ -327,6 +330,7 @@ fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
         policy_retry_timeout: 0,
         propagation_timeout: 0,
         wait_for_delivery: Some(60 * SECOND),
+        landing_zone: Default::default(),
     };
     let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
         panic!("apply talks to AWS");

@@ -32,6 +32,7 @@ fn auto_apply() -> crate::reconcile::Command {
         policy_retry: std::time::Duration::ZERO,
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
+        landing_zone: Some(Default::default()),
     }
 }
 

@@ -8,6 +8,7 @@ mod delivery;
 mod destroy;
 mod hints;
 mod key_search;
+mod landing_zone;
 mod log_bucket;
 mod race;
 mod rounds;

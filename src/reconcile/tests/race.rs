@@ -31,6 +31,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
         policy_retry_timeout: 0,
         propagation_timeout: 0,
         wait_for_delivery: None,
+        landing_zone: Default::default(),
     };
     block_on(run_command(&fake, &desired, apply));
     let s = fake.state.borrow();
@@ -75,6 +76,7 @@ fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
         policy_retry: std::time::Duration::ZERO,
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
+        landing_zone: Some(Default::default()),
     };
     let e = block_on(crate::reconcile::run(&fake, &desired, command, &mut ui)).unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");

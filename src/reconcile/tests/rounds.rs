@@ -53,6 +53,7 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
         policy_retry_timeout: 0,
         propagation_timeout: 0,
         wait_for_delivery: None,
+        landing_zone: Default::default(),
     };
     let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, apply));
     eprintln!("first apply: {calls} calls in {rounds} rounds");

@@ -34,6 +34,7 @@ fn apply_paused(
                 policy_retry_timeout: 0,
                 propagation_timeout: seconds,
                 wait_for_delivery: None,
+                landing_zone: Default::default(),
             };
             let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
                 panic!("apply talks to AWS");

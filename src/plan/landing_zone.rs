@@ -1,0 +1,262 @@
+//! Control Tower's trail, encrypted through the landing zone
+//! (`[control_tower] landing_zone`): the guards before any write, the
+//! change of the manifest's KMS key (`landing_zone`), destroy's backout of
+//! it, and what the landing zone shows beside it.
+//!
+//! The manifest is Control Tower's and its schema is not published: trailkey
+//! changes one field of the live manifest, `centralizedLogging.
+//! configurations.kmsKeyArn`, and sends every other field back as it read
+//! it, with the live version (Control Tower guide, landing-zone API pages:
+//! the version is the one to deploy, so another would be an upgrade).
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::aws::{DriftStatus, LandingZone, LandingZoneStatus};
+
+/// Where the manifest names the key of Control Tower's trail.
+const MANIFEST_KEY: [&str; 3] = ["centralizedLogging", "configurations", "kmsKeyArn"];
+
+/// The key the manifest names for Control Tower's trail, if any.
+pub fn manifest_key(manifest: &Value) -> Option<&str> {
+    manifest
+        .get(MANIFEST_KEY[0])?
+        .get(MANIFEST_KEY[1])?
+        .get(MANIFEST_KEY[2])?
+        .as_str()
+}
+
+/// One `UpdateLandingZone`: the live landing zone's identifier, version,
+/// remediation types and manifest, whose key apply sets to the key's ARN
+/// (`set_key`; the key may be created by the same apply) or removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandingZoneStep {
+    pub arn: String,
+    pub version: String,
+    pub remediation_types: Vec<String>,
+    pub manifest: Value,
+    pub set_key: bool,
+}
+
+impl LandingZoneStep {
+    fn of(zone: &LandingZone, set_key: bool) -> Self {
+        LandingZoneStep {
+            arn: zone.arn.clone(),
+            version: zone.version.clone(),
+            remediation_types: zone.remediation_types.clone(),
+            manifest: zone.manifest.clone(),
+            set_key,
+        }
+    }
+
+    /// The manifest to send: the live one with only its key changed, to
+    /// `key_arn` when the step sets it, removed otherwise.
+    pub fn manifest_with(&self, key_arn: Option<&str>) -> Value {
+        let mut manifest = self.manifest.clone();
+        let [logging, configurations, field] = MANIFEST_KEY;
+        let Some(logging) = manifest.get_mut(logging).and_then(Value::as_object_mut) else {
+            return manifest;
+        };
+        let configurations = logging
+            .entry(configurations)
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Some(configurations) = configurations.as_object_mut() else {
+            return manifest;
+        };
+        match key_arn.filter(|_| self.set_key) {
+            Some(arn) => {
+                configurations.insert(field.to_owned(), json!(arn));
+            }
+            None => {
+                configurations.remove(field);
+            }
+        }
+        manifest
+    }
+}
+
+/// The guards before any write, with the landing zone: there is one, it is
+/// `ACTIVE`, no operation is in progress, and its manifest has the
+/// centralized logging whose key trailkey sets. Returns the landing zone,
+/// or `None` without `[control_tower] landing_zone`.
+pub fn check_landing_zone<'o>(
+    desired: &Desired,
+    observed: &'o Observed,
+) -> Result<Option<&'o LandingZone>, Error> {
+    if !desired.landing_zone {
+        return Ok(None);
+    }
+    let file = desired.source.display();
+    let Some(read) = &observed.landing_zone else {
+        return Err(Error::check(
+            "the landing zone was not read",
+            "this is a bug in trailkey: run again with -v and report it",
+        ));
+    };
+    let Some(zone) = &read.zone else {
+        return Err(Error::check(
+            "no AWS Control Tower landing zone was found in this organization (controltower:ListLandingZones)",
+            format!(
+                "run trailkey in the Control Tower home Region ({}) with management-account credentials, or remove [control_tower] landing_zone from {file} to encrypt an organization trail of your own",
+                desired.region
+            ),
+        ));
+    };
+    if let Some(op) = read.in_progress.first() {
+        return Err(Error::check(
+            format!(
+                "a landing-zone operation is in progress: {} ({}); trailkey changes nothing while Control Tower works",
+                op.id, op.operation_type
+            ),
+            format!(
+                "run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier {}`); landing-zone operations take 20 to 60 minutes",
+                op.id
+            ),
+        ));
+    }
+    if zone.status != LandingZoneStatus::Active {
+        let hint = match zone.status {
+            LandingZoneStatus::Processing => {
+                "Control Tower is still deploying the landing zone: run trailkey again when its status is ACTIVE (`aws controltower get-landing-zone`)".to_owned()
+            }
+            _ => format!(
+                "the Control Tower console (Landing zone settings) says why; repair or retry the landing zone there (or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
+                zone.arn
+            ),
+        };
+        return Err(Error::check(
+            format!(
+                "the landing zone {} is {}, not ACTIVE; trailkey changes nothing until it is",
+                zone.arn, zone.status
+            ),
+            hint,
+        ));
+    }
+    if !zone
+        .manifest
+        .get(MANIFEST_KEY[0])
+        .is_some_and(Value::is_object)
+    {
+        return Err(Error::check(
+            format!(
+                "the manifest of landing zone {} has no centralizedLogging: Control Tower runs no trail whose key trailkey could set",
+                zone.arn
+            ),
+            format!(
+                "turn on centralized logging in the landing zone, or remove [control_tower] landing_zone from {file}"
+            ),
+        ));
+    }
+    Ok(Some(zone))
+}
+
+/// The landing zone's KMS key: set to the key's ARN when the manifest names
+/// another or none. Refused on a drifted landing zone: an update redeploys
+/// it, which would also change what drifted.
+pub(super) fn landing_zone_change(
+    desired: &Desired,
+    observed: &Observed,
+    zone: &LandingZone,
+) -> Result<Change, Error> {
+    let current = manifest_key(&zone.manifest);
+    let before = json!({ "landing_zone": zone.arn, "kms_key_arn": current });
+    let key = observed.key.as_ref().map(|k| k.info.arn.as_str());
+    if current.is_some() && current == key {
+        return Ok(Change::no_op(Address::LandingZone, before));
+    }
+    if zone.drift_status == Some(DriftStatus::Drifted) {
+        return Err(Error::check(
+            format!(
+                "the landing zone {} has drifted, and an UpdateLandingZone would redeploy it: trailkey sets its KMS key only on a landing zone in sync",
+                zone.arn
+            ),
+            format!(
+                "resolve the drift first (Control Tower console, Landing zone settings, Reset; or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
+                zone.arn
+            ),
+        ));
+    }
+    let reason = match current {
+        None => "Control Tower's trail is not encrypted with a KMS key (SSE-S3)".to_owned(),
+        Some(other) => format!("the landing zone names another key: {other}"),
+    };
+    Ok(Change::new(
+        Address::LandingZone,
+        Action::Update,
+        before,
+        json!({ "landing_zone": zone.arn, "kms_key_arn": key.unwrap_or(KNOWN_AFTER_APPLY) }),
+    )
+    .because(reason)
+    .because(format!(
+        "UpdateLandingZone with the live manifest, only centralizedLogging.configurations.kmsKeyArn changed, at version {} (never an upgrade); Control Tower then points {} at the key, in 20 to 60 minutes",
+        zone.version, desired.trail.as_api_name()
+    ))
+    .steps([Step::UpdateLandingZone(Box::new(LandingZoneStep::of(zone, true)))]))
+}
+
+/// Destroy's change to the landing zone: its key removed when it is
+/// trailkey's, so that Control Tower's trail goes back to SSE-S3.
+pub(super) fn landing_zone_backout(
+    desired: &Desired,
+    observed: &Observed,
+    zone: &LandingZone,
+) -> Change {
+    let current = manifest_key(&zone.manifest);
+    let before = json!({ "landing_zone": zone.arn, "kms_key_arn": current });
+    let alias = desired.alias.full();
+    match &observed.key {
+        Some(k) if names_key(current, &k.info, &[&alias]) => Change::new(
+            Address::LandingZone,
+            Action::Update,
+            before,
+            json!({ "landing_zone": zone.arn, "kms_key_arn": null }),
+        )
+        .because("UpdateLandingZone with the live manifest without centralizedLogging.configurations.kmsKeyArn: Control Tower's trail goes back to SSE-S3, and new log files are encrypted with S3-managed keys")
+        .steps([Step::UpdateLandingZone(Box::new(LandingZoneStep::of(zone, false)))]),
+        _ if current.is_some() => Change::no_op(Address::LandingZone, before)
+            .because("the landing zone uses a key trailkey does not manage: left as it is"),
+        _ => Change::no_op(Address::LandingZone, before),
+    }
+}
+
+/// What the landing zone shows beside the change: a version Control Tower
+/// could upgrade to (trailkey keeps the deployed one), a drift, and a
+/// manifest whose key Control Tower's trail does not use yet.
+pub(super) fn landing_zone_findings(observed: &Observed, zone: &LandingZone) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(latest) = zone
+        .latest_available_version
+        .as_deref()
+        .filter(|l| *l != zone.version)
+    {
+        out.push(Finding {
+            level: Level::Note,
+            message: format!(
+                "the landing zone is at version {}; Control Tower offers {latest}. trailkey keeps {} (it never upgrades a landing zone)",
+                zone.version, zone.version
+            ),
+        });
+    }
+    if zone.drift_status == Some(DriftStatus::Drifted) {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "the landing zone {} has drifted: Control Tower's resources differ from its manifest. trailkey does not reset it; the Control Tower console (Landing zone settings) does",
+                zone.arn
+            ),
+        });
+    }
+    let key = manifest_key(&zone.manifest);
+    if key.is_some() && observed.trail.kms_key_id.as_deref() != key {
+        out.push(Finding {
+            level: Level::Warning,
+            message: format!(
+                "the landing zone names the key {}, but Control Tower's trail {} uses {}: Control Tower has not applied its manifest to the trail",
+                key.unwrap_or_default(),
+                observed.trail.arn,
+                observed.trail.kms_key_id.as_deref().unwrap_or("no KMS key (SSE-S3)")
+            ),
+        });
+    }
+    out
+}

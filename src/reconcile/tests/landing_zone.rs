@@ -1,0 +1,296 @@
+//! `[control_tower] landing_zone = true` against the fake: the key in the
+//! management account, Control Tower's trail set through one
+//! `UpdateLandingZone`, the guards before any write, and what a no-op plan
+//! costs.
+
+use crate::aws::{LandingZoneStatus, OperationStatus};
+use crate::plan::manifest_key;
+use crate::testing::*;
+
+const CT_TRAIL_ARN: &str =
+    "arn:aws:cloudtrail:us-east-1:333333333333:trail/aws-controltower-BaselineCloudTrail";
+
+fn ct_desired() -> crate::config::Desired {
+    let text = format!(
+        r#"
+region = "{REGION}"
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "222222222222"
+management = "{MANAGEMENT}"
+[control_tower]
+landing_zone = true
+"#
+    );
+    crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+/// A Control Tower organization: its trail on SSE-S3, a landing zone at
+/// 3.3 (3.4 available), no key.
+fn ct_cloud() -> crate::aws::fake::FakeCloud {
+    let fake = crate::aws::fake::FakeCloud::new(
+        REGION,
+        MANAGEMENT,
+        SECURITY_TOOLING,
+        crate::plan::CONTROL_TOWER_TRAIL,
+    )
+    .with_landing_zone("3.3");
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .latest_available_version = Some("3.4".to_owned());
+    fake
+}
+
+fn apply_command() -> crate::cli::Command {
+    crate::cli::Command::Apply {
+        auto_approve: true,
+        format: crate::cli::Format::Json,
+        policy_retry_timeout: 0,
+        propagation_timeout: 0,
+        wait_for_delivery: None,
+        landing_zone: Default::default(),
+    }
+}
+
+fn plan_command() -> crate::cli::Command {
+    crate::cli::Command::Plan {
+        detailed_exitcode: true,
+        format: crate::cli::Format::Json,
+    }
+}
+
+/// `run` of `command`, on a paused clock (the landing-zone waits pass at once).
+fn run_paused(
+    fake: &crate::aws::fake::FakeCloud,
+    command: crate::reconcile::Command,
+) -> Result<crate::reconcile::Outcome, crate::error::Error> {
+    let desired = ct_desired();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(crate::reconcile::run(
+            fake,
+            &desired,
+            command,
+            &mut Yes::default(),
+        ))
+}
+
+fn apply() -> crate::reconcile::Command {
+    crate::reconcile::Command::Apply {
+        auto_approve: true,
+        policy_retry: std::time::Duration::ZERO,
+        propagation_retry: std::time::Duration::ZERO,
+        wait_for_delivery: None,
+        landing_zone: Some(Default::default()),
+    }
+}
+
+#[test]
+fn a_first_apply_makes_the_key_in_the_management_account_and_sets_it_through_one_landing_zone_update()
+ {
+    let fake = ct_cloud();
+    let desired = ct_desired();
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, apply_command()));
+    eprintln!("first apply: {calls} calls in {rounds} rounds");
+    assert_eq!(
+        fake.writes(),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateLandingZone"
+        ]
+    );
+    assert!(
+        !fake.calls().contains(&"AssumeRole"),
+        "no role in Security Tooling"
+    );
+    let key = only_key(&fake);
+    assert!(
+        key.info
+            .arn
+            .starts_with("arn:aws:kms:us-east-1:333333333333:key/"),
+        "{}",
+        key.info.arn
+    );
+    let s = fake.state.borrow();
+    assert_eq!(
+        s.trails[CT_TRAIL_ARN].kms_key_id.as_deref(),
+        Some(key.info.arn.as_str())
+    );
+    // One update: the live version (3.4 is offered, never taken), and the
+    // manifest with only the key added.
+    assert_eq!(s.landing_zone_updates.len(), 1);
+    let (version, manifest) = &s.landing_zone_updates[0];
+    assert_eq!(version, "3.3");
+    let mut without_key = manifest.clone();
+    without_key["centralizedLogging"]["configurations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kmsKeyArn");
+    let before = ct_cloud().state.borrow().landing_zone.clone().unwrap();
+    assert_eq!(without_key, before.manifest);
+    assert_eq!(manifest_key(manifest), Some(key.info.arn.as_str()));
+    // The policy lets AWS Config in, for the organization's accounts, and
+    // the Audit account read.
+    let statements = statements(&key.policy);
+    let config = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "config.amazonaws.com")
+        .expect("a statement for AWS Config");
+    assert_eq!(
+        config["Condition"]["StringEquals"]["aws:SourceOrgID"],
+        "o-fake00001"
+    );
+    assert!(key.policy.contains("arn:aws:iam::111111111111:root"));
+    assert!(key.policy.contains("arn:aws:iam::333333333333:root"));
+}
+
+#[test]
+fn a_no_op_plan_costs_three_calls_more_and_no_round_more() {
+    let fake = ct_cloud();
+    let desired = ct_desired();
+    calls_and_rounds(&fake, run_command(&fake, &desired, apply_command()));
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    eprintln!("no-op plan with the landing zone: {calls} calls in {rounds} rounds");
+    // Round 1: identity, organization, trails, trail status, the landing
+    // zones and the operations in progress (no AssumeRole). Round 2: the
+    // alias, the bucket Region, the landing zone, and the trail's key's
+    // policy, rotation and tags.
+    assert_eq!((calls, rounds), (12, 2), "{:?}", fake.calls());
+    assert!(fake.writes().is_empty());
+}
+
+#[test]
+fn a_second_apply_writes_nothing() {
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    fake.clear_calls();
+    run_paused(&fake, apply()).unwrap();
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[test]
+fn a_removed_config_statement_is_repaired_without_a_landing_zone_update() {
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    edit_policy(&fake, |s| {
+        s.retain(|st| st["Sid"] != crate::policy::CONFIG_SID);
+    });
+    fake.clear_calls();
+    run_paused(&fake, apply()).unwrap();
+    assert_eq!(fake.writes(), ["PutKeyPolicy"]);
+    assert_eq!(fake.state.borrow().landing_zone_updates.len(), 1);
+}
+
+#[test]
+fn plan_and_apply_refuse_while_an_operation_is_in_progress_or_the_landing_zone_is_not_active() {
+    let in_progress = ct_cloud();
+    in_progress
+        .state
+        .borrow_mut()
+        .landing_zone_operations
+        .push((
+            crate::aws::LandingZoneOperation {
+                id: "0a1b2c3d-0000-4000-8000-000000000001".to_owned(),
+                operation_type: "UPDATE".to_owned(),
+                status: OperationStatus::InProgress,
+                status_message: None,
+            },
+            tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
+        ));
+    let failed = ct_cloud();
+    failed
+        .state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .status = LandingZoneStatus::Failed;
+    let none = ct_cloud();
+    none.state.borrow_mut().landing_zone = None;
+    for (fake, says) in [
+        (&in_progress, "0a1b2c3d-0000-4000-8000-000000000001"),
+        (&failed, "is FAILED, not ACTIVE"),
+        (&none, "no AWS Control Tower landing zone was found"),
+    ] {
+        for command in [crate::reconcile::Command::Plan, apply()] {
+            let e = run_paused(fake, command).expect_err("refused");
+            assert!(e.render().contains(says), "{}", e.render());
+            assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        }
+    }
+}
+
+#[test]
+fn a_failed_operation_is_an_error_with_control_towers_message() {
+    let fake = ct_cloud();
+    fake.state.borrow_mut().landing_zone_failure =
+        Some("AWSControlTowerBP-BASELINE-CONFIG: InsufficientDeliveryPolicyException".to_owned());
+    let e = run_paused(&fake, apply()).expect_err("the operation failed");
+    let text = e.render();
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(
+        text.contains("InsufficientDeliveryPolicyException"),
+        "{text}"
+    );
+    assert_eq!(e.aws_code(), Some(crate::aws::code::LANDING_ZONE_FAILED));
+}
+
+#[test]
+fn an_operation_that_outlasts_the_timeout_is_an_error_naming_it_and_a_rerun_refuses_until_it_ends()
+{
+    let fake = ct_cloud();
+    fake.state.borrow_mut().landing_zone_operation_time = std::time::Duration::from_secs(3 * 3600);
+    let e = run_paused(&fake, apply()).expect_err("timed out");
+    assert_eq!(e.aws_code(), Some(crate::aws::code::LANDING_ZONE_TIMEOUT));
+    let e = run_paused(&fake, apply()).expect_err("still in progress");
+    assert!(e.render().contains("in progress"), "{}", e.render());
+    assert_eq!(count(&fake, "UpdateLandingZone"), 1);
+}
+
+#[test]
+fn apply_without_landing_zone_updates_repairs_the_key_and_leaves_the_landing_zone_pending() {
+    let fake = ct_cloud();
+    let command = crate::reconcile::Command::Apply {
+        auto_approve: true,
+        policy_retry: std::time::Duration::ZERO,
+        propagation_retry: std::time::Duration::ZERO,
+        wait_for_delivery: None,
+        landing_zone: None,
+    };
+    let outcome = run_paused(&fake, command).unwrap();
+    assert!(!fake.writes().contains(&"UpdateLandingZone"));
+    assert!(fake.writes().contains(&"CreateKey"));
+    let crate::reconcile::Outcome::Applied { plan, .. } = outcome else {
+        panic!("applied");
+    };
+    assert!(plan.changes(crate::plan::Address::LandingZone));
+}
+
+#[test]
+fn destroy_removes_the_key_from_the_manifest_and_keeps_every_other_field() {
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    let destroy = crate::reconcile::Command::Destroy {
+        delete_key: None,
+        dry_run: false,
+        auto_approve: true,
+        landing_zone: Default::default(),
+    };
+    run_paused(&fake, destroy).unwrap();
+    let s = fake.state.borrow();
+    assert_eq!(s.trails[CT_TRAIL_ARN].kms_key_id, None);
+    let (version, manifest) = s.landing_zone_updates.last().unwrap();
+    assert_eq!(version, "3.3");
+    assert_eq!(manifest_key(manifest), None);
+    let before = ct_cloud().state.borrow().landing_zone.clone().unwrap();
+    assert_eq!(*manifest, before.manifest);
+}
