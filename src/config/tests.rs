@@ -313,3 +313,49 @@ fn the_protection_exempts_trailkeys_role_by_name_with_any_path_and_the_admins() 
     ));
     assert_eq!(parse_str(MINIMAL).unwrap().protect_exempt(), None);
 }
+
+const CONTROL_TOWER: &str = "[accounts]\nsecurity_tooling = \"111111111111\"\nlog_archive = \"222222222222\"\nmanagement = \"333333333333\"\n[control_tower]\nlanding_zone = true\n";
+
+#[test]
+fn the_landing_zone_takes_control_towers_trail_and_a_key_in_the_management_account() {
+    let d = parse_str(CONTROL_TOWER).unwrap();
+    assert!(d.landing_zone);
+    assert_eq!(d.trail, TrailRef::Name(CONTROL_TOWER_TRAIL.to_owned()));
+    assert_eq!(d.key_account.as_str(), "333333333333");
+    assert_eq!(d.security_tooling.as_str(), "111111111111");
+    // Control Tower's trail by its ARN is the same trail.
+    let by_arn = CONTROL_TOWER.replace(
+        "[control_tower]",
+        "[trail]\nname = \"arn:aws:cloudtrail:us-east-1:333333333333:trail/aws-controltower-BaselineCloudTrail\"\n[control_tower]",
+    );
+    assert!(parse_str(&by_arn).unwrap().landing_zone);
+    // Off, or absent: today's key in Security Tooling.
+    let off = MINIMAL.to_owned() + "[control_tower]\nlanding_zone = false\n";
+    let d = parse_str(&off).unwrap();
+    assert!(!d.landing_zone);
+    assert_eq!(d.key_account.as_str(), "111111111111");
+}
+
+#[test]
+fn with_the_landing_zone_the_protection_exempts_the_management_role_and_takes_admins_of_the_management_account()
+ {
+    let text = CONTROL_TOWER.to_owned()
+        + "[roles]\nmanagement = \"arn:aws:iam::333333333333:role/ops/TrailkeyRunner\"\n\
+           [key]\nprotect = true\nadmins = [\"arn:aws:iam::333333333333:role/BreakGlass\"]\n";
+    let d = parse_str(&text).unwrap();
+    let exempt = d.protect_exempt().unwrap();
+    assert_eq!(
+        exempt,
+        [
+            "arn:aws:iam::333333333333:role/TrailkeyRunner",
+            "arn:aws:iam::333333333333:role/*/TrailkeyRunner",
+            "arn:aws:iam::333333333333:role/BreakGlass",
+        ]
+    );
+    let (field, message, _) = config_error(&text.replace(
+        "role/BreakGlass",
+        "role/BreakGlass\", \"arn:aws:iam::111111111111:role/Other",
+    ));
+    assert_eq!(field.as_deref(), Some("key.admins[1]"));
+    assert!(message.contains("not the key's account"), "{message}");
+}

@@ -90,7 +90,7 @@ pub(super) fn validate_protect(
     protect: Option<bool>,
     admins: Option<Vec<String>>,
     region: &Region,
-    security_tooling: &AccountId,
+    key_account: &AccountId,
     path: &Path,
 ) -> Result<Option<Vec<Principal>>, Error> {
     let admins = admins.unwrap_or_default();
@@ -106,11 +106,11 @@ pub(super) fn validate_protect(
         ));
     }
     let example = format!(
-        "\"arn:{}:iam::{security_tooling}:role/BreakGlass\"",
+        "\"arn:{}:iam::{key_account}:role/BreakGlass\"",
         region.partition()
     );
     let parse =
-        |field: &str, value: &str| admin(field, value, region, security_tooling, &example, path);
+        |field: &str, value: &str| admin(field, value, region, key_account, &example, path);
     let repeats = |value: &str, admin: &Principal, before: &[Principal]| {
         before
             .contains(admin)
@@ -138,22 +138,23 @@ fn admin(
     field: &str,
     value: &str,
     region: &Region,
-    security_tooling: &AccountId,
+    key_account: &AccountId,
     example: &str,
     path: &Path,
 ) -> Result<Principal, Error> {
-    let hint =
-        format!("give an IAM role or user ARN of the Security Tooling account, e.g. {example}");
+    let hint = format!(
+        "give an IAM role or user ARN of the key's account (Security Tooling, or the management account with [control_tower] landing_zone), e.g. {example}"
+    );
     let admin = principal(path, field, value, region, &hint)?;
-    if admin.account != *security_tooling {
+    if admin.account != *key_account {
         return Err(field_error(
             path,
             field,
             format!(
-                "{value:?} is in account {}, not the Security Tooling account {security_tooling}: KMS lets only the key's own account disable or delete it",
+                "{value:?} is in account {}, not the key's account {key_account}: KMS lets only the key's own account disable or delete it",
                 admin.account
             ),
-            &format!("give a role or user of the Security Tooling account, e.g. {example}"),
+            &format!("give a role or user of the key's account, e.g. {example}"),
         ));
     }
     Ok(admin)
