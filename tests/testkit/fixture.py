@@ -6,6 +6,7 @@ Run it with the project's venv, which has boto3 (it comes with moto):
     .venv/bin/python tests/testkit/fixture.py seed --write-config /tmp/x/trailkey.toml
     .venv/bin/python tests/testkit/fixture.py seed --security-tooling-name Audit \
         --extra-account Dev --closed-account Security
+    .venv/bin/python tests/testkit/fixture.py control-tower --log-archive 210987654321
     .venv/bin/python tests/testkit/fixture.py state --security-tooling 123456789012 --trail org-trail
     .venv/bin/python tests/testkit/fixture.py drift rotation-off --security-tooling 123456789012
     .venv/bin/python tests/testkit/fixture.py drift policy-remove-statement --sid TrailkeyCloudTrailDecrypt \
@@ -389,6 +390,45 @@ def cmd_seed(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         "trail_arn": trail["TrailARN"],
         "bucket": bucket,
         "bucket_owner": log_archive,
+        "bucket_region": aws.region,
+    }
+
+
+# ------------------------------------------------------------ control tower
+
+CONTROL_TOWER_TRAIL = "aws-controltower-BaselineCloudTrail"
+
+
+def cmd_control_tower(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    """Control Tower's organization trail and log bucket, after `seed`.
+
+    As a landing zone sets them up: the bucket aws-controltower-logs-<Log
+    Archive ID>-<home Region>, owned by the Log Archive account, and the
+    organization trail aws-controltower-BaselineCloudTrail of the management
+    account, multi-Region, log-file validation on, writing under the
+    organization ID as its S3 key prefix. moto has no Control Tower: the
+    landing zone itself is the test kit's (`Moto::control_tower`)."""
+    organization = aws.client("organizations").describe_organization()["Organization"]
+    bucket = f"aws-controltower-logs-{args.log_archive}-{aws.region}"
+    create_bucket(aws.client("s3", aws.assume(args.log_archive)), bucket, aws.region)
+    cloudtrail = aws.client("cloudtrail")
+    trail = cloudtrail.create_trail(
+        Name=CONTROL_TOWER_TRAIL,
+        S3BucketName=bucket,
+        S3KeyPrefix=organization["Id"],
+        IsOrganizationTrail=True,
+        IsMultiRegionTrail=True,
+        EnableLogFileValidation=True,
+    )
+    cloudtrail.start_logging(Name=CONTROL_TOWER_TRAIL)
+    return {
+        "region": aws.region,
+        "organization_id": organization["Id"],
+        "management_account": organization["MasterAccountId"],
+        "trail_name": trail["Name"],
+        "trail_arn": trail["TrailARN"],
+        "bucket": bucket,
+        "bucket_owner": args.log_archive,
         "bucket_region": aws.region,
     }
 
@@ -1000,6 +1040,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     create_trail.add_argument("--kms-key-id", metavar="KEY", help="encrypt the trail with this key (ARN, ID or alias)")
     create_trail.add_argument("--single-region", action="store_true", help="a single-Region trail")
     create_trail.set_defaults(handler=cmd_create_trail)
+
+    control_tower = commands.add_parser(
+        "control-tower",
+        parents=[common],
+        help="after seed: Control Tower's trail aws-controltower-BaselineCloudTrail and its log bucket",
+    )
+    control_tower.add_argument("--log-archive", required=True, metavar="ACCOUNT_ID", help="owner of the bucket")
+    control_tower.set_defaults(handler=cmd_control_tower)
 
     state = commands.add_parser("state", parents=[common], help="KMS state and the trail, as JSON")
     state.add_argument("--security-tooling", required=True, metavar="ACCOUNT_ID")

@@ -6,7 +6,9 @@
 //! - [`Run`]: one run of the `trailkey` binary, pointed at moto (through the
 //!   real-AWS layer by default) through the standard AWS environment only;
 //! - [`proxy`]: a recording proxy in front of moto, whose [`rules`] answer as
-//!   real AWS does where moto is lenient;
+//!   real AWS does where moto is lenient, and answer the APIs moto lacks
+//!   (the Account Management API's `ListRegions`, Control Tower's landing
+//!   zone);
 //! - [`lambda_api`]: a local Lambda Runtime API to run the binary as a
 //!   custom runtime against; it and the proxy share one HTTP server
 //!   ([`http`]);

@@ -105,6 +105,7 @@ impl Moto {
                 world: rules::World::default(),
             };
             if moto.wait_ready(port) {
+                moto.world.moto_endpoint(&moto.endpoint);
                 return moto;
             }
         }
@@ -245,6 +246,67 @@ impl Moto {
             bucket: v["bucket"].as_str().unwrap().to_owned(),
         };
         (seed, v)
+    }
+
+    /// Makes the seeded organization a Control Tower landing zone: Control
+    /// Tower's trail `aws-controltower-BaselineCloudTrail` and its bucket
+    /// `aws-controltower-logs-<Log Archive ID>-<Region>`, owned by the Log
+    /// Archive account (`fixture.py control-tower`, which the World learns
+    /// as it learns `seed`'s trail and bucket), and the World's landing zone
+    /// ([`rules::World::landing_zone`]) over them, whose operations take
+    /// `operation_time`. The landing zone is as a 3.3 launch leaves it
+    /// (its manifest as "View the details of your landing zone manifest
+    /// file", AWS Control Tower User Guide, describes it):
+    /// `ACTIVE`, `IN_SYNC`, its latest version, no KMS key, governing
+    /// the seed's Region, with the Log Archive and Security Tooling
+    /// (audit) accounts in their places; AWS Config's requests to a key
+    /// come from the Log Archive account. Returns it.
+    pub fn control_tower(&self, seed: &Seed, operation_time: Duration) -> rules::LandingZone {
+        let v = self.fixture(&["control-tower", "--log-archive", &seed.log_archive]);
+        let text = |field: &str| {
+            v[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("fixture.py control-tower gives {field}: {v:#}"))
+                .to_owned()
+        };
+        let region = text("region");
+        let zone = rules::LandingZone {
+            arn: format!(
+                "arn:aws:controltower:{region}:{}:landingzone/{}",
+                seed.management,
+                rules::landing_zone_id()
+            ),
+            home_region: region.clone(),
+            management_account: seed.management.clone(),
+            organization_id: text("organization_id"),
+            version: "3.3".to_owned(),
+            latest_available_version: "3.3".to_owned(),
+            status: "ACTIVE".to_owned(),
+            drift_status: "IN_SYNC".to_owned(),
+            manifest: serde_json::json!({
+                "governedRegions": [region],
+                "organizationStructure": {
+                    "security": {"name": "Security"},
+                    "sandbox": {"name": "Sandbox"},
+                },
+                "centralizedLogging": {
+                    "accountId": seed.log_archive,
+                    "configurations": {
+                        "loggingBucket": {"retentionDays": 365},
+                        "accessLoggingBucket": {"retentionDays": 3650},
+                    },
+                    "enabled": true,
+                },
+                "securityRoles": {"accountId": seed.security_tooling},
+                "accessManagement": {"enabled": true},
+            }),
+            remediation_types: Vec::new(),
+            trail_arn: text("trail_arn"),
+            config_account: seed.log_archive.clone(),
+            operation_time,
+        };
+        self.world.landing_zone(zone.clone());
+        zone
     }
 
     /// KMS state of the Security Tooling account and the trail, read by boto3.

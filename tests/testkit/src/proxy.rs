@@ -44,12 +44,13 @@ pub struct Request {
     pub headers: Headers,
     pub body: Vec<u8>,
     /// The signing name from the SigV4 credential scope: `kms`, `sts`,
-    /// `organizations`, `cloudtrail`, `s3`, `account`.
+    /// `organizations`, `cloudtrail`, `s3`, `account`, `controltower`.
     pub service: String,
     /// The operation: the `X-Amz-Target` operation (KMS, Organizations,
     /// CloudTrail), the form's `Action` (STS), the path's operation for the
-    /// Account Management API (`POST /listRegions` is `ListRegions`), else
-    /// method and path (S3).
+    /// Account Management API (`POST /listRegions` is `ListRegions`) and
+    /// Control Tower (`POST /list-landingzones` is `ListLandingZones`,
+    /// [`CONTROL_TOWER_OPERATIONS`]), else method and path (S3).
     pub action: String,
 }
 
@@ -401,6 +402,38 @@ impl Shared {
     }
 }
 
+/// Control Tower's `POST` operations (rest-json, signing name
+/// `controltower`) by `requestUri`, as the controltower model (2018-05-10)
+/// lists them. Its tag operations (`/tags/{resourceArn}`, by method) are
+/// left out: they keep method and path as their action.
+pub const CONTROL_TOWER_OPERATIONS: [(&str, &str); 25] = [
+    ("/create-landingzone", "CreateLandingZone"),
+    ("/delete-landingzone", "DeleteLandingZone"),
+    ("/get-landingzone", "GetLandingZone"),
+    ("/get-landingzone-operation", "GetLandingZoneOperation"),
+    ("/list-landingzone-operations", "ListLandingZoneOperations"),
+    ("/list-landingzones", "ListLandingZones"),
+    ("/reset-landingzone", "ResetLandingZone"),
+    ("/update-landingzone", "UpdateLandingZone"),
+    ("/disable-baseline", "DisableBaseline"),
+    ("/enable-baseline", "EnableBaseline"),
+    ("/get-baseline", "GetBaseline"),
+    ("/get-baseline-operation", "GetBaselineOperation"),
+    ("/get-enabled-baseline", "GetEnabledBaseline"),
+    ("/list-baselines", "ListBaselines"),
+    ("/list-enabled-baselines", "ListEnabledBaselines"),
+    ("/reset-enabled-baseline", "ResetEnabledBaseline"),
+    ("/update-enabled-baseline", "UpdateEnabledBaseline"),
+    ("/disable-control", "DisableControl"),
+    ("/enable-control", "EnableControl"),
+    ("/get-control-operation", "GetControlOperation"),
+    ("/get-enabled-control", "GetEnabledControl"),
+    ("/list-control-operations", "ListControlOperations"),
+    ("/list-enabled-controls", "ListEnabledControls"),
+    ("/reset-enabled-control", "ResetEnabledControl"),
+    ("/update-enabled-control", "UpdateEnabledControl"),
+];
+
 /// The service (SigV4 credential scope, else the `X-Amz-Target` prefix)
 /// and the action of a request.
 fn service_and_action(
@@ -426,15 +459,27 @@ fn service_and_action(
             .find_map(|pair| pair.strip_prefix("Action="))
             .map(str::to_owned)
     };
-    // REST-JSON of the Account Management API: `POST /listRegions` is
-    // `ListRegions`.
+    // REST-JSON: the Account Management API's `POST /listRegions` is
+    // `ListRegions`; Control Tower's paths are the model's `requestUri`s
+    // ([`CONTROL_TOWER_OPERATIONS`]).
     let rest_json_action = || {
         let path = target.split('?').next().unwrap_or_default();
-        let name = path.strip_prefix('/').filter(|p| !p.contains('/'))?;
-        let mut chars = name.chars();
-        let first = chars.next()?;
-        (service == "account" && method == "POST")
-            .then(|| first.to_ascii_uppercase().to_string() + chars.as_str())
+        if method != "POST" {
+            return None;
+        }
+        match service.as_str() {
+            "account" => {
+                let name = path.strip_prefix('/').filter(|p| !p.contains('/'))?;
+                let mut chars = name.chars();
+                let first = chars.next()?;
+                Some(first.to_ascii_uppercase().to_string() + chars.as_str())
+            }
+            "controltower" => CONTROL_TOWER_OPERATIONS
+                .iter()
+                .find(|(uri, _)| *uri == path)
+                .map(|(_, operation)| (*operation).to_owned()),
+            _ => None,
+        }
     };
     let action = match amz_target {
         Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),

@@ -1,7 +1,11 @@
 //! Proxy rules that answer as real AWS does where moto 5.2.5 is lenient, to
 //! put in front of moto (`Moto::real_aws`, `Moto::proxy_with`), by service. Each rule
-//! reads what it needs from the traffic so far: rules keep no state of their
-//! own, so the same traffic always gets the same answers.
+//! reads what it needs from the traffic so far and the [`World`]: rules keep
+//! no state of their own, so the same traffic always gets the same answers.
+//! The one exception is Control Tower, which moto lacks altogether
+//! ([`control_tower_landing_zone`]): its landing zone and operations are
+//! state, kept in the [`World`], because an operation outlasts the request
+//! that starts it and ends later, once, with effects in moto.
 //!
 //! Errors are AWS JSON 1.1 errors as KMS and CloudTrail send them: status
 //! 400, `Content-Type: application/x-amz-json-1.1`, the code in
@@ -16,6 +20,7 @@
 
 mod account;
 mod cloudtrail;
+mod control_tower;
 pub mod delivery;
 mod iam_sts;
 mod kms;
@@ -34,6 +39,10 @@ pub use account::account_regions;
 pub use cloudtrail::{
     cloudtrail_conflicts, cloudtrail_key_in_the_buckets_region, cloudtrail_key_policy_check,
     cloudtrail_lake, describe_trails_honours_names,
+};
+pub use control_tower::{
+    DEFAULT_OPERATIONS_PAGE, LandingZone, LandingZoneOperation, LandingZoneState,
+    control_tower_landing_zone, landing_zone_id,
 };
 pub use kms::{
     kms_key_states, kms_propagation, kms_state_changes_propagate, kms_tag_limit,
@@ -57,6 +66,7 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(account_regions(world.clone())),
+        Box::new(control_tower_landing_zone(world.clone())),
         Box::new(cloudtrail_lake(world.clone())),
         Box::new(s3_bucket_region_across_accounts(world.clone())),
         Box::new(cloudtrail_conflicts(world.clone())),
@@ -136,8 +146,9 @@ pub(super) fn response_json(exchange: &Exchange) -> Value {
     serde_json::from_slice(&exchange.response.body).unwrap_or(Value::Null)
 }
 
-/// A REST-JSON error as the Account Management API sends it: `status`, the
-/// code in `x-amzn-ErrorType`, the message in the body's `message`.
+/// A REST-JSON error as the Account Management API and Control Tower send
+/// it: `status`, the code in `x-amzn-ErrorType`, the message in the body's
+/// `message`.
 pub fn rest_json_error(status: u16, code: &str, message: &str) -> Response {
     Response {
         status,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::control_tower::ControlTower;
 use super::iam_sts::{account_of, is_account};
 use super::signing_region;
 use crate::proxy::{Request, Traffic};
@@ -16,6 +17,14 @@ use crate::proxy::{Request, Traffic};
 /// writes to, and the account of the harness's default credentials. The
 /// harness fills it from what `fixture.py` reports (`Moto::fixture`); the
 /// rules only read it. Clones share it.
+///
+/// One part of it the layer also writes: Control Tower's landing zone
+/// ([`World::landing_zone`], [`control_tower_landing_zone`](super::control_tower_landing_zone)),
+/// the only state of the layer. A landing-zone operation outlasts the
+/// request that starts it: `UpdateLandingZone` answers at once, and the
+/// landing zone changes, and Control Tower changes its trail in moto, only
+/// when the operation ends, once, minutes later in AWS. What the later
+/// requests see depends on that end, which no request's traffic shows.
 #[derive(Debug, Clone, Default)]
 pub struct World(Arc<Mutex<Facts>>);
 
@@ -41,6 +50,11 @@ pub(super) struct Facts {
     pub(super) event_data_stores: Vec<EventDataStore>,
     /// The calls the layer answered itself, which moto never sees.
     pub(super) answered: Vec<Answered>,
+    /// The moto server behind the layer, `http://host:port`, which the
+    /// Control Tower emulator calls itself (`Moto::start` sets it).
+    pub(super) moto: Option<String>,
+    /// Control Tower's landing zone and its operations.
+    pub(super) control_tower: ControlTower,
 }
 
 /// The Regions of an account as `ListRegions` shows them unless a test says
@@ -192,6 +206,11 @@ impl World {
             access_key,
             region: signing_region(request).unwrap_or_default(),
         });
+    }
+
+    /// The moto server behind the layer is at `endpoint` (`http://host:port`).
+    pub fn moto_endpoint(&self, endpoint: &str) {
+        self.facts().moto = Some(endpoint.trim_end_matches('/').to_owned());
     }
 
     /// The default credentials act in `account`.
