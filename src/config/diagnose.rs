@@ -64,6 +64,9 @@ pub(super) fn type_hint(field: Option<&str>) -> String {
         Some("key") => {
             "[key] is a table: write [key] on its own line, then rotation = true below it"
         }
+        Some("control_tower") => {
+            "[control_tower] is a table: write [control_tower] on its own line, then landing_zone = true below it"
+        }
         Some(f) if f.starts_with("key.tags") => {
             "tags is a table of strings: tags = { CostCenter = \"security\" }, or a [key.tags] table"
         }
@@ -72,7 +75,8 @@ pub(super) fn type_hint(field: Option<&str>) -> String {
             | "key.protect"
             | "trail.organization_trail"
             | "trail.allow_control_tower"
-            | "trail.log_file_validation",
+            | "trail.log_file_validation"
+            | "control_tower.landing_zone",
         ) => "write true or false, without quotes",
         Some(f) if f.starts_with("accounts.") => {
             "an account ID is a quoted string of 12 digits, e.g. log_archive = \"222222222222\" (quotes keep leading zeros)"

@@ -10,6 +10,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("s3", S3),
     ("kms", KMS),
     ("account", ACCOUNT),
+    ("controltower", CONTROLTOWER),
 ];
 
 pub(super) const STS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
@@ -22,6 +23,14 @@ pub(super) const CLOUDTRAIL: &[&str] = &[
     "ListEventDataStores",
     "ListTags",
     "UpdateTrail",
+];
+/// The landing zone, with `[control_tower] landing_zone`.
+pub(super) const CONTROLTOWER: &[&str] = &[
+    "GetLandingZone",
+    "GetLandingZoneOperation",
+    "ListLandingZoneOperations",
+    "ListLandingZones",
+    "UpdateLandingZone",
 ];
 /// The Regions `DescribeTrails` is called in by `destroy --delete-key`.
 pub(super) const ACCOUNT: &[&str] = &["ListRegions"];

@@ -344,6 +344,42 @@ pub(super) static RULES: &[Rule] = &[
     // trailkey sends only the opt-in status filter and the SDK's
     // pagination token.
     rule(Ops::Of(ACCOUNT), &["ValidationException"], Treat::Generic),
+    // --- Control Tower ---
+    // Another landing-zone operation began after trailkey's check: not
+    // waited for, as an operation runs up to an hour.
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[code::CONFLICT],
+        Treat::Hint(LANDING_ZONE_CONFLICT),
+    ),
+    rule(
+        Ops::Of(CONTROLTOWER),
+        &[code::RESOURCE_NOT_FOUND],
+        Treat::Hint(LANDING_ZONE_NOT_FOUND),
+    ),
+    rule(
+        Ops::Of(CONTROLTOWER),
+        &["ValidationException"],
+        Treat::Hint(LANDING_ZONE_VALIDATION),
+    ),
+    // A server fault in the controltower model: HTTP 500.
+    rule(
+        Ops::Of(CONTROLTOWER),
+        &["InternalServerException"],
+        Treat::SdkRetry(TRANSIENT),
+    ),
+    // trailkey's codes for an operation that ended FAILED, or that
+    // outlasted --landing-zone-timeout.
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[code::LANDING_ZONE_FAILED],
+        Treat::Hint(LANDING_ZONE_FAILED),
+    ),
+    rule(
+        Ops::Of(&["GetLandingZoneOperation"]),
+        &[code::LANDING_ZONE_TIMEOUT],
+        Treat::Hint(LANDING_ZONE_TIMEOUT),
+    ),
     // --- STS ---
     rule(
         Ops::Of(&["AssumeRole"]),
@@ -453,6 +489,12 @@ pub(super) static RULES: &[Rule] = &[
 ];
 
 // The hints: what to do about each error, in plain language.
+
+const LANDING_ZONE_CONFLICT: &str = "another landing-zone operation began since trailkey checked: run trailkey again when it has ended (`aws controltower list-landing-zone-operations --filter statuses=IN_PROGRESS`)";
+const LANDING_ZONE_NOT_FOUND: &str = "Control Tower does not know that landing zone or operation: run trailkey in the Control Tower home Region (region in the config) with management-account credentials";
+const LANDING_ZONE_VALIDATION: &str = "Control Tower refused the request: trailkey sent the live manifest back with only centralizedLogging.configurations.kmsKeyArn changed, at the live version; Control Tower's message says what it refused";
+const LANDING_ZONE_FAILED: &str = "Control Tower could not apply the landing zone's new KMS key, and the landing zone is now FAILED: fix what its message names (the key policy must let cloudtrail.amazonaws.com and config.amazonaws.com use the key; `trailkey plan` shows the policy), retry the landing zone in the Control Tower console (Landing zone settings) or with `aws controltower reset-landing-zone`, then run trailkey again";
+const LANDING_ZONE_TIMEOUT: &str = "the operation goes on in Control Tower: run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier <id>`); it will find the key set, or the operation's end. Give a longer --landing-zone-timeout to wait for it";
 
 /// What to do when the configured trail does not exist.
 pub const TRAIL_NOT_FOUND_HINT: &str = "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials";

@@ -6,6 +6,7 @@
 //! (docs/testing.md).
 
 mod cli;
+mod control_tower;
 mod delivery;
 mod dist;
 mod drift;

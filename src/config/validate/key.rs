@@ -109,8 +109,7 @@ pub(super) fn validate_protect(
         "\"arn:{}:iam::{key_account}:role/BreakGlass\"",
         region.partition()
     );
-    let parse =
-        |field: &str, value: &str| admin(field, value, region, key_account, &example, path);
+    let parse = |field: &str, value: &str| admin(field, value, region, key_account, &example, path);
     let repeats = |value: &str, admin: &Principal, before: &[Principal]| {
         before
             .contains(admin)
