@@ -1010,3 +1010,93 @@ fn a_broken_setup_fails_the_invocation_in_either_mode() {
         assert_eq!(broken.len(), 1, "{mode}: {log}");
     }
 }
+
+/// With `[control_tower] landing_zone = true`, the function repairs the key
+/// of Control Tower's trail but never starts `UpdateLandingZone`, which
+/// runs longer than a function may: it reports the landing zone's change
+/// as pending, and `trailkey apply` makes it.
+#[test]
+fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zone_to_apply() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    moto.control_tower(&seed, Duration::from_secs(1));
+    let config = moto.dir.path().join("control-tower.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n",
+            seed.security_tooling, seed.log_archive, seed.management
+        ),
+    )
+    .unwrap();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, Run::new(&moto), &config, "apply");
+
+    // A first run: the key is made and its policy set, the landing zone
+    // left pending.
+    moto.start_recording();
+    let r = response(&api, &api.invoke(schedule_event(1)));
+    assert_eq!(r["applied"], true, "{r:#}");
+    let pending = r["pending"].as_array().expect("a pending change");
+    assert_eq!(pending.len(), 1, "{r:#}");
+    assert!(
+        pending[0].as_str().unwrap().contains("trailkey apply"),
+        "{r:#}"
+    );
+    let writes = moto.recorded_writes();
+    assert!(
+        !writes.iter().any(|w| w.starts_with("controltower:")),
+        "{writes:?}"
+    );
+    assert!(writes.contains(&"kms:CreateKey".to_owned()), "{writes:?}");
+    assert!(
+        moto.world
+            .landing_zone_state()
+            .unwrap()
+            .operations
+            .is_empty()
+    );
+
+    // `trailkey apply` sets the landing zone.
+    let out = Run::new(&moto)
+        .config(&config)
+        .args([
+            "apply",
+            "--auto-approve",
+            "--landing-zone-poll-interval",
+            "1s",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(moto.world.landing_zone_state().unwrap().operations.len(), 1);
+
+    // Someone drops AWS Config's statement: the event on the management
+    // account's key is repaired, with nothing pending.
+    let state = moto.fixture(&["state", "--security-tooling", &seed.management]);
+    let key = &state["keys"][0];
+    let key_id = key["key_id"].as_str().unwrap();
+    let mut policy = key["policy"].clone();
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Principal"]["Service"] != "config.amazonaws.com");
+    let put = moto.calls(
+        None,
+        &json!([{"op": "kms:PutKeyPolicy", "params": {
+            "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
+        }}]),
+    );
+    assert_eq!(put[0]["ok"], true, "{put:#?}");
+    let mut event = kms_event(&seed, "PutKeyPolicy", key_id);
+    let text = event
+        .to_string()
+        .replace(&seed.security_tooling, &seed.management);
+    event = serde_json::from_str(&text).unwrap();
+    moto.start_recording();
+    let r = response(&api, &api.invoke(event));
+    assert_eq!(r["handled"], true, "{r:#}");
+    assert!(r.get("pending").is_none(), "{r:#}");
+    assert_eq!(moto.recorded_writes(), ["kms:PutKeyPolicy"]);
+    assert_eq!(moto.world.landing_zone_state().unwrap().operations.len(), 1);
+    stop(function);
+}
