@@ -132,11 +132,17 @@ pub fn check_landing_zone<'o>(
             hint,
         ));
     }
-    if !zone
-        .manifest
-        .get(MANIFEST_KEY[0])
-        .is_some_and(Value::is_object)
-    {
+    check_manifest(zone, &file.to_string())?;
+    Ok(Some(zone))
+}
+
+/// The manifest has the shape trailkey changes: a `centralizedLogging`
+/// object whose `configurations`, when present, is an object whose
+/// `kmsKeyArn`, when present, is a string. Anything else is Control
+/// Tower's to explain; trailkey sends nothing it could not change as planned.
+fn check_manifest(zone: &LandingZone, file: &str) -> Result<(), Error> {
+    let logging = zone.manifest.get(MANIFEST_KEY[0]);
+    let Some(logging) = logging.filter(|l| l.is_object()) else {
         return Err(Error::check(
             format!(
                 "the manifest of landing zone {} has no centralizedLogging: Control Tower runs no trail whose key trailkey could set",
@@ -146,8 +152,19 @@ pub fn check_landing_zone<'o>(
                 "turn on centralized logging in the landing zone, or remove [control_tower] landing_zone from {file}"
             ),
         ));
+    };
+    let configurations = logging.get(MANIFEST_KEY[1]);
+    let key = configurations.and_then(|c| c.get(MANIFEST_KEY[2]));
+    if configurations.is_some_and(|c| !c.is_object()) || key.is_some_and(|k| !k.is_string()) {
+        return Err(Error::check(
+            format!(
+                "the manifest of landing zone {} has a centralizedLogging.configurations that is not an object with a kmsKeyArn string; trailkey does not know how to set its key",
+                zone.arn
+            ),
+            "check the landing zone's settings in the Control Tower console (`aws controltower get-landing-zone` shows the manifest)",
+        ));
     }
-    Ok(Some(zone))
+    Ok(())
 }
 
 /// The landing zone's KMS key: set to the key's ARN when the manifest names

@@ -16,6 +16,7 @@ mod combinations;
 mod destroy;
 mod findings;
 mod key_policy;
+mod landing_zone;
 mod needs;
 
 const SECURITY_TOOLING: &str = "111111111111";
