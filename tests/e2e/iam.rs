@@ -35,6 +35,16 @@
 //! documentation by parliament, the IAM linter
 //! (`the_iam_policies_pass_the_parliament_linter`): it knows which ARN shapes
 //! and condition keys each action accepts.
+//!
+//! `[control_tower] landing_zone = true` has a policy of its own,
+//! `policies/iam-management-control-tower.json`: trailkey then runs with
+//! management-account credentials only, makes its KMS calls there too, and
+//! calls Control Tower, which the layer's emulator answers. Its scenarios
+//! (`the_control_tower_policy_grants_exactly_what_landing_zone_mode_calls`)
+//! check that policy the same way; what Control Tower requires of the caller
+//! of `UpdateLandingZone` is in statements whose `Sid` starts with
+//! [`CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX`], which the emulator does not
+//! check either.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -49,6 +59,8 @@ const SECURITY_TOOLING_POLICY: &str = "policies/iam-security-tooling-role.json";
 const SECURITY_TOOLING_TRUST: &str = "policies/iam-security-tooling-trust.json";
 const LOG_ARCHIVE_POLICY: &str = "policies/iam-log-archive-role.json";
 const LOG_ARCHIVE_TRUST: &str = "policies/iam-log-archive-trust.json";
+/// The management side with `[control_tower] landing_zone = true`.
+const CONTROL_TOWER_POLICY: &str = "policies/iam-management-control-tower.json";
 
 /// Statements whose `Sid` starts with this grant what CloudTrail itself
 /// requires of the caller to update an organization trail. moto does not
@@ -60,6 +72,52 @@ const NOT_OBSERVABLE_ACTIONS: [&str; 2] = [
     "iam:GetRole",
     "organizations:ListAWSServiceAccessForOrganization",
 ];
+
+/// Statements whose `Sid` starts with this grant what Control Tower requires
+/// of the caller of `UpdateLandingZone`: the permission-only action the
+/// Service Authorization Reference names for that operation, and what the
+/// Control Tower guide lists for the landing-zone APIs. The emulator does not
+/// check them, so no scenario can observe those actions.
+const CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX: &str = "RequiredByControlTowerNotObservableInMoto";
+
+/// What those statements grant, as `docs/control-tower.md` documents it,
+/// sorted. The wildcards are the guide's own.
+const CONTROL_TOWER_NOT_OBSERVABLE_ACTIONS: [&str; 21] = [
+    "backup:UpdateGlobalSettings",
+    "cloudformation:*",
+    "controltower:SetupLandingZone",
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:CreateSAMLProvider",
+    "iam:CreateServiceLinkedRole",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetRole",
+    "iam:GetSAMLProvider",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:PutRolePolicy",
+    "kms:*",
+    "logs:*",
+    "organizations:*",
+    "servicecatalog:*",
+    "sso-directory:*",
+    "sso:*",
+];
+
+/// The `Sid` prefixes of statements no scenario can observe.
+const NOT_OBSERVABLE_PREFIXES: [&str; 2] = [
+    NOT_OBSERVABLE_SID_PREFIX,
+    CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX,
+];
+
+/// Which of [`NOT_OBSERVABLE_PREFIXES`] a statement's `Sid` starts with.
+fn not_observable_prefix(sid: &str) -> Option<&'static str> {
+    NOT_OBSERVABLE_PREFIXES
+        .into_iter()
+        .find(|prefix| sid.starts_with(prefix))
+}
 
 /// The placeholders the policy files may use, as documented in
 /// `docs/control-tower.md`.
@@ -88,7 +146,9 @@ const LOG_ARCHIVE_ROLE: &str = "TrailkeyLogArchiveRead";
 enum Side {
     /// The caller's own credentials when `roles.management` is set.
     Runner,
-    /// STS, Organizations, CloudTrail, S3: `policies/iam-management.json`.
+    /// STS, Organizations, CloudTrail, S3: `policies/iam-management.json`;
+    /// with `[control_tower] landing_zone = true`, KMS and Control Tower too:
+    /// `policies/iam-management-control-tower.json`.
     Management,
     /// KMS in Security Tooling: `policies/iam-security-tooling-role.json`.
     SecurityTooling,
@@ -339,30 +399,40 @@ fn substitute(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// Checks one side against its policy; returns the policy's actions.
+/// `not_observable`: for each `Sid` prefix of [`NOT_OBSERVABLE_PREFIXES`]
+/// the policy may use, the actions its statements grant (a prefix left out
+/// must grant nothing). Those statements are for the AWS service, not for
+/// trailkey: what trailkey calls must be granted by the other statements.
 fn check_side(
     side: Side,
     path: &str,
     used: &BTreeMap<String, BTreeSet<String>>,
     exempt_unused: &[&str],
+    not_observable: &[(&str, &[&str])],
 ) -> Vec<String> {
     let allows = allows(path);
     let granted: Vec<&String> = allows.iter().flat_map(|(_, a, _)| a).collect();
+    let own: Vec<&String> = allows
+        .iter()
+        .filter(|(sid, _, _)| not_observable_prefix(sid).is_none())
+        .flat_map(|(_, a, _)| a)
+        .collect();
     let not_granted: Vec<String> = used
         .iter()
-        .filter(|(action, _)| !granted.iter().any(|p| action_matches(p, action)))
+        .filter(|(action, _)| !own.iter().any(|p| action_matches(p, action)))
         .map(|(action, scenarios)| format!("{action} (used by: {scenarios:?})"))
         .collect();
     assert!(
         not_granted.is_empty(),
-        "{path} does not grant what the {side:?} side calls:\n  {}",
+        "{path} does not grant what the {side:?} side calls (outside its statements {NOT_OBSERVABLE_PREFIXES:?}*):\n  {}",
         not_granted.join("\n  ")
     );
-    let mut not_observable = Vec::new();
+    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut unused = Vec::new();
     for (sid, actions, _) in &allows {
         for pattern in actions {
-            if sid.starts_with(NOT_OBSERVABLE_SID_PREFIX) {
-                not_observable.push(pattern.clone());
+            if let Some(prefix) = not_observable_prefix(sid) {
+                found.entry(prefix).or_default().push(pattern.clone());
             } else if !used.keys().any(|a| action_matches(pattern, a))
                 && !exempt_unused.contains(&pattern.as_str())
             {
@@ -375,32 +445,37 @@ fn check_side(
         "{path} grants actions no scenario uses (least privilege: remove them, or add the scenario that needs them):\n  {}",
         unused.join("\n  ")
     );
-    not_observable.sort();
-    let expected: Vec<String> = if side == Side::Management {
-        NOT_OBSERVABLE_ACTIONS
+    for prefix in NOT_OBSERVABLE_PREFIXES {
+        let mut actual = found.remove(prefix).unwrap_or_default();
+        actual.sort();
+        let mut expected: Vec<String> = not_observable
             .iter()
-            .map(ToString::to_string)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    assert_eq!(
-        not_observable, expected,
-        "{path}: the statements {NOT_OBSERVABLE_SID_PREFIX}* grant exactly what docs/control-tower.md documents"
-    );
+            .filter(|(p, _)| *p == prefix)
+            .flat_map(|(_, actions)| actions.iter().map(ToString::to_string))
+            .collect();
+        expected.sort();
+        assert_eq!(
+            actual, expected,
+            "{path}: the statements {prefix}* grant exactly what docs/control-tower.md documents"
+        );
+    }
     let mut all: Vec<String> = granted.into_iter().cloned().collect();
     all.sort();
     all
 }
 
 /// The policies list each action once, without wildcards, so that the test
-/// is exact.
+/// is exact. The one exception: the statements of what Control Tower
+/// requires of its caller reproduce the Control Tower guide's list, whose
+/// wildcards are its own; they are checked against
+/// [`CONTROL_TOWER_NOT_OBSERVABLE_ACTIONS`] instead.
 fn no_wildcards_or_duplicates(path: &str) {
     let mut seen = BTreeSet::new();
     for (sid, actions, _) in allows(path) {
+        let guides_list = sid.starts_with(CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX);
         for a in actions {
             assert!(
-                !a.contains('*') && !a.contains('?'),
+                guides_list || (!a.contains('*') && !a.contains('?')),
                 "{path}: statement {sid} uses a wildcard action {a}"
             );
             assert!(seen.insert(a.clone()), "{path}: {a} is granted twice");
@@ -714,12 +789,19 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         security_tooling.len(),
         show(&security_tooling)
     );
-    let granted = check_side(Side::Management, MANAGEMENT_POLICY, &management, init_only);
+    let granted = check_side(
+        Side::Management,
+        MANAGEMENT_POLICY,
+        &management,
+        init_only,
+        &[(NOT_OBSERVABLE_SID_PREFIX, &NOT_OBSERVABLE_ACTIONS)],
+    );
     eprintln!("{MANAGEMENT_POLICY} grants: {}", granted.join(", "));
     let granted = check_side(
         Side::SecurityTooling,
         SECURITY_TOOLING_POLICY,
         &security_tooling,
+        &[],
         &[],
     );
     eprintln!("{SECURITY_TOOLING_POLICY} grants: {}", granted.join(", "));
@@ -728,8 +810,345 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         log_archive.len(),
         show(&log_archive)
     );
-    let granted = check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[]);
+    let granted = check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[], &[]);
     eprintln!("{LOG_ARCHIVE_POLICY} grants: {}", granted.join(", "));
+}
+
+/// `apply` and `destroy` in landing-zone mode: no prompt, and the
+/// emulator's operation (a second long) polled every second.
+const CT_APPLY: [&str; 4] = [
+    "apply",
+    "--auto-approve",
+    "--landing-zone-poll-interval",
+    "1s",
+];
+
+impl Org {
+    /// A config in landing-zone mode (`[control_tower] landing_zone = true`,
+    /// `accounts.management`), with `extra` after it.
+    fn control_tower_config(&self, name: &str, extra: &str) -> PathBuf {
+        let path = self.moto.dir.path().join(name);
+        let seed = &self.seed;
+        std::fs::write(
+            &path,
+            format!(
+                "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n{extra}",
+                seed.security_tooling, seed.log_archive, seed.management
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// Appends to the policy of trailkey's key (in the management account)
+    /// a statement that lets an account outside the organization decrypt.
+    fn open_management_key_to_an_outside_account(&self) {
+        let describe = serde_json::json!([{"op": "kms:DescribeKey", "params": {
+            "KeyId": "alias/cloudtrail-org-key"
+        }}]);
+        let key_id = self.moto.calls(None, &describe)[0]["response"]["KeyMetadata"]["KeyId"]
+            .as_str()
+            .expect("trailkey's key")
+            .to_owned();
+        let get = serde_json::json!([{"op": "kms:GetKeyPolicy", "params": {
+            "KeyId": key_id, "PolicyName": "default"
+        }}]);
+        let text = self.moto.calls(None, &get)[0]["response"]["Policy"]
+            .as_str()
+            .expect("the key policy")
+            .to_owned();
+        let mut policy: Value = serde_json::from_str(&text).unwrap();
+        policy["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "Sid": "OutsideAuditDecrypt",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                "Action": "kms:Decrypt",
+                "Resource": "*"
+            }));
+        let put = serde_json::json!([{"op": "kms:PutKeyPolicy", "params": {
+            "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
+        }}]);
+        let put = self.moto.calls(None, &put);
+        assert_eq!(put[0]["ok"], true, "{put:#?}");
+    }
+
+    /// `fixture.py drift <kind>` on the key in the management account, where
+    /// landing-zone mode makes it.
+    fn drift_management_key(&self, kind: &str) {
+        self.moto
+            .fixture(&["drift", kind, "--security-tooling", &self.seed.management]);
+    }
+}
+
+/// `[control_tower] landing_zone = true`: every call is made with the
+/// management side's credentials (the caller's own, or the
+/// `roles.management` role), KMS and Control Tower included, and
+/// `policies/iam-management-control-tower.json` grants exactly those, plus
+/// what Control Tower requires of the caller of `UpdateLandingZone`.
+#[test]
+fn the_control_tower_policy_grants_exactly_what_landing_zone_mode_calls() {
+    let mut usage = Usage::default();
+    let org = Org::new();
+    org.moto
+        .control_tower(&org.seed, std::time::Duration::from_secs(1));
+    let config = org.control_tower_config("control-tower.toml", "");
+    let destroy = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["destroy"];
+        args.extend_from_slice(&CT_APPLY[1..]);
+        args.extend_from_slice(extra);
+        args
+    };
+
+    org.record(&mut usage, "landing zone: plan from scratch", false, || {
+        org.run(&config, &["plan", "--detailed-exitcode"], 2);
+        org.run(&config, &["plan", "--format", "json"], 0);
+    });
+    org.record(&mut usage, "landing zone: first apply", false, || {
+        org.run(&config, &CT_APPLY, 0);
+    });
+    org.record(
+        &mut usage,
+        "landing zone: no-op plan and apply",
+        false,
+        || {
+            org.run(&config, &["plan", "--detailed-exitcode"], 0);
+            org.run(&config, &CT_APPLY, 0);
+        },
+    );
+    for kind in [
+        "key-disable",
+        "key-pending-deletion",
+        "rotation-off",
+        "alias-delete",
+        "alias-repoint",
+        "tags-remove",
+    ] {
+        org.drift_management_key(kind);
+        org.record(
+            &mut usage,
+            &format!("landing zone: drift {kind}"),
+            false,
+            || {
+                org.run(&config, &["plan", "--detailed-exitcode"], 2);
+                org.run(&config, &CT_APPLY, 0);
+                org.run(&config, &["plan", "--detailed-exitcode"], 0);
+            },
+        );
+    }
+    // A foreign statement that lets an account trailkey does not know
+    // decrypt: kept, with a warning, for which the plan reads the
+    // organization's accounts. Then the whole policy replaced by KMS's
+    // default, which apply repairs (and which drops that statement).
+    org.open_management_key_to_an_outside_account();
+    org.record(
+        &mut usage,
+        "landing zone: a foreign statement for an outside account",
+        false,
+        || {
+            org.run(&config, &["plan", "--detailed-exitcode"], 0);
+            org.run(&config, &CT_APPLY, 0);
+        },
+    );
+    org.drift_management_key("policy-default");
+    org.record(
+        &mut usage,
+        "landing zone: drift policy-default",
+        false,
+        || {
+            org.run(&config, &["plan", "--detailed-exitcode"], 2);
+            org.run(&config, &CT_APPLY, 0);
+            org.run(&config, &["plan", "--detailed-exitcode"], 0);
+        },
+    );
+
+    let with_role = org.control_tower_config(
+        "control-tower-management-role.toml",
+        &format!("[roles]\nmanagement = \"{}\"\n", org.management_role),
+    );
+    org.record(&mut usage, "landing zone: roles.management", true, || {
+        org.run(&with_role, &["plan", "--detailed-exitcode"], 0);
+        org.run(&with_role, &CT_APPLY, 0);
+    });
+
+    org.record(
+        &mut usage,
+        "landing zone: destroy, keeping the key",
+        false,
+        || {
+            org.run(&config, &["destroy", "--dry-run", "--detailed-exitcode"], 2);
+            org.run(&config, &destroy(&[]), 0);
+        },
+    );
+    // The Log Archive reads happen when a plan would change the key the
+    // landing zone names, applying and destroying.
+    let with_log_archive = org.control_tower_config(
+        "control-tower-log-archive-role.toml",
+        &format!("[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n"),
+    );
+    org.record(&mut usage, "landing zone: roles.log_archive", false, || {
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 2);
+        org.run(&with_log_archive, &CT_APPLY, 0);
+        org.run(&with_log_archive, &["plan", "--detailed-exitcode"], 0);
+        org.run(&with_log_archive, &destroy(&[]), 0);
+    });
+    // After destroy the trail is on SSE-S3: the key may be deleted. A
+    // CloudTrail Lake event data store on CloudTrail's own key is read too.
+    org.moto
+        .world
+        .event_data_store(trailkey_testkit::rules::EventDataStore {
+            arn: format!(
+                "arn:aws:cloudtrail:us-east-1:{}:eventdatastore/0a1b-lake",
+                org.seed.management
+            ),
+            name: "lake".to_owned(),
+            kms_key_id: None,
+            status: "ENABLED".to_owned(),
+        });
+    org.record(
+        &mut usage,
+        "landing zone: destroy --delete-key",
+        false,
+        || {
+            org.run(
+                &config,
+                &destroy(&["--delete-key", "--deletion-window-days", "7"]),
+                0,
+            );
+        },
+    );
+    let state = org
+        .moto
+        .fixture(&["state", "--security-tooling", &org.seed.management]);
+    assert!(
+        state["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["key_state"] == "PendingDeletion"),
+        "destroy --delete-key scheduled the key's deletion: {state:#}"
+    );
+
+    // Nothing is signed in Security Tooling; the caller's own credentials,
+    // with roles.management, only assume that role; the management side
+    // assumes only the Log Archive role.
+    assert!(
+        usage.of(Side::SecurityTooling).is_empty(),
+        "landing-zone mode assumes no role in Security Tooling: {:?}",
+        usage.of(Side::SecurityTooling)
+    );
+    let runner = usage.of(Side::Runner);
+    assert_eq!(
+        runner.keys().collect::<Vec<_>>(),
+        ["sts:AssumeRole"],
+        "with roles.management the caller only assumes it: {runner:?}"
+    );
+    assert_eq!(
+        usage.assumed[&Side::Runner],
+        BTreeSet::from([org.management_role.clone()])
+    );
+    assert_eq!(
+        usage.assumed[&Side::Management],
+        BTreeSet::from([org.log_archive_role.clone()])
+    );
+    let assume_resources: Vec<String> = allows(CONTROL_TOWER_POLICY)
+        .into_iter()
+        .filter(|(_, actions, _)| actions.iter().any(|a| a == "sts:AssumeRole"))
+        .flat_map(|(_, _, resources)| resources)
+        .map(|r| {
+            substitute(
+                &r,
+                &[
+                    ("Partition", "aws"),
+                    ("LogArchiveAccountId", &org.seed.log_archive),
+                    ("LogArchiveRoleName", LOG_ARCHIVE_ROLE),
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        assume_resources,
+        std::slice::from_ref(&org.log_archive_role)
+    );
+
+    no_wildcards_or_duplicates(CONTROL_TOWER_POLICY);
+    let management = usage.of(Side::Management);
+    let log_archive = usage.of(Side::LogArchive);
+    let show = |used: &BTreeMap<String, BTreeSet<String>>| {
+        used.iter()
+            .map(|(a, s)| {
+                format!(
+                    "  {a:48} {}",
+                    s.iter().cloned().collect::<Vec<_>>().join("; ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    eprintln!(
+        "management side in landing-zone mode ({CONTROL_TOWER_POLICY}), {} actions used:\n{}",
+        management.len(),
+        show(&management)
+    );
+    let granted = check_side(
+        Side::Management,
+        CONTROL_TOWER_POLICY,
+        &management,
+        &[],
+        &[(
+            CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX,
+            &CONTROL_TOWER_NOT_OBSERVABLE_ACTIONS,
+        )],
+    );
+    eprintln!("{CONTROL_TOWER_POLICY} grants: {}", granted.join(", "));
+    eprintln!(
+        "Log Archive role in landing-zone mode ({LOG_ARCHIVE_POLICY}), {} actions used:\n{}",
+        log_archive.len(),
+        show(&log_archive)
+    );
+    check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[], &[]);
+}
+
+/// In landing-zone mode the key is in the management account, and the
+/// management-side policy manages it as the Security Tooling role's policy
+/// does: the same statements (Sids, actions, conditions, the lockout
+/// `Deny`), on keys and the alias of the management account instead.
+#[test]
+fn the_control_tower_policy_manages_keys_as_the_security_tooling_policy_does() {
+    let in_control_tower = statements(CONTROL_TOWER_POLICY);
+    for s in statements(SECURITY_TOOLING_POLICY) {
+        let expected: Value = serde_json::from_str(
+            &s.to_string()
+                .replace("${SecurityToolingAccountId}", "${ManagementAccountId}"),
+        )
+        .unwrap();
+        let sid = &s["Sid"];
+        let found = in_control_tower
+            .iter()
+            .find(|c| &c["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{CONTROL_TOWER_POLICY}: no statement {sid}"));
+        assert_eq!(found, &expected, "{sid}");
+    }
+    // trailkey's own statements never change the trail, and assume no role
+    // but the optional Log Archive one.
+    for (sid, actions, resources) in allows(CONTROL_TOWER_POLICY) {
+        if not_observable_prefix(&sid).is_some() {
+            continue;
+        }
+        assert!(
+            !actions.iter().any(|a| a == "cloudtrail:UpdateTrail"),
+            "{sid}"
+        );
+        if actions.iter().any(|a| a == "sts:AssumeRole") {
+            assert_eq!(
+                resources,
+                ["arn:${Partition}:iam::${LogArchiveAccountId}:role/${LogArchiveRoleName}"],
+                "{sid}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -830,14 +1249,20 @@ const EXAMPLE_VALUES: [(&str, &str); 11] = [
 /// parliament's findings (issue, actions) for a policy file with the
 /// placeholders filled in.
 fn parliament(path: &str) -> BTreeSet<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    parliament_text(path, &text)
+}
+
+/// parliament's findings for `text`, a policy (from `path`), with the
+/// placeholders filled in.
+fn parliament_text(path: &str, text: &str) -> BTreeSet<(String, Vec<String>)> {
     use std::io::Write as _;
     let bin = trailkey_testkit::venv().join("bin/parliament");
     assert!(
         bin.exists(),
         "no parliament in the test venv: run `make test`, which installs tests/requirements.txt"
     );
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
-    let text = substitute(&text, &EXAMPLE_VALUES);
+    let text = substitute(text, &EXAMPLE_VALUES);
     assert!(
         !text.contains("${"),
         "{path}: a placeholder without an example value"
@@ -903,6 +1328,82 @@ fn the_iam_policies_pass_the_parliament_linter() {
         )])
     );
     assert_eq!(parliament(LOG_ARCHIVE_POLICY), BTreeSet::new());
+    control_tower_policy_passes_the_parliament_linter();
+}
+
+/// `policies/iam-management-control-tower.json` in two parts. trailkey's
+/// own statements: the findings of the other two policies together, and
+/// nothing else (`sts:AssumeRole` of the Log Archive role; `CreateKey` and
+/// `PutKeyPolicy`). The whole file, with the Control Tower guide's list for
+/// the caller of the landing-zone APIs: every action is known (no unknown
+/// action or prefix, no malformed statement), and what parliament reports
+/// besides comes from that list: its permissions-management actions, its
+/// `iam:AttachRolePolicy` and `iam:PutRolePolicy` with `sts:AssumeRole`, and
+/// its `Resource: "*"`.
+fn control_tower_policy_passes_the_parliament_linter() {
+    let owned = |issue: &str, actions: &[&str]| {
+        (
+            issue.to_owned(),
+            actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        )
+    };
+    let full =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(CONTROL_TOWER_POLICY))
+            .unwrap();
+    let mut policy: Value = serde_json::from_str(&full).unwrap();
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| not_observable_prefix(s["Sid"].as_str().unwrap_or_default()).is_none());
+    assert_eq!(
+        parliament_text(CONTROL_TOWER_POLICY, &policy.to_string()),
+        BTreeSet::from([
+            owned("CREDENTIALS_EXPOSURE", &["sts:assumerole"]),
+            owned(
+                "PERMISSIONS_MANAGEMENT_ACTIONS",
+                &["kms:createkey", "kms:putkeypolicy"]
+            ),
+        ])
+    );
+
+    let findings = parliament_text(CONTROL_TOWER_POLICY, &full);
+    let issues: BTreeSet<&str> = findings.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(
+        issues,
+        BTreeSet::from([
+            "CREDENTIALS_EXPOSURE",
+            "PERMISSIONS_MANAGEMENT_ACTIONS",
+            "PRIVILEGE_ESCALATION",
+            "RESOURCE_STAR"
+        ]),
+        "{findings:#?}"
+    );
+    let guides = |action: &str| {
+        CONTROL_TOWER_NOT_OBSERVABLE_ACTIONS
+            .iter()
+            .any(|p| action_matches(p, action))
+    };
+    for (issue, actions) in &findings {
+        match issue.as_str() {
+            "CREDENTIALS_EXPOSURE" => assert_eq!(actions, &["sts:assumerole"]),
+            "PERMISSIONS_MANAGEMENT_ACTIONS" => {
+                for a in actions {
+                    assert!(
+                        guides(a) || a == "kms:createkey" || a == "kms:putkeypolicy",
+                        "{a}"
+                    );
+                }
+            }
+            "PRIVILEGE_ESCALATION" => assert!(
+                actions == &["iam:attachrolepolicy", "sts:assumerole"]
+                    || actions == &["iam:putrolepolicy", "sts:assumerole"],
+                "{actions:?}"
+            ),
+            // Reported for the guide's statement, which has no actions in
+            // its location: the part without it has no RESOURCE_STAR.
+            _ => assert_eq!(actions, &Vec::<String>::new(), "{issue}"),
+        }
+    }
 }
 
 /// The Lambda deployment template (`docs/examples/lambda/template.yaml`)
