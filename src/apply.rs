@@ -17,12 +17,11 @@
 use std::time::Duration;
 
 use crate::aws::{
-    AwsError, KeyInfo, KeyStore, LandingZoneUpdate, LandingZones, Management, OperationStatus,
-    Trail, TrailUpdate, code,
+    AwsError, KeyInfo, KeyStore, LandingZones, Management, Trail, TrailUpdate, code,
 };
 use crate::error::Error;
 use crate::observe;
-use crate::plan::{self, Address, Finding, LandingZoneStep, Plan, Step};
+use crate::plan::{self, Address, Finding, Plan, Step};
 use crate::retry::{
     Backoff, DEFAULT_POLICY_RETRY, DEFAULT_PROPAGATION_RETRY, Retrying, Schedules, Written,
 };
@@ -559,7 +558,7 @@ async fn run_step<M: Management, K: KeyStore, L: LandingZones>(
     progress: &impl Progress,
 ) -> Result<Outcome, AwsError> {
     if let Step::UpdateLandingZone(update) = step {
-        return landing_zone_step(lz, update, key, options, progress).await;
+        return landing_zone::run(lz, (step, update), key, written, options, progress).await;
     }
     options
         .schedules()
@@ -615,84 +614,10 @@ async fn call_step<M: Management, K: KeyStore>(
         }
         // Checked right before, in the wave (`Run::check_before_deletion`).
         Step::ScheduleKeyDeletion(days) => keys.schedule_key_deletion(&k()?.key_id, *days).await?,
-        Step::UpdateLandingZone(_) => unreachable!("run_step calls landing_zone_step"),
+        // `run_step` runs it (`landing_zone::run`).
+        Step::UpdateLandingZone(_) => unreachable!("run_step runs the landing zone's step"),
     }
     Ok(Outcome::on(&k()?.arn))
-}
-
-/// One `UpdateLandingZone` (the live manifest with the key of `key`, or
-/// without a key), then its operation read every `landing_zone_poll`
-/// until it ends, for at most `landing_zone_timeout`. Not retried: another
-/// operation begun meanwhile (`ConflictException`) is the user's to see.
-/// An operation that ends `FAILED`, or outlasts the timeout, is an error
-/// naming it.
-async fn landing_zone_step<L: LandingZones>(
-    lz: &L,
-    step: &LandingZoneStep,
-    key: Option<&KeyInfo>,
-    options: &ApplyOptions,
-    progress: &impl Progress,
-) -> Result<Outcome, AwsError> {
-    let key_arn = match key {
-        Some(k) if step.set_key => Some(k.arn.as_str()),
-        None if step.set_key => {
-            return Err(AwsError::new(
-                "UpdateLandingZone",
-                code::NO_KEY,
-                "the plan names no key for this step and no CreateKey came before it",
-            ));
-        }
-        _ => None,
-    };
-    let manifest = step.manifest_with(key_arn);
-    let update = LandingZoneUpdate {
-        arn: &step.arn,
-        version: &step.version,
-        remediation_types: &step.remediation_types,
-        manifest: &manifest,
-    };
-    let id = lz.update_landing_zone(update).await?;
-    let (timeout, poll) = (options.landing_zone_timeout, options.landing_zone_poll);
-    let started = tokio::time::Instant::now();
-    loop {
-        let waited = started.elapsed();
-        if waited >= timeout {
-            return Err(AwsError::new(
-                "GetLandingZoneOperation",
-                code::LANDING_ZONE_TIMEOUT,
-                format!(
-                    "the landing-zone operation {id} was still in progress after {}s (--landing-zone-timeout)",
-                    waited.as_secs()
-                ),
-            ));
-        }
-        progress.landing_zone(&id, waited, timeout);
-        tokio::time::sleep(poll.min(timeout - waited)).await;
-        let operation = lz.get_operation(&id).await?;
-        match operation.status {
-            OperationStatus::Succeeded => {
-                let to = key_arn.unwrap_or("SSE-S3");
-                return Ok(Outcome::on(format!(
-                    "{} -> {to} (operation {id})",
-                    step.arn
-                )));
-            }
-            OperationStatus::Failed => {
-                return Err(AwsError::new(
-                    "UpdateLandingZone",
-                    code::LANDING_ZONE_FAILED,
-                    format!(
-                        "the landing-zone operation {id} FAILED: {}",
-                        operation
-                            .status_message
-                            .as_deref()
-                            .unwrap_or("Control Tower gave no message")
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
 }
 
 /// One `UpdateTrail` of `trail`: onto the key `arn` (when given) and, with
@@ -718,6 +643,8 @@ async fn trail_step<M: Management>(
         ..Outcome::on(target)
     })
 }
+
+mod landing_zone;
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]

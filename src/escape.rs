@@ -88,3 +88,11 @@ mod tests {
         assert_eq!(escape(&escape(s)), escape(s));
     }
 }
+
+/// At most `max` characters of `text`, `…` marking a cut.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -199,6 +199,12 @@ async fn first_round<C: Connect>(
         )
     })?;
     plan::check_context(desired, &identity, &organization)?;
+    // Without a landing zone there is no Control Tower trail either: say so
+    // first.
+    let landing_zones = zones.transpose()?;
+    if landing_zones.as_ref().is_some_and(|(arns, _)| arns.is_empty()) {
+        return Err(plan::no_landing_zone(desired));
+    }
     let trails = trails.map_err(|e| {
         Error::aws(
             format!(
@@ -232,7 +238,7 @@ async fn first_round<C: Connect>(
         other_trails,
         trail_status,
         keys,
-        landing_zones: zones.transpose()?,
+        landing_zones,
     })
 }
 

@@ -56,6 +56,9 @@ pub enum Why {
     OtherRunsAlias,
     /// The check after apply still differs only where apply wrote.
     WritesVisible,
+    /// `UpdateLandingZone` after this run's `CreateKey` or `PutKeyPolicy`:
+    /// Control Tower does not see the key or its policy yet.
+    ControlTowerSeesKey,
 }
 
 impl Why {
@@ -73,6 +76,7 @@ impl Why {
             }
             Why::OtherRunsAlias => "waiting for KMS to show the other run's alias",
             Why::WritesVisible => "waiting for AWS to show what apply wrote",
+            Why::ControlTowerSeesKey => "waiting for Control Tower to see the key and its policy",
         }
     }
 
@@ -117,6 +121,8 @@ pub enum Steps {
     OnKey,
     /// A call carrying a key policy: `CreateKey` or `PutKeyPolicy`.
     PolicyWrite,
+    /// `UpdateLandingZone`.
+    LandingZone,
 }
 
 impl Steps {
@@ -132,6 +138,7 @@ impl Steps {
                     ))
             }
             Steps::PolicyWrite => matches!(step, Step::CreateKey(_) | Step::PutKeyPolicy(_)),
+            Steps::LandingZone => matches!(step, Step::UpdateLandingZone(_)),
         }
     }
 }
@@ -191,6 +198,7 @@ pub const STEP_ERRORS: &[StepError] = &[
     row(code::KMS_INVALID_STATE,               Handling::AfterOwnWrite,  Steps::OnKey,         After::NewState,        Why::KmsShowsKeyState),
     row(code::CONFLICT,                        Handling::Wait,           Steps::Trail,         After::Anything,        Why::TrailChangeUnderWay),
     row(code::MALFORMED_POLICY,                Handling::Wait,           Steps::PolicyWrite,   After::Anything,        Why::PrincipalNotKnownYet),
+    row(code::VALIDATION,                      Handling::AfterOwnWrite,  Steps::LandingZone,   After::NewKeyOrPolicy,  Why::ControlTowerSeesKey),
 ];
 
 const fn row(

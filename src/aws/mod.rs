@@ -81,6 +81,9 @@ pub mod code {
     /// CloudTrail `GetEventDataStore`: no such event data store (deleted
     /// since it was listed).
     pub const EVENT_DATA_STORE_NOT_FOUND: &str = "EventDataStoreNotFoundException";
+    /// Control Tower: the request was refused as invalid; for
+    /// `UpdateLandingZone`, no operation started.
+    pub const VALIDATION: &str = "ValidationException";
     /// Control Tower: no such landing zone or operation.
     pub const RESOURCE_NOT_FOUND: &str = "ResourceNotFoundException";
     /// S3: the bucket does not exist.
@@ -131,6 +134,12 @@ pub mod code {
     /// A landing-zone operation was still in progress when
     /// `--landing-zone-timeout` ran out.
     pub const LANDING_ZONE_TIMEOUT: &str = "LandingZoneOperationTimeout";
+    /// The landing zone changed between the plan and its update, which was
+    /// not sent.
+    pub const LANDING_ZONE_CHANGED: &str = "LandingZoneChanged";
+    /// An apply that leaves the landing zone's change to another run (the
+    /// Lambda function) was handed that change.
+    pub const LANDING_ZONE_LEFT: &str = "LandingZoneLeftToApply";
 }
 
 /// An enum of the values an AWS string field takes that trailkey tells

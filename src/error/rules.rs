@@ -357,10 +357,19 @@ pub(super) static RULES: &[Rule] = &[
         &[code::RESOURCE_NOT_FOUND],
         Treat::Hint(LANDING_ZONE_NOT_FOUND),
     ),
+    // Control Tower may not see a key, or its policy, this run has just
+    // written: no operation started, so the call is made again, bounded.
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[code::VALIDATION],
+        Treat::AfterOwnWrite(LANDING_ZONE_VALIDATION),
+    ),
+    // trailkey sends the identifiers Control Tower gave it, and the SDK's
+    // pagination token.
     rule(
         Ops::Of(CONTROLTOWER),
-        &["ValidationException"],
-        Treat::Hint(LANDING_ZONE_VALIDATION),
+        &[code::VALIDATION],
+        Treat::Generic,
     ),
     // A server fault in the controltower model: HTTP 500.
     rule(
@@ -379,6 +388,17 @@ pub(super) static RULES: &[Rule] = &[
         Ops::Of(&["GetLandingZoneOperation"]),
         &[code::LANDING_ZONE_TIMEOUT],
         Treat::Hint(LANDING_ZONE_TIMEOUT),
+    ),
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[code::LANDING_ZONE_CHANGED],
+        Treat::Hint(LANDING_ZONE_CHANGED),
+    ),
+    // A bug: the Lambda's apply leaves the landing zone to `trailkey apply`.
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[code::LANDING_ZONE_LEFT],
+        Treat::Generic,
     ),
     // --- STS ---
     rule(
@@ -492,9 +512,10 @@ pub(super) static RULES: &[Rule] = &[
 
 const LANDING_ZONE_CONFLICT: &str = "another landing-zone operation began since trailkey checked: run trailkey again when it has ended (`aws controltower list-landing-zone-operations --filter statuses=IN_PROGRESS`)";
 const LANDING_ZONE_NOT_FOUND: &str = "Control Tower does not know that landing zone or operation: run trailkey in the Control Tower home Region (region in the config) with management-account credentials";
-const LANDING_ZONE_VALIDATION: &str = "Control Tower refused the request: trailkey sent the live manifest back with only centralizedLogging.configurations.kmsKeyArn changed, at the live version; Control Tower's message says what it refused";
+const LANDING_ZONE_VALIDATION: &str = "Control Tower refused the update, and no operation started: trailkey sent the live manifest back with only centralizedLogging.configurations.kmsKeyArn changed, at the landing zone's own version (it never upgrades); Control Tower's message says what it refused. If it asks for a newer landing-zone version, upgrade the landing zone first (Control Tower console, Landing zone settings), then run trailkey again";
+const LANDING_ZONE_CHANGED: &str = "someone changed the landing zone while trailkey worked: run `trailkey plan` to see it as it is now, then apply again";
 const LANDING_ZONE_FAILED: &str = "Control Tower could not apply the landing zone's new KMS key, and the landing zone is now FAILED: fix what its message names (the key policy must let cloudtrail.amazonaws.com and config.amazonaws.com use the key; `trailkey plan` shows the policy), retry the landing zone in the Control Tower console (Landing zone settings) or with `aws controltower reset-landing-zone`, then run trailkey again";
-const LANDING_ZONE_TIMEOUT: &str = "the operation goes on in Control Tower: run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier <id>`); it will find the key set, or the operation's end. Give a longer --landing-zone-timeout to wait for it";
+const LANDING_ZONE_TIMEOUT: &str = "the operation goes on in Control Tower: run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier` with the identifier above); it then finds the key set, or the operation's end. Until then a run that would write is refused. A longer --landing-zone-timeout lets the next apply wait for its own operation";
 
 /// What to do when the configured trail does not exist.
 pub const TRAIL_NOT_FOUND_HINT: &str = "no trail with that name in this Region and account: check trail.name and region (the trail's home Region), and run trailkey with the management account's credentials";

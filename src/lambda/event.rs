@@ -181,13 +181,7 @@ pub fn sqs_batch(payload: &Value) -> Option<Result<Vec<SqsRecord<'_>>, String>> 
     Some(Ok(out))
 }
 
-/// At most `max` characters of `text`, `…` marking a cut.
-pub fn truncated(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
+pub use crate::escape::truncated;
 
 /// An "AWS API Call via CloudTrail" event for the API call `name`.
 fn api_call(

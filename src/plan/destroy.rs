@@ -191,7 +191,7 @@ pub fn plan_destroy(
     let zone = check_landing_zone(desired, observed)?;
     let key = observed.key.as_ref();
     let backout = match zone {
-        Some(zone) => landing_zone_backout(desired, observed, zone),
+        Some(zone) => landing_zone_backout(desired, observed, zone)?,
         None => trail_backout(desired, observed),
     };
     let moves = backout.action == Action::Update;
@@ -199,6 +199,7 @@ pub fn plan_destroy(
     // made before any read planning asks for: a key still in use stops the
     // destroy whatever the Log Archive side says.
     let moving_off = moves.then_some(observed.trail.arn.as_str());
+    let busy = refuse_while_busy(observed, zone, moves || (key.is_some() && delete_key.is_some()))?;
     if let (Some(k), Some((_, users))) = (key, delete_key) {
         check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
     }
@@ -216,6 +217,8 @@ pub fn plan_destroy(
         } else {
             Vec::new()
         };
+        let mut findings = findings;
+        findings.extend(busy.clone());
         let mut changes = vec![backout];
         match (key, delete_key) {
             (Some(k), Some((days, _))) => changes.extend(key_deletion(desired, observed, k, days)),

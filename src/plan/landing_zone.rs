@@ -75,10 +75,11 @@ impl LandingZoneStep {
     }
 }
 
-/// The guards before any write, with the landing zone: there is one, it is
-/// `ACTIVE`, no operation is in progress, and its manifest has the
-/// centralized logging whose key trailkey sets. Returns the landing zone,
-/// or `None` without `[control_tower] landing_zone`.
+/// What planning needs of the landing zone, with `[control_tower]
+/// landing_zone`: there is one, and its manifest has the centralized
+/// logging whose key trailkey sets. Returns the landing zone, or `None`
+/// without the option. Whether Control Tower is busy is
+/// [`refuse_while_busy`]'s to say.
 pub fn check_landing_zone<'o>(
     desired: &Desired,
     observed: &'o Observed,
@@ -94,44 +95,8 @@ pub fn check_landing_zone<'o>(
         ));
     };
     let Some(zone) = &read.zone else {
-        return Err(Error::check(
-            "no AWS Control Tower landing zone was found in this organization (controltower:ListLandingZones)",
-            format!(
-                "run trailkey in the Control Tower home Region ({}) with management-account credentials, or remove [control_tower] landing_zone from {file} to encrypt an organization trail of your own",
-                desired.region
-            ),
-        ));
+        return Err(no_landing_zone(desired));
     };
-    if let Some(op) = read.in_progress.first() {
-        return Err(Error::check(
-            format!(
-                "a landing-zone operation is in progress: {} ({}); trailkey changes nothing while Control Tower works",
-                op.id, op.operation_type
-            ),
-            format!(
-                "run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier {}`); landing-zone operations take 20 to 60 minutes",
-                op.id
-            ),
-        ));
-    }
-    if zone.status != LandingZoneStatus::Active {
-        let hint = match zone.status {
-            LandingZoneStatus::Processing => {
-                "Control Tower is still deploying the landing zone: run trailkey again when its status is ACTIVE (`aws controltower get-landing-zone`)".to_owned()
-            }
-            _ => format!(
-                "the Control Tower console (Landing zone settings) says why; repair or retry the landing zone there (or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
-                zone.arn
-            ),
-        };
-        return Err(Error::check(
-            format!(
-                "the landing zone {} is {}, not ACTIVE; trailkey changes nothing until it is",
-                zone.arn, zone.status
-            ),
-            hint,
-        ));
-    }
     check_manifest(zone, &file.to_string())?;
     Ok(Some(zone))
 }
@@ -167,6 +132,95 @@ fn check_manifest(zone: &LandingZone, file: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// No landing zone in the organization, as `ListLandingZones` answers in
+/// the configured Region.
+pub fn no_landing_zone(desired: &Desired) -> Error {
+    Error::check(
+        format!(
+            "no AWS Control Tower landing zone was found in {} (controltower:ListLandingZones)",
+            desired.region
+        ),
+        format!(
+            "set region to Control Tower's home Region and run trailkey with management-account credentials, or remove [control_tower] landing_zone from {} to encrypt an organization trail of your own",
+            desired.source.display()
+        ),
+    )
+}
+
+/// Why Control Tower is busy, if it is: an operation in progress, or a
+/// landing zone that is not `ACTIVE`. A plan that would write anything is
+/// refused then, before any write; one that writes nothing reports it.
+fn busy(observed: &Observed, zone: &LandingZone) -> Option<(String, String)> {
+    let in_progress = observed.landing_zone.as_ref()?.in_progress.first();
+    if let Some(op) = in_progress {
+        return Some((
+            format!(
+                "a landing-zone operation is in progress: {} ({}); trailkey changes nothing while Control Tower works",
+                op.id, op.operation_type
+            ),
+            format!(
+                "run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier {}`); landing-zone operations take 20 to 60 minutes",
+                op.id
+            ),
+        ));
+    }
+    if zone.status == LandingZoneStatus::Active {
+        return None;
+    }
+    let hint = match zone.status {
+        LandingZoneStatus::Processing => {
+            "Control Tower is still deploying the landing zone: run trailkey again when its status is ACTIVE (`aws controltower get-landing-zone`)".to_owned()
+        }
+        _ => format!(
+            "the Control Tower console (Landing zone settings) says why; repair or retry the landing zone there (or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
+            zone.arn
+        ),
+    };
+    Some((
+        format!(
+            "the landing zone {} is {}, not ACTIVE; trailkey changes nothing until it is",
+            zone.arn, zone.status
+        ),
+        hint,
+    ))
+}
+
+/// While Control Tower is busy ([`busy`]): refuses a plan that `writes`,
+/// and otherwise returns the warning the plan reports.
+pub(super) fn refuse_while_busy(
+    observed: &Observed,
+    zone: Option<&LandingZone>,
+    writes: bool,
+) -> Result<Option<Finding>, Error> {
+    let Some((message, hint)) = zone.and_then(|z| busy(observed, z)) else {
+        return Ok(None);
+    };
+    if writes {
+        return Err(Error::check(message, hint));
+    }
+    Ok(Some(Finding {
+        level: Level::Warning,
+        message: format!("{message}: {hint}"),
+    }))
+}
+
+/// The error for an `UpdateLandingZone` on a drifted landing zone, which
+/// would redeploy it: Control Tower's resources would change beyond the key.
+fn drifted(zone: &LandingZone) -> Option<Error> {
+    (zone.drift_status == Some(DriftStatus::Drifted)).then(|| {
+        Error::check(
+            format!(
+                "the landing zone {} has drifted, and an UpdateLandingZone would redeploy it: trailkey changes its KMS key only on a landing zone in sync",
+                zone.arn
+            ),
+            format!(
+                "resolve the drift first (Control Tower console, Landing zone settings, Reset; or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
+                zone.arn
+            ),
+        )
+    })
+}
+
 /// The landing zone's KMS key: set to the key's ARN when the manifest names
 /// another or none. Refused on a drifted landing zone: an update redeploys
 /// it, which would also change what drifted.
@@ -176,32 +230,28 @@ pub(super) fn landing_zone_change(
     zone: &LandingZone,
 ) -> Result<Change, Error> {
     let current = manifest_key(&zone.manifest);
-    let before = json!({ "landing_zone": zone.arn, "kms_key_arn": current });
-    let key = observed.key.as_ref().map(|k| k.info.arn.as_str());
-    if current.is_some() && current == key {
+    let before = view(zone, current);
+    let key = observed.key.as_ref();
+    if current.is_some() && current == key.map(|k| k.info.arn.as_str()) {
         return Ok(Change::no_op(Address::LandingZone, before));
     }
-    if zone.drift_status == Some(DriftStatus::Drifted) {
-        return Err(Error::check(
-            format!(
-                "the landing zone {} has drifted, and an UpdateLandingZone would redeploy it: trailkey sets its KMS key only on a landing zone in sync",
-                zone.arn
-            ),
-            format!(
-                "resolve the drift first (Control Tower console, Landing zone settings, Reset; or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
-                zone.arn
-            ),
-        ));
+    if let Some(refused) = drifted(zone) {
+        return Err(refused);
     }
-    let reason = match current {
-        None => "Control Tower's trail is not encrypted with a KMS key (SSE-S3)".to_owned(),
-        Some(other) => format!("the landing zone names another key: {other}"),
+    let alias = desired.alias.full();
+    let reason = match (current, key) {
+        (None, _) => "Control Tower's trail is not encrypted with a KMS key (SSE-S3)".to_owned(),
+        (Some(named), Some(k)) if names_key(Some(named), &k.info, &[&alias]) => {
+            format!("the landing zone names the key as {named:?}, not by its key ARN")
+        }
+        (Some(other), _) => format!("the landing zone names another key: {other}"),
     };
+    let after = key.map_or(KNOWN_AFTER_APPLY, |k| k.info.arn.as_str());
     Ok(Change::new(
         Address::LandingZone,
         Action::Update,
         before,
-        json!({ "landing_zone": zone.arn, "kms_key_arn": key.unwrap_or(KNOWN_AFTER_APPLY) }),
+        view(zone, Some(after)),
     )
     .because(reason)
     .because(format!(
@@ -217,23 +267,29 @@ pub(super) fn landing_zone_backout(
     desired: &Desired,
     observed: &Observed,
     zone: &LandingZone,
-) -> Change {
+) -> Result<Change, Error> {
     let current = manifest_key(&zone.manifest);
-    let before = json!({ "landing_zone": zone.arn, "kms_key_arn": current });
+    let before = view(zone, current);
     let alias = desired.alias.full();
-    match &observed.key {
-        Some(k) if names_key(current, &k.info, &[&alias]) => Change::new(
-            Address::LandingZone,
-            Action::Update,
-            before,
-            json!({ "landing_zone": zone.arn, "kms_key_arn": null }),
-        )
-        .because("UpdateLandingZone with the live manifest without centralizedLogging.configurations.kmsKeyArn: Control Tower's trail goes back to SSE-S3, and new log files are encrypted with S3-managed keys")
-        .steps([Step::UpdateLandingZone(Box::new(LandingZoneStep::of(zone, false)))]),
+    Ok(match &observed.key {
+        Some(k) if names_key(current, &k.info, &[&alias]) => {
+            if let Some(refused) = drifted(zone) {
+                return Err(refused);
+            }
+            Change::new(Address::LandingZone, Action::Update, before, view(zone, None))
+                .because("UpdateLandingZone with the live manifest without centralizedLogging.configurations.kmsKeyArn: Control Tower's trail goes back to SSE-S3, and new log files are encrypted with S3-managed keys")
+                .steps([Step::UpdateLandingZone(Box::new(LandingZoneStep::of(zone, false)))])
+        }
         _ if current.is_some() => Change::no_op(Address::LandingZone, before)
             .because("the landing zone uses a key trailkey does not manage: left as it is"),
         _ => Change::no_op(Address::LandingZone, before),
-    }
+    })
+}
+
+/// The landing zone as a change shows it: which, at which version, with
+/// which key.
+fn view(zone: &LandingZone, key: Option<&str>) -> Value {
+    json!({ "landing_zone": zone.arn, "version": zone.version, "kms_key_arn": key })
 }
 
 /// What the landing zone shows beside the change: a version Control Tower

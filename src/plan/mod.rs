@@ -407,6 +407,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
             changes.extend(validation);
         }
     }
+    let writes = changes.iter().any(|c| !c.steps.is_empty());
+    let busy = refuse_while_busy(observed, zone, writes)?;
     let (writes_trail, rekeys_trail) = trail_writes(&changes);
     let wanted = [
         (
@@ -425,6 +427,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
             .any(|c| c.address == Address::KmsKeyPolicy && c.action != Action::NoOp);
         let mut findings = findings(desired, observed, current.as_ref(), policy_unchanged);
         findings.extend(zone.map_or_else(Vec::new, |z| landing_zone_findings(observed, z)));
+        findings.extend(busy);
         if rekeys_trail {
             findings.extend(log_archive_findings(desired, observed, false)?);
         }
