@@ -260,7 +260,14 @@ fn init(
     };
     block_on(async {
         let connect = aws::sdk::SdkConnect::new(region.as_str(), &options).await;
-        init::run(connect.management(), &region, config, force).await
+        init::run(
+            connect.management(),
+            connect.landing_zones(),
+            &region,
+            config,
+            force,
+        )
+        .await
     })
 }
 

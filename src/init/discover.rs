@@ -1,12 +1,14 @@
-//! What `trailkey init` reads: the caller, the organization, its accounts
-//! and the Region's trails; and how it picks the accounts (by name) and the
-//! trail among them. See the [module documentation](super) for the rules.
+//! What `trailkey init` reads: the caller, the organization, its accounts,
+//! the Region's trails and, beside Control Tower's trail, the landing zone;
+//! and how it picks the accounts (by name) and the trail among them. See
+//! the [module documentation](super) for the rules.
 
 use std::collections::BTreeMap;
 
 use super::{AccountKind, Candidate, Discovery, Found, MAX_CANDIDATES, NameMatch, TrailInfo};
 use crate::aws::{
-    Account, AccountState, AwsError, CallerIdentity, FeatureSet, Management, Organization, Trail,
+    Account, AccountState, AwsError, CallerIdentity, FeatureSet, LandingZones, Management,
+    Organization, Trail,
 };
 use crate::config::Region;
 use crate::error::Error;
@@ -41,11 +43,17 @@ fn trail_list(found: &Found<TrailInfo>) -> Vec<&TrailInfo> {
     }
 }
 
-/// Reads the organization, its accounts and the Region's trails.
-pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discovery, Error> {
+/// Reads the organization, its accounts and the Region's trails, and the
+/// landing zone when an organization trail is Control Tower's.
+pub async fn discover<M: Management, L: LandingZones>(
+    mgmt: &M,
+    lz: &L,
+    region: &Region,
+) -> Result<Discovery, Error> {
     let (organization, accounts, trails) = read_organization(mgmt, region).await?;
     let (trail, other_trails, elsewhere) = pick_trail(mgmt, region, trails).await;
-    let warnings = warnings(&organization, &trail);
+    let landing_zone = find_landing_zone(lz, &trail).await;
+    let warnings = warnings(&organization, &trail, landing_zone.is_some());
     let members: Vec<&Account> = accounts
         .iter()
         .filter(|a| a.id != organization.management_account)
@@ -63,8 +71,30 @@ pub async fn discover<M: Management>(mgmt: &M, region: &Region) -> Result<Discov
         elsewhere,
         inactive,
         control_tower,
+        landing_zone,
         warnings,
     })
+}
+
+/// The landing zone's ARN (`ListLandingZones`), looked for only when an
+/// organization trail of the Region is Control Tower's. An error (no
+/// permission, no Control Tower in the Region) is "none": init says
+/// nothing of it but at `-v`.
+async fn find_landing_zone<L: LandingZones>(lz: &L, trail: &Found<TrailInfo>) -> Option<String> {
+    if !trail_list(trail).iter().any(|t| t.control_tower.is_some()) {
+        return None;
+    }
+    match lz.list_landing_zones().await {
+        Ok(arns) => arns.into_iter().next(),
+        Err(e) => {
+            tracing::info!(
+                code = %e.code,
+                message = %e.message,
+                "could not list Control Tower's landing zones (controltower:ListLandingZones); the config leaves [control_tower] out"
+            );
+            None
+        }
+    }
 }
 
 /// Reads the caller, the organization, its accounts and the Region's trails
@@ -122,8 +152,13 @@ fn check_caller(region: &Region, caller: &CallerIdentity, org: &Organization) ->
 }
 
 /// What init warns about on stderr: an organization without all features,
-/// and a trail Control Tower manages.
-fn warnings(organization: &Organization, trail: &Found<TrailInfo>) -> Vec<String> {
+/// and a trail Control Tower manages (with `landing_zone`: a landing zone
+/// was found, and the file has `[control_tower]` commented).
+fn warnings(
+    organization: &Organization,
+    trail: &Found<TrailInfo>,
+    landing_zone: bool,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     if organization.feature_set != FeatureSet::All {
         warnings.push(format!(
@@ -134,8 +169,13 @@ fn warnings(organization: &Organization, trail: &Found<TrailInfo>) -> Vec<String
     if let Some(t) = trail.one()
         && let Some(why) = &t.control_tower
     {
+        let written = if landing_zone {
+            " (commented in the file)"
+        } else {
+            ""
+        };
         warnings.push(format!(
-            "trail {} is managed by AWS Control Tower ({why}): Control Tower reverts changes made to it, and `trailkey plan` refuses it unless allow_control_tower = true is set under [trail]. The supported way is the landing zone's own KMS key setting (Control Tower console, Landing zone settings).",
+            "trail {} is managed by AWS Control Tower ({why}): Control Tower reverts changes made to it, and `trailkey plan` refuses it unless allow_control_tower = true is set under [trail]. The supported way is through the landing zone: set landing_zone = true under [control_tower]{written}, and trailkey sets the landing zone's KMS key (a key in the management account), which Control Tower applies to its trail.",
             t.trail.name
         ));
     }

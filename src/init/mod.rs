@@ -6,9 +6,12 @@
 //! `organizations:ListAccounts` and `cloudtrail:DescribeTrails`, all at once
 //! (`tokio::join!`), then `cloudtrail:ListTags` of the organization trails
 //! homed in the Region (to recognise Control Tower's trail by its tags, as
-//! `plan` does). Nothing is written to AWS. The caller must be in the
-//! management account of an organization; anything else is an error, and no
-//! file is written.
+//! `plan` does), and, when one of them is Control Tower's,
+//! `controltower:ListLandingZones`. Nothing is written to AWS. The caller
+//! must be in the management account of an organization; anything else is
+//! an error, and no file is written. A landing zone that cannot be listed
+//! (no permission, no Control Tower in the Region) is taken as none: init
+//! does not fail on it and says nothing of it but at `-v`.
 //!
 //! # How the accounts are found
 //!
@@ -45,8 +48,10 @@
 //! are not organization trails are listed as comments. Control Tower's trail
 //! (named `aws-controltower-BaselineCloudTrail`, or tagged by Control Tower)
 //! is written when it is the one, with a comment and a warning that Control
-//! Tower manages it and reverts changes, and that `plan` refuses it unless
-//! `allow_control_tower = true`.
+//! Tower manages it and reverts changes, that `plan` refuses it unless
+//! `allow_control_tower = true`, and that the supported way is
+//! `[control_tower] landing_zone = true`. When the landing zone is found,
+//! that option is written commented, with when to choose it.
 //!
 //! # Files and exit status
 //!
@@ -70,7 +75,7 @@ use std::path::Path;
 use anstyle::{AnsiColor, Style};
 
 use crate::Status;
-use crate::aws::{Account, Management, Organization, Trail};
+use crate::aws::{Account, LandingZones, Management, Organization, Trail};
 use crate::config::{self, Region};
 use crate::error::{Error, Painted};
 use crate::output;
@@ -201,18 +206,24 @@ pub struct Discovery {
     pub inactive: Vec<(AccountKind, Account)>,
     /// Looks like a Control Tower landing zone, and why.
     pub control_tower: Option<String>,
+    /// The landing zone's ARN (`ListLandingZones`), looked for only when an
+    /// organization trail is Control Tower's; `None` also when it could not
+    /// be listed.
+    pub landing_zone: Option<String>,
     pub warnings: Vec<String>,
 }
 
-/// Reads the organization and writes a config to `path`; prints what it
-/// found and the next steps.
-pub async fn run<M: Management>(
+/// Reads the organization (and, beside Control Tower's trail, the landing
+/// zone with `lz`) and writes a config to `path`; prints what it found and
+/// the next steps.
+pub async fn run<M: Management, L: LandingZones>(
     mgmt: &M,
+    lz: &L,
     region: &Region,
     path: &Path,
     force: bool,
 ) -> Result<Status, Error> {
-    let written = write_config(mgmt, region, path, force).await?;
+    let written = write_config(mgmt, lz, region, path, force).await?;
     output::out(&written.summary);
     for w in &written.discovery.warnings {
         output::err(&format!("{WARNING} {}\n", crate::escape::escape(w)));
@@ -232,14 +243,15 @@ pub struct Written {
 }
 
 /// [`run`] without printing.
-pub async fn write_config<M: Management>(
+pub async fn write_config<M: Management, L: LandingZones>(
     mgmt: &M,
+    lz: &L,
     region: &Region,
     path: &Path,
     force: bool,
 ) -> Result<Written, Error> {
     check_target(path, force)?;
-    let discovery = discover(mgmt, region).await?;
+    let discovery = discover(mgmt, lz, region).await?;
     let text = render(&discovery);
     write(path, &text, force)?;
     let validated = config::parse(path, text.as_bytes());

@@ -102,6 +102,9 @@ pub fn render(d: &Discovery) -> String {
     o.push('\n');
     render_trail(&mut o, d);
     o.push('\n');
+    if render_control_tower(&mut o, d) {
+        o.push('\n');
+    }
     render_key(&mut o, d.region.partition());
     o
 }
@@ -367,7 +370,7 @@ fn render_found_trail(o: &mut String, d: &Discovery) {
                     info(t)
                 ),
             );
-            control_tower_comment(o, t);
+            control_tower_comment(o, t, d);
             let _ = writeln!(o, "name = {}", quote(&t.trail.name));
             if t.control_tower.is_some() {
                 let _ = writeln!(o, "# allow_control_tower = true");
@@ -385,7 +388,7 @@ fn render_found_trail(o: &mut String, d: &Discovery) {
                 let _ = writeln!(o, "# name = {}  # {}", quote(&t.trail.name), info(t));
             }
             for t in list {
-                control_tower_comment(o, t);
+                control_tower_comment(o, t, d);
             }
         }
         Found::None { .. } => {
@@ -428,17 +431,53 @@ fn render_other_trails(o: &mut String, d: &Discovery) {
     }
 }
 
-fn control_tower_comment(o: &mut String, t: &TrailInfo) {
+fn control_tower_comment(o: &mut String, t: &TrailInfo, d: &Discovery) {
     if let Some(why) = &t.control_tower {
+        let below = if d.landing_zone.is_some() {
+            " (commented below)"
+        } else {
+            ""
+        };
         para(
             o,
             &format!(
-                "{} is managed by AWS Control Tower ({}): Control Tower reverts changes made to it outside Control Tower. Prefer the landing zone's own KMS key setting (Control Tower console, Landing zone settings). `trailkey plan` refuses this trail unless allow_control_tower = true.",
+                "{} is managed by AWS Control Tower ({}): Control Tower reverts changes made to it outside Control Tower. Prefer [control_tower] landing_zone = true{below}: trailkey then sets the landing zone's KMS key, and Control Tower applies it to its trail. Otherwise `trailkey plan` refuses this trail unless allow_control_tower = true.",
                 clean(&t.trail.name),
                 clean(why)
             ),
         );
     }
+}
+
+/// `[control_tower]`, commented, when init found a landing zone beside
+/// Control Tower's trail: the other way to encrypt that trail. Returns
+/// whether it wrote the section.
+fn render_control_tower(o: &mut String, d: &Discovery) -> bool {
+    let Some(arn) = &d.landing_zone else {
+        return false;
+    };
+    para(o, &format!("Control Tower's landing zone: {}", clean(arn)));
+    match &d.trail {
+        Found::One(t) if t.trail.name == CONTROL_TOWER_TRAIL => {}
+        Found::One(_) => para(
+            o,
+            &format!(
+                "With landing_zone = true the trail is {CONTROL_TOWER_TRAIL}: comment out name under [trail]."
+            ),
+        ),
+        _ => para(
+            o,
+            &format!(
+                "With landing_zone = true the trail is {CONTROL_TOWER_TRAIL}, and name under [trail] may stay commented."
+            ),
+        ),
+    }
+    para(
+        o,
+        "Choose this over an organization trail of your own to keep one trail, Control Tower's, with a key trailkey makes in the management account (docs/control-tower.md):",
+    );
+    o.push_str("# [control_tower]\n# landing_zone = true\n");
+    true
 }
 
 /// The fields init left for the user, as config paths.
@@ -540,6 +579,14 @@ pub(super) fn summary(d: &Discovery, path: &Path, valid: bool) -> String {
         ),
     };
     let _ = writeln!(o, "  {:<17} {role}", "role");
+    if let Some(arn) = &d.landing_zone {
+        let _ = writeln!(
+            o,
+            "  {:<17} {}: [control_tower] landing_zone = true is commented in the file",
+            "landing_zone",
+            clean(arn)
+        );
+    }
 
     let c = config_arg(path);
     let file = path.display();

@@ -65,7 +65,7 @@ fn add_trail(fake: &FakeCloud, name: &str, region: &str, org: bool) {
 fn init(fake: &FakeCloud) -> (Result<Written, Error>, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trailkey.toml");
-    let result = block_on(write_config(fake, &region(), &path, false));
+    let result = block_on(write_config(fake, fake, &region(), &path, false));
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     if let Ok(w) = &result {
         assert_eq!(w.text, text);
@@ -361,6 +361,173 @@ fn control_tower_trail_is_written_with_a_warning_comment() {
         )),
         "{text}"
     );
+    // No landing zone in the organization: the option is pointed at, not written.
+    assert!(fake.calls().contains(&"ListLandingZones"));
+    assert!(!text.contains("# [control_tower]"), "{text}");
+}
+
+/// Control Tower's trail alone, with the Audit and Log Archive accounts.
+fn control_tower_cloud() -> FakeCloud {
+    let fake = FakeCloud::new("us-east-1", MANAGEMENT, "111111111111", CONTROL_TOWER_TRAIL);
+    fake.state.borrow_mut().accounts = vec![
+        account(MANAGEMENT, "Management"),
+        account("111111111111", "Audit"),
+        account("222222222222", "Log Archive"),
+    ];
+    fake
+}
+
+/// `text` with the commented `[control_tower]` section switched on.
+fn with_landing_zone_on(text: &str) -> String {
+    let on = text.replace(
+        "# [control_tower]\n# landing_zone = true\n",
+        "[control_tower]\nlanding_zone = true\n",
+    );
+    assert_ne!(on, text, "no commented [control_tower] in\n{text}");
+    on
+}
+
+#[test]
+fn beside_control_towers_trail_the_landing_zone_option_is_written_commented() {
+    let fake = control_tower_cloud().with_landing_zone("3.3");
+    let arn = format!("arn:aws:controltower:us-east-1:{MANAGEMENT}:landingzone/FAKE0LZ00001");
+    let (result, text, dir) = init(&fake);
+    assert!(decided(&result), "{result:?}\n{text}");
+    let written = result.unwrap();
+    assert_eq!(
+        written.discovery.landing_zone.as_deref(),
+        Some(arn.as_str())
+    );
+    assert_eq!(
+        fake.calls(),
+        [
+            "GetCallerIdentity",
+            "DescribeOrganization",
+            "ListAccounts",
+            "DescribeTrails",
+            "ListTags",
+            "ListLandingZones"
+        ],
+        "reads only, the landing zone's list and no more"
+    );
+    // As written: a trail of its own's config, the option commented.
+    assert!(
+        text.contains("\n# [control_tower]\n# landing_zone = true\n\n[key]\n"),
+        "{text}"
+    );
+    let prose = prose(&text);
+    assert!(
+        prose.contains(&format!("Control Tower's landing zone: {arn} Choose this")),
+        "{text}"
+    );
+    assert!(
+        prose.contains("Choose this over an organization trail of your own to keep one trail, Control Tower's, with a key trailkey makes in the management account (docs/control-tower.md):"),
+        "{text}"
+    );
+    assert!(
+        prose.contains("Prefer [control_tower] landing_zone = true (commented below): trailkey then sets the landing zone's KMS key"),
+        "{text}"
+    );
+    assert!(!prose.contains("Control Tower console"), "{text}");
+    for line in text.lines() {
+        assert!(
+            line.len() <= WIDTH || line.contains(" = ") || !line.starts_with('#'),
+            "comment over {WIDTH} columns: {line}"
+        );
+    }
+    let warning = &written.discovery.warnings;
+    assert_eq!(warning.len(), 1, "{warning:?}");
+    assert!(
+        warning[0]
+            .contains("set landing_zone = true under [control_tower] (commented in the file)"),
+        "{warning:?}"
+    );
+    assert!(
+        written.summary.contains(&format!(
+            "  landing_zone      {arn}: [control_tower] landing_zone = true is commented in the file\n"
+        )),
+        "{}",
+        written.summary
+    );
+    let path = dir.path().join("trailkey.toml");
+    let as_written = config::parse(&path, text.as_bytes()).unwrap();
+    assert!(!as_written.landing_zone);
+
+    // Uncommenting the two lines is all it takes.
+    let on = with_landing_zone_on(&text);
+    let d = config::parse(&path, on.as_bytes()).unwrap_or_else(|e| panic!("{}\n{on}", e.render()));
+    assert!(d.landing_zone);
+    assert_eq!(d.key_account.as_str(), MANAGEMENT);
+    assert_eq!(d.security_tooling.as_str(), "111111111111");
+    assert_eq!(d.trail.as_api_name(), CONTROL_TOWER_TRAIL);
+}
+
+#[test]
+fn beside_several_trails_the_landing_zone_option_needs_no_trail_name() {
+    let fake = control_tower_cloud().with_landing_zone("3.3");
+    add_trail(&fake, "org-trail", "us-east-1", true);
+    let (result, text, dir) = init(&fake);
+    let err = undecided_message(result);
+    assert!(err.contains("could not decide trail.name"), "{err}");
+    assert!(
+        prose(&text).contains(&format!(
+            "With landing_zone = true the trail is {CONTROL_TOWER_TRAIL}, and name under [trail] may stay commented. Choose this"
+        )),
+        "{text}"
+    );
+    let d = config::parse(
+        &dir.path().join("trailkey.toml"),
+        with_landing_zone_on(&text).as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+    assert!(d.landing_zone);
+    assert_eq!(d.trail.as_api_name(), CONTROL_TOWER_TRAIL);
+}
+
+#[test]
+fn a_landing_zone_is_looked_for_only_beside_control_towers_trail() {
+    let fake = cloud(&[("111111111111", "Audit"), ("222222222222", "Log Archive")])
+        .with_landing_zone("3.3");
+    let (result, text, _dir) = init(&fake);
+    assert!(decided(&result), "{result:?}");
+    assert!(
+        !fake.calls().contains(&"ListLandingZones"),
+        "{:?}",
+        fake.calls()
+    );
+    assert!(!text.contains("control_tower]"), "{text}");
+    assert!(result.unwrap().discovery.landing_zone.is_none());
+}
+
+#[test]
+fn a_landing_zone_that_cannot_be_listed_is_none_and_init_succeeds() {
+    for failure in ["AccessDeniedException", "ResourceNotFoundException"] {
+        let fake = control_tower_cloud().with_landing_zone("3.3");
+        fake.fail_next("ListLandingZones", failure, "no");
+        let (result, text, _dir) = init(&fake);
+        assert!(decided(&result), "{failure}: {result:?}");
+        assert!(fake.calls().contains(&"ListLandingZones"));
+        let written = result.unwrap();
+        assert!(written.discovery.landing_zone.is_none());
+        assert!(!text.contains("# [control_tower]"), "{failure}: {text}");
+        assert!(!text.contains(failure), "{failure}: {text}");
+        assert!(
+            !written.summary.contains("landing_zone"),
+            "{}",
+            written.summary
+        );
+        // The pointer to the option stays; nothing says it is in the file.
+        let warning = written.discovery.warnings.join("\n");
+        assert!(
+            warning.contains("set landing_zone = true under [control_tower], and trailkey"),
+            "{warning}"
+        );
+        assert!(!warning.contains(failure), "{warning}");
+        assert!(
+            prose(&text).contains("Prefer [control_tower] landing_zone = true: trailkey"),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -371,7 +538,7 @@ fn a_trail_tagged_by_control_tower_is_recognised() {
         arn,
         BTreeMap::from([("aws-control-tower".to_owned(), "managed".to_owned())]),
     );
-    let found = block_on(discover(&fake, &region())).unwrap();
+    let found = block_on(discover(&fake, &fake, &region())).unwrap();
     let t = found.trail.one().expect("one trail");
     assert_eq!(
         t.control_tower.as_deref(),
@@ -431,13 +598,13 @@ fn an_existing_file_is_kept_without_force_and_no_call_is_made() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trailkey.toml");
     std::fs::write(&path, "# mine\n").unwrap();
-    let err = block_on(write_config(&fake, &region(), &path, false)).unwrap_err();
+    let err = block_on(write_config(&fake, &fake, &region(), &path, false)).unwrap_err();
     assert!(err.render().contains("already exists"), "{}", err.render());
     assert!(err.render().contains("--force"), "{}", err.render());
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
 
-    let written = block_on(write_config(&fake, &region(), &path, true)).unwrap();
+    let written = block_on(write_config(&fake, &fake, &region(), &path, true)).unwrap();
     assert!(written.outcome.is_ok());
     assert!(
         std::fs::read_to_string(&path)
@@ -450,6 +617,7 @@ fn an_existing_file_is_kept_without_force_and_no_call_is_made() {
 fn a_missing_directory_is_reported_before_any_call() {
     let fake = cloud(&[]);
     let err = block_on(write_config(
+        &fake,
         &fake,
         &region(),
         Path::new("/nonexistent/trailkey-init/trailkey.toml"),

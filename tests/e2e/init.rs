@@ -4,6 +4,7 @@
 //! where init cannot decide, the file lists the candidates and init exits 1.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 use trailkey_testkit::{CountingServer, Moto, Run, Seed, is_write, transcript};
@@ -175,7 +176,15 @@ fn control_tower_trail_is_written_with_its_warning() {
         "{stderr}"
     );
     assert!(stderr.contains("allow_control_tower = true"), "{stderr}");
+    assert!(
+        stderr.contains("set landing_zone = true under [control_tower], and trailkey sets"),
+        "{stderr}"
+    );
     let text = read(&seed.config);
+    // No landing zone (the layer's ListLandingZones lists none): the option
+    // is pointed at, not written.
+    assert!(!text.contains("# [control_tower]"), "{text}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("landing_zone"));
     assert!(
         text.contains(
             "name = \"aws-controltower-BaselineCloudTrail\"\n# allow_control_tower = true\n"
@@ -199,6 +208,67 @@ fn control_tower_trail_is_written_with_its_warning() {
         String::from_utf8_lossy(&plan.stderr).contains("allow_control_tower"),
         "{}",
         transcript(&plan)
+    );
+}
+
+#[test]
+fn beside_control_towers_landing_zone_the_option_is_written_and_uncommenting_it_plans() {
+    let moto = Moto::start();
+    let (seed, facts) = moto.seed_with(&["--security-tooling-name", "Audit"]);
+    let zone = moto.control_tower(&seed, Duration::from_secs(1));
+
+    moto.start_recording();
+    let out = Run::new(&moto).config(&seed.config).arg("init").run();
+    // The seed's organization trail and Control Tower's: init chooses none.
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    let calls = moto.recorded();
+    assert!(
+        calls.iter().all(|c| !is_write(c)),
+        "init writes nothing: {calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c == "controltower:ListLandingZones"),
+        "{calls:?}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "  landing_zone      {}: [control_tower] landing_zone = true is commented in the file",
+            zone.arn
+        )),
+        "{stdout}"
+    );
+    let text = read(&seed.config);
+    let id = zone.arn.rsplit('/').next().unwrap();
+    insta::assert_snapshot!(
+        "control_tower_config",
+        redact(&text, &moto, &seed, &facts).replace(id, "[LANDING_ZONE_ID]")
+    );
+
+    // Uncommenting the two lines is all it takes: no trail to choose.
+    let on = text.replace(
+        "# [control_tower]\n# landing_zone = true\n",
+        "[control_tower]\nlanding_zone = true\n",
+    );
+    assert_ne!(on, text);
+    std::fs::write(&seed.config, on).unwrap();
+    let desired = parse(&seed.config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(desired.landing_zone);
+    assert_eq!(
+        desired.trail.as_api_name(),
+        "aws-controltower-BaselineCloudTrail"
+    );
+    assert_eq!(desired.key_account.as_str(), seed.management);
+    let plan = Run::new(&moto)
+        .config(&seed.config)
+        .args(["plan", "--detailed-exitcode"])
+        .run();
+    assert_eq!(code(&plan), 2, "{}", transcript(&plan));
+    let plan = transcript(&plan);
+    assert!(plan.contains("~ landing_zone"), "{plan}");
+    assert!(
+        plan.contains(&format!("in management account {}", seed.management)),
+        "{plan}"
     );
 }
 
