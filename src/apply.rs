@@ -16,9 +16,7 @@
 
 use std::time::Duration;
 
-use crate::aws::{
-    AwsError, KeyInfo, KeyStore, LandingZones, Management, Trail, TrailUpdate, code,
-};
+use crate::aws::{AwsError, KeyInfo, KeyStore, LandingZones, Management, Trail, TrailUpdate, code};
 use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Finding, Plan, Step};
@@ -78,9 +76,7 @@ impl ApplyOptions {
         }
         part
     }
-}
 
-impl ApplyOptions {
     /// The schedules of the run's waits: the policy's for each key-policy
     /// write; the propagation's shared by every other wait, in apply and in
     /// the check after it, until `propagation_deadline`.
@@ -450,9 +446,17 @@ fn stopped(address: Address, step: &Step, done: &[Done], others: &[String], e: A
     } else {
         format!(" and at {}", others.join(", "))
     };
+    // A landing-zone operation that failed, outlasted the wait or met
+    // another: the next run is refused until Control Tower is done (the
+    // error's hint says what to do).
+    let again = if matches!(step, Step::UpdateLandingZone(_)) {
+        "The error's hint says when to run apply again"
+    } else {
+        "Running apply again continues from there"
+    };
     Error::aws(
         format!(
-            "apply stopped at {} ({}){also}; {}. Running apply again continues from there",
+            "apply stopped at {} ({}){also}; {}. {again}",
             address.as_str(),
             step.operation(),
             finished(done)

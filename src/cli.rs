@@ -177,6 +177,15 @@ pub struct LandingZoneWait {
     pub landing_zone_poll_interval: Duration,
 }
 
+impl From<LandingZoneWait> for crate::reconcile::LandingZoneWait {
+    fn from(w: LandingZoneWait) -> Self {
+        crate::reconcile::LandingZoneWait {
+            timeout: w.landing_zone_timeout,
+            poll: w.landing_zone_poll_interval,
+        }
+    }
+}
+
 impl Default for LandingZoneWait {
     fn default() -> Self {
         LandingZoneWait {

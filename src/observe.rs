@@ -202,7 +202,10 @@ async fn first_round<C: Connect>(
     // Without a landing zone there is no Control Tower trail either: say so
     // first.
     let landing_zones = zones.transpose()?;
-    if landing_zones.as_ref().is_some_and(|(arns, _)| arns.is_empty()) {
+    if landing_zones
+        .as_ref()
+        .is_some_and(|(arns, _)| arns.is_empty())
+    {
         return Err(plan::no_landing_zone(desired));
     }
     let trails = trails.map_err(|e| {

@@ -424,6 +424,13 @@ mod tests {
                 log_file_validation: false,
             },
             Step::EnableLogFileValidation("t".into()),
+            Step::UpdateLandingZone(Box::new(crate::plan::LandingZoneStep {
+                arn: "lz".into(),
+                version: "3.3".into(),
+                remediation_types: Vec::new(),
+                manifest: serde_json::Value::Null,
+                set_key: true,
+            })),
         ]
     }
 

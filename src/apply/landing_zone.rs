@@ -79,7 +79,10 @@ pub(super) async fn run<L: LandingZones>(
     }
     follow(lz, &id, options, progress).await?;
     let to = key_arn.unwrap_or("SSE-S3");
-    Ok(Outcome::on(format!("{} -> {to} (operation {id})", update.arn)))
+    Ok(Outcome::on(format!(
+        "{} -> {to} (operation {id})",
+        update.arn
+    )))
 }
 
 /// Reads the landing zone and its operations in progress again, and
@@ -142,9 +145,10 @@ fn is_operation_id(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
     id.len() == 36
         && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Reads operation `id` every `landing_zone_poll` until it ends, telling
@@ -209,4 +213,24 @@ async fn follow<L: LandingZones>(
 /// meet: throttling, a server error, or the network.
 fn passes(e: &AwsError) -> bool {
     crate::error::handling(e.operation, &e.code, &e.message) == Some(Handling::SdkRetry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_identifier_has_the_models_shape() {
+        assert!(is_operation_id("0a1b2c3d-0000-4000-8000-00000000000f"));
+        for odd in [
+            "",
+            "0A1B2C3D-0000-4000-8000-00000000000F",
+            "0a1b2c3d-0000-4000-8000-00000000000",
+            "0a1b2c3d00004000800000000000000f0000",
+            "0a1b2c3d-0000-4000-8000-00000000000g",
+            "0a1b2c3d-0000-4000-8000-0000000\u{1b}[2J",
+        ] {
+            assert!(!is_operation_id(odd), "{odd:?}");
+        }
+    }
 }

@@ -366,11 +366,7 @@ pub(super) static RULES: &[Rule] = &[
     ),
     // trailkey sends the identifiers Control Tower gave it, and the SDK's
     // pagination token.
-    rule(
-        Ops::Of(CONTROLTOWER),
-        &[code::VALIDATION],
-        Treat::Generic,
-    ),
+    rule(Ops::Of(CONTROLTOWER), &[code::VALIDATION], Treat::Generic),
     // A server fault in the controltower model: HTTP 500.
     rule(
         Ops::Of(CONTROLTOWER),

@@ -308,7 +308,7 @@ impl<C: Connect> Function<C> {
             plan: Some(PlanJson::from(plan)),
             applied: !done.is_empty(),
             writes: writes(done),
-            pending: pending(plan),
+            pending: pending(plan, self.known_key.borrow().as_deref()),
         };
         let answered = respond(&response);
         // A setup broken in a way apply does not fix (a foreign Deny that
@@ -396,15 +396,21 @@ fn plan_and_writes(outcome: &Outcome) -> (&Plan, &[crate::apply::Done]) {
 
 /// The landing zone's change, which the function never makes: what it
 /// would set, and who makes it.
-fn pending(plan: &Plan) -> Vec<String> {
+/// `key` is the key the run left, when the plan could not name it (a key
+/// the same run created).
+fn pending(plan: &Plan, key: Option<&str>) -> Vec<String> {
     plan.changes
         .iter()
         .filter(|c| c.address == crate::plan::Address::LandingZone)
         .filter(|c| c.action != crate::plan::Action::NoOp)
         .map(|c| {
+            let after = match (c.after["kms_key_arn"].as_str(), key) {
+                (Some(crate::plan::KNOWN_AFTER_APPLY), Some(key)) => key.to_owned(),
+                _ => c.after["kms_key_arn"].to_string(),
+            };
             format!(
-                "landing_zone: kms_key_arn {} -> {}; run `trailkey apply` (UpdateLandingZone runs 20 to 60 minutes, longer than a Lambda function)",
-                c.before["kms_key_arn"], c.after["kms_key_arn"]
+                "landing_zone: kms_key_arn {} -> {after}; run `trailkey apply` (UpdateLandingZone runs 20 to 60 minutes, longer than a Lambda function)",
+                c.before["kms_key_arn"]
             )
         })
         .collect()

@@ -166,7 +166,7 @@ pub fn check_trail(
                 trail.arn
             ),
             format!(
-                "encrypt Control Tower's trail through the landing zone instead: Control Tower console, Landing zone settings, KMS encryption (a key in the management account), or update the landing zone's manifest. To change it anyway, set allow_control_tower = true under [trail] in {file}"
+                "encrypt Control Tower's trail through the landing zone instead: set landing_zone = true under [control_tower] in {file} (a key in the management account, set with UpdateLandingZone; docs/control-tower.md), and remove trail.name. To change the trail directly anyway, set allow_control_tower = true under [trail]"
             ),
         ));
     }

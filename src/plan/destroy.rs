@@ -199,7 +199,11 @@ pub fn plan_destroy(
     // made before any read planning asks for: a key still in use stops the
     // destroy whatever the Log Archive side says.
     let moving_off = moves.then_some(observed.trail.arn.as_str());
-    let busy = refuse_while_busy(observed, zone, moves || (key.is_some() && delete_key.is_some()))?;
+    let busy = refuse_while_busy(
+        observed,
+        zone,
+        moves || (key.is_some() && delete_key.is_some()),
+    )?;
     if let (Some(k), Some((_, users))) = (key, delete_key) {
         check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
     }

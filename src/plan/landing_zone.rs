@@ -185,6 +185,14 @@ fn busy(observed: &Observed, zone: &LandingZone) -> Option<(String, String)> {
     ))
 }
 
+/// The error of an apply that finds Control Tower busy ([`busy`]) and
+/// nothing to write: its trail may not be on the key yet, so the run is
+/// not reported converged.
+pub fn busy_error(observed: &Observed) -> Option<Error> {
+    let zone = observed.landing_zone.as_ref()?.zone.as_ref()?;
+    busy(observed, zone).map(|(message, hint)| Error::check(message, hint))
+}
+
 /// While Control Tower is busy ([`busy`]): refuses a plan that `writes`,
 /// and otherwise returns the warning the plan reports.
 pub(super) fn refuse_while_busy(

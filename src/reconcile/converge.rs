@@ -18,7 +18,7 @@ impl<C: Connect> Reconcile<'_, C> {
         ui.about_to_apply(&plan);
         let applying = options.applied_part(&plan);
         if !applying.has_changes() {
-            return Ok(unchanged(plan, &observed));
+            return unchanged(plan, &observed, options);
         }
         if !auto_approve {
             ui.confirm(&plan)?;
@@ -36,7 +36,7 @@ impl<C: Connect> Reconcile<'_, C> {
         ui.planning_again(&message, &plan);
         let applying = options.applied_part(&plan);
         if !applying.has_changes() {
-            return Ok(unchanged(plan, &observed));
+            return unchanged(plan, &observed, options);
         }
         let (done, result) = self
             .apply_verified(&applying, &observed, options, ui)
@@ -83,16 +83,28 @@ impl<C: Connect> Reconcile<'_, C> {
     ) -> Result<(Vec<Done>, ApplyResult), Error> {
         let (done, mut read) = self.apply(plan, observed, options, ui).await?;
         let created = done.iter().any(|d| d.operation == "CreateKey");
-        let mut turns = options.schedules().propagation.turns();
+        let landing_zone = done.iter().any(|d| d.operation == "UpdateLandingZone");
+        let mut propagation = options.schedules().propagation;
+        if landing_zone {
+            // The operation may have taken an hour: the check after it gets
+            // the whole budget again.
+            propagation.deadline =
+                tokio::time::Instant::now().checked_add(options.propagation_retry);
+        }
+        let mut turns = propagation.turns();
         loop {
             let (propagating, error) = match read {
                 Ok(after) => {
                     let (again, after) = self.plan(after).await?;
                     let again = options.applied_part(&again);
-                    if !again.has_changes() {
-                        return Ok((done, ApplyResult::of(&after, again.findings)));
+                    let off_key = landing_zone.then(|| trail_off_the_key(&after)).flatten();
+                    match off_key {
+                        None if !again.has_changes() => {
+                            return Ok((done, ApplyResult::of(&after, again.findings)));
+                        }
+                        Some(error) if !again.has_changes() => (true, error),
+                        _ => (not_visible_yet(plan, &again, &done), not_converged(&again)),
                     }
-                    (not_visible_yet(plan, &again, &done), not_converged(&again))
                 }
                 // This run's new key, not visible to the re-read yet.
                 Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
@@ -154,6 +166,24 @@ fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -
     seen == applied.before
 }
 
+/// After Control Tower's operation ended, its trail must name the key the
+/// manifest names now; the error when it does not.
+fn trail_off_the_key(after: &Observed) -> Option<Error> {
+    let zone = after.landing_zone.as_ref()?.zone.as_ref()?;
+    let key = plan::manifest_key(&zone.manifest)?;
+    let trail = &after.trail;
+    (trail.kms_key_id.as_deref() != Some(key)).then(|| {
+        Error::check(
+            format!(
+                "Control Tower's operation ended, and the landing zone names the key {key}, but the trail {} uses {}",
+                trail.arn,
+                trail.kms_key_id.as_deref().unwrap_or("no KMS key (SSE-S3)")
+            ),
+            "Control Tower may still be applying its manifest: run `trailkey plan` in a few minutes. If the trail still does not name the key, the landing zone may have drifted: the Control Tower console (Landing zone settings) shows it",
+        )
+    })
+}
+
 /// The verification's error: the plan made after apply is not empty.
 fn not_converged(again: &Plan) -> Error {
     Error::check_with(
@@ -163,11 +193,18 @@ fn not_converged(again: &Plan) -> Error {
     )
 }
 
-/// An apply whose plan has no change: nothing written, `observed` as it is.
-fn unchanged(plan: Plan, observed: &Observed) -> Outcome {
-    Outcome::Applied {
+/// An apply whose plan has no change: nothing written, `observed` as it
+/// is. While Control Tower works on the landing zone, an apply that makes
+/// its changes is not converged yet: it fails, saying so.
+fn unchanged(plan: Plan, observed: &Observed, options: &ApplyOptions) -> Result<Outcome, Error> {
+    if options.landing_zone_updates
+        && let Some(busy) = plan::busy_error(observed)
+    {
+        return Err(busy);
+    }
+    Ok(Outcome::Applied {
         plan,
         done: Vec::new(),
         result: ApplyResult::of(observed, Vec::new()),
-    }
+    })
 }

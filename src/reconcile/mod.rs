@@ -86,15 +86,6 @@ impl Default for LandingZoneWait {
     }
 }
 
-impl From<crate::cli::LandingZoneWait> for LandingZoneWait {
-    fn from(w: crate::cli::LandingZoneWait) -> Self {
-        LandingZoneWait {
-            timeout: w.landing_zone_timeout,
-            poll: w.landing_zone_poll_interval,
-        }
-    }
-}
-
 /// What the loop shows the user and asks them, while it runs.
 pub trait Ui {
     /// The plan that apply or destroy is about to carry out: for apply also
@@ -180,12 +171,13 @@ pub async fn run<C: Connect>(
             wait_for_delivery,
             landing_zone,
         } => {
+            let wait = landing_zone.unwrap_or_default();
             let options = ApplyOptions {
                 policy_retry,
                 propagation_retry,
                 landing_zone_updates: landing_zone.is_some(),
-                landing_zone_timeout: landing_zone.unwrap_or_default().timeout,
-                landing_zone_poll: landing_zone.unwrap_or_default().poll,
+                landing_zone_timeout: wait.timeout,
+                landing_zone_poll: wait.poll,
                 // One budget for every wait of the run, the check included.
                 propagation_deadline: tokio::time::Instant::now().checked_add(propagation_retry),
                 ..ApplyOptions::default()

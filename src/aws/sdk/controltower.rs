@@ -113,6 +113,14 @@ pub(super) async fn update_landing_zone(
             .version(update.version)
             .set_remediation_types((!update.remediation_types.is_empty()).then_some(remediation))
             .manifest(document_of(update.manifest))
+            // Sent once: after an answer lost on the way, a retry could
+            // start a second operation, or answer ConflictException for
+            // this one (see `apply::landing_zone`).
+            .customize()
+            .config_override(
+                aws_sdk_controltower::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send(),
     )
     .await?;

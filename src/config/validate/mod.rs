@@ -107,7 +107,11 @@ fn check_protect_exempts_trailkey(desired: &Desired, path: &Path) -> Result<(), 
                 path,
                 "key.protect",
                 format!("the protection would deny trailkey's own role {arn}"),
-                "set roles.security_tooling to the role trailkey assumes, by name or ARN",
+                if desired.landing_zone {
+                    "set roles.management to the role trailkey runs as in the management account"
+                } else {
+                    "set roles.security_tooling to the role trailkey assumes, by name or ARN"
+                },
             ));
         }
     }

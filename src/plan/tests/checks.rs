@@ -154,7 +154,10 @@ fn a_control_tower_trail_is_refused_by_name_or_tag_unless_allowed() {
         let text = plan_error(&desired, o).render();
         assert!(text.contains("is managed by AWS Control Tower"), "{text}");
         assert!(text.contains("Control Tower reverts changes"), "{text}");
-        assert!(text.contains("Landing zone settings"), "{text}");
+        assert!(
+            text.contains("landing_zone = true under [control_tower]"),
+            "{text}"
+        );
         assert!(text.contains("allow_control_tower = true"), "{text}");
     }
     let text = config_text(true, None).replace("[trail]", "[trail]\nallow_control_tower = true");

@@ -294,3 +294,116 @@ fn destroy_removes_the_key_from_the_manifest_and_keeps_every_other_field() {
     let before = ct_cloud().state.borrow().landing_zone.clone().unwrap();
     assert_eq!(*manifest, before.manifest);
 }
+
+/// Observes and plans, lets `meanwhile` change the fake, then applies the
+/// plan with the default options on a paused clock.
+fn apply_after(
+    fake: &crate::aws::fake::FakeCloud,
+    meanwhile: impl FnOnce(&crate::aws::fake::FakeCloud),
+) -> Result<Vec<crate::apply::Done>, crate::error::Error> {
+    let desired = ct_desired();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (planned, keys) = observe_and_plan(fake, &desired).await?;
+            meanwhile(fake);
+            crate::testing::apply(&planned, fake, &keys, |_, _| {}).await
+        })
+}
+
+#[test]
+fn a_landing_zone_changed_between_the_plan_and_the_write_is_not_updated() {
+    let fake = ct_cloud();
+    let e = apply_after(&fake, |f| {
+        let mut s = f.state.borrow_mut();
+        let zone = s.landing_zone.as_mut().unwrap();
+        zone.manifest["governedRegions"] = serde_json::json!(["us-east-1", "eu-west-1"]);
+    })
+    .expect_err("refused");
+    assert_eq!(e.aws_code(), Some(crate::aws::code::LANDING_ZONE_CHANGED));
+    assert!(
+        e.render().contains("its manifest changed"),
+        "{}",
+        e.render()
+    );
+    assert_eq!(count(&fake, "UpdateLandingZone"), 0);
+    // The same for an upgrade made meanwhile, and for another operation.
+    let upgraded = ct_cloud();
+    let e = apply_after(&upgraded, |f| {
+        f.state.borrow_mut().landing_zone.as_mut().unwrap().version = "3.4".to_owned();
+    })
+    .expect_err("refused");
+    assert!(
+        e.render().contains("its version is 3.4, not 3.3"),
+        "{}",
+        e.render()
+    );
+    assert_eq!(count(&upgraded, "UpdateLandingZone"), 0);
+}
+
+#[test]
+fn a_read_of_the_operation_that_a_wait_mends_does_not_end_the_wait() {
+    let fake = ct_cloud();
+    let done = apply_after(&fake, |f| {
+        f.fail_next(
+            "GetLandingZoneOperation",
+            "ThrottlingException",
+            "Rate exceeded",
+        );
+        f.fail_next("GetLandingZoneOperation", "InternalServerException", "oops");
+    })
+    .unwrap();
+    assert!(done.iter().any(|d| d.operation == "UpdateLandingZone"));
+    assert!(count(&fake, "GetLandingZoneOperation") >= 3);
+    // Any other failure ends it, naming the operation.
+    let fake = ct_cloud();
+    let e = apply_after(&fake, |f| {
+        f.fail_next("GetLandingZoneOperation", "AccessDeniedException", "denied")
+    })
+    .expect_err("denied");
+    assert!(
+        e.render()
+            .contains("reading operation 00000000-0000-4000-8000-000000000001"),
+        "{}",
+        e.render()
+    );
+}
+
+#[test]
+fn control_tower_not_seeing_the_new_key_yet_is_waited_for_only_after_this_runs_write() {
+    let fake = ct_cloud();
+    let done = apply_after(&fake, |f| {
+        f.fail_next(
+            "UpdateLandingZone",
+            "ValidationException",
+            "the KMS key is not valid",
+        )
+    })
+    .unwrap();
+    assert!(done.iter().any(|d| d.operation == "UpdateLandingZone"));
+    assert_eq!(count(&fake, "UpdateLandingZone"), 2);
+    // Without a write of this run to the key, it fails at once.
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .manifest["centralizedLogging"]["configurations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kmsKeyArn");
+    fake.clear_calls();
+    fake.fail_next(
+        "UpdateLandingZone",
+        "ValidationException",
+        "the KMS key is not valid",
+    );
+    let e = run_paused(&fake, apply()).expect_err("refused");
+    assert!(e.render().contains("never upgrades"), "{}", e.render());
+    assert_eq!(count(&fake, "UpdateLandingZone"), 1);
+}
