@@ -457,13 +457,29 @@ fn show_plan(plan: &Plan, format: Format) {
 }
 
 fn validate_summary(d: &Desired) -> String {
+    let security_tooling = if d.landing_zone {
+        format!("{} (Audit: a reader)", d.security_tooling)
+    } else {
+        format!(
+            "{} (role {})",
+            d.security_tooling,
+            d.security_tooling_role_arn()
+        )
+    };
+    let landing_zone = if d.landing_zone {
+        format!(
+            "  landing zone      Control Tower's trail, its key in the management account {}\n",
+            d.key_account
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}: valid\n  region            {}\n  key alias         {}\n  security tooling  {} (role {})\n  log archive       {}\n  management        {}\n  trail             {}\n  rotation          {}\n",
+        "{}: valid\n  region            {}\n  key alias         {}\n  security tooling  {}\n  log archive       {}\n  management        {}\n  trail             {}\n  rotation          {}\n",
         d.source.display(),
         d.region,
         d.alias.full(),
-        d.security_tooling,
-        d.security_tooling_role_arn(),
+        security_tooling,
         d.log_archive,
         d.management.as_ref().map_or_else(
             || "(read from Organizations)".to_owned(),
@@ -471,34 +487,42 @@ fn validate_summary(d: &Desired) -> String {
         ),
         d.trail.as_api_name(),
         if d.rotation { "on" } else { "left as is" },
-    ) + &format!(
-        "  log validation    {}\n  protection        {}\n  readers           {}\n",
-        match d.log_file_validation {
-            Some(true) => "on",
-            Some(false) => "left as is",
-            None => "left as is (a warning when off)",
-        },
-        match &d.protect {
-            None => "off".to_owned(),
-            Some(admins) if admins.is_empty() => "on (exempt: trailkey's role)".to_owned(),
-            Some(admins) => format!(
-                "on (exempt: trailkey's role, {})",
-                admins
-                    .iter()
-                    .map(|a| a.arn.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-        if d.readers.is_empty() {
-            "Log Archive and management accounts".to_owned()
-        } else {
-            format!(
-                "Log Archive and management accounts, {}",
-                d.readers.policy_principals(d.partition()).join(", ")
-            )
-        },
-    )
+    ) + &landing_zone
+        + &format!(
+            "  log validation    {}\n  protection        {}\n  readers           {}\n",
+            match d.log_file_validation {
+                Some(true) => "on",
+                Some(false) => "left as is",
+                None => "left as is (a warning when off)",
+            },
+            match &d.protect {
+                None => "off".to_owned(),
+                Some(admins) if admins.is_empty() => "on (exempt: trailkey's role)".to_owned(),
+                Some(admins) => format!(
+                    "on (exempt: trailkey's role, {})",
+                    admins
+                        .iter()
+                        .map(|a| a.arn.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            {
+                let accounts = if d.landing_zone {
+                    "Log Archive, Audit and management accounts"
+                } else {
+                    "Log Archive and management accounts"
+                };
+                if d.readers.is_empty() {
+                    accounts.to_owned()
+                } else {
+                    format!(
+                        "{accounts}, {}",
+                        d.readers.policy_principals(d.partition()).join(", ")
+                    )
+                }
+            },
+        )
 }
 
 /// trailkey's statements rendered from the config alone.
