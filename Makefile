@@ -110,10 +110,16 @@ lambda-zip:
 # `make lint`: rustfmt and clippy, then the GitHub Actions workflows (the
 # repository's own and the example) against the workflow schema and zizmor's
 # security audit, and the Lambda templates through cfn-lint, offline, from the
-# pinned tools in .venv-lint.
+# pinned tools in .venv-lint: as written, then the main template once more for
+# each KeyAccount with example values for its required parameters, so that
+# cfn-lint checks each mode's resources and policies with the conditions
+# resolved.
 LINT_VENV := .venv-lint
 WORKFLOWS := .github/workflows/ci.yml .github/workflows/release.yml docs/examples/github-actions.yml
 TEMPLATES := docs/examples/lambda/template.yaml docs/examples/lambda/security-tooling-forwarder.yaml
+TEMPLATE_EXAMPLE := CodeBucket=trailkey-code CodeKey=trailkey-lambda.zip \
+	TrailBucket=aws-controltower-logs-222222222222-us-east-1 \
+	SecurityToolingAccountId=111111111111 LogArchiveAccountId=222222222222
 
 $(LINT_VENV)/bin/zizmor: tests/lint-requirements.txt
 	$(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q -r tests/lint-requirements.txt
@@ -124,6 +130,10 @@ lint: $(LINT_VENV)/bin/zizmor
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(LINT_VENV)/bin/zizmor --offline $(WORKFLOWS)
 	$(LINT_VENV)/bin/cfn-lint $(TEMPLATES)
+	for account in SecurityTooling Management; do \
+	  $(LINT_VENV)/bin/cfn-lint --parameters KeyAccount=$$account $(TEMPLATE_EXAMPLE) \
+	    -- docs/examples/lambda/template.yaml || exit 1; \
+	done
 
 # A long fuzz of the config parser and the key-policy normalizer/merger
 # (tests/properties.rs), FUZZ_CASES cases per property; not part of `make test`.

@@ -887,7 +887,9 @@ impl Org {
 /// management side's credentials (the caller's own, or the
 /// `roles.management` role), KMS and Control Tower included, and
 /// `policies/iam-management-control-tower.json` grants exactly those, plus
-/// what Control Tower requires of the caller of `UpdateLandingZone`.
+/// what Control Tower requires of the caller of `UpdateLandingZone`. The
+/// calls of `trailkey lambda` in this mode are granted by the Lambda
+/// template's function role with `KeyAccount=Management`.
 #[test]
 fn the_control_tower_policy_grants_exactly_what_landing_zone_mode_calls() {
     let mut usage = Usage::default();
@@ -1030,6 +1032,88 @@ fn the_control_tower_policy_grants_exactly_what_landing_zone_mode_calls() {
             .any(|k| k["key_state"] == "PendingDeletion"),
         "destroy --delete-key scheduled the key's deletion: {state:#}"
     );
+
+    // `trailkey lambda`, as the template's function role runs it with
+    // KeyAccount=Management: a call on another key of the management
+    // account before its first plan, then the schedule, whose apply brings
+    // back the key destroy left pending deletion (its deletion cancelled, the
+    // key enabled, the alias made again) and leaves the landing zone's
+    // change pending.
+    let create =
+        serde_json::json!([{"op": "kms:CreateKey", "params": {"Description": "another team's"}}]);
+    let other = org.moto.calls(None, &create)[0]["response"]["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_key_call: Value = serde_json::from_str(
+        &kms_event(&org.seed, "DisableKey", &other)
+            .to_string()
+            .replace(&org.seed.security_tooling, &org.seed.management),
+    )
+    .unwrap();
+    const LAMBDA: &str = "landing zone: trailkey lambda";
+    org.record(&mut usage, LAMBDA, false, || {
+        let api = RuntimeApi::start();
+        let mut function = Run::new(&org.moto)
+            .config(&config)
+            .arg("lambda")
+            .env("TRAILKEY_MODE", "apply")
+            .envs(api.lambda_env())
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trailkey lambda");
+        let wait = std::time::Duration::from_secs(60);
+        let id = api.invoke(other_key_call);
+        let ignored = api.wait_result(&id, wait).response().clone();
+        let schedule = serde_json::json!({"version": "0", "id": "schedule-1",
+            "detail-type": "Scheduled Event", "source": "aws.events", "region": "us-east-1",
+            "resources": [], "detail": {}});
+        let id = api.invoke(schedule);
+        let applied = api.wait_result(&id, wait).response().clone();
+        let _ = function.kill();
+        let _ = function.wait();
+        assert_eq!(ignored["handled"], false, "{ignored:#}");
+        assert_eq!(applied["applied"], true, "{applied:#}");
+        assert_eq!(
+            applied["pending"].as_array().map(Vec::len),
+            Some(1),
+            "{applied:#}"
+        );
+    });
+    // The template's role grants every call the function made, with its
+    // own statements: no landing-zone update among them.
+    let in_template = lambda_template_statements("Management");
+    let function_calls: Vec<String> = usage
+        .of(Side::Management)
+        .into_iter()
+        .filter(|(_, scenarios)| scenarios.contains(LAMBDA))
+        .map(|(action, _)| action)
+        .collect();
+    for expected in [
+        "controltower:GetLandingZone",
+        "kms:CancelKeyDeletion",
+        "kms:CreateAlias",
+    ] {
+        assert!(
+            function_calls.iter().any(|a| a == expected),
+            "{expected} in {function_calls:?}"
+        );
+    }
+    for action in &function_calls {
+        assert!(
+            !LANDING_ZONE_UPDATE_ONLY.contains(&action.as_str()),
+            "the function called {action}"
+        );
+        assert!(
+            in_template.iter().any(|s| s["Effect"] == "Allow"
+                && strings(&s["Action"])
+                    .iter()
+                    .any(|p| action_matches(p, action))),
+            "{LAMBDA_TEMPLATE} with KeyAccount=Management does not grant {action}, which the function called"
+        );
+    }
 
     // Nothing is signed in Security Tooling; the caller's own credentials,
     // with roles.management, only assume that role; the management side
@@ -1406,50 +1490,165 @@ fn control_tower_policy_passes_the_parliament_linter() {
     }
 }
 
-/// The Lambda deployment template (`docs/examples/lambda/template.yaml`)
-/// gives its function role exactly the statements of the shipped
-/// management policy: the same Sids, actions and resources, its
-/// placeholders as CloudFormation pseudo-parameters and parameters.
-#[test]
-fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
-    let template = trailkey_testkit::cloudformation("docs/examples/lambda/template.yaml");
+/// The Lambda deployment template.
+const LAMBDA_TEMPLATE: &str = "docs/examples/lambda/template.yaml";
+
+/// What only a landing-zone update needs, which the function never makes
+/// (it reports the landing zone's change as pending): the update, and
+/// waiting for its operation. With `KeyAccount=Management` the template's
+/// function role has these of `policies/iam-management-control-tower.json`
+/// left out, with the statements of what Control Tower requires of the
+/// update's caller ([`CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX`]).
+const LANDING_ZONE_UPDATE_ONLY: [&str; 2] = [
+    "controltower:UpdateLandingZone",
+    "controltower:GetLandingZoneOperation",
+];
+
+/// A statement as the comparisons below see it: its `Sid`, `Effect`,
+/// actions and resources as lists, and its `Condition`.
+fn normalized(s: &Value) -> Value {
+    serde_json::json!({
+        "Sid": s["Sid"],
+        "Effect": s["Effect"],
+        "Action": strings(&s["Action"]),
+        "Resource": strings(&s["Resource"]),
+        "Condition": s.get("Condition").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// The statements of the Lambda template's `trailkey-management` policy as
+/// CloudFormation deploys it with `KeyAccount` = `key_account` (its
+/// conditions resolved), in the policy files' terms: each resource's
+/// CloudFormation pseudo-parameters as the files' placeholders.
+fn lambda_template_statements(key_account: &str) -> Vec<Value> {
+    let template =
+        trailkey_testkit::cloudformation_with(LAMBDA_TEMPLATE, &[("KeyAccount", key_account)]);
     let policy = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["PolicyName"] == "trailkey-management")
-        .expect("the trailkey-management policy");
-    let in_template = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+        .expect("the trailkey-management policy")
+        .clone();
     // A resource as the template writes it, in the shipped file's terms.
-    let resource = |v: &Value| -> Vec<String> {
-        let one = |v: &Value| -> String {
-            let text = v
-                .get("Fn::Sub")
-                .or(Some(v))
-                .and_then(Value::as_str)
-                .unwrap_or_else(|| panic!("a resource that is not a string or !Sub: {v}"));
+    let one = |v: &Value| -> Value {
+        let text = v
+            .get("Fn::Sub")
+            .or(Some(v))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("a resource that is not a string or !Sub: {v}"));
+        Value::from(
             text.replace("${AWS::Partition}", "${Partition}")
                 .replace("${AWS::Region}", "${Region}")
-                .replace("${AWS::AccountId}", "${ManagementAccountId}")
-        };
-        match v {
-            Value::Array(list) => list.iter().map(one).collect(),
-            other => vec![one(other)],
+                .replace("${AWS::AccountId}", "${ManagementAccountId}"),
+        )
+    };
+    policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s["Resource"] = match &s["Resource"] {
+                Value::Array(list) => list.iter().map(one).collect(),
+                other => one(other),
+            };
+            normalized(&s)
+        })
+        .collect()
+}
+
+/// The Lambda deployment template (`docs/examples/lambda/template.yaml`)
+/// gives its function role, with `KeyAccount=SecurityTooling` (the
+/// default), exactly the statements of the shipped management policy: the
+/// same Sids, actions, resources and conditions, in the same order, its
+/// placeholders as CloudFormation pseudo-parameters and parameters. With
+/// `KeyAccount=Management`, for `[control_tower] landing_zone = true`, those
+/// of `policies/iam-management-control-tower.json` but for what only a
+/// landing-zone update needs ([`LANDING_ZONE_UPDATE_ONLY`], and the Control
+/// Tower guide's statement for its caller): no `UpdateLandingZone`, no
+/// `UpdateTrail`, and no role assumed in Security Tooling.
+#[test]
+fn the_lambda_templates_function_role_has_the_shipped_management_policy() {
+    // The same statements, in the same order, one by one.
+    let same = |actual: &[Value], expected: &[Value], path: &str| {
+        let sids = |list: &[Value]| list.iter().map(|s| s["Sid"].clone()).collect::<Vec<_>>();
+        assert_eq!(sids(actual), sids(expected), "{path}");
+        for (a, e) in actual.iter().zip(expected) {
+            assert_eq!(a, e, "{path}: {}", e["Sid"]);
         }
     };
-    let shipped = statements(MANAGEMENT_POLICY);
-    assert_eq!(in_template.len(), shipped.len(), "{in_template:#?}");
-    for (t, s) in in_template.iter().zip(&shipped) {
-        assert_eq!(t["Sid"], s["Sid"]);
-        assert_eq!(t["Effect"], s["Effect"]);
-        assert_eq!(strings(&t["Action"]), strings(&s["Action"]), "{}", s["Sid"]);
-        assert_eq!(
-            resource(&t["Resource"]),
-            strings(&s["Resource"]),
-            "{}",
-            s["Sid"]
-        );
+    same(
+        &lambda_template_statements("SecurityTooling"),
+        &statements(MANAGEMENT_POLICY)
+            .iter()
+            .map(normalized)
+            .collect::<Vec<_>>(),
+        MANAGEMENT_POLICY,
+    );
+
+    // The Control Tower policy for a function that never updates the
+    // landing zone; a statement left with only reads is named for them.
+    let expected: Vec<Value> = statements(CONTROL_TOWER_POLICY)
+        .iter()
+        .filter(|s| {
+            !s["Sid"]
+                .as_str()
+                .unwrap()
+                .starts_with(CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX)
+        })
+        .filter_map(|s| {
+            let mut s = normalized(s);
+            let all = strings(&s["Action"]);
+            let kept: Vec<&String> = all
+                .iter()
+                .filter(|a| !LANDING_ZONE_UPDATE_ONLY.contains(&a.as_str()))
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            if s["Sid"] == "TrailkeyReadAndUpdateTheLandingZone" {
+                s["Sid"] = Value::from("TrailkeyReadTheLandingZone");
+            }
+            s["Action"] = serde_json::json!(kept);
+            Some(s)
+        })
+        .collect();
+    let management = lambda_template_statements("Management");
+    same(&management, &expected, CONTROL_TOWER_POLICY);
+    for s in &management {
+        let actions = strings(&s["Action"]);
+        for never in LANDING_ZONE_UPDATE_ONLY
+            .iter()
+            .chain(&["cloudtrail:UpdateTrail"])
+        {
+            assert!(!actions.iter().any(|a| a == never), "{s:#}");
+        }
+        if actions.iter().any(|a| a == "sts:AssumeRole") {
+            assert_eq!(
+                strings(&s["Resource"]),
+                ["arn:${Partition}:iam::${LogArchiveAccountId}:role/${LogArchiveRoleName}"],
+                "no role in Security Tooling: {s:#}"
+            );
+        }
     }
+    // The landing zone's reads are those the function makes.
+    let control_tower: BTreeSet<String> = management
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .filter(|a| a.starts_with("controltower:"))
+        .collect();
+    assert_eq!(
+        control_tower,
+        BTreeSet::from(
+            [
+                "controltower:GetLandingZone",
+                "controltower:ListLandingZoneOperations",
+                "controltower:ListLandingZones"
+            ]
+            .map(str::to_owned)
+        )
+    );
 }
 
 /// The tests tell a write on the wire by its action's name

@@ -738,220 +738,251 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
 /// The deployment templates forward exactly the calls the function acts on
 /// (an event the function handles but no rule sends would never arrive), and
 /// each rule reaches the function through the queue: read as CloudFormation
-/// reads them.
+/// reads them, for either `KeyAccount`. With `SecurityTooling` (the
+/// default) the key's KMS calls come from the Security Tooling account,
+/// through the forwarder and the bus policy that admits it; with
+/// `Management` they are the management account's own, and no other account
+/// may put events on its bus.
 #[test]
 fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
+    const TEMPLATE: &str = "docs/examples/lambda/template.yaml";
     let list = |names: &[&[&str]]| -> Value { json!(names.concat()) };
     let kms = list(&[&KEY_CALLS, &ALIAS_CALLS]);
-    let main = trailkey_testkit::cloudformation("docs/examples/lambda/template.yaml");
     let forwarder =
         trailkey_testkit::cloudformation("docs/examples/lambda/security-tooling-forwarder.yaml");
     let resources = |t: &Value| t["Resources"].as_object().unwrap().clone();
-    let (main_resources, forwarder_resources) = (resources(&main), resources(&forwarder));
+    let forwarder_resources = resources(&forwarder);
     let get_att = |what: &str| json!({"Fn::GetAtt": what});
     let param = |name: &str| json!({"Fn::Ref": name});
-
-    // The function as Lambda runs a custom runtime, with as many runs at
-    // once as the event source mapping starts.
-    let function = &main_resources["Function"]["Properties"];
-    assert_eq!(function["Runtime"], "provided.al2023");
-    assert_eq!(function["Handler"], "bootstrap");
     assert_eq!(
-        function["Environment"]["Variables"]["TRAILKEY_MODE"],
-        param("Mode")
+        trailkey_testkit::cloudformation_with(TEMPLATE, &[]),
+        trailkey_testkit::cloudformation_with(TEMPLATE, &[("KeyAccount", "SecurityTooling")]),
+        "KeyAccount defaults to SecurityTooling"
     );
+    for key_account in ["SecurityTooling", "Management"] {
+        let main = trailkey_testkit::cloudformation_with(TEMPLATE, &[("KeyAccount", key_account)]);
+        let main_resources = resources(&main);
 
-    // The queue between the rules and the function: its visibility timeout
-    // at least six times the function's timeout, as AWS advises; SSE; a
-    // redrive policy to the dead-letter queue.
-    let queue = &main_resources["EventQueue"];
-    assert_eq!(queue["Type"], "AWS::SQS::Queue");
-    let queue = &queue["Properties"];
-    assert!(
-        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * function["Timeout"].as_u64().unwrap(),
-        "{queue:#}"
-    );
-    assert_eq!(queue["SqsManagedSseEnabled"], true);
-    assert_eq!(
-        queue["RedrivePolicy"]["deadLetterTargetArn"],
-        get_att("DeadLetterQueue.Arn")
-    );
-    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
-    let dead_letters = &main_resources["DeadLetterQueue"]["Properties"];
-    assert_eq!(dead_letters["SqsManagedSseEnabled"], true);
-    assert!(
-        dead_letters["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
-        "the dead letters outlive the queue's messages"
-    );
-
-    // The event source mapping: batches gathered over a window, partial
-    // batch responses, within Lambda's limits, and no more runs at once
-    // than the function may have.
-    let mapping = &main_resources["EventSourceMapping"];
-    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
-    let mapping = &mapping["Properties"];
-    assert_eq!(mapping["EventSourceArn"], get_att("EventQueue.Arn"));
-    assert_eq!(mapping["FunctionName"], param("Function"));
-    assert_eq!(
-        mapping["FunctionResponseTypes"],
-        json!(["ReportBatchItemFailures"])
-    );
-    let window = mapping["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
-    let batch = mapping["BatchSize"].as_u64().unwrap();
-    assert!((1..=300).contains(&window), "{mapping:#}");
-    assert!((200..=10_000).contains(&batch), "{mapping:#}");
-    let concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
-        .as_u64()
-        .unwrap();
-    assert!(
-        function["ReservedConcurrentExecutions"].as_u64().unwrap() >= concurrency,
-        "Lambda would throttle the mapping's batches"
-    );
-
-    // Failures a partial batch response reports do not count in the
-    // function's Errors metric: an alarm watches the queue for an event the
-    // function keeps failing on, and another the dead-letter queue.
-    for (alarm, queue, metric) in [
-        (
-            "FailingEventsAlarm",
-            "EventQueue",
-            "ApproximateAgeOfOldestMessage",
-        ),
-        (
-            "DeadLetterAlarm",
-            "DeadLetterQueue",
-            "ApproximateNumberOfMessagesVisible",
-        ),
-    ] {
-        let a = &main_resources[alarm];
-        assert_eq!(a["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
-        let a = &a["Properties"];
-        assert_eq!(a["Namespace"], "AWS/SQS", "{alarm}");
-        assert_eq!(a["MetricName"], metric, "{alarm}");
+        // The function as Lambda runs a custom runtime, with as many runs at
+        // once as the event source mapping starts.
+        let function = &main_resources["Function"]["Properties"];
+        assert_eq!(function["Runtime"], "provided.al2023");
+        assert_eq!(function["Handler"], "bootstrap");
         assert_eq!(
-            a["Dimensions"][0]["Value"],
-            get_att(&format!("{queue}.QueueName")),
-            "{alarm}"
+            function["Environment"]["Variables"]["TRAILKEY_MODE"],
+            param("Mode")
         );
-    }
-    let oldest = &main_resources["FailingEventsAlarm"]["Properties"]["Threshold"];
-    assert!(
-        oldest.as_u64().unwrap() < queue["VisibilityTimeout"].as_u64().unwrap(),
-        "the alarm fires before a failed event comes back: {oldest}"
-    );
 
-    // The role lets the mapping read and delete the queue's messages.
-    let role = &main_resources["FunctionRole"]["Properties"]["Policies"];
-    let reads_queue = role.as_array().unwrap().iter().any(|p| {
-        p["PolicyDocument"]["Statement"]
+        // The queue between the rules and the function: its visibility timeout
+        // at least six times the function's timeout, as AWS advises; SSE; a
+        // redrive policy to the dead-letter queue.
+        let queue = &main_resources["EventQueue"];
+        assert_eq!(queue["Type"], "AWS::SQS::Queue");
+        let queue = &queue["Properties"];
+        assert!(
+            queue["VisibilityTimeout"].as_u64().unwrap()
+                >= 6 * function["Timeout"].as_u64().unwrap(),
+            "{queue:#}"
+        );
+        assert_eq!(queue["SqsManagedSseEnabled"], true);
+        assert_eq!(
+            queue["RedrivePolicy"]["deadLetterTargetArn"],
+            get_att("DeadLetterQueue.Arn")
+        );
+        assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
+        let dead_letters = &main_resources["DeadLetterQueue"]["Properties"];
+        assert_eq!(dead_letters["SqsManagedSseEnabled"], true);
+        assert!(
+            dead_letters["MessageRetentionPeriod"].as_u64()
+                > queue["MessageRetentionPeriod"].as_u64(),
+            "the dead letters outlive the queue's messages"
+        );
+
+        // The event source mapping: batches gathered over a window, partial
+        // batch responses, within Lambda's limits, and no more runs at once
+        // than the function may have.
+        let mapping = &main_resources["EventSourceMapping"];
+        assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+        let mapping = &mapping["Properties"];
+        assert_eq!(mapping["EventSourceArn"], get_att("EventQueue.Arn"));
+        assert_eq!(mapping["FunctionName"], param("Function"));
+        assert_eq!(
+            mapping["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"])
+        );
+        let window = mapping["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
+        let batch = mapping["BatchSize"].as_u64().unwrap();
+        assert!((1..=300).contains(&window), "{mapping:#}");
+        assert!((200..=10_000).contains(&batch), "{mapping:#}");
+        let concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            function["ReservedConcurrentExecutions"].as_u64().unwrap() >= concurrency,
+            "Lambda would throttle the mapping's batches"
+        );
+
+        // Failures a partial batch response reports do not count in the
+        // function's Errors metric: an alarm watches the queue for an event the
+        // function keeps failing on, and another the dead-letter queue.
+        for (alarm, queue, metric) in [
+            (
+                "FailingEventsAlarm",
+                "EventQueue",
+                "ApproximateAgeOfOldestMessage",
+            ),
+            (
+                "DeadLetterAlarm",
+                "DeadLetterQueue",
+                "ApproximateNumberOfMessagesVisible",
+            ),
+        ] {
+            let a = &main_resources[alarm];
+            assert_eq!(a["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
+            let a = &a["Properties"];
+            assert_eq!(a["Namespace"], "AWS/SQS", "{alarm}");
+            assert_eq!(a["MetricName"], metric, "{alarm}");
+            assert_eq!(
+                a["Dimensions"][0]["Value"],
+                get_att(&format!("{queue}.QueueName")),
+                "{alarm}"
+            );
+        }
+        let oldest = &main_resources["FailingEventsAlarm"]["Properties"]["Threshold"];
+        assert!(
+            oldest.as_u64().unwrap() < queue["VisibilityTimeout"].as_u64().unwrap(),
+            "the alarm fires before a failed event comes back: {oldest}"
+        );
+
+        // The role lets the mapping read and delete the queue's messages.
+        let role = &main_resources["FunctionRole"]["Properties"]["Policies"];
+        let reads_queue = role.as_array().unwrap().iter().any(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| {
+                    s["Resource"] == get_att("EventQueue.Arn")
+                        && s["Action"]
+                            == json!([
+                                "sqs:ReceiveMessage",
+                                "sqs:DeleteMessage",
+                                "sqs:GetQueueAttributes"
+                            ])
+                })
+        });
+        assert!(reads_queue, "{role:#}");
+
+        // Every rule targets the queue, with the dead-letter queue, and the
+        // queue's policy lets exactly these rules send to it. Nothing invokes
+        // the function but the mapping.
+        let rules: Vec<(&String, &Value)> = main_resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
+            .map(|(name, r)| (name, &r["Properties"]))
+            .collect();
+        assert_eq!(
+            rules.len(),
+            4,
+            "trail calls, key calls, Control Tower, schedule"
+        );
+        let policy = &main_resources["EventQueuePolicy"]["Properties"];
+        assert_eq!(policy["Queues"], json!([param("EventQueue")]));
+        let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1, "{policy:#}");
+        let send = &statements[0];
+        assert_eq!(
+            (
+                send["Effect"].clone(),
+                send["Principal"].clone(),
+                send["Action"].clone(),
+                send["Resource"].clone()
+            ),
+            (
+                json!("Allow"),
+                json!({"Service": "events.amazonaws.com"}),
+                json!("sqs:SendMessage"),
+                get_att("EventQueue.Arn")
+            )
+        );
+        let sources: Vec<Value> = rules
+            .iter()
+            .map(|(name, _)| get_att(&format!("{name}.Arn")))
+            .collect();
+        let mut allowed = send["Condition"]["ArnEquals"]["aws:SourceArn"]
             .as_array()
             .unwrap()
-            .iter()
-            .any(|s| {
-                s["Resource"] == get_att("EventQueue.Arn")
-                    && s["Action"]
-                        == json!([
-                            "sqs:ReceiveMessage",
-                            "sqs:DeleteMessage",
-                            "sqs:GetQueueAttributes"
-                        ])
-            })
-    });
-    assert!(reads_queue, "{role:#}");
-
-    // Every rule targets the queue, with the dead-letter queue, and the
-    // queue's policy lets exactly these rules send to it. Nothing invokes
-    // the function but the mapping.
-    let rules: Vec<(&String, &Value)> = main_resources
-        .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
-        .map(|(name, r)| (name, &r["Properties"]))
-        .collect();
-    assert_eq!(
-        rules.len(),
-        4,
-        "trail calls, key calls, Control Tower, schedule"
-    );
-    let policy = &main_resources["EventQueuePolicy"]["Properties"];
-    assert_eq!(policy["Queues"], json!([param("EventQueue")]));
-    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{policy:#}");
-    let send = &statements[0];
-    assert_eq!(
-        (
-            send["Effect"].clone(),
-            send["Principal"].clone(),
-            send["Action"].clone(),
-            send["Resource"].clone()
-        ),
-        (
-            json!("Allow"),
-            json!({"Service": "events.amazonaws.com"}),
-            json!("sqs:SendMessage"),
-            get_att("EventQueue.Arn")
-        )
-    );
-    let sources: Vec<Value> = rules
-        .iter()
-        .map(|(name, _)| get_att(&format!("{name}.Arn")))
-        .collect();
-    let mut allowed = send["Condition"]["ArnEquals"]["aws:SourceArn"]
-        .as_array()
-        .unwrap()
-        .clone();
-    allowed.sort_by_key(Value::to_string);
-    let mut expected = sources.clone();
-    expected.sort_by_key(Value::to_string);
-    assert_eq!(allowed, expected, "scoped to the stack's rules");
-    for (name, rule) in &rules {
-        let targets = rule["Targets"].as_array().unwrap();
-        assert_eq!(targets.len(), 1, "{name}");
-        assert_eq!(targets[0]["Arn"], get_att("EventQueue.Arn"), "{name}");
-        assert_eq!(
-            targets[0]["DeadLetterConfig"]["Arn"],
-            get_att("DeadLetterQueue.Arn"),
-            "{name}"
+            .clone();
+        allowed.sort_by_key(Value::to_string);
+        let mut expected = sources.clone();
+        expected.sort_by_key(Value::to_string);
+        assert_eq!(allowed, expected, "scoped to the stack's rules");
+        for (name, rule) in &rules {
+            let targets = rule["Targets"].as_array().unwrap();
+            assert_eq!(targets.len(), 1, "{name}");
+            assert_eq!(targets[0]["Arn"], get_att("EventQueue.Arn"), "{name}");
+            assert_eq!(
+                targets[0]["DeadLetterConfig"]["Arn"],
+                get_att("DeadLetterQueue.Arn"),
+                "{name}"
+            );
+        }
+        assert!(
+            !main_resources
+                .values()
+                .any(|r| r["Type"] == "AWS::Lambda::Permission"),
+            "no rule invokes the function directly"
         );
+        let pattern = |name: &str| &main_resources[name]["Properties"]["EventPattern"];
+        assert_eq!(
+            pattern("TrailCallsRule")["source"],
+            json!(["aws.cloudtrail"])
+        );
+        assert_eq!(
+            pattern("TrailCallsRule")["detail"]["eventName"],
+            list(&[&CLOUDTRAIL_CALLS])
+        );
+        // KMS calls arrive from the key's account only: Security Tooling's,
+        // forwarded, or the management account's own.
+        let key_account_id = match key_account {
+            "SecurityTooling" => param("SecurityToolingAccountId"),
+            _ => param("AWS::AccountId"),
+        };
+        assert_eq!(pattern("KeyCallsRule")["source"], json!(["aws.kms"]));
+        assert_eq!(
+            pattern("KeyCallsRule")["account"],
+            json!([key_account_id]),
+            "{key_account}"
+        );
+        assert_eq!(pattern("KeyCallsRule")["detail"]["eventName"], kms);
+        assert_eq!(
+            pattern("ControlTowerRule")["detail"]["eventName"],
+            list(&[&LIFECYCLE_EVENTS])
+        );
+        assert_eq!(
+            main_resources["ScheduleRule"]["Properties"]["ScheduleExpression"],
+            param("Schedule")
+        );
+        let bus_policies: Vec<&String> = main_resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::Events::EventBusPolicy")
+            .map(|(name, _)| name)
+            .collect();
+        if key_account == "Management" {
+            assert!(bus_policies.is_empty(), "{bus_policies:?}");
+            continue;
+        }
+        // The bus takes KMS events from the Security Tooling account.
+        assert_eq!(bus_policies, ["SecurityToolingEventsAllowed"]);
+        let bus = &main_resources["SecurityToolingEventsAllowed"]["Properties"]["Statement"];
+        assert_eq!(
+            bus["Principal"]["AWS"],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${SecurityToolingAccountId}:root"})
+        );
+        assert_eq!(bus["Action"], "events:PutEvents");
+        assert_eq!(bus["Condition"]["StringEquals"]["events:source"], "aws.kms");
     }
-    assert!(
-        !main_resources
-            .values()
-            .any(|r| r["Type"] == "AWS::Lambda::Permission"),
-        "no rule invokes the function directly"
-    );
-    let pattern = |name: &str| &main_resources[name]["Properties"]["EventPattern"];
-    assert_eq!(
-        pattern("TrailCallsRule")["source"],
-        json!(["aws.cloudtrail"])
-    );
-    assert_eq!(
-        pattern("TrailCallsRule")["detail"]["eventName"],
-        list(&[&CLOUDTRAIL_CALLS])
-    );
-    // KMS calls arrive from the Security Tooling account only.
-    assert_eq!(pattern("KeyCallsRule")["source"], json!(["aws.kms"]));
-    assert_eq!(
-        pattern("KeyCallsRule")["account"],
-        json!([param("SecurityToolingAccountId")])
-    );
-    assert_eq!(pattern("KeyCallsRule")["detail"]["eventName"], kms);
-    assert_eq!(
-        pattern("ControlTowerRule")["detail"]["eventName"],
-        list(&[&LIFECYCLE_EVENTS])
-    );
-    assert_eq!(
-        main_resources["ScheduleRule"]["Properties"]["ScheduleExpression"],
-        param("Schedule")
-    );
-    // The bus takes KMS events from the Security Tooling account.
-    let bus = &main_resources["SecurityToolingEventsAllowed"]["Properties"]["Statement"];
-    assert_eq!(
-        bus["Principal"]["AWS"],
-        json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${SecurityToolingAccountId}:root"})
-    );
-    assert_eq!(bus["Action"], "events:PutEvents");
-    assert_eq!(bus["Condition"]["StringEquals"]["events:source"], "aws.kms");
 
     // The forwarder sends the same KMS calls to the management account's
     // default bus, in its own Region, with a role allowed to put them there.

@@ -555,6 +555,186 @@ print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The template at `path` (as [`cloudformation`] reads it) as CloudFormation
+/// deploys it with `parameters`, the others at their defaults: its
+/// conditions evaluated, the resources and outputs whose condition is false
+/// left out, each `Fn::If` replaced by the branch it takes, and
+/// `AWS::NoValue` removed from the lists and objects that hold it. The other
+/// intrinsic functions stay as they are. A parameter the template does not
+/// have, or a value outside its `AllowedValues`, fails.
+pub fn cloudformation_with(path: &str, parameters: &[(&str, &str)]) -> Value {
+    let template = cloudformation(path);
+    let declared = template["Parameters"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut values: std::collections::BTreeMap<String, String> = declared
+        .iter()
+        .filter_map(|(name, p)| Some((name.clone(), p.get("Default")?.as_str()?.to_owned())))
+        .collect();
+    for (name, value) in parameters {
+        let p = declared
+            .get(*name)
+            .unwrap_or_else(|| panic!("{path}: no parameter {name}"));
+        if let Some(allowed) = p.get("AllowedValues").and_then(Value::as_array) {
+            assert!(
+                allowed.iter().any(|a| a == value),
+                "{path}: {name} = {value} is not among {allowed:?}"
+            );
+        }
+        values.insert((*name).to_owned(), (*value).to_owned());
+    }
+    let definitions = template["Conditions"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let conditions: std::collections::BTreeMap<String, bool> = definitions
+        .keys()
+        .map(|name| {
+            (
+                name.clone(),
+                condition(path, name, &definitions, &values, 0),
+            )
+        })
+        .collect();
+    let holds = |entity: &Value| match entity.get("Condition") {
+        None => true,
+        Some(Value::String(name)) => *conditions
+            .get(name)
+            .unwrap_or_else(|| panic!("{path}: no condition {name}")),
+        Some(other) => panic!("{path}: a Condition that is not a name: {other}"),
+    };
+    let mut resolved = template.clone();
+    for section in ["Resources", "Outputs"] {
+        if let Some(entities) = template[section].as_object() {
+            let kept: serde_json::Map<String, Value> = entities
+                .iter()
+                .filter(|(_, e)| holds(e))
+                .map(|(name, e)| {
+                    let e = resolve_if(path, e, &conditions)
+                        .unwrap_or_else(|| panic!("{path}: {section}.{name} is AWS::NoValue"));
+                    (name.clone(), e)
+                })
+                .collect();
+            resolved[section] = Value::Object(kept);
+        }
+    }
+    resolved
+}
+
+/// The value of the condition `name` among `definitions`, with the
+/// parameters' `values`.
+fn condition(
+    path: &str,
+    name: &str,
+    definitions: &serde_json::Map<String, Value>,
+    values: &std::collections::BTreeMap<String, String>,
+    depth: usize,
+) -> bool {
+    assert!(
+        depth < 32,
+        "{path}: the conditions refer to each other in a loop"
+    );
+    let definition = definitions
+        .get(name)
+        .unwrap_or_else(|| panic!("{path}: no condition {name}"));
+    evaluate(path, definition, definitions, values, depth + 1)
+}
+
+fn evaluate(
+    path: &str,
+    expression: &Value,
+    definitions: &serde_json::Map<String, Value>,
+    values: &std::collections::BTreeMap<String, String>,
+    depth: usize,
+) -> bool {
+    let operand = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Object(o) if o.len() == 1 && o.contains_key("Fn::Ref") => {
+                let name = o["Fn::Ref"].as_str().unwrap();
+                values
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{path}: no value for {name} in a condition"))
+                    .clone()
+            }
+            other => panic!("{path}: an operand this reader does not evaluate: {other}"),
+        }
+    };
+    let list = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{path}: not a list: {v}"))
+            .clone()
+    };
+    let object = expression
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .unwrap_or_else(|| panic!("{path}: not a condition function: {expression}"));
+    let (function, argument) = object.iter().next().unwrap();
+    let all = |v: &Value| -> Vec<bool> {
+        list(v)
+            .iter()
+            .map(|e| evaluate(path, e, definitions, values, depth + 1))
+            .collect()
+    };
+    match function.as_str() {
+        "Fn::Equals" => {
+            let pair = list(argument);
+            assert_eq!(pair.len(), 2, "{path}: {expression}");
+            operand(&pair[0]) == operand(&pair[1])
+        }
+        "Fn::Not" => {
+            let one = all(argument);
+            assert_eq!(one.len(), 1, "{path}: {expression}");
+            !one[0]
+        }
+        "Fn::And" => all(argument).into_iter().all(|b| b),
+        "Fn::Or" => all(argument).into_iter().any(|b| b),
+        "Fn::Condition" => condition(path, argument.as_str().unwrap(), definitions, values, depth),
+        other => panic!("{path}: a condition function this reader does not evaluate: {other}"),
+    }
+}
+
+/// `value` with each `Fn::If` replaced by its branch; `None` for
+/// `AWS::NoValue`, which leaves the list or object that holds it.
+fn resolve_if(
+    path: &str,
+    value: &Value,
+    conditions: &std::collections::BTreeMap<String, bool>,
+) -> Option<Value> {
+    match value {
+        Value::Object(o)
+            if o.len() == 1 && o.get("Fn::Ref") == Some(&Value::from("AWS::NoValue")) =>
+        {
+            None
+        }
+        Value::Object(o) if o.len() == 1 && o.contains_key("Fn::If") => {
+            let branches = o["Fn::If"]
+                .as_array()
+                .filter(|a| a.len() == 3)
+                .unwrap_or_else(|| {
+                    panic!("{path}: an Fn::If without a condition and two branches: {value}")
+                });
+            let name = branches[0].as_str().unwrap();
+            let holds = *conditions
+                .get(name)
+                .unwrap_or_else(|| panic!("{path}: no condition {name}"));
+            resolve_if(path, &branches[if holds { 1 } else { 2 }], conditions)
+        }
+        Value::Object(o) => Some(Value::Object(
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), resolve_if(path, v, conditions)?)))
+                .collect(),
+        )),
+        Value::Array(a) => Some(Value::Array(
+            a.iter()
+                .filter_map(|v| resolve_if(path, v, conditions))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
 /// The text of each `<tag>...</tag>` element in `xml`.
 pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
