@@ -186,9 +186,14 @@ fn a_hand_removed_config_statement_is_repaired_with_no_new_landing_zone_update()
 }
 
 #[test]
-fn plan_and_apply_refuse_while_an_operation_is_in_progress_and_while_the_landing_zone_failed() {
+fn plan_and_apply_refuse_while_an_operation_is_in_progress() {
     let moto = Moto::start();
     let (seed, zone, config) = control_tower(&moto);
+    // An operation of someone else's that runs longer than this test.
+    moto.world.landing_zone(LandingZone {
+        operation_time: Duration::from_secs(600),
+        ..zone
+    });
     let id = moto.world.operation_in_progress("UPDATE");
     moto.start_recording();
     for args in [&["plan"][..], &["apply"][..]] {
@@ -202,20 +207,25 @@ fn plan_and_apply_refuse_while_an_operation_is_in_progress_and_while_the_landing
         );
     }
     assert!(moto.recorded_writes().is_empty(), "{:?}", moto.recorded());
+    assert!(state(&moto, &seed)["keys"].as_array().unwrap().is_empty());
+}
 
-    let failed = LandingZone {
+#[test]
+fn plan_and_apply_refuse_while_the_landing_zone_is_failed() {
+    let moto = Moto::start();
+    let (seed, zone, config) = control_tower(&moto);
+    moto.world.landing_zone(LandingZone {
         status: "FAILED".to_owned(),
         ..zone
-    };
-    // The planted operation ends (SUCCEEDED, changing nothing), and the
-    // landing zone is FAILED.
-    std::thread::sleep(OPERATION);
-    moto.world.settle_landing_zone();
-    moto.world.landing_zone(failed);
-    let out = run(&moto, &config, &["apply"]);
-    assert_eq!(code(&out), 1, "{}", transcript(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is FAILED, not ACTIVE"), "{err}");
+    });
+    moto.start_recording();
+    for args in [&["plan"][..], &["apply"][..]] {
+        let out = run(&moto, &config, args);
+        assert_eq!(code(&out), 1, "{}", transcript(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is FAILED, not ACTIVE"), "{err}");
+        assert!(err.contains("reset-landing-zone"), "{err}");
+    }
     assert!(moto.recorded_writes().is_empty(), "{:?}", moto.recorded());
     assert!(state(&moto, &seed)["keys"].as_array().unwrap().is_empty());
 }

@@ -104,7 +104,7 @@ fn a_control_tower_trail_is_refused_with_the_landing_zone_way() {
         &moto,
         &seed,
         "is managed by AWS Control Tower (its name aws-controltower-BaselineCloudTrail): Control Tower reverts changes made to it",
-        "Landing zone settings",
+        "set landing_zone = true under [control_tower]",
     );
     let text = std::fs::read_to_string(&seed.config).unwrap();
     std::fs::write(&seed.config, format!("{text}allow_control_tower = true\n")).unwrap();
