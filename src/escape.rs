@@ -47,6 +47,14 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// At most `max` characters of `text`, `…` marking a cut.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,13 +94,5 @@ mod tests {
     fn escaping_twice_is_escaping_once() {
         let s = "x\u{1b}\n\u{9f}\u{202d}\\";
         assert_eq!(escape(&escape(s)), escape(s));
-    }
-}
-
-/// At most `max` characters of `text`, `…` marking a cut.
-pub fn truncated(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
     }
 }
