@@ -56,8 +56,9 @@ pub enum Why {
     OtherRunsAlias,
     /// The check after apply still differs only where apply wrote.
     WritesVisible,
-    /// `UpdateLandingZone` after this run's `CreateKey` or `PutKeyPolicy`:
-    /// Control Tower does not see the key or its policy yet.
+    /// `UpdateLandingZone` after this run's `CreateKey`, `PutKeyPolicy`,
+    /// `EnableKey` or `CancelKeyDeletion`: Control Tower does not see the
+    /// key, its policy or its state yet.
     ControlTowerSeesKey,
 }
 
@@ -152,6 +153,8 @@ pub enum After {
     NewKeyOrPolicy,
     /// This run changed the key's state.
     NewState,
+    /// This run created the key, set its policy or changed its state.
+    AnyKeyWrite,
     /// Nothing: the error is waited for whatever this run wrote.
     Anything,
 }
@@ -162,6 +165,7 @@ impl After {
             After::NewKey => written.key,
             After::NewKeyOrPolicy => written.key || written.policy,
             After::NewState => written.state,
+            After::AnyKeyWrite => written.key || written.policy || written.state,
             After::Anything => true,
         }
     }
@@ -198,7 +202,7 @@ pub const STEP_ERRORS: &[StepError] = &[
     row(code::KMS_INVALID_STATE,               Handling::AfterOwnWrite,  Steps::OnKey,         After::NewState,        Why::KmsShowsKeyState),
     row(code::CONFLICT,                        Handling::Wait,           Steps::Trail,         After::Anything,        Why::TrailChangeUnderWay),
     row(code::MALFORMED_POLICY,                Handling::Wait,           Steps::PolicyWrite,   After::Anything,        Why::PrincipalNotKnownYet),
-    row(code::VALIDATION,                      Handling::AfterOwnWrite,  Steps::LandingZone,   After::NewKeyOrPolicy,  Why::ControlTowerSeesKey),
+    row(code::VALIDATION,                      Handling::AfterOwnWrite,  Steps::LandingZone,   After::AnyKeyWrite,     Why::ControlTowerSeesKey),
 ];
 
 const fn row(

@@ -54,7 +54,6 @@ pub(super) async fn run<L: LandingZones>(
         }
         _ => None,
     };
-    unchanged_since_plan(lz, update).await?;
     let manifest = update.manifest_with(key_arn);
     let sent = LandingZoneUpdate {
         arn: &update.arn,
@@ -67,10 +66,15 @@ pub(super) async fn run<L: LandingZones>(
         .retry(
             |e| crate::retry::step_error(step, written, e),
             |r| progress.retrying(r),
-            || lz.update_landing_zone(sent.clone()),
+            // Each send, the first and any after a ValidationException,
+            // right after its own check.
+            || async {
+                unchanged_since_plan(lz, update).await?;
+                lz.update_landing_zone(sent.clone()).await
+            },
         )
         .await?;
-    if !is_operation_id(&id) {
+    if !crate::aws::is_operation_id(&id) {
         return Err(AwsError::new(
             "UpdateLandingZone",
             code::RESPONSE_ERROR,
@@ -132,23 +136,15 @@ fn changed_since_plan(
             zone.version, update.version
         ));
     }
-    if zone.remediation_types != update.remediation_types {
+    let sorted = |types: &[String]| {
+        let mut types = types.to_vec();
+        types.sort();
+        types
+    };
+    if sorted(&zone.remediation_types) != sorted(&update.remediation_types) {
         return Some("its remediation types changed".to_owned());
     }
     (zone.manifest != update.manifest).then(|| "its manifest changed".to_owned())
-}
-
-/// Whether `id` has the shape of an operation identifier (the controltower
-/// model's `OperationIdentifier`: 36 characters, `8-4-4-4-12` lower-case
-/// hexadecimal digits).
-fn is_operation_id(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    id.len() == 36
-        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| {
-            g.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
 }
 
 /// Reads operation `id` every `landing_zone_poll` until it ends, telling
@@ -213,24 +209,4 @@ async fn follow<L: LandingZones>(
 /// meet: throttling, a server error, or the network.
 fn passes(e: &AwsError) -> bool {
     crate::error::handling(e.operation, &e.code, &e.message) == Some(Handling::SdkRetry)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_operation_identifier_has_the_models_shape() {
-        assert!(is_operation_id("0a1b2c3d-0000-4000-8000-00000000000f"));
-        for odd in [
-            "",
-            "0A1B2C3D-0000-4000-8000-00000000000F",
-            "0a1b2c3d-0000-4000-8000-00000000000",
-            "0a1b2c3d00004000800000000000000f0000",
-            "0a1b2c3d-0000-4000-8000-00000000000g",
-            "0a1b2c3d-0000-4000-8000-0000000\u{1b}[2J",
-        ] {
-            assert!(!is_operation_id(odd), "{odd:?}");
-        }
-    }
 }

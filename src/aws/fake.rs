@@ -751,7 +751,8 @@ impl FakeCloud {
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
         for t in s.trails.values_mut() {
-            if t.name == crate::plan::CONTROL_TOWER_TRAIL {
+            // Control Tower's trail (`config::CONTROL_TOWER_TRAIL`).
+            if t.name == "aws-controltower-BaselineCloudTrail" {
                 t.kms_key_id = key.clone();
             }
         }

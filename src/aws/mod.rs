@@ -538,6 +538,19 @@ pub struct LandingZoneUpdate<'a> {
     pub manifest: &'a serde_json::Value,
 }
 
+/// Whether `id` has the shape of an operation identifier (the controltower
+/// model's `OperationIdentifier`: 36 characters, `8-4-4-4-12` lower-case
+/// hexadecimal digits).
+pub fn is_operation_id(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    id.len() == 36
+        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
 /// STS, Organizations, CloudTrail and the account's Regions (Account
 /// Management), with management-account credentials.
 pub trait Management {
@@ -657,6 +670,20 @@ pub trait Connect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn an_operation_identifier_has_the_models_shape() {
+        assert!(is_operation_id("0a1b2c3d-0000-4000-8000-00000000000f"));
+        for odd in [
+            "",
+            "0A1B2C3D-0000-4000-8000-00000000000F",
+            "0a1b2c3d-0000-4000-8000-00000000000",
+            "0a1b2c3d00004000800000000000000f0000",
+            "0a1b2c3d-0000-4000-8000-00000000000g",
+            "0a1b2c3d-0000-4000-8000-0000000\u{1b}[2J",
+        ] {
+            assert!(!is_operation_id(odd), "{odd:?}");
+        }
+    }
 
     #[test]
     fn access_denied_messages_tell_which_policy_denied() {

@@ -21,7 +21,7 @@ mod rules;
 
 use handling::Rule;
 pub use handling::{GENERIC_HINT, Handling, is_lockout};
-pub use operations::OPERATIONS;
+pub use operations::{OPERATIONS, SENT_ONCE};
 use rules::RULES;
 pub use rules::TRAIL_NOT_FOUND_HINT;
 

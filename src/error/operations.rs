@@ -24,6 +24,11 @@ pub(super) const CLOUDTRAIL: &[&str] = &[
     "ListTags",
     "UpdateTrail",
 ];
+/// The operations the SDK does not retry (`aws/sdk/controltower.rs`): a
+/// retry after an answer lost on the way could repeat the write. Their
+/// server faults get a hint, not the SDK's retries.
+pub const SENT_ONCE: &[&str] = &["UpdateLandingZone"];
+
 /// The landing zone, with `[control_tower] landing_zone`.
 pub(super) const CONTROLTOWER: &[&str] = &[
     "GetLandingZone",

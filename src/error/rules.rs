@@ -367,6 +367,25 @@ pub(super) static RULES: &[Rule] = &[
     // trailkey sends the identifiers Control Tower gave it, and the SDK's
     // pagination token.
     rule(Ops::Of(CONTROLTOWER), &[code::VALIDATION], Treat::Generic),
+    // UpdateLandingZone is sent once (the SDK does not retry it): after
+    // an answer that never came, or a server fault, an operation may have
+    // started; after throttling, none did.
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        &[
+            "InternalServerException",
+            code::TIMEOUT,
+            code::DISPATCH_FAILURE,
+            code::RESPONSE_ERROR,
+            code::UNKNOWN,
+        ],
+        Treat::Hint(LANDING_ZONE_MAYBE_STARTED),
+    ),
+    rule(
+        Ops::Of(&["UpdateLandingZone"]),
+        THROTTLING,
+        Treat::Hint(LANDING_ZONE_THROTTLED),
+    ),
     // A server fault in the controltower model: HTTP 500.
     rule(
         Ops::Of(CONTROLTOWER),
@@ -509,6 +528,8 @@ pub(super) static RULES: &[Rule] = &[
 const LANDING_ZONE_CONFLICT: &str = "another landing-zone operation began since trailkey checked: run trailkey again when it has ended (`aws controltower list-landing-zone-operations --filter statuses=IN_PROGRESS`)";
 const LANDING_ZONE_NOT_FOUND: &str = "Control Tower does not know that landing zone or operation: run trailkey in the Control Tower home Region (region in the config) with management-account credentials";
 const LANDING_ZONE_VALIDATION: &str = "Control Tower refused the update, and no operation started: trailkey sent the live manifest back with only centralizedLogging.configurations.kmsKeyArn changed, at the landing zone's own version (it never upgrades); Control Tower's message says what it refused. If it asks for a newer landing-zone version, upgrade the landing zone first (Control Tower console, Landing zone settings), then run trailkey again";
+const LANDING_ZONE_MAYBE_STARTED: &str = "the update may have started an operation all the same: `aws controltower list-landing-zone-operations --filter statuses=IN_PROGRESS` shows it. trailkey refuses to write while one runs; run it again when the operation has ended, and it finds the key set or not";
+const LANDING_ZONE_THROTTLED: &str = "Control Tower throttled the update, which started nothing (trailkey sends it once): run trailkey again in a minute";
 const LANDING_ZONE_CHANGED: &str = "someone changed the landing zone while trailkey worked: run `trailkey plan` to see it as it is now, then apply again";
 const LANDING_ZONE_FAILED: &str = "Control Tower could not apply the landing zone's new KMS key, and the landing zone is now FAILED: fix what its message names (the key policy must let cloudtrail.amazonaws.com and config.amazonaws.com use the key; `trailkey plan` shows the policy), retry the landing zone in the Control Tower console (Landing zone settings) or with `aws controltower reset-landing-zone`, then run trailkey again";
 const LANDING_ZONE_TIMEOUT: &str = "the operation goes on in Control Tower: run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier` with the identifier above); it then finds the key set, or the operation's end. Until then a run that would write is refused. A longer --landing-zone-timeout lets the next apply wait for its own operation";

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::event::{self, SqsRecord, Verdict};
-use super::{Function, Mode, log_line, may_be_trailkeys, plan_and_writes, writes};
+use super::{Function, Mode, log_line, may_be_trailkeys, pending, plan_and_writes, writes};
 use crate::aws::Connect;
 use crate::config::Desired;
 use crate::render::PlanJson;
@@ -136,6 +136,10 @@ impl<C: Connect> Function<C> {
                 let (plan, done) = plan_and_writes(&outcome);
                 line["plan"] = serde_json::to_value(PlanJson::from(plan)).unwrap_or_default();
                 line["writes"] = json!(writes(done));
+                let pending = pending(plan, self.known_key.borrow().as_deref());
+                if !pending.is_empty() {
+                    line["pending"] = json!(pending);
+                }
                 match crate::plan::broken(&plan.findings) {
                     Some(e) => Ran {
                         outcome: "broken",

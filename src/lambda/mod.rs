@@ -398,7 +398,7 @@ fn plan_and_writes(outcome: &Outcome) -> (&Plan, &[crate::apply::Done]) {
 /// would set, and who makes it.
 /// `key` is the key the run left, when the plan could not name it (a key
 /// the same run created).
-fn pending(plan: &Plan, key: Option<&str>) -> Vec<String> {
+pub(super) fn pending(plan: &Plan, key: Option<&str>) -> Vec<String> {
     plan.changes
         .iter()
         .filter(|c| c.address == crate::plan::Address::LandingZone)

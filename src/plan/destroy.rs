@@ -199,13 +199,15 @@ pub fn plan_destroy(
     // made before any read planning asks for: a key still in use stops the
     // destroy whatever the Log Archive side says.
     let moving_off = moves.then_some(observed.trail.arn.as_str());
-    let busy = refuse_while_busy(
-        observed,
-        zone,
-        moves || (key.is_some() && delete_key.is_some()),
-    )?;
+    // The key's deletion, or the trail's own backout (without the landing
+    // zone), write to the key's side; the landing zone's backout to it.
+    let writes_key = (key.is_some() && delete_key.is_some()) || (moves && zone.is_none());
+    let busy = refuse_while_busy(observed, zone, writes_key, moves && zone.is_some())?;
     if let (Some(k), Some((_, users))) = (key, delete_key) {
         check_deletion(&desired.alias.full(), &k.info, users, moving_off)?;
+        if let Some(zone) = zone {
+            check_manifest_uses(desired, zone, &k.info, users)?;
+        }
     }
     let wanted = [
         (Need::OrganizationAccounts, false),
@@ -310,4 +312,29 @@ pub(super) fn trail_reason(trail: &Trail, key: Option<&KeyInfo>, alias: &str) ->
         }
         _ => format!("the trail uses another key: {current}"),
     }
+}
+
+/// Refuses `--delete-key` while the landing zone's manifest names the key
+/// elsewhere than for Control Tower's trail ([`manifest_uses`]).
+fn check_manifest_uses(
+    desired: &Desired,
+    zone: &crate::aws::LandingZone,
+    key: &KeyInfo,
+    users: &KeyUsers,
+) -> Result<(), Error> {
+    let alias = desired.alias.full();
+    let mut aliases: Vec<&str> = users.aliases.iter().map(String::as_str).collect();
+    aliases.push(&alias);
+    let uses = manifest_uses(zone, key, &aliases);
+    if uses.is_empty() {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "--delete-key refused: the landing zone's manifest names the key {} at {} (on landing zone 4.0, /config/configurations/kmsKeyArn is AWS Config's own key)",
+            key.arn,
+            uses.join(", ")
+        ),
+        "point that setting at another key first (Control Tower console, Landing zone settings), or run destroy without --delete-key (the key is kept)",
+    ))
 }

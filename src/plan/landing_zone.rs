@@ -147,42 +147,81 @@ pub fn no_landing_zone(desired: &Desired) -> Error {
     )
 }
 
-/// Why Control Tower is busy, if it is: an operation in progress, or a
-/// landing zone that is not `ACTIVE`. A plan that would write anything is
-/// refused then, before any write; one that writes nothing reports it.
-fn busy(observed: &Observed, zone: &LandingZone) -> Option<(String, String)> {
+/// Control Tower's state, when it is not idle: an operation in progress
+/// or a landing zone still `PROCESSING` holds back every write; a `FAILED`
+/// landing zone only the landing zone's own update (the key may need the
+/// repair that lets a retry of the landing zone succeed).
+struct Busy {
+    message: String,
+    hint: String,
+    /// Whether writes to the key are held back too.
+    holds_key_writes: bool,
+}
+
+/// Why Control Tower is busy, if it is ([`Busy`]).
+fn busy(observed: &Observed, zone: &LandingZone) -> Option<Busy> {
     let in_progress = observed.landing_zone.as_ref()?.in_progress.first();
     if let Some(op) = in_progress {
-        return Some((
-            format!(
+        let ended = match shown_operation(&op.id) {
+            Some(id) => format!(
+                " (`aws controltower get-landing-zone-operation --operation-identifier {id}`)"
+            ),
+            None => String::new(),
+        };
+        return Some(Busy {
+            message: format!(
                 "a landing-zone operation is in progress: {} ({}); trailkey changes nothing while Control Tower works",
-                op.id, op.operation_type
+                crate::escape::truncated(&op.id, 64),
+                crate::escape::truncated(&op.operation_type, 16)
             ),
-            format!(
-                "run trailkey again when it has ended (`aws controltower get-landing-zone-operation --operation-identifier {}`); landing-zone operations take 20 to 60 minutes",
-                op.id
+            hint: format!(
+                "run trailkey again when it has ended{ended}; landing-zone operations take 20 to 60 minutes"
             ),
-        ));
+            holds_key_writes: true,
+        });
     }
     if zone.status == LandingZoneStatus::Active {
         return None;
     }
-    let hint = match zone.status {
-        LandingZoneStatus::Processing => {
-            "Control Tower is still deploying the landing zone: run trailkey again when its status is ACTIVE (`aws controltower get-landing-zone`)".to_owned()
-        }
-        _ => format!(
-            "the Control Tower console (Landing zone settings) says why; repair or retry the landing zone there (or `aws controltower reset-landing-zone --landing-zone-identifier {}`), then run trailkey again",
-            zone.arn
-        ),
-    };
-    Some((
+    let processing = zone.status == LandingZoneStatus::Processing;
+    let hint = if processing {
+        "Control Tower is still deploying the landing zone: run trailkey again when its status is ACTIVE (`aws controltower get-landing-zone`)".to_owned()
+    } else {
+        let reset = match plausible_arn(&zone.arn) {
+            true => format!(
+                " (or `aws controltower reset-landing-zone --landing-zone-identifier {}`)",
+                zone.arn
+            ),
+            false => String::new(),
+        };
         format!(
-            "the landing zone {} is {}, not ACTIVE; trailkey changes nothing until it is",
-            zone.arn, zone.status
+            "the Control Tower console (Landing zone settings) says why; repair or retry the landing zone there{reset}, then run trailkey again. trailkey still repairs the key meanwhile, but leaves the landing zone as it is"
+        )
+    };
+    Some(Busy {
+        message: format!(
+            "the landing zone {} is {}, not ACTIVE; trailkey does not update it until it is",
+            crate::escape::truncated(&zone.arn, 256),
+            zone.status
         ),
         hint,
-    ))
+        holds_key_writes: processing,
+    })
+}
+
+/// `id` when it has an operation identifier's shape, to put in a command.
+fn shown_operation(id: &str) -> Option<&str> {
+    crate::aws::is_operation_id(id).then_some(id)
+}
+
+/// Whether `arn` looks like an ARN (`arn:` and ARN characters only, of an
+/// ARN's length), to put in a command.
+fn plausible_arn(arn: &str) -> bool {
+    arn.starts_with("arn:")
+        && arn.len() <= 2048
+        && arn
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_.-+=,@".contains(&b))
 }
 
 /// The error of an apply that finds Control Tower busy ([`busy`]) and
@@ -190,25 +229,28 @@ fn busy(observed: &Observed, zone: &LandingZone) -> Option<(String, String)> {
 /// not reported converged.
 pub fn busy_error(observed: &Observed) -> Option<Error> {
     let zone = observed.landing_zone.as_ref()?.zone.as_ref()?;
-    busy(observed, zone).map(|(message, hint)| Error::check(message, hint))
+    busy(observed, zone).map(|b| Error::check(b.message, b.hint))
 }
 
-/// While Control Tower is busy ([`busy`]): refuses a plan that `writes`,
-/// and otherwise returns the warning the plan reports.
+/// While Control Tower is busy ([`busy`]): refuses a plan that writes what
+/// it holds back (`writes_key`: the key, its alias or policy;
+/// `writes_landing_zone`: the landing zone), and otherwise returns the
+/// warning the plan reports.
 pub(super) fn refuse_while_busy(
     observed: &Observed,
     zone: Option<&LandingZone>,
-    writes: bool,
+    writes_key: bool,
+    writes_landing_zone: bool,
 ) -> Result<Option<Finding>, Error> {
-    let Some((message, hint)) = zone.and_then(|z| busy(observed, z)) else {
+    let Some(busy) = zone.and_then(|z| busy(observed, z)) else {
         return Ok(None);
     };
-    if writes {
-        return Err(Error::check(message, hint));
+    if writes_landing_zone || (writes_key && busy.holds_key_writes) {
+        return Err(Error::check(busy.message, busy.hint));
     }
     Ok(Some(Finding {
         level: Level::Warning,
-        message: format!("{message}: {hint}"),
+        message: format!("{}: {}", busy.message, busy.hint),
     }))
 }
 
@@ -328,7 +370,13 @@ pub(super) fn landing_zone_findings(observed: &Observed, zone: &LandingZone) -> 
         });
     }
     let key = manifest_key(&zone.manifest);
-    if key.is_some() && observed.trail.kms_key_id.as_deref() != key {
+    let trail_key = observed.trail.kms_key_id.as_deref();
+    // The same key named two ways (its ARN, its ID) is the same key.
+    let same = observed
+        .key
+        .as_ref()
+        .is_some_and(|k| names_key(key, &k.info, &[]) && names_key(trail_key, &k.info, &[]));
+    if key.is_some() && trail_key != key && !same {
         out.push(Finding {
             level: Level::Warning,
             message: format!(
@@ -340,4 +388,34 @@ pub(super) fn landing_zone_findings(observed: &Observed, zone: &LandingZone) -> 
         });
     }
     out
+}
+
+/// Where the manifest names `key` (by ARN, ID or one of `aliases`) beside
+/// the key of Control Tower's trail, which destroy removes: JSON pointers,
+/// e.g. `/config/configurations/kmsKeyArn` (AWS Config's own key, on
+/// landing zone 4.0). A key named there still encrypts something after
+/// destroy, so `--delete-key` is refused.
+pub fn manifest_uses(zone: &LandingZone, key: &KeyInfo, aliases: &[&str]) -> Vec<String> {
+    fn walk(value: &Value, at: String, found: &mut Vec<String>, key: &KeyInfo, aliases: &[&str]) {
+        match value {
+            Value::String(s) if names_key(Some(s), key, aliases) => found.push(at),
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, format!("{at}/{i}"), found, key, aliases);
+                }
+            }
+            Value::Object(fields) => {
+                for (name, v) in fields {
+                    let name = name.replace('~', "~0").replace('/', "~1");
+                    walk(v, format!("{at}/{name}"), found, key, aliases);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&zone.manifest, String::new(), &mut found, key, aliases);
+    let trails = format!("/{}", MANIFEST_KEY.join("/"));
+    found.retain(|at| *at != trails);
+    found
 }

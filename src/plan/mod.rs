@@ -407,8 +407,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
             changes.extend(validation);
         }
     }
-    let writes = changes.iter().any(|c| !c.steps.is_empty());
-    let busy = refuse_while_busy(observed, zone, writes)?;
+    let writes = |lz: bool| {
+        changes
+            .iter()
+            .any(|c| (c.address == Address::LandingZone) == lz && !c.steps.is_empty())
+    };
+    let busy = refuse_while_busy(observed, zone, writes(false), writes(true))?;
     let (writes_trail, rekeys_trail) = trail_writes(&changes);
     let wanted = [
         (

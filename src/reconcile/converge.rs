@@ -94,10 +94,15 @@ impl<C: Connect> Reconcile<'_, C> {
         let mut turns = propagation.turns();
         loop {
             let (propagating, error) = match read {
+                // Control Tower's list may still show the operation that
+                // just ended, or the landing zone not ACTIVE yet.
+                Ok(after) if landing_zone && plan::busy_error(&after).is_some() => {
+                    (true, plan::busy_error(&after).expect("just seen"))
+                }
                 Ok(after) => {
                     let (again, after) = self.plan(after).await?;
                     let again = options.applied_part(&again);
-                    let off_key = landing_zone.then(|| trail_off_the_key(&after)).flatten();
+                    let off_key = trail_off_the_key(&after);
                     match off_key {
                         None if !again.has_changes() => {
                             return Ok((done, ApplyResult::of(&after, again.findings)));
@@ -166,8 +171,8 @@ fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -
     seen == applied.before
 }
 
-/// After Control Tower's operation ended, its trail must name the key the
-/// manifest names now; the error when it does not.
+/// With the landing zone, Control Tower's trail must name the key the
+/// manifest names (once no operation runs); the error when it does not.
 fn trail_off_the_key(after: &Observed) -> Option<Error> {
     let zone = after.landing_zone.as_ref()?.zone.as_ref()?;
     let key = plan::manifest_key(&zone.manifest)?;
@@ -197,10 +202,18 @@ fn not_converged(again: &Plan) -> Error {
 /// is. While Control Tower works on the landing zone, an apply that makes
 /// its changes is not converged yet: it fails, saying so.
 fn unchanged(plan: Plan, observed: &Observed, options: &ApplyOptions) -> Result<Outcome, Error> {
+    let busy = plan::busy_error(observed);
     if options.landing_zone_updates
-        && let Some(busy) = plan::busy_error(observed)
+        && let Some(busy) = busy
     {
         return Err(busy);
+    }
+    // Idle, and the manifest names a key Control Tower's trail does not use:
+    // not converged, and nothing trailkey may write fixes it.
+    if busy.is_none()
+        && let Some(off_key) = trail_off_the_key(observed)
+    {
+        return Err(off_key);
     }
     Ok(Outcome::Applied {
         plan,

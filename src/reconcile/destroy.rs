@@ -39,13 +39,32 @@ impl<C: Connect> Reconcile<'_, C> {
             ..ApplyOptions::default()
         };
         let (done, after) = self.apply(&plan, &observed, &options, ui).await?;
-        let after = after?;
-        if let Some(key) = &after.trail.kms_key_id
-            && (plan.changes(Address::TrailEncryption) || plan.changes(Address::LandingZone))
+        let mut after = after?;
+        // Control Tower's trail follows its operation, and may lag its end:
+        // read again within the propagation budget, counted from now.
+        let through_landing_zone = plan.changes(Address::LandingZone);
+        let mut propagation = options.schedules().propagation;
+        propagation.deadline = tokio::time::Instant::now().checked_add(options.propagation_retry);
+        let mut turns = propagation.turns();
+        while through_landing_zone
+            && after.trail.kms_key_id.is_some()
+            && turns
+                .wait(Why::WritesVisible, None, |r| ui.waiting(r))
+                .await
         {
+            after = observe::refresh(self.connect, self.keys, self.desired, &observed).await?;
+        }
+        if let Some(key) = &after.trail.kms_key_id
+            && (plan.changes(Address::TrailEncryption) || through_landing_zone)
+        {
+            let hint = if through_landing_zone {
+                "Control Tower's operation ended, but its trail still names the key: Control Tower may still be applying its manifest, or the landing zone may have drifted. Run `trailkey destroy --dry-run` in a few minutes; the Control Tower console (Landing zone settings) shows a drift"
+            } else {
+                "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`"
+            };
             return Err(Error::check(
                 format!("destroy finished, but the trail still names a KMS key: {key}"),
-                "another process may have changed the trail at the same time: run `trailkey destroy --dry-run`",
+                hint,
             ));
         }
         let result = ApplyResult::of(&after, Vec::new());

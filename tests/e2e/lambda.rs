@@ -1080,6 +1080,10 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
         "{writes:?}"
     );
     assert!(writes.contains(&"kms:CreateKey".to_owned()), "{writes:?}");
+    // As the template delivers events, in an SQS batch: the batch's log
+    // line reports the pending change too.
+    let batch = sqs_batch(&records_of("pending", 2, &schedule_event(2)));
+    let _ = api.wait_result(&api.invoke(batch), WAIT);
     assert!(
         moto.world
             .landing_zone_state()
@@ -1129,5 +1133,14 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     assert!(r.get("pending").is_none(), "{r:#}");
     assert_eq!(moto.recorded_writes(), ["kms:PutKeyPolicy"]);
     assert_eq!(moto.world.landing_zone_state().unwrap().operations.len(), 1);
-    stop(function);
+    let log = stop(function);
+    let batches = batch_lines(&log);
+    assert_eq!(batches.len(), 1, "{log}");
+    let pending = batches[0]["pending"]
+        .as_array()
+        .expect("pending in the batch line");
+    assert!(
+        pending[0].as_str().unwrap().contains("arn:aws:kms:"),
+        "the key the first run made: {pending:?}"
+    );
 }

@@ -450,3 +450,75 @@ fn an_answer_that_cannot_be_decoded_says_so_with_the_operation() {
     let text = Error::aws("creating the key", e).render();
     assert!(text.contains("could not be decoded"), "{text}");
 }
+
+/// Control Tower's client as `SdkConnect` builds it (the SDK's standard
+/// retries, at once), answering `rules`.
+fn landing_zones(rules: &[&Rule]) -> SdkLandingZones {
+    SdkLandingZones {
+        ct: mock_client!(aws_sdk_controltower, RuleMode::Sequential, rules, |c| c
+            .retry_config(
+                retry_config().with_initial_backoff(Duration::from_millis(1))
+            )),
+    }
+}
+
+fn a_server_fault() -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(500).unwrap(),
+        SdkBody::from(r#"{"message":"An internal error occurred"}"#),
+    );
+    response
+        .headers_mut()
+        .insert("x-amzn-ErrorType", "InternalServerException");
+    response
+}
+
+#[test]
+fn update_landing_zone_is_sent_once_where_a_read_is_retried() {
+    let manifest =
+        serde_json::json!({"centralizedLogging": {"configurations": {"kmsKeyArn": "k"}}});
+    let update = crate::aws::LandingZoneUpdate {
+        arn: "arn:aws:controltower:us-east-1:333333333333:landingzone/1A2B3C4D5E6F",
+        version: "3.3",
+        remediation_types: &[],
+        manifest: &manifest,
+    };
+    let sent = mock!(aws_sdk_controltower::Client::update_landing_zone)
+        .sequence()
+        .http_response(a_server_fault)
+        .repeatedly()
+        .build();
+    let e = block_on(landing_zones(&[&sent]).update_landing_zone(update)).unwrap_err();
+    assert_eq!(e.code, "InternalServerException");
+    assert_eq!(
+        sent.num_calls(),
+        1,
+        "no retry: an operation may have started"
+    );
+    assert!(
+        Error::aws("updating the landing zone", e)
+            .render()
+            .contains("list-landing-zone-operations")
+    );
+    // A read of the same client gets the SDK's retries.
+    let read = mock!(aws_sdk_controltower::Client::get_landing_zone_operation)
+        .sequence()
+        .http_response(a_server_fault)
+        .repeatedly()
+        .build();
+    let e = block_on(landing_zones(&[&read]).get_operation("op")).unwrap_err();
+    assert_eq!(e.code, "InternalServerException");
+    assert_eq!(read.num_calls(), MAX_ATTEMPTS as usize);
+}
+
+#[test]
+fn a_manifest_goes_to_control_tower_and_back_unchanged() {
+    let manifest = serde_json::json!({
+        "governedRegions": ["us-east-1", "eu-west-1"],
+        "centralizedLogging": {"accountId": "222222222222", "enabled": true,
+            "configurations": {"loggingBucket": {"retentionDays": 365}, "kmsKeyArn": "k"}},
+        "negative": -3, "float": 1.5, "null": null, "nested": [[], {}]
+    });
+    let there = controltower::document_of(&manifest);
+    assert_eq!(controltower::json_of(&there), manifest);
+}

@@ -284,3 +284,94 @@ fn destroy_removes_only_the_key_it_manages() {
         }
     }
 }
+
+#[test]
+fn a_failed_landing_zone_lets_the_key_be_repaired_and_refuses_only_its_own_update() {
+    let desired = ct_config();
+    let (_, converged) = converged();
+    let key_arn = converged.key.as_ref().unwrap().info.arn.clone();
+    let mut set = manifest();
+    set["centralizedLogging"]["configurations"]["kmsKeyArn"] = json!(key_arn);
+    let mut failed = zone(set);
+    failed.status = LandingZoneStatus::Failed;
+    let mut observed = ct_observed(failed.clone());
+    observed.key = converged.key.clone();
+    observed.alias_target = converged.alias_target.clone();
+    observed.trail.kms_key_id = Some(key_arn);
+    // The key policy (trailkey's for another mode) is repaired: no refusal.
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(planned.changes(Address::KmsKeyPolicy), "{planned:?}");
+    assert!(!planned.changes(Address::LandingZone));
+    assert!(
+        planned
+            .findings
+            .iter()
+            .any(|f| f.message.contains("is FAILED"))
+    );
+    // Its own update is refused.
+    let text = plan_error(
+        &desired,
+        &ct_observed(zone(manifest())).tap_status(LandingZoneStatus::Failed),
+    )
+    .render();
+    assert!(text.contains("is FAILED, not ACTIVE"), "{text}");
+}
+
+#[test]
+fn delete_key_is_refused_while_the_manifest_names_the_key_for_aws_config() {
+    let desired = ct_config();
+    let (_, converged) = converged();
+    let key = converged.key.clone().unwrap();
+    let mut set = manifest();
+    set["centralizedLogging"]["configurations"]["kmsKeyArn"] = json!(key.info.arn);
+    set["config"] = json!({"configurations": {"kmsKeyArn": key.info.key_id}, "enabled": true});
+    let mut observed = ct_observed(zone(set));
+    observed.key = Some(key.clone());
+    observed.alias_target = converged.alias_target.clone();
+    observed.trail.kms_key_id = Some(key.info.arn.clone());
+    let users = KeyUsers {
+        tags: BTreeMap::from([
+            (CREATED_TAG.0.to_owned(), CREATED_TAG.1.to_owned()),
+            (MANAGED_BY_TAG.0.to_owned(), MANAGED_BY_TAG.1.to_owned()),
+        ]),
+        ..KeyUsers::default()
+    };
+    let text = plan_destroy(&desired, &observed, Some((7, &users)))
+        .unwrap_err()
+        .render();
+    assert!(text.contains("/config/configurations/kmsKeyArn"), "{text}");
+    // Without it, the deletion is planned after the landing zone's backout.
+    let mut observed = observed.clone();
+    let manifest = &mut observed
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .zone
+        .as_mut()
+        .unwrap()
+        .manifest;
+    manifest.as_object_mut().unwrap().remove("config");
+    let planned = plan_destroy(&desired, &observed, Some((7, &users))).unwrap();
+    assert_eq!(
+        ops(&planned),
+        ["UpdateLandingZone", "DeleteAlias", "ScheduleKeyDeletion"]
+    );
+}
+
+/// A landing zone's status, changed in place.
+trait TapStatus {
+    fn tap_status(self, status: LandingZoneStatus) -> Self;
+}
+
+impl TapStatus for Observed {
+    fn tap_status(mut self, status: LandingZoneStatus) -> Self {
+        self.landing_zone
+            .as_mut()
+            .unwrap()
+            .zone
+            .as_mut()
+            .unwrap()
+            .status = status;
+        self
+    }
+}

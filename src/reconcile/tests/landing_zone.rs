@@ -407,3 +407,37 @@ fn control_tower_not_seeing_the_new_key_yet_is_waited_for_only_after_this_runs_w
     assert!(e.render().contains("never upgrades"), "{}", e.render());
     assert_eq!(count(&fake, "UpdateLandingZone"), 1);
 }
+
+#[test]
+fn control_towers_trail_off_the_key_the_manifest_names_is_not_converged() {
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    // Someone takes the trail off the key directly; the manifest still names it.
+    fake.state
+        .borrow_mut()
+        .trails
+        .get_mut(CT_TRAIL_ARN)
+        .unwrap()
+        .kms_key_id = None;
+    fake.clear_calls();
+    let e = run_paused(&fake, apply()).expect_err("not converged");
+    assert!(
+        e.render().contains("uses no KMS key (SSE-S3)"),
+        "{}",
+        e.render()
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // plan reports it.
+    let crate::reconcile::Outcome::Planned(plan) =
+        run_paused(&fake, crate::reconcile::Command::Plan).unwrap()
+    else {
+        panic!("a plan");
+    };
+    assert!(
+        plan.findings
+            .iter()
+            .any(|f| f.message.contains("has not applied its manifest")),
+        "{:?}",
+        plan.findings
+    );
+}
