@@ -104,6 +104,14 @@ impl<C: Connect> Reconcile<'_, C> {
                     let again = options.applied_part(&again);
                     let off_key = trail_off_the_key(&after);
                     match off_key {
+                        // Written, but Control Tower's landing zone is not
+                        // well (FAILED): the run does not end converged.
+                        None if !again.has_changes()
+                            && options.landing_zone_updates
+                            && plan::busy_error(&after).is_some() =>
+                        {
+                            return Err(plan::busy_error(&after).expect("just seen"));
+                        }
                         None if !again.has_changes() => {
                             return Ok((done, ApplyResult::of(&after, again.findings)));
                         }
@@ -177,12 +185,17 @@ fn trail_off_the_key(after: &Observed) -> Option<Error> {
     let zone = after.landing_zone.as_ref()?.zone.as_ref()?;
     let key = plan::manifest_key(&zone.manifest)?;
     let trail = &after.trail;
-    (trail.kms_key_id.as_deref() != Some(key)).then(|| {
+    let used = trail.kms_key_id.as_deref();
+    // The same key named two ways (its ARN, its ID) is the same key.
+    let same = after.key.as_ref().is_some_and(|k| {
+        plan::names_key(Some(key), &k.info, &[]) && plan::names_key(used, &k.info, &[])
+    });
+    (used != Some(key) && !same).then(|| {
         Error::check(
             format!(
-                "Control Tower's operation ended, and the landing zone names the key {key}, but the trail {} uses {}",
+                "the landing zone names the key {key}, but Control Tower's trail {} uses {}",
                 trail.arn,
-                trail.kms_key_id.as_deref().unwrap_or("no KMS key (SSE-S3)")
+                used.unwrap_or("no KMS key (SSE-S3)")
             ),
             "Control Tower may still be applying its manifest: run `trailkey plan` in a few minutes. If the trail still does not name the key, the landing zone may have drifted: the Control Tower console (Landing zone settings) shows it",
         )

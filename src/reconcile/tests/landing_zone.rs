@@ -69,17 +69,22 @@ fn run_paused(
     command: crate::reconcile::Command,
 ) -> Result<crate::reconcile::Outcome, crate::error::Error> {
     let desired = ct_desired();
+    paused(crate::reconcile::run(
+        fake,
+        &desired,
+        command,
+        &mut Yes::default(),
+    ))
+}
+
+/// `f` run to its end on a paused clock: the waits pass at once.
+fn paused<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap()
-        .block_on(crate::reconcile::run(
-            fake,
-            &desired,
-            command,
-            &mut Yes::default(),
-        ))
+        .block_on(f)
 }
 
 fn apply() -> crate::reconcile::Command {
@@ -302,16 +307,11 @@ fn apply_after(
     meanwhile: impl FnOnce(&crate::aws::fake::FakeCloud),
 ) -> Result<Vec<crate::apply::Done>, crate::error::Error> {
     let desired = ct_desired();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(async {
-            let (planned, keys) = observe_and_plan(fake, &desired).await?;
-            meanwhile(fake);
-            crate::testing::apply(&planned, fake, &keys, |_, _| {}).await
-        })
+    paused(async {
+        let (planned, keys) = observe_and_plan(fake, &desired).await?;
+        meanwhile(fake);
+        crate::testing::apply(&planned, fake, &keys, |_, _| {}).await
+    })
 }
 
 #[test]
@@ -440,4 +440,27 @@ fn control_towers_trail_off_the_key_the_manifest_names_is_not_converged() {
         "{:?}",
         plan.findings
     );
+}
+
+#[test]
+fn on_a_failed_landing_zone_apply_repairs_the_key_and_still_exits_with_the_landing_zones_error() {
+    let fake = ct_cloud();
+    run_paused(&fake, apply()).unwrap();
+    edit_policy(&fake, |s| {
+        s.retain(|st| st["Sid"] != crate::policy::CONFIG_SID);
+    });
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .status = LandingZoneStatus::Failed;
+    fake.clear_calls();
+    let e = run_paused(&fake, apply()).expect_err("the landing zone is FAILED");
+    assert!(
+        e.render().contains("is FAILED, not ACTIVE"),
+        "{}",
+        e.render()
+    );
+    assert_eq!(fake.writes(), ["PutKeyPolicy"], "the key repaired");
 }
