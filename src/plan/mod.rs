@@ -381,6 +381,18 @@ fn trail_writes(changes: &[Change]) -> (bool, bool) {
 /// Builds the plan, or says which reads it depends on first ([`Need`]).
 /// Pure: the same inputs give the same answer.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
+    plan_for(desired, observed, true)
+}
+
+/// [`plan`] for a run that makes the landing zone's change
+/// (`landing_zone_updates`) or leaves it pending (the Lambda function's
+/// apply): a pending change is no write that Control Tower's being busy
+/// holds back.
+pub fn plan_for(
+    desired: &Desired,
+    observed: &Observed,
+    landing_zone_updates: bool,
+) -> Result<Planned, Error> {
     check_context(desired, &observed.identity, &observed.organization)?;
     check_readers(desired, &observed.organization.management_account)?;
     check_trail(desired, &observed.trail, observed.trail_tags.read())?;
@@ -412,7 +424,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Planned, Error> {
             .iter()
             .any(|c| (c.address == Address::LandingZone) == lz && !c.steps.is_empty())
     };
-    let busy = refuse_while_busy(observed, zone, writes(false), writes(true))?;
+    let writes_landing_zone = landing_zone_updates && writes(true);
+    let busy = refuse_while_busy(observed, zone, writes(false), writes_landing_zone)?;
     let (writes_trail, rekeys_trail) = trail_writes(&changes);
     let wanted = [
         (

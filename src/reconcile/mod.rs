@@ -146,10 +146,18 @@ pub async fn run<C: Connect>(
         key = %observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
         "observed"
     );
+    let landing_zone_updates = !matches!(
+        command,
+        Command::Apply {
+            landing_zone: None,
+            ..
+        }
+    );
     let run = Reconcile {
         connect,
         keys: &keys,
         desired,
+        landing_zone_updates,
     };
     match command {
         Command::Plan => Ok(Outcome::Planned(run.plan(observed).await?.0)),
@@ -225,6 +233,7 @@ pub(crate) async fn planned<C: Connect>(
         connect,
         keys,
         desired,
+        landing_zone_updates: true,
     };
     run.planned(observed, planner).await
 }
@@ -248,6 +257,9 @@ struct Reconcile<'a, C: Connect> {
     /// The Security Tooling KMS client `observe` assumed the role for.
     keys: &'a C::KeyStore,
     desired: &'a Desired,
+    /// Whether the run makes the landing zone's change, or leaves it
+    /// pending (the Lambda function's apply).
+    landing_zone_updates: bool,
 }
 
 impl<C: Connect> Reconcile<'_, C> {
@@ -260,8 +272,10 @@ impl<C: Connect> Reconcile<'_, C> {
     /// know. A no-op plan never pays for them. Returns the plan and what it
     /// was made from.
     pub(super) async fn plan(&self, observed: Observed) -> Result<(Plan, Observed), Error> {
-        self.planned(observed, |o| plan::plan(self.desired, o))
-            .await
+        self.planned(observed, |o| {
+            plan::plan_for(self.desired, o, self.landing_zone_updates)
+        })
+        .await
     }
 
     /// The loop of [`Reconcile::plan`] for any planner. Each read fills an

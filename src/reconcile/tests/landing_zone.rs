@@ -464,3 +464,40 @@ fn on_a_failed_landing_zone_apply_repairs_the_key_and_still_exits_with_the_landi
     );
     assert_eq!(fake.writes(), ["PutKeyPolicy"], "the key repaired");
 }
+
+#[test]
+fn a_run_that_leaves_the_landing_zone_pending_is_not_refused_for_it_while_control_tower_works() {
+    let fake = ct_cloud();
+    let lambda_apply = || crate::reconcile::Command::Apply {
+        auto_approve: true,
+        policy_retry: std::time::Duration::ZERO,
+        propagation_retry: std::time::Duration::ZERO,
+        wait_for_delivery: None,
+        landing_zone: None,
+    };
+    run_paused(&fake, lambda_apply()).unwrap();
+    // Someone else's operation starts; the landing zone's change is pending.
+    fake.state.borrow_mut().landing_zone_operations.push((
+        crate::aws::LandingZoneOperation {
+            id: "0a1b2c3d-0000-4000-8000-000000000009".to_owned(),
+            operation_type: "UPDATE".to_owned(),
+            status: OperationStatus::InProgress,
+            status_message: None,
+        },
+        tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
+    ));
+    fake.clear_calls();
+    let crate::reconcile::Outcome::Applied { plan, done, .. } =
+        run_paused(&fake, lambda_apply()).unwrap()
+    else {
+        panic!("applied");
+    };
+    assert!(done.is_empty() && fake.writes().is_empty());
+    assert!(
+        plan.changes(crate::plan::Address::LandingZone),
+        "still pending"
+    );
+    // `trailkey apply`, which would make it, is refused.
+    let e = run_paused(&fake, apply()).expect_err("refused");
+    assert!(e.render().contains("in progress"), "{}", e.render());
+}
