@@ -265,6 +265,26 @@ fn by_name_the_delegated_administrator_finds_no_trail_of_its_own() {
         ["TrailNotFoundException"; 4],
         "{results:#?}"
     );
+    // Not found before anything else is checked: after a DescribeTrails
+    // that showed the organization trail's name, a key not visible yet
+    // (the layer's KMS rules) does not come first.
+    let results = moto.calls_as(
+        &seed.security_tooling,
+        Some(moto.layer()),
+        &json!([
+            call("cloudtrail:DescribeTrails", json!({})),
+            call("kms:CreateKey", json!({})),
+            call(
+                "cloudtrail:UpdateTrail",
+                json!({"Name": name, "KmsKeyId": "$Arn"})
+            ),
+        ]),
+    );
+    assert_eq!(
+        outcomes(&results),
+        ["ok", "ok", "TrailNotFoundException"],
+        "{results:#?}"
+    );
     let trail = trail_in_moto(&moto, &seed);
     assert_eq!(trail.get("KmsKeyId"), None, "{trail:#}");
     assert_eq!(trail["IsLogging"], true);

@@ -295,7 +295,7 @@ enum Access {
     /// accounts will be able to see organization trails (including the
     /// trail ARN) ... (although member accounts must use the ARN for the
     /// organization trail, and not the name, when using the AWS CLI)"
-    /// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/how-cloudtrail-works.html>);
+    /// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html>);
     /// "If the trail is an organization trail and you are a member account
     /// in the organization in Organizations, you must provide the full ARN
     /// of that trail, and not just the name" (cloudtrail model,
@@ -376,9 +376,10 @@ fn organization_trails(moto: &str, region: &str) -> Vec<Value> {
 ///   organization trail ... to an account-level trail ... These actions are
 ///   not allowed for the delegated administrator because organization
 ///   trails and event data stores only exist in the management account."
-/// * By name, the operation looks in the member's own account: moto
-///   answers it (`TrailNotFoundException` when the member has no trail of
-///   that name).
+/// * By name, the operation looks in the member's own account: a name the
+///   member's account has no trail of is answered `TrailNotFoundException`
+///   (as moto answers the member) before any other rule checks the
+///   request; a trail of its own goes to moto.
 /// * A `ListTags` naming trails of several owners is answered
 ///   `CloudTrailARNInvalidException`.
 /// * `DescribeTrails` and `ListTrails` list the member's own trails (moto)
@@ -424,9 +425,6 @@ impl DelegatedTrails {
         let (_, field, access) = TRAIL_OPERATIONS
             .iter()
             .find(|(operation, _, _)| request.action == *operation)?;
-        let (Caller::Member(member), Some(moto)) = caller(&self.world, request, traffic) else {
-            return None;
-        };
         let body = json_body(request);
         let named: Vec<String> = match &body[*field] {
             Value::String(s) => vec![s.clone()],
@@ -437,10 +435,20 @@ impl DelegatedTrails {
             _ => Vec::new(),
         };
         let arns: Vec<&String> = named.iter().filter(|n| n.starts_with("arn:")).collect();
-        if arns.is_empty() || arns.len() != named.len() {
+        let region = signing_region(request).unwrap_or_default();
+        if arns.is_empty() {
+            // By name, a request looks in the caller's own account.
+            let [name] = &named[..] else {
+                return None;
+            };
+            return self.not_in_own_account(request, traffic, name, *access, &region);
+        }
+        if arns.len() != named.len() {
             return None;
         }
-        let region = signing_region(request).unwrap_or_default();
+        let (Caller::Member(member), Some(moto)) = caller(&self.world, request, traffic) else {
+            return None;
+        };
         let organization = organization_trails(&moto, &region);
         let is_organization_trail = |arn: &str| {
             organization
@@ -487,6 +495,45 @@ impl DelegatedTrails {
             }
             Access::Write => TrailVerdict::AsManagement,
         })
+    }
+}
+
+impl DelegatedTrails {
+    /// `TrailNotFoundException`, as moto answers it to the member, when a
+    /// member names by `name` a trail its own account does not have: the
+    /// trail is not found before anything else about the request is
+    /// checked (another rule could otherwise take the name for the
+    /// member). moto is asked with the member's own access key: the request
+    /// itself for a read, `GetTrail` for a change.
+    fn not_in_own_account(
+        &self,
+        request: &Request,
+        traffic: &Traffic,
+        name: &str,
+        access: Access,
+        region: &str,
+    ) -> Option<TrailVerdict> {
+        let (Caller::Member(_), Some(moto)) = caller(&self.world, request, traffic) else {
+            return None;
+        };
+        let (operation, body) = match access {
+            Access::Write => ("GetTrail", json!({ "Name": name })),
+            Access::Read | Access::DelegatedRead => (request.action.as_str(), json_body(request)),
+        };
+        let target = format!("{CLOUDTRAIL_TARGET}.{operation}");
+        let asked = moto_call(
+            &moto,
+            &access_key(request),
+            USER_AGENT,
+            ("cloudtrail", region, &target),
+            &body,
+        );
+        match asked {
+            Err((code, message)) if code == "TrailNotFoundException" => {
+                Some(TrailVerdict::Refuse(json_error(&code, &message)))
+            }
+            _ => None,
+        }
     }
 }
 
