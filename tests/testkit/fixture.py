@@ -13,6 +13,7 @@ Run it with the project's venv, which has boto3 (it comes with moto):
         --security-tooling 123456789012
     .venv/bin/python tests/testkit/fixture.py make-key --security-tooling 123456789012 \
         --alias cloudtrail-org-key --kind multi-region
+    .venv/bin/python tests/testkit/fixture.py assume --account 123456789012 --role AWSControlTowerExecution
     .venv/bin/python tests/testkit/fixture.py recording start
     .venv/bin/python tests/testkit/fixture.py calls --json \
         '[{"op": "kms:CreateKey"}, {"op": "kms:DescribeKey", "params": {"KeyId": "$KeyId"}, "until_ok": 5}]'
@@ -75,6 +76,12 @@ it again every 20 ms until it succeeds or that long has passed. In params,
 --account ID sends them with a role of that account (default: the dummy
 credentials, i.e. moto's default account).
 
+`assume --account ID [--role NAME]` assumes the role with the dummy credentials
+and prints its credentials: {"access_key_id", "secret_access_key",
+"session_token", "role_arn"} (for a program to run with that role's
+credentials; send it through the proxy that program will use, so that the
+proxy learns whose they are).
+
 Accounts as moto sees them: the dummy credentials act as moto's default account
 (123456789012), which seed makes the organization's management account. Any
 AssumeRole into arn:aws:iam::<id>:role/<name> succeeds (the role need not exist)
@@ -92,7 +99,12 @@ the calls a proxy in front of moto answered itself, which moto never saw.
 GetEncryptionConfiguration), "method", "access_key" (the access key ID that
 signed it), "principal" (who those credentials are, e.g.
 arn:aws:sts::<id>:assumed-role/<role>/<session>) and, for sts:AssumeRole,
-"role_arn".
+"role_arn". A request that the real-AWS layer in front of moto sent as the
+management account, in place of a member account's (a CloudTrail delegated
+administrator's, say), reaches moto signed by the management account's
+credentials and names the client's access key ID in the header
+X-Trailkey-Layer-Caller: "access_key" and "principal" are the client's, and
+"layer_signed_as" is the access key ID moto got.
 """
 
 from __future__ import annotations
@@ -778,6 +790,19 @@ def cmd_make_key(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     return {"key_id": meta["KeyId"], "arn": meta["Arn"]}
 
 
+# ------------------------------------------------------------------- assume
+
+
+def cmd_assume(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
+    credentials = aws.assume(args.account, args.role)
+    return {
+        "access_key_id": credentials["aws_access_key_id"],
+        "secret_access_key": credentials["aws_secret_access_key"],
+        "session_token": credentials["aws_session_token"],
+        "role_arn": f"arn:aws:iam::{args.account}:role/{args.role}",
+    }
+
+
 # -------------------------------------------------------------------- calls
 
 
@@ -921,9 +946,20 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         else:
             action = f"{entry.get('method')} {path}"
     request = {"service": service, "action": action, "method": entry.get("method"), "access_key": access_key}
+    # Sent by the real-AWS layer as the management account in place of the
+    # client's request: report the client's credentials.
+    caller = header(headers, LAYER_CALLER_HEADER)
+    if caller:
+        request["layer_signed_as"] = access_key
+        request["access_key"] = caller
     if role_arn is not None:
         request["role_arn"] = role_arn
     return request
+
+
+# The header of a request the real-AWS layer sent moto as the management
+# account: the access key ID the client signed it with (rules/delegated.rs).
+LAYER_CALLER_HEADER = "X-Trailkey-Layer-Caller"
 
 
 def is_own_request(entry: dict[str, Any]) -> bool:
@@ -1111,6 +1147,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     calls.add_argument("--account", metavar="ACCOUNT_ID", help="call as a role of this account")
     calls.add_argument("--role", default=DEFAULT_ROLE)
     calls.set_defaults(handler=cmd_calls)
+
+    assume = commands.add_parser("assume", parents=[common], help="a role's credentials, as JSON")
+    assume.add_argument("--account", required=True, metavar="ACCOUNT_ID")
+    assume.add_argument("--role", default=DEFAULT_ROLE)
+    assume.set_defaults(handler=cmd_assume)
 
     recording = commands.add_parser("recording", parents=[common], help="moto's request recorder")
     recording.add_argument("action", choices=("start", "show"))

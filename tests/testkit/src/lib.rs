@@ -4,7 +4,9 @@
 //! - [`Moto`]: a moto server per test, seeded and read back by the boto3
 //!   fixture (`fixture.py`, beside this crate's `Cargo.toml`);
 //! - [`Run`]: one run of the `trailkey` binary, pointed at moto (through the
-//!   real-AWS layer by default) through the standard AWS environment only;
+//!   real-AWS layer by default) through the standard AWS environment only,
+//!   with the default (management account) credentials or a member role's
+//!   ([`Run::as_account`]);
 //! - [`proxy`]: a recording proxy in front of moto, whose [`rules`] answer as
 //!   real AWS does where moto is lenient, and answer the APIs moto lacks
 //!   (the Account Management API's `ListRegions`, Control Tower's landing

@@ -210,6 +210,45 @@ impl Moto {
             .clone()
     }
 
+    /// Credentials of a session of the role `role` (a name, with its path if
+    /// it has one) of `account`, from an `sts:AssumeRole` the fixture makes
+    /// with the default credentials through `via`, which must be in front
+    /// of this moto: `via`'s rules then know the credentials' account (the
+    /// layer tells a request's account from the `sts:AssumeRole` answers in
+    /// its traffic). moto lets the default credentials assume any role of
+    /// any account, existing or not.
+    pub fn assume_role(&self, account: &str, role: &str, via: &Proxy) -> Credentials {
+        let v = self.fixture_via(via, &["assume", "--account", account, "--role", role]);
+        let text = |field: &str| {
+            v[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("fixture.py assume gives {field}: {v:#}"))
+                .to_owned()
+        };
+        Credentials {
+            access_key_id: text("access_key_id"),
+            secret_access_key: text("secret_access_key"),
+            session_token: text("session_token"),
+            role_arn: text("role_arn"),
+            account: account.to_owned(),
+        }
+    }
+
+    /// `service:Action` of each request through `proxy` (in front of this
+    /// moto) that credentials of `account` signed, the fixture's own left
+    /// out, in order ([`rules::World::signed_in`]): what the client sent,
+    /// whichever credentials the layer sent moto in its place. E.g. that a
+    /// run as the Security Tooling account ([`Run::as_account`](crate::Run::as_account))
+    /// signed nothing with the management account's credentials:
+    /// `moto.requests_signed_in(moto.layer(), &seed.management)` is empty.
+    pub fn requests_signed_in(&self, proxy: &Proxy, account: &str) -> Vec<String> {
+        self.world
+            .signed_in(&proxy.exchanges(), account)
+            .iter()
+            .map(|e| e.call())
+            .collect()
+    }
+
     /// A proxy in front of this moto that answers as real AWS does where
     /// moto is lenient ([`rules::real_aws`]); `window` is how long a new
     /// KMS key or alias stays unseen, and how long CloudTrail still checks a
@@ -477,6 +516,22 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The role the fixture assumes in a member account unless told another
+/// (`fixture.py`'s `DEFAULT_ROLE`).
+pub const DEFAULT_ROLE: &str = "AWSControlTowerExecution";
+
+/// Credentials of a role session ([`Moto::assume_role`]).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// `arn:aws:iam::<account>:role/<role>`.
+    pub role_arn: String,
+    /// The account the credentials act in.
+    pub account: String,
 }
 
 pub struct Seed {

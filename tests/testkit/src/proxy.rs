@@ -10,7 +10,9 @@
 //!
 //! A rule can also rewrite the response moto gave to a forwarded request
 //! ([`Rule::rewrite`]), e.g. to answer as real AWS would where moto is
-//! lenient ([`crate::rules`]).
+//! lenient ([`crate::rules`]), and send moto another request in place of the
+//! client's ([`Rule::upstream`]), e.g. the same call signed by other
+//! credentials.
 //!
 //! A rule can hold a request until the traffic so far meets a condition
 //! ([`hold_until`]): it is asked again each time the traffic changes. A hold
@@ -75,6 +77,9 @@ pub struct Exchange {
     /// Whether moto answered (the response possibly rewritten by a rule),
     /// not a rule.
     pub forwarded: bool,
+    /// The request moto got in place of the client's, when a rule gave one
+    /// ([`Rule::upstream`]); `request` stays what the client sent.
+    pub upstream: Option<Request>,
 }
 
 impl Exchange {
@@ -154,6 +159,15 @@ pub trait Rule: Send + Sync + 'static {
         let _ = (request, traffic);
         response
     }
+
+    /// The request to send moto in place of `request`, once every rule has
+    /// decided to forward it; `None` (the default) keeps the client's. The
+    /// first rule, in order, that gives one decides. The exchange records
+    /// the client's request, which [`Rule::rewrite`] gets too.
+    fn upstream(&self, request: &Request, traffic: &Traffic) -> Option<Request> {
+        let _ = (request, traffic);
+        None
+    }
 }
 
 impl<F> Rule for F
@@ -209,6 +223,14 @@ struct State {
 
 /// The server's side of the proxy.
 struct Exchanges(Arc<Shared>);
+
+/// What the rules made of a request.
+enum Verdict {
+    /// Forward it to moto, or this request in its place.
+    Forward(Option<Request>),
+    /// Answer it with this.
+    Respond(Response),
+}
 
 impl Handler for Exchanges {
     fn handle(&self, request: http::Request, _: &Connection) -> Option<Response> {
@@ -305,20 +327,23 @@ impl Shared {
             service,
             action,
         };
-        let (response, forwarded) = match self.decide(&request)? {
-            Some(response) => (response, false),
-            None => match self.forward(&request_line, &request) {
-                Ok(response) => (response, true),
-                Err(e) => (
-                    Response {
-                        status: 502,
-                        headers: Vec::new(),
-                        body: format!("proxy: forwarding to {} failed: {e}", self.upstream)
-                            .into_bytes(),
-                    },
-                    false,
-                ),
-            },
+        let (response, forwarded, upstream) = match self.decide(&request)? {
+            Verdict::Respond(response) => (response, false, None),
+            Verdict::Forward(upstream) => {
+                match self.forward(&request_line, upstream.as_ref().unwrap_or(&request)) {
+                    Ok(response) => (response, true, upstream),
+                    Err(e) => (
+                        Response {
+                            status: 502,
+                            headers: Vec::new(),
+                            body: format!("proxy: forwarding to {} failed: {e}", self.upstream)
+                                .into_bytes(),
+                        },
+                        false,
+                        upstream,
+                    ),
+                }
+            }
         };
         let mut state = self.lock();
         let response = if forwarded {
@@ -333,14 +358,17 @@ impl Shared {
             response: response.clone(),
             at: Instant::now(),
             forwarded,
+            upstream,
         });
         self.changed.notify_all();
         Some(response)
     }
 
     /// Records the request's arrival and asks the rules until they forward
-    /// it (`Some(None)`) or answer it; `None` if the proxy stops meanwhile.
-    fn decide(&self, request: &Request) -> Option<Option<Response>> {
+    /// it (with the request moto is to get in its place, if a rule gives
+    /// one: [`Rule::upstream`]) or answer it; `None` if the proxy stops
+    /// meanwhile.
+    fn decide(&self, request: &Request) -> Option<Verdict> {
         let deadline = Instant::now() + HOLD_LIMIT;
         let mut state = self.lock();
         state
@@ -359,15 +387,21 @@ impl Shared {
                 .find(|d| !matches!(d, Decision::Forward))
                 .unwrap_or(Decision::Forward);
             match decision {
-                Decision::Forward => return Some(None),
-                Decision::Respond(response) => return Some(Some(response)),
+                Decision::Forward => {
+                    let upstream = self
+                        .rules
+                        .iter()
+                        .find_map(|rule| rule.upstream(request, &state.traffic));
+                    return Some(Verdict::Forward(upstream));
+                }
+                Decision::Respond(response) => return Some(Verdict::Respond(response)),
                 Decision::Hold => {
                     let now = Instant::now();
                     if now >= deadline {
                         let call = format!("{}:{}", request.service, request.action);
                         eprintln!("proxy: {call} held for {HOLD_LIMIT:?}; forwarding it anyway");
                         state.expired.push(call);
-                        return Some(None);
+                        return Some(Verdict::Forward(None));
                     }
                     state = self
                         .changed

@@ -4,7 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::{Moto, Proxy, kit_file, repo_root, trailkey_bin, venv};
+use crate::{Credentials, DEFAULT_ROLE, Moto, Proxy, kit_file, repo_root, trailkey_bin, venv};
 
 /// One run of the `trailkey` binary, which reaches AWS through the standard
 /// AWS environment only ([`isolate_aws_env`]: `AWS_ENDPOINT_URL`, dummy
@@ -30,7 +30,9 @@ pub struct Run {
     /// The moto the run was made for, whose endpoint a proxy must forward to.
     moto: Option<String>,
     endpoint: String,
-    program: PathBuf,
+    /// `None`: the binary Cargo built ([`trailkey_bin`]), found when the
+    /// command is made.
+    program: Option<PathBuf>,
     /// What runs the program, its arguments first: `chroot <root>`, or the
     /// pseudo-terminal of [`Run::tty`].
     launcher: Vec<OsString>,
@@ -51,12 +53,40 @@ impl Run {
         run
     }
 
+    /// trailkey against `moto` through its real-AWS layer, with the
+    /// credentials of a session of the role `AWSControlTowerExecution` of
+    /// `account` instead of the default (management account) ones: e.g. as
+    /// the Security Tooling account, CloudTrail's delegated administrator
+    /// ([`World::delegated_administrator`](crate::rules::World::delegated_administrator)).
+    /// The fixture assumes the role through the layer ([`Moto::assume_role`]),
+    /// so that the layer's rules know whose the credentials are. A run sent
+    /// through another proxy ([`Run::via`]) needs credentials assumed
+    /// through that proxy: [`Run::credentials`].
+    pub fn as_account(moto: &Moto, account: &str) -> Run {
+        Run::as_role(moto, account, DEFAULT_ROLE)
+    }
+
+    /// [`Run::as_account`] with the role `role` (a name, with its path if it
+    /// has one) of `account`.
+    pub fn as_role(moto: &Moto, account: &str, role: &str) -> Run {
+        let credentials = moto.assume_role(account, role, moto.layer());
+        Run::new(moto).credentials(&credentials)
+    }
+
+    /// With `credentials` (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`) instead of the default ones.
+    pub fn credentials(self, credentials: &Credentials) -> Run {
+        self.env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &credentials.session_token)
+    }
+
     /// trailkey with `AWS_ENDPOINT_URL` set to `endpoint`.
     pub fn at(endpoint: &str) -> Run {
         Run {
             moto: None,
             endpoint: endpoint.to_owned(),
-            program: trailkey_bin(),
+            program: None,
             launcher: Vec::new(),
             config: None,
             args: Vec::new(),
@@ -169,7 +199,7 @@ impl Run {
     /// Another build of trailkey: the static release binary, a Lambda
     /// package's `bootstrap`, or a path inside a [`Run::launched_by`] root.
     pub fn program(mut self, path: impl AsRef<Path>) -> Run {
-        self.program = path.as_ref().to_owned();
+        self.program = Some(path.as_ref().to_owned());
         self
     }
 
@@ -181,13 +211,14 @@ impl Run {
     /// The command: to spawn several runs at once, or to send the output
     /// elsewhere. Its standard input is null unless [`Run::tty`] gives one.
     pub fn command(&self) -> Command {
+        let program = self.program.clone().unwrap_or_else(trailkey_bin);
         let mut cmd = match self.launcher.split_first() {
             Some((first, rest)) => {
                 let mut cmd = Command::new(first);
-                cmd.args(rest).arg(&self.program);
+                cmd.args(rest).arg(&program);
                 cmd
             }
-            None => Command::new(&self.program),
+            None => Command::new(&program),
         };
         if let Some(config) = &self.config {
             cmd.arg("-c").arg(config);

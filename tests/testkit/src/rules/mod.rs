@@ -2,10 +2,19 @@
 //! put in front of moto (`Moto::real_aws`, `Moto::proxy_with`), by service. Each rule
 //! reads what it needs from the traffic so far and the [`World`]: rules keep
 //! no state of their own, so the same traffic always gets the same answers.
-//! The one exception is Control Tower, which moto lacks altogether
-//! ([`control_tower_landing_zone`]): its landing zone and operations are
-//! state, kept in the [`World`], because an operation outlasts the request
-//! that starts it and ends later, once, with effects in moto.
+//! There are two exceptions, both kept in the [`World`]. Control Tower,
+//! which moto lacks altogether ([`control_tower_landing_zone`]): its landing
+//! zone and operations are state, because an operation outlasts the request
+//! that starts it and ends later, once, with effects in moto. And the
+//! registry of delegated administrators for the services moto does not
+//! take ([`organizations_delegated_administrators`]), which a test may fill
+//! without a request ([`World::delegated_administrator`]).
+//!
+//! A few rules serve a member account's request as the management account
+//! ([`cloudtrail_delegated_administrator`], the Organizations reads of
+//! [`organizations_delegated_administrators`]): moto gets the request signed
+//! by the management account's credentials ([`MANAGEMENT_ACCESS_KEY`]),
+//! through [`Rule::upstream`], and the proxy records the client's.
 //!
 //! Errors are AWS JSON 1.1 errors as KMS and CloudTrail send them: status
 //! 400, `Content-Type: application/x-amz-json-1.1`, the code in
@@ -21,6 +30,7 @@
 mod account;
 mod cloudtrail;
 mod control_tower;
+mod delegated;
 pub mod delivery;
 mod iam_sts;
 mod kms;
@@ -29,10 +39,13 @@ mod organizations;
 mod s3;
 mod world;
 
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::http::read_response;
 use crate::proxy::{Exchange, Request, Response, Rule};
 
 pub use account::account_regions;
@@ -44,6 +57,10 @@ pub use control_tower::{
     DEFAULT_OPERATIONS_PAGE, LandingZone, LandingZoneOperation, LandingZoneState,
     control_tower_landing_zone, landing_zone_id,
 };
+pub use delegated::{
+    CLOUDTRAIL, LAYER_CALLER_HEADER, MOTO_DELEGATION_PRINCIPALS,
+    cloudtrail_delegated_administrator, organizations_delegated_administrators,
+};
 pub use kms::{
     kms_key_states, kms_propagation, kms_state_changes_propagate, kms_tag_limit,
     update_alias_needs_an_alias,
@@ -51,7 +68,15 @@ pub use kms::{
 pub use kms_policy::{kms_key_policy_denies, kms_policy_principals_and_lockout};
 pub use organizations::organizations_accounts_have_no_status;
 pub use s3::{s3_bucket_region_across_accounts, s3_error, s3_replication_as_put};
-pub use world::{Answered, DEFAULT_REGIONS, EventDataStore, World};
+pub use world::{Answered, DEFAULT_REGIONS, Delegation, EventDataStore, World};
+
+/// The access key ID the layer signs its own moto requests with, and the
+/// requests it sends moto as the management account: the harness's default
+/// credentials (`Run`, `fixture.py`), which moto, checking no signature,
+/// gives its default account, the organization's management account that
+/// `seed` makes. moto decides the account from the access key in
+/// `Authorization` alone.
+pub const MANAGEMENT_ACCESS_KEY: &str = "testing";
 
 /// The content type of KMS and CloudTrail requests and answers.
 pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
@@ -62,12 +87,15 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 /// previous policy after `PutKeyPolicy` ([`cloudtrail_key_policy_check`]).
 /// The order is KMS's: a key not visible yet is not found before its
 /// policy is evaluated, and a request its policy denies is denied whatever
-/// the key's state.
+/// the key's state. Who may act on an organization's trails or read its
+/// Organizations data is decided before what the request asks is checked.
 pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(account_regions(world.clone())),
         Box::new(control_tower_landing_zone(world.clone())),
         Box::new(cloudtrail_lake(world.clone())),
+        Box::new(organizations_delegated_administrators(world.clone())),
+        Box::new(cloudtrail_delegated_administrator(world.clone())),
         Box::new(s3_bucket_region_across_accounts(world.clone())),
         Box::new(cloudtrail_conflicts(world.clone())),
         Box::new(cloudtrail_key_in_the_buckets_region(world.clone())),
@@ -158,6 +186,63 @@ pub fn rest_json_error(status: u16, code: &str, message: &str) -> Response {
         ],
         body: json!({ "message": message }).to_string().into_bytes(),
     }
+}
+
+/// An AWS JSON 1.1 error answer, as [`json_error`], with the members of
+/// `extra` (an object) in its body too: e.g. the `Reason` of an
+/// Organizations `ConstraintViolationException`.
+pub fn json_error_with(code: &str, message: &str, extra: Value) -> Response {
+    let mut response = json_error(code, message);
+    let mut body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    response.body = body.to_string().into_bytes();
+    response
+}
+
+/// How long one request of the layer's own to moto may take.
+const MOTO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One AWS JSON 1.1 call of the layer's own to the moto at `moto`
+/// (`http://host:port`), signed by `access_key` (moto takes the account
+/// from the access key in `Authorization` alone and checks no signature)
+/// with `user_agent` (name `trailkey-fixture` in it: `fixture.py recording
+/// show` then leaves the call out), for `(service, region, X-Amz-Target)`:
+/// the answer, or the error's code and message.
+pub(super) fn moto_call(
+    moto: &str,
+    access_key: &str,
+    user_agent: &str,
+    (service, region, target): (&str, &str, &str),
+    body: &Value,
+) -> Result<Value, (String, String)> {
+    let io = |e: std::io::Error| ("RequestFailed".to_owned(), format!("{moto}: {e}"));
+    let host = moto.strip_prefix("http://").unwrap_or(moto);
+    let mut stream = TcpStream::connect(host).map_err(io)?;
+    stream.set_read_timeout(Some(MOTO_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(MOTO_TIMEOUT)).map_err(io)?;
+    let body = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: {AWS_JSON_1_1}\r\nX-Amz-Target: {target}\r\nX-Amz-Date: 20240101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential={access_key}/20240101/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0\r\nUser-Agent: {user_agent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(io)?;
+    let response = read_response(&mut BufReader::new(stream), false).map_err(io)?;
+    let answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    if response.status == 200 {
+        return Ok(answer);
+    }
+    let code = answer["__type"]
+        .as_str()
+        .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
+        .unwrap_or_else(|| format!("HTTP {}", response.status));
+    let message = answer["message"]
+        .as_str()
+        .or_else(|| answer["Message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Err((code, message))
 }
 
 /// A successful answer with the JSON `body` and `content_type`.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::control_tower::ControlTower;
+use super::delegated::{self, MOTO_DELEGATION_PRINCIPALS};
 use super::iam_sts::{account_of, is_account};
 use super::signing_region;
-use crate::proxy::{Request, Traffic};
+use crate::proxy::{Exchange, Request, Traffic};
 
 /// What the test fixture set up outside the layer's sight and AWS knows:
 /// who owns each bucket and in which Region it is, which bucket each trail
@@ -18,9 +19,13 @@ use crate::proxy::{Request, Traffic};
 /// harness fills it from what `fixture.py` reports (`Moto::fixture`); the
 /// rules only read it. Clones share it.
 ///
-/// One part of it the layer also writes: Control Tower's landing zone
-/// ([`World::landing_zone`], [`control_tower_landing_zone`](super::control_tower_landing_zone)),
-/// the only state of the layer. A landing-zone operation outlasts the
+/// Two parts of it the layer also writes, the only state of the layer.
+/// The registry of delegated administrators for the services moto 5.2.5
+/// does not take ([`World::delegated_administrator`],
+/// [`organizations_delegated_administrators`](super::organizations_delegated_administrators)):
+/// a registration is Organizations' state, which a request's traffic shows
+/// only if it went through this layer. And Control Tower's landing zone
+/// ([`World::landing_zone`], [`control_tower_landing_zone`](super::control_tower_landing_zone)). A landing-zone operation outlasts the
 /// request that starts it: `UpdateLandingZone` answers at once, and the
 /// landing zone changes, and Control Tower changes its trail in moto, only
 /// when the operation ends, once, minutes later in AWS. What the later
@@ -55,6 +60,21 @@ pub(super) struct Facts {
     pub(super) moto: Option<String>,
     /// Control Tower's landing zone and its operations.
     pub(super) control_tower: ControlTower,
+    /// The delegated administrators of the services moto does not take
+    /// ([`MOTO_DELEGATION_PRINCIPALS`]), in the order of registration.
+    pub(super) delegations: Vec<Delegation>,
+}
+
+/// A member account registered as the delegated administrator of a service
+/// (`RegisterDelegatedAdministrator`), as Organizations' `DelegatedService`
+/// shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delegation {
+    pub account: String,
+    /// E.g. `cloudtrail.amazonaws.com`.
+    pub service_principal: String,
+    /// `DelegationEnabledDate`, in seconds since the Unix epoch.
+    pub enabled: f64,
 }
 
 /// The Regions of an account as `ListRegions` shows them unless a test says
@@ -234,6 +254,95 @@ impl World {
         if let Some(account) = text("management_account") {
             self.default_account(account);
         }
+    }
+
+    /// Registers member `account` as the delegated administrator of the
+    /// service `service_principal` (e.g. `cloudtrail.amazonaws.com`), as the
+    /// management account's `organizations:RegisterDelegatedAdministrator`
+    /// does: in moto for the services moto takes
+    /// ([`MOTO_DELEGATION_PRINCIPALS`]; the moto endpoint must be known,
+    /// [`World::moto_endpoint`]), in the layer's registry for the others.
+    /// Panics if moto refuses the registration; registering an account
+    /// already registered for that service changes nothing.
+    pub fn delegated_administrator(&self, service_principal: &str, account: &str) {
+        if MOTO_DELEGATION_PRINCIPALS.contains(&service_principal) {
+            let moto = self.facts().moto.clone().expect(
+                "registering a service moto takes needs the moto endpoint (World::moto_endpoint)",
+            );
+            delegated::register_in_moto(&moto, service_principal, account).unwrap_or_else(
+                |(code, message)| {
+                    panic!(
+                        "moto did not register {account} for {service_principal}: {code}: {message}"
+                    )
+                },
+            );
+            return;
+        }
+        let mut facts = self.facts();
+        if !facts
+            .delegations
+            .iter()
+            .any(|d| d.account == account && d.service_principal == service_principal)
+        {
+            facts.delegations.push(Delegation {
+                account: account.to_owned(),
+                service_principal: service_principal.to_owned(),
+                enabled: delegated::now(),
+            });
+        }
+    }
+
+    /// The delegated administrators of `service_principal`, in the order of
+    /// registration: moto's for the services moto takes, the layer's
+    /// registry's for the others (whether a test or a request through the
+    /// layer registered them).
+    pub fn delegated_administrators(&self, service_principal: &str) -> Vec<String> {
+        if MOTO_DELEGATION_PRINCIPALS.contains(&service_principal) {
+            let moto = self.facts().moto.clone();
+            return moto
+                .and_then(|m| {
+                    delegated::moto_delegated_administrators(&m, Some(service_principal)).ok()
+                })
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|a| a["Id"].as_str().map(str::to_owned))
+                .collect();
+        }
+        self.facts()
+            .delegations
+            .iter()
+            .filter(|d| d.service_principal == service_principal)
+            .map(|d| d.account.clone())
+            .collect()
+    }
+
+    /// The layer registry's delegations, in the order of registration.
+    pub fn delegations(&self) -> Vec<Delegation> {
+        self.facts().delegations.clone()
+    }
+
+    /// The exchanges among `exchanges` whose request credentials of
+    /// `account` signed (the default credentials are the management
+    /// account's, [`World::default_account`]; a role session's are its
+    /// role's account's, as the `sts:AssumeRole` among `exchanges` that
+    /// gave them tells), the fixture's own left out (a `User-Agent` or
+    /// `X-Amz-User-Agent` naming `trailkey-fixture`). What the client sent
+    /// counts, not what a rule sent moto in its place
+    /// ([`Exchange::upstream`]). E.g. that a run with a member account's
+    /// credentials signed nothing as the management account:
+    /// `world.signed_in(&moto.layer().exchanges(), &seed.management)` is
+    /// empty.
+    pub fn signed_in(&self, exchanges: &[Exchange], account: &str) -> Vec<Exchange> {
+        let traffic = Traffic {
+            arrived: Vec::new(),
+            exchanges: exchanges.to_vec(),
+        };
+        exchanges
+            .iter()
+            .filter(|e| !delegated::from_the_fixture(&e.request))
+            .filter(|e| self.account(&e.request, &traffic) == account)
+            .cloned()
+            .collect()
     }
 
     /// The account a request acts in, the default credentials' included.

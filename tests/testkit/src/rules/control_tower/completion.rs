@@ -1,31 +1,18 @@
 //! The end of a landing-zone operation: Control Tower's check of the
 //! manifest's KMS key, and its trail pointed at the key in moto.
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
 use super::{ControlTower, IN_PROGRESS, LandingZone};
-use crate::http::read_response;
 use crate::key_policy::{Caller, Decision, Request, evaluate};
-use crate::rules::{AWS_JSON_1_1, World};
-
-/// The access key ID the emulator signs its moto requests with: the
-/// harness's default credentials (`Run`, `fixture.py`), which moto, checking
-/// no signature, gives its default account, the organization's management
-/// account that `seed` makes. moto decides the account from the access key
-/// in `Authorization` alone.
-const MANAGEMENT_ACCESS_KEY: &str = "testing";
+use crate::rules::{MANAGEMENT_ACCESS_KEY, World, moto_call};
 
 /// In the `User-Agent` of the emulator's own moto requests: `fixture.py
 /// recording show` leaves out requests whose agent names `trailkey-fixture`,
 /// so that Control Tower's calls never count as trailkey's.
 const USER_AGENT: &str = "trailkey-fixture control-tower-emulator";
-
-/// How long one request to moto may take.
-const MOTO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the manifest names the landing zone's KMS key (landing zone 3.x).
 const KMS_KEY_POINTER: &str = "/centralizedLogging/configurations/kmsKeyArn";
@@ -330,30 +317,11 @@ fn call(
     target: &str,
     body: &Value,
 ) -> Result<Value, (String, String)> {
-    let io = |e: std::io::Error| ("RequestFailed".to_owned(), format!("{moto}: {e}"));
-    let host = moto.strip_prefix("http://").unwrap_or(moto);
-    let mut stream = TcpStream::connect(host).map_err(io)?;
-    stream.set_read_timeout(Some(MOTO_TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(MOTO_TIMEOUT)).map_err(io)?;
-    let body = body.to_string();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: {AWS_JSON_1_1}\r\nX-Amz-Target: {target}\r\nX-Amz-Date: 20240101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential={MANAGEMENT_ACCESS_KEY}/20240101/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0\r\nUser-Agent: {USER_AGENT}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).map_err(io)?;
-    let response = read_response(&mut BufReader::new(stream), false).map_err(io)?;
-    let answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    if response.status == 200 {
-        return Ok(answer);
-    }
-    let code = answer["__type"]
-        .as_str()
-        .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
-        .unwrap_or_else(|| format!("HTTP {}", response.status));
-    let message = answer["message"]
-        .as_str()
-        .or_else(|| answer["Message"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    Err((code, message))
+    moto_call(
+        moto,
+        MANAGEMENT_ACCESS_KEY,
+        USER_AGENT,
+        (service, region, target),
+        body,
+    )
 }
