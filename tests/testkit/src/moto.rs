@@ -86,16 +86,25 @@ impl Moto {
     pub fn start() -> Moto {
         let venv = venv();
         for _ in 0..5 {
-            let port = free_port();
             let dir = tempfile::tempdir().expect("temp dir");
-            let child = Command::new(venv.join("bin/moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Port 0: moto's server binds a free port itself and says which
+            // on stderr. A port picked here and bound later could be taken
+            // in between by another test's server, which would then answer
+            // as this moto.
+            let mut child = Command::new(venv.join("bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p", "0"])
                 .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording"))
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start moto_server");
+            let stderr = child.stderr.take().expect("moto_server's stderr");
+            let Some(port) = bound_port(stderr) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
+            };
             let mut moto = Moto {
                 child,
                 endpoint: format!("http://127.0.0.1:{port}"),
@@ -109,14 +118,14 @@ impl Moto {
                 return moto;
             }
         }
-        panic!("moto_server did not start on a free port after 5 tries");
+        panic!("moto_server did not start after 5 tries");
     }
 
     fn wait_ready(&mut self, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return false; // exited: port taken, try another
+                return false; // exited: try again
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return true;
@@ -846,11 +855,28 @@ pub fn key_with_arn<'s>(state: &'s Value, arn: &str) -> &'s Value {
         .unwrap_or_else(|| panic!("no key {arn} in {state:#}"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
+/// The port moto's server says it bound (` * Running on
+/// http://127.0.0.1:<port>`, werkzeug's line on stderr), within 30 s; the
+/// rest of its stderr (a line per request) is read and dropped, so that the
+/// pipe never fills. `None` when the server ends or says nothing in time.
+fn bound_port(stderr: std::process::ChildStderr) -> Option<u16> {
+    let (tell, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tell = Some(tell);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let digits: String = line[at + "http://127.0.0.1:".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                if let (Some(tell), Ok(port)) = (tell.take(), digits.parse::<u16>()) {
+                    let _ = tell.send(port);
+                }
+            }
+        }
+    });
+    told.recv_timeout(Duration::from_secs(30)).ok()
 }
 
 /// API actions that change AWS state.
