@@ -123,20 +123,31 @@ async fn list_landing_zones<C: Connect>(
     connect: &C,
 ) -> Result<(Vec<String>, Vec<LandingZoneOperation>), Error> {
     let ct = connect.landing_zones();
-    let (zones, operations) = tokio::join!(ct.list_landing_zones(), ct.operations_in_progress());
+    let (zones, operations) =
+        tokio::join!(ct.list_landing_zones(), operations_in_progress(connect));
     let zones = zones.map_err(|e| {
         Error::aws(
             "listing the Control Tower landing zones (controltower:ListLandingZones)",
             e,
         )
     })?;
-    let operations = operations.map_err(|e| {
-        Error::aws(
-            "listing the landing-zone operations in progress (controltower:ListLandingZoneOperations)",
-            e,
-        )
-    })?;
-    Ok((zones, operations))
+    Ok((zones, operations?))
+}
+
+/// The landing-zone operations in progress (`ListLandingZoneOperations`).
+async fn operations_in_progress<C: Connect>(
+    connect: &C,
+) -> Result<Vec<LandingZoneOperation>, Error> {
+    connect
+        .landing_zones()
+        .operations_in_progress()
+        .await
+        .map_err(|e| {
+            Error::aws(
+                "listing the landing-zone operations in progress (controltower:ListLandingZoneOperations)",
+                e,
+            )
+        })
 }
 
 /// The landing zone: manifest, version, status, drift (`GetLandingZone`).
@@ -520,16 +531,11 @@ async fn reread_landing_zone<C: Connect>(
 ) -> Result<ObservedLandingZone, Error> {
     let (zone, in_progress) = tokio::join!(
         read_landing_zone(connect, arn),
-        connect.landing_zones().operations_in_progress(),
+        operations_in_progress(connect),
     );
     Ok(ObservedLandingZone {
         zone: Some(zone?),
-        in_progress: in_progress.map_err(|e| {
-            Error::aws(
-                "listing the landing-zone operations in progress (controltower:ListLandingZoneOperations)",
-                e,
-            )
-        })?,
+        in_progress: in_progress?,
     })
 }
 

@@ -93,35 +93,32 @@ impl<C: Connect> Reconcile<'_, C> {
         }
         let mut turns = propagation.turns();
         loop {
-            let (propagating, error) = match read {
-                // Control Tower's list may still show the operation that
-                // just ended, or the landing zone not ACTIVE yet.
-                Ok(after) if landing_zone && plan::busy_error(&after).is_some() => {
-                    (true, plan::busy_error(&after).expect("just seen"))
-                }
-                Ok(after) => {
+            // Control Tower's list may still show the operation that just
+            // ended, or the landing zone not ACTIVE yet.
+            let busy = match &read {
+                Ok(after) if landing_zone => plan::busy_error(after),
+                _ => None,
+            };
+            let (propagating, error) = match (read, busy) {
+                (Ok(_), Some(busy)) => (true, busy),
+                (Ok(after), None) => {
                     let (again, after) = self.plan(after).await?;
                     let again = options.applied_part(&again);
-                    let off_key = trail_off_the_key(&after);
-                    match off_key {
-                        // Written, but Control Tower's landing zone is not
-                        // well (FAILED): the run does not end converged.
-                        None if !again.has_changes()
-                            && options.landing_zone_updates
-                            && plan::busy_error(&after).is_some() =>
-                        {
-                            return Err(plan::busy_error(&after).expect("just seen"));
-                        }
-                        None if !again.has_changes() => {
+                    // Written, but Control Tower's landing zone is not
+                    // well (FAILED): the run does not end converged.
+                    let unwell = plan::busy_error(&after).filter(|_| options.landing_zone_updates);
+                    match (trail_off_the_key(&after), unwell) {
+                        (None, Some(unwell)) if !again.has_changes() => return Err(unwell),
+                        (None, None) if !again.has_changes() => {
                             return Ok((done, ApplyResult::of(&after, again.findings)));
                         }
-                        Some(error) if !again.has_changes() => (true, error),
+                        (Some(error), _) if !again.has_changes() => (true, error),
                         _ => (not_visible_yet(plan, &again, &done), not_converged(&again)),
                     }
                 }
                 // This run's new key, not visible to the re-read yet.
-                Err(e) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
-                Err(e) => return Err(e),
+                (Err(e), _) if created && e.aws_code() == Some(code::NOT_FOUND) => (true, e),
+                (Err(e), _) => return Err(e),
             };
             if !propagating
                 || !turns
