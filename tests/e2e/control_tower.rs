@@ -21,15 +21,7 @@ const OPERATION: Duration = Duration::from_secs(1);
 fn control_tower(moto: &Moto) -> (Seed, LandingZone, PathBuf) {
     let seed = moto.seed();
     let zone = moto.control_tower(&seed, OPERATION);
-    let config = moto.dir.path().join("control-tower.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n",
-            seed.security_tooling, seed.log_archive, seed.management
-        ),
-    )
-    .unwrap();
+    let config = moto.control_tower_config(&seed, "control-tower.toml", "");
     (seed, zone, config)
 }
 
@@ -156,19 +148,7 @@ fn a_hand_removed_config_statement_is_repaired_with_no_new_landing_zone_update()
     let (seed, _, config) = control_tower(&moto);
     assert_eq!(code(&run(&moto, &config, &["apply"])), 0);
     let key = the_key(&state(&moto, &seed)).clone();
-    let key_id = key["key_id"].as_str().unwrap().to_owned();
-    let mut policy = key["policy"].clone();
-    policy["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Principal"]["Service"] != "config.amazonaws.com");
-    let put = moto.calls(
-        None,
-        &json!([{"op": "kms:PutKeyPolicy", "params": {
-            "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
-        }}]),
-    );
-    assert_eq!(put[0]["ok"], true, "{put:#?}");
+    moto.drop_config_statement(key["key_id"].as_str().unwrap(), &key["policy"]);
 
     let plan = run(&moto, &config, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 2, "{}", transcript(&plan));

@@ -62,6 +62,19 @@ const LOG_ARCHIVE_TRUST: &str = "policies/iam-log-archive-trust.json";
 /// The management side with `[control_tower] landing_zone = true`.
 const CONTROL_TOWER_POLICY: &str = "policies/iam-management-control-tower.json";
 
+/// The actions a side used, one line each with the scenarios that used it.
+fn show(used: &BTreeMap<String, BTreeSet<String>>) -> String {
+    used.iter()
+        .map(|(a, s)| {
+            format!(
+                "  {a:48} {}",
+                s.iter().cloned().collect::<Vec<_>>().join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Statements whose `Sid` starts with this grant what CloudTrail itself
 /// requires of the caller to update an organization trail. moto does not
 /// check it, so no scenario can observe those actions.
@@ -774,17 +787,6 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
     let management = usage.of(Side::Management);
     let security_tooling = usage.of(Side::SecurityTooling);
     let log_archive = usage.of(Side::LogArchive);
-    let show = |used: &BTreeMap<String, BTreeSet<String>>| {
-        used.iter()
-            .map(|(a, s)| {
-                format!(
-                    "  {a:48} {}",
-                    s.iter().cloned().collect::<Vec<_>>().join("; ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     eprintln!(
         "management side ({MANAGEMENT_POLICY}), {} actions used:\n{}",
         management.len(),
@@ -833,17 +835,7 @@ impl Org {
     /// A config in landing-zone mode (`[control_tower] landing_zone = true`,
     /// `accounts.management`), with `extra` after it.
     fn control_tower_config(&self, name: &str, extra: &str) -> PathBuf {
-        let path = self.moto.dir.path().join(name);
-        let seed = &self.seed;
-        std::fs::write(
-            &path,
-            format!(
-                "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n{extra}",
-                seed.security_tooling, seed.log_archive, seed.management
-            ),
-        )
-        .unwrap();
-        path
+        self.moto.control_tower_config(&self.seed, name, extra)
     }
 
     /// Appends to the policy of trailkey's key (in the management account)
@@ -1166,17 +1158,6 @@ fn the_control_tower_policy_grants_exactly_what_landing_zone_mode_calls() {
     no_wildcards_or_duplicates(CONTROL_TOWER_POLICY);
     let management = usage.of(Side::Management);
     let log_archive = usage.of(Side::LogArchive);
-    let show = |used: &BTreeMap<String, BTreeSet<String>>| {
-        used.iter()
-            .map(|(a, s)| {
-                format!(
-                    "  {a:48} {}",
-                    s.iter().cloned().collect::<Vec<_>>().join("; ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     eprintln!(
         "management side in landing-zone mode ({CONTROL_TOWER_POLICY}), {} actions used:\n{}",
         management.len(),

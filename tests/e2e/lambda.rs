@@ -1051,15 +1051,7 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     let moto = Moto::start();
     let seed = moto.seed();
     moto.control_tower(&seed, Duration::from_secs(1));
-    let config = moto.dir.path().join("control-tower.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n",
-            seed.security_tooling, seed.log_archive, seed.management
-        ),
-    )
-    .unwrap();
+    let config = moto.control_tower_config(&seed, "control-tower.toml", "");
     let api = RuntimeApi::start();
     let function = start_function(&api, Run::new(&moto), &config, "apply");
 
@@ -1110,18 +1102,7 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     let state = moto.fixture(&["state", "--security-tooling", &seed.management]);
     let key = &state["keys"][0];
     let key_id = key["key_id"].as_str().unwrap();
-    let mut policy = key["policy"].clone();
-    policy["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Principal"]["Service"] != "config.amazonaws.com");
-    let put = moto.calls(
-        None,
-        &json!([{"op": "kms:PutKeyPolicy", "params": {
-            "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
-        }}]),
-    );
-    assert_eq!(put[0]["ok"], true, "{put:#?}");
+    moto.drop_config_statement(key_id, &key["policy"]);
     let mut event = kms_event(&seed, "PutKeyPolicy", key_id);
     let text = event
         .to_string()

@@ -357,6 +357,40 @@ impl Moto {
         zone
     }
 
+    /// A config for `seed`'s accounts with `[control_tower] landing_zone =
+    /// true`, and `extra` TOML after it, written as `name` in this moto's
+    /// directory.
+    pub fn control_tower_config(&self, seed: &Seed, name: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "region = \"us-east-1\"\n[accounts]\nsecurity_tooling = \"{}\"\nlog_archive = \"{}\"\nmanagement = \"{}\"\n[control_tower]\nlanding_zone = true\n{extra}",
+                seed.security_tooling, seed.log_archive, seed.management
+            ),
+        )
+        .expect("write the config");
+        path
+    }
+
+    /// What someone does by hand to a key of the caller's account (the
+    /// management account): `policy` put back without AWS Config's
+    /// statement.
+    pub fn drop_config_statement(&self, key_id: &str, policy: &Value) {
+        let mut policy = policy.clone();
+        policy["Statement"]
+            .as_array_mut()
+            .expect("a policy's statements")
+            .retain(|s| s["Principal"]["Service"] != "config.amazonaws.com");
+        let put = self.calls(
+            None,
+            &serde_json::json!([{"op": "kms:PutKeyPolicy", "params": {
+                "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
+            }}]),
+        );
+        assert_eq!(put[0]["ok"], true, "{put:#?}");
+    }
+
     /// KMS state of the Security Tooling account and the trail, read by boto3.
     pub fn state(&self, seed: &Seed) -> Value {
         self.fixture(&[
