@@ -31,7 +31,7 @@ use crate::aws::{
 };
 use crate::config::{ALIAS_TAG, Desired, TrailRef, managed_by_trailkey};
 use crate::error::Error;
-use crate::plan::{self, FoundBy, Observed, ObservedKey, ObservedLandingZone, OnDemand};
+use crate::plan::{self, FoundBy, Observed, ObservedKey, ObservedLandingZone, OnDemand, Runner};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
 /// too, so `apply` and the verification after it reuse the assumed role.
@@ -55,12 +55,29 @@ pub async fn observe<C: Connect>(
             .and_then(|(arns, _)| arns.first())
             .map(|arn| read_landing_zone(connect, arn)),
     );
-    let (found, bucket_region, trail_tags, zone) = tokio::join!(
+    let status = async {
+        match &first.trail_status {
+            Some(status) => Ok(status.clone()),
+            None => mgmt.trail_status(&trail.arn).await,
+        }
+    };
+    let delegated = OptionFuture::from(
+        first
+            .delegation_pending
+            .then(|| mgmt.delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)),
+    );
+    let (found, bucket_region, trail_tags, zone, status, delegated) = tokio::join!(
         observe_keys(&first.keys, desired, trail, likely),
         mgmt.bucket_region(&trail.s3_bucket),
         trail_tags,
         landing_zone,
+        status,
+        delegated,
     );
+    if let Some(delegated) = delegated {
+        check_delegated(desired, &first.organization, delegated)?;
+    }
+    let trail_status = status.map_err(|e| status_error(&trail.arn, e))?;
     let found = found?;
     let trail_tags = trail_tags.transpose()?;
     let zone = zone.transpose()?;
@@ -78,11 +95,12 @@ pub async fn observe<C: Connect>(
     };
     Ok((
         Observed {
+            runner: first.runner,
             identity: first.identity,
             organization: first.organization,
             trail: first.trail,
             other_trails: first.other_trails,
-            trail_status: first.trail_status,
+            trail_status,
             trail_tags: trail_tags.map_or(OnDemand::NotRead, OnDemand::Read),
             bucket_region,
             alias_target: found.alias_target,
@@ -100,13 +118,20 @@ pub async fn observe<C: Connect>(
 }
 
 /// The KMS client of the key's account: the role assumed in Security
-/// Tooling, or with the landing zone the management account's own.
-pub async fn key_store<C: Connect>(connect: &C, desired: &Desired) -> Result<C::KeyStore, Error> {
-    if desired.landing_zone {
-        return connect
-            .management_keys()
-            .await
-            .map_err(|e| Error::aws("making the management account's KMS client", e));
+/// Tooling; the caller's own with the landing zone (the management
+/// account's) or as delegated administrator (Security Tooling's).
+pub async fn key_store<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    runner: Runner,
+) -> Result<C::KeyStore, Error> {
+    if desired.landing_zone || runner == Runner::DelegatedAdministrator {
+        return connect.own_keys().await.map_err(|e| {
+            Error::aws(
+                format!("making the KMS client of account {}", desired.key_account),
+                e,
+            )
+        });
     }
     let role_arn = desired.security_tooling_role_arn();
     connect.security_tooling(&role_arn).await.map_err(|e| {
@@ -169,11 +194,15 @@ pub async fn read_landing_zone<C: Connect>(
 
 /// What the first round of `observe` read, checked against the config.
 struct FirstRound<K> {
+    runner: Runner,
+    /// The delegation is to be asked in the second round.
+    delegation_pending: bool,
     identity: CallerIdentity,
     organization: Organization,
     trail: Trail,
     other_trails: Vec<Trail>,
-    trail_status: TrailStatus,
+    /// `None`: not read yet, for want of the trail's ARN.
+    trail_status: Option<TrailStatus>,
     keys: K,
     /// With the landing zone: its ARNs and the operations in progress.
     landing_zones: Option<(Vec<String>, Vec<LandingZoneOperation>)>,
@@ -181,35 +210,90 @@ struct FirstRound<K> {
 
 /// The first round: caller identity, organization, every trail visible from
 /// the home Region (`DescribeTrails`: the configured trail and the others
-/// that may share its key), trail status and `AssumeRole` into Security
-/// Tooling, all at once. Errors are reported in
-/// dependency order, who we are first, then what we can see, and the
-/// caller, organization and trail are checked against the config before
-/// anything else is read.
+/// that may share its key), trail status and access to the key's account,
+/// all at once. Errors are reported in dependency order, who we are first,
+/// then what we can see, and the caller, organization and trail are checked
+/// against the config before anything else is read.
+///
+/// Access to the key's account depends on who the caller is ([`Runner`]):
+/// the management account assumes the Security Tooling role
+/// (`AssumeRole`); Security Tooling, CloudTrail's delegated administrator,
+/// uses its own credentials and proves the delegation
+/// (`ListDelegatedAdministrators`). When the credentials name their account
+/// ([`Connect::caller_account`]) that is known before the round and all of
+/// it runs at once; otherwise `GetCallerIdentity` answers it first, and
+/// the access waits for that answer: a role is never assumed, nor the
+/// delegation asked, for a caller it is not meant for.
 async fn first_round<C: Connect>(
     connect: &C,
     desired: &Desired,
 ) -> Result<FirstRound<C::KeyStore>, Error> {
     let mgmt = connect.management();
-    let trail_name = desired.trail.as_api_name();
+    let named = connect.caller_account().await;
+    if desired.management_role.is_some()
+        && named.as_deref() == Some(desired.security_tooling.as_str())
+    {
+        return Err(management_role_as_delegated(desired));
+    }
+    let known = named.as_deref().map(|account| runner_of(desired, account));
+    // Without a name to call it by here, read once DescribeTrails has
+    // answered the trail's ARN.
+    let status_of = trail_name_for(desired, known);
+    let status = OptionFuture::from(status_of.as_deref().map(|t| mgmt.trail_status(t)));
     let zones = OptionFuture::from(desired.landing_zone.then(|| list_landing_zones(connect)));
-    let (identity, organization, trails, status, keys, zones) = tokio::join!(
-        mgmt.caller_identity(),
+    let who = async {
+        match known {
+            Some(runner) => {
+                let (identity, access) = tokio::join!(
+                    mgmt.caller_identity(),
+                    access(connect, desired, runner, true)
+                );
+                (identity, Some(access))
+            }
+            None => {
+                let identity = mgmt.caller_identity().await;
+                let access = match &identity {
+                    Ok(id) => {
+                        let runner = runner_of(desired, &id.account);
+                        Some(access(connect, desired, runner, false).await)
+                    }
+                    Err(_) => None,
+                };
+                (identity, access)
+            }
+        }
+    };
+    let ((identity, access), organization, trails, status, zones) = tokio::join!(
+        who,
         mgmt.describe_organization(),
         mgmt.describe_trails(),
-        mgmt.trail_status(trail_name),
-        key_store(connect, desired),
+        status,
         zones,
     );
     let identity = identity
         .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
+    if let Some(named) = named.as_deref().filter(|n| *n != identity.account) {
+        return Err(Error::check(
+            format!(
+                "the credentials say they are account {named}'s, but STS answers {} in account {}",
+                identity.arn, identity.account
+            ),
+            "the account comes from AWS_ACCOUNT_ID, the profile's aws_account_id or the credential source: fix or remove it",
+        ));
+    }
+    let runner = runner_of(desired, &identity.account);
     let organization = organization.map_err(|e| {
         Error::aws(
             "reading the organization (organizations:DescribeOrganization)",
             e,
         )
     })?;
-    plan::check_context(desired, &identity, &organization)?;
+    plan::check_context(desired, runner, &identity, &organization)?;
+    let Access { keys, delegation } = access.expect("read once the identity is known")?;
+    let delegation_pending = matches!(delegation, Delegation::Pending);
+    if let Delegation::Answered(delegated) = delegation {
+        check_delegated(desired, &organization, delegated)?;
+    }
     // Without a landing zone there is no Control Tower trail either: say so
     // first.
     let landing_zones = zones.transpose()?;
@@ -228,6 +312,7 @@ async fn first_round<C: Connect>(
             e,
         )
     })?;
+    let trail_name = desired.trail.as_api_name();
     let (trail, other_trails) = configured_trail(desired, trails).ok_or_else(|| {
         Error::check(
             format!(
@@ -238,22 +323,175 @@ async fn first_round<C: Connect>(
         )
     })?;
     plan::check_trail(desired, &trail, None)?;
-    let trail_status = status.map_err(|e| {
-        Error::aws(
-            format!("reading the status of trail {trail_name:?} (cloudtrail:GetTrailStatus)"),
-            e,
-        )
-    })?;
-    let keys = keys?;
+    let trail_status = status.map(|status| status.map_err(|e| status_error(&trail.arn, e)));
     Ok(FirstRound {
+        runner,
+        delegation_pending,
         identity,
         organization,
         trail,
         other_trails,
-        trail_status,
+        trail_status: trail_status.transpose()?,
         keys,
         landing_zones,
     })
+}
+
+/// Who runs, by the caller's account: Security Tooling, without the
+/// landing zone (whose key is the management account's) and without
+/// `roles.management`, is CloudTrail's delegated administrator.
+pub fn runner_of(desired: &Desired, account: &str) -> Runner {
+    if account == desired.security_tooling.as_str()
+        && !desired.landing_zone
+        && desired.management_role.is_none()
+    {
+        Runner::DelegatedAdministrator
+    } else {
+        Runner::Management
+    }
+}
+
+/// `roles.management` with credentials of Security Tooling: the run would
+/// assume a management-account role from Security Tooling.
+fn management_role_as_delegated(desired: &Desired) -> Error {
+    Error::config(
+        &desired.source,
+        Some("roles.management".to_owned()),
+        format!(
+            "the credentials are the Security Tooling account's ({}), which runs as CloudTrail's delegated administrator with no management-account role",
+            desired.security_tooling
+        ),
+        "remove roles.management to run from Security Tooling as CloudTrail's delegated administrator, or run with credentials of the management account".to_owned(),
+    )
+}
+
+/// Who runs, when the credentials tell it without a call
+/// ([`Connect::caller_account`]); `None` otherwise.
+pub async fn known_runner<C: Connect>(connect: &C, desired: &Desired) -> Option<Runner> {
+    let account = connect.caller_account().await?;
+    Some(runner_of(desired, &account))
+}
+
+/// How a caller names the configured trail: by name in its own account,
+/// by ARN from a member account (built when the management account is
+/// configured). `None` when only `DescribeTrails` can tell the ARN.
+pub fn trail_name_for(desired: &Desired, runner: Option<Runner>) -> Option<String> {
+    match (&desired.trail, runner) {
+        (TrailRef::Arn(arn), _) => Some(arn.clone()),
+        (TrailRef::Name(name), Some(Runner::Management)) => Some(name.clone()),
+        (TrailRef::Name(name), _) => desired
+            .management
+            .as_ref()
+            .map(|m| trail_arn(desired, m.as_str(), name)),
+    }
+}
+
+/// The ARN of the trail `name` of the management account `management`,
+/// homed in the configured Region: how a member account names an
+/// organization trail.
+fn trail_arn(desired: &Desired, management: &str, name: &str) -> String {
+    format!(
+        "arn:{}:cloudtrail:{}:{management}:trail/{name}",
+        desired.partition(),
+        desired.region
+    )
+}
+
+fn status_error(trail: &str, e: AwsError) -> Error {
+    Error::aws(
+        format!("reading the status of trail {trail} (cloudtrail:GetTrailStatus)"),
+        e,
+    )
+}
+
+/// How the run reaches the key's account, and, for a delegated
+/// administrator, CloudTrail's delegated administrators as Organizations
+/// lists them.
+struct Access<K> {
+    keys: K,
+    delegation: Delegation,
+}
+
+/// The delegated administrator's proof, `ListDelegatedAdministrators`.
+enum Delegation {
+    /// The management account runs: nothing to prove.
+    NotNeeded,
+    /// Asked in the first round.
+    Answered(AwsResult<Vec<String>>),
+    /// Asked in the second round, with the reads it does not hold back
+    /// (the caller was known only once `GetCallerIdentity` answered), and
+    /// checked before they are interpreted.
+    Pending,
+}
+
+/// The access of `runner`; `ask` asks for the delegation now.
+async fn access<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    runner: Runner,
+    ask: bool,
+) -> Result<Access<C::KeyStore>, Error> {
+    let delegation = async {
+        match runner {
+            Runner::Management => Delegation::NotNeeded,
+            Runner::DelegatedAdministrator if !ask => Delegation::Pending,
+            Runner::DelegatedAdministrator => Delegation::Answered(
+                connect
+                    .management()
+                    .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
+                    .await,
+            ),
+        }
+    };
+    let (keys, delegation) = tokio::join!(key_store(connect, desired, runner), delegation);
+    Ok(Access {
+        keys: keys?,
+        delegation,
+    })
+}
+
+/// Fails unless Organizations lists Security Tooling among CloudTrail's
+/// delegated administrators. Organizations answers a member account that
+/// is no delegated administrator of any service `AccessDeniedException`
+/// ("You can only call this operation from the management account or a
+/// member account that is a delegated administrator", organizations model,
+/// `ListDelegatedAdministrators`), and an IAM policy without the action
+/// the same code, blaming that policy.
+fn check_delegated(
+    desired: &Desired,
+    org: &Organization,
+    delegated: AwsResult<Vec<String>>,
+) -> Result<(), Error> {
+    let account = desired.security_tooling.as_str();
+    let listed = match delegated {
+        Ok(list) => list.iter().any(|a| a == account),
+        Err(e) if denied_by(&e) == Some(DeniedBy::Caller) => {
+            return Err(Error::aws(
+                "checking that Security Tooling is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
+                e,
+            ));
+        }
+        Err(e) if denied_by(&e).is_some() => false,
+        Err(e) => {
+            return Err(Error::aws(
+                "checking that Security Tooling is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
+                e,
+            ));
+        }
+    };
+    if listed {
+        return Ok(());
+    }
+    Err(Error::check(
+        format!(
+            "the caller is the Security Tooling account {account}, which is not CloudTrail's delegated administrator in organization {}",
+            org.id
+        ),
+        format!(
+            "register it once, from the management account {}: `aws cloudtrail register-organization-delegated-admin --member-account-id {account}`; or run trailkey with credentials of the management account",
+            org.management_account
+        ),
+    ))
 }
 
 /// The configured trail among `trails`, and the others. By ARN, or by name:

@@ -127,6 +127,14 @@ pub struct FakeState {
     pub landing_zone_updates: Vec<(String, serde_json::Value)>,
     /// When set, update operations end `FAILED` with this message.
     pub landing_zone_failure: Option<String>,
+    /// The caller's credentials do not name their account (as the EC2 and
+    /// container providers, or keys without `AWS_ACCOUNT_ID`): only
+    /// `GetCallerIdentity` tells it. Default: they name it.
+    pub credentials_unnamed: bool,
+    /// CloudTrail's delegated administrators (`ListDelegatedAdministrators`).
+    pub delegated_administrators: Vec<String>,
+    /// The account `GetCallerIdentity` answered, as the connection keeps it.
+    pub answered_account: Option<String>,
 }
 
 impl FakeState {
@@ -384,7 +392,28 @@ impl FakeCloud {
         self.with_key(op, key, f)
     }
 
+    /// The ARN of the trail `name` (a name or an ARN). As CloudTrail does,
+    /// a name is looked up in the caller's own account: a member account
+    /// (CloudTrail's delegated administrator too) must name an
+    /// organization trail by its ARN.
     fn find_trail(&self, op: &'static str, name: &str) -> AwsResult<String> {
+        let s = self.state.borrow();
+        let caller = s.identity.as_ref().map(|i| i.account.as_str());
+        let management = s
+            .organization
+            .as_ref()
+            .map(|o| o.management_account.as_str());
+        if !name.starts_with("arn:") && caller != management {
+            return Err(AwsError::new(
+                op,
+                code::TRAIL_NOT_FOUND,
+                format!(
+                    "Unknown trail: {name} for the user: {}",
+                    caller.unwrap_or_default()
+                ),
+            ));
+        }
+        drop(s);
         self.state
             .borrow()
             .trails
@@ -430,7 +459,10 @@ fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> O
 impl Management for FakeCloud {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
         self.call("GetCallerIdentity").await?;
-        Ok(self.state.borrow().identity.clone().expect("fake identity"))
+        let mut s = self.state.borrow_mut();
+        let identity = s.identity.clone().expect("fake identity");
+        s.answered_account = Some(identity.account.clone());
+        Ok(identity)
     }
 
     async fn describe_organization(&self) -> AwsResult<Organization> {
@@ -602,6 +634,28 @@ impl Management for FakeCloud {
         Ok(self.state.borrow().accounts.clone())
     }
 
+    /// As Organizations answers: the management account and a delegated
+    /// administrator get the list, another member `AccessDeniedException`.
+    async fn delegated_administrators(&self, _service_principal: &str) -> AwsResult<Vec<String>> {
+        self.call("ListDelegatedAdministrators").await?;
+        let s = self.state.borrow();
+        let caller = s.identity.as_ref().map(|i| i.account.as_str());
+        let management = s
+            .organization
+            .as_ref()
+            .map(|o| o.management_account.as_str());
+        if caller != management
+            && !caller.is_some_and(|c| s.delegated_administrators.iter().any(|d| d == c))
+        {
+            return Err(AwsError::new(
+                "ListDelegatedAdministrators",
+                code::ACCESS_DENIED_EXCEPTION,
+                "You don't have permissions to access this resource.",
+            ));
+        }
+        Ok(s.delegated_administrators.clone())
+    }
+
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
         let region = self.state.borrow().region.clone();
         self.trails_in(&region, true).await
@@ -663,8 +717,16 @@ impl Connect for FakeCloud {
         self
     }
 
-    async fn management_keys(&self) -> AwsResult<FakeCloud> {
+    async fn own_keys(&self) -> AwsResult<FakeCloud> {
         Ok(self.clone())
+    }
+
+    async fn caller_account(&self) -> Option<String> {
+        let s = self.state.borrow();
+        if s.credentials_unnamed {
+            return s.answered_account.clone();
+        }
+        s.identity.as_ref().map(|i| i.account.clone())
     }
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<FakeCloud> {
@@ -681,6 +743,22 @@ impl Connect for FakeCloud {
 }
 
 impl FakeCloud {
+    /// The caller is a role of the Security Tooling account, registered as
+    /// CloudTrail's delegated administrator.
+    pub fn as_delegated_administrator(self) -> Self {
+        {
+            let mut s = self.state.borrow_mut();
+            let account = s.security_tooling_account.clone();
+            let partition = partition_of(&s.region);
+            s.identity = Some(CallerIdentity {
+                arn: format!("arn:{partition}:sts::{account}:assumed-role/TrailkeyRunner/pipeline"),
+                account: account.clone(),
+            });
+            s.delegated_administrators = vec![account];
+        }
+        self
+    }
+
     /// A Control Tower landing zone at `version`, `ACTIVE`, with a 3.x
     /// manifest without a key, and Control Tower's trail; the fake's keys
     /// are made in the management account.

@@ -26,6 +26,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// CloudTrail's service principal, whose delegated administrator may run
+/// trailkey from Security Tooling.
+pub const CLOUDTRAIL_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
+
 /// Every AWS write trailkey makes, by operation name: the steps of a plan
 /// (`plan::Step::operation`), of which `UpdateTrail` stands for the three
 /// ways a plan changes the trail. What is not here trailkey only reads.
@@ -577,6 +581,10 @@ pub trait Management {
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String>;
     /// Every account of the organization (`ListAccounts`, all pages).
     async fn list_accounts(&self) -> AwsResult<Vec<Account>>;
+    /// The account IDs of `service_principal`'s delegated administrators
+    /// (`ListDelegatedAdministrators`, all pages): callable by the
+    /// management account and by a delegated administrator of any service.
+    async fn delegated_administrators(&self, service_principal: &str) -> AwsResult<Vec<String>>;
     /// Every trail visible in the client's Region (`DescribeTrails`), the
     /// shadow copies of multi-Region trails homed in other Regions included.
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>>;
@@ -648,7 +656,7 @@ pub trait LandingZones {
 }
 
 /// Makes the clients. `security_tooling` and `log_archive` assume the given
-/// role with the management credentials and fail early (with the STS error)
+/// role with the caller's credentials and fail early (with the STS error)
 /// if they cannot.
 pub trait Connect {
     type Management: Management;
@@ -658,9 +666,18 @@ pub trait Connect {
     fn management(&self) -> &Self::Management;
     fn landing_zones(&self) -> &Self::LandingZones;
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<Self::KeyStore>;
-    /// The management account's own KMS client, for a key of Control
-    /// Tower's trail: no role assumed.
-    async fn management_keys(&self) -> AwsResult<Self::KeyStore>;
+    /// The caller's own KMS client, no role assumed: the management
+    /// account's for a key of Control Tower's trail, Security Tooling's for
+    /// a run as CloudTrail's delegated administrator.
+    async fn own_keys(&self) -> AwsResult<Self::KeyStore>;
+    /// The account of the caller's own credentials, when it is known
+    /// without a call of trailkey's: the credentials name it (SSO, a role
+    /// assumed by a profile, web identity, or `AWS_ACCOUNT_ID` /
+    /// `aws_account_id` with keys), or a `GetCallerIdentity` of this
+    /// connection answered it. With `roles.management`, the account of the
+    /// credentials that assume that role, and never from `GetCallerIdentity`
+    /// (which answers the role's). `None` otherwise.
+    async fn caller_account(&self) -> Option<String>;
     /// The S3 client of `role_arn` in the Log Archive account, for a bucket
     /// in `bucket_region`.
     async fn log_archive(&self, role_arn: &str, bucket_region: &str)

@@ -14,7 +14,11 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
 ];
 
 pub(super) const STS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
-pub(super) const ORGANIZATIONS: &[&str] = &["DescribeOrganization", "ListAccounts"];
+pub(super) const ORGANIZATIONS: &[&str] = &[
+    "DescribeOrganization",
+    "ListAccounts",
+    "ListDelegatedAdministrators",
+];
 pub(super) const CLOUDTRAIL: &[&str] = &[
     "DescribeTrails",
     "GetEventDataStore",

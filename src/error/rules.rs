@@ -328,10 +328,26 @@ pub(super) static RULES: &[Rule] = &[
         &["ServiceException"],
         Treat::SdkRetry(TRANSIENT),
     ),
-    // trailkey sends no input but the SDK's pagination token.
+    // trailkey sends no input but the SDK's pagination token (and, to
+    // ListDelegatedAdministrators, CloudTrail's service principal).
     rule(
         Ops::Of(ORGANIZATIONS),
         &["InvalidInputException"],
+        Treat::Generic,
+    ),
+    // "This action isn't available in the current Amazon Web Services
+    // Region" (organizations model): Organizations is reached at its own
+    // endpoint unless one is configured.
+    rule(
+        Ops::Of(&["ListDelegatedAdministrators"]),
+        &["UnsupportedAPIEndpointException"],
+        Treat::Hint(ORGANIZATIONS_ENDPOINT),
+    ),
+    // A limit of a write ("attaching too many policies ..."): a list call
+    // meets none.
+    rule(
+        Ops::Of(&["ListDelegatedAdministrators"]),
+        &["ConstraintViolationException"],
         Treat::Generic,
     ),
     // --- Account Management ---
@@ -542,12 +558,13 @@ const KMS_KEY_NOT_FOUND: &str = "CloudTrail could not find the key: the key must
 const KEY_DISABLED: &str =
     "the key is disabled: `trailkey apply` enables it, or enable it with `aws kms enable-key`";
 const KEY_DISABLED_OR_STATE: &str = "the key is disabled, or its state does not allow this call (e.g. pending deletion): run `trailkey apply` again, which enables the key and cancels its deletion; `aws kms describe-key` shows its state";
-const NOT_MANAGEMENT_ACCOUNT: &str = "organization trails can only be changed from the management account or a CloudTrail delegated administrator account (which must name the trail by its ARN); trailkey runs from the management account: run it with management-account credentials or set roles.management";
+const NOT_MANAGEMENT_ACCOUNT: &str = "organization trails can only be changed from the management account or by CloudTrail's delegated administrator: run trailkey with management-account credentials (or set roles.management), or from the Security Tooling account once the management account registered it (`aws cloudtrail register-organization-delegated-admin --member-account-id <security tooling>`)";
+const ORGANIZATIONS_ENDPOINT: &str = "AWS Organizations does not answer this call at the endpoint used: unset AWS_ENDPOINT_URL_ORGANIZATIONS (or the AWS_ENDPOINT_URL that covers it) so that the SDK uses Organizations' own endpoint";
 const NOT_ALL_FEATURES: &str = "organization trails need AWS Organizations with all features enabled: enable all features in the Organizations console";
 const NOT_IN_ORGANIZATION: &str = "the caller's account is not in an organization: run trailkey with the management account's credentials";
 const ASSUME_ROLE_DENIED: &str = "could not assume the role named above: check roles.security_tooling (the role name) and that its trust policy allows the management account (or roles.management) to assume it; for the Log Archive account's role, roles.log_archive";
-const KMS_KEY_ACCESS_DENIED: &str = "KMS denied the call on the key: the key's policy must let trailkey's role in (a statement for the role, or for the account root, which delegates to IAM) and, through the root, the role's IAM policy must grant the call (policies/iam-security-tooling-role.json; with [control_tower] landing_zone, policies/iam-management-control-tower.json); AWS's message says which denied it: \"resource-based policy\" is the key policy";
-const ACCESS_DENIED: &str = "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs, and with [control_tower] landing_zone policies/iam-management-control-tower.json (docs/control-tower.md explains them)";
+const KMS_KEY_ACCESS_DENIED: &str = "KMS denied the call on the key: the key's policy must let trailkey's role in (a statement for the role, or for the account root, which delegates to IAM) and, through the root, the role's IAM policy must grant the call (policies/iam-security-tooling-role.json; run from Security Tooling as delegated administrator, policies/iam-security-tooling-delegated-admin.json; with [control_tower] landing_zone, policies/iam-management-control-tower.json); AWS's message says which denied it: \"resource-based policy\" is the key policy";
+const ACCESS_DENIED: &str = "the caller lacks a permission for this call: policies/iam-management.json and policies/iam-security-tooling-role.json list what trailkey needs; run from Security Tooling as delegated administrator, policies/iam-security-tooling-delegated-admin.json; with [control_tower] landing_zone, policies/iam-management-control-tower.json (docs/control-tower.md explains them)";
 const TRUSTED_ACCESS: &str = "CloudTrail's trusted access to AWS Organizations is not enabled: enable it from the management account, in the CloudTrail console or with `aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com`";
 const DEPENDENCY_ACCESS: &str = "the caller lacks an AWS Organizations permission CloudTrail checks for organization trails (organizations:ListAWSServiceAccessForOrganization): see policies/iam-management.json";
 const IAM_ACCESS: &str = "the caller lacks the IAM permissions to view or create CloudTrail's service-linked role (iam:GetRole, iam:CreateServiceLinkedRole): see policies/iam-management.json";

@@ -460,8 +460,10 @@ async fn ignored<C: Connect>(
 
 /// Whether the key `key` (an ID or an ARN in the key's account)
 /// may be trailkey's: the key the trail uses, the key the alias names, or a
-/// key tagged `ManagedBy = trailkey`. Reads the trail with `AssumeRole`,
-/// then the key's tags with the alias's key: 4 calls in 2 rounds. It is
+/// key tagged `ManagedBy = trailkey`. Reads the trail with `AssumeRole`
+/// (none from Security Tooling), then the key's tags with the alias's key:
+/// 4 calls in 2 rounds (one call and one round more when who runs is not
+/// known yet: `GetCallerIdentity` first). It is
 /// not trailkey's only when all three were read and none points at it: a
 /// tag removed or an alias moved behind trailkey's back still leaves the
 /// trail's key, and anything unread (the role, a key policy or the network
@@ -470,9 +472,21 @@ async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str)
     let id = key.rsplit('/').next().unwrap_or(key);
     let is = |arn: &str| arn == key || arn.rsplit('/').next() == Some(id);
     let alias = desired.alias.full();
+    // Who runs: named by the credentials (the template sets
+    // AWS_ACCOUNT_ID), or known once a run asked STS; else asked now.
+    let runner = match crate::observe::known_runner(connect, desired).await {
+        Some(runner) => runner,
+        None => match connect.management().caller_identity().await {
+            Ok(identity) => crate::observe::runner_of(desired, &identity.account),
+            Err(_) => return true,
+        },
+    };
+    let Some(trail) = crate::observe::trail_name_for(desired, Some(runner)) else {
+        return true;
+    };
     let (trail, keys) = tokio::join!(
-        connect.management().get_trail(desired.trail.as_api_name()),
-        crate::observe::key_store(connect, desired),
+        connect.management().get_trail(&trail),
+        crate::observe::key_store(connect, desired, runner),
     );
     let (Ok(trail), Ok(keys)) = (trail, keys) else {
         return true;

@@ -14,5 +14,5 @@ pub mod tags;
 pub use finding::{Finding, Level};
 pub(crate) use ids::valid_iam_name;
 pub use ids::{AccountId, AliasName, Principal, PrincipalKind, RoleRef, TrailRef};
-pub use observed::{FoundBy, Observed, ObservedKey, ObservedLandingZone, OnDemand};
+pub use observed::{FoundBy, Observed, ObservedKey, ObservedLandingZone, OnDemand, Runner};
 pub use region::{KNOWN_REGIONS, Region, RegionError};

@@ -38,9 +38,25 @@ pub struct ObservedKey {
     pub aliases: Option<Vec<String>>,
 }
 
+/// Whose credentials a run works with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    /// The management account's (or `roles.management`'s), with a role
+    /// assumed in Security Tooling for KMS (none with the landing zone,
+    /// whose key is the management account's).
+    #[default]
+    Management,
+    /// The Security Tooling account's, CloudTrail's delegated
+    /// administrator: its own KMS, no role assumed, and the organization
+    /// trail, which stays in the management account, named by its ARN.
+    DelegatedAdministrator,
+}
+
 /// Everything `observe` read from AWS.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Observed {
+    pub runner: Runner,
     pub identity: CallerIdentity,
     pub organization: Organization,
     pub trail: Trail,

@@ -12,6 +12,7 @@ use super::*;
 /// is interpreted.
 pub fn check_context(
     desired: &Desired,
+    runner: Runner,
     identity: &CallerIdentity,
     org: &Organization,
 ) -> Result<(), Error> {
@@ -46,12 +47,17 @@ pub fn check_context(
             ),
         ));
     }
-    check_caller_is_management(
-        identity,
-        org,
-        "trailkey",
-        "run trailkey with credentials of the management account (e.g. --profile), or set roles.management to a role there",
-    )?;
+    match runner {
+        Runner::Management => check_caller_is_management(
+            identity,
+            org,
+            "trailkey",
+            "run trailkey with credentials of the management account (e.g. --profile), or set roles.management to a role there",
+        )?,
+        // observe decided so from this identity, and checked the
+        // delegation before anything was interpreted.
+        Runner::DelegatedAdministrator => check_protection_exempts_runner(desired, identity)?,
+    }
     for (field, acct) in [
         ("security_tooling", &desired.security_tooling),
         ("log_archive", &desired.log_archive),
@@ -64,6 +70,54 @@ pub fn check_context(
         }
     }
     Ok(())
+}
+
+/// With `key.protect`, run from Security Tooling: the protection exempts
+/// `roles.security_tooling` as trailkey's own role, so the role the caller
+/// runs as must be that one, or the policy trailkey writes would deny
+/// trailkey its own repairs.
+fn check_protection_exempts_runner(
+    desired: &Desired,
+    identity: &CallerIdentity,
+) -> Result<(), Error> {
+    let Some(exempt) = desired.protect_exempt() else {
+        return Ok(());
+    };
+    // A session's ARN, arn:<partition>:sts::<account>:assumed-role/<name>/<session>:
+    // the role is arn:<partition>:iam::<account>:role/<name>, its path unknown
+    // here (a path-less pattern and a `role/*/` one are both exempt).
+    let role = identity
+        .arn
+        .split_once(":assumed-role/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(|name| {
+            format!(
+                "arn:{}:iam::{}:role/{name}",
+                desired.partition(),
+                identity.account
+            )
+        });
+    match role {
+        Some(role) if crate::policy::protect_exempts(&exempt, &role) => Ok(()),
+        Some(role) => Err(Error::check(
+            format!(
+                "key.protect would deny the role trailkey runs as, {role}: the protection exempts roles.security_tooling ({})",
+                desired.security_tooling_role_arn()
+            ),
+            format!(
+                "set roles.security_tooling = \"{}\" in {}: from Security Tooling it names the role trailkey runs as",
+                role.rsplit('/').next().unwrap_or_default(),
+                desired.source.display()
+            ),
+        )),
+        None => Err(Error::check(
+            format!(
+                "key.protect needs trailkey to run as a role, but the caller is {}",
+                identity.arn
+            ),
+            "run trailkey from Security Tooling as the role roles.security_tooling names (a user cannot be exempt from the protection)",
+        )),
+    }
 }
 
 /// Fails unless the credentials are in `region`'s partition. `region_word`

@@ -176,6 +176,22 @@ pub fn check_unused(
     if using.is_empty() { Ok(()) } else { Err(using) }
 }
 
+/// `destroy --delete-key` from Security Tooling: what decides the
+/// deletion cannot be seen from there. The management account's own
+/// trails and event data stores, which a foreign key-policy statement may
+/// let use the key, are not listed to a member account (CloudTrail lists a
+/// member the organization's trails, as shadow trails, and its own), so
+/// [`check_deletion`] could pass a key still in use.
+pub fn delete_key_as_delegated_administrator(desired: &Desired) -> Error {
+    Error::check(
+        "destroy --delete-key cannot run from Security Tooling as CloudTrail's delegated administrator: the management account's own trails and event data stores, which may use the key, are not visible from there",
+        format!(
+            "run `trailkey destroy` here to move the trail off the key, then `trailkey destroy --delete-key` with credentials of the management account (with roles.security_tooling set to a role it may assume in {}), or schedule the key's deletion yourself once nothing uses it",
+            desired.security_tooling
+        ),
+    )
+}
+
 /// The destroy plan, the backout: the trail back to SSE-S3;
 /// the key and alias kept, because existing logs need the key to be read,
 /// unless `delete_key` (the deletion window in days, and the key's users
@@ -186,7 +202,15 @@ pub fn plan_destroy(
     observed: &Observed,
     delete_key: Option<(i32, &KeyUsers)>,
 ) -> Result<Planned, Error> {
-    check_context(desired, &observed.identity, &observed.organization)?;
+    check_context(
+        desired,
+        observed.runner,
+        &observed.identity,
+        &observed.organization,
+    )?;
+    if delete_key.is_some() && observed.runner == Runner::DelegatedAdministrator {
+        return Err(delete_key_as_delegated_administrator(desired));
+    }
     check_trail(desired, &observed.trail, observed.trail_tags.read())?;
     let zone = check_landing_zone(desired, observed)?;
     let key = observed.key.as_ref();

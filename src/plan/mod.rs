@@ -39,7 +39,7 @@ use crate::config::{
 use crate::error::Error;
 use crate::log_archive;
 pub use crate::model::{
-    Finding, FoundBy, Level, Observed, ObservedKey, ObservedLandingZone, OnDemand,
+    Finding, FoundBy, Level, Observed, ObservedKey, ObservedLandingZone, OnDemand, Runner,
 };
 use crate::policy::{self, PolicyInputs};
 
@@ -393,7 +393,12 @@ pub fn plan_for(
     observed: &Observed,
     landing_zone_updates: bool,
 ) -> Result<Planned, Error> {
-    check_context(desired, &observed.identity, &observed.organization)?;
+    check_context(
+        desired,
+        observed.runner,
+        &observed.identity,
+        &observed.organization,
+    )?;
     check_readers(desired, &observed.organization.management_account)?;
     check_trail(desired, &observed.trail, observed.trail_tags.read())?;
     let zone = check_landing_zone(desired, observed)?;

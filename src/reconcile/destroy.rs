@@ -16,6 +16,9 @@ impl<C: Connect> Reconcile<'_, C> {
         landing_zone: LandingZoneWait,
         ui: &mut impl Ui,
     ) -> Result<Outcome, Error> {
+        if delete_key.is_some() && observed.runner == plan::Runner::DelegatedAdministrator {
+            return Err(plan::delete_key_as_delegated_administrator(self.desired));
+        }
         let users = match (delete_key, &observed.key) {
             (Some(_), Some(k)) => Some(
                 observe::key_users(self.connect.management(), self.keys, &k.info.key_id).await?,

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use trailkey_testkit::lambda_api::{RuntimeApi, appending, kms_event, update_trail_event};
+use trailkey_testkit::lambda_api::{
+    FUNCTION_ARN, RuntimeApi, appending, kms_event, update_trail_event,
+};
 use trailkey_testkit::{
     CountingServer, Moto, Run, Seed, is_write, on_sse_s3, repo_root, trailkey_bin, transcript,
 };
@@ -38,7 +40,11 @@ fn spawn_function(api: &RuntimeApi, run: Run) -> Function {
 /// `trailkey lambda` serving `api`, with AWS where `run` points, the config
 /// at `config` (`TRAILKEY_CONFIG`) and `mode` (`TRAILKEY_MODE`).
 fn start_function(api: &RuntimeApi, run: Run, config: &Path, mode: &str) -> Function {
+    // As the template sets it: the function's own account, whose role's
+    // credentials Lambda hands it.
+    let account = FUNCTION_ARN.split(':').nth(4).unwrap();
     let run = run
+        .env("AWS_ACCOUNT_ID", account)
         .arg("lambda")
         .env("TRAILKEY_CONFIG", config)
         .env("TRAILKEY_MODE", mode);

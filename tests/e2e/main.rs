@@ -7,6 +7,7 @@
 
 mod cli;
 mod control_tower;
+mod delegated;
 mod delivery;
 mod dist;
 mod drift;

@@ -16,6 +16,7 @@
 mod account;
 mod cloudtrail;
 mod controltower;
+mod credentials;
 mod error;
 mod intercept;
 mod kms;
@@ -29,6 +30,9 @@ use std::collections::BTreeMap;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{
+    ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future,
+};
 
 use super::{
     Account, AwsResult, CallerIdentity, Connect, EventDataStore, LandingZone, LandingZoneOperation,
@@ -59,6 +63,10 @@ pub struct Options {
 
 pub struct SdkConnect {
     config: SdkConfig,
+    /// Whose the caller's own credentials are.
+    caller: credentials::Caller,
+    /// `roles.management` is assumed: `GetCallerIdentity` answers for it.
+    management_role: bool,
     management: SdkManagement,
     landing_zones: SdkLandingZones,
 }
@@ -74,6 +82,12 @@ impl SdkConnect {
             loader = loader.profile_name(profile);
         }
         let mut config = loader.load().await;
+        let (caller, provider) = credentials::Caller::wrap(
+            config
+                .credentials_provider()
+                .unwrap_or_else(|| SharedCredentialsProvider::new(NoCredentials)),
+        );
+        config = config.into_builder().credentials_provider(provider).build();
         if let Some(role) = &options.management_role {
             let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
                 .session_name("trailkey-management")
@@ -82,9 +96,7 @@ impl SdkConnect {
                 .await;
             config = config
                 .into_builder()
-                .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
-                    provider,
-                ))
+                .credentials_provider(SharedCredentialsProvider::new(provider))
                 .build();
         }
         // Every client logs its calls (-vv).
@@ -98,6 +110,7 @@ impl SdkConnect {
             };
         }
         let management = SdkManagement {
+            caller: (options.management_role.is_none()).then(|| caller.clone()),
             sts: client!(aws_sdk_sts),
             org: client!(aws_sdk_organizations),
             trail: client!(aws_sdk_cloudtrail),
@@ -109,6 +122,8 @@ impl SdkConnect {
         };
         Self {
             config,
+            caller,
+            management_role: options.management_role.is_some(),
             management,
             landing_zones,
         }
@@ -129,7 +144,15 @@ impl Connect for SdkConnect {
         &self.landing_zones
     }
 
-    async fn management_keys(&self) -> AwsResult<SdkKeyStore> {
+    async fn caller_account(&self) -> Option<String> {
+        if self.management_role {
+            self.caller.named().await
+        } else {
+            self.caller.account().await
+        }
+    }
+
+    async fn own_keys(&self) -> AwsResult<SdkKeyStore> {
         let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config)).build();
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
@@ -160,9 +183,27 @@ impl Connect for SdkConnect {
     }
 }
 
+/// No source of credentials was found: every call fails as the SDK's own
+/// chain would have failed it.
+#[derive(Debug)]
+struct NoCredentials;
+
+impl ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+            "no credentials provider is configured",
+        )))
+    }
+}
+
 /// The management account's clients: STS, Organizations, CloudTrail, S3
 /// (a bucket's Region) and Account Management.
 pub struct SdkManagement {
+    /// Told `GetCallerIdentity`'s answer, without `roles.management`.
+    caller: Option<credentials::Caller>,
     sts: aws_sdk_sts::Client,
     org: aws_sdk_organizations::Client,
     trail: aws_sdk_cloudtrail::Client,
@@ -172,7 +213,11 @@ pub struct SdkManagement {
 
 impl Management for SdkManagement {
     async fn caller_identity(&self) -> AwsResult<CallerIdentity> {
-        sts::caller_identity(&self.sts).await
+        let identity = sts::caller_identity(&self.sts).await?;
+        if let Some(caller) = &self.caller {
+            caller.answered(&identity.account);
+        }
+        Ok(identity)
     }
 
     async fn describe_organization(&self) -> AwsResult<Organization> {
@@ -201,6 +246,10 @@ impl Management for SdkManagement {
 
     async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
         organizations::list_accounts(&self.org).await
+    }
+
+    async fn delegated_administrators(&self, service_principal: &str) -> AwsResult<Vec<String>> {
+        organizations::delegated_administrators(&self.org, service_principal).await
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {

@@ -43,3 +43,21 @@ pub(super) async fn list_accounts(org: &aws_sdk_organizations::Client) -> AwsRes
         })
         .collect())
 }
+
+/// `ListDelegatedAdministrators` for `service_principal`, all pages: the
+/// accounts' IDs.
+pub(super) async fn delegated_administrators(
+    org: &aws_sdk_organizations::Client,
+    service_principal: &str,
+) -> AwsResult<Vec<String>> {
+    let request = org
+        .list_delegated_administrators()
+        .service_principal(service_principal);
+    let pages = request.into_paginator().send();
+    let pages = answer("ListDelegatedAdministrators", pages.try_collect()).await?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.delegated_administrators())
+        .filter_map(|a| a.id().map(str::to_owned))
+        .collect())
+}

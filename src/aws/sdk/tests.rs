@@ -32,6 +32,7 @@ const NONE: [&Rule; 0] = [];
 
 fn management(trail_rules: &[&Rule]) -> SdkManagement {
     SdkManagement {
+        caller: None,
         sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, NONE),
         org: mock_client!(aws_sdk_organizations, RuleMode::Sequential, NONE),
         trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, trail_rules),
@@ -214,8 +215,15 @@ fn a_denied_assume_role_names_the_role_and_its_trust() {
         sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, [&rule]),
         ..management(&[])
     };
+    let (caller, _) = super::credentials::Caller::wrap(
+        aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::for_tests(),
+        ),
+    );
     let connect = SdkConnect {
         config: SdkConfig::builder().build(),
+        caller,
+        management_role: false,
         management,
         landing_zones: SdkLandingZones {
             ct: mock_client!(aws_sdk_controltower, RuleMode::Sequential, NONE),

@@ -107,6 +107,7 @@ fn key_info(state: &str) -> KeyInfo {
 /// An organization whose management account runs trailkey, its trail, and no key.
 fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
     Observed {
+        runner: Runner::Management,
         identity: CallerIdentity {
             account: MANAGEMENT.to_owned(),
             arn: format!("arn:aws:iam::{MANAGEMENT}:user/admin"),

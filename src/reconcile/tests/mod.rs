@@ -4,6 +4,7 @@
 
 mod converge;
 mod crash;
+mod delegated;
 mod delivery;
 mod destroy;
 mod hints;

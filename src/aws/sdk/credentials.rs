@@ -1,0 +1,164 @@
+//! The caller's credentials, resolved once before the first call so that
+//! trailkey knows whose they are (`Credentials::account_id`) without asking
+//! STS, then handed to the SDK's own identity cache.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+
+/// A credentials provider that serves, once, the credentials [`Caller::account`]
+/// resolved, then asks the provider it wraps (the SDK's chain, a profile's
+/// role, ...) as the SDK's identity cache needs: the SDK caches and renews
+/// them as it would the wrapped provider's, and no source of credentials
+/// (an SSO portal, STS for a profile's role) is asked twice.
+#[derive(Debug)]
+struct Resolved {
+    inner: SharedCredentialsProvider,
+    first: Mutex<Option<Credentials>>,
+}
+
+impl ProvideCredentials for Resolved {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self.first.lock().ok().and_then(|mut first| first.take());
+        match first {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => self.inner.provide_credentials(),
+        }
+    }
+}
+
+/// Whose the caller's credentials are.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    resolved: Arc<Resolved>,
+    /// What the credentials said, once resolved (`None` inside: they do
+    /// not name their account, or could not be resolved).
+    named: Arc<tokio::sync::OnceCell<Option<String>>>,
+    /// What a `GetCallerIdentity` answered with these credentials.
+    answered: Arc<OnceLock<String>>,
+}
+
+impl Caller {
+    /// Wraps `provider`; returns the provider to give the SDK in its place.
+    pub fn wrap(provider: SharedCredentialsProvider) -> (Caller, SharedCredentialsProvider) {
+        let resolved = Arc::new(Resolved {
+            inner: provider,
+            first: Mutex::new(None),
+        });
+        let shared = SharedCredentialsProvider::new(WrappedRef(resolved.clone()));
+        let caller = Caller {
+            resolved,
+            named: Arc::default(),
+            answered: Arc::default(),
+        };
+        (caller, shared)
+    }
+
+    /// The credentials' account, resolving them the first time. A failure
+    /// to resolve them is `None` here: the first call reports it.
+    pub async fn named(&self) -> Option<String> {
+        self.named
+            .get_or_init(|| async {
+                let credentials = self.resolved.inner.provide_credentials().await.ok()?;
+                let account = credentials.account_id().map(|a| a.as_str().to_owned());
+                if let Ok(mut first) = self.resolved.first.lock() {
+                    *first = Some(credentials);
+                }
+                account
+            })
+            .await
+            .clone()
+    }
+
+    /// The account, named by the credentials or answered by STS.
+    pub async fn account(&self) -> Option<String> {
+        match self.named().await {
+            Some(account) => Some(account),
+            None => self.answered.get().cloned(),
+        }
+    }
+
+    /// Records `GetCallerIdentity`'s answer for these credentials.
+    pub fn answered(&self, account: &str) {
+        let _ = self.answered.set(account.to_owned());
+    }
+}
+
+/// [`Resolved`] shared between the SDK and [`Caller`].
+#[derive(Debug)]
+struct WrappedRef(Arc<Resolved>);
+
+impl ProvideCredentials for WrappedRef {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.provide_credentials()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicUsize, Option<&'static str>);
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut builder = Credentials::builder()
+                .access_key_id(format!("AKIA{n}"))
+                .secret_access_key("secret")
+                .provider_name("counting");
+            if let Some(account) = self.1 {
+                builder = builder.account_id(account);
+            }
+            future::ProvideCredentials::ready(Ok(builder.build()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_credentials_resolved_to_learn_the_account_are_the_ones_the_sdk_gets_first() {
+        let inner = Arc::new(Counting(Default::default(), Some("222222222222")));
+        let (caller, shared) =
+            Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner.clone())));
+        assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
+        assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
+        let first = shared.provide_credentials().await.unwrap();
+        assert_eq!(first.access_key_id(), "AKIA0");
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Renewals go to the wrapped provider.
+        let again = shared.provide_credentials().await.unwrap();
+        assert_eq!(again.access_key_id(), "AKIA1");
+    }
+
+    #[tokio::test]
+    async fn credentials_that_do_not_name_their_account_leave_it_to_sts() {
+        let inner = Arc::new(Counting::default());
+        let (caller, _) = Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner)));
+        assert_eq!(caller.account().await, None);
+        caller.answered("111111111111");
+        assert_eq!(caller.account().await.as_deref(), Some("111111111111"));
+        assert_eq!(caller.named().await, None);
+    }
+
+    #[derive(Debug)]
+    struct ArcProvider(Arc<Counting>);
+
+    impl ProvideCredentials for ArcProvider {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.provide_credentials()
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! A run from Security Tooling as CloudTrail's delegated administrator:
+//! no role assumed, the trail named by its ARN, the delegation checked
+//! before anything is written; and who runs told by the credentials, or by
+//! `GetCallerIdentity` when they do not say.
+
+use crate::testing::*;
+
+fn plan_command() -> crate::cli::Command {
+    crate::cli::Command::Plan {
+        detailed_exitcode: true,
+        format: crate::cli::Format::Json,
+    }
+}
+
+fn delegated_cloud() -> crate::aws::fake::FakeCloud {
+    empty_cloud().as_delegated_administrator()
+}
+
+fn trail_arn() -> String {
+    format!("arn:aws:cloudtrail:{REGION}:{MANAGEMENT}:trail/org-trail")
+}
+
+#[test]
+fn the_delegated_administrator_converges_with_its_own_credentials_and_the_trails_arn() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    let (planned, _) = apply_now(&fake, &desired);
+    assert_eq!(
+        sorted(step_operations(&planned)),
+        sorted(FROM_SCRATCH.to_vec())
+    );
+    assert_eq!(trail_kms_key_id(&fake), Some(only_key(&fake).info.arn));
+    let calls = fake.calls();
+    assert_eq!(count(&fake, "AssumeRole"), 0, "{calls:?}");
+    assert_eq!(count(&fake, "ListDelegatedAdministrators"), 1, "{calls:?}");
+    assert!(fake.state.borrow().assumed.is_empty());
+    // The key was made in Security Tooling, and its policy lets CloudTrail
+    // encrypt for the management account's trail.
+    let key = only_key(&fake);
+    assert!(key.info.arn.contains(&format!(":{SECURITY_TOOLING}:key/")));
+    assert!(key.policy.contains(&trail_arn()), "{}", key.policy);
+    // A rerun writes nothing.
+    fake.clear_calls();
+    let (again, done) = apply_now(&fake, &desired);
+    assert!(
+        step_operations(&again).is_empty(),
+        "{:?}",
+        step_operations(&again)
+    );
+    assert!(done.is_empty());
+    assert!(fake.writes().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_delegated_administrators_no_op_plan_is_ten_calls_in_two_rounds_without_assume_role() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    apply_now(&fake, &desired);
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    eprintln!("no-op plan as delegated administrator: {calls} calls in {rounds} rounds");
+    // Round 1: identity, organization, trails, the delegation, and the
+    // alias. Round 2: the trail's status by its ARN, the bucket Region, and
+    // the trail's key's policy, rotation and tags.
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+    assert_eq!(count(&fake, "AssumeRole"), 0);
+    assert_eq!(count(&fake, "ListDelegatedAdministrators"), 1);
+}
+
+#[test]
+fn without_the_account_in_the_credentials_a_delegated_administrator_still_takes_two_rounds() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    apply_now(&fake, &desired);
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.state.borrow_mut().answered_account = None;
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+    assert_eq!(count(&fake, "AssumeRole"), 0);
+}
+
+#[test]
+fn without_the_account_in_the_credentials_the_management_accounts_role_waits_for_sts() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.state.borrow_mut().answered_account = None;
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    eprintln!("no-op plan, credentials without their account: {calls} calls in {rounds} rounds");
+    // GetCallerIdentity, then AssumeRole, then the key's reads.
+    assert_eq!((calls, rounds), (10, 3), "{:?}", fake.calls());
+    let calls = fake.calls();
+    let identity = calls.iter().position(|c| *c == "GetCallerIdentity");
+    let assume = calls.iter().position(|c| *c == "AssumeRole");
+    assert!(identity < assume, "{calls:?}");
+    // A connection that has asked once knows (a warm Lambda function).
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
+}
+
+#[test]
+fn security_tooling_not_registered_is_refused_before_any_write_with_the_registration_command() {
+    let desired = desired();
+    for unnamed in [false, true] {
+        let fake = delegated_cloud();
+        {
+            let mut s = fake.state.borrow_mut();
+            s.delegated_administrators.clear();
+            s.credentials_unnamed = unnamed;
+        }
+        let text = apply_error(&fake, &desired).render();
+        assert!(
+            text.contains("not CloudTrail's delegated administrator"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "aws cloudtrail register-organization-delegated-admin --member-account-id {SECURITY_TOOLING}"
+            )),
+            "{text}"
+        );
+        assert!(fake.writes().is_empty(), "{:?}", fake.calls());
+        assert_eq!(count(&fake, "AssumeRole"), 0);
+    }
+}
+
+#[test]
+fn another_services_delegated_administrator_is_not_cloudtrails() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    // Registered for another service: Organizations answers the list, in
+    // which Security Tooling is not CloudTrail's.
+    fake.state.borrow_mut().delegated_administrators = vec!["999999999999".to_owned()];
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("not CloudTrail's delegated administrator"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty());
+}
+
+#[test]
+fn an_iam_policy_without_the_delegation_check_says_so_not_that_it_is_unregistered() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    fake.fail_next(
+        "ListDelegatedAdministrators",
+        "AccessDeniedException",
+        "User: arn:aws:sts::111111111111:assumed-role/TrailkeyRunner/pipeline is not authorized to perform: organizations:ListDelegatedAdministrators because no identity-based policy allows the organizations:ListDelegatedAdministrators action",
+    );
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("organizations:ListDelegatedAdministrators"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("register-organization-delegated-admin"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty());
+}
+
+#[test]
+fn credentials_that_name_another_account_than_sts_answers_are_refused_before_any_write() {
+    let desired = desired();
+    let fake = empty_cloud();
+    // The credentials say Security Tooling (a stale AWS_ACCOUNT_ID), STS
+    // answers the management account.
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.state.borrow_mut().answered_account = Some(SECURITY_TOOLING.to_owned());
+    let text = apply_error(&fake, &desired).render();
+    assert!(text.contains("STS answers"), "{text}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_trail_named_by_name_is_asked_by_arn_once_describe_trails_tells_it() {
+    // Without accounts.management, the ARN comes from DescribeTrails: the
+    // status is read in round 2, and never by name.
+    let desired = desired();
+    let fake = delegated_cloud();
+    apply_now(&fake, &desired);
+    fake.clear_calls();
+    let planned = plan_now(&fake, &desired);
+    assert!(step_operations(&planned).is_empty());
+    assert_eq!(count(&fake, "GetTrailStatus"), 1);
+}
+
+fn desired_from(extra: &str) -> crate::config::Desired {
+    let text = format!(
+        r#"
+region = "{REGION}"
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "222222222222"
+[trail]
+name = "org-trail"
+{extra}
+"#
+    );
+    crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+#[test]
+fn roles_management_with_security_toolings_credentials_is_a_config_error_before_any_call() {
+    let desired =
+        desired_from("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
+    let fake = delegated_cloud();
+    let e = apply_error(&fake, &desired);
+    let text = e.render();
+    assert!(text.contains("roles.management"), "{text}");
+    assert!(text.contains("remove roles.management"), "{text}");
+    assert!(matches!(e, crate::error::Error::Config { .. }), "{e:?}");
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn protection_run_from_security_tooling_exempts_the_role_it_runs_as_or_is_refused() {
+    // The caller runs as TrailkeyRunner: roles.security_tooling must name it.
+    let refused = desired_from("[key]\nprotect = true");
+    let fake = delegated_cloud();
+    let text = apply_error(&fake, &refused).render();
+    assert!(
+        text.contains("key.protect would deny the role trailkey runs as"),
+        "{text}"
+    );
+    assert!(
+        text.contains("roles.security_tooling = \"TrailkeyRunner\""),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty());
+    let fine =
+        desired_from("[key]\nprotect = true\n[roles]\nsecurity_tooling = \"TrailkeyRunner\"");
+    let fake = delegated_cloud();
+    fake.state.borrow_mut().caller = Some(format!(
+        "arn:aws:iam::{SECURITY_TOOLING}:role/TrailkeyRunner"
+    ));
+    apply_now(&fake, &fine);
+    assert!(only_key(&fake).policy.contains("TrailkeyRunner"));
+    fake.clear_calls();
+    let (again, _) = apply_now(&fake, &fine);
+    assert!(step_operations(&again).is_empty());
+}
+
+#[test]
+fn destroy_with_delete_key_is_refused_from_security_tooling_before_any_read_of_the_keys_users() {
+    let desired = desired();
+    let fake = delegated_cloud();
+    apply_now(&fake, &desired);
+    fake.clear_calls();
+    let destroy = crate::reconcile::Command::Destroy {
+        delete_key: Some(7),
+        dry_run: false,
+        auto_approve: true,
+        landing_zone: Default::default(),
+    };
+    let e = block_on(crate::reconcile::run(
+        &fake,
+        &desired,
+        destroy,
+        &mut Yes::default(),
+    ))
+    .expect_err("refused");
+    let text = e.render();
+    assert!(
+        text.contains("destroy --delete-key cannot run from Security Tooling"),
+        "{text}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.calls());
+    assert_eq!(count(&fake, "ListRegions"), 0);
+    // Without --delete-key, destroy moves the trail off the key by its ARN.
+    let destroy = crate::reconcile::Command::Destroy {
+        delete_key: None,
+        dry_run: false,
+        auto_approve: true,
+        landing_zone: Default::default(),
+    };
+    block_on(crate::reconcile::run(
+        &fake,
+        &desired,
+        destroy,
+        &mut Yes::default(),
+    ))
+    .unwrap();
+    assert_eq!(trail_kms_key_id(&fake), None);
+    assert_eq!(fake.writes(), ["UpdateTrail"]);
+    assert!(fake.state.borrow().assumed.is_empty());
+}
