@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountKind, Candidate, Discovery, Found, MAX_CANDIDATES, NameMatch, TrailInfo};
+use super::{
+    AccountKind, Candidate, Delegated, Discovery, Found, MAX_CANDIDATES, NameMatch, TrailInfo,
+};
 use crate::aws::{
     Account, AccountState, AwsError, CallerIdentity, FeatureSet, LandingZones, Management,
     Organization, Trail,
@@ -50,15 +52,50 @@ pub async fn discover<M: Management, L: LandingZones>(
     lz: &L,
     region: &Region,
 ) -> Result<Discovery, Error> {
-    let (organization, accounts, trails) = read_organization(mgmt, region).await?;
+    let (organization, accounts, trails, delegated) = read_organization(mgmt, region).await?;
     let (trail, other_trails, elsewhere) = pick_trail(mgmt, region, trails).await;
-    let landing_zone = find_landing_zone(lz, &trail).await;
-    let warnings = warnings(&organization, &trail, landing_zone.is_some());
+    // Control Tower's API is the management account's.
+    let landing_zone = match delegated {
+        None => find_landing_zone(lz, &trail).await,
+        Some(_) => None,
+    };
+    let warnings = warnings(
+        &organization,
+        &trail,
+        landing_zone.is_some(),
+        delegated.is_some(),
+    );
     let members: Vec<&Account> = accounts
         .iter()
         .filter(|a| a.id != organization.management_account)
         .collect();
-    let (security_tooling, log_archive) = pick_accounts(&members, &trail_buckets(&trail));
+    let (security_tooling, log_archive) = match &delegated {
+        None => pick_accounts(&members, &trail_buckets(&trail)),
+        Some((account, _)) => {
+            let own = members
+                .iter()
+                .find(|a| &a.id == account)
+                .map(|a| Candidate {
+                    account: (*a).clone(),
+                    name_match: name_match(AccountKind::SecurityTooling, &a.name),
+                    bucket: None,
+                });
+            let log_archive = pick_account(
+                AccountKind::LogArchive,
+                &members,
+                Some(account),
+                &trail_buckets(&trail),
+            );
+            let security_tooling = match own {
+                Some(c) => Found::One(c),
+                None => Found::None {
+                    candidates: Vec::new(),
+                    more: 0,
+                },
+            };
+            (security_tooling, log_archive)
+        }
+    };
     let inactive = inactive_accounts(&members);
     let control_tower = control_tower_sign(&trail, &members);
     Ok(Discovery {
@@ -72,6 +109,7 @@ pub async fn discover<M: Management, L: LandingZones>(
         inactive,
         control_tower,
         landing_zone,
+        delegated: delegated.map(|(_, d)| d),
         warnings,
     })
 }
@@ -99,11 +137,21 @@ async fn find_landing_zone<L: LandingZones>(lz: &L, trail: &Found<TrailInfo>) ->
 
 /// Reads the caller, the organization, its accounts and the Region's trails
 /// at once; fails unless the caller is in the organization's management
-/// account and the Region's partition.
+/// account, or is CloudTrail's delegated administrator (asked then), and in
+/// the Region's partition. With the delegated administrator: its account
+/// and how it runs.
 async fn read_organization<M: Management>(
     mgmt: &M,
     region: &Region,
-) -> Result<(Organization, Vec<Account>, Vec<Trail>), Error> {
+) -> Result<
+    (
+        Organization,
+        Vec<Account>,
+        Vec<Trail>,
+        Option<(String, Delegated)>,
+    ),
+    Error,
+> {
     let (identity, organization, accounts, trails) = tokio::join!(
         mgmt.caller_identity(),
         mgmt.describe_organization(),
@@ -119,7 +167,7 @@ async fn read_organization<M: Management>(
             e,
         )
     })?;
-    check_caller(region, &caller, &organization)?;
+    let delegated = check_caller(mgmt, region, &caller, &organization).await?;
     let accounts = accounts.map_err(|e| {
         Error::aws(
             "listing the organization's accounts (organizations:ListAccounts)",
@@ -132,23 +180,60 @@ async fn read_organization<M: Management>(
             e,
         )
     })?;
-    Ok((organization, accounts, trails))
+    Ok((
+        organization,
+        accounts,
+        trails,
+        delegated.then(|| {
+            let role = caller
+                .arn
+                .split_once(":assumed-role/")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .map(str::to_owned);
+            (
+                caller.account.clone(),
+                Delegated {
+                    caller: caller.arn.clone(),
+                    role,
+                },
+            )
+        }),
+    ))
 }
 
-/// The caller checks `plan` makes too, worded for `init --region`.
-fn check_caller(region: &Region, caller: &CallerIdentity, org: &Organization) -> Result<(), Error> {
+/// The caller checks `plan` makes too, worded for `init --region`; a
+/// caller outside the management account must be CloudTrail's delegated
+/// administrator (`true`).
+async fn check_caller<M: Management>(
+    mgmt: &M,
+    region: &Region,
+    caller: &CallerIdentity,
+    org: &Organization,
+) -> Result<bool, Error> {
     plan::check_caller_partition(
         caller,
         region,
         "Region",
         "pass --region with a Region of the credentials' partition, or use credentials for that partition",
     )?;
-    plan::check_caller_is_management(
-        caller,
-        org,
-        "init",
-        "run `trailkey init` with credentials of the management account (e.g. --profile NAME): only it can list the organization's accounts and manage its organization trail",
-    )
+    if caller.account == org.management_account {
+        return Ok(false);
+    }
+    // A member that is no delegated administrator of any service is
+    // answered AccessDeniedException: not delegated either.
+    let delegated = mgmt
+        .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
+        .await
+        .is_ok_and(|list| list.contains(&caller.account));
+    if delegated {
+        return Ok(true);
+    }
+    let hint = format!(
+        "run `trailkey init` with credentials of the management account (e.g. --profile NAME), or from the Security Tooling account once the management account registered it as CloudTrail's delegated administrator (`aws cloudtrail register-organization-delegated-admin --member-account-id {}`)",
+        caller.account
+    );
+    plan::check_caller_is_management(caller, org, "init", &hint)?;
+    Ok(false)
 }
 
 /// What init warns about on stderr: an organization without all features,
@@ -158,6 +243,7 @@ fn warnings(
     organization: &Organization,
     trail: &Found<TrailInfo>,
     landing_zone: bool,
+    delegated: bool,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
     if organization.feature_set != FeatureSet::All {
@@ -171,6 +257,8 @@ fn warnings(
     {
         let written = if landing_zone {
             " (commented in the file)"
+        } else if delegated {
+            ", with credentials of the management account, where the landing zone's key is made"
         } else {
             ""
         };

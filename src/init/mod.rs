@@ -8,10 +8,23 @@
 //! homed in the Region (to recognise Control Tower's trail by its tags, as
 //! `plan` does), and, when one of them is Control Tower's,
 //! `controltower:ListLandingZones`. Nothing is written to AWS. The caller
-//! must be in the management account of an organization; anything else is
+//! must be in the management account of an organization, or be CloudTrail's
+//! delegated administrator (`organizations:ListDelegatedAdministrators`,
+//! asked only of a caller outside the management account); anything else is
 //! an error, and no file is written. A landing zone that cannot be listed
 //! (no permission, no Control Tower in the Region) is taken as none: init
 //! does not fail on it and says nothing of it but at `-v`.
+//!
+//! # Run from Security Tooling
+//!
+//! CloudTrail's delegated administrator is the account trailkey runs from
+//! without management-account credentials, and its account is then
+//! `accounts.security_tooling` by definition: init writes it as such, not
+//! by name, with the management account, and looks for Log Archive and the
+//! trail as below. It writes no `roles.management` (an error from there),
+//! and no `[control_tower]` (the landing zone's key is the management
+//! account's, set with its credentials); the role the caller runs as is
+//! written commented under `[roles]`, for `key.protect`.
 //!
 //! # How the accounts are found
 //!
@@ -210,7 +223,21 @@ pub struct Discovery {
     /// organization trail is Control Tower's; `None` also when it could not
     /// be listed.
     pub landing_zone: Option<String>,
+    /// Run from Security Tooling as CloudTrail's delegated administrator:
+    /// the caller's role, when it runs as one (`None`: the management
+    /// account runs).
+    pub delegated: Option<Delegated>,
     pub warnings: Vec<String>,
+}
+
+/// The caller of an init run from Security Tooling, CloudTrail's delegated
+/// administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegated {
+    /// The caller's ARN.
+    pub caller: String,
+    /// The role it runs as, when it is a role's session.
+    pub role: Option<String>,
 }
 
 /// Reads the organization (and, beside Control Tower's trail, the landing

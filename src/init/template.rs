@@ -123,6 +123,12 @@ fn render_header(o: &mut String, d: &Discovery) {
             d.organization.id
         ),
     );
+    if d.delegated.is_some() {
+        para(
+            o,
+            "Written from the Security Tooling account, CloudTrail's delegated administrator: run trailkey there, with credentials of that account; it needs none of the management account's (docs/delegated-administrator.md).",
+        );
+    }
     let open = open_fields(d);
     if !open.is_empty() {
         o.push_str("#\n");
@@ -168,6 +174,30 @@ management = {}",
 fn render_roles(o: &mut String, d: &Discovery) {
     let partition = d.region.partition();
     let management = &d.organization.management_account;
+    if let Some(delegated) = &d.delegated {
+        o.push_str("[roles]\n");
+        para(
+            o,
+            &format!(
+                "Run from Security Tooling as CloudTrail's delegated administrator: trailkey assumes no role and uses the credentials it runs with ({}). roles.management is for runs from the management account only.",
+                clean(&delegated.caller)
+            ),
+        );
+        match &delegated.role {
+            Some(role) => {
+                para(
+                    o,
+                    "The role those credentials are a session of: key.protect exempts the role named here, so uncomment it with protect = true.",
+                );
+                let _ = writeln!(o, "# security_tooling = {}", quote(&clean(role)));
+            }
+            None => para(
+                o,
+                "Those credentials are no role's session: key.protect needs trailkey to run as a role it can exempt (security_tooling = \"<role name>\").",
+            ),
+        }
+        return;
+    }
     let _ = writeln!(
         o,
         "[roles]
@@ -223,6 +253,20 @@ fn render_key(o: &mut String, partition: &str) {
 }
 
 fn render_account(o: &mut String, kind: AccountKind, found: &Found<Candidate>, d: &Discovery) {
+    if let (AccountKind::SecurityTooling, Some(_), Found::One(c)) = (kind, &d.delegated, found) {
+        o.push_str(
+            "# Security Tooling (Control Tower: \"Audit\") account: owns the key. Required.\n",
+        );
+        para(
+            o,
+            &format!(
+                "The account these credentials are in, CloudTrail's delegated administrator: {}.",
+                describe_account(&c.account)
+            ),
+        );
+        let _ = writeln!(o, "{} = {}", kind.field(), quote(&c.account.id));
+        return;
+    }
     let (title, owns) = match kind {
         AccountKind::SecurityTooling => (
             "Security Tooling (Control Tower: \"Audit\") account: owns the key. Required.",
@@ -570,11 +614,15 @@ pub(super) fn summary(d: &Discovery, path: &Path, valid: bool) -> String {
     }
     let trail = trail_summary(d);
     let _ = writeln!(o, "  {:<17} {trail}", "trail");
-    let role = match &d.control_tower {
-        Some(_) => {
+    let role = match (&d.delegated, &d.control_tower) {
+        (Some(delegated), _) => format!(
+            "none assumed: run as CloudTrail's delegated administrator ({})",
+            clean(&delegated.caller)
+        ),
+        (None, Some(_)) => {
             format!("{DEFAULT_SECURITY_TOOLING_ROLE} (default; a Control Tower landing zone)")
         }
-        None => format!(
+        (None, None) => format!(
             "{DEFAULT_SECURITY_TOOLING_ROLE} (default; no sign of Control Tower: see [roles])"
         ),
     };

@@ -643,3 +643,84 @@ fn account_names_cannot_break_out_of_a_comment() {
     );
     assert!(!text.contains("\nname = \"x\""), "{text}");
 }
+
+/// The organization of [`cloud`], `init` run with the credentials of a role
+/// of account `caller`, CloudTrail's delegated administrator when
+/// `delegated`.
+fn as_member(accounts: &[(&str, &str)], caller: &str, delegated: bool) -> FakeCloud {
+    let fake = cloud(accounts);
+    {
+        let mut s = fake.state.borrow_mut();
+        s.identity = Some(CallerIdentity {
+            account: caller.to_owned(),
+            arn: format!("arn:aws:sts::{caller}:assumed-role/TrailkeyRunner/pipeline"),
+        });
+        if delegated {
+            s.delegated_administrators = vec![caller.to_owned()];
+        }
+    }
+    fake
+}
+
+#[test]
+fn from_cloudtrails_delegated_administrator_init_writes_the_config_for_a_run_from_there() {
+    // Two accounts are named like Security Tooling: the caller's account is
+    // the one, whatever its name.
+    let fake = as_member(
+        &[
+            ("111111111111", "Security Tooling"),
+            ("555555555555", "Audit"),
+            ("222222222222", "Log Archive"),
+        ],
+        "111111111111",
+        true,
+    );
+    let (result, text, dir) = init(&fake);
+    assert!(decided(&result), "{result:?}\n{text}");
+    let d = config::parse(&dir.path().join("trailkey.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+    assert_eq!(d.security_tooling.as_str(), "111111111111");
+    assert_eq!(d.log_archive.as_str(), "222222222222");
+    assert_eq!(d.management.as_ref().unwrap().as_str(), MANAGEMENT);
+    assert_eq!(d.management_role, None);
+    let prose = prose(&text);
+    assert!(
+        prose.contains("CloudTrail's delegated administrator"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# security_tooling = \"TrailkeyRunner\""),
+        "{text}"
+    );
+    assert!(!text.contains("[control_tower]"), "{text}");
+    assert!(!text.contains("management = \"arn:"), "{text}");
+    let calls = fake.calls();
+    assert!(calls.contains(&"ListDelegatedAdministrators"), "{calls:?}");
+    assert!(!calls.contains(&"ListLandingZones"), "{calls:?}");
+    let summary = &result.unwrap().summary;
+    assert!(summary.contains("none assumed"), "{summary}");
+}
+
+#[test]
+fn a_member_that_is_not_cloudtrails_delegated_administrator_is_told_how_to_register_it() {
+    let fake = as_member(
+        &[("111111111111", "Audit"), ("222222222222", "Log Archive")],
+        "111111111111",
+        false,
+    );
+    let (result, text, _dir) = init(&fake);
+    let err = result.unwrap_err().render();
+    assert!(err.contains("which is not the management account"), "{err}");
+    assert!(
+        err.contains(
+            "aws cloudtrail register-organization-delegated-admin --member-account-id 111111111111"
+        ),
+        "{err}"
+    );
+    assert!(text.is_empty(), "no file");
+    assert_eq!(count_writes(&fake), 0);
+}
+
+fn count_writes(fake: &FakeCloud) -> usize {
+    fake.writes().len()
+}

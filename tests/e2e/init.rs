@@ -459,3 +459,36 @@ fn an_existing_file_is_refused_without_any_aws_request_and_replaced_with_force()
     let desired = parse(&config).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(desired.security_tooling.as_str(), seed.security_tooling);
 }
+
+#[test]
+fn from_security_tooling_as_delegated_administrator_init_writes_a_config_that_applies_from_there() {
+    let moto = Moto::start();
+    let (seed, facts) = moto.seed_with(&[]);
+    moto.world
+        .delegated_administrator(trailkey_testkit::rules::CLOUDTRAIL, &seed.security_tooling);
+    let st = moto.assume_role(&seed.security_tooling, "TrailkeyRunner", moto.layer());
+    let as_st = || Run::new(&moto).config(&seed.config).credentials(&st);
+
+    moto.start_recording();
+    let out = as_st().arg("init").run();
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    assert!(moto.recorded().iter().all(|c| !is_write(c)));
+    let text = read(&seed.config);
+    insta::assert_snapshot!(
+        "delegated_administrator_config",
+        redact(&text, &moto, &seed, &facts)
+    );
+    let desired = parse(&seed.config).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(desired.security_tooling.as_str(), seed.security_tooling);
+    assert_eq!(desired.log_archive.as_str(), seed.log_archive);
+    assert_eq!(desired.management_role, None);
+
+    let plan = as_st().args(["plan", "--detailed-exitcode"]).run();
+    assert_eq!(code(&plan), 2, "{}", transcript(&plan));
+    let apply = as_st().args(["apply", "--auto-approve"]).run();
+    assert_eq!(code(&apply), 0, "{}", transcript(&apply));
+    let again = as_st().args(["plan", "--detailed-exitcode"]).run();
+    assert_eq!(code(&again), 0, "{}", transcript(&again));
+    let by_management = moto.requests_signed_in(moto.layer(), &seed.management);
+    assert!(by_management.is_empty(), "{by_management:?}");
+}
