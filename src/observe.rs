@@ -272,7 +272,12 @@ async fn first_round<C: Connect>(
     );
     let identity = identity
         .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
-    if let Some(named) = named.as_deref().filter(|n| *n != identity.account) {
+    // With roles.management, STS answers for the role, not for the
+    // credentials that assumed it.
+    let verified = named
+        .as_deref()
+        .filter(|_| desired.management_role.is_none());
+    if let Some(named) = verified.filter(|n| *n != identity.account) {
         return Err(Error::check(
             format!(
                 "the credentials say they are account {named}'s, but STS answers {} in account {}",
@@ -951,17 +956,20 @@ fn ctx(desired: &Desired, what: &str) -> String {
 /// blames a resource-based policy means the key's policy shuts trailkey's
 /// role out. One that names no policy may be either.
 fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
+    // Who KMS refused, as its message names it; else who trailkey would
+    // be in this mode (from Security Tooling itself, the caller's role).
     let role = match &desired.management_role {
+        _ if denied_role(&e.message).is_some() => denied_role(&e.message).unwrap_or_default(),
         _ if !desired.landing_zone => desired.security_tooling_role_arn(),
         Some(role) => role.clone(),
         None => "trailkey's credentials in the management account".to_owned(),
     };
     let hint = match denied_by(&e) {
         Some(DeniedBy::Resource) => format!(
-            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"
+            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json (run from Security Tooling itself: iam-security-tooling-delegated-admin.json); otherwise give ct_key_alias a name of its own"
         ),
         Some(DeniedBy::Unknown) => format!(
-            "KMS did not say which policy denied it: the key policy of {key} may not let {role} in, or the role's IAM policy, an SCP, a permissions boundary or a VPC endpoint policy may lack {}; policies/iam-security-tooling-role.json lists what the role needs",
+            "KMS did not say which policy denied it: the key policy of {key} may not let {role} in, or the role's IAM policy, an SCP, a permissions boundary or a VPC endpoint policy may lack {}; policies/iam-security-tooling-role.json lists what the role needs (run from Security Tooling itself: iam-security-tooling-delegated-admin.json)",
             kms_action(&e)
         ),
         _ => return Error::aws(ctx(desired, what), e),
@@ -970,6 +978,31 @@ fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
         context: ctx(desired, what),
         source: e,
         hint,
+    }
+}
+
+/// The role an `AccessDenied` message names ("User: arn:...:sts::<account>:
+/// assumed-role/<name>/<session> is not authorized ..."), as the role's
+/// ARN a key policy statement would name; a user's or role's ARN as it is.
+/// `None` when the message names none, or not in the shape of an ARN.
+fn denied_role(message: &str) -> Option<String> {
+    let arn = message
+        .strip_prefix("User: ")?
+        .split(' ')
+        .next()
+        .filter(|a| a.starts_with("arn:"))?;
+    let safe = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-:/".contains(c);
+    if !arn.chars().all(safe) {
+        return None;
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sts", "", account, resource] => {
+            let name = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+            Some(format!("arn:{partition}:iam::{account}:role/{name}"))
+        }
+        ["arn", _, "iam", "", _, _] => Some(arn.to_owned()),
+        _ => None,
     }
 }
 

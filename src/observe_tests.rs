@@ -54,3 +54,34 @@ fn the_configured_trail_is_found_by_name_in_its_region_or_by_arn() {
     // None of that name.
     assert_eq!(chosen("missing", &all), None);
 }
+
+#[test]
+fn the_role_kms_refused_is_read_from_its_message_only_in_the_shape_of_an_arn() {
+    let session = "User: arn:aws:sts::111111111111:assumed-role/TrailkeyRunner/pipeline is not authorized to perform: kms:GetKeyPolicy on resource: k because no resource-based policy allows the kms:GetKeyPolicy action";
+    assert_eq!(
+        denied_role(session).as_deref(),
+        Some("arn:aws:iam::111111111111:role/TrailkeyRunner")
+    );
+    assert_eq!(
+        denied_role("User: arn:aws-us-gov:iam::111111111111:user/ci is not authorized").as_deref(),
+        Some("arn:aws-us-gov:iam::111111111111:user/ci")
+    );
+    for odd in [
+        "",
+        "Access Denied",
+        "User: is not authorized",
+        "User: arn:aws:s3:::bucket is not authorized",
+        "User: arn:aws:sts::111111111111:assumed-role/\u{1b}[2J/s is not authorized",
+        "User: arn:aws:sts::111111111111:federated-user/x is not authorized",
+        "no User: arn:aws:iam::111111111111:user/ci is not authorized",
+    ] {
+        assert_eq!(denied_role(odd), None, "{odd:?}");
+    }
+    // In the hint: the role KMS names, not the configured one.
+    let e = AwsError::new("GetKeyPolicy", code::ACCESS_DENIED_EXCEPTION, session);
+    let text = key_error(&desired("org-trail"), "the key policy", "k", e).render();
+    assert!(
+        text.contains("does not let arn:aws:iam::111111111111:role/TrailkeyRunner use the key"),
+        "{text}"
+    );
+}

@@ -287,3 +287,20 @@ fn destroy_with_delete_key_is_refused_from_security_tooling_before_any_read_of_t
     assert_eq!(fake.writes(), ["UpdateTrail"]);
     assert!(fake.state.borrow().assumed.is_empty());
 }
+
+#[test]
+fn roles_management_assumed_from_another_account_is_not_taken_for_a_mismatch() {
+    // The credentials name a tooling account; STS answers for the
+    // management role they assume.
+    let desired =
+        desired_from("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
+    let fake = empty_cloud();
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.state.borrow_mut().answered_account = Some("999999999999".to_owned());
+    let (planned, _) = apply_now(&fake, &desired);
+    assert_eq!(
+        sorted(step_operations(&planned)),
+        sorted(FROM_SCRATCH.to_vec())
+    );
+    assert_eq!(count(&fake, "AssumeRole"), 1);
+}
