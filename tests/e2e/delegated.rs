@@ -132,8 +132,29 @@ fn security_tooling_encrypts_the_organization_trail_and_a_rerun_writes_nothing()
         "{:?}",
         moto.recorded_writes()
     );
+    moto.start_recording();
     let plan = run(&moto, &seed, &st, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "{}", transcript(&plan));
+    // The no-op plan: the management account's 10 calls, ListDelegatedAdministrators
+    // in AssumeRole's place.
+    let mut calls = moto.recorded();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "cloudtrail:DescribeTrails",
+            "cloudtrail:GetTrailStatus",
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:GetKeyRotationStatus",
+            "kms:ListResourceTags",
+            "organizations:DescribeOrganization",
+            "organizations:ListDelegatedAdministrators",
+            "s3:ListBucket",
+            "sts:GetCallerIdentity",
+        ],
+        "{calls:?}"
+    );
     assert_security_toolings_own(&moto, &seed);
 }
 
