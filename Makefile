@@ -111,15 +111,18 @@ lambda-zip:
 # repository's own and the example) against the workflow schema and zizmor's
 # security audit, and the Lambda templates through cfn-lint, offline, from the
 # pinned tools in .venv-lint: as written, then the main template once more for
-# each KeyAccount with example values for its required parameters, so that
-# cfn-lint checks each mode's resources and policies with the conditions
-# resolved.
+# each mode (each KeyAccount in the management account, and RunFrom=SecurityTooling)
+# with example values for its required parameters, so that cfn-lint checks each
+# mode's resources and policies with the conditions resolved.
 LINT_VENV := .venv-lint
 WORKFLOWS := .github/workflows/ci.yml .github/workflows/release.yml docs/examples/github-actions.yml
-TEMPLATES := docs/examples/lambda/template.yaml docs/examples/lambda/security-tooling-forwarder.yaml
+TEMPLATES := docs/examples/lambda/template.yaml docs/examples/lambda/security-tooling-forwarder.yaml \
+	docs/examples/lambda/management-forwarder.yaml
 TEMPLATE_EXAMPLE := CodeBucket=trailkey-code CodeKey=trailkey-lambda.zip \
 	TrailBucket=aws-controltower-logs-222222222222-us-east-1 \
 	SecurityToolingAccountId=111111111111 LogArchiveAccountId=222222222222
+TEMPLATE_MODES := KeyAccount=SecurityTooling KeyAccount=Management \
+	KeyAccount=SecurityTooling,RunFrom=SecurityTooling,ManagementAccountId=333333333333
 
 $(LINT_VENV)/bin/zizmor: tests/lint-requirements.txt
 	$(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q -r tests/lint-requirements.txt
@@ -130,8 +133,8 @@ lint: $(LINT_VENV)/bin/zizmor
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(LINT_VENV)/bin/zizmor --offline $(WORKFLOWS)
 	$(LINT_VENV)/bin/cfn-lint $(TEMPLATES)
-	for account in SecurityTooling Management; do \
-	  $(LINT_VENV)/bin/cfn-lint --parameters KeyAccount=$$account $(TEMPLATE_EXAMPLE) \
+	for mode in $(TEMPLATE_MODES); do \
+	  $(LINT_VENV)/bin/cfn-lint --parameters $$(echo $$mode | tr , ' ') $(TEMPLATE_EXAMPLE) \
 	    -- docs/examples/lambda/template.yaml || exit 1; \
 	done
 

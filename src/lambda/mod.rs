@@ -5,9 +5,11 @@
 //! The process starts once (a cold start): it reads the config
 //! (`TRAILKEY_CONFIG`, default `trailkey.toml` next to the binary) and the
 //! mode (`TRAILKEY_MODE`: `plan`, the default, or `apply`), and loads the
-//! AWS configuration and the management-account clients, which every
-//! invocation then reuses (each run assumes the Security Tooling role anew,
-//! as every trailkey run does). Each event is judged by
+//! AWS configuration and the clients (the management account's, or in
+//! Security Tooling that account's own), which every invocation then reuses
+//! (each run from the management account assumes the Security Tooling role
+//! anew, as every trailkey run does; one from Security Tooling, CloudTrail's
+//! delegated administrator, assumes none). Each event is judged by
 //! [`event::classify`] without any AWS call; an event about the configured
 //! trail, trailkey's key or alias, a schedule or a Control Tower lifecycle
 //! event runs the reconcile loop: a plan, and in `apply` mode an apply when

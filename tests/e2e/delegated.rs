@@ -35,36 +35,6 @@ fn code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exited")
 }
 
-/// What the run sent: no `AssumeRole`, nothing signed by the management
-/// account's credentials.
-fn assert_security_toolings_own(moto: &Moto, seed: &Seed) {
-    let sent: Vec<String> = moto
-        .layer()
-        .exchanges()
-        .iter()
-        .filter(|e| !by_the_fixture(e))
-        .map(|e| e.call())
-        .collect();
-    assert!(
-        !sent
-            .iter()
-            .any(|c| c == "sts:AssumeRole" || c.ends_with(":AssumeRole")),
-        "{sent:?}"
-    );
-    let by_management = moto.requests_signed_in(moto.layer(), &seed.management);
-    assert!(by_management.is_empty(), "{by_management:?}");
-}
-
-/// Whether the test kit's fixture sent it (the credentials it assumed for
-/// the run, its reads of moto), not trailkey.
-fn by_the_fixture(e: &trailkey_testkit::proxy::Exchange) -> bool {
-    ["user-agent", "x-amz-user-agent"].iter().any(|h| {
-        e.request
-            .header(h)
-            .is_some_and(|v| v.contains("trailkey-fixture"))
-    })
-}
-
 /// Security Tooling's keys and the organization trail, as moto holds them.
 fn state(moto: &Moto, seed: &Seed) -> Value {
     moto.state(seed)
@@ -155,7 +125,7 @@ fn security_tooling_encrypts_the_organization_trail_and_a_rerun_writes_nothing()
         ],
         "{calls:?}"
     );
-    assert_security_toolings_own(&moto, &seed);
+    moto.assert_security_toolings_own(&seed);
 }
 
 #[test]
@@ -191,7 +161,7 @@ fn drift_is_repaired_from_security_tooling() {
         assert_eq!(trailkey_keys(&after).len(), 1, "{kind}: the same key");
         assert_eq!(trailkey_keys(&after)[0]["rotation_enabled"], true, "{kind}");
     }
-    assert_security_toolings_own(&moto, &seed);
+    moto.assert_security_toolings_own(&seed);
 }
 
 #[test]
@@ -221,7 +191,7 @@ fn destroy_from_security_tooling_moves_the_trail_off_and_refuses_to_delete_the_k
     let after = state(&moto, &seed);
     assert!(on_sse_s3(&after), "{after:#}");
     assert_eq!(trailkey_keys(&after).len(), 1, "the key is kept");
-    assert_security_toolings_own(&moto, &seed);
+    moto.assert_security_toolings_own(&seed);
 }
 
 #[test]
@@ -255,7 +225,7 @@ fn security_tooling_not_registered_is_refused_before_any_write_with_the_command_
         "{:?}",
         moto.recorded_writes()
     );
-    assert_security_toolings_own(&moto, &seed);
+    moto.assert_security_toolings_own(&seed);
     // Another member account keeps the error it had.
     let la = moto.assume_role(&seed.log_archive, "TrailkeyRunner", moto.layer());
     let out = run(&moto, &seed, &la, &["plan"]);
@@ -277,7 +247,7 @@ fn credentials_that_name_their_account_run_the_same_and_a_wrong_one_is_refused()
         .args(["apply", "--auto-approve"])
         .run();
     assert_eq!(code(&apply), 0, "{}", transcript(&apply));
-    assert_security_toolings_own(&moto, &seed);
+    moto.assert_security_toolings_own(&seed);
     moto.start_recording();
     let wrong = named(&seed.management)
         .args(["apply", "--auto-approve"])

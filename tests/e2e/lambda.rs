@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use trailkey_testkit::lambda_api::{
     FUNCTION_ARN, RuntimeApi, appending, kms_event, update_trail_event,
 };
+use trailkey_testkit::rules::CLOUDTRAIL;
 use trailkey_testkit::{
-    CountingServer, Moto, Run, Seed, is_write, on_sse_s3, repo_root, trailkey_bin, transcript,
+    CountingServer, Moto, Run, Seed, is_write, on_sse_s3, repo_root, trailkey_bin, trailkey_keys,
+    transcript,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -40,9 +42,20 @@ fn spawn_function(api: &RuntimeApi, run: Run) -> Function {
 /// `trailkey lambda` serving `api`, with AWS where `run` points, the config
 /// at `config` (`TRAILKEY_CONFIG`) and `mode` (`TRAILKEY_MODE`).
 fn start_function(api: &RuntimeApi, run: Run, config: &Path, mode: &str) -> Function {
-    // As the template sets it: the function's own account, whose role's
-    // credentials Lambda hands it.
     let account = FUNCTION_ARN.split(':').nth(4).unwrap();
+    start_function_in(api, run, config, mode, account)
+}
+
+/// [`start_function`] deployed in `account`: `AWS_ACCOUNT_ID` set to it,
+/// as the template sets it to the function's own account, whose role's
+/// credentials Lambda hands it.
+fn start_function_in(
+    api: &RuntimeApi,
+    run: Run,
+    config: &Path,
+    mode: &str,
+    account: &str,
+) -> Function {
     let run = run
         .env("AWS_ACCOUNT_ID", account)
         .arg("lambda")
@@ -741,33 +754,60 @@ fn a_binary_named_bootstrap_runs_the_function_with_the_config_next_to_it() {
     assert_eq!(nobody.connections(), 0);
 }
 
+/// The Lambda deployment template.
+const TEMPLATE: &str = "docs/examples/lambda/template.yaml";
+
+/// The template's modes, `KeyAccount` and `RunFrom`: in the management
+/// account with the key in Security Tooling (the default) or in the
+/// management account (the landing zone), and in Security Tooling as
+/// CloudTrail's delegated administrator.
+const MODES: [(&str, &str); 3] = [
+    ("SecurityTooling", "Management"),
+    ("Management", "Management"),
+    ("SecurityTooling", "SecurityTooling"),
+];
+
 /// The deployment templates forward exactly the calls the function acts on
 /// (an event the function handles but no rule sends would never arrive), and
 /// each rule reaches the function through the queue: read as CloudFormation
-/// reads them, for either `KeyAccount`. With `SecurityTooling` (the
-/// default) the key's KMS calls come from the Security Tooling account,
-/// through the forwarder and the bus policy that admits it; with
-/// `Management` they are the management account's own, and no other account
-/// may put events on its bus.
+/// reads them, in each mode ([`MODES`]). In the management account with
+/// `KeyAccount=SecurityTooling` (the default) the key's KMS calls come from
+/// the Security Tooling account, through its forwarder and the bus policy
+/// that admits it; with `KeyAccount=Management` they are the management
+/// account's own, and no other account may put events on its bus. In
+/// Security Tooling (`RunFrom=SecurityTooling`) the KMS calls are its own,
+/// and the trail's CloudTrail calls and Control Tower's lifecycle events,
+/// made in the management account, come through the management forwarder,
+/// whose rules are this template's trail and Control Tower rules, and the
+/// bus policy that admits exactly their sources from that account.
 #[test]
 fn the_templates_send_exactly_the_events_the_function_handles() {
     use trailkey::lambda::event::{ALIAS_CALLS, CLOUDTRAIL_CALLS, KEY_CALLS, LIFECYCLE_EVENTS};
-    const TEMPLATE: &str = "docs/examples/lambda/template.yaml";
     let list = |names: &[&[&str]]| -> Value { json!(names.concat()) };
     let kms = list(&[&KEY_CALLS, &ALIAS_CALLS]);
     let forwarder =
         trailkey_testkit::cloudformation("docs/examples/lambda/security-tooling-forwarder.yaml");
+    let management_forwarder =
+        trailkey_testkit::cloudformation("docs/examples/lambda/management-forwarder.yaml");
     let resources = |t: &Value| t["Resources"].as_object().unwrap().clone();
     let forwarder_resources = resources(&forwarder);
+    let management_forwarder_resources = resources(&management_forwarder);
     let get_att = |what: &str| json!({"Fn::GetAtt": what});
     let param = |name: &str| json!({"Fn::Ref": name});
     assert_eq!(
         trailkey_testkit::cloudformation_with(TEMPLATE, &[]),
-        trailkey_testkit::cloudformation_with(TEMPLATE, &[("KeyAccount", "SecurityTooling")]),
-        "KeyAccount defaults to SecurityTooling"
+        trailkey_testkit::cloudformation_with(
+            TEMPLATE,
+            &[("KeyAccount", "SecurityTooling"), ("RunFrom", "Management")]
+        ),
+        "KeyAccount defaults to SecurityTooling, RunFrom to Management"
     );
-    for key_account in ["SecurityTooling", "Management"] {
-        let main = trailkey_testkit::cloudformation_with(TEMPLATE, &[("KeyAccount", key_account)]);
+    for (key_account, run_from) in MODES {
+        let mode = format!("KeyAccount={key_account} RunFrom={run_from}");
+        let main = trailkey_testkit::cloudformation_with(
+            TEMPLATE,
+            &[("KeyAccount", key_account), ("RunFrom", run_from)],
+        );
         let main_resources = resources(&main);
 
         // The function as Lambda runs a custom runtime, with as many runs at
@@ -950,16 +990,17 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
             list(&[&CLOUDTRAIL_CALLS])
         );
         // KMS calls arrive from the key's account only: Security Tooling's,
-        // forwarded, or the management account's own.
-        let key_account_id = match key_account {
-            "SecurityTooling" => param("SecurityToolingAccountId"),
+        // forwarded to the management account, or the function's account's
+        // own.
+        let key_account_id = match (key_account, run_from) {
+            ("SecurityTooling", "Management") => param("SecurityToolingAccountId"),
             _ => param("AWS::AccountId"),
         };
         assert_eq!(pattern("KeyCallsRule")["source"], json!(["aws.kms"]));
         assert_eq!(
             pattern("KeyCallsRule")["account"],
             json!([key_account_id]),
-            "{key_account}"
+            "{mode}"
         );
         assert_eq!(pattern("KeyCallsRule")["detail"]["eventName"], kms);
         assert_eq!(
@@ -977,6 +1018,59 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
             .collect();
         if key_account == "Management" {
             assert!(bus_policies.is_empty(), "{bus_policies:?}");
+            continue;
+        }
+        if run_from == "SecurityTooling" {
+            // The trail and Control Tower rules take any account's events:
+            // this one's and the management account's, forwarded with their
+            // account. The management forwarder's rules are exactly them,
+            // and the bus takes their sources from the management account.
+            for rule in ["TrailCallsRule", "ControlTowerRule"] {
+                assert!(pattern(rule).get("account").is_none(), "{rule}");
+            }
+            let sorted_values = |mut v: Vec<Value>| {
+                v.sort_by_key(Value::to_string);
+                v
+            };
+            let forwarded: Vec<Value> = management_forwarder_resources
+                .values()
+                .filter(|r| r["Type"] == "AWS::Events::Rule")
+                .map(|r| r["Properties"]["EventPattern"].clone())
+                .collect();
+            assert_eq!(
+                sorted_values(forwarded.clone()),
+                sorted_values(vec![
+                    pattern("TrailCallsRule").clone(),
+                    pattern("ControlTowerRule").clone()
+                ]),
+                "the management forwarder sends what the trail and Control Tower rules take"
+            );
+            assert_eq!(bus_policies, ["ManagementEventsAllowed"], "{mode}");
+            let bus = &main_resources["ManagementEventsAllowed"]["Properties"]["Statement"];
+            assert_eq!(
+                bus["Principal"]["AWS"],
+                json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"})
+            );
+            assert_eq!(bus["Action"], "events:PutEvents");
+            assert_eq!(
+                bus["Resource"],
+                json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
+            );
+            let sources: Vec<Value> = forwarded.iter().map(|p| p["source"][0].clone()).collect();
+            assert!(
+                forwarded
+                    .iter()
+                    .all(|p| p["source"].as_array().unwrap().len() == 1)
+            );
+            assert_eq!(
+                sorted_values(
+                    bus["Condition"]["StringEquals"]["events:source"]
+                        .as_array()
+                        .unwrap()
+                        .clone()
+                ),
+                sorted_values(sources)
+            );
             continue;
         }
         // The bus takes KMS events from the Security Tooling account.
@@ -1004,6 +1098,40 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     assert_eq!(
         (put["Action"].clone(), put["Resource"].clone()),
         (json!("events:PutEvents"), management_bus)
+    );
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+        param("AWS::AccountId")
+    );
+
+    // The management forwarder sends to the Security Tooling account's
+    // default bus, in its own Region, with a role allowed to put events
+    // there and nowhere else.
+    let security_tooling_bus = json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${SecurityToolingAccountId}:event-bus/default"});
+    let rules: Vec<&Value> = management_forwarder_resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .collect();
+    assert_eq!(rules.len(), 2, "trail calls, Control Tower");
+    for rule in rules {
+        let targets = rule["Properties"]["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{rule:#}");
+        assert_eq!(targets[0]["Arn"], security_tooling_bus);
+        assert_eq!(targets[0]["RoleArn"], get_att("ForwardRole.Arn"));
+    }
+    let role = &management_forwarder_resources["ForwardRole"]["Properties"];
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statements.len(), 1, "{role:#}");
+    assert_eq!(
+        (
+            statements[0]["Action"].clone(),
+            statements[0]["Resource"].clone()
+        ),
+        (json!("events:PutEvents"), security_tooling_bus)
     );
     let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(trust["Principal"]["Service"], "events.amazonaws.com");
@@ -1130,4 +1258,293 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
         pending[0].as_str().unwrap().contains("arn:aws:kms:"),
         "the key the first run made: {pending:?}"
     );
+}
+
+/// Deployed in the Security Tooling account (the template's
+/// `RunFrom=SecurityTooling`), CloudTrail's delegated administrator: the
+/// function runs on that account's own credentials, with `AWS_ACCOUNT_ID`
+/// set to it as the template sets it. A schedule converges from scratch; an
+/// `UpdateTrail` made in the management account after the trail was
+/// unencrypted behind trailkey's back, as `management-forwarder.yaml`
+/// forwards it (its `account` still the management account's), is
+/// repaired; a `DisableKey` on trailkey's key, an event of the function's
+/// own account, is repaired. No role is assumed, nothing is signed with the
+/// management account's credentials, and the template's function role in
+/// that mode grants every call the function made.
+#[test]
+fn in_security_tooling_the_function_repairs_forwarded_trail_calls_and_its_own_key_calls() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    moto.world
+        .delegated_administrator(CLOUDTRAIL, &seed.security_tooling);
+    let st = moto.assume_role(&seed.security_tooling, "TrailkeyRunner", moto.layer());
+    let api = RuntimeApi::start();
+    let function = start_function_in(
+        &api,
+        Run::new(&moto).credentials(&st),
+        &seed.config,
+        "apply",
+        &seed.security_tooling,
+    );
+    let mut calls = std::collections::BTreeSet::new();
+
+    moto.start_recording();
+    let r = response(&api, &api.invoke(schedule_event(1)));
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(true)),
+        "{r:#}"
+    );
+    let state = moto.state(&seed);
+    let keys = trailkey_keys(&state);
+    assert_eq!(keys.len(), 1, "{state:#}");
+    let key = keys[0]["arn"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with(&format!(
+            "arn:aws:kms:us-east-1:{}:key/",
+            seed.security_tooling
+        )),
+        "{key}"
+    );
+    assert_eq!(state["trail"]["kms_key_id"], key.as_str(), "{state:#}");
+    calls.extend(moto.recorded());
+
+    // Someone in the management account unencrypts the trail: the event
+    // reaches Security Tooling's bus through the forwarder, as the
+    // management account's.
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    assert!(on_sse_s3(&moto.state(&seed)));
+    let forwarded = update_trail_event(&seed);
+    assert_eq!(forwarded["account"], seed.management.as_str());
+    assert_eq!(
+        forwarded["detail"]["recipientAccountId"],
+        seed.management.as_str()
+    );
+    moto.start_recording();
+    let r = response(&api, &api.invoke(forwarded));
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(true)),
+        "{r:#}"
+    );
+    assert_eq!(moto.recorded_writes(), ["cloudtrail:UpdateTrail"]);
+    let state = moto.state(&seed);
+    assert_eq!(state["trail"]["kms_key_id"], key.as_str(), "{state:#}");
+    calls.extend(moto.recorded());
+
+    // trailkey's key disabled in Security Tooling: the function's own
+    // account's KMS event.
+    moto.fixture(&[
+        "drift",
+        "key-disable",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    moto.start_recording();
+    let id = key.rsplit('/').next().unwrap();
+    let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", id)));
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(true)),
+        "{r:#}"
+    );
+    assert_eq!(moto.recorded_writes(), ["kms:EnableKey"]);
+    let state = moto.state(&seed);
+    assert_eq!(
+        trailkey_testkit::key_with_arn(&state, &key)["key_state"],
+        "Enabled",
+        "{state:#}"
+    );
+    calls.extend(moto.recorded());
+    let log = stop(function);
+    assert_eq!(
+        json_lines(&log)
+            .iter()
+            .filter(|l| l["message"] == "trailkey lambda invocation")
+            .count(),
+        3,
+        "{log}"
+    );
+    moto.assert_security_toolings_own(&seed);
+    let granted = delegated_administrator_statements();
+    for expected in [
+        "organizations:ListDelegatedAdministrators",
+        "cloudtrail:UpdateTrail",
+        "kms:CreateKey",
+        "kms:EnableKey",
+        "s3:ListBucket",
+    ] {
+        assert!(calls.contains(expected), "{expected} in {calls:?}");
+    }
+    for call in &calls {
+        assert!(
+            allows(&granted, call),
+            "{TEMPLATE} with RunFrom=SecurityTooling does not grant {call}, which the function called"
+        );
+    }
+}
+
+/// A value of a policy statement (`Action` or `Resource`) as a list of
+/// strings, each `!Sub` as its text with CloudFormation's pseudo-parameters
+/// as the policy files' placeholders; `this_account` is the file's name for
+/// `AWS::AccountId`.
+fn in_policy_terms(value: &Value, this_account: &str) -> Value {
+    let one = |v: &Value| -> Value {
+        let text = v
+            .get("Fn::Sub")
+            .unwrap_or(v)
+            .as_str()
+            .unwrap_or_else(|| panic!("not a string or a !Sub: {v}"));
+        json!(
+            text.replace("${AWS::Partition}", "${Partition}")
+                .replace("${AWS::Region}", "${Region}")
+                .replace("${AWS::AccountId}", &format!("${{{this_account}}}"))
+        )
+    };
+    match value {
+        Value::Array(list) => list.iter().map(one).collect(),
+        other => json!([one(other)]),
+    }
+}
+
+/// A statement as the comparisons below see it: `Sid`, `Effect`, actions
+/// and resources as lists in the policy files' terms, `Condition`.
+fn statement_in_policy_terms(s: &Value, this_account: &str) -> Value {
+    json!({
+        "Sid": s["Sid"],
+        "Effect": s["Effect"],
+        "Action": in_policy_terms(&s["Action"], this_account),
+        "Resource": in_policy_terms(&s["Resource"], this_account),
+        "Condition": s.get("Condition").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// The statements for trailkey's calls of the function role the template
+/// makes in Security Tooling (`RunFrom=SecurityTooling`), in the policy
+/// files' terms: this account is `${SecurityToolingAccountId}`.
+fn delegated_administrator_statements() -> Vec<Value> {
+    let template =
+        trailkey_testkit::cloudformation_with(TEMPLATE, &[("RunFrom", "SecurityTooling")]);
+    let policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let policy = policies
+        .iter()
+        .find(|p| p["PolicyName"] == "trailkey-delegated-administrator")
+        .unwrap_or_else(|| panic!("the trailkey-delegated-administrator policy: {policies:#?}"));
+    policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| statement_in_policy_terms(s, "SecurityToolingAccountId"))
+        .collect()
+}
+
+/// Whether an `Allow` among `statements` names `action`.
+fn allows(statements: &[Value], action: &str) -> bool {
+    statements
+        .iter()
+        .any(|s| s["Effect"] == "Allow" && s["Action"].as_array().unwrap().contains(&json!(action)))
+}
+
+/// In Security Tooling the function role has what a run as CloudTrail's
+/// delegated administrator calls, on its own credentials: the KMS
+/// statements of `policies/iam-security-tooling-role.json` on this
+/// account's keys, the trail's reads and `UpdateTrail` on the management
+/// account's trail, `ListDelegatedAdministrators` for CloudTrail only, and
+/// no role to assume but Log Archive's. Not what only `destroy
+/// --delete-key` reads (refused from Security Tooling), nor what is there
+/// for CloudTrail's checks of a management-account caller.
+#[test]
+fn in_security_tooling_the_function_role_has_a_delegated_administrators_calls_and_no_other_role() {
+    let statements = delegated_administrator_statements();
+    let sid = |s: &Value| s["Sid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        statements.iter().map(sid).collect::<Vec<_>>(),
+        [
+            "TrailkeyCallerIdentity",
+            "TrailkeyReadOrganization",
+            "TrailkeyCheckTheDelegation",
+            "TrailkeyListTrails",
+            "TrailkeyReadTrailTags",
+            "TrailkeyReadAndEncryptTheTrail",
+            "TrailkeyReadBucketRegion",
+            "TrailkeyAssumeLogArchiveRole",
+            "TrailkeyReadKeys",
+            "TrailkeyListKeysAndAliases",
+            "TrailkeyCreateOnlyItsKindOfKey",
+            "TrailkeyRepairKeys",
+            "TrailkeyManageItsAlias",
+            "TrailkeyScheduleDeletionOfItsOwnKeysOnly",
+            "TrailkeyNeverBypassTheLockoutSafetyCheck",
+        ]
+    );
+    let by_sid = |name: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+
+    // The Security Tooling role's KMS statements, on this account's keys.
+    let path = repo_root().join("policies/iam-security-tooling-role.json");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for expected in file["Statement"].as_array().unwrap() {
+        let expected = statement_in_policy_terms(expected, "SecurityToolingAccountId");
+        assert_eq!(by_sid(expected["Sid"].as_str().unwrap()), expected);
+    }
+
+    // The trail is the management account's, named by its ARN.
+    assert_eq!(
+        by_sid("TrailkeyReadAndEncryptTheTrail")["Resource"],
+        json!(["arn:${Partition}:cloudtrail:${Region}:${ManagementAccountId}:trail/${TrailName}"])
+    );
+    assert_eq!(
+        by_sid("TrailkeyReadAndEncryptTheTrail")["Action"],
+        json!([
+            "cloudtrail:GetTrail",
+            "cloudtrail:GetTrailStatus",
+            "cloudtrail:UpdateTrail"
+        ])
+    );
+    assert_eq!(
+        by_sid("TrailkeyReadTrailTags")["Resource"],
+        json!(["arn:${Partition}:cloudtrail:${Region}:${ManagementAccountId}:trail/*"])
+    );
+    // The delegation, asked for CloudTrail only.
+    let delegation = by_sid("TrailkeyCheckTheDelegation");
+    assert_eq!(
+        delegation["Action"],
+        json!(["organizations:ListDelegatedAdministrators"])
+    );
+    assert_eq!(
+        delegation["Condition"],
+        json!({"StringEquals": {"organizations:ServicePrincipal": "cloudtrail.amazonaws.com"}})
+    );
+    // No role to assume but Log Archive's.
+    let assume: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("sts:AssumeRole"))
+        })
+        .collect();
+    assert_eq!(assume.len(), 1, "{assume:#?}");
+    assert_eq!(
+        assume[0]["Resource"],
+        json!(["arn:${Partition}:iam::${LogArchiveAccountId}:role/${LogArchiveRoleName}"])
+    );
+    for never in [
+        "account:ListRegions",
+        "cloudtrail:ListEventDataStores",
+        "cloudtrail:GetEventDataStore",
+        "iam:GetRole",
+        "organizations:ListAWSServiceAccessForOrganization",
+    ] {
+        assert!(!allows(&statements, never), "{never}");
+    }
 }

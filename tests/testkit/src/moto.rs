@@ -258,6 +258,29 @@ impl Moto {
             .collect()
     }
 
+    /// Asserts that what went through the real-AWS layer, the fixture's own
+    /// requests left out, was a run from Security Tooling on its own
+    /// credentials ([`Run::credentials`](crate::Run::credentials) of
+    /// [`Moto::assume_role`] there): no `AssumeRole`, nothing signed with
+    /// the management account's credentials.
+    pub fn assert_security_toolings_own(&self, seed: &Seed) {
+        let sent: Vec<String> = self
+            .layer()
+            .exchanges()
+            .iter()
+            .filter(|e| !rules::from_the_fixture(&e.request))
+            .map(|e| e.call())
+            .collect();
+        assert!(
+            !sent
+                .iter()
+                .any(|c| c == "sts:AssumeRole" || c.ends_with(":AssumeRole")),
+            "{sent:?}"
+        );
+        let by_management = self.requests_signed_in(self.layer(), &seed.management);
+        assert!(by_management.is_empty(), "{by_management:?}");
+    }
+
     /// A proxy in front of this moto that answers as real AWS does where
     /// moto is lenient ([`rules::real_aws`]); `window` is how long a new
     /// KMS key or alias stays unseen, and how long CloudTrail still checks a

@@ -82,7 +82,7 @@ pub(super) fn now() -> f64 {
 
 /// Whether the fixture sent `request` (its `User-Agent` or
 /// `X-Amz-User-Agent` names `trailkey-fixture`).
-pub(super) fn from_the_fixture(request: &Request) -> bool {
+pub(crate) fn from_the_fixture(request: &Request) -> bool {
     ["user-agent", "x-amz-user-agent"].iter().any(|h| {
         request
             .header(h)

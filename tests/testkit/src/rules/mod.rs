@@ -57,6 +57,7 @@ pub use control_tower::{
     DEFAULT_OPERATIONS_PAGE, LandingZone, LandingZoneOperation, LandingZoneState,
     control_tower_landing_zone, landing_zone_id,
 };
+pub(crate) use delegated::from_the_fixture;
 pub use delegated::{
     CLOUDTRAIL, LAYER_CALLER_HEADER, MOTO_DELEGATION_PRINCIPALS,
     cloudtrail_delegated_administrator, organizations_delegated_administrators,
