@@ -231,45 +231,55 @@ async fn first_round<C: Connect>(
     let mgmt = connect.management();
     let named = connect.caller_account().await;
     if desired.management_role.is_some()
+        && !desired.landing_zone
         && named.as_deref() == Some(desired.security_tooling.as_str())
     {
         return Err(management_role_as_delegated(desired));
     }
-    let known = named.as_deref().map(|account| runner_of(desired, account));
+    let known = known_caller(desired, named.as_deref());
     // Without a name to call it by here, read once DescribeTrails has
     // answered the trail's ARN.
-    let status_of = trail_name_for(desired, known);
+    let status_of = trail_name_for(desired, known.runner());
     let status = OptionFuture::from(status_of.as_deref().map(|t| mgmt.trail_status(t)));
     let zones = OptionFuture::from(desired.landing_zone.then(|| list_landing_zones(connect)));
     let who = async {
+        let identity_and_organization =
+            async { tokio::join!(mgmt.caller_identity(), mgmt.describe_organization()) };
         match known {
-            Some(runner) => {
-                let (identity, access) = tokio::join!(
-                    mgmt.caller_identity(),
+            Known::Runner(runner) => {
+                let ((identity, organization), access) = tokio::join!(
+                    identity_and_organization,
                     access(connect, desired, runner, true)
                 );
-                (identity, Some(access))
+                (identity, organization, Some(access))
             }
-            None => {
-                let identity = mgmt.caller_identity().await;
-                let access = match &identity {
-                    Ok(id) => {
-                        let runner = runner_of(desired, &id.account);
-                        Some(access(connect, desired, runner, false).await)
+            Known::Neither => {
+                let (identity, organization) = identity_and_organization.await;
+                (identity, organization, None)
+            }
+            Known::Unknown => {
+                let (identity, organization) = identity_and_organization.await;
+                let runner = match (&identity, &organization) {
+                    (Ok(id), _)
+                        if runner_of(desired, &id.account) == Runner::DelegatedAdministrator =>
+                    {
+                        Some(Runner::DelegatedAdministrator)
                     }
-                    Err(_) => None,
+                    (Ok(id), Ok(org)) if id.account == org.management_account => {
+                        Some(Runner::Management)
+                    }
+                    _ => None,
                 };
-                (identity, access)
+                let access = match runner {
+                    Some(runner) => Some(access(connect, desired, runner, false).await),
+                    None => None,
+                };
+                (identity, organization, access)
             }
         }
     };
-    let ((identity, access), organization, trails, status, zones) = tokio::join!(
-        who,
-        mgmt.describe_organization(),
-        mgmt.describe_trails(),
-        status,
-        zones,
-    );
+    let ((identity, organization, access), trails, status, zones) =
+        tokio::join!(who, mgmt.describe_trails(), status, zones);
     let identity = identity
         .map_err(|e| Error::aws("reading the caller identity (sts:GetCallerIdentity)", e))?;
     // With roles.management, STS answers for the role, not for the
@@ -294,11 +304,30 @@ async fn first_round<C: Connect>(
         )
     })?;
     plan::check_context(desired, runner, &identity, &organization)?;
-    let Access { keys, delegation } = access.expect("read once the identity is known")?;
+    // Not made for a caller that is neither the management account nor the
+    // delegated administrator, which check_context has refused.
+    let access = access.ok_or_else(|| {
+        Error::check(
+            format!("trailkey runs as {} in account {}, which is neither the management account nor CloudTrail's delegated administrator", identity.arn, identity.account),
+            "run trailkey with credentials of the management account, or of the Security Tooling account registered as CloudTrail's delegated administrator",
+        )
+    })?;
+    let Access { keys, delegation } = access?;
     let delegation_pending = matches!(delegation, Delegation::Pending);
     if let Delegation::Answered(delegated) = delegation {
         check_delegated(desired, &organization, delegated)?;
     }
+    // A caller not known to be the delegated administrator yet hears that
+    // first, before what it could not see of the trail.
+    let unless_undelegated = |e: Error| async {
+        if delegation_pending {
+            let delegated = mgmt
+                .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
+                .await;
+            check_delegated(desired, &organization, delegated)?;
+        }
+        Err::<FirstRound<C::KeyStore>, Error>(e)
+    };
     // Without a landing zone there is no Control Tower trail either: say so
     // first.
     let landing_zones = zones.transpose()?;
@@ -308,26 +337,36 @@ async fn first_round<C: Connect>(
     {
         return Err(plan::no_landing_zone(desired));
     }
-    let trails = trails.map_err(|e| {
-        Error::aws(
-            format!(
-                "reading the trails in {} (cloudtrail:DescribeTrails)",
-                desired.region
-            ),
-            e,
-        )
-    })?;
     let trail_name = desired.trail.as_api_name();
-    let (trail, other_trails) = configured_trail(desired, trails).ok_or_else(|| {
-        Error::check(
-            format!(
-                "trail {trail_name:?} is not among the trails visible in {} (cloudtrail:DescribeTrails)",
-                desired.region
-            ),
-            crate::error::TRAIL_NOT_FOUND_HINT,
-        )
-    })?;
-    plan::check_trail(desired, &trail, None)?;
+    let found = trails
+        .map_err(|e| {
+            Error::aws(
+                format!(
+                    "reading the trails in {} (cloudtrail:DescribeTrails)",
+                    desired.region
+                ),
+                e,
+            )
+        })
+        .and_then(|trails| {
+            configured_trail(desired, trails).ok_or_else(|| {
+                Error::check(
+                    format!(
+                        "trail {trail_name:?} is not among the trails visible in {} (cloudtrail:DescribeTrails)",
+                        desired.region
+                    ),
+                    crate::error::TRAIL_NOT_FOUND_HINT,
+                )
+            })
+        })
+        .and_then(|(trail, others)| {
+            plan::check_trail(desired, &trail, None)?;
+            Ok((trail, others))
+        });
+    let (trail, other_trails) = match found {
+        Ok(found) => found,
+        Err(e) => return unless_undelegated(e).await,
+    };
     let trail_status = status.map(|status| status.map_err(|e| status_error(&trail.arn, e)));
     Ok(FirstRound {
         runner,
@@ -340,6 +379,51 @@ async fn first_round<C: Connect>(
         keys,
         landing_zones,
     })
+}
+
+/// What is known of who runs before the first call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// The credentials name their account, or the config decides
+    /// (`roles.management`, the landing zone: the management account runs).
+    Runner(Runner),
+    /// The credentials name an account that is neither Security Tooling nor
+    /// the configured management account: no access is made for it.
+    Neither,
+    /// Only `GetCallerIdentity` and `DescribeOrganization` will tell.
+    Unknown,
+}
+
+impl Known {
+    fn runner(self) -> Option<Runner> {
+        match self {
+            Known::Runner(runner) => Some(runner),
+            Known::Neither | Known::Unknown => None,
+        }
+    }
+}
+
+/// Who runs, as far as the config and the account the credentials name
+/// (`named`) tell before any call.
+fn known_caller(desired: &Desired, named: Option<&str>) -> Known {
+    if desired.management_role.is_some() || desired.landing_zone {
+        return Known::Runner(Runner::Management);
+    }
+    match named {
+        Some(account) if account == desired.security_tooling.as_str() => {
+            Known::Runner(Runner::DelegatedAdministrator)
+        }
+        Some(account)
+            if desired
+                .management
+                .as_ref()
+                .is_some_and(|m| m.as_str() != account) =>
+        {
+            Known::Neither
+        }
+        Some(_) => Known::Runner(Runner::Management),
+        None => Known::Unknown,
+    }
 }
 
 /// Who runs, by the caller's account: Security Tooling, without the
@@ -468,35 +552,44 @@ fn check_delegated(
     delegated: AwsResult<Vec<String>>,
 ) -> Result<(), Error> {
     let account = desired.security_tooling.as_str();
-    let listed = match delegated {
-        Ok(list) => list.iter().any(|a| a == account),
-        Err(e) if denied_by(&e) == Some(DeniedBy::Caller) => {
-            return Err(Error::aws(
-                "checking that Security Tooling is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
-                e,
-            ));
-        }
-        Err(e) if denied_by(&e).is_some() => false,
-        Err(e) => {
-            return Err(Error::aws(
-                "checking that Security Tooling is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
-                e,
-            ));
-        }
-    };
-    if listed {
-        return Ok(());
+    let register = format!(
+        "`aws cloudtrail register-organization-delegated-admin --member-account-id {account}`"
+    );
+    match delegated {
+        Ok(list) if list.iter().any(|a| a == account) => Ok(()),
+        Ok(_) => Err(Error::check(
+            format!(
+                "the caller is the Security Tooling account {account}, which is not CloudTrail's delegated administrator in organization {}",
+                org.id
+            ),
+            format!(
+                "register it once, from the management account {}: {register}; or run trailkey with credentials of the management account",
+                org.management_account
+            ),
+        )),
+        // Organizations' own refusal of a member that is no delegated
+        // administrator names no policy ("You don't have permissions to
+        // access this resource."), nor may an IAM denial: both causes.
+        Err(e) if denied_by(&e) == Some(DeniedBy::Unknown) => Err(Error::check_with(
+            format!(
+                "the caller is the Security Tooling account {account}, and Organizations refused to list CloudTrail's delegated administrators (organizations:ListDelegatedAdministrators): it is not CloudTrail's delegated administrator (nor another service's), or its role lacks that permission",
+            ),
+            format!(
+                "  AWS {} returned {}: {}",
+                e.operation,
+                crate::escape::escape(&e.code),
+                crate::escape::escape(&e.message)
+            ),
+            format!(
+                "register it once, from the management account {}: {register}; if it is registered, give the role organizations:ListDelegatedAdministrators (policies/iam-security-tooling-delegated-admin.json)",
+                org.management_account
+            ),
+        )),
+        Err(e) => Err(Error::aws(
+            "checking that Security Tooling is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
+            e,
+        )),
     }
-    Err(Error::check(
-        format!(
-            "the caller is the Security Tooling account {account}, which is not CloudTrail's delegated administrator in organization {}",
-            org.id
-        ),
-        format!(
-            "register it once, from the management account {}: `aws cloudtrail register-organization-delegated-admin --member-account-id {account}`; or run trailkey with credentials of the management account",
-            org.management_account
-        ),
-    ))
 }
 
 /// The configured trail among `trails`, and the others. By ARN, or by name:
@@ -958,9 +1051,18 @@ fn ctx(desired: &Desired, what: &str) -> String {
 fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
     // Who KMS refused, as its message names it; else who trailkey would
     // be in this mode (from Security Tooling itself, the caller's role).
+    let configured = desired.security_tooling_role_arn();
+    let name = |arn: &str| arn.rsplit('/').next().map(str::to_owned);
     let role = match &desired.management_role {
+        // The configured ARN keeps the role's path, which KMS's message
+        // does not tell.
+        _ if !desired.landing_zone
+            && denied_role(&e.message).is_some_and(|r| name(&r) == name(&configured)) =>
+        {
+            configured
+        }
         _ if denied_role(&e.message).is_some() => denied_role(&e.message).unwrap_or_default(),
-        _ if !desired.landing_zone => desired.security_tooling_role_arn(),
+        _ if !desired.landing_zone => configured,
         Some(role) => role.clone(),
         None => "trailkey's credentials in the management account".to_owned(),
     };

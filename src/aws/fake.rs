@@ -131,8 +131,9 @@ pub struct FakeState {
     /// container providers, or keys without `AWS_ACCOUNT_ID`): only
     /// `GetCallerIdentity` tells it. Default: they name it.
     pub credentials_unnamed: bool,
-    /// CloudTrail's delegated administrators (`ListDelegatedAdministrators`).
-    pub delegated_administrators: Vec<String>,
+    /// Organizations' delegated administrators, as (service principal,
+    /// account) (`ListDelegatedAdministrators`).
+    pub delegated_administrators: Vec<(String, String)>,
     /// The account `GetCallerIdentity` answered, as the connection keeps it.
     pub answered_account: Option<String>,
 }
@@ -636,7 +637,7 @@ impl Management for FakeCloud {
 
     /// As Organizations answers: the management account and a delegated
     /// administrator get the list, another member `AccessDeniedException`.
-    async fn delegated_administrators(&self, _service_principal: &str) -> AwsResult<Vec<String>> {
+    async fn delegated_administrators(&self, service_principal: &str) -> AwsResult<Vec<String>> {
         self.call("ListDelegatedAdministrators").await?;
         let s = self.state.borrow();
         let caller = s.identity.as_ref().map(|i| i.account.as_str());
@@ -644,8 +645,9 @@ impl Management for FakeCloud {
             .organization
             .as_ref()
             .map(|o| o.management_account.as_str());
+        // A delegated administrator of any service may list them.
         if caller != management
-            && !caller.is_some_and(|c| s.delegated_administrators.iter().any(|d| d == c))
+            && !caller.is_some_and(|c| s.delegated_administrators.iter().any(|(_, a)| a == c))
         {
             return Err(AwsError::new(
                 "ListDelegatedAdministrators",
@@ -653,7 +655,11 @@ impl Management for FakeCloud {
                 "You don't have permissions to access this resource.",
             ));
         }
-        Ok(s.delegated_administrators.clone())
+        Ok(s.delegated_administrators
+            .iter()
+            .filter(|(p, _)| p == service_principal)
+            .map(|(_, a)| a.clone())
+            .collect())
     }
 
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>> {
@@ -754,7 +760,8 @@ impl FakeCloud {
                 arn: format!("arn:{partition}:sts::{account}:assumed-role/TrailkeyRunner/pipeline"),
                 account: account.clone(),
             });
-            s.delegated_administrators = vec![account];
+            s.delegated_administrators =
+                vec![(crate::aws::CLOUDTRAIL_PRINCIPAL.to_owned(), account)];
         }
         self
     }

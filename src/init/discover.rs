@@ -59,7 +59,7 @@ pub async fn discover<M: Management, L: LandingZones>(
         None => find_landing_zone(lz, &trail).await,
         Some(_) => None,
     };
-    let warnings = warnings(
+    let mut warnings = warnings(
         &organization,
         &trail,
         landing_zone.is_some(),
@@ -86,6 +86,16 @@ pub async fn discover<M: Management, L: LandingZones>(
                 Some(account),
                 &trail_buckets(&trail),
             );
+            if let Some(c) = &own
+                && c.name_match != Some(NameMatch::Exact)
+            {
+                warnings.push(format!(
+                    "CloudTrail's delegated administrator here is account {} {:?}, not named like a Security Tooling account ({}): it is written as accounts.security_tooling, where trailkey makes the key. If the key belongs in another account, register that one as CloudTrail's delegated administrator and run init there, or run init from the management account",
+                    c.account.id,
+                    c.account.name,
+                    AccountKind::SecurityTooling.examples()
+                ));
+            }
             let security_tooling = match own {
                 Some(c) => Found::One(c),
                 None => Found::None {
@@ -220,19 +230,30 @@ async fn check_caller<M: Management>(
         return Ok(false);
     }
     // A member that is no delegated administrator of any service is
-    // answered AccessDeniedException: not delegated either.
-    let delegated = mgmt
+    // answered AccessDeniedException naming no policy: not delegated
+    // either. Any other failure is reported as it is.
+    let delegated = match mgmt
         .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
         .await
-        .is_ok_and(|list| list.contains(&caller.account));
+    {
+        Ok(list) => list.contains(&caller.account),
+        Err(e) if crate::aws::denied_by(&e) == Some(crate::aws::DeniedBy::Unknown) => false,
+        Err(e) => {
+            return Err(Error::aws(
+                "checking whether the caller is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
+                e,
+            ));
+        }
+    };
     if delegated {
         return Ok(true);
     }
-    let hint = format!(
-        "run `trailkey init` with credentials of the management account (e.g. --profile NAME), or from the Security Tooling account once the management account registered it as CloudTrail's delegated administrator (`aws cloudtrail register-organization-delegated-admin --member-account-id {}`)",
-        caller.account
-    );
-    plan::check_caller_is_management(caller, org, "init", &hint)?;
+    plan::check_caller_is_management(
+        caller,
+        org,
+        "init",
+        "run `trailkey init` with credentials of the management account (e.g. --profile NAME), or from the Security Tooling account once the management account registered it as CloudTrail's delegated administrator (`aws cloudtrail register-organization-delegated-admin --member-account-id <Security Tooling ID>`)",
+    )?;
     Ok(false)
 }
 

@@ -656,7 +656,10 @@ fn as_member(accounts: &[(&str, &str)], caller: &str, delegated: bool) -> FakeCl
             arn: format!("arn:aws:sts::{caller}:assumed-role/TrailkeyRunner/pipeline"),
         });
         if delegated {
-            s.delegated_administrators = vec![caller.to_owned()];
+            s.delegated_administrators = vec![(
+                crate::aws::CLOUDTRAIL_PRINCIPAL.to_owned(),
+                caller.to_owned(),
+            )];
         }
     }
     fake
@@ -713,12 +716,46 @@ fn a_member_that_is_not_cloudtrails_delegated_administrator_is_told_how_to_regis
     assert!(err.contains("which is not the management account"), "{err}");
     assert!(
         err.contains(
-            "aws cloudtrail register-organization-delegated-admin --member-account-id 111111111111"
+            "aws cloudtrail register-organization-delegated-admin --member-account-id <Security Tooling ID>"
         ),
         "{err}"
     );
     assert!(text.is_empty(), "no file");
     assert_eq!(count_writes(&fake), 0);
+    // Throttled: the AWS error, not a verdict.
+    let fake = as_member(&[("111111111111", "Audit")], "111111111111", false);
+    fake.fail_next(
+        "ListDelegatedAdministrators",
+        "TooManyRequestsException",
+        "slow down",
+    );
+    let (result, _, _dir) = init(&fake);
+    let err = result.unwrap_err().render();
+    assert!(err.contains("TooManyRequestsException"), "{err}");
+}
+
+#[test]
+fn a_delegated_administrator_not_named_like_security_tooling_is_written_with_a_warning() {
+    let fake = as_member(
+        &[("111111111111", "Log Archive"), ("222222222222", "Audit")],
+        "111111111111",
+        true,
+    );
+    let (result, text, _dir) = init(&fake);
+    let written = result.unwrap();
+    assert!(
+        text.contains("security_tooling = \"111111111111\""),
+        "{text}"
+    );
+    assert!(
+        written
+            .discovery
+            .warnings
+            .iter()
+            .any(|w| w.contains("not named like a Security Tooling account")),
+        "{:?}",
+        written.discovery.warnings
+    );
 }
 
 fn count_writes(fake: &FakeCloud) -> usize {

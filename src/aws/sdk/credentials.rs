@@ -2,7 +2,9 @@
 //! trailkey knows whose they are (`Credentials::account_id`) without asking
 //! STS, then handed to the SDK's own identity cache.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
@@ -16,6 +18,9 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 struct Resolved {
     inner: SharedCredentialsProvider,
     first: Mutex<Option<Credentials>>,
+    /// The SDK asked the wrapped provider itself: credentials resolved
+    /// later are not handed to it (its cache holds fresher ones).
+    sdk_asked: AtomicBool,
 }
 
 impl ProvideCredentials for Resolved {
@@ -26,10 +31,22 @@ impl ProvideCredentials for Resolved {
         let first = self.first.lock().ok().and_then(|mut first| first.take());
         match first {
             Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
-            None => self.inner.provide_credentials(),
+            None => {
+                self.sdk_asked.store(true, Ordering::SeqCst);
+                self.inner.provide_credentials()
+            }
         }
     }
 }
+
+/// How long resolving the credentials to learn their account may take;
+/// past it the account is unknown, and the SDK resolves them on its own
+/// (and reports a failure) at the first call.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Credentials expiring sooner than this are not handed over: the SDK
+/// resolves fresh ones.
+const FRESH_FOR: Duration = Duration::from_secs(300);
 
 /// Whose the caller's credentials are.
 #[derive(Debug, Clone)]
@@ -48,6 +65,7 @@ impl Caller {
         let resolved = Arc::new(Resolved {
             inner: provider,
             first: Mutex::new(None),
+            sdk_asked: AtomicBool::new(false),
         });
         let shared = SharedCredentialsProvider::new(WrappedRef(resolved.clone()));
         let caller = Caller {
@@ -59,13 +77,24 @@ impl Caller {
     }
 
     /// The credentials' account, resolving them the first time. A failure
-    /// to resolve them is `None` here: the first call reports it.
+    /// to resolve them, or a resolution slower than [`RESOLVE_TIMEOUT`], is
+    /// `None` here: the first call reports it.
     pub async fn named(&self) -> Option<String> {
         self.named
             .get_or_init(|| async {
-                let credentials = self.resolved.inner.provide_credentials().await.ok()?;
+                let resolving = self.resolved.inner.provide_credentials();
+                let credentials = tokio::time::timeout(RESOLVE_TIMEOUT, resolving)
+                    .await
+                    .ok()?
+                    .ok()?;
                 let account = credentials.account_id().map(|a| a.as_str().to_owned());
-                if let Ok(mut first) = self.resolved.first.lock() {
+                let fresh = credentials
+                    .expiry()
+                    .is_none_or(|at| at > SystemTime::now() + FRESH_FOR);
+                if fresh
+                    && !self.resolved.sdk_asked.load(Ordering::SeqCst)
+                    && let Ok(mut first) = self.resolved.first.lock()
+                {
                     *first = Some(credentials);
                 }
                 account
@@ -138,6 +167,46 @@ mod tests {
         // Renewals go to the wrapped provider.
         let again = shared.provide_credentials().await.unwrap();
         assert_eq!(again.access_key_id(), "AKIA1");
+    }
+
+    #[tokio::test]
+    async fn credentials_the_sdk_already_resolved_itself_are_not_replaced_by_older_ones() {
+        let inner = Arc::new(Counting(Default::default(), Some("222222222222")));
+        let (caller, shared) =
+            Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner.clone())));
+        let sdk = shared.provide_credentials().await.unwrap();
+        assert_eq!(sdk.access_key_id(), "AKIA0");
+        assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
+        // The next the SDK asks for comes from the provider, not the copy
+        // resolved for the account.
+        let renewed = shared.provide_credentials().await.unwrap();
+        assert_eq!(renewed.access_key_id(), "AKIA2");
+    }
+
+    #[tokio::test]
+    async fn credentials_about_to_expire_are_not_handed_to_the_sdk() {
+        #[derive(Debug)]
+        struct Expiring(std::sync::atomic::AtomicUsize);
+        impl ProvideCredentials for Expiring {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                future::ProvideCredentials::ready(Ok(Credentials::builder()
+                    .access_key_id(format!("ASIA{n}"))
+                    .secret_access_key("secret")
+                    .account_id("222222222222")
+                    .expiry(SystemTime::now() + Duration::from_secs(60))
+                    .provider_name("expiring")
+                    .build()))
+            }
+        }
+        let (caller, shared) =
+            Caller::wrap(SharedCredentialsProvider::new(Expiring(Default::default())));
+        assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
+        let sdk = shared.provide_credentials().await.unwrap();
+        assert_eq!(sdk.access_key_id(), "ASIA1");
     }
 
     #[tokio::test]

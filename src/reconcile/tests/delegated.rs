@@ -128,15 +128,20 @@ fn security_tooling_not_registered_is_refused_before_any_write_with_the_registra
 fn another_services_delegated_administrator_is_not_cloudtrails() {
     let desired = desired();
     let fake = delegated_cloud();
-    // Registered for another service: Organizations answers the list, in
-    // which Security Tooling is not CloudTrail's.
-    fake.state.borrow_mut().delegated_administrators = vec!["999999999999".to_owned()];
+    // Registered for GuardDuty: Organizations answers it the list, in which
+    // Security Tooling is not CloudTrail's.
+    fake.state.borrow_mut().delegated_administrators = vec![(
+        "guardduty.amazonaws.com".to_owned(),
+        SECURITY_TOOLING.to_owned(),
+    )];
     let text = apply_error(&fake, &desired).render();
     assert!(
-        text.contains("not CloudTrail's delegated administrator"),
+        text.contains("which is not CloudTrail's delegated administrator"),
         "{text}"
     );
+    assert!(!text.contains("Organizations refused"), "{text}");
     assert!(fake.writes().is_empty());
+    assert_eq!(count(&fake, "AssumeRole"), 0);
 }
 
 #[test]
@@ -303,4 +308,102 @@ fn roles_management_assumed_from_another_account_is_not_taken_for_a_mismatch() {
         sorted(FROM_SCRATCH.to_vec())
     );
     assert_eq!(count(&fake, "AssumeRole"), 1);
+}
+
+fn log_archive_caller(fake: &crate::aws::fake::FakeCloud, unnamed: bool) {
+    let mut s = fake.state.borrow_mut();
+    s.identity = Some(crate::aws::CallerIdentity {
+        account: "222222222222".to_owned(),
+        arn: "arn:aws:sts::222222222222:assumed-role/TrailkeyRunner/pipeline".to_owned(),
+    });
+    s.credentials_unnamed = unnamed;
+}
+
+#[test]
+fn another_member_is_refused_as_before_and_no_role_is_assumed_for_it() {
+    let with_management = {
+        let text = format!(
+            "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\nmanagement = \"{MANAGEMENT}\"\n[trail]\nname = \"org-trail\"\n"
+        );
+        crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap()
+    };
+    // Credentials that do not name their account: STS and Organizations
+    // answer first. Credentials that name it: the configured management
+    // account tells it is neither.
+    for (desired, unnamed) in [(desired(), true), (with_management, false)] {
+        let fake = empty_cloud();
+        log_archive_caller(&fake, unnamed);
+        let text = apply_error(&fake, &desired).render();
+        assert!(
+            text.contains("which is not the management account"),
+            "{text}"
+        );
+        assert_eq!(count(&fake, "AssumeRole"), 0, "{:?}", fake.calls());
+        assert_eq!(count(&fake, "ListDelegatedAdministrators"), 0);
+        assert!(fake.writes().is_empty());
+    }
+}
+
+#[test]
+fn security_tooling_with_the_landing_zone_is_told_to_run_from_the_management_account() {
+    let desired = {
+        let text = format!(
+            "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\nmanagement = \"{MANAGEMENT}\"\n[control_tower]\nlanding_zone = true\n"
+        );
+        crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap()
+    };
+    let fake = empty_cloud()
+        .as_delegated_administrator()
+        .with_landing_zone("3.3");
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("which is not the management account"),
+        "{text}"
+    );
+    assert!(!text.contains("remove roles.management"), "{text}");
+    assert!(fake.writes().is_empty());
+    assert_eq!(count(&fake, "ListDelegatedAdministrators"), 0);
+    // roles.management is how the landing zone runs from another account:
+    // not refused there.
+    let with_role = {
+        let text = format!(
+            "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\nmanagement = \"{MANAGEMENT}\"\n[roles]\nmanagement = \"arn:aws:iam::{MANAGEMENT}:role/TrailkeyRunner\"\n[control_tower]\nlanding_zone = true\n"
+        );
+        crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap()
+    };
+    let text = apply_error(&fake, &with_role).render();
+    assert!(!text.contains("remove roles.management"), "{text}");
+}
+
+#[test]
+fn a_throttled_or_failed_delegation_check_is_reported_as_it_is_not_as_unregistered() {
+    let desired = desired();
+    for code in ["TooManyRequestsException", "ServiceException"] {
+        let fake = delegated_cloud();
+        fake.fail_next("ListDelegatedAdministrators", code, "try later");
+        let text = apply_error(&fake, &desired).render();
+        assert!(text.contains(code), "{text}");
+        assert!(
+            !text.contains("not CloudTrail's delegated administrator"),
+            "{text}"
+        );
+        assert!(fake.writes().is_empty());
+    }
+}
+
+#[test]
+fn an_unregistered_caller_hears_it_before_a_trail_it_cannot_find_whatever_its_credentials() {
+    let wrong_trail = desired_from("").clone();
+    let mut wrong_trail = wrong_trail;
+    wrong_trail.trail = crate::config::TrailRef::Name("no-such-trail".to_owned());
+    for unnamed in [false, true] {
+        let fake = delegated_cloud();
+        fake.state.borrow_mut().delegated_administrators.clear();
+        fake.state.borrow_mut().credentials_unnamed = unnamed;
+        let text = apply_error(&fake, &wrong_trail).render();
+        assert!(
+            text.contains("not CloudTrail's delegated administrator"),
+            "unnamed {unnamed}: {text}"
+        );
+    }
 }
