@@ -958,10 +958,10 @@ fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -> Error {
     };
     let hint = match denied_by(&e) {
         Some(DeniedBy::Resource) => format!(
-            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json; otherwise give ct_key_alias a name of its own"
+            "the key policy of {key} does not let {role} use the key; trailkey's IAM policies are not the cause. If trailkey should manage this key, add a key policy statement allowing {role} (or the account root, to delegate to IAM) the kms:* actions of policies/iam-security-tooling-role.json (run from Security Tooling as delegated administrator, policies/iam-security-tooling-delegated-admin.json); otherwise give ct_key_alias a name of its own"
         ),
         Some(DeniedBy::Unknown) => format!(
-            "KMS did not say which policy denied it: the key policy of {key} may not let {role} in, or the role's IAM policy, an SCP, a permissions boundary or a VPC endpoint policy may lack {}; policies/iam-security-tooling-role.json lists what the role needs",
+            "KMS did not say which policy denied it: the key policy of {key} may not let {role} in, or the role's IAM policy, an SCP, a permissions boundary or a VPC endpoint policy may lack {}; policies/iam-security-tooling-role.json lists what the role needs (run from Security Tooling as delegated administrator, policies/iam-security-tooling-delegated-admin.json)",
             kms_action(&e)
         ),
         _ => return Error::aws(ctx(desired, what), e),
