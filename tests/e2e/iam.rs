@@ -45,6 +45,16 @@
 //! of `UpdateLandingZone` is in statements whose `Sid` starts with
 //! [`CONTROL_TOWER_NOT_OBSERVABLE_SID_PREFIX`], which the emulator does not
 //! check either.
+//!
+//! A run from Security Tooling as CloudTrail's delegated administrator has
+//! one policy, `policies/iam-security-tooling-delegated-admin.json`, for the
+//! one role that makes every call
+//! (`the_delegated_administrator_policy_grants_exactly_what_a_run_from_security_tooling_calls`).
+//! There the test kit's real-AWS layer enforces the policy itself: the
+//! role's sessions may call only what it allows, on the resources it names
+//! and with its conditions (`trailkey_testkit::rules::iam_identity_policies`),
+//! so resource scoping and conditions are checked too, not only the list of
+//! actions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -52,6 +62,7 @@ use std::process::{Output, Stdio};
 
 use serde_json::Value;
 use trailkey_testkit::lambda_api::{RuntimeApi, kms_event, update_trail_event};
+use trailkey_testkit::rules::CLOUDTRAIL;
 use trailkey_testkit::{Moto, Run, Seed, transcript};
 
 const MANAGEMENT_POLICY: &str = "policies/iam-management.json";
@@ -61,6 +72,9 @@ const LOG_ARCHIVE_POLICY: &str = "policies/iam-log-archive-role.json";
 const LOG_ARCHIVE_TRUST: &str = "policies/iam-log-archive-trust.json";
 /// The management side with `[control_tower] landing_zone = true`.
 const CONTROL_TOWER_POLICY: &str = "policies/iam-management-control-tower.json";
+/// The one role of a run from Security Tooling as CloudTrail's delegated
+/// administrator.
+const DELEGATED_POLICY: &str = "policies/iam-security-tooling-delegated-admin.json";
 
 /// The actions a side used, one line each with the scenarios that used it.
 fn show(used: &BTreeMap<String, BTreeSet<String>>) -> String {
@@ -154,6 +168,9 @@ const BASE_ACCESS_KEY: &str = "testing";
 const SECURITY_TOOLING_ROLE: &str = "AWSControlTowerExecution";
 const MANAGEMENT_ROLE: &str = "TrailkeyRunner";
 const LOG_ARCHIVE_ROLE: &str = "TrailkeyLogArchiveRead";
+/// The role in Security Tooling that runs trailkey as CloudTrail's
+/// delegated administrator.
+const DELEGATED_ROLE: &str = "TrailkeyDelegatedAdministrator";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Side {
@@ -168,6 +185,10 @@ enum Side {
     /// S3 reads in Log Archive (`roles.log_archive`):
     /// `policies/iam-log-archive-role.json`.
     LogArchive,
+    /// Every call of a run from Security Tooling as CloudTrail's delegated
+    /// administrator, with its own credentials:
+    /// `policies/iam-security-tooling-delegated-admin.json`.
+    DelegatedAdministrator,
 }
 
 /// The actions each side used, with the scenarios that used them, and the
@@ -191,6 +212,7 @@ struct Org {
     security_tooling_role: String,
     management_role: String,
     log_archive_role: String,
+    delegated_role: String,
 }
 
 impl Org {
@@ -204,6 +226,10 @@ impl Org {
             ),
             management_role: format!("arn:aws:iam::{}:role/{MANAGEMENT_ROLE}", seed.management),
             log_archive_role: format!("arn:aws:iam::{}:role/{LOG_ARCHIVE_ROLE}", seed.log_archive),
+            delegated_role: format!(
+                "arn:aws:iam::{}:role/{DELEGATED_ROLE}",
+                seed.security_tooling
+            ),
             moto,
             seed,
         }
@@ -290,6 +316,7 @@ fn attribute(
                 r if r == org.management_role => Side::Management,
                 r if r == org.security_tooling_role => Side::SecurityTooling,
                 r if r == org.log_archive_role => Side::LogArchive,
+                r if r == org.delegated_role => Side::DelegatedAdministrator,
                 other => {
                     panic!("{scenario}: {action} signed by a role trailkey was not given: {other}")
                 }
@@ -841,17 +868,28 @@ impl Org {
     /// Appends to the policy of trailkey's key (in the management account)
     /// a statement that lets an account outside the organization decrypt.
     fn open_management_key_to_an_outside_account(&self) {
+        self.open_key_to_an_outside_account(None);
+    }
+
+    /// Appends to the policy of trailkey's key in `account` (the management
+    /// account's with `None`, signed by a role of `account` otherwise) a
+    /// statement that lets an account outside the organization decrypt.
+    fn open_key_to_an_outside_account(&self, account: Option<&str>) {
+        let calls = |calls: &Value| match account {
+            Some(account) => self.moto.calls_as(account, None, calls),
+            None => self.moto.calls(None, calls),
+        };
         let describe = serde_json::json!([{"op": "kms:DescribeKey", "params": {
             "KeyId": "alias/cloudtrail-org-key"
         }}]);
-        let key_id = self.moto.calls(None, &describe)[0]["response"]["KeyMetadata"]["KeyId"]
+        let key_id = calls(&describe)[0]["response"]["KeyMetadata"]["KeyId"]
             .as_str()
             .expect("trailkey's key")
             .to_owned();
         let get = serde_json::json!([{"op": "kms:GetKeyPolicy", "params": {
             "KeyId": key_id, "PolicyName": "default"
         }}]);
-        let text = self.moto.calls(None, &get)[0]["response"]["Policy"]
+        let text = calls(&get)[0]["response"]["Policy"]
             .as_str()
             .expect("the key policy")
             .to_owned();
@@ -869,7 +907,7 @@ impl Org {
         let put = serde_json::json!([{"op": "kms:PutKeyPolicy", "params": {
             "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()
         }}]);
-        let put = self.moto.calls(None, &put);
+        let put = calls(&put);
         assert_eq!(put[0]["ok"], true, "{put:#?}");
     }
 
@@ -1666,4 +1704,548 @@ fn the_tests_and_the_product_agree_on_which_calls_write() {
             "{write} is not among the operations trailkey calls"
         );
     }
+}
+
+// ------------------------------------------------------------------------
+// From Security Tooling, as CloudTrail's delegated administrator.
+
+impl Org {
+    /// `policies/iam-security-tooling-delegated-admin.json` with this
+    /// organization's values, and `alias` as `${AliasName}`.
+    fn delegated_policy(&self, alias: &str) -> Value {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DELEGATED_POLICY))
+                .unwrap();
+        let text = substitute(
+            &text,
+            &[
+                ("Partition", "aws"),
+                ("Region", "us-east-1"),
+                ("ManagementAccountId", &self.seed.management),
+                ("SecurityToolingAccountId", &self.seed.security_tooling),
+                ("TrailName", &self.seed.trail_name),
+                ("TrailBucket", &self.seed.bucket),
+                ("AliasName", alias),
+                ("LogArchiveAccountId", &self.seed.log_archive),
+                ("LogArchiveRoleName", LOG_ARCHIVE_ROLE),
+            ],
+        );
+        assert!(
+            !text.contains("${"),
+            "{DELEGATED_POLICY}: a placeholder left: {text}"
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The delegated administrator's role, with only
+    /// `policies/iam-security-tooling-delegated-admin.json` (for `alias`)
+    /// attached, which the layer enforces on its sessions; credentials of a
+    /// session of it.
+    fn delegated_role_with_its_policy(&self, alias: &str) -> trailkey_testkit::Credentials {
+        self.moto
+            .world
+            .attach_identity_policy(&self.delegated_role, self.delegated_policy(alias));
+        self.moto.assume_role(
+            &self.seed.security_tooling,
+            DELEGATED_ROLE,
+            self.moto.layer(),
+        )
+    }
+
+    /// Runs trailkey with `config` and the Security Tooling role's
+    /// credentials, and checks its exit code.
+    fn run_as(
+        &self,
+        credentials: &trailkey_testkit::Credentials,
+        config: &Path,
+        args: &[&str],
+        expect: i32,
+    ) -> Output {
+        let out = Run::new(&self.moto)
+            .config(config)
+            .credentials(credentials)
+            .args(args)
+            .run();
+        assert_eq!(
+            out.status.code(),
+            Some(expect),
+            "trailkey {args:?} from Security Tooling: {}",
+            transcript(&out)
+        );
+        out
+    }
+
+    /// The layer's denials under the attached identity policies, none
+    /// expected.
+    fn assert_no_identity_denial(&self, scenario: &str) {
+        let denied = self.moto.world.identity_denials();
+        assert!(
+            denied.is_empty(),
+            "{scenario}: {DELEGATED_POLICY} did not allow:\n{denied:#?}"
+        );
+    }
+}
+
+/// `n` applies at once from scratch, from Security Tooling under the
+/// delegated administrator's policy, on a fresh organization; returns how
+/// many of them scheduled deletion of their own key.
+fn concurrent_delegated_applies(usage: &mut Usage, n: usize) -> (usize, Org) {
+    let org = Org::new();
+    org.moto
+        .world
+        .delegated_administrator(CLOUDTRAIL, &org.seed.security_tooling);
+    let credentials = org.delegated_role_with_its_policy("cloudtrail-org-key");
+    org.record(
+        usage,
+        "delegated: concurrent applies from scratch",
+        false,
+        || {
+            let children: Vec<_> = (0..n)
+                .map(|_| {
+                    Run::new(&org.moto)
+                        .config(&org.seed.config)
+                        .credentials(&credentials)
+                        .args(["apply", "--auto-approve"])
+                        .command()
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("spawn trailkey")
+                })
+                .collect();
+            for child in children {
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{}",
+                    transcript(&out)
+                );
+            }
+        },
+    );
+    let state = org.moto.state(&org.seed);
+    let scheduled = state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["key_state"] == "PendingDeletion")
+        .count();
+    (scheduled, org)
+}
+
+/// A run from Security Tooling as CloudTrail's delegated administrator
+/// (`accounts.security_tooling`'s own credentials, no `roles.management`):
+/// one role there, with only `policies/iam-security-tooling-delegated-admin.json`
+/// attached, makes every call. The layer enforces that policy on the role's
+/// sessions as IAM evaluates it, resources and conditions included
+/// (`trailkey_testkit::rules::iam_identity_policies`): the organization
+/// trail by its ARN in the management account (CloudTrail's delegation
+/// then authorizes the cross-account call, as the layer's delegated
+/// administrator rule emulates), the account's keys and the alias, the
+/// trail bucket. The scenarios: refused while Security Tooling is not
+/// CloudTrail's delegated administrator, then, registered, plan from
+/// scratch, the first apply, a no-op plan, apply and `policy`, repair of
+/// eight kinds of drift, a foreign key-policy statement for an outside
+/// account (`ListAccounts`), `roles.log_archive`, `trailkey lambda`, an
+/// alias rename (with both aliases' ARNs in the policy, as
+/// `docs/control-tower.md` says to do while renaming), `destroy` (and
+/// `--delete-key`, refused in this mode), a re-apply, and concurrent
+/// applies from scratch, whose losers schedule deletion of their own keys.
+///
+/// Checked: the policy allowed every request (the layer denied none), every
+/// action used is granted by it and every action it grants is used; the Log
+/// Archive role's reads are those of `policies/iam-log-archive-role.json`;
+/// nothing was signed with the management account's credentials (the
+/// harness's default ones, or a role of that account), and the only role
+/// assumed is the Log Archive one, never one in Security Tooling.
+#[test]
+fn the_delegated_administrator_policy_grants_exactly_what_a_run_from_security_tooling_calls() {
+    let mut usage = Usage::default();
+    let org = Org::new();
+    let config = org.seed.config.clone();
+    let st = org.delegated_role_with_its_policy("cloudtrail-org-key");
+
+    org.record(&mut usage, "delegated: not registered", false, || {
+        for args in [
+            &["plan", "--detailed-exitcode"][..],
+            &["apply", "--auto-approve"][..],
+        ] {
+            let out = org.run_as(&st, &config, args, 1);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not CloudTrail's delegated administrator"),
+                "{err}"
+            );
+        }
+    });
+    org.assert_no_identity_denial("not registered");
+    org.moto
+        .world
+        .delegated_administrator(CLOUDTRAIL, &org.seed.security_tooling);
+
+    org.record(&mut usage, "delegated: plan from scratch", false, || {
+        org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 2);
+        org.run_as(&st, &config, &["plan", "--format", "json"], 0);
+    });
+    org.record(&mut usage, "delegated: first apply", false, || {
+        org.run_as(&st, &config, &["apply", "--auto-approve"], 0);
+    });
+    org.record(
+        &mut usage,
+        "delegated: no-op plan, apply and policy",
+        false,
+        || {
+            org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 0);
+            org.run_as(&st, &config, &["apply", "--auto-approve"], 0);
+            org.run_as(&st, &config, &["policy"], 0);
+        },
+    );
+    for kind in [
+        "key-disable",
+        "key-pending-deletion",
+        "rotation-off",
+        "alias-delete",
+        "alias-repoint",
+        "policy-default",
+        "tags-remove",
+        "trail-unencrypt",
+    ] {
+        org.drift(kind);
+        org.record(
+            &mut usage,
+            &format!("delegated: drift {kind}"),
+            false,
+            || {
+                org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 2);
+                org.run_as(&st, &config, &["apply", "--auto-approve"], 0);
+                org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 0);
+            },
+        );
+        // As between two scheduled runs: CloudTrail sees the key's policy.
+        std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
+    }
+    org.assert_no_identity_denial("drift");
+
+    // A statement trailkey does not own lets an account it does not know
+    // decrypt: the plan asks Organizations whether it is in the
+    // organization, and keeps it with a warning.
+    org.open_key_to_an_outside_account(Some(&org.seed.security_tooling));
+    org.record(
+        &mut usage,
+        "delegated: a foreign statement for an outside account",
+        false,
+        || {
+            org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 0);
+            org.run_as(&st, &config, &["apply", "--auto-approve"], 0);
+        },
+    );
+
+    let with_log_archive = org.config("delegated-log-archive-role.toml", |text| {
+        format!("{text}\n[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n")
+    });
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "delegated: roles.log_archive", false, || {
+        org.run_as(&st, &with_log_archive, &["plan", "--detailed-exitcode"], 2);
+        org.run_as(&st, &with_log_archive, &["apply", "--auto-approve"], 0);
+        org.run_as(&st, &with_log_archive, &["plan", "--detailed-exitcode"], 0);
+    });
+
+    // `trailkey lambda` with the role's credentials, AWS_ACCOUNT_ID set to
+    // Security Tooling as the Lambda template sets it: a call on another
+    // key before its first plan, then the schedule after a drift.
+    let create =
+        serde_json::json!([{"op": "kms:CreateKey", "params": {"Description": "another team's"}}]);
+    let other =
+        org.moto.calls_as(&org.seed.security_tooling, None, &create)[0]["response"]["KeyMetadata"]
+            ["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    org.drift("trail-unencrypt");
+    org.record(&mut usage, "delegated: trailkey lambda", false, || {
+        let api = RuntimeApi::start();
+        let mut function = Run::new(&org.moto)
+            .config(&config)
+            .credentials(&st)
+            .env("AWS_ACCOUNT_ID", &org.seed.security_tooling)
+            .arg("lambda")
+            .env("TRAILKEY_MODE", "apply")
+            .envs(api.lambda_env())
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trailkey lambda");
+        let wait = std::time::Duration::from_secs(60);
+        let id = api.invoke(kms_event(&org.seed, "DisableKey", &other));
+        let ignored = api.wait_result(&id, wait).response().clone();
+        let schedule = serde_json::json!({"version": "0", "id": "schedule-1",
+            "detail-type": "Scheduled Event", "source": "aws.events", "region": "us-east-1",
+            "resources": [], "detail": {}});
+        let id = api.invoke(schedule);
+        let applied = api.wait_result(&id, wait).response().clone();
+        let _ = function.kill();
+        let _ = function.wait();
+        assert_eq!(ignored["handled"], false, "{ignored:#}");
+        assert_eq!(applied["applied"], true, "{applied:#}");
+    });
+    org.assert_no_identity_denial("trailkey lambda");
+
+    // Renaming the alias: the policy names both aliases meanwhile.
+    org.moto.world.attach_identity_policy(
+        &org.delegated_role,
+        org.delegated_policy("cloudtrail-org-key-renamed"),
+    );
+    let renamed = org.config("delegated-renamed.toml", |text| {
+        text.replace(
+            "ct_key_alias = \"cloudtrail-org-key\"",
+            "ct_key_alias = \"cloudtrail-org-key-renamed\"",
+        )
+    });
+    org.record(
+        &mut usage,
+        "delegated: alias renamed in the config",
+        false,
+        || {
+            org.run_as(&st, &renamed, &["plan", "--detailed-exitcode"], 2);
+            org.run_as(&st, &renamed, &["apply", "--auto-approve"], 0);
+            org.run_as(&st, &renamed, &["plan", "--detailed-exitcode"], 0);
+        },
+    );
+    // The rename done, the policy names the new alias only.
+    org.moto.world.detach_identity_policies(&org.delegated_role);
+    org.moto.world.attach_identity_policy(
+        &org.delegated_role,
+        org.delegated_policy("cloudtrail-org-key-renamed"),
+    );
+    org.record(&mut usage, "delegated: destroy", false, || {
+        org.run_as(
+            &st,
+            &renamed,
+            &["destroy", "--dry-run", "--detailed-exitcode"],
+            2,
+        );
+        let refused = org.run_as(
+            &st,
+            &renamed,
+            &["destroy", "--auto-approve", "--delete-key"],
+            1,
+        );
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains("--delete-key cannot run from Security Tooling"),
+            "{err}"
+        );
+        org.run_as(&st, &renamed, &["destroy", "--auto-approve"], 0);
+    });
+    org.record(
+        &mut usage,
+        "delegated: re-apply after destroy",
+        false,
+        || {
+            org.run_as(&st, &renamed, &["apply", "--auto-approve"], 0);
+            org.run_as(&st, &renamed, &["plan", "--detailed-exitcode"], 0);
+        },
+    );
+    org.assert_no_identity_denial("rename, destroy and re-apply");
+    // Nothing was signed as the management account: not by the harness's
+    // default credentials, not by a role of that account.
+    let by_management = org
+        .moto
+        .requests_signed_in(org.moto.layer(), &org.seed.management);
+    assert!(by_management.is_empty(), "{by_management:?}");
+
+    // A run that loses the race to create the alias schedules deletion of
+    // the key it created.
+    let mut losers = 0;
+    for _ in 0..3 {
+        let (scheduled, race) = concurrent_delegated_applies(&mut usage, 4);
+        race.assert_no_identity_denial("concurrent applies");
+        let by_management = race
+            .moto
+            .requests_signed_in(race.moto.layer(), &race.seed.management);
+        assert!(by_management.is_empty(), "{by_management:?}");
+        losers = scheduled;
+        if losers > 0 {
+            break;
+        }
+    }
+    assert!(
+        losers > 0,
+        "no concurrent apply from Security Tooling lost the alias race in 3 tries"
+    );
+
+    // The layer did enforce the policy: filled in for another trail's name,
+    // it lets the role read nothing of the organization trail, and the run
+    // stops on IAM's AccessDenied for the trail's ARN.
+    org.moto.world.detach_identity_policies(&org.delegated_role);
+    let mut other_trail = org.delegated_policy("cloudtrail-org-key-renamed");
+    let text = other_trail.to_string().replace(
+        &org.seed.trail_arn,
+        &format!("{}-other", org.seed.trail_arn),
+    );
+    other_trail = serde_json::from_str(&text).unwrap();
+    org.moto
+        .world
+        .attach_identity_policy(&org.delegated_role, other_trail);
+    let denied = org.run_as(&st, &renamed, &["plan"], 1);
+    let trail_arn = org.seed.trail_arn.as_str();
+    let denials = org.moto.world.identity_denials();
+    assert!(
+        !denials.is_empty()
+            && denials
+                .iter()
+                .all(|d| d.action.starts_with("cloudtrail:") && d.resource == trail_arn),
+        "{denials:#?}\n{}",
+        transcript(&denied)
+    );
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("AccessDenied"),
+        "{}",
+        transcript(&denied)
+    );
+
+    // Every call was the Security Tooling role's or the Log Archive role's:
+    // nothing with the default (management account) credentials, no role
+    // of the management account or in Security Tooling assumed.
+    for side in [Side::Runner, Side::Management, Side::SecurityTooling] {
+        assert!(
+            usage.of(side).is_empty(),
+            "{side:?} signed {:?}",
+            usage.of(side)
+        );
+    }
+    assert!(
+        !usage.assumed.contains_key(&Side::LogArchive),
+        "{:?}",
+        usage.assumed
+    );
+    assert_eq!(
+        usage.assumed.get(&Side::DelegatedAdministrator),
+        Some(&BTreeSet::from([org.log_archive_role.clone()])),
+        "the only role assumed is the Log Archive one"
+    );
+    let assume_resources: Vec<String> = allows(DELEGATED_POLICY)
+        .into_iter()
+        .filter(|(_, actions, _)| actions.iter().any(|a| a == "sts:AssumeRole"))
+        .flat_map(|(_, _, resources)| resources)
+        .collect();
+    assert_eq!(
+        assume_resources,
+        ["arn:${Partition}:iam::${LogArchiveAccountId}:role/${LogArchiveRoleName}"]
+    );
+
+    no_wildcards_or_duplicates(DELEGATED_POLICY);
+    let delegated = usage.of(Side::DelegatedAdministrator);
+    let log_archive = usage.of(Side::LogArchive);
+    eprintln!(
+        "delegated administrator ({DELEGATED_POLICY}), {} actions used:\n{}",
+        delegated.len(),
+        show(&delegated)
+    );
+    let granted = check_side(
+        Side::DelegatedAdministrator,
+        DELEGATED_POLICY,
+        &delegated,
+        &[],
+        &[],
+    );
+    eprintln!(
+        "{DELEGATED_POLICY} grants {} actions: {}",
+        granted.len(),
+        granted.join(", ")
+    );
+    eprintln!(
+        "Log Archive role from Security Tooling ({LOG_ARCHIVE_POLICY}), {} actions used:\n{}",
+        log_archive.len(),
+        show(&log_archive)
+    );
+    check_side(Side::LogArchive, LOG_ARCHIVE_POLICY, &log_archive, &[], &[]);
+}
+
+/// From Security Tooling as CloudTrail's delegated administrator, the key
+/// is in Security Tooling, and the role manages it as the Security Tooling
+/// role's policy does: the same KMS statements (Sids, actions, resources,
+/// conditions, the lockout `Deny`), but for `kms:ListGrants`, which only
+/// `destroy --delete-key` reads, and that is refused in this mode. Its
+/// other statements name the organization trail by its ARN in the
+/// management account, the trail bucket and the Log Archive role; nothing
+/// of what only the management account or `destroy --delete-key` calls
+/// (`account:ListRegions`, CloudTrail Lake, Control Tower), and none of the
+/// statements for what CloudTrail checks of a management-account caller.
+#[test]
+fn the_delegated_administrator_policy_manages_keys_as_the_security_tooling_policy_does() {
+    let delegated = statements(DELEGATED_POLICY);
+    let mut kms_sids = BTreeSet::new();
+    for s in statements(SECURITY_TOOLING_POLICY) {
+        let mut expected = s.clone();
+        let actions: Vec<String> = strings(&s["Action"])
+            .into_iter()
+            .filter(|a| a != "kms:ListGrants")
+            .collect();
+        expected["Action"] = serde_json::json!(actions);
+        let sid = s["Sid"].as_str().unwrap().to_owned();
+        let found = delegated
+            .iter()
+            .find(|d| d["Sid"] == sid.as_str())
+            .unwrap_or_else(|| panic!("{DELEGATED_POLICY}: no statement {sid}"));
+        assert_eq!(found, &expected, "{sid}");
+        kms_sids.insert(sid);
+    }
+    let trail = "arn:${Partition}:cloudtrail:${Region}:${ManagementAccountId}:trail/${TrailName}";
+    for (sid, actions, resources) in allows(DELEGATED_POLICY) {
+        assert!(not_observable_prefix(&sid).is_none(), "{sid}");
+        for a in &actions {
+            assert!(
+                !(a.starts_with("account:")
+                    || a.starts_with("controltower:")
+                    || a.contains("EventDataStore")
+                    || a == "kms:ListGrants"),
+                "{sid}: {a}"
+            );
+        }
+        if kms_sids.contains(&sid) {
+            continue;
+        }
+        let trail_actions = actions
+            .iter()
+            .any(|a| a.starts_with("cloudtrail:") && a != "cloudtrail:DescribeTrails");
+        if trail_actions {
+            assert_eq!(resources, [trail], "{sid}: the organization trail only");
+        }
+        if actions.iter().any(|a| a == "sts:AssumeRole") {
+            assert_eq!(
+                resources,
+                ["arn:${Partition}:iam::${LogArchiveAccountId}:role/${LogArchiveRoleName}"],
+                "{sid}"
+            );
+        }
+        if actions.iter().any(|a| a.starts_with("s3:")) {
+            assert_eq!(resources, ["arn:${Partition}:s3:::${TrailBucket}"], "{sid}");
+        }
+    }
+}
+
+/// parliament finds in the delegated administrator's policy what it finds
+/// in the two policies it brings together, and nothing else:
+/// `sts:AssumeRole` (of the Log Archive role) returns credentials, and
+/// `CreateKey`/`PutKeyPolicy` manage a resource policy.
+#[test]
+fn the_delegated_administrator_policy_passes_the_parliament_linter() {
+    let owned = |issue: &str, actions: &[&str]| {
+        (
+            issue.to_owned(),
+            actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        parliament(DELEGATED_POLICY),
+        BTreeSet::from([
+            owned("CREDENTIALS_EXPOSURE", &["sts:assumerole"]),
+            owned(
+                "PERMISSIONS_MANAGEMENT_ACTIONS",
+                &["kms:createkey", "kms:putkeypolicy"]
+            ),
+        ])
+    );
 }

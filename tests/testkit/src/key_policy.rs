@@ -53,8 +53,9 @@
 //!   `...IfExists` (true) and `Null`. Operators: `StringEquals`,
 //!   `StringNotEquals`, `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`,
 //!   `StringLike`, `StringNotLike`, `ArnEquals`, `ArnLike`, `ArnNotEquals`,
-//!   `ArnNotLike` (each of the six ARN parts matched on its own), their
-//!   `...IfExists` forms, and `Null`.
+//!   `ArnNotLike` (each of the six ARN parts matched on its own), `Bool`
+//!   (`true` and `false` in any case), their `...IfExists` forms, and
+//!   `Null`.
 //!
 //! Condition keys ("AWS global condition context keys",
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html>):
@@ -164,7 +165,7 @@ const KNOWN_KEYS: &[&str] = &[
 
 /// A condition key's value in a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lookup<'a> {
+pub(crate) enum Lookup<'a> {
     Present(&'a str),
     Absent,
     Unknown,
@@ -201,19 +202,19 @@ impl<'a> Request<'a> {
 /// Three-valued: a statement or one of its parts matches, does not, or the
 /// evaluator cannot tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Match {
+pub(crate) enum Match {
     Yes,
     No,
     Unknown,
 }
 
 impl Match {
-    fn from_bool(b: bool) -> Match {
+    pub(crate) fn from_bool(b: bool) -> Match {
         if b { Match::Yes } else { Match::No }
     }
 
     /// Both: `No` if either is `No`, else `Unknown` if either is.
-    fn and(self, other: Match) -> Match {
+    pub(crate) fn and(self, other: Match) -> Match {
         match (self, other) {
             (Match::No, _) | (_, Match::No) => Match::No,
             (Match::Unknown, _) | (_, Match::Unknown) => Match::Unknown,
@@ -222,7 +223,7 @@ impl Match {
     }
 
     /// Either: `Yes` if either is `Yes`, else `Unknown` if either is.
-    fn or(self, other: Match) -> Match {
+    pub(crate) fn or(self, other: Match) -> Match {
         match (self, other) {
             (Match::Yes, _) | (_, Match::Yes) => Match::Yes,
             (Match::Unknown, _) | (_, Match::Unknown) => Match::Unknown,
@@ -240,12 +241,12 @@ impl Match {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
+pub(crate) enum Effect {
     Allow,
     Deny,
 }
 
-fn effect(statement: &Value) -> Option<Effect> {
+pub(crate) fn effect(statement: &Value) -> Option<Effect> {
     match statement.get("Effect")?.as_str()? {
         "Allow" => Some(Effect::Allow),
         "Deny" => Some(Effect::Deny),
@@ -254,7 +255,7 @@ fn effect(statement: &Value) -> Option<Effect> {
 }
 
 /// `statement "Sid"` or `statement #n` for messages.
-fn name(index: usize, statement: &Value) -> String {
+pub(crate) fn name(index: usize, statement: &Value) -> String {
     match statement.get("Sid").and_then(Value::as_str) {
         Some(sid) if !sid.is_empty() => format!("statement {sid:?}"),
         _ => format!("statement #{}", index + 1),
@@ -371,7 +372,7 @@ fn names_aws(entry: &str, arn: &str, account: &str) -> Match {
 
 /// Whether the statement's `Action` (or `NotAction`) covers `wanted`;
 /// action names compare case-insensitively, with IAM's `*` and `?`.
-fn action(statement: &Value, wanted: &str) -> Match {
+pub(crate) fn action(statement: &Value, wanted: &str) -> Match {
     let wanted = wanted.to_ascii_lowercase();
     let any_of = |v: &Value| {
         strings(v)
@@ -387,6 +388,12 @@ fn action(statement: &Value, wanted: &str) -> Match {
 
 /// The statement's `Condition` block against the request.
 fn conditions(statement: &Value, request: &Request<'_>) -> Match {
+    conditions_with(statement, &|key| request.lookup(key))
+}
+
+/// The statement's `Condition` block against the condition keys `lookup`
+/// gives (it takes a key name in lower case).
+pub(crate) fn conditions_with<'a>(statement: &Value, lookup: &dyn Fn(&str) -> Lookup<'a>) -> Match {
     let Some(block) = statement.get("Condition") else {
         return Match::Yes;
     };
@@ -399,15 +406,20 @@ fn conditions(statement: &Value, request: &Request<'_>) -> Match {
             return Match::Unknown;
         };
         for (key, values) in keys {
-            result = result.and(condition(operator, key, values, request));
+            result = result.and(condition(operator, key, values, lookup));
         }
     }
     result
 }
 
 /// One operator, one key, its values.
-fn condition(operator: &str, key: &str, values: &Value, request: &Request<'_>) -> Match {
-    let present = match request.lookup(&key.to_ascii_lowercase()) {
+fn condition<'a>(
+    operator: &str,
+    key: &str,
+    values: &Value,
+    lookup: &dyn Fn(&str) -> Lookup<'a>,
+) -> Match {
+    let present = match lookup(&key.to_ascii_lowercase()) {
         Lookup::Unknown => return Match::Unknown,
         Lookup::Absent => None,
         Lookup::Present(v) => Some(v),
@@ -445,6 +457,7 @@ fn condition(operator: &str, key: &str, values: &Value, request: &Request<'_>) -
         "StringNotLike" => (true, wildcard_match),
         "ArnEquals" | "ArnLike" => (false, arn_like),
         "ArnNotEquals" | "ArnNotLike" => (true, arn_like),
+        "Bool" => (false, |p, v| p.eq_ignore_ascii_case(v)),
         _ => return Match::Unknown,
     };
     let Some(value) = present else {
@@ -467,7 +480,7 @@ fn is_account(s: &str) -> bool {
 }
 
 /// A string or a list of strings as a list; numbers and booleans as text.
-fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     let one = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),

@@ -14,6 +14,9 @@
 //! - [`lambda_api`]: a local Lambda Runtime API to run the binary as a
 //!   custom runtime against; it and the proxy share one HTTP server
 //!   ([`http`]);
+//! - [`identity_policy`]: the evaluation of IAM identity policies, which the
+//!   rules apply to the sessions of roles a test attached policies to
+//!   ([`rules::World::attach_identity_policy`]);
 //! - [`key_policy`] and [`cloudtrail_policy`]: the evaluation of a KMS key
 //!   policy and CloudTrail's check of one on `UpdateTrail`, shared by the
 //!   rules and the in-memory fake (`src/aws/fake.rs`, a test-only module of
@@ -23,6 +26,7 @@
 
 pub mod cloudtrail_policy;
 pub mod http;
+pub mod identity_policy;
 pub mod key_policy;
 pub mod lambda_api;
 mod moto;

@@ -56,7 +56,7 @@ pub const MOTO_DELEGATION_PRINCIPALS: [&str; 6] = [
 pub const LAYER_CALLER_HEADER: &str = "x-trailkey-layer-caller";
 
 /// In the `User-Agent` of the layer's own requests to moto.
-const USER_AGENT: &str = "trailkey-fixture real-aws-layer";
+pub(super) const USER_AGENT: &str = "trailkey-fixture real-aws-layer";
 
 /// How many delegated administrators CloudTrail takes: "You can have a
 /// maximum of three CloudTrail delegated administrators per organization"
@@ -91,7 +91,7 @@ pub(crate) fn from_the_fixture(request: &Request) -> bool {
 }
 
 /// The access key ID that signed `request`.
-fn access_key(request: &Request) -> String {
+pub(super) fn access_key(request: &Request) -> String {
     request
         .header("authorization")
         .and_then(|a| a.split("Credential=").nth(1))
@@ -379,7 +379,9 @@ fn organization_trails(moto: &str, region: &str) -> Vec<Value> {
 /// * By name, the operation looks in the member's own account: a name the
 ///   member's account has no trail of is answered `TrailNotFoundException`
 ///   (as moto answers the member) before any other rule checks the
-///   request; a trail of its own goes to moto.
+///   request (but the caller's identity policies, when a test attached
+///   some to its role: IAM authorizes first, [`iam_identity_policies`](super::iam_identity_policies));
+///   a trail of its own goes to moto.
 /// * A `ListTags` naming trails of several owners is answered
 ///   `CloudTrailARNInvalidException`.
 /// * `DescribeTrails` and `ListTrails` list the member's own trails (moto)

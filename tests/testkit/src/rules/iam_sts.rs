@@ -47,7 +47,7 @@ pub(super) fn session_of(request: &Request, traffic: &Traffic) -> Option<Session
 }
 
 /// The value of `name` in a form-encoded body (`a=b&c=d`, percent-encoded).
-fn form_value(body: &[u8], name: &str) -> Option<String> {
+pub(super) fn form_value(body: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let raw = text
         .split('&')

@@ -10,6 +10,10 @@
 //! take ([`organizations_delegated_administrators`]), which a test may fill
 //! without a request ([`World::delegated_administrator`]).
 //!
+//! One rule stands for IAM: the identity policies a test attaches to a role
+//! ([`World::attach_identity_policy`]) decide what the role's sessions may
+//! call ([`iam_identity_policies`], first of [`real_aws`]).
+//!
 //! A few rules serve a member account's request as the management account
 //! ([`cloudtrail_delegated_administrator`], the Organizations reads of
 //! [`organizations_delegated_administrators`]): moto gets the request signed
@@ -33,6 +37,7 @@ mod control_tower;
 mod delegated;
 pub mod delivery;
 mod iam_sts;
+mod identity;
 mod kms;
 mod kms_policy;
 mod organizations;
@@ -62,6 +67,7 @@ pub use delegated::{
     CLOUDTRAIL, LAYER_CALLER_HEADER, MOTO_DELEGATION_PRINCIPALS,
     cloudtrail_delegated_administrator, organizations_delegated_administrators,
 };
+pub use identity::iam_identity_policies;
 pub use kms::{
     kms_key_states, kms_propagation, kms_state_changes_propagate, kms_tag_limit,
     update_alias_needs_an_alias,
@@ -69,7 +75,7 @@ pub use kms::{
 pub use kms_policy::{kms_key_policy_denies, kms_policy_principals_and_lockout};
 pub use organizations::organizations_accounts_have_no_status;
 pub use s3::{s3_bucket_region_across_accounts, s3_error, s3_replication_as_put};
-pub use world::{Answered, DEFAULT_REGIONS, Delegation, EventDataStore, World};
+pub use world::{Answered, DEFAULT_REGIONS, Delegation, EventDataStore, IdentityDenial, World};
 
 /// The access key ID the layer signs its own moto requests with, and the
 /// requests it sends moto as the management account: the harness's default
@@ -89,9 +95,12 @@ pub const AWS_JSON_1_1: &str = "application/x-amz-json-1.1";
 /// The order is KMS's: a key not visible yet is not found before its
 /// policy is evaluated, and a request its policy denies is denied whatever
 /// the key's state. Who may act on an organization's trails or read its
-/// Organizations data is decided before what the request asks is checked.
+/// Organizations data is decided before what the request asks is checked,
+/// and what the caller's identity policies allow before that: IAM
+/// authorizes a request before the service looks at what it names.
 pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
     vec![
+        Box::new(iam_identity_policies(world.clone())),
         Box::new(account_regions(world.clone())),
         Box::new(control_tower_landing_zone(world.clone())),
         Box::new(cloudtrail_lake(world.clone())),

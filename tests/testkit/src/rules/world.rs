@@ -63,6 +63,29 @@ pub(super) struct Facts {
     /// The delegated administrators of the services moto does not take
     /// ([`MOTO_DELEGATION_PRINCIPALS`]), in the order of registration.
     pub(super) delegations: Vec<Delegation>,
+    /// By role ARN: the identity policies attached to the role, which the
+    /// layer enforces on its sessions ([`iam_identity_policies`](super::iam_identity_policies)).
+    pub(super) identity_policies: HashMap<String, Vec<Value>>,
+    /// The requests those policies did not allow, in order.
+    pub(super) identity_denials: Vec<IdentityDenial>,
+}
+
+/// A request of a role session that the role's identity policies did not
+/// allow ([`World::identity_denials`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityDenial {
+    /// The session's ARN (`arn:<p>:sts::<account>:assumed-role/<role>/<session>`).
+    pub principal: String,
+    /// The IAM action, e.g. `kms:CreateAlias`.
+    pub action: String,
+    /// The resource it was asked on (`*` for an action without resource
+    /// types; empty when the layer could not map the request).
+    pub resource: String,
+    /// The `Deny` statement that applied (`statement "<Sid>"`); `None` for
+    /// an implicit deny.
+    pub statement: Option<String>,
+    /// The message of the answer.
+    pub message: String,
 }
 
 /// A member account registered as the delegated administrator of a service
@@ -314,6 +337,46 @@ impl World {
             .filter(|d| d.service_principal == service_principal)
             .map(|d| d.account.clone())
             .collect()
+    }
+
+    /// Attaches the identity policy `policy` (a policy document, its
+    /// placeholders filled in) to the role `role_arn`
+    /// (`arn:<p>:iam::<account>:role/<name>`): from now on the layer answers
+    /// the requests of that role's sessions as IAM would with the role's
+    /// policies, and only what they allow reaches moto
+    /// ([`iam_identity_policies`](super::iam_identity_policies)). A role
+    /// with no policy attached is not checked (moto allows everything).
+    pub fn attach_identity_policy(&self, role_arn: &str, policy: Value) {
+        self.facts()
+            .identity_policies
+            .entry(role_arn.to_owned())
+            .or_default()
+            .push(policy);
+    }
+
+    /// Detaches every identity policy of `role_arn`: its sessions are no
+    /// longer checked.
+    pub fn detach_identity_policies(&self, role_arn: &str) {
+        self.facts().identity_policies.remove(role_arn);
+    }
+
+    /// The identity policies attached to `role_arn`; `None` when none is.
+    pub fn identity_policies(&self, role_arn: &str) -> Option<Vec<Value>> {
+        self.facts().identity_policies.get(role_arn).cloned()
+    }
+
+    /// Whether any role has an identity policy attached.
+    pub(super) fn has_identity_policies(&self) -> bool {
+        !self.facts().identity_policies.is_empty()
+    }
+
+    /// The requests the identity policies did not allow, in order.
+    pub fn identity_denials(&self) -> Vec<IdentityDenial> {
+        self.facts().identity_denials.clone()
+    }
+
+    pub(super) fn note_identity_denial(&self, denial: IdentityDenial) {
+        self.facts().identity_denials.push(denial);
     }
 
     /// The layer registry's delegations, in the order of registration.
