@@ -1441,6 +1441,37 @@ fn delegated_administrator_statements() -> Vec<Value> {
         .collect()
 }
 
+/// Each (effect, action, resource) `statements` grant, sorted.
+fn grants(statements: &[Value]) -> Vec<(String, String, String)> {
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned())
+                .collect(),
+            Value::String(one) => vec![one.clone()],
+            other => panic!("{other}"),
+        }
+    };
+    let mut grants: Vec<(String, String, String)> = statements
+        .iter()
+        .flat_map(|s| {
+            let effect = s["Effect"].as_str().unwrap().to_owned();
+            let resources = list(&s["Resource"]);
+            list(&s["Action"]).into_iter().flat_map(move |a| {
+                let effect = effect.clone();
+                resources
+                    .clone()
+                    .into_iter()
+                    .map(move |r| (effect.clone(), a.clone(), r))
+            })
+        })
+        .collect();
+    grants.sort();
+    grants.dedup();
+    grants
+}
+
 /// Whether an `Allow` among `statements` names `action`.
 fn allows(statements: &[Value], action: &str) -> bool {
     statements
@@ -1488,12 +1519,24 @@ fn in_security_tooling_the_function_role_has_a_delegated_administrators_calls_an
             .clone()
     };
 
-    // The Security Tooling role's KMS statements, on this account's keys.
-    let path = repo_root().join("policies/iam-security-tooling-role.json");
+    // What the shipped runner policy for this mode grants, action by
+    // action and resource by resource (the template splits the trail's
+    // statement in two, as its other modes do).
+    let path = repo_root().join("policies/iam-security-tooling-delegated-admin.json");
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for expected in file["Statement"].as_array().unwrap() {
-        let expected = statement_in_policy_terms(expected, "SecurityToolingAccountId");
-        assert_eq!(by_sid(expected["Sid"].as_str().unwrap()), expected);
+    let file: Vec<Value> = file["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| statement_in_policy_terms(s, "SecurityToolingAccountId"))
+        .collect();
+    assert_eq!(grants(&statements), grants(&file));
+    // The KMS statements are the shipped file's, condition for condition.
+    for expected in file
+        .iter()
+        .filter(|s| s["Sid"].as_str().unwrap().contains("Key"))
+    {
+        assert_eq!(by_sid(expected["Sid"].as_str().unwrap()), *expected);
     }
 
     // The trail is the management account's, named by its ARN.
@@ -1511,7 +1554,7 @@ fn in_security_tooling_the_function_role_has_a_delegated_administrators_calls_an
     );
     assert_eq!(
         by_sid("TrailkeyReadTrailTags")["Resource"],
-        json!(["arn:${Partition}:cloudtrail:${Region}:${ManagementAccountId}:trail/*"])
+        json!(["arn:${Partition}:cloudtrail:${Region}:${ManagementAccountId}:trail/${TrailName}"])
     );
     // The delegation, asked for CloudTrail only.
     let delegation = by_sid("TrailkeyCheckTheDelegation");
