@@ -391,3 +391,45 @@ fn single_statement_object_counts_as_a_list() {
     let list = json!({"Version": "2012-10-17", "Statement": [{"Sid": "X", "Effect": "Allow", "Action": ["kms:*"], "Resource": "*", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}}]});
     assert!(equivalent(&one, &list, "aws"));
 }
+
+/// Every policy file the README, the docs, the examples and trailkey's own
+/// messages send a reader to is one that ships in `policies/`.
+#[test]
+fn every_policy_file_named_in_docs_and_hints_ships() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut dirs = vec![root.join("docs"), root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| ["md", "rs", "yaml", "yml", "snap"].contains(&e.to_str().unwrap()))
+            {
+                files.push(path);
+            }
+        }
+    }
+    let mut named = std::collections::BTreeSet::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (i, _) in text.match_indices("iam-") {
+            let rest = &text[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '-' || c == '.'))
+                .unwrap_or(rest.len());
+            let name = rest[..end].trim_end_matches('.');
+            if let Some(stem) = name.strip_suffix(".json") {
+                named.insert((format!("{stem}.json"), file.display().to_string()));
+            }
+        }
+    }
+    assert!(named.len() > 10, "{named:?}");
+    let missing: Vec<_> = named
+        .iter()
+        .filter(|(name, _)| !root.join("policies").join(name).is_file())
+        .collect();
+    assert!(missing.is_empty(), "named but not in policies/: {missing:#?}");
+}
