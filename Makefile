@@ -185,3 +185,6 @@ bench: $(VENV)/bin/moto_server $(BENCH_VENV)/bin/aws
 	@echo "== trailkey lambda: cold start and warm invocations (release build)"
 	TRAILKEY_VENV=$(CURDIR)/$(VENV) cargo test --release --quiet --test e2e \
 		lambda::lambda_cold_start_and_warm_invocation_times -- --ignored --nocapture
+	@echo "== the no-op plan by who runs: the management account or Security Tooling, credentials naming their account or not"
+	TRAILKEY_VENV=$(CURDIR)/$(VENV) cargo test --release --quiet --test e2e \
+		delegated::no_op_plan_times_by_who_runs_and_what_the_credentials_say -- --ignored --nocapture

@@ -431,5 +431,8 @@ fn every_policy_file_named_in_docs_and_hints_ships() {
         .iter()
         .filter(|(name, _)| !root.join("policies").join(name).is_file())
         .collect();
-    assert!(missing.is_empty(), "named but not in policies/: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "named but not in policies/: {missing:#?}"
+    );
 }

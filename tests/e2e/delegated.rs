@@ -257,3 +257,67 @@ fn credentials_that_name_their_account_run_the_same_and_a_wrong_one_is_refused()
     assert!(err.contains("STS answers"), "{err}");
     assert!(moto.recorded_writes().is_empty());
 }
+
+/// The no-op plan's wall time by who runs and whether the credentials name
+/// their account, with 50 ms added to every AWS request in front of the
+/// real-AWS layer (which serves the delegated administrator): medians of
+/// 10 runs each. Run with `make bench` (release build).
+#[test]
+#[ignore = "a measurement, run by make bench"]
+fn no_op_plan_times_by_who_runs_and_what_the_credentials_say() {
+    let (moto, seed, st) = delegated();
+    let apply = run(&moto, &seed, &st, &["apply", "--auto-approve"]);
+    assert_eq!(code(&apply), 0, "{}", transcript(&apply));
+    let (mut proxy, endpoint) = trailkey_testkit::latency_proxy(&moto.layer().endpoint, 50);
+    let management = seed.management.clone();
+    let security_tooling = seed.security_tooling.clone();
+    let cases: [(&str, Option<&Credentials>, Option<&str>); 4] = [
+        (
+            "management, credentials naming the account",
+            None,
+            Some(&management),
+        ),
+        ("management, credentials not naming it", None, None),
+        (
+            "Security Tooling as delegated administrator, credentials naming the account",
+            Some(&st),
+            Some(&security_tooling),
+        ),
+        (
+            "Security Tooling as delegated administrator, credentials not naming it",
+            Some(&st),
+            None,
+        ),
+    ];
+    let mut report = Vec::new();
+    for (what, credentials, account) in cases {
+        let mut walls: Vec<f64> = (0..11)
+            .map(|_| {
+                let mut run = Run::at(&endpoint).config(&seed.config);
+                if let Some(c) = credentials {
+                    run = run.credentials(c);
+                }
+                if let Some(a) = account {
+                    run = run.env("AWS_ACCOUNT_ID", a);
+                }
+                let started = std::time::Instant::now();
+                let out = run.args(["plan", "--detailed-exitcode"]).run();
+                let wall = started.elapsed().as_secs_f64() * 1000.0;
+                assert_eq!(code(&out), 0, "{what}: {}", transcript(&out));
+                wall
+            })
+            .skip(1)
+            .collect();
+        walls.sort_by(f64::total_cmp);
+        let median = walls[walls.len() / 2];
+        eprintln!(
+            "no-op plan, {what}: median {median:.0} ms, min {:.0}, max {:.0}",
+            walls[0],
+            walls[walls.len() - 1]
+        );
+        report.push(serde_json::json!({"who": what, "median_ms": median.round(), "min_ms": walls[0].round(), "max_ms": walls[walls.len() - 1].round()}));
+    }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}

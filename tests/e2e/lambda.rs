@@ -3,7 +3,7 @@
 //! through the real-AWS layer.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -645,30 +645,6 @@ fn schedule_event(n: usize) -> Value {
            "source": "aws.events", "region": "us-east-1", "resources": [], "detail": {}})
 }
 
-/// The latency proxy of `make bench` (`tests/bench/latency_proxy.py`) in
-/// front of `endpoint`: 50 ms added to every AWS request.
-fn latency_proxy(endpoint: &str) -> (Child, String) {
-    let upstream = endpoint.trim_start_matches("http://");
-    let mut child = Command::new(trailkey_testkit::venv().join("bin/python"))
-        .arg(repo_root().join("tests/bench/latency_proxy.py"))
-        .args(["--upstream", upstream, "--delay-ms", "50"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the latency proxy");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let address = line
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("latency proxy: {line:?}"))
-        .trim()
-        .to_owned();
-    (child, format!("http://{address}"))
-}
-
 /// Cold start and warm invocations on a converged setup, timed: run with
 /// `make bench` (release build). Cold: from starting the process to its
 /// first response (config, clients, the first plan). Warm: from the event's
@@ -685,7 +661,7 @@ fn lambda_cold_start_and_warm_invocation_times() {
         let (proxy, endpoint) = if latency == 0 {
             (None, moto.endpoint.clone())
         } else {
-            let (child, endpoint) = latency_proxy(&moto.endpoint);
+            let (child, endpoint) = trailkey_testkit::latency_proxy(&moto.endpoint, 50);
             (Some(child), endpoint)
         };
         let api = RuntimeApi::start();

@@ -992,3 +992,27 @@ pub fn transcript(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// The latency proxy of `make bench` (`tests/bench/latency_proxy.py`) in
+/// front of `endpoint`, adding `delay_ms` to every request: the process and
+/// its endpoint.
+pub fn latency_proxy(endpoint: &str, delay_ms: u32) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let upstream = endpoint.trim_start_matches("http://");
+    let mut child = std::process::Command::new(venv().join("bin/python"))
+        .arg(repo_root().join("tests/bench/latency_proxy.py"))
+        .args(["--upstream", upstream, "--delay-ms", &delay_ms.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the latency proxy");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("piped"))
+        .read_line(&mut line)
+        .expect("the latency proxy says where it listens");
+    let address = line
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("latency proxy: {line:?}"))
+        .trim()
+        .to_owned();
+    (child, format!("http://{address}"))
+}
