@@ -36,6 +36,11 @@ pub(crate) const FROM_SCRATCH: [&str; 4] = [
 
 /// The minimal config: the org trail `org-trail`, in [`REGION`].
 pub(crate) fn desired() -> Desired {
+    desired_with("")
+}
+
+/// The minimal config with `extra` (TOML tables) after it.
+pub(crate) fn desired_with(extra: &str) -> Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -44,6 +49,7 @@ security_tooling = "{SECURITY_TOOLING}"
 log_archive = "222222222222"
 [trail]
 name = "org-trail"
+{extra}
 "#
     );
     crate::config::parse(Path::new("t.toml"), text.as_bytes())

@@ -139,6 +139,16 @@ pub struct FakeState {
 }
 
 impl FakeState {
+    /// The caller's account and the organization's management account.
+    fn caller_and_management(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.identity.as_ref().map(|i| i.account.as_str()),
+            self.organization
+                .as_ref()
+                .map(|o| o.management_account.as_str()),
+        )
+    }
+
     /// Whether `name` (a key ID, key ARN or alias name) is still hidden by
     /// propagation: a key created, or an alias created or moved, moments ago.
     fn hidden(&self, name: &str) -> bool {
@@ -399,11 +409,7 @@ impl FakeCloud {
     /// organization trail by its ARN.
     fn find_trail(&self, op: &'static str, name: &str) -> AwsResult<String> {
         let s = self.state.borrow();
-        let caller = s.identity.as_ref().map(|i| i.account.as_str());
-        let management = s
-            .organization
-            .as_ref()
-            .map(|o| o.management_account.as_str());
+        let (caller, management) = s.caller_and_management();
         if !name.starts_with("arn:") && caller != management {
             return Err(AwsError::new(
                 op,
@@ -640,11 +646,7 @@ impl Management for FakeCloud {
     async fn delegated_administrators(&self, service_principal: &str) -> AwsResult<Vec<String>> {
         self.call("ListDelegatedAdministrators").await?;
         let s = self.state.borrow();
-        let caller = s.identity.as_ref().map(|i| i.account.as_str());
-        let management = s
-            .organization
-            .as_ref()
-            .map(|o| o.management_account.as_str());
+        let (caller, management) = s.caller_and_management();
         // A delegated administrator of any service may list them.
         if caller != management
             && !caller.is_some_and(|c| s.delegated_administrators.iter().any(|(_, a)| a == c))

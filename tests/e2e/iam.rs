@@ -527,13 +527,27 @@ fn no_wildcards_or_duplicates(path: &str) {
 /// many of them scheduled deletion of their own key.
 fn concurrent_applies(usage: &mut Usage, n: usize) -> usize {
     let org = Org::new();
-    let mut scheduled = 0;
-    org.record(usage, "concurrent applies from scratch", false, || {
+    applies_at_once(&org, usage, "concurrent applies from scratch", None, n)
+}
+
+/// `n` applies of `org` at once, with `credentials` or the default ones,
+/// recorded as `label`; returns how many of them scheduled deletion of
+/// their own key (the losers of the race for the alias).
+fn applies_at_once(
+    org: &Org,
+    usage: &mut Usage,
+    label: &str,
+    credentials: Option<&trailkey_testkit::Credentials>,
+    n: usize,
+) -> usize {
+    org.record(usage, label, false, || {
         let children: Vec<_> = (0..n)
             .map(|_| {
-                Run::new(&org.moto)
-                    .config(&org.seed.config)
-                    .args(["apply", "--auto-approve"])
+                let mut run = Run::new(&org.moto).config(&org.seed.config);
+                if let Some(c) = credentials {
+                    run = run.credentials(c);
+                }
+                run.args(["apply", "--auto-approve"])
                     .command()
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -553,12 +567,12 @@ fn concurrent_applies(usage: &mut Usage, n: usize) -> usize {
         }
     });
     let state = org.moto.state(&org.seed);
-    for k in state["keys"].as_array().unwrap() {
-        if k["key_state"] == "PendingDeletion" {
-            scheduled += 1;
-        }
-    }
-    scheduled
+    state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["key_state"] == "PendingDeletion")
+        .count()
 }
 
 #[test]
@@ -1795,41 +1809,8 @@ fn concurrent_delegated_applies(usage: &mut Usage, n: usize) -> (usize, Org) {
         .world
         .delegated_administrator(CLOUDTRAIL, &org.seed.security_tooling);
     let credentials = org.delegated_role_with_its_policy("cloudtrail-org-key");
-    org.record(
-        usage,
-        "delegated: concurrent applies from scratch",
-        false,
-        || {
-            let children: Vec<_> = (0..n)
-                .map(|_| {
-                    Run::new(&org.moto)
-                        .config(&org.seed.config)
-                        .credentials(&credentials)
-                        .args(["apply", "--auto-approve"])
-                        .command()
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .expect("spawn trailkey")
-                })
-                .collect();
-            for child in children {
-                let out = child.wait_with_output().unwrap();
-                assert!(
-                    matches!(out.status.code(), Some(0 | 1)),
-                    "{}",
-                    transcript(&out)
-                );
-            }
-        },
-    );
-    let state = org.moto.state(&org.seed);
-    let scheduled = state["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["key_state"] == "PendingDeletion")
-        .count();
+    let label = "delegated: concurrent applies from scratch";
+    let scheduled = applies_at_once(&org, usage, label, Some(&credentials), n);
     (scheduled, org)
 }
 

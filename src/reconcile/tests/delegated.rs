@@ -191,26 +191,10 @@ fn a_trail_named_by_name_is_asked_by_arn_once_describe_trails_tells_it() {
     assert_eq!(count(&fake, "GetTrailStatus"), 1);
 }
 
-fn desired_from(extra: &str) -> crate::config::Desired {
-    let text = format!(
-        r#"
-region = "{REGION}"
-[accounts]
-security_tooling = "{SECURITY_TOOLING}"
-log_archive = "222222222222"
-[trail]
-name = "org-trail"
-{extra}
-"#
-    );
-    crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
 #[test]
 fn roles_management_with_security_toolings_credentials_is_a_config_error_before_any_call() {
     let desired =
-        desired_from("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
+        desired_with("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
     let fake = delegated_cloud();
     let e = apply_error(&fake, &desired);
     let text = e.render();
@@ -223,7 +207,7 @@ fn roles_management_with_security_toolings_credentials_is_a_config_error_before_
 #[test]
 fn protection_run_from_security_tooling_exempts_the_role_it_runs_as_or_is_refused() {
     // The caller runs as TrailkeyRunner: roles.security_tooling must name it.
-    let refused = desired_from("[key]\nprotect = true");
+    let refused = desired_with("[key]\nprotect = true");
     let fake = delegated_cloud();
     let text = apply_error(&fake, &refused).render();
     assert!(
@@ -236,7 +220,7 @@ fn protection_run_from_security_tooling_exempts_the_role_it_runs_as_or_is_refuse
     );
     assert!(fake.writes().is_empty());
     let fine =
-        desired_from("[key]\nprotect = true\n[roles]\nsecurity_tooling = \"TrailkeyRunner\"");
+        desired_with("[key]\nprotect = true\n[roles]\nsecurity_tooling = \"TrailkeyRunner\"");
     let fake = delegated_cloud();
     fake.state.borrow_mut().caller = Some(format!(
         "arn:aws:iam::{SECURITY_TOOLING}:role/TrailkeyRunner"
@@ -298,7 +282,7 @@ fn roles_management_assumed_from_another_account_is_not_taken_for_a_mismatch() {
     // The credentials name a tooling account; STS answers for the
     // management role they assume.
     let desired =
-        desired_from("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
+        desired_with("[roles]\nmanagement = \"arn:aws:iam::333333333333:role/TrailkeyManagement\"");
     let fake = empty_cloud();
     fake.state.borrow_mut().credentials_unnamed = true;
     fake.state.borrow_mut().answered_account = Some("999999999999".to_owned());
@@ -393,8 +377,7 @@ fn a_throttled_or_failed_delegation_check_is_reported_as_it_is_not_as_unregister
 
 #[test]
 fn an_unregistered_caller_hears_it_before_a_trail_it_cannot_find_whatever_its_credentials() {
-    let wrong_trail = desired_from("").clone();
-    let mut wrong_trail = wrong_trail;
+    let mut wrong_trail = desired();
     wrong_trail.trail = crate::config::TrailRef::Name("no-such-trail".to_owned());
     for unnamed in [false, true] {
         let fake = delegated_cloud();
