@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use super::keys::*;
 use super::*;
 
 fn desired(trail: &str) -> Desired {
