@@ -87,6 +87,33 @@ fn add_foreign_key(fake: &FakeCloud, id: &str) -> String {
     id.to_owned()
 }
 
+/// From Security Tooling as CloudTrail's delegated administrator, with only
+/// the trail's name (no `accounts.management` to build its ARN from): the
+/// trail is found among those `DescribeTrails` lists, never asked for by
+/// name, and no role is assumed.
+#[test]
+fn from_security_tooling_a_key_event_before_the_first_plan_reads_the_trail_from_the_list() {
+    let desired = desired();
+    let fake = empty_cloud().as_delegated_administrator();
+    apply_now(&fake, &desired);
+    let ours = only_key(&fake);
+    let foreign = add_foreign_key(&fake, "0000aaaa-0000-4000-8000-00000000f00d");
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let (calls, rounds, r) = invoke(&fake, &function, kms_event("DisableKey", &foreign));
+    assert_eq!((calls, rounds), (3, 2), "{:?}", fake.calls());
+    assert_eq!(
+        sorted(fake.calls()),
+        ["DescribeKey", "DescribeTrails", "ListResourceTags"]
+    );
+    assert_eq!(r["handled"], false, "{r:#}");
+    // The trail's own key goes to the plan, which repairs it.
+    fake.state.borrow_mut().keys[0].info.state = crate::aws::KeyState::from("Disabled");
+    let (_, _, r) = invoke(&fake, &function, kms_event("DisableKey", &ours.info.key_id));
+    assert_eq!(r["applied"], true, "{r:#}");
+    assert_eq!(fake.writes(), ["EnableKey"]);
+    assert_eq!(count(&fake, "AssumeRole"), 0);
+}
+
 #[test]
 fn before_its_first_plan_the_function_tells_a_key_event_by_the_trail_the_alias_and_the_tags() {
     let desired = desired();

@@ -462,8 +462,10 @@ async fn ignored<C: Connect>(
 
 /// Whether the key `key` (an ID or an ARN in the key's account)
 /// may be trailkey's: the key the trail uses, the key the alias names, or a
-/// key tagged `ManagedBy = trailkey`. Reads the trail with `AssumeRole`
-/// (none from Security Tooling), then the key's tags with the alias's key:
+/// key tagged `ManagedBy = trailkey`. Reads the trail (`GetTrail`, or
+/// from Security Tooling without the trail's ARN `DescribeTrails`) with
+/// `AssumeRole` (none from Security Tooling), then the key's tags with the
+/// alias's key:
 /// 4 calls in 2 rounds (one call and one round more when who runs is not
 /// known yet: `GetCallerIdentity` first). It is
 /// not trailkey's only when all three were read and none points at it: a
@@ -483,14 +485,25 @@ async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str)
             Err(_) => return true,
         },
     };
-    let Some(trail) = crate::observe::trail_name_for(desired, Some(runner)) else {
-        return true;
+    // By name or ARN; from Security Tooling with only the trail's name,
+    // among the trails DescribeTrails lists (the organization's included).
+    let mgmt = connect.management();
+    let read_trail = async {
+        match crate::observe::trail_name_for(desired, Some(runner)) {
+            Some(name) => mgmt.get_trail(&name).await.ok(),
+            None => mgmt
+                .describe_trails()
+                .await
+                .ok()
+                .and_then(|trails| crate::observe::configured_trail(desired, trails))
+                .map(|(trail, _)| trail),
+        }
     };
     let (trail, keys) = tokio::join!(
-        connect.management().get_trail(&trail),
+        read_trail,
         crate::observe::key_store(connect, desired, runner),
     );
-    let (Ok(trail), Ok(keys)) = (trail, keys) else {
+    let (Some(trail), Ok(keys)) = (trail, keys) else {
         return true;
     };
     if trail.kms_key_id.as_deref().is_some_and(is) {

@@ -401,7 +401,7 @@ fn status_error(trail: &str, e: AwsError) -> Error {
 /// The configured trail among `trails`, and the others. By ARN, or by name:
 /// the trail of that name homed in the configured Region, else one homed
 /// elsewhere (a shadow copy, so that `check_trail` says where it lives).
-fn configured_trail(desired: &Desired, mut trails: Vec<Trail>) -> Option<(Trail, Vec<Trail>)> {
+pub fn configured_trail(desired: &Desired, mut trails: Vec<Trail>) -> Option<(Trail, Vec<Trail>)> {
     let index = match &desired.trail {
         TrailRef::Arn(arn) => trails.iter().position(|t| &t.arn == arn),
         TrailRef::Name(name) => trails
