@@ -90,7 +90,7 @@ pub async fn discover<M: Management, L: LandingZones>(
                 && c.name_match != Some(NameMatch::Exact)
             {
                 warnings.push(format!(
-                    "CloudTrail's delegated administrator here is account {} {:?}, not named like a Security Tooling account ({}): it is written as accounts.security_tooling, where trailkey makes the key. If the key belongs in another account, register that one as CloudTrail's delegated administrator and run init there, or run init from the management account",
+                    "CloudTrail's delegated administrator here is account {} {:?}, not named exactly like a Security Tooling account ({}): it is written as accounts.security_tooling, where trailkey makes the key. If the key belongs in another account, register that one as CloudTrail's delegated administrator and run init there, or run init from the management account",
                     c.account.id,
                     c.account.name,
                     AccountKind::SecurityTooling.examples()
@@ -229,15 +229,16 @@ async fn check_caller<M: Management>(
     if caller.account == org.management_account {
         return Ok(false);
     }
-    // A member that is no delegated administrator of any service is
-    // answered AccessDeniedException naming no policy: not delegated
-    // either. Any other failure is reported as it is.
+    // Refused (a member that is no delegated administrator of any service,
+    // or a role, SCP or boundary without the permission): not the
+    // management account is what init knows, with both ways out. A
+    // failure of the check itself (throttling, a fault) is reported as it is.
     let delegated = match mgmt
         .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
         .await
     {
         Ok(list) => list.contains(&caller.account),
-        Err(e) if crate::aws::denied_by(&e) == Some(crate::aws::DeniedBy::Unknown) => false,
+        Err(e) if crate::aws::denied_by(&e).is_some() => false,
         Err(e) => {
             return Err(Error::aws(
                 "checking whether the caller is CloudTrail's delegated administrator (organizations:ListDelegatedAdministrators)",
@@ -252,7 +253,7 @@ async fn check_caller<M: Management>(
         caller,
         org,
         "init",
-        "run `trailkey init` with credentials of the management account (e.g. --profile NAME), or from the Security Tooling account once the management account registered it as CloudTrail's delegated administrator (`aws cloudtrail register-organization-delegated-admin --member-account-id <Security Tooling ID>`)",
+        "run `trailkey init` with credentials of the management account (e.g. --profile NAME), or from the Security Tooling account once the management account registered it as CloudTrail's delegated administrator (`aws cloudtrail register-organization-delegated-admin --member-account-id <Security Tooling ID>`) and with a role that may call organizations:ListDelegatedAdministrators",
     )?;
     Ok(false)
 }

@@ -752,7 +752,7 @@ fn a_delegated_administrator_not_named_like_security_tooling_is_written_with_a_w
             .discovery
             .warnings
             .iter()
-            .any(|w| w.contains("not named like a Security Tooling account")),
+            .any(|w| w.contains("not named exactly like a Security Tooling account")),
         "{:?}",
         written.discovery.warnings
     );

@@ -480,8 +480,15 @@ async fn may_be_trailkeys<C: Connect>(connect: &C, desired: &Desired, key: &str)
     // AWS_ACCOUNT_ID), or known once a run asked STS; else asked now.
     let runner = match crate::observe::known_runner(connect, desired).await {
         Some(runner) => runner,
+        // As the first round decides: no role for an account that is
+        // neither Security Tooling nor the configured management account.
         None => match connect.management().caller_identity().await {
-            Ok(identity) => crate::observe::runner_of(desired, &identity.account),
+            Ok(identity) => {
+                match crate::observe::known_caller(desired, Some(&identity.account)).runner() {
+                    Some(runner) => runner,
+                    None => return true,
+                }
+            }
             Err(_) => return true,
         },
     };

@@ -6,7 +6,7 @@ use super::*;
 
 /// What is known of who runs before the first call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Known {
+pub enum Known {
     /// The credentials name their account, or the config decides
     /// (`roles.management`, the landing zone: the management account runs).
     Runner(Runner),
@@ -18,7 +18,7 @@ pub(super) enum Known {
 }
 
 impl Known {
-    pub(super) fn runner(self) -> Option<Runner> {
+    pub fn runner(self) -> Option<Runner> {
         match self {
             Known::Runner(runner) => Some(runner),
             Known::Neither | Known::Unknown => None,
@@ -28,7 +28,7 @@ impl Known {
 
 /// Who runs, as far as the config and the account the credentials name
 /// (`named`) tell before any call.
-pub(super) fn known_caller(desired: &Desired, named: Option<&str>) -> Known {
+pub fn known_caller(desired: &Desired, named: Option<&str>) -> Known {
     if desired.management_role.is_some() || desired.landing_zone {
         return Known::Runner(Runner::Management);
     }
@@ -78,10 +78,11 @@ pub(super) fn management_role_as_delegated(desired: &Desired) -> Error {
 }
 
 /// Who runs, when the credentials tell it without a call
-/// ([`Connect::caller_account`]); `None` otherwise.
+/// ([`Connect::caller_account`]); `None` otherwise, and for an account that
+/// is neither Security Tooling nor the configured management account.
 pub async fn known_runner<C: Connect>(connect: &C, desired: &Desired) -> Option<Runner> {
     let account = connect.caller_account().await?;
-    Some(runner_of(desired, &account))
+    known_caller(desired, Some(&account)).runner()
 }
 
 /// How a caller names the configured trail: by name in its own account,

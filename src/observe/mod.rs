@@ -40,7 +40,7 @@ mod caller;
 mod keys;
 
 use caller::*;
-pub use caller::{known_runner, runner_of, trail_name_for};
+pub use caller::{Known, known_caller, known_runner, runner_of, trail_name_for};
 pub use keys::{FoundKeys, observe_keys};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
@@ -233,7 +233,9 @@ struct FirstRound<K> {
 /// ([`Connect::caller_account`]) that is known before the round and all of
 /// it runs at once; otherwise `GetCallerIdentity` answers it first, and
 /// the access waits for that answer: a role is never assumed, nor the
-/// delegation asked, for a caller it is not meant for.
+/// delegation asked, for a caller it is not meant for (unless credentials
+/// misstate their account, which `GetCallerIdentity` then refutes before
+/// any write).
 async fn first_round<C: Connect>(
     connect: &C,
     desired: &Desired,
@@ -329,12 +331,19 @@ async fn first_round<C: Connect>(
     }
     // A caller not known to be the delegated administrator yet hears that
     // first, before what it could not see of the trail.
+    // A failure of the check itself (throttling, a fault) leaves `e` as it is.
     let unless_undelegated = |e: Error| async {
         if delegation_pending {
             let delegated = mgmt
                 .delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)
                 .await;
-            check_delegated(desired, &organization, delegated)?;
+            let verdict = match &delegated {
+                Ok(_) => true,
+                Err(err) => denied_by(err) == Some(DeniedBy::Unknown),
+            };
+            if verdict {
+                check_delegated(desired, &organization, delegated)?;
+            }
         }
         Err::<FirstRound<C::KeyStore>, Error>(e)
     };
@@ -377,7 +386,11 @@ async fn first_round<C: Connect>(
         Ok(found) => found,
         Err(e) => return unless_undelegated(e).await,
     };
-    let trail_status = status.map(|status| status.map_err(|e| status_error(&trail.arn, e)));
+    let trail_status = match status.map(|status| status.map_err(|e| status_error(&trail.arn, e))) {
+        Some(Err(e)) => return unless_undelegated(e).await,
+        Some(Ok(status)) => Some(status),
+        None => None,
+    };
     Ok(FirstRound {
         runner,
         delegation_pending,
@@ -385,7 +398,7 @@ async fn first_round<C: Connect>(
         organization,
         trail,
         other_trails,
-        trail_status: trail_status.transpose()?,
+        trail_status,
         keys,
         landing_zones,
     })

@@ -54,8 +54,8 @@ pub fn check_context(
             "trailkey",
             "run trailkey with credentials of the management account (e.g. --profile), or set roles.management to a role there",
         )?,
-        // observe decided so from this identity, and checked the
-        // delegation before anything was interpreted.
+        // observe decided so from this identity; it checks the delegation
+        // itself right after this.
         Runner::DelegatedAdministrator => check_protection_exempts_runner(desired, identity)?,
     }
     for (field, acct) in [

@@ -58,9 +58,10 @@ fn a_delegated_administrators_no_op_plan_is_ten_calls_in_two_rounds_without_assu
     apply_now(&fake, &desired);
     let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
     eprintln!("no-op plan as delegated administrator: {calls} calls in {rounds} rounds");
-    // Round 1: identity, organization, trails, the delegation, and the
-    // alias. Round 2: the trail's status by its ARN, the bucket Region, and
-    // the trail's key's policy, rotation and tags.
+    // Round 1: identity, organization, trails and the delegation. Round 2:
+    // the trail's status by its ARN (no accounts.management here to build
+    // it from), the bucket Region, the alias, and the trail's key's policy,
+    // rotation and tags.
     assert_eq!((calls, rounds), (10, 2), "{:?}", fake.calls());
     assert_eq!(count(&fake, "AssumeRole"), 0);
     assert_eq!(count(&fake, "ListDelegatedAdministrators"), 1);
@@ -355,8 +356,16 @@ fn security_tooling_with_the_landing_zone_is_told_to_run_from_the_management_acc
         );
         crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap()
     };
-    let text = apply_error(&fake, &with_role).render();
+    // The fake's STS still answers Security Tooling (it assumes no role):
+    // the run stops at the caller's check, not at the config.
+    let e = apply_error(&fake, &with_role);
+    assert!(!matches!(e, crate::error::Error::Config { .. }), "{e:?}");
+    let text = e.render();
     assert!(!text.contains("remove roles.management"), "{text}");
+    assert!(
+        text.contains("which is not the management account"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -389,4 +398,45 @@ fn an_unregistered_caller_hears_it_before_a_trail_it_cannot_find_whatever_its_cr
             "unnamed {unnamed}: {text}"
         );
     }
+}
+
+#[test]
+fn an_unregistered_caller_hears_it_before_a_trail_status_it_could_not_read() {
+    // accounts.management set: the trail's ARN is built, and its status
+    // read in the first round, beside STS.
+    let desired = {
+        let text = format!(
+            "region = \"{REGION}\"\n[accounts]\nsecurity_tooling = \"{SECURITY_TOOLING}\"\nlog_archive = \"222222222222\"\nmanagement = \"{MANAGEMENT}\"\n[trail]\nname = \"org-trail\"\n"
+        );
+        crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes()).unwrap()
+    };
+    let fake = delegated_cloud();
+    fake.state.borrow_mut().delegated_administrators.clear();
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.fail_next(
+        "GetTrailStatus",
+        "AccessDeniedException",
+        "User: x is not authorized",
+    );
+    let text = apply_error(&fake, &desired).render();
+    assert!(
+        text.contains("not CloudTrail's delegated administrator"),
+        "{text}"
+    );
+    // A failed check (throttled) leaves the first error as it was.
+    let fake = delegated_cloud();
+    fake.state.borrow_mut().credentials_unnamed = true;
+    fake.fail_next(
+        "GetTrailStatus",
+        "AccessDeniedException",
+        "User: x is not authorized",
+    );
+    fake.fail_next(
+        "ListDelegatedAdministrators",
+        "TooManyRequestsException",
+        "slow down",
+    );
+    let text = apply_error(&fake, &desired).render();
+    assert!(text.contains("cloudtrail:GetTrailStatus"), "{text}");
+    assert!(fake.writes().is_empty());
 }
