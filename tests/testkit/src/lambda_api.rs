@@ -113,6 +113,9 @@ pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 const API_PREFIX: &str = "/2018-06-01/runtime/";
 
+/// How often a waiting poll checks that its client is still there.
+pub const CLIENT_CHECK: Duration = Duration::from_millis(50);
+
 /// Write timeout of every connection. Reads have none: a keep-alive
 /// connection may stay idle between requests for as long as its client
 /// likes, and dropping the emulator shuts it down.
@@ -186,6 +189,8 @@ struct State {
     results: HashMap<String, Invocation>,
     init_errors: Vec<Value>,
     polls: usize,
+    /// Polls waiting for an event now.
+    waiting: usize,
     rejected: Vec<String>,
     /// Every request ID given out by `invoke`, for fresh IDs.
     invoked: u64,
@@ -320,6 +325,12 @@ impl RuntimeApi {
         self.shared.lock().polls
     }
 
+    /// The polls waiting for an event now: a poll whose client has gone
+    /// stops waiting within [`CLIENT_CHECK`] of the emulator seeing it.
+    pub fn waiting(&self) -> usize {
+        self.shared.lock().waiting
+    }
+
     /// The posts answered 400 (unknown request ID, or a second result for
     /// one), as `METHOD path: reason`.
     pub fn rejected(&self) -> Vec<String> {
@@ -370,18 +381,25 @@ impl Shared {
     fn next_event(&self, client: &Connection) -> Option<Response> {
         let mut state = self.lock();
         state.polls += 1;
+        state.waiting += 1;
         self.changed.notify_all();
+        // A client seen gone, whether an event is queued or not (checked
+        // again every CLIENT_CHECK while waiting), gives its place up.
         let queued = loop {
-            if state.stop {
+            if state.stop || client.peer_closed() {
+                state.waiting -= 1;
+                self.changed.notify_all();
                 return None;
             }
-            if !state.queue.is_empty() {
-                if client.peer_closed() {
-                    return None;
-                }
-                break state.queue.pop_front()?;
+            if let Some(queued) = state.queue.pop_front() {
+                state.waiting -= 1;
+                break queued;
             }
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self
+                .changed
+                .wait_timeout(state, CLIENT_CHECK)
+                .map(|(state, _)| state)
+                .unwrap_or_else(|e| e.into_inner().0);
         };
         let deadline = SystemTime::now() + queued.timeout;
         state
@@ -819,6 +837,8 @@ mod tests {
         gone.send(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nhost: runtime\r\n\r\n");
         wait_until("the first poll arrives", || api.polls() == 1);
         drop(gone);
+        // The emulator sees the client gone on its own, event or not.
+        wait_until("the gone poll stops waiting", || api.waiting() == 0);
 
         let mut runtime = Client::connect(&api);
         let id = api.invoke(json!({"for": "the live one"}));
