@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trailkey_testkit::proxy::Exchange;
 use trailkey_testkit::rules::{AWS_JSON_1_1, error_code};
+pub(crate) use trailkey_testkit::{call, outcomes};
 
 mod account;
 mod cloudtrail;
@@ -24,27 +25,9 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// How long a test waits for the window to pass: far more than `WINDOW`.
 const PATIENCE: f64 = 10.0;
 
-fn call(op: &str, params: Value) -> Value {
-    json!({"op": op, "params": params})
-}
-
 /// `op` sent again until it succeeds, for at most [`PATIENCE`].
 fn until_ok(op: &str, params: Value) -> Value {
     json!({"op": op, "params": params, "until_ok": PATIENCE})
-}
-
-/// `ok` or the error code of each result.
-fn outcomes(results: &[Value]) -> Vec<String> {
-    results
-        .iter()
-        .map(|r| {
-            if r["ok"] == true {
-                "ok".to_owned()
-            } else {
-                r["code"].as_str().unwrap_or("?").to_owned()
-            }
-        })
-        .collect()
 }
 
 /// The exchanges the proxy answered itself with error `code`.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::isolate_aws_env;
 use crate::proxy::{self, Proxy};
@@ -1015,4 +1015,23 @@ pub fn latency_proxy(endpoint: &str, delay_ms: u32) -> (std::process::Child, Str
         .trim()
         .to_owned();
     (child, format!("http://{address}"))
+}
+
+/// One call for [`Moto::calls`]: `{"op": op, "params": params}`.
+pub fn call(op: &str, params: Value) -> Value {
+    json!({"op": op, "params": params})
+}
+
+/// `ok`, or the error code, of each result of [`Moto::calls`].
+pub fn outcomes(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| {
+            if r["ok"] == true {
+                "ok".to_owned()
+            } else {
+                r["code"].as_str().unwrap_or("?").to_owned()
+            }
+        })
+        .collect()
 }

@@ -6,25 +6,7 @@
 
 use serde_json::{Value, json};
 use trailkey_testkit::rules::{CLOUDTRAIL, LAYER_CALLER_HEADER, MANAGEMENT_ACCESS_KEY};
-use trailkey_testkit::{Moto, Run, Seed, transcript, venv};
-
-fn call(op: &str, params: Value) -> Value {
-    json!({"op": op, "params": params})
-}
-
-/// `ok`, or the error code, of each result.
-fn outcomes(results: &[Value]) -> Vec<String> {
-    results
-        .iter()
-        .map(|r| {
-            if r["ok"] == true {
-                "ok".to_owned()
-            } else {
-                r["code"].as_str().unwrap_or("?").to_owned()
-            }
-        })
-        .collect()
-}
+use trailkey_testkit::{Moto, Run, Seed, call, outcomes, transcript, venv};
 
 /// A key ARN of the Security Tooling account that no request created: the
 /// layer's KMS rules leave it alone, moto stores it as given.

@@ -8,32 +8,14 @@
 
 use serde_json::{Value, json};
 use trailkey_testkit::rules::CLOUDTRAIL;
-use trailkey_testkit::{Moto, Seed};
+use trailkey_testkit::{Moto, Seed, call, outcomes};
 
 const ROLE: &str = "TrailkeyDelegatedAdministrator";
-
-fn call(op: &str, params: Value) -> Value {
-    json!({"op": op, "params": params})
-}
 
 /// `call`, repeated until it succeeds or 5 s have passed.
 fn until_ok(mut call: Value) -> Value {
     call["until_ok"] = json!(5);
     call
-}
-
-/// `ok`, or the error code, of each result.
-fn outcomes(results: &[Value]) -> Vec<String> {
-    results
-        .iter()
-        .map(|r| {
-            if r["ok"] == true {
-                "ok".to_owned()
-            } else {
-                r["code"].as_str().unwrap_or("?").to_owned()
-            }
-        })
-        .collect()
 }
 
 fn role_arn(seed: &Seed) -> String {
