@@ -44,7 +44,7 @@
 use serde_json::Value;
 
 use crate::key_policy::{
-    Decision, Effect, Lookup, Match, action, arn_like, conditions_with, effect, name, strings,
+    Decision, Lookup, Match, action, arn_like, conditions_with, decide, statements_of, strings,
 };
 
 /// One action on one resource, as IAM authorizes it for a role session.
@@ -115,31 +115,8 @@ impl Request {
 /// What `policies` (identity policy documents, all attached to the caller)
 /// say to `request`.
 pub fn evaluate(policies: &[Value], request: &Request) -> Decision {
-    let statements: Vec<&Value> = policies
-        .iter()
-        .flat_map(|p| match p.get("Statement") {
-            Some(Value::Array(list)) => list.iter().collect(),
-            Some(one @ Value::Object(_)) => vec![one],
-            _ => Vec::new(),
-        })
-        .collect();
-    if let Some((index, deny)) = statements
-        .iter()
-        .enumerate()
-        .find(|(_, s)| effect(s) == Some(Effect::Deny) && matches(s, request) != Match::No)
-    {
-        return Decision::ExplicitlyDenied {
-            statement: name(index, deny),
-        };
-    }
-    let allowed = statements
-        .iter()
-        .any(|s| effect(s) == Some(Effect::Allow) && matches(s, request) == Match::Yes);
-    if allowed {
-        Decision::Allowed
-    } else {
-        Decision::NotAllowed
-    }
+    let statements: Vec<&Value> = policies.iter().flat_map(statements_of).collect();
+    decide(&statements, |s| matches(s, request))
 }
 
 /// Whether `statement` applies to `request`, Effect aside.

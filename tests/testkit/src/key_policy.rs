@@ -131,15 +131,28 @@ pub enum Decision {
 /// What `policy` (a key policy document) says to `request`. A policy
 /// without a `Statement` allows nothing.
 pub fn evaluate(policy: &Value, request: &Request<'_>) -> Decision {
-    let statements: Vec<&Value> = match policy.get("Statement") {
+    decide(&statements_of(policy), |s| matches(s, request))
+}
+
+/// The statements of a policy document: its `Statement` list, or the one
+/// statement it holds; none without one.
+pub(crate) fn statements_of(policy: &Value) -> Vec<&Value> {
+    match policy.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
         _ => Vec::new(),
-    };
+    }
+}
+
+/// What `statements` say to a request, `matches` telling whether a
+/// statement applies to it (Effect aside): a `Deny` that applies or may
+/// apply denies it explicitly; otherwise an `Allow` that applies allows
+/// it; otherwise it is not allowed.
+pub(crate) fn decide(statements: &[&Value], matches: impl Fn(&Value) -> Match) -> Decision {
     if let Some((index, deny)) = statements
         .iter()
         .enumerate()
-        .find(|(_, s)| effect(s) == Some(Effect::Deny) && matches(s, request) != Match::No)
+        .find(|(_, s)| effect(s) == Some(Effect::Deny) && matches(s) != Match::No)
     {
         return Decision::ExplicitlyDenied {
             statement: name(index, deny),
@@ -147,7 +160,7 @@ pub fn evaluate(policy: &Value, request: &Request<'_>) -> Decision {
     }
     let allowed = statements
         .iter()
-        .any(|s| effect(s) == Some(Effect::Allow) && matches(s, request) == Match::Yes);
+        .any(|s| effect(s) == Some(Effect::Allow) && matches(s) == Match::Yes);
     if allowed {
         Decision::Allowed
     } else {
