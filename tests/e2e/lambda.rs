@@ -199,6 +199,26 @@ fn an_unrelated_event_is_acknowledged_with_no_aws_call() {
     assert_eq!(nobody.connections(), 0, "no AWS request");
 }
 
+/// Disables trailkey's key `arn` behind its back, starts moto's recorder,
+/// and hands the function the `DisableKey` event CloudTrail records (by key
+/// ID): its response.
+fn disable_the_key_and_send_its_event(
+    moto: &Moto,
+    seed: &Seed,
+    api: &RuntimeApi,
+    arn: &str,
+) -> Value {
+    moto.fixture(&[
+        "drift",
+        "key-disable",
+        "--security-tooling",
+        &seed.security_tooling,
+    ]);
+    moto.start_recording();
+    let id = arn.rsplit('/').next().unwrap();
+    response(api, &api.invoke(kms_event(seed, "DisableKey", id)))
+}
+
 fn sorted(mut calls: Vec<String>) -> Vec<String> {
     calls.sort_unstable();
     calls
@@ -243,15 +263,7 @@ fn a_call_on_another_key_costs_four_reads_until_the_first_plan_then_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    moto.fixture(&[
-        "drift",
-        "key-disable",
-        "--security-tooling",
-        &seed.security_tooling,
-    ]);
-    moto.start_recording();
-    let id = ours.rsplit('/').next().unwrap();
-    let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", id)));
+    let r = disable_the_key_and_send_its_event(&moto, &seed, &api, &ours);
     assert_eq!(
         (r["handled"].clone(), r["applied"].clone()),
         (json!(true), json!(true)),
@@ -1310,15 +1322,7 @@ fn in_security_tooling_the_function_repairs_forwarded_trail_calls_and_its_own_ke
 
     // trailkey's key disabled in Security Tooling: the function's own
     // account's KMS event.
-    moto.fixture(&[
-        "drift",
-        "key-disable",
-        "--security-tooling",
-        &seed.security_tooling,
-    ]);
-    moto.start_recording();
-    let id = key.rsplit('/').next().unwrap();
-    let r = response(&api, &api.invoke(kms_event(&seed, "DisableKey", id)));
+    let r = disable_the_key_and_send_its_event(&moto, &seed, &api, &key);
     assert_eq!(
         (r["handled"].clone(), r["applied"].clone()),
         (json!(true), json!(true)),
