@@ -12,8 +12,11 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 /// A credentials provider that serves, once, the credentials [`Caller::account`]
 /// resolved, then asks the provider it wraps (the SDK's chain, a profile's
 /// role, ...) as the SDK's identity cache needs: the SDK caches and renews
-/// them as it would the wrapped provider's, and no source of credentials
-/// (an SSO portal, STS for a profile's role) is asked twice.
+/// them as it would the wrapped provider's, and a source of credentials (an
+/// SSO portal, STS for a profile's role) is not asked twice for the start
+/// of a run. It is asked again when the copy could not be handed over: the
+/// SDK resolved credentials first, they expire within [`FRESH_FOR`], or the
+/// resolution outlasted [`RESOLVE_TIMEOUT`].
 #[derive(Debug)]
 struct Resolved {
     inner: SharedCredentialsProvider,
@@ -67,7 +70,7 @@ impl Caller {
             first: Mutex::new(None),
             sdk_asked: AtomicBool::new(false),
         });
-        let shared = SharedCredentialsProvider::new(WrappedRef(resolved.clone()));
+        let shared = SharedCredentialsProvider::new(Shared(resolved.clone()));
         let caller = Caller {
             resolved,
             named: Arc::default(),
@@ -117,11 +120,12 @@ impl Caller {
     }
 }
 
-/// [`Resolved`] shared between the SDK and [`Caller`].
+/// A provider shared between the SDK and its owner ([`Resolved`] between
+/// the SDK and [`Caller`]).
 #[derive(Debug)]
-struct WrappedRef(Arc<Resolved>);
+struct Shared<P>(Arc<P>);
 
-impl ProvideCredentials for WrappedRef {
+impl<P: ProvideCredentials> ProvideCredentials for Shared<P> {
     fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
     where
         Self: 'a,
@@ -134,36 +138,61 @@ impl ProvideCredentials for WrappedRef {
 mod tests {
     use super::*;
 
+    /// Credentials numbered by how often they were asked for, naming
+    /// `account` if given, expiring after `lasts` if given.
     #[derive(Debug, Default)]
-    struct Counting(std::sync::atomic::AtomicUsize, Option<&'static str>);
+    struct Counting {
+        asked: std::sync::atomic::AtomicUsize,
+        account: Option<&'static str>,
+        lasts: Option<Duration>,
+    }
+
+    impl Counting {
+        fn of(account: &'static str) -> Arc<Counting> {
+            Arc::new(Counting {
+                account: Some(account),
+                ..Counting::default()
+            })
+        }
+
+        fn asked(&self) -> usize {
+            self.asked.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
 
     impl ProvideCredentials for Counting {
         fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
         where
             Self: 'a,
         {
-            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut builder = Credentials::builder()
                 .access_key_id(format!("AKIA{n}"))
                 .secret_access_key("secret")
                 .provider_name("counting");
-            if let Some(account) = self.1 {
+            if let Some(account) = self.account {
                 builder = builder.account_id(account);
+            }
+            if let Some(lasts) = self.lasts {
+                builder = builder.expiry(SystemTime::now() + lasts);
             }
             future::ProvideCredentials::ready(Ok(builder.build()))
         }
     }
 
+    fn wrap(inner: &Arc<Counting>) -> (Caller, SharedCredentialsProvider) {
+        Caller::wrap(SharedCredentialsProvider::new(Shared(inner.clone())))
+    }
+
     #[tokio::test]
     async fn the_credentials_resolved_to_learn_the_account_are_the_ones_the_sdk_gets_first() {
-        let inner = Arc::new(Counting(Default::default(), Some("222222222222")));
-        let (caller, shared) =
-            Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner.clone())));
+        let inner = Counting::of("222222222222");
+        let (caller, shared) = wrap(&inner);
         assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
         assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
         let first = shared.provide_credentials().await.unwrap();
         assert_eq!(first.access_key_id(), "AKIA0");
-        assert_eq!(inner.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(inner.asked(), 1);
         // Renewals go to the wrapped provider.
         let again = shared.provide_credentials().await.unwrap();
         assert_eq!(again.access_key_id(), "AKIA1");
@@ -171,9 +200,8 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_the_sdk_already_resolved_itself_are_not_replaced_by_older_ones() {
-        let inner = Arc::new(Counting(Default::default(), Some("222222222222")));
-        let (caller, shared) =
-            Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner.clone())));
+        let inner = Counting::of("222222222222");
+        let (caller, shared) = wrap(&inner);
         let sdk = shared.provide_credentials().await.unwrap();
         assert_eq!(sdk.access_key_id(), "AKIA0");
         assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
@@ -185,49 +213,23 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_about_to_expire_are_not_handed_to_the_sdk() {
-        #[derive(Debug)]
-        struct Expiring(std::sync::atomic::AtomicUsize);
-        impl ProvideCredentials for Expiring {
-            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-            where
-                Self: 'a,
-            {
-                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                future::ProvideCredentials::ready(Ok(Credentials::builder()
-                    .access_key_id(format!("ASIA{n}"))
-                    .secret_access_key("secret")
-                    .account_id("222222222222")
-                    .expiry(SystemTime::now() + Duration::from_secs(60))
-                    .provider_name("expiring")
-                    .build()))
-            }
-        }
-        let (caller, shared) =
-            Caller::wrap(SharedCredentialsProvider::new(Expiring(Default::default())));
+        let inner = Arc::new(Counting {
+            account: Some("222222222222"),
+            lasts: Some(Duration::from_secs(60)),
+            ..Counting::default()
+        });
+        let (caller, shared) = wrap(&inner);
         assert_eq!(caller.account().await.as_deref(), Some("222222222222"));
         let sdk = shared.provide_credentials().await.unwrap();
-        assert_eq!(sdk.access_key_id(), "ASIA1");
+        assert_eq!(sdk.access_key_id(), "AKIA1");
     }
 
     #[tokio::test]
     async fn credentials_that_do_not_name_their_account_leave_it_to_sts() {
-        let inner = Arc::new(Counting::default());
-        let (caller, _) = Caller::wrap(SharedCredentialsProvider::new(ArcProvider(inner)));
+        let (caller, _) = wrap(&Arc::new(Counting::default()));
         assert_eq!(caller.account().await, None);
         caller.answered("111111111111");
         assert_eq!(caller.account().await.as_deref(), Some("111111111111"));
         assert_eq!(caller.named().await, None);
-    }
-
-    #[derive(Debug)]
-    struct ArcProvider(Arc<Counting>);
-
-    impl ProvideCredentials for ArcProvider {
-        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-        where
-            Self: 'a,
-        {
-            self.0.provide_credentials()
-        }
     }
 }
