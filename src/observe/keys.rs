@@ -138,18 +138,16 @@ pub(super) fn key_error(desired: &Desired, what: &str, key: &str, e: AwsError) -
     // be in this mode (from Security Tooling itself, the caller's role).
     let configured = desired.security_tooling_role_arn();
     let name = |arn: &str| arn.rsplit('/').next().map(str::to_owned);
-    let role = match &desired.management_role {
+    let role = match (denied_role(&e.message), &desired.management_role) {
         // The configured ARN keeps the role's path, which KMS's message
         // does not tell.
-        _ if !desired.landing_zone
-            && denied_role(&e.message).is_some_and(|r| name(&r) == name(&configured)) =>
-        {
+        (Some(denied), _) if !desired.landing_zone && name(&denied) == name(&configured) => {
             configured
         }
-        _ if denied_role(&e.message).is_some() => denied_role(&e.message).unwrap_or_default(),
-        _ if !desired.landing_zone => configured,
-        Some(role) => role.clone(),
-        None => "trailkey's credentials in the management account".to_owned(),
+        (Some(denied), _) => denied,
+        (None, _) if !desired.landing_zone => configured,
+        (None, Some(role)) => role.clone(),
+        (None, None) => "trailkey's credentials in the management account".to_owned(),
     };
     let hint = match denied_by(&e) {
         Some(DeniedBy::Resource) => format!(
