@@ -48,6 +48,14 @@ fn every_known_aws_error_renders_with_a_hint() {
         ("GetCallerIdentity", "ExpiredToken"),
         ("GetCallerIdentity", "InvalidClientTokenId"),
         ("GetCallerIdentity", "CredentialsNotLoaded"),
+        (
+            "ListDelegatedAdministrators",
+            "UnsupportedAPIEndpointException",
+        ),
+        (
+            "ListDelegatedAdministrators",
+            "ConstraintViolationException",
+        ),
         ("CreateKey", "LimitExceededException"),
         ("CreateKey", "ThrottlingException"),
         ("CreateKey", "KMSInternalException"),
