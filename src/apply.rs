@@ -410,9 +410,10 @@ impl Run<'_> {
 pub fn waves(plan: &Plan) -> Vec<Vec<(Address, &Step)>> {
     let creates = plan.steps().any(|(_, s)| matches!(s, Step::CreateKey(_)));
     let shares = |s: &Step| match s {
-        Step::TagKey(_) | Step::UpdateAlias(_) | Step::PutKeyPolicy(_) | Step::EnableRotation => {
-            true
-        }
+        Step::TagKey(_)
+        | Step::UpdateAlias(_)
+        | Step::PutKeyPolicy(_)
+        | Step::EnableRotation(_) => true,
         // Only on a key this run created: if the alias race is lost, that
         // key is unused and its deletion is scheduled, so what the rest of
         // the wave wrote to it does not matter. On an existing key, nothing
@@ -603,7 +604,7 @@ async fn call_step<M: Management, K: KeyStore>(
             return Ok(Outcome::on(alias));
         }
         Step::PutKeyPolicy(doc) => keys.put_key_policy(&k()?.key_id, doc).await?,
-        Step::EnableRotation => keys.enable_rotation(&k()?.key_id).await?,
+        Step::EnableRotation(days) => keys.enable_rotation(&k()?.key_id, *days).await?,
         Step::UpdateTrail {
             trail,
             log_file_validation,

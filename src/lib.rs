@@ -486,7 +486,11 @@ fn validate_summary(d: &Desired) -> String {
             ToString::to_string
         ),
         d.trail.as_api_name(),
-        if d.rotation { "on" } else { "left as is" },
+        match (d.rotation, d.rotation_period_days) {
+            (true, Some(days)) => format!("on, every {days} days"),
+            (true, None) => "on (its period left as is)".to_owned(),
+            (false, _) => "left as is".to_owned(),
+        },
     ) + &landing_zone
         + &format!(
             "  log validation    {}\n  protection        {}\n  readers           {}\n",

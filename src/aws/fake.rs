@@ -11,10 +11,11 @@ use trailkey_testkit::cloudtrail_policy;
 
 use super::WRITES;
 use super::{
-    Account, AwsError, AwsResult, CallerIdentity, Connect, EventDataStore, FeatureSet, KeyInfo,
-    KeyManager, KeySpec, KeyState, KeyStore, KeyUsage, LandingZone, LandingZoneOperation,
-    LandingZoneStatus, LandingZoneUpdate, LandingZones, LogArchive, LogBucket, Management, NewKey,
-    OperationStatus, Organization, Origin, Trail, TrailStatus, TrailUpdate, code,
+    Account, AwsError, AwsResult, CallerIdentity, Connect, DEFAULT_ROTATION_PERIOD_DAYS,
+    EventDataStore, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyStore, KeyUsage,
+    LandingZone, LandingZoneOperation, LandingZoneStatus, LandingZoneUpdate, LandingZones,
+    LogArchive, LogBucket, Management, NewKey, OperationStatus, Organization, Origin,
+    RotationStatus, Trail, TrailStatus, TrailUpdate, code,
 };
 
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct FakeKey {
     pub info: KeyInfo,
     pub policy: String,
     pub rotation: bool,
+    /// The rotation period KMS keeps, in days: set by `EnableKeyRotation`
+    /// (365 without one), reported while rotation is on.
+    pub rotation_period: i32,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -987,9 +991,12 @@ impl KeyStore for FakeCloud {
         self.with_key("GetKeyPolicy", key_id, |k| k.policy.clone())
     }
 
-    async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
+    async fn rotation_status(&self, key_id: &str) -> AwsResult<RotationStatus> {
         self.call("GetKeyRotationStatus").await?;
-        self.with_key("GetKeyRotationStatus", key_id, |k| k.rotation)
+        self.with_key("GetKeyRotationStatus", key_id, |k| RotationStatus {
+            enabled: k.rotation,
+            period_days: k.rotation.then_some(k.rotation_period),
+        })
     }
 
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
@@ -1054,6 +1061,7 @@ impl KeyStore for FakeCloud {
             info: info.clone(),
             policy: key.policy.clone(),
             rotation: false,
+            rotation_period: DEFAULT_ROTATION_PERIOD_DAYS,
             tags: key.tags.clone(),
         });
         s.propagating(&info.key_id);
@@ -1120,9 +1128,22 @@ impl KeyStore for FakeCloud {
         Ok(())
     }
 
-    async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
+    async fn enable_rotation(&self, key_id: &str, period_days: Option<i32>) -> AwsResult<()> {
         self.call("EnableKeyRotation").await?;
-        self.write_key("EnableKeyRotation", key_id, |k| k.rotation = true)
+        if let Some(days) = period_days.filter(|d| !(90..=2560).contains(d)) {
+            // The constraint of `RotationPeriodInDaysType` in the KMS model.
+            return Err(AwsError::new(
+                "EnableKeyRotation",
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560"
+                ),
+            ));
+        }
+        self.write_key("EnableKeyRotation", key_id, |k| {
+            k.rotation = true;
+            k.rotation_period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        })
     }
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
@@ -1201,6 +1222,7 @@ mod tests {
             },
             policy: "{}".to_owned(),
             rotation: false,
+            rotation_period: DEFAULT_ROTATION_PERIOD_DAYS,
             tags: BTreeMap::new(),
         };
         fake.state.borrow_mut().keys.push(key);
@@ -1216,7 +1238,7 @@ mod tests {
     async fn writes_follow_the_key_state_table() {
         let pending = one_key(KeyState::PendingDeletion);
         assert_eq!(
-            code_of(pending.enable_rotation("k-1").await),
+            code_of(pending.enable_rotation("k-1", None).await),
             code::KMS_INVALID_STATE
         );
         assert_eq!(
@@ -1235,7 +1257,7 @@ mod tests {
         assert_eq!(code_of(pending.cancel_key_deletion("k-1").await), "ok");
         let disabled = one_key(KeyState::Disabled);
         assert_eq!(
-            code_of(disabled.enable_rotation("k-1").await),
+            code_of(disabled.enable_rotation("k-1", None).await),
             code::DISABLED
         );
         assert_eq!(
@@ -1247,7 +1269,7 @@ mod tests {
             "ok"
         );
         assert_eq!(code_of(disabled.enable_key("k-1").await), "ok");
-        assert_eq!(code_of(disabled.enable_rotation("k-1").await), "ok");
+        assert_eq!(code_of(disabled.enable_rotation("k-1", None).await), "ok");
     }
 
     #[tokio::test]

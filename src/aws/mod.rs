@@ -413,6 +413,20 @@ pub struct EventDataStore {
     pub kms_key_id: Option<String>,
 }
 
+/// The rotation period KMS sets when `EnableKeyRotation` names none
+/// (`RotationPeriodInDays`: "If no value is specified, the default value is
+/// 365 days", KMS API model).
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
+
+/// What `GetKeyRotationStatus` tells about a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RotationStatus {
+    /// `KeyRotationEnabled`.
+    pub enabled: bool,
+    /// `RotationPeriodInDays`: KMS gives it for a key whose rotation is on.
+    pub period_days: Option<i32>,
+}
+
 /// What `DescribeKey` tells about a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
@@ -608,7 +622,7 @@ pub trait KeyStore {
     /// `DescribeKey`; `Ok(None)` when the key or alias does not exist.
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>>;
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String>;
-    async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool>;
+    async fn rotation_status(&self, key_id: &str) -> AwsResult<RotationStatus>;
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>>;
     /// IDs of every key in the account and Region (`ListKeys`, all pages).
     async fn list_keys(&self) -> AwsResult<Vec<String>>;
@@ -623,7 +637,10 @@ pub trait KeyStore {
     async fn update_alias(&self, alias: &str, key_id: &str) -> AwsResult<()>;
     async fn delete_alias(&self, alias: &str) -> AwsResult<()>;
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()>;
-    async fn enable_rotation(&self, key_id: &str) -> AwsResult<()>;
+    /// `EnableKeyRotation`, with `RotationPeriodInDays` when `period_days`
+    /// is given (KMS's default otherwise: 365 days). On a key whose
+    /// rotation is on, it changes the period.
+    async fn enable_rotation(&self, key_id: &str, period_days: Option<i32>) -> AwsResult<()>;
     async fn enable_key(&self, key_id: &str) -> AwsResult<()>;
     async fn cancel_key_deletion(&self, key_id: &str) -> AwsResult<()>;
     /// Only for a key this run created and nothing uses (see `apply`).

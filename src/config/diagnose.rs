@@ -95,6 +95,9 @@ pub(super) fn type_hint(field: Option<&str>) -> String {
         Some("readers.principals") => {
             "readers.principals is a list of quoted role or user ARNs, e.g. principals = [\"arn:aws:iam::444455556666:role/SIEM\"]"
         }
+        Some("key.rotation_period_days") => {
+            "the rotation period is a whole number of days without quotes, from 90 to 2560, e.g. rotation_period_days = 180"
+        }
         Some("key.admins") => {
             "key.admins is a list of quoted role or user ARNs, e.g. admins = [\"arn:aws:iam::111111111111:role/BreakGlass\"]"
         }

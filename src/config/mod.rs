@@ -65,6 +65,10 @@ pub struct Desired {
     /// the management account.
     pub key_account: AccountId,
     pub rotation: bool,
+    /// `key.rotation_period_days`: the days between automatic rotations
+    /// that rotation is set to; `None` leaves the period as it is (KMS's
+    /// default, 365 days, for a key trailkey turns rotation on for).
+    pub rotation_period_days: Option<i32>,
     /// Tags the key must carry: `ManagedBy = trailkey`, the alias tag, and the configured ones.
     pub tags: BTreeMap<String, String>,
     /// `trail.log_file_validation`: `Some(true)` turns it on, `Some(false)`

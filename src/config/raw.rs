@@ -55,6 +55,8 @@ pub struct RawTrail {
 #[serde(deny_unknown_fields)]
 pub struct RawKey {
     pub rotation: Option<bool>,
+    /// Days between automatic rotations (KMS: 90 to 2560).
+    pub rotation_period_days: Option<i64>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// `true`: deny disabling, deleting and un-rotating the key to all but

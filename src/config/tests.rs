@@ -359,3 +359,50 @@ fn with_the_landing_zone_the_protection_exempts_the_management_role_and_takes_ad
     assert_eq!(field.as_deref(), Some("key.admins[1]"));
     assert!(message.contains("not the key's account"), "{message}");
 }
+
+#[test]
+fn the_rotation_period_is_90_to_2560_days_with_rotation_on() {
+    for days in [90, 365, 2560] {
+        let d = parse_str(&format!("{MINIMAL}[key]\nrotation_period_days = {days}\n")).unwrap();
+        assert_eq!(d.rotation_period_days, Some(days), "{days}");
+        assert!(d.rotation);
+    }
+    assert_eq!(parse_str(MINIMAL).unwrap().rotation_period_days, None);
+    for days in [
+        "89",
+        "2561",
+        "0",
+        "-365",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ] {
+        let (field, message, hint) =
+            config_error(&format!("{MINIMAL}[key]\nrotation_period_days = {days}\n"));
+        assert_eq!(field.as_deref(), Some("key.rotation_period_days"), "{days}");
+        assert!(
+            message.starts_with(&format!("{days} days is outside")),
+            "{message}"
+        );
+        assert!(hint.contains("from 90 to 2560"), "{hint}");
+    }
+    let (field, message, hint) = config_error(&format!(
+        "{MINIMAL}[key]\nrotation = false\nrotation_period_days = 180\n"
+    ));
+    assert_eq!(field.as_deref(), Some("key.rotation_period_days"));
+    assert!(message.contains("key.rotation = false"), "{message}");
+    assert!(hint.contains("rotation = true"), "{hint}");
+}
+
+#[test]
+fn a_rotation_period_that_is_not_a_whole_number_names_the_field() {
+    for value in ["\"180\"", "180.5", "true", "1e3"] {
+        let (field, _, hint) =
+            config_error(&format!("{MINIMAL}[key]\nrotation_period_days = {value}\n"));
+        assert_eq!(
+            field.as_deref(),
+            Some("key.rotation_period_days"),
+            "{value}"
+        );
+        assert!(hint.contains("whole number of days"), "{value}: {hint}");
+    }
+}

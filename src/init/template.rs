@@ -236,6 +236,10 @@ fn render_key(o: &mut String, partition: &str) {
         "[key]
 # Enable automatic key rotation. Default true; false leaves rotation as it is.
 # rotation = true
+# Days between automatic rotations, 90 to 2560 (with rotation on). Unset:
+# the period is left as it is (365 days for a key trailkey turns rotation on
+# for); set: a different period is drift, and apply sets it.
+# rotation_period_days = 365
 # Extra tags for the key. Every key trailkey creates also carries
 # ManagedBy = \"trailkey\" and trailkey:alias = \"<alias name>\".
 # tags = {{ CostCenter = \"security\" }}

@@ -77,12 +77,15 @@ pub enum Verdict {
 /// trail deleted.
 pub const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
 /// KMS calls on a key that may drift trailkey's key: its policy, state,
-/// rotation and tags (`ManagedBy = trailkey` is how trailkey finds it).
-pub const KEY_CALLS: [&str; 6] = [
+/// rotation (turned off, or its period changed: `EnableKeyRotation` with
+/// `RotationPeriodInDays`) and tags (`ManagedBy = trailkey` is how trailkey
+/// finds it).
+pub const KEY_CALLS: [&str; 7] = [
     "PutKeyPolicy",
     "DisableKey",
     "ScheduleKeyDeletion",
     "DisableKeyRotation",
+    "EnableKeyRotation",
     "TagResource",
     "UntagResource",
 ];

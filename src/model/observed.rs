@@ -31,6 +31,8 @@ pub struct ObservedKey {
     pub policy: String,
     /// `None` when KMS does not tell (a key pending deletion).
     pub rotation: Option<bool>,
+    /// The days between rotations, which KMS gives while rotation is on.
+    pub rotation_period_days: Option<i32>,
     pub tags: BTreeMap<String, String>,
     pub found_by: FoundBy,
     /// The aliases naming the key, read only when the key's alias tag differs

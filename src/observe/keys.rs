@@ -287,7 +287,7 @@ pub(super) async fn tagged_keys<K: KeyStore>(
 /// A key's policy, rotation status and tags, as read.
 pub(super) type Details = (
     AwsResult<String>,
-    AwsResult<bool>,
+    AwsResult<RotationStatus>,
     AwsResult<BTreeMap<String, String>>,
 );
 
@@ -295,7 +295,7 @@ pub(super) type Details = (
 pub(super) async fn read_details<K: KeyStore>(keys: &K, key: &str) -> Details {
     tokio::join!(
         keys.get_key_policy(key),
-        keys.rotation_enabled(key),
+        keys.rotation_status(key),
         keys.list_tags(key),
     )
 }
@@ -344,7 +344,8 @@ pub(super) async fn key_details<K: KeyStore>(
     Ok(ObservedKey {
         policy: policy
             .map_err(|e| key_error(desired, "the key policy (kms:GetKeyPolicy)", &arn, e))?,
-        rotation,
+        rotation: rotation.map(|r| r.enabled),
+        rotation_period_days: rotation.and_then(|r| r.period_days),
         tags,
         found_by,
         aliases,

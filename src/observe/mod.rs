@@ -30,7 +30,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::aws::{
     AwsError, AwsResult, CallerIdentity, Connect, DeniedBy, EventDataStore, KeyInfo, KeyManager,
     KeyState, KeyStore, LandingZoneOperation, LandingZones, LogArchive, LogBucket, Management,
-    Organization, Trail, TrailStatus, code, denied_by,
+    Organization, RotationStatus, Trail, TrailStatus, code, denied_by,
 };
 use crate::config::{ALIAS_TAG, Desired, TrailRef, managed_by_trailkey};
 use crate::error::Error;

@@ -112,7 +112,7 @@ pub(super) fn state_repair(desired: &Desired, k: &ObservedKey) -> Change {
                 // KMS does not report rotation while deletion is pending.
                 return change
                     .because("rotation is turned on again with the key")
-                    .steps([Step::EnableRotation]);
+                    .steps([Step::EnableRotation(desired.rotation_period_days)]);
             }
             change
         }
@@ -240,26 +240,56 @@ pub(super) fn policy_change(desired: &Desired, current: Option<&Value>, merged: 
 }
 
 pub(super) fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> Change {
-    let enabled = |v: Option<bool>| json!({ "enabled": v });
+    let want = desired.rotation_period_days;
+    // The period is shown only when the config manages it.
+    let view = |enabled: Option<bool>, days: Option<i32>| match want {
+        Some(_) => json!({ "enabled": enabled, "rotation_period_days": days }),
+        None => json!({ "enabled": enabled }),
+    };
+    let step = Step::EnableRotation(want);
     match (key, desired.rotation) {
         (None, true) => Change::new(
             Address::KmsKeyRotation,
             Action::Create,
             Value::Null,
-            enabled(Some(true)),
+            view(Some(true), want),
         )
-        .steps([Step::EnableRotation]),
+        .steps([step]),
         (Some(k), true) if k.rotation == Some(false) => Change::new(
             Address::KmsKeyRotation,
             Action::Update,
-            enabled(Some(false)),
-            enabled(Some(true)),
+            view(Some(false), None),
+            view(Some(true), want),
         )
         .because("automatic key rotation is off (CIS: rotation on)")
-        .steps([Step::EnableRotation]),
+        .steps([step]),
+        (Some(k), true)
+            if k.rotation == Some(true) && want.is_some() && k.rotation_period_days != want =>
+        {
+            let now = match k.rotation_period_days {
+                Some(days) => format!("{days} days"),
+                None => "not reported by KMS".to_owned(),
+            };
+            Change::new(
+                Address::KmsKeyRotation,
+                Action::Update,
+                view(Some(true), k.rotation_period_days),
+                view(Some(true), want),
+            )
+            .because(format!(
+                "the rotation period is {now}; key.rotation_period_days is {}",
+                want.unwrap_or_default()
+            ))
+            .steps([step])
+        }
         (k, rotation) => {
-            let change =
-                Change::no_op(Address::KmsKeyRotation, enabled(k.and_then(|k| k.rotation)));
+            let change = Change::no_op(
+                Address::KmsKeyRotation,
+                view(
+                    k.and_then(|k| k.rotation),
+                    k.and_then(|k| k.rotation_period_days),
+                ),
+            );
             if rotation {
                 change
             } else {

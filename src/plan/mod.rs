@@ -98,7 +98,9 @@ pub enum Step {
     UpdateAlias(String),
     DeleteAlias(String),
     PutKeyPolicy(String),
-    EnableRotation,
+    /// `EnableKeyRotation`, with `RotationPeriodInDays` when given: turns
+    /// rotation on, or sets the period of a key whose rotation is on.
+    EnableRotation(Option<i32>),
     /// `UpdateTrail` pointing the trail at the key, turning log-file
     /// validation on in the same call when `log_file_validation`.
     UpdateTrail {
@@ -138,7 +140,7 @@ impl Step {
             Step::UpdateAlias(_) => "UpdateAlias",
             Step::DeleteAlias(_) => "DeleteAlias",
             Step::PutKeyPolicy(_) => "PutKeyPolicy",
-            Step::EnableRotation => "EnableKeyRotation",
+            Step::EnableRotation(_) => "EnableKeyRotation",
             Step::UpdateTrail { .. }
             | Step::EnableLogFileValidation(_)
             | Step::DisableTrailEncryption(_) => "UpdateTrail",

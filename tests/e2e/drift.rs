@@ -296,6 +296,61 @@ fn rotation_turned_off_is_turned_on() {
     c.apply_repairs();
 }
 
+/// A configured rotation period: apply sets it with rotation; another
+/// period set behind trailkey's back is drift, set back by apply; the
+/// state KMS keeps is read back through the real-AWS layer, which keeps the
+/// period moto drops.
+#[test]
+fn a_rotation_period_other_than_the_configured_one_is_set_back() {
+    let c = Converged::with_config(|t| format!("{t}\n[key]\nrotation_period_days = 180\n"));
+    let world = &c.moto.world;
+    assert_eq!(
+        world.rotation_period_of(&c.key_id),
+        Some(180),
+        "set by apply"
+    );
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+
+    let drift = c.drift("rotation-period", &["--days", "730"]);
+    assert_eq!(drift["rotation_period_days"], 730);
+    c.plan_detects(
+        &[("kms_key_rotation", "update")],
+        &[
+            "~ rotation_period_days = 730 -> 180",
+            "the rotation period is 730 days; key.rotation_period_days is 180",
+        ],
+    );
+    c.moto.start_recording();
+    c.apply_repairs();
+    assert_eq!(world.rotation_period_of(&c.key_id), Some(180));
+    let writes: Vec<String> = c
+        .moto
+        .recorded_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("kms:") || w.starts_with("cloudtrail:"))
+        .collect();
+    assert_eq!(
+        writes,
+        ["kms:EnableKeyRotation"],
+        "one call sets the period"
+    );
+}
+
+/// Without `rotation_period_days`, a period someone chose is left alone.
+#[test]
+fn without_a_configured_period_the_keys_period_is_left_as_it_is() {
+    let c = Converged::new();
+    assert_eq!(c.moto.world.rotation_period_of(&c.key_id), Some(365));
+    c.drift("rotation-period", &["--days", "90"]);
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    c.moto.start_recording();
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(c.moto.world.rotation_period_of(&c.key_id), Some(90));
+}
+
 // 5. The key policy.
 
 #[test]

@@ -37,6 +37,8 @@ All kinds but trail-unencrypt, trail-alias and trail-validation-off need --secur
   alias-delete               DeleteAlias
   alias-repoint              create another plain key, UpdateAlias the alias to it
   rotation-off               DisableKeyRotation
+  rotation-period            EnableKeyRotation with RotationPeriodInDays=--days (moto drops it:
+                             the answer's key_id and rotation_period_days tell the layer)
   key-disable                DisableKey
   key-pending-deletion       ScheduleKeyDeletion, PendingWindowInDays=7
   policy-remove-statement    remove the statement with Sid --sid (TrailkeyCloudTrailDescribeKey)
@@ -150,6 +152,7 @@ DRIFT_KINDS = {
     "alias-delete": "DeleteAlias",
     "alias-repoint": "create another plain key and UpdateAlias the alias to it",
     "rotation-off": "DisableKeyRotation",
+    "rotation-period": "EnableKeyRotation with RotationPeriodInDays=--days",
     "key-disable": "DisableKey",
     "key-pending-deletion": "ScheduleKeyDeletion with a 7-day window",
     "policy-remove-statement": "remove the statement whose Sid is --sid",
@@ -762,6 +765,9 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
             kms.delete_alias(AliasName=alias_name(args.alias))
         elif args.kind == "rotation-off":
             kms.disable_key_rotation(KeyId=key_id)
+        elif args.kind == "rotation-period":
+            kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=args.days)
+            facts.update(key_id=key_id, rotation_period_days=args.days)
         elif args.kind == "key-disable":
             kms.disable_key(KeyId=key_id)
         elif args.kind == "key-pending-deletion":
@@ -1123,6 +1129,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         metavar="KEY",
         help="tags-remove: also remove this tag (repeatable; ManagedBy is always removed)",
+    )
+    drift.add_argument(
+        "--days",
+        type=int,
+        default=730,
+        help="rotation-period: the period in days (default: %(default)s)",
     )
     drift.set_defaults(handler=cmd_drift)
 

@@ -7,7 +7,7 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, Tag};
 
 use super::error::{answer, aws_error};
 use super::{listed, text};
-use crate::aws::{AwsError, AwsResult, Grant, KeyInfo, KeyStore, NewKey, code};
+use crate::aws::{AwsError, AwsResult, Grant, KeyInfo, KeyStore, NewKey, RotationStatus, code};
 
 /// KMS in the Security Tooling account, with the assumed role's credentials.
 pub struct SdkKeyStore {
@@ -60,10 +60,13 @@ impl KeyStore for SdkKeyStore {
         Ok(out.policy().unwrap_or_default().to_owned())
     }
 
-    async fn rotation_enabled(&self, key_id: &str) -> AwsResult<bool> {
+    async fn rotation_status(&self, key_id: &str) -> AwsResult<RotationStatus> {
         let request = self.kms.get_key_rotation_status().key_id(key_id);
         let out = answer("GetKeyRotationStatus", request.send()).await?;
-        Ok(out.key_rotation_enabled())
+        Ok(RotationStatus {
+            enabled: out.key_rotation_enabled(),
+            period_days: out.rotation_period_in_days(),
+        })
     }
 
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
@@ -149,8 +152,12 @@ impl KeyStore for SdkKeyStore {
         Ok(())
     }
 
-    async fn enable_rotation(&self, key_id: &str) -> AwsResult<()> {
-        let request = self.kms.enable_key_rotation().key_id(key_id);
+    async fn enable_rotation(&self, key_id: &str, period_days: Option<i32>) -> AwsResult<()> {
+        let request = self
+            .kms
+            .enable_key_rotation()
+            .key_id(key_id)
+            .set_rotation_period_in_days(period_days);
         answer("EnableKeyRotation", request.send()).await?;
         Ok(())
     }

@@ -1,9 +1,50 @@
-//! `[key]`: the key's tags, and the protection with its admins.
+//! `[key]`: the rotation period, the key's tags, and the protection with
+//! its admins.
 
 use std::collections::BTreeMap;
 
 use super::{each_once, field_error, listed_twice, principal};
 use crate::config::*;
+
+/// The days between automatic rotations KMS accepts
+/// (`RotationPeriodInDaysType` of the KMS API: min 90, max 2560).
+pub const ROTATION_PERIOD_DAYS: std::ops::RangeInclusive<i64> = 90..=2560;
+
+/// `key.rotation_period_days`: within KMS's range, and only with rotation
+/// on (a period for a rotation trailkey leaves off would never be set).
+pub(super) fn validate_rotation_period(
+    days: Option<i64>,
+    rotation: bool,
+    path: &Path,
+) -> Result<Option<i32>, Error> {
+    let Some(days) = days else {
+        return Ok(None);
+    };
+    let field = "key.rotation_period_days";
+    if !ROTATION_PERIOD_DAYS.contains(&days) {
+        return Err(field_error(
+            path,
+            field,
+            format!("{days} days is outside the rotation periods KMS accepts"),
+            &format!(
+                "set a number of days from {} to {} (EnableKeyRotation's RotationPeriodInDays), or remove the field to leave the period as it is",
+                ROTATION_PERIOD_DAYS.start(),
+                ROTATION_PERIOD_DAYS.end()
+            ),
+        ));
+    }
+    if !rotation {
+        return Err(field_error(
+            path,
+            field,
+            format!(
+                "a rotation period of {days} days is set, but key.rotation = false leaves rotation as it is"
+            ),
+            "remove key.rotation_period_days, or set key.rotation = true (the default) to have trailkey turn rotation on with that period",
+        ));
+    }
+    Ok(Some(i32::try_from(days).expect("within 90..=2560")))
+}
 
 /// The tags the key must carry: those of `[key.tags]`, checked against the
 /// KMS rules and never one trailkey sets, plus trailkey's own.

@@ -17,7 +17,7 @@ use crate::error::Error;
 use accounts::validate_accounts;
 pub use control_tower::CONTROL_TOWER_TRAIL;
 use control_tower::{key_account, validate_control_tower};
-use key::{validate_protect, validate_tags};
+use key::{validate_protect, validate_rotation_period, validate_tags};
 use readers::validate_readers;
 use roles::validate_roles;
 use trail::validate_trail;
@@ -60,6 +60,10 @@ impl RawConfig {
             path,
         )?;
 
+        let rotation = self.key.rotation.unwrap_or(true);
+        let rotation_period_days =
+            validate_rotation_period(self.key.rotation_period_days, rotation, path)?;
+
         let desired = Desired {
             source: path.to_owned(),
             region,
@@ -75,7 +79,8 @@ impl RawConfig {
             allow_control_tower: trail.allow_control_tower,
             landing_zone,
             key_account,
-            rotation: self.key.rotation.unwrap_or(true),
+            rotation,
+            rotation_period_days,
             tags,
             log_file_validation: trail.log_file_validation,
             readers,

@@ -269,7 +269,7 @@ fn every_step_is_one_of_the_writes_aws_lists_and_every_write_is_a_step() {
         Step::UpdateAlias(ALIAS.to_owned()),
         Step::DeleteAlias(ALIAS.to_owned()),
         Step::PutKeyPolicy(String::new()),
-        Step::EnableRotation,
+        Step::EnableRotation(None),
         Step::UpdateTrail {
             trail: TRAIL_ARN.to_owned(),
             log_file_validation: true,
@@ -288,4 +288,136 @@ fn every_step_is_one_of_the_writes_aws_lists_and_every_write_is_a_step() {
     let operations: std::collections::BTreeSet<&str> = steps.iter().map(Step::operation).collect();
     let writes: std::collections::BTreeSet<&str> = crate::aws::WRITES.into_iter().collect();
     assert_eq!(operations, writes);
+}
+
+// ---------------------------------------------------------------------------
+// The rotation period
+
+/// The converged state with `key.rotation_period_days = days` in the config
+/// and the key's rotation on with `observed` days.
+fn with_period(days: Option<i32>, observed: Option<i32>) -> (Desired, Observed) {
+    let (mut desired, mut o) = converged();
+    desired.rotation_period_days = days;
+    o.key.as_mut().unwrap().rotation_period_days = observed;
+    (desired, o)
+}
+
+fn rotation_steps(planned: &Plan) -> Vec<Step> {
+    planned
+        .steps()
+        .filter(|(a, _)| *a == Address::KmsKeyRotation)
+        .map(|(_, s)| s.clone())
+        .collect()
+}
+
+#[test]
+fn a_rotation_period_other_than_the_configured_one_is_drift_set_by_enable_key_rotation() {
+    let (desired, observed) = with_period(Some(90), Some(365));
+    let planned = plan(&desired, &observed).unwrap();
+    let c = change(&planned, Address::KmsKeyRotation);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.before,
+        json!({"enabled": true, "rotation_period_days": 365})
+    );
+    assert_eq!(
+        c.after,
+        json!({"enabled": true, "rotation_period_days": 90})
+    );
+    assert_eq!(
+        c.reasons,
+        ["the rotation period is 365 days; key.rotation_period_days is 90"]
+    );
+    assert_eq!(rotation_steps(&planned), [Step::EnableRotation(Some(90))]);
+    let others: Vec<Address> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp && c.address != Address::KmsKeyRotation)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(others, [], "only the rotation changes");
+}
+
+#[test]
+fn the_configured_period_observed_is_no_change_and_shown() {
+    let (desired, observed) = with_period(Some(180), Some(180));
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    let c = change(&planned, Address::KmsKeyRotation);
+    assert_eq!(
+        c.before,
+        json!({"enabled": true, "rotation_period_days": 180})
+    );
+}
+
+#[test]
+fn without_a_configured_period_any_period_is_left_as_it_is_and_not_shown() {
+    for days in [Some(90), Some(365), Some(2560), None] {
+        let (desired, observed) = with_period(None, days);
+        let planned = plan(&desired, &observed).unwrap();
+        assert!(!planned.has_changes(), "{days:?}");
+        let c = change(&planned, Address::KmsKeyRotation);
+        assert_eq!(c.before, json!({"enabled": true}), "{days:?}");
+    }
+}
+
+#[test]
+fn a_period_kms_does_not_report_for_a_key_with_rotation_on_is_set() {
+    let (desired, observed) = with_period(Some(400), None);
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(rotation_steps(&planned), [Step::EnableRotation(Some(400))]);
+    assert_eq!(
+        change(&planned, Address::KmsKeyRotation).reasons,
+        ["the rotation period is not reported by KMS; key.rotation_period_days is 400"]
+    );
+}
+
+#[test]
+fn rotation_turned_on_carries_the_configured_period_in_the_same_call() {
+    // Rotation off on an existing key: one EnableKeyRotation with the period.
+    let (desired, mut observed) = with_period(Some(120), None);
+    observed.key.as_mut().unwrap().rotation = Some(false);
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(rotation_steps(&planned), [Step::EnableRotation(Some(120))]);
+    let c = change(&planned, Address::KmsKeyRotation);
+    assert_eq!(
+        c.before,
+        json!({"enabled": false, "rotation_period_days": null})
+    );
+    assert_eq!(
+        c.after,
+        json!({"enabled": true, "rotation_period_days": 120})
+    );
+
+    // A new key: its EnableKeyRotation carries the period.
+    let planned = plan(&desired, &observed_without_key(None)).unwrap();
+    assert_eq!(rotation_steps(&planned), [Step::EnableRotation(Some(120))]);
+    assert_eq!(
+        change(&planned, Address::KmsKeyRotation).after,
+        json!({"enabled": true, "rotation_period_days": 120})
+    );
+
+    // A key pending deletion: rotation comes back with the period.
+    let (desired, mut observed) = with_period(Some(120), None);
+    let key = observed.key.as_mut().unwrap();
+    key.info.state = crate::aws::KeyState::from("PendingDeletion");
+    key.rotation = None;
+    let planned = plan(&desired, &observed).unwrap();
+    let steps: Vec<Step> = planned.steps().map(|(_, s)| s.clone()).collect();
+    assert_eq!(
+        steps,
+        [
+            Step::CancelKeyDeletion,
+            Step::EnableKey,
+            Step::EnableRotation(Some(120))
+        ]
+    );
+}
+
+#[test]
+fn without_a_period_rotation_is_turned_on_with_kms_default() {
+    let (desired, mut observed) = converged();
+    observed.key.as_mut().unwrap().rotation = Some(false);
+    let planned = plan(&desired, &observed).unwrap();
+    assert_eq!(rotation_steps(&planned), [Step::EnableRotation(None)]);
 }

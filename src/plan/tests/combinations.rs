@@ -174,7 +174,7 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
         }
         Step::EnableLogFileValidation(_) => unreachable!("not configured in the matrix"),
         Step::UpdateLandingZone(_) => unreachable!("only with [control_tower] landing_zone"),
-        Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation => {}
+        Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation(_) => {}
         Step::UpdateAlias(alias) => {
             assert_eq!(alias, ALIAS);
             assert_eq!(case.key.unwrap().found, Found::TagsAliasElsewhere);

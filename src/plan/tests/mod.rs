@@ -513,6 +513,7 @@ impl Case {
                 info: key_info(k.state.as_str()),
                 policy: k.policy.text(&ours),
                 rotation: Some(k.rotation),
+                rotation_period_days: k.rotation.then_some(365),
                 tags: k.tags.tags(desired),
                 found_by: if k.found == Found::Alias {
                     FoundBy::Alias

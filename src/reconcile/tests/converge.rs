@@ -219,3 +219,41 @@ fn in_other_partitions_no_arn_trailkey_writes_or_prints_says_aws() {
         assert!(!plan_now(&fake, &desired).has_changes(), "{region}");
     }
 }
+
+#[test]
+fn a_configured_rotation_period_is_set_kept_and_repaired_in_one_call() {
+    let desired = desired_with("[key]\nrotation_period_days = 90");
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let key = only_key(&fake);
+    assert!(key.rotation);
+    assert_eq!(key.rotation_period, 90, "set with rotation, in one call");
+    assert_eq!(count(&fake, "EnableKeyRotation"), 1);
+
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &desired);
+    assert!(!planned.has_changes());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert_eq!(
+        fake.calls().len(),
+        10,
+        "the no-op run's reads are unchanged"
+    );
+
+    // Someone sets another period: drift, repaired by one EnableKeyRotation.
+    fake.state.borrow_mut().keys[0].rotation_period = 730;
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &desired);
+    assert_eq!(step_operations(&planned), ["EnableKeyRotation"]);
+    assert_eq!(fake.writes(), ["EnableKeyRotation"]);
+    assert_eq!(only_key(&fake).rotation_period, 90);
+    assert!(!plan_now(&fake, &desired).has_changes());
+
+    // Without the field, the period someone chose stays.
+    fake.state.borrow_mut().keys[0].rotation_period = 730;
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &desired_with(""));
+    assert!(!planned.has_changes());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert_eq!(only_key(&fake).rotation_period, 730);
+}

@@ -25,6 +25,7 @@ fn add_unreadable_key(fake: &FakeCloud, id: &str) -> String {
         },
         policy: "{}".to_owned(),
         rotation: true,
+        rotation_period: crate::aws::DEFAULT_ROTATION_PERIOD_DAYS,
         tags: std::collections::BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
     });
     s.unreadable.push(id.to_owned());

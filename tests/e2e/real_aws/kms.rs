@@ -513,3 +513,69 @@ fn kms_keeps_a_key_within_fifty_tags_and_trailkey_refuses_before_any_write() {
         moto.recorded_writes()
     );
 }
+
+#[test]
+fn kms_checks_and_keeps_the_rotation_period_that_moto_drops() {
+    let moto = Moto::start();
+    let status = || call("kms:GetKeyRotationStatus", json!({"KeyId": "$KeyId"}));
+    let enable = |days: Option<i64>| {
+        let mut params = json!({"KeyId": "$Arn"});
+        if let Some(days) = days {
+            params["RotationPeriodInDays"] = json!(days);
+        }
+        call("kms:EnableKeyRotation", params)
+    };
+    let calls = json!([
+        call("kms:CreateKey", json!({})),
+        enable(Some(2561)),
+        enable(Some(180)),
+        status(),
+        enable(None),
+        status(),
+        enable(Some(90)),
+        call("kms:DisableKeyRotation", json!({"KeyId": "$KeyId"})),
+        status(),
+    ]);
+    let period = |r: &Value| r["response"].get("RotationPeriodInDays").cloned();
+
+    let alone = moto.calls(None, &calls);
+    assert_eq!(outcomes(&alone), ["ok"; 9], "moto alone: {alone:#?}");
+    assert_eq!(period(&alone[3]), None, "moto drops the period");
+
+    let mut through = calls.as_array().unwrap().clone();
+    // The key must be visible before the layer lets calls name it.
+    through[1] = until_ok("kms:DescribeKey", json!({"KeyId": "$KeyId"}));
+    through.insert(2, enable(Some(2561)));
+    let results = moto.calls(Some(moto.layer()), &Value::Array(through));
+    assert_eq!(
+        outcomes(&results),
+        [
+            "ok",
+            "ok",
+            "ValidationException",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok"
+        ],
+        "{results:#?}"
+    );
+    assert!(
+        results[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Member must have value less than or equal to 2560"),
+        "{results:#?}"
+    );
+    assert_eq!(period(&results[4]), Some(json!(180)), "{results:#?}");
+    assert_eq!(
+        period(&results[6]),
+        Some(json!(365)),
+        "no period is KMS's default"
+    );
+    assert_eq!(results[9]["response"]["KeyRotationEnabled"], false);
+    assert_eq!(period(&results[9]), None, "no period while rotation is off");
+}

@@ -1,6 +1,7 @@
 //! KMS where moto 5.2.5 is lenient: eventual consistency of new keys,
 //! aliases and state changes, the key state table, `UpdateAlias` of a
-//! missing alias, and the tag limit; and how a request names a key.
+//! missing alias, the tag limit and the rotation period; and how a request
+//! names a key.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::iam_sts::{account_of, is_account};
-use super::{json_body, json_error, response_json};
+use super::{World, json_body, json_error, response_json};
 use crate::proxy::{Decision, Request, Response, Rule, Traffic};
 
 /// KMS and CloudTrail while a new key or alias propagates.
@@ -732,4 +733,95 @@ pub(super) fn key_named(request: &Request) -> Option<String> {
         .get(field)
         .and_then(Value::as_str)
         .map(str::to_owned)
+}
+
+/// The rotation period, which moto 5.2.5 neither checks nor keeps
+/// (`enable_key_rotation` drops `RotationPeriodInDays`,
+/// `get_key_rotation_status` answers only `KeyRotationEnabled`). As the KMS
+/// API model has it:
+///
+/// * `EnableKeyRotation`'s `RotationPeriodInDays` is a
+///   `RotationPeriodInDaysType`, an integer of 90 to 2560: any other value
+///   is `ValidationException`, and does not reach moto;
+/// * "If no value is specified, the default value is 365 days", and
+///   `EnableKeyRotation` on a key whose rotation is on sets its period ("or
+///   you can use `RotationPeriodInDays` to modify the rotation period of a
+///   key that you previously enabled automatic key rotation on");
+/// * `GetKeyRotationStatus` answers `RotationPeriodInDays` ("The number of
+///   days between each automatic rotation") for a key whose rotation is on.
+///
+/// The period of each key is kept in the [`World`]: set by every
+/// successful `EnableKeyRotation` through the layer, and by the fixture's
+/// `drift rotation-period` ([`World::learn`]).
+pub fn kms_rotation_period(world: World) -> impl Rule {
+    RotationPeriod { world }
+}
+
+struct RotationPeriod {
+    world: World,
+}
+
+/// `RotationPeriodInDaysType` of the KMS API model.
+const ROTATION_PERIOD_DAYS: std::ops::RangeInclusive<i64> = 90..=2560;
+
+/// KMS's period when `EnableKeyRotation` gives none.
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i64 = 365;
+
+impl Rule for RotationPeriod {
+    fn decide(&self, request: &Request, _: &Traffic) -> Decision {
+        if !request.is("kms", "EnableKeyRotation") {
+            return Decision::Forward;
+        }
+        let Some(given) = json_body(request).get("RotationPeriodInDays").cloned() else {
+            return Decision::Forward;
+        };
+        let constraint = match given.as_i64() {
+            Some(d) if ROTATION_PERIOD_DAYS.contains(&d) => return Decision::Forward,
+            Some(d) if d < *ROTATION_PERIOD_DAYS.start() => "greater than or equal to 90",
+            Some(_) => "less than or equal to 2560",
+            None => "an integer",
+        };
+        Decision::Respond(json_error(
+            "ValidationException",
+            &format!(
+                "1 validation error detected: Value '{given}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value {constraint}"
+            ),
+        ))
+    }
+
+    fn rewrite(&self, request: &Request, response: Response, traffic: &Traffic) -> Response {
+        let period = request.is("kms", "EnableKeyRotation");
+        let status = request.is("kms", "GetKeyRotationStatus");
+        if !(period || status) || response.status != 200 {
+            return response;
+        }
+        let Some(id) = key_named(request)
+            .and_then(|named| resolve(&named, &account_of(request, traffic), traffic))
+        else {
+            return response;
+        };
+        if period {
+            let days = json_body(request)
+                .get("RotationPeriodInDays")
+                .and_then(Value::as_i64)
+                .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+            self.world.rotation_period(&id, days);
+            return response;
+        }
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        if answer.get("KeyRotationEnabled") != Some(&Value::Bool(true)) {
+            return response;
+        }
+        let days = self
+            .world
+            .rotation_period_of(&id)
+            .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        answer["RotationPeriodInDays"] = json!(days);
+        Response {
+            body: answer.to_string().into_bytes(),
+            ..response
+        }
+    }
 }

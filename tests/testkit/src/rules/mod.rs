@@ -69,8 +69,8 @@ pub use delegated::{
 };
 pub use identity::iam_identity_policies;
 pub use kms::{
-    kms_key_states, kms_propagation, kms_state_changes_propagate, kms_tag_limit,
-    update_alias_needs_an_alias,
+    kms_key_states, kms_propagation, kms_rotation_period, kms_state_changes_propagate,
+    kms_tag_limit, update_alias_needs_an_alias,
 };
 pub use kms_policy::{kms_key_policy_denies, kms_policy_principals_and_lockout};
 pub use organizations::organizations_accounts_have_no_status;
@@ -120,6 +120,7 @@ pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
         Box::new(s3_replication_as_put()),
         Box::new(organizations_accounts_have_no_status()),
         Box::new(kms_tag_limit()),
+        Box::new(kms_rotation_period(world.clone())),
     ]
 }
 

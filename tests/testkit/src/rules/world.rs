@@ -19,7 +19,11 @@ use crate::proxy::{Exchange, Request, Traffic};
 /// harness fills it from what `fixture.py` reports (`Moto::fixture`); the
 /// rules only read it. Clones share it.
 ///
-/// Two parts of it the layer also writes, the only state of the layer.
+/// Three parts of it the layer also writes, the only state of the layer.
+/// The rotation period of each key (`EnableKeyRotation`'s
+/// `RotationPeriodInDays`), which moto 5.2.5 drops: KMS keeps it, and a
+/// period set behind the layer's back (the fixture's `drift
+/// rotation-period`) is in no traffic of the layer.
 /// The registry of delegated administrators for the services moto 5.2.5
 /// does not take ([`World::delegated_administrator`],
 /// [`organizations_delegated_administrators`](super::organizations_delegated_administrators)):
@@ -68,6 +72,10 @@ pub(super) struct Facts {
     pub(super) identity_policies: HashMap<String, Vec<Value>>,
     /// The requests those policies did not allow, in order.
     pub(super) identity_denials: Vec<IdentityDenial>,
+    /// By key ID: the rotation period of the last `EnableKeyRotation`
+    /// (365 days without one), which moto 5.2.5 drops
+    /// ([`kms_rotation_period`](super::kms_rotation_period)).
+    pub(super) rotation_periods: HashMap<String, i64>,
 }
 
 /// A request of a role session that the role's identity policies did not
@@ -262,8 +270,9 @@ impl World {
     }
 
     /// Records what a `fixture.py` answer says: `bucket` with
-    /// `bucket_owner` and `bucket_region`, `trail_arn` with `bucket`, and
-    /// `management_account` as the default credentials' account.
+    /// `bucket_owner` and `bucket_region`, `trail_arn` with `bucket`,
+    /// `management_account` as the default credentials' account, and
+    /// `key_id` with `rotation_period_days` as that key's rotation period.
     pub fn learn(&self, answer: &Value) {
         let text = |field: &str| answer.get(field).and_then(Value::as_str);
         if let (Some(bucket), Some(owner), Some(region)) =
@@ -277,6 +286,24 @@ impl World {
         if let Some(account) = text("management_account") {
             self.default_account(account);
         }
+        if let (Some(key), Some(days)) = (
+            text("key_id"),
+            answer.get("rotation_period_days").and_then(Value::as_i64),
+        ) {
+            self.rotation_period(key, days);
+        }
+    }
+
+    /// KMS keeps `days` as the rotation period of key `key_id` (its ID).
+    pub fn rotation_period(&self, key_id: &str, days: i64) {
+        self.facts()
+            .rotation_periods
+            .insert(key_id.to_owned(), days);
+    }
+
+    /// The rotation period KMS keeps for key `key_id`, if one was set.
+    pub fn rotation_period_of(&self, key_id: &str) -> Option<i64> {
+        self.facts().rotation_periods.get(key_id).copied()
     }
 
     /// Registers member `account` as the delegated administrator of the
