@@ -610,6 +610,10 @@ async fn call_step<M: Management, K: KeyStore>(
             log_file_validation,
         } => return trail_step(mgmt, trail, Some(&k()?.arn), *log_file_validation).await,
         Step::EnableLogFileValidation(trail) => return trail_step(mgmt, trail, None, true).await,
+        Step::StartLogging(trail) => {
+            mgmt.start_logging(trail).await?;
+            return Ok(Outcome::on(format!("{trail}: logging started")));
+        }
         Step::DisableTrailEncryption(trail) => {
             let updated = mgmt.set_trail_key(trail, "").await?;
             return Ok(Outcome {

@@ -130,9 +130,9 @@ impl Steps {
     fn cover(self, step: &Step) -> bool {
         match self {
             Steps::TrailOntoKey => matches!(step, Step::UpdateTrail { .. }),
-            Steps::Trail => step.is_trail_update(),
+            Steps::Trail => step.writes_trail(),
             Steps::OnKey => {
-                !(step.is_trail_update()
+                !(step.writes_trail()
                     || matches!(
                         step,
                         Step::CreateKey(_) | Step::DeleteAlias(_) | Step::UpdateLandingZone(_)

@@ -41,6 +41,15 @@ pub(crate) fn desired() -> Desired {
 
 /// The minimal config with `extra` (TOML tables) after it.
 pub(crate) fn desired_with(extra: &str) -> Desired {
+    desired_from("", extra)
+}
+
+/// The minimal config with `settings` (`key = value` lines) in `[trail]`.
+pub(crate) fn desired_with_trail(settings: &str) -> Desired {
+    desired_from(settings, "")
+}
+
+fn desired_from(trail_settings: &str, extra: &str) -> Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -49,6 +58,7 @@ security_tooling = "{SECURITY_TOOLING}"
 log_archive = "222222222222"
 [trail]
 name = "org-trail"
+{trail_settings}
 {extra}
 "#
     );

@@ -590,6 +590,14 @@ impl Management for FakeCloud {
         Ok(t.clone())
     }
 
+    async fn start_logging(&self, trail: &str) -> AwsResult<()> {
+        self.call("StartLogging").await?;
+        let arn = self.find_trail("StartLogging", trail)?;
+        let mut s = self.state.borrow_mut();
+        s.trail_status.entry(arn).or_default().is_logging = true;
+        Ok(())
+    }
+
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
         self.call("GetTrailStatus").await?;
         let arn = self.find_trail("GetTrailStatus", trail)?;

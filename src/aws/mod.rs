@@ -33,7 +33,7 @@ pub const CLOUDTRAIL_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
 /// Every AWS write trailkey makes, by operation name: the steps of a plan
 /// (`plan::Step::operation`), of which `UpdateTrail` stands for the three
 /// ways a plan changes the trail. What is not here trailkey only reads.
-pub const WRITES: [&str; 12] = [
+pub const WRITES: [&str; 13] = [
     "CreateKey",
     "CreateAlias",
     "UpdateAlias",
@@ -45,6 +45,7 @@ pub const WRITES: [&str; 12] = [
     "ScheduleKeyDeletion",
     "TagResource",
     "UpdateTrail",
+    "StartLogging",
     "UpdateLandingZone",
 ];
 
@@ -576,6 +577,8 @@ pub trait Management {
     async fn describe_organization(&self) -> AwsResult<Organization>;
     /// `GetTrail` by name or ARN in the client's Region.
     async fn get_trail(&self, name: &str) -> AwsResult<Trail>;
+    /// `StartLogging` of a trail, by name or ARN.
+    async fn start_logging(&self, trail: &str) -> AwsResult<()>;
     /// `UpdateTrail`: one call for every setting in `update`.
     async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail>;
     /// `UpdateTrail` setting `KmsKeyId` only; an empty `key_arn` turns

@@ -76,6 +76,7 @@ pub(super) fn type_hint(field: Option<&str>) -> String {
             | "trail.organization_trail"
             | "trail.allow_control_tower"
             | "trail.log_file_validation"
+            | "trail.logging"
             | "control_tower.landing_zone",
         ) => "write true or false, without quotes",
         Some(f) if f.starts_with("accounts.") => {

@@ -74,6 +74,10 @@ pub struct Desired {
     /// `trail.log_file_validation`: `Some(true)` turns it on, `Some(false)`
     /// leaves it as it is, `None` leaves it too but reports it when off.
     pub log_file_validation: Option<bool>,
+    /// `trail.logging`: `Some(true)` starts a stopped trail (`StartLogging`),
+    /// `Some(false)` leaves logging as it is, `None` leaves it too but warns
+    /// when the trail is stopped.
+    pub logging: Option<bool>,
     /// `[readers]`: accounts and principals that may decrypt the log files,
     /// besides Log Archive and the management account.
     pub readers: Readers,

@@ -47,6 +47,8 @@ pub struct RawTrail {
     pub organization_trail: Option<bool>,
     /// `true`: change a trail managed by Control Tower anyway.
     pub allow_control_tower: Option<bool>,
+    /// `true`: start a stopped trail; `false`: leave logging as it is.
+    pub logging: Option<bool>,
     /// `true`: turn log-file validation on; `false`: leave it as it is.
     pub log_file_validation: Option<bool>,
 }

@@ -26,6 +26,7 @@ pub(super) const CLOUDTRAIL: &[&str] = &[
     "GetTrailStatus",
     "ListEventDataStores",
     "ListTags",
+    "StartLogging",
     "UpdateTrail",
 ];
 /// The operations the SDK does not retry (`aws/sdk/controltower.rs`): a

@@ -172,7 +172,7 @@ pub(super) static RULES: &[Rule] = &[
         Treat::AfterOwnWrite(KMS_EXCEPTION),
     ),
     rule(
-        Ops::Of(&["UpdateTrail"]),
+        Ops::Of(&["UpdateTrail", "StartLogging"]),
         &[code::CONFLICT],
         Treat::Wait(CONFLICT),
     ),

@@ -330,6 +330,35 @@ pub(super) fn trail_change(desired: &Desired, observed: &Observed) -> Change {
     }
 }
 
+/// `trail_logging`, when `trail.logging` is set: `true` starts a stopped
+/// trail (`StartLogging`, after the trail is on the key, so that the first
+/// logs are encrypted with it); `false` leaves logging as it is.
+pub(super) fn logging_change(desired: &Desired, observed: &Observed) -> Option<Change> {
+    let wanted = desired.logging?;
+    let trail = &observed.trail.arn;
+    let logging = observed.trail_status.is_logging;
+    let before = json!({ "trail": trail, "is_logging": logging });
+    if logging {
+        return Some(Change::no_op(Address::TrailLogging, before));
+    }
+    if !wanted {
+        return Some(
+            Change::no_op(Address::TrailLogging, before)
+                .because("trail.logging = false: trailkey leaves the stopped trail as it is"),
+        );
+    }
+    Some(
+        Change::new(
+            Address::TrailLogging,
+            Action::Update,
+            before,
+            json!({ "trail": trail, "is_logging": true }),
+        )
+        .because("the trail is stopped: it records no events and delivers no log files; trail.logging = true starts it (StartLogging)")
+        .steps([Step::StartLogging(trail.clone())]),
+    )
+}
+
 /// Whether the config turns log-file validation on and the trail has it off.
 pub(super) fn enables_validation(desired: &Desired, trail: &Trail) -> bool {
     desired.log_file_validation == Some(true) && !trail.log_file_validation

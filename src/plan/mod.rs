@@ -67,6 +67,8 @@ pub enum Address {
     KmsKeyRotation,
     TrailEncryption,
     TrailLogFileValidation,
+    /// Whether the trail logs (`GetTrailStatus`'s `IsLogging`).
+    TrailLogging,
     /// The landing zone's KMS key, for Control Tower's trail.
     LandingZone,
 }
@@ -81,6 +83,7 @@ impl Address {
             Address::KmsKeyRotation => "kms_key_rotation",
             Address::TrailEncryption => "trail_encryption",
             Address::TrailLogFileValidation => "trail_log_file_validation",
+            Address::TrailLogging => "trail_logging",
             Address::LandingZone => "landing_zone",
         }
     }
@@ -109,6 +112,8 @@ pub enum Step {
     },
     /// `UpdateTrail` turning log-file validation on, the key left as it is.
     EnableLogFileValidation(String),
+    /// `StartLogging` of the trail (its ARN).
+    StartLogging(String),
     /// `UpdateTrail` with an empty `KmsKeyId`: back to SSE-S3 (destroy).
     DisableTrailEncryption(String),
     /// `ScheduleKeyDeletion` with this waiting period in days (destroy --delete-key).
@@ -129,6 +134,11 @@ impl Step {
         )
     }
 
+    /// Whether the step writes to the trail: `UpdateTrail` or `StartLogging`.
+    pub fn writes_trail(&self) -> bool {
+        self.is_trail_update() || matches!(self, Step::StartLogging(_))
+    }
+
     /// The AWS API operation the step calls.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -144,6 +154,7 @@ impl Step {
             Step::UpdateTrail { .. }
             | Step::EnableLogFileValidation(_)
             | Step::DisableTrailEncryption(_) => "UpdateTrail",
+            Step::StartLogging(_) => "StartLogging",
             Step::ScheduleKeyDeletion(_) => "ScheduleKeyDeletion",
             Step::UpdateLandingZone(_) => "UpdateLandingZone",
         }
@@ -372,7 +383,7 @@ fn trail_writes(changes: &[Change]) -> (bool, bool) {
     let writes = changes
         .iter()
         .flat_map(|c| &c.steps)
-        .any(Step::is_trail_update);
+        .any(Step::writes_trail);
     let rekeys = changes.iter().any(|c| {
         matches!(c.address, Address::TrailEncryption | Address::LandingZone)
             && c.action != Action::NoOp
@@ -424,6 +435,7 @@ pub fn plan_for(
             let validation = validation_change(desired, &observed.trail, &trail);
             changes.push(trail);
             changes.extend(validation);
+            changes.extend(logging_change(desired, observed));
         }
     }
     let writes = |lz: bool| {

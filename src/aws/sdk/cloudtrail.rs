@@ -71,6 +71,12 @@ pub(super) async fn update_trail(
     Ok(trail_of!(t, String::new()))
 }
 
+/// `StartLogging`.
+pub(super) async fn start_logging(client: &aws_sdk_cloudtrail::Client, trail: &str) -> AwsResult<()> {
+    answer("StartLogging", client.start_logging().name(trail).send()).await?;
+    Ok(())
+}
+
 /// `GetTrailStatus`.
 pub(super) async fn trail_status(
     client: &aws_sdk_cloudtrail::Client,

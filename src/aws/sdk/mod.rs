@@ -232,6 +232,10 @@ impl Management for SdkManagement {
         cloudtrail::update_trail(&self.trail, trail, update).await
     }
 
+    async fn start_logging(&self, trail: &str) -> AwsResult<()> {
+        cloudtrail::start_logging(&self.trail, trail).await
+    }
+
     async fn trail_status(&self, trail: &str) -> AwsResult<TrailStatus> {
         cloudtrail::trail_status(&self.trail, trail).await
     }

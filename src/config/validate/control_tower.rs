@@ -47,6 +47,16 @@ pub(super) fn validate_control_tower(raw: &mut RawConfig, path: &Path) -> Result
             "remove log_file_validation from [trail]",
         ));
     }
+    if trail.logging.is_some() {
+        return Err(field_error(
+            path,
+            "trail.logging",
+            format!(
+                "{why}, Control Tower manages whether its trail logs; trailkey sets only the landing zone's KMS key"
+            ),
+            "remove logging from [trail] (a stopped Control Tower trail is landing-zone drift: repair the landing zone)",
+        ));
+    }
     match trail.name.as_deref() {
         None => trail.name = Some(CONTROL_TOWER_TRAIL.to_owned()),
         Some(name)

@@ -83,6 +83,7 @@ impl RawConfig {
             rotation_period_days,
             tags,
             log_file_validation: trail.log_file_validation,
+            logging: trail.logging,
             readers,
             protect,
         };

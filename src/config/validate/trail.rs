@@ -11,6 +11,7 @@ pub(super) struct TrailSettings {
     pub(super) organization_trail: bool,
     pub(super) allow_control_tower: bool,
     pub(super) log_file_validation: Option<bool>,
+    pub(super) logging: Option<bool>,
 }
 
 /// `[trail]`, absent or not: its name, and the defaults of the rest.
@@ -26,6 +27,7 @@ pub(super) fn validate_trail(
         organization_trail: t.organization_trail.unwrap_or(true),
         allow_control_tower: t.allow_control_tower.unwrap_or(false),
         log_file_validation: t.log_file_validation,
+        logging: t.logging,
     })
 }
 

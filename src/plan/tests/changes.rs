@@ -275,6 +275,7 @@ fn every_step_is_one_of_the_writes_aws_lists_and_every_write_is_a_step() {
             log_file_validation: true,
         },
         Step::EnableLogFileValidation(TRAIL_ARN.to_owned()),
+        Step::StartLogging(TRAIL_ARN.to_owned()),
         Step::DisableTrailEncryption(TRAIL_ARN.to_owned()),
         Step::ScheduleKeyDeletion(7),
         Step::UpdateLandingZone(Box::new(crate::plan::LandingZoneStep {
@@ -420,4 +421,86 @@ fn without_a_period_rotation_is_turned_on_with_kms_default() {
     observed.key.as_mut().unwrap().rotation = Some(false);
     let planned = plan(&desired, &observed).unwrap();
     assert_eq!(rotation_steps(&planned), [Step::EnableRotation(None)]);
+}
+
+// ---------------------------------------------------------------------------
+// Whether the trail logs
+
+fn stopped_with(logging: Option<bool>) -> (Desired, Observed) {
+    let (mut desired, mut observed) = converged();
+    desired.logging = logging;
+    observed.trail_status.is_logging = false;
+    (desired, observed)
+}
+
+fn not_logging_warning(planned: &Plan) -> bool {
+    planned
+        .findings
+        .iter()
+        .any(|f| f.message.contains("is not logging"))
+}
+
+#[test]
+fn logging_true_starts_a_stopped_trail_with_one_start_logging() {
+    let (desired, observed) = stopped_with(Some(true));
+    let planned = plan(&desired, &observed).unwrap();
+    let c = change(&planned, Address::TrailLogging);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.before, json!({"trail": TRAIL_ARN, "is_logging": false}));
+    assert_eq!(c.after, json!({"trail": TRAIL_ARN, "is_logging": true}));
+    assert!(c.reasons[0].starts_with("the trail is stopped"), "{:?}", c.reasons);
+    let steps: Vec<Step> = planned.steps().map(|(_, s)| s.clone()).collect();
+    assert_eq!(steps, [Step::StartLogging(TRAIL_ARN.to_owned())]);
+    assert!(!not_logging_warning(&planned), "the change says it, not a warning too");
+}
+
+#[test]
+fn a_stopped_trail_is_started_after_it_is_put_on_the_key() {
+    let (desired, mut observed) = stopped_with(Some(true));
+    observed.trail.kms_key_id = None;
+    let planned = plan(&desired, &observed).unwrap();
+    let ops: Vec<&str> = planned.steps().map(|(_, s)| s.operation()).collect();
+    assert_eq!(ops, ["UpdateTrail", "StartLogging"]);
+    let waves = crate::apply::waves(&planned);
+    assert_eq!(waves.len(), 2, "StartLogging runs alone, after UpdateTrail");
+}
+
+#[test]
+fn logging_true_on_a_logging_trail_is_no_change() {
+    let (mut desired, observed) = converged();
+    desired.logging = Some(true);
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    assert_eq!(
+        change(&planned, Address::TrailLogging).before,
+        json!({"trail": TRAIL_ARN, "is_logging": true})
+    );
+}
+
+#[test]
+fn logging_false_leaves_a_stopped_trail_stopped_and_says_so() {
+    let (desired, observed) = stopped_with(Some(false));
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    let c = change(&planned, Address::TrailLogging);
+    assert_eq!(c.action, Action::NoOp);
+    assert_eq!(
+        c.reasons,
+        ["trail.logging = false: trailkey leaves the stopped trail as it is"]
+    );
+    assert!(!not_logging_warning(&planned));
+}
+
+#[test]
+fn logging_unset_is_no_address_and_a_stopped_trail_a_warning() {
+    let (desired, observed) = stopped_with(None);
+    let planned = plan(&desired, &observed).unwrap();
+    assert!(!planned.has_changes());
+    assert!(
+        planned
+            .changes
+            .iter()
+            .all(|c| c.address != Address::TrailLogging)
+    );
+    assert!(not_logging_warning(&planned));
 }

@@ -57,6 +57,7 @@ fn expected(case: &Case, address: Address) -> (Action, Vec<&'static str>) {
         (Address::TrailLogFileValidation, _) => {
             unreachable!("the matrix does not configure log_file_validation")
         }
+        (Address::TrailLogging, _) => unreachable!("the matrix does not configure logging"),
     }
 }
 
@@ -172,7 +173,9 @@ fn assert_step_payload(case: &Case, desired: &Desired, planned: &Plan, step: &St
             assert_eq!(trail, TRAIL_ARN);
             assert!(!log_file_validation, "not configured in the matrix");
         }
-        Step::EnableLogFileValidation(_) => unreachable!("not configured in the matrix"),
+        Step::EnableLogFileValidation(_) | Step::StartLogging(_) => {
+            unreachable!("not configured in the matrix")
+        }
         Step::UpdateLandingZone(_) => unreachable!("only with [control_tower] landing_zone"),
         Step::CancelKeyDeletion | Step::EnableKey | Step::EnableRotation(_) => {}
         Step::UpdateAlias(alias) => {

@@ -257,3 +257,45 @@ fn a_configured_rotation_period_is_set_kept_and_repaired_in_one_call() {
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(only_key(&fake).rotation_period, 730);
 }
+
+#[test]
+fn a_stopped_trail_is_started_with_logging_true_and_left_without() {
+    let stop = |fake: &FakeCloud| {
+        let arn = TRAIL_ARN.to_owned();
+        fake.state
+            .borrow_mut()
+            .trail_status
+            .entry(arn)
+            .or_default()
+            .is_logging = false;
+    };
+    let desired = desired_with("");
+    let fake = converged_cloud_with_foreign_statement(&desired);
+    stop(&fake);
+
+    // Unset: left stopped, with a warning.
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &desired);
+    assert!(!planned.has_changes());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // true: one StartLogging, then nothing to do.
+    let desired = crate::testing::desired_with_trail("logging = true");
+    fake.clear_calls();
+    let (planned, done) = apply_now(&fake, &desired);
+    assert_eq!(step_operations(&planned), ["StartLogging"]);
+    assert_eq!(fake.writes(), ["StartLogging"]);
+    assert_eq!(done[0].target, format!("{TRAIL_ARN}: logging started"));
+    assert!(fake.state.borrow().trail_status[TRAIL_ARN].is_logging);
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &desired);
+    assert!(!planned.has_changes());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // false: stopped again, left stopped.
+    stop(&fake);
+    fake.clear_calls();
+    let (planned, _) = apply_now(&fake, &crate::testing::desired_with_trail("logging = false"));
+    assert!(!planned.has_changes());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
