@@ -7,6 +7,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use trailkey_testkit::emf;
 use trailkey_testkit::lambda_api::{
     FUNCTION_ARN, RuntimeApi, appending, kms_event, update_trail_event,
 };
@@ -338,7 +339,8 @@ fn json_lines(log: &str) -> Vec<Value> {
 
 /// A body that is not JSON, or JSON that is not an event trailkey accepts:
 /// an error response of trailkey's own type, saying why, one JSON log line
-/// each, and no AWS call. The process serves the next event as usual.
+/// and one line of metrics (an error) each, and no AWS call. The process
+/// serves the next event as usual.
 #[test]
 fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
     let moto = Moto::start();
@@ -375,6 +377,8 @@ fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
     assert_eq!(r["handled"], false, "{r:#}");
     let log = stop(function);
     let lines = json_lines(&log);
+    let (metrics, lines): (Vec<Value>, Vec<Value>) =
+        lines.into_iter().partition(|l| l.get("_aws").is_some());
     assert_eq!(
         lines.len(),
         bad.len() + 1,
@@ -384,13 +388,37 @@ fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
         assert_eq!(line["level"], "error", "{line}");
         assert_eq!(line["error_type"], "trailkey.BadEvent", "{line}");
     }
+    let said: Vec<(Value, Value)> = metric_lines(&log)
+        .iter()
+        .map(|(line, m)| (line["Outcome"].clone(), json!(m["Errors"])))
+        .collect();
+    let mut expected = vec![(json!("bad_event"), json!(1.0)); bad.len()];
+    expected.push((json!("ignored"), json!(0.0)));
+    assert_eq!(said, expected, "one line of metrics per invocation:\n{log}");
     assert_eq!(
         log.lines().filter(|l| !l.trim().is_empty()).count(),
-        lines.len(),
+        lines.len() + metrics.len(),
         "nothing else logged:\n{log}"
     );
     assert!(!log.contains('\u{1b}'), "{log}");
     assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+/// The function's lines of metrics in `log`, in order: each line that is
+/// a JSON object with `_aws`, which must be a line of the embedded metric
+/// format (`trailkey_testkit::emf`) defining each metric once; with its
+/// metrics' values by name.
+fn metric_lines(log: &str) -> Vec<(Value, std::collections::BTreeMap<String, f64>)> {
+    log.lines()
+        .filter(|l| emf::is_emf(l))
+        .map(|l| {
+            let metrics = emf::metrics(l).unwrap_or_else(|e| panic!("{e}"));
+            let values: std::collections::BTreeMap<String, f64> =
+                metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+            assert_eq!(values.len(), metrics.len(), "each metric once: {l}");
+            (serde_json::from_str(l).unwrap(), values)
+        })
+        .collect()
 }
 
 /// An SQS batch as Lambda's event source mapping delivers it: one record
@@ -1132,7 +1160,8 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
 /// A foreign Deny that stops CloudTrail from encrypting breaks delivery in
 /// a way apply does not fix: the scheduled check fails its invocation (so
 /// an alarm on the function's errors sees it), in plan mode as in apply
-/// mode, with the finding's text and one JSON log line.
+/// mode, with the finding's text, one JSON log line and one line of
+/// metrics that counts an error.
 #[test]
 fn a_broken_setup_fails_the_invocation_in_either_mode() {
     let moto = Moto::start();
@@ -1161,6 +1190,19 @@ fn a_broken_setup_fails_the_invocation_in_either_mode() {
             .filter(|l| l.contains("\"error_type\":\"trailkey.BrokenSetup\""))
             .collect();
         assert_eq!(broken.len(), 1, "{mode}: {log}");
+        let metrics = metric_lines(&log);
+        assert_eq!(metrics.len(), 1, "{mode}: {log}");
+        let (line, m) = &metrics[0];
+        assert_eq!(
+            (
+                &line["Outcome"],
+                &line["Mode"],
+                m["Errors"],
+                m["DriftFound"]
+            ),
+            (&json!("broken"), &json!(mode), 1.0, 0.0),
+            "{line}"
+        );
     }
 }
 
@@ -1182,6 +1224,11 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     moto.start_recording();
     let r = response(&api, &api.invoke(schedule_event(1)));
     assert_eq!(r["applied"], true, "{r:#}");
+    let summary = &r["plan"]["summary"];
+    let first_found = ["add", "change", "destroy"]
+        .iter()
+        .map(|n| summary[n].as_f64().unwrap())
+        .sum::<f64>();
     let pending = r["pending"].as_array().expect("a pending change");
     assert_eq!(pending.len(), 1, "{r:#}");
     assert!(
@@ -1237,6 +1284,26 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     assert_eq!(moto.recorded_writes(), ["kms:PutKeyPolicy"]);
     assert_eq!(moto.world.landing_zone_state().unwrap().operations.len(), 1);
     let log = stop(function);
+    // The landing zone's change is drift found, never repaired by the
+    // function.
+    let metrics: Vec<(String, [f64; 3])> = metric_lines(&log)
+        .iter()
+        .map(|(line, m)| {
+            (
+                line["Outcome"].as_str().unwrap().to_owned(),
+                [m["DriftFound"], m["DriftRepaired"], m["Errors"]],
+            )
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            ("repaired".to_owned(), [first_found, first_found - 1.0, 0.0]),
+            ("drift".to_owned(), [1.0, 0.0, 0.0]),
+            ("repaired".to_owned(), [1.0, 1.0, 0.0]),
+        ],
+        "{log}"
+    );
     let batches = batch_lines(&log);
     assert_eq!(batches.len(), 1, "{log}");
     let pending = batches[0]["pending"]
