@@ -18,13 +18,16 @@
 //! event about a key the process does not know yet is settled by reading
 //! AWS when it is the batch's only such key and nothing else in the batch
 //! runs the plan; with another relevant record, or several unknown keys,
-//! the one plan settles them. One JSON log line sums the batch up.
+//! the one plan settles them. One JSON log line sums the batch up, and one
+//! line of metrics counts it as one invocation: the one plan's drift, and
+//! an error when any record failed.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use super::event::{self, SqsRecord, Verdict};
+use super::metrics::{Measured, Outcome};
 use super::{Function, Mode, log_line, may_be_trailkeys, pending, plan_and_writes, writes};
 use crate::aws::Connect;
 use crate::config::Desired;
@@ -36,21 +39,25 @@ const LOGGED_FAILURES: usize = 10;
 /// What each record of a batch is: a verdict, or why it is not an event.
 type Judged = Result<Verdict, String>;
 
-/// How the batch's one run ended, and the error its relevant records fail
-/// with (Lambda's error type and message), if any.
+/// How the batch's one run ended (`outcome` in its log line, `metric` in
+/// its line of metrics), and the error its relevant records fail with
+/// (Lambda's error type and message), if any.
 struct Ran {
     outcome: &'static str,
     error: Option<(&'static str, String)>,
+    metric: Outcome,
 }
 
 impl<C: Connect> Function<C> {
-    /// Answers the batch `records` (see the module's documentation).
+    /// Answers the batch `records` (see the module's documentation), and
+    /// fills in what it `measured`.
     pub(super) async fn batch(
         &self,
         records: &[SqsRecord<'_>],
         desired: &Desired,
         connect: &C,
         mode: Mode,
+        measured: &mut Measured,
     ) -> Value {
         let judged = self.judge(records, desired);
         let unknown_keys_relevant = unknown_keys_relevant(&judged, desired, connect).await;
@@ -67,15 +74,17 @@ impl<C: Connect> Function<C> {
             Ran {
                 outcome: "ignored",
                 error: None,
+                metric: Outcome::Ignored,
             }
         } else {
             let about = format!(
                 "SQS batch of {} records, {relevant_count} relevant",
                 records.len()
             );
-            self.run_once(desired, connect, mode, &about, &mut line)
+            self.run_once(desired, connect, mode, &about, &mut line, measured)
                 .await
         };
+        measured.outcome = Some(ran.metric);
         let failed: Vec<(&str, &str)> = records
             .iter()
             .zip(&judged)
@@ -95,6 +104,7 @@ impl<C: Connect> Function<C> {
             "outcome": ran.outcome,
         });
         line["mode"] = json!(mode);
+        measured.failed_records = !failed.is_empty();
         log_line(&summary(line, &failed, ran.error.as_ref()));
         let failures: Vec<Value> = failed
             .iter()
@@ -118,7 +128,8 @@ impl<C: Connect> Function<C> {
     }
 
     /// The batch's one run of the reconcile loop; its plan and writes go
-    /// into the log `line`.
+    /// into the log `line`, and the drift it found and repaired into
+    /// `measured`.
     async fn run_once(
         &self,
         desired: &Desired,
@@ -126,14 +137,17 @@ impl<C: Connect> Function<C> {
         mode: Mode,
         about: &str,
         line: &mut Value,
+        measured: &mut Measured,
     ) -> Ran {
         match self.reconcile(desired, connect, mode).await {
             Err(e) => Ran {
                 outcome: "failed",
                 error: Some((e.kind, format!("{} ({about}){}", e.rendered, e.started))),
+                metric: Outcome::Failed,
             },
             Ok(outcome) => {
                 let (plan, done) = plan_and_writes(&outcome);
+                let metric = measured.ran(plan, done);
                 line["plan"] = serde_json::to_value(PlanJson::from(plan)).unwrap_or_default();
                 line["writes"] = json!(writes(done));
                 let pending = pending(plan, self.known_key.borrow().as_deref());
@@ -144,14 +158,17 @@ impl<C: Connect> Function<C> {
                     Some(e) => Ran {
                         outcome: "broken",
                         error: Some(("trailkey.BrokenSetup", format!("{} ({about})", e.render()))),
+                        metric: Outcome::Broken,
                     },
                     None if done.is_empty() => Ran {
                         outcome: "planned",
                         error: None,
+                        metric,
                     },
                     None => Ran {
                         outcome: "applied",
                         error: None,
+                        metric,
                     },
                 }
             }

@@ -22,6 +22,9 @@ fn kms_event(name: &str, key_id: &str) -> Value {
     })
 }
 
+/// The function's name in these tests, the metrics' `FunctionName`.
+const FUNCTION_NAME: &str = "trailkey-test";
+
 fn schedule_event() -> Value {
     json!({"id": "schedule", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
 }
@@ -32,7 +35,7 @@ fn lambda_function(
     desired: &Desired,
     mode: crate::lambda::Mode,
 ) -> crate::lambda::Function<FakeCloud> {
-    crate::lambda::Function::new(Ok((desired.clone(), fake.clone(), mode)))
+    crate::lambda::Function::new(Ok((desired.clone(), fake.clone(), mode)), FUNCTION_NAME)
 }
 
 /// (calls, rounds, response) of one invocation.
@@ -444,4 +447,226 @@ fn an_sqs_batch_without_relevant_events_costs_no_plan() {
     // The plan told the process trailkey's key: foreign keys cost nothing now.
     let (calls, _, _) = invoke(&fake, &function, sqs_batch(&two_keys));
     assert_eq!(calls, 0, "{:?}", fake.calls());
+}
+
+/// What the one line of metrics of the invocation just made says:
+/// `Outcome`, then `DriftFound`, `DriftRepaired` and `Errors`. Of the lines
+/// the invocation logged, exactly one is metrics, the last; it is a line of
+/// the embedded metric format as its specification states it
+/// (`trailkey_testkit::emf`), each metric once, in the namespace `trailkey`
+/// with the function's name as its one dimension, and its handling time a
+/// number of milliseconds.
+fn metrics_logged() -> (String, [u64; 3]) {
+    let lines = crate::lambda::logged();
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(
+        emf.len(),
+        1,
+        "one line of metrics per invocation: {lines:#?}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(emf[0]),
+        "the metrics come last: {lines:#?}"
+    );
+    let line = emf[0];
+    let metrics = trailkey_testkit::emf::metrics(&line.to_string())
+        .unwrap_or_else(|e| panic!("not EMF: {e}"));
+    let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["DriftFound", "DriftRepaired", "Errors", "HandlingTime"],
+        "{line}"
+    );
+    for m in &metrics {
+        assert_eq!(m.namespace, "trailkey", "{line}");
+        assert_eq!(
+            m.dimensions,
+            [("FunctionName".to_owned(), FUNCTION_NAME.to_owned())],
+            "{line}"
+        );
+        assert!(m.value >= 0.0 && m.value.is_finite(), "{line}");
+    }
+    assert_eq!(metrics[3].unit.as_deref(), Some("Milliseconds"));
+    let count = |i: usize| {
+        assert_eq!(metrics[i].unit.as_deref(), Some("Count"), "{line}");
+        assert_eq!(metrics[i].value.fract(), 0.0, "{line}");
+        metrics[i].value as u64
+    };
+    (
+        line["Outcome"].as_str().unwrap().to_owned(),
+        [count(0), count(1), count(2)],
+    )
+}
+
+/// `function`'s answer to `payload`, whatever it is, and the metrics it
+/// logged ([`metrics_logged`]); the fake's calls are the answer's.
+fn answer_measured(
+    fake: &FakeCloud,
+    function: &crate::lambda::Function<FakeCloud>,
+    payload: crate::lambda::Payload,
+) -> (
+    Result<Value, lambda_runtime::Diagnostic>,
+    (String, [u64; 3]),
+) {
+    crate::lambda::logged();
+    fake.clear_calls();
+    let mut answer = None;
+    block_on(async {
+        answer = Some(function.answer(payload).await);
+    });
+    (answer.unwrap(), metrics_logged())
+}
+
+/// (outcome, [DriftFound, DriftRepaired, Errors]) of one line of metrics.
+fn said(outcome: &str, counts: [u64; 3]) -> (String, [u64; 3]) {
+    (outcome.to_owned(), counts)
+}
+
+/// The foreign `Deny` that stops CloudTrail from encrypting: a setup apply
+/// does not fix.
+fn deny_cloudtrail(fake: &FakeCloud) {
+    edit_policy(fake, |s| {
+        s.push(json!({"Sid": "DenyCloudTrailEncrypt", "Effect": "Deny",
+                      "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                      "Action": "kms:GenerateDataKey*", "Resource": "*"}));
+    });
+}
+
+/// One event at a time: each outcome writes its one line of metrics, with
+/// the plan's changes as the drift found, the apply's as repaired, and 1
+/// error for every error response, a bad config included.
+#[test]
+fn every_single_event_writes_one_line_of_metrics_whatever_its_outcome() {
+    use crate::lambda::Mode;
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let apply = lambda_function(&fake, &desired, Mode::Apply);
+    let plan = lambda_function(&fake, &desired, Mode::Plan);
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+
+    let (r, m) = answer_measured(&fake, &apply, Ok(schedule_event()));
+    assert_eq!(r.unwrap()["applied"], false);
+    assert_eq!(m, said("in_sync", [0, 0, 0]));
+    let (r, m) = answer_measured(&fake, &apply, Ok(s3));
+    assert_eq!(r.unwrap()["handled"], false);
+    assert_eq!(m, said("ignored", [0, 0, 0]));
+
+    // Two drifts: plan mode finds them, apply mode repairs them.
+    rotation_off(&fake);
+    fake.state
+        .borrow_mut()
+        .trails
+        .get_mut(TRAIL_ARN)
+        .unwrap()
+        .kms_key_id = None;
+    let (r, m) = answer_measured(&fake, &plan, Ok(schedule_event()));
+    assert_eq!(r.unwrap()["plan"]["summary"]["change"], 2);
+    assert_eq!(m, said("drift", [2, 0, 0]));
+    assert!(fake.writes().is_empty());
+    let (r, m) = answer_measured(&fake, &apply, Ok(schedule_event()));
+    assert_eq!(r.unwrap()["applied"], true);
+    assert_eq!(m, said("repaired", [2, 2, 0]));
+    let (_, m) = answer_measured(&fake, &apply, Ok(schedule_event()));
+    assert_eq!(m, said("in_sync", [0, 0, 0]));
+
+    // From scratch: every change is made, the key's policy with the key.
+    let scratch = empty_cloud();
+    let first = lambda_function(&scratch, &desired, Mode::Apply);
+    let (r, m) = answer_measured(&scratch, &first, Ok(schedule_event()));
+    let summary = &r.unwrap()["plan"]["summary"];
+    let changes = ["add", "change", "destroy"]
+        .iter()
+        .map(|n| summary[n].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(changes >= 4, "{summary}");
+    assert_eq!(m, said("repaired", [changes, changes, 0]));
+
+    // Errors: a failed run, a broken setup (whose response line comes
+    // first), bad events.
+    fake.fail_next(
+        "DescribeOrganization",
+        "AccessDeniedException",
+        "not allowed",
+    );
+    let (r, m) = answer_measured(&fake, &apply, Ok(schedule_event()));
+    assert_eq!(r.unwrap_err().error_type, "trailkey.AwsError");
+    assert_eq!(m, said("failed", [0, 0, 1]));
+    deny_cloudtrail(&fake);
+    let (r, m) = answer_measured(&fake, &plan, Ok(schedule_event()));
+    assert_eq!(r.unwrap_err().error_type, "trailkey.BrokenSetup");
+    assert_eq!(m, said("broken", [0, 0, 1]));
+    for bad in [
+        Err("the event is not JSON (3 bytes): expected value".to_owned()),
+        Ok(json!({"hello": "world"})),
+        Ok(json!({"Records": "x"})),
+    ] {
+        let (r, m) = answer_measured(&fake, &apply, bad.clone());
+        assert_eq!(r.unwrap_err().error_type, "trailkey.BadEvent", "{bad:?}");
+        assert_eq!(m, said("bad_event", [0, 0, 1]), "{bad:?}");
+    }
+
+    // A bad config: every invocation fails, without a mode to name.
+    let broken: crate::lambda::Function<FakeCloud> =
+        crate::lambda::Function::new(Err("trailkey.toml: bad".to_owned()), FUNCTION_NAME);
+    let (r, m) = answer_measured(&fake, &broken, Ok(schedule_event()));
+    assert_eq!(r.unwrap_err().error_type, "trailkey.ConfigError");
+    assert_eq!(m, said("config_error", [0, 0, 1]));
+    block_on(async {
+        let _ = apply.invoke(schedule_event()).await;
+    });
+    let logged = crate::lambda::logged();
+    assert_eq!(logged.last().unwrap()["Mode"], "apply", "{logged:#?}");
+    block_on(async {
+        let _ = broken.invoke(schedule_event()).await;
+    });
+    let logged = crate::lambda::logged();
+    assert!(logged.last().unwrap().get("Mode").is_none(), "{logged:#?}");
+}
+
+/// An SQS batch is one invocation: one line of metrics, with its one
+/// plan's drift, and 1 error when it reports any record as failed (its run
+/// failed or found the setup broken, or a record is not an event).
+#[test]
+fn an_sqs_batch_writes_one_line_of_metrics_with_an_error_when_a_record_failed() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = lambda_function(&fake, &desired, crate::lambda::Mode::Apply);
+    let s3 =
+        json!({"id": "s3-1", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+    let schedules = records_of("schedule", 3, &schedule_event());
+
+    let (_, m) = answer_measured(&fake, &function, Ok(sqs_batch(&records_of("s3", 50, &s3))));
+    assert_eq!(m, said("ignored", [0, 0, 0]));
+    let (_, m) = answer_measured(&fake, &function, Ok(sqs_batch(&[])));
+    assert_eq!(m, said("ignored", [0, 0, 0]));
+    let (_, m) = answer_measured(&fake, &function, Ok(sqs_batch(&schedules)));
+    assert_eq!(m, said("in_sync", [0, 0, 0]));
+    let mut mixed = schedules.clone();
+    mixed.push(("not-json".into(), "not json {".into()));
+    let (r, m) = answer_measured(&fake, &function, Ok(sqs_batch(&mixed)));
+    assert_eq!(failed_ids(&r.unwrap()), ["not-json"]);
+    assert_eq!(m, said("in_sync", [0, 0, 1]));
+
+    key_disabled(&fake);
+    let (r, m) = answer_measured(&fake, &function, Ok(sqs_batch(&schedules)));
+    assert!(failed_ids(&r.unwrap()).is_empty());
+    assert_eq!(m, said("repaired", [1, 1, 0]));
+    assert_eq!(fake.writes(), ["EnableKey"]);
+
+    fake.fail_next(
+        "DescribeOrganization",
+        "AccessDeniedException",
+        "not allowed",
+    );
+    let (r, m) = answer_measured(&fake, &function, Ok(sqs_batch(&schedules)));
+    assert_eq!(failed_ids(&r.unwrap()).len(), 3);
+    assert_eq!(m, said("failed", [0, 0, 1]));
+    deny_cloudtrail(&fake);
+    let (r, m) = answer_measured(&fake, &function, Ok(sqs_batch(&schedules)));
+    assert_eq!(failed_ids(&r.unwrap()).len(), 3);
+    assert_eq!(m, said("broken", [0, 0, 1]));
 }

@@ -25,12 +25,18 @@
 //! EventBridge event (a body that is not JSON included, see `NotJson`)
 //! gives an error response, one JSON log line and no AWS call.
 //!
+//! Every invocation, whatever its outcome, also writes one line of
+//! CloudWatch metrics in the embedded metric format ([`metrics`]): the
+//! drift found and repaired, whether it ended in an error, and how long it
+//! took, which the deployment template's alarms watch.
+//!
 //! The deployment template puts an SQS queue between the EventBridge rules
 //! and the function: an invocation then carries a batch of events, which
 //! runs the reconcile loop once for all of them (`Function::batch`).
 
 mod batch;
 pub mod event;
+pub mod metrics;
 mod not_json;
 
 use std::cell::RefCell;
@@ -47,6 +53,7 @@ use crate::plan::{Address, Plan, Step};
 use crate::reconcile::{self, Command, Outcome};
 use crate::render::PlanJson;
 use event::{EventInfo, Verdict};
+use metrics::Measured;
 use not_json::NotJson;
 pub(crate) use not_json::Payload;
 
@@ -118,6 +125,8 @@ pub(crate) struct Function<C> {
     /// The configured trail's ARN, once a run has seen it: trail events
     /// about same-named trails of other accounts are then ignored.
     known_trail: RefCell<Option<String>>,
+    /// The metrics' `FunctionName` ([`metrics::function_name`]).
+    function_name: String,
 }
 
 /// The response of one invocation, also written as the log line.
@@ -220,17 +229,20 @@ impl Function<SdkConnect> {
         if let Err(e) = &ready {
             log_line(&serde_json::json!({"level": "error", "message": e}));
         }
-        Function::new(ready)
+        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+        Function::new(ready, &metrics::function_name(name.as_deref()))
     }
 }
 
 impl<C: Connect> Function<C> {
-    /// A process that has not seen trailkey's key yet.
-    pub(crate) fn new(ready: Result<(Desired, C, Mode), String>) -> Self {
+    /// A process that has not seen trailkey's key yet, whose metrics name
+    /// the function `function_name`.
+    pub(crate) fn new(ready: Result<(Desired, C, Mode), String>, function_name: &str) -> Self {
         Function {
             ready,
             known_key: RefCell::new(None),
             known_trail: RefCell::new(None),
+            function_name: function_name.to_owned(),
         }
     }
 
@@ -241,17 +253,39 @@ impl<C: Connect> Function<C> {
         self.answer(Ok(payload)).await
     }
 
-    /// One invocation: the response, or the error Lambda reports. The
-    /// payload is an EventBridge event, an SQS batch of them, or why the
-    /// body was not JSON ([`NotJson`]).
+    /// One invocation: the response, or the error Lambda reports, after
+    /// its log line and its one line of metrics. The payload is an
+    /// EventBridge event, an SQS batch of them, or why the body was not
+    /// JSON ([`NotJson`]).
     pub(crate) async fn answer(
         &self,
         payload: Payload,
+    ) -> Result<Value, lambda_runtime::Diagnostic> {
+        let started = std::time::Instant::now();
+        let mut measured = Measured::default();
+        let answer = self.answered(payload, &mut measured).await;
+        let error = answer.as_ref().err().map(|e| e.error_type.as_str());
+        log_line(&measured.line(
+            &self.function_name,
+            error,
+            started.elapsed(),
+            metrics::now_ms(),
+        ));
+        answer
+    }
+
+    /// [`Function::answer`] without the metrics, which it fills in
+    /// `measured`.
+    async fn answered(
+        &self,
+        payload: Payload,
+        measured: &mut Measured,
     ) -> Result<Value, lambda_runtime::Diagnostic> {
         let (desired, connect, mode) = self
             .ready
             .as_ref()
             .map_err(|e| failure("trailkey.ConfigError", e.clone(), None))?;
+        measured.mode = Some(*mode);
         // The reason quotes no byte of the body, but is escaped all the same:
         // it is about text from outside.
         let payload = payload.map_err(|why| {
@@ -263,9 +297,12 @@ impl<C: Connect> Function<C> {
         })?;
         if let Some(records) = event::sqs_batch(&payload) {
             let records = records.map_err(|why| failure("trailkey.BadEvent", why, None))?;
-            return Ok(self.batch(&records, desired, connect, *mode).await);
+            return Ok(self
+                .batch(&records, desired, connect, *mode, measured)
+                .await);
         }
-        self.event(&payload, desired, connect, *mode).await
+        self.event(&payload, desired, connect, *mode, measured)
+            .await
     }
 
     /// One EventBridge event: ignored, with the reason, or handled by one
@@ -276,12 +313,14 @@ impl<C: Connect> Function<C> {
         desired: &Desired,
         connect: &C,
         mode: Mode,
+        measured: &mut Measured,
     ) -> Result<Value, lambda_runtime::Diagnostic> {
         let known = self.known_key.borrow().clone();
         let trail = self.known_trail.borrow().clone();
         let (info, verdict) = event::classify(payload, desired, known.as_deref(), trail.as_deref())
             .map_err(|e| failure("trailkey.BadEvent", e, None))?;
         if let Some(reason) = ignored(verdict, &info, desired, connect).await {
+            measured.outcome = Some(metrics::Outcome::Ignored);
             let response = Response {
                 event: &info,
                 handled: false,
@@ -302,6 +341,7 @@ impl<C: Connect> Function<C> {
             )
         })?;
         let (plan, done) = plan_and_writes(&outcome);
+        measured.ran(plan, done);
         let response = Response {
             event: &info,
             handled: true,
@@ -538,11 +578,28 @@ fn respond(response: &Response<'_>) -> Value {
 /// function's log.
 fn log_line(value: &Value) {
     // Unit tests run invocations in process: there the line goes through
-    // the test harness's captured output instead.
+    // the test harness's captured output instead, and is kept for the
+    // test's thread to read ([`logged`]).
     #[cfg(test)]
-    println!("{value}");
+    {
+        println!("{value}");
+        LOGGED.with(|lines| lines.borrow_mut().push(value.clone()));
+    }
     #[cfg(not(test))]
     crate::output::out(&format!("{value}\n"));
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The lines [`log_line`] wrote on this thread since [`logged`] last
+    /// took them.
+    static LOGGED: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The lines this thread's invocations wrote since the last call.
+#[cfg(test)]
+pub(crate) fn logged() -> Vec<Value> {
+    LOGGED.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
 }
 
 /// The reconcile loop's UI in Lambda: no terminal, nothing to confirm

@@ -7,6 +7,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use trailkey_testkit::emf;
 use trailkey_testkit::lambda_api::{
     FUNCTION_ARN, RuntimeApi, appending, kms_event, update_trail_event,
 };
@@ -338,7 +339,8 @@ fn json_lines(log: &str) -> Vec<Value> {
 
 /// A body that is not JSON, or JSON that is not an event trailkey accepts:
 /// an error response of trailkey's own type, saying why, one JSON log line
-/// each, and no AWS call. The process serves the next event as usual.
+/// and one line of metrics (an error) each, and no AWS call. The process
+/// serves the next event as usual.
 #[test]
 fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
     let moto = Moto::start();
@@ -375,6 +377,8 @@ fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
     assert_eq!(r["handled"], false, "{r:#}");
     let log = stop(function);
     let lines = json_lines(&log);
+    let (metrics, lines): (Vec<Value>, Vec<Value>) =
+        lines.into_iter().partition(|l| l.get("_aws").is_some());
     assert_eq!(
         lines.len(),
         bad.len() + 1,
@@ -384,13 +388,198 @@ fn a_body_that_is_not_json_or_not_an_event_is_a_bad_event_with_one_log_line() {
         assert_eq!(line["level"], "error", "{line}");
         assert_eq!(line["error_type"], "trailkey.BadEvent", "{line}");
     }
+    let said: Vec<(Value, Value)> = metric_lines(&log)
+        .iter()
+        .map(|(line, m)| (line["Outcome"].clone(), json!(m["Errors"])))
+        .collect();
+    let mut expected = vec![(json!("bad_event"), json!(1.0)); bad.len()];
+    expected.push((json!("ignored"), json!(0.0)));
+    assert_eq!(said, expected, "one line of metrics per invocation:\n{log}");
     assert_eq!(
         log.lines().filter(|l| !l.trim().is_empty()).count(),
-        lines.len(),
+        lines.len() + metrics.len(),
         "nothing else logged:\n{log}"
     );
     assert!(!log.contains('\u{1b}'), "{log}");
     assert_eq!(nobody.connections(), 0, "no AWS request");
+}
+
+/// The function's lines of metrics in `log`, in order: each line that is
+/// a JSON object with `_aws`, which must be a line of the embedded metric
+/// format (`trailkey_testkit::emf`) defining each metric once; with its
+/// metrics' values by name.
+fn metric_lines(log: &str) -> Vec<(Value, std::collections::BTreeMap<String, f64>)> {
+    log.lines()
+        .filter(|l| emf::is_emf(l))
+        .map(|l| {
+            let metrics = emf::metrics(l).unwrap_or_else(|e| panic!("{e}"));
+            let values: std::collections::BTreeMap<String, f64> =
+                metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+            assert_eq!(values.len(), metrics.len(), "each metric once: {l}");
+            (serde_json::from_str(l).unwrap(), values)
+        })
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as f64
+}
+
+/// Each invocation writes one line of CloudWatch metrics to stdout, in the
+/// embedded metric format, after its log line: a converged event is in
+/// sync, a drift event in `apply` mode found and repaired one change, a bad
+/// event and a run that fails (the configured trail is gone) are one error
+/// each; each line stamped with the time it was written and the time the
+/// invocation took. The metrics are those the template's alarms watch:
+/// their namespace, their metric names, and their one dimension, the name
+/// Lambda gives the function (`AWS_LAMBDA_FUNCTION_NAME`), which the alarms
+/// take from the function (`Ref`).
+#[test]
+fn each_invocation_writes_one_line_of_metrics_which_the_templates_alarms_watch() {
+    use trailkey_testkit::lambda_api::FUNCTION_NAME;
+    let moto = Moto::start();
+    let seed = moto.seed();
+    applied(&seed, &moto);
+    let started = now_ms();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, Run::new(&moto), &seed.config, "apply");
+    let r = response(&api, &api.invoke(update_trail_event(&seed)));
+    assert_eq!(
+        (r["handled"].clone(), r["applied"].clone()),
+        (json!(true), json!(false)),
+        "{r:#}"
+    );
+    moto.fixture(&["drift", "trail-unencrypt"]);
+    let r = response(&api, &api.invoke(update_trail_event(&seed)));
+    assert_eq!(r["applied"], true, "{r:#}");
+    assert!(!on_sse_s3(&moto.state(&seed)), "repaired");
+    let e = error(&api, &api.invoke(json!({"hello": "world"})));
+    assert_eq!(e["errorType"], "trailkey.BadEvent", "{e}");
+    let log = stop(function);
+
+    let gone = moto.dir.path().join("gone.toml");
+    std::fs::write(
+        &gone,
+        std::fs::read_to_string(&seed.config)
+            .unwrap()
+            .replace("name = \"org-trail\"", "name = \"gone\""),
+    )
+    .unwrap();
+    let api = RuntimeApi::start();
+    let function = start_function(&api, Run::new(&moto), &gone, "plan");
+    let e = error(&api, &api.invoke(schedule_event(1)));
+    assert!(e["errorMessage"].as_str().unwrap().contains("gone"), "{e}");
+    let failed_log = stop(function);
+    let ended = now_ms();
+
+    let mut lines = metric_lines(&log);
+    lines.extend(metric_lines(&failed_log));
+    let said: Vec<(&str, &str, [f64; 3])> = lines
+        .iter()
+        .map(|(line, m)| {
+            (
+                line["Outcome"].as_str().unwrap(),
+                line["Mode"].as_str().unwrap(),
+                [m["DriftFound"], m["DriftRepaired"], m["Errors"]],
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("in_sync", "apply", [0.0, 0.0, 0.0]),
+            ("repaired", "apply", [1.0, 1.0, 0.0]),
+            ("bad_event", "apply", [0.0, 0.0, 1.0]),
+            ("failed", "plan", [0.0, 0.0, 1.0]),
+        ],
+        "one line of metrics per invocation:\n{log}\n{failed_log}"
+    );
+    for (line, m) in &lines {
+        let at = line["_aws"]["Timestamp"].as_f64().unwrap();
+        assert!(
+            (started..=ended).contains(&at),
+            "{at} not within the test: {line}"
+        );
+        assert!(
+            m["HandlingTime"] >= 0.0 && m["HandlingTime"] <= ended - started,
+            "{line}"
+        );
+        assert_eq!(line["FunctionName"], FUNCTION_NAME, "{line}");
+    }
+    // A run against moto takes a measurable time.
+    assert!(lines[1].1["HandlingTime"] > 0.0, "{}", lines[1].0);
+    // Each line of metrics follows its invocation's log line.
+    let order: Vec<bool> = json_lines(&log)
+        .iter()
+        .map(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(
+        order,
+        [false, true, false, true, false, true],
+        "log line, then metrics:\n{log}"
+    );
+
+    // What the template's alarms watch is what the function wrote.
+    let written = emf::metrics(&lines[0].0.to_string()).unwrap();
+    for (key_account, run_from) in MODES {
+        let template = trailkey_testkit::cloudformation_with(
+            TEMPLATE,
+            &[("KeyAccount", key_account), ("RunFrom", run_from)],
+        );
+        let alarms = metric_alarms(&template);
+        let mut watched: Vec<&str> = alarms
+            .iter()
+            .map(|a| a["MetricName"].as_str().unwrap())
+            .collect();
+        watched.sort_unstable();
+        assert_eq!(watched, ["DriftFound", "Errors"], "{run_from}");
+        for alarm in alarms {
+            let name = alarm["MetricName"].as_str().unwrap();
+            let metric = written
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap_or_else(|| panic!("the function writes no {name}"));
+            assert_eq!(alarm["Namespace"], metric.namespace.as_str(), "{name}");
+            let dimensions: Vec<(&str, Value)> = alarm["Dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| (d["Name"].as_str().unwrap(), d["Value"].clone()))
+                .collect();
+            // Lambda names the function as the template does, and the
+            // function's name is the dimension's value.
+            let written: Vec<(&str, Value)> = metric
+                .dimensions
+                .iter()
+                .map(|(d, v)| {
+                    assert_eq!((d.as_str(), v.as_str()), ("FunctionName", FUNCTION_NAME));
+                    (d.as_str(), json!({"Fn::Ref": "Function"}))
+                })
+                .collect();
+            assert_eq!(dimensions, written, "{name}");
+            assert!(
+                alarm.get("Unit").is_none() || alarm["Unit"] == metric.unit.as_deref().unwrap(),
+                "{name}: an alarm with another unit sees no data"
+            );
+        }
+    }
+}
+
+/// The alarms of `template` on trailkey's own metrics (any namespace but
+/// AWS's), their properties.
+fn metric_alarms(template: &Value) -> Vec<Value> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|r| r["Properties"].clone())
+        .filter(|p| !p["Namespace"].as_str().unwrap().starts_with("AWS/"))
+        .collect()
 }
 
 /// An SQS batch as Lambda's event source mapping delivers it: one record
@@ -1129,10 +1318,190 @@ fn the_templates_send_exactly_the_events_the_function_handles() {
     );
 }
 
+/// The template's alarms, in each mode ([`MODES`]): on trailkey's metrics,
+/// one on `Errors` and one on `DriftFound` (at least 1 in 5 minutes), in the
+/// namespace, dimension and metric names of the product's constants (what
+/// the function writes, `each_invocation_writes_one_line_of_metrics_…`
+/// checks), the dimension's value the template's function; beside them the
+/// two on the queues. Every alarm notifies the stack's SNS topic, and the
+/// topic of `AlarmTopicArn` too when one is given, and treats no data as
+/// not breaching. The topic is encrypted with a key of the stack whose
+/// policy lets this account's CloudWatch alarms use it for this topic only
+/// (the AWS managed `aws/sns` key would not let them publish). An email
+/// address is subscribed only when `AlarmEmail` names one.
+#[test]
+fn the_templates_alarms_watch_the_functions_metrics_and_notify_its_encrypted_topic() {
+    use trailkey::lambda::metrics::{DIMENSION, DRIFT_FOUND, ERRORS, METRICS, NAMESPACE};
+    let get_att = |what: &str| json!({"Fn::GetAtt": what});
+    let reference = |name: &str| json!({"Fn::Ref": name});
+    let sub = |text: &str| json!({"Fn::Sub": text});
+    let of_type = |template: &Value, kind: &str| -> Vec<(String, Value)> {
+        template["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind)
+            .map(|(name, r)| (name.clone(), r.clone()))
+            .collect()
+    };
+    for (key_account, run_from) in MODES {
+        let mode = format!("KeyAccount={key_account} RunFrom={run_from}");
+        let with = |extra: &[(&str, &str)]| {
+            let mut parameters = vec![("KeyAccount", key_account), ("RunFrom", run_from)];
+            parameters.extend_from_slice(extra);
+            trailkey_testkit::cloudformation_with(TEMPLATE, &parameters)
+        };
+        let template = with(&[]);
+        let resources = &template["Resources"];
+
+        // The alarms on the function's metrics.
+        let alarms = metric_alarms(&template);
+        let mut watched: Vec<&str> = alarms
+            .iter()
+            .map(|a| a["MetricName"].as_str().unwrap())
+            .collect();
+        watched.sort_unstable();
+        assert_eq!(watched, [DRIFT_FOUND, ERRORS], "{mode}");
+        for alarm in &alarms {
+            let name = alarm["MetricName"].as_str().unwrap();
+            assert!(METRICS.iter().any(|(m, _)| *m == name), "{name}");
+            assert_eq!(alarm["Namespace"], NAMESPACE, "{mode}: {name}");
+            assert_eq!(
+                alarm["Dimensions"],
+                json!([{"Name": DIMENSION, "Value": reference("Function")}]),
+                "{mode}: {name}"
+            );
+            assert!(alarm.get("Unit").is_none(), "{mode}: {name}");
+            assert_eq!(
+                (
+                    &alarm["Statistic"],
+                    &alarm["Threshold"],
+                    &alarm["ComparisonOperator"],
+                    &alarm["EvaluationPeriods"]
+                ),
+                (
+                    &json!("Sum"),
+                    &json!(1),
+                    &json!("GreaterThanOrEqualToThreshold"),
+                    &json!(1)
+                ),
+                "{mode}: {name}"
+            );
+        }
+
+        // Every alarm notifies the stack's topic, and AlarmTopicArn's too.
+        let all_alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+        assert_eq!(all_alarms.len(), 4, "{mode}");
+        let with_topic = with(&[("AlarmTopicArn", "arn:aws:sns:us-east-1:333333333333:ops")]);
+        for (name, alarm) in &all_alarms {
+            let properties = &alarm["Properties"];
+            assert_eq!(properties["TreatMissingData"], "notBreaching", "{name}");
+            assert_eq!(
+                properties["AlarmActions"],
+                json!([reference("AlarmTopic")]),
+                "{mode}: {name}"
+            );
+            assert_eq!(
+                with_topic["Resources"][name]["Properties"]["AlarmActions"],
+                json!([reference("AlarmTopic"), reference("AlarmTopicArn")]),
+                "{mode}: {name}"
+            );
+        }
+
+        // The topic, and its key.
+        let topic = &resources["AlarmTopic"];
+        assert_eq!(topic["Type"], "AWS::SNS::Topic");
+        assert_eq!(
+            topic["Properties"]["KmsMasterKeyId"],
+            reference("AlarmTopicKey"),
+            "{mode}"
+        );
+        let topic_name = topic["Properties"]["TopicName"]["Fn::Sub"]
+            .as_str()
+            .expect("a TopicName of the stack's");
+        let key = &resources["AlarmTopicKey"];
+        assert_eq!(key["Type"], "AWS::KMS::Key");
+        assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+        let statements = key["Properties"]["KeyPolicy"]["Statement"]
+            .as_array()
+            .unwrap();
+        let cloudwatch: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com")
+            .collect();
+        assert_eq!(cloudwatch.len(), 1, "{statements:#?}");
+        let cloudwatch = cloudwatch[0];
+        assert_eq!(
+            (&cloudwatch["Effect"], &cloudwatch["Action"]),
+            (
+                &json!("Allow"),
+                &json!(["kms:Decrypt", "kms:GenerateDataKey*"])
+            )
+        );
+        assert_eq!(
+            cloudwatch["Condition"],
+            json!({
+                "StringEquals": {
+                    "aws:SourceAccount": reference("AWS::AccountId"),
+                    "kms:EncryptionContext:aws:sns:topicArn": sub(&format!(
+                        "arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:{topic_name}"
+                    )),
+                },
+                "ArnLike": {
+                    "aws:SourceArn": sub(
+                        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+                    ),
+                },
+            }),
+            "this account's alarms, for this topic only"
+        );
+        // Nothing else but the account's own administration.
+        for s in statements {
+            if s["Sid"] != cloudwatch["Sid"] {
+                assert_eq!(
+                    s["Principal"],
+                    json!({"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")}),
+                    "{s:#}"
+                );
+            }
+        }
+        assert_eq!(
+            template["Outputs"]["AlarmTopic"]["Value"],
+            reference("AlarmTopic")
+        );
+
+        // The email subscription, only with an address.
+        assert!(
+            of_type(&template, "AWS::SNS::Subscription").is_empty(),
+            "{mode}: no AlarmEmail, no subscription"
+        );
+        let emailed = with(&[("AlarmEmail", "security-ops@example.com")]);
+        let subscriptions = of_type(&emailed, "AWS::SNS::Subscription");
+        assert_eq!(subscriptions.len(), 1, "{mode}");
+        assert_eq!(
+            subscriptions[0].1["Properties"],
+            json!({"TopicArn": reference("AlarmTopic"), "Protocol": "email",
+                   "Endpoint": reference("AlarmEmail")}),
+            "{mode}"
+        );
+        // The queue alarms still watch the queues.
+        for (alarm, queue) in [
+            ("FailingEventsAlarm", "EventQueue"),
+            ("DeadLetterAlarm", "DeadLetterQueue"),
+        ] {
+            assert_eq!(
+                resources[alarm]["Properties"]["Dimensions"][0]["Value"],
+                get_att(&format!("{queue}.QueueName"))
+            );
+        }
+    }
+}
+
 /// A foreign Deny that stops CloudTrail from encrypting breaks delivery in
 /// a way apply does not fix: the scheduled check fails its invocation (so
 /// an alarm on the function's errors sees it), in plan mode as in apply
-/// mode, with the finding's text and one JSON log line.
+/// mode, with the finding's text, one JSON log line and one line of
+/// metrics that counts an error.
 #[test]
 fn a_broken_setup_fails_the_invocation_in_either_mode() {
     let moto = Moto::start();
@@ -1161,6 +1530,19 @@ fn a_broken_setup_fails_the_invocation_in_either_mode() {
             .filter(|l| l.contains("\"error_type\":\"trailkey.BrokenSetup\""))
             .collect();
         assert_eq!(broken.len(), 1, "{mode}: {log}");
+        let metrics = metric_lines(&log);
+        assert_eq!(metrics.len(), 1, "{mode}: {log}");
+        let (line, m) = &metrics[0];
+        assert_eq!(
+            (
+                &line["Outcome"],
+                &line["Mode"],
+                m["Errors"],
+                m["DriftFound"]
+            ),
+            (&json!("broken"), &json!(mode), 1.0, 0.0),
+            "{line}"
+        );
     }
 }
 
@@ -1182,6 +1564,11 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     moto.start_recording();
     let r = response(&api, &api.invoke(schedule_event(1)));
     assert_eq!(r["applied"], true, "{r:#}");
+    let summary = &r["plan"]["summary"];
+    let first_found = ["add", "change", "destroy"]
+        .iter()
+        .map(|n| summary[n].as_f64().unwrap())
+        .sum::<f64>();
     let pending = r["pending"].as_array().expect("a pending change");
     assert_eq!(pending.len(), 1, "{r:#}");
     assert!(
@@ -1237,6 +1624,26 @@ fn with_the_landing_zone_the_function_repairs_the_key_and_leaves_the_landing_zon
     assert_eq!(moto.recorded_writes(), ["kms:PutKeyPolicy"]);
     assert_eq!(moto.world.landing_zone_state().unwrap().operations.len(), 1);
     let log = stop(function);
+    // The landing zone's change is drift found, never repaired by the
+    // function.
+    let metrics: Vec<(String, [f64; 3])> = metric_lines(&log)
+        .iter()
+        .map(|(line, m)| {
+            (
+                line["Outcome"].as_str().unwrap().to_owned(),
+                [m["DriftFound"], m["DriftRepaired"], m["Errors"]],
+            )
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            ("repaired".to_owned(), [first_found, first_found - 1.0, 0.0]),
+            ("drift".to_owned(), [1.0, 0.0, 0.0]),
+            ("repaired".to_owned(), [1.0, 1.0, 0.0]),
+        ],
+        "{log}"
+    );
     let batches = batch_lines(&log);
     assert_eq!(batches.len(), 1, "{log}");
     let pending = batches[0]["pending"]

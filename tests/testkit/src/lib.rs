@@ -14,6 +14,8 @@
 //! - [`lambda_api`]: a local Lambda Runtime API to run the binary as a
 //!   custom runtime against; it and the proxy share one HTTP server
 //!   ([`http`]);
+//! - [`emf`]: CloudWatch's embedded metric format, which the function's
+//!   metric lines are held to;
 //! - [`identity_policy`]: the evaluation of IAM identity policies, which the
 //!   rules apply to the sessions of roles a test attached policies to
 //!   ([`rules::World::attach_identity_policy`]);
@@ -25,6 +27,7 @@
 //!   handling, so that they check trailkey rather than agree with it.
 
 pub mod cloudtrail_policy;
+pub mod emf;
 pub mod http;
 pub mod identity_policy;
 pub mod key_policy;
