@@ -392,6 +392,9 @@ fn render_trail(o: &mut String, d: &Discovery) {
         o,
         "# Log-file validation (now {validation}): true turns it on and keeps it on;\n# false leaves it as it is.\n# log_file_validation = true"
     );
+    o.push_str(
+        "# Logging: true starts the trail when it is stopped and keeps it logging; false\n# leaves it as it is. Not set: left as it is, with a warning when it is stopped.\n# logging = true\n",
+    );
     render_other_trails(o, d);
 }
 

@@ -68,7 +68,11 @@ pub(super) fn findings(
             policy_unchanged,
         ));
     }
-    out.extend(trail_findings(desired, &observed.trail, &observed.trail_status));
+    out.extend(trail_findings(
+        desired,
+        &observed.trail,
+        &observed.trail_status,
+    ));
     if !desired.landing_zone {
         // Control Tower sets its own trail's settings.
         out.extend(trail_setting_findings(desired, &observed.trail));
@@ -253,7 +257,11 @@ pub(super) fn trail_setting_findings(desired: &Desired, trail: &Trail) -> Vec<Fi
 
 /// A trail that is not logging (unless `trail.logging` is set: the plan's
 /// `trail_logging` says it), and its latest delivery errors.
-pub(super) fn trail_findings(desired: &Desired, trail: &Trail, status: &TrailStatus) -> Vec<Finding> {
+pub(super) fn trail_findings(
+    desired: &Desired,
+    trail: &Trail,
+    status: &TrailStatus,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     if !status.is_logging && desired.logging.is_none() {
         out.push(Finding {

@@ -351,6 +351,63 @@ fn without_a_configured_period_the_keys_period_is_left_as_it_is() {
     assert_eq!(c.moto.world.rotation_period_of(&c.key_id), Some(90));
 }
 
+/// `trail.logging = true`: a stopped trail is drift, started by one
+/// `StartLogging`; `false` leaves it stopped, and without the field a
+/// stopped trail is a warning only.
+#[test]
+fn a_stopped_trail_is_started_with_logging_true_and_left_otherwise() {
+    let c = Converged::with_config(|t| t.replace("[trail]\n", "[trail]\nlogging = true\n"));
+    assert!(
+        std::fs::read_to_string(&c.seed.config)
+            .unwrap()
+            .contains("logging = true")
+    );
+    c.moto.fixture(&["drift", "trail-stop-logging"]);
+    c.plan_detects(
+        &[("trail_logging", "update")],
+        &["~ is_logging = false -> true", "the trail is stopped"],
+    );
+    c.moto.start_recording();
+    let state = c.apply_repairs();
+    assert_eq!(state["trail"]["is_logging"], true);
+    let writes = c.moto.recorded_writes();
+    assert_eq!(writes, ["cloudtrail:StartLogging"], "one call starts it");
+
+    for (setting, warned) in [("logging = false\n", false), ("", true)] {
+        let text = std::fs::read_to_string(&c.seed.config).unwrap();
+        std::fs::write(&c.seed.config, text.replace("logging = true\n", setting)).unwrap();
+        c.moto.fixture(&["drift", "trail-stop-logging"]);
+        c.moto.start_recording();
+        let plan = c.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
+        let stderr = String::from_utf8_lossy(&plan.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&plan.stdout).into_owned();
+        assert_eq!(
+            stdout.contains("is not logging") || stderr.contains("is not logging"),
+            warned,
+            "{setting:?}: {}",
+            transcript(&plan)
+        );
+        let apply = c.run(&["apply", "--auto-approve"]);
+        assert_eq!(apply.status.code(), Some(0), "{}", transcript(&apply));
+        assert_eq!(
+            c.moto.recorded_writes(),
+            Vec::<String>::new(),
+            "{setting:?}"
+        );
+        assert_eq!(c.moto.state(&c.seed)["trail"]["is_logging"], false);
+        // Put it back for the next setting.
+        std::fs::write(
+            &c.seed.config,
+            std::fs::read_to_string(&c.seed.config)
+                .unwrap()
+                .replace("[trail]\n", "[trail]\nlogging = true\n")
+                .replace("logging = false\n", ""),
+        )
+        .unwrap();
+    }
+}
+
 // 5. The key policy.
 
 #[test]

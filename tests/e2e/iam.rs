@@ -617,6 +617,17 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
     }
 
+    // `trail.logging = true` starts a stopped trail.
+    let logging = org.config("logging.toml", |text| {
+        text.replace("[trail]\n", "[trail]\nlogging = true\n")
+    });
+    org.drift("trail-stop-logging");
+    org.record(&mut usage, "trail.logging: a stopped trail", false, || {
+        org.run(&logging, &["plan", "--detailed-exitcode"], 2);
+        org.run(&logging, &["apply", "--auto-approve"], 0);
+        org.run(&logging, &["plan", "--detailed-exitcode"], 0);
+    });
+
     let with_role = org.config("management-role.toml", |text| {
         format!(
             "{text}\n[roles]\nmanagement = \"{}\"\n",
@@ -1920,6 +1931,17 @@ fn the_delegated_administrator_policy_grants_exactly_what_a_run_from_security_to
             org.run_as(&st, &config, &["apply", "--auto-approve"], 0);
         },
     );
+
+    let logging = org.config("delegated-logging.toml", |text| {
+        text.replace("[trail]\n", "[trail]\nlogging = true\n")
+    });
+    org.drift("trail-stop-logging");
+    org.record(&mut usage, "delegated: trail.logging", false, || {
+        org.run_as(&st, &logging, &["plan", "--detailed-exitcode"], 2);
+        org.run_as(&st, &logging, &["apply", "--auto-approve"], 0);
+        org.run_as(&st, &logging, &["plan", "--detailed-exitcode"], 0);
+    });
+    org.assert_no_identity_denial("trail.logging");
 
     let with_log_archive = org.config("delegated-log-archive-role.toml", |text| {
         format!("{text}\n[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n")

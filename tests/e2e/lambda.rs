@@ -143,6 +143,38 @@ fn a_drift_event_in_apply_mode_repairs_then_a_second_event_is_a_no_op_plan() {
     assert_eq!(lines[0]["response"]["applied"], true);
 }
 
+/// With `trail.logging = true`, a `StopLogging` event in apply mode is
+/// repaired with one `StartLogging`, and nothing else is written.
+#[test]
+fn a_stop_logging_event_in_apply_mode_starts_the_trail_again() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let text = std::fs::read_to_string(&seed.config).unwrap();
+    std::fs::write(
+        &seed.config,
+        text.replace("[trail]\n", "[trail]\nlogging = true\n"),
+    )
+    .unwrap();
+    applied(&seed, &moto);
+    moto.fixture(&["drift", "trail-stop-logging"]);
+    assert_eq!(moto.state(&seed)["trail"]["is_logging"], false);
+
+    let api = RuntimeApi::start();
+    let function = start_function(&api, Run::new(&moto), &seed.config, "apply");
+    let mut event = update_trail_event(&seed);
+    event["detail"]["eventName"] = json!("StopLogging");
+    event["detail"]["requestParameters"] = json!({"name": seed.trail_arn});
+    moto.start_recording();
+    let id = api.invoke(event);
+    let r = response(&api, &id);
+    stop(function);
+    assert_eq!(r["handled"], true, "{r:#}");
+    assert_eq!(r["event"]["name"], "StopLogging");
+    assert_eq!(r["applied"], true, "{r:#}");
+    assert_eq!(moto.recorded_writes(), ["cloudtrail:StartLogging"]);
+    assert_eq!(moto.state(&seed)["trail"]["is_logging"], true);
+}
+
 #[test]
 fn the_same_event_in_plan_mode_reports_the_drift_and_writes_nothing() {
     let moto = Moto::start();
@@ -1936,6 +1968,7 @@ fn in_security_tooling_the_function_role_has_a_delegated_administrators_calls_an
         json!([
             "cloudtrail:GetTrail",
             "cloudtrail:GetTrailStatus",
+            "cloudtrail:StartLogging",
             "cloudtrail:UpdateTrail"
         ])
     );

@@ -28,12 +28,13 @@ stdout, and on failure prints a message on stderr and exits non-zero.
 `drift KIND` does what another person or tool would do behind trailkey's back,
 finding trailkey's key through the alias (--alias, default cloudtrail-org-key).
 It prints {"drift": KIND, "done": true} plus facts such as "other_key_arn".
-All kinds but trail-unencrypt, trail-alias and trail-validation-off need --security-tooling.
+All kinds but trail-unencrypt, trail-alias, trail-validation-off and trail-stop-logging need --security-tooling.
   trail-unencrypt            UpdateTrail(KmsKeyId=""); --recreate: recreate the trail without a key
   trail-other-key            create another plain key, point the trail's KmsKeyId at its ARN
   trail-alias                trail KmsKeyId = "alias/<alias>"
   trail-key-id               trail KmsKeyId = the bare key ID of trailkey's key
   trail-validation-off       UpdateTrail(EnableLogFileValidation=False)
+  trail-stop-logging         StopLogging
   alias-delete               DeleteAlias
   alias-repoint              create another plain key, UpdateAlias the alias to it
   rotation-off               DisableKeyRotation
@@ -149,6 +150,7 @@ DRIFT_KINDS = {
     "trail-alias": "set the trail's KmsKeyId to the alias name (alias/<alias>)",
     "trail-key-id": "set the trail's KmsKeyId to the bare key ID of trailkey's key",
     "trail-validation-off": "turn the trail's log-file validation off",
+    "trail-stop-logging": "StopLogging: the trail records nothing",
     "alias-delete": "DeleteAlias",
     "alias-repoint": "create another plain key and UpdateAlias the alias to it",
     "rotation-off": "DisableKeyRotation",
@@ -515,6 +517,7 @@ def describe_trail(cloudtrail: Any, name: str) -> dict[str, Any] | None:
         "is_multi_region_trail": trail.get("IsMultiRegionTrail", False),
         "s3_bucket": trail.get("S3BucketName"),
         "log_file_validation": trail.get("LogFileValidationEnabled", False),
+        "is_logging": cloudtrail.get_trail_status(Name=trail["TrailARN"])["IsLogging"],
     }
 
 
@@ -744,6 +747,8 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         set_trail_key(aws, args.trail, facts["kms_key_id"])
     elif args.kind == "trail-validation-off":
         aws.client("cloudtrail").update_trail(Name=args.trail, EnableLogFileValidation=False)
+    elif args.kind == "trail-stop-logging":
+        aws.client("cloudtrail").stop_logging(Name=args.trail)
     else:
         if not args.security_tooling:
             raise FixtureError(f"drift {args.kind} needs --security-tooling ACCOUNT_ID")

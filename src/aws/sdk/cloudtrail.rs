@@ -72,7 +72,10 @@ pub(super) async fn update_trail(
 }
 
 /// `StartLogging`.
-pub(super) async fn start_logging(client: &aws_sdk_cloudtrail::Client, trail: &str) -> AwsResult<()> {
+pub(super) async fn start_logging(
+    client: &aws_sdk_cloudtrail::Client,
+    trail: &str,
+) -> AwsResult<()> {
     answer("StartLogging", client.start_logging().name(trail).send()).await?;
     Ok(())
 }

@@ -54,7 +54,7 @@ pub(super) fn validate_control_tower(raw: &mut RawConfig, path: &Path) -> Result
             format!(
                 "{why}, Control Tower manages whether its trail logs; trailkey sets only the landing zone's KMS key"
             ),
-            "remove logging from [trail] (a stopped Control Tower trail is landing-zone drift: repair the landing zone)",
+            "remove logging from [trail]",
         ));
     }
     match trail.name.as_deref() {

@@ -448,10 +448,17 @@ fn logging_true_starts_a_stopped_trail_with_one_start_logging() {
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.before, json!({"trail": TRAIL_ARN, "is_logging": false}));
     assert_eq!(c.after, json!({"trail": TRAIL_ARN, "is_logging": true}));
-    assert!(c.reasons[0].starts_with("the trail is stopped"), "{:?}", c.reasons);
+    assert!(
+        c.reasons[0].starts_with("the trail is stopped"),
+        "{:?}",
+        c.reasons
+    );
     let steps: Vec<Step> = planned.steps().map(|(_, s)| s.clone()).collect();
     assert_eq!(steps, [Step::StartLogging(TRAIL_ARN.to_owned())]);
-    assert!(!not_logging_warning(&planned), "the change says it, not a warning too");
+    assert!(
+        !not_logging_warning(&planned),
+        "the change says it, not a warning too"
+    );
 }
 
 #[test]

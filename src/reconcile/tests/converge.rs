@@ -295,7 +295,10 @@ fn a_stopped_trail_is_started_with_logging_true_and_left_without() {
     // false: stopped again, left stopped.
     stop(&fake);
     fake.clear_calls();
-    let (planned, _) = apply_now(&fake, &crate::testing::desired_with_trail("logging = false"));
+    let (planned, _) = apply_now(
+        &fake,
+        &crate::testing::desired_with_trail("logging = false"),
+    );
     assert!(!planned.has_changes());
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
