@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// trailkey's version, as `--version` prints it and a saved plan records it:
+/// the release and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TRAILKEY_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "trailkey",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("TRAILKEY_GIT_REV"), ")"),
+    version = VERSION,
     about = "Encrypt an AWS Organization's CloudTrail trail with a customer-managed KMS key in the Security Tooling account",
     long_about = None,
 )]
@@ -40,10 +49,21 @@ pub enum Command {
         detailed_exitcode: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also save the plan to FILE, with what it rests on, for `trailkey
+        /// apply FILE` (which applies exactly it, or refuses if AWS or the
+        /// config changed since) and `trailkey show FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Make the changes shown by plan, then verify the result.
     Apply {
-        /// Do not ask for confirmation (required without a terminal, e.g. in a pipeline).
+        /// A plan saved by `plan --out`: apply exactly it, without a prompt
+        /// (the saved plan is the approval). Refused, with nothing written,
+        /// when AWS or the config changed since the plan.
+        #[arg(value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Do not ask for confirmation (required without a terminal, e.g. in
+        /// a pipeline; implied with a saved plan).
         #[arg(long)]
         auto_approve: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -69,6 +89,14 @@ pub enum Command {
         wait_for_delivery: Option<Duration>,
         #[command(flatten)]
         landing_zone: LandingZoneWait,
+    },
+    /// Print a plan saved by `plan --out`, after checking the file. Offline.
+    Show {
+        /// The saved plan.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Read the organization and write a commented config (to -c/--config).
     Init {
@@ -229,6 +257,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn wait_for_delivery(args: &[&str]) -> Result<Option<Duration>, String> {
         let all = [&["trailkey", "apply"], args].concat();
@@ -243,6 +272,32 @@ mod tests {
             Ok(other) => panic!("not apply: {other:?}"),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    #[test]
+    fn a_saved_plan_is_written_by_plan_out_and_read_by_apply_and_show() {
+        let parsed = Cli::try_parse_from(["trailkey", "plan", "--out", "p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Plan { out: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "plan", "--out=p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Plan { out: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "apply", "p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Apply { plan: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "apply", "--auto-approve"]).unwrap();
+        assert!(matches!(parsed.command, Command::Apply { plan: None, .. }));
+        let parsed =
+            Cli::try_parse_from(["trailkey", "show", "p.json", "--format", "json"]).unwrap();
+        assert!(matches!(
+            parsed.command,
+            Command::Show { file, format: Format::Json } if file == Path::new("p.json")
+        ));
+        assert!(Cli::try_parse_from(["trailkey", "show"]).is_err());
+        assert!(Cli::try_parse_from(["trailkey", "plan", "--out"]).is_err());
     }
 
     #[test]

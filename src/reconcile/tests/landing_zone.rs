@@ -47,6 +47,7 @@ fn ct_cloud() -> crate::aws::fake::FakeCloud {
 
 fn apply_command() -> crate::cli::Command {
     crate::cli::Command::Apply {
+        plan: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,
@@ -58,6 +59,7 @@ fn apply_command() -> crate::cli::Command {
 
 fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
+        out: None,
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
     }
