@@ -166,6 +166,38 @@ pub enum Format {
     Json,
 }
 
+/// A long option of trailkey's written with one dash, as Terraform spells
+/// its options (`-out=FILE`, `-auto-approve`, `-detailed-exitcode`): the
+/// argument as given, and as trailkey takes it. clap has no one-dash long
+/// options (`-out` is `-o -u -t` to it), so this is asked only once clap has
+/// refused the command line, to say what to write instead.
+pub fn one_dash_long_option(args: &[std::ffi::OsString]) -> Option<(String, String)> {
+    let mut longs = Vec::new();
+    long_options(&<Cli as clap::CommandFactory>::command(), &mut longs);
+    args.iter()
+        .skip(1)
+        .map_while(|a| a.to_str().filter(|a| *a != "--"))
+        .find_map(|arg| {
+            let body = arg.strip_prefix('-').filter(|b| !b.starts_with('-'))?;
+            let name = body.split('=').next().unwrap_or(body);
+            (name.len() > 1 && longs.iter().any(|l| l == name))
+                .then(|| (arg.to_owned(), format!("--{body}")))
+        })
+}
+
+/// The long options of `command` and of its subcommands.
+fn long_options(command: &clap::Command, out: &mut Vec<String>) {
+    out.extend(
+        command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(str::to_owned),
+    );
+    for sub in command.get_subcommands() {
+        long_options(sub, out);
+    }
+}
+
 /// The longest `--policy-retry-timeout` and `--propagation-timeout`: an
 /// hour, far beyond any propagation AWS documents, and small enough that no
 /// time arithmetic on it can overflow.
@@ -271,6 +303,53 @@ mod tests {
             }) => Ok(wait_for_delivery),
             Ok(other) => panic!("not apply: {other:?}"),
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn terraforms_one_dash_spelling_is_named_with_trailkeys_two_dashes() {
+        let found = |args: &[&str]| {
+            let args: Vec<std::ffi::OsString> = std::iter::once("trailkey")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect();
+            one_dash_long_option(&args)
+        };
+        let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(
+            found(&["plan", "-out=plan.bin"]),
+            pair("-out=plan.bin", "--out=plan.bin")
+        );
+        assert_eq!(found(&["plan", "-out", "x"]), pair("-out", "--out"));
+        assert_eq!(
+            found(&["apply", "-auto-approve"]),
+            pair("-auto-approve", "--auto-approve")
+        );
+        assert_eq!(
+            found(&["plan", "-detailed-exitcode"]),
+            pair("-detailed-exitcode", "--detailed-exitcode")
+        );
+        // Short options, and what is not one of trailkey's long options.
+        for args in [
+            &["-v", "plan"][..],
+            &["-vv", "plan"],
+            &["plan", "-c", "x.toml"],
+            &["plan", "-output=x"],
+            &["plan", "--out=x"],
+            &["plan", "--", "-out=x"],
+            &["plan", "-"],
+        ] {
+            assert_eq!(found(args), None, "{args:?}");
+        }
+        // clap refuses every one of them: the message replaces no valid
+        // command line.
+        for args in [
+            &["trailkey", "plan", "-out=plan.bin"][..],
+            &["trailkey", "plan", "-out", "x"],
+            &["trailkey", "apply", "-auto-approve"],
+            &["trailkey", "plan", "-detailed-exitcode"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
     }
 
