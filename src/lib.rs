@@ -230,15 +230,19 @@ pub async fn plan_and_save<C: Connect>(
     view: View,
 ) -> Result<Status, Error> {
     let (plan, observed) = reconcile::plan_to_save(connect, desired).await?;
-    pending.write(&saved::file_text(desired, &plan, &observed))?;
+    let text = saved::file_text(desired, &plan, &observed);
+    // Read back as `apply FILE` will read it, before it is written.
+    let written = saved::Saved::parse(out, text.as_bytes())?;
+    pending.write(&text)?;
     let file = out.display();
     let config = desired.source.display();
+    let digest = written.digest();
     let saved = if plan.has_changes() {
         format!(
-            "\nSaved the plan to {file}. To make exactly these changes: trailkey -c {config} apply {file}\n"
+            "\nSaved the plan to {file} (SHA-256 {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
         )
     } else {
-        format!("\nSaved the plan to {file}: it has no changes.\n")
+        format!("\nSaved the plan to {file} (SHA-256 {digest}): it has no changes.\n")
     };
     let status = show(Outcome::Planned(plan), view);
     output::err(&saved);
@@ -286,8 +290,9 @@ fn show_saved(file: &Path, format: Format) -> Result<Status, Error> {
     let saved = saved::Saved::read(file)?;
     if format == Format::Human {
         output::out(&format!(
-            "Saved plan {}, made with the config {}:\n\n",
+            "Saved plan {} (SHA-256 {}), made with the config {}:\n\n",
             file.display(),
+            saved.digest(),
             escape::escape(&escape::truncated(saved.config_path(), 200))
         ));
     }

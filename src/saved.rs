@@ -180,6 +180,8 @@ pub struct Saved {
     path: PathBuf,
     content: Content,
     plan: Plan,
+    /// The file's SHA-256 digest, as it holds it.
+    digest: String,
 }
 
 impl Saved {
@@ -253,12 +255,19 @@ impl Saved {
             path: path.to_owned(),
             content,
             plan,
+            digest,
         })
     }
 
     /// The saved plan, as `plan` showed it.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The file's SHA-256 digest: the same for the file `plan --out`
+    /// wrote, the one `show` prints and the one `apply` applies.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The AWS writes of the saved plan, in order.

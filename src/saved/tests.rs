@@ -85,6 +85,8 @@ fn a_saved_plan_reads_back_as_the_plan_it_was_made_from() {
             ]
         );
         assert_eq!(file["trailkey_plan"], 1);
+        assert_eq!(file["sha256"], saved.digest());
+        assert_eq!(saved.digest().len(), 64);
         assert_eq!(file["trailkey_version"], VERSION);
         let operations: Vec<&str> = file["steps"]
             .as_array()

@@ -71,9 +71,13 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     );
     assert_eq!(exit_code(&saved), 2, "{}", transcript(&saved));
     assert_eq!(saved.stdout, plain.stdout, "the same plan on stdout");
+    let reads = moto.recorded();
+    assert!(reads.iter().all(|c| !is_write(c)), "read-only: {reads:?}");
+    let saved_file = read_json(&file);
+    let digest = saved_file["sha256"].as_str().unwrap();
     assert!(
-        stderr(&saved).contains(&format!(
-            "Saved the plan to {}. To make exactly these changes: trailkey -c {} apply {}",
+        stderr(&saved).ends_with(&format!(
+            "\nSaved the plan to {} (SHA-256 {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
             file.display(),
             seed.config.display(),
             file.display()
@@ -81,9 +85,6 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
         "{}",
         stderr(&saved)
     );
-    let reads = moto.recorded();
-    assert!(reads.iter().all(|c| !is_write(c)), "read-only: {reads:?}");
-    let saved_file = read_json(&file);
     assert_eq!(saved_file["trailkey_plan"], 1);
     assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
 
@@ -106,7 +107,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let shown = String::from_utf8_lossy(&show.stdout);
     assert!(
         shown.starts_with(&format!(
-            "Saved plan {}, made with the config {}:\n\n",
+            "Saved plan {} (SHA-256 {digest}), made with the config {}:\n\n",
             file.display(),
             seed.config.display()
         )),
