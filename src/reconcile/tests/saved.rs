@@ -207,3 +207,46 @@ fn plan_out_makes_the_same_calls_in_the_same_rounds_as_plan() {
     );
     assert_eq!(no_op_out, (10, 2), "{:?}", fake.calls());
 }
+
+/// Who runs and where the key is do not change what a saved plan is: from
+/// Security Tooling as CloudTrail's delegated administrator, and with
+/// Control Tower's landing zone (the key in the management account, the
+/// trail set through `UpdateLandingZone`), the saved plan is applied
+/// exactly, then refused as stale.
+#[test]
+fn saved_plans_apply_from_security_tooling_and_through_the_landing_zone() {
+    use super::landing_zone::{ct_cloud, ct_desired, paused};
+    let cases = [
+        (desired(), empty_cloud().as_delegated_administrator()),
+        (ct_desired(), ct_cloud()),
+    ];
+    for (desired, fake) in cases {
+        let (plan, observed) = paused(crate::reconcile::plan_to_save(&fake, &desired))
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let text = file_text(&desired, &plan, &observed);
+        let saved = Saved::parse(Path::new("plan.json"), text.as_bytes()).unwrap();
+        let planned: Vec<&str> = saved.steps().iter().map(|s| s.operation.as_str()).collect();
+        let mut ui = Yes::default();
+        paused(crate::reconcile::run_saved(
+            &fake,
+            &desired,
+            apply(),
+            &saved,
+            &mut ui,
+        ))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(fake.writes(), planned);
+        assert_eq!(ui.confirmed, 0);
+        fake.clear_calls();
+        let e = paused(crate::reconcile::run_saved(
+            &fake,
+            &desired,
+            apply(),
+            &saved,
+            &mut ui,
+        ))
+        .expect_err("stale");
+        assert!(e.render().contains("is stale"), "{}", e.render());
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    }
+}
