@@ -115,7 +115,8 @@ lambda-zip:
 # with example values for its required parameters, so that cfn-lint checks each
 # mode's resources and policies with the conditions resolved.
 LINT_VENV := .venv-lint
-WORKFLOWS := .github/workflows/ci.yml .github/workflows/release.yml docs/examples/github-actions.yml
+WORKFLOWS := .github/workflows/ci.yml .github/workflows/release.yml docs/examples/github-actions.yml \
+	docs/examples/github-actions-approve.yml
 TEMPLATES := docs/examples/lambda/template.yaml docs/examples/lambda/security-tooling-forwarder.yaml \
 	docs/examples/lambda/management-forwarder.yaml
 TEMPLATE_EXAMPLE := CodeBucket=trailkey-code CodeKey=trailkey-lambda.zip \

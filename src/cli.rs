@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// trailkey's version, as `--version` prints it and a saved plan records it:
+/// the release and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TRAILKEY_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "trailkey",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("TRAILKEY_GIT_REV"), ")"),
+    version = VERSION,
     about = "Encrypt an AWS Organization's CloudTrail trail with a customer-managed KMS key in the Security Tooling account",
     long_about = None,
 )]
@@ -40,10 +49,21 @@ pub enum Command {
         detailed_exitcode: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also save the plan to FILE, with what it rests on, for `trailkey
+        /// apply FILE` (which applies exactly it, or refuses if AWS or the
+        /// config changed since) and `trailkey show FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Make the changes shown by plan, then verify the result.
     Apply {
-        /// Do not ask for confirmation (required without a terminal, e.g. in a pipeline).
+        /// A plan saved by `plan --out`: apply exactly it, without a prompt
+        /// (the saved plan is the approval). Refused, with nothing written,
+        /// when AWS or the config changed since the plan.
+        #[arg(value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Do not ask for confirmation (required without a terminal, e.g. in
+        /// a pipeline; implied with a saved plan).
         #[arg(long)]
         auto_approve: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -69,6 +89,14 @@ pub enum Command {
         wait_for_delivery: Option<Duration>,
         #[command(flatten)]
         landing_zone: LandingZoneWait,
+    },
+    /// Print a plan saved by `plan --out`, after checking the file. Offline.
+    Show {
+        /// The saved plan.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Read the organization and write a commented config (to -c/--config).
     Init {
@@ -136,6 +164,38 @@ pub enum Command {
 pub enum Format {
     Human,
     Json,
+}
+
+/// A long option of trailkey's written with one dash, as Terraform spells
+/// its options (`-out=FILE`, `-auto-approve`, `-detailed-exitcode`): the
+/// argument as given, and as trailkey takes it. clap has no one-dash long
+/// options (`-out` is `-o -u -t` to it), so this is asked only once clap has
+/// refused the command line, to say what to write instead.
+pub fn one_dash_long_option(args: &[std::ffi::OsString]) -> Option<(String, String)> {
+    let mut longs = Vec::new();
+    long_options(&<Cli as clap::CommandFactory>::command(), &mut longs);
+    args.iter()
+        .skip(1)
+        .map_while(|a| a.to_str().filter(|a| *a != "--"))
+        .find_map(|arg| {
+            let body = arg.strip_prefix('-').filter(|b| !b.starts_with('-'))?;
+            let name = body.split('=').next().unwrap_or(body);
+            (name.len() > 1 && longs.iter().any(|l| l == name))
+                .then(|| (arg.to_owned(), format!("--{body}")))
+        })
+}
+
+/// The long options of `command` and of its subcommands.
+fn long_options(command: &clap::Command, out: &mut Vec<String>) {
+    out.extend(
+        command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(str::to_owned),
+    );
+    for sub in command.get_subcommands() {
+        long_options(sub, out);
+    }
 }
 
 /// The longest `--policy-retry-timeout` and `--propagation-timeout`: an
@@ -229,6 +289,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn wait_for_delivery(args: &[&str]) -> Result<Option<Duration>, String> {
         let all = [&["trailkey", "apply"], args].concat();
@@ -243,6 +304,79 @@ mod tests {
             Ok(other) => panic!("not apply: {other:?}"),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    #[test]
+    fn terraforms_one_dash_spelling_is_named_with_trailkeys_two_dashes() {
+        let found = |args: &[&str]| {
+            let args: Vec<std::ffi::OsString> = std::iter::once("trailkey")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect();
+            one_dash_long_option(&args)
+        };
+        let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(
+            found(&["plan", "-out=plan.bin"]),
+            pair("-out=plan.bin", "--out=plan.bin")
+        );
+        assert_eq!(found(&["plan", "-out", "x"]), pair("-out", "--out"));
+        assert_eq!(
+            found(&["apply", "-auto-approve"]),
+            pair("-auto-approve", "--auto-approve")
+        );
+        assert_eq!(
+            found(&["plan", "-detailed-exitcode"]),
+            pair("-detailed-exitcode", "--detailed-exitcode")
+        );
+        // Short options, and what is not one of trailkey's long options.
+        for args in [
+            &["-v", "plan"][..],
+            &["-vv", "plan"],
+            &["plan", "-c", "x.toml"],
+            &["plan", "-output=x"],
+            &["plan", "--out=x"],
+            &["plan", "--", "-out=x"],
+            &["plan", "-"],
+        ] {
+            assert_eq!(found(args), None, "{args:?}");
+        }
+        // clap refuses every one of them: the message replaces no valid
+        // command line.
+        for args in [
+            &["trailkey", "plan", "-out=plan.bin"][..],
+            &["trailkey", "plan", "-out", "x"],
+            &["trailkey", "apply", "-auto-approve"],
+            &["trailkey", "plan", "-detailed-exitcode"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_is_written_by_plan_out_and_read_by_apply_and_show() {
+        let parsed = Cli::try_parse_from(["trailkey", "plan", "--out", "p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Plan { out: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "plan", "--out=p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Plan { out: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "apply", "p.json"]).unwrap();
+        assert!(
+            matches!(parsed.command, Command::Apply { plan: Some(p), .. } if p == Path::new("p.json"))
+        );
+        let parsed = Cli::try_parse_from(["trailkey", "apply", "--auto-approve"]).unwrap();
+        assert!(matches!(parsed.command, Command::Apply { plan: None, .. }));
+        let parsed =
+            Cli::try_parse_from(["trailkey", "show", "p.json", "--format", "json"]).unwrap();
+        assert!(matches!(
+            parsed.command,
+            Command::Show { file, format: Format::Json } if file == Path::new("p.json")
+        ));
+        assert!(Cli::try_parse_from(["trailkey", "show"]).is_err());
+        assert!(Cli::try_parse_from(["trailkey", "plan", "--out"]).is_err());
     }
 
     #[test]

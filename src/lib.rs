@@ -7,7 +7,9 @@
 //! [`apply`](apply::apply_then) executes exactly those changes, then trailkey
 //! re-observes and re-plans to verify that nothing is left to do. The loop
 //! itself is [`reconcile`]; this file only turns a command line into a
-//! reconcile (or an offline command) and shows the outcome.
+//! reconcile (or an offline command) and shows the outcome. A plan can be
+//! saved (`plan --out FILE`) and applied later exactly as it was shown
+//! (`apply FILE`): see [`saved`].
 
 pub mod apply;
 pub mod aws;
@@ -29,6 +31,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod retry;
+pub mod saved;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -57,6 +60,13 @@ pub enum Status {
 enum Dispatch {
     /// A reconcile against AWS, shown as `View` says.
     Online(reconcile::Command, View),
+    /// `plan --out FILE`: the plan, shown and saved to FILE.
+    SavePlan(PathBuf, View),
+    /// `apply FILE`: the `Apply` command, carried out only as the saved
+    /// plan FILE says.
+    ApplySaved(PathBuf, reconcile::Command, View),
+    /// `show FILE`.
+    Show(PathBuf, Format),
     Validate,
     OfflinePolicy,
     Init {
@@ -89,27 +99,38 @@ fn dispatch(command: Command) -> Dispatch {
         Command::Plan {
             detailed_exitcode,
             format,
-        } => Dispatch::Online(
-            reconcile::Command::Plan,
-            view(format, detailed_exitcode, false),
-        ),
+            out,
+        } => {
+            let view = view(format, detailed_exitcode, false);
+            match out {
+                Some(out) => Dispatch::SavePlan(out, view),
+                None => Dispatch::Online(reconcile::Command::Plan, view),
+            }
+        }
         Command::Apply {
+            plan,
             auto_approve,
             format,
             policy_retry_timeout,
             propagation_timeout,
             wait_for_delivery,
             landing_zone,
-        } => Dispatch::Online(
-            reconcile::Command::Apply {
-                auto_approve,
+        } => {
+            let command = reconcile::Command::Apply {
+                // The saved plan is the approval.
+                auto_approve: auto_approve || plan.is_some(),
                 policy_retry: std::time::Duration::from_secs(policy_retry_timeout),
                 propagation_retry: std::time::Duration::from_secs(propagation_timeout),
                 wait_for_delivery,
                 landing_zone: Some(landing_zone.into()),
-            },
-            view(format, false, false),
-        ),
+            };
+            let view = view(format, false, false);
+            match plan {
+                Some(plan) => Dispatch::ApplySaved(plan, command, view),
+                None => Dispatch::Online(command, view),
+            }
+        }
+        Command::Show { file, format } => Dispatch::Show(file, format),
         Command::Init { force, region } => Dispatch::Init { force, region },
         Command::Destroy {
             auto_approve,
@@ -175,7 +196,117 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             Ok(Status::Success)
         }
         Dispatch::Online(command, view) => online(&config, profile, command, view),
+        Dispatch::SavePlan(out, view) => save_plan(&config, profile, &out, view),
+        Dispatch::ApplySaved(file, command, view) => {
+            apply_saved(&config, profile, &file, command, view)
+        }
+        Dispatch::Show(file, format) => show_saved(&file, format),
     }
+}
+
+/// `trailkey plan --out FILE`: a FILE that cannot be written fails before
+/// any AWS call; the plan is shown as `plan` shows it, once it is saved.
+fn save_plan(
+    config: &Path,
+    profile: Option<String>,
+    out: &Path,
+    view: View,
+) -> Result<Status, Error> {
+    let desired = config::load(config)?;
+    let pending = saved::Pending::create(out, config)?;
+    block_on(async {
+        let connect = connect(&desired, profile).await;
+        plan_and_save(&connect, &desired, pending, out, view).await
+    })
+}
+
+/// `plan --out FILE` through `connect`: plans as `plan` does, writes the
+/// saved plan to `pending`, then shows the plan.
+pub async fn plan_and_save<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    pending: saved::Pending,
+    out: &Path,
+    view: View,
+) -> Result<Status, Error> {
+    let (plan, observed) = reconcile::plan_to_save(connect, desired).await?;
+    let text = saved::file_text(desired, &plan, &observed);
+    // Read back as `apply FILE` will read it, before it is written.
+    let written = saved::Saved::parse(out, text.as_bytes())?;
+    pending.write(&text)?;
+    let file = out.display();
+    let config = desired.source.display();
+    let digest = written.digest();
+    let saved = if plan.has_changes() {
+        format!(
+            "\nSaved the plan to {file} (SHA-256 {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
+        )
+    } else {
+        format!("\nSaved the plan to {file} (SHA-256 {digest}): it has no changes.\n")
+    };
+    let status = show(Outcome::Planned(plan), view);
+    output::err(&saved);
+    status
+}
+
+/// `trailkey apply FILE`: the file and the config are checked before any
+/// AWS call; the run then applies the saved plan or refuses.
+fn apply_saved(
+    config: &Path,
+    profile: Option<String>,
+    file: &Path,
+    command: reconcile::Command,
+    view: View,
+) -> Result<Status, Error> {
+    let saved = saved::Saved::read(file)?;
+    let desired = config::load(config)?;
+    saved.check_config(&desired)?;
+    block_on(async {
+        let connect = connect(&desired, profile).await;
+        run_saved(&connect, &desired, &saved, command, view).await
+    })
+}
+
+/// `apply FILE` through `connect`, with the file and the config checked.
+pub async fn run_saved<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    saved: &saved::Saved,
+    command: reconcile::Command,
+    view: View,
+) -> Result<Status, Error> {
+    let mut terminal = Terminal {
+        format: view.format,
+        auto_approve: true,
+        name: "apply",
+    };
+    let outcome = reconcile::run_saved(connect, desired, command, saved, &mut terminal).await?;
+    show(outcome, view)
+}
+
+/// `trailkey show FILE`: the saved plan, as `plan` showed it, once the
+/// file is checked. Offline: it reads neither the config nor AWS.
+fn show_saved(file: &Path, format: Format) -> Result<Status, Error> {
+    let saved = saved::Saved::read(file)?;
+    if format == Format::Human {
+        output::out(&format!(
+            "Saved plan {} (SHA-256 {}), made with the config {}:\n\n",
+            file.display(),
+            saved.digest(),
+            escape::escape(&escape::truncated(saved.config_path(), 200))
+        ));
+    }
+    show_plan(saved.plan(), format);
+    Ok(Status::Success)
+}
+
+/// The SDK clients for `desired`, with the credentials of `profile`.
+async fn connect(desired: &Desired, profile: Option<String>) -> aws::sdk::SdkConnect {
+    let options = aws::sdk::Options {
+        profile,
+        management_role: desired.management_role.clone(),
+    };
+    aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await
 }
 
 /// `trailkey completions SHELL`: the shell's completion script.
@@ -221,11 +352,7 @@ fn online(
     }
     let desired = config::load(config)?;
     block_on(async {
-        let options = aws::sdk::Options {
-            profile,
-            management_role: desired.management_role.clone(),
-        };
-        let connect = aws::sdk::SdkConnect::new(desired.region.as_str(), &options).await;
+        let connect = connect(&desired, profile).await;
         run_online(&connect, &desired, command, view).await
     })
 }

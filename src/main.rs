@@ -9,9 +9,24 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match trailkey::cli::Cli::try_parse_from(arguments()) {
+    let args = arguments();
+    let cli = match trailkey::cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
+            // Terraform's one-dash spelling (`-out=FILE`): say how trailkey
+            // spells it, instead of clap's "unexpected argument '-o'".
+            if let Some((given, two_dashes)) =
+                trailkey::cli::one_dash_long_option(&args).filter(|_| e.use_stderr())
+            {
+                let e = trailkey::Error::usage(
+                    format!(
+                        "{given}: trailkey's long options take two dashes, where Terraform's take one"
+                    ),
+                    format!("write {two_dashes}"),
+                );
+                trailkey::output::err(&e.render_styled());
+                return ExitCode::from(1);
+            }
             let _ = e.print();
             // --help and --version print to stdout and succeed.
             return if e.use_stderr() {

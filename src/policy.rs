@@ -391,7 +391,7 @@ fn normalize_condition(v: &Value) -> Value {
 }
 
 /// How the statements of `after` differ from `before`, by `Sid`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StatementDiff {
     /// trailkey statements that are missing and will be added.
     pub added: Vec<String>,
@@ -404,7 +404,7 @@ pub struct StatementDiff {
 }
 
 /// A trailkey statement whose content differs, field by field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ChangedStatement {
     pub sid: String,
     pub fields: Vec<FieldChange>,
@@ -412,7 +412,7 @@ pub struct ChangedStatement {
 
 /// One changed field of a statement, in the normalized form (lists sorted,
 /// condition keys lower-case); `null` when absent on that side.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     /// Dotted path, e.g. `Condition.StringEquals.aws:sourcearn`.
     pub path: String,

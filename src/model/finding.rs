@@ -1,15 +1,15 @@
 //! What a plan reports but does not change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Something the plan cannot or will not change, reported to the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub level: Level,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// The setup is broken (the trail cannot deliver logs, or they cannot

@@ -25,7 +25,7 @@ pub use landing_zone::*;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aws::{
@@ -45,10 +45,16 @@ use crate::policy::{self, PolicyInputs};
 
 /// JSON plan format version.
 pub const FORMAT_VERSION: &str = "1";
+
+/// A plan read back has this trailkey's format: the saved plan it comes
+/// from was made by this trailkey (`crate::saved`).
+fn format_version() -> &'static str {
+    FORMAT_VERSION
+}
 /// Shown in `after` for values only known once apply has run.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Create,
@@ -57,7 +63,7 @@ pub enum Action {
     NoOp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Address {
     KmsKey,
@@ -161,7 +167,9 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Serialized for `plan --format json`, and read back from a saved plan
+/// (`crate::saved`) without its steps: applying a saved plan plans again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub address: Address,
     pub action: Action,
@@ -169,7 +177,7 @@ pub struct Change {
     pub after: Value,
     pub reasons: Vec<String>,
     /// For `kms_key_policy`: the statement-level differences.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statements: Option<policy::StatementDiff>,
     #[serde(skip)]
     pub steps: Vec<Step>,
@@ -221,7 +229,7 @@ pub fn broken(findings: &[Finding]) -> Option<Error> {
 }
 
 /// Where the plan applies; shown above the changes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub region: String,
     pub management_account: String,
@@ -249,8 +257,11 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A saved plan (`crate::saved`) reads back what `plan --format json`
+/// shows; what is skipped (the steps, the key) only a plan made from AWS has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    #[serde(skip_deserializing, default = "format_version")]
     pub format_version: &'static str,
     pub target: Target,
     pub changes: Vec<Change>,

@@ -1,20 +1,30 @@
 //! `apply`: plan, confirm, apply, then check the result by planning again,
 //! waiting while AWS does not show this run's writes yet; once more against
-//! the other run's key after a lost race for the alias.
+//! the other run's key after a lost race for the alias. With a saved plan,
+//! the plan made first must be the saved one, and there is no second plan.
 
 use super::*;
 
 impl<C: Connect> Reconcile<'_, C> {
     /// `apply`: plan, confirm, apply and verify; once more after a lost
-    /// race for the alias, when auto-approved.
+    /// race for the alias, when auto-approved without a saved plan.
     pub(super) async fn converge(
         &self,
         observed: Observed,
-        auto_approve: bool,
+        approval: Approval<'_>,
         options: &ApplyOptions,
         ui: &mut impl Ui,
     ) -> Result<Outcome, Error> {
+        let Approval {
+            auto_approve,
+            saved,
+        } = approval;
         let (plan, observed) = self.plan(observed).await?;
+        // Before anything is shown or written: the plan made now must be
+        // the saved one.
+        if let Some(saved) = saved {
+            saved.check(&plan, &observed)?;
+        }
         ui.about_to_apply(&plan);
         let applying = options.applied_part(&plan);
         if !applying.has_changes() {
@@ -27,7 +37,13 @@ impl<C: Connect> Reconcile<'_, C> {
             Ok((done, result)) => return Ok(Outcome::Applied { plan, done, result }),
             // Another run created the key and alias first. Without approval
             // for a new plan, stop; otherwise continue with its key (the new
-            // plan creates none), once.
+            // plan creates none), once. A saved plan approved that plan only.
+            Err(Error::Conflict { message, .. }) if saved.is_some() => {
+                return Err(Error::conflict(
+                    message,
+                    "the saved plan no longer applies: plan again (`trailkey plan --out FILE`), which plans against the other run's key, have the new plan reviewed, and apply that file",
+                ));
+            }
             Err(Error::Conflict { message, .. }) if auto_approve => message,
             Err(e) => return Err(e),
         };

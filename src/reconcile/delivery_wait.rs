@@ -74,7 +74,7 @@ impl<C: Connect> Reconcile<'_, C> {
     pub(super) async fn apply_then_prove(
         &self,
         observed: Observed,
-        auto_approve: bool,
+        approval: Approval<'_>,
         options: &ApplyOptions,
         wait_for_delivery: Option<Duration>,
         started: SystemTime,
@@ -82,7 +82,7 @@ impl<C: Connect> Reconcile<'_, C> {
     ) -> Result<Outcome, Error> {
         let trail = observed.trail.arn.clone();
         let before = observed.trail_status.latest_delivery_error.clone();
-        let outcome = self.converge(observed, auto_approve, options, ui).await?;
+        let outcome = self.converge(observed, approval, options, ui).await?;
         let (within, plan, done, mut result) = match (wait_for_delivery, outcome) {
             (Some(within), Outcome::Applied { plan, done, result }) => (within, plan, done, result),
             (_, outcome) => return Ok(outcome),

@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::observe;
 use crate::plan::{self, Address, Need, Observed, OnDemand, Plan, Planned, Step};
 use crate::retry::{Retrying, Why};
+use crate::saved::Saved;
 
 mod converge;
 mod delivery_wait;
@@ -68,6 +69,15 @@ pub enum Command {
         /// How to wait for a landing-zone operation.
         landing_zone: LandingZoneWait,
     },
+}
+
+/// Who approved the plan an apply carries out.
+#[derive(Debug, Clone, Copy)]
+struct Approval<'a> {
+    /// No prompt: `--auto-approve`, or a saved plan.
+    auto_approve: bool,
+    /// `apply FILE`: the saved plan, the one plan the run may carry out.
+    saved: Option<&'a Saved>,
 }
 
 /// How long to wait for a landing-zone operation, and how often to read it.
@@ -133,12 +143,52 @@ pub async fn run<C: Connect>(
     command: Command,
     ui: &mut impl Ui,
 ) -> Result<Outcome, Error> {
-    let started = SystemTime::now();
-    // Bad input fails before any AWS call.
-    let reader = match &command {
-        Command::ReaderIam(arn) => Some(reader_principal(arn, desired)?),
-        _ => None,
+    run_with(connect, desired, command, None, ui).await
+}
+
+/// `apply FILE`: `command`, an auto-approved [`Command::Apply`], carries out
+/// the plan made now only if it is `saved` ([`Saved::check`]), and plans
+/// nothing else: after a lost race for the alias it stops, as an apply
+/// someone confirmed does. The check after the writes plans again as in
+/// every apply.
+pub async fn run_saved<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    command: Command,
+    saved: &Saved,
+    ui: &mut impl Ui,
+) -> Result<Outcome, Error> {
+    debug_assert!(matches!(
+        command,
+        Command::Apply {
+            auto_approve: true,
+            ..
+        }
+    ));
+    run_with(connect, desired, command, Some(saved), ui).await
+}
+
+/// `plan --out FILE`: the plan as [`Command::Plan`] makes it (the same
+/// reads), and the state it was made from, with what planning asked for.
+pub async fn plan_to_save<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+) -> Result<(Plan, Observed), Error> {
+    let (observed, keys) = observed(connect, desired).await?;
+    let run = Reconcile {
+        connect,
+        keys: &keys,
+        desired,
+        landing_zone_updates: true,
     };
+    run.plan(observed).await
+}
+
+/// Observes, and logs what it found (`-v`).
+async fn observed<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+) -> Result<(Observed, C::KeyStore), Error> {
     let (observed, keys) = observe::observe(connect, desired).await?;
     tracing::info!(
         trail = %observed.trail.arn,
@@ -146,6 +196,24 @@ pub async fn run<C: Connect>(
         key = %observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
         "observed"
     );
+    Ok((observed, keys))
+}
+
+/// [`run`], and with `saved`, [`run_saved`].
+async fn run_with<C: Connect>(
+    connect: &C,
+    desired: &Desired,
+    command: Command,
+    saved: Option<&Saved>,
+    ui: &mut impl Ui,
+) -> Result<Outcome, Error> {
+    let started = SystemTime::now();
+    // Bad input fails before any AWS call.
+    let reader = match &command {
+        Command::ReaderIam(arn) => Some(reader_principal(arn, desired)?),
+        _ => None,
+    };
+    let (observed, keys) = observed(connect, desired).await?;
     let landing_zone_updates = !matches!(
         command,
         Command::Apply {
@@ -192,7 +260,10 @@ pub async fn run<C: Connect>(
             };
             run.apply_then_prove(
                 observed,
-                auto_approve,
+                Approval {
+                    auto_approve,
+                    saved,
+                },
                 &options,
                 wait_for_delivery,
                 started,

@@ -445,3 +445,131 @@ fn a_failed_write_to_stdout_exits_1_and_a_closed_pipe_does_not() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The help of the commands that write, apply and show a saved plan.
+#[test]
+fn plan_apply_and_show_explain_saved_plans_in_their_help() {
+    let server = CountingServer::start();
+    for command in ["plan", "apply", "show"] {
+        let out = Run::at(&server.endpoint).args([command, "--help"]).run();
+        assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+        insta::assert_snapshot!(format!("{command}_help"), transcript(&out));
+    }
+    assert_eq!(server.connections(), 0);
+}
+
+/// Terraform's `-out=FILE` is no option of trailkey's (clap has no one-dash
+/// long options): refused with the spelling to use, before any request.
+#[test]
+fn terraforms_one_dash_out_is_refused_naming_the_two_dash_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = CountingServer::start();
+    let out = Run::at(&server.endpoint)
+        .current_dir(dir.path())
+        .args(["plan", "-out=trailkey.plan"])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    insta::assert_snapshot!(transcript(&out));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(server.connections(), 0);
+}
+
+/// `plan --out` into a directory that does not exist: refused before any
+/// request, nothing written.
+#[test]
+fn plan_out_to_a_file_that_cannot_be_written_fails_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = CountingServer::start();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/good/minimal.toml");
+    std::fs::copy(&config, dir.path().join("trailkey.toml")).unwrap();
+    for (out_file, says) in [
+        (
+            "no/such/dir/trailkey.plan",
+            "cannot write the plan to no/such/dir/trailkey.plan: No such file or directory",
+        ),
+        (".", "cannot write the plan to .: it is a directory"),
+        (
+            "trailkey.toml",
+            "--out trailkey.toml is the config file: the plan would replace it",
+        ),
+    ] {
+        let out = Run::at(&server.endpoint)
+            .current_dir(dir.path())
+            .args(["plan", "--out", out_file])
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+        assert!(stderr.starts_with(&format!("error: {says}")), "{stderr}");
+        assert!(stderr.contains("\nhint: "), "{stderr}");
+        if out_file == "." {
+            insta::assert_snapshot!(transcript(&out));
+        }
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "only the config: {files:?}");
+    assert_eq!(server.connections(), 0);
+}
+
+/// What is no saved plan (not JSON, JSON of another shape, too large, not
+/// a file, missing) is refused by `apply FILE` and `show FILE` with exit 1
+/// and a hint, before any request, without a panic.
+#[test]
+fn a_file_that_is_no_saved_plan_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = CountingServer::start();
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        name.to_owned()
+    };
+    let cases = [
+        (
+            write("text.plan", b"Plan: 4 to add\n"),
+            "is not a trailkey saved plan: it is not JSON",
+        ),
+        (
+            write("empty.plan", b""),
+            "is not a trailkey saved plan: it is not JSON",
+        ),
+        (
+            write("garbage.plan", &[0xff, 0xfe, 0x00, 0x9c, 0x1b]),
+            "is not a trailkey saved plan: it is not JSON",
+        ),
+        (
+            write(
+                "plan-json.plan",
+                br#"{"format_version": "1", "changes": []}"#,
+            ),
+            "is not a trailkey saved plan: it has no \"trailkey_plan\" field",
+        ),
+        (
+            write("huge.plan", &vec![b' '; 5 * 1024 * 1024]),
+            "is larger than a saved plan can be (4194304 bytes)",
+        ),
+        (".".to_owned(), "is not a regular file"),
+        (
+            "missing.plan".to_owned(),
+            "cannot read the saved plan missing.plan: No such file or directory",
+        ),
+    ];
+    for (file, says) in &cases {
+        for command in ["apply", "show"] {
+            let out = Run::at(&server.endpoint)
+                .current_dir(dir.path())
+                .args([command, file])
+                .run();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command} {file}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {file}");
+            assert!(
+                stderr.starts_with("error: ") && stderr.contains(says),
+                "{command} {file}: {stderr}"
+            );
+            assert!(stderr.contains("\nhint: "), "{command} {file}: {stderr}");
+            assert!(!stderr.contains('\u{1b}'), "{command} {file}: {stderr:?}");
+            if command == "apply" && file == "plan-json.plan" {
+                insta::assert_snapshot!(transcript(&out));
+            }
+        }
+    }
+    assert_eq!(server.connections(), 0, "no AWS request");
+}

@@ -16,4 +16,5 @@ mod init;
 mod lambda;
 mod landing_zone;
 mod real_aws;
+mod saved;
 mod scenarios;

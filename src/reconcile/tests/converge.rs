@@ -154,6 +154,7 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     rotation_off(&fake);
     let run = || {
         let command = crate::cli::Command::Apply {
+            plan: None,
             auto_approve: true,
             format: crate::cli::Format::Json,
             policy_retry_timeout: 0,

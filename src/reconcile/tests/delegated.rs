@@ -7,6 +7,7 @@ use crate::testing::*;
 
 fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
+        out: None,
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
     }

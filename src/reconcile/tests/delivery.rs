@@ -325,6 +325,7 @@ fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
     fake.state.borrow_mut().delivery_after = Some(30 * SECOND);
     fake.state.borrow_mut().status_clock = None;
     let command = crate::cli::Command::Apply {
+        plan: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

@@ -10,7 +10,7 @@ use crate::testing::*;
 const CT_TRAIL_ARN: &str =
     "arn:aws:cloudtrail:us-east-1:333333333333:trail/aws-controltower-BaselineCloudTrail";
 
-fn ct_desired() -> crate::config::Desired {
+pub(super) fn ct_desired() -> crate::config::Desired {
     let text = format!(
         r#"
 region = "{REGION}"
@@ -28,7 +28,7 @@ landing_zone = true
 
 /// A Control Tower organization: its trail on SSE-S3, a landing zone at
 /// 3.3 (3.4 available), no key.
-fn ct_cloud() -> crate::aws::fake::FakeCloud {
+pub(super) fn ct_cloud() -> crate::aws::fake::FakeCloud {
     let fake = crate::aws::fake::FakeCloud::new(
         REGION,
         MANAGEMENT,
@@ -47,6 +47,7 @@ fn ct_cloud() -> crate::aws::fake::FakeCloud {
 
 fn apply_command() -> crate::cli::Command {
     crate::cli::Command::Apply {
+        plan: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,
@@ -58,6 +59,7 @@ fn apply_command() -> crate::cli::Command {
 
 fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
+        out: None,
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
     }
@@ -78,7 +80,7 @@ fn run_paused(
 }
 
 /// `f` run to its end on a paused clock: the waits pass at once.
-fn paused<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(super) fn paused<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)

@@ -13,4 +13,5 @@ mod landing_zone;
 mod log_bucket;
 mod race;
 mod rounds;
+mod saved;
 mod waits;

@@ -8,7 +8,7 @@ use crate::testing::*;
 
 /// Between this run's `CreateKey` and its `CreateAlias`, another run creates
 /// its own key (the same kind, policy and tags) and takes the alias.
-fn another_run_takes_the_alias(fake: &FakeCloud) {
+pub(super) fn another_run_takes_the_alias(fake: &FakeCloud) {
     fake.before("CreateAlias", |s| {
         let mut winner = s.keys[0].clone();
         winner.info.key_id = "99999999-9999-4999-8999-999999999999".to_owned();
@@ -26,6 +26,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
     let apply = crate::cli::Command::Apply {
+        plan: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

@@ -6,6 +6,7 @@ use crate::testing::*;
 
 fn plan_command() -> crate::cli::Command {
     crate::cli::Command::Plan {
+        out: None,
         detailed_exitcode: true,
         format: crate::cli::Format::Json,
     }
@@ -48,6 +49,7 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let desired = desired();
     let fake = empty_cloud();
     let apply = crate::cli::Command::Apply {
+        plan: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

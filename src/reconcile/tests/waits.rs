@@ -29,6 +29,7 @@ fn apply_paused(
         .block_on(async {
             let started = tokio::time::Instant::now();
             let command = crate::cli::Command::Apply {
+                plan: None,
                 auto_approve: true,
                 format: crate::cli::Format::Json,
                 policy_retry_timeout: 0,
