@@ -12,9 +12,9 @@ use trailkey_testkit::cloudtrail_policy;
 use super::WRITES;
 use super::{
     Account, AwsError, AwsResult, CallerIdentity, Connect, DEFAULT_ROTATION_PERIOD_DAYS,
-    EventDataStore, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyStore, KeyUsage,
-    LandingZone, LandingZoneOperation, LandingZoneStatus, LandingZoneUpdate, LandingZones,
-    LogArchive, LogBucket, Management, NewKey, OperationStatus, Organization, Origin,
+    EventDataStore, EventSelectors, FeatureSet, KeyInfo, KeyManager, KeySpec, KeyState, KeyStore,
+    KeyUsage, LandingZone, LandingZoneOperation, LandingZoneStatus, LandingZoneUpdate,
+    LandingZones, LogArchive, LogBucket, Management, NewKey, OperationStatus, Organization, Origin,
     RotationStatus, Trail, TrailStatus, TrailUpdate, code,
 };
 
@@ -62,6 +62,9 @@ pub struct FakeState {
     pub security_tooling_account: String,
     /// `GetTrailStatus` by trail ARN (default: logging, no errors).
     pub trail_status: BTreeMap<String, TrailStatus>,
+    /// By trail ARN: its custom event selectors (`HasCustomEventSelectors`
+    /// is set from them); a trail without an entry has the default ones.
+    pub event_selectors: BTreeMap<String, EventSelectors>,
     /// Trail tags by trail ARN.
     pub trail_tags: BTreeMap<String, BTreeMap<String, String>>,
     /// Bucket Regions (default: the fake's Region).
@@ -143,6 +146,15 @@ pub struct FakeState {
 }
 
 impl FakeState {
+    /// A trail as `GetTrail` and `DescribeTrails` describe it:
+    /// `HasCustomEventSelectors` when it has selectors of its own.
+    fn described(&self, trail: &Trail) -> Trail {
+        Trail {
+            has_custom_event_selectors: self.event_selectors.contains_key(&trail.arn),
+            ..trail.clone()
+        }
+    }
+
     /// The caller's account and the organization's management account.
     fn caller_and_management(&self) -> (Option<&str>, Option<&str>) {
         (
@@ -217,7 +229,7 @@ impl FakeCloud {
         Ok(s.trails
             .values()
             .filter(|t| t.home_region == region || (shadows && t.is_multi_region_trail))
-            .cloned()
+            .map(|t| s.described(t))
             .collect())
     }
 
@@ -248,6 +260,7 @@ impl FakeCloud {
                     s3_bucket: "org-trail-logs".to_owned(),
                     s3_key_prefix: None,
                     log_file_validation: true,
+                    has_custom_event_selectors: false,
                 },
             )]),
             region: region.to_owned(),
@@ -490,7 +503,8 @@ impl Management for FakeCloud {
     async fn get_trail(&self, name: &str) -> AwsResult<Trail> {
         self.call("GetTrail").await?;
         let arn = self.find_trail("GetTrail", name)?;
-        Ok(self.state.borrow().trails[&arn].clone())
+        let s = self.state.borrow();
+        Ok(s.described(&s.trails[&arn]))
     }
 
     async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail> {
@@ -588,6 +602,23 @@ impl Management for FakeCloud {
         t.kms_key_id = Some(key_arn.to_owned()).filter(|k| !k.is_empty());
         t.log_file_validation |= validation;
         Ok(t.clone())
+    }
+
+    async fn event_selectors(&self, trail: &str) -> AwsResult<EventSelectors> {
+        self.call("GetEventSelectors").await?;
+        let arn = self.find_trail("GetEventSelectors", trail)?;
+        let s = self.state.borrow();
+        Ok(s.event_selectors
+            .get(&arn)
+            .cloned()
+            .unwrap_or_else(|| EventSelectors {
+                basic: vec![crate::aws::EventSelector {
+                    read_write_type: "All".to_owned(),
+                    include_management_events: true,
+                    exclude_management_event_sources: Vec::new(),
+                }],
+                advanced: Vec::new(),
+            }))
     }
 
     async fn start_logging(&self, trail: &str) -> AwsResult<()> {

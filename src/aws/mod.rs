@@ -380,6 +380,49 @@ pub struct Trail {
     pub s3_key_prefix: Option<String>,
     /// `LogFileValidationEnabled`: CloudTrail delivers signed digest files.
     pub log_file_validation: bool,
+    /// `HasCustomEventSelectors`: the trail's event selectors are not the
+    /// default (every read and write management event, no data event), so
+    /// `GetEventSelectors` tells which events it records.
+    pub has_custom_event_selectors: bool,
+}
+
+/// `GetEventSelectors`: which events a trail records. A trail has basic
+/// selectors or advanced ones, never both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventSelectors {
+    pub basic: Vec<EventSelector>,
+    pub advanced: Vec<AdvancedEventSelector>,
+}
+
+/// A basic event selector (`EventSelector`), its management-event part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventSelector {
+    /// `ReadWriteType`: `ReadOnly`, `WriteOnly` or `All` (the default).
+    pub read_write_type: String,
+    /// `IncludeManagementEvents` (default true).
+    pub include_management_events: bool,
+    /// `ExcludeManagementEventSources`, e.g. `kms.amazonaws.com`.
+    pub exclude_management_event_sources: Vec<String>,
+}
+
+/// An advanced event selector: it selects the events that match all of its
+/// field selectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdvancedEventSelector {
+    pub name: Option<String>,
+    pub field_selectors: Vec<FieldSelector>,
+}
+
+/// `AdvancedFieldSelector`: a condition on one field of an event record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FieldSelector {
+    pub field: String,
+    pub equals: Vec<String>,
+    pub starts_with: Vec<String>,
+    pub ends_with: Vec<String>,
+    pub not_equals: Vec<String>,
+    pub not_starts_with: Vec<String>,
+    pub not_ends_with: Vec<String>,
 }
 
 /// What one `UpdateTrail` call changes.
@@ -577,6 +620,8 @@ pub trait Management {
     async fn describe_organization(&self) -> AwsResult<Organization>;
     /// `GetTrail` by name or ARN in the client's Region.
     async fn get_trail(&self, name: &str) -> AwsResult<Trail>;
+    /// `GetEventSelectors` of a trail, by name or ARN.
+    async fn event_selectors(&self, trail: &str) -> AwsResult<EventSelectors>;
     /// `StartLogging` of a trail, by name or ARN.
     async fn start_logging(&self, trail: &str) -> AwsResult<()>;
     /// `UpdateTrail`: one call for every setting in `update`.

@@ -22,6 +22,7 @@ pub(super) const ORGANIZATIONS: &[&str] = &[
 pub(super) const CLOUDTRAIL: &[&str] = &[
     "DescribeTrails",
     "GetEventDataStore",
+    "GetEventSelectors",
     "GetTrail",
     "GetTrailStatus",
     "ListEventDataStores",

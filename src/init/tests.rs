@@ -57,6 +57,7 @@ fn add_trail(fake: &FakeCloud, name: &str, region: &str, org: bool) {
             s3_bucket: "bucket".to_owned(),
             s3_key_prefix: None,
             log_file_validation: true,
+            has_custom_event_selectors: false,
         },
     );
 }

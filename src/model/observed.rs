@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::aws::{
-    CallerIdentity, KeyInfo, LandingZone, LandingZoneOperation, LogBucket, Organization, Trail,
-    TrailStatus,
+    CallerIdentity, EventSelectors, KeyInfo, LandingZone, LandingZoneOperation, LogBucket,
+    Organization, Trail, TrailStatus,
 };
 
 /// How trailkey found the key it manages.
@@ -73,6 +73,11 @@ pub struct Observed {
     pub trail_tags: OnDemand<BTreeMap<String, String>>,
     /// The Region of the trail's S3 bucket, or why it could not be read.
     pub bucket_region: Result<String, String>,
+    /// The trail's event selectors (`GetEventSelectors`), read only when
+    /// the trail has custom ones (`HasCustomEventSelectors`), or why they
+    /// could not be read; `None` for the default selectors (every
+    /// management event) and with the landing zone.
+    pub event_selectors: Option<Result<EventSelectors, String>>,
     /// The key `alias/<ct_key_alias>` names, if the alias exists.
     pub alias_target: Option<KeyInfo>,
     /// The key trailkey manages (see [`FoundBy`]), if there is one.

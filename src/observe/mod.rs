@@ -76,13 +76,19 @@ pub async fn observe<C: Connect>(
             .delegation_pending
             .then(|| mgmt.delegated_administrators(crate::aws::CLOUDTRAIL_PRINCIPAL)),
     );
-    let (found, bucket_region, trail_tags, zone, status, delegated) = tokio::join!(
+    // Control Tower sets its own trail's selectors.
+    let selectors = OptionFuture::from(
+        (trail.has_custom_event_selectors && !desired.landing_zone)
+            .then(|| mgmt.event_selectors(&trail.arn)),
+    );
+    let (found, bucket_region, trail_tags, zone, status, delegated, selectors) = tokio::join!(
         observe_keys(&first.keys, desired, trail, likely),
         mgmt.bucket_region(&trail.s3_bucket),
         trail_tags,
         landing_zone,
         status,
         delegated,
+        selectors,
     );
     if let Some(delegated) = delegated {
         check_delegated(desired, &first.organization, delegated)?;
@@ -113,6 +119,8 @@ pub async fn observe<C: Connect>(
             trail_status,
             trail_tags: trail_tags.map_or(OnDemand::NotRead, OnDemand::Read),
             bucket_region,
+            // Not fatal: the plan reports what it could not read.
+            event_selectors: selectors.map(|s| s.map_err(|e| format!("{}: {}", e.code, e.message))),
             alias_target: found.alias_target,
             key: found.key,
             other_keys: found.other_keys,
@@ -706,6 +714,7 @@ impl Reread {
             // What UpdateTrail returned is the trail after the write.
             (Some(t), _) => Trail {
                 home_region: previous.trail.home_region.clone(),
+                has_custom_event_selectors: previous.trail.has_custom_event_selectors,
                 ..t.clone()
             },
             (None, Some(read)) => read.map_err(|e| {

@@ -21,6 +21,7 @@ fn trail(name: &str, region: &str) -> Trail {
         s3_bucket: "logs".to_owned(),
         s3_key_prefix: None,
         log_file_validation: true,
+        has_custom_event_selectors: false,
     }
 }
 

@@ -73,6 +73,7 @@ pub(super) fn findings(
         &observed.trail,
         &observed.trail_status,
     ));
+    out.extend(super::blind_spot::kms_blind_spot(observed));
     if !desired.landing_zone {
         // Control Tower sets its own trail's settings.
         out.extend(trail_setting_findings(desired, &observed.trail));

@@ -9,6 +9,7 @@
 //! (`checks`), the key policy (`key_policy`), the change of each address
 //! (`changes`), the findings (`findings`) and `destroy` in their own files.
 
+mod blind_spot;
 mod changes;
 mod checks;
 mod destroy;

@@ -408,6 +408,83 @@ fn a_stopped_trail_is_started_with_logging_true_and_left_otherwise() {
     }
 }
 
+/// Event selectors that leave KMS's write management events out, in each
+/// way: `plan` warns, naming kms.amazonaws.com and what goes unseen, and
+/// exits 0 (nothing for apply to change). `GetEventSelectors` is called
+/// only when `DescribeTrails` says `HasCustomEventSelectors`, which the
+/// real-AWS layer sets as AWS does.
+#[test]
+fn selectors_that_hide_kms_are_warned_about_in_each_of_the_ways() {
+    let c = Converged::new();
+    c.moto.start_recording();
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(
+        !transcript(&out).contains("kms.amazonaws.com"),
+        "{}",
+        transcript(&out)
+    );
+    let calls = c.moto.recorded();
+    assert_eq!(
+        calls.len(),
+        10,
+        "the default selectors are not read: {calls:?}"
+    );
+
+    for (kind, why) in [
+        (
+            "selectors-exclude-kms",
+            "ExcludeManagementEventSources names kms.amazonaws.com",
+        ),
+        (
+            "selectors-read-only",
+            "records only read-only management events",
+        ),
+        ("selectors-no-management", "records no management events"),
+        (
+            "selectors-advanced-no-kms",
+            "advanced event selectors that match no kms.amazonaws.com management event",
+        ),
+    ] {
+        let drift = c.moto.fixture(&["drift", kind]);
+        assert_eq!(
+            drift["custom_event_selectors_trail"],
+            c.seed.trail_arn.as_str()
+        );
+        c.moto.start_recording();
+        let out = c.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", transcript(&out));
+        let text = transcript(&out);
+        assert!(text.contains(why), "{kind}: {text}");
+        assert!(
+            text.contains("DisableKey, ScheduleKeyDeletion and PutKeyPolicy"),
+            "{kind}: {text}"
+        );
+        assert!(text.contains(&c.key_arn), "{kind}: {text}");
+        let calls = c.moto.recorded();
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| *c == "cloudtrail:GetEventSelectors")
+                .count(),
+            1,
+            "{kind}: {calls:?}"
+        );
+        assert_eq!(calls.len(), 11, "{kind}: {calls:?}");
+        let json = c.run(&["plan", "--format", "json"]);
+        let plan: Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert!(
+            plan["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["level"] == "warning"
+                    && f["message"].as_str().unwrap().contains("kms.amazonaws.com")),
+            "{kind}: {plan:#}"
+        );
+    }
+}
+
 // 5. The key policy.
 
 #[test]

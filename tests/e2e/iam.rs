@@ -627,6 +627,11 @@ fn the_iam_policies_grant_exactly_what_trailkey_calls() {
         org.run(&logging, &["apply", "--auto-approve"], 0);
         org.run(&logging, &["plan", "--detailed-exitcode"], 0);
     });
+    // Custom event selectors are read (GetEventSelectors).
+    org.drift("selectors-exclude-kms");
+    org.record(&mut usage, "custom event selectors", false, || {
+        org.run(&seed_config, &["plan", "--detailed-exitcode"], 0);
+    });
 
     let with_role = org.config("management-role.toml", |text| {
         format!(
@@ -1942,6 +1947,16 @@ fn the_delegated_administrator_policy_grants_exactly_what_a_run_from_security_to
         org.run_as(&st, &logging, &["plan", "--detailed-exitcode"], 0);
     });
     org.assert_no_identity_denial("trail.logging");
+    org.drift("selectors-exclude-kms");
+    org.record(
+        &mut usage,
+        "delegated: custom event selectors",
+        false,
+        || {
+            org.run_as(&st, &config, &["plan", "--detailed-exitcode"], 0);
+        },
+    );
+    org.assert_no_identity_denial("custom event selectors");
 
     let with_log_archive = org.config("delegated-log-archive-role.toml", |text| {
         format!("{text}\n[roles]\nlog_archive = \"{LOG_ARCHIVE_ROLE}\"\n")

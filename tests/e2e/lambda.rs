@@ -1966,6 +1966,7 @@ fn in_security_tooling_the_function_role_has_a_delegated_administrators_calls_an
     assert_eq!(
         by_sid("TrailkeyReadAndEncryptTheTrail")["Action"],
         json!([
+            "cloudtrail:GetEventSelectors",
             "cloudtrail:GetTrail",
             "cloudtrail:GetTrailStatus",
             "cloudtrail:StartLogging",

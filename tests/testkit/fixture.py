@@ -28,13 +28,21 @@ stdout, and on failure prints a message on stderr and exits non-zero.
 `drift KIND` does what another person or tool would do behind trailkey's back,
 finding trailkey's key through the alias (--alias, default cloudtrail-org-key).
 It prints {"drift": KIND, "done": true} plus facts such as "other_key_arn".
-All kinds but trail-unencrypt, trail-alias, trail-validation-off and trail-stop-logging need --security-tooling.
+The trail-* kinds but trail-other-key and trail-key-id, and the selectors-* kinds, do not
+need --security-tooling; the others do. The selectors-* kinds answer the trail's ARN as
+"custom_event_selectors_trail".
   trail-unencrypt            UpdateTrail(KmsKeyId=""); --recreate: recreate the trail without a key
   trail-other-key            create another plain key, point the trail's KmsKeyId at its ARN
   trail-alias                trail KmsKeyId = "alias/<alias>"
   trail-key-id               trail KmsKeyId = the bare key ID of trailkey's key
   trail-validation-off       UpdateTrail(EnableLogFileValidation=False)
   trail-stop-logging         StopLogging
+  selectors-exclude-kms      PutEventSelectors: all management events but kms.amazonaws.com
+                             (ExcludeManagementEventSources)
+  selectors-read-only        PutEventSelectors: read-only management events only
+  selectors-no-management    PutEventSelectors: no management events (S3 data events only)
+  selectors-advanced-no-kms  PutEventSelectors: an advanced selector of the management events
+                             whose eventSource is not kms.amazonaws.com
   alias-delete               DeleteAlias
   alias-repoint              create another plain key, UpdateAlias the alias to it
   rotation-off               DisableKeyRotation
@@ -151,6 +159,10 @@ DRIFT_KINDS = {
     "trail-key-id": "set the trail's KmsKeyId to the bare key ID of trailkey's key",
     "trail-validation-off": "turn the trail's log-file validation off",
     "trail-stop-logging": "StopLogging: the trail records nothing",
+    "selectors-exclude-kms": "PutEventSelectors: ExcludeManagementEventSources kms.amazonaws.com",
+    "selectors-read-only": "PutEventSelectors: ReadWriteType ReadOnly",
+    "selectors-no-management": "PutEventSelectors: IncludeManagementEvents false, S3 data events",
+    "selectors-advanced-no-kms": "PutEventSelectors: advanced, management events but eventSource kms",
     "alias-delete": "DeleteAlias",
     "alias-repoint": "create another plain key and UpdateAlias the alias to it",
     "rotation-off": "DisableKeyRotation",
@@ -738,6 +750,37 @@ def drift_policy(aws: Aws, kms: Any, key_id: str, args: argparse.Namespace) -> d
     return facts
 
 
+def put_selectors(cloudtrail: Any, trail: str, kind: str) -> str:
+    """Gives the trail event selectors that leave KMS's write management events out; returns its ARN."""
+    basic = {
+        "selectors-exclude-kms": {
+            "ReadWriteType": "All",
+            "IncludeManagementEvents": True,
+            "ExcludeManagementEventSources": ["kms.amazonaws.com"],
+        },
+        "selectors-read-only": {"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True},
+        "selectors-no-management": {
+            "ReadWriteType": "All",
+            "IncludeManagementEvents": False,
+            "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+        },
+    }
+    if kind in basic:
+        answer = cloudtrail.put_event_selectors(TrailName=trail, EventSelectors=[basic[kind]])
+    else:
+        advanced = [
+            {
+                "Name": "Management events but KMS",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]},
+                ],
+            }
+        ]
+        answer = cloudtrail.put_event_selectors(TrailName=trail, AdvancedEventSelectors=advanced)
+    return answer["TrailARN"]
+
+
 def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if args.kind == "trail-unencrypt":
@@ -749,6 +792,8 @@ def cmd_drift(aws: Aws, args: argparse.Namespace) -> dict[str, Any]:
         aws.client("cloudtrail").update_trail(Name=args.trail, EnableLogFileValidation=False)
     elif args.kind == "trail-stop-logging":
         aws.client("cloudtrail").stop_logging(Name=args.trail)
+    elif args.kind.startswith("selectors-"):
+        facts["custom_event_selectors_trail"] = put_selectors(aws.client("cloudtrail"), args.trail, args.kind)
     else:
         if not args.security_tooling:
             raise FixtureError(f"drift {args.kind} needs --security-tooling ACCOUNT_ID")

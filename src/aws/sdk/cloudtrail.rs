@@ -7,13 +7,16 @@ use aws_config::Region;
 
 use super::error::answer;
 use super::{listed, non_empty};
-use crate::aws::{AwsError, AwsResult, EventDataStore, Trail, TrailStatus, TrailUpdate, code};
+use crate::aws::{
+    AdvancedEventSelector, AwsError, AwsResult, EventDataStore, EventSelector, EventSelectors,
+    FieldSelector, Trail, TrailStatus, TrailUpdate, code,
+};
 
 /// A [`Trail`] from a CloudTrail answer that carries the trail's fields
 /// (`types::Trail` of `GetTrail` and `DescribeTrails`, `UpdateTrailOutput`),
 /// with its home Region as given.
 macro_rules! trail_of {
-    ($t:expr, $home_region:expr) => {{
+    ($t:expr, $home_region:expr, $custom_selectors:expr) => {{
         let t = $t;
         Trail {
             name: t.name().unwrap_or_default().to_owned(),
@@ -25,6 +28,7 @@ macro_rules! trail_of {
             s3_bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
             s3_key_prefix: non_empty(t.s3_key_prefix()),
             log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
+            has_custom_event_selectors: $custom_selectors,
         }
     }};
 }
@@ -38,7 +42,11 @@ fn trail_from(t: &aws_sdk_cloudtrail::types::Trail) -> Trail {
         .or_else(|| t.trail_arn().and_then(|a| a.split(':').nth(3)))
         .unwrap_or_default()
         .to_owned();
-    trail_of!(t, home_region)
+    trail_of!(
+        t,
+        home_region,
+        t.has_custom_event_selectors().unwrap_or(false)
+    )
 }
 
 /// `GetTrail` by name or ARN.
@@ -66,9 +74,52 @@ pub(super) async fn update_trail(
         .set_kms_key_id(update.kms_key_id.map(str::to_owned))
         .set_enable_log_file_validation(update.enable_log_file_validation.then_some(true));
     let t = answer("UpdateTrail", request.send()).await?;
-    // UpdateTrail does not return the home Region; the caller keeps the
-    // one it read.
-    Ok(trail_of!(t, String::new()))
+    // UpdateTrail returns neither the home Region nor whether the event
+    // selectors are custom; the caller keeps what it read.
+    Ok(trail_of!(t, String::new(), false))
+}
+
+/// `GetEventSelectors`: the management-event part of the basic selectors,
+/// and the advanced selectors.
+pub(super) async fn event_selectors(
+    client: &aws_sdk_cloudtrail::Client,
+    trail: &str,
+) -> AwsResult<EventSelectors> {
+    let out = answer(
+        "GetEventSelectors",
+        client.get_event_selectors().trail_name(trail).send(),
+    )
+    .await?;
+    let basic = out
+        .event_selectors()
+        .iter()
+        .map(|s| EventSelector {
+            read_write_type: s.read_write_type().map_or("All", |t| t.as_str()).to_owned(),
+            include_management_events: s.include_management_events().unwrap_or(true),
+            exclude_management_event_sources: s.exclude_management_event_sources().to_vec(),
+        })
+        .collect();
+    let advanced = out
+        .advanced_event_selectors()
+        .iter()
+        .map(|s| AdvancedEventSelector {
+            name: s.name().map(str::to_owned),
+            field_selectors: s
+                .field_selectors()
+                .iter()
+                .map(|f| FieldSelector {
+                    field: f.field().to_owned(),
+                    equals: f.equals().to_vec(),
+                    starts_with: f.starts_with().to_vec(),
+                    ends_with: f.ends_with().to_vec(),
+                    not_equals: f.not_equals().to_vec(),
+                    not_starts_with: f.not_starts_with().to_vec(),
+                    not_ends_with: f.not_ends_with().to_vec(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(EventSelectors { basic, advanced })
 }
 
 /// `StartLogging`.

@@ -35,8 +35,9 @@ use aws_credential_types::provider::{
 };
 
 use super::{
-    Account, AwsResult, CallerIdentity, Connect, EventDataStore, LandingZone, LandingZoneOperation,
-    LandingZoneUpdate, LandingZones, Management, Organization, Trail, TrailStatus, TrailUpdate,
+    Account, AwsResult, CallerIdentity, Connect, EventDataStore, EventSelectors, LandingZone,
+    LandingZoneOperation, LandingZoneUpdate, LandingZones, Management, Organization, Trail,
+    TrailStatus, TrailUpdate,
 };
 use intercept::{LogCalls, kms_config};
 pub use kms::SdkKeyStore;
@@ -230,6 +231,10 @@ impl Management for SdkManagement {
 
     async fn update_trail(&self, trail: &str, update: TrailUpdate<'_>) -> AwsResult<Trail> {
         cloudtrail::update_trail(&self.trail, trail, update).await
+    }
+
+    async fn event_selectors(&self, trail: &str) -> AwsResult<EventSelectors> {
+        cloudtrail::event_selectors(&self.trail, trail).await
     }
 
     async fn start_logging(&self, trail: &str) -> AwsResult<()> {

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::*;
 
+mod blind_spot;
 mod changes;
 mod checks;
 mod combinations;
@@ -127,6 +128,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
             s3_bucket: "org-trail-logs".to_owned(),
             s3_key_prefix: None,
             log_file_validation: true,
+            has_custom_event_selectors: false,
         },
         trail_status: crate::aws::TrailStatus {
             is_logging: true,
@@ -136,6 +138,7 @@ fn observed_without_key(trail_kms_key_id: Option<&str>) -> Observed {
         // the trail.
         trail_tags: OnDemand::Read(BTreeMap::new()),
         bucket_region: Ok("us-east-1".to_owned()),
+        event_selectors: None,
         alias_target: None,
         key: None,
         other_keys: Vec::new(),

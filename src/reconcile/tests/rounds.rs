@@ -93,3 +93,38 @@ fn a_trail_on_another_key_costs_a_round_and_its_reads_are_not_used() {
     // changes.
     assert_eq!((calls, rounds), (14, 4), "{:?}", fake.calls());
 }
+
+/// Custom event selectors (`HasCustomEventSelectors` in `DescribeTrails`)
+/// add `GetEventSelectors` to the second round, beside the bucket Region:
+/// one call more, no round more. The default selectors add nothing.
+#[test]
+fn custom_event_selectors_are_read_in_the_second_round_and_default_ones_not_at_all() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let (calls, _) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert!(!fake.calls().contains(&"GetEventSelectors"), "{calls}");
+
+    fake.state.borrow_mut().event_selectors.insert(
+        TRAIL_ARN.to_owned(),
+        crate::aws::EventSelectors {
+            basic: vec![crate::aws::EventSelector {
+                read_write_type: "All".to_owned(),
+                include_management_events: true,
+                exclude_management_event_sources: vec!["kms.amazonaws.com".to_owned()],
+            }],
+            advanced: Vec::new(),
+        },
+    );
+    let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, plan_command()));
+    assert_eq!((calls, rounds), (11, 2), "{:?}", fake.calls());
+    assert!(fake.calls().contains(&"GetEventSelectors"));
+    let planned = plan_now(&fake, &desired);
+    assert!(!planned.has_changes(), "a warning, not a change");
+    let warning = planned
+        .findings
+        .iter()
+        .find(|f| f.message.contains("ExcludeManagementEventSources"))
+        .expect("the blind spot is named");
+    assert_eq!(warning.level, crate::plan::Level::Warning);
+}

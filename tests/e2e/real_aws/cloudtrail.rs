@@ -1,6 +1,6 @@
 //! The CloudTrail rules: a key not visible yet, `DescribeTrails` by name,
 //! the key policy check of `UpdateTrail`, the bucket's Region, conflicts,
-//! CloudTrail Lake.
+//! CloudTrail Lake, custom event selectors.
 
 use std::time::Duration;
 
@@ -718,5 +718,74 @@ fn cloudtrail_lake_answers_the_worlds_event_data_stores_with_their_keys() {
     assert!(
         answered.iter().all(|a| a.ends_with(":us-east-1")),
         "{answered:?}"
+    );
+}
+
+#[test]
+fn custom_event_selectors_are_told_and_the_default_ones_read_as_aws_answers_them() {
+    let moto = Moto::start();
+    let seed = moto.seed();
+    let trail = seed.trail_arn.as_str();
+    let describe = || {
+        call(
+            "cloudtrail:DescribeTrails",
+            json!({"trailNameList": [trail]}),
+        )
+    };
+    let calls = json!([
+        describe(),
+        call("cloudtrail:GetEventSelectors", json!({"TrailName": trail})),
+        call(
+            "cloudtrail:PutEventSelectors",
+            json!({"TrailName": trail, "EventSelectors": [{
+                "ReadWriteType": "All", "IncludeManagementEvents": true,
+                "ExcludeManagementEventSources": ["kms.amazonaws.com"]}]})
+        ),
+        describe(),
+        call("cloudtrail:GetTrail", json!({"Name": trail})),
+    ]);
+    let custom = |r: &Value, path: &str| r["response"].pointer(path).cloned();
+    let alone = moto.calls(None, &calls);
+    assert_eq!(outcomes(&alone), ["ok"; 5], "{alone:#?}");
+    assert_eq!(
+        custom(&alone[3], "/trailList/0/HasCustomEventSelectors"),
+        Some(json!(false)),
+        "moto never says so"
+    );
+    assert_eq!(custom(&alone[1], "/EventSelectors"), Some(json!([])));
+
+    let other = Moto::start();
+    let seed = other.seed();
+    let trail = seed.trail_arn.as_str();
+    let mut calls = calls;
+    for c in calls.as_array_mut().unwrap() {
+        let params = &mut c["params"];
+        for field in ["TrailName", "Name"] {
+            if params.get(field).is_some() {
+                params[field] = json!(trail);
+            }
+        }
+        if params.get("trailNameList").is_some() {
+            params["trailNameList"] = json!([trail]);
+        }
+    }
+    let through = other.calls(Some(other.layer()), &calls);
+    assert_eq!(outcomes(&through), ["ok"; 5], "{through:#?}");
+    assert_eq!(
+        custom(&through[0], "/trailList/0/HasCustomEventSelectors"),
+        Some(json!(false))
+    );
+    assert_eq!(
+        custom(&through[1], "/EventSelectors/0/ReadWriteType"),
+        Some(json!("All")),
+        "the default selector, as AWS answers it"
+    );
+    assert_eq!(
+        custom(&through[3], "/trailList/0/HasCustomEventSelectors"),
+        Some(json!(true))
+    );
+    assert_eq!(
+        custom(&through[4], "/Trail/HasCustomEventSelectors"),
+        Some(json!(true))
     );
 }

@@ -1,6 +1,7 @@
 //! CloudTrail where moto 5.2.5 is lenient or missing: `DescribeTrails` by
 //! name, a key in the bucket's Region, conflicts, the key policy check of
-//! `UpdateTrail`, and CloudTrail Lake's event data stores.
+//! `UpdateTrail`, custom event selectors, and CloudTrail Lake's event data
+//! stores.
 
 use std::time::{Duration, Instant};
 
@@ -443,5 +444,97 @@ pub fn cloudtrail_lake(world: World) -> impl Rule {
             answer["KmsKeyId"] = json!(key);
         }
         Decision::Respond(json_answer(AWS_JSON_1_1, answer))
+    }
+}
+
+/// `HasCustomEventSelectors`, which moto 5.2.5 always answers `false`, and
+/// the default event selectors, which its `GetEventSelectors` answers as
+/// none. As AWS has it: "By default, trails created without specific event
+/// selectors will be configured to log all read and write management
+/// events, and no data events" (`EventSelector`, CloudTrail API Reference),
+/// and a trail's `HasCustomEventSelectors` ("Specifies if the trail has
+/// custom event selectors", `Trail` in the cloudtrail model) is true once
+/// `PutEventSelectors` gave it selectors of its own.
+///
+/// The trails with selectors of their own are kept in the [`World`]: each
+/// successful `PutEventSelectors` through the layer adds its trail, and so
+/// does the fixture's `drift selectors-*` ([`World::learn`]). `GetTrail`
+/// and `DescribeTrails` answers say `HasCustomEventSelectors` for them;
+/// `GetEventSelectors` of any other trail answers the default selector.
+pub fn cloudtrail_custom_event_selectors(world: World) -> impl Rule {
+    CustomEventSelectors { world }
+}
+
+struct CustomEventSelectors {
+    world: World,
+}
+
+impl Rule for CustomEventSelectors {
+    fn decide(&self, _: &Request, _: &Traffic) -> Decision {
+        Decision::Forward
+    }
+
+    fn rewrite(&self, request: &Request, response: Response, _: &Traffic) -> Response {
+        if request.service != "cloudtrail" || response.status != 200 {
+            return response;
+        }
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        let custom = |t: &mut Value| {
+            let arn = t
+                .get("TrailARN")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let has = self.world.has_custom_event_selectors(arn);
+            if let Some(t) = t.as_object_mut() {
+                t.insert("HasCustomEventSelectors".to_owned(), Value::Bool(has));
+            }
+        };
+        match request.action.as_str() {
+            "PutEventSelectors" => {
+                if let Some(arn) = answer.get("TrailARN").and_then(Value::as_str) {
+                    self.world.custom_event_selectors(arn);
+                }
+                return response;
+            }
+            "GetTrail" => match answer.get_mut("Trail") {
+                Some(t) => custom(t),
+                None => return response,
+            },
+            "DescribeTrails" => match answer.get_mut("trailList").and_then(Value::as_array_mut) {
+                Some(trails) => trails.iter_mut().for_each(custom),
+                None => return response,
+            },
+            "GetEventSelectors" => {
+                let arn = answer
+                    .get("TrailARN")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let none = |field: &str| {
+                    answer
+                        .get(field)
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                };
+                if self.world.has_custom_event_selectors(arn)
+                    || !none("EventSelectors")
+                    || !none("AdvancedEventSelectors")
+                {
+                    return response;
+                }
+                answer["EventSelectors"] = json!([{
+                    "ReadWriteType": "All",
+                    "IncludeManagementEvents": true,
+                    "DataResources": [],
+                    "ExcludeManagementEventSources": []
+                }]);
+            }
+            _ => return response,
+        }
+        Response {
+            body: answer.to_string().into_bytes(),
+            ..response
+        }
     }
 }

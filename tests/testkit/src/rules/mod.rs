@@ -55,8 +55,8 @@ use crate::proxy::{Exchange, Request, Response, Rule};
 
 pub use account::account_regions;
 pub use cloudtrail::{
-    cloudtrail_conflicts, cloudtrail_key_in_the_buckets_region, cloudtrail_key_policy_check,
-    cloudtrail_lake, describe_trails_honours_names,
+    cloudtrail_conflicts, cloudtrail_custom_event_selectors, cloudtrail_key_in_the_buckets_region,
+    cloudtrail_key_policy_check, cloudtrail_lake, describe_trails_honours_names,
 };
 pub use control_tower::{
     DEFAULT_OPERATIONS_PAGE, LandingZone, LandingZoneOperation, LandingZoneState,
@@ -121,6 +121,7 @@ pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
         Box::new(organizations_accounts_have_no_status()),
         Box::new(kms_tag_limit()),
         Box::new(kms_rotation_period(world.clone())),
+        Box::new(cloudtrail_custom_event_selectors(world.clone())),
     ]
 }
 

@@ -76,6 +76,9 @@ pub(super) struct Facts {
     /// (365 days without one), which moto 5.2.5 drops
     /// ([`kms_rotation_period`](super::kms_rotation_period)).
     pub(super) rotation_periods: HashMap<String, i64>,
+    /// The ARNs of the trails with event selectors of their own
+    /// ([`cloudtrail_custom_event_selectors`](super::cloudtrail_custom_event_selectors)).
+    pub(super) custom_event_selectors: Vec<String>,
 }
 
 /// A request of a role session that the role's identity policies did not
@@ -271,8 +274,10 @@ impl World {
 
     /// Records what a `fixture.py` answer says: `bucket` with
     /// `bucket_owner` and `bucket_region`, `trail_arn` with `bucket`,
-    /// `management_account` as the default credentials' account, and
-    /// `key_id` with `rotation_period_days` as that key's rotation period.
+    /// `management_account` as the default credentials' account,
+    /// `key_id` with `rotation_period_days` as that key's rotation period,
+    /// and `custom_event_selectors_trail` as a trail with event selectors
+    /// of its own.
     pub fn learn(&self, answer: &Value) {
         let text = |field: &str| answer.get(field).and_then(Value::as_str);
         if let (Some(bucket), Some(owner), Some(region)) =
@@ -286,12 +291,28 @@ impl World {
         if let Some(account) = text("management_account") {
             self.default_account(account);
         }
+        if let Some(trail) = text("custom_event_selectors_trail") {
+            self.custom_event_selectors(trail);
+        }
         if let (Some(key), Some(days)) = (
             text("key_id"),
             answer.get("rotation_period_days").and_then(Value::as_i64),
         ) {
             self.rotation_period(key, days);
         }
+    }
+
+    /// The trail `arn` has event selectors of its own.
+    pub fn custom_event_selectors(&self, arn: &str) {
+        let mut facts = self.facts();
+        if !facts.custom_event_selectors.iter().any(|t| t == arn) {
+            facts.custom_event_selectors.push(arn.to_owned());
+        }
+    }
+
+    /// Whether the trail `arn` has event selectors of its own.
+    pub fn has_custom_event_selectors(&self, arn: &str) -> bool {
+        self.facts().custom_event_selectors.iter().any(|t| t == arn)
     }
 
     /// KMS keeps `days` as the rotation period of key `key_id` (its ID).
