@@ -173,7 +173,10 @@ pub(super) async fn describe_trails(
 ) -> AwsResult<Vec<Trail>> {
     let request = client.describe_trails().include_shadow_trails(shadows);
     let out = answer("DescribeTrails", request.send()).await?;
-    Ok(out.trail_list().iter().map(trail_from).collect())
+    let mut trails: Vec<Trail> = out.trail_list().iter().map(trail_from).collect();
+    // CloudTrail lists them in no fixed order.
+    trails.sort_by(|a, b| a.arn.cmp(&b.arn));
+    Ok(trails)
 }
 
 /// The trails homed in `region`, asked with the settings of `client`

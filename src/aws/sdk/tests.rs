@@ -530,3 +530,178 @@ fn a_manifest_goes_to_control_tower_and_back_unchanged() {
     let there = controltower::document_of(&manifest);
     assert_eq!(controltower::json_of(&there), manifest);
 }
+
+/// What AWS lists in no fixed order comes back sorted, so that a saved
+/// plan, which compares what it read in order with what is read when it is
+/// applied, is not stale for an order AWS chose: each list read in one
+/// order and in another (across pages for accounts) comes back the same.
+#[test]
+fn lists_aws_gives_in_no_fixed_order_come_back_sorted() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    use aws_sdk_controltower::operation::get_landing_zone::GetLandingZoneOutput;
+    use aws_sdk_controltower::operation::list_landing_zone_operations::ListLandingZoneOperationsOutput;
+    use aws_sdk_controltower::types::{
+        LandingZoneDetail, LandingZoneOperationSummary, LandingZoneOperationType, RemediationType,
+    };
+    use aws_sdk_kms::operation::list_aliases::ListAliasesOutput;
+    use aws_sdk_kms::operation::list_keys::ListKeysOutput;
+    use aws_sdk_kms::types::{AliasListEntry, KeyListEntry};
+    use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+    use aws_sdk_organizations::types::{Account as OrgAccount, AccountState};
+
+    type Read = (
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+    );
+    let read = |reversed: bool| -> Read {
+        let order = |mut items: Vec<&'static str>| {
+            if reversed {
+                items.reverse();
+            }
+            items
+        };
+        let trails = order(vec!["c", "a", "b"]);
+        let describe = mock!(aws_sdk_cloudtrail::Client::describe_trails).then_output(move || {
+            let list = trails.iter().map(|t| {
+                aws_sdk_cloudtrail::types::Trail::builder()
+                    .name(*t)
+                    .trail_arn(format!(
+                        "arn:aws:cloudtrail:us-east-1:333333333333:trail/{t}"
+                    ))
+                    .home_region("us-east-1")
+                    .s3_bucket_name("logs")
+                    .build()
+            });
+            DescribeTrailsOutput::builder()
+                .set_trail_list(Some(list.collect()))
+                .build()
+        });
+        // Two pages, each out of order, the second before the first in
+        // the other order.
+        let (first, second) = if reversed {
+            (
+                vec!["222222222222", "444444444444"],
+                vec!["333333333333", "111111111111"],
+            )
+        } else {
+            (
+                vec!["333333333333", "111111111111"],
+                vec!["444444444444", "222222222222"],
+            )
+        };
+        let page = |ids: Vec<&'static str>, next: Option<&'static str>| {
+            move || {
+                let accounts = ids.iter().map(|id| {
+                    OrgAccount::builder()
+                        .id(*id)
+                        .state(AccountState::Active)
+                        .build()
+                });
+                ListAccountsOutput::builder()
+                    .set_accounts(Some(accounts.collect()))
+                    .set_next_token(next.map(str::to_owned))
+                    .build()
+            }
+        };
+        let page_one = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(page(first, Some("page-2")));
+        let page_two = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(page(second, None));
+        let management = SdkManagement {
+            trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&describe]),
+            org: mock_client!(
+                aws_sdk_organizations,
+                RuleMode::MatchAny,
+                [&page_one, &page_two]
+            ),
+            ..management(&[])
+        };
+        let trails = block_on(management.describe_trails()).unwrap();
+        let accounts = block_on(management.list_accounts()).unwrap();
+
+        let aliases = order(vec!["alias/zeta", "alias/alpha", "alias/mid"]);
+        let list_aliases = mock!(aws_sdk_kms::Client::list_aliases).then_output(move || {
+            let entries = aliases
+                .iter()
+                .map(|a| AliasListEntry::builder().alias_name(*a).build());
+            ListAliasesOutput::builder()
+                .set_aliases(Some(entries.collect()))
+                .build()
+        });
+        let keys = order(vec!["k-3", "k-1", "k-2"]);
+        let list_keys = mock!(aws_sdk_kms::Client::list_keys).then_output(move || {
+            let entries = keys
+                .iter()
+                .map(|k| KeyListEntry::builder().key_id(*k).build());
+            ListKeysOutput::builder()
+                .set_keys(Some(entries.collect()))
+                .build()
+        });
+        let kms = key_store(&[&list_aliases, &list_keys]);
+        let aliases = block_on(kms.list_aliases("k-1")).unwrap();
+        let keys = block_on(kms.list_keys()).unwrap();
+
+        let remediation = order(vec!["INHERITANCE_DRIFT", "ZZ_FUTURE_TYPE"]);
+        let zone = mock!(aws_sdk_controltower::Client::get_landing_zone).then_output(move || {
+            let detail = LandingZoneDetail::builder()
+                .version("3.3")
+                .manifest(controltower::document_of(&serde_json::json!({})))
+                .set_remediation_types(Some(
+                    remediation
+                        .iter()
+                        .map(|r| RemediationType::from(*r))
+                        .collect(),
+                ))
+                .build()
+                .unwrap();
+            GetLandingZoneOutput::builder().landing_zone(detail).build()
+        });
+        let operations = order(vec!["op-b", "op-a"]);
+        let in_progress = mock!(aws_sdk_controltower::Client::list_landing_zone_operations)
+            .then_output(move || {
+                let summaries = operations.iter().map(|id| {
+                    LandingZoneOperationSummary::builder()
+                        .operation_identifier(*id)
+                        .operation_type(LandingZoneOperationType::Update)
+                        .build()
+                });
+                ListLandingZoneOperationsOutput::builder()
+                    .set_landing_zone_operations(Some(summaries.collect()))
+                    .build()
+                    .unwrap()
+            });
+        let ct = landing_zones(&[&zone, &in_progress]);
+        let zone = block_on(ct.get_landing_zone("arn:zone")).unwrap();
+        let operations = block_on(ct.operations_in_progress()).unwrap();
+        (
+            trails.into_iter().map(|t| t.name).collect(),
+            accounts.into_iter().map(|a| a.id).collect(),
+            aliases,
+            keys,
+            zone.remediation_types,
+            operations.into_iter().map(|o| o.id).collect(),
+        )
+    };
+    let one = read(false);
+    assert_eq!(one, read(true));
+    assert_eq!(one.0, ["a", "b", "c"]);
+    assert_eq!(
+        one.1,
+        [
+            "111111111111",
+            "222222222222",
+            "333333333333",
+            "444444444444"
+        ]
+    );
+    assert_eq!(one.2, ["alias/alpha", "alias/mid", "alias/zeta"]);
+    assert_eq!(one.3, ["k-1", "k-2", "k-3"]);
+    assert_eq!(one.4, ["INHERITANCE_DRIFT", "ZZ_FUTURE_TYPE"]);
+    assert_eq!(one.5, ["op-a", "op-b"]);
+}
