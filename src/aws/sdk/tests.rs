@@ -17,7 +17,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
 
 use super::*;
-use crate::aws::{KeyStore, NewKey, code};
+use crate::aws::{AwsError, KeyStore, NewKey, code};
 use crate::error::Error;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -704,4 +704,82 @@ fn lists_aws_gives_in_no_fixed_order_come_back_sorted() {
     assert_eq!(one.3, ["k-1", "k-2", "k-3"]);
     assert_eq!(one.4, ["INHERITANCE_DRIFT", "ZZ_FUTURE_TYPE"]);
     assert_eq!(one.5, ["op-a", "op-b"]);
+}
+
+/// A read trailkey reports and carries on from says the same for the same
+/// cause, whatever varies around it: the details of a failed connection,
+/// or the role session an access denial names.
+#[test]
+fn a_reported_read_failure_reads_the_same_whatever_its_details() {
+    use super::error::steady;
+    let dispatch =
+        |detail: &str| steady(AwsError::new("HeadBucket", code::DISPATCH_FAILURE, detail));
+    assert_eq!(
+        dispatch(
+            "dispatch failure: io error: error trying to connect: tcp connect error: Connection refused (os error 111)"
+        ),
+        dispatch("dispatch failure: other: connection closed before message completed")
+    );
+    assert_eq!(
+        dispatch("x").message,
+        "no answer from AWS that could be read (`-v` logs why)"
+    );
+    let timeout = steady(AwsError::new(
+        "GetEventSelectors",
+        code::TIMEOUT,
+        "after 3.1s",
+    ));
+    assert_eq!(
+        (timeout.code.as_str(), timeout.operation),
+        (code::TIMEOUT, "GetEventSelectors")
+    );
+    assert!(!timeout.message.contains("3.1s"), "{timeout:?}");
+    let denied = |session: &str| {
+        steady(AwsError::new(
+            "GetEventSelectors",
+            code::ACCESS_DENIED_EXCEPTION,
+            format!(
+                "User: arn:aws:sts::333333333333:assumed-role/TrailkeyRunner/{session} is not authorized to perform: cloudtrail:GetEventSelectors on resource: arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail because no identity-based policy allows the cloudtrail:GetEventSelectors action"
+            ),
+        ))
+    };
+    let plan = denied("trailkey-plan-1001");
+    assert_eq!(plan, denied("trailkey-apply-1001"));
+    assert_eq!(plan.code, code::ACCESS_DENIED_EXCEPTION);
+    assert!(
+        plan.message
+            .starts_with("denied by a policy of the caller's"),
+        "{plan:?}"
+    );
+    // Any other error is as AWS said it.
+    let other = AwsError::new(
+        "GetEventSelectors",
+        "TrailNotFoundException",
+        "Unknown trail",
+    );
+    assert_eq!(steady(other.clone()), other);
+
+    // HeadBucket with no answer at all: the steady form, not the SDK's
+    // words about the connection.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            // Nothing listens on port 1 of loopback: the connection is refused.
+            .endpoint_url("http://127.0.0.1:1")
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let management = SdkManagement {
+        s3,
+        ..management(&[])
+    };
+    let e = block_on(management.bucket_region("org-trail-logs")).unwrap_err();
+    assert_eq!(
+        (e.operation, e.code.as_str()),
+        ("HeadBucket", code::DISPATCH_FAILURE)
+    );
+    assert_eq!(e.message, dispatch("x").message);
 }
