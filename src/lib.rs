@@ -234,8 +234,8 @@ pub async fn plan_and_save<C: Connect>(
     // Read back as `apply FILE` will read it, before it is written.
     let written = saved::Saved::parse(out, text.as_bytes())?;
     pending.write(&text)?;
-    let file = out.display();
-    let config = desired.source.display();
+    let file = escape::escape_path(out);
+    let config = escape::escape_path(&desired.source);
     let digest = written.digest();
     let saved = if plan.has_changes() {
         format!(
@@ -291,7 +291,7 @@ fn show_saved(file: &Path, format: Format) -> Result<Status, Error> {
     if format == Format::Human {
         output::out(&format!(
             "Saved plan {} (SHA-256 {}), made with the config {}:\n\n",
-            file.display(),
+            escape::escape_path(file),
             saved.digest(),
             escape::escape(&escape::truncated(saved.config_path(), 200))
         ));

@@ -30,7 +30,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cli::VERSION;
 use crate::config::Desired;
 use crate::error::Error;
-use crate::escape::{escape, truncated};
+use crate::escape::{escape, escape_path, truncated};
 use crate::plan::{Observed, Plan};
 use crate::render::PlanJson;
 
@@ -193,7 +193,7 @@ impl Saved {
 
     /// Checks the saved plan `bytes`, read from `path`.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Saved, Error> {
-        let file = path.display();
+        let file = escape_path(path);
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| not_a_plan(path, &format!("it is not JSON ({e})")))?;
         let Value::Object(mut content) = value else {
@@ -285,12 +285,12 @@ impl Saved {
         if config_digest(desired) == self.content.config.sha256 {
             return Ok(());
         }
-        let config = desired.source.display();
+        let config = escape_path(&desired.source);
         Err(Error::usage(
             format!(
                 "the config {config} asks for something other than the config the saved plan {} was made with ({}): nothing was changed",
-                self.path.display(),
-                truncated(self.config_path(), 200),
+                escape_path(&self.path),
+                escape(&truncated(self.config_path(), 200)),
             ),
             format!(
                 "apply the plan with the config it was made with (-c), or plan again with this one: `trailkey -c {config} plan --out FILE`"
@@ -304,7 +304,7 @@ impl Saved {
     pub fn check(&self, plan: &Plan, observed: &Observed) -> Result<(), Error> {
         let now = facts(observed);
         let differences = differences(&self.content.facts, &now);
-        let file = self.path.display();
+        let file = escape_path(&self.path);
         let again = "plan again (`trailkey plan --out FILE`), have the new plan reviewed, and apply that file";
         if !differences.is_empty() {
             let applied = if self.plan.has_changes() && !plan.has_changes() {
@@ -332,11 +332,56 @@ impl Saved {
     }
 }
 
+/// `O_NONBLOCK`, which the standard library does not name (and `libc` is no
+/// dependency of trailkey's): its value on the targets trailkey is built for.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+const O_NONBLOCK: i32 = 0x4;
+
+/// The file at `path`, opened for reading without waiting: a FIFO with no
+/// writer, or a device, opens at once instead of blocking the open.
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    File::options()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
 /// The bytes of the file at `path`: a regular file of at most
-/// [`MAX_BYTES`] (a FIFO or a device is refused before it is opened, so
-/// that reading never blocks or runs on).
+/// [`MAX_BYTES`]. The file is opened first, without waiting (a FIFO or a
+/// device opens at once), and what was opened is checked, then read: a
+/// path changed between the check and the read cannot slip another file
+/// in. Reading stops past [`MAX_BYTES`], whatever the file's size said.
+/// A symbolic link is followed: what counts is what the file holds, which
+/// is checked in full after it is read.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
-    let file = path.display();
+    let file = escape_path(path);
     let hint = "give the file `trailkey plan --out FILE` wrote";
     let cannot =
         |e: std::io::Error| Error::usage(format!("cannot read the saved plan {file}: {e}"), hint);
@@ -346,7 +391,8 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
             hint,
         )
     };
-    let meta = std::fs::metadata(path).map_err(cannot)?;
+    let opened = open_nonblocking(path).map_err(cannot)?;
+    let meta = opened.metadata().map_err(cannot)?;
     if !meta.is_file() {
         return Err(Error::usage(
             format!("the saved plan {file} is not a regular file"),
@@ -357,8 +403,9 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
         return Err(too_big());
     }
     let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+    opened
+        .take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(too_big());
@@ -368,7 +415,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
 
 fn not_a_plan(path: &Path, why: &str) -> Error {
     Error::usage(
-        format!("{} is not a trailkey saved plan: {why}", path.display()),
+        format!("{} is not a trailkey saved plan: {why}", escape_path(path)),
         "give the file `trailkey plan --out FILE` wrote",
     )
 }
@@ -377,7 +424,7 @@ fn altered(path: &Path, why: &str) -> Error {
     Error::usage(
         format!(
             "the saved plan {} was altered or damaged: {why}",
-            path.display()
+            escape_path(path)
         ),
         "a saved plan is applied as it was written: plan again (`trailkey plan --out FILE`) and have the new plan reviewed",
     )
@@ -387,8 +434,8 @@ fn unreadable(path: &Path, why: &str) -> Error {
     Error::usage(
         format!(
             "the saved plan {} cannot be read: {}",
-            path.display(),
-            truncated(why, 200)
+            escape_path(path),
+            escape(&truncated(why, 200))
         ),
         "plan again (`trailkey plan --out FILE`) and have the new plan reviewed",
     )
@@ -547,7 +594,7 @@ impl Pending {
     /// The pending file for `--out out`, given the config's path `config`
     /// (which it must not replace).
     pub fn create(out: &Path, config: &Path) -> Result<Pending, Error> {
-        let shown = out.display();
+        let shown = escape_path(out);
         let cannot = |why: String| {
             Error::usage(
                 format!("cannot write the plan to {shown}: {why}"),
@@ -577,7 +624,7 @@ impl Pending {
                 name.to_string_lossy(),
                 std::process::id()
             ));
-            match File::options().write(true).create_new(true).open(&temp) {
+            match create_private(&temp) {
                 Ok(file) => {
                     return Ok(Pending {
                         out: out.to_owned(),
@@ -607,7 +654,7 @@ impl Pending {
         })();
         written.map_err(|e| {
             Error::usage(
-                format!("cannot write the plan to {}: {e}", self.out.display()),
+                format!("cannot write the plan to {}: {e}", escape_path(&self.out)),
                 "free space or give --out another file, then plan again (nothing was changed in AWS)",
             )
         })?;
@@ -615,6 +662,24 @@ impl Pending {
         self.temp = PathBuf::new();
         Ok(())
     }
+}
+
+/// A new file at `path` that only its owner may read and write (mode 0600,
+/// kept through the rename): a saved plan holds the key policy, the bucket
+/// policy and the organization's account IDs.
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    File::options().write(true).create_new(true).open(path)
 }
 
 impl Drop for Pending {

@@ -87,6 +87,13 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     );
     assert_eq!(saved_file["trailkey_plan"], 1);
     assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
+    // It holds the key policy and the organization's account IDs: only its
+    // owner may read it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     // With --format json, the JSON plan on stdout is the saved one.
     let json_file = plan_file(&moto, "trailkey-json.plan");
