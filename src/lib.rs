@@ -239,10 +239,10 @@ pub async fn plan_and_save<C: Connect>(
     let digest = written.digest();
     let saved = if plan.has_changes() {
         format!(
-            "\nSaved the plan to {file} (SHA-256 {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
+            "\nSaved the plan to {file} (plan digest {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
         )
     } else {
-        format!("\nSaved the plan to {file} (SHA-256 {digest}): it has no changes.\n")
+        format!("\nSaved the plan to {file} (plan digest {digest}): it has no changes.\n")
     };
     let status = show(Outcome::Planned(plan), view);
     output::err(&saved);
@@ -290,7 +290,7 @@ fn show_saved(file: &Path, format: Format) -> Result<Status, Error> {
     let saved = saved::Saved::read(file)?;
     if format == Format::Human {
         output::out(&format!(
-            "Saved plan {} (SHA-256 {}), made with the config {}:\n\n",
+            "Saved plan {} (plan digest {}), made with the config {}:\n\n",
             escape::escape_path(file),
             saved.digest(),
             escape::escape(&escape::truncated(saved.config_path(), 200))

@@ -13,7 +13,8 @@
 //! the plan made now is the saved one; otherwise it refuses before any write
 //! and names what changed ([`Saved::check`]).
 //!
-//! A SHA-256 digest over the file's content detects alteration and
+//! The plan digest, a SHA-256 over the file's content without the digest
+//! itself (so not the `sha256sum` of the file), detects alteration and
 //! truncation. It does not stop a forger who recomputes it; but because
 //! apply plans again from AWS and requires the same plan, a forged file can
 //! never make trailkey do anything that `trailkey apply` with the same config
@@ -42,7 +43,7 @@ pub const FORMAT: u64 = 1;
 pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// The field that marks a trailkey saved plan and holds its format.
 const MARKER: &str = "trailkey_plan";
-/// The field with the digest of the rest.
+/// The field with the plan digest: the digest of the rest.
 const DIGEST: &str = "sha256";
 
 /// What of [`Observed`] (JSON pointers into its serialized form) a saved
@@ -125,8 +126,8 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The digest of a saved plan's content: over its compact JSON, the fields
-/// in the order of the file, without the digest itself.
+/// The plan digest: the SHA-256 of a saved plan's content, over its compact
+/// JSON, the fields in the order of the file, without the digest itself.
 fn content_digest(content: &Map<String, Value>) -> String {
     sha256(
         serde_json::to_string(content)
@@ -180,7 +181,7 @@ pub struct Saved {
     path: PathBuf,
     content: Content,
     plan: Plan,
-    /// The file's SHA-256 digest, as it holds it.
+    /// The plan digest, as the file holds it and as its content gives it.
     digest: String,
 }
 
@@ -214,13 +215,15 @@ impl Saved {
         }
         let digest = match content.shift_remove(DIGEST) {
             Some(Value::String(digest)) => digest,
-            _ => return Err(altered(path, "it has no SHA-256 digest")),
+            _ => {
+                return Err(altered(
+                    path,
+                    &format!("it has no plan digest (field {DIGEST:?})"),
+                ));
+            }
         };
         if digest != content_digest(&content) {
-            return Err(altered(
-                path,
-                "its content does not match its SHA-256 digest",
-            ));
+            return Err(altered(path, "its content does not match its plan digest"));
         }
         let made_by = content.get("trailkey_version").and_then(Value::as_str);
         if made_by != Some(VERSION) {
@@ -264,7 +267,7 @@ impl Saved {
         &self.plan
     }
 
-    /// The file's SHA-256 digest: the same for the file `plan --out`
+    /// The plan digest: the same for the file `plan --out`
     /// wrote, the one `show` prints and the one `apply` applies.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -300,12 +303,24 @@ impl Saved {
 
     /// Fails unless `plan`, made now from `observed`, is the saved plan:
     /// the facts are the same, and so are the plan and its steps. The error
-    /// names the facts that differ.
+    /// names the facts that differ, and first who runs when that differs.
     pub fn check(&self, plan: &Plan, observed: &Observed) -> Result<(), Error> {
         let now = facts(observed);
         let differences = differences(&self.content.facts, &now);
         let file = escape_path(&self.path);
         let again = "plan again (`trailkey plan --out FILE`), have the new plan reviewed, and apply that file";
+        let (before, after) = (self.content.facts.get("runner"), now.get("runner"));
+        if before != after {
+            return Err(Error::check_with(
+                format!(
+                    "the saved plan {file} was made with {} and this run has {}: nothing was changed",
+                    runner_words(before),
+                    runner_words(after)
+                ),
+                describe(&differences),
+                "apply the plan with credentials of the account that made it, or plan again with these (`trailkey plan --out FILE`), have the new plan reviewed, and apply that file",
+            ));
+        }
         if !differences.is_empty() {
             let applied = if self.plan.has_changes() && !plan.has_changes() {
                 "; a plan made now has no changes: was this plan applied already?"
@@ -439,6 +454,17 @@ fn unreadable(path: &Path, why: &str) -> Error {
         ),
         "plan again (`trailkey plan --out FILE`) and have the new plan reviewed",
     )
+}
+
+/// Whose credentials `runner` (the fact, as [`facts`] holds it) names.
+fn runner_words(runner: Option<&Value>) -> &'static str {
+    match runner.and_then(Value::as_str) {
+        Some("management") => "the management account's credentials",
+        Some("delegated_administrator") => {
+            "Security Tooling's credentials (CloudTrail's delegated administrator)"
+        }
+        _ => "unknown credentials",
+    }
 }
 
 /// A JSON value from a file, in a message: compact and cut short.

@@ -162,7 +162,7 @@ fn whitespace_is_no_alteration_but_any_change_to_the_content_is() {
     assert_ne!(flipped, text);
     let e = refusal(flipped.as_bytes());
     assert!(
-        e.contains("error: the saved plan plan.json was altered or damaged: its content does not match its SHA-256 digest"),
+        e.contains("error: the saved plan plan.json was altered or damaged: its content does not match its plan digest"),
         "{e}"
     );
     assert!(
@@ -188,12 +188,12 @@ fn whitespace_is_no_alteration_but_any_change_to_the_content_is() {
         v.as_object_mut().unwrap().shift_remove(DIGEST);
         v.to_string()
     };
-    assert!(refusal(no_digest.as_bytes()).contains("it has no SHA-256 digest"));
+    assert!(refusal(no_digest.as_bytes()).contains("it has no plan digest (field \"sha256\")"));
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v[DIGEST] = json!("0".repeat(64));
-    assert!(refusal(v.to_string().as_bytes()).contains("does not match its SHA-256 digest"));
+    assert!(refusal(v.to_string().as_bytes()).contains("does not match its plan digest"));
     v[DIGEST] = json!(12);
-    assert!(refusal(v.to_string().as_bytes()).contains("it has no SHA-256 digest"));
+    assert!(refusal(v.to_string().as_bytes()).contains("it has no plan digest (field \"sha256\")"));
 }
 
 #[test]
@@ -424,6 +424,21 @@ fn a_saved_plan_is_read_through_a_symbolic_link() {
 }
 
 #[test]
+fn the_plan_digest_is_of_the_content_and_is_not_the_files_sha256() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    // What `sha256sum FILE` prints differs: the digest is over the content
+    // without its own field.
+    assert_ne!(saved.digest(), sha256(text.as_bytes()));
+    let Value::Object(mut content) = serde_json::from_str(&text).unwrap() else {
+        panic!("an object")
+    };
+    content.shift_remove(DIGEST);
+    assert_eq!(saved.digest(), content_digest(&content));
+}
+
+#[test]
 fn the_config_digest_is_of_what_the_config_asks_for() {
     let desired = desired();
     let (_, _, text) = saved_text(&empty_cloud(), &desired);
@@ -640,6 +655,35 @@ fn an_out_file_that_cannot_be_written_is_refused_at_once() {
     let e = refused(&dir.path().join(".").join("trailkey.toml"));
     assert!(e.contains("is the config file"), "{e}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "x");
+}
+
+#[test]
+fn a_plan_made_by_another_runner_is_refused_saying_so() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    let (plan, observed, _) = saved_text(&empty_cloud().as_delegated_administrator(), &desired);
+    let e = saved.check(&plan, &observed).expect_err("refused").render();
+    assert!(
+        e.starts_with("error: the saved plan plan.json was made with the management account's credentials and this run has Security Tooling's credentials (CloudTrail's delegated administrator): nothing was changed\n"),
+        "{e}"
+    );
+    assert!(
+        e.contains("\n  - who runs trailkey (the management account, or Security Tooling as CloudTrail's delegated administrator) (runner): \"management\" when planned, \"delegated_administrator\" now\n"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: apply the plan with credentials of the account that made it, or plan again with these"),
+        "{e}"
+    );
+    // The words follow the runner as the facts spell it.
+    for runner in [
+        crate::plan::Runner::Management,
+        crate::plan::Runner::DelegatedAdministrator,
+    ] {
+        let value = serde_json::to_value(runner).unwrap();
+        assert_ne!(runner_words(Some(&value)), "unknown credentials", "{value}");
+    }
 }
 
 #[test]

@@ -77,7 +77,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let digest = saved_file["sha256"].as_str().unwrap();
     assert!(
         stderr(&saved).ends_with(&format!(
-            "\nSaved the plan to {} (SHA-256 {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
+            "\nSaved the plan to {} (plan digest {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
             file.display(),
             seed.config.display(),
             file.display()
@@ -114,7 +114,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let shown = String::from_utf8_lossy(&show.stdout);
     assert!(
         shown.starts_with(&format!(
-            "Saved plan {} (SHA-256 {digest}), made with the config {}:\n\n",
+            "Saved plan {} (plan digest {digest}), made with the config {}:\n\n",
             file.display(),
             seed.config.display()
         )),
@@ -274,7 +274,7 @@ fn an_altered_plan_file_is_refused_before_any_aws_call() {
         assert!(out.stdout.is_empty());
         assert!(
             stderr(&out).contains(&format!(
-                "error: the saved plan {} was altered or damaged: its content does not match its SHA-256 digest\nhint: ",
+                "error: the saved plan {} was altered or damaged: its content does not match its plan digest\nhint: ",
                 file.display()
             )),
             "{args:?}: {}",
