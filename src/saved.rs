@@ -15,7 +15,8 @@
 //!
 //! The plan digest, a SHA-256 over the file's content without the digest
 //! itself (so not the `sha256sum` of the file), detects alteration and
-//! truncation. It does not stop a forger who recomputes it; but because
+//! truncation, and names the plan that was approved (`apply FILE
+//! --expect-sha256`). It does not stop a forger who recomputes it; but because
 //! apply plans again from AWS and requires the same plan, a forged file can
 //! never make trailkey do anything that `trailkey apply` with the same config
 //! would not do.
@@ -298,6 +299,23 @@ impl Saved {
             format!(
                 "apply the plan with the config it was made with (-c), or plan again with this one: `trailkey -c {config} plan --out FILE`"
             ),
+        ))
+    }
+
+    /// Fails unless the plan digest is `expected` (lowercase hexadecimal,
+    /// as `--expect-sha256` takes it): the file is the plan that was
+    /// approved, whatever else could have been put in its place.
+    pub fn check_digest(&self, expected: &str) -> Result<(), Error> {
+        if self.digest == expected {
+            return Ok(());
+        }
+        Err(Error::usage(
+            format!(
+                "the saved plan {} is not the approved plan: its plan digest is {}, and --expect-sha256 is {expected}: nothing was changed",
+                escape_path(&self.path),
+                self.digest
+            ),
+            "apply the file whose plan digest was approved, or plan again (`trailkey plan --out FILE`) and have the new plan approved",
         ))
     }
 

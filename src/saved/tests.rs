@@ -439,6 +439,27 @@ fn the_plan_digest_is_of_the_content_and_is_not_the_files_sha256() {
 }
 
 #[test]
+fn an_expected_plan_digest_that_differs_is_refused_naming_both() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    saved.check_digest(saved.digest()).unwrap();
+    let approved = "0".repeat(64);
+    let e = saved
+        .check_digest(&approved)
+        .expect_err("not the approved plan")
+        .render();
+    assert_eq!(
+        e,
+        format!(
+            "error: the saved plan plan.json is not the approved plan: its plan digest is {}, and --expect-sha256 is {approved}: nothing was changed\n\
+             hint: apply the file whose plan digest was approved, or plan again (`trailkey plan --out FILE`) and have the new plan approved\n",
+            saved.digest()
+        )
+    );
+}
+
+#[test]
 fn the_config_digest_is_of_what_the_config_asks_for() {
     let desired = desired();
     let (_, _, text) = saved_text(&empty_cloud(), &desired);
@@ -697,10 +718,7 @@ fn paths_given_on_the_command_line_are_escaped_in_messages() {
     let desired = desired();
     let (_, _, text) = saved_text(&empty_cloud(), &desired);
     let saved = Saved::parse(evil, text.as_bytes()).unwrap();
-    let e = saved
-        .check_config(&desired_with("[key]\nrotation = false"))
-        .unwrap_err()
-        .render();
+    let e = saved.check_digest(&"0".repeat(64)).unwrap_err().render();
     assert!(e.contains(shown) && !e.contains('\u{1b}'), "{e}");
     let e = Pending::create(&Path::new("no-such-dir").join(evil), Path::new("t.toml"))
         .unwrap_err()

@@ -134,10 +134,42 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     );
     assert_eq!(server.connections(), 0, "show makes no AWS call");
 
-    // apply FILE: no terminal and no --auto-approve, and no prompt; the
-    // writes are exactly the saved steps.
+    // With another plan digest than the file's, as when the file in hand is
+    // not the plan that was approved: refused before any AWS call, naming
+    // both digests.
+    let approved = "ab".repeat(32);
+    let out = Run::at(&server.endpoint)
+        .config(&seed.config)
+        .args(["apply", arg(&file), "--expect-sha256", &approved])
+        .run();
+    assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: the saved plan {} is not the approved plan: its plan digest is {digest}, and --expect-sha256 is {approved}: nothing was changed\nhint: ",
+            file.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.connections(), 0, "no AWS call");
+
+    // apply FILE with the approved digest (in either case): no terminal and
+    // no --auto-approve, and no prompt; the writes are exactly the saved
+    // steps.
     moto.start_recording();
-    let apply = run(&moto, &seed, &["apply", arg(&file), "--format", "json"]);
+    let apply = run(
+        &moto,
+        &seed,
+        &[
+            "apply",
+            arg(&file),
+            "--format",
+            "json",
+            "--expect-sha256",
+            &digest.to_uppercase(),
+        ],
+    );
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     assert!(
         !stderr(&apply).contains("Do you want"),
