@@ -148,7 +148,10 @@ fn a_saved_plan_with_no_changes_applies_as_nothing_to_do() {
 }
 
 /// A saved plan approves one plan: after a lost race for the alias, the
-/// run stops rather than plan again against the winner's key.
+/// run stops rather than plan again against the winner's key. What it
+/// wrote before it stopped is listed: its own key, the alias it lost, the
+/// key's rotation (in the same wave as the alias), and the deletion of its
+/// own unused key, which the saved plan did not show.
 #[test]
 fn a_saved_plan_that_loses_the_alias_stops_without_a_second_plan() {
     let desired = desired();
@@ -165,11 +168,25 @@ fn a_saved_plan_that_loses_the_alias_stops_without_a_second_plan() {
         e.render()
     );
     assert_eq!((ui.confirmed, ui.planned_again), (0, 0));
-    assert!(
-        !fake.writes().contains(&"UpdateTrail"),
-        "{:?}",
-        fake.writes()
+    assert_eq!(
+        fake.writes(),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "ScheduleKeyDeletion"
+        ],
+        "every write, in order"
     );
+    let s = fake.state.borrow();
+    assert_eq!(
+        s.keys[0].info.state.as_str(),
+        "PendingDeletion",
+        "this run's unused key"
+    );
+    assert_eq!(s.keys[1].info.arn, OTHER_KEY_ARN, "the winner's key");
+    assert_eq!(s.keys[1].info.state.as_str(), "Enabled");
+    drop(s);
     assert_eq!(trail_kms_key_id(&fake), None);
 }
 
