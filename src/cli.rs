@@ -87,6 +87,11 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", num_args = 0..=1,
               default_missing_value = "15m", value_parser = parse_duration)]
         wait_for_delivery: Option<Duration>,
+        /// With FILE: refuse it, before any AWS call, unless its plan digest
+        /// is HEX (the 64 hexadecimal digits that `plan --out` and `show`
+        /// print): the file applied is the plan that was approved.
+        #[arg(long, value_name = "HEX", requires = "plan", value_parser = parse_sha256)]
+        expect_sha256: Option<String>,
         #[command(flatten)]
         landing_zone: LandingZoneWait,
     },
@@ -219,6 +224,19 @@ pub fn parse_retry_seconds(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(seconds)
+}
+
+/// A plan digest as `--expect-sha256` takes it: 64 hexadecimal digits, in
+/// either case; lowercase, as trailkey prints it.
+pub fn parse_sha256(text: &str) -> Result<String, String> {
+    let hex = text.trim();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{:?} is not a plan digest: expected the 64 hexadecimal digits that `trailkey plan --out` and `trailkey show` print",
+            crate::escape::truncated(text, 80)
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 /// How apply and destroy wait for a landing-zone operation, with
@@ -377,6 +395,58 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["trailkey", "show"]).is_err());
         assert!(Cli::try_parse_from(["trailkey", "plan", "--out"]).is_err());
+    }
+
+    #[test]
+    fn expect_sha256_takes_a_plan_digest_and_only_with_a_saved_plan() {
+        let hex = "89a1b808faaa1d0b33546955795462644b83b4eefb25d437d825b5fc68392547";
+        let expected = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Apply { expect_sha256, .. },
+                ..
+            }) => Ok(expect_sha256),
+            Ok(other) => panic!("not apply: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(
+            expected(&["trailkey", "apply", "p.plan", "--expect-sha256", hex]),
+            Ok(Some(hex.to_owned()))
+        );
+        // Either case; kept lowercase, as trailkey prints it.
+        assert_eq!(
+            expected(&[
+                "trailkey",
+                "apply",
+                "p.plan",
+                &format!("--expect-sha256={}", hex.to_uppercase())
+            ]),
+            Ok(Some(hex.to_owned()))
+        );
+        assert_eq!(expected(&["trailkey", "apply", "p.plan"]), Ok(None));
+        for bad in [
+            &hex[1..],
+            &format!("{hex}0"),
+            &hex.replace('a', "g"),
+            "",
+            "sha256:00",
+        ] {
+            let e = expected(&["trailkey", "apply", "p.plan", "--expect-sha256", bad])
+                .expect_err("refused");
+            assert!(
+                e.contains("is not a plan digest: expected the 64 hexadecimal digits that `trailkey plan --out` and `trailkey show` print"),
+                "{bad}: {e}"
+            );
+        }
+        // Without FILE there is no saved plan to check.
+        let e = expected(&[
+            "trailkey",
+            "apply",
+            "--auto-approve",
+            "--expect-sha256",
+            hex,
+        ])
+        .expect_err("refused");
+        assert!(e.contains("[FILE]") || e.contains("<FILE>"), "{e}");
     }
 
     #[test]

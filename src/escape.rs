@@ -47,6 +47,13 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A path given on the command line, in a message: escaped as outside text
+/// is (a file name may hold a line break or an escape sequence), and shown
+/// lossily where it is not UTF-8.
+pub fn escape_path(path: &std::path::Path) -> String {
+    escape(&path.display().to_string()).into_owned()
+}
+
 /// At most `max` characters of `text`, `…` marking a cut.
 pub fn truncated(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

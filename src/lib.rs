@@ -63,8 +63,9 @@ enum Dispatch {
     /// `plan --out FILE`: the plan, shown and saved to FILE.
     SavePlan(PathBuf, View),
     /// `apply FILE`: the `Apply` command, carried out only as the saved
-    /// plan FILE says.
-    ApplySaved(PathBuf, reconcile::Command, View),
+    /// plan FILE says, and with `--expect-sha256`, only if FILE has that
+    /// plan digest.
+    ApplySaved(SavedApply, reconcile::Command, View),
     /// `show FILE`.
     Show(PathBuf, Format),
     Validate,
@@ -76,6 +77,13 @@ enum Dispatch {
     Completions(clap_complete::Shell),
     Man,
     Lambda,
+}
+
+/// The saved plan `apply FILE` applies.
+struct SavedApply {
+    file: PathBuf,
+    /// `--expect-sha256`: the approved plan digest, lowercase.
+    expect_sha256: Option<String>,
 }
 
 /// How the command line shows a reconcile's outcome.
@@ -109,6 +117,7 @@ fn dispatch(command: Command) -> Dispatch {
         }
         Command::Apply {
             plan,
+            expect_sha256,
             auto_approve,
             format,
             policy_retry_timeout,
@@ -126,7 +135,14 @@ fn dispatch(command: Command) -> Dispatch {
             };
             let view = view(format, false, false);
             match plan {
-                Some(plan) => Dispatch::ApplySaved(plan, command, view),
+                Some(file) => Dispatch::ApplySaved(
+                    SavedApply {
+                        file,
+                        expect_sha256,
+                    },
+                    command,
+                    view,
+                ),
                 None => Dispatch::Online(command, view),
             }
         }
@@ -197,8 +213,8 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
         }
         Dispatch::Online(command, view) => online(&config, profile, command, view),
         Dispatch::SavePlan(out, view) => save_plan(&config, profile, &out, view),
-        Dispatch::ApplySaved(file, command, view) => {
-            apply_saved(&config, profile, &file, command, view)
+        Dispatch::ApplySaved(saved, command, view) => {
+            apply_saved(&config, profile, &saved, command, view)
         }
         Dispatch::Show(file, format) => show_saved(&file, format),
     }
@@ -234,31 +250,35 @@ pub async fn plan_and_save<C: Connect>(
     // Read back as `apply FILE` will read it, before it is written.
     let written = saved::Saved::parse(out, text.as_bytes())?;
     pending.write(&text)?;
-    let file = out.display();
-    let config = desired.source.display();
+    let file = escape::escape_path(out);
+    let config = escape::escape_path(&desired.source);
     let digest = written.digest();
     let saved = if plan.has_changes() {
         format!(
-            "\nSaved the plan to {file} (SHA-256 {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
+            "\nSaved the plan to {file} (plan digest {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
         )
     } else {
-        format!("\nSaved the plan to {file} (SHA-256 {digest}): it has no changes.\n")
+        format!("\nSaved the plan to {file} (plan digest {digest}): it has no changes.\n")
     };
     let status = show(Outcome::Planned(plan), view);
     output::err(&saved);
     status
 }
 
-/// `trailkey apply FILE`: the file and the config are checked before any
-/// AWS call; the run then applies the saved plan or refuses.
+/// `trailkey apply FILE`: the file, its plan digest and the config are
+/// checked before any AWS call; the run then applies the saved plan or
+/// refuses.
 fn apply_saved(
     config: &Path,
     profile: Option<String>,
-    file: &Path,
+    apply: &SavedApply,
     command: reconcile::Command,
     view: View,
 ) -> Result<Status, Error> {
-    let saved = saved::Saved::read(file)?;
+    let saved = saved::Saved::read(&apply.file)?;
+    if let Some(expected) = &apply.expect_sha256 {
+        saved.check_digest(expected)?;
+    }
     let desired = config::load(config)?;
     saved.check_config(&desired)?;
     block_on(async {
@@ -290,8 +310,8 @@ fn show_saved(file: &Path, format: Format) -> Result<Status, Error> {
     let saved = saved::Saved::read(file)?;
     if format == Format::Human {
         output::out(&format!(
-            "Saved plan {} (SHA-256 {}), made with the config {}:\n\n",
-            file.display(),
+            "Saved plan {} (plan digest {}), made with the config {}:\n\n",
+            escape::escape_path(file),
             saved.digest(),
             escape::escape(&escape::truncated(saved.config_path(), 200))
         ));

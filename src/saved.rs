@@ -13,8 +13,10 @@
 //! the plan made now is the saved one; otherwise it refuses before any write
 //! and names what changed ([`Saved::check`]).
 //!
-//! A SHA-256 digest over the file's content detects alteration and
-//! truncation. It does not stop a forger who recomputes it; but because
+//! The plan digest, a SHA-256 over the file's content without the digest
+//! itself (so not the `sha256sum` of the file), detects alteration and
+//! truncation, and names the plan that was approved (`apply FILE
+//! --expect-sha256`). It does not stop a forger who recomputes it; but because
 //! apply plans again from AWS and requires the same plan, a forged file can
 //! never make trailkey do anything that `trailkey apply` with the same config
 //! would not do.
@@ -30,7 +32,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cli::VERSION;
 use crate::config::Desired;
 use crate::error::Error;
-use crate::escape::{escape, truncated};
+use crate::escape::{escape, escape_path, truncated};
 use crate::plan::{Observed, Plan};
 use crate::render::PlanJson;
 
@@ -42,7 +44,7 @@ pub const FORMAT: u64 = 1;
 pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// The field that marks a trailkey saved plan and holds its format.
 const MARKER: &str = "trailkey_plan";
-/// The field with the digest of the rest.
+/// The field with the plan digest: the digest of the rest.
 const DIGEST: &str = "sha256";
 
 /// What of [`Observed`] (JSON pointers into its serialized form) a saved
@@ -125,8 +127,8 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The digest of a saved plan's content: over its compact JSON, the fields
-/// in the order of the file, without the digest itself.
+/// The plan digest: the SHA-256 of a saved plan's content, over its compact
+/// JSON, the fields in the order of the file, without the digest itself.
 fn content_digest(content: &Map<String, Value>) -> String {
     sha256(
         serde_json::to_string(content)
@@ -180,7 +182,7 @@ pub struct Saved {
     path: PathBuf,
     content: Content,
     plan: Plan,
-    /// The file's SHA-256 digest, as it holds it.
+    /// The plan digest, as the file holds it and as its content gives it.
     digest: String,
 }
 
@@ -193,7 +195,7 @@ impl Saved {
 
     /// Checks the saved plan `bytes`, read from `path`.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Saved, Error> {
-        let file = path.display();
+        let file = escape_path(path);
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| not_a_plan(path, &format!("it is not JSON ({e})")))?;
         let Value::Object(mut content) = value else {
@@ -214,13 +216,15 @@ impl Saved {
         }
         let digest = match content.shift_remove(DIGEST) {
             Some(Value::String(digest)) => digest,
-            _ => return Err(altered(path, "it has no SHA-256 digest")),
+            _ => {
+                return Err(altered(
+                    path,
+                    &format!("it has no plan digest (field {DIGEST:?})"),
+                ));
+            }
         };
         if digest != content_digest(&content) {
-            return Err(altered(
-                path,
-                "its content does not match its SHA-256 digest",
-            ));
+            return Err(altered(path, "its content does not match its plan digest"));
         }
         let made_by = content.get("trailkey_version").and_then(Value::as_str);
         if made_by != Some(VERSION) {
@@ -264,7 +268,7 @@ impl Saved {
         &self.plan
     }
 
-    /// The file's SHA-256 digest: the same for the file `plan --out`
+    /// The plan digest: the same for the file `plan --out`
     /// wrote, the one `show` prints and the one `apply` applies.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -285,12 +289,12 @@ impl Saved {
         if config_digest(desired) == self.content.config.sha256 {
             return Ok(());
         }
-        let config = desired.source.display();
+        let config = escape_path(&desired.source);
         Err(Error::usage(
             format!(
                 "the config {config} asks for something other than the config the saved plan {} was made with ({}): nothing was changed",
-                self.path.display(),
-                truncated(self.config_path(), 200),
+                escape_path(&self.path),
+                escape(&truncated(self.config_path(), 200)),
             ),
             format!(
                 "apply the plan with the config it was made with (-c), or plan again with this one: `trailkey -c {config} plan --out FILE`"
@@ -298,14 +302,43 @@ impl Saved {
         ))
     }
 
+    /// Fails unless the plan digest is `expected` (lowercase hexadecimal,
+    /// as `--expect-sha256` takes it): the file is the plan that was
+    /// approved, whatever else could have been put in its place.
+    pub fn check_digest(&self, expected: &str) -> Result<(), Error> {
+        if self.digest == expected {
+            return Ok(());
+        }
+        Err(Error::usage(
+            format!(
+                "the saved plan {} is not the approved plan: its plan digest is {}, and --expect-sha256 is {expected}: nothing was changed",
+                escape_path(&self.path),
+                self.digest
+            ),
+            "apply the file whose plan digest was approved, or plan again (`trailkey plan --out FILE`) and have the new plan approved",
+        ))
+    }
+
     /// Fails unless `plan`, made now from `observed`, is the saved plan:
     /// the facts are the same, and so are the plan and its steps. The error
-    /// names the facts that differ.
+    /// names the facts that differ, and first who runs when that differs.
     pub fn check(&self, plan: &Plan, observed: &Observed) -> Result<(), Error> {
         let now = facts(observed);
         let differences = differences(&self.content.facts, &now);
-        let file = self.path.display();
+        let file = escape_path(&self.path);
         let again = "plan again (`trailkey plan --out FILE`), have the new plan reviewed, and apply that file";
+        let (before, after) = (self.content.facts.get("runner"), now.get("runner"));
+        if before != after {
+            return Err(Error::check_with(
+                format!(
+                    "the saved plan {file} was made with {} and this run has {}: nothing was changed",
+                    runner_words(before),
+                    runner_words(after)
+                ),
+                describe(&differences),
+                "apply the plan with credentials of the account that made it, or plan again with these (`trailkey plan --out FILE`), have the new plan reviewed, and apply that file",
+            ));
+        }
         if !differences.is_empty() {
             let applied = if self.plan.has_changes() && !plan.has_changes() {
                 "; a plan made now has no changes: was this plan applied already?"
@@ -332,11 +365,56 @@ impl Saved {
     }
 }
 
+/// `O_NONBLOCK`, which the standard library does not name (and `libc` is no
+/// dependency of trailkey's): its value on the targets trailkey is built for.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+const O_NONBLOCK: i32 = 0x4;
+
+/// The file at `path`, opened for reading without waiting: a FIFO with no
+/// writer, or a device, opens at once instead of blocking the open.
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    File::options()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
 /// The bytes of the file at `path`: a regular file of at most
-/// [`MAX_BYTES`] (a FIFO or a device is refused before it is opened, so
-/// that reading never blocks or runs on).
+/// [`MAX_BYTES`]. The file is opened first, without waiting (a FIFO or a
+/// device opens at once), and what was opened is checked, then read: a
+/// path changed between the check and the read cannot slip another file
+/// in. Reading stops past [`MAX_BYTES`], whatever the file's size said.
+/// A symbolic link is followed: what counts is what the file holds, which
+/// is checked in full after it is read.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
-    let file = path.display();
+    let file = escape_path(path);
     let hint = "give the file `trailkey plan --out FILE` wrote";
     let cannot =
         |e: std::io::Error| Error::usage(format!("cannot read the saved plan {file}: {e}"), hint);
@@ -346,7 +424,8 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
             hint,
         )
     };
-    let meta = std::fs::metadata(path).map_err(cannot)?;
+    let opened = open_nonblocking(path).map_err(cannot)?;
+    let meta = opened.metadata().map_err(cannot)?;
     if !meta.is_file() {
         return Err(Error::usage(
             format!("the saved plan {file} is not a regular file"),
@@ -357,8 +436,9 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
         return Err(too_big());
     }
     let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+    opened
+        .take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(too_big());
@@ -368,7 +448,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
 
 fn not_a_plan(path: &Path, why: &str) -> Error {
     Error::usage(
-        format!("{} is not a trailkey saved plan: {why}", path.display()),
+        format!("{} is not a trailkey saved plan: {why}", escape_path(path)),
         "give the file `trailkey plan --out FILE` wrote",
     )
 }
@@ -377,7 +457,7 @@ fn altered(path: &Path, why: &str) -> Error {
     Error::usage(
         format!(
             "the saved plan {} was altered or damaged: {why}",
-            path.display()
+            escape_path(path)
         ),
         "a saved plan is applied as it was written: plan again (`trailkey plan --out FILE`) and have the new plan reviewed",
     )
@@ -387,11 +467,22 @@ fn unreadable(path: &Path, why: &str) -> Error {
     Error::usage(
         format!(
             "the saved plan {} cannot be read: {}",
-            path.display(),
-            truncated(why, 200)
+            escape_path(path),
+            escape(&truncated(why, 200))
         ),
         "plan again (`trailkey plan --out FILE`) and have the new plan reviewed",
     )
+}
+
+/// Whose credentials `runner` (the fact, as [`facts`] holds it) names.
+fn runner_words(runner: Option<&Value>) -> &'static str {
+    match runner.and_then(Value::as_str) {
+        Some("management") => "the management account's credentials",
+        Some("delegated_administrator") => {
+            "Security Tooling's credentials (CloudTrail's delegated administrator)"
+        }
+        _ => "unknown credentials",
+    }
 }
 
 /// A JSON value from a file, in a message: compact and cut short.
@@ -547,7 +638,7 @@ impl Pending {
     /// The pending file for `--out out`, given the config's path `config`
     /// (which it must not replace).
     pub fn create(out: &Path, config: &Path) -> Result<Pending, Error> {
-        let shown = out.display();
+        let shown = escape_path(out);
         let cannot = |why: String| {
             Error::usage(
                 format!("cannot write the plan to {shown}: {why}"),
@@ -577,7 +668,7 @@ impl Pending {
                 name.to_string_lossy(),
                 std::process::id()
             ));
-            match File::options().write(true).create_new(true).open(&temp) {
+            match create_private(&temp) {
                 Ok(file) => {
                     return Ok(Pending {
                         out: out.to_owned(),
@@ -607,7 +698,7 @@ impl Pending {
         })();
         written.map_err(|e| {
             Error::usage(
-                format!("cannot write the plan to {}: {e}", self.out.display()),
+                format!("cannot write the plan to {}: {e}", escape_path(&self.out)),
                 "free space or give --out another file, then plan again (nothing was changed in AWS)",
             )
         })?;
@@ -615,6 +706,24 @@ impl Pending {
         self.temp = PathBuf::new();
         Ok(())
     }
+}
+
+/// A new file at `path` that only its owner may read and write (mode 0600,
+/// kept through the rename): a saved plan holds the key policy, the bucket
+/// policy and the organization's account IDs.
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    File::options().write(true).create_new(true).open(path)
 }
 
 impl Drop for Pending {

@@ -681,7 +681,10 @@ impl Management for FakeCloud {
 
     async fn list_accounts(&self) -> AwsResult<Vec<Account>> {
         self.call("ListAccounts").await?;
-        Ok(self.state.borrow().accounts.clone())
+        // Sorted, as the real-AWS layer gives them.
+        let mut accounts = self.state.borrow().accounts.clone();
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(accounts)
     }
 
     /// As Organizations answers: the management account and a delegated
@@ -931,7 +934,11 @@ impl LandingZones for FakeCloud {
     async fn get_landing_zone(&self, arn: &str) -> AwsResult<LandingZone> {
         self.landing_zone_call("GetLandingZone")?;
         self.delay().await;
-        let zone = self.state.borrow().landing_zone.clone();
+        let mut zone = self.state.borrow().landing_zone.clone();
+        // Sorted, as the real-AWS layer gives them.
+        if let Some(zone) = zone.as_mut() {
+            zone.remediation_types.sort();
+        }
         zone.filter(|z| z.arn == arn).ok_or_else(|| {
             AwsError::new(
                 "GetLandingZone",
@@ -945,12 +952,16 @@ impl LandingZones for FakeCloud {
         self.landing_zone_call("ListLandingZoneOperations")?;
         self.delay().await;
         let s = self.state.borrow();
-        Ok(s.landing_zone_operations
+        let mut operations: Vec<LandingZoneOperation> = s
+            .landing_zone_operations
             .iter()
             .map(|(op, _)| op)
             .filter(|op| op.status == OperationStatus::InProgress)
             .cloned()
-            .collect())
+            .collect();
+        // Sorted, as the real-AWS layer gives them.
+        operations.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(operations)
     }
 
     async fn update_landing_zone(&self, update: LandingZoneUpdate<'_>) -> AwsResult<String> {
@@ -1046,11 +1057,15 @@ impl KeyStore for FakeCloud {
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
         self.call("ListKeys").await?;
         let s = self.state.borrow();
-        Ok(s.keys
+        let mut keys: Vec<String> = s
+            .keys
             .iter()
             .filter(|k| !s.hidden(&k.info.key_id))
             .map(|k| k.info.key_id.clone())
-            .collect())
+            .collect();
+        // Sorted, as the real-AWS layer gives them.
+        keys.sort();
+        Ok(keys)
     }
 
     async fn list_grants(&self, key_id: &str) -> AwsResult<Vec<super::Grant>> {

@@ -574,7 +574,8 @@ pub struct LandingZone {
     pub drift_status: Option<DriftStatus>,
     /// The manifest, as JSON: opaque to trailkey but for the key's field.
     pub manifest: serde_json::Value,
-    /// `remediationTypes`, sent back as they are.
+    /// `remediationTypes`, sorted (a set to Control Tower: it gives them in
+    /// no fixed order), and sent back so.
     pub remediation_types: Vec<String>,
 }
 
@@ -641,21 +642,25 @@ pub trait Management {
     async fn trail_tags(&self, trail_arn: &str) -> AwsResult<BTreeMap<String, String>>;
     /// The Region of an S3 bucket (`HeadBucket`'s `x-amz-bucket-region`, which S3 sends whatever the caller's permissions on the bucket).
     async fn bucket_region(&self, bucket: &str) -> AwsResult<String>;
-    /// Every account of the organization (`ListAccounts`, all pages).
+    /// Every account of the organization (`ListAccounts`, all pages),
+    /// sorted by ID. Lists whose order AWS does not fix come back sorted
+    /// from every method here: a saved plan compares what was read, in
+    /// order, with what is read when it is applied.
     async fn list_accounts(&self) -> AwsResult<Vec<Account>>;
     /// The account IDs of `service_principal`'s delegated administrators
     /// (`ListDelegatedAdministrators`, all pages): callable by the
     /// management account and by a delegated administrator of any service.
     async fn delegated_administrators(&self, service_principal: &str) -> AwsResult<Vec<String>>;
     /// Every trail visible in the client's Region (`DescribeTrails`), the
-    /// shadow copies of multi-Region trails homed in other Regions included.
+    /// shadow copies of multi-Region trails homed in other Regions included,
+    /// sorted by ARN.
     async fn describe_trails(&self) -> AwsResult<Vec<Trail>>;
     /// The Regions the account may use (`account:ListRegions`, all pages):
     /// those enabled by default and the opt-in Regions enabled, never a
     /// disabled one (CloudTrail cannot be called there).
     async fn enabled_regions(&self) -> AwsResult<Vec<String>>;
     /// The trails homed in `region` (`DescribeTrails` there, without shadow
-    /// copies): each trail once, as its home Region shows it.
+    /// copies): each trail once, as its home Region shows it, sorted by ARN.
     async fn describe_trails_in(&self, region: &str) -> AwsResult<Vec<Trail>>;
     /// The ARNs of the CloudTrail Lake event data stores in the client's
     /// Region (`ListEventDataStores`, all pages; the list does not tell
@@ -672,9 +677,11 @@ pub trait KeyStore {
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String>;
     async fn rotation_status(&self, key_id: &str) -> AwsResult<RotationStatus>;
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>>;
-    /// IDs of every key in the account and Region (`ListKeys`, all pages).
+    /// IDs of every key in the account and Region (`ListKeys`, all pages),
+    /// sorted.
     async fn list_keys(&self) -> AwsResult<Vec<String>>;
-    /// Alias names (`alias/...`) that name the key (`ListAliases --key-id`).
+    /// Alias names (`alias/...`) that name the key (`ListAliases --key-id`),
+    /// sorted.
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>>;
     /// The key's grants (`ListGrants`, all pages): how AWS services (EBS,
     /// RDS, Secrets Manager, ...) and others use a key.
@@ -713,7 +720,8 @@ pub trait LandingZones {
     /// most one).
     async fn list_landing_zones(&self) -> AwsResult<Vec<String>>;
     async fn get_landing_zone(&self, arn: &str) -> AwsResult<LandingZone>;
-    /// The operations `IN_PROGRESS` (`ListLandingZoneOperations`, all pages).
+    /// The operations `IN_PROGRESS` (`ListLandingZoneOperations`, all
+    /// pages), sorted by ID.
     async fn operations_in_progress(&self) -> AwsResult<Vec<LandingZoneOperation>>;
     /// `UpdateLandingZone`; returns the operation's identifier.
     async fn update_landing_zone(&self, update: LandingZoneUpdate<'_>) -> AwsResult<String>;

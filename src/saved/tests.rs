@@ -162,7 +162,7 @@ fn whitespace_is_no_alteration_but_any_change_to_the_content_is() {
     assert_ne!(flipped, text);
     let e = refusal(flipped.as_bytes());
     assert!(
-        e.contains("error: the saved plan plan.json was altered or damaged: its content does not match its SHA-256 digest"),
+        e.contains("error: the saved plan plan.json was altered or damaged: its content does not match its plan digest"),
         "{e}"
     );
     assert!(
@@ -188,12 +188,12 @@ fn whitespace_is_no_alteration_but_any_change_to_the_content_is() {
         v.as_object_mut().unwrap().shift_remove(DIGEST);
         v.to_string()
     };
-    assert!(refusal(no_digest.as_bytes()).contains("it has no SHA-256 digest"));
+    assert!(refusal(no_digest.as_bytes()).contains("it has no plan digest (field \"sha256\")"));
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v[DIGEST] = json!("0".repeat(64));
-    assert!(refusal(v.to_string().as_bytes()).contains("does not match its SHA-256 digest"));
+    assert!(refusal(v.to_string().as_bytes()).contains("does not match its plan digest"));
     v[DIGEST] = json!(12);
-    assert!(refusal(v.to_string().as_bytes()).contains("it has no SHA-256 digest"));
+    assert!(refusal(v.to_string().as_bytes()).contains("it has no plan digest (field \"sha256\")"));
 }
 
 #[test]
@@ -353,6 +353,18 @@ fn outside_text_in_a_refusal_is_escaped() {
     assert!(refusal(long.as_bytes()).len() < 1000);
 }
 
+/// `Saved::read(path)` on a thread: a read that blocks fails the test after
+/// ten seconds instead of hanging it.
+fn read_within_seconds(path: &Path) -> Result<Saved, String> {
+    let path = path.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Saved::read(&path).map_err(|e| e.render()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the read returned instead of blocking")
+}
+
 #[test]
 fn files_that_are_too_large_missing_or_not_files_are_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,7 +372,7 @@ fn files_that_are_too_large_missing_or_not_files_are_refused_before_reading() {
     std::fs::write(&huge, vec![b' '; MAX_BYTES as usize + 1]).unwrap();
     let at_limit = dir.path().join("at-limit.json");
     std::fs::write(&at_limit, vec![b' '; MAX_BYTES as usize]).unwrap();
-    let read = |p: &Path| Saved::read(p).expect_err("refused").render();
+    let read = |p: &Path| read_within_seconds(p).expect_err("refused");
     assert!(
         read(&huge).contains(&format!(
             "is larger than a saved plan can be ({MAX_BYTES} bytes)"
@@ -376,15 +388,75 @@ fn files_that_are_too_large_missing_or_not_files_are_refused_before_reading() {
         "{}",
         read(&dir.path().join("missing.json"))
     );
-    // A FIFO with no writer would block a reader: refused without opening it.
+    // A FIFO with no writer would block a reader: it is opened without
+    // waiting, then refused, never read. mkfifo is part of every system the
+    // tests run on; without it, this test fails rather than skip the case.
     let fifo = dir.path().join("fifo.json");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
-        .is_ok_and(|s| s.success());
-    if made {
-        assert!(read(&fifo).contains("is not a regular file"));
-    }
+        .unwrap_or_else(|e| panic!("mkfifo is needed to make a FIFO for this test: {e}"));
+    assert!(made.success(), "mkfifo {}: {made}", fifo.display());
+    let e = read(&fifo);
+    assert!(e.contains("is not a regular file"), "{e}");
+    // Through a symbolic link: what is opened is checked, not the link.
+    let link = dir.path().join("link-to-fifo.json");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    assert!(read(&link).contains("is not a regular file"));
+    // A device.
+    assert!(read(Path::new("/dev/null")).contains("is not a regular file"));
+}
+
+#[test]
+fn a_saved_plan_is_read_through_a_symbolic_link() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trailkey.plan");
+    std::fs::write(&file, &text).unwrap();
+    let link = dir.path().join("approved.plan");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let saved = read_within_seconds(&link).unwrap();
+    assert_eq!(
+        saved.digest(),
+        Saved::parse(&file, text.as_bytes()).unwrap().digest()
+    );
+}
+
+#[test]
+fn the_plan_digest_is_of_the_content_and_is_not_the_files_sha256() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    // What `sha256sum FILE` prints differs: the digest is over the content
+    // without its own field.
+    assert_ne!(saved.digest(), sha256(text.as_bytes()));
+    let Value::Object(mut content) = serde_json::from_str(&text).unwrap() else {
+        panic!("an object")
+    };
+    content.shift_remove(DIGEST);
+    assert_eq!(saved.digest(), content_digest(&content));
+}
+
+#[test]
+fn an_expected_plan_digest_that_differs_is_refused_naming_both() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    saved.check_digest(saved.digest()).unwrap();
+    let approved = "0".repeat(64);
+    let e = saved
+        .check_digest(&approved)
+        .expect_err("not the approved plan")
+        .render();
+    assert_eq!(
+        e,
+        format!(
+            "error: the saved plan plan.json is not the approved plan: its plan digest is {}, and --expect-sha256 is {approved}: nothing was changed\n\
+             hint: apply the file whose plan digest was approved, or plan again (`trailkey plan --out FILE`) and have the new plan approved\n",
+            saved.digest()
+        )
+    );
 }
 
 #[test]
@@ -560,12 +632,21 @@ fn the_plan_file_is_written_whole_or_not_at_all() {
     );
     drop(pending);
     assert_eq!(files(), ["trailkey.toml"]);
-    // Written: the whole text, in place of the old file, and no temporary file.
+    // Written: the whole text, in place of the old file, and no temporary
+    // file. The old file could be read by anyone; the plan, which holds
+    // policies and account IDs, only by its owner, from its creation on.
     std::fs::write(&out, "old").unwrap();
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let pending = Pending::create(&out, &config).unwrap();
+    assert_eq!(mode(&pending.temp), 0o600);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
     pending.write("new plan\n").unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "new plan\n");
+    assert_eq!(mode(&out), 0o600);
     assert_eq!(files(), ["plan.json", "trailkey.toml"]);
 }
 
@@ -595,4 +676,52 @@ fn an_out_file_that_cannot_be_written_is_refused_at_once() {
     let e = refused(&dir.path().join(".").join("trailkey.toml"));
     assert!(e.contains("is the config file"), "{e}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "x");
+}
+
+#[test]
+fn a_plan_made_by_another_runner_is_refused_saying_so() {
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(Path::new(FILE), text.as_bytes()).unwrap();
+    let (plan, observed, _) = saved_text(&empty_cloud().as_delegated_administrator(), &desired);
+    let e = saved.check(&plan, &observed).expect_err("refused").render();
+    assert!(
+        e.starts_with("error: the saved plan plan.json was made with the management account's credentials and this run has Security Tooling's credentials (CloudTrail's delegated administrator): nothing was changed\n"),
+        "{e}"
+    );
+    assert!(
+        e.contains("\n  - who runs trailkey (the management account, or Security Tooling as CloudTrail's delegated administrator) (runner): \"management\" when planned, \"delegated_administrator\" now\n"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: apply the plan with credentials of the account that made it, or plan again with these"),
+        "{e}"
+    );
+    // The words follow the runner as the facts spell it.
+    for runner in [
+        crate::plan::Runner::Management,
+        crate::plan::Runner::DelegatedAdministrator,
+    ] {
+        let value = serde_json::to_value(runner).unwrap();
+        assert_ne!(runner_words(Some(&value)), "unknown credentials", "{value}");
+    }
+}
+
+#[test]
+fn paths_given_on_the_command_line_are_escaped_in_messages() {
+    let evil = Path::new("plan\u{1b}[2J\nhint: all fine.json");
+    let shown = "plan\\u{1b}[2J\\nhint: all fine.json";
+    let e = Saved::parse(evil, b"{}").expect_err("refused").render();
+    assert!(e.contains(shown) && !e.contains('\u{1b}'), "{e}");
+    let e = read_within_seconds(evil).expect_err("missing");
+    assert!(e.contains(shown) && !e.contains('\u{1b}'), "{e}");
+    let desired = desired();
+    let (_, _, text) = saved_text(&empty_cloud(), &desired);
+    let saved = Saved::parse(evil, text.as_bytes()).unwrap();
+    let e = saved.check_digest(&"0".repeat(64)).unwrap_err().render();
+    assert!(e.contains(shown) && !e.contains('\u{1b}'), "{e}");
+    let e = Pending::create(&Path::new("no-such-dir").join(evil), Path::new("t.toml"))
+        .unwrap_err()
+        .render();
+    assert!(e.contains(shown) && !e.contains('\u{1b}'), "{e}");
 }

@@ -77,7 +77,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let digest = saved_file["sha256"].as_str().unwrap();
     assert!(
         stderr(&saved).ends_with(&format!(
-            "\nSaved the plan to {} (SHA-256 {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
+            "\nSaved the plan to {} (plan digest {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
             file.display(),
             seed.config.display(),
             file.display()
@@ -87,6 +87,13 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     );
     assert_eq!(saved_file["trailkey_plan"], 1);
     assert_eq!(moto.state(&seed)["keys"].as_array().unwrap().len(), 0);
+    // It holds the key policy and the organization's account IDs: only its
+    // owner may read it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     // With --format json, the JSON plan on stdout is the saved one.
     let json_file = plan_file(&moto, "trailkey-json.plan");
@@ -107,7 +114,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let shown = String::from_utf8_lossy(&show.stdout);
     assert!(
         shown.starts_with(&format!(
-            "Saved plan {} (SHA-256 {digest}), made with the config {}:\n\n",
+            "Saved plan {} (plan digest {digest}), made with the config {}:\n\n",
             file.display(),
             seed.config.display()
         )),
@@ -127,10 +134,42 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     );
     assert_eq!(server.connections(), 0, "show makes no AWS call");
 
-    // apply FILE: no terminal and no --auto-approve, and no prompt; the
-    // writes are exactly the saved steps.
+    // With another plan digest than the file's, as when the file in hand is
+    // not the plan that was approved: refused before any AWS call, naming
+    // both digests.
+    let approved = "ab".repeat(32);
+    let out = Run::at(&server.endpoint)
+        .config(&seed.config)
+        .args(["apply", arg(&file), "--expect-sha256", &approved])
+        .run();
+    assert_eq!(exit_code(&out), 1, "{}", transcript(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: the saved plan {} is not the approved plan: its plan digest is {digest}, and --expect-sha256 is {approved}: nothing was changed\nhint: ",
+            file.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.connections(), 0, "no AWS call");
+
+    // apply FILE with the approved digest (in either case): no terminal and
+    // no --auto-approve, and no prompt; the writes are exactly the saved
+    // steps.
     moto.start_recording();
-    let apply = run(&moto, &seed, &["apply", arg(&file), "--format", "json"]);
+    let apply = run(
+        &moto,
+        &seed,
+        &[
+            "apply",
+            arg(&file),
+            "--format",
+            "json",
+            "--expect-sha256",
+            &digest.to_uppercase(),
+        ],
+    );
     assert_eq!(exit_code(&apply), 0, "{}", transcript(&apply));
     assert!(
         !stderr(&apply).contains("Do you want"),
@@ -141,20 +180,37 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     assert_eq!(pairs(&result["applied"]), pairs(&saved_file["steps"]));
     assert_eq!(result["plan"], saved_file["plan"]);
     assert_eq!(result["result"]["converged"], true);
-    let mut written: Vec<String> = moto
-        .recorded_writes()
+    // The writes are the saved steps, each once, in their order: exactly
+    // what was recorded, CreateAlias and EnableKeyRotation (one wave, run
+    // at once) in either order.
+    let steps: Vec<&str> = saved_file["steps"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|w| w.rsplit(':').next().unwrap().to_owned())
+        .map(|s| s["operation"].as_str().unwrap())
         .collect();
-    // A write the real-AWS layer made wait is sent again: count each once.
-    written.dedup();
-    written.sort();
-    let mut steps: Vec<String> = pairs(&saved_file["steps"])
-        .into_iter()
-        .map(|(_, op)| op)
-        .collect();
-    steps.sort();
-    assert_eq!(written, steps, "the writes are the saved steps");
+    assert_eq!(
+        steps,
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "UpdateTrail"
+        ]
+    );
+    let mut writes = moto.recorded_writes();
+    writes[1..3].sort();
+    assert_eq!(
+        writes,
+        [
+            "kms:CreateKey",
+            "kms:CreateAlias",
+            "kms:EnableKeyRotation",
+            "cloudtrail:UpdateTrail"
+        ],
+        "{:?}",
+        moto.recorded()
+    );
     let state = moto.state(&seed);
     let key = &state["keys"][0];
     assert_eq!(state["trail"]["kms_key_id"], key["arn"]);
@@ -267,7 +323,7 @@ fn an_altered_plan_file_is_refused_before_any_aws_call() {
         assert!(out.stdout.is_empty());
         assert!(
             stderr(&out).contains(&format!(
-                "error: the saved plan {} was altered or damaged: its content does not match its SHA-256 digest\nhint: ",
+                "error: the saved plan {} was altered or damaged: its content does not match its plan digest\nhint: ",
                 file.display()
             )),
             "{args:?}: {}",

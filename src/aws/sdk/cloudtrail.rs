@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_config::Region;
 
-use super::error::answer;
+use super::error::{answer, steady};
 use super::{listed, non_empty};
 use crate::aws::{
     AdvancedEventSelector, AwsError, AwsResult, EventDataStore, EventSelector, EventSelectors,
@@ -85,11 +85,13 @@ pub(super) async fn event_selectors(
     client: &aws_sdk_cloudtrail::Client,
     trail: &str,
 ) -> AwsResult<EventSelectors> {
+    // Reported, not fatal: in a steady form.
     let out = answer(
         "GetEventSelectors",
         client.get_event_selectors().trail_name(trail).send(),
     )
-    .await?;
+    .await
+    .map_err(steady)?;
     let basic = out
         .event_selectors()
         .iter()
@@ -173,7 +175,10 @@ pub(super) async fn describe_trails(
 ) -> AwsResult<Vec<Trail>> {
     let request = client.describe_trails().include_shadow_trails(shadows);
     let out = answer("DescribeTrails", request.send()).await?;
-    Ok(out.trail_list().iter().map(trail_from).collect())
+    let mut trails: Vec<Trail> = out.trail_list().iter().map(trail_from).collect();
+    // CloudTrail lists them in no fixed order.
+    trails.sort_by(|a, b| a.arn.cmp(&b.arn));
+    Ok(trails)
 }
 
 /// The trails homed in `region`, asked with the settings of `client`

@@ -48,6 +48,13 @@ pub(super) async fn get_landing_zone(
             "Control Tower answered without the landing zone",
         ));
     };
+    let mut remediation_types: Vec<String> = z
+        .remediation_types()
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    // A set, in no fixed order.
+    remediation_types.sort();
     Ok(LandingZone {
         arn: z.arn().unwrap_or(arn).to_owned(),
         version: z.version().to_owned(),
@@ -58,11 +65,7 @@ pub(super) async fn get_landing_zone(
             .and_then(|d| d.status())
             .map(|s| s.as_str().into()),
         manifest: json_of(z.manifest()),
-        remediation_types: z
-            .remediation_types()
-            .iter()
-            .map(|r| r.as_str().to_owned())
-            .collect(),
+        remediation_types,
     })
 }
 
@@ -83,7 +86,7 @@ pub(super) async fn operations_in_progress(
     )
     .await?;
     let operations = pages.iter().flat_map(|p| p.landing_zone_operations());
-    Ok(operations
+    let mut operations: Vec<LandingZoneOperation> = operations
         .map(|o| LandingZoneOperation {
             id: o.operation_identifier().unwrap_or_default().to_owned(),
             operation_type: o
@@ -93,7 +96,10 @@ pub(super) async fn operations_in_progress(
             status: text(o.status().map(|s| s.as_str())),
             status_message: None,
         })
-        .collect())
+        .collect();
+    // Listed in no fixed order, across pages.
+    operations.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(operations)
 }
 
 pub(super) async fn update_landing_zone(

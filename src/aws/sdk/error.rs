@@ -6,7 +6,7 @@ use std::future::Future;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::aws::{AwsError, AwsResult, code};
+use crate::aws::{AwsError, AwsResult, DeniedBy, code};
 
 /// The answer to `request`, a call of `operation`, with its error reduced
 /// to an [`AwsError`].
@@ -49,6 +49,41 @@ where
         _ => (code::DISPATCH_FAILURE.to_owned(), detail),
     };
     AwsError::new(operation, code, message)
+}
+
+/// The error of a read whose failure trailkey reports and carries on from
+/// (`HeadBucket`, `GetEventSelectors`), in a steady form: its text becomes
+/// a finding of the plan and a fact of a saved plan, so the same cause must
+/// read the same from one run to the next. Left out, and logged with `-v`
+/// instead: the details of a failure to reach AWS or to read its answer
+/// (addresses, timings, the SDK's wording), and the message of an access
+/// denial, which names the caller's role session (a new one for every
+/// pipeline job). The code stays, and for a denial which policy AWS blamed.
+pub(super) fn steady(e: AwsError) -> AwsError {
+    let message = match e.code.as_str() {
+        code::DISPATCH_FAILURE
+        | code::TIMEOUT
+        | code::CREDENTIALS_NOT_LOADED
+        | code::RESPONSE_ERROR
+        | code::UNKNOWN => "no answer from AWS that could be read (`-v` logs why)",
+        _ => match crate::aws::denied_by(&e) {
+            Some(DeniedBy::Caller) => {
+                "denied by a policy of the caller's (an identity-based policy, a permissions boundary, a session or VPC endpoint policy, an SCP or an RCP; `-v` logs AWS's words)"
+            }
+            Some(DeniedBy::Resource) => {
+                "denied by the resource's own policy (`-v` logs AWS's words)"
+            }
+            Some(DeniedBy::Unknown) => "access denied (`-v` logs AWS's words)",
+            None => return e,
+        },
+    };
+    tracing::info!(
+        operation = e.operation,
+        code = %e.code,
+        detail = %e.message,
+        "a read that failed, reported without its details"
+    );
+    AwsError::new(e.operation, e.code, message)
 }
 
 /// `Ok(None)` for the AWS error `absent` (the configuration does not exist).

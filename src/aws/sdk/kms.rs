@@ -86,7 +86,10 @@ impl KeyStore for SdkKeyStore {
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
         let pages = self.kms.list_keys().into_paginator().send();
         let pages = answer("ListKeys", pages.try_collect()).await?;
-        Ok(listed(&pages, |page| page.keys(), |k| k.key_id()))
+        // KMS lists them in no documented order.
+        let mut keys = listed(&pages, |page| page.keys(), |k| k.key_id());
+        keys.sort();
+        Ok(keys)
     }
 
     async fn list_grants(&self, key_id: &str) -> AwsResult<Vec<Grant>> {
@@ -109,7 +112,10 @@ impl KeyStore for SdkKeyStore {
     async fn list_aliases(&self, key_id: &str) -> AwsResult<Vec<String>> {
         let pages = self.kms.list_aliases().key_id(key_id).into_paginator();
         let pages = answer("ListAliases", pages.send().try_collect()).await?;
-        Ok(listed(&pages, |page| page.aliases(), |a| a.alias_name()))
+        // KMS lists them in no documented order.
+        let mut aliases = listed(&pages, |page| page.aliases(), |a| a.alias_name());
+        aliases.sort();
+        Ok(aliases)
     }
 
     async fn create_key(&self, key: &NewKey) -> AwsResult<KeyInfo> {

@@ -28,7 +28,7 @@ pub(super) async fn list_accounts(org: &aws_sdk_organizations::Client) -> AwsRes
     let pages = org.list_accounts().into_paginator().send();
     let pages = answer("ListAccounts", pages.try_collect()).await?;
     let accounts = pages.iter().flat_map(|page| page.accounts());
-    Ok(accounts
+    let mut accounts: Vec<Account> = accounts
         .map(|a| Account {
             id: a.id().unwrap_or_default().to_owned(),
             name: a.name().unwrap_or_default().to_owned(),
@@ -41,7 +41,10 @@ pub(super) async fn list_accounts(org: &aws_sdk_organizations::Client) -> AwsRes
                     .or_else(|| a.status().map(|s| s.as_str())),
             ),
         })
-        .collect())
+        .collect();
+    // Organizations lists them in no fixed order, across pages.
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(accounts)
 }
 
 /// `ListDelegatedAdministrators` for `service_principal`, all pages: the

@@ -1,7 +1,7 @@
 //! S3: a bucket's Region, with the management credentials, and the trail
 //! bucket's configuration, read in the Log Archive account.
 
-use super::error::{absent_as_none, answer, aws_error};
+use super::error::{absent_as_none, answer, aws_error, steady};
 use crate::aws::{
     AwsError, AwsResult, BucketEncryption, LogArchive, Replication, ReplicationRule, code,
 };
@@ -45,7 +45,8 @@ pub(super) async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> AwsR
             },
             format!("HTTP {status} without an {HEADER} header"),
         )),
-        None => Err(aws_error("HeadBucket", e)),
+        // No answer at all: why varies from one try to the next.
+        None => Err(steady(aws_error("HeadBucket", e))),
     }
 }
 

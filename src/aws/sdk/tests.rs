@@ -17,7 +17,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
 
 use super::*;
-use crate::aws::{KeyStore, NewKey, code};
+use crate::aws::{AwsError, KeyStore, NewKey, code};
 use crate::error::Error;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -529,4 +529,257 @@ fn a_manifest_goes_to_control_tower_and_back_unchanged() {
     });
     let there = controltower::document_of(&manifest);
     assert_eq!(controltower::json_of(&there), manifest);
+}
+
+/// What AWS lists in no fixed order comes back sorted, so that a saved
+/// plan, which compares what it read in order with what is read when it is
+/// applied, is not stale for an order AWS chose: each list read in one
+/// order and in another (across pages for accounts) comes back the same.
+#[test]
+fn lists_aws_gives_in_no_fixed_order_come_back_sorted() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    use aws_sdk_controltower::operation::get_landing_zone::GetLandingZoneOutput;
+    use aws_sdk_controltower::operation::list_landing_zone_operations::ListLandingZoneOperationsOutput;
+    use aws_sdk_controltower::types::{
+        LandingZoneDetail, LandingZoneOperationSummary, LandingZoneOperationType, RemediationType,
+    };
+    use aws_sdk_kms::operation::list_aliases::ListAliasesOutput;
+    use aws_sdk_kms::operation::list_keys::ListKeysOutput;
+    use aws_sdk_kms::types::{AliasListEntry, KeyListEntry};
+    use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+    use aws_sdk_organizations::types::{Account as OrgAccount, AccountState};
+
+    type Read = (
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+    );
+    let read = |reversed: bool| -> Read {
+        let order = |mut items: Vec<&'static str>| {
+            if reversed {
+                items.reverse();
+            }
+            items
+        };
+        let trails = order(vec!["c", "a", "b"]);
+        let describe = mock!(aws_sdk_cloudtrail::Client::describe_trails).then_output(move || {
+            let list = trails.iter().map(|t| {
+                aws_sdk_cloudtrail::types::Trail::builder()
+                    .name(*t)
+                    .trail_arn(format!(
+                        "arn:aws:cloudtrail:us-east-1:333333333333:trail/{t}"
+                    ))
+                    .home_region("us-east-1")
+                    .s3_bucket_name("logs")
+                    .build()
+            });
+            DescribeTrailsOutput::builder()
+                .set_trail_list(Some(list.collect()))
+                .build()
+        });
+        // Two pages, each out of order, the second before the first in
+        // the other order.
+        let (first, second) = if reversed {
+            (
+                vec!["222222222222", "444444444444"],
+                vec!["333333333333", "111111111111"],
+            )
+        } else {
+            (
+                vec!["333333333333", "111111111111"],
+                vec!["444444444444", "222222222222"],
+            )
+        };
+        let page = |ids: Vec<&'static str>, next: Option<&'static str>| {
+            move || {
+                let accounts = ids.iter().map(|id| {
+                    OrgAccount::builder()
+                        .id(*id)
+                        .state(AccountState::Active)
+                        .build()
+                });
+                ListAccountsOutput::builder()
+                    .set_accounts(Some(accounts.collect()))
+                    .set_next_token(next.map(str::to_owned))
+                    .build()
+            }
+        };
+        let page_one = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(page(first, Some("page-2")));
+        let page_two = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(page(second, None));
+        let management = SdkManagement {
+            trail: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&describe]),
+            org: mock_client!(
+                aws_sdk_organizations,
+                RuleMode::MatchAny,
+                [&page_one, &page_two]
+            ),
+            ..management(&[])
+        };
+        let trails = block_on(management.describe_trails()).unwrap();
+        let accounts = block_on(management.list_accounts()).unwrap();
+
+        let aliases = order(vec!["alias/zeta", "alias/alpha", "alias/mid"]);
+        let list_aliases = mock!(aws_sdk_kms::Client::list_aliases).then_output(move || {
+            let entries = aliases
+                .iter()
+                .map(|a| AliasListEntry::builder().alias_name(*a).build());
+            ListAliasesOutput::builder()
+                .set_aliases(Some(entries.collect()))
+                .build()
+        });
+        let keys = order(vec!["k-3", "k-1", "k-2"]);
+        let list_keys = mock!(aws_sdk_kms::Client::list_keys).then_output(move || {
+            let entries = keys
+                .iter()
+                .map(|k| KeyListEntry::builder().key_id(*k).build());
+            ListKeysOutput::builder()
+                .set_keys(Some(entries.collect()))
+                .build()
+        });
+        let kms = key_store(&[&list_aliases, &list_keys]);
+        let aliases = block_on(kms.list_aliases("k-1")).unwrap();
+        let keys = block_on(kms.list_keys()).unwrap();
+
+        let remediation = order(vec!["INHERITANCE_DRIFT", "ZZ_FUTURE_TYPE"]);
+        let zone = mock!(aws_sdk_controltower::Client::get_landing_zone).then_output(move || {
+            let detail = LandingZoneDetail::builder()
+                .version("3.3")
+                .manifest(controltower::document_of(&serde_json::json!({})))
+                .set_remediation_types(Some(
+                    remediation
+                        .iter()
+                        .map(|r| RemediationType::from(*r))
+                        .collect(),
+                ))
+                .build()
+                .unwrap();
+            GetLandingZoneOutput::builder().landing_zone(detail).build()
+        });
+        let operations = order(vec!["op-b", "op-a"]);
+        let in_progress = mock!(aws_sdk_controltower::Client::list_landing_zone_operations)
+            .then_output(move || {
+                let summaries = operations.iter().map(|id| {
+                    LandingZoneOperationSummary::builder()
+                        .operation_identifier(*id)
+                        .operation_type(LandingZoneOperationType::Update)
+                        .build()
+                });
+                ListLandingZoneOperationsOutput::builder()
+                    .set_landing_zone_operations(Some(summaries.collect()))
+                    .build()
+                    .unwrap()
+            });
+        let ct = landing_zones(&[&zone, &in_progress]);
+        let zone = block_on(ct.get_landing_zone("arn:zone")).unwrap();
+        let operations = block_on(ct.operations_in_progress()).unwrap();
+        (
+            trails.into_iter().map(|t| t.name).collect(),
+            accounts.into_iter().map(|a| a.id).collect(),
+            aliases,
+            keys,
+            zone.remediation_types,
+            operations.into_iter().map(|o| o.id).collect(),
+        )
+    };
+    let one = read(false);
+    assert_eq!(one, read(true));
+    assert_eq!(one.0, ["a", "b", "c"]);
+    assert_eq!(
+        one.1,
+        [
+            "111111111111",
+            "222222222222",
+            "333333333333",
+            "444444444444"
+        ]
+    );
+    assert_eq!(one.2, ["alias/alpha", "alias/mid", "alias/zeta"]);
+    assert_eq!(one.3, ["k-1", "k-2", "k-3"]);
+    assert_eq!(one.4, ["INHERITANCE_DRIFT", "ZZ_FUTURE_TYPE"]);
+    assert_eq!(one.5, ["op-a", "op-b"]);
+}
+
+/// A read trailkey reports and carries on from says the same for the same
+/// cause, whatever varies around it: the details of a failed connection,
+/// or the role session an access denial names.
+#[test]
+fn a_reported_read_failure_reads_the_same_whatever_its_details() {
+    use super::error::steady;
+    let dispatch =
+        |detail: &str| steady(AwsError::new("HeadBucket", code::DISPATCH_FAILURE, detail));
+    assert_eq!(
+        dispatch(
+            "dispatch failure: io error: error trying to connect: tcp connect error: Connection refused (os error 111)"
+        ),
+        dispatch("dispatch failure: other: connection closed before message completed")
+    );
+    assert_eq!(
+        dispatch("x").message,
+        "no answer from AWS that could be read (`-v` logs why)"
+    );
+    let timeout = steady(AwsError::new(
+        "GetEventSelectors",
+        code::TIMEOUT,
+        "after 3.1s",
+    ));
+    assert_eq!(
+        (timeout.code.as_str(), timeout.operation),
+        (code::TIMEOUT, "GetEventSelectors")
+    );
+    assert!(!timeout.message.contains("3.1s"), "{timeout:?}");
+    let denied = |session: &str| {
+        steady(AwsError::new(
+            "GetEventSelectors",
+            code::ACCESS_DENIED_EXCEPTION,
+            format!(
+                "User: arn:aws:sts::333333333333:assumed-role/TrailkeyRunner/{session} is not authorized to perform: cloudtrail:GetEventSelectors on resource: arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail because no identity-based policy allows the cloudtrail:GetEventSelectors action"
+            ),
+        ))
+    };
+    let plan = denied("trailkey-plan-1001");
+    assert_eq!(plan, denied("trailkey-apply-1001"));
+    assert_eq!(plan.code, code::ACCESS_DENIED_EXCEPTION);
+    assert!(
+        plan.message
+            .starts_with("denied by a policy of the caller's"),
+        "{plan:?}"
+    );
+    // Any other error is as AWS said it.
+    let other = AwsError::new(
+        "GetEventSelectors",
+        "TrailNotFoundException",
+        "Unknown trail",
+    );
+    assert_eq!(steady(other.clone()), other);
+
+    // HeadBucket with no answer at all: the steady form, not the SDK's
+    // words about the connection.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            // Nothing listens on port 1 of loopback: the connection is refused.
+            .endpoint_url("http://127.0.0.1:1")
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let management = SdkManagement {
+        s3,
+        ..management(&[])
+    };
+    let e = block_on(management.bucket_region("org-trail-logs")).unwrap_err();
+    assert_eq!(
+        (e.operation, e.code.as_str()),
+        ("HeadBucket", code::DISPATCH_FAILURE)
+    );
+    assert_eq!(e.message, dispatch("x").message);
 }

@@ -155,6 +155,7 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     let run = || {
         let command = crate::cli::Command::Apply {
             plan: None,
+            expect_sha256: None,
             auto_approve: true,
             format: crate::cli::Format::Json,
             policy_retry_timeout: 0,

@@ -326,6 +326,7 @@ fn apply_wait_for_delivery_through_the_command_line_adapter_succeeds() {
     fake.state.borrow_mut().status_clock = None;
     let command = crate::cli::Command::Apply {
         plan: None,
+        expect_sha256: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

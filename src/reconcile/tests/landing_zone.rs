@@ -48,6 +48,7 @@ pub(super) fn ct_cloud() -> crate::aws::fake::FakeCloud {
 fn apply_command() -> crate::cli::Command {
     crate::cli::Command::Apply {
         plan: None,
+        expect_sha256: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

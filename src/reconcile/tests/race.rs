@@ -27,6 +27,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     another_run_takes_the_alias(&fake);
     let apply = crate::cli::Command::Apply {
         plan: None,
+        expect_sha256: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

@@ -50,6 +50,7 @@ fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let fake = empty_cloud();
     let apply = crate::cli::Command::Apply {
         plan: None,
+        expect_sha256: None,
         auto_approve: true,
         format: crate::cli::Format::Json,
         policy_retry_timeout: 0,

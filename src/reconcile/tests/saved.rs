@@ -148,7 +148,10 @@ fn a_saved_plan_with_no_changes_applies_as_nothing_to_do() {
 }
 
 /// A saved plan approves one plan: after a lost race for the alias, the
-/// run stops rather than plan again against the winner's key.
+/// run stops rather than plan again against the winner's key. What it
+/// wrote before it stopped is listed: its own key, the alias it lost, the
+/// key's rotation (in the same wave as the alias), and the deletion of its
+/// own unused key, which the saved plan did not show.
 #[test]
 fn a_saved_plan_that_loses_the_alias_stops_without_a_second_plan() {
     let desired = desired();
@@ -165,12 +168,98 @@ fn a_saved_plan_that_loses_the_alias_stops_without_a_second_plan() {
         e.render()
     );
     assert_eq!((ui.confirmed, ui.planned_again), (0, 0));
-    assert!(
-        !fake.writes().contains(&"UpdateTrail"),
-        "{:?}",
-        fake.writes()
+    assert_eq!(
+        fake.writes(),
+        [
+            "CreateKey",
+            "CreateAlias",
+            "EnableKeyRotation",
+            "ScheduleKeyDeletion"
+        ],
+        "every write, in order"
     );
+    let s = fake.state.borrow();
+    assert_eq!(
+        s.keys[0].info.state.as_str(),
+        "PendingDeletion",
+        "this run's unused key"
+    );
+    assert_eq!(s.keys[1].info.arn, OTHER_KEY_ARN, "the winner's key");
+    assert_eq!(s.keys[1].info.state.as_str(), "Enabled");
+    drop(s);
     assert_eq!(trail_kms_key_id(&fake), None);
+}
+
+/// What AWS lists in no fixed order (the organization's accounts, the
+/// landing zone's remediation types) is read in a fixed one: listed in
+/// another order when the plan is applied, the facts are the same, and the
+/// saved plan applies.
+#[test]
+fn a_saved_plan_applies_when_aws_lists_the_same_things_in_another_order() {
+    use crate::aws::{Account, AccountState};
+    let account = |id: &str| Account {
+        id: id.to_owned(),
+        name: format!("account {id}"),
+        email: format!("{id}@example.com"),
+        state: AccountState::Active,
+    };
+    // A foreign statement lets an account trailkey does not know decrypt:
+    // the plan asks for the organization's accounts.
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    edit_policy(&fake, |s| {
+        s.push(serde_json::json!({
+            "Sid": "Partner",
+            "Effect": "Allow",
+            "Principal": { "AWS": "arn:aws:iam::444444444444:root" },
+            "Action": "kms:Decrypt",
+            "Resource": "*"
+        }))
+    });
+    fake.state.borrow_mut().accounts =
+        ["444444444444", MANAGEMENT, SECURITY_TOOLING, "222222222222"]
+            .map(account)
+            .to_vec();
+    rotation_off(&fake);
+    let saved = saved_plan(&fake, &desired);
+    assert!(saved.plan().has_changes());
+    fake.state.borrow_mut().accounts.reverse();
+    fake.clear_calls();
+    apply_saved(&fake, &desired, &saved, &mut Yes::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(fake.calls().contains(&"ListAccounts"), "{:?}", fake.calls());
+    assert_eq!(fake.writes(), ["EnableKeyRotation"]);
+
+    // The landing zone's remediation types.
+    use super::landing_zone::{ct_cloud, ct_desired, paused};
+    let desired = ct_desired();
+    let fake = ct_cloud();
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .remediation_types = vec!["INHERITANCE_DRIFT".to_owned(), "A_LATER_TYPE".to_owned()];
+    let (plan, observed) = paused(crate::reconcile::plan_to_save(&fake, &desired))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let text = file_text(&desired, &plan, &observed);
+    let saved = Saved::parse(Path::new("plan.json"), text.as_bytes()).unwrap();
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .remediation_types
+        .reverse();
+    paused(crate::reconcile::run_saved(
+        &fake,
+        &desired,
+        apply(),
+        &saved,
+        &mut Yes::default(),
+    ))
+    .unwrap_or_else(|e| panic!("{}", e.render()));
 }
 
 /// `plan --out` reads what `plan` reads: the no-op plan's 10 calls in 2

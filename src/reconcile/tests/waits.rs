@@ -30,6 +30,7 @@ fn apply_paused(
             let started = tokio::time::Instant::now();
             let command = crate::cli::Command::Apply {
                 plan: None,
+                expect_sha256: None,
                 auto_approve: true,
                 format: crate::cli::Format::Json,
                 policy_retry_timeout: 0,
