@@ -5,14 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// trailkey's version, as `--version` prints it and a saved plan records it:
-/// the release and the git revision it was built from.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("TRAILKEY_GIT_REV"),
-    ")"
-);
+use crate::version::VERSION;
 
 #[derive(Debug, Parser)]
 #[command(

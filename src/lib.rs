@@ -32,6 +32,7 @@ pub mod reconcile;
 pub mod render;
 pub mod retry;
 pub mod saved;
+pub mod version;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::cli::VERSION;
+use crate::version::VERSION;
 use crate::config::Desired;
 use crate::error::Error;
 use crate::escape::{escape, escape_path, truncated};
