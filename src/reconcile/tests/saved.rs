@@ -215,7 +215,7 @@ fn plan_out_makes_the_same_calls_in_the_same_rounds_as_plan() {
 /// exactly, then refused as stale.
 #[test]
 fn saved_plans_apply_from_security_tooling_and_through_the_landing_zone() {
-    use super::landing_zone::{ct_cloud, ct_desired, paused};
+    use super::landing_zone::paused;
     let cases = [
         (desired(), empty_cloud().as_delegated_administrator()),
         (ct_desired(), ct_cloud()),
