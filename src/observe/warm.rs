@@ -22,22 +22,24 @@
 //! `GetLandingZone` and `ListLandingZoneOperations` with the landing zone.
 //! The trail's tags, which cold observe reads only for a plan that changes
 //! the trail (the Control Tower guard), are read up front so that a
-//! repair of the trail needs no round of its own.
+//! repair of the trail needs no round for them; refused, they are left
+//! unread, for the plan to ask for as after cold observe.
 //!
 //! Credentials that expire within [`RENEW_WITHIN`] are renewed first: then
 //! `AssumeRole` runs with the trail's reads and the key's reads wait for
 //! it, a round more.
 //!
 //! The answers are checked against what the process knew. Any surprise (a
-//! call that failed, the trail under another ARN or with another bucket,
-//! a delivery error it had not seen, custom event selectors it did not
-//! read, the delegation gone, credentials it could not renew) is
-//! [`Stale`]: the caller forgets everything and observes cold, as a first
-//! run does, which reports an error as a first run would. The alias naming
-//! another key than the known one is no surprise: the known key's answers
-//! are dropped and the alias's key read next, as cold observe does when the
-//! trail's key is not the alias's. So, for the same AWS state, the warm
-//! path observes what cold observe would, and the plan is the same.
+//! call that failed, the speculative `ListTags` aside; the trail under
+//! another ARN or with another bucket; a delivery error it had not seen;
+//! custom event selectors it did not read; the delegation gone;
+//! credentials it could not renew) is [`Stale`]: the caller forgets
+//! everything and observes cold, as a first run does, which reports an
+//! error as a first run would. The alias naming another key than the known
+//! one is no surprise: the known key's answers are dropped and the alias's
+//! key read next, as cold observe does when the trail's key is not the
+//! alias's. So, for the same AWS state, the warm path observes what cold
+//! observe would, and the plan is the same.
 
 use std::time::{Duration, SystemTime};
 
@@ -228,9 +230,11 @@ pub async fn observe_warm<C: Connect>(
     {
         return Err(Stale("the trail reports a new delivery error".to_owned()));
     }
-    let trail_tags = match tags.transpose().map_err(|e| failed(&e))? {
-        Some(tags) => OnDemand::Read(tags),
-        None => OnDemand::NotRead,
+    // Speculative: refused, they are read when a plan asks for them, as
+    // after cold observe, and refused again there if they still are.
+    let trail_tags = match tags {
+        Some(Ok(tags)) => OnDemand::Read(tags),
+        Some(Err(_)) | None => OnDemand::NotRead,
     };
     let event_selectors = match (
         trail.has_custom_event_selectors && !desired.landing_zone,

@@ -206,7 +206,7 @@ fn apply() -> crate::cli::Command {
 #[test]
 fn the_warm_path_gives_up_on_what_it_did_not_expect() {
     type Surprise = (&'static str, fn(&FakeCloud), &'static str);
-    let surprises: [Surprise; 8] = [
+    let surprises: [Surprise; 7] = [
         (
             "the trail's bucket changed",
             |f| {
@@ -272,11 +272,6 @@ fn the_warm_path_gives_up_on_what_it_did_not_expect() {
             |f| f.fail_next("DescribeTrails", "AccessDeniedException", "not allowed"),
             "DescribeTrails failed: AccessDeniedException",
         ),
-        (
-            "the trail's tags refused",
-            |f| f.fail_next("ListTags", "AccessDeniedException", "not allowed"),
-            "ListTags failed: AccessDeniedException",
-        ),
     ];
     let desired = desired();
     for (name, surprise, why) in surprises {
@@ -289,6 +284,27 @@ fn the_warm_path_gives_up_on_what_it_did_not_expect() {
             .unwrap_or_else(|| panic!("{name}: not stale"));
         assert_eq!(stale.0, why, "{name}");
     }
+}
+
+/// The trail's tags, read up front in case the trail changes, refused: they
+/// are left unread, as cold observe leaves them, and the plan reads them
+/// when it changes the trail (refused again, the plan fails as a cold run's).
+#[test]
+fn the_trails_tags_refused_are_left_for_the_plan_to_ask_for() {
+    let desired = desired();
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let warm = kept(&fake, &desired);
+    fake.fail_next("ListTags", "AccessDeniedException", "not allowed");
+    trail_unencrypted(&fake);
+    let read = block_on(observe_warm(&fake, &desired, warm, SystemTime::now()))
+        .unwrap_or_else(|stale| panic!("{stale}"));
+    assert!(!read.0.trail_tags.is_read());
+    fake.clear_calls();
+    let (plan, observed) = planned(&fake, &desired, read);
+    assert_eq!(fake.calls(), ["ListTags"]);
+    assert!(observed.trail_tags.is_read());
+    assert!(plan.changes(crate::plan::Address::TrailEncryption));
 }
 
 /// Security Tooling deregistered as CloudTrail's delegated administrator:
@@ -304,8 +320,8 @@ fn the_delegation_is_asked_every_time() {
         "config.amazonaws.com".to_owned(),
         SECURITY_TOOLING.to_owned(),
     ));
-    let stale = block_on(observe_warm(&fake, &desired, warm, SystemTime::now()))
-        .expect_err("stale");
+    let stale =
+        block_on(observe_warm(&fake, &desired, warm, SystemTime::now())).expect_err("stale");
     assert!(
         stale.0.contains("not CloudTrail's delegated administrator"),
         "{stale}"
