@@ -32,9 +32,9 @@ pub mod reconcile;
 pub mod render;
 pub mod retry;
 pub mod saved;
-pub mod version;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod version;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};

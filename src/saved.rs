@@ -29,12 +29,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::version::VERSION;
 use crate::config::Desired;
 use crate::error::Error;
 use crate::escape::{escape, escape_path, truncated};
 use crate::plan::{Observed, Plan};
 use crate::render::PlanJson;
+use crate::version::VERSION;
 
 /// The format of the file, its `trailkey_plan` field.
 pub const FORMAT: u64 = 1;

@@ -121,6 +121,42 @@ pub(crate) fn converged_with_unencrypted_trail() -> FakeCloud {
     fake
 }
 
+/// The config of Control Tower's trail through the landing zone.
+pub(crate) fn ct_desired() -> crate::config::Desired {
+    let text = format!(
+        r#"
+region = "{REGION}"
+[accounts]
+security_tooling = "{SECURITY_TOOLING}"
+log_archive = "222222222222"
+management = "{MANAGEMENT}"
+[control_tower]
+landing_zone = true
+"#
+    );
+    crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+/// A Control Tower organization: its trail on SSE-S3, a landing zone at
+/// 3.3 (3.4 available), no key.
+pub(crate) fn ct_cloud() -> crate::aws::fake::FakeCloud {
+    let fake = crate::aws::fake::FakeCloud::new(
+        REGION,
+        MANAGEMENT,
+        SECURITY_TOOLING,
+        crate::plan::CONTROL_TOWER_TRAIL,
+    )
+    .with_landing_zone("3.3");
+    fake.state
+        .borrow_mut()
+        .landing_zone
+        .as_mut()
+        .unwrap()
+        .latest_available_version = Some("3.4".to_owned());
+    fake
+}
+
 // ---------------------------------------------------------------------------
 // Runs: observe, plan and apply in one call; a Ui that says yes
 

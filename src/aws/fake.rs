@@ -143,6 +143,9 @@ pub struct FakeState {
     pub delegated_administrators: Vec<(String, String)>,
     /// The account `GetCallerIdentity` answered, as the connection keeps it.
     pub answered_account: Option<String>,
+    /// How long the credentials `AssumeRole` hands out for Security Tooling
+    /// last; `None`: an hour, STS's default.
+    pub role_session: Option<std::time::Duration>,
 }
 
 impl FakeState {
@@ -217,6 +220,10 @@ fn partition_of(region: &str) -> &'static str {
 #[derive(Debug, Clone, Default)]
 pub struct FakeCloud {
     pub state: Rc<RefCell<FakeState>>,
+    /// As the Security Tooling client of an assumed role: when its
+    /// credentials expire. A call made with them after that fails as STS
+    /// credentials fail (`ExpiredTokenException`).
+    pub expires: Option<std::time::SystemTime>,
 }
 
 impl FakeCloud {
@@ -269,6 +276,7 @@ impl FakeCloud {
         };
         Self {
             state: Rc::new(RefCell::new(state)),
+            expires: None,
         }
     }
 
@@ -325,6 +333,17 @@ impl FakeCloud {
     /// Records the call and returns the scripted failure, if any.
     fn record(&self, op: &'static str) -> AwsResult<()> {
         let mut s = self.state.borrow_mut();
+        if self
+            .expires
+            .is_some_and(|at| at <= std::time::SystemTime::now())
+        {
+            s.calls.push(op);
+            return Err(AwsError::new(
+                op,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ));
+        }
         if WRITES.contains(&op)
             && let Some(limit) = s.crash_after_writes
         {
@@ -772,7 +791,10 @@ impl Connect for FakeCloud {
     }
 
     async fn own_keys(&self) -> AwsResult<FakeCloud> {
-        Ok(self.clone())
+        Ok(FakeCloud {
+            expires: None,
+            ..self.clone()
+        })
     }
 
     async fn caller_account(&self) -> Option<String> {
@@ -785,8 +807,15 @@ impl Connect for FakeCloud {
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<FakeCloud> {
         self.call("AssumeRole").await?;
-        self.state.borrow_mut().assumed.push(role_arn.to_owned());
-        Ok(self.clone())
+        let mut s = self.state.borrow_mut();
+        s.assumed.push(role_arn.to_owned());
+        let lasts = s
+            .role_session
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        Ok(FakeCloud {
+            state: self.state.clone(),
+            expires: Some(std::time::SystemTime::now() + lasts),
+        })
     }
 
     async fn log_archive(&self, role_arn: &str, _bucket_region: &str) -> AwsResult<FakeCloud> {
@@ -1024,6 +1053,10 @@ impl LandingZones for FakeCloud {
 }
 
 impl KeyStore for FakeCloud {
+    fn expiry(&self) -> Option<std::time::SystemTime> {
+        self.expires
+    }
+
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         self.call("DescribeKey").await?;
         match self.with_key("DescribeKey", key, |k| k.clone()) {

@@ -672,6 +672,12 @@ pub trait Management {
 
 /// KMS in the Security Tooling account.
 pub trait KeyStore {
+    /// When this client's credentials expire, when trailkey must renew them
+    /// itself: those of the role it assumed (`Connect::security_tooling`).
+    /// `None` for the caller's own credentials, which the SDK renews.
+    fn expiry(&self) -> Option<std::time::SystemTime> {
+        None
+    }
     /// `DescribeKey`; `Ok(None)` when the key or alias does not exist.
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>>;
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String>;

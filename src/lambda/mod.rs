@@ -6,15 +6,13 @@
 //! (`TRAILKEY_CONFIG`, default `trailkey.toml` next to the binary) and the
 //! mode (`TRAILKEY_MODE`: `plan`, the default, or `apply`), and loads the
 //! AWS configuration and the clients (the management account's, or in
-//! Security Tooling that account's own), which every invocation then reuses
-//! (each run from the management account assumes the Security Tooling role
-//! anew, as every trailkey run does; one from Security Tooling, CloudTrail's
-//! delegated administrator, assumes none). Each event is judged by
-//! [`event::classify`] without any AWS call; an event about the configured
-//! trail, trailkey's key or alias, a schedule or a Control Tower lifecycle
-//! event runs the reconcile loop: a plan, and in `apply` mode an apply when
-//! the plan shows drift (the loop's `Apply` plans first and writes only on
-//! drift, so a converged setup costs the no-op plan's calls). Every plan
+//! Security Tooling that account's own), which every invocation then
+//! reuses. Each event is judged by [`event::classify`] without any AWS
+//! call; an event about the configured trail, trailkey's key or alias, a
+//! schedule or a Control Tower lifecycle event runs the reconcile loop: a
+//! plan, and in `apply` mode an apply when the plan shows drift (the loop's
+//! `Apply` plans first and writes only on drift, so a converged setup costs
+//! only the reads). Every plan
 //! tells the process which key is trailkey's; a key event that comes before
 //! the first plan is told apart by reading the trail's key, the alias's key
 //! and the key's tags ([`may_be_trailkeys`]), and handled unless all three
@@ -24,6 +22,23 @@
 //! `TRAILKEY_MODE` or `TRAILKEY_VERBOSE`, or an event that is not an
 //! EventBridge event (a body that is not JSON included, see `NotJson`)
 //! gives an error response, one JSON log line and no AWS call.
+//!
+//! The first run observes as a trailkey run on the command line does: who
+//! runs, the organization, the trail, and from the management account
+//! `AssumeRole` into Security Tooling (10 calls in 2 rounds on a converged
+//! setup). A run that succeeds leaves the next one what it need not read
+//! again ([`observe::Warm`]): who runs and the organization, the trail's
+//! ARN and its bucket's Region, the key it planned, and the Security
+//! Tooling role's credentials, renewed before any call when they expire
+//! within [`observe::RENEW_WITHIN`]. A warm invocation then reads the
+//! trail, its status and tags, the alias and that key's policy, rotation
+//! and tags in one round (7 calls; a repair of the trail takes one round
+//! more, `UpdateTrail` with its verification, and one of the key two, the
+//! write and then its verification), and anything it did not expect (a
+//! refused call, another bucket, a new delivery error, ...) sends it back
+//! to the cold path, which reads everything again. A failed run leaves
+//! nothing: the next one is cold. The command line keeps nothing between
+//! runs.
 //!
 //! Every invocation, whatever its outcome, also writes one line of
 //! CloudWatch metrics in the embedded metric format ([`metrics`]): the
@@ -41,6 +56,7 @@ mod not_json;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -49,6 +65,7 @@ use crate::aws::sdk::{Options, SdkConnect};
 use crate::aws::{Connect, KeyStore, Management};
 use crate::config::{self, Desired};
 use crate::error::Error;
+use crate::observe;
 use crate::plan::{Address, Plan, Step};
 use crate::reconcile::{self, Command, Outcome};
 use crate::render::PlanJson;
@@ -116,7 +133,7 @@ fn verbosity_from_env(value: Option<&str>) -> Result<u8, String> {
 }
 
 /// What the process set up once, for every invocation.
-pub(crate) struct Function<C> {
+pub(crate) struct Function<C: Connect> {
     /// The config and the clients, or why every invocation fails.
     ready: Result<(Desired, C, Mode), String>,
     /// trailkey's key ARN, once a run has seen it: key events about other
@@ -125,6 +142,13 @@ pub(crate) struct Function<C> {
     /// The configured trail's ARN, once a run has seen it: trail events
     /// about same-named trails of other accounts are then ignored.
     known_trail: RefCell<Option<String>>,
+    /// What the last run, if it succeeded, leaves the next one to observe
+    /// from in one round (`observe::observe_warm`): who runs, the
+    /// organization, the trail's ARN and bucket Region, the key, and the
+    /// Security Tooling role's credentials. Taken by each run, and put back
+    /// only by a run that succeeds; unlike `known_key`, which only sorts
+    /// events, a failed run forgets it.
+    warm: RefCell<Option<observe::Warm<C::KeyStore>>>,
     /// The metrics' `FunctionName` ([`metrics::function_name`]).
     function_name: String,
 }
@@ -242,6 +266,7 @@ impl<C: Connect> Function<C> {
             ready,
             known_key: RefCell::new(None),
             known_trail: RefCell::new(None),
+            warm: RefCell::new(None),
             function_name: function_name.to_owned(),
         }
     }
@@ -387,22 +412,22 @@ impl<C: Connect> Function<C> {
             },
         };
         let mut ui = Quiet::default();
-        let outcome = reconcile::run(connect, desired, command, &mut ui)
+        let started = SystemTime::now();
+        let (observed, keys) = self
+            .observe(desired, connect, started)
             .await
-            .map_err(|e| RunError {
-                kind: match &e {
-                    Error::Aws { .. } => "trailkey.AwsError",
-                    Error::Conflict { .. } => "trailkey.Conflict",
-                    _ => "trailkey.CheckFailed",
-                },
-                rendered: e.render(),
-                // An apply that stopped part-way: what it had started,
-                // which stays done (a rerun continues from there).
-                started: match ui.started.as_slice() {
-                    [] => String::new(),
-                    steps => format!("; apply steps started before it: {}", steps.join(", ")),
-                },
-            })?;
+            .map_err(|e| run_error(e, &ui))?;
+        let facts = observe::Facts::of(&observed);
+        let outcome = reconcile::run_observed(
+            connect,
+            &keys,
+            desired,
+            command,
+            (observed, started),
+            &mut ui,
+        )
+        .await
+        .map_err(|e| run_error(e, &ui))?;
         let (plan, _) = plan_and_writes(&outcome);
         let key = match &outcome {
             Outcome::Applied { result, .. } => result.key_arn.clone(),
@@ -412,9 +437,54 @@ impl<C: Connect> Function<C> {
         // elsewhere (its trail re-pointed, its alias deleted) is learned
         // from the plan its events run, and none known means the next key
         // call is settled by reading AWS again.
-        *self.known_key.borrow_mut() = key;
+        *self.known_key.borrow_mut() = key.clone();
         *self.known_trail.borrow_mut() = Some(plan.target.trail_arn.clone());
+        *self.warm.borrow_mut() = observe::Warm::keep(desired, facts, key, keys);
         Ok(outcome)
+    }
+
+    /// Observes at `now`: from what the last run left (one round of calls)
+    /// when it can, else cold, as a first run does. What the last run left
+    /// is taken: if it is stale, or this run fails, the next run observes
+    /// cold too.
+    async fn observe(
+        &self,
+        desired: &Desired,
+        connect: &C,
+        now: SystemTime,
+    ) -> Result<(crate::plan::Observed, C::KeyStore), Error> {
+        let warm = self.warm.borrow_mut().take();
+        if let Some(warm) = warm {
+            match observe::observe_warm(connect, desired, warm, now).await {
+                Ok(read) => {
+                    tracing::info!("observed from what the last run left");
+                    return Ok(read);
+                }
+                Err(stale) => {
+                    tracing::info!(why = %stale, "what the last run left is stale: observing anew");
+                }
+            }
+        }
+        observe::observe(connect, desired).await
+    }
+}
+
+/// A failed run as the function reports it; `ui` holds the apply steps it
+/// started.
+fn run_error(e: Error, ui: &Quiet) -> RunError {
+    RunError {
+        kind: match &e {
+            Error::Aws { .. } => "trailkey.AwsError",
+            Error::Conflict { .. } => "trailkey.Conflict",
+            _ => "trailkey.CheckFailed",
+        },
+        rendered: e.render(),
+        // An apply that stopped part-way: what it had started, which stays
+        // done (a rerun continues from there).
+        started: match ui.started.as_slice() {
+            [] => String::new(),
+            steps => format!("; apply steps started before it: {}", steps.join(", ")),
+        },
     }
 }
 
@@ -638,6 +708,8 @@ impl reconcile::Ui for Quiet {
 
 #[cfg(test)]
 mod handler_tests;
+#[cfg(test)]
+mod warm_tests;
 
 #[cfg(test)]
 mod tests {

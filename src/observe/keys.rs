@@ -36,7 +36,43 @@ pub async fn observe_keys<K: KeyStore>(
     let alias = desired.alias.full();
     let prefetch = OptionFuture::from(likely.map(|key| read_details(keys, key)));
     let list = OptionFuture::from(likely.is_none().then(|| keys.list_keys()));
-    let (aliased, mut prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
+    let (aliased, prefetched, listed) = tokio::join!(keys.describe_key(&alias), prefetch, list);
+    let first = FirstKeyReads {
+        likely,
+        aliased,
+        prefetched,
+        listed,
+    };
+    found_keys(keys, desired, trail, first).await
+}
+
+/// The answers of the first round of key reads: `DescribeKey` of the
+/// alias, the details of the `likely` key read with it (if any), and the
+/// key list (read with it when there was no likely key).
+pub(super) struct FirstKeyReads<'a> {
+    pub(super) likely: Option<&'a str>,
+    pub(super) aliased: AwsResult<Option<KeyInfo>>,
+    pub(super) prefetched: Option<Details>,
+    pub(super) listed: Option<AwsResult<Vec<String>>>,
+}
+
+/// [`observe_keys`] from the answers of its first round, however they were
+/// read (the warm path reads them with the trail): whatever `likely` was,
+/// the same keys are found, its details are only used when the key found
+/// is that key.
+pub(super) async fn found_keys<K: KeyStore>(
+    keys: &K,
+    desired: &Desired,
+    trail: &Trail,
+    first: FirstKeyReads<'_>,
+) -> Result<FoundKeys, Error> {
+    let FirstKeyReads {
+        likely,
+        aliased,
+        mut prefetched,
+        listed,
+    } = first;
+    let alias = desired.alias.full();
     let aliased = aliased.map_err(|e| {
         key_error(
             desired,

@@ -38,10 +38,12 @@ use crate::plan::{self, FoundBy, Observed, ObservedKey, ObservedLandingZone, OnD
 
 mod caller;
 mod keys;
+mod warm;
 
 use caller::*;
 pub use caller::{Known, known_caller, known_runner, runner_of, trail_name_for};
 pub use keys::{FoundKeys, observe_keys};
+pub use warm::{Facts, RENEW_WITHIN, Stale, Warm, observe_warm};
 
 /// Reads everything the plan needs. Returns the Security Tooling KMS client
 /// too, so `apply` and the verification after it reuse the assumed role.

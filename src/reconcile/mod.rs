@@ -190,13 +190,18 @@ async fn observed<C: Connect>(
     desired: &Desired,
 ) -> Result<(Observed, C::KeyStore), Error> {
     let (observed, keys) = observe::observe(connect, desired).await?;
+    log_observed(&observed);
+    Ok((observed, keys))
+}
+
+/// `-v`: the trail and key observed.
+fn log_observed(observed: &Observed) {
     tracing::info!(
         trail = %observed.trail.arn,
         trail_key = %observed.trail.kms_key_id.as_deref().unwrap_or("none"),
         key = %observed.key.as_ref().map_or("none", |k| k.info.arn.as_str()),
         "observed"
     );
-    Ok((observed, keys))
 }
 
 /// [`run`], and with `saved`, [`run_saved`].
@@ -214,6 +219,39 @@ async fn run_with<C: Connect>(
         _ => None,
     };
     let (observed, keys) = observed(connect, desired).await?;
+    let clients = (connect, &keys, desired);
+    run_from(clients, command, saved, (observed, started), reader, ui).await
+}
+
+/// [`run`] of [`Command::Plan`] or [`Command::Apply`] from a state already
+/// observed, with the KMS client it was read with, for a caller that
+/// observes on its own: the Lambda function, whose warm invocations
+/// observe from what the process knows (`observe::observe_warm`).
+/// `started` is when the run started, before it observed.
+pub async fn run_observed<C: Connect>(
+    connect: &C,
+    keys: &C::KeyStore,
+    desired: &Desired,
+    command: Command,
+    (observed, started): (Observed, SystemTime),
+    ui: &mut impl Ui,
+) -> Result<Outcome, Error> {
+    debug_assert!(matches!(command, Command::Plan | Command::Apply { .. }));
+    log_observed(&observed);
+    let clients = (connect, keys, desired);
+    run_from(clients, command, None, (observed, started), None, ui).await
+}
+
+/// [`run_with`] once observed: `observed`, read with `keys` from `started`
+/// on; `reader`, `--reader-iam`'s principal, parsed before.
+async fn run_from<C: Connect>(
+    (connect, keys, desired): (&C, &C::KeyStore, &Desired),
+    command: Command,
+    saved: Option<&Saved>,
+    (observed, started): (Observed, SystemTime),
+    reader: Option<Principal>,
+    ui: &mut impl Ui,
+) -> Result<Outcome, Error> {
     let landing_zone_updates = !matches!(
         command,
         Command::Apply {
@@ -223,7 +261,7 @@ async fn run_with<C: Connect>(
     );
     let run = Reconcile {
         connect,
-        keys: &keys,
+        keys,
         desired,
         landing_zone_updates,
     };

@@ -12,6 +12,9 @@ use crate::aws::{AwsError, AwsResult, Grant, KeyInfo, KeyStore, NewKey, Rotation
 /// KMS in the Security Tooling account, with the assumed role's credentials.
 pub struct SdkKeyStore {
     pub(super) kms: aws_sdk_kms::Client,
+    /// When the assumed role's credentials expire; `None` for the caller's
+    /// own, which the SDK renews.
+    pub(super) expires: Option<std::time::SystemTime>,
 }
 
 /// What KMS says of a key (`KeyMetadata` of `DescribeKey` and `CreateKey`).
@@ -41,6 +44,10 @@ fn kms_tags(op: &'static str, tags: &BTreeMap<String, String>) -> AwsResult<Vec<
 }
 
 impl KeyStore for SdkKeyStore {
+    fn expiry(&self) -> Option<std::time::SystemTime> {
+        self.expires
+    }
+
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         match self.kms.describe_key().key_id(key).send().await {
             Ok(out) => key_info("DescribeKey", out.key_metadata()).map(Some),

@@ -157,16 +157,19 @@ impl Connect for SdkConnect {
         let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config)).build();
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
+            expires: None,
         })
     }
 
     async fn security_tooling(&self, role_arn: &str) -> AwsResult<SdkKeyStore> {
         let creds = sts::assume_role(&self.management.sts, role_arn, "trailkey").await?;
+        let expires = creds.expiry();
         let conf = kms_config(aws_sdk_kms::config::Builder::from(&self.config))
             .credentials_provider(creds)
             .build();
         Ok(SdkKeyStore {
             kms: aws_sdk_kms::Client::from_conf(conf),
+            expires,
         })
     }
 

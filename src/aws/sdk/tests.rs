@@ -140,6 +140,7 @@ fn key_store(rules: &[&Rule]) -> SdkKeyStore {
         kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, rules, |c| kms_config(
             c.retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
         )),
+        expires: None,
     }
 }
 

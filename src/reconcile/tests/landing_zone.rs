@@ -10,41 +10,6 @@ use crate::testing::*;
 const CT_TRAIL_ARN: &str =
     "arn:aws:cloudtrail:us-east-1:333333333333:trail/aws-controltower-BaselineCloudTrail";
 
-pub(super) fn ct_desired() -> crate::config::Desired {
-    let text = format!(
-        r#"
-region = "{REGION}"
-[accounts]
-security_tooling = "{SECURITY_TOOLING}"
-log_archive = "222222222222"
-management = "{MANAGEMENT}"
-[control_tower]
-landing_zone = true
-"#
-    );
-    crate::config::parse(std::path::Path::new("t.toml"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-/// A Control Tower organization: its trail on SSE-S3, a landing zone at
-/// 3.3 (3.4 available), no key.
-pub(super) fn ct_cloud() -> crate::aws::fake::FakeCloud {
-    let fake = crate::aws::fake::FakeCloud::new(
-        REGION,
-        MANAGEMENT,
-        SECURITY_TOOLING,
-        crate::plan::CONTROL_TOWER_TRAIL,
-    )
-    .with_landing_zone("3.3");
-    fake.state
-        .borrow_mut()
-        .landing_zone
-        .as_mut()
-        .unwrap()
-        .latest_available_version = Some("3.4".to_owned());
-    fake
-}
-
 fn apply_command() -> crate::cli::Command {
     crate::cli::Command::Apply {
         plan: None,

@@ -232,7 +232,7 @@ fn a_saved_plan_applies_when_aws_lists_the_same_things_in_another_order() {
     assert_eq!(fake.writes(), ["EnableKeyRotation"]);
 
     // The landing zone's remediation types.
-    use super::landing_zone::{ct_cloud, ct_desired, paused};
+    use super::landing_zone::paused;
     let desired = ct_desired();
     let fake = ct_cloud();
     fake.state
@@ -304,7 +304,7 @@ fn plan_out_makes_the_same_calls_in_the_same_rounds_as_plan() {
 /// exactly, then refused as stale.
 #[test]
 fn saved_plans_apply_from_security_tooling_and_through_the_landing_zone() {
-    use super::landing_zone::{ct_cloud, ct_desired, paused};
+    use super::landing_zone::paused;
     let cases = [
         (desired(), empty_cloud().as_delegated_administrator()),
         (ct_desired(), ct_cloud()),
