@@ -36,8 +36,10 @@
 //! more, `UpdateTrail` with its verification, and one of the key two, the
 //! write and then its verification), and anything it did not expect (a
 //! refused call, another bucket, a new delivery error, ...) sends it back
-//! to the cold path, which reads everything again. A failed run leaves
-//! nothing: the next one is cold. The command line keeps nothing between
+//! to the cold path, which reads everything again. A run that failed
+//! (an AWS error, a conflict, a failed check) leaves nothing: the next one
+//! is cold. One that found the setup broken in a way apply does not fix
+//! answers an error too, but keeps what it read, which is current. The command line keeps nothing between
 //! runs.
 //!
 //! Every invocation, whatever its outcome, also writes one line of

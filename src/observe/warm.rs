@@ -39,7 +39,11 @@
 //! one is no surprise: the known key's answers are dropped and the alias's
 //! key read next, as cold observe does when the trail's key is not the
 //! alias's. So, for the same AWS state, the warm path observes what cold
-//! observe would, and the plan is the same.
+//! observe would, and the plan is the same, with one exception: the bucket
+//! is not asked again (`HeadBucket`), so a bucket deleted since the last run
+//! is seen when CloudTrail reports a delivery error (then the path goes
+//! cold, which refuses a missing bucket) or when `UpdateTrail` is refused
+//! for it, not before.
 
 use std::time::{Duration, SystemTime};
 

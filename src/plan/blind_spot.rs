@@ -67,7 +67,7 @@ pub(super) fn kms_blind_spot(observed: &Observed) -> Option<Finding> {
     Some(Finding {
         level: Level::Warning,
         message: format!(
-            "trail {trail} {why}: {} on {key} leave no record in the trail, and trailkey's Lambda function gets no event to repair them. Record {KMS_SOURCE} write management events in the trail, or run `trailkey plan` on a schedule",
+            "trail {trail} {why}: {} on {key} leave no record in the trail, and trailkey's Lambda function may get no event to repair them. Record {KMS_SOURCE} write management events in the trail, or run `trailkey plan` on a schedule",
             list(&unseen)
         ),
     })
@@ -85,14 +85,19 @@ fn basic_gap(selectors: &[EventSelector]) -> Option<String> {
     if management.is_empty() {
         return Some("records no management events (IncludeManagementEvents is false in every event selector)".to_owned());
     }
-    let writes: Vec<&&EventSelector> = management
-        .iter()
-        .filter(|s| s.read_write_type != "ReadOnly")
-        .collect();
-    if writes.is_empty() {
+    if management.iter().all(|s| s.read_write_type == "ReadOnly") {
         return Some(
             "records only read-only management events (ReadWriteType ReadOnly)".to_owned(),
         );
+    }
+    if let Some(other) = management
+        .iter()
+        .map(|s| s.read_write_type.as_str())
+        .find(|t| !matches!(*t, "All" | "WriteOnly" | "ReadOnly"))
+    {
+        return Some(format!(
+            "has a ReadWriteType trailkey does not know ({other}), and no event selector that surely records write management events"
+        ));
     }
     Some(format!(
         "leaves KMS out of its management events (ExcludeManagementEventSources names {KMS_SOURCE})"
@@ -143,9 +148,16 @@ fn advanced_gap(selectors: &EventSelectors) -> Option<(String, Vec<&'static str>
         ));
     }
     if !unsure.is_empty() {
+        // The fields of the selectors that may match, not of those that
+        // surely do not.
         let fields: BTreeSet<&str> = selectors
             .advanced
             .iter()
+            .filter(|s| {
+                unsure
+                    .iter()
+                    .any(|e| advanced_matches(s, e) == Match::Maybe)
+            })
             .flat_map(|s| &s.field_selectors)
             .map(|f| f.field.as_str())
             .filter(|f| !KNOWN_FIELDS.contains(f))

@@ -263,13 +263,14 @@ pub(super) fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> C
         )
         .because("automatic key rotation is off (CIS: rotation on)")
         .steps([step]),
+        // A period KMS does not report cannot be compared: setting it
+        // again would be a change on every run.
         (Some(k), true)
-            if k.rotation == Some(true) && want.is_some() && k.rotation_period_days != want =>
+            if k.rotation == Some(true)
+                && want.is_some()
+                && k.rotation_period_days.is_some()
+                && k.rotation_period_days != want =>
         {
-            let now = match k.rotation_period_days {
-                Some(days) => format!("{days} days"),
-                None => "not reported by KMS".to_owned(),
-            };
             Change::new(
                 Address::KmsKeyRotation,
                 Action::Update,
@@ -277,10 +278,16 @@ pub(super) fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> C
                 view(Some(true), want),
             )
             .because(format!(
-                "the rotation period is {now}; key.rotation_period_days is {}",
+                "the rotation period is {} days; key.rotation_period_days is {}",
+                k.rotation_period_days.unwrap_or_default(),
                 want.unwrap_or_default()
             ))
             .steps([step])
+        }
+        (Some(k), true) if k.rotation == Some(true) && want.is_some() && k.rotation_period_days.is_none() => {
+            Change::no_op(Address::KmsKeyRotation, view(Some(true), None)).because(
+                "KMS reports no rotation period for the key (GetKeyRotationStatus): trailkey cannot compare it with key.rotation_period_days and leaves it",
+            )
         }
         (k, rotation) => {
             let change = Change::no_op(

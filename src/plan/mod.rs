@@ -425,7 +425,9 @@ pub fn plan_for(
         &observed.organization,
     )?;
     check_readers(desired, &observed.organization.management_account)?;
-    check_trail(desired, &observed.trail, observed.trail_tags.read())?;
+    // The Control Tower guard (the trail's tags) only when the plan writes
+    // the trail, below: a trail already as configured is never refused.
+    check_trail(desired, &observed.trail, None)?;
     let zone = check_landing_zone(desired, observed)?;
     check_bucket(desired, observed)?;
     if let Some(k) = &observed.key {
@@ -458,6 +460,9 @@ pub fn plan_for(
     let writes_landing_zone = landing_zone_updates && writes(true);
     let busy = refuse_while_busy(observed, zone, writes(false), writes_landing_zone)?;
     let (writes_trail, rekeys_trail) = trail_writes(&changes);
+    if writes_trail {
+        check_trail(desired, &observed.trail, observed.trail_tags.read())?;
+    }
     let wanted = [
         (
             Need::OrganizationAccounts,

@@ -101,6 +101,10 @@ fn states() -> Vec<State> {
         ("alias deleted", alias_deleted),
         ("trail stopped", trail_stopped),
         (
+            "trail tagged by Control Tower, on the key",
+            trail_tagged_by_control_tower,
+        ),
+        (
             "everything at once, the trail unencrypted",
             everything_the_trail_unencrypted,
         ),
@@ -376,4 +380,17 @@ fn credentials_near_their_expiry_are_renewed_before_use() {
         let after = keys.expiry().expect("the role's credentials expire");
         assert!(after > now + RENEW_WITHIN, "{left:?}");
     }
+}
+
+/// A tag that marks the trail as Control Tower's, put on it after it was
+/// encrypted: a plan that leaves the trail as it is refuses nothing, warm
+/// (which read the tags) or cold (which did not).
+fn trail_tagged_by_control_tower(fake: &FakeCloud) {
+    fake.state.borrow_mut().trail_tags.insert(
+        TRAIL_ARN.to_owned(),
+        BTreeMap::from([(
+            "aws-control-tower".to_owned(),
+            "managed-by-control-tower".to_owned(),
+        )]),
+    );
 }

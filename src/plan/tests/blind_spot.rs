@@ -97,7 +97,7 @@ fn basic_selectors_that_leave_kms_out_say_how_in_each_of_the_three_ways() {
             "{message}"
         );
         assert!(
-            message.contains("Lambda function gets no event"),
+            message.contains("Lambda function may get no event"),
             "{message}"
         );
         assert!(message.contains(KEY_ARN), "{message}");
@@ -219,4 +219,35 @@ fn selectors_that_could_not_be_read_are_a_warning_naming_the_permission() {
         None,
         "default selectors record everything"
     );
+}
+
+#[test]
+fn a_read_write_type_trailkey_does_not_know_is_named_not_taken_for_an_exclusion() {
+    let out = of_basic(vec![basic("SomethingNew", true, &[])]).unwrap();
+    assert!(
+        out.contains("ReadWriteType trailkey does not know (SomethingNew)"),
+        "{out}"
+    );
+    assert!(!out.contains("ExcludeManagementEventSources"), "{out}");
+}
+
+#[test]
+fn the_fields_named_are_those_of_the_selectors_that_may_match() {
+    let out = of_advanced(vec![
+        advanced(vec![
+            field("eventCategory", "Equals", &["Data"]),
+            field("resources.type", "Equals", &["AWS::S3::Object"]),
+        ]),
+        advanced(vec![
+            field("eventCategory", "Equals", &["Management"]),
+            field(
+                "userIdentity.arn",
+                "NotStartsWith",
+                &["arn:aws:sts::1:assumed-role/X"],
+            ),
+        ]),
+    ])
+    .unwrap();
+    assert!(out.contains("filter on userIdentity.arn,"), "{out}");
+    assert!(!out.contains("resources.type"), "{out}");
 }

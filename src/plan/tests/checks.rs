@@ -145,11 +145,16 @@ fn a_control_tower_trail_is_refused_by_name_or_tag_unless_allowed() {
     let (desired, observed) = converged();
     let mut by_name = observed.clone();
     by_name.trail.name = CONTROL_TOWER_TRAIL.to_owned();
-    let mut by_tag = observed.clone();
-    by_tag.trail_tags = OnDemand::Read(BTreeMap::from([(
+    let mut tagged = observed.clone();
+    tagged.trail_tags = OnDemand::Read(BTreeMap::from([(
         "aws-control-tower".to_owned(),
         "managed-by-control-tower".to_owned(),
     )]));
+    // The tags guard a write of the trail: a tagged trail already on the
+    // key plans no change, whether its tags were read or not.
+    assert!(!plan(&desired, &tagged).unwrap().has_changes());
+    let mut by_tag = tagged.clone();
+    by_tag.trail.kms_key_id = None;
     for o in [&by_name, &by_tag] {
         let text = plan_error(&desired, o).render();
         assert!(text.contains("is managed by AWS Control Tower"), "{text}");
