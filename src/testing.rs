@@ -90,6 +90,29 @@ principals = ["arn:{partition}:iam::777788889999:role/SIEM"]
         .unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
+/// `trailkey apply --auto-approve --format json`, with no retry and no wait.
+pub(crate) fn apply_command() -> crate::cli::Command {
+    crate::cli::Command::Apply {
+        plan: None,
+        expect_sha256: None,
+        auto_approve: true,
+        format: crate::cli::Format::Json,
+        policy_retry_timeout: 0,
+        propagation_timeout: 0,
+        wait_for_delivery: None,
+        landing_zone: Default::default(),
+    }
+}
+
+/// `trailkey plan --detailed-exitcode --format json`.
+pub(crate) fn plan_command() -> crate::cli::Command {
+    crate::cli::Command::Plan {
+        out: None,
+        detailed_exitcode: true,
+        format: crate::cli::Format::Json,
+    }
+}
+
 /// An organization with an unencrypted trail and an empty Security Tooling account.
 pub(crate) fn empty_cloud() -> FakeCloud {
     FakeCloud::new(REGION, MANAGEMENT, SECURITY_TOOLING, "org-trail")

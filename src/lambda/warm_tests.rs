@@ -324,16 +324,7 @@ fn a_delegation_withdrawn_is_seen_by_the_next_warm_invocation() {
 fn with_the_landing_zone_a_warm_invocation_is_eight_calls_in_one_round() {
     let desired = ct_desired();
     let fake = ct_cloud();
-    let apply = crate::cli::Command::Apply {
-        plan: None,
-        expect_sha256: None,
-        auto_approve: true,
-        format: crate::cli::Format::Json,
-        policy_retry_timeout: 0,
-        propagation_timeout: 0,
-        wait_for_delivery: None,
-        landing_zone: Default::default(),
-    };
+    let apply = apply_command();
     calls_and_rounds(&fake, run_command(&fake, &desired, apply));
     let function = lambda_function(&fake, &desired, Mode::Apply);
     let (calls, rounds, _) = invoke(&fake, &function, schedule_event());

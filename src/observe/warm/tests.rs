@@ -176,7 +176,10 @@ fn warm_or_cold_the_landing_zone_observes_and_plans_the_same() {
     let desired = ct_desired();
     for (name, drift) in states {
         let warm_cloud = ct_cloud();
-        calls_and_rounds(&warm_cloud, run_command(&warm_cloud, &desired, apply()));
+        calls_and_rounds(
+            &warm_cloud,
+            run_command(&warm_cloud, &desired, apply_command()),
+        );
         let warm = kept(&warm_cloud, &desired);
         drift(&warm_cloud);
         let read = block_on(observe_warm(&warm_cloud, &desired, warm, SystemTime::now()))
@@ -184,26 +187,15 @@ fn warm_or_cold_the_landing_zone_observes_and_plans_the_same() {
         let (warm_plan, warm_observed) = planned(&warm_cloud, &desired, read);
 
         let cold_cloud = ct_cloud();
-        calls_and_rounds(&cold_cloud, run_command(&cold_cloud, &desired, apply()));
+        calls_and_rounds(
+            &cold_cloud,
+            run_command(&cold_cloud, &desired, apply_command()),
+        );
         drift(&cold_cloud);
         let read = block_on(observe(&cold_cloud, &desired)).unwrap();
         let (cold_plan, cold_observed) = planned(&cold_cloud, &desired, read);
         assert_eq!(warm_plan, cold_plan, "{name}");
         assert_eq!(warm_observed, cold_observed, "{name}");
-    }
-}
-
-/// `trailkey apply --auto-approve`, with no wait.
-fn apply() -> crate::cli::Command {
-    crate::cli::Command::Apply {
-        plan: None,
-        expect_sha256: None,
-        auto_approve: true,
-        format: crate::cli::Format::Json,
-        policy_retry_timeout: 0,
-        propagation_timeout: 0,
-        wait_for_delivery: None,
-        landing_zone: Default::default(),
     }
 }
 

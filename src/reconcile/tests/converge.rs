@@ -153,16 +153,7 @@ fn apply_makes_its_changes_then_fails_on_a_foreign_deny_that_breaks_delivery() {
     });
     rotation_off(&fake);
     let run = || {
-        let command = crate::cli::Command::Apply {
-            plan: None,
-            expect_sha256: None,
-            auto_approve: true,
-            format: crate::cli::Format::Json,
-            policy_retry_timeout: 0,
-            propagation_timeout: 0,
-            wait_for_delivery: None,
-            landing_zone: Default::default(),
-        };
+        let command = apply_command();
         let crate::Dispatch::Online(command, view) = crate::dispatch(command) else {
             panic!("apply talks to AWS");
         };

@@ -5,14 +5,6 @@
 
 use crate::testing::*;
 
-fn plan_command() -> crate::cli::Command {
-    crate::cli::Command::Plan {
-        out: None,
-        detailed_exitcode: true,
-        format: crate::cli::Format::Json,
-    }
-}
-
 fn delegated_cloud() -> crate::aws::fake::FakeCloud {
     empty_cloud().as_delegated_administrator()
 }

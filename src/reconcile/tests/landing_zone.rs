@@ -10,27 +10,6 @@ use crate::testing::*;
 const CT_TRAIL_ARN: &str =
     "arn:aws:cloudtrail:us-east-1:333333333333:trail/aws-controltower-BaselineCloudTrail";
 
-fn apply_command() -> crate::cli::Command {
-    crate::cli::Command::Apply {
-        plan: None,
-        expect_sha256: None,
-        auto_approve: true,
-        format: crate::cli::Format::Json,
-        policy_retry_timeout: 0,
-        propagation_timeout: 0,
-        wait_for_delivery: None,
-        landing_zone: Default::default(),
-    }
-}
-
-fn plan_command() -> crate::cli::Command {
-    crate::cli::Command::Plan {
-        out: None,
-        detailed_exitcode: true,
-        format: crate::cli::Format::Json,
-    }
-}
-
 /// `run` of `command`, on a paused clock (the landing-zone waits pass at once).
 fn run_paused(
     fake: &crate::aws::fake::FakeCloud,

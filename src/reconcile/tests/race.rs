@@ -25,16 +25,7 @@ fn a_run_that_loses_the_alias_plans_again_and_converges_on_the_winners_key() {
     let desired = desired();
     let fake = empty_cloud();
     another_run_takes_the_alias(&fake);
-    let apply = crate::cli::Command::Apply {
-        plan: None,
-        expect_sha256: None,
-        auto_approve: true,
-        format: crate::cli::Format::Json,
-        policy_retry_timeout: 0,
-        propagation_timeout: 0,
-        wait_for_delivery: None,
-        landing_zone: Default::default(),
-    };
+    let apply = apply_command();
     block_on(run_command(&fake, &desired, apply));
     let s = fake.state.borrow();
     let (ours, winner) = (&s.keys[0], &s.keys[1]);

@@ -4,14 +4,6 @@
 
 use crate::testing::*;
 
-fn plan_command() -> crate::cli::Command {
-    crate::cli::Command::Plan {
-        out: None,
-        detailed_exitcode: true,
-        format: crate::cli::Format::Json,
-    }
-}
-
 #[test]
 fn a_no_op_plan_is_ten_calls_in_two_rounds() {
     let desired = desired();
@@ -48,16 +40,7 @@ fn a_no_op_plan_with_readers_protection_and_validation_is_still_ten_calls_in_two
 fn a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds() {
     let desired = desired();
     let fake = empty_cloud();
-    let apply = crate::cli::Command::Apply {
-        plan: None,
-        expect_sha256: None,
-        auto_approve: true,
-        format: crate::cli::Format::Json,
-        policy_retry_timeout: 0,
-        propagation_timeout: 0,
-        wait_for_delivery: None,
-        landing_zone: Default::default(),
-    };
+    let apply = apply_command();
     let (calls, rounds) = calls_and_rounds(&fake, run_command(&fake, &desired, apply));
     eprintln!("first apply: {calls} calls in {rounds} rounds");
     // Observe: 5 calls, then the alias, the bucket Region, the key list and
