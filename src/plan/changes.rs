@@ -246,16 +246,35 @@ pub(super) fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> C
         Some(_) => json!({ "enabled": enabled, "rotation_period_days": days }),
         None => json!({ "enabled": enabled }),
     };
+    let as_it_is = |k: Option<&ObservedKey>| {
+        Change::no_op(
+            Address::KmsKeyRotation,
+            view(
+                k.and_then(|k| k.rotation),
+                k.and_then(|k| k.rotation_period_days),
+            ),
+        )
+    };
     let step = Step::EnableRotation(want);
-    match (key, desired.rotation) {
-        (None, true) => Change::new(
+    let Some(k) = key else {
+        if !desired.rotation {
+            return as_it_is(None)
+                .because("key.rotation = false: trailkey leaves rotation as it is");
+        }
+        return Change::new(
             Address::KmsKeyRotation,
             Action::Create,
             Value::Null,
             view(Some(true), want),
         )
-        .steps([step]),
-        (Some(k), true) if k.rotation == Some(false) => Change::new(
+        .steps([step]);
+    };
+    if !desired.rotation {
+        return as_it_is(Some(k))
+            .because("key.rotation = false: trailkey leaves rotation as it is");
+    }
+    match (k.rotation, want, k.rotation_period_days) {
+        (Some(false), ..) => Change::new(
             Address::KmsKeyRotation,
             Action::Update,
             view(Some(false), None),
@@ -263,46 +282,22 @@ pub(super) fn rotation_change(desired: &Desired, key: Option<&ObservedKey>) -> C
         )
         .because("automatic key rotation is off (CIS: rotation on)")
         .steps([step]),
+        (Some(true), Some(wanted), Some(days)) if days != wanted => Change::new(
+            Address::KmsKeyRotation,
+            Action::Update,
+            view(Some(true), Some(days)),
+            view(Some(true), want),
+        )
+        .because(format!(
+            "the rotation period is {days} days; key.rotation_period_days is {wanted}"
+        ))
+        .steps([step]),
         // A period KMS does not report cannot be compared: setting it
         // again would be a change on every run.
-        (Some(k), true)
-            if k.rotation == Some(true)
-                && want.is_some()
-                && k.rotation_period_days.is_some()
-                && k.rotation_period_days != want =>
-        {
-            Change::new(
-                Address::KmsKeyRotation,
-                Action::Update,
-                view(Some(true), k.rotation_period_days),
-                view(Some(true), want),
-            )
-            .because(format!(
-                "the rotation period is {} days; key.rotation_period_days is {}",
-                k.rotation_period_days.unwrap_or_default(),
-                want.unwrap_or_default()
-            ))
-            .steps([step])
-        }
-        (Some(k), true) if k.rotation == Some(true) && want.is_some() && k.rotation_period_days.is_none() => {
-            Change::no_op(Address::KmsKeyRotation, view(Some(true), None)).because(
-                "KMS reports no rotation period for the key (GetKeyRotationStatus): trailkey cannot compare it with key.rotation_period_days and leaves it",
-            )
-        }
-        (k, rotation) => {
-            let change = Change::no_op(
-                Address::KmsKeyRotation,
-                view(
-                    k.and_then(|k| k.rotation),
-                    k.and_then(|k| k.rotation_period_days),
-                ),
-            );
-            if rotation {
-                change
-            } else {
-                change.because("key.rotation = false: trailkey leaves rotation as it is")
-            }
-        }
+        (Some(true), Some(_), None) => as_it_is(Some(k)).because(
+            "KMS reports no rotation period for the key (GetKeyRotationStatus): trailkey cannot compare it with key.rotation_period_days and leaves it",
+        ),
+        _ => as_it_is(Some(k)),
     }
 }
 
