@@ -160,7 +160,7 @@ GUARD_TESTS := reconcile::tests::rounds::a_no_op_plan_is_ten_calls_in_two_rounds
 	reconcile::tests::rounds::a_first_apply_with_its_verification_is_eighteen_calls_in_five_rounds \
 	lambda::handler_tests::a_warm_lambda_invocation_on_a_converged_setup_is_seven_calls_in_one_round \
 	lambda::warm_tests::a_warm_repair_of_the_trail_is_thirteen_calls_in_two_rounds \
-	lambda::warm_tests::a_warm_repair_of_the_key_is_fourteen_calls_in_three_rounds \
+	lambda::warm_tests::a_warm_repair_of_the_key_is_fourteen_calls_in_two_rounds \
 	lambda::warm_tests::a_delegated_administrators_warm_invocation_is_eight_calls_in_one_round \
 	reconcile::tests::landing_zone::a_no_op_plan_costs_three_calls_more_and_no_round_more \
 	reconcile::tests::delegated::a_delegated_administrators_no_op_plan_is_ten_calls_in_two_rounds_without_assume_role \

@@ -64,6 +64,32 @@ pub struct ApplyOptions {
     /// `false` leaves it pending (the Lambda function, which an operation
     /// of up to an hour would outlast).
     pub landing_zone_updates: bool,
+    /// How the check after apply learns what the last wave wrote.
+    pub verification: Verification,
+}
+
+/// How the check after apply learns the state the last wave of writes
+/// left. The rest of the state is read either way.
+///
+/// `UpdateTrail` answers with the trail after the write, so its check reads
+/// what it does not change while it runs, in every mode. The key's writes
+/// (`EnableKey`, `TagResource`, `PutKeyPolicy`, `EnableKeyRotation`) and
+/// `StartLogging` answer with nothing of the state they set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verification {
+    /// Read the key and the trail's status back after those writes: one
+    /// round more, and the waits for KMS to show them
+    /// ([`crate::reconcile`]'s check). The command line.
+    #[default]
+    ReadBack,
+    /// Take those writes of the last wave at their word: a success means
+    /// AWS now holds what the step sent (the policy document, the state,
+    /// the period, the tags, logging on), and the check reads the rest at
+    /// the same time as the writes. A run of the Lambda function, whose
+    /// next run reads them back: the write's own CloudTrail event starts
+    /// it (every such write is among the events the function acts on), or
+    /// the schedule does.
+    TakenAtTheirWord,
 }
 
 impl ApplyOptions {
@@ -106,6 +132,7 @@ impl Default for ApplyOptions {
             landing_zone_timeout: DEFAULT_LANDING_ZONE_TIMEOUT,
             landing_zone_poll: DEFAULT_LANDING_ZONE_POLL,
             landing_zone_updates: true,
+            verification: Verification::ReadBack,
         }
     }
 }
@@ -120,6 +147,11 @@ pub struct Done {
     /// apply need not read it again.
     #[serde(skip)]
     pub trail: Option<Trail>,
+    /// The step, when its write ran while the check after apply read the
+    /// state ([`Verification::TakenAtTheirWord`]): the state after it is
+    /// what the step sent, not what that read saw ([`as_written`]).
+    #[serde(skip)]
+    pub unread: Option<Step>,
 }
 
 /// What the check after an apply read: the state apply left, as the
@@ -154,13 +186,42 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
     done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
+/// The state after apply: `read` (the check after apply), with the state
+/// each step in `done` that ran while it read ([`Done::unread`]) sent. A
+/// step on another key than the one `read` found changes nothing: the plan
+/// made from it then shows the difference.
+pub fn as_written(mut read: plan::Observed, done: &[Done]) -> plan::Observed {
+    for d in done {
+        let Some(step) = &d.unread else { continue };
+        if let Step::StartLogging(_) = step {
+            read.trail_status.is_logging = true;
+            continue;
+        }
+        let Some(key) = read.key.as_mut().filter(|k| k.info.arn == d.target) else {
+            continue;
+        };
+        match step {
+            Step::EnableKey => key.info.state = crate::aws::KeyState::Enabled,
+            Step::PutKeyPolicy(doc) => key.policy = doc.clone(),
+            Step::EnableRotation(days) => {
+                key.rotation = Some(true);
+                key.rotation_period_days = days.or(key.rotation_period_days);
+            }
+            Step::TagKey(tags) => key.tags.extend(tags.clone()),
+            _ => {}
+        }
+    }
+    read
+}
+
 /// Runs the plan's steps, wave by wave ([`waves`]), then `after`: a read of
 /// the result (the verification) that starts as soon as every step on the
 /// key is done, given the key's ARN. It runs concurrently with the last wave
 /// when that wave only updates the trail (whose result is `UpdateTrail`'s
-/// answer), after the last wave otherwise. Its output is returned only if
-/// every step succeeded. `progress` is told about each step and each wait
-/// before it starts.
+/// answer), or, with [`Verification::TakenAtTheirWord`], only makes writes
+/// taken at their word ([`Step::taken_at_its_word`]); after the last wave
+/// otherwise. Its output is returned only if every step succeeded.
+/// `progress` is told about each step and each wait before it starts.
 ///
 /// A concurrent run can win the race to create the alias. Then this run's
 /// `CreateAlias` fails with `AlreadyExistsException`, and the key this run
@@ -188,19 +249,23 @@ where
         created: None,
         written: Written::default(),
         done: Vec::new(),
+        read_meanwhile: false,
     };
     let mut waves = waves(plan);
-    let trail_last = waves
-        .last()
-        .is_some_and(|w| w.iter().all(|(_, s)| s.is_trail_update()));
-    let trail_wave = if trail_last { waves.pop() } else { None };
+    let word = options.verification == Verification::TakenAtTheirWord;
+    let with_the_read = waves.last().is_some_and(|w| {
+        w.iter()
+            .all(|(_, s)| s.is_trail_update() || (word && s.taken_at_its_word()))
+    });
+    let last_wave = if with_the_read { waves.pop() } else { None };
     let aws = (mgmt, keys, lz);
     for wave in &waves {
         run.wave(wave, aws, options, progress).await?;
     }
     let after = after(run.key.as_ref().map(|k| k.arn.clone()));
-    let read = match trail_wave {
+    let read = match last_wave {
         Some(wave) => {
+            run.read_meanwhile = word;
             let (applied, read) = tokio::join!(run.wave(&wave, aws, options, progress), after);
             applied?;
             read
@@ -219,6 +284,9 @@ struct Run<'p> {
     created: Option<KeyInfo>,
     written: Written,
     done: Vec<Done>,
+    /// Whether the check after apply reads the state while this wave
+    /// writes, taking its writes at their word.
+    read_meanwhile: bool,
 }
 
 /// What one step did: the target for the report, the trail as
@@ -309,6 +377,7 @@ impl Run<'_> {
             operation: step.operation(),
             target: outcome.target,
             trail: outcome.trail,
+            unread: (self.read_meanwhile && step.taken_at_its_word()).then(|| step.clone()),
         });
         if let Some(key) = outcome.created {
             self.key = Some(key.clone());
@@ -543,6 +612,7 @@ async fn alias_race<M: Management, K: KeyStore>(
         operation: "ScheduleKeyDeletion",
         target: ours.arn.clone(),
         trail: None,
+        unread: None,
     });
     Ok(Race::Lost(format!(
         "; the key this run created ({}) is not used and is scheduled for deletion in {ORPHAN_DELETION_DAYS} days",

@@ -473,3 +473,68 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
         assert!(done.is_empty());
     });
 }
+
+// ---------------------------------------------------------------------------
+// Writes taken at their word
+
+/// The state after the writes read meanwhile is what each step sent, on the
+/// key the step wrote, and nothing else: a step on another key than the
+/// one read, and a step read back after it, leave what was read.
+#[test]
+fn what_is_taken_at_its_word_is_what_the_step_sent_to_the_key_it_wrote() {
+    let fake = empty_cloud();
+    let desired = desired();
+    apply_now(&fake, &desired);
+    key_disabled(&fake);
+    rotation_off(&fake);
+    let stopped = |s: &mut crate::aws::fake::FakeState| {
+        s.trail_status
+            .entry(TRAIL_ARN.to_owned())
+            .or_default()
+            .is_logging = false;
+    };
+    stopped(&mut fake.state.borrow_mut());
+    let (read, _): (plan::Observed, FakeCloud) =
+        block_on(crate::observe::observe(&fake, &desired)).unwrap();
+    let key = read.key.as_ref().unwrap().info.arn.clone();
+    let done = |step: Step, target: &str, unread: bool| Done {
+        address: "kms_key",
+        operation: step.operation(),
+        target: target.to_owned(),
+        trail: None,
+        unread: unread.then_some(step),
+    };
+    let tags = std::collections::BTreeMap::from([("CostCenter".to_owned(), "security".to_owned())]);
+    let after = as_written(
+        read.clone(),
+        &[
+            done(Step::EnableKey, &key, true),
+            done(Step::EnableRotation(Some(180)), &key, true),
+            done(Step::PutKeyPolicy("{}".to_owned()), &key, true),
+            done(Step::TagKey(tags), &key, true),
+            done(Step::StartLogging(TRAIL_ARN.to_owned()), TRAIL_ARN, true),
+        ],
+    );
+    let k = after.key.as_ref().unwrap();
+    assert_eq!(k.info.state.as_str(), "Enabled");
+    assert_eq!(
+        (k.rotation, k.rotation_period_days),
+        (Some(true), Some(180))
+    );
+    assert_eq!(k.policy, "{}");
+    assert_eq!(k.tags["CostCenter"], "security");
+    assert_eq!(k.tags.len(), read.key.as_ref().unwrap().tags.len() + 1);
+    assert!(after.trail_status.is_logging);
+
+    // Another key than the one read, or read back after the write: as read.
+    let other = "arn:aws:kms:us-east-1:111111111111:key/other";
+    let after = as_written(
+        read.clone(),
+        &[
+            done(Step::EnableKey, other, true),
+            done(Step::PutKeyPolicy("{}".to_owned()), other, true),
+            done(Step::EnableRotation(None), &key, false),
+        ],
+    );
+    assert_eq!(after, read);
+}

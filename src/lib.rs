@@ -133,6 +133,7 @@ fn dispatch(command: Command) -> Dispatch {
                 propagation_retry: std::time::Duration::from_secs(propagation_timeout),
                 wait_for_delivery,
                 landing_zone: Some(landing_zone.into()),
+                verification: apply::Verification::ReadBack,
             };
             let view = view(format, false, false);
             match plan {

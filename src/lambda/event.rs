@@ -74,15 +74,21 @@ pub enum Verdict {
 }
 
 /// CloudTrail calls on a trail: its key changed, its logging stopped, the
-/// trail deleted.
-pub const CLOUDTRAIL_CALLS: [&str; 3] = ["UpdateTrail", "StopLogging", "DeleteTrail"];
+/// trail deleted; and its logging started, which drifts nothing but is the
+/// event of the function's own `StartLogging`, whose run reads it back.
+pub const CLOUDTRAIL_CALLS: [&str; 4] =
+    ["UpdateTrail", "StopLogging", "DeleteTrail", "StartLogging"];
 /// KMS calls on a key that may drift trailkey's key: its policy, state,
 /// rotation (turned off, or its period changed: `EnableKeyRotation` with
 /// `RotationPeriodInDays`) and tags (`ManagedBy = trailkey` is how trailkey
-/// finds it).
-pub const KEY_CALLS: [&str; 7] = [
+/// finds it); and `EnableKey`, which drifts nothing but is the event of the
+/// function's own, whose run reads it back (so are `PutKeyPolicy`,
+/// `EnableKeyRotation` and `TagResource`: see
+/// [`crate::apply::Verification::TakenAtTheirWord`]).
+pub const KEY_CALLS: [&str; 8] = [
     "PutKeyPolicy",
     "DisableKey",
+    "EnableKey",
     "ScheduleKeyDeletion",
     "DisableKeyRotation",
     "EnableKeyRotation",

@@ -32,9 +32,11 @@
 //! Tooling role's credentials, renewed before any call when they expire
 //! within [`observe::RENEW_WITHIN`]. A warm invocation then reads the
 //! trail, its status and tags, the alias and that key's policy, rotation
-//! and tags in one round (7 calls; a repair of the trail takes one round
-//! more, `UpdateTrail` with its verification, and one of the key two, the
-//! write and then its verification), and anything it did not expect (a
+//! and tags in one round (7 calls; a repair takes one round more: the
+//! write with the verification's reads of the rest, `UpdateTrail`'s answer
+//! being the trail after it, and the key's writes and `StartLogging` taken
+//! at their word, [`crate::apply::Verification::TakenAtTheirWord`], for
+//! the next run to read back), and anything it did not expect (a
 //! refused call, another bucket, a new delivery error, ...) sends it back
 //! to the cold path, which reads everything again. A run that failed
 //! (an AWS error, a conflict, a failed check) leaves nothing: the next one
@@ -411,6 +413,9 @@ impl<C: Connect> Function<C> {
                 propagation_retry: crate::retry::DEFAULT_PROPAGATION_RETRY,
                 wait_for_delivery: None,
                 landing_zone: None,
+                // The next run reads back what this one wrote: the write's
+                // own event or the schedule starts it.
+                verification: crate::apply::Verification::TakenAtTheirWord,
             },
         };
         let mut ui = Quiet::default();

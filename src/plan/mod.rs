@@ -141,6 +141,21 @@ impl Step {
         )
     }
 
+    /// Whether a success of the step says what state it left, with the
+    /// step itself: it sets the key's state, tags, policy or rotation, or
+    /// starts logging, to exactly what it sends, and answers nothing
+    /// ([`crate::apply::Verification::TakenAtTheirWord`]).
+    pub fn taken_at_its_word(&self) -> bool {
+        matches!(
+            self,
+            Step::EnableKey
+                | Step::TagKey(_)
+                | Step::PutKeyPolicy(_)
+                | Step::EnableRotation(_)
+                | Step::StartLogging(_)
+        )
+    }
+
     /// Whether the step writes to the trail: `UpdateTrail` or `StartLogging`.
     pub fn writes_trail(&self) -> bool {
         self.is_trail_update() || matches!(self, Step::StartLogging(_))

@@ -56,6 +56,8 @@ pub enum Command {
         /// How to wait for a landing-zone operation; `None`: leave the
         /// landing zone's change pending (see `ApplyOptions::landing_zone_updates`).
         landing_zone: Option<LandingZoneWait>,
+        /// How the check after apply learns what the last writes did.
+        verification: apply::Verification,
     },
     /// Back out: the trail to SSE-S3 and, with `delete_key` (the deletion
     /// window in days), the alias and the key, if trailkey created it and no
@@ -284,9 +286,11 @@ async fn run_from<C: Connect>(
             propagation_retry,
             wait_for_delivery,
             landing_zone,
+            verification,
         } => {
             let wait = landing_zone.unwrap_or_default();
             let options = ApplyOptions {
+                verification,
                 policy_retry,
                 propagation_retry,
                 landing_zone_updates: landing_zone.is_some(),
@@ -474,7 +478,9 @@ impl<C: Connect> Reconcile<'_, C> {
             |key| observe::reread(connect, keys, desired, observed, read_trail, key),
         )
         .await?;
-        let after = reread.into_observed(observed, apply::updated_trail(&done));
+        let after = reread
+            .into_observed(observed, apply::updated_trail(&done))
+            .map(|read| apply::as_written(read, &done));
         Ok((done, after))
     }
 }

@@ -276,7 +276,9 @@ const WARM_NO_OP: [&str; 7] = [
 /// it are repaired by the warm process with the one write each needs
 /// (`UpdateTrail` for the trail, `EnableKey` for the key) and verified,
 /// without asking again who runs or assuming the role again; the next
-/// invocation is warm and finds nothing to do.
+/// invocation, once KMS shows the `EnableKey` (the layer's window: the
+/// write's own event comes later than that), is warm and finds nothing
+/// to do.
 #[test]
 fn a_warm_invocation_reads_what_it_did_not_keep_and_repairs_the_drifts_after_it() {
     let moto = Moto::start();
@@ -334,6 +336,7 @@ fn a_warm_invocation_reads_what_it_did_not_keep_and_repairs_the_drifts_after_it(
         "{state:#}"
     );
 
+    std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
     moto.start_recording();
     let r = response(&api, &api.invoke(schedule_event(3)));
     assert_eq!(r["plan"]["summary"]["change"], 0, "{r:#}");

@@ -65,6 +65,7 @@ fn apply_waiting(fake: &FakeCloud, wait: Option<std::time::Duration>) -> Waited 
                 propagation_retry: std::time::Duration::ZERO,
                 wait_for_delivery: wait,
                 landing_zone: Some(Default::default()),
+                verification: crate::apply::Verification::ReadBack,
             };
             let mut ui = Watch::default();
             let outcome = crate::reconcile::run(fake, &desired, command, &mut ui).await;

@@ -41,6 +41,7 @@ fn apply() -> crate::reconcile::Command {
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: Some(Default::default()),
+        verification: crate::apply::Verification::ReadBack,
     }
 }
 
@@ -217,6 +218,7 @@ fn apply_without_landing_zone_updates_repairs_the_key_and_leaves_the_landing_zon
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: None,
+        verification: crate::apply::Verification::ReadBack,
     };
     let outcome = run_paused(&fake, command).unwrap();
     assert!(!fake.writes().contains(&"UpdateLandingZone"));
@@ -421,6 +423,7 @@ fn a_run_that_leaves_the_landing_zone_pending_is_not_refused_for_it_while_contro
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: None,
+        verification: crate::apply::Verification::TakenAtTheirWord,
     };
     run_paused(&fake, lambda_apply()).unwrap();
     // Someone else's operation starts; the landing zone's change is pending.

@@ -33,6 +33,7 @@ fn auto_apply() -> crate::reconcile::Command {
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: Some(Default::default()),
+        verification: crate::apply::Verification::ReadBack,
     }
 }
 

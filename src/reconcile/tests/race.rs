@@ -70,6 +70,7 @@ fn a_confirmed_apply_that_loses_the_alias_stops_without_a_second_plan() {
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: Some(Default::default()),
+        verification: crate::apply::Verification::ReadBack,
     };
     let e = block_on(crate::reconcile::run(&fake, &desired, command, &mut ui)).unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");

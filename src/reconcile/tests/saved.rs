@@ -27,6 +27,7 @@ fn apply() -> Command {
         propagation_retry: std::time::Duration::ZERO,
         wait_for_delivery: None,
         landing_zone: Some(Default::default()),
+        verification: crate::apply::Verification::ReadBack,
     }
 }
 
