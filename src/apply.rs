@@ -186,28 +186,72 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
     done.iter().rev().find_map(|d| d.trail.as_ref())
 }
 
-/// The state after apply: `read` (the check after apply), with the state
-/// each step in `done` that ran while it read ([`Done::unread`]) sent. A
-/// step on another key than the one `read` found changes nothing: the plan
-/// made from it then shows the difference.
-pub fn as_written(mut read: plan::Observed, done: &[Done]) -> plan::Observed {
+/// The state after apply: `read` (the check after apply), with what each
+/// step in `done` that ran while it read ([`Done::unread`]) sent, where the
+/// read may not show that step yet: it shows the value from `before` (the
+/// state apply started from), or what the step sent. Any other value there
+/// (someone else's write, a key scheduled for deletion, the trail stopped
+/// again) is kept as read, and so is everything about another key or trail
+/// than the one the step wrote: the plan made from the result shows it.
+pub fn as_written(
+    mut read: plan::Observed,
+    before: &plan::Observed,
+    done: &[Done],
+) -> plan::Observed {
+    use crate::aws::KeyState;
+    let cancelled = done.iter().any(|d| d.operation == "CancelKeyDeletion");
     for d in done {
         let Some(step) = &d.unread else { continue };
-        if let Step::StartLogging(_) = step {
-            read.trail_status.is_logging = true;
+        if let Step::StartLogging(trail) = step {
+            let was = before.trail_status.is_logging;
+            if *trail == read.trail.arn && read.trail_status.is_logging == was {
+                read.trail_status.is_logging = true;
+            }
             continue;
         }
         let Some(key) = read.key.as_mut().filter(|k| k.info.arn == d.target) else {
             continue;
         };
+        let Some(was) = before.key.as_ref().filter(|k| k.info.arn == d.target) else {
+            continue;
+        };
         match step {
-            Step::EnableKey => key.info.state = crate::aws::KeyState::Enabled,
-            Step::PutKeyPolicy(doc) => key.policy = doc.clone(),
-            Step::EnableRotation(days) => {
-                key.rotation = Some(true);
-                key.rotation_period_days = days.or(key.rotation_period_days);
+            Step::EnableKey => {
+                // After this run's CancelKeyDeletion, KMS may still show
+                // the key pending deletion, or disabled (its state between).
+                let unseen = key.info.state == was.info.state
+                    || (cancelled
+                        && matches!(
+                            key.info.state,
+                            KeyState::PendingDeletion | KeyState::Disabled
+                        ));
+                if unseen {
+                    key.info.state = KeyState::Enabled;
+                }
             }
-            Step::TagKey(tags) => key.tags.extend(tags.clone()),
+            Step::PutKeyPolicy(doc) if key.policy == was.policy => key.policy = doc.clone(),
+            Step::EnableRotation(days) => {
+                // A key pending deletion had its rotation unreported: any
+                // value read after this run rescued it may be from before.
+                let as_before = was.rotation.is_none()
+                    || (key.rotation == was.rotation
+                        && key.rotation_period_days == was.rotation_period_days);
+                let as_sent = key.rotation == Some(true)
+                    && days.is_none_or(|d| key.rotation_period_days == Some(d));
+                if as_before && !as_sent {
+                    key.rotation = Some(true);
+                    // Without a period, KMS gives its default.
+                    key.rotation_period_days =
+                        Some(days.unwrap_or(crate::aws::DEFAULT_ROTATION_PERIOD_DAYS));
+                }
+            }
+            Step::TagKey(tags) => {
+                for (tag, value) in tags {
+                    if key.tags.get(tag) == was.tags.get(tag) {
+                        key.tags.insert(tag.clone(), value.clone());
+                    }
+                }
+            }
             _ => {}
         }
     }

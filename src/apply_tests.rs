@@ -477,26 +477,27 @@ fn an_alias_that_names_this_runs_key_is_not_a_lost_race() {
 // ---------------------------------------------------------------------------
 // Writes taken at their word
 
-/// The state after the writes read meanwhile is what each step sent, on the
-/// key the step wrote, and nothing else: a step on another key than the
-/// one read, and a step read back after it, leave what was read.
+/// The state after the writes read meanwhile: where the read still shows
+/// the state apply started from, what each step sent, on the key and the
+/// trail it wrote; a third value (someone else's change at the same time),
+/// another key or trail, and a step read back after it: as read.
 #[test]
-fn what_is_taken_at_its_word_is_what_the_step_sent_to_the_key_it_wrote() {
+fn what_is_taken_at_its_word_is_what_the_step_sent_where_the_read_shows_the_state_before() {
+    use crate::aws::KeyState;
     let fake = empty_cloud();
     let desired = desired();
     apply_now(&fake, &desired);
     key_disabled(&fake);
     rotation_off(&fake);
-    let stopped = |s: &mut crate::aws::fake::FakeState| {
-        s.trail_status
-            .entry(TRAIL_ARN.to_owned())
-            .or_default()
-            .is_logging = false;
-    };
-    stopped(&mut fake.state.borrow_mut());
-    let (read, _): (plan::Observed, FakeCloud) =
+    fake.state
+        .borrow_mut()
+        .trail_status
+        .entry(TRAIL_ARN.to_owned())
+        .or_default()
+        .is_logging = false;
+    let (before, _): (plan::Observed, FakeCloud) =
         block_on(crate::observe::observe(&fake, &desired)).unwrap();
-    let key = read.key.as_ref().unwrap().info.arn.clone();
+    let key = before.key.as_ref().unwrap().info.arn.clone();
     let done = |step: Step, target: &str, unread: bool| Done {
         address: "kms_key",
         operation: step.operation(),
@@ -505,36 +506,111 @@ fn what_is_taken_at_its_word_is_what_the_step_sent_to_the_key_it_wrote() {
         unread: unread.then_some(step),
     };
     let tags = std::collections::BTreeMap::from([("CostCenter".to_owned(), "security".to_owned())]);
-    let after = as_written(
-        read.clone(),
-        &[
-            done(Step::EnableKey, &key, true),
-            done(Step::EnableRotation(Some(180)), &key, true),
-            done(Step::PutKeyPolicy("{}".to_owned()), &key, true),
-            done(Step::TagKey(tags), &key, true),
-            done(Step::StartLogging(TRAIL_ARN.to_owned()), TRAIL_ARN, true),
-        ],
-    );
+    let all = [
+        done(Step::EnableKey, &key, true),
+        done(Step::EnableRotation(Some(180)), &key, true),
+        done(Step::PutKeyPolicy("{}".to_owned()), &key, true),
+        done(Step::TagKey(tags), &key, true),
+        done(Step::StartLogging(TRAIL_ARN.to_owned()), TRAIL_ARN, true),
+    ];
+
+    // The read shows the state before: each step's value.
+    let after = as_written(before.clone(), &before, &all);
     let k = after.key.as_ref().unwrap();
-    assert_eq!(k.info.state.as_str(), "Enabled");
+    assert_eq!(k.info.state, KeyState::Enabled);
     assert_eq!(
         (k.rotation, k.rotation_period_days),
         (Some(true), Some(180))
     );
     assert_eq!(k.policy, "{}");
     assert_eq!(k.tags["CostCenter"], "security");
-    assert_eq!(k.tags.len(), read.key.as_ref().unwrap().tags.len() + 1);
+    assert_eq!(k.tags.len(), before.key.as_ref().unwrap().tags.len() + 1);
     assert!(after.trail_status.is_logging);
-
-    // Another key than the one read, or read back after the write: as read.
-    let other = "arn:aws:kms:us-east-1:111111111111:key/other";
+    // Without a period, KMS's default.
     let after = as_written(
-        read.clone(),
+        before.clone(),
+        &before,
+        &[done(Step::EnableRotation(None), &key, true)],
+    );
+    assert_eq!(after.key.as_ref().unwrap().rotation_period_days, Some(365));
+
+    // A third value: someone scheduled the key's deletion, put another
+    // policy, set another period or tag, stopped the trail again after
+    // the step: kept as read.
+    let mut third = before.clone();
+    let k = third.key.as_mut().unwrap();
+    k.info.state = KeyState::PendingDeletion;
+    k.policy = "{\"someone\": \"else\"}".to_owned();
+    k.rotation = Some(true);
+    k.rotation_period_days = Some(2560);
+    k.tags.insert("CostCenter".to_owned(), "other".to_owned());
+    third.trail_status.is_logging = true;
+    let mut stopped_again = third.clone();
+    stopped_again.trail_status.is_logging = false;
+    let mut before_logging = before.clone();
+    before_logging.trail_status.is_logging = true;
+    assert_eq!(as_written(third.clone(), &before, &all), third);
+    let logging = [done(
+        Step::StartLogging(TRAIL_ARN.to_owned()),
+        TRAIL_ARN,
+        true,
+    )];
+    assert_eq!(
+        as_written(stopped_again.clone(), &before_logging, &logging),
+        stopped_again
+    );
+
+    // After this run's CancelKeyDeletion, the key still shown pending
+    // deletion or disabled is not yet showing the EnableKey.
+    let mut pending = before.clone();
+    pending.key.as_mut().unwrap().info.state = KeyState::PendingDeletion;
+    let rescue = [
+        done(Step::CancelKeyDeletion, &key, false),
+        done(Step::EnableKey, &key, true),
+    ];
+    for shown in [KeyState::PendingDeletion, KeyState::Disabled] {
+        let mut read = pending.clone();
+        read.key.as_mut().unwrap().info.state = shown;
+        let after = as_written(read, &pending, &rescue);
+        assert_eq!(after.key.unwrap().info.state, KeyState::Enabled);
+    }
+
+    // A rescued key: its rotation, unreported while pending deletion, read
+    // as off after this run's CancelKeyDeletion and EnableKey, is from
+    // before the EnableKeyRotation.
+    let mut unreported = pending.clone();
+    let k = unreported.key.as_mut().unwrap();
+    (k.rotation, k.rotation_period_days) = (None, None);
+    let mut read = unreported.clone();
+    let k = read.key.as_mut().unwrap();
+    (k.info.state, k.rotation) = (KeyState::Enabled, Some(false));
+    let rescue = [
+        done(Step::CancelKeyDeletion, &key, false),
+        done(Step::EnableKey, &key, false),
+        done(Step::EnableRotation(None), &key, true),
+    ];
+    let k = as_written(read, &unreported, &rescue).key.unwrap();
+    assert_eq!(
+        (k.rotation, k.rotation_period_days),
+        (Some(true), Some(365))
+    );
+
+    // Another key or trail than the one read, or read back after the write.
+    let other = "arn:aws:kms:us-east-1:111111111111:key/other";
+    let other_trail = "arn:aws:cloudtrail:us-east-1:333333333333:trail/other";
+    let after = as_written(
+        before.clone(),
+        &before,
         &[
             done(Step::EnableKey, other, true),
             done(Step::PutKeyPolicy("{}".to_owned()), other, true),
+            done(
+                Step::StartLogging(other_trail.to_owned()),
+                other_trail,
+                true,
+            ),
             done(Step::EnableRotation(None), &key, false),
         ],
     );
-    assert_eq!(after, read);
+    assert_eq!(after, before);
 }

@@ -109,6 +109,19 @@ pub struct FakeState {
     /// shows it, writes are refused in it, `UpdateTrail` naming a key still
     /// seen disabled answers `KmsKeyDisabledException`).
     pub previous_states: HashMap<String, (KeyState, tokio::time::Instant)>,
+    /// KMS's and CloudTrail's eventual consistency for what trailkey reads
+    /// back: for this long after a key's `PutKeyPolicy`,
+    /// `EnableKeyRotation` or `TagResource`, `GetKeyPolicy`,
+    /// `GetKeyRotationStatus` and `ListResourceTags` answer as before the
+    /// write, and `GetTrailStatus` shows a trail's logging as before its
+    /// `StartLogging`. `None`: reads show a write at once.
+    pub read_lag: Option<std::time::Duration>,
+    /// By key ID, the key as it was before the first of its writes still
+    /// within `read_lag`, and when that write was made.
+    pub lagging_keys: HashMap<String, (FakeKey, tokio::time::Instant)>,
+    /// By trail ARN, whether it logged before a `StartLogging` still within
+    /// `read_lag`, and when that call was made.
+    pub lagging_logging: HashMap<String, (bool, tokio::time::Instant)>,
     /// Grants by key ID (`ListGrants`).
     pub grants: HashMap<String, Vec<super::Grant>>,
     /// The account's Regions and their opt-in status (`ListRegions`:
@@ -188,6 +201,35 @@ impl FakeState {
         if self.propagation.is_some() {
             self.previous_states
                 .insert(id, (old, tokio::time::Instant::now()));
+        }
+    }
+
+    /// Whether a write made `at` is still unseen by reads (`read_lag`).
+    fn lags(&self, at: tokio::time::Instant) -> bool {
+        self.read_lag
+            .is_some_and(|lag| tokio::time::Instant::now() < at + lag)
+    }
+
+    /// Before a write of `key`'s policy, rotation or tags: keeps the key as
+    /// it is for the reads within `read_lag`, unless an earlier write's
+    /// window still runs.
+    fn lag_key(&mut self, key: FakeKey) {
+        let running = self
+            .lagging_keys
+            .get(&key.info.key_id)
+            .is_some_and(|(_, at)| self.lags(*at));
+        if self.read_lag.is_some() && !running {
+            let now = tokio::time::Instant::now();
+            self.lagging_keys
+                .insert(key.info.key_id.clone(), (key, now));
+        }
+    }
+
+    /// `key` as its reads show it now (`read_lag`).
+    fn read_key(&self, key: FakeKey) -> FakeKey {
+        match self.lagging_keys.get(&key.info.key_id) {
+            Some((old, at)) if self.lags(*at) => old.clone(),
+            _ => key,
         }
     }
 
@@ -439,6 +481,14 @@ impl FakeCloud {
         self.with_key(op, key, f)
     }
 
+    /// Before a write of `key`'s policy, rotation or tags: the key as it is
+    /// is what reads show within `read_lag`.
+    fn lag_reads(&self, op: &'static str, key: &str) -> AwsResult<()> {
+        let before = self.with_key(op, key, |k| k.clone())?;
+        self.state.borrow_mut().lag_key(before);
+        Ok(())
+    }
+
     /// The ARN of the trail `name` (a name or an ARN). As CloudTrail does,
     /// a name is looked up in the caller's own account: a member account
     /// (CloudTrail's delegated administrator too) must name an
@@ -644,6 +694,15 @@ impl Management for FakeCloud {
         self.call("StartLogging").await?;
         let arn = self.find_trail("StartLogging", trail)?;
         let mut s = self.state.borrow_mut();
+        let was = s.trail_status.get(&arn).is_none_or(|t| t.is_logging);
+        let running = s
+            .lagging_logging
+            .get(&arn)
+            .is_some_and(|(_, at)| s.lags(*at));
+        if s.read_lag.is_some() && !running {
+            let now = tokio::time::Instant::now();
+            s.lagging_logging.insert(arn.clone(), (was, now));
+        }
         s.trail_status.entry(arn).or_default().is_logging = true;
         Ok(())
     }
@@ -673,6 +732,11 @@ impl Management for FakeCloud {
             && elapsed >= *after
         {
             status.latest_delivery_error = Some(error.clone());
+        }
+        if let Some((was, at)) = s.lagging_logging.get(&arn)
+            && s.lags(*at)
+        {
+            status.is_logging = *was;
         }
         Ok(status)
     }
@@ -1071,12 +1135,15 @@ impl KeyStore for FakeCloud {
 
     async fn get_key_policy(&self, key_id: &str) -> AwsResult<String> {
         self.call("GetKeyPolicy").await?;
-        self.with_key("GetKeyPolicy", key_id, |k| k.policy.clone())
+        let key = self.with_key("GetKeyPolicy", key_id, |k| k.clone())?;
+        Ok(self.state.borrow().read_key(key).policy)
     }
 
     async fn rotation_status(&self, key_id: &str) -> AwsResult<RotationStatus> {
         self.call("GetKeyRotationStatus").await?;
-        self.with_key("GetKeyRotationStatus", key_id, |k| RotationStatus {
+        let key = self.with_key("GetKeyRotationStatus", key_id, |k| k.clone())?;
+        let k = self.state.borrow().read_key(key);
+        Ok(RotationStatus {
             enabled: k.rotation,
             period_days: k.rotation.then_some(k.rotation_period),
         })
@@ -1084,7 +1151,8 @@ impl KeyStore for FakeCloud {
 
     async fn list_tags(&self, key_id: &str) -> AwsResult<BTreeMap<String, String>> {
         self.call("ListResourceTags").await?;
-        self.with_key("ListResourceTags", key_id, |k| k.tags.clone())
+        let key = self.with_key("ListResourceTags", key_id, |k| k.clone())?;
+        Ok(self.state.borrow().read_key(key).tags)
     }
 
     async fn list_keys(&self) -> AwsResult<Vec<String>> {
@@ -1202,6 +1270,7 @@ impl KeyStore for FakeCloud {
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
         self.call("PutKeyPolicy").await?;
+        self.lag_reads("PutKeyPolicy", key_id)?;
         let (id, previous) = self.with_key("PutKeyPolicy", key_id, |k| {
             (
                 k.info.key_id.clone(),
@@ -1227,6 +1296,7 @@ impl KeyStore for FakeCloud {
                 ),
             ));
         }
+        self.lag_reads("EnableKeyRotation", key_id)?;
         self.write_key("EnableKeyRotation", key_id, |k| {
             k.rotation = true;
             k.rotation_period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
@@ -1262,6 +1332,7 @@ impl KeyStore for FakeCloud {
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.call("TagResource").await?;
+        self.lag_reads("TagResource", key_id)?;
         let over = self.write_key("TagResource", key_id, |k| {
             let mut after = k.tags.clone();
             after.extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())));

@@ -32,11 +32,12 @@
 //! Tooling role's credentials, renewed before any call when they expire
 //! within [`observe::RENEW_WITHIN`]. A warm invocation then reads the
 //! trail, its status and tags, the alias and that key's policy, rotation
-//! and tags in one round (7 calls; a repair takes one round more: the
-//! write with the verification's reads of the rest, `UpdateTrail`'s answer
-//! being the trail after it, and the key's writes and `StartLogging` taken
-//! at their word, [`crate::apply::Verification::TakenAtTheirWord`], for
-//! the next run to read back), and anything it did not expect (a
+//! and tags in one round (7 calls; a repair by one wave of writes takes one
+//! round more: the writes with the verification's reads, `UpdateTrail`'s
+//! answer being the trail after it, and the key's writes and
+//! `StartLogging` taken at their word where the read does not show them
+//! yet, [`crate::apply::Verification::TakenAtTheirWord`], for the next run
+//! to read back), and anything it did not expect (a
 //! refused call, another bucket, a new delivery error, ...) sends it back
 //! to the cold path, which reads everything again. A run that failed
 //! (an AWS error, a conflict, a failed check) leaves nothing: the next one

@@ -143,7 +143,9 @@ impl<C: Connect> Reconcile<'_, C> {
             {
                 return Err(error);
             }
-            read = observe::refresh(self.connect, self.keys, self.desired, observed).await;
+            read = observe::refresh(self.connect, self.keys, self.desired, observed)
+                .await
+                .map(|read| apply::as_written(read, observed, &done));
         }
     }
 }
@@ -160,16 +162,29 @@ fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
         .iter()
         .filter(|c| c.action != plan::Action::NoOp)
         .all(|c| {
-            let wrote = done.iter().any(|d| d.address == c.address.as_str());
+            // A rescued key's rotation is turned on by a step of `kms_key`.
+            let wrote = done.iter().any(|d| {
+                d.address == c.address.as_str()
+                    || (c.address == Address::KmsKeyRotation && d.operation == "EnableKeyRotation")
+            });
             let before = applied.changes.iter().find(|p| p.address == c.address);
             wrote
                 && before.is_some_and(|p| {
                     p.action == plan::Action::Create
                         || p.before == c.before
                         || c.before.is_null()
+                        || unreported(p)
                         || between_states(p, c, done)
                 })
         })
+}
+
+/// Whether the plan's `before` of `change` holds a value KMS did not
+/// report: the rotation of a key pending deletion. Whatever KMS shows
+/// after this run rescued the key may be from before its own write.
+fn unreported(change: &plan::Change) -> bool {
+    change.address == Address::KmsKeyRotation
+        && change.before.get("enabled").is_some_and(|e| e.is_null())
 }
 
 /// Whether `again` shows the key in the state apply's own

@@ -480,7 +480,7 @@ impl<C: Connect> Reconcile<'_, C> {
         .await?;
         let after = reread
             .into_observed(observed, apply::updated_trail(&done))
-            .map(|read| apply::as_written(read, &done));
+            .map(|read| apply::as_written(read, observed, &done));
         Ok((done, after))
     }
 }

@@ -258,6 +258,26 @@ fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates
     }
 }
 
+/// A key rescued from pending deletion: KMS reported no rotation before,
+/// and may show rotation off for a while after this run's
+/// `EnableKeyRotation` (the fake's `read_lag`). The check after apply
+/// waits for it instead of failing as if someone had turned it off.
+#[test]
+fn a_rescued_keys_rotation_shown_late_is_waited_for() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    key_pending_deletion(&fake);
+    rotation_off(&fake);
+    fake.state.borrow_mut().read_lag = Some(std::time::Duration::from_secs(3));
+    fake.clear_calls();
+    let (applied, after, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes(), "converged");
+    assert_eq!(count(&fake, "EnableKeyRotation"), 1, "{:?}", fake.calls());
+    assert!(waited >= std::time::Duration::from_secs(3), "{waited:?}");
+    assert!(only_key(&fake).rotation);
+}
+
 /// The same refusals without a state change of this run fail at once.
 #[test]
 fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
