@@ -257,7 +257,7 @@ pub async fn plan_and_save<C: Connect>(
     let digest = written.digest();
     let saved = if plan.has_changes() {
         format!(
-            "\nSaved the plan to {file} (plan digest {digest}). To make exactly these changes: trailkey -c {config} apply {file}\n"
+            "\nSaved the plan to {file} (plan digest {digest}). To make exactly these changes: trailkey -c {config} apply {file} --expect-sha256 {digest}\n"
         )
     } else {
         format!("\nSaved the plan to {file} (plan digest {digest}): it has no changes.\n")

@@ -71,7 +71,7 @@ impl std::fmt::Display for Painted {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The config file is unreadable or invalid. No AWS call has been made.
-    #[error("{}: {message}", file.display())]
+    #[error("{}: {}", crate::escape::escape_path(file), escape_lines(message))]
     Config {
         file: PathBuf,
         field: Option<String>,
@@ -215,13 +215,16 @@ impl Error {
                 message,
                 ..
             } => {
-                // The user's own file, and the TOML parser's excerpt of it
-                // (tabs and line breaks in place): shown as it is.
-                let _ = writeln!(out, "{ERROR} invalid config {}", file.display());
+                // The file's name, its keys and values, and the TOML
+                // parser's excerpt of it are the file's text, which someone
+                // else may have written: escaped, the excerpt's line breaks
+                // and tabs kept.
+                let file = crate::escape::escape_path(file);
+                let _ = writeln!(out, "{ERROR} invalid config {file}");
                 if let Some(field) = field {
-                    let _ = writeln!(out, "  field: {field}");
+                    let _ = writeln!(out, "  field: {}", escape(field));
                 }
-                let _ = writeln!(out, "  {message}");
+                let _ = writeln!(out, "  {}", escape_lines(message));
             }
             Error::Aws {
                 context, source, ..
@@ -250,6 +253,21 @@ impl Error {
         let _ = writeln!(out, "{HINT} {}", escape(self.hint()));
         out
     }
+}
+
+/// `text` escaped ([`escape`]) line by line, its line breaks and tabs kept.
+fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.strip_suffix('\r')
+                .unwrap_or(line)
+                .split('\t')
+                .map(|part| escape(part).into_owned())
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

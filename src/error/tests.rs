@@ -215,3 +215,21 @@ fn outside_text_is_escaped_and_a_check_detail_shown_as_it_is() {
         "error: apply \\u{9b}31m; after 2 writes\nplan:\n  line\nhint: h\\u{202e}\n"
     );
 }
+
+/// A config someone else wrote: its name, its keys and values and the
+/// parser's excerpt of it are escaped, the excerpt's lines and tabs kept.
+#[test]
+fn a_config_errors_file_field_and_message_are_escaped_with_their_lines_kept() {
+    let e = Error::config(
+        std::path::Path::new("conf\u{1b}[2J.toml"),
+        Some("trail.\u{1b}]0;x\u{7}name".to_owned()),
+        "TOML parse error at line 2\n  |\n2 | name =\t\"\u{9b}31m\"\r\n  |        ^\nhint: forged\u{2028}".to_owned(),
+        "fix \u{1b}[1m it".to_owned(),
+    );
+    assert_eq!(
+        e.render(),
+        "error: invalid config conf\\u{1b}[2J.toml\n  field: trail.\\u{1b}]0;x\\u{7}name\n  TOML parse error at line 2\n  |\n2 | name =\t\"\\u{9b}31m\"\n  |        ^\nhint: forged\\u{2028}\nhint: fix \\u{1b}[1m it\n"
+    );
+    assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    assert!(!e.to_string().contains('\u{9b}'), "{e}");
+}

@@ -86,6 +86,45 @@ fn binary_garbage_and_huge_files_are_rejected_without_panic() {
     assert_eq!(server.connections(), 0);
 }
 
+/// A config someone else wrote, with escape sequences in its name and in
+/// a quoted key: every error shows them escaped, and nothing of the
+/// message is lost to them (a terminal, or the stripping of colour codes,
+/// would take `ESC X` or `ESC ]` and the text after it as a sequence);
+/// exit 1, no request.
+#[test]
+fn escape_sequences_in_a_config_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "k\u{1b}X.toml",
+            "region = \"us-east-1\"\nfoo = 1\n",
+            ["k\\u{1b}X.toml", "field: foo"],
+        ),
+        (
+            "osc.toml",
+            "region = \"us-east-1\"\n\"\\u001b]0;owned\\u0007\" = 1\n",
+            ["\\u{1b}]0;owned\\u{7}", "unknown field"],
+        ),
+    ];
+    let server = CountingServer::start();
+    for (name, text, shown) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = Run::at(&server.endpoint)
+            .args(["-c", path.to_str().unwrap(), "plan"])
+            .env_remove("CLICOLOR_FORCE")
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        for needle in shown {
+            assert!(stderr.contains(needle), "{name}: {needle}: {stderr:?}");
+        }
+        assert!(!stderr.contains('\u{1b}'), "{name}: {stderr:?}");
+        assert!(!stderr.contains('\u{7}'), "{name}: {stderr:?}");
+    }
+    assert_eq!(server.connections(), 0);
+}
+
 #[test]
 fn missing_config_file_names_the_path_and_the_example() {
     let server = CountingServer::start();

@@ -77,7 +77,7 @@ fn a_saved_plan_is_shown_applied_exactly_without_a_prompt_and_refused_the_second
     let digest = saved_file["sha256"].as_str().unwrap();
     assert!(
         stderr(&saved).ends_with(&format!(
-            "\nSaved the plan to {} (plan digest {digest}). To make exactly these changes: trailkey -c {} apply {}\n",
+            "\nSaved the plan to {} (plan digest {digest}). To make exactly these changes: trailkey -c {} apply {} --expect-sha256 {digest}\n",
             file.display(),
             seed.config.display(),
             file.display()
