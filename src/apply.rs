@@ -82,10 +82,11 @@ pub enum Verification {
     /// ([`crate::reconcile`]'s check). The command line.
     #[default]
     ReadBack,
-    /// Take those writes of the last wave at their word: a success means
-    /// AWS now holds what the step sent (the policy document, the state,
-    /// the period, the tags, logging on), and the check reads the rest at
-    /// the same time as the writes. A run of the Lambda function, whose
+    /// Take those writes of the last wave at their word: the check reads
+    /// everything at the same time as the writes, and where it still shows
+    /// the value from before a write, a success means AWS now holds what
+    /// the step sent (the policy document, the state, the period, the
+    /// tags, logging on) ([`as_written`]). A run of the Lambda function, whose
     /// next run reads them back: the write's own CloudTrail event starts
     /// it (every such write is among the events the function acts on), or
     /// the schedule does.
@@ -193,6 +194,9 @@ pub fn updated_trail(done: &[Done]) -> Option<&Trail> {
 /// (someone else's write, a key scheduled for deletion, the trail stopped
 /// again) is kept as read, and so is everything about another key or trail
 /// than the one the step wrote: the plan made from the result shows it.
+/// On a key this run rescued from pending deletion, the key's state and
+/// its rotation (which KMS did not report before) may show any value from
+/// before the writes, so they are all taken as not shown yet.
 pub fn as_written(
     mut read: plan::Observed,
     before: &plan::Observed,

@@ -114,7 +114,9 @@ pub struct FakeState {
     /// `EnableKeyRotation` or `TagResource`, `GetKeyPolicy`,
     /// `GetKeyRotationStatus` and `ListResourceTags` answer as before the
     /// write, and `GetTrailStatus` shows a trail's logging as before its
-    /// `StartLogging`. `None`: reads show a write at once.
+    /// `StartLogging` (a write within that time starts it again, the reads
+    /// still showing the value from before the first). `None`: reads show
+    /// a write at once.
     pub read_lag: Option<std::time::Duration>,
     /// By key ID, the key as it was before the first of its writes still
     /// within `read_lag`, and when that write was made.
@@ -210,19 +212,21 @@ impl FakeState {
             .is_some_and(|lag| tokio::time::Instant::now() < at + lag)
     }
 
-    /// Before a write of `key`'s policy, rotation or tags: keeps the key as
-    /// it is for the reads within `read_lag`, unless an earlier write's
-    /// window still runs.
-    fn lag_key(&mut self, key: FakeKey) {
-        let running = self
-            .lagging_keys
-            .get(&key.info.key_id)
-            .is_some_and(|(_, at)| self.lags(*at));
-        if self.read_lag.is_some() && !running {
-            let now = tokio::time::Instant::now();
-            self.lagging_keys
-                .insert(key.info.key_id.clone(), (key, now));
+    /// After a write of a key's policy, rotation or tags: `before`, the
+    /// key as it was, is what reads show for `read_lag` from now; while an
+    /// earlier write's window runs, what reads show stays, and the window
+    /// starts again.
+    fn lag_key(&mut self, before: FakeKey) {
+        if self.read_lag.is_none() {
+            return;
         }
+        let now = tokio::time::Instant::now();
+        let id = before.info.key_id.clone();
+        let shown = match self.lagging_keys.remove(&id) {
+            Some((shown, at)) if self.lags(at) => shown,
+            _ => before,
+        };
+        self.lagging_keys.insert(id, (shown, now));
     }
 
     /// `key` as its reads show it now (`read_lag`).
@@ -481,12 +485,18 @@ impl FakeCloud {
         self.with_key(op, key, f)
     }
 
-    /// Before a write of `key`'s policy, rotation or tags: the key as it is
-    /// is what reads show within `read_lag`.
-    fn lag_reads(&self, op: &'static str, key: &str) -> AwsResult<()> {
+    /// `write` of `key`'s policy, rotation or tags, shown to reads
+    /// `read_lag` late once it succeeded ([`FakeState::lag_key`]).
+    fn lagging_write<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        write: impl FnOnce() -> AwsResult<T>,
+    ) -> AwsResult<T> {
         let before = self.with_key(op, key, |k| k.clone())?;
+        let written = write()?;
         self.state.borrow_mut().lag_key(before);
-        Ok(())
+        Ok(written)
     }
 
     /// The ARN of the trail `name` (a name or an ARN). As CloudTrail does,
@@ -694,14 +704,15 @@ impl Management for FakeCloud {
         self.call("StartLogging").await?;
         let arn = self.find_trail("StartLogging", trail)?;
         let mut s = self.state.borrow_mut();
-        let was = s.trail_status.get(&arn).is_none_or(|t| t.is_logging);
-        let running = s
-            .lagging_logging
-            .get(&arn)
-            .is_some_and(|(_, at)| s.lags(*at));
-        if s.read_lag.is_some() && !running {
+        let mut shown = s.trail_status.get(&arn).is_none_or(|t| t.is_logging);
+        if let Some((earlier, at)) = s.lagging_logging.remove(&arn)
+            && s.lags(at)
+        {
+            shown = earlier;
+        }
+        if s.read_lag.is_some() {
             let now = tokio::time::Instant::now();
-            s.lagging_logging.insert(arn.clone(), (was, now));
+            s.lagging_logging.insert(arn.clone(), (shown, now));
         }
         s.trail_status.entry(arn).or_default().is_logging = true;
         Ok(())
@@ -1270,12 +1281,13 @@ impl KeyStore for FakeCloud {
 
     async fn put_key_policy(&self, key_id: &str, policy: &str) -> AwsResult<()> {
         self.call("PutKeyPolicy").await?;
-        self.lag_reads("PutKeyPolicy", key_id)?;
-        let (id, previous) = self.with_key("PutKeyPolicy", key_id, |k| {
-            (
-                k.info.key_id.clone(),
-                std::mem::replace(&mut k.policy, policy.to_owned()),
-            )
+        let (id, previous) = self.lagging_write("PutKeyPolicy", key_id, || {
+            self.with_key("PutKeyPolicy", key_id, |k| {
+                (
+                    k.info.key_id.clone(),
+                    std::mem::replace(&mut k.policy, policy.to_owned()),
+                )
+            })
         })?;
         self.state
             .borrow_mut()
@@ -1296,10 +1308,11 @@ impl KeyStore for FakeCloud {
                 ),
             ));
         }
-        self.lag_reads("EnableKeyRotation", key_id)?;
-        self.write_key("EnableKeyRotation", key_id, |k| {
-            k.rotation = true;
-            k.rotation_period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        self.lagging_write("EnableKeyRotation", key_id, || {
+            self.write_key("EnableKeyRotation", key_id, |k| {
+                k.rotation = true;
+                k.rotation_period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+            })
         })
     }
 
@@ -1332,28 +1345,29 @@ impl KeyStore for FakeCloud {
 
     async fn tag_key(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.call("TagResource").await?;
-        self.lag_reads("TagResource", key_id)?;
-        let over = self.write_key("TagResource", key_id, |k| {
-            let mut after = k.tags.clone();
-            after.extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())));
-            let counted = after
-                .keys()
-                .filter(|t| crate::config::counts_against_tag_limit(t))
-                .count();
-            if counted > crate::config::MAX_KEY_TAGS {
-                return true;
+        self.lagging_write("TagResource", key_id, || {
+            let over = self.write_key("TagResource", key_id, |k| {
+                let mut after = k.tags.clone();
+                after.extend(tags.iter().map(|(a, b)| (a.clone(), b.clone())));
+                let counted = after
+                    .keys()
+                    .filter(|t| crate::config::counts_against_tag_limit(t))
+                    .count();
+                if counted > crate::config::MAX_KEY_TAGS {
+                    return true;
+                }
+                k.tags = after;
+                false
+            })?;
+            if over {
+                return Err(AwsError::new(
+                    "TagResource",
+                    code::LIMIT_EXCEEDED,
+                    "The request was rejected because a quota was exceeded.",
+                ));
             }
-            k.tags = after;
-            false
-        })?;
-        if over {
-            return Err(AwsError::new(
-                "TagResource",
-                code::LIMIT_EXCEEDED,
-                "The request was rejected because a quota was exceeded.",
-            ));
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -260,6 +260,29 @@ fn every_drift_is_repaired_warm_whether_writes_show_at_once_or_late() {
     }
 }
 
+/// A disabled key whose configured tag is also gone: `EnableKey` (a wave
+/// of its own, read back), then `TagResource`, taken at its word. KMS may
+/// show the tag before the state: the check waits for the state, and the
+/// run converges.
+#[test]
+fn a_disabled_key_with_a_missing_tag_is_repaired_while_kms_shows_one_write_before_the_other() {
+    let desired = desired_with("[key]\ntags = { CostCenter = \"security\" }");
+    let fake = empty_cloud();
+    apply_now(&fake, &desired);
+    let function = warmed_up(&fake, &desired, Mode::Apply);
+    key_disabled(&fake);
+    fake.state.borrow_mut().keys[0].tags.remove("CostCenter");
+    // The state shows late, the tags at once.
+    fake.state.borrow_mut().propagation = Some(Duration::from_secs(10));
+    let (_, rounds, r) = answer(&fake, &function, schedule_event());
+    lagging(&fake, None);
+    let r = r.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(r["applied"], true, "{r:#}");
+    assert_eq!(fake.writes(), ["EnableKey", "TagResource"]);
+    assert!(rounds > 3, "waited for the state: {rounds}");
+    assert_warm_no_op(&fake, &function);
+}
+
 /// KMS and CloudTrail showing writes to reads `lag` after them, or at once.
 fn lagging(fake: &FakeCloud, lag: Option<Duration>) {
     let mut s = fake.state.borrow_mut();

@@ -3,6 +3,8 @@
 //! the other run's key after a lost race for the alias. With a saved plan,
 //! the plan made first must be the saved one, and there is no second plan.
 
+use serde_json::Value;
+
 use super::*;
 
 impl<C: Connect> Reconcile<'_, C> {
@@ -171,17 +173,38 @@ fn not_visible_yet(applied: &Plan, again: &Plan, done: &[Done]) -> bool {
             wrote
                 && before.is_some_and(|p| {
                     p.action == plan::Action::Create
-                        || p.before == c.before
+                        || before_or_after(&p.before, &written(applied, p), &c.before)
                         || c.before.is_null()
                         || unreported(p)
-                        || between_states(p, c, done)
+                        || between_states(applied, p, c, done)
                 })
         })
 }
 
+/// Whether every field of `seen` (read after apply) is as `before` or as
+/// `after` (the applied plan's), each on its own: KMS may show one write
+/// of a key (its tags) before another (its state). A value that is
+/// neither is someone else's.
+fn before_or_after(before: &Value, after: &Value, seen: &Value) -> bool {
+    if seen == before || seen == after {
+        return true;
+    }
+    let (Some(b), Some(a), Some(s)) = (before.as_object(), after.as_object(), seen.as_object())
+    else {
+        return false;
+    };
+    let null = Value::Null;
+    b.keys().chain(a.keys()).chain(s.keys()).all(|k| {
+        let get = |o: &serde_json::Map<String, Value>| o.get(k).unwrap_or(&null).clone();
+        before_or_after(&get(b), &get(a), &get(s))
+    })
+}
+
 /// Whether the plan's `before` of `change` holds a value KMS did not
 /// report: the rotation of a key pending deletion. Whatever KMS shows
-/// after this run rescued the key may be from before its own write.
+/// after this run rescued the key may be from before its own write, and
+/// so may a third party's change made at that time, which the check
+/// then waits for until its budget ends before it fails.
 fn unreported(change: &plan::Change) -> bool {
     change.address == Address::KmsKeyRotation
         && change.before.get("enabled").is_some_and(|e| e.is_null())
@@ -191,7 +214,12 @@ fn unreported(change: &plan::Change) -> bool {
 /// `CancelKeyDeletion` left it in before its `EnableKey` (`Disabled`), with
 /// nothing else changed: KMS may show that in-between state while the
 /// `EnableKey` propagates.
-fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -> bool {
+fn between_states(
+    plan: &Plan,
+    applied: &plan::Change,
+    again: &plan::Change,
+    done: &[Done],
+) -> bool {
     let cancelled = done.iter().any(|d| d.operation == "CancelKeyDeletion");
     if !cancelled || again.address != Address::KmsKey {
         return false;
@@ -204,7 +232,25 @@ fn between_states(applied: &plan::Change, again: &plan::Change, done: &[Done]) -
     if let (Some(seen), Some(state)) = (seen.as_object_mut(), applied.before.get("state")) {
         seen.insert("state".to_owned(), state.clone());
     }
-    seen == applied.before
+    before_or_after(&applied.before, &written(plan, applied), &seen)
+}
+
+/// What `change` of `plan` leaves: its `after`, and for the key the tags
+/// every step of the plan sets (the alias's tag is set by `kms_alias`).
+fn written(plan: &Plan, change: &plan::Change) -> Value {
+    let mut after = change.after.clone();
+    if change.address == Address::KmsKey
+        && let Some(tags) = after.get_mut("tags").and_then(Value::as_object_mut)
+    {
+        for (_, step) in plan.steps() {
+            if let plan::Step::TagKey(set) = step {
+                for (tag, value) in set {
+                    tags.insert(tag.clone(), Value::String(value.clone()));
+                }
+            }
+        }
+    }
+    after
 }
 
 /// With the landing zone, Control Tower's trail must name the key the

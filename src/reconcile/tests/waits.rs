@@ -278,6 +278,26 @@ fn a_rescued_keys_rotation_shown_late_is_waited_for() {
     assert!(only_key(&fake).rotation);
 }
 
+/// A disabled key whose tags also drifted: KMS shows the new tags before
+/// the new state. The check waits for the state rather than take the mix
+/// of old and new for someone else's change.
+#[test]
+fn a_key_showing_its_new_tags_before_its_new_state_is_waited_for() {
+    let fake = empty_cloud();
+    apply_now(&fake, &desired());
+    key_disabled(&fake);
+    fake.state.borrow_mut().keys[0]
+        .tags
+        .remove("trailkey:alias");
+    fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(3));
+    fake.clear_calls();
+    let (applied, after, waited) = apply_paused(&fake, 120);
+    assert!(applied.is_ok(), "{}", applied.unwrap_err().render());
+    assert!(!after.has_changes(), "converged");
+    assert_eq!(fake.writes(), ["EnableKey", "TagResource"]);
+    assert!(waited >= std::time::Duration::from_secs(3), "{waited:?}");
+}
+
 /// The same refusals without a state change of this run fail at once.
 #[test]
 fn a_disabled_key_error_without_this_runs_enable_key_fails_at_once() {
