@@ -944,6 +944,8 @@ fn with_a_bucket_key_apply_converges_in_one_run_and_an_older_decrypt_statement_i
     ) {
         assert_eq!(r["ok"], true, "{r}");
     }
+    // KMS shows the policy once the layer's window has passed.
+    std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
     let out = Run::new(&moto)
         .config(&seed.config)
         .args(["plan", "--detailed-exitcode"])

@@ -350,6 +350,96 @@ fn a_moved_alias_is_moved_back_in_one_run_through_the_layer() {
     assert_eq!(plan.status.code(), Some(0), "{}", transcript(&plan));
 }
 
+/// A key's new policy, rotation and tags reach its reads late: within the
+/// window after the writes, `GetKeyPolicy`, `GetKeyRotationStatus` and
+/// `ListResourceTags` answer as before them (moto alone answers the new
+/// values at once); after it, the new values. A key never read before its
+/// write is left alone.
+#[test]
+fn a_keys_new_policy_rotation_and_tags_reach_its_reads_late() {
+    let moto = Moto::start();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "New", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "kms:*", "Resource": "*"}]
+    })
+    .to_string();
+    let reads = |key: &str| {
+        [
+            call(
+                "kms:GetKeyPolicy",
+                json!({"KeyId": key, "PolicyName": "default"}),
+            ),
+            call("kms:GetKeyRotationStatus", json!({"KeyId": key})),
+            call("kms:ListResourceTags", json!({"KeyId": key})),
+        ]
+    };
+    let writes = |key: &str| {
+        [
+            call(
+                "kms:PutKeyPolicy",
+                json!({"KeyId": key, "PolicyName": "default", "Policy": policy}),
+            ),
+            call("kms:EnableKeyRotation", json!({"KeyId": key})),
+            call(
+                "kms:TagResource",
+                json!({"KeyId": key, "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+            ),
+        ]
+    };
+    let shown = |r: &[Value]| {
+        (
+            r[0]["response"]["Policy"]
+                .as_str()
+                .unwrap()
+                .contains("\"New\""),
+            r[1]["response"]["KeyRotationEnabled"].clone(),
+            r[2]["response"]["Tags"].as_array().unwrap().len(),
+        )
+    };
+    let script = |key: &str| {
+        let mut all: Vec<Value> = reads(key).into();
+        all.extend(writes(key));
+        all.extend(reads(key));
+        Value::Array(all)
+    };
+    let new_key = |proxy| {
+        let r = moto.calls(proxy, &json!([call("kms:CreateKey", json!({}))]));
+        r[0]["response"]["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // moto alone: the new values at once.
+    let key = new_key(None);
+    let alone = moto.calls(None, &script(&key));
+    assert_eq!(outcomes(&alone), ["ok"; 9]);
+    assert_eq!(shown(&alone[..3]), (false, json!(false), 0));
+    assert_eq!(shown(&alone[6..]), (true, json!(true), 1));
+
+    let rule = moto.proxy_with(vec![Box::new(rules::kms_reads_propagate(WINDOW))]);
+    let key = new_key(Some(&rule));
+    let through = moto.calls(Some(&rule), &script(&key));
+    assert_eq!(outcomes(&through), ["ok"; 9]);
+    assert_eq!(
+        shown(&through[6..]),
+        (false, json!(false), 0),
+        "{through:#?}"
+    );
+    std::thread::sleep(WINDOW);
+    let after = moto.calls(Some(&rule), &Value::Array(reads(&key).into()));
+    assert_eq!(shown(&after), (true, json!(true), 1), "{after:#?}");
+
+    // Never read before its writes: left alone.
+    let key = new_key(Some(&rule));
+    let mut unread: Vec<Value> = writes(&key).into();
+    unread.extend(reads(&key));
+    let through = moto.calls(Some(&rule), &Value::Array(unread));
+    assert_eq!(shown(&through[3..]), (true, json!(true), 1), "{through:#?}");
+}
+
 #[test]
 fn a_keys_new_state_reaches_kms_and_cloudtrail_late() {
     let moto = Moto::start();
@@ -491,7 +581,9 @@ fn kms_keeps_a_key_within_fifty_tags_and_trailkey_refuses_before_any_write() {
         ["ok"]
     );
 
-    // Putting ManagedBy back would make 51: the plan refuses, before any write.
+    // Putting ManagedBy back would make 51: the plan refuses, before any
+    // write (once KMS shows the untagging: the layer's window).
+    std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
     moto.start_recording();
     let plan = Run::new(&moto).config(&seed.config).args(["plan"]).run();
     assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));

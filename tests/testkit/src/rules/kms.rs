@@ -444,6 +444,95 @@ impl Rule for StateChanges {
     }
 }
 
+/// Reads of a key's policy, rotation and tags while a write of them
+/// propagates: KMS is eventually consistent, "changes to AWS KMS resources
+/// might not be immediately visible to the subsequent commands you run"
+/// ("AWS KMS eventual consistency", AWS KMS Developer Guide; each KMS
+/// operation's model text, e.g. `PutKeyPolicy`, "Eventual consistency: The
+/// KMS API follows an eventual consistency model"). moto shows a write at
+/// once.
+///
+/// For `window` after a successful write of a key's policy
+/// (`PutKeyPolicy`), rotation (`EnableKeyRotation`, `DisableKeyRotation`)
+/// or tags (`TagResource`, `UntagResource`), the read of it
+/// (`GetKeyPolicy`, `GetKeyRotationStatus`, `ListResourceTags` without a
+/// `Marker`) is answered as the traffic's last answer to that read of the
+/// key before the write. A write within the window of an earlier one
+/// starts the window again, and the answer stays the one from before the
+/// first. A key the traffic never read before the write is left alone.
+pub fn kms_reads_propagate(window: Duration) -> impl Rule {
+    ReadsPropagate { window }
+}
+
+struct ReadsPropagate {
+    window: Duration,
+}
+
+/// The writes whose effect a read shows late: (read, writes).
+const LATE_READS: [(&str, &[&str]); 3] = [
+    ("GetKeyPolicy", &["PutKeyPolicy"]),
+    (
+        "GetKeyRotationStatus",
+        &["EnableKeyRotation", "DisableKeyRotation"],
+    ),
+    ("ListResourceTags", &["TagResource", "UntagResource"]),
+];
+
+impl Rule for ReadsPropagate {
+    fn decide(&self, request: &Request, traffic: &Traffic) -> Decision {
+        let Some((_, writes)) = LATE_READS.iter().find(|(read, _)| request.is("kms", read)) else {
+            return Decision::Forward;
+        };
+        if json_body(request).get("Marker").is_some() {
+            return Decision::Forward;
+        }
+        let account = account_of(request, traffic);
+        let Some(id) = key_named(request).and_then(|n| resolve(&n, &account, traffic)) else {
+            return Decision::Forward;
+        };
+        let on_key = |e: &&crate::proxy::Exchange| {
+            e.request.service == "kms"
+                && e.response.status == 200
+                && key_named(&e.request)
+                    .and_then(|n| resolve_before(&n, &account, traffic, e.at))
+                    .as_deref()
+                    == Some(id.as_str())
+        };
+        // The writes of the key, and where the last run of them (each
+        // within the window of the one before) started.
+        let mut first: Option<Instant> = None;
+        let mut last: Option<Instant> = None;
+        for e in traffic
+            .exchanges
+            .iter()
+            .filter(|e| writes.contains(&e.request.action.as_str()))
+            .filter(on_key)
+        {
+            if last.is_none_or(|l| e.at >= l + self.window) {
+                first = Some(e.at);
+            }
+            last = Some(e.at);
+        }
+        let (Some(first), Some(last)) = (first, last) else {
+            return Decision::Forward;
+        };
+        if Instant::now() >= last + self.window {
+            return Decision::Forward;
+        }
+        let shown = traffic
+            .exchanges
+            .iter()
+            .rev()
+            .filter(|e| e.request.action == request.action && e.at < first)
+            .filter(|e| json_body(&e.request).get("Marker").is_none())
+            .find(on_key);
+        match shown {
+            Some(e) => Decision::Respond(e.response.clone()),
+            None => Decision::Forward,
+        }
+    }
+}
+
 /// The `KeyId` of a request if it is a key ARN.
 fn named_arn(request: &Request) -> Option<String> {
     json_body(request)

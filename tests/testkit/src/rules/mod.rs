@@ -69,8 +69,8 @@ pub use delegated::{
 };
 pub use identity::iam_identity_policies;
 pub use kms::{
-    kms_key_states, kms_propagation, kms_rotation_period, kms_state_changes_propagate,
-    kms_tag_limit, update_alias_needs_an_alias,
+    kms_key_states, kms_propagation, kms_reads_propagate, kms_rotation_period,
+    kms_state_changes_propagate, kms_tag_limit, update_alias_needs_an_alias,
 };
 pub use kms_policy::{kms_key_policy_denies, kms_policy_principals_and_lockout};
 pub use organizations::organizations_accounts_have_no_status;
@@ -113,6 +113,7 @@ pub fn real_aws(window: Duration, world: &World) -> Vec<Box<dyn Rule>> {
         Box::new(kms_key_policy_denies()),
         Box::new(kms_policy_principals_and_lockout(world.clone())),
         Box::new(kms_state_changes_propagate(window)),
+        Box::new(kms_reads_propagate(window)),
         Box::new(kms_key_states()),
         Box::new(update_alias_needs_an_alias()),
         Box::new(describe_trails_honours_names()),
