@@ -26,6 +26,9 @@ pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 pub const READERS_SID: &str = "TrailkeyDeclaredReadersDecrypt";
 /// The statement that protects the key (`key.protect`).
 pub const PROTECT_SID: &str = "TrailkeyProtectKey";
+/// The statement that keeps the key's rotation period (`key.protect` with
+/// `key.rotation_period_days`).
+pub const PROTECT_PERIOD_SID: &str = "TrailkeyProtectRotationPeriod";
 /// The template's statement for the Log Archive and management readers,
 /// whose condition the declared readers' statement repeats.
 const LOG_READERS_SID: &str = "TrailkeyLogReadersDecrypt";
@@ -55,6 +58,9 @@ pub struct PolicyInputs<'a> {
     pub readers: Vec<String>,
     /// With `key.protect`: the `aws:PrincipalArn` patterns exempt from it.
     pub protect_exempt: Option<Vec<String>>,
+    /// With `key.protect`: `key.rotation_period_days`, which only the
+    /// exempt may change.
+    pub protect_period: Option<i32>,
     /// For Control Tower's trail: what the landing zone's key also grants.
     pub control_tower: Option<ControlTowerGrants<'a>>,
 }
@@ -90,6 +96,9 @@ impl<'a> PolicyInputs<'a> {
             trail_arn,
             readers: desired.readers.policy_principals(desired.partition()),
             protect_exempt: desired.protect_exempt(),
+            protect_period: desired
+                .rotation_period_days
+                .filter(|_| desired.protect.is_some()),
             control_tower: desired.landing_zone.then_some(ControlTowerGrants {
                 audit: &desired.security_tooling,
                 organization_id,
@@ -114,14 +123,24 @@ pub fn render(inputs: &PolicyInputs<'_>) -> Value {
     let readers = (!inputs.readers.is_empty())
         .then(|| readers_statement(&policy, &inputs.readers))
         .flatten();
-    let protect = inputs.protect_exempt.as_deref().map(protect_statement);
+    let protect = inputs.protect_exempt.as_deref().map(|exempt| {
+        let period = inputs
+            .protect_period
+            .map(|days| protect_period_statement(exempt, days));
+        std::iter::once(protect_statement(exempt)).chain(period)
+    });
     let config = inputs.control_tower.as_ref().map(|ct| {
         let audit = format!("arn:{}:iam::{}:root", inputs.partition, ct.audit);
         add_log_reader(&mut policy, audit);
         config_statement(ct.organization_id)
     });
     if let Some(Value::Array(list)) = policy.get_mut("Statement") {
-        list.extend(config.into_iter().chain(readers).chain(protect));
+        list.extend(
+            config
+                .into_iter()
+                .chain(readers)
+                .chain(protect.into_iter().flatten()),
+        );
     }
     policy
 }
@@ -182,6 +201,28 @@ pub fn protect_statement(exempt: &[String]) -> Value {
         "Action": PROTECTED_ACTIONS,
         "Resource": "*",
         "Condition": { "ArnNotLike": { "aws:PrincipalArn": exempt } }
+    })
+}
+
+/// The rotation period's protection: `Deny` of `kms:EnableKeyRotation` to
+/// every principal but `exempt`, unless it sets `days`. Without
+/// `RotationPeriodInDays` the request sets KMS's default, so the
+/// `...IfExists` form denies it too. `kms:RotationPeriodInDays` is KMS's
+/// condition key for that parameter (KMS API model, `EnableKeyRotation`,
+/// `RotationPeriodInDays`: "You can use the kms:RotationPeriodInDays
+/// condition key to further constrain the values that principals can
+/// specify").
+pub fn protect_period_statement(exempt: &[String], days: i32) -> Value {
+    json!({
+        "Sid": PROTECT_PERIOD_SID,
+        "Effect": "Deny",
+        "Principal": { "AWS": "*" },
+        "Action": "kms:EnableKeyRotation",
+        "Resource": "*",
+        "Condition": {
+            "ArnNotLike": { "aws:PrincipalArn": exempt },
+            "NumericNotEqualsIfExists": { "kms:RotationPeriodInDays": days.to_string() }
+        }
     })
 }
 
@@ -436,7 +477,7 @@ pub fn unknown_reserved_sids(policy: &Value) -> Vec<String> {
     let known: Vec<&str> = statements(&template)
         .into_iter()
         .filter_map(sid)
-        .chain([READERS_SID, PROTECT_SID])
+        .chain([READERS_SID, PROTECT_SID, PROTECT_PERIOD_SID])
         .collect();
     statements(policy)
         .into_iter()

@@ -13,6 +13,7 @@ fn ours() -> Value {
         trail_arn: "arn:aws:cloudtrail:us-east-1:333333333333:trail/org-trail",
         readers: Vec::new(),
         protect_exempt: None,
+        protect_period: None,
         control_tower: None,
     })
 }

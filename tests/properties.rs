@@ -624,6 +624,7 @@ fn rendered(
         trail_arn,
         readers: Vec::new(),
         protect_exempt: None,
+        protect_period: None,
         control_tower: None,
     })
 }

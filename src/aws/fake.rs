@@ -124,6 +124,9 @@ pub struct FakeState {
     /// By trail ARN, whether it logged before a `StartLogging` still within
     /// `read_lag`, and when that call was made.
     pub lagging_logging: HashMap<String, (bool, tokio::time::Instant)>,
+    /// The `RotationPeriodInDays` of the `EnableKeyRotation` being
+    /// answered, for the key policy's `kms:RotationPeriodInDays`.
+    pub period_asked: Option<i32>,
     /// Grants by key ID (`ListGrants`).
     pub grants: HashMap<String, Vec<super::Grant>>,
     /// The account's Regions and their opt-in status (`ListRegions`:
@@ -452,8 +455,9 @@ impl FakeCloud {
                 ),
             ));
         }
+        let period = s.period_asked.map(|d| d.to_string());
         let found = &mut s.keys[index];
-        if let Some(denied) = key_policy_denies(caller.as_deref(), op, found) {
+        if let Some(denied) = key_policy_denies(caller.as_deref(), op, found, period.as_deref()) {
             return Err(denied);
         }
         Ok(f(found))
@@ -535,7 +539,12 @@ impl FakeCloud {
 /// `AccessDeniedException`, worded as KMS words it. Only explicit denies:
 /// what the key policy does not allow may still be allowed by IAM, which
 /// the fake does not model.
-fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> Option<AwsError> {
+fn key_policy_denies(
+    caller: Option<&str>,
+    op: &'static str,
+    key: &FakeKey,
+    period: Option<&str>,
+) -> Option<AwsError> {
     use trailkey_testkit::key_policy::{Caller, Decision, Request, evaluate};
     let caller = caller?;
     let document = serde_json::from_str(&key.policy).unwrap_or(serde_json::Value::Null);
@@ -543,7 +552,11 @@ fn key_policy_denies(caller: Option<&str>, op: &'static str, key: &FakeKey) -> O
     let request = Request {
         caller: Caller::aws(caller),
         action: &action,
-        context: Vec::new(),
+        context: period
+            .filter(|_| op == "EnableKeyRotation")
+            .map(|days| ("kms:RotationPeriodInDays", days))
+            .into_iter()
+            .collect(),
     };
     match evaluate(&document, &request) {
         Decision::ExplicitlyDenied { .. } => Some(AwsError::new(
@@ -1308,12 +1321,15 @@ impl KeyStore for FakeCloud {
                 ),
             ));
         }
-        self.lagging_write("EnableKeyRotation", key_id, || {
+        self.state.borrow_mut().period_asked = period_days;
+        let written = self.lagging_write("EnableKeyRotation", key_id, || {
             self.write_key("EnableKeyRotation", key_id, |k| {
                 k.rotation = true;
                 k.rotation_period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
             })
-        })
+        });
+        self.state.borrow_mut().period_asked = None;
+        written
     }
 
     async fn enable_key(&self, key_id: &str) -> AwsResult<()> {
@@ -1519,6 +1535,7 @@ mod tests {
             trail_arn: TRAIL_ARN,
             readers: Vec::new(),
             protect_exempt: None,
+            protect_period: None,
             control_tower: None,
         }))
     }

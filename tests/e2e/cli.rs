@@ -268,6 +268,8 @@ fn the_offline_policy_passes_the_parliament_linter() {
     let dir = tempfile::tempdir().unwrap();
     let server = CountingServer::start();
     let mut policies = Vec::new();
+    // With the key's protection and its rotation period, so that the
+    // policy holds both Deny statements too.
     for region in ["us-east-1", "us-gov-west-1", "cn-north-1"] {
         let cfg = dir.path().join(format!("{region}.toml"));
         std::fs::write(
@@ -275,7 +277,8 @@ fn the_offline_policy_passes_the_parliament_linter() {
             format!(
                 "region = \"{region}\"\n[accounts]\nsecurity_tooling = \"111111111111\"\n\
                  log_archive = \"222222222222\"\nmanagement = \"333333333333\"\n\
-                 [trail]\nname = \"org-trail\"\n"
+                 [trail]\nname = \"org-trail\"\n\
+                 [key]\nprotect = true\nrotation_period_days = 180\n"
             ),
         )
         .unwrap();

@@ -1403,6 +1403,58 @@ fn the_written_policy_lets_declared_readers_decrypt_and_protects_the_key() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
 
+/// With `key.protect` and `key.rotation_period_days`, the policy keeps the
+/// period: through the real-AWS layer, another role of Security Tooling may
+/// not set another period or leave it out (which sets KMS's default), and
+/// may set the configured one. trailkey's own role is exempt: what it
+/// sets is seen as drift and put back.
+#[test]
+fn the_protection_keeps_the_configured_rotation_period() {
+    let c = Converged::with_config(|text| {
+        format!("{text}\n[key]\nprotect = true\nrotation_period_days = 180\n")
+    });
+    let policy = c.policy();
+    assert!(
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Sid"] == trailkey::policy::PROTECT_PERIOD_SID),
+        "{policy:#}"
+    );
+    let st = &c.seed.security_tooling;
+    let rotate = |role: &str, days: Option<i32>| {
+        let mut params = serde_json::json!({"KeyId": c.key_id});
+        if let Some(days) = days {
+            params["RotationPeriodInDays"] = days.into();
+        }
+        let results = c.moto.calls_as_role(
+            st,
+            role,
+            Some(c.moto.layer()),
+            &serde_json::json!([{"op": "kms:EnableKeyRotation", "params": params}]),
+        );
+        results[0]["code"].as_str().unwrap_or("ok").to_owned()
+    };
+    assert_eq!(rotate("Developer", Some(2560)), "AccessDeniedException");
+    assert_eq!(rotate("Developer", None), "AccessDeniedException");
+    assert_eq!(rotate("Developer", Some(180)), "ok");
+    // trailkey's own role is exempt; trailkey puts its period back.
+    assert_eq!(rotate("AWSControlTowerExecution", Some(730)), "ok");
+    std::thread::sleep(trailkey_testkit::LAYER_WINDOW);
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rotation_period_days = 730 -> 180"),
+        "{}",
+        transcript(&out)
+    );
+    let out = c.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = c.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
 fn security_tooling_of(config: &str) -> String {
     config
         .lines()

@@ -495,3 +495,47 @@ fn protect_denies_the_three_calls_to_all_but_trailkeys_role_and_the_admins() {
         .unwrap();
     assert_eq!(diff.removed, [policy::PROTECT_SID]);
 }
+
+/// With `key.protect` and `key.rotation_period_days`, a second `Deny` keeps
+/// the period: `kms:EnableKeyRotation` with another period or none, for all
+/// but the exempt roles. Without either setting, no such statement; a
+/// changed period changes it, as drift of trailkey's own statement.
+#[test]
+fn protect_with_a_rotation_period_denies_setting_another_period() {
+    let both = config_with("", "protect = true\nrotation_period_days = 180", "");
+    let ours_both = ours(&both);
+    let period = statement(&ours_both, policy::PROTECT_PERIOD_SID).expect("the period statement");
+    assert_eq!(period["Effect"], "Deny");
+    assert_eq!(period["Action"], "kms:EnableKeyRotation");
+    assert_eq!(
+        period["Condition"]["NumericNotEqualsIfExists"],
+        json!({"kms:RotationPeriodInDays": "180"})
+    );
+    let protect = statement(&ours_both, policy::PROTECT_SID).unwrap();
+    assert_eq!(
+        period["Condition"]["ArnNotLike"], protect["Condition"]["ArnNotLike"],
+        "the same roles are exempt"
+    );
+    for (key, why) in [
+        ("protect = true", "no period"),
+        ("rotation_period_days = 180", "no protection"),
+    ] {
+        let desired = config_with("", key, "");
+        assert!(
+            statement(&ours(&desired), policy::PROTECT_PERIOD_SID).is_none(),
+            "{why}"
+        );
+    }
+
+    // Another period: the statement changes with it.
+    let (_, mut observed) = converged();
+    observed.key.as_mut().unwrap().policy = policy::to_document(&ours_both);
+    let other = config_with("", "protect = true\nrotation_period_days = 90", "");
+    let planned = plan(&other, &observed).unwrap();
+    let diff = change(&planned, Address::KmsKeyPolicy)
+        .statements
+        .clone()
+        .unwrap();
+    let changed: Vec<&str> = diff.changed.iter().map(|c| c.sid.as_str()).collect();
+    assert_eq!(changed, [policy::PROTECT_PERIOD_SID]);
+}

@@ -54,8 +54,9 @@
 //!   `StringNotEquals`, `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`,
 //!   `StringLike`, `StringNotLike`, `ArnEquals`, `ArnLike`, `ArnNotEquals`,
 //!   `ArnNotLike` (each of the six ARN parts matched on its own), `Bool`
-//!   (`true` and `false` in any case), their `...IfExists` forms, and
-//!   `Null`.
+//!   (`true` and `false` in any case), `NumericEquals`, `NumericNotEquals`,
+//!   `NumericLessThan(Equals)`, `NumericGreaterThan(Equals)`, their
+//!   `...IfExists` forms, and `Null`.
 //!
 //! Condition keys ("AWS global condition context keys",
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html>):
@@ -64,8 +65,9 @@
 //! the user that assumed the role"); for a service principal they are not
 //! understood. Any key the [`Request`] carries has its value; of the others,
 //! `aws:SourceArn`, `aws:SourceAccount` (present only on a service
-//! principal's calls) and `kms:EncryptionContext:aws:cloudtrail:arn` are
-//! absent, and every other key is not understood.
+//! principal's calls), `kms:EncryptionContext:aws:cloudtrail:arn` and
+//! `kms:RotationPeriodInDays` (present only on an `EnableKeyRotation` that
+//! sets a period) are absent, and every other key is not understood.
 //!
 //! `Resource` is not evaluated: in a key policy it can only stand for the
 //! key itself.
@@ -174,6 +176,7 @@ const KNOWN_KEYS: &[&str] = &[
     "aws:sourcearn",
     "aws:sourceaccount",
     "kms:encryptioncontext:aws:cloudtrail:arn",
+    "kms:rotationperiodindays",
 ];
 
 /// A condition key's value in a request.
@@ -471,12 +474,51 @@ fn condition<'a>(
         "ArnEquals" | "ArnLike" => (false, arn_like),
         "ArnNotEquals" | "ArnNotLike" => (true, arn_like),
         "Bool" => (false, |p, v| p.eq_ignore_ascii_case(v)),
+        numeric if numeric.starts_with("Numeric") => {
+            return numeric_condition(numeric, if_exists, &values, present);
+        }
         _ => return Match::Unknown,
     };
     let Some(value) = present else {
         return Match::from_bool(if_exists || negated);
     };
     let any = values.iter().any(|p| compare(p, value));
+    Match::from_bool(any != negated)
+}
+
+/// A `Numeric...` operator (`NumericEquals`, `NumericNotEquals`,
+/// `NumericLessThan`, `NumericLessThanEquals`, `NumericGreaterThan`,
+/// `NumericGreaterThanEquals`): the request's value against the policy's,
+/// as numbers. A value that is no number is not understood.
+fn numeric_condition(
+    base: &str,
+    if_exists: bool,
+    values: &[String],
+    present: Option<&str>,
+) -> Match {
+    let (negated, compare): (bool, fn(f64, f64) -> bool) = match base {
+        "NumericEquals" => (false, |r, p| r == p),
+        "NumericNotEquals" => (true, |r, p| r == p),
+        "NumericLessThan" => (false, |r, p| r < p),
+        "NumericLessThanEquals" => (false, |r, p| r <= p),
+        "NumericGreaterThan" => (false, |r, p| r > p),
+        "NumericGreaterThanEquals" => (false, |r, p| r >= p),
+        _ => return Match::Unknown,
+    };
+    let Ok(policy) = values
+        .iter()
+        .map(|v| v.parse::<f64>())
+        .collect::<Result<Vec<f64>, _>>()
+    else {
+        return Match::Unknown;
+    };
+    let Some(value) = present else {
+        return Match::from_bool(if_exists || negated);
+    };
+    let Ok(value) = value.parse::<f64>() else {
+        return Match::Unknown;
+    };
+    let any = policy.iter().any(|p| compare(value, *p));
     Match::from_bool(any != negated)
 }
 
@@ -726,6 +768,71 @@ mod tests {
             context: Vec::new(),
         };
         assert_eq!(evaluate(&p, &cloudtrail), denied_by("TrailkeyProtectKey"));
+    }
+
+    /// Numeric operators compare numbers, their `...IfExists` forms take a
+    /// missing key as a match, and `kms:RotationPeriodInDays` is absent
+    /// from a request that does not carry it: the period protection denies
+    /// another period and none, and allows the configured one and the
+    /// exempt.
+    #[test]
+    fn numeric_conditions_and_the_rotation_period_protection() {
+        let p = json!({
+            "Statement": [
+                {"Sid": "Root", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "TrailkeyProtectRotationPeriod", "Effect": "Deny",
+                 "Principal": {"AWS": "*"}, "Action": "kms:EnableKeyRotation",
+                 "Resource": "*",
+                 "Condition": {
+                     "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/Admin"]},
+                     "NumericNotEqualsIfExists": {"kms:RotationPeriodInDays": "180"}}}
+            ]
+        });
+        let rotate = |who: &str, days: Option<&'static str>| {
+            let mut r = as_principal(who, "kms:EnableKeyRotation");
+            r.context
+                .extend(days.map(|d| ("kms:RotationPeriodInDays", d)));
+            evaluate(&p, &r)
+        };
+        let other = "arn:aws:iam::111111111111:role/Other";
+        let denied = denied_by("TrailkeyProtectRotationPeriod");
+        assert_eq!(rotate(other, Some("2560")), denied);
+        assert_eq!(rotate(other, None), denied);
+        assert_eq!(rotate(other, Some("180")), Decision::Allowed);
+        assert_eq!(rotate(other, Some("180.0")), Decision::Allowed);
+        assert_eq!(
+            rotate("arn:aws:iam::111111111111:role/Admin", Some("2560")),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(&p, &as_principal(other, "kms:DisableKey")),
+            Decision::Allowed
+        );
+        // Each operator, and a value that is no number.
+        let cond = |op: &str, policy: &str, value: Option<&'static str>| {
+            let statement = json!({"Condition": {op: {"kms:RotationPeriodInDays": policy}}});
+            conditions_with(&statement, &|k| match (k, value) {
+                ("kms:rotationperiodindays", Some(v)) => Lookup::Present(v),
+                _ => Lookup::Absent,
+            })
+        };
+        assert_eq!(cond("NumericEquals", "90", Some("90")), Match::Yes);
+        assert_eq!(cond("NumericEquals", "90", Some("91")), Match::No);
+        assert_eq!(cond("NumericNotEquals", "90", Some("91")), Match::Yes);
+        assert_eq!(cond("NumericLessThan", "90", Some("89")), Match::Yes);
+        assert_eq!(cond("NumericLessThanEquals", "90", Some("90")), Match::Yes);
+        assert_eq!(cond("NumericGreaterThan", "90", Some("90")), Match::No);
+        assert_eq!(
+            cond("NumericGreaterThanEquals", "90", Some("90")),
+            Match::Yes
+        );
+        assert_eq!(cond("NumericEquals", "90", None), Match::No);
+        assert_eq!(cond("NumericEqualsIfExists", "90", None), Match::Yes);
+        assert_eq!(cond("NumericNotEquals", "90", None), Match::Yes);
+        assert_eq!(cond("NumericEquals", "ninety", Some("90")), Match::Unknown);
+        assert_eq!(cond("NumericEquals", "90", Some("x")), Match::Unknown);
     }
 
     #[test]

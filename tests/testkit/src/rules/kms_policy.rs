@@ -262,7 +262,8 @@ pub fn kms_key_policy_denies() -> impl Rule {
         let Some(policy) = policy_seen_by_cloudtrail(&id, traffic, Duration::ZERO) else {
             return Decision::Forward;
         };
-        let context: Vec<(String, String)> = json_body(request)
+        let body = json_body(request);
+        let mut context: Vec<(String, String)> = body
             .get("EncryptionContext")
             .and_then(Value::as_object)
             .into_iter()
@@ -271,6 +272,10 @@ pub fn kms_key_policy_denies() -> impl Rule {
                 Some((format!("kms:EncryptionContext:{k}"), v.as_str()?.to_owned()))
             })
             .collect();
+        // `EnableKeyRotation`'s period, as its condition key has it.
+        if let Some(days) = body.get("RotationPeriodInDays").filter(|d| d.is_number()) {
+            context.push(("kms:RotationPeriodInDays".to_owned(), days.to_string()));
+        }
         let action = format!("kms:{}", request.action);
         let asked = key_policy::Request {
             caller: key_policy::Caller::Aws {
