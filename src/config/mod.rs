@@ -120,7 +120,8 @@ impl Readers {
 /// policies under 32 KB (see also [`MAX_READERS_BYTES`]).
 pub const MAX_READERS: usize = 50;
 /// At most this many bytes of reader ARNs (each quoted, with its comma):
-/// with trailkey's other statements (about 3 KB) the policy stays well
+/// with trailkey's other statements (about 3 KB, and the protection's
+/// exempt list twice with a rotation period) the policy stays well
 /// under KMS's 32 KB, leaving room for foreign statements. The plan still
 /// refuses a merged policy over the limit.
 pub const MAX_READERS_BYTES: usize = 16 * 1024;

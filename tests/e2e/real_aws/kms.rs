@@ -431,6 +431,19 @@ fn a_keys_new_policy_rotation_and_tags_reach_its_reads_late() {
     std::thread::sleep(WINDOW);
     let after = moto.calls(Some(&rule), &Value::Array(reads(&key).into()));
     assert_eq!(shown(&after), (true, json!(true), 1), "{after:#?}");
+    // A later write: its reads show the answer read after the first
+    // writes, not the one replayed while they propagated.
+    let tag_again = call(
+        "kms:TagResource",
+        json!({"KeyId": key, "Tags": [{"TagKey": "c", "TagValue": "d"}]}),
+    );
+    let mut again = vec![tag_again];
+    again.extend(reads(&key));
+    let again = moto.calls(Some(&rule), &Value::Array(again));
+    assert_eq!(shown(&again[1..]), (true, json!(true), 1), "{again:#?}");
+    std::thread::sleep(WINDOW);
+    let settled = moto.calls(Some(&rule), &Value::Array(reads(&key).into()));
+    assert_eq!(shown(&settled), (true, json!(true), 2), "{settled:#?}");
 
     // Never read before its writes: left alone.
     let key = new_key(Some(&rule));

@@ -505,21 +505,32 @@ fn numeric_condition(
         "NumericGreaterThanEquals" => (false, |r, p| r >= p),
         _ => return Match::Unknown,
     };
-    let Ok(policy) = values
+    let Some(policy) = values
         .iter()
-        .map(|v| v.parse::<f64>())
-        .collect::<Result<Vec<f64>, _>>()
+        .map(|v| number(v))
+        .collect::<Option<Vec<f64>>>()
     else {
         return Match::Unknown;
     };
     let Some(value) = present else {
         return Match::from_bool(if_exists || negated);
     };
-    let Ok(value) = value.parse::<f64>() else {
+    let Some(value) = number(value) else {
         return Match::Unknown;
     };
     let any = policy.iter().any(|p| compare(value, *p));
     Match::from_bool(any != negated)
+}
+
+/// A plain decimal (`180`, `-1`, `180.5`) as a number; anything else
+/// (`inf`, `NaN`, `1e2`, `+180`, blanks) is not understood.
+fn number(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (plain(whole) && plain(fraction))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 /// `ArnLike`/`ArnEquals`: each of the six colon-separated parts matched on
@@ -833,6 +844,18 @@ mod tests {
         assert_eq!(cond("NumericNotEquals", "90", None), Match::Yes);
         assert_eq!(cond("NumericEquals", "ninety", Some("90")), Match::Unknown);
         assert_eq!(cond("NumericEquals", "90", Some("x")), Match::Unknown);
+        for odd in ["NaN", "inf", "1e2", "+90", " 90", "90.", ".5", ""] {
+            assert_eq!(
+                cond("NumericNotEquals", odd, Some("90")),
+                Match::Unknown,
+                "{odd}"
+            );
+            assert_eq!(
+                cond("NumericNotEquals", "90", Some(odd)),
+                Match::Unknown,
+                "{odd}"
+            );
+        }
     }
 
     #[test]

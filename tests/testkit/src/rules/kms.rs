@@ -280,6 +280,15 @@ fn key_states(traffic: &Traffic) -> HashMap<String, KeyState> {
 /// The answer header of a `DescribeKey` that [`kms_state_changes_propagate`]
 /// rewrote to show a key's old state: [`key_states`] does not learn from it.
 const STALE_STATE: &str = "x-trailkey-layer-stale-state";
+/// The answer header of a read that [`kms_reads_propagate`] replayed.
+const STALE_READ: &str = "x-trailkey-layer-stale-read";
+
+/// Whether `e`'s answer is a read [`kms_reads_propagate`] replayed: what
+/// the key was before a write, not what it is; rules that learn a key's
+/// policy or tags from the traffic skip it.
+pub(super) fn replayed(e: &crate::proxy::Exchange) -> bool {
+    e.response.headers.iter().any(|(n, _)| n == STALE_READ)
+}
 
 /// [`key_states`] as the traffic showed them before `before` (all of it
 /// for `None`).
@@ -494,14 +503,18 @@ impl Rule for ReadsPropagate {
             e.request.service == "kms"
                 && e.response.status == 200
                 && key_named(&e.request)
-                    .and_then(|n| resolve_before(&n, &account, traffic, e.at))
+                    .and_then(|n| {
+                        resolve_before(&n, &account_of(&e.request, traffic), traffic, e.at)
+                    })
                     .as_deref()
                     == Some(id.as_str())
         };
         // The writes of the key, and where the last run of them (each
-        // within the window of the one before) started.
+        // within the window of the one before) started, and the write
+        // before that run.
         let mut first: Option<Instant> = None;
         let mut last: Option<Instant> = None;
+        let mut earlier: Option<Instant> = None;
         for e in traffic
             .exchanges
             .iter()
@@ -509,6 +522,7 @@ impl Rule for ReadsPropagate {
             .filter(on_key)
         {
             if last.is_none_or(|l| e.at >= l + self.window) {
+                earlier = last;
                 first = Some(e.at);
             }
             last = Some(e.at);
@@ -524,10 +538,15 @@ impl Rule for ReadsPropagate {
             .iter()
             .rev()
             .filter(|e| e.request.action == request.action && e.at < first)
-            .filter(|e| json_body(&e.request).get("Marker").is_none())
+            .filter(|e| earlier.is_none_or(|w| e.at > w))
+            .filter(|e| !replayed(e) && json_body(&e.request).get("Marker").is_none())
             .find(on_key);
         match shown {
-            Some(e) => Decision::Respond(e.response.clone()),
+            Some(e) => {
+                let mut answer = e.response.clone();
+                answer.headers.push((STALE_READ.to_owned(), "1".to_owned()));
+                Decision::Respond(answer)
+            }
             None => Decision::Forward,
         }
     }
@@ -694,7 +713,7 @@ fn key_tags(
                     tags = Some(tag_keys(&body).into_iter().collect());
                 }
             }
-            "ListResourceTags" if this_key() => {
+            "ListResourceTags" if this_key() && !replayed(e) => {
                 let answer = response_json(e);
                 if answer.get("Truncated").and_then(Value::as_bool) != Some(true) {
                     tags = Some(tag_keys(&answer).into_iter().collect());

@@ -141,6 +141,7 @@ pub(super) fn policy_seen_by_cloudtrail(
             "GetKeyPolicy" => {
                 if request_key_id(e, traffic).as_deref() != Some(key_id)
                     || written_within(key_id, traffic, e.at, window)
+                    || super::kms::replayed(e)
                 {
                     continue;
                 }
