@@ -209,35 +209,18 @@ impl FakeState {
         }
     }
 
-    /// Whether a write made `at` is still unseen by reads (`read_lag`).
-    fn lags(&self, at: tokio::time::Instant) -> bool {
-        self.read_lag
-            .is_some_and(|lag| tokio::time::Instant::now() < at + lag)
-    }
-
     /// After a write of a key's policy, rotation or tags: `before`, the
-    /// key as it was, is what reads show for `read_lag` from now; while an
-    /// earlier write's window runs, what reads show stays, and the window
-    /// starts again.
+    /// key as it was, is what reads show for `read_lag` ([`lag_write`]).
     fn lag_key(&mut self, before: FakeKey) {
-        if self.read_lag.is_none() {
-            return;
-        }
-        let now = tokio::time::Instant::now();
         let id = before.info.key_id.clone();
-        let shown = match self.lagging_keys.remove(&id) {
-            Some((shown, at)) if self.lags(at) => shown,
-            _ => before,
-        };
-        self.lagging_keys.insert(id, (shown, now));
+        lag_write(self.read_lag, &mut self.lagging_keys, id, before);
     }
 
     /// `key` as its reads show it now (`read_lag`).
     fn read_key(&self, key: FakeKey) -> FakeKey {
-        match self.lagging_keys.get(&key.info.key_id) {
-            Some((old, at)) if self.lags(*at) => old.clone(),
-            _ => key,
-        }
+        lagged(self.read_lag, &self.lagging_keys, &key.info.key_id)
+            .cloned()
+            .unwrap_or(key)
     }
 
     /// The state KMS shows for `key` now: the one before its last state
@@ -533,6 +516,44 @@ impl FakeCloud {
     }
 }
 
+/// After a write of `id`: `before`, its value as it was, is what reads
+/// show for `lag` from now (`FakeState::read_lag`). While an earlier
+/// write's window runs, what reads show stays, and the window starts again.
+fn lag_write<T>(
+    lag: Option<std::time::Duration>,
+    shown: &mut HashMap<String, (T, tokio::time::Instant)>,
+    id: String,
+    before: T,
+) {
+    if lag.is_none() {
+        return;
+    }
+    let now = tokio::time::Instant::now();
+    let kept = match shown.remove(&id) {
+        Some((earlier, at)) if lagged_at(lag, at) => earlier,
+        _ => before,
+    };
+    shown.insert(id, (kept, now));
+}
+
+/// What reads of `id` show instead of its value, while a write of it is
+/// within `lag` ([`lag_write`]).
+fn lagged<'a, T>(
+    lag: Option<std::time::Duration>,
+    shown: &'a HashMap<String, (T, tokio::time::Instant)>,
+    id: &str,
+) -> Option<&'a T> {
+    shown
+        .get(id)
+        .filter(|(_, at)| lagged_at(lag, *at))
+        .map(|(value, _)| value)
+}
+
+/// Whether a write made `at` is still unseen by reads `lag` late.
+fn lagged_at(lag: Option<std::time::Duration>, at: tokio::time::Instant) -> bool {
+    lag.is_some_and(|lag| tokio::time::Instant::now() < at + lag)
+}
+
 /// KMS's check of `key`'s policy for a call `op` by `caller` (see
 /// [`FakeState::caller`]), with the evaluator of the real-AWS test layer
 /// (`tests/testkit/src/key_policy.rs`): an explicit `Deny` fails the call with
@@ -717,16 +738,9 @@ impl Management for FakeCloud {
         self.call("StartLogging").await?;
         let arn = self.find_trail("StartLogging", trail)?;
         let mut s = self.state.borrow_mut();
-        let mut shown = s.trail_status.get(&arn).is_none_or(|t| t.is_logging);
-        if let Some((earlier, at)) = s.lagging_logging.remove(&arn)
-            && s.lags(at)
-        {
-            shown = earlier;
-        }
-        if s.read_lag.is_some() {
-            let now = tokio::time::Instant::now();
-            s.lagging_logging.insert(arn.clone(), (shown, now));
-        }
+        let s = &mut *s;
+        let was = s.trail_status.get(&arn).is_none_or(|t| t.is_logging);
+        lag_write(s.read_lag, &mut s.lagging_logging, arn.clone(), was);
         s.trail_status.entry(arn).or_default().is_logging = true;
         Ok(())
     }
@@ -757,9 +771,7 @@ impl Management for FakeCloud {
         {
             status.latest_delivery_error = Some(error.clone());
         }
-        if let Some((was, at)) = s.lagging_logging.get(&arn)
-            && s.lags(*at)
-        {
+        if let Some(was) = lagged(s.read_lag, &s.lagging_logging, &arn) {
             status.is_logging = *was;
         }
         Ok(status)

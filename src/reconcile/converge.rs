@@ -195,8 +195,8 @@ fn before_or_after(before: &Value, after: &Value, seen: &Value) -> bool {
     };
     let null = Value::Null;
     b.keys().chain(a.keys()).chain(s.keys()).all(|k| {
-        let get = |o: &serde_json::Map<String, Value>| o.get(k).unwrap_or(&null).clone();
-        before_or_after(&get(b), &get(a), &get(s))
+        let field = [b, a, s].map(|o| o.get(k).unwrap_or(&null));
+        before_or_after(field[0], field[1], field[2])
     })
 }
 
