@@ -489,12 +489,7 @@ fn what_is_taken_at_its_word_is_what_the_step_sent_where_the_read_shows_the_stat
     apply_now(&fake, &desired);
     key_disabled(&fake);
     rotation_off(&fake);
-    fake.state
-        .borrow_mut()
-        .trail_status
-        .entry(TRAIL_ARN.to_owned())
-        .or_default()
-        .is_logging = false;
+    trail_stopped(&fake);
     let (before, _): (plan::Observed, FakeCloud) =
         block_on(crate::observe::observe(&fake, &desired)).unwrap();
     let key = before.key.as_ref().unwrap().info.arn.clone();

@@ -134,12 +134,7 @@ pub(crate) fn converged_cloud_with_foreign_statement(desired: &Desired) -> FakeC
 pub(crate) fn converged_with_unencrypted_trail() -> FakeCloud {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
+    trail_unencrypted(&fake);
     fake.clear_calls();
     fake
 }
@@ -451,6 +446,19 @@ pub(crate) fn trail_on_another_key(f: &FakeCloud) {
 pub(crate) fn trail_names_the_alias(f: &FakeCloud) {
     let mut s = f.state.borrow_mut();
     s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = Some(ALIAS.to_owned());
+}
+
+pub(crate) fn trail_unencrypted(f: &FakeCloud) {
+    let mut s = f.state.borrow_mut();
+    s.trails.get_mut(TRAIL_ARN).unwrap().kms_key_id = None;
+}
+
+pub(crate) fn trail_stopped(f: &FakeCloud) {
+    let mut s = f.state.borrow_mut();
+    s.trail_status
+        .entry(TRAIL_ARN.to_owned())
+        .or_default()
+        .is_logging = false;
 }
 
 pub(crate) fn tags_missing(f: &FakeCloud) {

@@ -583,12 +583,7 @@ fn every_single_event_writes_one_line_of_metrics_whatever_its_outcome() {
 
     // Two drifts: plan mode finds them, apply mode repairs them.
     rotation_off(&fake);
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
+    trail_unencrypted(&fake);
     let (r, m) = answer_measured(&fake, &plan, Ok(schedule_event()));
     assert_eq!(r.unwrap()["plan"]["summary"]["change"], 2);
     assert_eq!(m, said("drift", [2, 0, 0]));

@@ -56,17 +56,8 @@ fn assert_warm_no_op(fake: &FakeCloud, function: &Function<FakeCloud>) {
 #[test]
 fn a_warm_repair_of_the_trail_is_thirteen_calls_in_two_rounds() {
     let desired = desired();
-    type Drift = fn(&FakeCloud);
-    let unencrypted: Drift = |f| {
-        f.state
-            .borrow_mut()
-            .trails
-            .get_mut(TRAIL_ARN)
-            .unwrap()
-            .kms_key_id = None;
-    };
     for (name, drift) in [
-        ("the trail unencrypted", unencrypted),
+        ("the trail unencrypted", trail_unencrypted as Drift),
         ("the trail on another key", trail_on_another_key as Drift),
     ] {
         let fake = empty_cloud();
@@ -100,13 +91,6 @@ fn a_warm_repair_of_the_trail_is_thirteen_calls_in_two_rounds() {
 /// not made to wait for them.
 #[test]
 fn a_warm_repair_of_the_key_is_fourteen_calls_in_two_rounds() {
-    let stopped: Drift = |f| {
-        let mut s = f.state.borrow_mut();
-        s.trail_status
-            .entry(TRAIL_ARN.to_owned())
-            .or_default()
-            .is_logging = false;
-    };
     let period: Drift = |f| f.state.borrow_mut().keys[0].rotation_period = 730;
     let untagged: Drift = |f| {
         f.state.borrow_mut().keys[0].tags.remove("CostCenter");
@@ -125,7 +109,7 @@ fn a_warm_repair_of_the_key_is_fourteen_calls_in_two_rounds() {
             "TagResource",
             "[key]\ntags = { CostCenter = \"security\" }",
         ),
-        (stopped, "StartLogging", ""),
+        (trail_stopped, "StartLogging", ""),
     ];
     for (drift, write, extra) in drifts {
         let desired = if write == "StartLogging" {
@@ -449,12 +433,7 @@ fn a_delegated_administrators_warm_invocation_is_eight_calls_in_one_round() {
     expected.push("ListDelegatedAdministrators");
     assert_eq!(sorted(fake.calls()), sorted(expected));
 
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
+    trail_unencrypted(&fake);
     let (calls, rounds, r) = invoke(&fake, &function, schedule_event());
     assert_eq!((calls, rounds), (14, 2), "{:?}", fake.calls());
     assert_eq!(fake.writes(), ["UpdateTrail"]);

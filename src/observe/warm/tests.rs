@@ -60,22 +60,13 @@ fn alias_deleted(f: &FakeCloud) {
     f.state.borrow_mut().aliases.clear();
 }
 
-fn trail_unencrypted(f: &FakeCloud) {
+/// Every trail of the fake on SSE-S3, Control Tower's in the landing-zone cloud too.
+fn every_trail_unencrypted(f: &FakeCloud) {
     f.state
         .borrow_mut()
         .trails
         .values_mut()
         .for_each(|t| t.kms_key_id = None);
-}
-
-fn trail_stopped(f: &FakeCloud) {
-    f.state.borrow_mut().trail_status.insert(
-        TRAIL_ARN.to_owned(),
-        crate::aws::TrailStatus {
-            is_logging: false,
-            ..Default::default()
-        },
-    );
 }
 
 /// Every drift at once, the trail unencrypted. (`everything_at_once`
@@ -87,7 +78,7 @@ fn everything_the_trail_unencrypted(f: &FakeCloud) {
     key_pending_deletion(f);
     rotation_off(f);
     policy_kms_default_plus_foreign(f);
-    trail_unencrypted(f);
+    every_trail_unencrypted(f);
     tags_missing(f);
 }
 
@@ -96,7 +87,7 @@ fn everything_the_trail_unencrypted(f: &FakeCloud) {
 fn states() -> Vec<State> {
     let mut states: Vec<State> = vec![
         ("converged", |_| {}),
-        ("trail unencrypted", trail_unencrypted),
+        ("trail unencrypted", every_trail_unencrypted),
         ("alias on another team's key", alias_on_another_teams_key),
         ("alias deleted", alias_deleted),
         ("trail stopped", trail_stopped),
@@ -293,7 +284,7 @@ fn the_trails_tags_refused_are_left_for_the_plan_to_ask_for() {
     apply_now(&fake, &desired);
     let warm = kept(&fake, &desired);
     fake.fail_next("ListTags", "AccessDeniedException", "not allowed");
-    trail_unencrypted(&fake);
+    every_trail_unencrypted(&fake);
     let read = block_on(observe_warm(&fake, &desired, warm, SystemTime::now()))
         .unwrap_or_else(|stale| panic!("{stale}"));
     assert!(!read.0.trail_tags.is_read());

@@ -253,18 +253,9 @@ fn a_configured_rotation_period_is_set_kept_and_repaired_in_one_call() {
 
 #[test]
 fn a_stopped_trail_is_started_with_logging_true_and_left_without() {
-    let stop = |fake: &FakeCloud| {
-        let arn = TRAIL_ARN.to_owned();
-        fake.state
-            .borrow_mut()
-            .trail_status
-            .entry(arn)
-            .or_default()
-            .is_logging = false;
-    };
     let desired = desired_with("");
     let fake = converged_cloud_with_foreign_statement(&desired);
-    stop(&fake);
+    trail_stopped(&fake);
 
     // Unset: left stopped, with a warning.
     fake.clear_calls();
@@ -286,7 +277,7 @@ fn a_stopped_trail_is_started_with_logging_true_and_left_without() {
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 
     // false: stopped again, left stopped.
-    stop(&fake);
+    trail_stopped(&fake);
     fake.clear_calls();
     let (planned, _) = apply_now(
         &fake,

@@ -122,12 +122,7 @@ fn a_bucket_policy_naming_the_key_lets_the_trail_change_and_findings_show() {
     apply_now(&fake, &desired);
     let key = only_key(&fake).info.arn;
     // The trail goes back to SSE-S3 (someone reverted it): the plan changes it again.
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
+    trail_unencrypted(&fake);
     set_log_bucket(
         &fake,
         crate::aws::LogBucket {

@@ -223,12 +223,7 @@ fn a_disabled_or_pending_deletion_key_is_repaired_while_its_new_state_propagates
         apply_now(&fake, &desired());
         broken(&fake);
         rotation_off(&fake);
-        fake.state
-            .borrow_mut()
-            .trails
-            .get_mut(TRAIL_ARN)
-            .unwrap()
-            .kms_key_id = None;
+        trail_unencrypted(&fake);
         fake.state.borrow_mut().propagation = Some(std::time::Duration::from_secs(3));
         fake.clear_calls();
         let (applied, after, waited) = apply_paused(&fake, 120);
@@ -318,12 +313,7 @@ fn cloudtrails_kms_exception_is_waited_out_only_after_this_runs_enable_key() {
     let fake = empty_cloud();
     apply_now(&fake, &desired());
     key_disabled(&fake);
-    fake.state
-        .borrow_mut()
-        .trails
-        .get_mut(TRAIL_ARN)
-        .unwrap()
-        .kms_key_id = None;
+    trail_unencrypted(&fake);
     fake.clear_calls();
     fake.fail_next(
         "UpdateTrail",
